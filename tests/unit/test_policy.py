@@ -1,0 +1,226 @@
+"""Deadline, reminder and escalation policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from tracker.domain.calendar import WorkingCalendar, YearSchedule
+from tracker.domain.policy import (
+    LADDER,
+    Deadline,
+    PolicySettings,
+    deadline_for,
+    first_escalation_at,
+    is_overdue,
+    next_escalation_at,
+    recipients_role,
+    rejection_deadline,
+)
+
+CAL = WorkingCalendar()
+SETTINGS = PolicySettings()
+
+
+# Asia/Shanghai is UTC+8 all year (no DST), so a fixed offset keeps the expected values readable.
+CST = timezone(timedelta(hours=8))
+
+
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=CST).astimezone(UTC)
+
+
+def test_it_has_the_documented_defaults() -> None:
+    assert SETTINGS.default_deadline_days == {"general": 10, "major": 30}
+    assert (SETTINGS.remind_before_workdays, SETTINGS.escalate_every_workdays) == (2, 3)
+    assert (SETTINGS.max_level, SETTINGS.remind_hour, SETTINGS.rejection_deadline_days) == (4, 9, 5)
+    assert PolicySettings().default_deadline_days is not SETTINGS.default_deadline_days
+    assert LADDER == ("facility_head", "town_officer", "section_chief", "bureau_lead")
+
+
+def test_it_picks_the_item_deadline_before_the_severity_default() -> None:
+    assert SETTINGS.deadline_workdays("general") == 10
+    assert SETTINGS.deadline_workdays("major") == 30
+    assert SETTINGS.deadline_workdays("major", 0) == 0
+    assert SETTINGS.deadline_workdays("general", 7) == 7
+    with pytest.raises(ValueError, match="severity"):
+        SETTINGS.deadline_workdays("catastrophic")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_level": 0},
+        {"max_level": 5},
+        {"remind_hour": 24},
+        {"escalate_every_workdays": 0},
+        {"remind_before_workdays": -1},
+        {"default_deadline_days": {"general": -1}},
+    ],
+)
+def test_it_rejects_settings_out_of_range(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        PolicySettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_it_ends_a_deadline_at_the_end_of_the_local_working_day_in_utc() -> None:
+    # Mon 2026-03-09 10:00 local; 3 workdays -> Thu 03-12 23:59:59 local = 15:59:59 UTC.
+    deadline = deadline_for(local(2026, 3, 9, 10), 3, CAL, SETTINGS)
+    assert deadline.day == date(2026, 3, 12)
+    assert deadline.due_at == datetime(2026, 3, 12, 15, 59, 59, tzinfo=UTC)
+    assert deadline.due_at.tzinfo is UTC
+    assert deadline.estimated is False
+    # Reminder 2 workdays before Thursday: Tue 03-10 09:00 local = 01:00 UTC.
+    assert deadline.remind_at == datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
+
+
+def test_it_counts_a_deadline_over_national_day_2026() -> None:
+    # Wed 09-30: Thu 10-08, Fri 10-09, Sat 10-10 (make-up), Mon 10-12, Tue 10-13.
+    deadline = deadline_for(local(2026, 9, 30, 15), 5, CAL, SETTINGS)
+    assert deadline.day == date(2026, 10, 13)
+    # Two workdays back from 10-13 are 10-12 and 10-10, the make-up Saturday.
+    assert deadline.remind_at == local(2026, 10, 10, 9)
+
+
+def test_it_counts_a_deadline_over_spring_festival_2026() -> None:
+    deadline = deadline_for(local(2026, 2, 12, 11), 10, CAL, SETTINGS)
+    # 2-13, 2-14 (make-up), 2-24..2-27, 2-28 (make-up), 3-02, 3-03, 3-04.
+    assert deadline.day == date(2026, 3, 4)
+    assert deadline.estimated is False
+
+
+def test_it_counts_from_the_local_date_not_the_utc_date() -> None:
+    # 2026-03-08 17:00 UTC is already Mon 03-09 01:00 local: one workday later is Tuesday.
+    assert deadline_for(datetime(2026, 3, 8, 17, 0, tzinfo=UTC), 1, CAL, SETTINGS).day == date(2026, 3, 10)
+    # 2026-03-08 15:00 UTC is still Sun 03-08 23:00 local: one workday later is Monday.
+    assert deadline_for(datetime(2026, 3, 8, 15, 0, tzinfo=UTC), 1, CAL, SETTINGS).day == date(2026, 3, 9)
+    # Fri 2026-03-06 16:30 UTC is Sat 00:30 local, so "immediate" rolls to Monday, not Friday.
+    assert deadline_for(datetime(2026, 3, 6, 16, 30, tzinfo=UTC), 0, CAL, SETTINGS).day == date(2026, 3, 9)
+
+
+def test_it_rolls_an_immediate_deadline_on_saturday_to_monday() -> None:
+    deadline = deadline_for(local(2026, 3, 7, 11), 0, CAL, SETTINGS)
+    assert deadline.day == date(2026, 3, 9)
+    assert deadline.due_at == local(2026, 3, 9, 23, 59, 59)
+
+
+def test_it_keeps_an_immediate_deadline_on_a_workday_and_on_a_makeup_saturday() -> None:
+    assert deadline_for(local(2026, 3, 9, 8), 0, CAL, SETTINGS).day == date(2026, 3, 9)
+    assert deadline_for(local(2026, 2, 14, 8), 0, CAL, SETTINGS).day == date(2026, 2, 14)
+    assert deadline_for(local(2026, 10, 1, 8), 0, CAL, SETTINGS).day == date(2026, 10, 8)
+
+
+def test_it_drops_a_reminder_that_would_not_come_after_the_order() -> None:
+    assert deadline_for(local(2026, 3, 9, 10), 0, CAL, SETTINGS).remind_at is None
+    assert deadline_for(local(2026, 3, 9, 10), 1, CAL, SETTINGS).remind_at is None
+    # Deadline Wed: reminder Mon 09:00, exactly the order time, so not after it.
+    assert deadline_for(local(2026, 3, 9, 9), 2, CAL, SETTINGS).remind_at is None
+    assert deadline_for(local(2026, 3, 9, 8, 59), 2, CAL, SETTINGS).remind_at == local(2026, 3, 9, 9)
+
+
+def test_it_reminds_on_the_deadline_day_when_configured_with_zero() -> None:
+    settings = PolicySettings(remind_before_workdays=0, remind_hour=14)
+    deadline = deadline_for(local(2026, 3, 9, 10), 3, CAL, settings)
+    assert deadline.remind_at == local(2026, 3, 12, 14)
+
+
+def test_it_marks_a_deadline_crossing_into_2027_as_estimated() -> None:
+    deadline = deadline_for(local(2026, 12, 20, 10), 10, CAL, SETTINGS)
+    assert deadline.estimated is True
+    assert deadline.day == date(2027, 1, 1)  # Mon-Fri fallback counts New Year's Day
+    assert deadline.due_at == datetime(2027, 1, 1, 15, 59, 59, tzinfo=UTC)
+    assert deadline.remind_at == local(2026, 12, 30, 9)
+
+
+def test_it_follows_a_loaded_2027_schedule_and_is_no_longer_estimated() -> None:
+    schedule = YearSchedule.from_dict(
+        {"year": 2027, "holidays": ["2027-01-01", "2027-01-04"], "workdays": ["2027-01-09"]}
+    )
+    cal = WorkingCalendar([schedule])
+    # 9 workdays in Dec; Fri 1-1 and Mon 1-4 are off: Tue 1-5 is the 10th.
+    deadline = deadline_for(local(2026, 12, 20, 10), 10, cal, SETTINGS)
+    assert deadline == Deadline(
+        due_at=local(2027, 1, 5, 23, 59, 59),
+        day=date(2027, 1, 5),
+        estimated=False,
+        remind_at=local(2026, 12, 30, 9),  # two workdays back skip 1-4 and 1-1: 12-31, 12-30
+    )
+    # 1-6, 1-7, 1-8, then Sat 1-9 (make-up) is the 4th workday after Tue 1-5.
+    assert deadline_for(local(2027, 1, 5, 10), 4, cal, SETTINGS).day == date(2027, 1, 9)
+
+
+def test_it_gives_a_rejection_deadline_in_working_days() -> None:
+    deadline = rejection_deadline(local(2026, 9, 29, 16), CAL, SETTINGS)
+    # Tue 9-29: Wed 9-30, Thu 10-08, Fri 10-09, Sat 10-10 (make-up), Mon 10-12.
+    assert deadline.day == date(2026, 10, 12)
+
+
+def test_it_escalates_first_when_the_deadline_passes() -> None:
+    deadline = deadline_for(local(2026, 3, 9, 10), 3, CAL, SETTINGS)
+    assert first_escalation_at(deadline) == deadline.due_at
+
+
+def test_it_steps_through_the_ladder_and_stops_at_the_top() -> None:
+    deadline = deadline_for(local(2026, 3, 9, 10), 4, CAL, SETTINGS)  # Fri 03-13
+    at: datetime | None = first_escalation_at(deadline)
+    level = 1
+    seen: list[tuple[int, str, datetime]] = []
+    while at is not None:
+        seen.append((level, recipients_role(level), at))
+        at = next_escalation_at(at, level, CAL, SETTINGS)
+        level += 1
+    assert seen == [
+        (1, "facility_head", local(2026, 3, 13, 23, 59, 59)),
+        (2, "town_officer", local(2026, 3, 18, 9)),  # Fri + 3 workdays = Wed
+        (3, "section_chief", local(2026, 3, 23, 9)),  # Wed + 3 = Mon
+        (4, "bureau_lead", local(2026, 3, 26, 9)),  # Mon + 3 = Thu
+    ]
+
+
+def test_it_counts_escalation_steps_in_working_days_over_holidays() -> None:
+    nxt = next_escalation_at(local(2026, 9, 30, 0, 0, 1), 1, CAL, SETTINGS)
+    assert nxt == local(2026, 10, 10, 9)  # 10-08, 10-09, then the make-up Saturday
+
+
+def test_it_stops_escalating_at_a_lower_configured_max_level() -> None:
+    settings = PolicySettings(max_level=2)
+    assert next_escalation_at(local(2026, 3, 9, 10), 1, CAL, settings) is not None
+    assert next_escalation_at(local(2026, 3, 9, 10), 2, CAL, settings) is None
+    assert next_escalation_at(local(2026, 3, 9, 10), 4, CAL, SETTINGS) is None
+
+
+def test_it_maps_levels_to_roles_and_rejects_others() -> None:
+    assert [recipients_role(n) for n in range(1, 5)] == list(LADDER)
+    for bad in (0, 5, -1):
+        with pytest.raises(ValueError):
+            recipients_role(bad)
+    with pytest.raises(ValueError):
+        next_escalation_at(local(2026, 3, 9, 10), 0, CAL, SETTINGS)
+
+
+def test_it_is_overdue_only_strictly_after_the_deadline() -> None:
+    due = datetime(2026, 3, 12, 15, 59, 59, tzinfo=UTC)
+    assert not is_overdue(due, due)
+    assert not is_overdue(due, due - timedelta(hours=1))
+    assert is_overdue(due, due + timedelta(seconds=1))
+    # An aware non-UTC moment is the same instant, so it compares correctly.
+    assert is_overdue(due, local(2026, 3, 13, 0, 0, 0))
+
+
+def test_it_rejects_naive_datetimes() -> None:
+    naive = datetime(2026, 3, 9, 10, 0)
+    aware = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        deadline_for(naive, 3, CAL, SETTINGS)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        next_escalation_at(naive, 1, CAL, SETTINGS)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        is_overdue(naive, aware)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        is_overdue(aware, naive)
+
+
+def test_it_rejects_a_negative_deadline() -> None:
+    with pytest.raises(ValueError):
+        deadline_for(local(2026, 3, 9, 10), -1, CAL, SETTINGS)

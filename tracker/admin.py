@@ -1,0 +1,104 @@
+"""Operator tasks behind the CLI: facilities from CSV, users, calendar years."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracker.checklists import Catalog
+from tracker.domain.calendar import YearSchedule
+from tracker.domain.model import Role
+from tracker.store.db import insert_ignoring_duplicates
+from tracker.store.tables import calendar_years, facilities, users
+from tracker.web.auth import hash_password
+
+COLUMNS = ("code", "name", "type", "town", "head_name", "head_email")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+async def import_facilities(engine: AsyncEngine, catalog: Catalog, path: Path) -> ImportReport:
+    """Keep every good row; report each bad one by its line number. A known code is left as it is."""
+    report = ImportReport()
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        report.problems.append(f"line 1: missing column(s) {', '.join(missing)}")
+        return report
+    good: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for row in reader:
+        line = reader.line_num
+        values = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        empty = [c for c in COLUMNS if not values[c]]
+        if empty:
+            report.problems.append(f"line {line}: empty {', '.join(empty)}")
+        elif values["type"] not in catalog.facility_types:
+            report.problems.append(f"line {line}: unknown facility type {values['type']!r}")
+        elif not EMAIL.match(values["head_email"]):
+            report.problems.append(f"line {line}: head_email {values['head_email']!r} is not an email address")
+        elif values["code"] in seen:
+            report.problems.append(f"line {line}: code {values['code']} appears twice in the file")
+        else:
+            seen.add(values["code"])
+            good.append(values)
+    async with engine.begin() as conn:
+        for values in good:
+            result = await conn.execute(insert_ignoring_duplicates(conn, facilities).values(**values))
+            if result.rowcount == 1:
+                report.added += 1
+            else:
+                report.skipped += 1
+    return report
+
+
+async def add_user(engine: AsyncEngine, *, role: str, username: str, password: str, email: str | None = None,
+                   facility: str | None = None, town: str | None = None, name: str = "") -> int:
+    try:
+        role_ = Role(role)
+    except ValueError:
+        raise ValueError(f"--role: unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from None
+    if len(password) < 8:
+        raise ValueError("--password: at least 8 characters")
+    if email is not None and not EMAIL.match(email):
+        raise ValueError(f"--email: {email!r} is not an email address")
+    if role_ is Role.FACILITY_HEAD and not facility:
+        raise ValueError("--facility: a facility head needs the code of their facility")
+    if role_ is Role.TOWN_OFFICER and not town:
+        raise ValueError("--town: a town officer needs their town")
+    async with engine.begin() as conn:
+        facility_id = None
+        if facility:
+            facility_id = await conn.scalar(select(facilities.c.id).where(facilities.c.code == facility))
+            if facility_id is None:
+                raise ValueError(f"--facility: no facility with code {facility!r}")
+        if await conn.scalar(select(users.c.id).where(users.c.username == username)):
+            raise ValueError(f"--username: {username!r} exists already")
+        result = await conn.execute(insert(users).values(
+            username=username, password_hash=hash_password(password), role=role_.value, name=name or username,
+            email=email, facility_id=facility_id, town=town, active=True))
+        return result.inserted_primary_key[0]
+
+
+async def load_calendar_year(engine: AsyncEngine, data: dict, now: datetime) -> YearSchedule:
+    schedule = YearSchedule.from_dict(data)
+    stored = {"year": schedule.year, "holidays": sorted(d.isoformat() for d in schedule.holidays),
+              "workdays": sorted(d.isoformat() for d in schedule.workdays)}
+    async with engine.begin() as conn:
+        await conn.execute(calendar_years.delete().where(calendar_years.c.year == schedule.year))
+        await conn.execute(insert(calendar_years).values(year=schedule.year, schedule=stored, loaded_at=now))
+    return schedule

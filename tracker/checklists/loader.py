@@ -1,0 +1,634 @@
+"""Read and check the checklist YAML files, then build a Catalog.
+
+Every problem in every file is collected before anything is returned, so whoever edits the data sees
+the whole list at once, and a half-valid directory never yields a partial catalog. Problems point at
+the line of the offending key, or at the start of the item when the key is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tracker.checklists.model import (
+    ALL_MATCHED,
+    SEVERITIES,
+    Catalog,
+    Category,
+    ChecklistInvalid,
+    FacilityType,
+    Item,
+    Rule,
+)
+
+ENV_DIR = "TRACKER_CHECKLISTS_DIR"
+FACILITY_TYPES_FILE = "facility_types.yaml"
+RULES_FILE = "rules.yaml"
+ALL_FACILITY_TYPES = "all"
+IMMEDIATE = "immediate"
+# About a year of working days; anything longer is a typo, not a deadline.
+MAX_DEADLINE_DAYS = 250
+
+_ITEM_CODE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
+_LOWER_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SITUATION = re.compile(r"^[A-Z]+-\d{4}-\d+-\d+$")
+
+_CATEGORY_KEYS = {"category", "version", "effective", "title", "items"}
+_ITEM_KEYS = {
+    "code", "zh", "en", "facility_types", "severity", "deadline", "stop_use",
+    "basis", "basis_verified", "hint", "major_situation",
+}
+_FACILITY_FILE_KEYS = {"version", "facility_types"}
+_FACILITY_KEYS = {"code", "zh", "en", "checklists"}
+_RULES_FILE_KEYS = {"version", "effective", "rules"}
+_RULE_KEYS = {"code", "zh", "en", "basis", "basis_verified", "when", "raises"}
+_WHEN_KEYS = {"any_of_items", "min_failed"}
+
+
+def default_directory() -> Path:
+    """TRACKER_CHECKLISTS_DIR if set, else the repository's checklists/ folder."""
+    override = os.environ.get(ENV_DIR)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "checklists"
+
+
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Load every checklist file of `directory`; raise ChecklistInvalid listing all problems."""
+    root = Path(directory) if directory is not None else default_directory()
+    problems = _Problems()
+    if not root.is_dir():
+        raise ChecklistInvalid([f"{root}: checklist directory not found"])
+
+    for stray in sorted(root.glob("*.yml")):
+        problems.add(stray.name, 1, "checklist files must end in .yaml; this file is ignored")
+
+    facility_path = root / FACILITY_TYPES_FILE
+    facility_types: dict[str, _Draft] | None = None
+    if facility_path.is_file():
+        facility_types = _read_facility_types(facility_path, problems)
+    else:
+        problems.add(FACILITY_TYPES_FILE, 1, "missing: every checklist directory needs one")
+
+    category_paths = [
+        path for path in sorted(root.glob("*.yaml")) if path.name not in {FACILITY_TYPES_FILE, RULES_FILE}
+    ]
+    if not category_paths:
+        problems.messages.append(f"{root}: no category files (*.yaml) found")
+    categories = [c for c in (_read_category(path, problems) for path in category_paths) if c is not None]
+
+    rules_path = root / RULES_FILE
+    rules = _read_rules(rules_path, problems) if rules_path.is_file() else []
+
+    _check_across_files(categories, facility_types, rules, problems)
+    if problems.messages:
+        raise ChecklistInvalid(problems.messages)
+    return _build(categories, facility_types or {}, rules)
+
+
+# --- YAML that remembers line numbers ---------------------------------------------------------
+
+
+class _Map(dict[Any, Any]):
+    """A YAML mapping that knows the 1-based line where it and each of its keys start."""
+
+    line: int = 1
+    key_lines: dict[Any, int]
+
+
+class _Seq(list[Any]):
+    """A YAML sequence that knows the 1-based line of itself and of each element."""
+
+    line: int = 1
+    item_lines: list[int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # PyYAML keeps the last of two equal keys silently; we report them instead.
+        self.duplicate_keys: list[tuple[int, Any]] = []
+        self.unhashable_keys: list[int] = []
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    result = _Map()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            hash(key)
+        except TypeError:
+            loader.unhashable_keys.append(line)
+            continue
+        if key in result:
+            loader.duplicate_keys.append((line, key))
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
+    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, file: str, line: int, message: str) -> None:
+        self.messages.append(f"{file}:{line}: {message}")
+
+
+def _read_yaml(path: Path, problems: _Problems) -> _Map | None:
+    """The top-level mapping of a file, or None after reporting why there is none."""
+    name = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(name, 1, f"cannot read the file: {exc}")
+        return None
+    loader = _LineLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problems.add(name, mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc}")
+        return None
+    except yaml.YAMLError as exc:
+        problems.add(name, 1, f"not valid YAML: {exc}")
+        return None
+    finally:
+        loader.dispose()
+    for line, key in loader.duplicate_keys:
+        problems.add(name, line, f"key {key!r} appears twice in the same mapping")
+    for line in loader.unhashable_keys:
+        problems.add(name, line, "a key must be plain text")
+    if not isinstance(data, _Map):
+        problems.add(name, 1, "the file must hold a mapping at the top level")
+        return None
+    return data
+
+
+# --- field readers ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Fields:
+    """Typed reads from one YAML mapping; each fault is reported at the line of its key."""
+
+    file: str
+    data: _Map
+    problems: _Problems
+    label: str
+
+    def line(self, key: Any = None) -> int:
+        if key is not None and key in self.data.key_lines:
+            return int(self.data.key_lines[key])
+        return self.data.line
+
+    def fail(self, key: Any, message: str) -> None:
+        prefix = f"{self.label}: " if self.label else ""
+        self.problems.add(self.file, self.line(key), prefix + message)
+
+    def only(self, allowed: set[str]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                self.fail(key, f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+
+    def text(self, key: str, required: bool = True) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                self.fail(key, f"missing {key}")
+            return None
+        # YAML turns bare words such as `no` or `2024.1` into bools and numbers; text must be text.
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"{key} must be non-empty text (quote it), got {value!r}")
+            return None
+        return value.strip()
+
+    def flag(self, key: str, default: bool) -> bool | None:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, f"{key} must be true or false, got {value!r}")
+            return None
+        return value
+
+    def day(self, key: str) -> date | None:
+        value = self.data.get(key)
+        if value is None:
+            self.fail(key, f"missing {key}")
+            return None
+        if not isinstance(value, date):
+            self.fail(key, f"{key} must be a date written YYYY-MM-DD, got {value!r}")
+            return None
+        return value
+
+    def bilingual(self, key: str, required: bool = True) -> tuple[str, str] | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                self.fail(key, f"missing {key} (a mapping with zh and en)")
+            return None
+        if not isinstance(value, _Map):
+            self.fail(key, f"{key} must be a mapping with zh and en")
+            return None
+        inner = _Fields(self.file, value, self.problems, _join(self.label, key))
+        inner.only({"zh", "en"})
+        zh, en = inner.text("zh"), inner.text("en")
+        return (zh, en) if zh is not None and en is not None else None
+
+    def codes(self, key: str) -> list[tuple[str, int]] | None:
+        """A non-empty list of codes with the line of each."""
+        value = self.data.get(key)
+        if not isinstance(value, _Seq) or not value:
+            self.fail(key, f"{key} must be a non-empty list" + ("" if key in self.data else f"; missing {key}"))
+            return None
+        result: list[tuple[str, int]] = []
+        seen: set[str] = set()
+        for element, line in zip(value, value.item_lines, strict=True):
+            if not isinstance(element, str) or not element.strip():
+                self.problems.add(self.file, line, f"{_join(self.label, key)}: {element!r} is not a code")
+            elif element in seen:
+                self.problems.add(self.file, line, f"{_join(self.label, key)}: {element!r} is listed twice")
+            else:
+                seen.add(element)
+                result.append((element, line))
+        return result
+
+
+def _join(label: str, key: str) -> str:
+    return f"{label} {key}" if label else key
+
+
+@dataclass
+class _Draft:
+    """What one YAML entry said, kept with its place in the file until every file has been read.
+
+    An incomplete draft has faults already reported; it still takes part in the checks across files
+    (duplicate codes, references) so that one fault does not hide or fake others.
+    """
+
+    file: str
+    line: int
+    code: str
+    values: dict[str, Any]
+    refs: list[tuple[str, int]] = field(default_factory=list)
+    complete: bool = True
+
+
+@dataclass
+class _CategoryDraft:
+    file: str
+    line: int
+    code: str
+    values: dict[str, Any]
+    items: list[_Draft]
+    complete: bool = True
+
+
+# --- the three kinds of file ---------------------------------------------------------------------
+
+
+def _read_facility_types(path: Path, problems: _Problems) -> dict[str, _Draft]:
+    data = _read_yaml(path, problems)
+    result: dict[str, _Draft] = {}
+    if data is None:
+        return result
+    top = _Fields(path.name, data, problems, "")
+    top.only(_FACILITY_FILE_KEYS)
+    entries = data.get("facility_types")
+    if not isinstance(entries, _Seq) or not entries:
+        top.fail("facility_types", "facility_types must be a non-empty list")
+        return result
+    for entry, line in zip(entries, entries.item_lines, strict=True):
+        if not isinstance(entry, _Map):
+            problems.add(path.name, line, "each facility type must be a mapping")
+            continue
+        fields = _Fields(path.name, entry, problems, "facility type")
+        fields.only(_FACILITY_KEYS)
+        code = fields.text("code")
+        if code is not None:
+            fields.label = f"facility type {code}"
+            if not _LOWER_CODE.match(code) or code == ALL_FACILITY_TYPES:
+                fields.fail("code", f"code {code!r} must be lower_snake_case and not {ALL_FACILITY_TYPES!r}")
+                code = None
+            elif code in result:
+                first = result[code]
+                fields.fail("code", f"duplicate facility type code (first at {first.file}:{first.line})")
+                code = None
+        zh, en = fields.text("zh"), fields.text("en")
+        checklists = fields.codes("checklists")
+        if code is None:
+            continue
+        values = {"code": code, "zh": zh, "en": en, "checklists": [c for c, _ in checklists or []]}
+        complete = None not in (zh, en, checklists)
+        result[code] = _Draft(path.name, entry.line, code, values, refs=checklists or [], complete=complete)
+    return result
+
+
+def _read_category(path: Path, problems: _Problems) -> _CategoryDraft | None:
+    data = _read_yaml(path, problems)
+    if data is None:
+        return None
+    name = path.name
+    top = _Fields(name, data, problems, "")
+    top.only(_CATEGORY_KEYS)
+    code = top.text("category")
+    if code is not None and code != path.stem:
+        top.fail("category", f"category {code!r} must equal the file name {path.stem!r}")
+        code = None
+    version = top.text("version")
+    effective = top.day("effective")
+    title = top.bilingual("title")
+    entries = data.get("items")
+    if not isinstance(entries, _Seq) or not entries:
+        top.fail("items", "items must be a non-empty list")
+        entries = _Seq()
+        entries.item_lines = []
+    items: list[_Draft] = []
+    for entry, line in zip(entries, entries.item_lines, strict=True):
+        if not isinstance(entry, _Map):
+            problems.add(name, line, "each item must be a mapping")
+            continue
+        draft = _read_item(name, entry, code or path.stem, version or "", problems)
+        if draft is not None:
+            items.append(draft)
+    complete = None not in (code, version, effective, title)
+    values: dict[str, Any] = {}
+    if complete:
+        assert title is not None  # for the type checker
+        values = {"code": code, "zh": title[0], "en": title[1], "version": version, "effective": effective}
+    return _CategoryDraft(name, data.line, code or path.stem, values, items, complete)
+
+
+def _read_item(file: str, entry: _Map, category: str, version: str, problems: _Problems) -> _Draft | None:
+    fields = _Fields(file, entry, problems, "item")
+    fields.only(_ITEM_KEYS)
+    code = fields.text("code")
+    if code is not None:
+        fields.label = f"item {code}"
+        if not _ITEM_CODE.match(code):
+            fields.fail("code", "code must be UPPER-KEBAB with a category prefix, e.g. FIRE-EXIT-01")
+    zh, en, basis = fields.text("zh"), fields.text("en"), fields.text("basis")
+    severity = entry.get("severity")
+    if severity not in SEVERITIES:
+        fields.fail("severity", f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    deadline = _read_deadline(fields)
+    stop_use = fields.flag("stop_use", False)
+    verified = fields.flag("basis_verified", False)
+    hint = fields.bilingual("hint", required=False)
+    situation = entry.get("major_situation")
+    if situation is not None and (not isinstance(situation, str) or not _SITUATION.match(situation)):
+        fields.fail("major_situation", f"major_situation must look like MCA-2023-1-2, got {situation!r}")
+    if severity == "general" and stop_use:
+        fields.fail("stop_use", "stop_use is for major hazards only; make the item major or drop stop_use")
+    if severity == "general" and situation is not None:
+        fields.fail("major_situation", "an item mapped to a major-hazard situation must be major")
+    facility_refs = _read_item_facility_types(fields)
+    if code is None:
+        return None
+    values = {
+        "code": code, "category": category, "zh": zh, "en": en, "severity": severity,
+        "deadline_general_days": deadline[0] if deadline else 0,
+        "deadline_major_days": deadline[1] if deadline else 0,
+        "stop_use": stop_use, "basis": basis, "basis_verified": verified,
+        "hint_zh": hint[0] if hint else "", "hint_en": hint[1] if hint else "",
+        "major_situation": situation, "checklist_version": version,
+    }
+    complete = (
+        _ITEM_CODE.match(code) is not None
+        and None not in (zh, en, basis, deadline, stop_use, verified, facility_refs)
+        and severity in SEVERITIES
+    )
+    return _Draft(file, entry.line, code, values, refs=facility_refs or [], complete=complete)
+
+
+def _read_item_facility_types(fields: _Fields) -> list[tuple[str, int]] | None:
+    refs = fields.codes("facility_types")
+    if refs is None:
+        return None
+    names = [name for name, _ in refs]
+    if ALL_FACILITY_TYPES in names and len(names) > 1:
+        fields.fail("facility_types", f"{ALL_FACILITY_TYPES!r} cannot be combined with other facility types")
+        return None
+    return refs
+
+
+def _read_deadline(fields: _Fields) -> tuple[int, int] | None:
+    """(general, major) working days, 0 for "immediate"; a scalar applies to both severities."""
+    raw = fields.data.get("deadline")
+    if raw is None:
+        fields.fail("deadline", "missing deadline")
+        return None
+    if not isinstance(raw, _Map):
+        days = _deadline_days(raw)
+        if isinstance(days, str):
+            fields.fail("deadline", days)
+            return None
+        return days, days
+    inner = _Fields(fields.file, raw, fields.problems, _join(fields.label, "deadline"))
+    inner.only(set(SEVERITIES))
+    result: list[int] = []
+    for severity in SEVERITIES:
+        if severity not in raw:
+            inner.fail(None, f"missing {severity}")
+            continue
+        days = _deadline_days(raw[severity])
+        if isinstance(days, str):
+            inner.fail(severity, f"{severity}: {days}")
+        else:
+            result.append(days)
+    return (result[0], result[1]) if len(result) == 2 else None
+
+
+def _deadline_days(value: Any) -> int | str:
+    """Working days for one deadline value, or the reason it is not one."""
+    if value == IMMEDIATE:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DEADLINE_DAYS:
+        return value
+    return (
+        f"bad deadline {value!r}: use {IMMEDIATE!r} or a whole number of working days "
+        f"from 1 to {MAX_DEADLINE_DAYS}"
+    )
+
+
+def _read_rules(path: Path, problems: _Problems) -> list[_Draft]:
+    data = _read_yaml(path, problems)
+    result: list[_Draft] = []
+    if data is None:
+        return result
+    top = _Fields(path.name, data, problems, "")
+    top.only(_RULES_FILE_KEYS)
+    entries = data.get("rules", _Seq())
+    if not isinstance(entries, _Seq):
+        top.fail("rules", "rules must be a list")
+        return result
+    seen: dict[str, int] = {}
+    for entry, line in zip(entries, getattr(entries, "item_lines", []), strict=True):
+        if not isinstance(entry, _Map):
+            problems.add(path.name, line, "each rule must be a mapping")
+            continue
+        draft = _read_rule(path.name, entry, problems)
+        if draft is None:
+            continue
+        if draft.code in seen:
+            problems.add(path.name, draft.line, f"rule {draft.code}: duplicate code (first at line {seen[draft.code]})")
+            continue
+        seen[draft.code] = draft.line
+        result.append(draft)
+    return result
+
+
+def _read_rule(file: str, entry: _Map, problems: _Problems) -> _Draft | None:
+    fields = _Fields(file, entry, problems, "rule")
+    fields.only(_RULE_KEYS)
+    code = fields.text("code")
+    if code is not None:
+        fields.label = f"rule {code}"
+        if not _ITEM_CODE.match(code):
+            fields.fail("code", "code must be UPPER-KEBAB, e.g. RULE-FIRE-COMPOSITE-01")
+            code = None
+    zh, en, basis = fields.text("zh"), fields.text("en"), fields.text("basis")
+    verified = fields.flag("basis_verified", False)
+    when = entry.get("when")
+    listed: list[tuple[str, int]] | None = None
+    min_failed: int | None = None
+    if not isinstance(when, _Map):
+        fields.fail("when", "when must be a mapping with any_of_items and min_failed")
+    else:
+        inner = _Fields(file, when, problems, _join(fields.label, "when"))
+        inner.only(_WHEN_KEYS)
+        listed = inner.codes("any_of_items")
+        value = when.get("min_failed")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            inner.fail("min_failed", f"min_failed must be a whole number >= 1, got {value!r}")
+        elif listed is not None and value > len(listed):
+            inner.fail("min_failed", f"min_failed {value} exceeds the {len(listed)} items listed; it can never fire")
+        else:
+            min_failed = value
+    raises: str | list[str] | None = None
+    raw_raises = entry.get("raises")
+    raised_refs: list[tuple[str, int]] = []
+    if raw_raises == ALL_MATCHED:
+        raises = ALL_MATCHED
+    elif isinstance(raw_raises, _Seq):
+        raised_refs = fields.codes("raises") or []
+        raises = [name for name, _ in raised_refs]
+        names = {name for name, _ in listed or []}
+        for name, line in raised_refs:
+            if listed is not None and name not in names:
+                problems.add(file, line, f"{fields.label}: raises {name!r}, which is not in when.any_of_items")
+    else:
+        fields.fail("raises", f"raises must be {ALL_MATCHED!r} or a list of item codes, got {raw_raises!r}")
+    if None in (code, zh, en, basis, verified, listed, min_failed, raises):
+        return None
+    assert code is not None and listed is not None  # for the type checker
+    values = {
+        "code": code, "zh": zh, "en": en, "basis": basis, "basis_verified": verified,
+        "any_of_items": [name for name, _ in listed], "min_failed": min_failed, "raises": raises,
+    }
+    return _Draft(file, entry.line, code, values, refs=listed + raised_refs)
+
+
+# --- checks that need every file -----------------------------------------------------------------
+
+
+def _check_across_files(
+    categories: list[_CategoryDraft],
+    facility_types: dict[str, _Draft] | None,
+    rules: list[_Draft],
+    problems: _Problems,
+) -> None:
+    category_codes = {c.code for c in categories}
+    first_item: dict[str, _Draft] = {}
+    prefix_owner: dict[str, str] = {}
+    for category in categories:
+        prefix = None
+        for item in category.items:
+            earlier = first_item.get(item.code)
+            if earlier is not None:
+                problems.add(
+                    item.file, item.line,
+                    f"item {item.code}: duplicate code (first at {earlier.file}:{earlier.line})",
+                )
+                continue
+            first_item[item.code] = item
+            head = item.code.split("-", 1)[0]
+            prefix = prefix or head
+            if head != prefix:
+                problems.add(
+                    item.file, item.line,
+                    f"item {item.code}: code must start with this file's prefix {prefix}-",
+                )
+        if prefix is not None:
+            owner = prefix_owner.setdefault(prefix, category.file)
+            if owner != category.file:
+                problems.add(category.file, category.line, f"code prefix {prefix}- is already used by {owner}")
+
+    if facility_types is not None:
+        for ftype in facility_types.values():
+            for name, line in ftype.refs:
+                if name not in category_codes:
+                    problems.add(ftype.file, line, f"facility type {ftype.code}: unknown category {name!r}")
+        for category in categories:
+            for item in category.items:
+                _resolve_facility_types(item, category.code, facility_types, problems)
+
+    for rule in rules:
+        for name, line in rule.refs:
+            if name not in first_item:
+                problems.add(rule.file, line, f"rule {rule.code}: unknown item {name!r}")
+
+
+def _resolve_facility_types(
+    item: _Draft, category: str, facility_types: dict[str, _Draft], problems: _Problems
+) -> None:
+    """Turn `[all]` into concrete codes and check that a named type really takes this category."""
+    names = [name for name, _ in item.refs]
+    if names == [ALL_FACILITY_TYPES]:
+        item.values["facility_types"] = [
+            code for code, ftype in facility_types.items() if category in ftype.values["checklists"]
+        ]
+        return
+    for name, line in item.refs:
+        ftype = facility_types.get(name)
+        if ftype is None:
+            problems.add(item.file, line, f"item {item.code}: unknown facility type {name!r}")
+        elif ftype.complete and category not in ftype.values["checklists"]:
+            problems.add(
+                item.file, line,
+                f"item {item.code}: facility type {name!r} does not take the {category!r} checklist "
+                f"(see {FACILITY_TYPES_FILE})",
+            )
+    item.values["facility_types"] = names
+
+
+def _build(
+    categories: list[_CategoryDraft],
+    facility_types: dict[str, _Draft],
+    rules: list[_Draft],
+) -> Catalog:
+    built = {
+        c.code: Category(**c.values, items=[Item(**item.values) for item in c.items]) for c in categories
+    }
+    ftypes = {code: FacilityType(**draft.values) for code, draft in facility_types.items()}
+    return Catalog(built, ftypes, [Rule(**draft.values) for draft in rules])

@@ -1,0 +1,351 @@
+"""The `tracker` command: every role, and the operator's tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from tracker.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+facilities_app = typer.Typer(help="Facilities of the bureau.", no_args_is_help=True)
+users_app = typer.Typer(help="People who log in.", no_args_is_help=True)
+docs_app = typer.Typer(help="Generated documents.", no_args_is_help=True)
+calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
+checklists_app = typer.Typer(help="The checklists in checklists/*.yaml.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (facilities_app, "facilities"), (users_app, "users"), (docs_app, "docs"),
+                  (calendar_app, "calendar"), (checklists_app, "checklists"), (demo_app, "demo")):
+    app.add_typer(sub, name=name)
+
+Data = Annotated[Path | None, typer.Option("--data", help="Data folder [default: $TRACKER_DATA_DIR, else ./var]")]
+
+
+def settings_for(data: Path | None) -> Settings:
+    try:
+        settings = load_settings(data)
+    except ConfigError as error:
+        typer.secho(f"configuration error: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _role(main, *args) -> None:  # noqa: ANN001
+    from tracker import roles
+
+    try:
+        roles.run(lambda stop: main(*args[:1], stop, *args[1:]))
+    except ConfigError as error:
+        typer.secho(f"configuration error: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def web(data: Data = None, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the pages and the JSON API."""
+    from tracker import roles
+
+    _role(roles.web, settings_for(data), host, port)
+
+
+@app.command()
+def worker(data: Data = None) -> None:
+    """Run the event handlers on durable JetStream consumers."""
+    from tracker import roles
+
+    _role(roles.worker, settings_for(data))
+
+
+@app.command()
+def relay(data: Data = None) -> None:
+    """Publish committed outbox rows to JetStream."""
+    from tracker import roles
+
+    _role(roles.relay, settings_for(data))
+
+
+@app.command()
+def scheduler(data: Data = None) -> None:
+    """Run the reminder and escalation sweeps (one active at a time, by lease)."""
+    from tracker import roles
+
+    _role(roles.scheduler, settings_for(data))
+
+
+@app.command()
+def mailer(data: Data = None) -> None:
+    """Deliver queued mail with retry and backoff."""
+    from tracker import roles
+
+    _role(roles.mailer, settings_for(data))
+
+
+@app.command()
+def sink(data: Data = None, host: str = "127.0.0.1", port: int = 2525) -> None:
+    """A local SMTP server keeping every message as an .eml file in <data>/mail."""
+    from tracker import roles
+
+    _role(roles.sink, settings_for(data), host, port)
+
+
+@app.command()
+def up(data: Data = None, demo: bool = typer.Option(False, "--demo", help="Load demo data into an empty database"),
+       port: int = typer.Option(8000, "--port", help="Port of the web pages and API")) -> None:
+    """Start everything on this machine: nats-server, SQLite, mail sink and every role."""
+    from tracker.supervisor import Supervisor, pick_port, port_free, secret_key
+
+    settings = settings_for(data)
+    if not port_free(port):
+        typer.secho(f"--port: {port} is in use; choose another with --port", fg="red", err=True)
+        raise typer.Exit(2)
+    nats_port, smtp_port = pick_port(4222), pick_port(2525)
+    os.environ.update({
+        "TRACKER_DATA_DIR": str(settings.data_dir.resolve()),
+        "TRACKER_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "TRACKER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "TRACKER_SECRET_KEY": secret_key(settings.data_dir),
+        "TRACKER_BASE_URL": os.environ.get("TRACKER_BASE_URL", f"http://127.0.0.1:{port}"),
+    })
+    settings = settings_for(settings.data_dir.resolve())
+    _upgrade(settings)
+    if demo:
+        seeded = asyncio.run(_seed(settings))
+        typer.echo("demo data loaded." if seeded else "database has data already; demo data not loaded.")
+    supervisor = Supervisor(settings, port, nats_port, smtp_port)
+    supervisor.start()
+    base = settings.base_url
+    typer.echo(f"""
+tracker is running / 系统已启动
+  pages and API   {base}/
+  API docs        {base}/docs
+  mail sink       {base}/admin/mail   (files in {settings.mail_dir})
+  NATS            nats://127.0.0.1:{nats_port}  (JetStream data in {settings.data_dir / 'jetstream'})
+  database        {settings.db_url}
+  logs            {settings.data_dir / 'logs'}
+Press Ctrl-C to stop.""")
+    if demo:
+        from tracker.demo import demo_logins
+
+        typer.echo("\ndemo logins / 演示账号:")
+        for username, who, password in demo_logins():
+            typer.echo(f"  {username:<14} {password:<16} {who}")
+    supervisor.watch()
+
+
+def _upgrade(settings: Settings) -> None:
+    from tracker.store.migrate import upgrade
+
+    upgrade(settings.db_url)
+
+
+async def _seed(settings: Settings) -> bool:
+    from tracker.checklists import load_catalog
+    from tracker.demo import seed
+    from tracker.store.db import make_engine
+
+    engine = make_engine(settings.db_url)
+    try:
+        return await seed(engine, load_catalog(), datetime.now(UTC))
+    finally:
+        await engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(data: Data = None) -> None:
+    """Create or migrate the database to the latest schema."""
+    settings = settings_for(data)
+    _upgrade(settings)
+    typer.echo(f"database at head: {settings.db_url}")
+
+
+@demo_app.command("seed")
+def demo_seed(data: Data = None) -> None:
+    """Load demo data into an empty database."""
+    settings = settings_for(data)
+    _upgrade(settings)
+    typer.echo("demo data loaded." if asyncio.run(_seed(settings)) else "database has data already.")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO time like 2025-03-01T09:00") from None
+    if moment.tzinfo is None:
+        from tracker.domain.calendar import LOCAL_TZ
+
+        moment = moment.replace(tzinfo=LOCAL_TZ)  # an operator types local (China Standard) time
+    return moment.astimezone(UTC)
+
+
+@app.command()
+def escalate(as_of: Annotated[str | None, typer.Option("--as-of", help="Local time, e.g. 2025-03-01T09:00")] = None,
+             dry_run: bool = typer.Option(False, "--dry-run", help="Show what is due; change nothing"),
+             data: Data = None) -> None:
+    """Run one reminder and escalation sweep as of any moment."""
+    from tracker.domain.policy import PolicySettings
+    from tracker.service.sweep import sweep
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    moment = _parse_time(as_of) if as_of else datetime.now(UTC)
+
+    async def main() -> None:
+        engine = make_engine(settings.db_url)
+        try:
+            result = await sweep(engine, PolicySettings(), moment, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+        verb = "due" if dry_run else "raised"
+        typer.echo(f"as of {moment.isoformat()}: {len(result.reminded)} reminder(s) {verb}, "
+                   f"{len(result.escalated)} escalation(s) {verb}")
+        for finding_id, level in result.escalated:
+            typer.echo(f"  finding {finding_id} -> level {level}")
+
+    asyncio.run(main())
+
+
+@facilities_app.command("import")
+def facilities_import(file: Path, data: Data = None) -> None:
+    """Import facilities from CSV (code,name,type,town,head_name,head_email); bad rows are reported by line."""
+    from tracker.admin import import_facilities
+    from tracker.checklists import load_catalog
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    if not file.is_file():
+        typer.secho(f"{file}: no such file", fg="red", err=True)
+        raise typer.Exit(2)
+
+    async def main():  # noqa: ANN202
+        engine = make_engine(settings.db_url)
+        try:
+            return await import_facilities(engine, load_catalog(), file)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    for problem in report.problems:
+        typer.secho(f"{file}: {problem}", fg="yellow", err=True)
+    typer.echo(f"{report.added} added, {report.skipped} already known, {len(report.problems)} rejected")
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@users_app.command("add")
+def users_add(role: str = typer.Option(..., "--role"), username: str = typer.Option(..., "--username"),
+              password: str = typer.Option(..., "--password"), email: str | None = typer.Option(None, "--email"),
+              facility: str | None = typer.Option(None, "--facility", help="Facility code, for a facility head"),
+              town: str | None = typer.Option(None, "--town", help="Town, for a town officer"),
+              name: str = typer.Option("", "--name"), data: Data = None) -> None:
+    """Add a person who logs in."""
+    from tracker.admin import add_user
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+
+    async def main() -> int:
+        engine = make_engine(settings.db_url)
+        try:
+            return await add_user(engine, role=role, username=username, password=password, email=email,
+                                  facility=facility, town=town, name=name)
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id = asyncio.run(main())
+    except ValueError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {username} added (id {user_id})")
+
+
+@calendar_app.command("load")
+def calendar_load(file: Path, data: Data = None) -> None:
+    """Load a year's official holiday schedule (YAML or JSON: year, holidays, workdays); it then takes precedence."""
+    from tracker.admin import load_calendar_year
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    try:
+        content = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        typer.secho(f"{file}: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+    async def main():  # noqa: ANN202
+        engine = make_engine(settings.db_url)
+        try:
+            return await load_calendar_year(engine, content if isinstance(content, dict) else {},
+                                            datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    try:
+        schedule = asyncio.run(main())
+    except ValueError as error:
+        typer.secho(f"{file}: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{schedule.year}: {len(schedule.holidays)} holiday(s), {len(schedule.workdays)} make-up "
+               "working day(s) loaded")
+
+
+@docs_app.command("asyncapi")
+def docs_asyncapi(out: Path | None = typer.Option(None, "--out", help="Write to this file (.yaml or .json)"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """The AsyncAPI document of the events, generated from the app."""
+    from tracker.handlers import asyncapi_app
+
+    schema = asyncapi_app().schema.to_specification()
+    text = schema.to_json() if as_json or (out and out.suffix == ".json") else schema.to_yaml()
+    if out:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text)
+
+
+@checklists_app.command("validate")
+def checklists_validate(directory: Path | None = typer.Argument(None)) -> None:
+    """Check every checklist file; print each problem with file and line."""
+    from tracker.checklists import ChecklistInvalid, load_catalog
+
+    try:
+        catalog = load_catalog(directory)
+    except ChecklistInvalid as error:
+        for problem in error.problems:
+            typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(1) from None
+    total = sum(len(c.items) for c in catalog.categories.values())
+    typer.echo(f"ok: {len(catalog.categories)} checklists, {total} items, {len(catalog.rules)} rules")
+
+
+@checklists_app.command("show")
+def checklists_show(what: str | None = typer.Argument(None, help="An item code or a category")) -> None:
+    """Print checklist items readably."""
+    from tracker.checklists import load_catalog
+
+    catalog = load_catalog()
+    if what and catalog.has(what):
+        items = [catalog.item(what)]
+    elif what and what in catalog.categories:
+        items = catalog.items(category=what)
+    elif what:
+        typer.secho(f"{what}: neither an item code nor a category", fg="red", err=True)
+        raise typer.Exit(2)
+    else:
+        items = catalog.items()
+    for item in items:
+        days = {s: item.deadline_days(s) for s in ("general", "major")}
+        typer.echo(f"{item.code}  [{item.category}] {item.severity}  deadline {json.dumps(days)}"
+                   f"{'  STOP USE' if item.stop_use else ''}\n  {item.zh}\n  {item.en}\n  依据 basis: {item.basis}"
+                   f"{'' if item.basis_verified else '  (unverified)'}\n")

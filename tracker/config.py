@@ -1,0 +1,121 @@
+"""Settings from TRACKER_* environment variables; a bad value stops the process at start, naming it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    nats_url: str | None = None
+    smtp_url: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+    mail_from: str = "tracker@localhost"
+    stream_replicas: int = 1
+    # How often the relay polls the outbox when nothing woke it, and the sweep interval, in seconds.
+    relay_poll_seconds: float = 0.2
+    sweep_seconds: float = 60.0
+    mailer_poll_seconds: float = 1.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("sqlite") or value.startswith("postgresql")):
+            raise ValueError("must be a SQLAlchemy URL starting with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for server in value.split(","):
+            parts = urlsplit(server.strip())
+            if parts.scheme not in ("nats", "tls") or not parts.hostname:
+                raise ValueError(f"{server.strip()!r} is not a nats:// URL")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://user:pass@host:port or smtps://host:port")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tracker.db').resolve()}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def photo_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [s.strip() for s in self.require("nats_url").split(",")]
+
+    def require(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"TRACKER_{name.upper()} is not set")
+        return value
+
+
+def load_settings(data_dir: Path | None = None) -> Settings:
+    """Read the environment; `data_dir` (from --data) wins over TRACKER_DATA_DIR."""
+    overrides = {"data_dir": data_dir} if data_dir is not None else {}
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = str(item["loc"][0]) if item["loc"] else "?"
+            problems.append(f"TRACKER_{field.upper()}: {item['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def env_for_children(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process see the same settings."""
+    env = dict(os.environ)
+    for name in ("data_dir", "database_url", "nats_url", "smtp_url", "base_url", "secret_key"):
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"TRACKER_{name.upper()}"] = str(value)
+    env["TRACKER_DATABASE_URL"] = settings.db_url
+    return env

@@ -1,0 +1,134 @@
+"""Demo data: Qidong's towns, about forty facilities, people of every role, and findings at every stage."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracker.checklists import Catalog
+from tracker.domain.model import Actor, Role
+from tracker.domain.policy import PolicySettings
+from tracker.service.loop import issue_order, submit_rectification, verify
+from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.tables import facilities, users
+from tracker.web.auth import hash_password
+
+PASSWORD = "demo-pass-2026"
+TOWNS = ["吕四港镇", "南阳镇", "北新镇", "海复镇", "王鲍镇", "汇龙镇", "近海镇", "寅阳镇", "惠萍镇", "东海镇",
+         "合作镇", "北城区街道", "南城区街道"]
+# (type, name pattern) — the kinds of place a county bureau oversees.
+KINDS = [
+    ("nursing_home", "{town}敬老院"),
+    ("neighbourhood_point", "{town}{n}号睦邻点"),
+    ("meal_point", "{town}幸福食堂"),
+]
+SINGLES = [
+    ("nursing_home", "启东市中心敬老院", "汇龙镇"),
+    ("elderly_service_center", "启东市北城区街道综合养老服务中心", "北城区街道"),
+    ("elderly_service_center", "吕四港镇区域性养老服务中心", "吕四港镇"),
+    ("funeral_home", "启东市殡仪馆", "汇龙镇"),
+    ("cemetery", "启东市公益性公墓", "南阳镇"),
+    ("cemetery", "王鲍镇骨灰堂", "王鲍镇"),
+    ("children_centre", "启东市未成年人保护中心", "汇龙镇"),
+    ("relief_station", "启东市救助管理站", "南城区街道"),
+    ("marriage_registry", "启东市婚姻登记中心", "汇龙镇"),
+    ("mental_health_point", "南城区街道精神康复站", "南城区街道"),
+]
+SURNAMES = "王李张刘陈杨黄赵周吴徐孙朱马胡郭林何高梁郑罗宋谢唐韩曹许邓萧冯"
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    return [
+        ("admin", "管理员 / admin", PASSWORD),
+        ("lead", "局领导 / bureau lead", PASSWORD),
+        ("chief", "科室负责人 / section chief", PASSWORD),
+        ("town-huilong", "汇龙镇民政办 / town officer", PASSWORD),
+        ("inspector", "检查人员 / inspector", PASSWORD),
+        ("head-QD001", "机构负责人 / facility head of QD001", PASSWORD),
+    ]
+
+
+async def seed(engine: AsyncEngine, catalog: Catalog, now: datetime, policy: PolicySettings | None = None) -> bool:
+    """Fill an empty database; does nothing when facilities exist already."""
+    policy = policy or PolicySettings()
+    rng = random.Random(2026)
+    async with engine.begin() as conn:
+        if await conn.scalar(select(func.count()).select_from(facilities)):
+            return False
+        rows = []
+        for kind, name, town in SINGLES:
+            rows.append({"type": kind, "name": name, "town": town})
+        for n, town in enumerate(TOWNS):
+            for kind, pattern in KINDS:
+                if len(rows) >= 40:
+                    break
+                if kind == "meal_point" and n % 2:
+                    continue
+                rows.append({"type": kind, "name": pattern.format(town=town, n=n % 3 + 1), "town": town})
+        for i, row in enumerate(rows, start=1):
+            row["code"] = f"QD{i:03d}"
+            row["head_name"] = rng.choice(SURNAMES) + rng.choice(["建国", "丽华", "志强", "秀英", "海燕", "卫东"])
+            row["head_email"] = f"head.qd{i:03d}@facility.example.cn"
+        await conn.execute(insert(facilities), rows)
+        ids = {r.code: r.id for r in (await conn.execute(select(facilities.c.code, facilities.c.id))).all()}
+        hashed = hash_password(PASSWORD)
+        people = [
+            {"username": "admin", "role": Role.ADMIN, "name": "系统管理员", "email": "admin@mzj.example.cn"},
+            {"username": "lead", "role": Role.BUREAU_LEAD, "name": "陈局长", "email": "lead@mzj.example.cn"},
+            {"username": "chief", "role": Role.SECTION_CHIEF, "name": "周科长", "email": "chief@mzj.example.cn"},
+            {"username": "inspector", "role": Role.INSPECTOR, "name": "李检查", "email": "inspector@mzj.example.cn"},
+            {"username": "inspector2", "role": Role.INSPECTOR, "name": "王检查", "email": "inspector2@mzj.example.cn"},
+        ]
+        pinyin = {"汇龙镇": "huilong", "吕四港镇": "lvsigang", "南阳镇": "nanyang", "北新镇": "beixin",
+                  "海复镇": "haifu", "王鲍镇": "wangbao", "近海镇": "jinhai", "寅阳镇": "yinyang",
+                  "惠萍镇": "huiping", "东海镇": "donghai", "合作镇": "hezuo", "北城区街道": "beicheng",
+                  "南城区街道": "nancheng"}
+        for town in TOWNS:
+            people.append({"username": f"town-{pinyin[town]}", "role": Role.TOWN_OFFICER, "name": f"{town}民政办",
+                           "email": f"{pinyin[town]}@town.example.cn", "town": town})
+        for row in rows:
+            people.append({"username": f"head-{row['code']}", "role": Role.FACILITY_HEAD, "name": row["head_name"],
+                           "email": row["head_email"], "facility_id": ids[row["code"]]})
+        await conn.execute(insert(users), [
+            {"password_hash": hashed, "active": True, "town": None, "facility_id": None, **p,
+             "role": p["role"].value} for p in people])
+        user_rows = (await conn.execute(select(users))).all()
+    by_name = {u.username: u for u in user_rows}
+
+    def actor(username: str) -> Actor:
+        u = by_name[username]
+        return Actor(u.id, u.username, Role(u.role), u.facility_id, u.town)
+
+    # Inspections spread over the last seven weeks, so some findings are closed, some open, some overdue.
+    for n, row in enumerate(rows[:24]):
+        when = now - timedelta(days=49 - 2 * n, hours=rng.randint(0, 6))
+        items = catalog.items(facility_type=row["type"])
+        if not items:
+            continue
+        picked = rng.sample(items, k=min(len(items), 6))
+        failing = picked[: 1 + n % 3]
+        results = [ItemResult(i.code, "fail", note="现场检查发现 / found on site") for i in failing]
+        results += [ItemResult(i.code, "pass") for i in picked[len(failing):]]
+        mode = "unannounced" if n % 3 == 0 else "routine"
+        inspector = actor("inspector" if n % 2 == 0 else "inspector2")
+        reported = await report_inspection(engine, catalog, inspector,
+                                           InspectionInput(ids[row["code"]], mode, f"demo-{n}", results), when)
+        async with engine.begin() as conn:
+            await issue_order(conn, reported.inspection_id, policy, when + timedelta(minutes=5))
+        head = actor(f"head-{row['code']}")
+        for k, finding_id in enumerate(reported.finding_ids):
+            stage = (n + k) % 4
+            if stage == 0:
+                continue  # still open at the facility; overdue if old enough
+            async with engine.begin() as conn:
+                await submit_rectification(conn, head, finding_id, "已整改，附照片 / fixed, photos attached", [],
+                                           when + timedelta(days=3))
+            if stage == 1:
+                continue  # waiting for verification
+            async with engine.begin() as conn:
+                await verify(conn, inspector, finding_id, stage == 2, "复查合格 / verified" if stage == 2
+                             else "整改不到位 / not fixed properly", [], policy, when + timedelta(days=5))
+    return True

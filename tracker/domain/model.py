@@ -1,0 +1,126 @@
+"""Who asks, and the life of one finding: reported -> ordered -> submitted -> closed, rejected back to ordered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from tracker.domain.errors import FindingAlreadyClosed, InvalidTransition, NotAllowed
+
+
+class Role(StrEnum):
+    INSPECTOR = "inspector"
+    FACILITY_HEAD = "facility_head"
+    TOWN_OFFICER = "town_officer"
+    SECTION_CHIEF = "section_chief"
+    BUREAU_LEAD = "bureau_lead"
+    ADMIN = "admin"
+
+
+class Status(StrEnum):
+    REPORTED = "reported"
+    ORDERED = "ordered"
+    SUBMITTED = "submitted"
+    CLOSED = "closed"
+
+
+class Severity(StrEnum):
+    GENERAL = "general"
+    MAJOR = "major"
+
+
+class Mode(StrEnum):
+    UNANNOUNCED = "unannounced"
+    ROUTINE = "routine"
+    SELF = "self"
+    SPECIAL = "special"
+
+
+# Who may look at everything the bureau oversees.
+BUREAU_ROLES = frozenset({Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.ADMIN, Role.INSPECTOR})
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: int
+    username: str
+    role: Role
+    facility_id: int | None = None
+    town: str | None = None
+
+    @property
+    def is_facility(self) -> bool:
+        return self.role is Role.FACILITY_HEAD
+
+
+@dataclass(frozen=True)
+class FacilityRef:
+    id: int
+    town: str
+
+
+def can_see(actor: Actor, facility: FacilityRef) -> bool:
+    """A facility head sees their own facility, a town officer their town, the bureau everything."""
+    if actor.role is Role.FACILITY_HEAD:
+        return actor.facility_id == facility.id
+    if actor.role is Role.TOWN_OFFICER:
+        return actor.town == facility.town
+    return actor.role in BUREAU_ROLES
+
+
+def may_report(actor: Actor, facility: FacilityRef, mode: Mode) -> None:
+    """Inspectors and the bureau report anywhere; a facility head only self-inspects their own facility."""
+    if actor.role is Role.FACILITY_HEAD:
+        if actor.facility_id != facility.id or mode is not Mode.SELF:
+            raise NotAllowed("a facility head may only report a self-inspection of their own facility")
+        return
+    if actor.role is Role.TOWN_OFFICER and actor.town != facility.town:
+        raise NotAllowed("a town officer may only inspect facilities of their town")
+
+
+def may_submit_rectification(actor: Actor, finding_facility_id: int) -> None:
+    if actor.role is not Role.FACILITY_HEAD or actor.facility_id != finding_facility_id:
+        raise NotAllowed("only the head of this facility may submit its rectification")
+
+
+def may_verify(actor: Actor, finding_facility_id: int) -> None:
+    """Closing needs someone other than the facility."""
+    if actor.role is Role.FACILITY_HEAD or actor.facility_id == finding_facility_id:
+        raise NotAllowed("a facility cannot verify or close its own hazard")
+
+
+@dataclass(frozen=True)
+class Transition:
+    before: Status
+    after: Status
+    action: str
+
+
+def _require(current: Status, allowed: Status, step: str) -> None:
+    if current is Status.CLOSED:
+        raise FindingAlreadyClosed(f"the finding is closed; cannot {step}")
+    if current is not allowed:
+        raise InvalidTransition(f"cannot {step} a finding that is {current.value}")
+
+
+def order(current: Status) -> Transition:
+    _require(current, Status.REPORTED, "order")
+    return Transition(current, Status.ORDERED, "ordered")
+
+
+def submit(current: Status) -> Transition:
+    _require(current, Status.ORDERED, "submit a rectification for")
+    return Transition(current, Status.SUBMITTED, "rectification_submitted")
+
+
+def verify(current: Status, accepted: bool) -> Transition:
+    _require(current, Status.SUBMITTED, "verify")
+    if accepted:
+        return Transition(current, Status.CLOSED, "closed")
+    return Transition(current, Status.ORDERED, "rejected")
+
+
+def escalation_due(status: Status, next_escalation_at: datetime | None, now: datetime) -> bool:
+    """Open at the facility's side (ordered, or rejected back to it) and past the next escalation time."""
+    return status is Status.ORDERED and next_escalation_at is not None and next_escalation_at <= now

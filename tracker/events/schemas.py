@@ -1,0 +1,119 @@
+"""The event catalogue: facts in the past tense, each with an id, a time, a version and what it is about."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ClassVar[str]
+    event_id: str = Field(default_factory=new_event_id)
+    version: Literal[1] = 1
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def subject(cls) -> str:
+        return f"tracker.{cls.name}"
+
+
+class InspectionSubmitted(Event):
+    """An inspector submitted an inspection; its failed items became findings."""
+
+    name: ClassVar[str] = "inspection.submitted"
+    inspection_id: int
+    facility_id: int
+    finding_ids: list[int]
+
+
+class FindingReported(Event):
+    """A hazard was found and recorded."""
+
+    name: ClassVar[str] = "finding.reported"
+    finding_id: int
+    inspection_id: int
+    facility_id: int
+    item_code: str
+    severity: Literal["general", "major"]
+
+
+class OrderIssued(Event):
+    """A rectification order went to the facility: owners and deadlines are set."""
+
+    name: ClassVar[str] = "order.issued"
+    order_id: int
+    inspection_id: int
+    facility_id: int
+    finding_ids: list[int]
+
+
+class RectificationSubmitted(Event):
+    """The facility answered a finding with evidence of what it fixed."""
+
+    name: ClassVar[str] = "rectification.submitted"
+    finding_id: int
+    facility_id: int
+    rectification_id: int
+
+
+class FindingClosed(Event):
+    """Someone other than the facility verified the fix; the finding is closed (销号)."""
+
+    name: ClassVar[str] = "finding.closed"
+    finding_id: int
+    facility_id: int
+    verification_id: int
+
+
+class RectificationRejected(Event):
+    """Verification failed: the finding went back to the facility with a new deadline."""
+
+    name: ClassVar[str] = "rectification.rejected"
+    finding_id: int
+    facility_id: int
+    verification_id: int
+    due_day: date
+
+
+class FindingReminded(Event):
+    """The deadline is near and the finding is still open: a reminder was raised."""
+
+    name: ClassVar[str] = "finding.reminded"
+    finding_id: int
+    facility_id: int
+    round: int
+    due_day: date
+
+
+class FindingEscalated(Event):
+    """The finding stayed open past its deadline and went one level up the ladder."""
+
+    name: ClassVar[str] = "finding.escalated"
+    finding_id: int
+    facility_id: int
+    level: int
+    round: int
+
+
+CATALOGUE: dict[str, type[Event]] = {
+    cls.name: cls
+    for cls in (
+        InspectionSubmitted,
+        FindingReported,
+        OrderIssued,
+        RectificationSubmitted,
+        FindingClosed,
+        RectificationRejected,
+        FindingReminded,
+        FindingEscalated,
+    )
+}

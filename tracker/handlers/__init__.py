@@ -1,0 +1,90 @@
+"""The faststream subscribers: one durable pull consumer per reaction, on the TRACKER stream."""
+
+from __future__ import annotations
+
+from faststream import AckPolicy, FastStream
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from faststream.specification import AsyncAPI
+from nats.js.api import ConsumerConfig
+
+from tracker.events.stream import DEADLETTER_STREAM_NAME, STREAM_NAME
+from tracker.handlers.base import MAX_DELIVER, Reaction, UndecodableEvent, backoff_seconds, dead_letter, handle
+from tracker.handlers.reactions import REACTIONS
+from tracker.service.context import Context
+
+
+def build_broker(ctx: Context, servers: list[str], reactions: tuple[Reaction, ...] = REACTIONS) -> NatsBroker:
+    broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    # Streams are declared by tracker.relay.ensure_streams, with their replicas and dead-letter stream.
+    stream = JStream(name=STREAM_NAME, declare=False)
+    for reaction in reactions:
+        _subscribe(broker, stream, reaction, ctx)
+    return broker
+
+
+def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Context) -> None:
+    async def publish_deadletter(body: bytes, subject: str, headers: dict[str, str]) -> None:
+        await broker.publish(body, subject, headers=headers, stream=DEADLETTER_STREAM_NAME)
+
+    async def on_message(msg: NatsMessage) -> None:
+        subject = msg.raw_message.subject
+        delivered = msg.raw_message.metadata.num_delivered
+        try:
+            await handle(reaction, ctx, msg.body)
+        except UndecodableEvent as error:
+            await dead_letter(ctx, publish_deadletter, reaction.consumer, subject, msg.body, str(error))
+            await msg.ack()
+        except Exception as error:  # a passing failure: try again later, until the last delivery
+            if delivered >= MAX_DELIVER:
+                await dead_letter(ctx, publish_deadletter, reaction.consumer, subject, msg.body,
+                                  f"failed {delivered} times, last: {error!r}")
+                await msg.ack()
+            else:
+                await msg.nack(delay=backoff_seconds(delivered))
+                raise
+        else:
+            await msg.ack()
+
+    on_message.__name__ = reaction.consumer
+    on_message.__doc__ = reaction.description
+    broker.subscriber(
+        reaction.event.subject(),
+        stream=stream,
+        durable=reaction.consumer,
+        pull_sub=PullSub(batch_size=100, timeout=1.0),
+        config=ConsumerConfig(max_deliver=MAX_DELIVER + 1, ack_wait=60),
+        ack_policy=AckPolicy.MANUAL,
+        title=reaction.consumer,
+        description=reaction.description,
+    )(on_message)
+
+
+def asyncapi_app(servers: list[str] | None = None) -> FastStream:
+    """The event catalogue as an AsyncAPI document: each consumer with the schema of the event it reads.
+
+    The running subscribers take raw messages (so that a malformed one can be dead-lettered with its
+    reason); this twin declares the same subjects and durables with typed payloads, for the document only.
+    """
+    broker = NatsBroker(servers or ["nats://localhost:4222"])
+    stream = JStream(name=STREAM_NAME, declare=False)
+    for reaction in REACTIONS:
+        broker.subscriber(reaction.event.subject(), stream=stream, durable=reaction.consumer,
+                          pull_sub=PullSub(batch_size=100), title=reaction.consumer,
+                          description=reaction.description)(_typed(reaction))
+    for event in {r.event for r in REACTIONS}:
+        broker.publisher(event.subject(), stream=stream, schema=event, title=f"publish {event.name}",
+                         description=(event.__doc__ or "").strip())
+    broker.publisher("deadletter.tracker.>", title="dead letters",
+                     description="Messages a consumer could not read, with the reason in the Tracker-Reason header.")
+    return FastStream(broker, specification=AsyncAPI(title="tracker events", version="1.0.0",
+                                                     description="Facts of the hazard-closure loop."))
+
+
+def _typed(reaction: Reaction):  # noqa: ANN202
+    async def consumer(event) -> None:  # noqa: ANN001
+        return None
+
+    consumer.__annotations__ = {"event": reaction.event, "return": None}
+    consumer.__name__ = reaction.consumer
+    return consumer

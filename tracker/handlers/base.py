@@ -1,0 +1,61 @@
+"""One wrapper for every handler: decode, dead-letter what cannot be read, run once per event, retry with backoff."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.events.codec import UndecodableEvent, decode
+from tracker.events.schemas import Event
+from tracker.events.stream import deadletter_subject
+from tracker.service.context import Context
+from tracker.store.outbox import first_time
+from tracker.store.tables import dead_letters
+
+log = logging.getLogger("tracker.handlers")
+
+MAX_DELIVER = 8
+Effect = Callable[[Event, AsyncConnection, Context, datetime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A durable consumer: `effect` runs for each event of type `event` in one transaction."""
+
+    consumer: str
+    event: type[Event]
+    effect: Effect
+    description: str
+
+
+def backoff_seconds(delivered: int) -> float:
+    return min(60.0, 0.5 * 2 ** (delivered - 1))
+
+
+async def dead_letter(ctx: Context, publish: Callable[..., Awaitable[object]], consumer: str, subject: str,
+                      body: bytes, reason: str) -> None:
+    log.warning("dead-lettered a message on %s for %s: %s", subject, consumer, reason)
+    await publish(body, deadletter_subject(subject), headers={"Tracker-Reason": reason[:1000],
+                                                              "Tracker-Consumer": consumer})
+    async with ctx.engine.begin() as conn:
+        await conn.execute(insert(dead_letters).values(
+            consumer=consumer, subject=subject, reason=reason, at=ctx.clock.now(),
+            payload=body.decode("utf-8", errors="replace")))
+
+
+async def handle(reaction: Reaction, ctx: Context, body: bytes) -> None:
+    """Decode and apply; raises UndecodableEvent for a poison message, anything else for a passing failure."""
+    event = decode(body, expected=reaction.event)
+    now = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        if not await first_time(conn, reaction.consumer, event.event_id, now):
+            return
+        await reaction.effect(event, conn, ctx, now)
+
+
+__all__ = ["MAX_DELIVER", "Reaction", "UndecodableEvent", "backoff_seconds", "dead_letter", "handle"]

@@ -1,0 +1,80 @@
+"""What happens when: each reaction reads like the sentence it implements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.events.schemas import (
+    FindingClosed,
+    FindingEscalated,
+    FindingReminded,
+    FindingReported,
+    InspectionSubmitted,
+    OrderIssued,
+    RectificationRejected,
+    RectificationSubmitted,
+)
+from tracker.handlers.base import Reaction
+from tracker.service import notify
+from tracker.service.context import Context
+from tracker.service.loop import issue_order
+
+
+async def issue_the_order(event: InspectionSubmitted, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+    """When an inspection is submitted, give its findings owners and deadlines under one rectification order."""
+    await issue_order(conn, event.inspection_id, ctx.policy, now)
+
+
+async def mail_the_order(event: OrderIssued, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+    """When an order is issued, mail it to the facility head with a link to answer."""
+    await notify.order_issued(conn, ctx, event.order_id, event.finding_ids, now)
+
+
+async def alert_the_bureau_lead(event: FindingReported, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+    """When a major hazard is reported, the bureau lead hears at once: it is listed for supervision."""
+    if event.severity == "major":
+        await notify.major_reported(conn, ctx, event.finding_id, now)
+
+
+async def ask_for_verification(event: RectificationSubmitted, conn: AsyncConnection, ctx: Context,
+                               now: datetime) -> None:
+    """When the facility submits evidence, ask the inspector to verify it."""
+    await notify.rectification_submitted(conn, ctx, event.finding_id, event.rectification_id, now)
+
+
+async def announce_the_closure(event: FindingClosed, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+    """When a finding is closed, tell the facility (and the bureau lead, if it was listed)."""
+    await notify.finding_closed(conn, ctx, event.finding_id, event.verification_id, now)
+
+
+async def return_to_the_facility(event: RectificationRejected, conn: AsyncConnection, ctx: Context,
+                                 now: datetime) -> None:
+    """When verification fails, send the finding back to the facility with its new deadline."""
+    await notify.rectification_rejected(conn, ctx, event.finding_id, event.verification_id, now)
+
+
+async def remind_the_owner(event: FindingReminded, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+    """When a deadline is near, remind the owner."""
+    await notify.finding_reminded(conn, ctx, event.finding_id, event.round, now)
+
+
+async def tell_the_next_level(event: FindingEscalated, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+    """When a finding is escalated, tell the people at its new level of the ladder."""
+    await notify.finding_escalated(conn, ctx, event.finding_id, event.level, event.round, now)
+
+
+REACTIONS: tuple[Reaction, ...] = tuple(
+    Reaction(consumer=fn.__name__, event=cls, effect=fn, description=(fn.__doc__ or "").strip())  # type: ignore[arg-type]
+    for fn, cls in (
+        (issue_the_order, InspectionSubmitted),
+        (mail_the_order, OrderIssued),
+        (alert_the_bureau_lead, FindingReported),
+        (ask_for_verification, RectificationSubmitted),
+        (announce_the_closure, FindingClosed),
+        (return_to_the_facility, RectificationRejected),
+        (remind_the_owner, FindingReminded),
+        (tell_the_next_level, FindingEscalated),
+    )
+)

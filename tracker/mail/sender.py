@@ -1,0 +1,150 @@
+"""The mailer: claims queued rows with a conditional update, delivers them over one SMTP connection,
+and stores each failure on its row with the time of the next try."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracker.clock import Clock
+from tracker.store.tables import mail
+
+log = logging.getLogger("tracker.mailer")
+MAX_ATTEMPTS = 12
+CLAIM_FOR = timedelta(minutes=2)
+
+
+def retry_delay(attempts: int, base: float = 5.0) -> timedelta:
+    """Back off 5 s, 10 s, 20 s … up to an hour between tries."""
+    return timedelta(seconds=min(3600.0, base * 2 ** (attempts - 1)))
+
+
+def build_message(row, sender: str) -> EmailMessage:  # noqa: ANN001 - a Row of mail
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = row.to_addr
+    message["Subject"] = row.subject
+    message["Date"] = format_datetime(row.created_at)
+    # A stable id: a receiver that sees it twice can tell it is the same message.
+    message["Message-ID"] = f"<tracker-mail-{row.id}@{sender.split('@')[-1]}>"
+    message.set_content(row.text_body)
+    message.add_alternative(row.html_body, subtype="html")
+    return message
+
+
+class SmtpTarget:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.hostname = parts.hostname or "localhost"
+        self.use_tls = parts.scheme == "smtps"
+        self.port = parts.port or (465 if self.use_tls else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+
+    def client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(hostname=self.hostname, port=self.port, use_tls=self.use_tls,
+                               username=self.username, password=self.password, timeout=30)
+
+
+async def claim(engine: AsyncEngine, holder: str, now: datetime, limit: int = 50) -> list:
+    async with engine.begin() as conn:
+        ids = (
+            await conn.execute(
+                select(mail.c.id)
+                .where(mail.c.status == "queued", mail.c.next_attempt_at <= now)
+                .where((mail.c.claimed_until.is_(None)) | (mail.c.claimed_until < now))
+                .order_by(mail.c.id)
+                .limit(limit)
+            )
+        ).scalars().all()
+        if not ids:
+            return []
+        # "Update where unclaimed; the rows I changed are mine": safe with several mailers.
+        claimed = await conn.execute(
+            update(mail)
+            .where(mail.c.id.in_(ids), mail.c.status == "queued")
+            .where((mail.c.claimed_until.is_(None)) | (mail.c.claimed_until < now))
+            .values(claimed_until=now + CLAIM_FOR, claimed_by=holder)
+            .returning(*mail.c)
+        )
+        return sorted(claimed.all(), key=lambda row: row.id)
+
+
+async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, clock: Clock, holder: str,
+                        retry_base: float = 5.0) -> int:
+    rows = await claim(engine, holder, clock.now())
+    if not rows:
+        return 0
+    client = target.client()
+    try:
+        await client.connect()
+    except (aiosmtplib.SMTPException, OSError) as error:
+        await _failed(engine, rows, f"cannot connect: {error}", clock.now(), permanent=False, retry_base=retry_base)
+        return 0
+    try:
+        for row in rows:
+            try:
+                await client.send_message(build_message(row, sender))
+            except aiosmtplib.SMTPRecipientsRefused as error:
+                await _failed(engine, [row], str(error), clock.now(), permanent=True, retry_base=retry_base)
+            except aiosmtplib.SMTPResponseException as error:
+                await _failed(engine, [row], f"{error.code} {error.message}", clock.now(),
+                              permanent=500 <= error.code < 600, retry_base=retry_base)
+                if not client.is_connected:
+                    break
+            except (aiosmtplib.SMTPException, OSError) as error:
+                await _failed(engine, [row], str(error), clock.now(), permanent=False, retry_base=retry_base)
+                break
+            else:
+                async with engine.begin() as conn:
+                    await conn.execute(update(mail).where(mail.c.id == row.id).values(
+                        status="sent", sent_at=clock.now(), attempts=row.attempts + 1, last_error=None))
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except aiosmtplib.SMTPException:
+                pass
+    return len(rows)
+
+
+async def _failed(engine: AsyncEngine, rows: list, error: str, now: datetime, *, permanent: bool,
+                  retry_base: float = 5.0) -> None:
+    async with engine.begin() as conn:
+        for row in rows:
+            attempts = row.attempts + 1
+            give_up = permanent or attempts >= MAX_ATTEMPTS
+            await conn.execute(update(mail).where(mail.c.id == row.id, mail.c.status == "queued").values(
+                attempts=attempts, last_error=error[:2000], claimed_until=None,
+                status="failed" if give_up else "queued",
+                next_attempt_at=now if give_up else now + retry_delay(attempts, retry_base)))
+    log.warning("mail %s not delivered (%s): %s", [r.id for r in rows], "gave up" if permanent else "will retry",
+                error)
+
+
+async def run_mailer(engine: AsyncEngine, smtp_url: str, sender: str, clock: Clock, stop: asyncio.Event,
+                     poll_seconds: float = 1.0, retry_base: float = 5.0) -> None:
+    target = SmtpTarget(smtp_url)
+    holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    log.info("mailer %s delivering to %s:%s", holder, target.hostname, target.port)
+    while not stop.is_set():
+        try:
+            handled = await deliver_batch(engine, target, sender, clock, holder, retry_base)
+        except Exception as error:  # the database busy or away: wait and go on
+            log.warning("mailer loop error: %r", error)
+            handled = 0
+        if handled == 0:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass

@@ -1,0 +1,97 @@
+"""The relay: committed outbox rows to JetStream, with the NATS message id set to the event id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from datetime import timedelta
+
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracker.clock import Clock
+from tracker.events.stream import (
+    DEADLETTER_PREFIX,
+    DEADLETTER_STREAM_NAME,
+    DUPLICATE_WINDOW,
+    STREAM_NAME,
+)
+from tracker.store.db import take_lease
+from tracker.store.tables import outbox
+
+log = logging.getLogger("tracker.relay")
+LEASE_TTL = timedelta(seconds=15)
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Declare the event stream and the dead-letter stream, or leave them as they are."""
+    wanted = (
+        StreamConfig(name=STREAM_NAME, subjects=["tracker.>"], storage=StorageType.FILE, num_replicas=replicas,
+                     duplicate_window=DUPLICATE_WINDOW),
+        StreamConfig(name=DEADLETTER_STREAM_NAME, subjects=[f"{DEADLETTER_PREFIX}.>"], storage=StorageType.FILE,
+                     num_replicas=replicas),
+    )
+    for config in wanted:
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config)
+
+
+async def publish_pending(engine: AsyncEngine, js: JetStreamContext, clock: Clock, limit: int = 500) -> int:
+    """Publish one batch of unpublished rows; returns how many went out. A row published but not yet
+    marked (a crash in between) is published again and dropped by the server as a duplicate."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(limit)
+            )
+        ).all()
+        await conn.rollback()
+    if not rows:
+        return 0
+    await asyncio.gather(
+        *(js.publish(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id}, timeout=10)
+          for row in rows)
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(outbox).where(outbox.c.id.in_([row.id for row in rows])).values(published_at=clock.now())
+        )
+    return len(rows)
+
+
+async def run_relay(engine: AsyncEngine, servers: list[str], clock: Clock, stop: asyncio.Event,
+                    poll_seconds: float = 0.2, replicas: int = 1) -> None:
+    holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    nc = await nats.connect(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    js = nc.jetstream()
+    await ensure_streams(js, replicas)
+    log.info("relay %s started", holder)
+    try:
+        while not stop.is_set():
+            async with engine.begin() as conn:
+                active = await take_lease(conn, "relay", holder, clock.now(), LEASE_TTL)
+            sent = 0
+            if active:
+                try:
+                    sent = await publish_pending(engine, js, clock)
+                except Exception as error:  # NATS away or the database busy: wait and try again
+                    log.warning("relay could not publish, retrying: %r", error)
+                    await asyncio.sleep(1.0)
+            if sent == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=poll_seconds if active else LEASE_TTL.seconds / 3)
+                except TimeoutError:
+                    pass
+    finally:
+        await nc.drain()

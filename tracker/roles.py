@@ -1,0 +1,109 @@
+"""Each role as a long-running coroutine that stops cleanly when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import nats
+import uvicorn
+
+from tracker.checklists import load_catalog
+from tracker.clock import SystemClock
+from tracker.config import Settings
+from tracker.handlers import build_broker
+from tracker.mail.sender import run_mailer
+from tracker.relay import ensure_streams, run_relay
+from tracker.scheduler import run_scheduler
+from tracker.service.context import Context
+from tracker.store.db import make_engine
+from tracker.web.app import create_app
+
+log = logging.getLogger("tracker")
+
+
+def make_context(settings: Settings) -> Context:
+    return Context(settings=settings, engine=make_engine(settings.db_url), catalog=load_catalog())
+
+
+def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run a role until SIGINT or SIGTERM, then let it finish what it holds."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+async def worker(settings: Settings, stop: asyncio.Event) -> None:
+    ctx = make_context(settings)
+    settings.require("secret_key")  # order links in mail are signed
+    servers = settings.nats_servers
+    nc = await nats.connect(servers, max_reconnect_attempts=-1)
+    await ensure_streams(nc.jetstream(), settings.stream_replicas)
+    await nc.close()
+    broker = build_broker(ctx, servers)
+    await broker.start()
+    log.info("worker consuming from %s", servers)
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()
+        await ctx.engine.dispose()
+
+
+async def relay(settings: Settings, stop: asyncio.Event) -> None:
+    engine = make_engine(settings.db_url)
+    try:
+        await run_relay(engine, settings.nats_servers, SystemClock(), stop, settings.relay_poll_seconds,
+                        settings.stream_replicas)
+    finally:
+        await engine.dispose()
+
+
+async def scheduler(settings: Settings, stop: asyncio.Event) -> None:
+    ctx = make_context(settings)
+    try:
+        await run_scheduler(ctx, stop)
+    finally:
+        await ctx.engine.dispose()
+
+
+async def mailer(settings: Settings, stop: asyncio.Event) -> None:
+    engine = make_engine(settings.db_url)
+    try:
+        await run_mailer(engine, settings.require("smtp_url"), settings.mail_from, SystemClock(), stop,
+                         settings.mailer_poll_seconds)
+    finally:
+        await engine.dispose()
+
+
+async def web(settings: Settings, stop: asyncio.Event, host: str, port: int) -> None:
+    settings.require("secret_key")
+    ctx = make_context(settings)
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host=host, port=port, log_level="info",
+                                           proxy_headers=True))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await serving
+    await ctx.engine.dispose()
+
+
+async def sink(settings: Settings, stop: asyncio.Event, host: str, port: int) -> None:
+    from tracker.mail.sink import start_sink
+
+    controller = start_sink(settings.mail_dir, host, port)
+    log.info("mail sink on %s:%s writing to %s", host, port, settings.mail_dir)
+    try:
+        await stop.wait()
+    finally:
+        controller.stop()

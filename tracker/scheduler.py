@@ -1,0 +1,61 @@
+"""APScheduler jobs. Every scheduler runs them; only the holder of the database lease acts, and a standby
+takes over when the holder's lease runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from datetime import UTC, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from tracker.service.context import Context
+from tracker.service.sweep import sweep
+from tracker.store.db import drop_lease, take_lease
+
+log = logging.getLogger("tracker.scheduler")
+LEASE = "scheduler"
+
+
+class LeasedJobs:
+    def __init__(self, ctx: Context, holder: str | None = None) -> None:
+        self.ctx = ctx
+        self.holder = holder or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.ttl = timedelta(seconds=max(3.0, 3 * ctx.settings.sweep_seconds))
+        self.active = False
+
+    async def _lead(self) -> bool:
+        async with self.ctx.engine.begin() as conn:
+            active = await take_lease(conn, LEASE, self.holder, self.ctx.clock.now(), self.ttl)
+        if active != self.active:
+            log.info("scheduler %s is now %s", self.holder, "active" if active else "standing by")
+        self.active = active
+        return active
+
+    async def sweep_job(self) -> None:
+        if not await self._lead():
+            return
+        result = await sweep(self.ctx.engine, self.ctx.policy, self.ctx.clock.now())
+        if result.reminded or result.escalated:
+            log.info("sweep: %d reminded, %d escalated", len(result.reminded), len(result.escalated))
+
+    async def resign(self) -> None:
+        if self.active:
+            async with self.ctx.engine.begin() as conn:
+                await drop_lease(conn, LEASE, self.holder)
+
+
+async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = None) -> None:
+    jobs = LeasedJobs(ctx, holder)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(jobs.sweep_job, "interval", seconds=ctx.settings.sweep_seconds, id="sweep",
+                      max_instances=1, coalesce=True, next_run_time=ctx.clock.now())
+    scheduler.start()
+    log.info("scheduler %s started, sweeping every %ss", jobs.holder, ctx.settings.sweep_seconds)
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await jobs.resign()

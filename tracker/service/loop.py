@@ -1,0 +1,234 @@
+"""The steps of the loop after a finding is reported: order, rectify, verify."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.domain import model
+from tracker.domain.errors import InvalidInput, NotFound
+from tracker.domain.model import Actor, Role, Status
+from tracker.domain.policy import PolicySettings, deadline_for
+from tracker.events.schemas import FindingClosed, OrderIssued, RectificationRejected, RectificationSubmitted
+from tracker.store.outbox import add_events
+from tracker.store.tables import (
+    facilities,
+    findings,
+    history,
+    orders,
+    photo_links,
+    photos,
+    rectifications,
+    users,
+    verifications,
+)
+from tracker.service.context import load_calendar
+
+
+class StaleFinding(Exception):
+    """The finding changed under us between read and write; the caller retries or reports a conflict."""
+
+
+async def issue_order(
+    conn: AsyncConnection, inspection_id: int, policy: PolicySettings, now: datetime
+) -> OrderIssued | None:
+    """Give every reported finding of an inspection an owner and a deadline, under one order per facility."""
+    reported = (
+        await conn.execute(
+            select(findings).where(
+                findings.c.inspection_id == inspection_id, findings.c.status == Status.REPORTED.value
+            )
+        )
+    ).all()
+    if not reported:
+        return None
+    facility_id = reported[0].facility_id
+    facility = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).one()
+    head = (
+        await conn.execute(
+            select(users.c.id, users.c.name, users.c.email)
+            .where(users.c.facility_id == facility_id, users.c.role == Role.FACILITY_HEAD.value, users.c.active)
+            .order_by(users.c.id)
+            .limit(1)
+        )
+    ).first()
+    order_id = await conn.scalar(
+        select(orders.c.id).where(orders.c.inspection_id == inspection_id, orders.c.facility_id == facility_id)
+    )
+    if order_id is None:
+        order_id = (
+            await conn.execute(
+                insert(orders).values(inspection_id=inspection_id, facility_id=facility_id, issued_at=now)
+            )
+        ).inserted_primary_key[0]
+    calendar = await load_calendar(conn)
+    for finding in reported:
+        transition = model.order(Status(finding.status))
+        deadline = deadline_for(now, finding.deadline_days or 0, calendar, policy)
+        changed = await conn.execute(
+            update(findings)
+            .where(findings.c.id == finding.id, findings.c.status == transition.before.value)
+            .values(
+                status=transition.after.value,
+                order_id=order_id,
+                owner_user_id=head.id if head else None,
+                owner_name=facility.head_name,
+                owner_email=(head.email if head and head.email else facility.head_email),
+                due_at=deadline.due_at,
+                due_day=deadline.day,
+                due_estimated=deadline.estimated,
+                remind_at=deadline.remind_at,
+                next_escalation_at=deadline.due_at,
+                ordered_at=now,
+            )
+        )
+        if changed.rowcount != 1:
+            raise StaleFinding(f"finding {finding.id} changed while being ordered")
+        await _log(conn, finding.id, now, transition.action, None, "", {"due_day": deadline.day.isoformat(),
+                                                                     "estimated": deadline.estimated})
+    event = OrderIssued(
+        order_id=order_id,
+        inspection_id=inspection_id,
+        facility_id=facility_id,
+        finding_ids=[f.id for f in reported],
+        occurred_at=now,
+    )
+    await add_events(conn, [event], now)
+    return event
+
+
+async def load_finding(conn: AsyncConnection, finding_id: int):  # noqa: ANN201 - a Row
+    row = (await conn.execute(select(findings).where(findings.c.id == finding_id))).first()
+    if row is None:
+        raise NotFound(f"no finding with id {finding_id}")
+    return row
+
+
+async def submit_rectification(
+    conn: AsyncConnection, actor: Actor, finding_id: int, note: str, photo_ids: list[str], now: datetime
+) -> int:
+    finding = await load_finding(conn, finding_id)
+    model.may_submit_rectification(actor, finding.facility_id)
+    transition = model.submit(Status(finding.status))
+    if not note.strip():
+        raise InvalidInput("note", "describe what was done")
+    await _check_photos(conn, actor, photo_ids)
+    await _move(conn, finding, transition, now, submitted_at=now)
+    rectification_id = (
+        await conn.execute(
+            insert(rectifications).values(finding_id=finding_id, note=note, submitted_by=actor.id, submitted_at=now)
+        )
+    ).inserted_primary_key[0]
+    await _link_photos(conn, finding_id, photo_ids, "evidence")
+    await _log(conn, finding_id, now, transition.action, actor.id, note, {"photos": photo_ids})
+    await add_events(
+        conn,
+        [
+            RectificationSubmitted(
+                finding_id=finding_id,
+                facility_id=finding.facility_id,
+                rectification_id=rectification_id,
+                occurred_at=now,
+            )
+        ],
+        now,
+    )
+    return rectification_id
+
+
+async def verify(
+    conn: AsyncConnection,
+    actor: Actor,
+    finding_id: int,
+    accepted: bool,
+    note: str,
+    photo_ids: list[str],
+    policy: PolicySettings,
+    now: datetime,
+) -> int:
+    finding = await load_finding(conn, finding_id)
+    model.may_verify(actor, finding.facility_id)
+    transition = model.verify(Status(finding.status), accepted)
+    await _check_photos(conn, actor, photo_ids)
+    verification_id = (
+        await conn.execute(
+            insert(verifications).values(
+                finding_id=finding_id, accepted=accepted, note=note, verified_by=actor.id, verified_at=now
+            )
+        )
+    ).inserted_primary_key[0]
+    await _link_photos(conn, finding_id, photo_ids, "verification")
+    if accepted:
+        await _move(conn, finding, transition, now, closed_at=now, closed_by=actor.id, remind_at=None,
+                    next_escalation_at=None)
+        await _log(conn, finding_id, now, transition.action, actor.id, note, {})
+        event = FindingClosed(
+            finding_id=finding_id, facility_id=finding.facility_id, verification_id=verification_id, occurred_at=now
+        )
+    else:
+        calendar = await load_calendar(conn)
+        deadline = deadline_for(now, policy.rejection_deadline_days, calendar, policy)
+        await _move(
+            conn,
+            finding,
+            transition,
+            now,
+            due_at=deadline.due_at,
+            due_day=deadline.day,
+            due_estimated=deadline.estimated,
+            remind_at=deadline.remind_at,
+            next_escalation_at=deadline.due_at,
+            round=finding.round + 1,
+        )
+        await _log(conn, finding_id, now, transition.action, actor.id, note, {"due_day": deadline.day.isoformat()})
+        event = RectificationRejected(
+            finding_id=finding_id,
+            facility_id=finding.facility_id,
+            verification_id=verification_id,
+            due_day=deadline.day,
+            occurred_at=now,
+        )
+    await add_events(conn, [event], now)
+    return verification_id
+
+
+async def _move(conn: AsyncConnection, finding, transition: model.Transition, now: datetime, **values) -> None:  # noqa: ANN001
+    changed = await conn.execute(
+        update(findings)
+        .where(findings.c.id == finding.id, findings.c.status == transition.before.value)
+        .values(status=transition.after.value, **values)
+    )
+    if changed.rowcount != 1:
+        raise StaleFinding(f"finding {finding.id} changed meanwhile; try again")
+
+
+async def _log(
+    conn: AsyncConnection, finding_id: int, now: datetime, action: str, actor_id: int | None, note: str, data: dict
+) -> None:
+    await conn.execute(
+        insert(history).values(finding_id=finding_id, at=now, action=action, actor_id=actor_id, note=note, data=data)
+    )
+
+
+async def _check_photos(conn: AsyncConnection, actor: Actor, photo_ids: list[str]) -> None:
+    if not photo_ids:
+        return
+    owned = set(
+        (
+            await conn.execute(
+                select(photos.c.id).where(photos.c.id.in_(photo_ids), photos.c.uploaded_by == actor.id)
+            )
+        ).scalars()
+    )
+    missing = [p for p in photo_ids if p not in owned]
+    if missing:
+        raise InvalidInput("photos", f"unknown photo id(s): {', '.join(missing)}")
+
+
+async def _link_photos(conn: AsyncConnection, finding_id: int, photo_ids: list[str], stage: str) -> None:
+    if photo_ids:
+        await conn.execute(
+            insert(photo_links), [{"photo_id": p, "finding_id": finding_id, "stage": stage} for p in photo_ids]
+        )

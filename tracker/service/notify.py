@@ -1,0 +1,131 @@
+"""Which mail each fact causes, and to whom. Queued in the handler's transaction; sent by the mailer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.domain.model import Role
+from tracker.domain.policy import recipients_role
+from tracker.mail.queue import queue_mail
+from tracker.mail.render import render
+from tracker.service.context import Context
+from tracker.store.tables import facilities, findings, history, inspections, rectifications, users, verifications
+from tracker.tokens import order_link
+
+
+async def _facility(conn: AsyncConnection, facility_id: int) -> Any:
+    return (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).one()
+
+
+async def _findings(conn: AsyncConnection, ids: list[int]) -> list[Any]:
+    return list((await conn.execute(select(findings).where(findings.c.id.in_(ids)).order_by(findings.c.id))).all())
+
+
+async def _emails(conn: AsyncConnection, role: Role, town: str | None = None) -> list[str]:
+    query = select(users.c.email).where(users.c.role == role.value, users.c.active, users.c.email.is_not(None))
+    if town is not None:
+        query = query.where(users.c.town == town)
+    return sorted({e for e in (await conn.execute(query)).scalars() if e})
+
+
+def _finding_link(ctx: Context, finding_id: int) -> str:
+    return f"{ctx.settings.base_url}/findings/{finding_id}"
+
+
+async def order_issued(conn: AsyncConnection, ctx: Context, order_id: int, finding_ids: list[int],
+                       now: datetime) -> None:
+    rows = await _findings(conn, finding_ids)
+    facility = await _facility(conn, rows[0].facility_id)
+    link = order_link(ctx.settings.base_url, ctx.secret, order_id, now)
+    message = render("order", facility=facility, findings=rows, link=link)
+    await queue_mail(conn, kind="order", about=f"order:{order_id}", to=rows[0].owner_email or facility.head_email,
+                     message=message, now=now)
+
+
+async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    message = render("major_alert", facility=facility, findings=rows, link=_finding_link(ctx, finding_id))
+    for to in await _emails(conn, Role.BUREAU_LEAD):
+        await queue_mail(conn, kind="major_alert", about=f"finding:{finding_id}", to=to, message=message, now=now)
+
+
+async def rectification_submitted(conn: AsyncConnection, ctx: Context, finding_id: int, rectification_id: int,
+                                  now: datetime) -> None:
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    note = await conn.scalar(select(rectifications.c.note).where(rectifications.c.id == rectification_id))
+    inspector = (
+        await conn.execute(
+            select(users.c.name, users.c.email)
+            .join(inspections, inspections.c.inspector_id == users.c.id)
+            .where(inspections.c.id == rows[0].inspection_id)
+        )
+    ).one()
+    recipients = [inspector.email] if inspector.email else await _emails(conn, Role.SECTION_CHIEF)
+    message = render("verification_request", facility=facility, findings=rows, note=note,
+                     inspector_name=inspector.name, link=_finding_link(ctx, finding_id))
+    for to in recipients:
+        await queue_mail(conn, kind="verification_request", about=f"rectification:{rectification_id}", to=to,
+                         message=message, now=now)
+
+
+async def finding_closed(conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int,
+                         now: datetime) -> None:
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
+    message = render("closure", facility=facility, findings=rows, note=note)
+    recipients = {rows[0].owner_email or facility.head_email}
+    if rows[0].listed_for_supervision:
+        # A listed major hazard is struck off the supervision list: its supervisors hear of it too.
+        recipients.update(await _emails(conn, Role.BUREAU_LEAD))
+    for to in sorted(recipients):
+        await queue_mail(conn, kind="closure", about=f"finding:{finding_id}", to=to, message=message, now=now)
+
+
+async def rectification_rejected(conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int,
+                                 now: datetime) -> None:
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
+    link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
+    message = render("rejection", facility=facility, findings=rows, note=note, link=link)
+    await queue_mail(conn, kind="rejection", about=f"verification:{verification_id}",
+                     to=rows[0].owner_email or facility.head_email, message=message, now=now)
+
+
+async def finding_reminded(conn: AsyncConnection, ctx: Context, finding_id: int, round_: int, now: datetime) -> None:
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
+    message = render("reminder", facility=facility, findings=rows, link=link)
+    await queue_mail(conn, kind="reminder", about=f"finding:{finding_id}", variant=f"round{round_}",
+                     to=rows[0].owner_email or facility.head_email, message=message, now=now)
+
+
+async def finding_escalated(conn: AsyncConnection, ctx: Context, finding_id: int, level: int, round_: int,
+                            now: datetime) -> None:
+    """Level 1 tells the facility head, 2 the town's office, 3 the section chiefs, 4 the bureau leads."""
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    role = Role(recipients_role(level))
+    if role is Role.FACILITY_HEAD:
+        recipients = [rows[0].owner_email or facility.head_email]
+        link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
+    else:
+        recipients = await _emails(conn, role, facility.town if role is Role.TOWN_OFFICER else None)
+        link = _finding_link(ctx, finding_id)
+    if not recipients:
+        # Nobody holds that post: say so on the finding rather than lose the escalation silently.
+        await conn.execute(insert(history).values(finding_id=finding_id, at=now, action="escalation_unaddressed",
+                                                  note=f"no {role.value} with an email", data={"level": level}))
+        return
+    message = render("escalation", facility=facility, findings=rows, link=link, level=level)
+    for to in recipients:
+        await queue_mail(conn, kind="escalation", about=f"finding:{finding_id}", variant=f"round{round_}-level{level}",
+                         to=to, message=message, now=now)

@@ -1,0 +1,217 @@
+"""Reporting an inspection: its failed items become findings, and the facts go to the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tracker.checklists import Catalog, apply_rules
+from tracker.domain.errors import InvalidInput, NotAllowed
+from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
+from tracker.events.schemas import FindingReported, InspectionSubmitted
+from tracker.store.outbox import add_events
+from tracker.store.tables import facilities, findings, history, inspection_items, inspections, photo_links, photos
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    item: str
+    result: str  # pass | fail | na
+    note: str = ""
+    severity: str | None = None
+    photos: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InspectionInput:
+    facility_id: int
+    mode: str
+    client_ref: str
+    items: list[ItemResult]
+
+
+@dataclass(frozen=True)
+class Reported:
+    inspection_id: int
+    finding_ids: list[int]
+    created: bool
+
+
+async def report_inspection(
+    engine: AsyncEngine, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
+) -> Reported:
+    """Record an inspection once per client_ref; a repeat returns the first and creates nothing."""
+    try:
+        async with engine.begin() as conn:
+            existing = await _existing(conn, data.client_ref)
+            if existing is not None:
+                return existing
+            return await _record(conn, catalog, actor, data, now)
+    except IntegrityError:
+        # Another request with the same client_ref won the race; answer with its inspection.
+        async with engine.connect() as conn:
+            existing = await _existing(conn, data.client_ref)
+        if existing is None:
+            raise
+        return existing
+
+
+async def _existing(conn: AsyncConnection, client_ref: str) -> Reported | None:
+    inspection_id = await conn.scalar(select(inspections.c.id).where(inspections.c.client_ref == client_ref))
+    if inspection_id is None:
+        return None
+    ids = (
+        await conn.execute(
+            select(findings.c.id).where(findings.c.inspection_id == inspection_id).order_by(findings.c.id)
+        )
+    ).scalars()
+    return Reported(inspection_id, list(ids), created=False)
+
+
+async def _record(
+    conn: AsyncConnection, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
+) -> Reported:
+    try:
+        mode = Mode(data.mode)
+    except ValueError:
+        raise InvalidInput("mode", f"unknown mode {data.mode!r}; one of {', '.join(m.value for m in Mode)}")
+    facility = (await conn.execute(select(facilities).where(facilities.c.id == data.facility_id))).first()
+    if facility is None:
+        raise InvalidInput("facility_id", f"no facility with id {data.facility_id}")
+    may_report(actor, FacilityRef(facility.id, facility.town), mode)
+    await _check_items(conn, catalog, actor, facility.type, data.items)
+
+    inspection_id = (
+        await conn.execute(
+            insert(inspections).values(
+                client_ref=data.client_ref,
+                facility_id=facility.id,
+                mode=mode.value,
+                inspector_id=actor.id,
+                submitted_at=now,
+                checklist_versions={
+                    catalog.item(i.item).category: catalog.item(i.item).checklist_version for i in data.items
+                },
+            )
+        )
+    ).inserted_primary_key[0]
+    await conn.execute(
+        insert(inspection_items),
+        [
+            {"inspection_id": inspection_id, "item_code": i.item, "result": i.result, "note": i.note}
+            for i in data.items
+        ],
+    )
+
+    failed = [i for i in data.items if i.result == "fail"]
+    severities = {i.item: i.severity or catalog.item(i.item).severity for i in failed}
+    raised_by: dict[str, str] = {}
+    for hit in apply_rules(catalog.rules, list(severities.items())):
+        if severities[hit.item_code] != hit.new_severity:
+            severities[hit.item_code] = hit.new_severity
+            raised_by[hit.item_code] = hit.rule_code
+
+    finding_ids: list[int] = []
+    events: list = []
+    for result in failed:
+        item = catalog.item(result.item)
+        severity = severities[result.item]
+        finding_id = (
+            await conn.execute(
+                insert(findings).values(
+                    inspection_id=inspection_id,
+                    facility_id=facility.id,
+                    item_code=item.code,
+                    category=item.category,
+                    item_zh=item.zh,
+                    item_en=item.en,
+                    basis=item.basis,
+                    severity=severity,
+                    severity_rule=raised_by.get(item.code),
+                    stop_use=item.stop_use,
+                    description=result.note,
+                    status=Status.REPORTED.value,
+                    listed_for_supervision=severity == Severity.MAJOR.value,
+                    deadline_days=item.deadline_days(severity),
+                    escalation_level=0,
+                    round=1,
+                    reported_at=now,
+                )
+            )
+        ).inserted_primary_key[0]
+        finding_ids.append(finding_id)
+        await conn.execute(
+            insert(history).values(
+                finding_id=finding_id,
+                at=now,
+                action="reported",
+                actor_id=actor.id,
+                note=result.note,
+                data={"severity": severity, "mode": mode.value, "rule": raised_by.get(item.code)},
+            )
+        )
+        if result.photos:
+            await conn.execute(
+                insert(photo_links),
+                [{"photo_id": p, "finding_id": finding_id, "stage": "report"} for p in result.photos],
+            )
+        events.append(
+            FindingReported(
+                finding_id=finding_id,
+                inspection_id=inspection_id,
+                facility_id=facility.id,
+                item_code=item.code,
+                severity=severity,
+                occurred_at=now,
+            )
+        )
+    events.append(
+        InspectionSubmitted(
+            inspection_id=inspection_id, facility_id=facility.id, finding_ids=finding_ids, occurred_at=now
+        )
+    )
+    await add_events(conn, events, now)
+    return Reported(inspection_id, finding_ids, created=True)
+
+
+async def _check_items(
+    conn: AsyncConnection, catalog: Catalog, actor: Actor, facility_type: str, items: list[ItemResult]
+) -> None:
+    if not items:
+        raise InvalidInput("items", "an inspection needs at least one checked item")
+    seen: set[str] = set()
+    for n, result in enumerate(items):
+        where = f"items[{n}]"
+        if not catalog.has(result.item):
+            raise InvalidInput(f"{where}.item", f"unknown checklist item {result.item!r}")
+        if not catalog.item(result.item).applies_to(facility_type):
+            raise InvalidInput(f"{where}.item", f"{result.item} does not apply to a {facility_type}")
+        if result.item in seen:
+            raise InvalidInput(f"{where}.item", f"{result.item} is listed twice")
+        seen.add(result.item)
+        if result.result not in ("pass", "fail", "na"):
+            raise InvalidInput(f"{where}.result", "result must be pass, fail or na")
+        if result.severity is not None and result.severity not in ("general", "major"):
+            raise InvalidInput(f"{where}.severity", "severity must be general or major")
+        if result.photos:
+            if result.result != "fail":
+                raise InvalidInput(f"{where}.photos", "photos belong to failed items")
+            owned = set(
+                (
+                    await conn.execute(
+                        select(photos.c.id).where(
+                            photos.c.id.in_(result.photos), photos.c.uploaded_by == actor.id
+                        )
+                    )
+                ).scalars()
+            )
+            missing = [p for p in result.photos if p not in owned]
+            if missing:
+                raise InvalidInput(f"{where}.photos", f"unknown photo id(s): {', '.join(missing)}")
+
+
+__all__ = ["InspectionInput", "ItemResult", "NotAllowed", "Reported", "report_inspection"]

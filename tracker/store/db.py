@@ -1,0 +1,75 @@
+"""Engines for SQLite (WAL, immediate write transactions) and PostgreSQL, and small dialect helpers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tracker.store.tables import leases
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        _tune_sqlite(engine)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so that BEGIN below is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A transaction that reads then writes cannot wait for the lock in deferred mode; take it up front.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
+    """INSERT that silently skips rows whose unique key is already there."""
+    dialect = sqlite if is_sqlite(conn) else postgresql
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+async def take_lease(conn: AsyncConnection, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+    """Hold or renew the named lease; True when `holder` has it until now + ttl."""
+    renewed = await conn.execute(
+        update(leases)
+        .where(leases.c.name == name)
+        .where((leases.c.holder == holder) | (leases.c.expires_at < now))
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    if renewed.rowcount == 1:
+        return True
+    exists = await conn.scalar(select(leases.c.name).where(leases.c.name == name))
+    if exists:
+        return False
+    created = await conn.execute(
+        insert_ignoring_duplicates(conn, leases).values(name=name, holder=holder, expires_at=now + ttl)
+    )
+    return created.rowcount == 1
+
+
+async def drop_lease(conn: AsyncConnection, name: str, holder: str) -> None:
+    await conn.execute(
+        update(leases).where(leases.c.name == name, leases.c.holder == holder).values(
+            expires_at=datetime(1970, 1, 1, tzinfo=UTC)
+        )
+    )

@@ -1,0 +1,266 @@
+"""The tables. Times are stored as naive UTC and handed out as aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+facilities = Table(
+    "facilities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("town", String(60), nullable=False, index=True),
+    Column("head_name", String(100), nullable=False),
+    Column("head_email", String(200), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("name", String(100), nullable=False, default=""),
+    Column("email", String(200)),
+    Column("facility_id", ForeignKey("facilities.id")),
+    Column("town", String(60)),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+inspections = Table(
+    "inspections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_ref", String(100), nullable=False, unique=True),
+    Column("facility_id", ForeignKey("facilities.id"), nullable=False, index=True),
+    Column("mode", String(20), nullable=False),
+    Column("inspector_id", ForeignKey("users.id"), nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Column("checklist_versions", JSON, nullable=False, default=dict),
+)
+
+inspection_items = Table(
+    "inspection_items",
+    metadata,
+    Column("inspection_id", ForeignKey("inspections.id"), primary_key=True),
+    Column("item_code", String(40), primary_key=True),
+    Column("result", String(4), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inspection_id", ForeignKey("inspections.id"), nullable=False),
+    Column("facility_id", ForeignKey("facilities.id"), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    UniqueConstraint("inspection_id", "facility_id"),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inspection_id", ForeignKey("inspections.id"), nullable=False, index=True),
+    Column("facility_id", ForeignKey("facilities.id"), nullable=False, index=True),
+    Column("order_id", ForeignKey("orders.id")),
+    # The item's words are copied so an old finding keeps them when a checklist changes.
+    Column("item_code", String(40), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("item_zh", Text, nullable=False),
+    Column("item_en", Text, nullable=False),
+    Column("basis", Text, nullable=False, default=""),
+    Column("severity", String(10), nullable=False),
+    Column("severity_rule", String(60)),
+    Column("stop_use", Boolean, nullable=False, default=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("status", String(12), nullable=False),
+    Column("listed_for_supervision", Boolean, nullable=False, default=False),
+    Column("owner_user_id", ForeignKey("users.id")),
+    Column("owner_name", String(100)),
+    Column("owner_email", String(200)),
+    Column("deadline_days", Integer),
+    Column("due_at", UTCDateTime),
+    Column("due_day", Date),
+    Column("due_estimated", Boolean, nullable=False, default=False),
+    Column("remind_at", UTCDateTime),
+    Column("next_escalation_at", UTCDateTime),
+    Column("escalation_level", Integer, nullable=False, default=0),
+    # Each rejection opens a new round, so its reminder and escalation mail are new messages.
+    Column("round", Integer, nullable=False, default=1),
+    Column("reported_at", UTCDateTime, nullable=False),
+    Column("ordered_at", UTCDateTime),
+    Column("submitted_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("closed_by", ForeignKey("users.id")),
+    Index("ix_findings_due_escalation", "status", "next_escalation_at"),
+    Index("ix_findings_due_reminder", "status", "remind_at"),
+    Index("ix_findings_status_facility", "status", "facility_id"),
+)
+
+history = Table(
+    "finding_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("actor_id", ForeignKey("users.id")),
+    Column("note", Text, nullable=False, default=""),
+    Column("data", JSON, nullable=False, default=dict),
+)
+
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("content_type", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uploaded_by", ForeignKey("users.id"), nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+)
+
+photo_links = Table(
+    "photo_links",
+    metadata,
+    Column("photo_id", ForeignKey("photos.id"), primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), primary_key=True, index=True),
+    Column("stage", String(20), nullable=False),
+)
+
+rectifications = Table(
+    "rectifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, index=True),
+    Column("note", Text, nullable=False),
+    Column("submitted_by", ForeignKey("users.id"), nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),
+)
+
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, index=True),
+    Column("accepted", Boolean, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("verified_by", ForeignKey("users.id"), nullable=False),
+    Column("verified_at", UTCDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("subject", String(100), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, index=True),
+)
+
+handled_events = Table(
+    "handled_events",
+    metadata,
+    Column("consumer", String(60), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("handled_at", UTCDateTime, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("consumer", String(60), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+mail = Table(
+    "mail",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # One message per (subject matter, recipient, kind): the unique key makes a second one impossible.
+    Column("dedupe_key", String(300), nullable=False, unique=True),
+    Column("kind", String(30), nullable=False),
+    Column("about", String(60), nullable=False, index=True),
+    Column("to_addr", String(200), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text, nullable=False),
+    Column("status", String(10), nullable=False, default="queued"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),
+    Column("claimed_by", String(100)),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_mail_due", "status", "next_attempt_at"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+calendar_years = Table(
+    "calendar_years",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("schedule", JSON, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+)

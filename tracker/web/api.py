@@ -1,0 +1,280 @@
+"""The JSON API. Its names are a public contract: phones, scripts and other systems rely on them."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.domain.calendar import fallback_years_warning
+from tracker.domain.errors import NotAllowed, NotFound
+from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
+from tracker.service.loop import StaleFinding, load_finding, submit_rectification, verify
+from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.tables import facilities, findings, history, photo_links, photos, users
+from tracker.web.auth import context, current_actor, login
+
+router = APIRouter(prefix="/api")
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+# Magic numbers of the image types a phone camera produces.
+IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+class TokenRequest(BaseModel):
+    username: str
+    password: str
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+@router.post("/token", response_model=TokenResponse, tags=["auth"])
+async def token(body: TokenRequest, request: Request) -> TokenResponse:
+    access = await login(context(request), body.username, body.password)
+    if access is None:
+        raise HTTPException(status_code=401, detail="wrong username or password")
+    return TokenResponse(access_token=access)
+
+
+def _scope(actor: Actor, query: Any, facility_table: Any = facilities) -> Any:
+    """Limit a query to what the actor may see: own facility, own town, or everything."""
+    if actor.role is Role.FACILITY_HEAD:
+        return query.where(facility_table.c.id == (actor.facility_id or -1))
+    if actor.role is Role.TOWN_OFFICER:
+        return query.where(facility_table.c.town == (actor.town or ""))
+    return query
+
+
+@router.get("/facilities", tags=["facilities"])
+async def list_facilities(request: Request, actor: Actor = Depends(current_actor),
+                          q: str | None = None) -> list[dict[str, Any]]:
+    query = _scope(actor, select(facilities)).order_by(facilities.c.town, facilities.c.code)
+    if q:
+        like = f"%{q}%"
+        query = query.where(facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like))
+    async with context(request).engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [dict(row._mapping) for row in rows]
+
+
+@router.get("/checklists", tags=["checklists"])
+async def list_checklists(request: Request, actor: Actor = Depends(current_actor),
+                          facility_type: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
+    catalog = context(request).catalog
+    if facility_type is not None and facility_type not in catalog.facility_types:
+        raise HTTPException(status_code=422, detail=f"facility_type: unknown facility type {facility_type!r}")
+    return [
+        {
+            "code": item.code,
+            "category": item.category,
+            "severity": item.severity,
+            "text": {"zh": item.zh, "en": item.en},
+            "hint": {"zh": item.hint_zh, "en": item.hint_en},
+            "basis": item.basis,
+            "basis_verified": item.basis_verified,
+            "deadline_days": {s: item.deadline_days(s) for s in ("general", "major")},
+            "stop_use": item.stop_use,
+            "facility_types": item.facility_types,
+            "version": item.checklist_version,
+        }
+        for item in catalog.items(facility_type=facility_type, category=category)
+    ]
+
+
+@router.post("/photos", status_code=201, tags=["photos"])
+async def upload_photo(request: Request, file: UploadFile = File(...),
+                       actor: Actor = Depends(current_actor)) -> dict[str, str]:
+    ctx = context(request)
+    data = await file.read(MAX_PHOTO_BYTES + 1)
+    if len(data) > MAX_PHOTO_BYTES:
+        raise HTTPException(status_code=413, detail="file: a photo may be at most 10 MB")
+    content_type = next((t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), None)
+    if content_type is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        content_type = "image/webp"
+    if content_type is None:
+        raise HTTPException(status_code=415, detail="file: only JPEG, PNG or WebP photos are accepted")
+    photo_id = str(uuid.uuid4())
+    ctx.settings.photo_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.settings.photo_dir / photo_id).write_bytes(data)
+    async with ctx.engine.begin() as conn:
+        await conn.execute(insert(photos).values(
+            id=photo_id, content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+            uploaded_by=actor.id, uploaded_at=ctx.clock.now()))
+    return {"id": photo_id}
+
+
+@router.get("/photos/{photo_id}", tags=["photos"])
+async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(current_actor)) -> FileResponse:
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        photo = (await conn.execute(select(photos).where(photos.c.id == photo_id))).first()
+        if photo is None:
+            raise HTTPException(status_code=404, detail="no such photo")
+        if photo.uploaded_by != actor.id:
+            linked = (await conn.execute(
+                select(facilities.c.id, facilities.c.town)
+                .join(findings, findings.c.facility_id == facilities.c.id)
+                .join(photo_links, photo_links.c.finding_id == findings.c.id)
+                .where(photo_links.c.photo_id == photo_id))).all()
+            if not any(can_see(actor, FacilityRef(f.id, f.town)) for f in linked):
+                raise HTTPException(status_code=404, detail="no such photo")
+    return FileResponse(ctx.settings.photo_dir / photo_id, media_type=photo.content_type)
+
+
+class ItemIn(BaseModel):
+    item: str = Field(min_length=1, max_length=40)
+    result: Literal["pass", "fail", "na"]
+    note: str = Field(default="", max_length=4000)
+    severity: Literal["general", "major"] | None = None
+    photos: list[str] = Field(default_factory=list, max_length=30)
+
+
+class InspectionIn(BaseModel):
+    facility_id: int
+    mode: Literal["unannounced", "routine", "self", "special"]
+    client_ref: str = Field(min_length=1, max_length=100)
+    items: list[ItemIn] = Field(min_length=1, max_length=500)
+
+
+@router.post("/inspections", status_code=201, tags=["inspections"])
+async def create_inspection(body: InspectionIn, request: Request,
+                            actor: Actor = Depends(current_actor)) -> JSONResponse:
+    ctx = context(request)
+    reported = await report_inspection(
+        ctx.engine, ctx.catalog, actor,
+        InspectionInput(body.facility_id, body.mode, body.client_ref,
+                        [ItemResult(i.item, i.result, i.note, i.severity, i.photos) for i in body.items]),
+        ctx.clock.now())
+    async with ctx.engine.connect() as conn:
+        views = [await finding_view(conn, fid, ctx.clock.now(), with_history=False) for fid in reported.finding_ids]
+    return JSONResponse(status_code=201 if reported.created else 200,
+                        content={"id": reported.inspection_id, "created": reported.created, "findings": views})
+
+
+@router.get("/findings", tags=["findings"])
+async def list_findings(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    status: Literal["reported", "ordered", "submitted", "closed"] | None = None,
+    facility_id: int | None = None,
+    overdue: bool = False,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    ctx = context(request)
+    now = ctx.clock.now()
+    query = _scope(actor, select(findings.c.id).join(facilities, facilities.c.id == findings.c.facility_id))
+    if status:
+        query = query.where(findings.c.status == status)
+    if facility_id is not None:
+        query = query.where(findings.c.facility_id == facility_id)
+    if overdue:
+        query = query.where(findings.c.status == Status.ORDERED.value, findings.c.due_at < now)
+    async with ctx.engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(query.subquery()))
+        ids = (await conn.execute(query.order_by(findings.c.id).limit(limit).offset(offset))).scalars().all()
+        items = [await finding_view(conn, fid, now, with_history=False) for fid in ids]
+    return {"total": total, "items": items}
+
+
+@router.get("/findings/{finding_id}", tags=["findings"])
+async def get_finding(finding_id: int, request: Request, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        await _visible(conn, actor, finding_id)
+        return await finding_view(conn, finding_id, ctx.clock.now())
+
+
+class RectificationIn(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
+    photos: list[str] = Field(default_factory=list, max_length=30)
+
+
+@router.post("/findings/{finding_id}/rectification", status_code=201, tags=["findings"])
+async def post_rectification(finding_id: int, body: RectificationIn, request: Request,
+                             actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        await _visible(conn, actor, finding_id)
+        await submit_rectification(conn, actor, finding_id, body.note, body.photos, ctx.clock.now())
+    async with ctx.engine.connect() as conn:
+        return await finding_view(conn, finding_id, ctx.clock.now())
+
+
+class VerificationIn(BaseModel):
+    accepted: bool
+    note: str = Field(default="", max_length=4000)
+    photos: list[str] = Field(default_factory=list, max_length=30)
+
+
+@router.post("/findings/{finding_id}/verification", status_code=201, tags=["findings"])
+async def post_verification(finding_id: int, body: VerificationIn, request: Request,
+                            actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    ctx = context(request)
+    if not body.accepted and not body.note.strip():
+        raise HTTPException(status_code=422, detail="note: say why the rectification is not accepted")
+    async with ctx.engine.begin() as conn:
+        await _visible(conn, actor, finding_id)
+        await verify(conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now())
+    async with ctx.engine.connect() as conn:
+        return await finding_view(conn, finding_id, ctx.clock.now())
+
+
+async def _visible(conn: AsyncConnection, actor: Actor, finding_id: int) -> None:
+    row = (await conn.execute(
+        select(facilities.c.id, facilities.c.town).join(findings, findings.c.facility_id == facilities.c.id)
+        .where(findings.c.id == finding_id))).first()
+    # Someone who may not see a finding is told it does not exist, not that it is forbidden.
+    if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+        raise NotFound(f"no finding with id {finding_id}")
+
+
+async def finding_view(conn: AsyncConnection, finding_id: int, now: datetime,
+                       with_history: bool = True) -> dict[str, Any]:
+    f = await load_finding(conn, finding_id)
+    view: dict[str, Any] = {
+        "id": f.id,
+        "inspection_id": f.inspection_id,
+        "facility_id": f.facility_id,
+        "order_id": f.order_id,
+        "item": {"code": f.item_code, "category": f.category, "zh": f.item_zh, "en": f.item_en, "basis": f.basis},
+        "description": f.description,
+        "status": f.status,
+        "severity": f.severity,
+        "severity_rule": f.severity_rule,
+        "listed_for_supervision": f.listed_for_supervision,
+        "stop_use": f.stop_use,
+        "deadline": f.due_day.isoformat() if f.due_day else None,
+        "due_at": f.due_at.isoformat() if f.due_at else None,
+        "deadline_estimated": f.due_estimated,
+        "deadline_warning": fallback_years_warning({f.due_day.year}) if f.due_estimated and f.due_day else None,
+        "overdue": bool(f.status == Status.ORDERED.value and f.due_at and f.due_at < now),
+        "owner": {"user_id": f.owner_user_id, "name": f.owner_name, "email": f.owner_email} if f.owner_name else None,
+        "escalation_level": f.escalation_level,
+        "round": f.round,
+        "reported_at": f.reported_at.isoformat(),
+        "closed_at": f.closed_at.isoformat() if f.closed_at else None,
+    }
+    if with_history:
+        rows = (await conn.execute(
+            select(history, users.c.username).outerjoin(users, users.c.id == history.c.actor_id)
+            .where(history.c.finding_id == finding_id).order_by(history.c.id))).all()
+        view["history"] = [
+            {"at": r.at.isoformat(), "action": r.action, "actor": r.username, "note": r.note, "data": r.data}
+            for r in rows
+        ]
+        links = (await conn.execute(select(photo_links).where(photo_links.c.finding_id == finding_id))).all()
+        view["photos"] = [{"id": p.photo_id, "stage": p.stage} for p in links]
+    return view
+
+
+__all__ = ["router", "NotAllowed", "StaleFinding"]

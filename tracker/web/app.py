@@ -1,0 +1,100 @@
+"""The FastAPI application: JSON API, health, login, and the admin's view of the mail sink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+
+from tracker.domain.errors import DomainError, InvalidInput
+from tracker.domain.model import Actor, Role
+from tracker.mail.sink import bodies, summary
+from tracker.service.context import Context
+from tracker.service.loop import StaleFinding
+from tracker.web.api import router
+from tracker.web.auth import COOKIE, SESSION_HOURS, context, login, require_roles
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def create_app(ctx: Context) -> FastAPI:
+    app = FastAPI(title="tracker", version="1.0.0",
+                  description="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改")
+    app.state.ctx = ctx
+    app.include_router(router)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        body: dict = {"detail": str(error)}
+        if isinstance(error, InvalidInput):
+            body = {"detail": f"{error.field}: {error}", "field": error.field}
+        return JSONResponse(status_code=error.status_code, content=body)
+
+    @app.exception_handler(StaleFinding)
+    async def stale(request: Request, error: StaleFinding) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(error)})
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> dict[str, str]:
+        async with context(request).engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request) -> Response:
+        return templates.TemplateResponse(request, "home.html", {})
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_page(request: Request, next: str = "/") -> Response:
+        return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
+
+    @app.post("/login", include_in_schema=False)
+    async def login_submit(request: Request, username: str = Form(...), password: str = Form(...),
+                           next: str = Form("/")) -> Response:
+        token = await login(context(request), username, password)
+        if token is None:
+            return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next),
+                                              "error": "用户名或密码错误 / Wrong username or password"},
+                                              status_code=401)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
+                            secure=context(request).settings.base_url.startswith("https"))
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/admin/mail", response_class=HTMLResponse, tags=["admin"])
+    async def mail_list(request: Request, actor: Actor = Depends(require_roles(Role.ADMIN))) -> Response:
+        directory = context(request).settings.mail_dir
+        files = sorted(directory.glob("*.eml"), reverse=True)[:500] if directory.exists() else []
+        return templates.TemplateResponse(request, "mail_list.html", {"messages": [summary(f) for f in files]})
+
+    @app.get("/admin/mail/{name}", response_class=HTMLResponse, tags=["admin"])
+    async def mail_show(name: str, request: Request, actor: Actor = Depends(require_roles(Role.ADMIN))) -> Response:
+        path = context(request).settings.mail_dir / name
+        if "/" in name or not name.endswith(".eml") or not path.is_file():
+            raise HTTPException(status_code=404, detail="no such message")
+        text_body, html_body = bodies(path)
+        return templates.TemplateResponse(request, "mail_show.html",
+                                          {"meta": summary(path), "text": text_body, "html": html_body})
+
+    @app.exception_handler(401)
+    async def unauthorised(request: Request, error: HTTPException) -> Response:
+        if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse(status_code=401, content={"detail": error.detail},
+                                headers={"WWW-Authenticate": "Bearer"})
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    return app
+
+
+def _safe_next(target: str) -> str:
+    # Only local paths: a login link must not bounce the user to another site.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
