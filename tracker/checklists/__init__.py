@@ -1,8 +1,8 @@
 """Checklists as data: the catalog of items, facility types and composite rules.
 
-    catalog = load_catalog()              # checklists/ of the repository, or TRACKER_CHECKLISTS_DIR
-    catalog.items(facility_type="nursing_home", category="fire")
-    apply_rules(catalog.rules, [("FIRE-EXIT-01", "general"), ...])
+catalog = load_catalog()              # checklists/ of the repository, or TRACKER_CHECKLISTS_DIR
+catalog.items(facility_type="nursing_home", category="fire")
+apply_rules(catalog.rules, [("FIRE-EXIT-01", "general"), ...])
 """
 
 from tracker.checklists.loader import load_catalog

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,17 @@ _SITUATION = re.compile(r"^[A-Z]+-\d{4}-\d+-\d+$")
 
 _CATEGORY_KEYS = {"category", "version", "effective", "title", "items"}
 _ITEM_KEYS = {
-    "code", "zh", "en", "facility_types", "severity", "deadline", "stop_use",
-    "basis", "basis_verified", "hint", "major_situation",
+    "code",
+    "zh",
+    "en",
+    "facility_types",
+    "severity",
+    "deadline",
+    "stop_use",
+    "basis",
+    "basis_verified",
+    "hint",
+    "major_situation",
 }
 _FACILITY_FILE_KEYS = {"version", "facility_types"}
 _FACILITY_KEYS = {"code", "zh", "en", "checklists"}
@@ -80,13 +89,15 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         path for path in sorted(root.glob("*.yaml")) if path.name not in {FACILITY_TYPES_FILE, RULES_FILE}
     ]
     if not category_paths:
-        problems.messages.append(f"{root}: no category files (*.yaml) found")
+        raise ChecklistInvalid([f"{root}: no category files (*.yaml) found", *problems.messages])
     categories = [c for c in (_read_category(path, problems) for path in category_paths) if c is not None]
 
     rules_path = root / RULES_FILE
     rules = _read_rules(rules_path, problems) if rules_path.is_file() else []
 
-    _check_across_files(categories, facility_types, rules, problems)
+    # A file that does not parse still names its category, so types listing it are not faulted too.
+    category_codes = {path.stem for path in category_paths}
+    _check_across_files(categories, category_codes, facility_types, rules, problems)
     if problems.messages:
         raise ChecklistInvalid(problems.messages)
     return _build(categories, facility_types or {}, rules)
@@ -150,10 +161,16 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 
 class _Problems:
     def __init__(self) -> None:
-        self.messages: list[str] = []
+        self._found: list[tuple[str, int, str]] = []
 
     def add(self, file: str, line: int, message: str) -> None:
-        self.messages.append(f"{file}:{line}: {message}")
+        self._found.append((file, line, message))
+
+    @property
+    def messages(self) -> list[str]:
+        """In file and line order, so the list reads like a walk through the files."""
+        ordered = sorted(self._found, key=lambda found: (found[0], found[1]))
+        return [f"{file}:{line}: {message}" for file, line, message in ordered]
 
 
 def _read_yaml(path: Path, problems: _Problems) -> _Map | None:
@@ -236,7 +253,8 @@ class _Fields:
         if value is None:
             self.fail(key, f"missing {key}")
             return None
-        if not isinstance(value, date):
+        # A datetime is a date too, but a checklist takes effect on a day, not at an hour.
+        if not isinstance(value, date) or isinstance(value, datetime):
             self.fail(key, f"{key} must be a date written YYYY-MM-DD, got {value!r}")
             return None
         return value
@@ -259,7 +277,7 @@ class _Fields:
         """A non-empty list of codes with the line of each."""
         value = self.data.get(key)
         if not isinstance(value, _Seq) or not value:
-            self.fail(key, f"{key} must be a non-empty list" + ("" if key in self.data else f"; missing {key}"))
+            self.fail(key, f"{key} must be a non-empty list" if key in self.data else f"missing {key}")
             return None
         result: list[tuple[str, int]] = []
         seen: set[str] = set()
@@ -323,7 +341,6 @@ def _read_facility_types(path: Path, problems: _Problems) -> dict[str, _Draft]:
             problems.add(path.name, line, "each facility type must be a mapping")
             continue
         fields = _Fields(path.name, entry, problems, "facility type")
-        fields.only(_FACILITY_KEYS)
         code = fields.text("code")
         if code is not None:
             fields.label = f"facility type {code}"
@@ -334,6 +351,7 @@ def _read_facility_types(path: Path, problems: _Problems) -> dict[str, _Draft]:
                 first = result[code]
                 fields.fail("code", f"duplicate facility type code (first at {first.file}:{first.line})")
                 code = None
+        fields.only(_FACILITY_KEYS)
         zh, en = fields.text("zh"), fields.text("en")
         checklists = fields.codes("checklists")
         if code is None:
@@ -381,12 +399,12 @@ def _read_category(path: Path, problems: _Problems) -> _CategoryDraft | None:
 
 def _read_item(file: str, entry: _Map, category: str, version: str, problems: _Problems) -> _Draft | None:
     fields = _Fields(file, entry, problems, "item")
-    fields.only(_ITEM_KEYS)
     code = fields.text("code")
     if code is not None:
         fields.label = f"item {code}"
         if not _ITEM_CODE.match(code):
             fields.fail("code", "code must be UPPER-KEBAB with a category prefix, e.g. FIRE-EXIT-01")
+    fields.only(_ITEM_KEYS)
     zh, en, basis = fields.text("zh"), fields.text("en"), fields.text("basis")
     severity = entry.get("severity")
     if severity not in SEVERITIES:
@@ -406,12 +424,20 @@ def _read_item(file: str, entry: _Map, category: str, version: str, problems: _P
     if code is None:
         return None
     values = {
-        "code": code, "category": category, "zh": zh, "en": en, "severity": severity,
+        "code": code,
+        "category": category,
+        "zh": zh,
+        "en": en,
+        "severity": severity,
         "deadline_general_days": deadline[0] if deadline else 0,
         "deadline_major_days": deadline[1] if deadline else 0,
-        "stop_use": stop_use, "basis": basis, "basis_verified": verified,
-        "hint_zh": hint[0] if hint else "", "hint_en": hint[1] if hint else "",
-        "major_situation": situation, "checklist_version": version,
+        "stop_use": stop_use,
+        "basis": basis,
+        "basis_verified": verified,
+        "hint_zh": hint[0] if hint else "",
+        "hint_en": hint[1] if hint else "",
+        "major_situation": situation,
+        "checklist_version": version,
     }
     complete = (
         _ITEM_CODE.match(code) is not None
@@ -478,12 +504,12 @@ def _read_rules(path: Path, problems: _Problems) -> list[_Draft]:
         return result
     top = _Fields(path.name, data, problems, "")
     top.only(_RULES_FILE_KEYS)
-    entries = data.get("rules", _Seq())
+    entries = data.get("rules")
     if not isinstance(entries, _Seq):
-        top.fail("rules", "rules must be a list")
+        top.fail("rules", "rules must be a list (it may be empty: [])")
         return result
     seen: dict[str, int] = {}
-    for entry, line in zip(entries, getattr(entries, "item_lines", []), strict=True):
+    for entry, line in zip(entries, entries.item_lines, strict=True):
         if not isinstance(entry, _Map):
             problems.add(path.name, line, "each rule must be a mapping")
             continue
@@ -491,7 +517,9 @@ def _read_rules(path: Path, problems: _Problems) -> list[_Draft]:
         if draft is None:
             continue
         if draft.code in seen:
-            problems.add(path.name, draft.line, f"rule {draft.code}: duplicate code (first at line {seen[draft.code]})")
+            problems.add(
+                path.name, draft.line, f"rule {draft.code}: duplicate code (first at line {seen[draft.code]})"
+            )
             continue
         seen[draft.code] = draft.line
         result.append(draft)
@@ -500,53 +528,78 @@ def _read_rules(path: Path, problems: _Problems) -> list[_Draft]:
 
 def _read_rule(file: str, entry: _Map, problems: _Problems) -> _Draft | None:
     fields = _Fields(file, entry, problems, "rule")
-    fields.only(_RULE_KEYS)
     code = fields.text("code")
     if code is not None:
         fields.label = f"rule {code}"
         if not _ITEM_CODE.match(code):
             fields.fail("code", "code must be UPPER-KEBAB, e.g. RULE-FIRE-COMPOSITE-01")
-            code = None
+    fields.only(_RULE_KEYS)
     zh, en, basis = fields.text("zh"), fields.text("en"), fields.text("basis")
     verified = fields.flag("basis_verified", False)
-    when = entry.get("when")
-    listed: list[tuple[str, int]] | None = None
-    min_failed: int | None = None
+    listed, min_failed = _read_when(fields)
+    raises, raised_refs = _read_raises(fields, listed)
+    if code is None:
+        return None
+    values = {
+        "code": code,
+        "zh": zh,
+        "en": en,
+        "basis": basis,
+        "basis_verified": verified,
+        "any_of_items": [name for name, _ in listed or []],
+        "min_failed": min_failed,
+        "raises": raises,
+    }
+    complete = _ITEM_CODE.match(code) is not None and None not in (
+        zh,
+        en,
+        basis,
+        verified,
+        listed,
+        min_failed,
+        raises,
+    )
+    return _Draft(file, entry.line, code, values, refs=(listed or []) + raised_refs, complete=complete)
+
+
+def _read_when(fields: _Fields) -> tuple[list[tuple[str, int]] | None, int | None]:
+    when = fields.data.get("when")
     if not isinstance(when, _Map):
         fields.fail("when", "when must be a mapping with any_of_items and min_failed")
-    else:
-        inner = _Fields(file, when, problems, _join(fields.label, "when"))
-        inner.only(_WHEN_KEYS)
-        listed = inner.codes("any_of_items")
-        value = when.get("min_failed")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            inner.fail("min_failed", f"min_failed must be a whole number >= 1, got {value!r}")
-        elif listed is not None and value > len(listed):
-            inner.fail("min_failed", f"min_failed {value} exceeds the {len(listed)} items listed; it can never fire")
-        else:
-            min_failed = value
-    raises: str | list[str] | None = None
-    raw_raises = entry.get("raises")
-    raised_refs: list[tuple[str, int]] = []
-    if raw_raises == ALL_MATCHED:
-        raises = ALL_MATCHED
-    elif isinstance(raw_raises, _Seq):
-        raised_refs = fields.codes("raises") or []
-        raises = [name for name, _ in raised_refs]
-        names = {name for name, _ in listed or []}
-        for name, line in raised_refs:
-            if listed is not None and name not in names:
-                problems.add(file, line, f"{fields.label}: raises {name!r}, which is not in when.any_of_items")
-    else:
-        fields.fail("raises", f"raises must be {ALL_MATCHED!r} or a list of item codes, got {raw_raises!r}")
-    if None in (code, zh, en, basis, verified, listed, min_failed, raises):
-        return None
-    assert code is not None and listed is not None  # for the type checker
-    values = {
-        "code": code, "zh": zh, "en": en, "basis": basis, "basis_verified": verified,
-        "any_of_items": [name for name, _ in listed], "min_failed": min_failed, "raises": raises,
-    }
-    return _Draft(file, entry.line, code, values, refs=listed + raised_refs)
+        return None, None
+    inner = _Fields(fields.file, when, fields.problems, _join(fields.label, "when"))
+    inner.only(_WHEN_KEYS)
+    listed = inner.codes("any_of_items")
+    value = when.get("min_failed")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        inner.fail("min_failed", f"min_failed must be a whole number >= 1, got {value!r}")
+        return listed, None
+    if listed is not None and value > len(listed):
+        inner.fail(
+            "min_failed",
+            f"min_failed {value} exceeds the {len(listed)} items listed; the rule can never fire",
+        )
+        return listed, None
+    return listed, value
+
+
+def _read_raises(
+    fields: _Fields, listed: list[tuple[str, int]] | None
+) -> tuple[str | list[str] | None, list[tuple[str, int]]]:
+    raw = fields.data.get("raises")
+    if raw == ALL_MATCHED:
+        return ALL_MATCHED, []
+    if not isinstance(raw, _Seq):
+        fields.fail("raises", f"raises must be {ALL_MATCHED!r} or a list of item codes, got {raw!r}")
+        return None, []
+    refs = fields.codes("raises") or []
+    names = {name for name, _ in listed or []}
+    for name, line in refs:
+        if listed is not None and name not in names:
+            fields.problems.add(
+                fields.file, line, f"{fields.label}: raises {name!r}, which is not in when.any_of_items"
+            )
+    return [name for name, _ in refs], refs
 
 
 # --- checks that need every file -----------------------------------------------------------------
@@ -554,11 +607,11 @@ def _read_rule(file: str, entry: _Map, problems: _Problems) -> _Draft | None:
 
 def _check_across_files(
     categories: list[_CategoryDraft],
+    category_codes: set[str],
     facility_types: dict[str, _Draft] | None,
     rules: list[_Draft],
     problems: _Problems,
 ) -> None:
-    category_codes = {c.code for c in categories}
     first_item: dict[str, _Draft] = {}
     prefix_owner: dict[str, str] = {}
     for category in categories:
@@ -567,7 +620,8 @@ def _check_across_files(
             earlier = first_item.get(item.code)
             if earlier is not None:
                 problems.add(
-                    item.file, item.line,
+                    item.file,
+                    item.line,
                     f"item {item.code}: duplicate code (first at {earlier.file}:{earlier.line})",
                 )
                 continue
@@ -576,13 +630,16 @@ def _check_across_files(
             prefix = prefix or head
             if head != prefix:
                 problems.add(
-                    item.file, item.line,
+                    item.file,
+                    item.line,
                     f"item {item.code}: code must start with this file's prefix {prefix}-",
                 )
         if prefix is not None:
             owner = prefix_owner.setdefault(prefix, category.file)
             if owner != category.file:
-                problems.add(category.file, category.line, f"code prefix {prefix}- is already used by {owner}")
+                problems.add(
+                    category.file, category.line, f"code prefix {prefix}- is already used by {owner}"
+                )
 
     if facility_types is not None:
         for ftype in facility_types.values():
@@ -615,7 +672,8 @@ def _resolve_facility_types(
             problems.add(item.file, line, f"item {item.code}: unknown facility type {name!r}")
         elif ftype.complete and category not in ftype.values["checklists"]:
             problems.add(
-                item.file, line,
+                item.file,
+                line,
                 f"item {item.code}: facility type {name!r} does not take the {category!r} checklist "
                 f"(see {FACILITY_TYPES_FILE})",
             )
@@ -627,6 +685,9 @@ def _build(
     facility_types: dict[str, _Draft],
     rules: list[_Draft],
 ) -> Catalog:
+    drafts = [*categories, *(i for c in categories for i in c.items), *facility_types.values(), *rules]
+    # Every incomplete draft reported a problem, so none should reach here.
+    assert all(draft.complete for draft in drafts), "incomplete checklist entry without a reported problem"
     built = {
         c.code: Category(**c.values, items=[Item(**item.values) for item in c.items]) for c in categories
     }
