@@ -1,0 +1,118 @@
+"""Reminders and escalations: a sweep over the deadline index, one event per (finding, level),
+whoever sweeps and however many sweep at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.support import NatsServer, SmtpRecorder
+from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker.clock import FixedClock
+from tracker.scheduler import LeasedJobs
+from tracker.service.sweep import sweep
+from tracker.store.tables import findings, outbox
+
+# A Monday morning in Shanghai, far from any holiday, so the working days are plain to count.
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
+    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url, clock=FixedClock(T0))
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    await stack.start()
+    yield stack
+    await stack.close()
+
+
+async def open_findings(stack: Stack, n: int) -> list[dict]:
+    codes = [i.code for i in stack.catalog.items(facility_type="nursing_home")
+             if i.severity == "general" and i.deadline_days("general") >= 5][:n]
+    assert len(codes) == n
+    response = await stack.client.post("/api/inspections", headers=await stack.token("inspector"), json={
+        "facility_id": 1, "mode": "routine", "client_ref": f"sweep-{n}",
+        "items": [{"item": c, "result": "fail"} for c in codes]})
+    assert response.status_code == 201, response.text
+    ids = [f["id"] for f in response.json()["findings"]]
+
+    async def all_ordered() -> list[dict] | None:
+        async with stack.engine.connect() as conn:
+            rows = (await conn.execute(select(findings).where(findings.c.id.in_(ids)))).all()
+        return [r._asdict() for r in rows] if all(r.status == "ordered" for r in rows) else None
+
+    return await stack.wait_for(all_ordered, what="orders")
+
+
+async def escalated_events(stack: Stack) -> list[str]:
+    async with stack.engine.connect() as conn:
+        return list((await conn.execute(
+            select(outbox.c.payload).where(outbox.c.subject == "tracker.finding.escalated"))).scalars())
+
+
+def mails(recorder: SmtpRecorder, to: str, marker: str) -> list:
+    return [m for m in recorder.messages if to in m.rcpt_tos and marker in m.subject]
+
+
+async def test_it_reminds_then_escalates_up_the_ladder_one_level_at_a_time(stack: Stack,
+                                                                           smtp_recorder: SmtpRecorder):
+    [row] = await open_findings(stack, 1)
+    assert row["remind_at"] is not None and row["remind_at"] < row["due_at"]
+
+    before = await sweep(stack.engine, stack.policy, row["remind_at"] - timedelta(seconds=1))
+    assert not before.reminded and not before.escalated
+    reminded = await sweep(stack.engine, stack.policy, row["remind_at"])
+    assert reminded.reminded == [row["id"]] and not reminded.escalated
+    await stack.wait_for(lambda: mails(smtp_recorder, "head-f1@example.cn", "整改提醒"), what="reminder")
+
+    ladder = ["head-f1@example.cn", "town@mzj.cn", "chief@mzj.cn", "lead@mzj.cn"]
+    moment = row["due_at"] + timedelta(seconds=1)
+    for level, person in enumerate(ladder, start=1):
+        result = await sweep(stack.engine, stack.policy, moment)
+        assert result.escalated == [(row["id"], level)]
+        again = await sweep(stack.engine, stack.policy, moment)
+        assert again.escalated == [], "the same level must not be raised twice"
+        await stack.wait_for(lambda p=person, n=level: mails(smtp_recorder, p, f"第{n}级"),
+                             what=f"level {level} mail to {person}")
+        moment += timedelta(days=7)
+    assert (await sweep(stack.engine, stack.policy, moment + timedelta(days=30))).escalated == []
+    assert len(await escalated_events(stack)) == 4
+    view = (await stack.client.get(f"/api/findings/{row['id']}", headers=await stack.token("chief"))).json()
+    assert view["escalation_level"] == 4 and view["overdue"] is False  # the API's clock is still T0
+
+
+async def test_two_sweeps_at_once_raise_each_level_exactly_once(stack: Stack):
+    rows = await open_findings(stack, 6)
+    moment = max(r["due_at"] for r in rows) + timedelta(seconds=1)
+    first, second = await asyncio.gather(sweep(stack.engine, stack.policy, moment, batch=2),
+                                         sweep(stack.engine, stack.policy, moment, batch=2))
+    raised = sorted(first.escalated + second.escalated)
+    assert raised == sorted((r["id"], 1) for r in rows)
+    assert len(await escalated_events(stack)) == 6
+
+
+async def test_only_the_lease_holder_sweeps_and_a_standby_takes_over_when_it_dies(stack: Stack):
+    rows = await open_findings(stack, 2)
+    clock = stack.clock
+    assert isinstance(clock, FixedClock)
+    clock.at = max(r["due_at"] for r in rows) + timedelta(seconds=1)
+    one, two = LeasedJobs(stack.ctx, "one"), LeasedJobs(stack.ctx, "two")
+    await asyncio.gather(one.sweep_job(), two.sweep_job())
+    assert [one.active, two.active].count(True) == 1
+    active, standby = (one, two) if one.active else (two, one)
+    assert len(await escalated_events(stack)) == 2
+
+    # The active scheduler dies without a word; its lease runs out and the standby acts.
+    clock.at += timedelta(days=7)
+    await standby.sweep_job()
+    assert standby.active and len(await escalated_events(stack)) == 4
+    await active.sweep_job()
+    assert not active.active, "the old holder must stand by once the lease is taken"
+    async with stack.engine.connect() as conn:
+        levels = (await conn.execute(select(func.max(findings.c.escalation_level)))).scalar()
+    assert levels == 2
