@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,9 @@ async def test_it_closes_the_loop_from_finding_to_verified_closure(stack: Stack,
     assert [h["action"] for h in view["history"]] == [
         "reported", "ordered", "rectification_submitted", "rejected", "rectification_submitted", "closed"]
     assert {p["stage"] for p in view["photos"]} == {"report"}
-    # Every message that went out went out once.
+    # Every message that went out went out once: order, two verification requests, rejection, closure.
+    await stack.wait_for(lambda: len(smtp_recorder.messages) >= 5, what="all five messages")
+    await asyncio.sleep(0.5)
     ids = [m.message["Message-ID"] for m in smtp_recorder.messages]
     assert len(ids) == len(set(ids)) == 5
 

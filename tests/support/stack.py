@@ -85,7 +85,8 @@ class Stack:
     async def start(self, *, worker: bool = True, relay: bool = True, mailer: bool = True) -> None:
         if relay:
             self.tasks.append(asyncio.create_task(
-                run_relay(self.engine, self.settings.nats_servers, self.clock, self.stop, poll_seconds=0.05)))
+                run_relay(self.engine, self.settings.nats_servers, self.clock, self.stop, poll_seconds=0.05,
+                          replicas=self.settings.stream_replicas)))
         if worker:
             await self.start_worker()
         if mailer:
@@ -106,7 +107,7 @@ class Stack:
         try:
             await nc.jetstream().stream_info("TRACKER")
             return True
-        except NotFoundError:
+        except (NotFoundError, TimeoutError):  # not declared yet, or (in a cluster) no stream leader yet
             return False
         finally:
             await nc.close()

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from faststream import AckPolicy, FastStream
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 
 from tracker.events.stream import DEADLETTER_STREAM_NAME, STREAM_NAME
-from tracker.handlers.base import MAX_DELIVER, Reaction, UndecodableEvent, backoff_seconds, dead_letter, handle
+from tracker.events.codec import decode
+from tracker.events.schemas import Event
+from tracker.handlers.base import (
+    MAX_DELIVER,
+    Reaction,
+    UndecodableEvent,
+    backoff_seconds,
+    dead_letter,
+    handle_batch,
+    handle_one,
+)
 from tracker.handlers.reactions import REACTIONS
 from tracker.service.context import Context
+
+log = logging.getLogger("tracker.handlers")
 
 
 def build_broker(ctx: Context, servers: list[str], reactions: tuple[Reaction, ...] = REACTIONS) -> NatsBroker:
@@ -27,37 +43,53 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
     async def publish_deadletter(body: bytes, subject: str, headers: dict[str, str]) -> None:
         await broker.publish(body, subject, headers=headers, stream=DEADLETTER_STREAM_NAME)
 
-    async def on_message(msg: NatsMessage) -> None:
-        subject = msg.raw_message.subject
-        delivered = msg.raw_message.metadata.num_delivered
+    async def one_at_a_time(raw: Msg, event: Event) -> None:
+        delivered = raw.metadata.num_delivered
         try:
-            await handle(reaction, ctx, msg.body)
-        except UndecodableEvent as error:
-            await dead_letter(ctx, publish_deadletter, reaction.consumer, subject, msg.body, str(error))
-            await msg.ack()
+            await handle_one(reaction, ctx, event)
         except Exception as error:  # a passing failure: try again later, until the last delivery
             if delivered >= MAX_DELIVER:
-                await dead_letter(ctx, publish_deadletter, reaction.consumer, subject, msg.body,
+                await dead_letter(ctx, publish_deadletter, reaction.consumer, raw.subject, raw.data,
                                   f"failed {delivered} times, last: {error!r}")
-                await msg.ack()
+                await raw.ack()
             else:
-                await msg.nack(delay=backoff_seconds(delivered))
-                raise
+                log.warning("%s failed on delivery %d, retrying: %r", reaction.consumer, delivered, error)
+                await raw.nak(delay=backoff_seconds(delivered))
         else:
-            await msg.ack()
+            await raw.ack()
 
-    on_message.__name__ = reaction.consumer
-    on_message.__doc__ = reaction.description
+    async def on_batch(msg: NatsMessage) -> None:
+        readable: list[tuple[Msg, Event]] = []
+        for raw in msg.raw_message:
+            try:
+                readable.append((raw, decode(raw.data, expected=reaction.event)))
+            except UndecodableEvent as error:
+                await dead_letter(ctx, publish_deadletter, reaction.consumer, raw.subject, raw.data, str(error))
+                await raw.ack()
+        if not readable:
+            return
+        try:
+            # The whole batch in one transaction: the database, not the broker, is the slow step.
+            await handle_batch(reaction, ctx, [event for _, event in readable])
+        except Exception:
+            # One bad event must not hold back the rest: go through them one by one.
+            for raw, event in readable:
+                await one_at_a_time(raw, event)
+        else:
+            await asyncio.gather(*(raw.ack() for raw, _ in readable))
+
+    on_batch.__name__ = reaction.consumer
+    on_batch.__doc__ = reaction.description
     broker.subscriber(
         reaction.event.subject(),
         stream=stream,
         durable=reaction.consumer,
-        pull_sub=PullSub(batch_size=100, timeout=1.0),
-        config=ConsumerConfig(max_deliver=MAX_DELIVER + 1, ack_wait=60),
+        pull_sub=PullSub(batch_size=200, timeout=0.5, batch=True),
+        config=ConsumerConfig(max_deliver=MAX_DELIVER + 1, ack_wait=60, max_ack_pending=2000),
         ack_policy=AckPolicy.MANUAL,
         title=reaction.consumer,
         description=reaction.description,
-    )(on_message)
+    )(on_batch)
 
 
 def asyncapi_app(servers: list[str] | None = None) -> FastStream:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.events.codec import UndecodableEvent, decode
+from tracker.events.codec import UndecodableEvent
 from tracker.events.schemas import Event
 from tracker.events.stream import deadletter_subject
 from tracker.service.context import Context
@@ -48,14 +48,18 @@ async def dead_letter(ctx: Context, publish: Callable[..., Awaitable[object]], c
             payload=body.decode("utf-8", errors="replace")))
 
 
-async def handle(reaction: Reaction, ctx: Context, body: bytes) -> None:
-    """Decode and apply; raises UndecodableEvent for a poison message, anything else for a passing failure."""
-    event = decode(body, expected=reaction.event)
+async def handle_one(reaction: Reaction, ctx: Context, event: Event) -> None:
+    await handle_batch(reaction, ctx, [event])
+
+
+async def handle_batch(reaction: Reaction, ctx: Context, events: list[Event]) -> None:
+    """Apply each event not handled before, all in one transaction with the record that they were."""
     now = ctx.clock.now()
     async with ctx.engine.begin() as conn:
-        if not await first_time(conn, reaction.consumer, event.event_id, now):
-            return
-        await reaction.effect(event, conn, ctx, now)
+        for event in events:
+            if await first_time(conn, reaction.consumer, event.event_id, now):
+                await reaction.effect(event, conn, ctx, now)
 
 
-__all__ = ["MAX_DELIVER", "Reaction", "UndecodableEvent", "backoff_seconds", "dead_letter", "handle"]
+__all__ = ["MAX_DELIVER", "Reaction", "UndecodableEvent", "backoff_seconds", "dead_letter", "handle_batch",
+           "handle_one"]

@@ -1,0 +1,66 @@
+"""Every message: subject, text and HTML, Chinese first with English below, and nothing unescaped."""
+
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+
+from tracker.mail.render import KINDS, render
+
+FACILITY = SimpleNamespace(name="启东市中心敬老院", head_name="王建国", town="汇龙镇")
+
+
+def finding(**changes: object) -> SimpleNamespace:
+    values = dict(id=7, item_code="FIRE-EXIT-01", item_zh="安全出口堵塞", item_en="Exit blocked", severity="general",
+                  due_day=date(2026, 12, 4), due_estimated=False, basis="《消防法》第二十八条", description="",
+                  stop_use=False)
+    return SimpleNamespace(**{**values, **changes})
+
+
+def context(**changes: object) -> dict:
+    return {"facility": FACILITY, "findings": [finding()], "link": "https://t.example/orders/1?token=abc",
+            "level": 2, "note": "已整改", "inspector_name": "李检查", **changes}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_renders_every_kind_in_both_languages(kind: str):
+    message = render(kind, **context())
+    assert message.subject and "\n" not in message.subject
+    assert "安全出口堵塞" in message.text and "Exit blocked" in message.text
+    assert "《消防法》第二十八条" in message.text and "2026-12-04" in message.text
+    assert message.html.index("lang=\"zh-CN\"") < message.html.index("lang=\"en\"")
+
+
+def test_it_puts_the_answer_link_in_the_order():
+    message = render("order", **context())
+    assert "https://t.example/orders/1?token=abc" in message.text
+    assert 'href="https://t.example/orders/1?token=abc"' in message.html
+
+
+def test_it_escapes_what_people_typed_in_html_but_not_in_text():
+    message = render("order", **context(findings=[finding(description="<script>alert(1)</script>")]))
+    assert "<script>" not in message.html and "&lt;script&gt;" in message.html
+    assert "<script>alert(1)</script>" in message.text
+
+
+def test_it_says_when_a_deadline_was_counted_monday_to_friday():
+    message = render("order", **context(findings=[finding(due_estimated=True, due_day=date(2027, 1, 8))]))
+    assert "按周一至周五估算" in message.text and "estimated Mon–Fri" in message.html
+
+
+def test_it_shouts_a_major_hazard_and_a_stop_order():
+    message = render("major_alert", **context(findings=[finding(severity="major", stop_use=True)]))
+    assert "重大事故隐患" in message.subject
+    assert "须停止使用直至整改完毕" in message.text
+
+
+def test_it_names_the_level_of_an_escalation():
+    message = render("escalation", **context(level=3))
+    assert "第3级" in message.subject and "科室负责人" in message.text
+
+
+def test_it_refuses_an_unknown_kind():
+    with pytest.raises(ValueError, match="unknown mail kind"):
+        render("gossip", **context())
