@@ -107,7 +107,8 @@ def up(data: Data = None, demo: bool = typer.Option(False, "--demo", help="Load 
     if not port_free(port):
         typer.secho(f"--port: {port} is in use; choose another with --port", fg="red", err=True)
         raise typer.Exit(2)
-    nats_port, smtp_port = pick_port(4222), pick_port(2525)
+    # Free ports of the moment: two tracker instances on one machine must never share a broker.
+    nats_port, smtp_port = pick_port(0), pick_port(0)
     os.environ.update({
         "TRACKER_DATA_DIR": str(settings.data_dir.resolve()),
         "TRACKER_NATS_URL": f"nats://127.0.0.1:{nats_port}",

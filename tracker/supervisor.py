@@ -26,7 +26,7 @@ def port_free(port: int) -> bool:
 
 
 def pick_port(preferred: int) -> int:
-    if port_free(preferred):
+    if preferred and port_free(preferred):
         return preferred
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,9 +102,10 @@ class Supervisor:
 
     def start(self) -> None:
         self.nats.start(self.env)
-        if not wait_for_port(self.nats_port):
+        # Make sure the server answering on the port is ours, not one that raced us to it.
+        if not wait_for_port(self.nats_port) or self.nats.process.poll() is not None:
             self.stop()
-            raise SystemExit(f"nats-server did not start; see {self.nats.log}")
+            raise SystemExit(f"nats-server did not start on port {self.nats_port}; see {self.nats.log}")
         for child in self.children:
             child.start(self.env)
         if not wait_for_port(self.web_port, 30):

@@ -31,7 +31,8 @@ log = logging.getLogger("tracker.handlers")
 
 
 def build_broker(ctx: Context, servers: list[str], reactions: tuple[Reaction, ...] = REACTIONS) -> NatsBroker:
-    broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    # Each message's receipt is logged at DEBUG: at INFO the log would grow with every event.
+    broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG)
     # Streams are declared by tracker.relay.ensure_streams, with their replicas and dead-letter stream.
     stream = JStream(name=STREAM_NAME, declare=False)
     for reaction in reactions:

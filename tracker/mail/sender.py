@@ -82,17 +82,21 @@ async def claim(engine: AsyncEngine, holder: str, now: datetime, limit: int = 50
 
 async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, clock: Clock, holder: str,
                         retry_base: float = 5.0) -> int:
+    """Deliver what this mailer claimed over one connection, reconnecting after a dropped one. Every
+    claimed row ends sent, failed for good, or queued again with its error and the time of its next try."""
     rows = await claim(engine, holder, clock.now())
-    if not rows:
-        return 0
-    client = target.client()
+    client: aiosmtplib.SMTP | None = None
     try:
-        await client.connect()
-    except (aiosmtplib.SMTPException, OSError) as error:
-        await _failed(engine, rows, f"cannot connect: {error}", clock.now(), permanent=False, retry_base=retry_base)
-        return 0
-    try:
-        for row in rows:
+        for n, row in enumerate(rows):
+            try:
+                if client is None or not client.is_connected:
+                    client = target.client()
+                    await client.connect()
+            except (aiosmtplib.SMTPException, OSError) as error:
+                # The server is away: everything left waits for its next try.
+                await _failed(engine, rows[n:], f"cannot connect: {error}", clock.now(), permanent=False,
+                              retry_base=retry_base)
+                break
             try:
                 await client.send_message(build_message(row, sender))
             except aiosmtplib.SMTPRecipientsRefused as error:
@@ -100,21 +104,20 @@ async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, cl
             except aiosmtplib.SMTPResponseException as error:
                 await _failed(engine, [row], f"{error.code} {error.message}", clock.now(),
                               permanent=500 <= error.code < 600, retry_base=retry_base)
-                if not client.is_connected:
-                    break
             except (aiosmtplib.SMTPException, OSError) as error:
-                await _failed(engine, [row], str(error), clock.now(), permanent=False, retry_base=retry_base)
-                break
+                await _failed(engine, [row], str(error) or repr(error), clock.now(), permanent=False,
+                              retry_base=retry_base)
+                client.close()
             else:
                 async with engine.begin() as conn:
                     await conn.execute(update(mail).where(mail.c.id == row.id).values(
                         status="sent", sent_at=clock.now(), attempts=row.attempts + 1, last_error=None))
     finally:
-        if client.is_connected:
+        if client is not None and client.is_connected:
             try:
                 await client.quit()
             except aiosmtplib.SMTPException:
-                pass
+                client.close()
     return len(rows)
 
 
