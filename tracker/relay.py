@@ -77,10 +77,15 @@ async def run_relay(engine: AsyncEngine, servers: list[str], clock: Clock, stop:
     js = nc.jetstream()
     await ensure_streams(js, replicas)
     log.info("relay %s started", holder)
+    active, renewed_at = False, 0.0
+    loop = asyncio.get_running_loop()
     try:
         while not stop.is_set():
-            async with engine.begin() as conn:
-                active = await take_lease(conn, "relay", holder, clock.now(), LEASE_TTL)
+            # Renew the lease a few times per TTL, not on every poll: idle polls then only read.
+            if loop.time() - renewed_at > LEASE_TTL.total_seconds() / 3:
+                async with engine.begin() as conn:
+                    active = await take_lease(conn, "relay", holder, clock.now(), LEASE_TTL)
+                renewed_at = loop.time() if active else 0.0
             sent = 0
             if active:
                 try:

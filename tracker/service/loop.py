@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import model
+from tracker.domain.calendar import fallback_years_warning
 from tracker.domain.errors import InvalidInput, NotFound
 from tracker.domain.model import Actor, Role, Status
 from tracker.domain.policy import PolicySettings, deadline_for
@@ -25,6 +27,9 @@ from tracker.store.tables import (
     verifications,
 )
 from tracker.service.context import load_calendar
+
+
+log = logging.getLogger("tracker.deadlines")
 
 
 class StaleFinding(Exception):
@@ -86,6 +91,8 @@ async def issue_order(
         )
         if changed.rowcount != 1:
             raise StaleFinding(f"finding {finding.id} changed while being ordered")
+        if deadline.estimated:
+            log.warning("finding %s: %s", finding.id, fallback_years_warning({deadline.day.year}))
         await _log(conn, finding.id, now, transition.action, None, "", {"due_day": deadline.day.isoformat(),
                                                                      "estimated": deadline.estimated})
     event = OrderIssued(
