@@ -3,6 +3,18 @@
 Every problem in every file is collected before anything is returned, so whoever edits the data sees
 the whole list at once, and a half-valid directory never yields a partial catalog. Problems point at
 the line of the offending key, or at the start of the item when the key is missing.
+
+Layout of a checklist directory:
+
+    facility_types.yaml            facility types and the categories each takes
+    rules.yaml                     composite rules (optional)
+    fire.yaml                      a category: `category: fire`, its `version` and `effective` date
+    fire-2025.yaml                 another version of the same category (anything after the first "-")
+    campaigns/flood_season.yaml    a campaign checklist (optional folder), `campaign: flood_season`
+
+Versions of one category must differ in `version` and in `effective`. Item codes belong to one
+category (they may recur in its versions, never in another category or a campaign); items a campaign
+defines itself use a code prefix of their own.
 """
 
 from __future__ import annotations
@@ -18,7 +30,9 @@ import yaml
 
 from tracker.checklists.model import (
     ALL_MATCHED,
+    CAMPAIGN_CATEGORY_PREFIX,
     SEVERITIES,
+    Campaign,
     Catalog,
     Category,
     ChecklistInvalid,
@@ -30,6 +44,7 @@ from tracker.checklists.model import (
 ENV_DIR = "TRACKER_CHECKLISTS_DIR"
 FACILITY_TYPES_FILE = "facility_types.yaml"
 RULES_FILE = "rules.yaml"
+CAMPAIGNS_DIR = "campaigns"
 ALL_FACILITY_TYPES = "all"
 IMMEDIATE = "immediate"
 # About a year of working days; anything longer is a typo, not a deadline.
@@ -58,6 +73,8 @@ _FACILITY_KEYS = {"code", "zh", "en", "checklists"}
 _RULES_FILE_KEYS = {"version", "effective", "rules"}
 _RULE_KEYS = {"code", "zh", "en", "basis", "basis_verified", "when", "raises"}
 _WHEN_KEYS = {"any_of_items", "min_failed"}
+_CAMPAIGN_KEYS = {"campaign", "version", "title", "season", "facility_types", "items"}
+_MONTH_DAY = re.compile(r"^\d{2}-\d{2}$")
 
 
 def default_directory() -> Path:
@@ -68,8 +85,11 @@ def default_directory() -> Path:
     return Path(__file__).resolve().parents[2] / "checklists"
 
 
-def load_catalog(directory: Path | None = None) -> Catalog:
-    """Load every checklist file of `directory`; raise ChecklistInvalid listing all problems."""
+def load_catalog(directory: Path | None = None, as_of: date | None = None) -> Catalog:
+    """Load every checklist file of `directory`; raise ChecklistInvalid listing all problems.
+
+    The catalog answers with the versions in effect on `as_of`, or on each day's today if None.
+    """
     root = Path(directory) if directory is not None else default_directory()
     problems = _Problems()
     if not root.is_dir():
@@ -95,12 +115,31 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     rules_path = root / RULES_FILE
     rules = _read_rules(rules_path, problems) if rules_path.is_file() else []
 
+    campaign_root = root / CAMPAIGNS_DIR
+    campaigns: list[_CampaignDraft] = []
+    if campaign_root.is_dir():
+        for stray in sorted(campaign_root.glob("*.yml")):
+            problems.add(_campaign_file(stray), 1, "campaign files must end in .yaml; this file is ignored")
+        drafts = (_read_campaign(path, problems) for path in sorted(campaign_root.glob("*.yaml")))
+        campaigns = [c for c in drafts if c is not None]
+
     # A file that does not parse still names its category, so types listing it are not faulted too.
-    category_codes = {path.stem for path in category_paths}
+    category_codes = {_category_of_file(path) for path in category_paths}
     _check_across_files(categories, category_codes, facility_types, rules, problems)
+    _check_versions(categories, problems)
+    _check_campaigns(campaigns, categories, facility_types, problems)
     if problems.messages:
         raise ChecklistInvalid(problems.messages)
-    return _build(categories, facility_types or {}, rules)
+    return _build(categories, facility_types or {}, rules, campaigns, as_of)
+
+
+def _category_of_file(path: Path) -> str:
+    """`fire.yaml` and `fire-2025.yaml` both hold the fire checklist."""
+    return path.stem.split("-", 1)[0]
+
+
+def _campaign_file(path: Path) -> str:
+    return f"{CAMPAIGNS_DIR}/{path.name}"
 
 
 # --- YAML that remembers line numbers ---------------------------------------------------------
@@ -173,9 +212,9 @@ class _Problems:
         return [f"{file}:{line}: {message}" for file, line, message in ordered]
 
 
-def _read_yaml(path: Path, problems: _Problems) -> _Map | None:
+def _read_yaml(path: Path, problems: _Problems, name: str | None = None) -> _Map | None:
     """The top-level mapping of a file, or None after reporting why there is none."""
-    name = path.name
+    name = name or path.name
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -320,6 +359,23 @@ class _CategoryDraft:
     values: dict[str, Any]
     items: list[_Draft]
     complete: bool = True
+    version: str | None = None
+    effective: date | None = None
+    version_line: int = 1
+    effective_line: int = 1
+
+
+@dataclass
+class _CampaignDraft:
+    file: str
+    line: int
+    code: str
+    values: dict[str, Any]
+    items: list[_Draft]
+    # Every entry in file order: (code, line, True for a reference to a checklist item).
+    entries: list[tuple[str, int, bool]]
+    type_refs: list[tuple[str, int]] | None
+    complete: bool = True
 
 
 # --- the three kinds of file ---------------------------------------------------------------------
@@ -370,8 +426,9 @@ def _read_category(path: Path, problems: _Problems) -> _CategoryDraft | None:
     top = _Fields(name, data, problems, "")
     top.only(_CATEGORY_KEYS)
     code = top.text("category")
-    if code is not None and code != path.stem:
-        top.fail("category", f"category {code!r} must equal the file name {path.stem!r}")
+    expected = _category_of_file(path)
+    if code is not None and code != expected:
+        top.fail("category", f"category {code!r} must equal the file name {expected!r}")
         code = None
     version = top.text("version")
     effective = top.day("effective")
@@ -386,7 +443,7 @@ def _read_category(path: Path, problems: _Problems) -> _CategoryDraft | None:
         if not isinstance(entry, _Map):
             problems.add(name, line, "each item must be a mapping")
             continue
-        draft = _read_item(name, entry, code or path.stem, version or "", problems)
+        draft = _read_item(name, entry, code or expected, version or "", problems)
         if draft is not None:
             items.append(draft)
     complete = None not in (code, version, effective, title)
@@ -394,7 +451,18 @@ def _read_category(path: Path, problems: _Problems) -> _CategoryDraft | None:
     if complete:
         assert title is not None  # for the type checker
         values = {"code": code, "zh": title[0], "en": title[1], "version": version, "effective": effective}
-    return _CategoryDraft(name, data.line, code or path.stem, values, items, complete)
+    return _CategoryDraft(
+        name,
+        data.line,
+        code or expected,
+        values,
+        items,
+        complete,
+        version=version,
+        effective=effective,
+        version_line=top.line("version"),
+        effective_line=top.line("effective"),
+    )
 
 
 def _read_item(file: str, entry: _Map, category: str, version: str, problems: _Problems) -> _Draft | None:
@@ -612,34 +680,7 @@ def _check_across_files(
     rules: list[_Draft],
     problems: _Problems,
 ) -> None:
-    first_item: dict[str, _Draft] = {}
-    prefix_owner: dict[str, str] = {}
-    for category in categories:
-        prefix = None
-        for item in category.items:
-            earlier = first_item.get(item.code)
-            if earlier is not None:
-                problems.add(
-                    item.file,
-                    item.line,
-                    f"item {item.code}: duplicate code (first at {earlier.file}:{earlier.line})",
-                )
-                continue
-            first_item[item.code] = item
-            head = item.code.split("-", 1)[0]
-            prefix = prefix or head
-            if head != prefix:
-                problems.add(
-                    item.file,
-                    item.line,
-                    f"item {item.code}: code must start with this file's prefix {prefix}-",
-                )
-        if prefix is not None:
-            owner = prefix_owner.setdefault(prefix, category.file)
-            if owner != category.file:
-                problems.add(
-                    category.file, category.line, f"code prefix {prefix}- is already used by {owner}"
-                )
+    first_item = _check_codes([(c.code, c.file, c.line, c.items) for c in categories], problems)
 
     if facility_types is not None:
         for ftype in facility_types.values():
@@ -680,16 +721,263 @@ def _resolve_facility_types(
     item.values["facility_types"] = names
 
 
+def _check_codes(groups: list[tuple[str, str, int, list[_Draft]]], problems: _Problems) -> dict[str, _Draft]:
+    """Item codes unique and one prefix per owner; `groups` are (owner, file, line, items).
+
+    The owner is a category (all its versions) or a campaign. A code may recur in another file of
+    the same owner, i.e. in another version of the same checklist, and nowhere else.
+    """
+    first_item: dict[str, _Draft] = {}
+    owner_of: dict[str, str] = {}
+    prefix_owner: dict[str, tuple[str, str]] = {}
+    for owner, file, line, items in groups:
+        prefix = None
+        for item in items:
+            earlier = first_item.get(item.code)
+            if earlier is not None and (owner_of[item.code] != owner or earlier.file == item.file):
+                problems.add(
+                    item.file,
+                    item.line,
+                    f"item {item.code}: duplicate code (first at {earlier.file}:{earlier.line})",
+                )
+                continue
+            if earlier is None:
+                first_item[item.code] = item
+                owner_of[item.code] = owner
+            head = item.code.split("-", 1)[0]
+            prefix = prefix or head
+            if head != prefix:
+                problems.add(
+                    item.file,
+                    item.line,
+                    f"item {item.code}: code must start with this file's prefix {prefix}-",
+                )
+        if prefix is not None:
+            first_owner, first_file = prefix_owner.setdefault(prefix, (owner, file))
+            if first_owner != owner:
+                problems.add(file, line, f"code prefix {prefix}- is already used by {first_file}")
+    return first_item
+
+
+def _check_versions(categories: list[_CategoryDraft], problems: _Problems) -> None:
+    """Two files of one category must differ in version and in effective date."""
+    by_version: dict[tuple[str, str], _CategoryDraft] = {}
+    by_day: dict[tuple[str, date], _CategoryDraft] = {}
+    # The older file comes first, so the complaint lands on the newer one.
+    for category in sorted(categories, key=lambda c: (c.effective or date.max, c.file)):
+        if category.version is not None:
+            first = by_version.setdefault((category.code, category.version), category)
+            if first is not category:
+                problems.add(
+                    category.file,
+                    category.version_line,
+                    f"version {category.version!r} of the {category.code!r} checklist is already in {first.file}",
+                )
+        if category.effective is not None:
+            earlier = by_day.setdefault((category.code, category.effective), category)
+            if earlier is not category:
+                problems.add(
+                    category.file,
+                    category.effective_line,
+                    f"effective {category.effective.isoformat()}: {earlier.file} takes effect the same day; "
+                    "give each version of a checklist its own date",
+                )
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+
+
+def _read_campaign(path: Path, problems: _Problems) -> _CampaignDraft | None:
+    name = _campaign_file(path)
+    data = _read_yaml(path, problems, name)
+    if data is None:
+        return None
+    top = _Fields(name, data, problems, "")
+    top.only(_CAMPAIGN_KEYS)
+    code = top.text("campaign")
+    if code is not None and (code != path.stem or not _LOWER_CODE.match(code)):
+        top.fail(
+            "campaign", f"campaign {code!r} must be lower_snake_case and equal the file name {path.stem!r}"
+        )
+        code = None
+    version = top.text("version")
+    title = top.bilingual("title")
+    season = _read_season(top)
+    type_refs = top.codes("facility_types")
+    entries = data.get("items")
+    if not isinstance(entries, _Seq) or not entries:
+        top.fail("items", "items must be a non-empty list")
+        entries = _Seq()
+        entries.item_lines = []
+    category = CAMPAIGN_CATEGORY_PREFIX + (code or path.stem)
+    items: list[_Draft] = []
+    order: list[tuple[str, int, bool]] = []
+    seen: dict[str, int] = {}
+    for entry, line in zip(entries, entries.item_lines, strict=True):
+        if not isinstance(entry, _Map):
+            problems.add(name, line, "each item must be a mapping: `- ref: CODE` or a whole item")
+            continue
+        if "ref" in entry:
+            fields = _Fields(name, entry, problems, "item")
+            fields.only({"ref"})
+            ref = fields.text("ref")
+            if ref is None:
+                continue
+            if ref in seen:
+                fields.fail("ref", f"{ref} is listed twice in this campaign (first at line {seen[ref]})")
+                continue
+            seen[ref] = entry.line
+            order.append((ref, fields.line("ref"), True))
+            continue
+        draft = _read_item(name, entry, category, version or "", problems)
+        if draft is None:
+            continue
+        if draft.code in seen:
+            problems.add(
+                name,
+                draft.line,
+                f"item {draft.code}: listed twice in this campaign (first at line {seen[draft.code]})",
+            )
+            continue
+        seen[draft.code] = draft.line
+        items.append(draft)
+        order.append((draft.code, draft.line, False))
+    complete = None not in (code, version, title, season, type_refs)
+    values: dict[str, Any] = {}
+    if complete:
+        assert title is not None and season is not None  # for the type checker
+        values = {
+            "code": code,
+            "zh": title[0],
+            "en": title[1],
+            "version": version,
+            "season_from": season[0],
+            "season_to": season[1],
+            "item_codes": [entry[0] for entry in order],
+        }
+    return _CampaignDraft(name, data.line, code or path.stem, values, items, order, type_refs, complete)
+
+
+def _read_season(top: _Fields) -> tuple[str, str] | None:
+    """The usual window, `season: {from: "06-01", to: "09-30"}`."""
+    raw = top.data.get("season")
+    if not isinstance(raw, _Map):
+        top.fail("season", 'season must be a mapping like {from: "06-01", to: "09-30"}')
+        return None
+    inner = _Fields(top.file, raw, top.problems, "season")
+    inner.only({"from", "to"})
+    result: list[str] = []
+    for key in ("from", "to"):
+        value = inner.text(key)
+        if value is None:
+            continue
+        try:
+            # 2000 is a leap year, so 02-29 is a valid month-day.
+            valid = _MONTH_DAY.match(value) is not None and date.fromisoformat(f"2000-{value}") is not None
+        except ValueError:
+            valid = False
+        if valid:
+            result.append(value)
+        else:
+            inner.fail(key, f"{key} must be a month and day written MM-DD, got {value!r}")
+    return (result[0], result[1]) if len(result) == 2 else None
+
+
+def _check_campaigns(
+    campaigns: list[_CampaignDraft],
+    categories: list[_CategoryDraft],
+    facility_types: dict[str, _Draft] | None,
+    problems: _Problems,
+) -> None:
+    if not campaigns:
+        return
+    # Category codes were checked already (quietly redone here); only clashes with a campaign are new.
+    checklist_items = _check_codes([(c.code, c.file, c.line, c.items) for c in categories], _Problems())
+    groups: list[tuple[str, str, int, list[_Draft]]] = []
+    for campaign in campaigns:
+        for item in campaign.items:
+            earlier = checklist_items.get(item.code)
+            if earlier is not None:
+                problems.add(
+                    item.file,
+                    item.line,
+                    f"item {item.code}: code of a checklist item (at {earlier.file}:{earlier.line}); "
+                    f"refer to it with `- ref: {item.code}` instead",
+                )
+        own = [item for item in campaign.items if item.code not in checklist_items]
+        groups.append((CAMPAIGN_CATEGORY_PREFIX + campaign.code, campaign.file, campaign.line, own))
+    # The first item of each category claims its prefix, so a campaign cannot borrow FIRE- for its own.
+    seeded = [(c.code, c.file, c.line, c.items[:1]) for c in categories]
+    _check_codes([*seeded, *groups], problems)
+    for campaign in campaigns:
+        for code, line, is_ref in campaign.entries:
+            if is_ref and code not in checklist_items:
+                problems.add(campaign.file, line, f"campaign {campaign.code}: unknown item {code!r}")
+        _resolve_campaign_types(campaign, facility_types, problems)
+
+
+def _resolve_campaign_types(
+    campaign: _CampaignDraft, facility_types: dict[str, _Draft] | None, problems: _Problems
+) -> None:
+    if campaign.type_refs is None or facility_types is None:
+        return
+    names = [name for name, _ in campaign.type_refs]
+    if ALL_FACILITY_TYPES in names:
+        if len(names) > 1:
+            problems.add(
+                campaign.file,
+                campaign.type_refs[0][1],
+                f"campaign {campaign.code}: {ALL_FACILITY_TYPES!r} cannot be combined with other facility types",
+            )
+        names = list(facility_types)
+    else:
+        unknown = [(name, line) for name, line in campaign.type_refs if name not in facility_types]
+        for name, line in unknown:
+            problems.add(campaign.file, line, f"campaign {campaign.code}: unknown facility type {name!r}")
+        if unknown:
+            return  # the items' types cannot be judged against a list with a typo in it
+    campaign.values["facility_types"] = names
+    for item in campaign.items:
+        refs = [name for name, _ in item.refs]
+        if refs == [ALL_FACILITY_TYPES]:
+            item.values["facility_types"] = list(names)
+            continue
+        for name, line in item.refs:
+            if name not in facility_types:
+                problems.add(item.file, line, f"item {item.code}: unknown facility type {name!r}")
+            elif name not in names:
+                problems.add(
+                    item.file,
+                    line,
+                    f"item {item.code}: facility type {name!r} is not one this campaign is for",
+                )
+        item.values["facility_types"] = refs
+
+
 def _build(
     categories: list[_CategoryDraft],
     facility_types: dict[str, _Draft],
     rules: list[_Draft],
+    campaigns: list[_CampaignDraft],
+    as_of: date | None,
 ) -> Catalog:
-    drafts = [*categories, *(i for c in categories for i in c.items), *facility_types.values(), *rules]
+    drafts = [
+        *categories,
+        *(i for c in categories for i in c.items),
+        *facility_types.values(),
+        *rules,
+        *campaigns,
+        *(i for c in campaigns for i in c.items),
+    ]
     # Every incomplete draft reported a problem, so none should reach here.
     assert all(draft.complete for draft in drafts), "incomplete checklist entry without a reported problem"
-    built = {
-        c.code: Category(**c.values, items=[Item(**item.values) for item in c.items]) for c in categories
-    }
+    built: dict[str, list[Category]] = {}
+    for c in categories:
+        built.setdefault(c.code, []).append(
+            Category(**c.values, items=[Item(**item.values) for item in c.items])
+        )
     ftypes = {code: FacilityType(**draft.values) for code, draft in facility_types.items()}
-    return Catalog(built, ftypes, [Rule(**draft.values) for draft in rules])
+    built_campaigns = {
+        c.code: Campaign(**c.values, own_items=[Item(**item.values) for item in c.items]) for c in campaigns
+    }
+    return Catalog(built, ftypes, [Rule(**draft.values) for draft in rules], built_campaigns, as_of)

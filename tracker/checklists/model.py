@@ -5,15 +5,30 @@ Everything here is data read from `checklists/*.yaml`; nothing in the code names
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["general", "major"]
 SEVERITIES: tuple[Severity, ...] = ("general", "major")
 ALL_MATCHED = "all_matched"
+# A bureau's "today" is China Standard Time, whatever the server's zone.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+# The category of an item a campaign defines itself is "campaign:<campaign code>".
+CAMPAIGN_CATEGORY_PREFIX = "campaign:"
+
+
+def local_today() -> date:
+    return datetime.now(LOCAL_TZ).date()
+
+
+def local_day(moment: datetime) -> date:
+    """The bureau's calendar day of an aware moment."""
+    return moment.astimezone(LOCAL_TZ).date()
 
 
 class ChecklistInvalid(Exception):
@@ -124,23 +139,113 @@ class RuleHit:
     new_severity: Severity = "major"
 
 
+class Campaign(_Frozen):
+    """A seasonal set of checks (flood season, heat, cold wave, pre-holiday) a bureau publishes for a while.
+
+    `item_codes` lists, in file order, both the catalog items the campaign refers to and the items it
+    defines itself (`own_items`, whose category is "campaign:<code>"). `season_from`/`season_to` are the
+    usual window as "MM-DD"; the window of an actual publication is chosen when publishing. A window whose
+    end comes before its start runs over the new year (a cold-wave season, say).
+    """
+
+    code: str
+    zh: str
+    en: str
+    version: str
+    season_from: str
+    season_to: str
+    facility_types: list[str]
+    item_codes: list[str]
+    own_items: list[Item]
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.version))
+
+    @property
+    def category(self) -> str:
+        return CAMPAIGN_CATEGORY_PREFIX + self.code
+
+    def season(self, year: int) -> tuple[date, date]:
+        """The usual window starting in `year`."""
+        start = date.fromisoformat(f"{year}-{self.season_from}")
+        end = date.fromisoformat(f"{year}-{self.season_to}")
+        if end < start:
+            end = date.fromisoformat(f"{year + 1}-{self.season_to}")
+        return start, end
+
+
 class Catalog:
-    """All checklist items, facility types and rules of one checklist directory, read-only."""
+    """All checklist items, facility types, rules and campaigns of one checklist directory, read-only.
+
+    A category may have several versions (see the loader). Unless `as_of` is given, the catalog answers
+    with the version of each category in effect today (China Standard Time), so a new version takes over
+    on its effective date without a restart; `at(day)` gives the view of another day. Older and future
+    versions stay reachable with `version=`: `item(code, version="2024.1")`, `category(code, version)`.
+    """
 
     def __init__(
         self,
-        categories: dict[str, Category],
+        categories: Mapping[str, Category | Sequence[Category]],
         facility_types: dict[str, FacilityType],
         rules: list[Rule],
+        campaigns: dict[str, Campaign] | None = None,
+        as_of: date | None = None,
     ) -> None:
-        self._categories = dict(categories)
+        self._versions: dict[str, list[Category]] = {}
+        for code, value in categories.items():
+            versions = [value] if isinstance(value, Category) else list(value)
+            if not versions:
+                raise ValueError(f"category {code!r} has no version")
+            self._versions[code] = sorted(versions, key=lambda c: c.effective)
         self._facility_types = dict(facility_types)
         self._rules = list(rules)
-        self._items = {item.code: item for cat in self._categories.values() for item in cat.items}
+        self._campaigns = dict(campaigns or {})
+        self._campaign_items = {item.code: item for c in self._campaigns.values() for item in c.own_items}
+        self._as_of = as_of
+        self._current: tuple[date, dict[str, Category], dict[str, Item]] | None = None
+
+    def at(self, day: date) -> Catalog:
+        """The same data, answering with the versions in effect on `day`."""
+        view = Catalog.__new__(Catalog)
+        view.__dict__.update(self.__dict__)
+        view._as_of = day
+        view._current = None
+        return view
+
+    @property
+    def as_of(self) -> date:
+        return self._as_of if self._as_of is not None else local_today()
+
+    def _state(self) -> tuple[dict[str, Category], dict[str, Item]]:
+        day = self.as_of
+        if self._current is None or self._current[0] != day:
+            current = {code: _in_effect(versions, day) for code, versions in self._versions.items()}
+            items = {item.code: item for cat in current.values() for item in cat.items}
+            self._current = (day, current, items)
+        return self._current[1], self._current[2]
 
     @property
     def categories(self) -> dict[str, Category]:
-        return dict(self._categories)
+        """The version of each category in effect as of `as_of`."""
+        return dict(self._state()[0])
+
+    def versions(self, category: str) -> list[Category]:
+        """Every version of a category, oldest effective date first."""
+        try:
+            return list(self._versions[category])
+        except KeyError:
+            raise KeyError(f"unknown checklist category {category!r}") from None
+
+    def category(self, code: str, version: str | None = None) -> Category:
+        if version is None:
+            try:
+                return self._state()[0][code]
+            except KeyError:
+                raise KeyError(f"unknown checklist category {code!r}") from None
+        for candidate in self.versions(code):
+            if candidate.version == version:
+                return candidate
+        raise KeyError(f"checklist {code!r} has no version {version!r}")
 
     @property
     def facility_types(self) -> dict[str, FacilityType]:
@@ -150,34 +255,91 @@ class Catalog:
     def rules(self) -> list[Rule]:
         return list(self._rules)
 
-    def item(self, code: str) -> Item:
-        try:
-            return self._items[code]
-        except KeyError:
-            raise KeyError(f"unknown checklist item {code!r}") from None
+    @property
+    def campaigns(self) -> dict[str, Campaign]:
+        return dict(self._campaigns)
+
+    def item(self, code: str, version: str | None = None) -> Item:
+        """The item as the current version of its checklist words it, or as version `version` did.
+
+        Items that a campaign defines itself are found too, so that findings can be recorded for them.
+        """
+        if version is not None:
+            for versions in self._versions.values():
+                for category in versions:
+                    if category.version == version:
+                        for item in category.items:
+                            if item.code == code:
+                                return item
+            for campaign in self._campaigns.values():
+                if (
+                    campaign.version == version
+                    and code in self._campaign_items
+                    and code in campaign.item_codes
+                ):
+                    return self._campaign_items[code]
+            raise KeyError(f"no checklist item {code!r} in version {version!r}")
+        found = self._state()[1].get(code) or self._campaign_items.get(code)
+        if found is None:
+            raise KeyError(f"unknown checklist item {code!r}")
+        return found
 
     def has(self, code: str) -> bool:
-        return code in self._items
+        return code in self._state()[1] or code in self._campaign_items
 
     def items(self, facility_type: str | None = None, category: str | None = None) -> list[Item]:
-        """Items in file order, optionally only those for one facility type and/or one category.
+        """Items of the current versions in file order, optionally only those for one facility type
+        and/or one category. Campaign items are not among them: see `campaign_items`.
 
         An unknown facility type or category raises KeyError: a typo must not look like "nothing to
         check".
         """
         if facility_type is not None and facility_type not in self._facility_types:
             raise KeyError(f"unknown facility type {facility_type!r}")
-        if category is not None and category not in self._categories:
+        if category is not None and category not in self._versions:
             raise KeyError(f"unknown checklist category {category!r}")
         return [
             item
-            for item in self._items.values()
+            for item in self._state()[1].values()
             if (category is None or item.category == category)
             and (facility_type is None or item.applies_to(facility_type))
         ]
 
+    def campaign_items(self, campaign: str, facility_type: str | None = None) -> list[Item]:
+        """The items of a campaign in file order: referenced ones as the current checklists word them.
+
+        With `facility_type`, only the items that apply to it (none if the campaign is not for it).
+        A referenced item that the current version of its checklist dropped is left out.
+        """
+        try:
+            found = self._campaigns[campaign]
+        except KeyError:
+            raise KeyError(f"unknown campaign {campaign!r}") from None
+        if facility_type is not None and facility_type not in self._facility_types:
+            raise KeyError(f"unknown facility type {facility_type!r}")
+        if facility_type is not None and facility_type not in found.facility_types:
+            return []
+        current = self._state()[1]
+        result = []
+        for code in found.item_codes:
+            item = self._campaign_items.get(code) or current.get(code)
+            if item is not None and (facility_type is None or item.applies_to(facility_type)):
+                result.append(item)
+        return result
+
     def __repr__(self) -> str:
+        categories, items = self._state()
         return (
-            f"Catalog({len(self._categories)} categories, {len(self._items)} items, "
-            f"{len(self._facility_types)} facility types, {len(self._rules)} rules)"
+            f"Catalog({len(categories)} categories, {len(items)} items, "
+            f"{len(self._facility_types)} facility types, {len(self._rules)} rules, "
+            f"{len(self._campaigns)} campaigns)"
         )
+
+
+def _in_effect(versions: list[Category], day: date) -> Category:
+    """The latest version effective on or before `day`; before the first one, the first one."""
+    current = versions[0]
+    for candidate in versions:
+        if candidate.effective <= day:
+            current = candidate
+    return current

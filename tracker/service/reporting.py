@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog, apply_rules
+from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidInput, NotAllowed
 from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
 from tracker.events.schemas import FindingReported, InspectionSubmitted
@@ -75,6 +76,8 @@ async def _existing(conn: AsyncConnection, client_ref: str) -> Reported | None:
 async def _record(
     conn: AsyncConnection, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
 ) -> Reported:
+    # The checklist versions in effect on the day of the inspection, not of the server's restart.
+    catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
     try:
         mode = Mode(data.mode)
     except ValueError:
@@ -140,6 +143,10 @@ async def _record(
                     escalation_level=0,
                     round=1,
                     reported_at=now,
+                    town=facility.town,
+                    facility_type=facility.type,
+                    mode=mode.value,
+                    is_repeat=await _found_before(conn, facility.id, item.code, now),
                 )
             )
         ).inserted_primary_key[0]
@@ -176,6 +183,16 @@ async def _record(
     )
     await add_events(conn, events, now)
     return Reported(inspection_id, finding_ids, created=True)
+
+
+async def _found_before(conn: AsyncConnection, facility_id: int, item_code: str, now: datetime) -> bool:
+    """Whether this item already failed at this facility (a repeat finding, as tracker.stats counts it). Any
+    finding of it reported later than `now` (a clock set back) becomes a repeat of this one."""
+    same = and_(findings.c.facility_id == facility_id, findings.c.item_code == item_code)
+    await conn.execute(update(findings).where(same, findings.c.reported_at > now, ~findings.c.is_repeat)
+                       .values(is_repeat=True))
+    earlier = await conn.scalar(select(findings.c.id).where(same, findings.c.reported_at < now).limit(1))
+    return earlier is not None
 
 
 async def _check_items(
