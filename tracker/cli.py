@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
 
 from tracker.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from tracker.checklists import Catalog
+    from tracker.checklists.campaigns import Publication
 
 app = typer.Typer(help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -215,6 +219,49 @@ def escalate(as_of: Annotated[str | None, typer.Option("--as-of", help="Local ti
     asyncio.run(main())
 
 
+@app.command()
+def report(month: Annotated[str, typer.Option("--month", help="The month, e.g. 2025-03")],
+           fmt: Annotated[str, typer.Option("--format", help="pdf, xlsx or json")] = "pdf",
+           out: Annotated[Path | None, typer.Option("--out", help="Write here [default: report-<month>.<format>]")]
+           = None,
+           town: Annotated[str | None, typer.Option("--town", help="Only this town")] = None,
+           data: Data = None) -> None:
+    """The monthly report (summary, charts, breakdowns, overdue and major hazards), as the dashboard shows it."""
+    from tracker import reports
+    from tracker.checklists import load_catalog
+    from tracker.stats.periods import Period
+    from tracker.stats.query import Filter
+    from tracker.store.db import make_engine
+
+    if fmt not in ("pdf", "xlsx", "json"):
+        raise typer.BadParameter("must be pdf, xlsx or json", param_hint="--format")
+    try:
+        period = Period.parse_month(month)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--month") from None
+    settings = settings_for(data)
+    now = datetime.now(UTC)
+    catalog = load_catalog()
+
+    async def main() -> reports.Dashboard:
+        engine = make_engine(settings.db_url)
+        try:
+            async with engine.connect() as conn:
+                return await reports.gather(conn, period, Filter(town=town), now, catalog, list_limit=None)
+        finally:
+            await engine.dispose()
+
+    dashboard = asyncio.run(main())
+    target = out or Path(f"report-{month}{'-' + town if town else ''}.{fmt}")
+    if fmt == "json":
+        target.write_text(json.dumps(reports.to_json(dashboard), ensure_ascii=False, indent=2), encoding="utf-8")
+    elif fmt == "xlsx":
+        target.write_bytes(reports.workbook(list(reports.all_tables(dashboard, catalog).values())))
+    else:
+        target.write_bytes(reports.pdf(dashboard, catalog, now))
+    typer.echo(f"wrote {target}")
+
+
 @facilities_app.command("import")
 def facilities_import(file: Path, data: Data = None) -> None:
     """Import facilities from CSV (code,name,type,town,head_name,head_email); bad rows are reported by line."""
@@ -327,11 +374,13 @@ def checklists_validate(directory: Path | None = typer.Argument(None)) -> None:
             typer.secho(problem, fg="red", err=True)
         raise typer.Exit(1) from None
     total = sum(len(c.items) for c in catalog.categories.values())
-    typer.echo(f"ok: {len(catalog.categories)} checklists, {total} items, {len(catalog.rules)} rules")
+    older = sum(len(catalog.versions(code)) - 1 for code in catalog.categories)
+    typer.echo(f"ok: {len(catalog.categories)} checklists, {total} items, {len(catalog.rules)} rules, "
+               f"{len(catalog.campaigns)} campaigns" + (f", {older} other checklist version(s)" if older else ""))
 
 
 @checklists_app.command("show")
-def checklists_show(what: str | None = typer.Argument(None, help="An item code or a category")) -> None:
+def checklists_show(what: str | None = typer.Argument(None, help="An item code, a category or a campaign")) -> None:
     """Print checklist items readably."""
     from tracker.checklists import load_catalog
 
@@ -340,8 +389,10 @@ def checklists_show(what: str | None = typer.Argument(None, help="An item code o
         items = [catalog.item(what)]
     elif what and what in catalog.categories:
         items = catalog.items(category=what)
+    elif what and what in catalog.campaigns:
+        items = catalog.campaign_items(what)
     elif what:
-        typer.secho(f"{what}: neither an item code nor a category", fg="red", err=True)
+        typer.secho(f"{what}: neither an item code, a category nor a campaign", fg="red", err=True)
         raise typer.Exit(2)
     else:
         items = catalog.items()
@@ -350,3 +401,142 @@ def checklists_show(what: str | None = typer.Argument(None, help="An item code o
         typer.echo(f"{item.code}  [{item.category}] {item.severity}  deadline {json.dumps(days)}"
                    f"{'  STOP USE' if item.stop_use else ''}\n  {item.zh}\n  {item.en}\n  依据 basis: {item.basis}"
                    f"{'' if item.basis_verified else '  (unverified)'}\n")
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-06-01", param_hint=option) from None
+
+
+def _catalog_or_exit() -> Catalog:
+    from tracker.checklists import ChecklistInvalid, load_catalog
+
+    try:
+        return load_catalog()
+    except ChecklistInvalid as error:
+        for problem in error.problems:
+            typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@checklists_app.command("publish")
+def checklists_publish(
+    campaign: Annotated[str, typer.Argument(help="A campaign of checklists/campaigns/, e.g. flood_season")],
+    starts: Annotated[str | None, typer.Option("--from", help="First day, e.g. 2026-06-01 [default: the season's]")]
+    = None,
+    ends: Annotated[str | None, typer.Option("--to", help="Last day, included [default: the season's]")] = None,
+    facility_type: Annotated[list[str] | None, typer.Option(
+        "--facility-type", help="Repeat for several [default: every type the campaign is for]")] = None,
+    by: Annotated[str, typer.Option("--by", help="Who publishes, for the record")] = "",
+    data: Data = None,
+) -> None:
+    """Show a campaign checklist to facilities of some types from one day to another."""
+    from tracker.checklists.campaigns import PublishError, default_window, publish
+    from tracker.checklists.model import local_today
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    catalog = _catalog_or_exit()
+    if campaign not in catalog.campaigns:
+        typer.secho(f"CAMPAIGN: unknown campaign {campaign!r} (known: {', '.join(sorted(catalog.campaigns))})",
+                    fg="red", err=True)
+        raise typer.Exit(2)
+    season = default_window(catalog, campaign, local_today())
+    first = _parse_day(starts, "--from") if starts else season[0]
+    last = _parse_day(ends, "--to") if ends else season[1]
+    _upgrade(settings)
+
+    async def main() -> Publication:
+        engine = make_engine(settings.db_url)
+        try:
+            return await publish(engine, catalog, campaign, first, last, facility_type or None,
+                                 datetime.now(UTC), by)
+        finally:
+            await engine.dispose()
+
+    try:
+        done = asyncio.run(main())
+    except PublishError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
+    count = len({i.code for t in done.facility_types for i in catalog.campaign_items(campaign, t)})
+    typer.echo(f"published {campaign} (version {done.campaign_version}) as publication {done.id}: {count} items, "
+               f"{done.starts_on.isoformat()} to {done.ends_on.isoformat()}, for {', '.join(done.facility_types)}")
+
+
+@checklists_app.command("withdraw")
+def checklists_withdraw(publication_id: Annotated[int, typer.Argument(help="The id printed by publish")],
+                        data: Data = None) -> None:
+    """Stop showing a published campaign; the publication stays on record."""
+    from tracker.checklists.campaigns import PublishError, withdraw
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    _upgrade(settings)
+
+    async def main() -> Publication:
+        engine = make_engine(settings.db_url)
+        try:
+            return await withdraw(engine, publication_id, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    try:
+        done = asyncio.run(main())
+    except PublishError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"publication {done.id} of {done.campaign} withdrawn")
+
+
+@checklists_app.command("publications")
+def checklists_publications(data: Data = None) -> None:
+    """List every campaign publication, active or not."""
+    from tracker.checklists.campaigns import publications
+    from tracker.checklists.model import local_today
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    _upgrade(settings)
+
+    async def main() -> list[Publication]:
+        engine = make_engine(settings.db_url)
+        try:
+            async with engine.connect() as conn:
+                return await publications(conn)
+        finally:
+            await engine.dispose()
+
+    today = local_today()
+    for pub in asyncio.run(main()):
+        state = "withdrawn" if pub.withdrawn_at else ("showing" if pub.active_on(today) else "not showing today")
+        typer.echo(f"{pub.id:>4}  {pub.campaign} {pub.campaign_version}  {pub.starts_on} .. {pub.ends_on}  "
+                   f"{state}  {', '.join(pub.facility_types)}")
+
+
+@checklists_app.command("export")
+def checklists_export(
+    facility_type: Annotated[str, typer.Option("--facility-type", help="e.g. nursing_home")],
+    fmt: Annotated[str, typer.Option("--format", help="pdf or xlsx")],
+    out: Annotated[Path, typer.Option("--out", help="File to write")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Use the checklist versions in effect on this day")]
+    = None,
+) -> None:
+    """A printable checklist (PDF) or a spreadsheet (Excel) for one facility type."""
+    from tracker.checklists.export import export_pdf, export_xlsx
+
+    catalog = _catalog_or_exit()
+    if as_of:
+        catalog = catalog.at(_parse_day(as_of, "--as-of"))
+    if facility_type not in catalog.facility_types:
+        typer.secho(f"--facility-type: unknown facility type {facility_type!r} "
+                    f"(known: {', '.join(catalog.facility_types)})", fg="red", err=True)
+        raise typer.Exit(2)
+    if fmt not in ("pdf", "xlsx"):
+        typer.secho(f"--format: {fmt!r} is neither pdf nor xlsx", fg="red", err=True)
+        raise typer.Exit(2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = (export_pdf if fmt == "pdf" else export_xlsx)(catalog, facility_type, out)
+    typer.echo(f"wrote {out}: {count} items for {facility_type}")

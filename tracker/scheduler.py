@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tracker.service.context import Context
 from tracker.service.sweep import sweep
+from tracker.stats.digest import queue_digests
 from tracker.store.db import drop_lease, take_lease
 
 log = logging.getLogger("tracker.scheduler")
@@ -41,6 +42,12 @@ class LeasedJobs:
         if result.reminded or result.escalated:
             log.info("sweep: %d reminded, %d escalated", len(result.reminded), len(result.escalated))
 
+    async def digest_job(self) -> None:
+        """The weekly digest of last week; the mail table's dedupe key keeps it to once per week and person."""
+        if not await self._lead():
+            return
+        await queue_digests(self.ctx.engine, self.ctx.clock.now(), self.ctx.settings.base_url)
+
     async def resign(self) -> None:
         if self.active:
             async with self.ctx.engine.begin() as conn:
@@ -52,6 +59,8 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(jobs.sweep_job, "interval", seconds=ctx.settings.sweep_seconds, id="sweep",
                       max_instances=1, coalesce=True, next_run_time=ctx.clock.now())
+    scheduler.add_job(jobs.digest_job, "interval", minutes=15, id="digest", max_instances=1, coalesce=True,
+                      next_run_time=ctx.clock.now())
     scheduler.start()
     log.info("scheduler %s started, sweeping every %ss", jobs.holder, ctx.settings.sweep_seconds)
     try:

@@ -103,6 +103,10 @@ orders = Table(
     UniqueConstraint("inspection_id", "facility_id"),
 )
 
+# What the dashboard's figures read besides the period columns: the covering indexes hold them all.
+STATS_COLUMNS = ("closed_at", "due_at", "submitted_at", "status", "severity", "category", "facility_id", "town",
+                 "facility_type", "mode", "is_repeat")
+
 findings = Table(
     "findings",
     metadata,
@@ -139,9 +143,22 @@ findings = Table(
     Column("submitted_at", UTCDateTime),
     Column("closed_at", UTCDateTime),
     Column("closed_by", ForeignKey("users.id")),
+    # Copies for the dashboard (tracker.stats, migration 0004), written with the finding and never changed: the
+    # facility's town and type and the inspection's mode, and whether the same item had failed at the same
+    # facility before (an earlier finding with this facility_id and item_code). They spare the stats queries
+    # their joins, so the two indexes below cover them.
+    Column("town", String(60), nullable=False),
+    Column("facility_type", String(40), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("is_repeat", Boolean, nullable=False, default=False),
     Index("ix_findings_due_escalation", "status", "next_escalation_at"),
     Index("ix_findings_due_reminder", "status", "remind_at"),
     Index("ix_findings_status_facility", "status", "facility_id"),
+    # For the dashboard (tracker.stats, migrations 0002 and 0004): period ranges, covering every column the
+    # figures read, and repeat findings.
+    Index("ix_findings_stats_reported", "reported_at", *STATS_COLUMNS),
+    Index("ix_findings_stats_closed", "closed_at", "reported_at", *STATS_COLUMNS[1:]),
+    Index("ix_findings_repeat", "facility_id", "item_code", "reported_at"),
 )
 
 history = Table(
@@ -154,6 +171,7 @@ history = Table(
     Column("actor_id", ForeignKey("users.id")),
     Column("note", Text, nullable=False, default=""),
     Column("data", JSON, nullable=False, default=dict),
+    Index("ix_finding_history_action_at", "action", "at"),
 )
 
 photos = Table(
@@ -263,4 +281,21 @@ calendar_years = Table(
     Column("year", Integer, primary_key=True),
     Column("schedule", JSON, nullable=False),
     Column("loaded_at", UTCDateTime, nullable=False),
+)
+
+# A campaign checklist published by the bureau: its items are shown to facilities of these types while
+# today's date (China Standard Time) lies within starts_on..ends_on, both included.
+campaign_publications = Table(
+    "campaign_publications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign", String(60), nullable=False),
+    Column("campaign_version", String(40), nullable=False),
+    Column("facility_types", JSON, nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("published_by", String(100), nullable=False, default=""),
+    Column("withdrawn_at", UTCDateTime),
+    Index("ix_campaign_publications_period", "starts_on", "ends_on"),
 )

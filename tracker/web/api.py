@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain.calendar import fallback_years_warning
 from tracker.domain.errors import NotAllowed, NotFound
 from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
+from tracker.service.context import Context
 from tracker.service.loop import StaleFinding, load_finding, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.tables import facilities, findings, history, photo_links, photos, users
@@ -68,32 +69,61 @@ async def list_facilities(request: Request, actor: Actor = Depends(current_actor
 
 @router.get("/checklists", tags=["checklists"])
 async def list_checklists(request: Request, actor: Actor = Depends(current_actor),
-                          facility_type: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
-    catalog = context(request).catalog
+                          facility_type: str | None = None, category: str | None = None,
+                          include_campaigns: bool = False) -> list[dict[str, Any]]:
+    """The items of the checklist versions in effect today. With include_campaigns=true, every entry gets
+    a `campaigns` list, and the items of campaigns published for today (and the facility type) are added."""
+    from tracker.checklists.campaigns import publications, visible_items
+    from tracker.checklists.model import local_day
+
+    ctx = context(request)
+    today = local_day(ctx.clock.now())
+    catalog = ctx.catalog.at(today)
     if facility_type is not None and facility_type not in catalog.facility_types:
         raise HTTPException(status_code=422, detail=f"facility_type: unknown facility type {facility_type!r}")
-    return [
-        {
-            "code": item.code,
-            "category": item.category,
-            "severity": item.severity,
-            "text": {"zh": item.zh, "en": item.en},
-            "hint": {"zh": item.hint_zh, "en": item.hint_en},
-            "basis": item.basis,
-            "basis_verified": item.basis_verified,
-            "deadline_days": {s: item.deadline_days(s) for s in ("general", "major")},
-            "stop_use": item.stop_use,
-            "facility_types": item.facility_types,
-            "version": item.checklist_version,
-        }
-        for item in catalog.items(facility_type=facility_type, category=category)
-    ]
+    if category is not None and category not in catalog.categories and not category.startswith("campaign:"):
+        raise HTTPException(status_code=422, detail=f"category: unknown checklist category {category!r}")
+    standing = [] if category is not None and category.startswith("campaign:") else \
+        catalog.items(facility_type=facility_type, category=category)
+    entries = [_checklist_item(item) for item in standing]
+    if not include_campaigns:
+        return entries
+    async with ctx.engine.connect() as conn:
+        active = await publications(conn, on=today)
+    shown = [(item, [p.ref(catalog) for p in pubs]) for item, pubs in visible_items(catalog, active, facility_type)
+             if category is None or item.category == category]
+    refs = {item.code: campaign_refs for item, campaign_refs in shown}
+    for entry in entries:
+        entry["campaigns"] = refs.get(entry["code"], [])
+    listed = {entry["code"] for entry in entries}
+    entries += [{**_checklist_item(item), "campaigns": r} for item, r in shown if item.code not in listed]
+    return entries
+
+
+def _checklist_item(item: Any) -> dict[str, Any]:
+    return {
+        "code": item.code,
+        "category": item.category,
+        "severity": item.severity,
+        "text": {"zh": item.zh, "en": item.en},
+        "hint": {"zh": item.hint_zh, "en": item.hint_en},
+        "basis": item.basis,
+        "basis_verified": item.basis_verified,
+        "deadline_days": {s: item.deadline_days(s) for s in ("general", "major")},
+        "stop_use": item.stop_use,
+        "facility_types": item.facility_types,
+        "version": item.checklist_version,
+    }
 
 
 @router.post("/photos", status_code=201, tags=["photos"])
 async def upload_photo(request: Request, file: UploadFile = File(...),
                        actor: Actor = Depends(current_actor)) -> dict[str, str]:
-    ctx = context(request)
+    return {"id": await save_photo(context(request), file, actor.id)}
+
+
+async def save_photo(ctx: Context, file: UploadFile, uploaded_by: int) -> str:
+    """Keep one uploaded photo after checking its size and, by its first bytes, its type; returns its id."""
     data = await file.read(MAX_PHOTO_BYTES + 1)
     if len(data) > MAX_PHOTO_BYTES:
         raise HTTPException(status_code=413, detail="file: a photo may be at most 10 MB")
@@ -108,8 +138,8 @@ async def upload_photo(request: Request, file: UploadFile = File(...),
     async with ctx.engine.begin() as conn:
         await conn.execute(insert(photos).values(
             id=photo_id, content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-            uploaded_by=actor.id, uploaded_at=ctx.clock.now()))
-    return {"id": photo_id}
+            uploaded_by=uploaded_by, uploaded_at=ctx.clock.now()))
+    return photo_id
 
 
 @router.get("/photos/{photo_id}", tags=["photos"])
@@ -172,7 +202,7 @@ async def list_findings(
 ) -> dict[str, Any]:
     ctx = context(request)
     now = ctx.clock.now()
-    query = _scope(actor, select(findings.c.id).join(facilities, facilities.c.id == findings.c.facility_id))
+    query = _scope(actor, select(findings).join(facilities, facilities.c.id == findings.c.facility_id))
     if status:
         query = query.where(findings.c.status == status)
     if facility_id is not None:
@@ -181,8 +211,8 @@ async def list_findings(
         query = query.where(findings.c.status == Status.ORDERED.value, findings.c.due_at < now)
     async with ctx.engine.connect() as conn:
         total = await conn.scalar(select(func.count()).select_from(query.subquery()))
-        ids = (await conn.execute(query.order_by(findings.c.id).limit(limit).offset(offset))).scalars().all()
-        items = [await finding_view(conn, fid, now, with_history=False) for fid in ids]
+        rows = (await conn.execute(query.order_by(findings.c.id).limit(limit).offset(offset))).all()
+    items = [_view(row, now) for row in rows]
     return {"total": total, "items": items}
 
 
@@ -240,8 +270,23 @@ async def _visible(conn: AsyncConnection, actor: Actor, finding_id: int) -> None
 
 async def finding_view(conn: AsyncConnection, finding_id: int, now: datetime,
                        with_history: bool = True) -> dict[str, Any]:
-    f = await load_finding(conn, finding_id)
-    view: dict[str, Any] = {
+    view = _view(await load_finding(conn, finding_id), now)
+    if with_history:
+        rows = (await conn.execute(
+            select(history, users.c.username).outerjoin(users, users.c.id == history.c.actor_id)
+            .where(history.c.finding_id == finding_id).order_by(history.c.id))).all()
+        view["history"] = [
+            {"at": r.at.isoformat(), "action": r.action, "actor": r.username, "note": r.note, "data": r.data}
+            for r in rows
+        ]
+        links = (await conn.execute(select(photo_links).where(photo_links.c.finding_id == finding_id))).all()
+        view["photos"] = [{"id": p.photo_id, "stage": p.stage} for p in links]
+    return view
+
+
+def _view(f: Any, now: datetime) -> dict[str, Any]:
+    """A finding as the API shows it, from its row."""
+    return {
         "id": f.id,
         "inspection_id": f.inspection_id,
         "facility_id": f.facility_id,
@@ -264,17 +309,6 @@ async def finding_view(conn: AsyncConnection, finding_id: int, now: datetime,
         "reported_at": f.reported_at.isoformat(),
         "closed_at": f.closed_at.isoformat() if f.closed_at else None,
     }
-    if with_history:
-        rows = (await conn.execute(
-            select(history, users.c.username).outerjoin(users, users.c.id == history.c.actor_id)
-            .where(history.c.finding_id == finding_id).order_by(history.c.id))).all()
-        view["history"] = [
-            {"at": r.at.isoformat(), "action": r.action, "actor": r.username, "note": r.note, "data": r.data}
-            for r in rows
-        ]
-        links = (await conn.execute(select(photo_links).where(photo_links.c.finding_id == finding_id))).all()
-        view["photos"] = [{"id": p.photo_id, "stage": p.stage} for p in links]
-    return view
 
 
 __all__ = ["router", "NotAllowed", "StaleFinding"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
@@ -16,6 +17,8 @@ from tracker.service.context import Context
 from tracker.service.loop import StaleFinding
 from tracker.web.api import router
 from tracker.web.auth import COOKIE, SESSION_HOURS, context, login, require_roles
+from tracker.web.dashboard import router as dashboard_router
+from tracker.web.pages import router as pages_router
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -25,6 +28,9 @@ def create_app(ctx: Context) -> FastAPI:
                   description="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改")
     app.state.ctx = ctx
     app.include_router(router)
+    app.include_router(pages_router)
+    app.include_router(dashboard_router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:

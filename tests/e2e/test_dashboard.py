@@ -1,0 +1,109 @@
+"""A bureau lead in headless Chromium: logs in, reads the dashboard, follows a number to the findings behind
+it, downloads that list as Excel and finds the same findings in it. Self-contained: the app runs in a thread
+of this test (uvicorn) on a SQLite database filled with the demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from openpyxl import load_workbook
+from playwright.sync_api import sync_playwright
+
+from tracker.checklists import load_catalog
+from tracker.config import Settings
+from tracker.demo import PASSWORD, seed
+from tracker.service.context import Context
+from tracker.store.db import make_engine
+from tracker.store.migrate import upgrade
+from tracker.web.app import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).parent / "screenshots"
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
+    upgrade(url)
+
+    async def fill() -> None:
+        engine = make_engine(url)
+        try:
+            await seed(engine, load_catalog(), datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(fill())
+    port = _free_port()
+    settings = Settings(data_dir=tmp_path, database_url=url, secret_key="e2e-dashboard-secret-0123456789-abcdef",
+                        base_url=f"http://127.0.0.1:{port}")
+    ctx = Context(settings=settings, engine=make_engine(url), catalog=load_catalog())
+    web = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not web.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert web.started, "the web server did not start"
+    yield f"http://127.0.0.1:{port}"
+    web.should_exit = True
+    thread.join(10)
+
+
+def test_it_takes_a_bureau_lead_from_a_number_to_its_findings_and_their_excel_file(server: str, tmp_path: Path):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.goto(f"{server}/login?next=/dashboard")
+        page.fill("input[name=username]", "lead")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/dashboard")
+        assert "整改率" in page.inner_text("#headline") and "Closure rate" in page.inner_text("#headline")
+        assert page.locator("svg").count() >= 3
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "20-dashboard.png"), full_page=False)
+
+        link = page.locator("#card-open .value a")
+        shown = int(link.inner_text())
+        assert shown > 0, "the demo data has open findings"
+        link.click()
+        page.wait_for_url("**/dashboard/findings?metric=open*")
+        assert int(page.inner_text("#count")) == shown
+        ids_on_page = [int(a) for a in page.locator("#findings tr td:first-child a").all_inner_texts()]
+        assert len(ids_on_page) == shown
+
+        with page.expect_download() as info:
+            page.click("#export")
+        target = tmp_path / "open.xlsx"
+        info.value.save_as(target)
+        sheet = load_workbook(io.BytesIO(target.read_bytes())).active
+        rows = list(sheet.iter_rows(values_only=True))
+        assert rows[0][0] == "编号" and rows[0][1] == "机构"
+        assert [r[0] for r in rows[1:]] == ids_on_page
+        assert all(isinstance(r[10], datetime) for r in rows[1:])  # found at: a date-time cell, not text
+
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.context.add_cookies(page.context.cookies())
+        phone.goto(f"{server}/dashboard")
+        assert phone.locator("#card-open").is_visible()
+        phone.screenshot(path=str(SHOTS / "21-dashboard-phone.png"))
+        browser.close()

@@ -1,0 +1,357 @@
+"""Every dashboard figure on a crafted data set whose answers are worked out by hand, on SQLite and PostgreSQL.
+
+The period is March 2025 (local days), the previous period February 2025. Findings, by number:
+
+ n  town   facility  mode         sev    reported  due        submitted     closed    notes
+ 1  汇龙镇  F1        routine      gen    03-03     03-10      03-06         03-07     on time
+ 2  汇龙镇  F1        unannounced  gen    03-05     03-12      03-11         03-12 16h closed on its deadline day;
+                                                                                         repeat of 9 (same item)
+ 3  汇龙镇  F2        routine      gen    03-02     03-06→14   03-05, 03-13  03-14     rejected 03-07, closed by the new deadline
+ 4  汇龙镇  F2        unannounced  major  03-04     03-08→13   03-07         —         rejected 03-09, still open:
+                                                                                         overdue, escalated twice
+ 5  南阳镇  F3        routine      gen    02-20     02-27      03-02         03-03     found in Feb, closed in Mar
+ 6  南阳镇  F3        special      gen    03-10     03-20      03-15         —         awaiting verification
+ 7  吕四港镇 F4        unannounced  gen    03-25     04-03      —             —         open, not yet due
+ 8  吕四港镇 F4        self         major  03-11     03-14      —             —         overdue, escalated
+ 9  汇龙镇  F1        routine      gen    01-15     01-22      01-18         01-20     long before
+10  汇龙镇  F1        routine      gen    04-02     04-09      —             —         after the period
+11  吕四港镇 F4        unannounced  major  02-10     02-14      03-04         03-05     Feb major, closed in Mar
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.support.stack import prepared_engine
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.errors import NotAllowed
+from tracker.domain.model import Actor, Role
+from tracker.stats import query as q
+from tracker.stats.periods import Period
+from tracker.stats.scope import scoped
+from tracker.store.tables import facilities, findings, history, inspections, users
+
+MARCH = Period.month(2025, 3)
+AFTER = datetime(2025, 4, 10, 9, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
+ALL = q.Filter()
+TOWN_A = "汇龙镇"
+
+
+def at(month: int, day: int, hour: int = 10, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2025, month, day, hour, minute, second, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def due(month: int, day: int) -> tuple[datetime, date]:
+    return at(month, day, 23, 59, 59), date(2025, month, day)
+
+
+FACILITIES = [("F1", "nursing_home", TOWN_A), ("F2", "meal_point", TOWN_A), ("F3", "funeral_home", "南阳镇"),
+              ("F4", "nursing_home", "吕四港镇")]
+
+# n: facility, mode, severity, item, reported, due (month, day), submitted, closed, status, extra columns
+ROWS: dict[int, dict[str, Any]] = {
+    1: {"fac": 1, "mode": "routine", "sev": "general", "item": "FIRE-EXT-01", "rep": at(3, 3), "due": due(3, 10),
+            "sub": at(3, 6), "closed": at(3, 7)},
+    2: {"fac": 1, "mode": "unannounced", "sev": "general", "item": "FIRE-EXIT-01", "rep": at(3, 5), "due": due(3, 12),
+            "sub": at(3, 11), "closed": at(3, 12, 16)},
+    3: {"fac": 2, "mode": "routine", "sev": "general", "item": "GAS-ALARM-01", "rep": at(3, 2), "due": due(3, 14),
+            "sub": at(3, 13), "closed": at(3, 14), "round": 2},
+    4: {"fac": 2, "mode": "unannounced", "sev": "major", "item": "GAS-PIPE-01", "rep": at(3, 4), "due": due(3, 13),
+            "sub": at(3, 7), "closed": None, "status": "ordered", "round": 2, "level": 2, "owner": "王建国"},
+    5: {"fac": 3, "mode": "routine", "sev": "general", "item": "FIRE-EXT-01", "rep": at(2, 20), "due": due(2, 27),
+            "sub": at(3, 2), "closed": at(3, 3)},
+    6: {"fac": 3, "mode": "special", "sev": "general", "item": "FOOD-01", "rep": at(3, 10), "due": due(3, 20),
+            "sub": at(3, 15), "closed": None, "status": "submitted"},
+    7: {"fac": 4, "mode": "unannounced", "sev": "general", "item": "EBIKE-01", "rep": at(3, 25), "due": due(4, 3),
+            "sub": None, "closed": None, "status": "ordered"},
+    8: {"fac": 4, "mode": "self", "sev": "major", "item": "BLDG-01", "rep": at(3, 11), "due": due(3, 14),
+            "sub": None, "closed": None, "status": "ordered", "level": 1, "owner": "张丽华"},
+    9: {"fac": 1, "mode": "routine", "sev": "general", "item": "FIRE-EXIT-01", "rep": at(1, 15), "due": due(1, 22),
+            "sub": at(1, 18), "closed": at(1, 20)},
+    10: {"fac": 1, "mode": "routine", "sev": "general", "item": "FIRE-EXT-02", "rep": at(4, 2), "due": due(4, 9),
+             "sub": None, "closed": None, "status": "ordered"},
+    11: {"fac": 4, "mode": "unannounced", "sev": "major", "item": "FIRE-ALARM-01", "rep": at(2, 10), "due": due(2, 14),
+             "sub": at(3, 4), "closed": at(3, 5)},
+}
+
+
+async def craft(engine: AsyncEngine) -> None:
+    """Insert the data set above, with ids equal to the numbers in the table."""
+    async with engine.begin() as conn:
+        await conn.execute(insert(facilities), [
+            {"id": i, "code": code, "name": f"测试机构{code}", "type": kind, "town": town, "head_name": f"负责人{code}",
+                 "head_email": f"{code.lower()}@example.cn"} for i, (code, kind, town) in enumerate(FACILITIES, 1)])
+        await conn.execute(insert(users).values(id=1, username="inspector", password_hash="x", role="inspector",
+                                                name="李检查", active=True))
+        for n, r in ROWS.items():
+            await conn.execute(insert(inspections).values(
+                id=n, client_ref=f"craft-{n}", facility_id=r["fac"], mode=r["mode"], inspector_id=1,
+                submitted_at=r["rep"], checklist_versions={}))
+            due_at, due_day = r["due"]
+            await conn.execute(insert(findings).values(
+                id=n, inspection_id=n, facility_id=r["fac"], item_code=r["item"], category=r["item"].split("-")[0]
+                .lower(), item_zh=f"隐患{n}", item_en=f"hazard {n}", severity=r["sev"],
+                status=r.get("status", "closed"), reported_at=r["rep"], ordered_at=r["rep"], due_at=due_at,
+                due_day=due_day, submitted_at=r["sub"], closed_at=r["closed"], round=r.get("round", 1),
+                escalation_level=r.get("level", 0), owner_name=r.get("owner", f"负责人F{r['fac']}")))
+        await conn.execute(insert(history), [
+            {"finding_id": 4, "at": at(3, 14, 0), "action": "escalated", "data": {"level": 1}},
+            {"finding_id": 4, "at": at(3, 20, 0), "action": "escalated", "data": {"level": 2}},
+            {"finding_id": 8, "at": at(3, 15, 0), "action": "escalated", "data": {"level": 1}},
+            {"finding_id": 3, "at": at(3, 7), "action": "rejected", "data": {"due_day": "2025-03-14"}},
+            {"finding_id": 4, "at": at(3, 9), "action": "rejected", "data": {"due_day": "2025-03-13"}},
+        ])
+        if conn.dialect.name == "postgresql":  # rows inserted with their ids leave the sequences behind
+            for table in ("facilities", "users", "inspections", "findings"):
+                await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                        f"(SELECT max(id) FROM {table}))"))
+
+
+@pytest.fixture
+async def engine(database_url: str):
+    engine = await prepared_engine(database_url)
+    await craft(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def ids(engine: AsyncEngine, metric: str, period: Period = MARCH, flt: q.Filter = ALL,
+              now: datetime = AFTER) -> list[int]:
+    async with engine.connect() as conn:
+        return await q.finding_ids(conn, metric, period, flt, now)
+
+
+EXPECTED_MARCH = {
+    "found": [1, 2, 3, 4, 6, 7, 8],
+    "closed": [1, 2, 3, 5, 11],
+    "closed_of_found": [1, 2, 3],
+    "on_time": [1, 2, 3],
+    "open": [4, 6, 7, 8],
+    "overdue": [4, 8],
+    "open_major": [4, 8],
+    "found_major": [4, 8],
+    "repeat": [2],
+}
+EXPECTED_FEBRUARY = {
+    "found": [5, 11], "closed": [], "closed_of_found": [], "on_time": [], "open": [5, 11], "overdue": [5, 11],
+    "open_major": [11], "found_major": [11], "repeat": [],
+}
+
+
+@pytest.mark.parametrize("metric", q.COUNTS)
+async def test_it_finds_the_findings_behind_each_figure(engine: AsyncEngine, metric: str):
+    assert await ids(engine, metric) == EXPECTED_MARCH[metric]
+    assert await ids(engine, metric, MARCH.previous()) == EXPECTED_FEBRUARY[metric]
+
+
+async def test_it_computes_the_headline_figures_and_their_change(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        s = await q.summary(conn, MARCH, ALL, AFTER)
+    assert s.previous == Period.month(2025, 2)
+    assert s.current.counts == {m: len(v) for m, v in EXPECTED_MARCH.items()}
+    assert s.before.counts == {m: len(v) for m, v in EXPECTED_FEBRUARY.items()}
+    assert s.current.rates == {"closure_rate": 3 / 7, "on_time_rate": 3 / 5}
+    assert s.before.rates == {"closure_rate": 0.0, "on_time_rate": None}
+    assert s.change("found") == 5 and s.change("open") == 2 and s.change("overdue") == 0
+    assert s.change("open_major") == 1 and s.change("closure_rate") == pytest.approx(3 / 7)
+    assert s.change("on_time_rate") is None
+
+
+async def test_it_counts_a_finding_closed_on_its_deadline_day_as_on_time(engine: AsyncEngine):
+    assert 2 in await ids(engine, "on_time")
+
+
+async def test_it_counts_a_reopened_finding_once_and_judges_it_by_its_new_deadline(engine: AsyncEngine):
+    # 3 was rejected and closed by its new deadline; 4 was rejected and is past its new deadline, although
+    # it was submitted once before (its submitted_at is older than the rejection).
+    found = await ids(engine, "found")
+    assert found.count(3) == 1 and found.count(4) == 1
+    assert 3 in await ids(engine, "on_time")
+    assert 4 in await ids(engine, "overdue")
+
+
+async def test_it_counts_a_finding_found_before_and_closed_now_as_closed_but_not_in_the_rate(engine: AsyncEngine):
+    assert 5 in await ids(engine, "closed") and 5 not in await ids(engine, "closed_of_found")
+    assert 5 not in await ids(engine, "on_time")
+    assert 5 in await ids(engine, "found", MARCH.previous())
+
+
+async def test_it_counts_stock_figures_at_now_inside_a_running_period(engine: AsyncEngine):
+    mid = at(3, 20, 12)
+    assert await ids(engine, "overdue", now=mid) == [4, 8]  # status ordered and due before now
+    assert await ids(engine, "open", now=mid) == [4, 6, 8]  # 7 is reported later
+
+
+async def test_it_limits_a_town_officer_to_their_town_and_refuses_others(engine: AsyncEngine):
+    officer = Actor(id=9, username="town", role=Role.TOWN_OFFICER, town=TOWN_A)
+    flt = scoped(officer, ALL)
+    assert flt.town == TOWN_A
+    assert await ids(engine, "found", flt=flt) == [1, 2, 3, 4]
+    assert await ids(engine, "closed", flt=flt) == [1, 2, 3]
+    assert await ids(engine, "open", flt=flt) == [4]
+    assert await ids(engine, "repeat", flt=flt) == [2]
+    with pytest.raises(NotAllowed):
+        scoped(officer, q.Filter(town="南阳镇"))
+    for role in (Role.FACILITY_HEAD, Role.INSPECTOR):
+        with pytest.raises(NotAllowed):
+            scoped(Actor(id=1, username="x", role=role, facility_id=1), ALL)
+    assert scoped(Actor(id=2, username="lead", role=Role.BUREAU_LEAD), ALL) == ALL
+
+
+async def test_it_breaks_down_by_every_dimension_summing_to_the_total(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        total = await q.figures(conn, MARCH, ALL, AFTER)
+        groups = {d: await q.breakdown(conn, d, MARCH, ALL, AFTER) for d in q.DIMENSIONS}
+    for dimension, rows in groups.items():
+        for metric in q.COUNTS:
+            assert sum(g.counts[metric] for g in rows) == total.counts[metric], (dimension, metric)
+    town = {g.key: g.counts for g in groups["town"]}
+    assert (town[TOWN_A]["found"], town[TOWN_A]["closed"], town[TOWN_A]["open"], town[TOWN_A]["overdue"]) == (
+        4, 3, 1, 1)
+    assert (town["南阳镇"]["found"], town["南阳镇"]["closed"], town["南阳镇"]["open"]) == (1, 1, 1)
+    assert (town["吕四港镇"]["found"], town["吕四港镇"]["overdue"], town["吕四港镇"]["open_major"]) == (2, 1, 1)
+    mode = {g.key: g.counts["found"] for g in groups["mode"]}
+    assert mode == {"unannounced": 3, "routine": 2, "special": 1, "self": 1}
+    severity = {g.key: (g.counts["found"], g.counts["closed"]) for g in groups["severity"]}
+    assert severity == {"general": (5, 4), "major": (2, 1)}
+    facility = {g.key: g.counts["open"] for g in groups["facility"]}
+    assert facility == {1: 0, 2: 1, 3: 1, 4: 2}
+    kinds = {g.key: g.rates["closure_rate"] for g in groups["facility_type"]}
+    assert kinds == {"nursing_home": 2 / 4, "meal_point": 1 / 2, "funeral_home": 0.0}
+    # Each group's list is the group's figure.
+    for g in groups["town"]:
+        assert len(await ids(engine, "found", flt=ALL.with_group("town", g.key))) == g.counts["found"]
+
+
+async def test_it_trends_by_week_and_month(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        weeks = await q.trend(conn, "week", MARCH, ALL, count=6)
+        months = await q.trend(conn, "month", MARCH, ALL, count=3)
+    assert [w.period.start for w in weeks] == [date(2025, 2, 24), date(2025, 3, 3), date(2025, 3, 10),
+                                               date(2025, 3, 17), date(2025, 3, 24), date(2025, 3, 31)]
+    assert [(w.found, w.closed, w.closed_of_found) for w in weeks] == [
+        (1, 0, 0), (3, 3, 1), (2, 2, 0), (0, 0, 0), (1, 0, 0), (1, 0, 0)]
+    assert [(m.period.start.month, m.found, m.closed, m.closed_of_found, m.on_time) for m in months] == [
+        (1, 1, 1, 1, 1), (2, 2, 0, 0, 0), (3, 7, 5, 3, 3)]
+
+
+async def test_it_gives_days_to_close_median_and_90th_percentile(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        result = await q.days_to_close(conn, MARCH, ALL, AFTER)
+    # 4, 7.25, 11, 12, 23 days
+    assert result.count == 5
+    assert result.median == pytest.approx(11.0)
+    assert result.p90 == pytest.approx(23.0)
+
+
+async def test_it_lists_overdue_oldest_first_with_days_level_and_owner(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        rows = await q.overdue_list(conn, MARCH, ALL, AFTER)
+    assert [(r.id, r.days_overdue, r.escalation_level, r.owner_name) for r in rows] == [
+        (4, 19, 2, "王建国"), (8, 18, 1, "张丽华")]
+
+
+async def test_it_ranks_facilities_by_open_and_by_repeat_findings(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        open_ = await q.top_facilities(conn, "open", MARCH, ALL, AFTER)
+        repeat = await q.top_facilities(conn, "repeat", MARCH, ALL, AFTER)
+        escalated = await q.escalations(conn, MARCH, ALL)
+    assert [(r.facility_id, r.count, r.major) for r in open_] == [(4, 2, 1), (2, 1, 1), (3, 1, 0)]
+    assert [(r.facility_id, r.count) for r in repeat] == [(1, 1)]
+    assert [(fid, level) for fid, level, _ in escalated] == [(4, 1), (8, 1), (4, 2)]
+
+
+def test_it_links_each_figure_to_its_list():
+    url = q.findings_url("overdue", MARCH, q.Filter(town=TOWN_A, severity="major"))
+    assert url.startswith("/dashboard/findings?metric=overdue&from=2025-03-01&to=2025-04-01&town=")
+    assert "severity=major" in url
+
+
+# --- the same figures over HTTP: dashboard, list, API and Excel --------------------------------------------
+
+@pytest.fixture
+async def stack(tmp_path, database_url: str):
+    from tests.support.stack import make_stack
+    from tracker.admin import add_user
+    from tracker.clock import FixedClock
+
+    # The broker and mail server are never started here: these pages only read the database.
+    stack = await make_stack(tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:2525",
+                             clock=FixedClock(AFTER))
+    await craft(stack.engine)
+    for role, name, extra in (("bureau_lead", "lead", {}), ("town_officer", "town", {"town": TOWN_A}),
+                              ("facility_head", "head", {"facility": "F1"}), ("admin", "admin", {})):
+        await add_user(stack.engine, role=role, username=name, password=PASSWORD, email=f"{name}@mzj.cn", **extra)
+    yield stack
+    await stack.client.aclose()
+    await stack.engine.dispose()
+
+
+PASSWORD = "test-pass-123"
+MARCH_QUERY = "from=2025-03-01&to=2025-04-01"
+
+
+async def test_it_serves_the_api_with_the_same_figures_and_scopes(stack):
+    lead = await stack.token("lead")
+    response = await stack.client.get(f"/api/stats/closure?{MARCH_QUERY}&group_by=town", headers=lead)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["figures"]["found"] == {"value": 7, "previous": 2, "change": 5}
+    assert body["figures"]["closure_rate"]["value"] == pytest.approx(3 / 7)
+    assert {g["key"]: g["found"] for g in body["groups"]} == {TOWN_A: 4, "南阳镇": 1, "吕四港镇": 2}
+    assert body["links"]["overdue"].startswith("/dashboard/findings?metric=overdue&from=2025-03-01")
+
+    town = await stack.token("town")
+    body = (await stack.client.get(f"/api/stats/closure?{MARCH_QUERY}&group_by=mode", headers=town)).json()
+    assert body["figures"]["found"]["value"] == 4 and body["scope"] == {"town": TOWN_A}
+    other = await stack.client.get(f"/api/stats/closure?{MARCH_QUERY}&town=南阳镇", headers=town)
+    assert other.status_code == 403
+    for who in ("head", "inspector"):
+        if who == "inspector":
+            from tracker.admin import add_user
+
+            await add_user(stack.engine, role="inspector", username="insp2", password=PASSWORD)
+            who = "insp2"
+        refused = await stack.client.get(f"/api/stats/closure?{MARCH_QUERY}", headers=await stack.token(who))
+        assert refused.status_code == 403
+    bad = await stack.client.get(f"/api/stats/closure?{MARCH_QUERY}&group_by=colour", headers=lead)
+    assert bad.status_code == 422
+
+
+async def test_it_shows_the_dashboard_with_every_number_linked_to_its_list(stack):
+    lead = await stack.token("lead")
+    page = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=lead)
+    assert page.status_code == 200, page.text
+    assert "整改率" in page.text and "Closure rate" in page.text and "<svg" in page.text
+    assert 'href="/dashboard/findings?metric=overdue&amp;from=2025-03-01&amp;to=2025-04-01"' in page.text
+    listing = await stack.client.get(f"/dashboard/findings?metric=overdue&{MARCH_QUERY}", headers=lead)
+    assert listing.status_code == 200
+    assert '<span id="count">2</span>' in listing.text
+    head = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=await stack.token("head"))
+    assert head.status_code == 403
+
+
+async def test_it_exports_a_table_as_a_real_workbook(stack):
+    import io
+
+    from openpyxl import load_workbook
+
+    lead = await stack.token("lead")
+    response = await stack.client.get(f"/dashboard/export.xlsx?{MARCH_QUERY}&table=findings&metric=overdue",
+                                      headers=lead)
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("编号", "机构", "区镇")
+    assert [r[0] for r in rows[1:]] == [4, 8]
+    assert isinstance(rows[1][10], datetime) and rows[1][11] == datetime(2025, 3, 13)
+    assert rows[1][13] == 19
+    town = await stack.client.get(f"/dashboard/export.xlsx?{MARCH_QUERY}&table=town", headers=lead)
+    sheet = load_workbook(io.BytesIO(town.content)).active
+    values = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert values[TOWN_A][1] == 4 and values[TOWN_A][4] == pytest.approx(3 / 4)

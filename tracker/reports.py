@@ -1,0 +1,291 @@
+"""Everything the dashboard, the monthly report (PDF, Excel, JSON) and the exports show, gathered once from
+the query layer in tracker.stats, and the Excel and PDF renderings of it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.checklists import Catalog
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.stats import charts
+from tracker.stats import query as q
+from tracker.stats.labels import (
+    DIMENSION_NAMES,
+    METRIC_NAMES,
+    MODE_NAMES,
+    SEVERITY_NAMES,
+    STATUS_NAMES,
+    value_label,
+)
+from tracker.stats.periods import Period
+
+TEMPLATES = Path(__file__).parent / "web" / "templates"
+HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")
+TABLE_METRICS = ("found", "closed", "closed_of_found", "closure_rate", "on_time", "on_time_rate", "open", "overdue",
+                 "open_major", "repeat")
+FOOTNOTE_ZH = (
+    "口径：统计期为本地日期 [起, 止)。发现＝本期上报的隐患；销号＝本期销号的隐患（不论何时发现）；"
+    "整改率＝本期发现且在期末前销号的隐患数 ÷ 本期发现数（上期发现、本期销号的隐患计入销号数，不计入本期整改率）；"
+    "按期整改率＝本期销号且销号时间不晚于整改期限（期限日 23:59:59，复查不通过后以新期限为准）的隐患数 ÷ 本期销号数；"
+    "未销号、逾期、重大隐患未销号按期末（或当前时刻，取较早者）计；逾期＝已过期限且仍在机构整改中（不含待复查）；"
+    "重复发现＝同一机构同一检查项此前已发现过；整改天数＝上报至销号的自然日数，P90 按最近秩。"
+    "每个数字均可点击查看对应隐患清单。"
+)
+FOOTNOTE_EN = (
+    "Definitions: the period is [from, to) in local days. Found = reported in the period; closed = closed in the "
+    "period, whenever found; closure rate = found in the period and closed before its end ÷ found (a hazard found "
+    "earlier and closed now counts as closed, not in this rate); on-time rate = closed in the period no later than "
+    "the deadline (23:59:59 of the deadline day; after a failed verification, the new deadline) ÷ closed; open, "
+    "overdue and open major are counted at the period's end or now, whichever is sooner; overdue = past the "
+    "deadline and still with the facility (not awaiting verification); repeat = the same item found failing at the "
+    "same facility before; days to close = calendar days from report to closure, P90 by nearest rank. Every number "
+    "links to the findings behind it."
+)
+
+
+@dataclass
+class Dashboard:
+    period: Period
+    flt: q.Filter
+    now: datetime
+    summary: q.Summary
+    breakdowns: dict[str, list[q.Group]]
+    weeks: list[q.Bucket]
+    months: list[q.Bucket]
+    days: q.DaysToClose
+    overdue: list[q.FindingRow]
+    open_major: list[q.FindingRow]
+    top_open: list[q.FacilityCount]
+    top_repeat: list[q.FacilityCount]
+    escalated: list[tuple[int, int, datetime]] = field(default_factory=list)
+    towns: list[str] = field(default_factory=list)
+
+    def url(self, metric: str, flt: q.Filter | None = None, period: Period | None = None) -> str:
+        return q.findings_url(metric, period or self.period, flt or self.flt)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary.as_dict(),
+            "scope": self.flt.params(),
+            "breakdowns": {d: [g.as_dict() for g in groups] for d, groups in self.breakdowns.items()},
+            "trend": {"week": [b.as_dict() for b in self.weeks], "month": [b.as_dict() for b in self.months]},
+            "days_to_close": {"count": self.days.count, "median": self.days.median, "p90": self.days.p90},
+            "overdue": [r.as_dict() for r in self.overdue],
+            "open_major": [r.as_dict() for r in self.open_major],
+            "top_open_facilities": [vars(r) for r in self.top_open],
+            "top_repeat_facilities": [vars(r) for r in self.top_repeat],
+            "escalated": [{"finding_id": i, "level": lv, "at": at.isoformat()} for i, lv, at in self.escalated],
+        }
+
+
+async def gather(conn: AsyncConnection, period: Period, flt: q.Filter, now: datetime, catalog: Catalog | None,
+                 list_limit: int | None = 200) -> Dashboard:
+    """Every figure of one dashboard or monthly report, from the one query layer."""
+
+    def labeller(dimension: str, key: Any, name: str | None) -> str:
+        return value_label(dimension, str(key), catalog, name)
+
+    return Dashboard(
+        period=period, flt=flt, now=now,
+        summary=await q.summary(conn, period, flt, now),
+        breakdowns={d: await q.breakdown(conn, d, period, flt, now, labeller) for d in q.DIMENSIONS},
+        weeks=await q.trend(conn, "week", period, flt, 12),
+        months=await q.trend(conn, "month", period, flt, 12),
+        days=await q.days_to_close(conn, period, flt, now),
+        overdue=await q.overdue_list(conn, period, flt, now, list_limit),
+        open_major=await q.finding_list(conn, "open_major", period, flt, now, list_limit),
+        top_open=await q.top_facilities(conn, "open", period, flt, now),
+        top_repeat=await q.top_facilities(conn, "repeat", period, flt, now),
+        escalated=await q.escalations(conn, period, flt),
+    )
+
+
+# --- tables: what the Excel export and the report show ----------------------------------------------------
+
+PERCENT = "0.0%"
+DATE = "yyyy-mm-dd"
+DATETIME = "yyyy-mm-dd hh:mm"
+
+
+@dataclass
+class Table:
+    name: str  # sheet name, Chinese
+    title: str
+    headers: list[str]
+    rows: list[list[Any]]
+    formats: dict[int, str] = field(default_factory=dict)  # column index -> Excel number format
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(LOCAL_TZ).replace(tzinfo=None) if moment else None
+
+
+def _metric_header(metric: str) -> str:
+    return METRIC_NAMES[metric][0]
+
+
+def summary_table(d: Dashboard) -> Table:
+    rows = []
+    for name in (*HEADLINE, "found_major", "repeat"):
+        rows.append([METRIC_NAMES[name][0], METRIC_NAMES[name][1], d.summary.current.value(name),
+                     d.summary.before.value(name), d.summary.change(name)])
+    formats = {}
+    table = Table("汇总", f"汇总 Summary {d.period.label()}", ["指标", "Figure", "本期", "上期", "变化"], rows, formats)
+    return table
+
+
+def breakdown_table(d: Dashboard, dimension: str) -> Table:
+    zh, en = DIMENSION_NAMES[dimension]
+    headers = [zh, *(_metric_header(m) for m in TABLE_METRICS)]
+    rows = [[g.label, *(g.counts.get(m, g.rates.get(m)) for m in TABLE_METRICS)] for g in d.breakdowns[dimension]]
+    formats = {i + 1: PERCENT for i, m in enumerate(TABLE_METRICS) if m in q.RATES}
+    return Table(f"按{zh}", f"按{zh}统计 By {en.lower()}", headers, rows, formats)
+
+
+def trend_table(d: Dashboard, unit: str) -> Table:
+    buckets = d.weeks if unit == "week" else d.months
+    headers = ["起始日期", "截止日期", "发现", "销号", "本期发现且已销号", "按期销号", "整改率"]
+    rows = [[b.period.start, b.period.end, b.found, b.closed, b.closed_of_found, b.on_time, b.closure_rate]
+            for b in buckets]
+    name = "周趋势" if unit == "week" else "月趋势"
+    return Table(name, f"{name} Trend by {unit}", headers, rows, {0: DATE, 1: DATE, 6: PERCENT})
+
+
+FINDING_HEADERS = ["编号", "机构", "区镇", "机构类型", "检查项", "隐患内容", "隐患类别", "隐患等级", "检查方式", "状态",
+                   "发现时间", "整改期限", "销号时间", "逾期天数", "督办级别", "责任人"]
+FINDING_FORMATS = {10: DATETIME, 11: DATE, 12: DATETIME}
+
+
+def finding_table(rows: list[q.FindingRow], name: str, title: str, catalog: Catalog | None = None) -> Table:
+    out = []
+    for r in rows:
+        out.append([r.id, r.facility_name, r.town, value_label("facility_type", r.facility_type, catalog),
+                    r.item_code, r.item_zh, value_label("category", r.category, catalog),
+                    SEVERITY_NAMES.get(r.severity, (r.severity,))[0], MODE_NAMES.get(r.mode, (r.mode,))[0],
+                    STATUS_NAMES.get(r.status, (r.status,))[0], _local(r.reported_at), r.due_day,
+                    _local(r.closed_at), r.days_overdue, r.escalation_level, r.owner_name or ""])
+    return Table(name, title, FINDING_HEADERS, out, FINDING_FORMATS)
+
+
+def facility_table(rows: list[q.FacilityCount], name: str, title: str, what: str) -> Table:
+    return Table(name, title, ["机构", "区镇", what, "其中重大隐患"],
+                 [[r.name, r.town, r.count, r.major] for r in rows])
+
+
+def all_tables(d: Dashboard, catalog: Catalog | None = None) -> dict[str, Table]:
+    tables = {"summary": summary_table(d)}
+    for dimension in q.DIMENSIONS:
+        tables[dimension] = breakdown_table(d, dimension)
+    tables["trend_week"] = trend_table(d, "week")
+    tables["trend_month"] = trend_table(d, "month")
+    tables["overdue"] = finding_table(d.overdue, "逾期清单", "逾期隐患清单 Overdue hazards", catalog)
+    tables["open_major"] = finding_table(d.open_major, "重大隐患", "未销号重大隐患 Open major hazards", catalog)
+    tables["top_open"] = facility_table(d.top_open, "未销号最多机构", "未销号隐患最多的机构", "未销号隐患")
+    tables["top_repeat"] = facility_table(d.top_repeat, "重复发现最多机构", "重复发现最多的机构", "重复发现")
+    return tables
+
+
+def workbook(tables: list[Table]) -> bytes:
+    """A real .xlsx: Chinese headers, numbers as numbers, dates as dates, one sheet per table."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    book = Workbook()
+    book.remove(book.active)
+    for table in tables:
+        sheet = book.create_sheet(table.name[:31])
+        sheet.append(table.headers)
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+            cell.fill = PatternFill("solid", fgColor="DDE6F2")
+        for row in table.rows:
+            sheet.append(row)
+        for col, fmt in table.formats.items():
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=col + 1, max_col=col + 1):
+                cell.number_format = fmt
+        for i, header in enumerate(table.headers, start=1):
+            width = max([len(str(header)) * 2, *(len(str(r[i - 1])) if r[i - 1] is not None else 0
+                                                  for r in table.rows[:200])])
+            sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = min(60, max(8, width + 2))
+        sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+# --- charts and the PDF -----------------------------------------------------------------------------------
+
+def trend_chart(d: Dashboard, unit: str, links: bool = True) -> str:
+    buckets = d.weeks if unit == "week" else d.months
+    labels = [f"{b.period.start:%m-%d}" if unit == "week" else f"{b.period.start:%Y-%m}" for b in buckets]
+    title = "每周发现与销号 / Found and closed by week" if unit == "week" else "每月发现与销号 / Found and closed by month"
+    link_rows = None
+    if links:
+        link_rows = [[d.url("found", period=b.period) for b in buckets],
+                     [d.url("closed", period=b.period) for b in buckets]]
+    return charts.bars(labels, [("发现 Found", [b.found for b in buckets]), ("销号 Closed", [b.closed for b in buckets])],
+                       title=title, links=link_rows)
+
+
+def open_by_town_chart(d: Dashboard, links: bool = True) -> str:
+    groups = sorted(d.breakdowns["town"], key=lambda g: -g.counts["open"])[:12]
+    rows = [(g.label, g.counts["open"], d.url("open", d.flt.with_group("town", g.key)) if links else None)
+            for g in groups]
+    return charts.hbars(rows, title="各区镇未销号隐患 / Open hazards by town", colour="#d9822b")
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def template_env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+    env.filters["pct"] = _pct
+    env.filters["num"] = _num
+    return env
+
+
+def report_context(d: Dashboard, catalog: Catalog | None, links: bool) -> dict[str, Any]:
+    return {
+        "d": d, "metric_names": METRIC_NAMES, "dimension_names": DIMENSION_NAMES, "headline": HEADLINE,
+        "table_metrics": TABLE_METRICS, "rates": q.RATES, "severity_names": SEVERITY_NAMES,
+        "status_names": STATUS_NAMES, "mode_names": MODE_NAMES, "footnote_zh": FOOTNOTE_ZH,
+        "footnote_en": FOOTNOTE_EN, "week_chart": trend_chart(d, "week", links),
+        "month_chart": trend_chart(d, "month", links), "town_chart": open_by_town_chart(d, links),
+        "catalog": catalog, "label": value_label, "tz": LOCAL_TZ,
+    }
+
+
+def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
+    """The monthly report as PDF: summary figures, charts, breakdown tables, overdue and major hazards."""
+    from weasyprint import HTML
+
+    html = template_env().get_template("report_pdf.html").render(
+        **report_context(d, catalog, links=False), generated=_local(generated_at))
+    return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
+
+
+def to_json(d: Dashboard) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return value
+
+    return plain(d.as_dict())

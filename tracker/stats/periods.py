@@ -1,0 +1,106 @@
+"""Reporting periods: half-open ranges of local (China Standard Time) days, [start, end)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from tracker.domain.calendar import LOCAL_TZ
+
+
+def local_midnight(day: date) -> datetime:
+    """00:00 China Standard Time of `day`, as an aware UTC moment."""
+    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days `start` (included) to `end` (excluded). `end` is the first day *after* the period."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"a period must end after it starts: {self.start} .. {self.end}")
+
+    @property
+    def start_utc(self) -> datetime:
+        return local_midnight(self.start)
+
+    @property
+    def end_utc(self) -> datetime:
+        return local_midnight(self.end)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    def previous(self) -> Period:
+        """The period of equal length just before this one (a calendar month before, for a whole month)."""
+        if self.is_month():
+            prev_end = self.start
+            prev_start = (self.start - timedelta(days=1)).replace(day=1)
+            return Period(prev_start, prev_end)
+        return Period(self.start - timedelta(days=self.days), self.start)
+
+    def is_month(self) -> bool:
+        return self.start.day == 1 and self.end == _next_month(self.start)
+
+    def as_of(self, now: datetime) -> datetime:
+        """The moment the period's stock figures (open, overdue) are counted at: its end, or now if sooner."""
+        return min(self.end_utc, now)
+
+    def label(self) -> str:
+        if self.is_month():
+            return f"{self.start.year}年{self.start.month}月 / {self.start:%Y-%m}"
+        return f"{self.start.isoformat()} – {(self.end - timedelta(days=1)).isoformat()}"
+
+    @classmethod
+    def month(cls, year: int, month: int) -> Period:
+        start = date(year, month, 1)
+        return cls(start, _next_month(start))
+
+    @classmethod
+    def parse_month(cls, text: str) -> Period:
+        try:
+            year, month = (int(part) for part in text.split("-"))
+            return cls.month(year, month)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a month like 2025-03") from None
+
+    @classmethod
+    def week_of(cls, day: date) -> Period:
+        monday = day - timedelta(days=day.weekday())
+        return cls(monday, monday + timedelta(days=7))
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+def default_period(now: datetime) -> Period:
+    """The current month, up to and including today."""
+    today = local_day(now)
+    return Period.month(today.year, today.month)
+
+
+def parse_period(start: str | None, end: str | None, now: datetime) -> Period:
+    """From `from`/`to` query values (ISO dates, `to` excluded); a missing value means the current month."""
+    if not start and not end:
+        return default_period(now)
+    try:
+        first = date.fromisoformat(start) if start else None
+        after = date.fromisoformat(end) if end else None
+    except ValueError:
+        raise ValueError("from/to must be dates like 2025-03-01") from None
+    if first is None:
+        assert after is not None
+        first = (after - timedelta(days=1)).replace(day=1)
+    if after is None:
+        after = _next_month(first) if first.day == 1 else local_day(now) + timedelta(days=1)
+    return Period(first, after)

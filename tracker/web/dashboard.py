@@ -1,0 +1,183 @@
+"""The bureau's dashboard, the lists behind its numbers, its Excel exports, the monthly report and
+`GET /api/stats/closure`. All figures come from tracker.stats via tracker.reports.gather.
+
+Who sees what is decided in tracker.stats.scope: town officers their own town; section chiefs, bureau leads
+and admins every town; facility heads and inspectors get 403."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from tracker import reports
+from tracker.domain.model import Actor, Role
+from tracker.stats import query as q
+from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
+from tracker.stats.periods import Period, parse_period
+from tracker.stats.scope import scoped
+from tracker.store.tables import facilities
+from tracker.web.auth import context, session_actor
+
+router = APIRouter()
+Who = Annotated[Actor, Depends(session_actor)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LIST_METRICS = (*q.COUNTS,)
+
+
+def _period(start: str | None, end: str | None, request: Request) -> Period:
+    try:
+        return parse_period(start, end, context(request).clock.now())
+    except ValueError as error:
+        raise HTTPException(status_code=422, detail=f"from/to: {error}") from None
+
+
+def _filter(actor: Actor, town: str | None = None, facility_type: str | None = None, facility_id: int | None = None,
+            category: str | None = None, severity: str | None = None, mode: str | None = None) -> q.Filter:
+    return scoped(actor, q.Filter(town or None, facility_type or None, facility_id, category or None,
+                                  severity or None, mode or None))
+
+
+class Filters:
+    """The drill-down query parameters every page and export accepts."""
+
+    def __init__(self, town: str | None = None, facility_type: str | None = None,
+                 facility_id: int | None = None, category: str | None = None,
+                 severity: str | None = None, mode: str | None = None) -> None:
+        self.values = {"town": town, "facility_type": facility_type, "facility_id": facility_id,
+                       "category": category, "severity": severity, "mode": mode}
+
+    def for_(self, actor: Actor) -> q.Filter:
+        return _filter(actor, **self.values)
+
+
+async def _dashboard(request: Request, actor: Actor, period: Period, flt: q.Filter,
+                     list_limit: int | None = 200) -> reports.Dashboard:
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        d = await reports.gather(conn, period, flt, ctx.clock.now(), ctx.catalog, list_limit)
+        if actor.role is Role.TOWN_OFFICER:
+            d.towns = [actor.town or ""]
+        else:
+            d.towns = list((await conn.execute(select(facilities.c.town).distinct().order_by(facilities.c.town)))
+                           .scalars())
+    return d
+
+
+def _html(name: str, values: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(reports.template_env().get_template(name).render(**values), status_code=status_code)
+
+
+@router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"])
+async def dashboard_page(request: Request, actor: Who, filters: Annotated[Filters, Depends()],
+                         start: Annotated[str | None, Query(alias="from")] = None,
+                         end: Annotated[str | None, Query(alias="to")] = None) -> Response:
+    period = _period(start, end, request)
+    d = await _dashboard(request, actor, period, filters.for_(actor))
+    previous = period.previous()
+    after = Period(period.end, period.end + timedelta(days=period.days)) if not period.is_month() else \
+        Period.month(period.end.year, period.end.month)
+    query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **d.flt.params()}
+    return _html("dashboard.html", {
+        **reports.report_context(d, context(request).catalog, links=True), "actor": actor,
+        "query": query, "export": lambda table: f"/dashboard/export.xlsx?{urlencode({**query, 'table': table})}",
+        "shift": lambda p: f"/dashboard?{urlencode({**query, 'from': p.start.isoformat(), 'to': p.end.isoformat()})}",
+        "previous": previous, "after": after, "town_officer": actor.role is Role.TOWN_OFFICER,
+    })
+
+
+@router.get("/dashboard/findings", response_class=HTMLResponse, tags=["dashboard"])
+async def findings_page(request: Request, actor: Who, filters: Annotated[Filters, Depends()],
+                        metric: str = "found", start: Annotated[str | None, Query(alias="from")] = None,
+                        end: Annotated[str | None, Query(alias="to")] = None) -> Response:
+    """The findings behind one number: its count is the number on the dashboard."""
+    if metric not in LIST_METRICS:
+        raise HTTPException(status_code=422, detail=f"metric: one of {', '.join(LIST_METRICS)}")
+    period = _period(start, end, request)
+    flt = filters.for_(actor)
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        rows = await q.finding_list(conn, metric, period, flt, ctx.clock.now())
+    query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
+    return _html("dashboard_findings.html", {
+        "rows": rows, "metric": metric, "metric_name": METRIC_NAMES[metric], "period": period, "flt": flt,
+        "dimension_names": DIMENSION_NAMES, "as_of": period.as_of(ctx.clock.now()),
+        "export": f"/dashboard/export.xlsx?{urlencode({**query, 'table': 'findings'})}",
+        "back": f"/dashboard?{urlencode({'from': query['from'], 'to': query['to'], **({'town': flt.town} if flt.town else {})})}",
+        "footnote_zh": reports.FOOTNOTE_ZH, "footnote_en": reports.FOOTNOTE_EN,
+        "table": reports.finding_table(rows, "清单", "", ctx.catalog),
+    })
+
+
+@router.get("/dashboard/export.xlsx", tags=["dashboard"])
+async def export(request: Request, actor: Who, filters: Annotated[Filters, Depends()], table: str = "all",
+                 metric: str = "found", start: Annotated[str | None, Query(alias="from")] = None,
+                 end: Annotated[str | None, Query(alias="to")] = None) -> Response:
+    """Any table of the dashboard as .xlsx (`table=summary|town|…|overdue|all`), or the list behind a number
+    (`table=findings&metric=…`)."""
+    period = _period(start, end, request)
+    flt = filters.for_(actor)
+    ctx = context(request)
+    if table == "findings":
+        if metric not in LIST_METRICS:
+            raise HTTPException(status_code=422, detail=f"metric: one of {', '.join(LIST_METRICS)}")
+        async with ctx.engine.connect() as conn:
+            rows = await q.finding_list(conn, metric, period, flt, ctx.clock.now())
+        sheets = [reports.finding_table(rows, METRIC_NAMES[metric][0], METRIC_NAMES[metric][0], ctx.catalog)]
+        name = f"findings-{metric}-{period.start}-{period.end}.xlsx"
+    else:
+        d = await _dashboard(request, actor, period, flt, list_limit=None)
+        tables = reports.all_tables(d, ctx.catalog)
+        if table != "all" and table not in tables:
+            raise HTTPException(status_code=422, detail=f"table: one of all, findings, {', '.join(tables)}")
+        sheets = list(tables.values()) if table == "all" else [tables[table]]
+        name = f"dashboard-{table}-{period.start}-{period.end}.xlsx"
+    return Response(reports.workbook(sheets), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/dashboard/report.pdf", tags=["dashboard"])
+async def report_pdf(request: Request, actor: Who, month: str, town: str | None = None) -> Response:
+    """The monthly report, as `tracker report --month … --format pdf` makes it."""
+    try:
+        period = Period.parse_month(month)
+    except ValueError as error:
+        raise HTTPException(status_code=422, detail=f"month: {error}") from None
+    d = await _dashboard(request, actor, period, _filter(actor, town), list_limit=None)
+    body = reports.pdf(d, context(request).catalog, context(request).clock.now())
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="report-{month}.pdf"'})
+
+
+@router.get("/api/stats/closure", tags=["stats"])
+async def closure(request: Request, actor: Who, filters: Annotated[Filters, Depends()],
+                  start: Annotated[str | None, Query(alias="from")] = None,
+                  end: Annotated[str | None, Query(alias="to")] = None,
+                  group_by: str | None = None) -> dict[str, Any]:
+    """The dashboard's figures as JSON: the period's totals with their change against the previous period and,
+    with `group_by`, one row per town, facility type, facility, category, severity or inspection mode. Every
+    figure carries the URL of the findings behind it."""
+    if group_by is not None and group_by not in q.DIMENSIONS:
+        raise HTTPException(status_code=422, detail=f"group_by: one of {', '.join(q.DIMENSIONS)}")
+    period = _period(start, end, request)
+    flt = filters.for_(actor)
+    ctx = context(request)
+    now = ctx.clock.now()
+    async with ctx.engine.connect() as conn:
+        s = await q.summary(conn, period, flt, now)
+        groups = await q.breakdown(conn, group_by, period, flt, now) if group_by else None
+    body: dict[str, Any] = {**s.as_dict(), "scope": flt.params(), "definitions": q.__doc__,
+                            "links": {m: q.findings_url(m, period, flt) for m in q.COUNTS}}
+    if groups is not None:
+        body["group_by"] = group_by
+        body["groups"] = [{**g.as_dict(), "links": {m: q.findings_url(m, period, flt.with_group(group_by, g.key))
+                                                    for m in ("found", "closed", "open", "overdue")}}
+                          for g in groups]
+    return body
+
+
+__all__ = ["router"]
