@@ -85,8 +85,9 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
         reaction.event.subject(),
         stream=stream,
         durable=reaction.consumer,
-        pull_sub=PullSub(batch_size=200, timeout=0.5, batch=True),
-        config=ConsumerConfig(max_deliver=MAX_DELIVER + 1, ack_wait=60, max_ack_pending=2000),
+        pull_sub=PullSub(batch_size=200, timeout=2.0, batch=True),
+        # A delivery lost in flight comes back after ack_wait; keep it short, handlers are idempotent.
+        config=ConsumerConfig(max_deliver=MAX_DELIVER + 1, ack_wait=20, max_ack_pending=2000),
         ack_policy=AckPolicy.MANUAL,
         title=reaction.consumer,
         description=reaction.description,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import timedelta
 
 import bcrypt
@@ -16,6 +18,8 @@ from tracker.store.tables import users
 
 SESSION_HOURS = 12
 COOKIE = "tracker_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -57,15 +61,38 @@ async def actor_from_token(ctx: Context, token: str) -> Actor | None:
     return Actor(id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town)
 
 
-async def current_actor(
+def csrf_token(secret: str, session: str) -> str:
+    """The anti-forgery value for one session: pages put it in forms and send it as the X-CSRF-Token header."""
+    return hmac.new(secret.encode(), f"csrf:{session}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def csrf_valid(secret: str, session: str | None, given: str | None) -> bool:
+    return bool(session and given) and hmac.compare_digest(csrf_token(secret, session or ""), given or "")
+
+
+async def session_actor(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Actor:
+    """Who is asking, by bearer token or session cookie, without the anti-forgery check (pages do their own)."""
     ctx = context(request)
     token = credentials.credentials if credentials else request.cookies.get(COOKIE)
     actor = await actor_from_token(ctx, token) if token else None
     if actor is None:
         raise HTTPException(status_code=401, detail="not logged in or the session expired",
                             headers={"WWW-Authenticate": "Bearer"})
+    return actor
+
+
+async def current_actor(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Actor:
+    actor = await session_actor(request, credentials)
+    # A browser sends the session cookie by itself; a write made with it must also prove it comes from our
+    # own pages. Bearer tokens are never sent by a browser unasked, so they need no such proof.
+    if credentials is None and request.method not in SAFE_METHODS:
+        ctx = context(request)
+        if not csrf_valid(ctx.secret, request.cookies.get(COOKIE), request.headers.get(CSRF_HEADER)):
+            raise HTTPException(status_code=403, detail=f"missing or wrong {CSRF_HEADER} header")
     return actor
 
 

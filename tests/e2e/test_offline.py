@@ -1,0 +1,71 @@
+"""No signal at the moment of submitting: the inspection waits on the phone and arrives once, later."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import Server, login, png, shot
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_inspection_submitted_offline_arrives_exactly_once(server: Server, new_page: Callable[[], Page],
+                                                              tmp_path: Path) -> None:
+    photo = tmp_path / "stairs.png"
+    photo.write_bytes(png(rgb=(30, 30, 160)))
+    [facility] = server.api("GET", "/api/facilities", "insp", params={"q": "E2E03"}).json()
+
+    def findings_there() -> int:
+        return server.api("GET", "/api/findings", "insp", params={"facility_id": facility["id"]}).json()["total"]
+
+    before = findings_there()
+    page = new_page()
+    login(page, server, "insp", f"/inspect/{facility['id']}")
+    page.check("input[name=cat][value=fire]")
+    page.click("#start-walk")
+    page.wait_for_url("**/walk?**")  # and its scripts loaded
+    item = page.locator("fieldset.item").first
+    item.locator("label.r-fail").click()
+    item.locator("textarea").fill("楼梯间堆放杂物")
+    item.locator(".photo-input").set_input_files(str(photo))
+    expect(item.locator(".thumbs img")).to_have_count(1)
+    page.click("#rest-pass")
+    page.click("#review")
+
+    page.context.set_offline(True)
+    page.click("#submit")
+    expect(page.locator("#queue")).to_be_visible()
+    expect(page.locator("#queue-count")).to_contain_text("1")
+    expect(page.locator("#status")).to_contain_text("没有网络")
+    shot(page, "14-offline-waiting")
+    assert findings_there() == before
+
+    # The signal returns: the phone sends it by itself, with the same client_ref, and shows what arrived.
+    page.context.set_offline(False)
+    page.wait_for_url("**/inspect/done/*", timeout=20_000)
+    expect(page.locator("#done")).to_be_visible()
+    expect(page.locator("#queue")).to_be_hidden()
+    assert findings_there() == before + 1
+    [finding_link] = page.locator("a.card[href^='/findings/']").all()
+    finding = server.api("GET", finding_link.get_attribute("href").replace("/findings/", "/api/findings/"),
+                         "insp").json()
+    assert [p["stage"] for p in finding["photos"]] == ["report"]
+
+    # The same inspection sent once more (an answer lost on the way, a second tap) creates nothing new.
+    with sqlite3.connect(server.data_dir / "tracker.db") as db:
+        [(client_ref, inspection_id)] = db.execute(
+            "SELECT client_ref, id FROM inspections WHERE facility_id = ?", (facility["id"],)).fetchall()
+    again = page.evaluate("""async ([facility, ref, item]) => {
+        const r = await fetch('/api/inspections', {method: 'POST', credentials: 'same-origin',
+          headers: {'Content-Type': 'application/json',
+                    'X-CSRF-Token': document.getElementById('queue').dataset.csrf},
+          body: JSON.stringify({facility_id: facility, mode: 'unannounced', client_ref: ref,
+                                items: [{item: item, result: 'fail', note: 'again'}]})});
+        return [r.status, await r.json()]; }""", [facility["id"], client_ref, finding["item"]["code"]])
+    assert again[0] == 200 and again[1]["id"] == inspection_id and again[1]["created"] is False
+    assert findings_there() == before + 1

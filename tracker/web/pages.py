@@ -1,0 +1,441 @@
+"""The HTML pages of the two people in the field: the inspector's phone and the facility head's order.
+
+Writes from these pages are protected against cross-site requests twice: the session cookie is
+SameSite=Strict, and every form carries a token derived from the session (`csrf_token`), which the
+handlers here check; the inspection page's JavaScript calls the JSON API with the same value in the
+X-CSRF-Token header, which `current_actor` requires for cookie-authenticated writes. The order page
+opened from the mail is authorised by its signed token alone, which an attacker cannot know either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker import tokens
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.errors import DomainError
+from tracker.domain.model import Actor, FacilityRef, Mode, Role, Status, can_see
+from tracker.service.context import Context
+from tracker.service.loop import StaleFinding, submit_rectification, verify
+from tracker.store.tables import facilities, findings, inspections, orders, photo_links, photos, users
+from tracker.web import i18n
+from tracker.web.api import finding_view, save_photo
+from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
+
+TEMPLATES = Path(__file__).parent / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATES))
+i18n.install(templates.env)
+_installed: set[int] = set()
+
+
+def _install_app_templates() -> None:
+    """The login and home pages are rendered by app.py's own template set; give it the catalogue too."""
+    from tracker.web import app as web_app
+
+    if id(web_app.templates.env) not in _installed:
+        i18n.install(web_app.templates.env)
+        _installed.add(id(web_app.templates.env))
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    _install_app_templates()
+    yield
+
+
+router = APIRouter(include_in_schema=False, lifespan=_lifespan)
+Who = Annotated[Actor, Depends(current_actor)]
+FormWho = Annotated[Actor, Depends(session_actor)]
+Photos = Annotated[list[UploadFile] | None, Form()]
+LANG_COOKIE_DAYS = 365
+INSPECTOR_MODES = [Mode.UNANNOUNCED, Mode.ROUTINE, Mode.SPECIAL]
+
+
+class PageError(Exception):
+    def __init__(self, status_code: int, key: str) -> None:
+        super().__init__(key)
+        self.status_code = status_code
+        self.key = key
+
+
+def render(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:
+    _install_app_templates()
+    ctx = context(request)
+    session = request.cookies.get(COOKIE)
+    base = {"csrf": csrf_token(ctx.secret, session) if session else "", "catalog": ctx.catalog}
+    return templates.TemplateResponse(request, name, {**base, **values}, status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, key: str) -> Response:
+    return render(request, "error.html", {"message_key": key}, status_code=status_code)
+
+
+def _t(request: Request, key: str, **values: Any) -> str:
+    return i18n.translate(i18n.lang_of(request), key, **values)
+
+
+def _check_csrf(request: Request, given: str | None) -> None:
+    if not csrf_valid(context(request).secret, request.cookies.get(COOKIE), given):
+        raise PageError(403, "err.csrf")
+
+
+def _safe_next(target: str) -> str:
+    # Only a local path: a link must not bounce anyone to another site ("//host", "/\\host").
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+
+def _today(now: datetime) -> Any:
+    return now.astimezone(LOCAL_TZ).date()
+
+
+# ---- language -------------------------------------------------------------------------------------------
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, next: str = "/") -> Response:
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if code in i18n.LANGS:
+        response.set_cookie(i18n.COOKIE, code, max_age=LANG_COOKIE_DAYS * 86400, samesite="lax")
+    return response
+
+
+# ---- the inspector ------------------------------------------------------------------------------------
+
+def _scoped(actor: Actor, query: Any) -> Any:
+    if actor.role is Role.FACILITY_HEAD:
+        return query.where(facilities.c.id == (actor.facility_id or -1))
+    if actor.role is Role.TOWN_OFFICER:
+        return query.where(facilities.c.town == (actor.town or ""))
+    return query
+
+
+def _modes(actor: Actor) -> list[Mode]:
+    return [Mode.SELF] if actor.role is Role.FACILITY_HEAD else INSPECTOR_MODES
+
+
+async def _facility(conn: AsyncConnection, actor: Actor, facility_id: int) -> Row:
+    row = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).first()
+    if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+        raise PageError(404, "err.no_facility")
+    return row
+
+
+@router.get("/inspect")
+async def inspect_start(request: Request, actor: Who, q: str = "") -> Response:
+    ctx = context(request)
+    query = _scoped(actor, select(facilities))
+    if q.strip():
+        like = f"%{q.strip()}%"
+        query = query.where(facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like))
+    async with ctx.engine.connect() as conn:
+        found = (await conn.execute(query.order_by(facilities.c.town, facilities.c.code).limit(60))).all()
+        last = func.max(inspections.c.submitted_at).label("last")
+        recent = (await conn.execute(
+            _scoped(actor, select(facilities, last).join(inspections, inspections.c.facility_id == facilities.c.id))
+            .where(inspections.c.inspector_id == actor.id)
+            .group_by(*facilities.c).order_by(last.desc()).limit(5))).all() if not q.strip() else []
+    return render(request, "inspect_start.html", {"q": q, "found": found, "recent": recent})
+
+
+@router.get("/inspect/{facility_id}")
+async def inspect_setup(request: Request, facility_id: int, actor: Who) -> Response:
+    ctx = context(request)
+    try:
+        async with ctx.engine.connect() as conn:
+            facility = await _facility(conn, actor, facility_id)
+    except PageError as error:
+        return error_page(request, error.status_code, error.key)
+    ftype = ctx.catalog.facility_types.get(facility.type)
+    categories = [(code, ctx.catalog.categories[code], len(ctx.catalog.items(facility_type=facility.type,
+                                                                             category=code)))
+                  for code in (ftype.checklists if ftype else []) if code in ctx.catalog.categories]
+    return render(request, "inspect_setup.html", {"facility": facility, "ftype": ftype, "modes": _modes(actor),
+                                                  "categories": categories, "error": None})
+
+
+@router.get("/inspect/{facility_id}/walk")
+async def inspect_walk(request: Request, facility_id: int, actor: Who, mode: str = "unannounced",
+                       cat: Annotated[list[str] | None, Query()] = None) -> Response:
+    ctx = context(request)
+    try:
+        async with ctx.engine.connect() as conn:
+            facility = await _facility(conn, actor, facility_id)
+    except PageError as error:
+        return error_page(request, error.status_code, error.key)
+    ftype = ctx.catalog.facility_types.get(facility.type)
+    allowed = [c for c in (ftype.checklists if ftype else []) if c in ctx.catalog.categories]
+    chosen = [c for c in allowed if c in (cat or [])]
+    if mode not in {m.value for m in _modes(actor)} or not chosen:
+        categories = [(code, ctx.catalog.categories[code],
+                       len(ctx.catalog.items(facility_type=facility.type, category=code))) for code in allowed]
+        return render(request, "inspect_setup.html", {
+            "facility": facility, "ftype": ftype, "modes": _modes(actor), "categories": categories,
+            "error": "inspect.choose_category"}, status_code=422)
+    groups = [(ctx.catalog.categories[c], ctx.catalog.items(facility_type=facility.type, category=c))
+              for c in chosen]
+    return render(request, "inspect_walk.html", {"facility": facility, "mode": mode, "groups": groups})
+
+
+@router.get("/inspect/done/{inspection_id}")
+async def inspect_done(request: Request, inspection_id: int, actor: Who) -> Response:
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        inspection = (await conn.execute(select(inspections).where(inspections.c.id == inspection_id))).first()
+        if inspection is None:
+            return error_page(request, 404, "err.not_found")
+        try:
+            facility = await _facility(conn, actor, inspection.facility_id)
+        except PageError as error:
+            return error_page(request, error.status_code, error.key)
+        rows = (await conn.execute(select(findings).where(findings.c.inspection_id == inspection_id)
+                                   .order_by(findings.c.id))).all()
+    return render(request, "inspect_done.html", {"inspection": inspection, "facility": facility, "findings": rows})
+
+
+# ---- my work ------------------------------------------------------------------------------------------
+
+@router.get("/my")
+async def my_work(request: Request, actor: Who) -> Response:
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        if actor.role is Role.FACILITY_HEAD:
+            count = func.count(findings.c.id)
+            open_count = func.sum(case((findings.c.status == Status.ORDERED.value, 1), else_=0))
+            rows = (await conn.execute(
+                select(orders.c.id, orders.c.issued_at, count.label("total"), open_count.label("open"))
+                .join(findings, findings.c.order_id == orders.c.id)
+                .where(orders.c.facility_id == (actor.facility_id or -1))
+                .group_by(orders.c.id, orders.c.issued_at).order_by(orders.c.id.desc()).limit(100))).all()
+            return render(request, "my.html", {"actor": actor, "orders": rows, "mine": [], "waiting": [],
+                                               "open": []})
+        mine = (await conn.execute(
+            select(inspections.c.id, inspections.c.mode, inspections.c.submitted_at, facilities.c.name,
+                   func.count(findings.c.id).label("found"))
+            .join(facilities, facilities.c.id == inspections.c.facility_id)
+            .outerjoin(findings, findings.c.inspection_id == inspections.c.id)
+            .where(inspections.c.inspector_id == actor.id)
+            .group_by(inspections.c.id, inspections.c.mode, inspections.c.submitted_at, facilities.c.name)
+            .order_by(inspections.c.submitted_at.desc()).limit(30))).all()
+        base = (select(findings, facilities.c.name.label("facility_name"))
+                .join(facilities, facilities.c.id == findings.c.facility_id)
+                .join(inspections, inspections.c.id == findings.c.inspection_id))
+        if actor.role is Role.INSPECTOR:
+            base = base.where(inspections.c.inspector_id == actor.id)
+        base = _scoped(actor, base)
+        waiting = (await conn.execute(base.where(findings.c.status == Status.SUBMITTED.value)
+                                      .order_by(findings.c.submitted_at).limit(100))).all()
+        still_open = (await conn.execute(base.where(findings.c.status.in_([Status.ORDERED.value,
+                                                                          Status.REPORTED.value]))
+                                         .order_by(findings.c.due_at).limit(100))).all()
+    return render(request, "my.html", {"actor": actor, "orders": [], "mine": mine, "waiting": waiting,
+                                       "open": still_open, "now": ctx.clock.now()})
+
+
+# ---- one finding, and its verification ----------------------------------------------------------------
+
+async def _finding_page(request: Request, actor: Actor, finding_id: int, error: str | None = None,
+                        status_code: int = 200) -> Response:
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        row = (await conn.execute(select(facilities).join(findings, findings.c.facility_id == facilities.c.id)
+                                  .where(findings.c.id == finding_id))).first()
+        if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+            return error_page(request, 404, "err.not_found")
+        view = await finding_view(conn, finding_id, ctx.clock.now())
+    may_verify = (view["status"] == Status.SUBMITTED.value and actor.role is not Role.FACILITY_HEAD
+                  and actor.facility_id != row.id)
+    return render(request, "finding.html", {"f": view, "facility": row, "may_verify": may_verify,
+                                            "error": error, "days_left": _days_left(view, ctx.clock.now())},
+                  status_code=status_code)
+
+
+def _days_left(view: dict[str, Any], now: datetime) -> int | None:
+    if not view.get("deadline"):
+        return None
+    return (datetime.fromisoformat(view["deadline"]).date() - _today(now)).days
+
+
+@router.get("/findings/{finding_id}")
+async def finding_page(request: Request, finding_id: int, actor: Who) -> Response:
+    return await _finding_page(request, actor, finding_id)
+
+
+async def _save_photos(ctx: Context, files: list[UploadFile] | None, uploaded_by: int) -> list[str]:
+    saved = []
+    for file in files or []:
+        if not file.filename and not file.size:
+            continue  # an empty file field
+        try:
+            saved.append(await save_photo(ctx, file, uploaded_by))
+        except HTTPException as error:
+            raise PageError(error.status_code, "err.photo_size" if error.status_code == 413 else "err.photo_type")
+    return saved
+
+
+@router.post("/findings/{finding_id}/verify")
+async def finding_verify(request: Request, finding_id: int, actor: FormWho,
+                         decision: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
+                         note: Annotated[str, Form()] = "", photo: Photos = None) -> Response:
+    ctx = context(request)
+    try:
+        _check_csrf(request, csrf)
+        if decision not in ("accept", "reject"):
+            raise PageError(422, "err.decision")
+        if decision == "reject" and not note.strip():
+            raise PageError(422, "verify.reason_needed")
+        async with ctx.engine.connect() as conn:
+            row = (await conn.execute(select(facilities.c.id, facilities.c.town)
+                                      .join(findings, findings.c.facility_id == facilities.c.id)
+                                      .where(findings.c.id == finding_id))).first()
+        if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+            raise PageError(404, "err.not_found")
+        if actor.role is Role.FACILITY_HEAD or actor.facility_id == row.id:
+            raise PageError(403, "err.own_facility")
+        photo_ids = await _save_photos(ctx, photo, actor.id)
+        async with ctx.engine.begin() as conn:
+            await verify(conn, actor, finding_id, decision == "accept", note.strip(), photo_ids, ctx.policy,
+                         ctx.clock.now())
+    except PageError as error:
+        return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _finding_page(request, actor, finding_id, str(error), code)
+    return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+
+
+# ---- the facility head's order ------------------------------------------------------------------------
+
+class OrderAccess:
+    """Who opened an order page and who may answer it: by the mail's token, or a logged-in session."""
+
+    def __init__(self, order: Row, facility: Row, head: Actor | None, token: str | None) -> None:
+        self.order = order
+        self.facility = facility
+        self.head = head
+        self.token = token
+
+    @property
+    def query(self) -> str:
+        return f"?token={quote(self.token)}" if self.token else ""
+
+
+async def _head_user(conn: AsyncConnection, facility: Row) -> Actor | None:
+    row = (await conn.execute(
+        select(users).where(users.c.facility_id == facility.id, users.c.role == Role.FACILITY_HEAD.value,
+                            users.c.active).order_by(users.c.id).limit(1))).first()
+    if row is None:
+        return None
+    return Actor(id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town)
+
+
+async def _order_access(request: Request, order_id: int, token: str | None) -> OrderAccess:
+    ctx = context(request)
+    actor: Actor | None = None
+    if token:
+        try:
+            claims = tokens.read(ctx.secret, token, ctx.clock.now())
+        except tokens.BadToken:
+            raise PageError(403, "order.link_invalid") from None
+        # The link opens exactly the order it names, and nothing else.
+        if claims.get("scope") != "order" or claims.get("sub") != f"order:{order_id}":
+            raise PageError(403, "order.link_other")
+    else:
+        actor = await session_actor(request, None)  # 401: the login page, for a browser
+    async with ctx.engine.connect() as conn:
+        order = (await conn.execute(select(orders).where(orders.c.id == order_id))).first()
+        facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).first() \
+            if order is not None else None
+        if order is None or facility is None:
+            raise PageError(404, "err.not_found")
+        if actor is not None:
+            if not can_see(actor, FacilityRef(facility.id, facility.town)):
+                raise PageError(404, "err.not_found")
+            head = actor if actor.role is Role.FACILITY_HEAD else None
+        else:
+            head = await _head_user(conn, facility)
+    return OrderAccess(order, facility, head, token)
+
+
+async def _order_page(request: Request, access: OrderAccess, error: str | None = None,
+                      status_code: int = 200, sent: int | None = None) -> Response:
+    ctx = context(request)
+    now = ctx.clock.now()
+    async with ctx.engine.connect() as conn:
+        ids = (await conn.execute(select(findings.c.id).where(findings.c.order_id == access.order.id)
+                                  .order_by(findings.c.id))).scalars().all()
+        views = [await finding_view(conn, fid, now) for fid in ids]
+    for view in views:
+        view["days_left"] = _days_left(view, now)
+    return render(request, "order.html", {"access": access, "findings": views, "error": error, "sent": sent,
+                                          "by_token": access.token is not None}, status_code=status_code)
+
+
+@router.get("/orders/{order_id}")
+async def order_page(request: Request, order_id: int, token: str | None = None, sent: int | None = None) -> Response:
+    try:
+        access = await _order_access(request, order_id, token)
+    except PageError as error:
+        return error_page(request, error.status_code, error.key)
+    return await _order_page(request, access, sent=sent)
+
+
+@router.post("/orders/{order_id}/findings/{finding_id}/rectification")
+async def order_rectify(request: Request, order_id: int, finding_id: int, note: Annotated[str, Form()] = "",
+                        token: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
+                        photo: Photos = None) -> Response:
+    ctx = context(request)
+    try:
+        access = await _order_access(request, order_id, token or None)
+    except PageError as error:
+        return error_page(request, error.status_code, error.key)
+    try:
+        if not token:
+            _check_csrf(request, csrf)
+        if access.head is None:
+            raise PageError(409 if token else 403, "order.no_head" if token else "err.not_head")
+        async with ctx.engine.connect() as conn:
+            belongs = await conn.scalar(select(findings.c.order_id).where(findings.c.id == finding_id))
+        if belongs != order_id:
+            raise PageError(404, "err.not_found")
+        if not note.strip():
+            raise PageError(422, "order.note_needed")
+        photo_ids = await _save_photos(ctx, photo, access.head.id)
+        async with ctx.engine.begin() as conn:
+            # The same service step as the API's, acting as the facility's head.
+            await submit_rectification(conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now())
+    except PageError as error:
+        return await _order_page(request, access, _t(request, error.key), error.status_code)
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _order_page(request, access, str(error), code)
+    sep = "&" if access.query else "?"
+    return RedirectResponse(f"/orders/{order_id}{access.query}{sep}sent={finding_id}#f{finding_id}", status_code=303)
+
+
+@router.get("/orders/{order_id}/photos/{photo_id}")
+async def order_photo(request: Request, order_id: int, photo_id: str, token: str | None = None) -> Response:
+    try:
+        access = await _order_access(request, order_id, token)
+    except PageError as error:
+        return error_page(request, error.status_code, error.key)
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        photo = (await conn.execute(
+            select(photos).join(photo_links, photo_links.c.photo_id == photos.c.id)
+            .join(findings, findings.c.id == photo_links.c.finding_id)
+            .where(photos.c.id == photo_id, findings.c.order_id == access.order.id))).first()
+    if photo is None:
+        return error_page(request, 404, "err.not_found")
+    return FileResponse(ctx.settings.photo_dir / photo.id, media_type=photo.content_type,
+                        headers={"Cache-Control": "private, max-age=86400"})

@@ -1,0 +1,131 @@
+/* Inspections waiting to be sent: kept in IndexedDB on the phone, sent with the same client_ref
+   whenever a connection is there (on load, on `online`, or by hand). */
+(function () {
+  'use strict';
+  var DB = 'tracker', STORE = 'outbox', sending = {};
+  var bar = document.getElementById('queue');
+
+  function open() {
+    return new Promise(function (resolve, reject) {
+      var req = indexedDB.open(DB, 1);
+      req.onupgradeneeded = function () { req.result.createObjectStore(STORE, {keyPath: 'client_ref'}); };
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+  function tx(mode, fn) {
+    return open().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var t = db.transaction(STORE, mode), store = t.objectStore(STORE), out = fn(store);
+        t.oncomplete = function () { db.close(); resolve(out && out.result !== undefined ? out.result : out); };
+        t.onerror = function () { db.close(); reject(t.error); };
+      });
+    });
+  }
+  function put(record) { return tx('readwrite', function (s) { s.put(record); }); }
+  function remove(ref) { return tx('readwrite', function (s) { s.delete(ref); }); }
+  function all() { return tx('readonly', function (s) { return s.getAll(); }); }
+  function csrf() { return bar ? bar.getAttribute('data-csrf') : ''; }
+
+  function HttpError(status, detail) { this.status = status; this.detail = detail; }
+
+  function post(url, body, json) {
+    var headers = {'X-CSRF-Token': csrf()};
+    if (json) { headers['Content-Type'] = 'application/json'; }
+    return fetch(url, {method: 'POST', body: body, headers: headers, credentials: 'same-origin'})
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (data) {
+          if (!r.ok) { throw new HttpError(r.status, data.detail || r.statusText); }
+          return data;
+        });
+      });
+  }
+
+  /* Upload the photos not yet uploaded, then the inspection. Resolves with the API's answer;
+     rejects with a TypeError when offline, or an HttpError when the server answered no. */
+  function send(record) {
+    if (sending[record.client_ref]) { return sending[record.client_ref]; }
+    var keys = Object.keys(record.blobs || {}).filter(function (k) { return !record.uploaded[k]; });
+    var chain = Promise.resolve();
+    keys.forEach(function (key) {
+      chain = chain.then(function () {
+        var form = new FormData();
+        form.append('file', record.blobs[key], key + '.jpg');
+        return post('/api/photos', form, false).then(function (data) {
+          record.uploaded[key] = data.id;
+          return put(record);
+        });
+      });
+    });
+    var p = chain.then(function () {
+      var body = JSON.parse(JSON.stringify(record.body));
+      body.items.forEach(function (item) {
+        item.photos = (item.photos || []).map(function (k) { return record.uploaded[k]; });
+      });
+      return post('/api/inspections', JSON.stringify(body), true);
+    }).then(function (answer) {
+      return remove(record.client_ref).then(function () {
+        window.dispatchEvent(new CustomEvent('tracker:sent', {detail: {client_ref: record.client_ref, answer: answer}}));
+        return answer;
+      });
+    }).catch(function (error) {
+      if (error instanceof HttpError && error.status >= 400 && error.status < 500 &&
+          error.status !== 401 && error.status !== 403) {
+        record.error = String(error.detail);
+        return put(record).then(function () { throw error; });
+      }
+      throw error;
+    });
+    sending[record.client_ref] = p;
+    p.then(done, done);
+    function done() { delete sending[record.client_ref]; render(); }
+    return p;
+  }
+
+  function flush() {
+    if (!window.indexedDB) { return Promise.resolve(); }
+    return all().then(function (records) {
+      return Promise.all(records.filter(function (r) { return !r.error; }).map(function (r) {
+        return send(r).catch(function () { return null; });
+      }));
+    }).then(render);
+  }
+
+  function label(name) { return bar.getAttribute('data-label-' + name); }
+
+  function render() {
+    if (!bar || !window.indexedDB) { return Promise.resolve(); }
+    return all().then(function (records) {
+      bar.textContent = '';
+      bar.hidden = records.length === 0;
+      if (!records.length) { return; }
+      var p = document.createElement('p');
+      p.textContent = label('waiting') + ' ' + records.length;
+      p.id = 'queue-count';
+      bar.appendChild(p);
+      var ul = document.createElement('ul');
+      records.forEach(function (r) {
+        var li = document.createElement('li');
+        li.textContent = r.facility_name + ' · ' + new Date(r.created).toLocaleString() + ' · ' +
+          r.body.items.length + (r.error ? ' · ' + label('failed') + ' ' + r.error : '');
+        if (r.error) {
+          var drop = document.createElement('button');
+          drop.type = 'button'; drop.textContent = label('drop');
+          drop.onclick = function () { remove(r.client_ref).then(render); };
+          li.appendChild(drop);
+        }
+        ul.appendChild(li);
+      });
+      bar.appendChild(ul);
+      var again = document.createElement('button');
+      again.type = 'button'; again.textContent = label('send');
+      again.onclick = flush;
+      bar.appendChild(again);
+    }).catch(function () { return null; });
+  }
+
+  window.TrackerQueue = {put: put, send: send, flush: flush, render: render, HttpError: HttpError,
+                         available: !!window.indexedDB};
+  window.addEventListener('online', flush);
+  if (navigator.onLine) { flush(); } else { render(); }
+})();
