@@ -103,4 +103,5 @@ def create_app(ctx: Context) -> FastAPI:
 
 def _safe_next(target: str) -> str:
     # Only local paths: a login link must not bounce the user to another site.
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local else "/"
