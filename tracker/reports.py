@@ -92,10 +92,11 @@ async def gather(conn: AsyncConnection, period: Period, flt: q.Filter, now: date
     def labeller(dimension: str, key: Any, name: str | None) -> str:
         return value_label(dimension, str(key), catalog, name)
 
+    summary, breakdowns = await q.overview(conn, period, flt, now, labeller)
     return Dashboard(
         period=period, flt=flt, now=now,
-        summary=await q.summary(conn, period, flt, now),
-        breakdowns={d: await q.breakdown(conn, d, period, flt, now, labeller) for d in q.DIMENSIONS},
+        summary=summary,
+        breakdowns=breakdowns,
         weeks=await q.trend(conn, "week", period, flt, 12),
         months=await q.trend(conn, "month", period, flt, 12),
         days=await q.days_to_close(conn, period, flt, now),

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import prepared_engine
@@ -80,6 +80,11 @@ ROWS: dict[int, dict[str, Any]] = {
 }
 
 
+# Findings of an item that failed at the same facility before (reporting.py works this out when it records them;
+# test_it_keeps_the_copied_columns_as_the_joins_and_history_give_them checks it against the joins).
+REPEATS = {2}
+
+
 async def craft(engine: AsyncEngine) -> None:
     """Insert the data set above, with ids equal to the numbers in the table."""
     async with engine.begin() as conn:
@@ -98,7 +103,9 @@ async def craft(engine: AsyncEngine) -> None:
                 .lower(), item_zh=f"隐患{n}", item_en=f"hazard {n}", severity=r["sev"],
                 status=r.get("status", "closed"), reported_at=r["rep"], ordered_at=r["rep"], due_at=due_at,
                 due_day=due_day, submitted_at=r["sub"], closed_at=r["closed"], round=r.get("round", 1),
-                escalation_level=r.get("level", 0), owner_name=r.get("owner", f"负责人F{r['fac']}")))
+                escalation_level=r.get("level", 0), owner_name=r.get("owner", f"负责人F{r['fac']}"),
+                town=FACILITIES[r["fac"] - 1][2], facility_type=FACILITIES[r["fac"] - 1][1], mode=r["mode"],
+                is_repeat=n in REPEATS))
         await conn.execute(insert(history), [
             {"finding_id": 4, "at": at(3, 14, 0), "action": "escalated", "data": {"level": 1}},
             {"finding_id": 4, "at": at(3, 20, 0), "action": "escalated", "data": {"level": 2}},
@@ -355,3 +362,101 @@ async def test_it_exports_a_table_as_a_real_workbook(stack):
     sheet = load_workbook(io.BytesIO(town.content)).active
     values = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert values[TOWN_A][1] == 4 and values[TOWN_A][4] == pytest.approx(3 / 4)
+
+
+# --- the copies on the findings row that the figures read --------------------------------------------------
+
+async def test_it_gives_the_same_figures_from_the_one_grouped_query_of_the_page(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        for flt in (ALL, q.Filter(town=TOWN_A), q.Filter(severity="major"), q.Filter(mode="routine")):
+            summary, breakdowns = await q.overview(conn, MARCH, flt, AFTER)
+            alone = await q.summary(conn, MARCH, flt, AFTER)
+            assert (summary.current, summary.before) == (alone.current, alone.before)
+            for dimension in q.DIMENSIONS:
+                assert breakdowns[dimension] == await q.breakdown(conn, dimension, MARCH, flt, AFTER), dimension
+
+
+REPEAT_BY_JOIN = text(
+    "SELECT f.id, f.town = fa.town AND f.facility_type = fa.type AND f.mode = i.mode AS copied, f.is_repeat, "
+    "EXISTS (SELECT 1 FROM findings e WHERE e.facility_id = f.facility_id AND e.item_code = f.item_code "
+    "AND e.reported_at < f.reported_at) AS earlier "
+    "FROM findings f JOIN facilities fa ON fa.id = f.facility_id JOIN inspections i ON i.id = f.inspection_id "
+    "ORDER BY f.id")
+
+
+async def _copies(engine: AsyncEngine) -> dict[int, tuple[bool, bool, bool]]:
+    async with engine.connect() as conn:
+        return {r.id: (bool(r.copied), bool(r.is_repeat), bool(r.earlier))
+                for r in (await conn.execute(REPEAT_BY_JOIN)).all()}
+
+
+async def test_it_keeps_the_copied_columns_as_the_joins_and_history_give_them(engine: AsyncEngine):
+    assert await _copies(engine) == {n: (True, n in REPEATS, n in REPEATS) for n in ROWS}
+
+
+async def test_it_copies_town_type_mode_and_repeat_when_a_finding_is_reported(database_url: str):
+    from tests.support.stack import add_facility
+    from tracker.checklists import load_catalog
+    from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+
+    engine = await prepared_engine(database_url)
+    try:
+        catalog = load_catalog()
+        facility = await add_facility(engine, "R1", type_="meal_point", town="南阳镇")
+        async with engine.begin() as conn:
+            await conn.execute(insert(users).values(id=1, username="insp", password_hash="x", role="inspector",
+                                                    name="检查员", active=True))
+        inspector = Actor(id=1, username="insp", role=Role.INSPECTOR)
+        items = [i.code for i in catalog.items(facility_type="meal_point")][:2]
+
+        async def report(ref: str, mode: str, when: datetime, codes: list[str]) -> list[int]:
+            data = InspectionInput(facility, mode, ref, [ItemResult(c, "fail", "坏了") for c in codes])
+            return (await report_inspection(engine, catalog, inspector, data, when)).finding_ids
+
+        first = await report("r1", "routine", at(3, 3), items[:1])
+        second = await report("r2", "unannounced", at(3, 10), items)
+        # A clock set back: this one is earlier than `first`, which becomes a repeat of it.
+        earliest = await report("r3", "self", at(3, 1), items[:1])
+        copies = await _copies(engine)
+        assert copies[first[0]] == (True, True, True)
+        assert copies[second[0]] == (True, True, True) and copies[second[1]] == (True, False, False)
+        assert copies[earliest[0]] == (True, False, False)
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(findings.c.town, findings.c.facility_type, findings.c.mode)
+                                      .where(findings.c.id == second[0]))).one()
+        assert tuple(row) == ("南阳镇", "meal_point", "unannounced")
+    finally:
+        await engine.dispose()
+
+
+async def test_it_fills_the_copied_columns_of_findings_stored_before_the_migration(database_url: str):
+    import asyncio
+
+    from tracker.store.db import make_engine
+    from tracker.store.migrate import upgrade
+
+    await asyncio.to_thread(upgrade, database_url, "0003")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(facilities), [
+                {"id": i, "code": code, "name": code, "type": kind, "town": town, "head_name": "h",
+                 "head_email": "h@x.cn"} for i, (code, kind, town) in enumerate(FACILITIES, 1)])
+            await conn.execute(insert(users).values(id=1, username="i", password_hash="x", role="inspector",
+                                                    name="i", active=True))
+            for n, r in ROWS.items():
+                await conn.execute(insert(inspections).values(
+                    id=n, client_ref=f"m-{n}", facility_id=r["fac"], mode=r["mode"], inspector_id=1,
+                    submitted_at=r["rep"], checklist_versions={}))
+                # Without the columns 0004 adds: as a 0003 database holds them.
+                await conn.execute(text(
+                    "INSERT INTO findings (id, inspection_id, facility_id, item_code, category, item_zh, item_en, "
+                    "basis, severity, stop_use, description, status, listed_for_supervision, due_estimated, "
+                    "escalation_level, round, reported_at) VALUES (:id, :id, :fac, :item, 'x', 'x', 'x', '', "
+                    ":sev, false, '', 'ordered', false, false, 0, 1, :rep)"),
+                    {"id": n, "fac": r["fac"], "item": r["item"], "sev": r["sev"],
+                     "rep": r["rep"].astimezone(UTC).replace(tzinfo=None)})
+        await asyncio.to_thread(upgrade, database_url)
+        assert await _copies(engine) == {n: (True, n in REPEATS, n in REPEATS) for n in ROWS}
+    finally:
+        await engine.dispose()

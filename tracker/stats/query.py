@@ -4,6 +4,10 @@ Every figure is the number of findings matching one *metric predicate* (below) w
 optional filters. The same predicate gives the list of findings behind the figure (`finding_ids`,
 `findings_url`), so any number shown can be checked finding by finding.
 
+The town, facility type and inspection mode are read from their copies on the findings row (written with the
+finding, see tracker.store.tables), so the figures read the findings table alone, mostly from its two covering
+indexes: one grouped query gives the headline figures and every breakdown of a period at once.
+
 Definitions, for a period [from, to) of local (China Standard Time) days and the moment T = min(to, now):
 
 - found (发现): reported_at in [from, to).
@@ -23,7 +27,7 @@ Definitions, for a period [from, to) of local (China Standard Time) days and the
 - open_major (重大隐患未销号): open at T and severity major — the figure that must reach zero.
 - found_major: found in the period and severity major.
 - repeat (重复发现): found in the period, and the same checklist item was found failing at the same facility
-  before (an earlier finding with the same facility_id and item_code).
+  before (an earlier finding with the same facility_id and item_code; kept on the row as is_repeat).
 - days to close: closed_at - reported_at in days, over the findings closed in the period; median and the
   90th percentile by nearest rank (the smallest value with at least 90 % of the values at or below it).
 """
@@ -43,16 +47,16 @@ from sqlalchemy import (
     Select,
     and_,
     case,
-    exists,
     func,
+    literal,
     or_,
     select,
-    text,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.stats.periods import Period, local_day
-from tracker.store.tables import facilities, findings, history, inspections
+from tracker.store.tables import STATS_COLUMNS, facilities, findings, history
 
 COUNTS = ("found", "closed", "closed_of_found", "on_time", "open", "overdue", "open_major", "found_major", "repeat")
 # Stock figures are counted at a moment; flows over the period.
@@ -62,7 +66,10 @@ DIMENSIONS = ("town", "facility_type", "facility", "category", "severity", "mode
 RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time", "closed")}
 
 f = findings
-_earlier = findings.alias("earlier")
+# The finest grouping the figures are broken down by; town and facility type follow from the facility.
+GRAIN = ("town", "facility_type", "facility_id", "category", "severity", "mode")
+_DIMENSION_COLUMN = {"town": "town", "facility_type": "facility_type", "facility": "facility_id",
+                     "category": "category", "severity": "severity", "mode": "mode"}
 
 
 @dataclass(frozen=True)
@@ -83,20 +90,20 @@ class Filter:
         name = "facility_id" if dimension == "facility" else dimension
         return replace(self, **{name: key})
 
-    def clauses(self) -> list[ColumnElement[bool]]:
+    def clauses(self, c: Any = f.c) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
         if self.town:
-            out.append(facilities.c.town == self.town)
+            out.append(c.town == self.town)
         if self.facility_type:
-            out.append(facilities.c.type == self.facility_type)
+            out.append(c.facility_type == self.facility_type)
         if self.facility_id is not None:
-            out.append(f.c.facility_id == self.facility_id)
+            out.append(c.facility_id == self.facility_id)
         if self.category:
-            out.append(f.c.category == self.category)
+            out.append(c.category == self.category)
         if self.severity:
-            out.append(f.c.severity == self.severity)
+            out.append(c.severity == self.severity)
         if self.mode:
-            out.append(inspections.c.mode == self.mode)
+            out.append(c.mode == self.mode)
         return out
 
 
@@ -104,59 +111,96 @@ def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(column >= start, column < end)
 
 
-def open_at(moment: datetime) -> ColumnElement[bool]:
-    return and_(f.c.reported_at < moment, or_(f.c.closed_at.is_(None), f.c.closed_at >= moment))
+def open_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
+    # Reported before the moment and not closed before it, as two ranges of the closed_at index.
+    return or_(and_(c.closed_at.is_(None), c.reported_at < moment), and_(c.closed_at >= moment, c.reported_at < moment))
 
 
-def overdue_at(moment: datetime) -> ColumnElement[bool]:
-    at_facility = or_(f.c.submitted_at.is_(None), f.c.submitted_at >= moment, f.c.status == "ordered")
-    return and_(open_at(moment), f.c.due_at.is_not(None), f.c.due_at < moment, at_facility)
+def overdue_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
+    at_facility = or_(c.submitted_at.is_(None), c.submitted_at >= moment, c.status == "ordered")
+    return and_(open_at(moment, c), c.due_at.is_not(None), c.due_at < moment, at_facility)
 
 
-def predicate(metric: str, period: Period, now: datetime) -> ColumnElement[bool]:
-    """The condition a finding meets to count in `metric` for `period`, as of `now`."""
+def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> ColumnElement[bool]:
+    """The condition a finding meets to count in `metric` for `period`, as of `now`. `c` is the findings table's
+    columns, or those of a subquery over it."""
     start, end, moment = period.start_utc, period.end_utc, period.as_of(now)
-    found = _in(f.c.reported_at, start, end)
+    found = _in(c.reported_at, start, end)
     if metric == "found":
         return found
     if metric == "closed":
-        return _in(f.c.closed_at, start, end)
+        return _in(c.closed_at, start, end)
     if metric == "closed_of_found":
-        return and_(found, f.c.closed_at.is_not(None), f.c.closed_at < end)
+        return and_(found, c.closed_at.is_not(None), c.closed_at < end)
     if metric == "on_time":
-        return and_(_in(f.c.closed_at, start, end), f.c.due_at.is_not(None), f.c.closed_at <= f.c.due_at)
+        return and_(_in(c.closed_at, start, end), c.due_at.is_not(None), c.closed_at <= c.due_at)
     if metric == "open":
-        return open_at(moment)
+        return open_at(moment, c)
     if metric == "overdue":
-        return overdue_at(moment)
+        return overdue_at(moment, c)
     if metric == "open_major":
-        return and_(open_at(moment), f.c.severity == "major")
+        return and_(open_at(moment, c), c.severity == "major")
     if metric == "found_major":
-        return and_(found, f.c.severity == "major")
+        return and_(found, c.severity == "major")
     if metric == "repeat":
-        return and_(found, exists().where(
-            _earlier.c.facility_id == f.c.facility_id, _earlier.c.item_code == f.c.item_code,
-            _earlier.c.reported_at < f.c.reported_at))
+        return and_(found, c.is_repeat)
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def _relevant(period: Period, now: datetime) -> ColumnElement[bool]:
-    """Rows that can count in any metric of the period: lets the database skip the rest by index."""
+def _relevant_parts(period: Period, now: datetime) -> list[ColumnElement[bool]]:
+    """Disjoint conditions that together hold every finding that can count in any metric of the period, each
+    a range of one of the two covering indexes (reported_at, or closed_at then reported_at):
+
+    - found in the period;
+    - closed in the period, found outside it;
+    - open at the as-of moment, found before it and before the period, and not closed in the period: still
+      unclosed, or closed at or after the moment."""
     start, end, moment = period.start_utc, period.end_utc, period.as_of(now)
-    return or_(_in(f.c.reported_at, start, end), _in(f.c.closed_at, start, end),
-               and_(f.c.closed_at.is_(None), f.c.reported_at < moment), f.c.closed_at >= moment)
+    before = min(start, moment)
+    not_found = or_(f.c.reported_at < start, f.c.reported_at >= end)
+    not_closed = or_(f.c.closed_at < start, f.c.closed_at >= end)
+    return [
+        _in(f.c.reported_at, start, end),
+        and_(_in(f.c.closed_at, start, end), not_found),
+        and_(f.c.closed_at.is_(None), f.c.reported_at < before),
+        and_(f.c.closed_at >= moment, not_closed, f.c.reported_at < before),
+    ]
+
+
+def _relevant(period: Period, now: datetime, flt: Filter) -> Any:
+    """The findings that can count in the period, with the columns the figures read: a UNION ALL of index
+    ranges, as a subquery."""
+    columns = [f.c.reported_at, *(f.c[name] for name in STATS_COLUMNS)]
+    parts = [select(*columns).where(part, *flt.clauses()) for part in _relevant_parts(period, now)]
+    return union_all(*parts).subquery("relevant")
 
 
 def _base(columns: Sequence[Any], flt: Filter) -> Select[Any]:
-    query = select(*columns).select_from(
-        f.join(facilities, facilities.c.id == f.c.facility_id).join(inspections, inspections.c.id == f.c.inspection_id))
+    query = select(*columns).select_from(f)
     for clause in flt.clauses():
         query = query.where(clause)
     return query
 
 
-def _sums(period: Period, now: datetime, metrics: Sequence[str] = COUNTS) -> list[Any]:
-    return [func.coalesce(func.sum(case((predicate(m, period, now), 1), else_=0)), 0).label(m) for m in metrics]
+def _sums(period: Period, now: datetime, c: Any = f.c, metrics: Sequence[str] = COUNTS) -> list[Any]:
+    return [func.coalesce(func.sum(case((predicate(m, period, now, c), 1), else_=0)), 0).label(m)
+            for m in metrics]
+
+
+async def _grouped(conn: AsyncConnection, period: Period, flt: Filter, now: datetime,
+                   keys: Sequence[str]) -> list[tuple[dict[str, Any], dict[str, int]]]:
+    """One query: every count of the period per combination of `keys` (finding columns), from the relevant
+    findings only. Without keys, one row of totals."""
+    rel = _relevant(period, now, flt)
+    key_columns = [rel.c[k] for k in keys]
+    query = select(*key_columns, *_sums(period, now, rel.c))
+    if key_columns:
+        query = query.group_by(*key_columns)
+    out = []
+    for row in (await conn.execute(query)).all():
+        counts = {m: int(getattr(row, m)) for m in COUNTS}
+        out.append(({k: getattr(row, k) for k in keys}, counts))
+    return out
 
 
 def _rates(counts: dict[str, int]) -> dict[str, float | None]:
@@ -197,10 +241,16 @@ class Summary:
         }
 
 
-async def figures(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> Figures:
-    row = (await conn.execute(_base(_sums(period, now), flt).where(_relevant(period, now)))).one()
-    counts = {m: int(getattr(row, m)) for m in COUNTS}
+def _total(rows: Sequence[tuple[dict[str, Any], dict[str, int]]]) -> Figures:
+    counts = dict.fromkeys(COUNTS, 0)
+    for _, row in rows:
+        for m in COUNTS:
+            counts[m] += row[m]
     return Figures(counts, _rates(counts))
+
+
+async def figures(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> Figures:
+    return _total(await _grouped(conn, period, flt, now, ()))
 
 
 async def summary(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> Summary:
@@ -222,56 +272,56 @@ class Group:
         return {"key": self.key, "label": self.label, **self.counts, **self.rates}
 
 
-def _dimension_columns(dimension: str) -> list[Any]:
-    if dimension == "town":
-        return [facilities.c.town.label("key")]
-    if dimension == "facility_type":
-        return [facilities.c.type.label("key")]
-    if dimension == "facility":
-        return [f.c.facility_id.label("key"), facilities.c.name.label("name"), facilities.c.town.label("town")]
-    if dimension == "category":
-        return [f.c.category.label("key")]
-    if dimension == "severity":
-        return [f.c.severity.label("key")]
-    if dimension == "mode":
-        return [inspections.c.mode.label("key")]
-    raise ValueError(f"group_by must be one of {', '.join(DIMENSIONS)}")
+async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    if not ids:
+        return {}
+    rows = await conn.execute(select(facilities.c.id, facilities.c.name, facilities.c.town)
+                              .where(facilities.c.id.in_(sorted(set(ids)))))
+    return {r.id: (r.name, r.town) for r in rows.all()}
+
+
+async def _roll_up(conn: AsyncConnection, rows: Sequence[tuple[dict[str, Any], dict[str, int]]],
+                   dimension: str, labeller: Any = None) -> list[Group]:
+    """The groups of one dimension from finer-grained counts; groups with nothing to count are left out."""
+    column = _DIMENSION_COLUMN[dimension]
+    sums: dict[Any, dict[str, int]] = {}
+    for keys, counts in rows:
+        into = sums.setdefault(keys[column], dict.fromkeys(COUNTS, 0))
+        for m in COUNTS:
+            into[m] += counts[m]
+    names = await _facility_names(conn, list(sums)) if dimension == "facility" else {}
+    groups = []
+    for key, counts in sums.items():
+        if not any(counts.values()):
+            continue
+        name, town = names.get(key, (None, None))
+        label = labeller(dimension, key, name) if labeller else (name or str(key))
+        groups.append(Group(key, label, town, counts, _rates(counts)))
+    groups.sort(key=lambda g: (-g.counts["found"], -g.counts["open"], str(g.label)))
+    return groups
 
 
 async def breakdown(conn: AsyncConnection, dimension: str, period: Period, flt: Filter, now: datetime,
                     labeller: Any = None) -> list[Group]:
     """The figures per town, facility type, facility, category, severity or inspection mode; groups with
     nothing to count are left out. `labeller(dimension, key, name)` names a group."""
-    keys = _dimension_columns(dimension)
-    query = _base([*keys, *_sums(period, now)], flt).where(_relevant(period, now)).group_by(*keys)
-    groups = []
-    for row in (await conn.execute(query)).all():
-        counts = {m: int(getattr(row, m)) for m in COUNTS}
-        if not any(counts.values()):
-            continue
-        name = getattr(row, "name", None)
-        label = labeller(dimension, row.key, name) if labeller else (name or str(row.key))
-        groups.append(Group(row.key, label, getattr(row, "town", None), counts, _rates(counts)))
-    groups.sort(key=lambda g: (-g.counts["found"], -g.counts["open"], str(g.label)))
-    return groups
+    if dimension not in _DIMENSION_COLUMN:
+        raise ValueError(f"group_by must be one of {', '.join(DIMENSIONS)}")
+    rows = await _grouped(conn, period, flt, now, (_DIMENSION_COLUMN[dimension],))
+    return await _roll_up(conn, rows, dimension, labeller)
+
+
+async def overview(conn: AsyncConnection, period: Period, flt: Filter, now: datetime, labeller: Any = None,
+                   dimensions: Sequence[str] = DIMENSIONS) -> tuple[Summary, dict[str, list[Group]]]:
+    """The headline figures with their change, and the breakdown by each of `dimensions`, from two queries:
+    one grouped by every dimension at once for the period, one of totals for the period before."""
+    rows = await _grouped(conn, period, flt, now, GRAIN)
+    previous = period.previous()
+    summary = Summary(period, previous, period.as_of(now), _total(rows), await figures(conn, previous, flt, now))
+    return summary, {d: await _roll_up(conn, rows, d, labeller) for d in dimensions}
 
 
 # --- trends -----------------------------------------------------------------------------------------------
-
-def _local(conn: AsyncConnection, column: Any) -> Any:
-    if conn.dialect.name == "sqlite":
-        return func.datetime(column, "+8 hours")
-    return column + text("interval '8 hours'")
-
-
-def _bucket(conn: AsyncConnection, column: Any, unit: str) -> Any:
-    local = _local(conn, column)
-    if conn.dialect.name == "sqlite":
-        if unit == "week":
-            return func.date(local, "weekday 0", "-6 days")
-        return func.strftime("%Y-%m-01", local)
-    return func.to_char(func.date_trunc(unit, local), "YYYY-MM-DD")
-
 
 @dataclass
 class Bucket:
@@ -313,27 +363,33 @@ async def trend(conn: AsyncConnection, unit: str, period: Period, flt: Filter, c
     follow the definitions above with the bucket as the period."""
     if unit not in ("week", "month"):
         raise ValueError("unit must be week or month")
-    buckets = {b.period.start: b for b in
-               (Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count))}
-    first = min(buckets)
-    start, end = buckets[first].period.start_utc, max(b.period.end_utc for b in buckets.values())
-    reported = _bucket(conn, f.c.reported_at, unit)
-    closed_bucket = _bucket(conn, f.c.closed_at, unit)
-    same = func.coalesce(func.sum(case((and_(f.c.closed_at.is_not(None), closed_bucket == reported), 1), else_=0)), 0)
-    q1 = _base([reported.label("b"), func.count().label("n"), same.label("cf")], flt).where(
-        _in(f.c.reported_at, start, end)).group_by(reported)
+    periods = trend_periods(unit, period.end - timedelta(days=1), count)
+    out = [Bucket(p) for p in periods]
+    bounds = [p.start_utc for p in periods]
+    ends = [p.end_utc for p in periods]
+    start, end = bounds[0], ends[-1]
+
+    def index(column: Any) -> Any:
+        """The bucket `column` falls in, as 0..count-1 (the query keeps to rows within the buckets)."""
+        return case(*((column < e, literal(n)) for n, e in enumerate(ends[:-1])), else_=literal(len(ends) - 1))
+
+    def bucket_end(column: Any) -> Any:
+        return case(*((column < e, e) for e in ends[:-1]), else_=ends[-1])
+
+    found = index(f.c.reported_at).label("b")
+    same = func.coalesce(func.sum(case((and_(f.c.closed_at.is_not(None),
+                                             f.c.closed_at < bucket_end(f.c.reported_at)), 1), else_=0)), 0)
+    q1 = _base([found, func.count().label("n"), same.label("cf")], flt).where(
+        _in(f.c.reported_at, start, end)).group_by(found)
+    closed = index(f.c.closed_at).label("b")
     on_time = func.coalesce(func.sum(case((f.c.closed_at <= f.c.due_at, 1), else_=0)), 0)
-    q2 = _base([closed_bucket.label("b"), func.count().label("n"), on_time.label("ot")], flt).where(
-        _in(f.c.closed_at, start, end)).group_by(closed_bucket)
+    q2 = _base([closed, func.count().label("n"), on_time.label("ot")], flt).where(
+        _in(f.c.closed_at, start, end)).group_by(closed)
     for row in (await conn.execute(q1)).all():
-        bucket = buckets.get(date.fromisoformat(str(row.b)[:10]))
-        if bucket:
-            bucket.found, bucket.closed_of_found = int(row.n), int(row.cf)
+        out[int(row.b)].found, out[int(row.b)].closed_of_found = int(row.n), int(row.cf)
     for row in (await conn.execute(q2)).all():
-        bucket = buckets.get(date.fromisoformat(str(row.b)[:10]))
-        if bucket:
-            bucket.closed, bucket.on_time = int(row.n), int(row.ot)
-    return [buckets[k] for k in sorted(buckets)]
+        out[int(row.b)].closed, out[int(row.b)].on_time = int(row.n), int(row.ot)
+    return out
 
 
 # --- days to close ----------------------------------------------------------------------------------------
@@ -367,8 +423,7 @@ async def days_to_close(conn: AsyncConnection, period: Period, flt: Filter, now:
 LIST_COLUMNS = [
     f.c.id, f.c.item_code, f.c.item_zh, f.c.item_en, f.c.category, f.c.severity, f.c.status, f.c.reported_at,
     f.c.due_day, f.c.due_at, f.c.closed_at, f.c.escalation_level, f.c.owner_name, f.c.round,
-    f.c.facility_id, facilities.c.name.label("facility_name"), facilities.c.town, facilities.c.type.label("facility_type"),
-    inspections.c.mode,
+    f.c.facility_id, facilities.c.name.label("facility_name"), f.c.town, f.c.facility_type, f.c.mode,
 ]
 
 
@@ -411,16 +466,29 @@ def _row(row: Any, moment: datetime) -> FindingRow:
                       row.facility_id, row.facility_name, row.town, row.facility_type, row.mode, overdue)
 
 
+def _listed(metric: str, period: Period, now: datetime) -> list[ColumnElement[bool]]:
+    """The metric's predicate and, for a stock, the same rows found from the closed_at index (the planner
+    otherwise walks every finding reported before the moment)."""
+    out = [predicate(metric, period, now)]
+    if metric in STOCKS:
+        moment = period.as_of(now)
+        open_ids = union_all(select(f.c.id).where(f.c.closed_at.is_(None), f.c.reported_at < moment),
+                             select(f.c.id).where(f.c.closed_at >= moment, f.c.reported_at < moment))
+        out.append(f.c.id.in_(open_ids))
+    return out
+
+
 async def finding_ids(conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
-    query = _base([f.c.id], flt).where(predicate(metric, period, now)).order_by(f.c.id)
+    query = _base([f.c.id], flt).where(*_listed(metric, period, now)).order_by(f.c.id)
     return list((await conn.execute(query)).scalars())
 
 
 async def finding_list(conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime,
                        limit: int | None = None) -> list[FindingRow]:
     """The findings behind one figure with what a reader needs to check them; overdue ones oldest first."""
-    query = _base(LIST_COLUMNS, flt).where(predicate(metric, period, now))
+    query = _base(LIST_COLUMNS, flt).join_from(f, facilities, facilities.c.id == f.c.facility_id).where(
+        *_listed(metric, period, now))
     if metric == "overdue":
         query = query.order_by(f.c.due_at, f.c.id)
     else:
@@ -450,14 +518,16 @@ class FacilityCount:
 async def top_facilities(conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime,
                          limit: int = 10) -> list[FacilityCount]:
     """Facilities with the most findings in `metric` (use "open" or "repeat"), most first."""
+    rel = _relevant(period, now, flt)
     n = func.count().label("n")
-    major = func.coalesce(func.sum(case((f.c.severity == "major", 1), else_=0)), 0).label("major")
-    query = (_base([f.c.facility_id, facilities.c.name, facilities.c.town, n, major], flt)
-             .where(predicate(metric, period, now))
-             .group_by(f.c.facility_id, facilities.c.name, facilities.c.town)
-             .order_by(n.desc(), f.c.facility_id).limit(limit))
-    return [FacilityCount(r.facility_id, r.name, r.town, int(r.n), int(r.major))
-            for r in (await conn.execute(query)).all()]
+    major = func.coalesce(func.sum(case((rel.c.severity == "major", 1), else_=0)), 0).label("major")
+    query = (select(rel.c.facility_id, n, major)
+             .where(predicate(metric, period, now, rel.c))
+             .group_by(rel.c.facility_id)
+             .order_by(n.desc(), rel.c.facility_id).limit(limit))
+    rows = (await conn.execute(query)).all()
+    names = await _facility_names(conn, [r.facility_id for r in rows])
+    return [FacilityCount(r.facility_id, *names[r.facility_id], int(r.n), int(r.major)) for r in rows]
 
 
 async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> list[tuple[int, int, datetime]]:
@@ -483,4 +553,4 @@ def hand_written_group_by() -> str:
 __all__ = ["COUNTS", "DIMENSIONS", "METRICS", "RATES", "STOCKS", "Bucket", "DaysToClose", "FacilityCount",
            "Figures", "Filter", "FindingRow", "Group", "Summary", "breakdown", "days_to_close", "escalations",
            "figures", "finding_ids", "finding_list", "findings_url", "hand_written_group_by", "nearest_rank",
-           "overdue_list", "predicate", "summary", "top_facilities", "trend", "trend_periods"]
+           "overdue_list", "overview", "predicate", "summary", "top_facilities", "trend", "trend_periods"]

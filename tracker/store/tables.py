@@ -264,7 +264,29 @@ mail = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # What the mailer attaches when it sends, rendered then and not in the transaction that queued the mail:
+    # "order-pdf:<order id>" is the rectification order as PDF (tracker.orders_pdf). Migration 0005.
+    Column("attachment", String(100)),
     Index("ix_mail_due", "status", "next_attempt_at"),
+)
+
+# A facility head's request for more time on one finding, and the inspector's side's decision on it.
+# Migration 0005.
+extension_requests = Table(
+    "extension_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, index=True),
+    Column("days", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", ForeignKey("users.id"), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("due_day_before", Date),
+    Column("status", String(10), nullable=False, default="pending"),
+    Column("decided_by", ForeignKey("users.id")),
+    Column("decided_at", UTCDateTime),
+    Column("decision_note", Text, nullable=False, default=""),
+    Column("new_due_day", Date),
 )
 
 leases = Table(

@@ -1,0 +1,188 @@
+"""Times the dashboard's queries at scale beside a hand-written single GROUP BY over the same table.
+
+    python bench/dashboard.py [--findings 1000000] [--sqlite-only] [--postgres-url postgresql+asyncpg://…]
+
+Generates findings spread over two years (400 facilities in 12 towns), then, for the last whole month, times
+every query the dashboard page runs (tracker.reports.gather), the whole page's queries (gather itself) and the
+hand-written baseline, several times each, and prints the best time of each with its ratio to the baseline. Without --postgres-url a throwaway
+PostgreSQL server is started as in the integration tests (tests/support). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tracker import reports
+from tracker.checklists import load_catalog
+from tracker.stats import query as q
+from tracker.stats.periods import Period
+from tracker.store.db import make_engine
+from tracker.store.migrate import upgrade_async
+from tracker.store.tables import facilities, findings, inspections, users
+
+TOWNS = [f"镇{i:02d}" for i in range(12)]
+KINDS = ["nursing_home", "meal_point", "neighbourhood_point", "funeral_home", "children_centre"]
+MODES = ["unannounced", "routine", "self", "special"]
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+START = NOW - timedelta(days=730)
+
+
+async def generate(engine: AsyncEngine, n: int) -> None:
+    rng = random.Random(7)
+    catalog = load_catalog()
+    items = [(i.code, i.category) for i in catalog.items()]
+    async with engine.begin() as conn:
+        await conn.execute(insert(facilities), [
+            {"id": i, "code": f"B{i:04d}", "name": f"机构{i}", "type": KINDS[i % len(KINDS)], "town": TOWNS[i % 12],
+             "head_name": "负责人", "head_email": f"h{i}@x.cn"} for i in range(1, 401)])
+        await conn.execute(insert(users).values(id=1, username="bench", password_hash="x", role="inspector",
+                                                name="b", active=True))
+        per = 5
+        await conn.execute(insert(inspections), [
+            {"id": i, "client_ref": f"b{i}", "facility_id": (i % 400) + 1, "mode": MODES[i % 4], "inspector_id": 1,
+             "submitted_at": START, "checklist_versions": {}} for i in range(1, n // per + 2)])
+    span = (NOW - START).total_seconds()
+    seen: set[tuple[int, str]] = set()
+    batch: list[dict[str, Any]] = []
+    for i in range(1, n + 1):
+        reported = START + timedelta(seconds=span * i / n)
+        insp = (i - 1) // 5 + 1
+        code, category = rng.choice(items)
+        due_at = reported + timedelta(days=rng.choice((3, 7, 10, 15)))
+        roll = rng.random()
+        closed = None if roll < 0.04 or reported > NOW - timedelta(days=20) and roll < 0.5 else \
+            reported + timedelta(days=rng.expovariate(1 / 8))
+        if closed and closed > NOW:
+            closed = None
+        status = "closed" if closed else ("submitted" if roll < 0.01 else "ordered")
+        facility = (insp % 400) + 1
+        repeat = (facility, code) in seen  # reported_at grows with i, so every earlier one is seen already
+        seen.add((facility, code))
+        batch.append({"id": i, "inspection_id": insp, "facility_id": facility, "item_code": code,
+                      "town": TOWNS[facility % 12], "facility_type": KINDS[facility % len(KINDS)],
+                      "mode": MODES[insp % 4], "is_repeat": repeat,
+                      "category": category, "item_zh": "隐患", "item_en": "hazard", "basis": "", "description": "",
+                      "severity": "major" if rng.random() < 0.03 else "general", "status": status,
+                      "reported_at": reported, "ordered_at": reported, "due_at": due_at,
+                      "due_day": due_at.date(), "closed_at": closed, "submitted_at": closed,
+                      "escalation_level": 0 if closed else rng.randint(0, 4), "round": 1, "stop_use": False,
+                      "listed_for_supervision": False, "due_estimated": False, "owner_name": "负责人"})
+        if len(batch) == 20000:
+            async with engine.begin() as conn:
+                await conn.execute(insert(findings), batch)
+            batch.clear()
+    if batch:
+        async with engine.begin() as conn:
+            await conn.execute(insert(findings), batch)
+    async with engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
+
+
+async def _all(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [await v for v in value]
+    return await value
+
+
+async def best(fn: Callable[[], Awaitable[Any]], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        await fn()
+        times.append(time.perf_counter() - t0)
+    return min(times) * 1000
+
+
+async def measure(engine: AsyncEngine, label: str) -> None:
+    last = NOW.date().replace(day=1) - timedelta(days=1)
+    period = Period.month(last.year, last.month)
+    flt = q.Filter()
+    catalog = load_catalog()
+    async with engine.connect() as conn:
+        baseline_sql = text(q.hand_written_group_by())
+
+        async def baseline() -> None:
+            (await conn.execute(baseline_sql, {"start": period.start_utc.replace(tzinfo=None),
+                                               "end": period.end_utc.replace(tzinfo=None)})).all()
+
+        jobs: dict[str, Callable[[], Awaitable[Any]]] = {
+            "summary + 6 breakdowns (overview)": lambda: q.overview(conn, period, flt, NOW),
+            "summary alone (this + previous)": lambda: q.summary(conn, period, flt, NOW),
+            **{f"breakdown by {d} alone (API)": (lambda d=d: q.breakdown(conn, d, period, flt, NOW))
+               for d in ("town", "facility")},
+            "trend by week (12)": lambda: q.trend(conn, "week", period, flt),
+            "trend by month (12)": lambda: q.trend(conn, "month", period, flt),
+            "days to close": lambda: q.days_to_close(conn, period, flt, NOW),
+            "overdue list (200)": lambda: q.overdue_list(conn, period, flt, NOW, 200),
+            "open major list (200)": lambda: q.finding_list(conn, "open_major", period, flt, NOW, 200),
+            "top facilities, open": lambda: q.top_facilities(conn, "open", period, flt, NOW),
+            "top facilities, repeat": lambda: q.top_facilities(conn, "repeat", period, flt, NOW),
+            "escalations": lambda: q.escalations(conn, period, flt),
+        }
+        pages: dict[str, Callable[[], Awaitable[Any]]] = {
+            "dashboard page, all towns (gather)": lambda: reports.gather(conn, period, flt, NOW, catalog),
+            "dashboard page, one town (gather)": lambda: reports.gather(conn, period, q.Filter(town=TOWNS[3]), NOW,
+                                                                       catalog),
+            "findings page, open (list)": lambda: q.finding_list(conn, "open", period, flt, NOW),
+            "API closure?group_by=town": lambda: (q.summary(conn, period, flt, NOW),
+                                                  q.breakdown(conn, "town", period, flt, NOW)),
+        }
+        base = await best(baseline)
+        print(f"\n{label}: period {period.start}..{period.end}")
+        print(f"  {'hand-written GROUP BY (baseline)':<36} {base:9.1f} ms   1.00x")
+        for name, job in jobs.items():
+            ms = await best(job)
+            print(f"  {name:<36} {ms:9.1f} ms  {ms / base:5.2f}x")
+        print("  pages, all of their queries:")
+        for name, job in pages.items():
+            ms = await best(lambda job=job: _all(job()))
+            print(f"  {name:<36} {ms:9.1f} ms  {ms / base:5.2f}x")
+
+
+async def run(url: str, n: int, label: str) -> None:
+    await upgrade_async(url)
+    engine = make_engine(url)
+    try:
+        t0 = time.perf_counter()
+        await generate(engine, n)
+        print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s")
+        await measure(engine, label)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--findings", type=int, default=1_000_000)
+    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--postgres-url")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", args.findings, "SQLite"))
+    if args.sqlite_only:
+        return
+    if args.postgres_url:
+        asyncio.run(run(args.postgres_url, args.findings, "PostgreSQL"))
+        return
+    from tests.support import PostgresServer
+
+    with PostgresServer() as server:
+        asyncio.run(run(server.create_database("bench"), args.findings, "PostgreSQL"))
+
+
+if __name__ == "__main__":
+    main()
