@@ -22,7 +22,7 @@ from tracker.events.stream import (
     DUPLICATE_WINDOW,
     STREAM_NAME,
 )
-from tracker.store.db import take_lease
+from tracker.store.db import read_only, take_lease
 from tracker.store.tables import outbox
 
 log = logging.getLogger("tracker.relay")
@@ -47,7 +47,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
 async def publish_pending(engine: AsyncEngine, js: JetStreamContext, clock: Clock, limit: int = 500) -> int:
     """Publish one batch of unpublished rows; returns how many went out. A row published but not yet
     marked (a crash in between) is published again and dropped by the server as a duplicate."""
-    async with engine.connect() as conn:
+    async with read_only(engine) as conn:
         rows = (
             await conn.execute(
                 select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
@@ -56,13 +56,14 @@ async def publish_pending(engine: AsyncEngine, js: JetStreamContext, clock: Cloc
                 .limit(limit)
             )
         ).all()
-        await conn.rollback()
     if not rows:
         return 0
-    await asyncio.gather(
-        *(js.publish(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id}, timeout=10)
-          for row in rows)
-    )
+    # Publish the batch without waiting for each ack in turn, then make sure every one was acked.
+    acks = [
+        await js.publish_async(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id})
+        for row in rows
+    ]
+    await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
     async with engine.begin() as conn:
         await conn.execute(
             update(outbox).where(outbox.c.id.in_([row.id for row in rows])).values(published_at=clock.now())

@@ -8,6 +8,7 @@ import logging
 from faststream import AckPolicy, FastStream
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from faststream.nats.subscriber.usecases import stream_pull_subscriber
 from faststream.specification import AsyncAPI
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
@@ -30,7 +31,17 @@ from tracker.service.context import Context
 log = logging.getLogger("tracker.handlers")
 
 
+def _keep_partial_batches() -> None:
+    """faststream 0.7.8's batch pull loop catches nats.errors.TimeoutError, but nats-py 2.16's fetch may
+    raise the built-in TimeoutError (its parent class): the loop task then dies and drops the messages it
+    had gathered, unacknowledged, until ack_wait brings them back. Catching the parent class instead
+    keeps the partial batch. Remove once faststream catches it itself."""
+    if stream_pull_subscriber.TimeoutError is not TimeoutError:
+        stream_pull_subscriber.TimeoutError = TimeoutError  # type: ignore[misc]
+
+
 def build_broker(ctx: Context, servers: list[str], reactions: tuple[Reaction, ...] = REACTIONS) -> NatsBroker:
+    _keep_partial_batches()
     # Each message's receipt is logged at DEBUG: at INFO the log would grow with every event.
     broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG)
     # Streams are declared by tracker.relay.ensure_streams, with their replicas and dead-letter stream.
@@ -63,10 +74,15 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
         readable: list[tuple[Msg, Event]] = []
         for raw in msg.raw_message:
             try:
-                readable.append((raw, decode(raw.data, expected=reaction.event)))
+                event = decode(raw.data, expected=reaction.event)
             except UndecodableEvent as error:
                 await dead_letter(ctx, publish_deadletter, reaction.consumer, raw.subject, raw.data, str(error))
                 await raw.ack()
+                continue
+            if reaction.wants(event):
+                readable.append((raw, event))
+            else:
+                await raw.ack()  # not this reaction's business: nothing to do, nothing to record
         if not readable:
             return
         try:

@@ -31,6 +31,7 @@ class Reaction:
     event: type[Event]
     effect: Effect
     description: str
+    wants: Callable[[Event], bool] = lambda event: True
 
 
 def backoff_seconds(delivered: int) -> float:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.events.schemas import (
+    Event,
     FindingClosed,
     FindingEscalated,
     FindingReminded,
@@ -34,8 +35,7 @@ async def mail_the_order(event: OrderIssued, conn: AsyncConnection, ctx: Context
 
 async def alert_the_bureau_lead(event: FindingReported, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
     """When a major hazard is reported, the bureau lead hears at once: it is listed for supervision."""
-    if event.severity == "major":
-        await notify.major_reported(conn, ctx, event.finding_id, now)
+    await notify.major_reported(conn, ctx, event.finding_id, now)
 
 
 async def ask_for_verification(event: RectificationSubmitted, conn: AsyncConnection, ctx: Context,
@@ -65,16 +65,23 @@ async def tell_the_next_level(event: FindingEscalated, conn: AsyncConnection, ct
     await notify.finding_escalated(conn, ctx, event.finding_id, event.level, event.round, now)
 
 
-REACTIONS: tuple[Reaction, ...] = tuple(
-    Reaction(consumer=fn.__name__, event=cls, effect=fn, description=(fn.__doc__ or "").strip())  # type: ignore[arg-type]
-    for fn, cls in (
-        (issue_the_order, InspectionSubmitted),
-        (mail_the_order, OrderIssued),
-        (alert_the_bureau_lead, FindingReported),
-        (ask_for_verification, RectificationSubmitted),
-        (announce_the_closure, FindingClosed),
-        (return_to_the_facility, RectificationRejected),
-        (remind_the_owner, FindingReminded),
-        (tell_the_next_level, FindingEscalated),
-    )
+def is_major(event: FindingReported) -> bool:
+    return event.severity == "major"
+
+
+def _reaction(effect, event: type[Event], wants=None) -> Reaction:  # noqa: ANN001
+    extra = {"wants": wants} if wants else {}
+    return Reaction(consumer=effect.__name__, event=event, effect=effect,
+                    description=(effect.__doc__ or "").strip(), **extra)
+
+
+REACTIONS: tuple[Reaction, ...] = (
+    _reaction(issue_the_order, InspectionSubmitted),
+    _reaction(mail_the_order, OrderIssued),
+    _reaction(alert_the_bureau_lead, FindingReported, wants=is_major),
+    _reaction(ask_for_verification, RectificationSubmitted),
+    _reaction(announce_the_closure, FindingClosed),
+    _reaction(return_to_the_facility, RectificationRejected),
+    _reaction(remind_the_owner, FindingReminded),
+    _reaction(tell_the_next_level, FindingEscalated),
 )

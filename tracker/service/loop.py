@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import model
 from tracker.domain.calendar import fallback_years_warning
-from tracker.domain.errors import InvalidInput, NotFound
+from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from tracker.domain.model import Actor, Role, Status
 from tracker.domain.policy import PolicySettings, deadline_for
 from tracker.events.schemas import FindingClosed, OrderIssued, RectificationRejected, RectificationSubmitted
+from tracker.service.context import load_calendar
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
+    extension_requests,
     facilities,
     findings,
     history,
+    inspections,
     orders,
     photo_links,
     photos,
@@ -26,10 +29,9 @@ from tracker.store.tables import (
     users,
     verifications,
 )
-from tracker.service.context import load_calendar
-
 
 log = logging.getLogger("tracker.deadlines")
+_warned_years: set[int] = set()
 
 
 class StaleFinding(Exception):
@@ -91,8 +93,10 @@ async def issue_order(
         )
         if changed.rowcount != 1:
             raise StaleFinding(f"finding {finding.id} changed while being ordered")
-        if deadline.estimated:
-            log.warning("finding %s: %s", finding.id, fallback_years_warning({deadline.day.year}))
+        if deadline.estimated and deadline.day.year not in _warned_years:
+            # Once per year and process: the finding itself carries the warning for every reader.
+            _warned_years.add(deadline.day.year)
+            log.warning("%s", fallback_years_warning({deadline.day.year}))
         await _log(conn, finding.id, now, transition.action, None, "", {"due_day": deadline.day.isoformat(),
                                                                      "estimated": deadline.estimated})
     event = OrderIssued(
@@ -106,7 +110,7 @@ async def issue_order(
     return event
 
 
-async def load_finding(conn: AsyncConnection, finding_id: int):  # noqa: ANN201 - a Row
+async def load_finding(conn: AsyncConnection, finding_id: int):
     row = (await conn.execute(select(findings).where(findings.c.id == finding_id))).first()
     if row is None:
         raise NotFound(f"no finding with id {finding_id}")
@@ -201,7 +205,7 @@ async def verify(
     return verification_id
 
 
-async def _move(conn: AsyncConnection, finding, transition: model.Transition, now: datetime, **values) -> None:  # noqa: ANN001
+async def _move(conn: AsyncConnection, finding, transition: model.Transition, now: datetime, **values) -> None:
     changed = await conn.execute(
         update(findings)
         .where(findings.c.id == finding.id, findings.c.status == transition.before.value)
@@ -239,3 +243,112 @@ async def _link_photos(conn: AsyncConnection, finding_id: int, photo_ids: list[s
         await conn.execute(
             insert(photo_links), [{"photo_id": p, "finding_id": finding_id, "stage": stage} for p in photo_ids]
         )
+
+
+# ---- more time for a finding: asked by the facility head, decided on the inspector's side --------------
+
+MAX_EXTENSION_DAYS = 60
+# Who may decide a request besides the inspector who found the hazard.
+EXTENSION_DECIDERS = frozenset({Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.ADMIN})
+
+
+async def pending_extension(conn: AsyncConnection, finding_id: int):
+    return (await conn.execute(
+        select(extension_requests).where(extension_requests.c.finding_id == finding_id,
+                                         extension_requests.c.status == "pending")
+        .order_by(extension_requests.c.id.desc()).limit(1))).first()
+
+
+def _check_days(days: int) -> None:
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise InvalidInput("days", f"days must be a whole number in 1..{MAX_EXTENSION_DAYS}")
+
+
+async def request_extension(
+    conn: AsyncConnection, actor: Actor, finding_id: int, days: int, reason: str, now: datetime
+) -> int:
+    """The facility head asks for `days` more working days for an open finding, saying why."""
+    finding = await load_finding(conn, finding_id)
+    model.may_submit_rectification(actor, finding.facility_id)
+    if Status(finding.status) is not Status.ORDERED:
+        raise InvalidTransition(f"more time can only be asked for an open finding, not a {finding.status} one")
+    _check_days(days)
+    if not reason.strip():
+        raise InvalidInput("reason", "say why more time is needed")
+    if await pending_extension(conn, finding_id) is not None:
+        raise InvalidTransition("a request for more time is already waiting for a decision")
+    request_id = (await conn.execute(insert(extension_requests).values(
+        finding_id=finding_id, days=days, reason=reason.strip(), requested_by=actor.id, requested_at=now,
+        due_day_before=finding.due_day, status="pending", decision_note=""))).inserted_primary_key[0]
+    await _log(conn, finding_id, now, "extension_requested", actor.id, reason.strip(),
+               {"days": days, "request_id": request_id})
+    return request_id
+
+
+async def may_decide_extension(conn: AsyncConnection, actor: Actor, finding) -> None:
+    """The inspector who found it, or a section chief, bureau lead or admin; never the facility itself."""
+    model.may_verify(actor, finding.facility_id)
+    if actor.role in EXTENSION_DECIDERS:
+        return
+    inspector_id = await conn.scalar(select(inspections.c.inspector_id)
+                                     .where(inspections.c.id == finding.inspection_id))
+    if actor.role is not Role.INSPECTOR or inspector_id != actor.id:
+        raise NotAllowed("only the finding's inspector or a section chief may decide on more time")
+
+
+async def decide_extension(
+    conn: AsyncConnection,
+    actor: Actor,
+    request_id: int,
+    accepted: bool,
+    days: int | None,
+    note: str,
+    policy: PolicySettings,
+    now: datetime,
+) -> date | None:
+    """Accept (the deadline moves `days` working days past the later of the old deadline and today; reminder
+    and escalation are recomputed) or refuse (the deadline stays). Returns the new deadline day, if any."""
+    request = (await conn.execute(select(extension_requests)
+                                  .where(extension_requests.c.id == request_id))).first()
+    if request is None:
+        raise NotFound(f"no request for more time with id {request_id}")
+    finding = await load_finding(conn, request.finding_id)
+    await may_decide_extension(conn, actor, finding)
+    if request.status != "pending":
+        raise InvalidTransition(f"the request was already {request.status}")
+    new_day: date | None = None
+    if accepted:
+        if Status(finding.status) is not Status.ORDERED:
+            raise InvalidTransition(f"the finding is {finding.status}; its deadline no longer runs")
+        days = request.days if days is None else days
+        _check_days(days)
+        calendar = await load_calendar(conn)
+        base = max(finding.due_at, now) if finding.due_at is not None else now
+        deadline = deadline_for(base, days, calendar, policy)
+        changed = await conn.execute(
+            update(findings)
+            .where(findings.c.id == finding.id, findings.c.status == Status.ORDERED.value,
+                   findings.c.due_at == finding.due_at if finding.due_at is not None else findings.c.due_at.is_(None))
+            .values(due_at=deadline.due_at, due_day=deadline.day, due_estimated=deadline.estimated,
+                    remind_at=deadline.remind_at, next_escalation_at=deadline.due_at)
+        )
+        if changed.rowcount != 1:
+            raise StaleFinding(f"finding {finding.id} changed meanwhile; try again")
+        new_day = deadline.day
+    elif not note.strip():
+        raise InvalidInput("note", "say why more time is refused")
+    decided = await conn.execute(
+        update(extension_requests)
+        .where(extension_requests.c.id == request_id, extension_requests.c.status == "pending")
+        .values(status="accepted" if accepted else "refused", decided_by=actor.id, decided_at=now,
+                decision_note=note.strip(), new_due_day=new_day)
+    )
+    if decided.rowcount != 1:
+        raise StaleFinding(f"request {request_id} was decided meanwhile")
+    data: dict = {"request_id": request_id}
+    if new_day is not None:
+        data.update(due_day=new_day.isoformat(), days=days,
+                    due_day_before=finding.due_day.isoformat() if finding.due_day else None)
+    await _log(conn, finding.id, now, "extension_accepted" if accepted else "extension_refused", actor.id,
+               note.strip(), data)
+    return new_day

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +37,23 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A transaction that reads then writes cannot wait for the lock in deferred mode; take it up front.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads marked read-only need no lock at all under WAL.
+        read = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "tracker_read_only"
+
+
+@asynccontextmanager
+async def read_only(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reading: on SQLite it does not take the write lock that writers queue for."""
+    async with engine.connect() as conn:
+        await conn.execution_options(**{READ_ONLY: True})
+        try:
+            yield conn
+        finally:
+            await conn.rollback()
 
 
 def is_sqlite(conn: AsyncConnection) -> bool:
