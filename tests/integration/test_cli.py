@@ -1,0 +1,222 @@
+"""The `tracker` command as an operator runs it: a real subprocess on a SQLite database in a data folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from tests.support.stack import add_facility, add_people, prepared_engine
+from tracker.checklists import load_catalog
+from tracker.checklists.loader import default_directory
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.model import Actor, Role
+from tracker.domain.policy import PolicySettings
+from tracker.events.schemas import CATALOGUE
+from tracker.service.loop import issue_order
+from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.tables import findings, users
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without any TRACKER_* setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return {**env, **extra}
+
+
+def tracker(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracker", *map(str, args)], cwd=cwd, env=env or clean_env(),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def rows(data: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(data / "tracker.db") as db:
+        return db.execute(sql).fetchall()
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def test_it_upgrades_the_database_twice_without_complaint(tmp_path: Path, data: Path) -> None:
+    for _ in range(2):
+        done = tracker("db", "upgrade", "--data", data, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "database at head" in done.stdout
+    assert rows(data, "SELECT count(*) FROM facilities") == [(0,)]
+
+
+CSV = """\
+code,name,type,town,head_name,head_email
+A1,汇龙镇敬老院,nursing_home,汇龙镇,张三,a1@example.cn
+A2,太空站,spaceship,汇龙镇,李四,a2@example.cn
+A3,南阳镇敬老院,nursing_home,南阳镇,王五,not-an-email
+A4,,nursing_home,汇龙镇,赵六,a4@example.cn
+A1,汇龙镇敬老院（重复）,nursing_home,汇龙镇,张三,a1@example.cn
+A5,启东市殡仪馆,funeral_home,汇龙镇,钱七,a5@example.cn
+"""
+
+
+def test_it_keeps_the_good_facility_rows_and_reports_each_bad_one_by_line(tmp_path: Path, data: Path) -> None:
+    csv = tmp_path / "facilities.csv"
+    csv.write_text(CSV, encoding="utf-8")
+    assert tracker("db", "upgrade", "--data", data, cwd=tmp_path).returncode == 0
+
+    first = tracker("facilities", "import", csv, "--data", data, cwd=tmp_path)
+    assert first.returncode == 1
+    assert "2 added, 0 already known, 4 rejected" in first.stdout
+    problems = first.stderr.splitlines()
+    expected = {3: "spaceship", 4: "not-an-email", 5: "name", 6: "A1"}
+    for line, word in expected.items():
+        assert any(f"line {line}:" in p and word in p for p in problems), (line, first.stderr)
+    assert not any(f"line {line}:" in p for p in problems for line in (1, 2, 7)), first.stderr
+    assert rows(data, "SELECT code, name FROM facilities ORDER BY code") == [
+        ("A1", "汇龙镇敬老院"), ("A5", "启东市殡仪馆")]
+
+    again = tracker("facilities", "import", csv, "--data", data, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "0 added, 2 already known, 4 rejected" in again.stdout
+    assert rows(data, "SELECT count(*) FROM facilities") == [(2,)]
+
+
+async def test_it_refuses_a_bad_user_naming_the_option(tmp_path: Path, data: Path) -> None:
+    data.mkdir()
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
+    await add_facility(engine, "F1")
+    await engine.dispose()
+    common = ("--password", "long-enough-1", "--data", data)
+    cases = [
+        (("--role", "wizard", "--username", "u1"), "--role"),
+        (("--role", "facility_head", "--username", "u2"), "--facility"),
+        (("--role", "facility_head", "--username", "u3", "--facility", "NOPE"), "--facility"),
+    ]
+    for args, option in cases:
+        done = tracker("users", "add", *args, *common, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert option in done.stderr, (args, done.stderr)
+    assert rows(data, "SELECT count(*) FROM users") == [(0,)]
+
+    good = tracker("users", "add", "--role", "facility_head", "--username", "head", "--facility", "F1", *common,
+                   cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert rows(data, "SELECT username, role FROM users") == [("head", "facility_head")]
+
+
+async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothing(tmp_path: Path,
+                                                                                   data: Path) -> None:
+    data.mkdir()
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
+    try:
+        await add_facility(engine, "F1")
+        await add_people(engine, "F1")
+        catalog = load_catalog()
+        async with engine.connect() as conn:
+            inspector_id = await conn.scalar(select(users.c.id).where(users.c.username == "inspector"))
+        inspector = Actor(inspector_id, "inspector", Role.INSPECTOR, None, None)
+        code = next(i.code for i in catalog.items(facility_type="nursing_home") if i.severity == "general")
+        found_at = datetime(2025, 3, 3, 9, 0, tzinfo=LOCAL_TZ)
+        reported = await report_inspection(engine, catalog, inspector, InspectionInput(
+            1, "routine", "cli-1", [ItemResult(code, "fail")]), found_at)
+        async with engine.begin() as conn:
+            await issue_order(conn, reported.inspection_id, PolicySettings(), found_at)
+        [finding_id] = reported.finding_ids
+        async with engine.connect() as conn:
+            due_at = await conn.scalar(select(findings.c.due_at).where(findings.c.id == finding_id))
+    finally:
+        await engine.dispose()
+    # The operator types local time: a day after the deadline passed.
+    as_of = (due_at.astimezone(LOCAL_TZ) + timedelta(days=1)).replace(tzinfo=None).isoformat(timespec="minutes")
+
+    def state() -> tuple[list[tuple], list[tuple], list[tuple]]:
+        return (rows(data, "SELECT id, status, escalation_level, remind_at FROM findings"),
+                rows(data, "SELECT subject FROM outbox ORDER BY id"),
+                rows(data, "SELECT action FROM finding_history ORDER BY id"))
+
+    before = state()
+    dry = tracker("escalate", "--as-of", as_of, "--dry-run", "--data", data, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "1 escalation(s) due" in dry.stdout
+    assert f"finding {finding_id} -> level 1" in dry.stdout
+    assert state() == before
+
+    run = tracker("escalate", "--as-of", as_of, "--data", data, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "1 escalation(s) raised" in run.stdout
+    assert f"finding {finding_id} -> level 1" in run.stdout
+    findings_after, outbox_after, history_after = state()
+    assert [(f[1], f[2]) for f in findings_after] == [("ordered", 1)]
+    assert outbox_after.count(("tracker.finding.escalated",)) == 1
+    assert history_after.count(("escalated",)) == 1
+
+    repeat = tracker("escalate", "--as-of", as_of, "--data", data, cwd=tmp_path)
+    assert repeat.returncode == 0, repeat.stderr
+    assert "0 reminder(s) raised, 0 escalation(s) raised" in repeat.stdout
+    assert state() == (findings_after, outbox_after, history_after)
+
+
+def test_it_documents_every_event_subject_in_asyncapi(tmp_path: Path) -> None:
+    done = tracker("docs", "asyncapi", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    document = yaml.safe_load(done.stdout)
+    assert str(document["asyncapi"]).startswith("3.")
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    missing = {cls.subject() for cls in CATALOGUE.values()} - addresses
+    assert not missing, f"events missing from the AsyncAPI document: {sorted(missing)}"
+    assert all(subject.startswith("tracker.") for subject in (cls.subject() for cls in CATALOGUE.values()))
+
+
+def test_it_loads_a_holiday_schedule_and_names_a_date_outside_the_year(tmp_path: Path, data: Path) -> None:
+    assert tracker("db", "upgrade", "--data", data, cwd=tmp_path).returncode == 0
+    good = tmp_path / "2027.yaml"
+    good.write_text("year: 2027\nholidays: [2027-01-01, 2027-02-08, 2027-02-09]\nworkdays: [2027-02-06]\n")
+    done = tracker("calendar", "load", good, "--data", data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2027: 3 holiday(s), 1 make-up working day(s) loaded" in done.stdout
+    assert [year for (year,) in rows(data, "SELECT year FROM calendar_years")] == [2027]
+
+    bad = tmp_path / "2027-bad.yaml"
+    bad.write_text("year: 2027\nholidays: [2027-01-01, 2028-01-03]\n")
+    refused = tracker("calendar", "load", bad, "--data", data, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "2028-01-03" in refused.stderr and "outside the year 2027" in refused.stderr
+    assert bad.name in refused.stderr
+
+
+def test_it_validates_the_shipped_checklists_and_points_at_a_broken_line(tmp_path: Path) -> None:
+    shipped = tracker("checklists", "validate", cwd=tmp_path)
+    assert shipped.returncode == 0, shipped.stderr
+    assert shipped.stdout.startswith("ok:")
+
+    broken = tmp_path / "checklists"
+    shutil.copytree(default_directory(), broken)
+    lines = (broken / "fire.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    number = next(n for n, line in enumerate(lines, start=1) if line.strip().startswith("severity:"))
+    lines[number - 1] = lines[number - 1].split("severity:")[0] + "severity: catastrophic\n"
+    (broken / "fire.yaml").write_text("".join(lines), encoding="utf-8")
+
+    done = tracker("checklists", "validate", broken, cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"fire.yaml:{number}:" in done.stderr
+    assert "catastrophic" in done.stderr
+
+
+def test_it_stops_a_role_at_once_naming_a_bad_or_missing_setting(tmp_path: Path, data: Path) -> None:
+    worker = tracker("worker", "--data", data, cwd=tmp_path, env=clean_env(TRACKER_NATS_URL="http://x"))
+    assert worker.returncode == 2
+    assert "TRACKER_NATS_URL" in worker.stderr
+
+    mailer = tracker("mailer", "--data", data, cwd=tmp_path)
+    assert mailer.returncode == 2
+    assert "TRACKER_SMTP_URL" in mailer.stderr
