@@ -43,6 +43,21 @@ def settings_for(data: Path | None) -> Settings:
     return settings
 
 
+def require_schema(settings: Settings) -> None:
+    """Stop with a clear word when the database is missing its tables or is behind the code."""
+    from tracker.store.migrate import current_revision, head_revision
+
+    try:
+        current = asyncio.run(current_revision(settings.db_url))
+    except Exception as error:  # noqa: BLE001 - any connection failure is reported the same way
+        typer.secho(f"cannot open the database {settings.db_url}: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if current != head_revision():
+        typer.secho(f"the database is {'empty' if current is None else 'at revision ' + current}; "
+                    "run `tracker db upgrade` first", fg="red", err=True)
+        raise typer.Exit(2)
+
+
 def _role(main, *args) -> None:  # noqa: ANN001
     from tracker import roles
 
@@ -202,6 +217,7 @@ def escalate(as_of: Annotated[str | None, typer.Option("--as-of", help="Local ti
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
+    require_schema(settings)
     moment = _parse_time(as_of) if as_of else datetime.now(UTC)
 
     async def main() -> None:
@@ -240,6 +256,7 @@ def report(month: Annotated[str, typer.Option("--month", help="The month, e.g. 2
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--month") from None
     settings = settings_for(data)
+    require_schema(settings)
     now = datetime.now(UTC)
     catalog = load_catalog()
 
@@ -270,6 +287,7 @@ def facilities_import(file: Path, data: Data = None) -> None:
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
+    require_schema(settings)
     if not file.is_file():
         typer.secho(f"{file}: no such file", fg="red", err=True)
         raise typer.Exit(2)
@@ -300,6 +318,7 @@ def users_add(role: str = typer.Option(..., "--role"), username: str = typer.Opt
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
+    require_schema(settings)
 
     async def main() -> int:
         engine = make_engine(settings.db_url)
@@ -324,6 +343,7 @@ def calendar_load(file: Path, data: Data = None) -> None:
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
+    require_schema(settings)
     try:
         content = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
@@ -438,6 +458,7 @@ def checklists_publish(
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
+    require_schema(settings)
     catalog = _catalog_or_exit()
     if campaign not in catalog.campaigns:
         typer.secho(f"CAMPAIGN: unknown campaign {campaign!r} (known: {', '.join(sorted(catalog.campaigns))})",
@@ -474,6 +495,7 @@ def checklists_withdraw(publication_id: Annotated[int, typer.Argument(help="The 
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
+    require_schema(settings)
     _upgrade(settings)
 
     async def main() -> Publication:
@@ -499,6 +521,7 @@ def checklists_publications(data: Data = None) -> None:
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
+    require_schema(settings)
     _upgrade(settings)
 
     async def main() -> list[Publication]:

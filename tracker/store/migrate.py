@@ -25,3 +25,26 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str) -> None:
     # Alembic's env runs its own event loop; keep it off ours.
     await asyncio.to_thread(upgrade, url)
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def current_revision(url: str) -> str | None:
+    """The database's schema revision, or None when it has none yet."""
+    from sqlalchemy import inspect, text
+
+    from tracker.store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            has_table = await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+            if not has_table:
+                return None
+            return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    finally:
+        await engine.dispose()
