@@ -87,9 +87,12 @@ def test_unannounced_inspection_to_verified_closure(server: Server, new_page: Ca
                            arg=section.locator(".photos img").element_handle(), timeout=10_000)
     expect(section).to_contain_text("整改期限")
     shot(head, "06-order-page")
+    printable = head.request.get(server.base_url + head.locator("#order-pdf").get_attribute("href"))
+    assert printable.status == 200 and printable.headers["content-type"] == "application/pdf"
+    assert printable.body().startswith(b"%PDF")
     section.locator("textarea[name=note]").fill("已清理安全出口杂物，设置警示标识")
     section.locator("input[name=photo]").set_input_files(str(evidence))
-    section.locator("button[type=submit]").click()
+    section.locator("form.rectify button[type=submit]").click()
     expect(head.locator("#sent-message")).to_be_visible()
     expect(head.locator(f"section.finding[data-finding='{finding_id}'] .pill[data-status]")).to_have_attribute(
         "data-status", "submitted")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Server, login, png, shot
@@ -69,3 +70,37 @@ def test_an_inspection_submitted_offline_arrives_exactly_once(server: Server, ne
         return [r.status, await r.json()]; }""", [facility["id"], client_ref, finding["item"]["code"]])
     assert again[0] == 200 and again[1]["id"] == inspection_id and again[1]["created"] is False
     assert findings_there() == before + 1
+
+
+def test_the_inspection_page_opens_again_with_no_signal(server: Server, new_page: Callable[[], Page]) -> None:
+    [facility] = server.api("GET", "/api/facilities", "insp", params={"q": "E2E01"}).json()
+    page = new_page()
+    login(page, server, "insp", f"/inspect/{facility['id']}")
+    page.check("input[name=cat][value=fire]")
+    page.click("#start-walk")
+    page.wait_for_url("**/walk?**")
+    # The service worker registered by the first page takes control and keeps this one.
+    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null",
+                           timeout=15_000)
+    items = page.locator("fieldset.item").count()
+    assert items > 0
+    walk_url = page.url
+
+    page.context.set_offline(True)
+    try:
+        response = page.reload()
+        assert response is not None and response.status == 200 and response.from_service_worker
+        assert page.url == walk_url
+        expect(page.locator("fieldset.item")).to_have_count(items)
+        # The static files came from the phone too: styled, and the scripts run.
+        assert page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor") == \
+            "rgb(11, 37, 69)"
+        page.wait_for_function("window.TrackerQueue !== undefined", timeout=10_000)
+        page.locator("fieldset.item").first.locator("label.r-fail").click()
+        expect(page.locator("fieldset.item").first.locator(".fail-details")).to_be_visible()
+        shot(page, "15-offline-reloaded")
+        # A page never visited is not there: the browser's own offline error, not a stale page.
+        with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED|ERR_FAILED"):
+            page.goto(f"{server.base_url}/inspect/{facility['id'] + 1}")
+    finally:
+        page.context.set_offline(False)

@@ -81,7 +81,7 @@ def test_the_token_opens_only_its_own_order_and_expires(server: Server, new_page
     page.goto(link)
     section = page.locator(f"section.finding[data-finding='{finding_a}']")
     section.locator("textarea[name=note]").fill("已更换灭火器")
-    section.locator("button[type=submit]").click()
+    section.locator("form.rectify button[type=submit]").click()
     expect(page.locator("#sent-message")).to_be_visible()
     assert server.api("GET", f"/api/findings/{finding_a}", "insp").json()["status"] == "submitted"
 

@@ -20,8 +20,10 @@ async def queue_mail(
     message: Rendered,
     now: datetime,
     variant: str = "",
+    attachment: str | None = None,
 ) -> bool:
-    """Queue one message; False when the same (subject matter, recipient, kind) was queued before."""
+    """Queue one message; False when the same (subject matter, recipient, kind) was queued before.
+    `attachment` names what the mailer attaches when it sends (e.g. tracker.orders_pdf.attachment_for)."""
     key = f"{kind}|{about}|{variant}|{to.lower()}"
     result = await conn.execute(
         insert_ignoring_duplicates(conn, mail).values(
@@ -36,6 +38,7 @@ async def queue_mail(
             attempts=0,
             next_attempt_at=now,
             created_at=now,
+            attachment=attachment,
         )
     )
     return result.rowcount == 1

@@ -7,6 +7,8 @@ import asyncio
 import logging
 import socket
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -17,6 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.clock import Clock
+from tracker.orders_pdf import PRINTERS, order_of_attachment, order_pdf
+from tracker.orders_pdf import filename as order_filename
 from tracker.store.tables import mail
 
 log = logging.getLogger("tracker.mailer")
@@ -29,7 +33,35 @@ def retry_delay(attempts: int, base: float = 5.0) -> timedelta:
     return timedelta(seconds=min(3600.0, base * 2 ** (attempts - 1)))
 
 
-def build_message(row, sender: str) -> EmailMessage:  # noqa: ANN001 - a Row of mail
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class AttachmentError(Exception):
+    """What a mail row asks to attach cannot be made; the row is tried again later."""
+
+
+async def make_attachments(engine: AsyncEngine, row) -> list[Attachment]:
+    """Render what the row names in its `attachment` column: the order PDF is made now, in a thread, with
+    no transaction open (WeasyPrint takes a few hundred milliseconds)."""
+    name = getattr(row, "attachment", None)
+    if not name:
+        return []
+    order_id = order_of_attachment(name)
+    if order_id is None:
+        raise AttachmentError(f"unknown attachment {name!r}")
+    try:
+        data = await order_pdf(engine, order_id)
+    except Exception as error:
+        raise AttachmentError(f"cannot render {name}: {error!r}") from error
+    return [Attachment(order_filename(order_id), "application/pdf", data)]
+
+
+def build_message(row, sender: str,
+                  attachments: Sequence[Attachment] = ()) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row.to_addr
@@ -39,6 +71,9 @@ def build_message(row, sender: str) -> EmailMessage:  # noqa: ANN001 - a Row of 
     message["Message-ID"] = f"<tracker-mail-{row.id}@{sender.split('@')[-1]}>"
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
+    for attachment in attachments:
+        maintype, subtype = attachment.content_type.split("/", 1)
+        message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
     return message
 
 
@@ -85,6 +120,14 @@ async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, cl
     """Deliver what this mailer claimed over one connection, reconnecting after a dropped one. Every
     claimed row ends sent, failed for good, or queued again with its error and the time of its next try."""
     rows = await claim(engine, holder, clock.now())
+    # Attachments (the order PDFs) are rendered ahead, a few at once, while earlier rows are being sent.
+    printing = asyncio.Semaphore(PRINTERS + 1)
+
+    async def attachments_of(row) -> list[Attachment]:
+        async with printing:
+            return await make_attachments(engine, row)
+
+    ahead = {row.id: asyncio.ensure_future(attachments_of(row)) for row in rows if row.attachment}
     client: aiosmtplib.SMTP | None = None
     try:
         for n, row in enumerate(rows):
@@ -98,7 +141,13 @@ async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, cl
                               retry_base=retry_base)
                 break
             try:
-                await client.send_message(build_message(row, sender))
+                attachments = await ahead.pop(row.id) if row.id in ahead else []
+            except AttachmentError as error:
+                log.exception("mail %s: attachment failed", row.id)
+                await _failed(engine, [row], str(error), clock.now(), permanent=False, retry_base=retry_base)
+                continue
+            try:
+                await client.send_message(build_message(row, sender, attachments))
             except aiosmtplib.SMTPRecipientsRefused as error:
                 await _failed(engine, [row], str(error), clock.now(), permanent=True, retry_base=retry_base)
             except aiosmtplib.SMTPResponseException as error:
@@ -113,6 +162,9 @@ async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, cl
                     await conn.execute(update(mail).where(mail.c.id == row.id).values(
                         status="sent", sent_at=clock.now(), attempts=row.attempts + 1, last_error=None))
     finally:
+        for left in ahead.values():  # rows not reached (the server went away): their turn comes again
+            left.cancel()
+        await asyncio.gather(*ahead.values(), return_exceptions=True)
         if client is not None and client.is_connected:
             try:
                 await client.quit()

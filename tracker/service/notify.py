@@ -12,8 +12,17 @@ from tracker.domain.model import Role
 from tracker.domain.policy import recipients_role
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
+from tracker.orders_pdf import attachment_for
 from tracker.service.context import Context
-from tracker.store.tables import facilities, findings, history, inspections, rectifications, users, verifications
+from tracker.store.tables import (
+    facilities,
+    findings,
+    history,
+    inspections,
+    rectifications,
+    users,
+    verifications,
+)
 from tracker.tokens import order_link
 
 
@@ -42,8 +51,9 @@ async def order_issued(conn: AsyncConnection, ctx: Context, order_id: int, findi
     facility = await _facility(conn, rows[0].facility_id)
     link = order_link(ctx.settings.base_url, ctx.secret, order_id, now)
     message = render("order", facility=facility, findings=rows, link=link)
+    # The PDF of the order is rendered by the mailer when it sends, not here in the handler's transaction.
     await queue_mail(conn, kind="order", about=f"order:{order_id}", to=rows[0].owner_email or facility.head_email,
-                     message=message, now=now)
+                     message=message, now=now, attachment=attachment_for(order_id))
 
 
 async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
@@ -61,12 +71,14 @@ async def rectification_submitted(conn: AsyncConnection, ctx: Context, finding_i
     note = await conn.scalar(select(rectifications.c.note).where(rectifications.c.id == rectification_id))
     inspector = (
         await conn.execute(
-            select(users.c.name, users.c.email)
+            select(users.c.name, users.c.email, users.c.role)
             .join(inspections, inspections.c.inspector_id == users.c.id)
             .where(inspections.c.id == rows[0].inspection_id)
         )
     ).one()
-    recipients = [inspector.email] if inspector.email else await _emails(conn, Role.SECTION_CHIEF)
+    # A hazard the facility reported itself (自查自纠) is verified by the bureau, never by its own head.
+    own_report = inspector.role == Role.FACILITY_HEAD.value
+    recipients = [inspector.email] if inspector.email and not own_report else await _emails(conn, Role.SECTION_CHIEF)
     message = render("verification_request", facility=facility, findings=rows, note=note,
                      inspector_name=inspector.name, link=_finding_link(ctx, finding_id))
     for to in recipients:

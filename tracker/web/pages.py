@@ -9,6 +9,7 @@ opened from the mail is authorised by its signed token alone, which an attacker 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -27,9 +28,29 @@ from tracker import tokens
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import DomainError
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Status, can_see
+from tracker.orders_pdf import OrderMissing, order_pdf
+from tracker.orders_pdf import filename as order_filename
 from tracker.service.context import Context
-from tracker.service.loop import StaleFinding, submit_rectification, verify
-from tracker.store.tables import facilities, findings, inspections, orders, photo_links, photos, users
+from tracker.service.loop import (
+    MAX_EXTENSION_DAYS,
+    StaleFinding,
+    decide_extension,
+    may_decide_extension,
+    request_extension,
+    submit_rectification,
+    verify,
+)
+from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.tables import (
+    extension_requests,
+    facilities,
+    findings,
+    inspections,
+    orders,
+    photo_links,
+    photos,
+    users,
+)
 from tracker.web import i18n
 from tracker.web.api import finding_view, save_photo
 from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
@@ -218,7 +239,7 @@ async def my_work(request: Request, actor: Who) -> Response:
                 .where(orders.c.facility_id == (actor.facility_id or -1))
                 .group_by(orders.c.id, orders.c.issued_at).order_by(orders.c.id.desc()).limit(100))).all()
             return render(request, "my.html", {"actor": actor, "orders": rows, "mine": [], "waiting": [],
-                                               "open": []})
+                                               "open": [], "asking": []})
         mine = (await conn.execute(
             select(inspections.c.id, inspections.c.mode, inspections.c.submitted_at, facilities.c.name,
                    func.count(findings.c.id).label("found"))
@@ -238,8 +259,15 @@ async def my_work(request: Request, actor: Who) -> Response:
         still_open = (await conn.execute(base.where(findings.c.status.in_([Status.ORDERED.value,
                                                                           Status.REPORTED.value]))
                                          .order_by(findings.c.due_at).limit(100))).all()
+        # Requests for more time waiting for this person's decision.
+        extension_base = base.add_columns(extension_requests.c.days.label("asked_days"),
+                                          extension_requests.c.reason.label("asked_reason"))
+        asking = (await conn.execute(
+            extension_base.join(extension_requests, extension_requests.c.finding_id == findings.c.id)
+            .where(extension_requests.c.status == "pending", findings.c.status == Status.ORDERED.value)
+            .order_by(extension_requests.c.requested_at).limit(100))).all()
     return render(request, "my.html", {"actor": actor, "orders": [], "mine": mine, "waiting": waiting,
-                                       "open": still_open, "now": ctx.clock.now()})
+                                       "open": still_open, "asking": asking, "now": ctx.clock.now()})
 
 
 # ---- one finding, and its verification ----------------------------------------------------------------
@@ -253,11 +281,42 @@ async def _finding_page(request: Request, actor: Actor, finding_id: int, error: 
         if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
             return error_page(request, 404, "err.not_found")
         view = await finding_view(conn, finding_id, ctx.clock.now())
+        asked = await _extensions(conn, [finding_id])
+        pending = next((r for r in asked.get(finding_id, []) if r.status == "pending"), None)
+        may_decide = False
+        if pending is not None and view["status"] == Status.ORDERED.value:
+            try:
+                await may_decide_extension(conn, actor, await _finding_row(conn, finding_id))
+                may_decide = True
+            except DomainError:
+                may_decide = False
     may_verify = (view["status"] == Status.SUBMITTED.value and actor.role is not Role.FACILITY_HEAD
                   and actor.facility_id != row.id)
     return render(request, "finding.html", {"f": view, "facility": row, "may_verify": may_verify,
-                                            "error": error, "days_left": _days_left(view, ctx.clock.now())},
+                                            "error": error, "days_left": _days_left(view, ctx.clock.now()),
+                                            "extensions": asked.get(finding_id, []), "pending": pending,
+                                            "may_decide": may_decide, "max_days": MAX_EXTENSION_DAYS},
                   status_code=status_code)
+
+
+async def _finding_row(conn: AsyncConnection, finding_id: int) -> Row:
+    return (await conn.execute(select(findings).where(findings.c.id == finding_id))).one()
+
+
+async def _extensions(conn: AsyncConnection, finding_ids: list[int]) -> dict[int, list[Row]]:
+    """The requests for more time on these findings, newest first, with who asked and who decided."""
+    asker = users.alias("asker")
+    decider = users.alias("decider")
+    rows = (await conn.execute(
+        select(extension_requests, asker.c.username.label("asked_by"), decider.c.username.label("decided_by_name"))
+        .join(asker, asker.c.id == extension_requests.c.requested_by)
+        .outerjoin(decider, decider.c.id == extension_requests.c.decided_by)
+        .where(extension_requests.c.finding_id.in_(finding_ids))
+        .order_by(extension_requests.c.id.desc()))).all() if finding_ids else []
+    out: dict[int, list[Row]] = {}
+    for r in rows:
+        out.setdefault(r.finding_id, []).append(r)
+    return out
 
 
 def _days_left(view: dict[str, Any], now: datetime) -> int | None:
@@ -306,6 +365,48 @@ async def finding_verify(request: Request, finding_id: int, actor: FormWho,
         async with ctx.engine.begin() as conn:
             await verify(conn, actor, finding_id, decision == "accept", note.strip(), photo_ids, ctx.policy,
                          ctx.clock.now())
+    except PageError as error:
+        return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _finding_page(request, actor, finding_id, str(error), code)
+    return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+
+
+def _days_value(text: str) -> int:
+    try:
+        days = int(text.strip())
+    except ValueError:
+        raise PageError(422, "extension.days_bad") from None
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise PageError(422, "extension.days_bad")
+    return days
+
+
+@router.post("/findings/{finding_id}/extension/{request_id}")
+async def finding_extension_decide(request: Request, finding_id: int, request_id: int, actor: FormWho,
+                                   decision: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
+                                   days: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> Response:
+    """The inspector's side decides on a request for more time: accept with a deadline, or refuse saying why."""
+    ctx = context(request)
+    try:
+        _check_csrf(request, csrf)
+        if decision not in ("accept", "refuse"):
+            raise PageError(422, "err.decision")
+        if decision == "refuse" and not note.strip():
+            raise PageError(422, "extension.reason_needed")
+        given = _days_value(days) if decision == "accept" else None
+        async with ctx.engine.connect() as conn:
+            row = (await conn.execute(select(facilities.c.id, facilities.c.town)
+                                      .join(findings, findings.c.facility_id == facilities.c.id)
+                                      .join(extension_requests, extension_requests.c.finding_id == findings.c.id)
+                                      .where(findings.c.id == finding_id,
+                                             extension_requests.c.id == request_id))).first()
+        if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+            raise PageError(404, "err.not_found")
+        async with ctx.engine.begin() as conn:
+            await decide_extension(conn, actor, request_id, decision == "accept", given, note.strip(), ctx.policy,
+                                   ctx.clock.now())
     except PageError as error:
         return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
     except (DomainError, StaleFinding) as error:
@@ -368,26 +469,32 @@ async def _order_access(request: Request, order_id: int, token: str | None) -> O
 
 
 async def _order_page(request: Request, access: OrderAccess, error: str | None = None,
-                      status_code: int = 200, sent: int | None = None) -> Response:
+                      status_code: int = 200, sent: int | None = None, asked: int | None = None) -> Response:
     ctx = context(request)
     now = ctx.clock.now()
     async with ctx.engine.connect() as conn:
         ids = (await conn.execute(select(findings.c.id).where(findings.c.order_id == access.order.id)
                                   .order_by(findings.c.id))).scalars().all()
         views = [await finding_view(conn, fid, now) for fid in ids]
+        asked = await _extensions(conn, list(ids))
     for view in views:
         view["days_left"] = _days_left(view, now)
+        view["extensions"] = asked.get(view["id"], [])
+        view["pending"] = next((r for r in view["extensions"] if r.status == "pending"), None)
     return render(request, "order.html", {"access": access, "findings": views, "error": error, "sent": sent,
-                                          "by_token": access.token is not None}, status_code=status_code)
+                                          "by_token": access.token is not None, "max_days": MAX_EXTENSION_DAYS,
+                                          "asked": asked},
+                  status_code=status_code)
 
 
 @router.get("/orders/{order_id}")
-async def order_page(request: Request, order_id: int, token: str | None = None, sent: int | None = None) -> Response:
+async def order_page(request: Request, order_id: int, token: str | None = None, sent: int | None = None,
+                     asked: int | None = None) -> Response:
     try:
         access = await _order_access(request, order_id, token)
     except PageError as error:
         return error_page(request, error.status_code, error.key)
-    return await _order_page(request, access, sent=sent)
+    return await _order_page(request, access, sent=sent, asked=asked)
 
 
 @router.post("/orders/{order_id}/findings/{finding_id}/rectification")
@@ -439,3 +546,115 @@ async def order_photo(request: Request, order_id: int, photo_id: str, token: str
         return error_page(request, 404, "err.not_found")
     return FileResponse(ctx.settings.photo_dir / photo.id, media_type=photo.content_type,
                         headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.post("/orders/{order_id}/findings/{finding_id}/extension")
+async def order_extension(request: Request, order_id: int, finding_id: int, days: Annotated[str, Form()] = "",
+                          reason: Annotated[str, Form()] = "", token: Annotated[str, Form()] = "",
+                          csrf: Annotated[str, Form()] = "") -> Response:
+    """The facility head asks for more time for one finding; the inspector's side decides."""
+    ctx = context(request)
+    try:
+        access = await _order_access(request, order_id, token or None)
+    except PageError as error:
+        return error_page(request, error.status_code, error.key)
+    try:
+        if not token:
+            _check_csrf(request, csrf)
+        if access.head is None:
+            raise PageError(409 if token else 403, "order.no_head" if token else "err.not_head")
+        async with ctx.engine.connect() as conn:
+            belongs = await conn.scalar(select(findings.c.order_id).where(findings.c.id == finding_id))
+        if belongs != order_id:
+            raise PageError(404, "err.not_found")
+        wanted = _days_value(days)
+        if not reason.strip():
+            raise PageError(422, "extension.reason_needed")
+        async with ctx.engine.begin() as conn:
+            await request_extension(conn, access.head, finding_id, wanted, reason.strip(), ctx.clock.now())
+    except PageError as error:
+        return await _order_page(request, access, _t(request, error.key), error.status_code)
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _order_page(request, access, str(error), code)
+    sep = "&" if access.query else "?"
+    return RedirectResponse(f"/orders/{order_id}{access.query}{sep}asked={finding_id}#f{finding_id}",
+                            status_code=303)
+
+
+@router.get("/orders/{order_id}/pdf")
+async def order_pdf_download(request: Request, order_id: int, token: str | None = None) -> Response:
+    """The order as the printable 整改通知书; the same people may fetch it as may open the order page."""
+    try:
+        access = await _order_access(request, order_id, token)
+    except PageError as error:
+        return error_page(request, error.status_code, error.key)
+    try:
+        data = await order_pdf(context(request).engine, access.order.id)
+    except OrderMissing:
+        return error_page(request, 404, "err.not_found")
+    name = order_filename(order_id)
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=\"order-{order_id}.pdf\"; filename*=UTF-8''{quote(name)}",
+        "Cache-Control": "private, no-store"})
+
+
+# ---- self-inspection (自查自纠): a facility head reports a hazard found at their own facility -------------
+
+async def _self_form(request: Request, actor: Actor, error: str | None = None, status_code: int = 200,
+                     values: dict[str, str] | None = None) -> Response:
+    ctx = context(request)
+    if actor.role is not Role.FACILITY_HEAD or actor.facility_id is None:
+        return error_page(request, 403, "err.not_head")
+    async with ctx.engine.connect() as conn:
+        facility = await _facility(conn, actor, actor.facility_id)
+    ftype = ctx.catalog.facility_types.get(facility.type)
+    groups = [(ctx.catalog.categories[c], ctx.catalog.items(facility_type=facility.type, category=c))
+              for c in (ftype.checklists if ftype else []) if c in ctx.catalog.categories]
+    return render(request, "self_report.html", {
+        "facility": facility, "groups": groups, "error": error, "values": values or {},
+        "client_ref": (values or {}).get("client_ref") or f"self-{uuid.uuid4()}"}, status_code=status_code)
+
+
+@router.get("/self-report")
+async def self_report_form(request: Request, actor: Who) -> Response:
+    return await _self_form(request, actor)
+
+
+@router.post("/self-report")
+async def self_report(request: Request, actor: FormWho, item: Annotated[str, Form()] = "",
+                      note: Annotated[str, Form()] = "", severity: Annotated[str, Form()] = "",
+                      client_ref: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
+                      photo: Photos = None) -> Response:
+    ctx = context(request)
+    values = {"item": item, "note": note, "severity": severity, "client_ref": client_ref}
+    if actor.role is not Role.FACILITY_HEAD or actor.facility_id is None:
+        return error_page(request, 403, "err.not_head")
+    try:
+        _check_csrf(request, csrf)
+        if not item or not ctx.catalog.has(item):
+            raise PageError(422, "self.choose_item")
+        if not note.strip():
+            raise PageError(422, "walk.note_needed")
+        if severity not in ("", "general", "major"):
+            raise PageError(422, "err.decision")
+        if not client_ref.strip() or len(client_ref) > 100:
+            client_ref = f"self-{uuid.uuid4()}"
+        photo_ids = await _save_photos(ctx, photo, actor.id)
+        # The same service step as an inspector's submission: the finding enters the same loop.
+        reported = await report_inspection(ctx.engine, ctx.catalog, actor, InspectionInput(
+            actor.facility_id, Mode.SELF.value, client_ref.strip(),
+            [ItemResult(item, "fail", note.strip(), severity or None, photo_ids)]), ctx.clock.now())
+    except PageError as error:
+        return await _self_form(request, actor, _t(request, error.key), error.status_code, values)
+    except DomainError as error:
+        return await _self_form(request, actor, str(error), error.status_code, values)
+    return RedirectResponse(f"/inspect/done/{reported.inspection_id}", status_code=303)
+
+
+# ---- the service worker: served from the root so that its scope covers every page ---------------------
+
+@router.get("/sw.js")
+async def service_worker() -> Response:
+    return FileResponse(Path(__file__).parent / "static" / "sw.js", media_type="application/javascript",
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})

@@ -128,4 +128,23 @@
                          available: !!window.indexedDB};
   window.addEventListener('online', flush);
   if (navigator.onLine) { flush(); } else { render(); }
+
+  /* The service worker keeps the static files and the last pages, so they open with no signal. */
+  if ('serviceWorker' in navigator) {
+    var here = window.location.href;
+    navigator.serviceWorker.register('/sw.js', {scope: '/'}).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (registration) {
+      // This page came before the worker took control: ask it to keep a copy.
+      if (!navigator.serviceWorker.controller && registration.active) {
+        registration.active.postMessage({type: 'keep', url: here});
+      }
+    }).catch(function () { return null; });
+    document.querySelectorAll('form[action="/logout"]').forEach(function (form) {
+      form.addEventListener('submit', function () {
+        if (navigator.serviceWorker.controller) { navigator.serviceWorker.controller.postMessage({type: 'forget'}); }
+        if (window.caches) { caches.delete('tracker-pages-v1'); }
+      });
+    });
+  }
 })();
