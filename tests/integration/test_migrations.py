@@ -1,0 +1,30 @@
+"""The migrations build exactly the schema the code declares, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from tracker.store.db import make_engine
+from tracker.store.migrate import current_revision, head_revision, upgrade_async
+from tracker.store.tables import metadata
+
+
+async def test_it_migrates_an_empty_database_to_the_declared_schema(database_url: str):
+    await upgrade_async(database_url)
+    assert await current_revision(database_url) == head_revision()
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": False}),
+                                              metadata))
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+async def test_it_upgrades_twice_without_harm(database_url: str):
+    await upgrade_async(database_url)
+    await upgrade_async(database_url)
+    assert await current_revision(database_url) == head_revision()
