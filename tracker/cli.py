@@ -61,10 +61,17 @@ def require_schema(settings: Settings) -> None:
 def _role(main, *args) -> None:  # noqa: ANN001
     from tracker import roles
 
+    from tracker.checklists import ChecklistInvalid
+
     try:
         roles.run(lambda stop: main(*args[:1], stop, *args[1:]))
     except ConfigError as error:
         typer.secho(f"configuration error: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except ChecklistInvalid as error:
+        # Never start on half the checklists: say every problem and stop.
+        for problem in error.problems:
+            typer.secho(problem, fg="red", err=True)
         raise typer.Exit(2) from None
 
 
