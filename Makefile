@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $(STAMP)
 
+# The browser tests drive Playwright's synchronous API, which keeps an event loop running for as long as
+# its browser lives; the asyncio tests cannot share a process with it, so they run in a second one.
 test: venv
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
 up: venv
 	$(BIN)/tracker up --demo

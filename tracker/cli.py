@@ -474,7 +474,6 @@ def checklists_publish(
     season = default_window(catalog, campaign, local_today())
     first = _parse_day(starts, "--from") if starts else season[0]
     last = _parse_day(ends, "--to") if ends else season[1]
-    _upgrade(settings)
 
     async def main() -> Publication:
         engine = make_engine(settings.db_url)
@@ -503,7 +502,6 @@ def checklists_withdraw(publication_id: Annotated[int, typer.Argument(help="The 
 
     settings = settings_for(data)
     require_schema(settings)
-    _upgrade(settings)
 
     async def main() -> Publication:
         engine = make_engine(settings.db_url)
@@ -529,7 +527,6 @@ def checklists_publications(data: Data = None) -> None:
 
     settings = settings_for(data)
     require_schema(settings)
-    _upgrade(settings)
 
     async def main() -> list[Publication]:
         engine = make_engine(settings.db_url)

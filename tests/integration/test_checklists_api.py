@@ -272,6 +272,10 @@ def _tracker(*args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_it_publishes_from_the_command_line(tmp_path: Path) -> None:
     command = ["publish", "cold_wave", "--data", str(tmp_path)]
+    refused = await asyncio.to_thread(_tracker, *command)
+    assert refused.returncode == 2 and "tracker db upgrade" in refused.stderr
+    upgrade = [sys.executable, "-m", "tracker", "db", "upgrade", "--data", str(tmp_path)]
+    await asyncio.to_thread(subprocess.run, upgrade, check=True, cwd=ROOT, capture_output=True, timeout=300)
     types = ["--facility-type", "nursing_home", "--facility-type", "meal_point", "--by", "安全科"]
     done = await asyncio.to_thread(_tracker, *command, "--from", "2026-06-20", "--to", "2026-07-10", *types)
     assert done.returncode == 0, done.stderr
