@@ -46,15 +46,42 @@ async def generate(engine: AsyncEngine, n: int) -> None:
     catalog = load_catalog()
     items = [(i.code, i.category) for i in catalog.items()]
     async with engine.begin() as conn:
-        await conn.execute(insert(facilities), [
-            {"id": i, "code": f"B{i:04d}", "name": f"机构{i}", "type": KINDS[i % len(KINDS)], "town": TOWNS[i % 12],
-             "head_name": "负责人", "head_email": f"h{i}@x.cn"} for i in range(1, 401)])
-        await conn.execute(insert(users).values(id=1, username="bench", password_hash="x", role="inspector",
-                                                name="b", active=True))
+        await conn.execute(
+            insert(facilities),
+            [
+                {
+                    "id": i,
+                    "code": f"B{i:04d}",
+                    "name": f"机构{i}",
+                    "type": KINDS[i % len(KINDS)],
+                    "town": TOWNS[i % 12],
+                    "head_name": "负责人",
+                    "head_email": f"h{i}@x.cn",
+                }
+                for i in range(1, 401)
+            ],
+        )
+        await conn.execute(
+            insert(users).values(
+                id=1, username="bench", password_hash="x", role="inspector", name="b", active=True
+            )
+        )
         per = 5
-        await conn.execute(insert(inspections), [
-            {"id": i, "client_ref": f"b{i}", "facility_id": (i % 400) + 1, "mode": MODES[i % 4], "inspector_id": 1,
-             "submitted_at": START, "checklist_versions": {}} for i in range(1, n // per + 2)])
+        await conn.execute(
+            insert(inspections),
+            [
+                {
+                    "id": i,
+                    "client_ref": f"b{i}",
+                    "facility_id": (i % 400) + 1,
+                    "mode": MODES[i % 4],
+                    "inspector_id": 1,
+                    "submitted_at": START,
+                    "checklist_versions": {},
+                }
+                for i in range(1, n // per + 2)
+            ],
+        )
     span = (NOW - START).total_seconds()
     seen: set[tuple[int, str]] = set()
     batch: list[dict[str, Any]] = []
@@ -64,23 +91,48 @@ async def generate(engine: AsyncEngine, n: int) -> None:
         code, category = rng.choice(items)
         due_at = reported + timedelta(days=rng.choice((3, 7, 10, 15)))
         roll = rng.random()
-        closed = None if roll < 0.04 or reported > NOW - timedelta(days=20) and roll < 0.5 else \
-            reported + timedelta(days=rng.expovariate(1 / 8))
+        closed = (
+            None
+            if roll < 0.04 or (reported > NOW - timedelta(days=20) and roll < 0.5)
+            else reported + timedelta(days=rng.expovariate(1 / 8))
+        )
         if closed and closed > NOW:
             closed = None
         status = "closed" if closed else ("submitted" if roll < 0.01 else "ordered")
         facility = (insp % 400) + 1
         repeat = (facility, code) in seen  # reported_at grows with i, so every earlier one is seen already
         seen.add((facility, code))
-        batch.append({"id": i, "inspection_id": insp, "facility_id": facility, "item_code": code,
-                      "town": TOWNS[facility % 12], "facility_type": KINDS[facility % len(KINDS)],
-                      "mode": MODES[insp % 4], "is_repeat": repeat,
-                      "category": category, "item_zh": "隐患", "item_en": "hazard", "basis": "", "description": "",
-                      "severity": "major" if rng.random() < 0.03 else "general", "status": status,
-                      "reported_at": reported, "ordered_at": reported, "due_at": due_at,
-                      "due_day": due_at.date(), "closed_at": closed, "submitted_at": closed,
-                      "escalation_level": 0 if closed else rng.randint(0, 4), "round": 1, "stop_use": False,
-                      "listed_for_supervision": False, "due_estimated": False, "owner_name": "负责人"})
+        batch.append(
+            {
+                "id": i,
+                "inspection_id": insp,
+                "facility_id": facility,
+                "item_code": code,
+                "town": TOWNS[facility % 12],
+                "facility_type": KINDS[facility % len(KINDS)],
+                "mode": MODES[insp % 4],
+                "is_repeat": repeat,
+                "category": category,
+                "item_zh": "隐患",
+                "item_en": "hazard",
+                "basis": "",
+                "description": "",
+                "severity": "major" if rng.random() < 0.03 else "general",
+                "status": status,
+                "reported_at": reported,
+                "ordered_at": reported,
+                "due_at": due_at,
+                "due_day": due_at.date(),
+                "closed_at": closed,
+                "submitted_at": closed,
+                "escalation_level": 0 if closed else rng.randint(0, 4),
+                "round": 1,
+                "stop_use": False,
+                "listed_for_supervision": False,
+                "due_estimated": False,
+                "owner_name": "负责人",
+            }
+        )
         if len(batch) == 20000:
             async with engine.begin() as conn:
                 await conn.execute(insert(findings), batch)
@@ -116,14 +168,23 @@ async def measure(engine: AsyncEngine, label: str) -> None:
         baseline_sql = text(q.hand_written_group_by())
 
         async def baseline() -> None:
-            (await conn.execute(baseline_sql, {"start": period.start_utc.replace(tzinfo=None),
-                                               "end": period.end_utc.replace(tzinfo=None)})).all()
+            (
+                await conn.execute(
+                    baseline_sql,
+                    {
+                        "start": period.start_utc.replace(tzinfo=None),
+                        "end": period.end_utc.replace(tzinfo=None),
+                    },
+                )
+            ).all()
 
         jobs: dict[str, Callable[[], Awaitable[Any]]] = {
             "summary + 6 breakdowns (overview)": lambda: q.overview(conn, period, flt, NOW),
             "summary alone (this + previous)": lambda: q.summary(conn, period, flt, NOW),
-            **{f"breakdown by {d} alone (API)": (lambda d=d: q.breakdown(conn, d, period, flt, NOW))
-               for d in ("town", "facility")},
+            **{
+                f"breakdown by {d} alone (API)": (lambda d=d: q.breakdown(conn, d, period, flt, NOW))
+                for d in ("town", "facility")
+            },
             "trend by week (12)": lambda: q.trend(conn, "week", period, flt),
             "trend by month (12)": lambda: q.trend(conn, "month", period, flt),
             "days to close": lambda: q.days_to_close(conn, period, flt, NOW),
@@ -135,11 +196,14 @@ async def measure(engine: AsyncEngine, label: str) -> None:
         }
         pages: dict[str, Callable[[], Awaitable[Any]]] = {
             "dashboard page, all towns (gather)": lambda: reports.gather(conn, period, flt, NOW, catalog),
-            "dashboard page, one town (gather)": lambda: reports.gather(conn, period, q.Filter(town=TOWNS[3]), NOW,
-                                                                       catalog),
+            "dashboard page, one town (gather)": lambda: reports.gather(
+                conn, period, q.Filter(town=TOWNS[3]), NOW, catalog
+            ),
             "findings page, open (list)": lambda: q.finding_list(conn, "open", period, flt, NOW),
-            "API closure?group_by=town": lambda: (q.summary(conn, period, flt, NOW),
-                                                  q.breakdown(conn, "town", period, flt, NOW)),
+            "API closure?group_by=town": lambda: (
+                q.summary(conn, period, flt, NOW),
+                q.breakdown(conn, "town", period, flt, NOW),
+            ),
         }
         base = await best(baseline)
         print(f"\n{label}: period {period.start}..{period.end}")

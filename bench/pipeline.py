@@ -146,11 +146,15 @@ def bench_items(catalog: Catalog, k: int) -> list[Item]:
         in_rules.update(rule.any_of_items)
         if isinstance(rule.raises, list):
             in_rules.update(rule.raises)
-    items = [i for i in catalog.items(facility_type=FACILITY_TYPE)
-             if i.severity == "general" and i.code not in in_rules]
+    items = [
+        i
+        for i in catalog.items(facility_type=FACILITY_TYPE)
+        if i.severity == "general" and i.code not in in_rules
+    ]
     if len(items) < k:
-        raise SystemExit(f"--per-inspection {k}: only {len(items)} suitable checklist items "
-                         f"for a {FACILITY_TYPE}")
+        raise SystemExit(
+            f"--per-inspection {k}: only {len(items)} suitable checklist items for a {FACILITY_TYPE}"
+        )
     return items[:k]
 
 
@@ -159,9 +163,16 @@ async def add_facilities(engine: AsyncEngine, count: int) -> list[int]:
         ids = []
         for n in range(1, count + 1):
             code = f"B{n:03d}"
-            result = await conn.execute(insert(facilities).values(
-                code=code, name=f"测试敬老院 {code}", type=FACILITY_TYPE, town=TOWN,
-                head_name=f"负责人{code}", head_email=f"head-{code.lower()}@example.cn"))
+            result = await conn.execute(
+                insert(facilities).values(
+                    code=code,
+                    name=f"测试敬老院 {code}",
+                    type=FACILITY_TYPE,
+                    town=TOWN,
+                    head_name=f"负责人{code}",
+                    head_email=f"head-{code.lower()}@example.cn",
+                )
+            )
             ids.append(result.inserted_primary_key[0])
         return ids
 
@@ -171,26 +182,42 @@ async def add_people(engine: AsyncEngine, facility_ids: list[int]) -> Actor:
     password_hash = hash_password("bench-pass-123")  # hashed once and shared: nobody logs in here
 
     def person(username: str, role: Role, **extra: Any) -> dict[str, Any]:
-        values = {"username": username, "password_hash": password_hash, "role": role.value,
-                  "name": username, "email": f"{username}@example.cn", "facility_id": None, "town": None,
-                  "active": True}
+        values = {
+            "username": username,
+            "password_hash": password_hash,
+            "role": role.value,
+            "name": username,
+            "email": f"{username}@example.cn",
+            "facility_id": None,
+            "town": None,
+            "active": True,
+        }
         return values | extra
 
     async with engine.begin() as conn:
         inspector = await conn.execute(insert(users).values(person("inspector", Role.INSPECTOR)))
-        await conn.execute(insert(users), [
-            person("lead", Role.BUREAU_LEAD),
-            *(person(f"head{n}", Role.FACILITY_HEAD, facility_id=fid)
-              for n, fid in enumerate(facility_ids, 1)),
-        ])
+        await conn.execute(
+            insert(users),
+            [
+                person("lead", Role.BUREAU_LEAD),
+                *(
+                    person(f"head{n}", Role.FACILITY_HEAD, facility_id=fid)
+                    for n, fid in enumerate(facility_ids, 1)
+                ),
+            ],
+        )
     return Actor(id=inspector.inserted_primary_key[0], username="inspector", role=Role.INSPECTOR)
 
 
 def inspection(n: int, facility_id: int, items: list[Item]) -> InspectionInput:
     return InspectionInput(
-        facility_id=facility_id, mode="routine", client_ref=f"bench-{n}",
-        items=[ItemResult(item=i.code, result="fail", note=f"检查发现隐患 {n}-{j}")
-               for j, i in enumerate(items)])
+        facility_id=facility_id,
+        mode="routine",
+        client_ref=f"bench-{n}",
+        items=[
+            ItemResult(item=i.code, result="fail", note=f"检查发现隐患 {n}-{j}") for j, i in enumerate(items)
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -241,8 +268,14 @@ class SubprocessWorker:
 
     def _spawn(self) -> None:
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "tracker", "worker"], env=self.env, cwd=ROOT,
-                                        stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tracker", "worker"],
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def check(self) -> None:
         if self.process is not None and self.process.poll() is not None:
@@ -263,8 +296,9 @@ class SubprocessWorker:
             self._log = None
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str,
-                   check: Callable[[], None]) -> None:
+async def wait_for(
+    predicate: Callable[[], Awaitable[bool]], timeout: float, what: str, check: Callable[[], None]
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         check()
@@ -315,8 +349,9 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
     await asyncio.to_thread(upgrade, url)
     catalog = load_catalog()
     items = bench_items(catalog, k)
-    settings = Settings(data_dir=data_dir, database_url=url, nats_url=nats_url, secret_key=SECRET,
-                        base_url=BASE_URL)
+    settings = Settings(
+        data_dir=data_dir, database_url=url, nats_url=nats_url, secret_key=SECRET, base_url=BASE_URL
+    )
     clock = SystemClock()
 
     # One engine per role, as separate processes have; the bench reads through its own.
@@ -337,8 +372,14 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
         ctx = Context(settings=settings, engine=worker_engine, catalog=catalog, clock=clock)
         worker = InProcessWorker(ctx, settings.nats_servers, data_dir / "worker.log")
     else:
-        env = dict(os.environ, TRACKER_DATABASE_URL=url, TRACKER_NATS_URL=nats_url, TRACKER_SECRET_KEY=SECRET,
-                   TRACKER_BASE_URL=BASE_URL, TRACKER_DATA_DIR=str(data_dir))
+        env = dict(
+            os.environ,
+            TRACKER_DATABASE_URL=url,
+            TRACKER_NATS_URL=nats_url,
+            TRACKER_SECRET_KEY=SECRET,
+            TRACKER_BASE_URL=BASE_URL,
+            TRACKER_DATA_DIR=str(data_dir),
+        )
         worker = SubprocessWorker(env, data_dir / "worker.log")
 
     async def consumers_ready() -> bool:
@@ -362,7 +403,8 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
         await worker.start()
         await wait_for(consumers_ready, 60, "the worker's durable consumers", worker.check)
         relay_task = asyncio.create_task(
-            run_relay(relay_engine, settings.nats_servers, clock, stop, settings.relay_poll_seconds))
+            run_relay(relay_engine, settings.nats_servers, clock, stop, settings.relay_poll_seconds)
+        )
 
         log(f"pipeline: {count} inspections x {k} findings from {args.submitters} submitters")
         submitted = Progress("findings submitted", count * k)
@@ -431,10 +473,12 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
         for reaction in REACTIONS:
             info = await js.consumer_info(STREAM_NAME, reaction.consumer)
             deliveries[reaction.consumer] = info.delivered.consumer_seq
-        stored = await stream_times(js, {InspectionSubmitted.subject(): "inspection_id",
-                                         OrderIssued.subject(): "order_id"})
-        result = await measure(reader, count * k, count, wall, calls, stored, deliveries, locks,
-                               settings.relay_poll_seconds, url)
+        stored = await stream_times(
+            js, {InspectionSubmitted.subject(): "inspection_id", OrderIssued.subject(): "order_id"}
+        )
+        result = await measure(
+            reader, count * k, count, wall, calls, stored, deliveries, locks, settings.relay_poll_seconds, url
+        )
         result.failures = failures
         return result
     finally:
@@ -449,8 +493,10 @@ async def stream_times(js: JetStreamContext, keys: dict[str, str]) -> dict[str, 
     found: dict[str, dict[int, datetime]] = {}
     for n, (subject, key) in enumerate(keys.items()):
         durable = f"bench_probe_{n}"
-        info = await js.add_consumer(STREAM_NAME, ConsumerConfig(durable_name=durable, filter_subject=subject,
-                                                                  ack_policy=AckPolicy.NONE))
+        info = await js.add_consumer(
+            STREAM_NAME,
+            ConsumerConfig(durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.NONE),
+        )
         times: dict[int, datetime] = {}
         sub = await js.pull_subscribe_bind(durable, STREAM_NAME)
         got = 0
@@ -464,20 +510,37 @@ async def stream_times(js: JetStreamContext, keys: dict[str, str]) -> dict[str, 
     return found
 
 
-async def measure(engine: AsyncEngine, n: int, inspections: int, wall: float, calls: list[float],
-                  stored: dict[str, dict[int, datetime]], deliveries: dict[str, int],
-                  locks: dict[str, LockTimes], relay_poll_seconds: float, url: str) -> PipelineResult:
+async def measure(
+    engine: AsyncEngine,
+    n: int,
+    inspections: int,
+    wall: float,
+    calls: list[float],
+    stored: dict[str, dict[int, datetime]],
+    deliveries: dict[str, int],
+    locks: dict[str, LockTimes],
+    relay_poll_seconds: float,
+    url: str,
+) -> PipelineResult:
     """The figures from the timestamps in the database (all from a SystemClock) and in JetStream."""
     async with engine.connect() as conn:
         finding_rows = (await conn.execute(select(findings.c.order_id, findings.c.reported_at))).all()
-        mail_at = dict((await conn.execute(
-            select(mail.c.about, mail.c.created_at).where(mail.c.kind == "order"))).all())
-        order_rows = (await conn.execute(
-            select(orders.c.id, orders.c.inspection_id, orders.c.issued_at))).all()
+        mail_at = dict(
+            (await conn.execute(select(mail.c.about, mail.c.created_at).where(mail.c.kind == "order"))).all()
+        )
+        order_rows = (
+            await conn.execute(select(orders.c.id, orders.c.inspection_id, orders.c.issued_at))
+        ).all()
         events = (await conn.execute(select(outbox.c.subject, outbox.c.payload))).all()
-        submitted_at = dict((await conn.execute(
-            select(findings.c.inspection_id, func.min(findings.c.reported_at))
-            .group_by(findings.c.inspection_id))).all())
+        submitted_at = dict(
+            (
+                await conn.execute(
+                    select(findings.c.inspection_id, func.min(findings.c.reported_at)).group_by(
+                        findings.c.inspection_id
+                    )
+                )
+            ).all()
+        )
 
     if len(finding_rows) != n or any(row.order_id is None for row in finding_rows):
         raise RuntimeError(f"expected {n} ordered findings in the database")
@@ -502,14 +565,26 @@ async def measure(engine: AsyncEngine, n: int, inspections: int, wall: float, ca
         hops["worker: -> issue_the_order begins"].append(seconds(t1, order.issued_at))
         hops["relay: order issued -> OrderIssued in JetStream"].append(seconds(order.issued_at, t3))
         hops["worker: -> mail_the_order begins (mail created_at)"].append(seconds(t3, t4))
-    consumers = {r.consumer: (per_subject.get(r.event.subject(), 0), deliveries[r.consumer])
-                 for r in REACTIONS if deliveries[r.consumer] or per_subject.get(r.event.subject())}
+    consumers = {
+        r.consumer: (per_subject.get(r.event.subject(), 0), deliveries[r.consumer])
+        for r in REACTIONS
+        if deliveries[r.consumer] or per_subject.get(r.event.subject())
+    }
     return PipelineResult(
-        findings=n, inspections=inspections, submit_seconds=seconds(first, last_reported),
-        e2e_seconds=seconds(first, last_mail), wall_seconds=wall, latencies=latencies, calls=calls,
-        hops=dict(hops), consumers=consumers, locks=locks, relay_poll_seconds=relay_poll_seconds,
+        findings=n,
+        inspections=inspections,
+        submit_seconds=seconds(first, last_reported),
+        e2e_seconds=seconds(first, last_mail),
+        wall_seconds=wall,
+        latencies=latencies,
+        calls=calls,
+        hops=dict(hops),
+        consumers=consumers,
+        locks=locks,
+        relay_poll_seconds=relay_poll_seconds,
         database_url=url,
-        payload_sizes={subject: sum(v) / len(v) for subject, v in sizes.items()})
+        payload_sizes={subject: sum(v) / len(v) for subject, v in sizes.items()},
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -531,10 +606,18 @@ class JetStreamResult:
 
 def event_payloads(items: list[Item], k: int) -> tuple[bytes, bytes]:
     """Real encoded events, with ids of the magnitude a 10,000-finding run reaches."""
-    finding = encode(FindingReported(finding_id=10_000, inspection_id=1_000, facility_id=20,
-                                     item_code=items[0].code, severity="general"))
-    submitted = encode(InspectionSubmitted(inspection_id=1_000, facility_id=20,
-                                           finding_ids=list(range(10_000, 10_000 + k))))
+    finding = encode(
+        FindingReported(
+            finding_id=10_000,
+            inspection_id=1_000,
+            facility_id=20,
+            item_code=items[0].code,
+            severity="general",
+        )
+    )
+    submitted = encode(
+        InspectionSubmitted(inspection_id=1_000, facility_id=20, finding_ids=list(range(10_000, 10_000 + k)))
+    )
     return finding, submitted
 
 
@@ -544,8 +627,14 @@ async def raw_jetstream(nats_url: str, n: int, k: int, payloads: tuple[bytes, by
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        await js.add_stream(StreamConfig(name="BENCH_RAW", subjects=["bench.raw.>"], storage=StorageType.FILE,
-                                         duplicate_window=DUPLICATE_WINDOW))
+        await js.add_stream(
+            StreamConfig(
+                name="BENCH_RAW",
+                subjects=["bench.raw.>"],
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW,
+            )
+        )
         progress = Progress("baseline A published", n)
         started = time.perf_counter()
         for start in range(0, n, PUBLISH_CHUNK):
@@ -553,8 +642,9 @@ async def raw_jetstream(nats_url: str, n: int, k: int, payloads: tuple[bytes, by
             for i in range(start, min(n, start + PUBLISH_CHUNK)):
                 # With a message id, as the relay publishes: the server deduplicates on it.
                 payload = submitted if i % (k + 1) == k else finding
-                acks.append(await js.publish_async("bench.raw.event", payload,
-                                                   headers={"Nats-Msg-Id": f"raw-{i}"}))
+                acks.append(
+                    await js.publish_async("bench.raw.event", payload, headers={"Nats-Msg-Id": f"raw-{i}"})
+                )
             await asyncio.gather(*acks)
             progress.update(min(n, start + PUBLISH_CHUNK))
         published = time.perf_counter()
@@ -589,9 +679,19 @@ class SqlResult:
 
 
 # Columns that ordering fills in later; a row goes into baseline B as report_inspection wrote it.
-AS_REPORTED = {"status": Status.REPORTED.value, "order_id": None, "owner_user_id": None,
-               "owner_name": None, "owner_email": None, "due_at": None, "due_day": None,
-               "due_estimated": False, "remind_at": None, "next_escalation_at": None, "ordered_at": None}
+AS_REPORTED = {
+    "status": Status.REPORTED.value,
+    "order_id": None,
+    "owner_user_id": None,
+    "owner_name": None,
+    "owner_email": None,
+    "due_at": None,
+    "due_day": None,
+    "due_estimated": False,
+    "remind_at": None,
+    "next_escalation_at": None,
+    "ordered_at": None,
+}
 
 
 async def reported_rows(url: str) -> list[dict[str, Any]]:
@@ -602,17 +702,28 @@ async def reported_rows(url: str) -> list[dict[str, Any]]:
             rows = (await conn.execute(select(findings).order_by(findings.c.id))).mappings().all()
     finally:
         await engine.dispose()
-    return [{name: AS_REPORTED.get(name, value) for name, value in row.items() if name != "id"}
-            for row in rows]
+    return [
+        {name: AS_REPORTED.get(name, value) for name, value in row.items() if name != "id"} for row in rows
+    ]
 
 
 async def raw_sql(path: Path, rows: list[dict[str, Any]]) -> SqlResult:
     # The findings table's columns, defaults and indexes, without its foreign keys (their tables are absent).
     metadata = MetaData()
-    table = Table("findings", metadata, *(
-        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable,
-               default=c.default.arg if c.default is not None else None)  # type: ignore[attr-defined]
-        for c in findings.columns))
+    table = Table(
+        "findings",
+        metadata,
+        *(
+            Column(
+                c.name,
+                c.type,
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+                default=c.default.arg if c.default is not None else None,
+            )  # type: ignore[attr-defined]
+            for c in findings.columns
+        ),
+    )
     for index in findings.indexes:
         Index(index.name, *(table.c[c.name] for c in index.columns))
     engine = make_engine(f"sqlite+aiosqlite:///{path}")  # tracker's tuning: WAL, synchronous=NORMAL
@@ -623,7 +734,7 @@ async def raw_sql(path: Path, rows: list[dict[str, Any]]) -> SqlResult:
         started = time.perf_counter()
         for start in range(0, len(rows), INSERT_BATCH):
             async with engine.begin() as conn:
-                await conn.execute(insert(table), rows[start:start + INSERT_BATCH])
+                await conn.execute(insert(table), rows[start : start + INSERT_BATCH])
             progress.update(min(len(rows), start + INSERT_BATCH))
         return SqlResult(len(rows), time.perf_counter() - started)
     finally:
@@ -636,73 +747,116 @@ async def raw_sql(path: Path, rows: list[dict[str, Any]]) -> SqlResult:
 
 
 def print_pipeline(args: argparse.Namespace, p: PipelineResult) -> None:
-    worker = ("`python -m tracker worker` in a child process" if args.worker == "subprocess"
-              else "build_broker(...) started in this process")
-    print(f"tracker pipeline benchmark: {p.findings} findings as {p.inspections} inspections of "
-          f"{args.per_inspection} failed items; {args.submitters} concurrent submitters; "
-          f"{min(args.facilities, p.inspections)} facilities")
-    print("  submissions call tracker.service.reporting.report_inspection directly: "
-          "the HTTP layer is NOT measured")
-    print(f"  relay: run_relay in this process (poll {p.relay_poll_seconds} s); worker: {worker}; "
-          "mailer: not running")
-    print("  one SQLite file (WAL) migrated with tracker.store.migrate.upgrade; one nats-server, "
-          "JetStream file storage")
-    print(f"  machine: {os.cpu_count()} cores; 1-minute load average {args.load_before:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end")
+    worker = (
+        "`python -m tracker worker` in a child process"
+        if args.worker == "subprocess"
+        else "build_broker(...) started in this process"
+    )
+    print(
+        f"tracker pipeline benchmark: {p.findings} findings as {p.inspections} inspections of "
+        f"{args.per_inspection} failed items; {args.submitters} concurrent submitters; "
+        f"{min(args.facilities, p.inspections)} facilities"
+    )
+    print(
+        "  submissions call tracker.service.reporting.report_inspection directly: "
+        "the HTTP layer is NOT measured"
+    )
+    print(
+        f"  relay: run_relay in this process (poll {p.relay_poll_seconds} s); worker: {worker}; "
+        "mailer: not running"
+    )
+    print(
+        "  one SQLite file (WAL) migrated with tracker.store.migrate.upgrade; one nats-server, "
+        "JetStream file storage"
+    )
+    print(
+        f"  machine: {os.cpu_count()} cores; 1-minute load average {args.load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end"
+    )
     print()
     print("pipeline (times from the database, all written by a SystemClock, and from JetStream)")
-    print(f"  submission phase: first to last reported_at      {p.submit_seconds:8.2f} s "
-          f"{p.findings / p.submit_seconds:8.0f} findings/s")
-    print(f"  end to end: first reported_at to last order mail {p.e2e_seconds:8.2f} s "
-          f"{p.rate:8.0f} findings/s")
-    print(f"  wall clock: first call to last order mail seen   {p.wall_seconds:8.2f} s "
-          f"{p.findings / p.wall_seconds:8.0f} findings/s")
-    print("  latency per finding, reported_at -> order mail created_at: "
-          f"p50 {ms(percentile(p.latencies, 50))}, "
-          f"p99 {ms(percentile(p.latencies, 99))}, max {ms(max(p.latencies))}")
-    print(f"  report_inspection call ({p.inspections} calls): p50 {ms(percentile(p.calls, 50))}, "
-          f"p99 {ms(percentile(p.calls, 99))}, max {ms(max(p.calls))}")
+    print(
+        f"  submission phase: first to last reported_at      {p.submit_seconds:8.2f} s "
+        f"{p.findings / p.submit_seconds:8.0f} findings/s"
+    )
+    print(
+        f"  end to end: first reported_at to last order mail {p.e2e_seconds:8.2f} s {p.rate:8.0f} findings/s"
+    )
+    print(
+        f"  wall clock: first call to last order mail seen   {p.wall_seconds:8.2f} s "
+        f"{p.findings / p.wall_seconds:8.0f} findings/s"
+    )
+    print(
+        "  latency per finding, reported_at -> order mail created_at: "
+        f"p50 {ms(percentile(p.latencies, 50))}, "
+        f"p99 {ms(percentile(p.latencies, 99))}, max {ms(max(p.latencies))}"
+    )
+    print(
+        f"  report_inspection call ({p.inspections} calls): p50 {ms(percentile(p.calls, 50))}, "
+        f"p99 {ms(percentile(p.calls, 99))}, max {ms(max(p.calls))}"
+    )
     if p.failures:
-        print(f"  report_inspection FAILED {len(p.failures)} times with 'database is locked' (no write lock "
-              f"within the busy timeout; longest {max(p.failures):.1f} s); each was sent again")
+        print(
+            f"  report_inspection FAILED {len(p.failures)} times with 'database is locked' (no write lock "
+            f"within the busy timeout; longest {max(p.failures):.1f} s); each was sent again"
+        )
     print("  hops per inspection                                           p50 /       p99 /       max")
     for name, values in p.hops.items():
-        print(f"    {name:<56} {ms(percentile(values, 50)):>9} / {ms(percentile(values, 99)):>9} / "
-              f"{ms(max(values)):>9}")
+        print(
+            f"    {name:<56} {ms(percentile(values, 50)):>9} / {ms(percentile(values, 99)):>9} / "
+            f"{ms(max(values)):>9}"
+        )
     print("  consumers                 events  deliveries (more deliveries than events = redelivered)")
     for name, (events, delivered) in p.consumers.items():
         print(f"    {name:<24} {events:7d} {delivered:11d}")
-    print("  SQLite write lock (BEGIN IMMEDIATE)     transactions   wait p50 / p99 / total"
-          "      held p50 / max / total")
+    print(
+        "  SQLite write lock (BEGIN IMMEDIATE)     transactions   wait p50 / p99 / total"
+        "      held p50 / max / total"
+    )
     for role, lock in p.locks.items():
         if lock.waits:
-            print(f"    {role:<36} {len(lock.waits):8d}  {ms(percentile(lock.waits, 50)):>8} / "
-                  f"{ms(percentile(lock.waits, 99)):>8} / {sum(lock.waits):6.1f} s   "
-                  f"{ms(percentile(lock.holds, 50)):>8} / {ms(max(lock.holds)):>8} / "
-                  f"{sum(lock.holds):6.1f} s")
+            print(
+                f"    {role:<36} {len(lock.waits):8d}  {ms(percentile(lock.waits, 50)):>8} / "
+                f"{ms(percentile(lock.waits, 99)):>8} / {sum(lock.waits):6.1f} s   "
+                f"{ms(percentile(lock.holds, 50)):>8} / {ms(max(lock.holds)):>8} / "
+                f"{sum(lock.holds):6.1f} s"
+            )
     if args.worker == "subprocess":
         print("    (the worker runs in a child process; its transactions are not timed)")
-    sizes = ", ".join(f"{subject.removeprefix('tracker.')} {size:.0f} B"
-                      for subject, size in sorted(p.payload_sizes.items()))
+    sizes = ", ".join(
+        f"{subject.removeprefix('tracker.')} {size:.0f} B"
+        for subject, size in sorted(p.payload_sizes.items())
+    )
     print(f"  mean event sizes: {sizes}")
     print(flush=True)
 
 
 def print_baseline_a(args: argparse.Namespace, js: JetStreamResult) -> None:
-    print(f"baseline A: raw JetStream, {js.messages} messages of {js.sizes[0]} B (a FindingReported) and "
-          f"{js.sizes[1]} B (an InspectionSubmitted), {args.per_inspection}:1, with Nats-Msg-Id")
-    print(f"  publish_async, acks gathered {PUBLISH_CHUNK} at a time {js.publish_seconds:7.2f} s "
-          f"{js.messages / js.publish_seconds:8.0f} msg/s")
-    print(f"  pull consumer, fetch {FETCH_BATCH}, ack each          {js.consume_seconds:7.2f} s "
-          f"{js.messages / js.consume_seconds:8.0f} msg/s")
-    print(f"  publish + consume                         {js.publish_seconds + js.consume_seconds:7.2f} s "
-          f"{js.rate:8.0f} msg/s", flush=True)
+    print(
+        f"baseline A: raw JetStream, {js.messages} messages of {js.sizes[0]} B (a FindingReported) and "
+        f"{js.sizes[1]} B (an InspectionSubmitted), {args.per_inspection}:1, with Nats-Msg-Id"
+    )
+    print(
+        f"  publish_async, acks gathered {PUBLISH_CHUNK} at a time {js.publish_seconds:7.2f} s "
+        f"{js.messages / js.publish_seconds:8.0f} msg/s"
+    )
+    print(
+        f"  pull consumer, fetch {FETCH_BATCH}, ack each          {js.consume_seconds:7.2f} s "
+        f"{js.messages / js.consume_seconds:8.0f} msg/s"
+    )
+    print(
+        f"  publish + consume                         {js.publish_seconds + js.consume_seconds:7.2f} s "
+        f"{js.rate:8.0f} msg/s",
+        flush=True,
+    )
 
 
 def print_baseline_b(sql: SqlResult) -> None:
-    print(f"baseline B: raw SQL, {sql.rows} finding rows (the findings columns and indexes, "
-          "no foreign keys), "
-          f"insert() {INSERT_BATCH} rows per commit, WAL")
+    print(
+        f"baseline B: raw SQL, {sql.rows} finding rows (the findings columns and indexes, "
+        "no foreign keys), "
+        f"insert() {INSERT_BATCH} rows per commit, WAL"
+    )
     print(f"  inserts                                   {sql.seconds:7.2f} s {sql.rate:8.0f} rows/s")
     print()
 
@@ -712,8 +866,11 @@ def print_table(p: PipelineResult, js: JetStreamResult, sql: SqlResult) -> None:
     table = [
         ("pipeline, end to end", f"{p.rate:.0f} findings/s", "1.000"),
         ("baseline A, raw JetStream publish + consume", f"{js.rate:.0f} msg/s", f"{p.rate / js.rate:.3f}"),
-        (f"baseline B, raw SQL insert, {INSERT_BATCH} per commit", f"{sql.rate:.0f} rows/s",
-         f"{p.rate / sql.rate:.3f}"),
+        (
+            f"baseline B, raw SQL insert, {INSERT_BATCH} per commit",
+            f"{sql.rate:.0f} rows/s",
+            f"{p.rate / sql.rate:.3f}",
+        ),
     ]
     print(f"| {'what':<44} | {'figure':>16} | pipeline ÷ figure |")
     print(f"| {'-' * 44} | {'-' * 16} | {'-' * 17} |")
@@ -727,21 +884,30 @@ def print_table(p: PipelineResult, js: JetStreamResult, sql: SqlResult) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--findings", type=int, default=10_000, help="findings to report (default 10000)")
-    parser.add_argument("--per-inspection", type=int, default=10,
-                        help="failed items per inspection (default 10)")
-    parser.add_argument("--data", type=Path,
-                        help="an empty folder for the database, the nats store and the worker's log "
-                             "(default: a temporary folder, removed afterwards)")
-    parser.add_argument("--worker", choices=("subprocess", "inprocess"), default="subprocess",
-                        help="run `python -m tracker worker` as a child process (default), or the broker in "
-                             "this process")
+    parser.add_argument(
+        "--per-inspection", type=int, default=10, help="failed items per inspection (default 10)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="an empty folder for the database, the nats store and the worker's log "
+        "(default: a temporary folder, removed afterwards)",
+    )
+    parser.add_argument(
+        "--worker",
+        choices=("subprocess", "inprocess"),
+        default="subprocess",
+        help="run `python -m tracker worker` as a child process (default), or the broker in this process",
+    )
     parser.add_argument("--submitters", type=int, default=4, help="concurrent submitting tasks (default 4)")
     parser.add_argument("--facilities", type=int, default=20, help="facilities the inspections rotate over")
-    parser.add_argument("--timeout", type=float, default=540,
-                        help="seconds the pipeline may take (default 540)")
+    parser.add_argument(
+        "--timeout", type=float, default=540, help="seconds the pipeline may take (default 540)"
+    )
     args = parser.parse_args()
     if args.per_inspection < 1 or args.findings < args.per_inspection:
         parser.error("need --findings >= --per-inspection >= 1")
@@ -761,14 +927,18 @@ async def run(args: argparse.Namespace, data_dir: Path, nats_url: str) -> None:
     args.load_before = os.getloadavg()[0]
     # What tracker's code in this process logs (the relay, the in-process worker) goes to a file, at the
     # level its roles log at.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        handlers=[logging.FileHandler(data_dir / "bench.log", encoding="utf-8")])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=[logging.FileHandler(data_dir / "bench.log", encoding="utf-8")],
+    )
     pipeline = await run_pipeline(args, data_dir, nats_url)
     print_pipeline(args, pipeline)  # at once: the figures survive a baseline that fails
     log("baseline A: raw JetStream")
     items = bench_items(load_catalog(), args.per_inspection)
-    js = await raw_jetstream(nats_url, args.findings, args.per_inspection,
-                             event_payloads(items, args.per_inspection))
+    js = await raw_jetstream(
+        nats_url, args.findings, args.per_inspection, event_payloads(items, args.per_inspection)
+    )
     print_baseline_a(args, js)
     log("baseline B: raw SQL inserts")
     sql = await raw_sql(data_dir / "raw.db", await reported_rows(pipeline.database_url))

@@ -50,7 +50,9 @@ async def import_facilities(engine: AsyncEngine, catalog: Catalog, path: Path) -
         elif values["type"] not in catalog.facility_types:
             report.problems.append(f"line {line}: unknown facility type {values['type']!r}")
         elif not EMAIL.match(values["head_email"]):
-            report.problems.append(f"line {line}: head_email {values['head_email']!r} is not an email address")
+            report.problems.append(
+                f"line {line}: head_email {values['head_email']!r} is not an email address"
+            )
         elif values["code"] in seen:
             report.problems.append(f"line {line}: code {values['code']} appears twice in the file")
         else:
@@ -66,12 +68,23 @@ async def import_facilities(engine: AsyncEngine, catalog: Catalog, path: Path) -
     return report
 
 
-async def add_user(engine: AsyncEngine, *, role: str, username: str, password: str, email: str | None = None,
-                   facility: str | None = None, town: str | None = None, name: str = "") -> int:
+async def add_user(
+    engine: AsyncEngine,
+    *,
+    role: str,
+    username: str,
+    password: str,
+    email: str | None = None,
+    facility: str | None = None,
+    town: str | None = None,
+    name: str = "",
+) -> int:
     try:
         role_ = Role(role)
     except ValueError:
-        raise ValueError(f"--role: unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from None
+        raise ValueError(
+            f"--role: unknown role {role!r}; one of {', '.join(r.value for r in Role)}"
+        ) from None
     if len(password) < 8:
         raise ValueError("--password: at least 8 characters")
     if email is not None and not EMAIL.match(email):
@@ -88,16 +101,28 @@ async def add_user(engine: AsyncEngine, *, role: str, username: str, password: s
                 raise ValueError(f"--facility: no facility with code {facility!r}")
         if await conn.scalar(select(users.c.id).where(users.c.username == username)):
             raise ValueError(f"--username: {username!r} exists already")
-        result = await conn.execute(insert(users).values(
-            username=username, password_hash=hash_password(password), role=role_.value, name=name or username,
-            email=email, facility_id=facility_id, town=town, active=True))
+        result = await conn.execute(
+            insert(users).values(
+                username=username,
+                password_hash=hash_password(password),
+                role=role_.value,
+                name=name or username,
+                email=email,
+                facility_id=facility_id,
+                town=town,
+                active=True,
+            )
+        )
         return result.inserted_primary_key[0]
 
 
 async def load_calendar_year(engine: AsyncEngine, data: dict, now: datetime) -> YearSchedule:
     schedule = YearSchedule.from_dict(data)
-    stored = {"year": schedule.year, "holidays": sorted(d.isoformat() for d in schedule.holidays),
-              "workdays": sorted(d.isoformat() for d in schedule.workdays)}
+    stored = {
+        "year": schedule.year,
+        "holidays": sorted(d.isoformat() for d in schedule.holidays),
+        "workdays": sorted(d.isoformat() for d in schedule.workdays),
+    }
     async with engine.begin() as conn:
         await conn.execute(calendar_years.delete().where(calendar_years.c.year == schedule.year))
         await conn.execute(insert(calendar_years).values(year=schedule.year, schedule=stored, loaded_at=now))

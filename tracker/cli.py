@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from tracker.checklists import Catalog
     from tracker.checklists.campaigns import Publication
 
-app = typer.Typer(help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改", no_args_is_help=True)
+app = typer.Typer(
+    help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改", no_args_is_help=True
+)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 facilities_app = typer.Typer(help="Facilities of the bureau.", no_args_is_help=True)
 users_app = typer.Typer(help="People who log in.", no_args_is_help=True)
@@ -26,11 +28,20 @@ docs_app = typer.Typer(help="Generated documents.", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
 checklists_app = typer.Typer(help="The checklists in checklists/*.yaml.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (facilities_app, "facilities"), (users_app, "users"), (docs_app, "docs"),
-                  (calendar_app, "calendar"), (checklists_app, "checklists"), (demo_app, "demo")):
+for sub, name in (
+    (db_app, "db"),
+    (facilities_app, "facilities"),
+    (users_app, "users"),
+    (docs_app, "docs"),
+    (calendar_app, "calendar"),
+    (checklists_app, "checklists"),
+    (demo_app, "demo"),
+):
     app.add_typer(sub, name=name)
 
-Data = Annotated[Path | None, typer.Option("--data", help="Data folder [default: $TRACKER_DATA_DIR, else ./var]")]
+Data = Annotated[
+    Path | None, typer.Option("--data", help="Data folder [default: $TRACKER_DATA_DIR, else ./var]")
+]
 
 
 def settings_for(data: Path | None) -> Settings:
@@ -53,14 +64,17 @@ def require_schema(settings: Settings) -> None:
         typer.secho(f"cannot open the database {settings.db_url}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
     if current != head_revision():
-        typer.secho(f"the database is {'empty' if current is None else 'at revision ' + current}; "
-                    "run `tracker db upgrade` first", fg="red", err=True)
+        typer.secho(
+            f"the database is {'empty' if current is None else 'at revision ' + current}; "
+            "run `tracker db upgrade` first",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(2)
 
 
-def _role(main, *args) -> None:  # noqa: ANN001
+def _role(main, *args) -> None:
     from tracker import roles
-
     from tracker.checklists import ChecklistInvalid
 
     try:
@@ -124,8 +138,11 @@ def sink(data: Data = None, host: str = "127.0.0.1", port: int = 2525) -> None:
 
 
 @app.command()
-def up(data: Data = None, demo: bool = typer.Option(False, "--demo", help="Load demo data into an empty database"),
-       port: int = typer.Option(8000, "--port", help="Port of the web pages and API")) -> None:
+def up(
+    data: Data = None,
+    demo: bool = typer.Option(False, "--demo", help="Load demo data into an empty database"),
+    port: int = typer.Option(8000, "--port", help="Port of the web pages and API"),
+) -> None:
     """Start everything on this machine: nats-server, SQLite, mail sink and every role."""
     from tracker.supervisor import Supervisor, pick_port, port_free, secret_key
 
@@ -135,13 +152,15 @@ def up(data: Data = None, demo: bool = typer.Option(False, "--demo", help="Load 
         raise typer.Exit(2)
     # Free ports of the moment: two tracker instances on one machine must never share a broker.
     nats_port, smtp_port = pick_port(0), pick_port(0)
-    os.environ.update({
-        "TRACKER_DATA_DIR": str(settings.data_dir.resolve()),
-        "TRACKER_NATS_URL": f"nats://127.0.0.1:{nats_port}",
-        "TRACKER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "TRACKER_SECRET_KEY": secret_key(settings.data_dir),
-        "TRACKER_BASE_URL": os.environ.get("TRACKER_BASE_URL", f"http://127.0.0.1:{port}"),
-    })
+    os.environ.update(
+        {
+            "TRACKER_DATA_DIR": str(settings.data_dir.resolve()),
+            "TRACKER_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+            "TRACKER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+            "TRACKER_SECRET_KEY": secret_key(settings.data_dir),
+            "TRACKER_BASE_URL": os.environ.get("TRACKER_BASE_URL", f"http://127.0.0.1:{port}"),
+        }
+    )
     settings = settings_for(settings.data_dir.resolve())
     _upgrade(settings)
     if demo:
@@ -155,9 +174,9 @@ tracker is running / 系统已启动
   pages and API   {base}/
   API docs        {base}/docs
   mail sink       {base}/admin/mail   (files in {settings.mail_dir})
-  NATS            nats://127.0.0.1:{nats_port}  (JetStream data in {settings.data_dir / 'jetstream'})
+  NATS            nats://127.0.0.1:{nats_port}  (JetStream data in {settings.data_dir / "jetstream"})
   database        {settings.db_url}
-  logs            {settings.data_dir / 'logs'}
+  logs            {settings.data_dir / "logs"}
 Press Ctrl-C to stop.""")
     if demo:
         from tracker.demo import demo_logins
@@ -215,9 +234,11 @@ def _parse_time(value: str) -> datetime:
 
 
 @app.command()
-def escalate(as_of: Annotated[str | None, typer.Option("--as-of", help="Local time, e.g. 2025-03-01T09:00")] = None,
-             dry_run: bool = typer.Option(False, "--dry-run", help="Show what is due; change nothing"),
-             data: Data = None) -> None:
+def escalate(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Local time, e.g. 2025-03-01T09:00")] = None,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what is due; change nothing"),
+    data: Data = None,
+) -> None:
     """Run one reminder and escalation sweep as of any moment."""
     from tracker.domain.policy import PolicySettings
     from tracker.service.sweep import sweep
@@ -234,8 +255,10 @@ def escalate(as_of: Annotated[str | None, typer.Option("--as-of", help="Local ti
         finally:
             await engine.dispose()
         verb = "due" if dry_run else "raised"
-        typer.echo(f"as of {moment.isoformat()}: {len(result.reminded)} reminder(s) {verb}, "
-                   f"{len(result.escalated)} escalation(s) {verb}")
+        typer.echo(
+            f"as of {moment.isoformat()}: {len(result.reminded)} reminder(s) {verb}, "
+            f"{len(result.escalated)} escalation(s) {verb}"
+        )
         for finding_id, level in result.escalated:
             typer.echo(f"  finding {finding_id} -> level {level}")
 
@@ -243,12 +266,15 @@ def escalate(as_of: Annotated[str | None, typer.Option("--as-of", help="Local ti
 
 
 @app.command()
-def report(month: Annotated[str, typer.Option("--month", help="The month, e.g. 2025-03")],
-           fmt: Annotated[str, typer.Option("--format", help="pdf, xlsx or json")] = "pdf",
-           out: Annotated[Path | None, typer.Option("--out", help="Write here [default: report-<month>.<format>]")]
-           = None,
-           town: Annotated[str | None, typer.Option("--town", help="Only this town")] = None,
-           data: Data = None) -> None:
+def report(
+    month: Annotated[str, typer.Option("--month", help="The month, e.g. 2025-03")],
+    fmt: Annotated[str, typer.Option("--format", help="pdf, xlsx or json")] = "pdf",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here [default: report-<month>.<format>]")
+    ] = None,
+    town: Annotated[str | None, typer.Option("--town", help="Only this town")] = None,
+    data: Data = None,
+) -> None:
     """The monthly report (summary, charts, breakdowns, overdue and major hazards), as the dashboard shows it."""
     from tracker import reports
     from tracker.checklists import load_catalog
@@ -278,7 +304,9 @@ def report(month: Annotated[str, typer.Option("--month", help="The month, e.g. 2
     dashboard = asyncio.run(main())
     target = out or Path(f"report-{month}{'-' + town if town else ''}.{fmt}")
     if fmt == "json":
-        target.write_text(json.dumps(reports.to_json(dashboard), ensure_ascii=False, indent=2), encoding="utf-8")
+        target.write_text(
+            json.dumps(reports.to_json(dashboard), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
     elif fmt == "xlsx":
         target.write_bytes(reports.workbook(list(reports.all_tables(dashboard, catalog).values())))
     else:
@@ -299,7 +327,7 @@ def facilities_import(file: Path, data: Data = None) -> None:
         typer.secho(f"{file}: no such file", fg="red", err=True)
         raise typer.Exit(2)
 
-    async def main():  # noqa: ANN202
+    async def main():
         engine = make_engine(settings.db_url)
         try:
             return await import_facilities(engine, load_catalog(), file)
@@ -315,11 +343,16 @@ def facilities_import(file: Path, data: Data = None) -> None:
 
 
 @users_app.command("add")
-def users_add(role: str = typer.Option(..., "--role"), username: str = typer.Option(..., "--username"),
-              password: str = typer.Option(..., "--password"), email: str | None = typer.Option(None, "--email"),
-              facility: str | None = typer.Option(None, "--facility", help="Facility code, for a facility head"),
-              town: str | None = typer.Option(None, "--town", help="Town, for a town officer"),
-              name: str = typer.Option("", "--name"), data: Data = None) -> None:
+def users_add(
+    role: str = typer.Option(..., "--role"),
+    username: str = typer.Option(..., "--username"),
+    password: str = typer.Option(..., "--password"),
+    email: str | None = typer.Option(None, "--email"),
+    facility: str | None = typer.Option(None, "--facility", help="Facility code, for a facility head"),
+    town: str | None = typer.Option(None, "--town", help="Town, for a town officer"),
+    name: str = typer.Option("", "--name"),
+    data: Data = None,
+) -> None:
     """Add a person who logs in."""
     from tracker.admin import add_user
     from tracker.store.db import make_engine
@@ -330,8 +363,16 @@ def users_add(role: str = typer.Option(..., "--role"), username: str = typer.Opt
     async def main() -> int:
         engine = make_engine(settings.db_url)
         try:
-            return await add_user(engine, role=role, username=username, password=password, email=email,
-                                  facility=facility, town=town, name=name)
+            return await add_user(
+                engine,
+                role=role,
+                username=username,
+                password=password,
+                email=email,
+                facility=facility,
+                town=town,
+                name=name,
+            )
         finally:
             await engine.dispose()
 
@@ -357,11 +398,12 @@ def calendar_load(file: Path, data: Data = None) -> None:
         typer.secho(f"{file}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
 
-    async def main():  # noqa: ANN202
+    async def main():
         engine = make_engine(settings.db_url)
         try:
-            return await load_calendar_year(engine, content if isinstance(content, dict) else {},
-                                            datetime.now(UTC))
+            return await load_calendar_year(
+                engine, content if isinstance(content, dict) else {}, datetime.now(UTC)
+            )
         finally:
             await engine.dispose()
 
@@ -370,13 +412,17 @@ def calendar_load(file: Path, data: Data = None) -> None:
     except ValueError as error:
         typer.secho(f"{file}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"{schedule.year}: {len(schedule.holidays)} holiday(s), {len(schedule.workdays)} make-up "
-               "working day(s) loaded")
+    typer.echo(
+        f"{schedule.year}: {len(schedule.holidays)} holiday(s), {len(schedule.workdays)} make-up "
+        "working day(s) loaded"
+    )
 
 
 @docs_app.command("asyncapi")
-def docs_asyncapi(out: Path | None = typer.Option(None, "--out", help="Write to this file (.yaml or .json)"),
-                  as_json: bool = typer.Option(False, "--json")) -> None:
+def docs_asyncapi(
+    out: Path | None = typer.Option(None, "--out", help="Write to this file (.yaml or .json)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """The AsyncAPI document of the events, generated from the app."""
     from tracker.handlers import asyncapi_app
 
@@ -402,12 +448,16 @@ def checklists_validate(directory: Path | None = typer.Argument(None)) -> None:
         raise typer.Exit(1) from None
     total = sum(len(c.items) for c in catalog.categories.values())
     older = sum(len(catalog.versions(code)) - 1 for code in catalog.categories)
-    typer.echo(f"ok: {len(catalog.categories)} checklists, {total} items, {len(catalog.rules)} rules, "
-               f"{len(catalog.campaigns)} campaigns" + (f", {older} other checklist version(s)" if older else ""))
+    typer.echo(
+        f"ok: {len(catalog.categories)} checklists, {total} items, {len(catalog.rules)} rules, "
+        f"{len(catalog.campaigns)} campaigns" + (f", {older} other checklist version(s)" if older else "")
+    )
 
 
 @checklists_app.command("show")
-def checklists_show(what: str | None = typer.Argument(None, help="An item code, a category or a campaign")) -> None:
+def checklists_show(
+    what: str | None = typer.Argument(None, help="An item code, a category or a campaign"),
+) -> None:
     """Print checklist items readably."""
     from tracker.checklists import load_catalog
 
@@ -425,9 +475,11 @@ def checklists_show(what: str | None = typer.Argument(None, help="An item code, 
         items = catalog.items()
     for item in items:
         days = {s: item.deadline_days(s) for s in ("general", "major")}
-        typer.echo(f"{item.code}  [{item.category}] {item.severity}  deadline {json.dumps(days)}"
-                   f"{'  STOP USE' if item.stop_use else ''}\n  {item.zh}\n  {item.en}\n  依据 basis: {item.basis}"
-                   f"{'' if item.basis_verified else '  (unverified)'}\n")
+        typer.echo(
+            f"{item.code}  [{item.category}] {item.severity}  deadline {json.dumps(days)}"
+            f"{'  STOP USE' if item.stop_use else ''}\n  {item.zh}\n  {item.en}\n  依据 basis: {item.basis}"
+            f"{'' if item.basis_verified else '  (unverified)'}\n"
+        )
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -451,11 +503,16 @@ def _catalog_or_exit() -> Catalog:
 @checklists_app.command("publish")
 def checklists_publish(
     campaign: Annotated[str, typer.Argument(help="A campaign of checklists/campaigns/, e.g. flood_season")],
-    starts: Annotated[str | None, typer.Option("--from", help="First day, e.g. 2026-06-01 [default: the season's]")]
-    = None,
-    ends: Annotated[str | None, typer.Option("--to", help="Last day, included [default: the season's]")] = None,
-    facility_type: Annotated[list[str] | None, typer.Option(
-        "--facility-type", help="Repeat for several [default: every type the campaign is for]")] = None,
+    starts: Annotated[
+        str | None, typer.Option("--from", help="First day, e.g. 2026-06-01 [default: the season's]")
+    ] = None,
+    ends: Annotated[
+        str | None, typer.Option("--to", help="Last day, included [default: the season's]")
+    ] = None,
+    facility_type: Annotated[
+        list[str] | None,
+        typer.Option("--facility-type", help="Repeat for several [default: every type the campaign is for]"),
+    ] = None,
     by: Annotated[str, typer.Option("--by", help="Who publishes, for the record")] = "",
     data: Data = None,
 ) -> None:
@@ -468,8 +525,11 @@ def checklists_publish(
     require_schema(settings)
     catalog = _catalog_or_exit()
     if campaign not in catalog.campaigns:
-        typer.secho(f"CAMPAIGN: unknown campaign {campaign!r} (known: {', '.join(sorted(catalog.campaigns))})",
-                    fg="red", err=True)
+        typer.secho(
+            f"CAMPAIGN: unknown campaign {campaign!r} (known: {', '.join(sorted(catalog.campaigns))})",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(2)
     season = default_window(catalog, campaign, local_today())
     first = _parse_day(starts, "--from") if starts else season[0]
@@ -478,8 +538,9 @@ def checklists_publish(
     async def main() -> Publication:
         engine = make_engine(settings.db_url)
         try:
-            return await publish(engine, catalog, campaign, first, last, facility_type or None,
-                                 datetime.now(UTC), by)
+            return await publish(
+                engine, catalog, campaign, first, last, facility_type or None, datetime.now(UTC), by
+            )
         finally:
             await engine.dispose()
 
@@ -489,13 +550,16 @@ def checklists_publish(
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
     count = len({i.code for t in done.facility_types for i in catalog.campaign_items(campaign, t)})
-    typer.echo(f"published {campaign} (version {done.campaign_version}) as publication {done.id}: {count} items, "
-               f"{done.starts_on.isoformat()} to {done.ends_on.isoformat()}, for {', '.join(done.facility_types)}")
+    typer.echo(
+        f"published {campaign} (version {done.campaign_version}) as publication {done.id}: {count} items, "
+        f"{done.starts_on.isoformat()} to {done.ends_on.isoformat()}, for {', '.join(done.facility_types)}"
+    )
 
 
 @checklists_app.command("withdraw")
-def checklists_withdraw(publication_id: Annotated[int, typer.Argument(help="The id printed by publish")],
-                        data: Data = None) -> None:
+def checklists_withdraw(
+    publication_id: Annotated[int, typer.Argument(help="The id printed by publish")], data: Data = None
+) -> None:
     """Stop showing a published campaign; the publication stays on record."""
     from tracker.checklists.campaigns import PublishError, withdraw
     from tracker.store.db import make_engine
@@ -538,9 +602,13 @@ def checklists_publications(data: Data = None) -> None:
 
     today = local_today()
     for pub in asyncio.run(main()):
-        state = "withdrawn" if pub.withdrawn_at else ("showing" if pub.active_on(today) else "not showing today")
-        typer.echo(f"{pub.id:>4}  {pub.campaign} {pub.campaign_version}  {pub.starts_on} .. {pub.ends_on}  "
-                   f"{state}  {', '.join(pub.facility_types)}")
+        state = (
+            "withdrawn" if pub.withdrawn_at else ("showing" if pub.active_on(today) else "not showing today")
+        )
+        typer.echo(
+            f"{pub.id:>4}  {pub.campaign} {pub.campaign_version}  {pub.starts_on} .. {pub.ends_on}  "
+            f"{state}  {', '.join(pub.facility_types)}"
+        )
 
 
 @checklists_app.command("export")
@@ -548,8 +616,9 @@ def checklists_export(
     facility_type: Annotated[str, typer.Option("--facility-type", help="e.g. nursing_home")],
     fmt: Annotated[str, typer.Option("--format", help="pdf or xlsx")],
     out: Annotated[Path, typer.Option("--out", help="File to write")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Use the checklist versions in effect on this day")]
-    = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Use the checklist versions in effect on this day")
+    ] = None,
 ) -> None:
     """A printable checklist (PDF) or a spreadsheet (Excel) for one facility type."""
     from tracker.checklists.export import export_pdf, export_xlsx
@@ -558,8 +627,12 @@ def checklists_export(
     if as_of:
         catalog = catalog.at(_parse_day(as_of, "--as-of"))
     if facility_type not in catalog.facility_types:
-        typer.secho(f"--facility-type: unknown facility type {facility_type!r} "
-                    f"(known: {', '.join(catalog.facility_types)})", fg="red", err=True)
+        typer.secho(
+            f"--facility-type: unknown facility type {facility_type!r} "
+            f"(known: {', '.join(catalog.facility_types)})",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(2)
     if fmt not in ("pdf", "xlsx"):
         typer.secho(f"--format: {fmt!r} is neither pdf nor xlsx", fg="red", err=True)

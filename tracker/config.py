@@ -33,8 +33,10 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
-        if value is not None and not (value.startswith("sqlite") or value.startswith("postgresql")):
-            raise ValueError("must be a SQLAlchemy URL starting with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "must be a SQLAlchemy URL starting with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
         return value
 
     @field_validator("nats_url")

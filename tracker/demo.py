@@ -17,8 +17,21 @@ from tracker.store.tables import facilities, users
 from tracker.web.auth import hash_password
 
 PASSWORD = "demo-pass-2026"
-TOWNS = ["吕四港镇", "南阳镇", "北新镇", "海复镇", "王鲍镇", "汇龙镇", "近海镇", "寅阳镇", "惠萍镇", "东海镇",
-         "合作镇", "北城区街道", "南城区街道"]
+TOWNS = [
+    "吕四港镇",
+    "南阳镇",
+    "北新镇",
+    "海复镇",
+    "王鲍镇",
+    "汇龙镇",
+    "近海镇",
+    "寅阳镇",
+    "惠萍镇",
+    "东海镇",
+    "合作镇",
+    "北城区街道",
+    "南城区街道",
+]
 # (type, name pattern) — the kinds of place a county bureau oversees.
 KINDS = [
     ("nursing_home", "{town}敬老院"),
@@ -51,7 +64,9 @@ def demo_logins() -> list[tuple[str, str, str]]:
     ]
 
 
-async def seed(engine: AsyncEngine, catalog: Catalog, now: datetime, policy: PolicySettings | None = None) -> bool:
+async def seed(
+    engine: AsyncEngine, catalog: Catalog, now: datetime, policy: PolicySettings | None = None
+) -> bool:
     """Fill an empty database; does nothing when facilities exist already."""
     policy = policy or PolicySettings()
     rng = random.Random(2026)
@@ -70,7 +85,9 @@ async def seed(engine: AsyncEngine, catalog: Catalog, now: datetime, policy: Pol
                 rows.append({"type": kind, "name": pattern.format(town=town, n=n % 3 + 1), "town": town})
         for i, row in enumerate(rows, start=1):
             row["code"] = f"QD{i:03d}"
-            row["head_name"] = rng.choice(SURNAMES) + rng.choice(["建国", "丽华", "志强", "秀英", "海燕", "卫东"])
+            row["head_name"] = rng.choice(SURNAMES) + rng.choice(
+                ["建国", "丽华", "志强", "秀英", "海燕", "卫东"]
+            )
             row["head_email"] = f"head.qd{i:03d}@facility.example.cn"
         await conn.execute(insert(facilities), rows)
         ids = {r.code: r.id for r in (await conn.execute(select(facilities.c.code, facilities.c.id))).all()}
@@ -78,23 +95,74 @@ async def seed(engine: AsyncEngine, catalog: Catalog, now: datetime, policy: Pol
         people = [
             {"username": "admin", "role": Role.ADMIN, "name": "系统管理员", "email": "admin@mzj.example.cn"},
             {"username": "lead", "role": Role.BUREAU_LEAD, "name": "陈局长", "email": "lead@mzj.example.cn"},
-            {"username": "chief", "role": Role.SECTION_CHIEF, "name": "周科长", "email": "chief@mzj.example.cn"},
-            {"username": "inspector", "role": Role.INSPECTOR, "name": "李检查", "email": "inspector@mzj.example.cn"},
-            {"username": "inspector2", "role": Role.INSPECTOR, "name": "王检查", "email": "inspector2@mzj.example.cn"},
+            {
+                "username": "chief",
+                "role": Role.SECTION_CHIEF,
+                "name": "周科长",
+                "email": "chief@mzj.example.cn",
+            },
+            {
+                "username": "inspector",
+                "role": Role.INSPECTOR,
+                "name": "李检查",
+                "email": "inspector@mzj.example.cn",
+            },
+            {
+                "username": "inspector2",
+                "role": Role.INSPECTOR,
+                "name": "王检查",
+                "email": "inspector2@mzj.example.cn",
+            },
         ]
-        pinyin = {"汇龙镇": "huilong", "吕四港镇": "lvsigang", "南阳镇": "nanyang", "北新镇": "beixin",
-                  "海复镇": "haifu", "王鲍镇": "wangbao", "近海镇": "jinhai", "寅阳镇": "yinyang",
-                  "惠萍镇": "huiping", "东海镇": "donghai", "合作镇": "hezuo", "北城区街道": "beicheng",
-                  "南城区街道": "nancheng"}
+        pinyin = {
+            "汇龙镇": "huilong",
+            "吕四港镇": "lvsigang",
+            "南阳镇": "nanyang",
+            "北新镇": "beixin",
+            "海复镇": "haifu",
+            "王鲍镇": "wangbao",
+            "近海镇": "jinhai",
+            "寅阳镇": "yinyang",
+            "惠萍镇": "huiping",
+            "东海镇": "donghai",
+            "合作镇": "hezuo",
+            "北城区街道": "beicheng",
+            "南城区街道": "nancheng",
+        }
         for town in TOWNS:
-            people.append({"username": f"town-{pinyin[town]}", "role": Role.TOWN_OFFICER, "name": f"{town}民政办",
-                           "email": f"{pinyin[town]}@town.example.cn", "town": town})
+            people.append(
+                {
+                    "username": f"town-{pinyin[town]}",
+                    "role": Role.TOWN_OFFICER,
+                    "name": f"{town}民政办",
+                    "email": f"{pinyin[town]}@town.example.cn",
+                    "town": town,
+                }
+            )
         for row in rows:
-            people.append({"username": f"head-{row['code']}", "role": Role.FACILITY_HEAD, "name": row["head_name"],
-                           "email": row["head_email"], "facility_id": ids[row["code"]]})
-        await conn.execute(insert(users), [
-            {"password_hash": hashed, "active": True, "town": None, "facility_id": None, **p,
-             "role": p["role"].value} for p in people])
+            people.append(
+                {
+                    "username": f"head-{row['code']}",
+                    "role": Role.FACILITY_HEAD,
+                    "name": row["head_name"],
+                    "email": row["head_email"],
+                    "facility_id": ids[row["code"]],
+                }
+            )
+        await conn.execute(
+            insert(users),
+            [
+                {
+                    "password_hash": hashed,
+                    "active": True,
+                    "town": None,
+                    "facility_id": None,
+                    **p,
+                    "role": p["role"].value,
+                }
+                for p in people
+            ],
+        )
         user_rows = (await conn.execute(select(users))).all()
     by_name = {u.username: u for u in user_rows}
 
@@ -111,11 +179,12 @@ async def seed(engine: AsyncEngine, catalog: Catalog, now: datetime, policy: Pol
         picked = rng.sample(items, k=min(len(items), 6))
         failing = picked[: 1 + n % 3]
         results = [ItemResult(i.code, "fail", note="现场检查发现 / found on site") for i in failing]
-        results += [ItemResult(i.code, "pass") for i in picked[len(failing):]]
+        results += [ItemResult(i.code, "pass") for i in picked[len(failing) :]]
         mode = "unannounced" if n % 3 == 0 else "routine"
         inspector = actor("inspector" if n % 2 == 0 else "inspector2")
-        reported = await report_inspection(engine, catalog, inspector,
-                                           InspectionInput(ids[row["code"]], mode, f"demo-{n}", results), when)
+        reported = await report_inspection(
+            engine, catalog, inspector, InspectionInput(ids[row["code"]], mode, f"demo-{n}", results), when
+        )
         async with engine.begin() as conn:
             await issue_order(conn, reported.inspection_id, policy, when + timedelta(minutes=5))
         head = actor(f"head-{row['code']}")
@@ -124,11 +193,25 @@ async def seed(engine: AsyncEngine, catalog: Catalog, now: datetime, policy: Pol
             if stage == 0:
                 continue  # still open at the facility; overdue if old enough
             async with engine.begin() as conn:
-                await submit_rectification(conn, head, finding_id, "已整改，附照片 / fixed, photos attached", [],
-                                           when + timedelta(days=3))
+                await submit_rectification(
+                    conn,
+                    head,
+                    finding_id,
+                    "已整改，附照片 / fixed, photos attached",
+                    [],
+                    when + timedelta(days=3),
+                )
             if stage == 1:
                 continue  # waiting for verification
             async with engine.begin() as conn:
-                await verify(conn, inspector, finding_id, stage == 2, "复查合格 / verified" if stage == 2
-                             else "整改不到位 / not fixed properly", [], policy, when + timedelta(days=5))
+                await verify(
+                    conn,
+                    inspector,
+                    finding_id,
+                    stage == 2,
+                    "复查合格 / verified" if stage == 2 else "整改不到位 / not fixed properly",
+                    [],
+                    policy,
+                    when + timedelta(days=5),
+                )
     return True

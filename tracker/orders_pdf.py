@@ -30,8 +30,12 @@ PRINTERS = max(1, min(2, os.cpu_count() or 1))
 ISSUER_ZH = "县民政局"
 ISSUER_EN = "County Civil Affairs Bureau"
 SEVERITY = {"general": ("一般隐患", "General"), "major": ("重大事故隐患", "MAJOR")}
-MODE = {"unannounced": ("四不两直（暗查暗访）", "unannounced"), "routine": ("日常检查", "routine"),
-        "special": ("专项检查", "special"), "self": ("自查自纠", "self-inspection")}
+MODE = {
+    "unannounced": ("四不两直（暗查暗访）", "unannounced"),
+    "routine": ("日常检查", "routine"),
+    "special": ("专项检查", "special"),
+    "self": ("自查自纠", "self-inspection"),
+}
 
 
 class OrderMissing(LookupError):
@@ -55,7 +59,7 @@ def attachment_for(order_id: int) -> str:
 def order_of_attachment(attachment: str) -> int | None:
     if not attachment.startswith(ATTACHMENT_PREFIX):
         return None
-    rest = attachment[len(ATTACHMENT_PREFIX):]
+    rest = attachment[len(ATTACHMENT_PREFIX) :]
     return int(rest) if rest.isdigit() else None
 
 
@@ -68,15 +72,30 @@ async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
     if order is None:
         raise OrderMissing(f"no order with id {order_id}")
     facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).one()
-    inspection = (await conn.execute(select(inspections).where(inspections.c.id == order.inspection_id))).one()
-    inspector = (await conn.execute(select(users.c.name, users.c.username)
-                                    .where(users.c.id == inspection.inspector_id))).one()
-    rows = list((await conn.execute(select(findings).where(findings.c.order_id == order_id)
-                                    .order_by(findings.c.id))).all())
+    inspection = (
+        await conn.execute(select(inspections).where(inspections.c.id == order.inspection_id))
+    ).one()
+    inspector = (
+        await conn.execute(
+            select(users.c.name, users.c.username).where(users.c.id == inspection.inspector_id)
+        )
+    ).one()
+    rows = list(
+        (
+            await conn.execute(
+                select(findings).where(findings.c.order_id == order_id).order_by(findings.c.id)
+            )
+        ).all()
+    )
     if not rows:
         raise OrderMissing(f"order {order_id} has no findings")
-    return OrderDocument(order=order, facility=facility, inspection=inspection,
-                         inspector_name=inspector.name or inspector.username, findings=rows)
+    return OrderDocument(
+        order=order,
+        facility=facility,
+        inspection=inspection,
+        inspector_name=inspector.name or inspector.username,
+        findings=rows,
+    )
 
 
 def _local(moment: datetime) -> datetime:
@@ -163,8 +182,14 @@ _env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True,
 def render_html(doc: OrderDocument) -> str:
     issued = _local(doc.order.issued_at)
     context: dict[str, Any] = {
-        "order": doc.order, "facility": doc.facility, "findings": doc.findings, "inspector": doc.inspector_name,
-        "issued": issued, "issued_cn": _cn_date(doc.order.issued_at), "issuer": ISSUER_ZH, "severity": SEVERITY,
+        "order": doc.order,
+        "facility": doc.facility,
+        "findings": doc.findings,
+        "inspector": doc.inspector_name,
+        "issued": issued,
+        "issued_cn": _cn_date(doc.order.issued_at),
+        "issuer": ISSUER_ZH,
+        "severity": SEVERITY,
         "mode": MODE.get(doc.inspection.mode, (doc.inspection.mode, doc.inspection.mode)),
         "has_major": any(f.severity == "major" for f in doc.findings),
     }

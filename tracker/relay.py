@@ -32,10 +32,19 @@ LEASE_TTL = timedelta(seconds=15)
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     """Declare the event stream and the dead-letter stream, or leave them as they are."""
     wanted = (
-        StreamConfig(name=STREAM_NAME, subjects=["tracker.>"], storage=StorageType.FILE, num_replicas=replicas,
-                     duplicate_window=DUPLICATE_WINDOW),
-        StreamConfig(name=DEADLETTER_STREAM_NAME, subjects=[f"{DEADLETTER_PREFIX}.>"], storage=StorageType.FILE,
-                     num_replicas=replicas),
+        StreamConfig(
+            name=STREAM_NAME,
+            subjects=["tracker.>"],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            duplicate_window=DUPLICATE_WINDOW,
+        ),
+        StreamConfig(
+            name=DEADLETTER_STREAM_NAME,
+            subjects=[f"{DEADLETTER_PREFIX}.>"],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+        ),
     )
     for config in wanted:
         try:
@@ -71,8 +80,14 @@ async def publish_pending(engine: AsyncEngine, js: JetStreamContext, clock: Cloc
     return len(rows)
 
 
-async def run_relay(engine: AsyncEngine, servers: list[str], clock: Clock, stop: asyncio.Event,
-                    poll_seconds: float = 0.2, replicas: int = 1) -> None:
+async def run_relay(
+    engine: AsyncEngine,
+    servers: list[str],
+    clock: Clock,
+    stop: asyncio.Event,
+    poll_seconds: float = 0.2,
+    replicas: int = 1,
+) -> None:
     holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     nc = await nats.connect(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
     js = nc.jetstream()
@@ -91,12 +106,14 @@ async def run_relay(engine: AsyncEngine, servers: list[str], clock: Clock, stop:
             if active:
                 try:
                     sent = await publish_pending(engine, js, clock)
-                except Exception as error:  # NATS away or the database busy: wait and try again
+                except Exception as error:  # noqa: BLE001 - NATS away or the database busy: try again
                     log.warning("relay could not publish, retrying: %r", error)
                     await asyncio.sleep(1.0)
             if sent == 0:
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=poll_seconds if active else LEASE_TTL.seconds / 3)
+                    await asyncio.wait_for(
+                        stop.wait(), timeout=poll_seconds if active else LEASE_TTL.seconds / 3
+                    )
                 except TimeoutError:
                     pass
     finally:

@@ -28,8 +28,18 @@ from tracker.stats.periods import Period
 
 TEMPLATES = Path(__file__).parent / "web" / "templates"
 HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")
-TABLE_METRICS = ("found", "closed", "closed_of_found", "closure_rate", "on_time", "on_time_rate", "open", "overdue",
-                 "open_major", "repeat")
+TABLE_METRICS = (
+    "found",
+    "closed",
+    "closed_of_found",
+    "closure_rate",
+    "on_time",
+    "on_time_rate",
+    "open",
+    "overdue",
+    "open_major",
+    "repeat",
+)
 FOOTNOTE_ZH = (
     "口径：统计期为本地日期 [起, 止)。发现＝本期上报的隐患；销号＝本期销号的隐患（不论何时发现）；"
     "整改率＝本期发现且在期末前销号的隐患数 ÷ 本期发现数（上期发现、本期销号的隐患计入销号数，不计入本期整改率）；"
@@ -81,12 +91,20 @@ class Dashboard:
             "open_major": [r.as_dict() for r in self.open_major],
             "top_open_facilities": [vars(r) for r in self.top_open],
             "top_repeat_facilities": [vars(r) for r in self.top_repeat],
-            "escalated": [{"finding_id": i, "level": lv, "at": at.isoformat()} for i, lv, at in self.escalated],
+            "escalated": [
+                {"finding_id": i, "level": lv, "at": at.isoformat()} for i, lv, at in self.escalated
+            ],
         }
 
 
-async def gather(conn: AsyncConnection, period: Period, flt: q.Filter, now: datetime, catalog: Catalog | None,
-                 list_limit: int | None = 200) -> Dashboard:
+async def gather(
+    conn: AsyncConnection,
+    period: Period,
+    flt: q.Filter,
+    now: datetime,
+    catalog: Catalog | None,
+    list_limit: int | None = 200,
+) -> Dashboard:
     """Every figure of one dashboard or monthly report, from the one query layer."""
 
     def labeller(dimension: str, key: Any, name: str | None) -> str:
@@ -94,7 +112,9 @@ async def gather(conn: AsyncConnection, period: Period, flt: q.Filter, now: date
 
     summary, breakdowns = await q.overview(conn, period, flt, now, labeller)
     return Dashboard(
-        period=period, flt=flt, now=now,
+        period=period,
+        flt=flt,
+        now=now,
         summary=summary,
         breakdowns=breakdowns,
         weeks=await q.trend(conn, "week", period, flt, 12),
@@ -135,17 +155,28 @@ def _metric_header(metric: str) -> str:
 def summary_table(d: Dashboard) -> Table:
     rows = []
     for name in (*HEADLINE, "found_major", "repeat"):
-        rows.append([METRIC_NAMES[name][0], METRIC_NAMES[name][1], d.summary.current.value(name),
-                     d.summary.before.value(name), d.summary.change(name)])
+        rows.append(
+            [
+                METRIC_NAMES[name][0],
+                METRIC_NAMES[name][1],
+                d.summary.current.value(name),
+                d.summary.before.value(name),
+                d.summary.change(name),
+            ]
+        )
     formats = {}
-    table = Table("汇总", f"汇总 Summary {d.period.label()}", ["指标", "Figure", "本期", "上期", "变化"], rows, formats)
+    table = Table(
+        "汇总", f"汇总 Summary {d.period.label()}", ["指标", "Figure", "本期", "上期", "变化"], rows, formats
+    )
     return table
 
 
 def breakdown_table(d: Dashboard, dimension: str) -> Table:
     zh, en = DIMENSION_NAMES[dimension]
     headers = [zh, *(_metric_header(m) for m in TABLE_METRICS)]
-    rows = [[g.label, *(g.counts.get(m, g.rates.get(m)) for m in TABLE_METRICS)] for g in d.breakdowns[dimension]]
+    rows = [
+        [g.label, *(g.counts.get(m, g.rates.get(m)) for m in TABLE_METRICS)] for g in d.breakdowns[dimension]
+    ]
     formats = {i + 1: PERCENT for i, m in enumerate(TABLE_METRICS) if m in q.RATES}
     return Table(f"按{zh}", f"按{zh}统计 By {en.lower()}", headers, rows, formats)
 
@@ -153,31 +184,68 @@ def breakdown_table(d: Dashboard, dimension: str) -> Table:
 def trend_table(d: Dashboard, unit: str) -> Table:
     buckets = d.weeks if unit == "week" else d.months
     headers = ["起始日期", "截止日期", "发现", "销号", "本期发现且已销号", "按期销号", "整改率"]
-    rows = [[b.period.start, b.period.end, b.found, b.closed, b.closed_of_found, b.on_time, b.closure_rate]
-            for b in buckets]
+    rows = [
+        [b.period.start, b.period.end, b.found, b.closed, b.closed_of_found, b.on_time, b.closure_rate]
+        for b in buckets
+    ]
     name = "周趋势" if unit == "week" else "月趋势"
     return Table(name, f"{name} Trend by {unit}", headers, rows, {0: DATE, 1: DATE, 6: PERCENT})
 
 
-FINDING_HEADERS = ["编号", "机构", "区镇", "机构类型", "检查项", "隐患内容", "隐患类别", "隐患等级", "检查方式", "状态",
-                   "发现时间", "整改期限", "销号时间", "逾期天数", "督办级别", "责任人"]
+FINDING_HEADERS = [
+    "编号",
+    "机构",
+    "区镇",
+    "机构类型",
+    "检查项",
+    "隐患内容",
+    "隐患类别",
+    "隐患等级",
+    "检查方式",
+    "状态",
+    "发现时间",
+    "整改期限",
+    "销号时间",
+    "逾期天数",
+    "督办级别",
+    "责任人",
+]
 FINDING_FORMATS = {10: DATETIME, 11: DATE, 12: DATETIME}
 
 
 def finding_table(rows: list[q.FindingRow], name: str, title: str, catalog: Catalog | None = None) -> Table:
     out = []
     for r in rows:
-        out.append([r.id, r.facility_name, r.town, value_label("facility_type", r.facility_type, catalog),
-                    r.item_code, r.item_zh, value_label("category", r.category, catalog),
-                    SEVERITY_NAMES.get(r.severity, (r.severity,))[0], MODE_NAMES.get(r.mode, (r.mode,))[0],
-                    STATUS_NAMES.get(r.status, (r.status,))[0], _local(r.reported_at), r.due_day,
-                    _local(r.closed_at), r.days_overdue, r.escalation_level, r.owner_name or ""])
+        out.append(
+            [
+                r.id,
+                r.facility_name,
+                r.town,
+                value_label("facility_type", r.facility_type, catalog),
+                r.item_code,
+                r.item_zh,
+                value_label("category", r.category, catalog),
+                SEVERITY_NAMES.get(r.severity, (r.severity,))[0],
+                MODE_NAMES.get(r.mode, (r.mode,))[0],
+                STATUS_NAMES.get(r.status, (r.status,))[0],
+                _local(r.reported_at),
+                r.due_day,
+                _local(r.closed_at),
+                r.days_overdue,
+                r.escalation_level,
+                r.owner_name or "",
+            ]
+        )
     return Table(name, title, FINDING_HEADERS, out, FINDING_FORMATS)
 
 
 def facility_table(rows: list[q.FacilityCount], name: str, title: str, what: str) -> Table:
-    return Table(name, title, ["机构", "区镇", what, "其中重大隐患"],
-                 [[r.name, r.town, r.count, r.major] for r in rows])
+    return Table(
+        name,
+        title,
+        ["机构", "区镇", what, "其中重大隐患"],
+        [[r.name, r.town, r.count, r.major] for r in rows],
+    )
 
 
 def all_tables(d: Dashboard, catalog: Catalog | None = None) -> dict[str, Table]:
@@ -187,7 +255,9 @@ def all_tables(d: Dashboard, catalog: Catalog | None = None) -> dict[str, Table]
     tables["trend_week"] = trend_table(d, "week")
     tables["trend_month"] = trend_table(d, "month")
     tables["overdue"] = finding_table(d.overdue, "逾期清单", "逾期隐患清单 Overdue hazards", catalog)
-    tables["open_major"] = finding_table(d.open_major, "重大隐患", "未销号重大隐患 Open major hazards", catalog)
+    tables["open_major"] = finding_table(
+        d.open_major, "重大隐患", "未销号重大隐患 Open major hazards", catalog
+    )
     tables["top_open"] = facility_table(d.top_open, "未销号最多机构", "未销号隐患最多的机构", "未销号隐患")
     tables["top_repeat"] = facility_table(d.top_repeat, "重复发现最多机构", "重复发现最多的机构", "重复发现")
     return tables
@@ -212,9 +282,15 @@ def workbook(tables: list[Table]) -> bytes:
             for (cell,) in sheet.iter_rows(min_row=2, min_col=col + 1, max_col=col + 1):
                 cell.number_format = fmt
         for i, header in enumerate(table.headers, start=1):
-            width = max([len(str(header)) * 2, *(len(str(r[i - 1])) if r[i - 1] is not None else 0
-                                                  for r in table.rows[:200])])
-            sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = min(60, max(8, width + 2))
+            width = max(
+                [
+                    len(str(header)) * 2,
+                    *(len(str(r[i - 1])) if r[i - 1] is not None else 0 for r in table.rows[:200]),
+                ]
+            )
+            sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = min(
+                60, max(8, width + 2)
+            )
         sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
     book.save(buffer)
@@ -223,22 +299,35 @@ def workbook(tables: list[Table]) -> bytes:
 
 # --- charts and the PDF -----------------------------------------------------------------------------------
 
+
 def trend_chart(d: Dashboard, unit: str, links: bool = True) -> str:
     buckets = d.weeks if unit == "week" else d.months
     labels = [f"{b.period.start:%m-%d}" if unit == "week" else f"{b.period.start:%Y-%m}" for b in buckets]
-    title = "每周发现与销号 / Found and closed by week" if unit == "week" else "每月发现与销号 / Found and closed by month"
+    title = (
+        "每周发现与销号 / Found and closed by week"
+        if unit == "week"
+        else "每月发现与销号 / Found and closed by month"
+    )
     link_rows = None
     if links:
-        link_rows = [[d.url("found", period=b.period) for b in buckets],
-                     [d.url("closed", period=b.period) for b in buckets]]
-    return charts.bars(labels, [("发现 Found", [b.found for b in buckets]), ("销号 Closed", [b.closed for b in buckets])],
-                       title=title, links=link_rows)
+        link_rows = [
+            [d.url("found", period=b.period) for b in buckets],
+            [d.url("closed", period=b.period) for b in buckets],
+        ]
+    return charts.bars(
+        labels,
+        [("发现 Found", [b.found for b in buckets]), ("销号 Closed", [b.closed for b in buckets])],
+        title=title,
+        links=link_rows,
+    )
 
 
 def open_by_town_chart(d: Dashboard, links: bool = True) -> str:
     groups = sorted(d.breakdowns["town"], key=lambda g: -g.counts["open"])[:12]
-    rows = [(g.label, g.counts["open"], d.url("open", d.flt.with_group("town", g.key)) if links else None)
-            for g in groups]
+    rows = [
+        (g.label, g.counts["open"], d.url("open", d.flt.with_group("town", g.key)) if links else None)
+        for g in groups
+    ]
     return charts.hbars(rows, title="各区镇未销号隐患 / Open hazards by town", colour="#d9822b")
 
 
@@ -261,12 +350,23 @@ def template_env() -> Environment:
 
 def report_context(d: Dashboard, catalog: Catalog | None, links: bool) -> dict[str, Any]:
     return {
-        "d": d, "metric_names": METRIC_NAMES, "dimension_names": DIMENSION_NAMES, "headline": HEADLINE,
-        "table_metrics": TABLE_METRICS, "rates": q.RATES, "severity_names": SEVERITY_NAMES,
-        "status_names": STATUS_NAMES, "mode_names": MODE_NAMES, "footnote_zh": FOOTNOTE_ZH,
-        "footnote_en": FOOTNOTE_EN, "week_chart": trend_chart(d, "week", links),
-        "month_chart": trend_chart(d, "month", links), "town_chart": open_by_town_chart(d, links),
-        "catalog": catalog, "label": value_label, "tz": LOCAL_TZ,
+        "d": d,
+        "metric_names": METRIC_NAMES,
+        "dimension_names": DIMENSION_NAMES,
+        "headline": HEADLINE,
+        "table_metrics": TABLE_METRICS,
+        "rates": q.RATES,
+        "severity_names": SEVERITY_NAMES,
+        "status_names": STATUS_NAMES,
+        "mode_names": MODE_NAMES,
+        "footnote_zh": FOOTNOTE_ZH,
+        "footnote_en": FOOTNOTE_EN,
+        "week_chart": trend_chart(d, "week", links),
+        "month_chart": trend_chart(d, "month", links),
+        "town_chart": open_by_town_chart(d, links),
+        "catalog": catalog,
+        "label": value_label,
+        "tz": LOCAL_TZ,
     }
 
 
@@ -274,8 +374,11 @@ def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
     """The monthly report as PDF: summary figures, charts, breakdown tables, overdue and major hazards."""
     from weasyprint import HTML
 
-    html = template_env().get_template("report_pdf.html").render(
-        **report_context(d, catalog, links=False), generated=_local(generated_at))
+    html = (
+        template_env()
+        .get_template("report_pdf.html")
+        .render(**report_context(d, catalog, links=False), generated=_local(generated_at))
+    )
     return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
 
 

@@ -62,8 +62,14 @@ async def worker(settings: Settings, stop: asyncio.Event) -> None:
 async def relay(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.db_url)
     try:
-        await run_relay(engine, settings.nats_servers, SystemClock(), stop, settings.relay_poll_seconds,
-                        settings.stream_replicas)
+        await run_relay(
+            engine,
+            settings.nats_servers,
+            SystemClock(),
+            stop,
+            settings.relay_poll_seconds,
+            settings.stream_replicas,
+        )
     finally:
         await engine.dispose()
 
@@ -79,8 +85,14 @@ async def scheduler(settings: Settings, stop: asyncio.Event) -> None:
 async def mailer(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.db_url)
     try:
-        await run_mailer(engine, settings.require("smtp_url"), settings.mail_from, SystemClock(), stop,
-                         settings.mailer_poll_seconds)
+        await run_mailer(
+            engine,
+            settings.require("smtp_url"),
+            settings.mail_from,
+            SystemClock(),
+            stop,
+            settings.mailer_poll_seconds,
+        )
     finally:
         await engine.dispose()
 
@@ -88,8 +100,9 @@ async def mailer(settings: Settings, stop: asyncio.Event) -> None:
 async def web(settings: Settings, stop: asyncio.Event, host: str, port: int) -> None:
     settings.require("secret_key")
     ctx = make_context(settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host=host, port=port, log_level="info",
-                                           proxy_headers=True))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ctx), host=host, port=port, log_level="info", proxy_headers=True)
+    )
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve())
     await stop.wait()

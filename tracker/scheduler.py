@@ -57,10 +57,24 @@ class LeasedJobs:
 async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = None) -> None:
     jobs = LeasedJobs(ctx, holder)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(jobs.sweep_job, "interval", seconds=ctx.settings.sweep_seconds, id="sweep",
-                      max_instances=1, coalesce=True, next_run_time=ctx.clock.now())
-    scheduler.add_job(jobs.digest_job, "interval", minutes=15, id="digest", max_instances=1, coalesce=True,
-                      next_run_time=ctx.clock.now())
+    scheduler.add_job(
+        jobs.sweep_job,
+        "interval",
+        seconds=ctx.settings.sweep_seconds,
+        id="sweep",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=ctx.clock.now(),
+    )
+    scheduler.add_job(
+        jobs.digest_job,
+        "interval",
+        minutes=15,
+        id="digest",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=ctx.clock.now(),
+    )
     scheduler.start()
     log.info("scheduler %s started, sweeping every %ss", jobs.holder, ctx.settings.sweep_seconds)
     try:

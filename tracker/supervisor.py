@@ -72,8 +72,9 @@ class Child:
 
     def start(self, env: dict[str, str]) -> None:
         handle = self.log.open("ab")
-        self.process = subprocess.Popen(self.argv, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 class Supervisor:
@@ -84,17 +85,33 @@ class Supervisor:
         self.logs.mkdir(parents=True, exist_ok=True)
         tracker = [sys.executable, "-m", "tracker"]
         data = ["--data", str(self.data)]
-        self.nats = Child("nats-server", [nats_server_binary(), "-js", "-sd", str(self.data / "jetstream"),
-                                          "-a", "127.0.0.1", "-p", str(nats_port), "-n", "tracker-embedded"],
-                          self.logs / "nats.log")
+        self.nats = Child(
+            "nats-server",
+            [
+                nats_server_binary(),
+                "-js",
+                "-sd",
+                str(self.data / "jetstream"),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(nats_port),
+                "-n",
+                "tracker-embedded",
+            ],
+            self.logs / "nats.log",
+        )
         self.children = [
             Child("sink", [*tracker, "sink", *data, "--port", str(smtp_port)], self.logs / "sink.log"),
             Child("worker", [*tracker, "worker", *data], self.logs / "worker.log"),
             Child("relay", [*tracker, "relay", *data], self.logs / "relay.log"),
             Child("mailer", [*tracker, "mailer", *data], self.logs / "mailer.log"),
             Child("scheduler", [*tracker, "scheduler", *data], self.logs / "scheduler.log"),
-            Child("web", [*tracker, "web", *data, "--host", "127.0.0.1", "--port", str(web_port)],
-                  self.logs / "web.log"),
+            Child(
+                "web",
+                [*tracker, "web", *data, "--host", "127.0.0.1", "--port", str(web_port)],
+                self.logs / "web.log",
+            ),
         ]
         self.nats_port, self.smtp_port, self.web_port = nats_port, smtp_port, web_port
         self.env = env_for_children(settings)
@@ -113,6 +130,7 @@ class Supervisor:
 
     def watch(self) -> None:
         """Restart a child that dies, unless it keeps dying; return when asked to stop."""
+
         def ask_stop(signum: int, frame: object) -> None:
             self.stopping = True
 

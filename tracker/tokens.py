@@ -14,7 +14,12 @@ class BadToken(Exception):
 
 
 def sign(secret: str, subject: str, now: datetime, lifetime: timedelta, **claims: object) -> str:
-    payload = {"sub": subject, "iat": int(now.timestamp()), "exp": int((now + lifetime).timestamp()), **claims}
+    payload = {
+        "sub": subject,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+        **claims,
+    }
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 

@@ -59,12 +59,18 @@ def free_port() -> int:
 
 def png(width: int = 48, height: int = 32, rgb: tuple[int, int, int] = (200, 40, 40)) -> bytes:
     """A small real PNG, decodable by the browser's canvas."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass
@@ -95,16 +101,20 @@ class Server:
     def order_mail(self, to: str, order_id: int | None = None) -> EmailMessage:
         def find() -> EmailMessage | None:
             for message in self.mails():
-                if (to in str(message["To"]) and "整改通知书" in str(message["Subject"])
-                        and (order_id is None or f"/orders/{order_id}?" in text_of(message))):
+                if (
+                    to in str(message["To"])
+                    and "整改通知书" in str(message["Subject"])
+                    and (order_id is None or f"/orders/{order_id}?" in text_of(message))
+                ):
                     return message
             return None
 
         return self.wait_for(find, timeout=PIPELINE_SECONDS, what=f"the order mail to {to}")
 
     def api_token(self, username: str) -> dict[str, str]:
-        response = httpx.post(f"{self.base_url}/api/token", json={"username": username, "password": PASSWORD},
-                              timeout=10)
+        response = httpx.post(
+            f"{self.base_url}/api/token", json={"username": username, "password": PASSWORD}, timeout=10
+        )
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -161,10 +171,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if value is not None:
                 os.environ[key] = value
     log = (data / "up.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "tracker", "up", "--data", str(data), "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "up", "--data", str(data), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     server = Server(base_url, data, process)
     try:
+
         def healthy() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"tracker up exited: {(data / 'up.log').read_text(errors='replace')}")
@@ -189,9 +206,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         yield chromium
         chromium.close()
 
@@ -202,8 +227,9 @@ def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
     contexts: list[BrowserContext] = []
 
     def make() -> Page:
-        context = browser.new_context(viewport=VIEWPORT, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                      locale="zh-CN")
+        context = browser.new_context(
+            viewport=VIEWPORT, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+        )
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         contexts.append(context)

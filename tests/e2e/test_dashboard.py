@@ -53,8 +53,12 @@ def server(tmp_path: Path) -> Iterator[str]:
 
     asyncio.run(fill())
     port = _free_port()
-    settings = Settings(data_dir=tmp_path, database_url=url, secret_key="e2e-dashboard-secret-0123456789-abcdef",
-                        base_url=f"http://127.0.0.1:{port}")
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        secret_key="e2e-dashboard-secret-0123456789-abcdef",
+        base_url=f"http://127.0.0.1:{port}",
+    )
     ctx = Context(settings=settings, engine=make_engine(url), catalog=load_catalog())
     web = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=web.run, daemon=True)
@@ -68,7 +72,9 @@ def server(tmp_path: Path) -> Iterator[str]:
     thread.join(10)
 
 
-def test_it_takes_a_bureau_lead_from_a_number_to_its_findings_and_their_excel_file(server: str, tmp_path: Path):
+def test_it_takes_a_bureau_lead_from_a_number_to_its_findings_and_their_excel_file(
+    server: str, tmp_path: Path
+):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.e2e
 INSPECT_BUDGET_BYTES = 100 * 1024
 
 
-def test_unannounced_inspection_to_verified_closure(server: Server, new_page: Callable[[], Page],
-                                                    tmp_path: Path) -> None:
+def test_unannounced_inspection_to_verified_closure(
+    server: Server, new_page: Callable[[], Page], tmp_path: Path
+) -> None:
     photo = tmp_path / "exit.png"
     photo.write_bytes(png())
     evidence = tmp_path / "evidence.png"
@@ -83,8 +84,11 @@ def test_unannounced_inspection_to_verified_closure(server: Server, new_page: Ca
     section = head.locator(f"section.finding[data-finding='{finding_id}']")
     expect(section).to_be_visible()
     expect(section.locator(".photos img")).to_have_count(1)
-    head.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
-                           arg=section.locator(".photos img").element_handle(), timeout=10_000)
+    head.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0",
+        arg=section.locator(".photos img").element_handle(),
+        timeout=10_000,
+    )
     expect(section).to_contain_text("整改期限")
     shot(head, "06-order-page")
     printable = head.request.get(server.base_url + head.locator("#order-pdf").get_attribute("href"))
@@ -94,8 +98,9 @@ def test_unannounced_inspection_to_verified_closure(server: Server, new_page: Ca
     section.locator("input[name=photo]").set_input_files(str(evidence))
     section.locator("form.rectify button[type=submit]").click()
     expect(head.locator("#sent-message")).to_be_visible()
-    expect(head.locator(f"section.finding[data-finding='{finding_id}'] .pill[data-status]")).to_have_attribute(
-        "data-status", "submitted")
+    expect(
+        head.locator(f"section.finding[data-finding='{finding_id}'] .pill[data-status]")
+    ).to_have_attribute("data-status", "submitted")
     shot(head, "07-order-submitted")
 
     # The inspector verifies it from "my work".
@@ -112,8 +117,14 @@ def test_unannounced_inspection_to_verified_closure(server: Server, new_page: Ca
 
     closed = server.api("GET", f"/api/findings/{finding_id}", "insp").json()
     assert closed["status"] == "closed"
-    assert [h["action"] for h in closed["history"]] == ["reported", "ordered", "rectification_submitted", "closed"]
+    assert [h["action"] for h in closed["history"]] == [
+        "reported",
+        "ordered",
+        "rectification_submitted",
+        "closed",
+    ]
     assert sorted(p["stage"] for p in closed["photos"]) == ["evidence", "report"]
     head.reload()
-    expect(head.locator(f"section.finding[data-finding='{finding_id}'] .pill[data-status]")).to_have_attribute(
-        "data-status", "closed")
+    expect(
+        head.locator(f"section.finding[data-finding='{finding_id}'] .pill[data-status]")
+    ).to_have_attribute("data-status", "closed")

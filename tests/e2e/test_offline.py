@@ -15,14 +15,17 @@ from tests.e2e.conftest import Server, login, png, shot
 pytestmark = pytest.mark.e2e
 
 
-def test_an_inspection_submitted_offline_arrives_exactly_once(server: Server, new_page: Callable[[], Page],
-                                                              tmp_path: Path) -> None:
+def test_an_inspection_submitted_offline_arrives_exactly_once(
+    server: Server, new_page: Callable[[], Page], tmp_path: Path
+) -> None:
     photo = tmp_path / "stairs.png"
     photo.write_bytes(png(rgb=(30, 30, 160)))
     [facility] = server.api("GET", "/api/facilities", "insp", params={"q": "E2E03"}).json()
 
     def findings_there() -> int:
-        return server.api("GET", "/api/findings", "insp", params={"facility_id": facility["id"]}).json()["total"]
+        return server.api("GET", "/api/findings", "insp", params={"facility_id": facility["id"]}).json()[
+            "total"
+        ]
 
     before = findings_there()
     page = new_page()
@@ -53,21 +56,26 @@ def test_an_inspection_submitted_offline_arrives_exactly_once(server: Server, ne
     expect(page.locator("#queue")).to_be_hidden()
     assert findings_there() == before + 1
     [finding_link] = page.locator("a.card[href^='/findings/']").all()
-    finding = server.api("GET", finding_link.get_attribute("href").replace("/findings/", "/api/findings/"),
-                         "insp").json()
+    finding = server.api(
+        "GET", finding_link.get_attribute("href").replace("/findings/", "/api/findings/"), "insp"
+    ).json()
     assert [p["stage"] for p in finding["photos"]] == ["report"]
 
     # The same inspection sent once more (an answer lost on the way, a second tap) creates nothing new.
     with sqlite3.connect(server.data_dir / "tracker.db") as db:
         [(client_ref, inspection_id)] = db.execute(
-            "SELECT client_ref, id FROM inspections WHERE facility_id = ?", (facility["id"],)).fetchall()
-    again = page.evaluate("""async ([facility, ref, item]) => {
+            "SELECT client_ref, id FROM inspections WHERE facility_id = ?", (facility["id"],)
+        ).fetchall()
+    again = page.evaluate(
+        """async ([facility, ref, item]) => {
         const r = await fetch('/api/inspections', {method: 'POST', credentials: 'same-origin',
           headers: {'Content-Type': 'application/json',
                     'X-CSRF-Token': document.getElementById('queue').dataset.csrf},
           body: JSON.stringify({facility_id: facility, mode: 'unannounced', client_ref: ref,
                                 items: [{item: item, result: 'fail', note: 'again'}]})});
-        return [r.status, await r.json()]; }""", [facility["id"], client_ref, finding["item"]["code"]])
+        return [r.status, await r.json()]; }""",
+        [facility["id"], client_ref, finding["item"]["code"]],
+    )
     assert again[0] == 200 and again[1]["id"] == inspection_id and again[1]["created"] is False
     assert findings_there() == before + 1
 
@@ -80,8 +88,9 @@ def test_the_inspection_page_opens_again_with_no_signal(server: Server, new_page
     page.click("#start-walk")
     page.wait_for_url("**/walk?**")
     # The service worker registered by the first page takes control and keeps this one.
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null",
-                           timeout=15_000)
+    page.wait_for_function(
+        "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15_000
+    )
     items = page.locator("fieldset.item").count()
     assert items > 0
     walk_url = page.url
@@ -93,14 +102,16 @@ def test_the_inspection_page_opens_again_with_no_signal(server: Server, new_page
         assert page.url == walk_url
         expect(page.locator("fieldset.item")).to_have_count(items)
         # The static files came from the phone too: styled, and the scripts run.
-        assert page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor") == \
-            "rgb(11, 37, 69)"
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor")
+            == "rgb(11, 37, 69)"
+        )
         page.wait_for_function("window.TrackerQueue !== undefined", timeout=10_000)
         page.locator("fieldset.item").first.locator("label.r-fail").click()
         expect(page.locator("fieldset.item").first.locator(".fail-details")).to_be_visible()
         shot(page, "15-offline-reloaded")
         # A page never visited is not there: the browser's own offline error, not a stale page.
-        with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED|ERR_FAILED"):
+        with pytest.raises(PlaywrightError, match=r"ERR_INTERNET_DISCONNECTED|ERR_FAILED"):
             page.goto(f"{server.base_url}/inspect/{facility['id'] + 1}")
     finally:
         page.context.set_offline(False)

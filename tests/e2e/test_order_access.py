@@ -19,19 +19,30 @@ pytestmark = pytest.mark.e2e
 def _report(server: Server, code: str) -> tuple[int, int]:
     """One failed item at facility `code`, through the API; returns (finding id, order id) once ordered."""
     [facility] = server.api("GET", "/api/facilities", "insp", params={"q": code}).json()
-    items = server.api("GET", "/api/checklists", "insp",
-                       params={"facility_type": facility["type"], "category": "fire"}).json()
+    items = server.api(
+        "GET", "/api/checklists", "insp", params={"facility_type": facility["type"], "category": "fire"}
+    ).json()
     item = next(i for i in items if i["severity"] == "general")
-    answer = server.api("POST", "/api/inspections", "insp", json={
-        "facility_id": facility["id"], "mode": "unannounced", "client_ref": f"e2e-{uuid.uuid4()}",
-        "items": [{"item": item["code"], "result": "fail", "note": "灭火器过期"}]})
+    answer = server.api(
+        "POST",
+        "/api/inspections",
+        "insp",
+        json={
+            "facility_id": facility["id"],
+            "mode": "unannounced",
+            "client_ref": f"e2e-{uuid.uuid4()}",
+            "items": [{"item": item["code"], "result": "fail", "note": "灭火器过期"}],
+        },
+    )
     assert answer.status_code == 201, answer.text
     finding_id = answer.json()["findings"][0]["id"]
 
     def ordered() -> int | None:
         return server.api("GET", f"/api/findings/{finding_id}", "insp").json()["order_id"]
 
-    return finding_id, server.wait_for(ordered, timeout=PIPELINE_SECONDS, what=f"finding {finding_id} to be ordered")
+    return finding_id, server.wait_for(
+        ordered, timeout=PIPELINE_SECONDS, what=f"finding {finding_id} to be ordered"
+    )
 
 
 def test_the_token_opens_only_its_own_order_and_expires(server: Server, new_page: Callable[[], Page]) -> None:
@@ -60,8 +71,13 @@ def test_the_token_opens_only_its_own_order_and_expires(server: Server, new_page
     # Expired, forged and garbage tokens are refused.
     past = datetime.now(UTC) - timedelta(days=61)
     expired = tokens.sign(SECRET, f"order:{order_a}", past, timedelta(days=60), scope="order")
-    forged = tokens.sign("another-secret-key-0123456789-abcdefghijkl", f"order:{order_a}", datetime.now(UTC),
-                         timedelta(days=60), scope="order")
+    forged = tokens.sign(
+        "another-secret-key-0123456789-abcdefghijkl",
+        f"order:{order_a}",
+        datetime.now(UTC),
+        timedelta(days=60),
+        scope="order",
+    )
     user_scope = tokens.sign(SECRET, f"order:{order_a}", datetime.now(UTC), timedelta(days=1), scope="user")
     for bad in (expired, forged, user_scope, "not-a-token"):
         assert page.goto(f"{server.base_url}/orders/{order_a}?token={bad}").status == 403, bad
@@ -69,11 +85,15 @@ def test_the_token_opens_only_its_own_order_and_expires(server: Server, new_page
     shot(page, "12-order-link-expired")
 
     # Writing with the token: only findings of its own order.
-    wrong = page.request.post(f"{server.base_url}/orders/{order_a}/findings/{finding_b}/rectification",
-                              multipart={"token": token, "note": "试图改别家的"})
+    wrong = page.request.post(
+        f"{server.base_url}/orders/{order_a}/findings/{finding_b}/rectification",
+        multipart={"token": token, "note": "试图改别家的"},
+    )
     assert wrong.status == 404
-    wrong = page.request.post(f"{server.base_url}/orders/{order_b}/findings/{finding_b}/rectification",
-                              multipart={"token": token, "note": "试图改别家的"})
+    wrong = page.request.post(
+        f"{server.base_url}/orders/{order_b}/findings/{finding_b}/rectification",
+        multipart={"token": token, "note": "试图改别家的"},
+    )
     assert wrong.status == 403
     assert server.api("GET", f"/api/findings/{finding_b}", "insp").json()["status"] == "ordered"
 
@@ -91,11 +111,17 @@ def test_the_token_opens_only_its_own_order_and_expires(server: Server, new_page
     expect(head.locator("#verify-form")).to_have_count(0)
     csrf = head.locator("#queue").get_attribute("data-csrf")
     assert csrf
-    refused = head.request.post(f"{server.base_url}/findings/{finding_a}/verify",
-                                multipart={"csrf": csrf, "decision": "accept", "note": "自己验收"})
+    refused = head.request.post(
+        f"{server.base_url}/findings/{finding_a}/verify",
+        multipart={"csrf": csrf, "decision": "accept", "note": "自己验收"},
+    )
     assert refused.status == 403
-    own = server.api("POST", f"/api/findings/{finding_a}/verification", "head1",
-                     json={"accepted": True, "note": "自己验收"})
+    own = server.api(
+        "POST",
+        f"/api/findings/{finding_a}/verification",
+        "head1",
+        json={"accepted": True, "note": "自己验收"},
+    )
     assert own.status_code == 403
     assert server.api("GET", f"/api/findings/{finding_a}", "insp").json()["status"] == "submitted"
 
@@ -105,16 +131,19 @@ def test_the_token_opens_only_its_own_order_and_expires(server: Server, new_page
     assert head.goto(f"{server.base_url}/findings/{finding_b}").status == 404
 
     # A cookie-authenticated write without the anti-forgery header is refused; a form without its token too.
-    forged_post = head.request.post(f"{server.base_url}/api/findings/{finding_a}/verification",
-                                    data={"accepted": True, "note": "x"})
+    forged_post = head.request.post(
+        f"{server.base_url}/api/findings/{finding_a}/verification", data={"accepted": True, "note": "x"}
+    )
     assert forged_post.status == 403
     inspector = new_page()
     login(inspector, server, "insp")
-    no_header = inspector.request.post(f"{server.base_url}/api/findings/{finding_a}/verification",
-                                       data={"accepted": True, "note": "x"})
+    no_header = inspector.request.post(
+        f"{server.base_url}/api/findings/{finding_a}/verification", data={"accepted": True, "note": "x"}
+    )
     assert no_header.status == 403
-    no_field = inspector.request.post(f"{server.base_url}/findings/{finding_a}/verify",
-                                      multipart={"decision": "accept", "note": "x"})
+    no_field = inspector.request.post(
+        f"{server.base_url}/findings/{finding_a}/verify", multipart={"decision": "accept", "note": "x"}
+    )
     assert no_field.status == 403
     assert server.api("GET", f"/api/findings/{finding_a}", "insp").json()["status"] == "submitted"
     # With the session's token it goes through.

@@ -15,7 +15,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.support import NatsServer, PostgresServer, SmtpRecorder
+from tests.support import NatsServer, PostgresServer, SmtpRecorder  # noqa: E402 - after the path fix
 
 
 @pytest.fixture(scope="session")

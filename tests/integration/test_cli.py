@@ -35,9 +35,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def tracker(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracker", *map(str, args)], cwd=cwd, env=env or clean_env(),
-                          capture_output=True, text=True, timeout=60, check=False)
+def tracker(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", *map(str, args)],
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def rows(data: Path, sql: str) -> list[tuple]:
@@ -83,7 +92,9 @@ def test_it_keeps_the_good_facility_rows_and_reports_each_bad_one_by_line(tmp_pa
         assert any(f"line {line}:" in p and word in p for p in problems), (line, first.stderr)
     assert not any(f"line {line}:" in p for p in problems for line in (1, 2, 7)), first.stderr
     assert rows(data, "SELECT code, name FROM facilities ORDER BY code") == [
-        ("A1", "汇龙镇敬老院"), ("A5", "启东市殡仪馆")]
+        ("A1", "汇龙镇敬老院"),
+        ("A5", "启东市殡仪馆"),
+    ]
 
     again = tracker("facilities", "import", csv, "--data", data, cwd=tmp_path)
     assert again.returncode == 1
@@ -108,14 +119,25 @@ async def test_it_refuses_a_bad_user_naming_the_option(tmp_path: Path, data: Pat
         assert option in done.stderr, (args, done.stderr)
     assert rows(data, "SELECT count(*) FROM users") == [(0,)]
 
-    good = tracker("users", "add", "--role", "facility_head", "--username", "head", "--facility", "F1", *common,
-                   cwd=tmp_path)
+    good = tracker(
+        "users",
+        "add",
+        "--role",
+        "facility_head",
+        "--username",
+        "head",
+        "--facility",
+        "F1",
+        *common,
+        cwd=tmp_path,
+    )
     assert good.returncode == 0, good.stderr
     assert rows(data, "SELECT username, role FROM users") == [("head", "facility_head")]
 
 
-async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothing(tmp_path: Path,
-                                                                                   data: Path) -> None:
+async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothing(
+    tmp_path: Path, data: Path
+) -> None:
     data.mkdir()
     engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
     try:
@@ -127,8 +149,13 @@ async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothin
         inspector = Actor(inspector_id, "inspector", Role.INSPECTOR, None, None)
         code = next(i.code for i in catalog.items(facility_type="nursing_home") if i.severity == "general")
         found_at = datetime(2025, 3, 3, 9, 0, tzinfo=LOCAL_TZ)
-        reported = await report_inspection(engine, catalog, inspector, InspectionInput(
-            1, "routine", "cli-1", [ItemResult(code, "fail")]), found_at)
+        reported = await report_inspection(
+            engine,
+            catalog,
+            inspector,
+            InspectionInput(1, "routine", "cli-1", [ItemResult(code, "fail")]),
+            found_at,
+        )
         async with engine.begin() as conn:
             await issue_order(conn, reported.inspection_id, PolicySettings(), found_at)
         [finding_id] = reported.finding_ids
@@ -137,12 +164,16 @@ async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothin
     finally:
         await engine.dispose()
     # The operator types local time: a day after the deadline passed.
-    as_of = (due_at.astimezone(LOCAL_TZ) + timedelta(days=1)).replace(tzinfo=None).isoformat(timespec="minutes")
+    as_of = (
+        (due_at.astimezone(LOCAL_TZ) + timedelta(days=1)).replace(tzinfo=None).isoformat(timespec="minutes")
+    )
 
     def state() -> tuple[list[tuple], list[tuple], list[tuple]]:
-        return (rows(data, "SELECT id, status, escalation_level, remind_at FROM findings"),
-                rows(data, "SELECT subject FROM outbox ORDER BY id"),
-                rows(data, "SELECT action FROM finding_history ORDER BY id"))
+        return (
+            rows(data, "SELECT id, status, escalation_level, remind_at FROM findings"),
+            rows(data, "SELECT subject FROM outbox ORDER BY id"),
+            rows(data, "SELECT action FROM finding_history ORDER BY id"),
+        )
 
     before = state()
     dry = tracker("escalate", "--as-of", as_of, "--dry-run", "--data", data, cwd=tmp_path)

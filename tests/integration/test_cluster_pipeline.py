@@ -40,11 +40,19 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, cluster: NatsCluster,
-                smtp_recorder: SmtpRecorder) -> AsyncIterator[Stack]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url, nats_url=cluster.urls,
-                        smtp_url=smtp_recorder.url, secret_key=SECRET, base_url="http://tracker.test",
-                        mailer_poll_seconds=0.1, stream_replicas=3)
+async def stack(
+    tmp_path: Path, database_url: str, cluster: NatsCluster, smtp_recorder: SmtpRecorder
+) -> AsyncIterator[Stack]:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        nats_url=cluster.urls,
+        smtp_url=smtp_recorder.url,
+        secret_key=SECRET,
+        base_url="http://tracker.test",
+        mailer_poll_seconds=0.1,
+        stream_replicas=3,
+    )
     stack = Stack(settings=settings, engine=await prepared_engine(database_url), catalog=load_catalog())
     await add_facility(stack.engine, "F1")
     await add_people(stack.engine, "F1")
@@ -79,9 +87,16 @@ async def stream_leader(cluster: NatsCluster, timeout: float = 30.0) -> tuple[st
 
 async def submit(stack: Stack, headers: dict[str, str], numbers: range, codes: list[str]) -> None:
     for n in numbers:
-        response = await stack.client.post("/api/inspections", headers=headers, json={
-            "facility_id": 1, "mode": "routine", "client_ref": f"cluster-{n}",
-            "items": [{"item": codes[n % len(codes)], "result": "fail", "note": f"第{n}次检查"}]})
+        response = await stack.client.post(
+            "/api/inspections",
+            headers=headers,
+            json={
+                "facility_id": 1,
+                "mode": "routine",
+                "client_ref": f"cluster-{n}",
+                "items": [{"item": codes[n % len(codes)], "result": "fail", "note": f"第{n}次检查"}],
+            },
+        )
         assert response.status_code == 201, response.text
 
 
@@ -104,16 +119,29 @@ def order_mails(recorder: SmtpRecorder) -> list[int]:
 async def progress(stack: Stack, recorder: SmtpRecorder) -> str:
     """Where the pipeline stands, for a failure message."""
     async with stack.engine.connect() as conn:
-        statuses = dict((await conn.execute(
-            select(findings.c.status, func.count()).group_by(findings.c.status))).tuples().all())
-        queued = dict((await conn.execute(
-            select(mail.c.status, func.count()).where(mail.c.kind == "order").group_by(mail.c.status))).tuples().all())
-    return (f"findings by status {statuses}, order mail rows by status {queued}, "
-            f"{await stack.unpublished()} outbox rows unpublished, {len(order_mails(recorder))} order mails received")
+        statuses = dict(
+            (await conn.execute(select(findings.c.status, func.count()).group_by(findings.c.status)))
+            .tuples()
+            .all()
+        )
+        queued = dict(
+            (
+                await conn.execute(
+                    select(mail.c.status, func.count()).where(mail.c.kind == "order").group_by(mail.c.status)
+                )
+            )
+            .tuples()
+            .all()
+        )
+    return (
+        f"findings by status {statuses}, order mail rows by status {queued}, "
+        f"{await stack.unpublished()} outbox rows unpublished, {len(order_mails(recorder))} order mails received"
+    )
 
 
 async def test_it_orders_every_finding_and_mails_each_order_once_when_the_stream_leader_dies(
-        stack: Stack, cluster: NatsCluster, smtp_recorder: SmtpRecorder) -> None:
+    stack: Stack, cluster: NatsCluster, smtp_recorder: SmtpRecorder
+) -> None:
     _, replicas = await stream_leader(cluster)
     assert replicas == 3
 
@@ -131,14 +159,19 @@ async def test_it_orders_every_finding_and_mails_each_order_once_when_the_stream
     lead = await stack.token("lead")
 
     async def ordered() -> bool:
-        response = await stack.client.get("/api/findings", headers=lead, params={"status": "ordered", "limit": 1})
+        response = await stack.client.get(
+            "/api/findings", headers=lead, params={"status": "ordered", "limit": 1}
+        )
         assert response.status_code == 200, response.text
         return response.json()["total"] == INSPECTIONS
 
     try:
         await stack.wait_for(ordered, timeout=120, what=f"all {INSPECTIONS} findings to be ordered")
-        await stack.wait_for(lambda: len(order_mails(smtp_recorder)) >= INSPECTIONS, timeout=120,
-                             what=f"{INSPECTIONS} order mails")
+        await stack.wait_for(
+            lambda: len(order_mails(smtp_recorder)) >= INSPECTIONS,
+            timeout=120,
+            what=f"{INSPECTIONS} order mails",
+        )
     except AssertionError as error:
         raise AssertionError(f"{error}; {await progress(stack, smtp_recorder)}") from None
     new_leader, _ = await stream_leader(cluster)

@@ -22,16 +22,33 @@ MONDAY = datetime(2025, 3, 17, 9, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 @pytest.fixture
 async def stack(tmp_path: Path, database_url: str, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, "nats://127.0.0.1:4222", smtp_recorder.url,
-                             clock=FixedClock(MONDAY))
+    stack = await make_stack(
+        tmp_path, database_url, "nats://127.0.0.1:4222", smtp_recorder.url, clock=FixedClock(MONDAY)
+    )
     await craft(stack.engine)
-    await add_user(stack.engine, role="bureau_lead", username="lead", password="pw-123456", email="lead@mzj.cn")
-    await add_user(stack.engine, role="section_chief", username="chief", password="pw-123456", email="chief@mzj.cn")
-    await add_user(stack.engine, role="town_officer", username="town", password="pw-123456", email="town@mzj.cn",
-                   town=TOWN_A)
+    await add_user(
+        stack.engine, role="bureau_lead", username="lead", password="pw-123456", email="lead@mzj.cn"
+    )
+    await add_user(
+        stack.engine, role="section_chief", username="chief", password="pw-123456", email="chief@mzj.cn"
+    )
+    await add_user(
+        stack.engine,
+        role="town_officer",
+        username="town",
+        password="pw-123456",
+        email="town@mzj.cn",
+        town=TOWN_A,
+    )
     await add_user(stack.engine, role="town_officer", username="nomail", password="pw-123456", town="南阳镇")
-    await add_user(stack.engine, role="facility_head", username="head", password="pw-123456",
-                   email="head@example.cn", facility="F1")
+    await add_user(
+        stack.engine,
+        role="facility_head",
+        username="head",
+        password="pw-123456",
+        email="head@example.cn",
+        facility="F1",
+    )
     await stack.start(worker=False, relay=False, mailer=True)
     yield stack
     await stack.close()

@@ -17,8 +17,10 @@ async def test_it_migrates_an_empty_database_to_the_declared_schema(database_url
     try:
         async with engine.connect() as conn:
             diff = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": False}),
-                                              metadata))
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": False}), metadata
+                )
+            )
     finally:
         await engine.dispose()
     assert diff == []

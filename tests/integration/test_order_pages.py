@@ -22,8 +22,9 @@ from tracker.web.auth import COOKIE, csrf_token
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer,
-                smtp_recorder: SmtpRecorder) -> AsyncIterator[Stack]:
+async def stack(
+    tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder
+) -> AsyncIterator[Stack]:
     stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
     await add_facility(stack.engine, "F1")
     await add_facility(stack.engine, "F2", town="南阳镇")
@@ -38,11 +39,14 @@ class Browser:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(stack.ctx)),
-                                        base_url="http://tracker.test")
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(stack.ctx)), base_url="http://tracker.test"
+        )
 
     async def login(self, username: str) -> Browser:
-        response = await self.client.post("/login", data={"username": username, "password": PASSWORD, "next": "/my"})
+        response = await self.client.post(
+            "/login", data={"username": username, "password": PASSWORD, "next": "/my"}
+        )
         assert response.status_code == 303, response.text
         return self
 
@@ -59,9 +63,16 @@ def general_item(stack: Stack, n: int = 0) -> str:
 
 
 async def report(stack: Stack, code: str, ref: str, facility_id: int = 1) -> int:
-    response = await stack.client.post("/api/inspections", headers=await stack.token("inspector"), json={
-        "facility_id": facility_id, "mode": "unannounced", "client_ref": ref,
-        "items": [{"item": code, "result": "fail", "note": "通道堵塞"}]})
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": facility_id,
+            "mode": "unannounced",
+            "client_ref": ref,
+            "items": [{"item": code, "result": "fail", "note": "通道堵塞"}],
+        },
+    )
     assert response.status_code == 201, response.text
     return response.json()["findings"][0]["id"]
 
@@ -87,20 +98,26 @@ def order_mail(recorder: SmtpRecorder, to: str, order_id: int):
 def pdf_text(data: bytes, tmp_path: Path) -> str:
     path = tmp_path / "order.pdf"
     path.write_bytes(data)
-    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, timeout=30, check=True)
+    done = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, timeout=30, check=True
+    )
     return done.stdout.decode()
 
 
-async def test_it_attaches_the_order_pdf_to_the_order_mail(stack: Stack, smtp_recorder: SmtpRecorder,
-                                                           tmp_path: Path) -> None:
+async def test_it_attaches_the_order_pdf_to_the_order_mail(
+    stack: Stack, smtp_recorder: SmtpRecorder, tmp_path: Path
+) -> None:
     code = general_item(stack)
     order_id = (await ordered(stack, await report(stack, code, "pdf-1")))["order_id"]
-    received = await stack.wait_for(lambda: order_mail(smtp_recorder, "head-f1@example.cn", order_id),
-                                    what="the order mail")
+    received = await stack.wait_for(
+        lambda: order_mail(smtp_recorder, "head-f1@example.cn", order_id), what="the order mail"
+    )
     [row] = await stack.mail_rows("order")
     assert row.attachment == f"order-pdf:{order_id}"
 
-    [pdf] = [part for part in received.message.iter_attachments() if part.get_content_type() == "application/pdf"]
+    [pdf] = [
+        part for part in received.message.iter_attachments() if part.get_content_type() == "application/pdf"
+    ]
     assert pdf.get_filename() == f"整改通知书-{order_id}.pdf"
     text = pdf_text(pdf.get_content(), tmp_path)
     assert "测试敬老院 F1" in text and code in text and "整改通知书" in text
@@ -110,18 +127,22 @@ async def test_it_attaches_the_order_pdf_to_the_order_mail(stack: Stack, smtp_re
     assert "测试敬老院 F1" in received.message.get_body(("plain",)).get_content()
 
     # Downloadable from the order page by the mail's token, and by nobody else's.
-    link = re.search(r"http://tracker\.test(/orders/\d+\?token=\S+)", received.message.get_body(("plain",))
-                     .get_content()).group(1)
+    link = re.search(
+        r"http://tracker\.test(/orders/\d+\?token=\S+)", received.message.get_body(("plain",)).get_content()
+    ).group(1)
     token = parse_qs(urlparse(link).query)["token"][0]
     page = await stack.client.get(link)
     assert page.status_code == 200 and f"/orders/{order_id}/pdf?token=" in page.text
     download = await stack.client.get(f"/orders/{order_id}/pdf", params={"token": token})
     assert download.status_code == 200 and download.headers["content-type"] == "application/pdf"
     assert download.content.startswith(b"%PDF") and code in pdf_text(download.content, tmp_path)
-    other = (await ordered(stack, await report(stack, general_item(stack), "pdf-2", facility_id=2)))["order_id"]
+    other = (await ordered(stack, await report(stack, general_item(stack), "pdf-2", facility_id=2)))[
+        "order_id"
+    ]
     assert (await stack.client.get(f"/orders/{other}/pdf", params={"token": token})).status_code == 403
-    assert (await stack.client.get(f"/orders/{order_id}/pdf",
-                                   headers={"Accept": "text/html"})).status_code == 303  # to the login page
+    assert (
+        await stack.client.get(f"/orders/{order_id}/pdf", headers={"Accept": "text/html"})
+    ).status_code == 303  # to the login page
     head = await Browser(stack).login("head")
     chief = await Browser(stack).login("chief")
     try:
@@ -138,28 +159,37 @@ async def _finding_row(stack: Stack, finding_id: int):
         return (await conn.execute(select(findings).where(findings.c.id == finding_id))).one()
 
 
-async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(stack: Stack,
-                                                                        smtp_recorder: SmtpRecorder) -> None:
+async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
+    stack: Stack, smtp_recorder: SmtpRecorder
+) -> None:
     finding_id = await report(stack, general_item(stack), "ext-1")
     order_id = (await ordered(stack, finding_id))["order_id"]
-    received = await stack.wait_for(lambda: order_mail(smtp_recorder, "head-f1@example.cn", order_id),
-                                    what="the order mail")
-    link = re.search(r"http://tracker\.test(/orders/\d+\?token=\S+)", received.message.get_body(("plain",))
-                     .get_content()).group(1)
+    received = await stack.wait_for(
+        lambda: order_mail(smtp_recorder, "head-f1@example.cn", order_id), what="the order mail"
+    )
+    link = re.search(
+        r"http://tracker\.test(/orders/\d+\?token=\S+)", received.message.get_body(("plain",)).get_content()
+    ).group(1)
     token = parse_qs(urlparse(link).query)["token"][0]
     before = await _finding_row(stack, finding_id)
 
     # The facility head asks from the order page opened by the mail's link.
-    no_reason = await stack.client.post(f"/orders/{order_id}/findings/{finding_id}/extension",
-                                        data={"token": token, "days": "10", "reason": " "})
+    no_reason = await stack.client.post(
+        f"/orders/{order_id}/findings/{finding_id}/extension",
+        data={"token": token, "days": "10", "reason": " "},
+    )
     assert no_reason.status_code == 422
-    asked = await stack.client.post(f"/orders/{order_id}/findings/{finding_id}/extension",
-                                    data={"token": token, "days": "10", "reason": "消防改造需等待施工队"})
+    asked = await stack.client.post(
+        f"/orders/{order_id}/findings/{finding_id}/extension",
+        data={"token": token, "days": "10", "reason": "消防改造需等待施工队"},
+    )
     assert asked.status_code == 303, asked.text
     page = await stack.client.get(asked.headers["location"])
     assert "等待检查人员决定" in page.text and 'class="stack extension-form"' not in page.text
-    twice = await stack.client.post(f"/orders/{order_id}/findings/{finding_id}/extension",
-                                    data={"token": token, "days": "3", "reason": "再申请"})
+    twice = await stack.client.post(
+        f"/orders/{order_id}/findings/{finding_id}/extension",
+        data={"token": token, "days": "3", "reason": "再申请"},
+    )
     assert twice.status_code == 409
 
     inspector = await Browser(stack).login("inspector")
@@ -174,12 +204,15 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(stack: 
         assert request.status == "pending" and request.days == 10
 
         # The facility cannot decide its own request.
-        own = await head.client.post(f"/findings/{finding_id}/extension/{request.id}",
-                                     data={"csrf": head.csrf, "decision": "accept", "days": "30"})
+        own = await head.client.post(
+            f"/findings/{finding_id}/extension/{request.id}",
+            data={"csrf": head.csrf, "decision": "accept", "days": "30"},
+        )
         assert own.status_code == 403
-        granted = await inspector.client.post(f"/findings/{finding_id}/extension/{request.id}",
-                                              data={"csrf": inspector.csrf, "decision": "accept", "days": "8",
-                                                    "note": "同意"})
+        granted = await inspector.client.post(
+            f"/findings/{finding_id}/extension/{request.id}",
+            data={"csrf": inspector.csrf, "decision": "accept", "days": "8", "note": "同意"},
+        )
         assert granted.status_code == 303, granted.text
         after = await _finding_row(stack, finding_id)
         assert after.status == "ordered" and after.due_day > before.due_day
@@ -190,28 +223,44 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(stack: 
         assert 8 <= calendar_days <= 8 + 20  # eight working days, with weekends and holidays between
 
         # Refused, with a reason: the deadline stays.
-        await stack.client.post(f"/orders/{order_id}/findings/{finding_id}/extension",
-                                data={"token": token, "days": "5", "reason": "设备未到货"})
+        await stack.client.post(
+            f"/orders/{order_id}/findings/{finding_id}/extension",
+            data={"token": token, "days": "5", "reason": "设备未到货"},
+        )
         async with stack.engine.connect() as conn:
-            second = (await conn.execute(select(extension_requests).where(extension_requests.c.status == "pending")
-                                         )).one()
-        no_note = await inspector.client.post(f"/findings/{finding_id}/extension/{second.id}",
-                                              data={"csrf": inspector.csrf, "decision": "refuse"})
+            second = (
+                await conn.execute(select(extension_requests).where(extension_requests.c.status == "pending"))
+            ).one()
+        no_note = await inspector.client.post(
+            f"/findings/{finding_id}/extension/{second.id}",
+            data={"csrf": inspector.csrf, "decision": "refuse"},
+        )
         assert no_note.status_code == 422
-        refused = await inspector.client.post(f"/findings/{finding_id}/extension/{second.id}",
-                                              data={"csrf": inspector.csrf, "decision": "refuse",
-                                                    "note": "期限已足够"})
+        refused = await inspector.client.post(
+            f"/findings/{finding_id}/extension/{second.id}",
+            data={"csrf": inspector.csrf, "decision": "refuse", "note": "期限已足够"},
+        )
         assert refused.status_code == 303
         assert (await _finding_row(stack, finding_id)).due_day == after.due_day
         order_page = await stack.client.get(link)
         assert f"新的整改期限：{after.due_day}" in order_page.text and "期限已足够" in order_page.text
 
         async with stack.engine.connect() as conn:
-            actions = (await conn.execute(select(history.c.action, history.c.data)
-                                          .where(history.c.finding_id == finding_id)
-                                          .order_by(history.c.id))).all()
-        assert [a.action for a in actions] == ["reported", "ordered", "extension_requested", "extension_accepted",
-                                               "extension_requested", "extension_refused"]
+            actions = (
+                await conn.execute(
+                    select(history.c.action, history.c.data)
+                    .where(history.c.finding_id == finding_id)
+                    .order_by(history.c.id)
+                )
+            ).all()
+        assert [a.action for a in actions] == [
+            "reported",
+            "ordered",
+            "extension_requested",
+            "extension_accepted",
+            "extension_requested",
+            "extension_refused",
+        ]
         assert actions[3].data["due_day"] == after.due_day.isoformat()
         assert date.fromisoformat(actions[3].data["due_day_before"]) == before.due_day
     finally:
@@ -219,8 +268,9 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(stack: 
         await head.close()
 
 
-async def test_it_takes_a_self_reported_hazard_into_the_same_loop(stack: Stack,
-                                                                 smtp_recorder: SmtpRecorder) -> None:
+async def test_it_takes_a_self_reported_hazard_into_the_same_loop(
+    stack: Stack, smtp_recorder: SmtpRecorder
+) -> None:
     head = await Browser(stack).login("head")
     inspector = await Browser(stack).login("inspector")
     code = general_item(stack, 1)
@@ -229,8 +279,9 @@ async def test_it_takes_a_self_reported_hazard_into_the_same_loop(stack: Stack,
         assert form.status_code == 200 and code in form.text
         ref = re.search(r'name="client_ref" value="([^"]+)"', form.text).group(1)
         assert (await inspector.client.get("/self-report")).status_code == 403
-        forged = await head.client.post("/self-report", data={"csrf": "nope", "item": code, "note": "x",
-                                                              "client_ref": ref})
+        forged = await head.client.post(
+            "/self-report", data={"csrf": "nope", "item": code, "note": "x", "client_ref": ref}
+        )
         assert forged.status_code == 403
         data = {"csrf": head.csrf, "item": code, "note": "自查发现疏散通道堆放杂物", "client_ref": ref}
         sent = await head.client.post("/self-report", data=data)
@@ -243,18 +294,31 @@ async def test_it_takes_a_self_reported_hazard_into_the_same_loop(stack: Stack,
 
         view = await ordered(stack, finding_id)
         assert view["item"]["code"] == code
-        await stack.wait_for(lambda: order_mail(smtp_recorder, "head-f1@example.cn", view["order_id"]),
-                             what="the order mail of the self-reported hazard")
-        answer = await stack.client.post(f"/api/findings/{finding_id}/rectification",
-                                         headers=await stack.token("head"), json={"note": "已清理"})
+        await stack.wait_for(
+            lambda: order_mail(smtp_recorder, "head-f1@example.cn", view["order_id"]),
+            what="the order mail of the self-reported hazard",
+        )
+        answer = await stack.client.post(
+            f"/api/findings/{finding_id}/rectification",
+            headers=await stack.token("head"),
+            json={"note": "已清理"},
+        )
         assert answer.status_code == 201, answer.text
         # Its verification is asked of the bureau, not of the facility that reported it.
-        await stack.wait_for(lambda: [m for m in smtp_recorder.messages
-                                      if "chief@mzj.cn" in m.rcpt_tos and "待复查" in m.subject],
-                             what="the verification request to the section chief")
-        assert not [m for m in smtp_recorder.messages if "head-f1@example.cn" in m.rcpt_tos and "待复查" in m.subject]
-        closed = await stack.client.post(f"/api/findings/{finding_id}/verification",
-                                         headers=await stack.token("chief"), json={"accepted": True, "note": "合格"})
+        await stack.wait_for(
+            lambda: [
+                m for m in smtp_recorder.messages if "chief@mzj.cn" in m.rcpt_tos and "待复查" in m.subject
+            ],
+            what="the verification request to the section chief",
+        )
+        assert not [
+            m for m in smtp_recorder.messages if "head-f1@example.cn" in m.rcpt_tos and "待复查" in m.subject
+        ]
+        closed = await stack.client.post(
+            f"/api/findings/{finding_id}/verification",
+            headers=await stack.token("chief"),
+            json={"accepted": True, "note": "合格"},
+        )
         assert closed.status_code == 201 and closed.json()["status"] == "closed"
     finally:
         await head.close()

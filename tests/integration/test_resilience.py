@@ -34,30 +34,44 @@ async def submit_many(stack: Stack, count: int, prefix: str) -> None:
     inspector = await stack.token("inspector")
     codes = [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"]
     for n in range(count):
-        response = await stack.client.post("/api/inspections", headers=inspector, json={
-            "facility_id": 1, "mode": "routine", "client_ref": f"{prefix}-{n}",
-            "items": [{"item": codes[n % len(codes)], "result": "fail"}]})
+        response = await stack.client.post(
+            "/api/inspections",
+            headers=inspector,
+            json={
+                "facility_id": 1,
+                "mode": "routine",
+                "client_ref": f"{prefix}-{n}",
+                "items": [{"item": codes[n % len(codes)], "result": "fail"}],
+            },
+        )
         assert response.status_code == 201, response.text
 
 
-async def count(stack: Stack, query) -> int:  # noqa: ANN001
+async def count(stack: Stack, query) -> int:
     async with stack.engine.connect() as conn:
         return await conn.scalar(query)
 
 
-def ordered_count(stack: Stack):  # noqa: ANN201
+def ordered_count(stack: Stack):
     return count(stack, select(func.count()).select_from(findings).where(findings.c.status == "ordered"))
 
 
 def worker_process(stack: Stack, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "TRACKER_DATABASE_URL": stack.settings.db_url, "TRACKER_NATS_URL": stack.settings.nats_url,
-           "TRACKER_SECRET_KEY": SECRET, "TRACKER_BASE_URL": "http://tracker.test", "TRACKER_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "TRACKER_DATABASE_URL": stack.settings.db_url,
+        "TRACKER_NATS_URL": stack.settings.nats_url,
+        "TRACKER_SECRET_KEY": SECRET,
+        "TRACKER_BASE_URL": "http://tracker.test",
+        "TRACKER_DATA_DIR": str(tmp_path),
+    }
     log = (tmp_path / "worker.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "tracker", "worker"], env=env, stdout=log, stderr=log)
 
 
-async def test_it_loses_nothing_and_mails_once_when_a_worker_is_killed(stack: Stack, tmp_path: Path,
-                                                                       smtp_recorder: SmtpRecorder):
+async def test_it_loses_nothing_and_mails_once_when_a_worker_is_killed(
+    stack: Stack, tmp_path: Path, smtp_recorder: SmtpRecorder
+):
     await stack.start(worker=False)
     total = 300
     # Inspections keep arriving while the worker is killed and restarted.
@@ -82,12 +96,13 @@ async def test_it_loses_nothing_and_mails_once_when_a_worker_is_killed(stack: St
     assert len(await stack.mail_rows("order")) == total
 
 
-async def _at_least(value, n: int) -> bool:  # noqa: ANN001
+async def _at_least(value, n: int) -> bool:
     return (await value) >= n
 
 
-async def test_it_loses_nothing_when_nats_server_restarts_mid_stream(stack: Stack, own_nats: NatsServer,
-                                                                     smtp_recorder: SmtpRecorder):
+async def test_it_loses_nothing_when_nats_server_restarts_mid_stream(
+    stack: Stack, own_nats: NatsServer, smtp_recorder: SmtpRecorder
+):
     await stack.start()
     submitting = asyncio.create_task(submit_many(stack, 120, "restart"))
     await stack.wait_for(lambda: _at_least(ordered_count(stack), 10), 60, "the first orders")
@@ -102,8 +117,9 @@ async def test_it_loses_nothing_when_nats_server_restarts_mid_stream(stack: Stac
     assert await stack.unpublished() == 0
 
 
-async def test_it_delivers_every_mail_once_after_the_smtp_server_was_down(stack: Stack,
-                                                                          smtp_recorder: SmtpRecorder):
+async def test_it_delivers_every_mail_once_after_the_smtp_server_was_down(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
     smtp_recorder.stop()
     await stack.start()
     await submit_many(stack, 5, "smtp")
@@ -121,14 +137,18 @@ async def test_it_delivers_every_mail_once_after_the_smtp_server_was_down(stack:
     assert {r.status for r in await stack.mail_rows()} == {"sent"}
 
 
-async def test_it_dead_letters_a_poison_message_while_the_rest_flows(stack: Stack, smtp_recorder: SmtpRecorder):
+async def test_it_dead_letters_a_poison_message_while_the_rest_flows(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
     await stack.start()
     nc = await nats.connect(stack.settings.nats_servers)
     js = nc.jetstream()
     await js.publish("tracker.inspection.submitted", b"{not json", headers={"Nats-Msg-Id": "poison-1"})
-    await js.publish("tracker.inspection.submitted",
-                     json.dumps({"type": "inspection.submitted", "version": 9, "event_id": "v9"}).encode(),
-                     headers={"Nats-Msg-Id": "poison-2"})
+    await js.publish(
+        "tracker.inspection.submitted",
+        json.dumps({"type": "inspection.submitted", "version": 9, "event_id": "v9"}).encode(),
+        headers={"Nats-Msg-Id": "poison-2"},
+    )
     await submit_many(stack, 3, "after-poison")
     await stack.wait_for(lambda: _at_least(ordered_count(stack), 3), 30, "the good inspections ordered")
     rows = await stack.wait_for(lambda: _rows(stack, 2), 30, "two dead letters")

@@ -32,12 +32,22 @@ async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_re
 
 
 async def open_findings(stack: Stack, n: int) -> list[dict]:
-    codes = [i.code for i in stack.catalog.items(facility_type="nursing_home")
-             if i.severity == "general" and i.deadline_days("general") >= 5][:n]
+    codes = [
+        i.code
+        for i in stack.catalog.items(facility_type="nursing_home")
+        if i.severity == "general" and i.deadline_days("general") >= 5
+    ][:n]
     assert len(codes) == n
-    response = await stack.client.post("/api/inspections", headers=await stack.token("inspector"), json={
-        "facility_id": 1, "mode": "routine", "client_ref": f"sweep-{n}",
-        "items": [{"item": c, "result": "fail"} for c in codes]})
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": 1,
+            "mode": "routine",
+            "client_ref": f"sweep-{n}",
+            "items": [{"item": c, "result": "fail"} for c in codes],
+        },
+    )
     assert response.status_code == 201, response.text
     ids = [f["id"] for f in response.json()["findings"]]
 
@@ -51,16 +61,22 @@ async def open_findings(stack: Stack, n: int) -> list[dict]:
 
 async def escalated_events(stack: Stack) -> list[str]:
     async with stack.engine.connect() as conn:
-        return list((await conn.execute(
-            select(outbox.c.payload).where(outbox.c.subject == "tracker.finding.escalated"))).scalars())
+        return list(
+            (
+                await conn.execute(
+                    select(outbox.c.payload).where(outbox.c.subject == "tracker.finding.escalated")
+                )
+            ).scalars()
+        )
 
 
 def mails(recorder: SmtpRecorder, to: str, marker: str) -> list:
     return [m for m in recorder.messages if to in m.rcpt_tos and marker in m.subject]
 
 
-async def test_it_reminds_then_escalates_up_the_ladder_one_level_at_a_time(stack: Stack,
-                                                                           smtp_recorder: SmtpRecorder):
+async def test_it_reminds_then_escalates_up_the_ladder_one_level_at_a_time(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
     [row] = await open_findings(stack, 1)
     assert row["remind_at"] is not None and row["remind_at"] < row["due_at"]
 
@@ -77,8 +93,10 @@ async def test_it_reminds_then_escalates_up_the_ladder_one_level_at_a_time(stack
         assert result.escalated == [(row["id"], level)]
         again = await sweep(stack.engine, stack.policy, moment)
         assert again.escalated == [], "the same level must not be raised twice"
-        await stack.wait_for(lambda p=person, n=level: mails(smtp_recorder, p, f"第{n}级"),
-                             what=f"level {level} mail to {person}")
+        await stack.wait_for(
+            lambda p=person, n=level: mails(smtp_recorder, p, f"第{n}级"),
+            what=f"level {level} mail to {person}",
+        )
         moment += timedelta(days=7)
     assert (await sweep(stack.engine, stack.policy, moment + timedelta(days=30))).escalated == []
     assert len(await escalated_events(stack)) == 4
@@ -89,8 +107,9 @@ async def test_it_reminds_then_escalates_up_the_ladder_one_level_at_a_time(stack
 async def test_two_sweeps_at_once_raise_each_level_exactly_once(stack: Stack):
     rows = await open_findings(stack, 6)
     moment = max(r["due_at"] for r in rows) + timedelta(seconds=1)
-    first, second = await asyncio.gather(sweep(stack.engine, stack.policy, moment, batch=2),
-                                         sweep(stack.engine, stack.policy, moment, batch=2))
+    first, second = await asyncio.gather(
+        sweep(stack.engine, stack.policy, moment, batch=2), sweep(stack.engine, stack.policy, moment, batch=2)
+    )
     raised = sorted(first.escalated + second.escalated)
     assert raised == sorted((r["id"], 1) for r in rows)
     assert len(await escalated_events(stack)) == 6

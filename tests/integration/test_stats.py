@@ -50,33 +50,136 @@ def due(month: int, day: int) -> tuple[datetime, date]:
     return at(month, day, 23, 59, 59), date(2025, month, day)
 
 
-FACILITIES = [("F1", "nursing_home", TOWN_A), ("F2", "meal_point", TOWN_A), ("F3", "funeral_home", "南阳镇"),
-              ("F4", "nursing_home", "吕四港镇")]
+FACILITIES = [
+    ("F1", "nursing_home", TOWN_A),
+    ("F2", "meal_point", TOWN_A),
+    ("F3", "funeral_home", "南阳镇"),
+    ("F4", "nursing_home", "吕四港镇"),
+]
 
 # n: facility, mode, severity, item, reported, due (month, day), submitted, closed, status, extra columns
 ROWS: dict[int, dict[str, Any]] = {
-    1: {"fac": 1, "mode": "routine", "sev": "general", "item": "FIRE-EXT-01", "rep": at(3, 3), "due": due(3, 10),
-            "sub": at(3, 6), "closed": at(3, 7)},
-    2: {"fac": 1, "mode": "unannounced", "sev": "general", "item": "FIRE-EXIT-01", "rep": at(3, 5), "due": due(3, 12),
-            "sub": at(3, 11), "closed": at(3, 12, 16)},
-    3: {"fac": 2, "mode": "routine", "sev": "general", "item": "GAS-ALARM-01", "rep": at(3, 2), "due": due(3, 14),
-            "sub": at(3, 13), "closed": at(3, 14), "round": 2},
-    4: {"fac": 2, "mode": "unannounced", "sev": "major", "item": "GAS-PIPE-01", "rep": at(3, 4), "due": due(3, 13),
-            "sub": at(3, 7), "closed": None, "status": "ordered", "round": 2, "level": 2, "owner": "王建国"},
-    5: {"fac": 3, "mode": "routine", "sev": "general", "item": "FIRE-EXT-01", "rep": at(2, 20), "due": due(2, 27),
-            "sub": at(3, 2), "closed": at(3, 3)},
-    6: {"fac": 3, "mode": "special", "sev": "general", "item": "FOOD-01", "rep": at(3, 10), "due": due(3, 20),
-            "sub": at(3, 15), "closed": None, "status": "submitted"},
-    7: {"fac": 4, "mode": "unannounced", "sev": "general", "item": "EBIKE-01", "rep": at(3, 25), "due": due(4, 3),
-            "sub": None, "closed": None, "status": "ordered"},
-    8: {"fac": 4, "mode": "self", "sev": "major", "item": "BLDG-01", "rep": at(3, 11), "due": due(3, 14),
-            "sub": None, "closed": None, "status": "ordered", "level": 1, "owner": "张丽华"},
-    9: {"fac": 1, "mode": "routine", "sev": "general", "item": "FIRE-EXIT-01", "rep": at(1, 15), "due": due(1, 22),
-            "sub": at(1, 18), "closed": at(1, 20)},
-    10: {"fac": 1, "mode": "routine", "sev": "general", "item": "FIRE-EXT-02", "rep": at(4, 2), "due": due(4, 9),
-             "sub": None, "closed": None, "status": "ordered"},
-    11: {"fac": 4, "mode": "unannounced", "sev": "major", "item": "FIRE-ALARM-01", "rep": at(2, 10), "due": due(2, 14),
-             "sub": at(3, 4), "closed": at(3, 5)},
+    1: {
+        "fac": 1,
+        "mode": "routine",
+        "sev": "general",
+        "item": "FIRE-EXT-01",
+        "rep": at(3, 3),
+        "due": due(3, 10),
+        "sub": at(3, 6),
+        "closed": at(3, 7),
+    },
+    2: {
+        "fac": 1,
+        "mode": "unannounced",
+        "sev": "general",
+        "item": "FIRE-EXIT-01",
+        "rep": at(3, 5),
+        "due": due(3, 12),
+        "sub": at(3, 11),
+        "closed": at(3, 12, 16),
+    },
+    3: {
+        "fac": 2,
+        "mode": "routine",
+        "sev": "general",
+        "item": "GAS-ALARM-01",
+        "rep": at(3, 2),
+        "due": due(3, 14),
+        "sub": at(3, 13),
+        "closed": at(3, 14),
+        "round": 2,
+    },
+    4: {
+        "fac": 2,
+        "mode": "unannounced",
+        "sev": "major",
+        "item": "GAS-PIPE-01",
+        "rep": at(3, 4),
+        "due": due(3, 13),
+        "sub": at(3, 7),
+        "closed": None,
+        "status": "ordered",
+        "round": 2,
+        "level": 2,
+        "owner": "王建国",
+    },
+    5: {
+        "fac": 3,
+        "mode": "routine",
+        "sev": "general",
+        "item": "FIRE-EXT-01",
+        "rep": at(2, 20),
+        "due": due(2, 27),
+        "sub": at(3, 2),
+        "closed": at(3, 3),
+    },
+    6: {
+        "fac": 3,
+        "mode": "special",
+        "sev": "general",
+        "item": "FOOD-01",
+        "rep": at(3, 10),
+        "due": due(3, 20),
+        "sub": at(3, 15),
+        "closed": None,
+        "status": "submitted",
+    },
+    7: {
+        "fac": 4,
+        "mode": "unannounced",
+        "sev": "general",
+        "item": "EBIKE-01",
+        "rep": at(3, 25),
+        "due": due(4, 3),
+        "sub": None,
+        "closed": None,
+        "status": "ordered",
+    },
+    8: {
+        "fac": 4,
+        "mode": "self",
+        "sev": "major",
+        "item": "BLDG-01",
+        "rep": at(3, 11),
+        "due": due(3, 14),
+        "sub": None,
+        "closed": None,
+        "status": "ordered",
+        "level": 1,
+        "owner": "张丽华",
+    },
+    9: {
+        "fac": 1,
+        "mode": "routine",
+        "sev": "general",
+        "item": "FIRE-EXIT-01",
+        "rep": at(1, 15),
+        "due": due(1, 22),
+        "sub": at(1, 18),
+        "closed": at(1, 20),
+    },
+    10: {
+        "fac": 1,
+        "mode": "routine",
+        "sev": "general",
+        "item": "FIRE-EXT-02",
+        "rep": at(4, 2),
+        "due": due(4, 9),
+        "sub": None,
+        "closed": None,
+        "status": "ordered",
+    },
+    11: {
+        "fac": 4,
+        "mode": "unannounced",
+        "sev": "major",
+        "item": "FIRE-ALARM-01",
+        "rep": at(2, 10),
+        "due": due(2, 14),
+        "sub": at(3, 4),
+        "closed": at(3, 5),
+    },
 }
 
 
@@ -88,35 +191,83 @@ REPEATS = {2}
 async def craft(engine: AsyncEngine) -> None:
     """Insert the data set above, with ids equal to the numbers in the table."""
     async with engine.begin() as conn:
-        await conn.execute(insert(facilities), [
-            {"id": i, "code": code, "name": f"测试机构{code}", "type": kind, "town": town, "head_name": f"负责人{code}",
-                 "head_email": f"{code.lower()}@example.cn"} for i, (code, kind, town) in enumerate(FACILITIES, 1)])
-        await conn.execute(insert(users).values(id=1, username="inspector", password_hash="x", role="inspector",
-                                                name="李检查", active=True))
+        await conn.execute(
+            insert(facilities),
+            [
+                {
+                    "id": i,
+                    "code": code,
+                    "name": f"测试机构{code}",
+                    "type": kind,
+                    "town": town,
+                    "head_name": f"负责人{code}",
+                    "head_email": f"{code.lower()}@example.cn",
+                }
+                for i, (code, kind, town) in enumerate(FACILITIES, 1)
+            ],
+        )
+        await conn.execute(
+            insert(users).values(
+                id=1, username="inspector", password_hash="x", role="inspector", name="李检查", active=True
+            )
+        )
         for n, r in ROWS.items():
-            await conn.execute(insert(inspections).values(
-                id=n, client_ref=f"craft-{n}", facility_id=r["fac"], mode=r["mode"], inspector_id=1,
-                submitted_at=r["rep"], checklist_versions={}))
+            await conn.execute(
+                insert(inspections).values(
+                    id=n,
+                    client_ref=f"craft-{n}",
+                    facility_id=r["fac"],
+                    mode=r["mode"],
+                    inspector_id=1,
+                    submitted_at=r["rep"],
+                    checklist_versions={},
+                )
+            )
             due_at, due_day = r["due"]
-            await conn.execute(insert(findings).values(
-                id=n, inspection_id=n, facility_id=r["fac"], item_code=r["item"], category=r["item"].split("-")[0]
-                .lower(), item_zh=f"隐患{n}", item_en=f"hazard {n}", severity=r["sev"],
-                status=r.get("status", "closed"), reported_at=r["rep"], ordered_at=r["rep"], due_at=due_at,
-                due_day=due_day, submitted_at=r["sub"], closed_at=r["closed"], round=r.get("round", 1),
-                escalation_level=r.get("level", 0), owner_name=r.get("owner", f"负责人F{r['fac']}"),
-                town=FACILITIES[r["fac"] - 1][2], facility_type=FACILITIES[r["fac"] - 1][1], mode=r["mode"],
-                is_repeat=n in REPEATS))
-        await conn.execute(insert(history), [
-            {"finding_id": 4, "at": at(3, 14, 0), "action": "escalated", "data": {"level": 1}},
-            {"finding_id": 4, "at": at(3, 20, 0), "action": "escalated", "data": {"level": 2}},
-            {"finding_id": 8, "at": at(3, 15, 0), "action": "escalated", "data": {"level": 1}},
-            {"finding_id": 3, "at": at(3, 7), "action": "rejected", "data": {"due_day": "2025-03-14"}},
-            {"finding_id": 4, "at": at(3, 9), "action": "rejected", "data": {"due_day": "2025-03-13"}},
-        ])
+            await conn.execute(
+                insert(findings).values(
+                    id=n,
+                    inspection_id=n,
+                    facility_id=r["fac"],
+                    item_code=r["item"],
+                    category=r["item"].split("-")[0].lower(),
+                    item_zh=f"隐患{n}",
+                    item_en=f"hazard {n}",
+                    severity=r["sev"],
+                    status=r.get("status", "closed"),
+                    reported_at=r["rep"],
+                    ordered_at=r["rep"],
+                    due_at=due_at,
+                    due_day=due_day,
+                    submitted_at=r["sub"],
+                    closed_at=r["closed"],
+                    round=r.get("round", 1),
+                    escalation_level=r.get("level", 0),
+                    owner_name=r.get("owner", f"负责人F{r['fac']}"),
+                    town=FACILITIES[r["fac"] - 1][2],
+                    facility_type=FACILITIES[r["fac"] - 1][1],
+                    mode=r["mode"],
+                    is_repeat=n in REPEATS,
+                )
+            )
+        await conn.execute(
+            insert(history),
+            [
+                {"finding_id": 4, "at": at(3, 14, 0), "action": "escalated", "data": {"level": 1}},
+                {"finding_id": 4, "at": at(3, 20, 0), "action": "escalated", "data": {"level": 2}},
+                {"finding_id": 8, "at": at(3, 15, 0), "action": "escalated", "data": {"level": 1}},
+                {"finding_id": 3, "at": at(3, 7), "action": "rejected", "data": {"due_day": "2025-03-14"}},
+                {"finding_id": 4, "at": at(3, 9), "action": "rejected", "data": {"due_day": "2025-03-13"}},
+            ],
+        )
         if conn.dialect.name == "postgresql":  # rows inserted with their ids leave the sequences behind
             for table in ("facilities", "users", "inspections", "findings"):
-                await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                        f"(SELECT max(id) FROM {table}))"))
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    )
+                )
 
 
 @pytest.fixture
@@ -127,8 +278,9 @@ async def engine(database_url: str):
     await engine.dispose()
 
 
-async def ids(engine: AsyncEngine, metric: str, period: Period = MARCH, flt: q.Filter = ALL,
-              now: datetime = AFTER) -> list[int]:
+async def ids(
+    engine: AsyncEngine, metric: str, period: Period = MARCH, flt: q.Filter = ALL, now: datetime = AFTER
+) -> list[int]:
     async with engine.connect() as conn:
         return await q.finding_ids(conn, metric, period, flt, now)
 
@@ -145,8 +297,15 @@ EXPECTED_MARCH = {
     "repeat": [2],
 }
 EXPECTED_FEBRUARY = {
-    "found": [5, 11], "closed": [], "closed_of_found": [], "on_time": [], "open": [5, 11], "overdue": [5, 11],
-    "open_major": [11], "found_major": [11], "repeat": [],
+    "found": [5, 11],
+    "closed": [],
+    "closed_of_found": [],
+    "on_time": [],
+    "open": [5, 11],
+    "overdue": [5, 11],
+    "open_major": [11],
+    "found_major": [11],
+    "repeat": [],
 }
 
 
@@ -182,7 +341,9 @@ async def test_it_counts_a_reopened_finding_once_and_judges_it_by_its_new_deadli
     assert 4 in await ids(engine, "overdue")
 
 
-async def test_it_counts_a_finding_found_before_and_closed_now_as_closed_but_not_in_the_rate(engine: AsyncEngine):
+async def test_it_counts_a_finding_found_before_and_closed_now_as_closed_but_not_in_the_rate(
+    engine: AsyncEngine,
+):
     assert 5 in await ids(engine, "closed") and 5 not in await ids(engine, "closed_of_found")
     assert 5 not in await ids(engine, "on_time")
     assert 5 in await ids(engine, "found", MARCH.previous())
@@ -219,9 +380,17 @@ async def test_it_breaks_down_by_every_dimension_summing_to_the_total(engine: As
             assert sum(g.counts[metric] for g in rows) == total.counts[metric], (dimension, metric)
     town = {g.key: g.counts for g in groups["town"]}
     assert (town[TOWN_A]["found"], town[TOWN_A]["closed"], town[TOWN_A]["open"], town[TOWN_A]["overdue"]) == (
-        4, 3, 1, 1)
+        4,
+        3,
+        1,
+        1,
+    )
     assert (town["南阳镇"]["found"], town["南阳镇"]["closed"], town["南阳镇"]["open"]) == (1, 1, 1)
-    assert (town["吕四港镇"]["found"], town["吕四港镇"]["overdue"], town["吕四港镇"]["open_major"]) == (2, 1, 1)
+    assert (town["吕四港镇"]["found"], town["吕四港镇"]["overdue"], town["吕四港镇"]["open_major"]) == (
+        2,
+        1,
+        1,
+    )
     mode = {g.key: g.counts["found"] for g in groups["mode"]}
     assert mode == {"unannounced": 3, "routine": 2, "special": 1, "self": 1}
     severity = {g.key: (g.counts["found"], g.counts["closed"]) for g in groups["severity"]}
@@ -239,12 +408,27 @@ async def test_it_trends_by_week_and_month(engine: AsyncEngine):
     async with engine.connect() as conn:
         weeks = await q.trend(conn, "week", MARCH, ALL, count=6)
         months = await q.trend(conn, "month", MARCH, ALL, count=3)
-    assert [w.period.start for w in weeks] == [date(2025, 2, 24), date(2025, 3, 3), date(2025, 3, 10),
-                                               date(2025, 3, 17), date(2025, 3, 24), date(2025, 3, 31)]
+    assert [w.period.start for w in weeks] == [
+        date(2025, 2, 24),
+        date(2025, 3, 3),
+        date(2025, 3, 10),
+        date(2025, 3, 17),
+        date(2025, 3, 24),
+        date(2025, 3, 31),
+    ]
     assert [(w.found, w.closed, w.closed_of_found) for w in weeks] == [
-        (1, 0, 0), (3, 3, 1), (2, 2, 0), (0, 0, 0), (1, 0, 0), (1, 0, 0)]
+        (1, 0, 0),
+        (3, 3, 1),
+        (2, 2, 0),
+        (0, 0, 0),
+        (1, 0, 0),
+        (1, 0, 0),
+    ]
     assert [(m.period.start.month, m.found, m.closed, m.closed_of_found, m.on_time) for m in months] == [
-        (1, 1, 1, 1, 1), (2, 2, 0, 0, 0), (3, 7, 5, 3, 3)]
+        (1, 1, 1, 1, 1),
+        (2, 2, 0, 0, 0),
+        (3, 7, 5, 3, 3),
+    ]
 
 
 async def test_it_gives_days_to_close_median_and_90th_percentile(engine: AsyncEngine):
@@ -260,7 +444,9 @@ async def test_it_lists_overdue_oldest_first_with_days_level_and_owner(engine: A
     async with engine.connect() as conn:
         rows = await q.overdue_list(conn, MARCH, ALL, AFTER)
     assert [(r.id, r.days_overdue, r.escalation_level, r.owner_name) for r in rows] == [
-        (4, 19, 2, "王建国"), (8, 18, 1, "张丽华")]
+        (4, 19, 2, "王建国"),
+        (8, 18, 1, "张丽华"),
+    ]
 
 
 async def test_it_ranks_facilities_by_open_and_by_repeat_findings(engine: AsyncEngine):
@@ -281,6 +467,7 @@ def test_it_links_each_figure_to_its_list():
 
 # --- the same figures over HTTP: dashboard, list, API and Excel --------------------------------------------
 
+
 @pytest.fixture
 async def stack(tmp_path, database_url: str):
     from tests.support.stack import make_stack
@@ -288,12 +475,19 @@ async def stack(tmp_path, database_url: str):
     from tracker.clock import FixedClock
 
     # The broker and mail server are never started here: these pages only read the database.
-    stack = await make_stack(tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:2525",
-                             clock=FixedClock(AFTER))
+    stack = await make_stack(
+        tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:2525", clock=FixedClock(AFTER)
+    )
     await craft(stack.engine)
-    for role, name, extra in (("bureau_lead", "lead", {}), ("town_officer", "town", {"town": TOWN_A}),
-                              ("facility_head", "head", {"facility": "F1"}), ("admin", "admin", {})):
-        await add_user(stack.engine, role=role, username=name, password=PASSWORD, email=f"{name}@mzj.cn", **extra)
+    for role, name, extra in (
+        ("bureau_lead", "lead", {}),
+        ("town_officer", "town", {"town": TOWN_A}),
+        ("facility_head", "head", {"facility": "F1"}),
+        ("admin", "admin", {}),
+    ):
+        await add_user(
+            stack.engine, role=role, username=name, password=PASSWORD, email=f"{name}@mzj.cn", **extra
+        )
     yield stack
     await stack.client.aclose()
     await stack.engine.dispose()
@@ -349,8 +543,9 @@ async def test_it_exports_a_table_as_a_real_workbook(stack):
     from openpyxl import load_workbook
 
     lead = await stack.token("lead")
-    response = await stack.client.get(f"/dashboard/export.xlsx?{MARCH_QUERY}&table=findings&metric=overdue",
-                                      headers=lead)
+    response = await stack.client.get(
+        f"/dashboard/export.xlsx?{MARCH_QUERY}&table=findings&metric=overdue", headers=lead
+    )
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
@@ -366,6 +561,7 @@ async def test_it_exports_a_table_as_a_real_workbook(stack):
 
 # --- the copies on the findings row that the figures read --------------------------------------------------
 
+
 async def test_it_gives_the_same_figures_from_the_one_grouped_query_of_the_page(engine: AsyncEngine):
     async with engine.connect() as conn:
         for flt in (ALL, q.Filter(town=TOWN_A), q.Filter(severity="major"), q.Filter(mode="routine")):
@@ -373,7 +569,9 @@ async def test_it_gives_the_same_figures_from_the_one_grouped_query_of_the_page(
             alone = await q.summary(conn, MARCH, flt, AFTER)
             assert (summary.current, summary.before) == (alone.current, alone.before)
             for dimension in q.DIMENSIONS:
-                assert breakdowns[dimension] == await q.breakdown(conn, dimension, MARCH, flt, AFTER), dimension
+                assert breakdowns[dimension] == await q.breakdown(conn, dimension, MARCH, flt, AFTER), (
+                    dimension
+                )
 
 
 REPEAT_BY_JOIN = text(
@@ -381,13 +579,16 @@ REPEAT_BY_JOIN = text(
     "EXISTS (SELECT 1 FROM findings e WHERE e.facility_id = f.facility_id AND e.item_code = f.item_code "
     "AND e.reported_at < f.reported_at) AS earlier "
     "FROM findings f JOIN facilities fa ON fa.id = f.facility_id JOIN inspections i ON i.id = f.inspection_id "
-    "ORDER BY f.id")
+    "ORDER BY f.id"
+)
 
 
 async def _copies(engine: AsyncEngine) -> dict[int, tuple[bool, bool, bool]]:
     async with engine.connect() as conn:
-        return {r.id: (bool(r.copied), bool(r.is_repeat), bool(r.earlier))
-                for r in (await conn.execute(REPEAT_BY_JOIN)).all()}
+        return {
+            r.id: (bool(r.copied), bool(r.is_repeat), bool(r.earlier))
+            for r in (await conn.execute(REPEAT_BY_JOIN)).all()
+        }
 
 
 async def test_it_keeps_the_copied_columns_as_the_joins_and_history_give_them(engine: AsyncEngine):
@@ -404,8 +605,11 @@ async def test_it_copies_town_type_mode_and_repeat_when_a_finding_is_reported(da
         catalog = load_catalog()
         facility = await add_facility(engine, "R1", type_="meal_point", town="南阳镇")
         async with engine.begin() as conn:
-            await conn.execute(insert(users).values(id=1, username="insp", password_hash="x", role="inspector",
-                                                    name="检查员", active=True))
+            await conn.execute(
+                insert(users).values(
+                    id=1, username="insp", password_hash="x", role="inspector", name="检查员", active=True
+                )
+            )
         inspector = Actor(id=1, username="insp", role=Role.INSPECTOR)
         items = [i.code for i in catalog.items(facility_type="meal_point")][:2]
 
@@ -422,8 +626,13 @@ async def test_it_copies_town_type_mode_and_repeat_when_a_finding_is_reported(da
         assert copies[second[0]] == (True, True, True) and copies[second[1]] == (True, False, False)
         assert copies[earliest[0]] == (True, False, False)
         async with engine.connect() as conn:
-            row = (await conn.execute(select(findings.c.town, findings.c.facility_type, findings.c.mode)
-                                      .where(findings.c.id == second[0]))).one()
+            row = (
+                await conn.execute(
+                    select(findings.c.town, findings.c.facility_type, findings.c.mode).where(
+                        findings.c.id == second[0]
+                    )
+                )
+            ).one()
         assert tuple(row) == ("南阳镇", "meal_point", "unannounced")
     finally:
         await engine.dispose()
@@ -439,23 +648,54 @@ async def test_it_fills_the_copied_columns_of_findings_stored_before_the_migrati
     engine = make_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(facilities), [
-                {"id": i, "code": code, "name": code, "type": kind, "town": town, "head_name": "h",
-                 "head_email": "h@x.cn"} for i, (code, kind, town) in enumerate(FACILITIES, 1)])
-            await conn.execute(insert(users).values(id=1, username="i", password_hash="x", role="inspector",
-                                                    name="i", active=True))
+            await conn.execute(
+                insert(facilities),
+                [
+                    {
+                        "id": i,
+                        "code": code,
+                        "name": code,
+                        "type": kind,
+                        "town": town,
+                        "head_name": "h",
+                        "head_email": "h@x.cn",
+                    }
+                    for i, (code, kind, town) in enumerate(FACILITIES, 1)
+                ],
+            )
+            await conn.execute(
+                insert(users).values(
+                    id=1, username="i", password_hash="x", role="inspector", name="i", active=True
+                )
+            )
             for n, r in ROWS.items():
-                await conn.execute(insert(inspections).values(
-                    id=n, client_ref=f"m-{n}", facility_id=r["fac"], mode=r["mode"], inspector_id=1,
-                    submitted_at=r["rep"], checklist_versions={}))
+                await conn.execute(
+                    insert(inspections).values(
+                        id=n,
+                        client_ref=f"m-{n}",
+                        facility_id=r["fac"],
+                        mode=r["mode"],
+                        inspector_id=1,
+                        submitted_at=r["rep"],
+                        checklist_versions={},
+                    )
+                )
                 # Without the columns 0004 adds: as a 0003 database holds them.
-                await conn.execute(text(
-                    "INSERT INTO findings (id, inspection_id, facility_id, item_code, category, item_zh, item_en, "
-                    "basis, severity, stop_use, description, status, listed_for_supervision, due_estimated, "
-                    "escalation_level, round, reported_at) VALUES (:id, :id, :fac, :item, 'x', 'x', 'x', '', "
-                    ":sev, false, '', 'ordered', false, false, 0, 1, :rep)"),
-                    {"id": n, "fac": r["fac"], "item": r["item"], "sev": r["sev"],
-                     "rep": r["rep"].astimezone(UTC).replace(tzinfo=None)})
+                await conn.execute(
+                    text(
+                        "INSERT INTO findings (id, inspection_id, facility_id, item_code, category, item_zh, item_en, "
+                        "basis, severity, stop_use, description, status, listed_for_supervision, due_estimated, "
+                        "escalation_level, round, reported_at) VALUES (:id, :id, :fac, :item, 'x', 'x', 'x', '', "
+                        ":sev, false, '', 'ordered', false, false, 0, 1, :rep)"
+                    ),
+                    {
+                        "id": n,
+                        "fac": r["fac"],
+                        "item": r["item"],
+                        "sev": r["sev"],
+                        "rep": r["rep"].astimezone(UTC).replace(tzinfo=None),
+                    },
+                )
         await asyncio.to_thread(upgrade, database_url)
         assert await _copies(engine) == {n: (True, n in REPEATS, n in REPEATS) for n in ROWS}
     finally:

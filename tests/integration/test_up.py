@@ -56,9 +56,15 @@ class Up:
         self.base = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", "tracker", "up", "--data", str(data), "--port", str(port)]
         with output.open("wb") as sink:
-            self.process = subprocess.Popen([*argv, *(["--demo"] if demo else [])], cwd=data.parent,
-                                            env=clean_env(), stdin=subprocess.DEVNULL, stdout=sink,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                [*argv, *(["--demo"] if demo else [])],
+                cwd=data.parent,
+                env=clean_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
@@ -141,16 +147,21 @@ def wait_for(what: str, predicate: Callable[[], T], seconds: float = 60) -> T:
     pytest.fail(f"timed out after {seconds} s waiting for {what}")
 
 
-def test_it_runs_the_demo_stops_on_ctrl_c_and_keeps_the_data_for_the_next_start(tmp_path: Path,
-                                                                                 data: Path) -> None:
+def test_it_runs_the_demo_stops_on_ctrl_c_and_keeps_the_data_for_the_next_start(
+    tmp_path: Path, data: Path
+) -> None:
     up = Up(data, free_port(), tmp_path / "up-1.txt")
     try:
         up.wait_healthy()
         printed = up.wait_output(demo_logins()[-1][0])
         assert "demo data loaded." in printed
-        assert f"{up.base}/" in printed and f"{up.base}/admin/mail" in printed and f"{up.base}/docs" in printed
+        assert (
+            f"{up.base}/" in printed and f"{up.base}/admin/mail" in printed and f"{up.base}/docs" in printed
+        )
         for username, _, password in demo_logins():
-            assert re.search(rf"^\s*{re.escape(username)}\s+{re.escape(password)}\s", printed, re.MULTILINE), username
+            assert re.search(
+                rf"^\s*{re.escape(username)}\s+{re.escape(password)}\s", printed, re.MULTILINE
+            ), username
 
         with httpx.Client(base_url=up.base, timeout=10) as api:
             lead = token(api, "lead")
@@ -172,12 +183,18 @@ def test_it_runs_the_demo_stops_on_ctrl_c_and_keeps_the_data_for_the_next_start(
         mail_dir = data / "mail"
         wait_for("the mail sink to keep .eml files", lambda: list(mail_dir.glob("*.eml")))
 
-        with httpx.Client(base_url=up.base, timeout=10, follow_redirects=True,
-                          headers={"Accept": "text/html,application/xhtml+xml"}) as browser:
+        with httpx.Client(
+            base_url=up.base,
+            timeout=10,
+            follow_redirects=True,
+            headers={"Accept": "text/html,application/xhtml+xml"},
+        ) as browser:
             assert browser.get("/admin/mail").url.path == "/login"  # not logged in: sent to the login page
             form = browser.get("/login")
             assert form.status_code == 200 and 'name="password"' in form.text
-            page = browser.post("/login", data={"username": "admin", "password": PASSWORD, "next": "/admin/mail"})
+            page = browser.post(
+                "/login", data={"username": "admin", "password": PASSWORD, "next": "/admin/mail"}
+            )
             assert page.status_code == 200, page.text
             assert page.url.path == "/admin/mail"
             links = re.findall(r'href="/admin/mail/([^"/]+\.eml)"', page.text)
@@ -202,7 +219,10 @@ def test_it_runs_the_demo_stops_on_ctrl_c_and_keeps_the_data_for_the_next_start(
         with httpx.Client(base_url=again.base, timeout=10) as api:
             admin = token(api, "admin")
             assert len(api.get("/api/facilities", headers=admin).json()) == facility_count
-            assert api.get("/api/findings", headers=admin, params={"limit": 1}).json()["total"] == findings["total"]
+            assert (
+                api.get("/api/findings", headers=admin, params={"limit": 1}).json()["total"]
+                == findings["total"]
+            )
         assert again.interrupt() == 0
         assert processes_using(data) == []
     finally:

@@ -171,7 +171,7 @@ class NatsServer:
             return
         self.store_dir.mkdir(parents=True, exist_ok=True)
         # Append, so the log of a node that was killed and restarted tells the whole story.
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - the process outlives this call; _reap() closes it
+        self._log = open(self.log_path, "ab")
         self._log.write(f"\n=== {time.strftime('%H:%M:%S')} start {shlex.join(self.command())}\n".encode())
         self._log.flush()
         self._process = subprocess.Popen(

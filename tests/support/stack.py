@@ -38,29 +38,59 @@ async def prepared_engine(url: str) -> AsyncEngine:
     return make_engine(url)
 
 
-async def add_facility(engine: AsyncEngine, code: str, *, type_: str = "nursing_home", town: str = "汇龙镇",
-                       email: str | None = None) -> int:
+async def add_facility(
+    engine: AsyncEngine,
+    code: str,
+    *,
+    type_: str = "nursing_home",
+    town: str = "汇龙镇",
+    email: str | None = None,
+) -> int:
     async with engine.begin() as conn:
-        result = await conn.execute(insert(facilities).values(
-            code=code, name=f"测试敬老院 {code}", type=type_, town=town, head_name=f"负责人{code}",
-            head_email=email or f"head-{code.lower()}@example.cn"))
+        result = await conn.execute(
+            insert(facilities).values(
+                code=code,
+                name=f"测试敬老院 {code}",
+                type=type_,
+                town=town,
+                head_name=f"负责人{code}",
+                head_email=email or f"head-{code.lower()}@example.cn",
+            )
+        )
         return result.inserted_primary_key[0]
 
 
 async def add_people(engine: AsyncEngine, facility_code: str, town: str = "汇龙镇") -> None:
     """One person of each role; the facility head belongs to `facility_code`."""
-    await add_user(engine, role="inspector", username="inspector", password=PASSWORD, email="inspector@mzj.cn")
-    await add_user(engine, role="facility_head", username="head", password=PASSWORD,
-                   email=f"head-{facility_code.lower()}@example.cn", facility=facility_code)
-    await add_user(engine, role="town_officer", username="town", password=PASSWORD, email="town@mzj.cn", town=town)
+    await add_user(
+        engine, role="inspector", username="inspector", password=PASSWORD, email="inspector@mzj.cn"
+    )
+    await add_user(
+        engine,
+        role="facility_head",
+        username="head",
+        password=PASSWORD,
+        email=f"head-{facility_code.lower()}@example.cn",
+        facility=facility_code,
+    )
+    await add_user(
+        engine, role="town_officer", username="town", password=PASSWORD, email="town@mzj.cn", town=town
+    )
     await add_user(engine, role="section_chief", username="chief", password=PASSWORD, email="chief@mzj.cn")
     await add_user(engine, role="bureau_lead", username="lead", password=PASSWORD, email="lead@mzj.cn")
     await add_user(engine, role="admin", username="admin", password=PASSWORD, email="admin@mzj.cn")
 
 
 def settings_for(tmp: Path, database_url: str, nats_url: str, smtp_url: str) -> Settings:
-    return Settings(data_dir=tmp, database_url=database_url, nats_url=nats_url, smtp_url=smtp_url,
-                    secret_key=SECRET, base_url="http://tracker.test", mailer_poll_seconds=0.1)
+    return Settings(
+        data_dir=tmp,
+        database_url=database_url,
+        nats_url=nats_url,
+        smtp_url=smtp_url,
+        secret_key=SECRET,
+        base_url="http://tracker.test",
+        mailer_poll_seconds=0.1,
+    )
 
 
 @dataclass
@@ -77,22 +107,47 @@ class Stack:
     broker: Any = None
 
     def __post_init__(self) -> None:
-        self.ctx = Context(settings=self.settings, engine=self.engine, catalog=self.catalog, policy=self.policy,
-                           clock=self.clock)
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(self.ctx)),
-                                        base_url="http://tracker.test")
+        self.ctx = Context(
+            settings=self.settings,
+            engine=self.engine,
+            catalog=self.catalog,
+            policy=self.policy,
+            clock=self.clock,
+        )
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(self.ctx)), base_url="http://tracker.test"
+        )
 
     async def start(self, *, worker: bool = True, relay: bool = True, mailer: bool = True) -> None:
         if relay:
-            self.tasks.append(asyncio.create_task(
-                run_relay(self.engine, self.settings.nats_servers, self.clock, self.stop, poll_seconds=0.05,
-                          replicas=self.settings.stream_replicas)))
+            self.tasks.append(
+                asyncio.create_task(
+                    run_relay(
+                        self.engine,
+                        self.settings.nats_servers,
+                        self.clock,
+                        self.stop,
+                        poll_seconds=0.05,
+                        replicas=self.settings.stream_replicas,
+                    )
+                )
+            )
         if worker:
             await self.start_worker()
         if mailer:
-            self.tasks.append(asyncio.create_task(
-                run_mailer(self.engine, self.settings.smtp_url, "tracker@test", self.clock, self.stop, 0.1,
-                           retry_base=0.3)))
+            self.tasks.append(
+                asyncio.create_task(
+                    run_mailer(
+                        self.engine,
+                        self.settings.smtp_url,
+                        "tracker@test",
+                        self.clock,
+                        self.stop,
+                        0.1,
+                        retry_base=0.3,
+                    )
+                )
+            )
 
     async def start_worker(self) -> None:
         await self.wait_for(self._streams_exist, what="the relay to declare the streams")
@@ -129,7 +184,9 @@ class Stack:
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    async def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition"
+    ) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
@@ -158,5 +215,9 @@ def now() -> datetime:
 
 async def make_stack(tmp: Path, database_url: str, nats_url: str, smtp_url: str, **kwargs: Any) -> Stack:
     engine = await prepared_engine(database_url)
-    return Stack(settings=settings_for(tmp, database_url, nats_url, smtp_url), engine=engine,
-                 catalog=load_catalog(), **kwargs)
+    return Stack(
+        settings=settings_for(tmp, database_url, nats_url, smtp_url),
+        engine=engine,
+        catalog=load_catalog(),
+        **kwargs,
+    )

@@ -13,15 +13,31 @@ FACILITY = SimpleNamespace(name="启东市中心敬老院", head_name="王建国
 
 
 def finding(**changes: object) -> SimpleNamespace:
-    values = dict(id=7, item_code="FIRE-EXIT-01", item_zh="安全出口堵塞", item_en="Exit blocked", severity="general",
-                  due_day=date(2026, 12, 4), due_estimated=False, basis="《消防法》第二十八条", description="",
-                  stop_use=False)
+    values = {
+        "id": 7,
+        "item_code": "FIRE-EXIT-01",
+        "item_zh": "安全出口堵塞",
+        "item_en": "Exit blocked",
+        "severity": "general",
+        "due_day": date(2026, 12, 4),
+        "due_estimated": False,
+        "basis": "《消防法》第二十八条",
+        "description": "",
+        "stop_use": False,
+    }
     return SimpleNamespace(**{**values, **changes})
 
 
 def context(**changes: object) -> dict:
-    return {"facility": FACILITY, "findings": [finding()], "link": "https://t.example/orders/1?token=abc",
-            "level": 2, "note": "已整改", "inspector_name": "李检查", **changes}
+    return {
+        "facility": FACILITY,
+        "findings": [finding()],
+        "link": "https://t.example/orders/1?token=abc",
+        "level": 2,
+        "note": "已整改",
+        "inspector_name": "李检查",
+        **changes,
+    }
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -30,7 +46,7 @@ def test_it_renders_every_kind_in_both_languages(kind: str):
     assert message.subject and "\n" not in message.subject
     assert "安全出口堵塞" in message.text and "Exit blocked" in message.text
     assert "《消防法》第二十八条" in message.text and "2026-12-04" in message.text
-    assert message.html.index("lang=\"zh-CN\"") < message.html.index("lang=\"en\"")
+    assert message.html.index('lang="zh-CN"') < message.html.index('lang="en"')
 
 
 def test_it_puts_the_answer_link_in_the_order():

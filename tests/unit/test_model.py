@@ -26,8 +26,9 @@ def test_it_returns_a_rejected_rectification_to_ordered():
     assert transition.after is Status.ORDERED and transition.action == "rejected"
 
 
-@pytest.mark.parametrize("step", [lambda s: model.order(s), lambda s: model.submit(s),
-                                  lambda s: model.verify(s, True)])
+@pytest.mark.parametrize(
+    "step", [lambda s: model.order(s), lambda s: model.submit(s), lambda s: model.verify(s, True)]
+)
 def test_it_refuses_any_step_on_a_closed_finding(step):
     with pytest.raises(FindingAlreadyClosed):
         step(Status.CLOSED)

@@ -13,9 +13,9 @@ from faststream.specification import AsyncAPI
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 
-from tracker.events.stream import DEADLETTER_STREAM_NAME, STREAM_NAME
 from tracker.events.codec import decode
 from tracker.events.schemas import Event
+from tracker.events.stream import DEADLETTER_STREAM_NAME, STREAM_NAME
 from tracker.handlers.base import (
     MAX_DELIVER,
     Reaction,
@@ -59,10 +59,16 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
         delivered = raw.metadata.num_delivered
         try:
             await handle_one(reaction, ctx, event)
-        except Exception as error:  # a passing failure: try again later, until the last delivery
+        except Exception as error:  # noqa: BLE001 - any failure here is retried, then dead-lettered
             if delivered >= MAX_DELIVER:
-                await dead_letter(ctx, publish_deadletter, reaction.consumer, raw.subject, raw.data,
-                                  f"failed {delivered} times, last: {error!r}")
+                await dead_letter(
+                    ctx,
+                    publish_deadletter,
+                    reaction.consumer,
+                    raw.subject,
+                    raw.data,
+                    f"failed {delivered} times, last: {error!r}",
+                )
                 await raw.ack()
             else:
                 log.warning("%s failed on delivery %d, retrying: %r", reaction.consumer, delivered, error)
@@ -76,7 +82,9 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
             try:
                 event = decode(raw.data, expected=reaction.event)
             except UndecodableEvent as error:
-                await dead_letter(ctx, publish_deadletter, reaction.consumer, raw.subject, raw.data, str(error))
+                await dead_letter(
+                    ctx, publish_deadletter, reaction.consumer, raw.subject, raw.data, str(error)
+                )
                 await raw.ack()
                 continue
             if reaction.wants(event):
@@ -88,7 +96,7 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
         try:
             # The whole batch in one transaction: the database, not the broker, is the slow step.
             await handle_batch(reaction, ctx, [event for _, event in readable])
-        except Exception:
+        except Exception:  # noqa: BLE001 - the batch is retried one event at a time
             # One bad event must not hold back the rest: go through them one by one.
             for raw, event in readable:
                 await one_at_a_time(raw, event)
@@ -119,20 +127,37 @@ def asyncapi_app(servers: list[str] | None = None) -> FastStream:
     broker = NatsBroker(servers or ["nats://localhost:4222"])
     stream = JStream(name=STREAM_NAME, declare=False)
     for reaction in REACTIONS:
-        broker.subscriber(reaction.event.subject(), stream=stream, durable=reaction.consumer,
-                          pull_sub=PullSub(batch_size=100), title=reaction.consumer,
-                          description=reaction.description)(_typed(reaction))
+        broker.subscriber(
+            reaction.event.subject(),
+            stream=stream,
+            durable=reaction.consumer,
+            pull_sub=PullSub(batch_size=100),
+            title=reaction.consumer,
+            description=reaction.description,
+        )(_typed(reaction))
     for event in {r.event for r in REACTIONS}:
-        broker.publisher(event.subject(), stream=stream, schema=event, title=f"publish {event.name}",
-                         description=(event.__doc__ or "").strip())
-    broker.publisher("deadletter.tracker.>", title="dead letters",
-                     description="Messages a consumer could not read, with the reason in the Tracker-Reason header.")
-    return FastStream(broker, specification=AsyncAPI(title="tracker events", version="1.0.0",
-                                                     description="Facts of the hazard-closure loop."))
+        broker.publisher(
+            event.subject(),
+            stream=stream,
+            schema=event,
+            title=f"publish {event.name}",
+            description=(event.__doc__ or "").strip(),
+        )
+    broker.publisher(
+        "deadletter.tracker.>",
+        title="dead letters",
+        description="Messages a consumer could not read, with the reason in the Tracker-Reason header.",
+    )
+    return FastStream(
+        broker,
+        specification=AsyncAPI(
+            title="tracker events", version="1.0.0", description="Facts of the hazard-closure loop."
+        ),
+    )
 
 
-def _typed(reaction: Reaction):  # noqa: ANN202
-    async def consumer(event) -> None:  # noqa: ANN001
+def _typed(reaction: Reaction):
+    async def consumer(event) -> None:
         return None
 
     consumer.__annotations__ = {"event": reaction.event, "return": None}

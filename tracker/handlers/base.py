@@ -38,15 +38,30 @@ def backoff_seconds(delivered: int) -> float:
     return min(60.0, 0.5 * 2 ** (delivered - 1))
 
 
-async def dead_letter(ctx: Context, publish: Callable[..., Awaitable[object]], consumer: str, subject: str,
-                      body: bytes, reason: str) -> None:
+async def dead_letter(
+    ctx: Context,
+    publish: Callable[..., Awaitable[object]],
+    consumer: str,
+    subject: str,
+    body: bytes,
+    reason: str,
+) -> None:
     log.warning("dead-lettered a message on %s for %s: %s", subject, consumer, reason)
-    await publish(body, deadletter_subject(subject), headers={"Tracker-Reason": reason[:1000],
-                                                              "Tracker-Consumer": consumer})
+    await publish(
+        body,
+        deadletter_subject(subject),
+        headers={"Tracker-Reason": reason[:1000], "Tracker-Consumer": consumer},
+    )
     async with ctx.engine.begin() as conn:
-        await conn.execute(insert(dead_letters).values(
-            consumer=consumer, subject=subject, reason=reason, at=ctx.clock.now(),
-            payload=body.decode("utf-8", errors="replace")))
+        await conn.execute(
+            insert(dead_letters).values(
+                consumer=consumer,
+                subject=subject,
+                reason=reason,
+                at=ctx.clock.now(),
+                payload=body.decode("utf-8", errors="replace"),
+            )
+        )
 
 
 async def handle_one(reaction: Reaction, ctx: Context, event: Event) -> None:
@@ -62,5 +77,12 @@ async def handle_batch(reaction: Reaction, ctx: Context, events: list[Event]) ->
                 await reaction.effect(event, conn, ctx, now)
 
 
-__all__ = ["MAX_DELIVER", "Reaction", "UndecodableEvent", "backoff_seconds", "dead_letter", "handle_batch",
-           "handle_one"]
+__all__ = [
+    "MAX_DELIVER",
+    "Reaction",
+    "UndecodableEvent",
+    "backoff_seconds",
+    "dead_letter",
+    "handle_batch",
+    "handle_one",
+]

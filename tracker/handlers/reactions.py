@@ -23,7 +23,9 @@ from tracker.service.context import Context
 from tracker.service.loop import issue_order
 
 
-async def issue_the_order(event: InspectionSubmitted, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+async def issue_the_order(
+    event: InspectionSubmitted, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
     """When an inspection is submitted, give its findings owners and deadlines under one rectification order."""
     await issue_order(conn, event.inspection_id, ctx.policy, now)
 
@@ -33,34 +35,44 @@ async def mail_the_order(event: OrderIssued, conn: AsyncConnection, ctx: Context
     await notify.order_issued(conn, ctx, event.order_id, event.finding_ids, now)
 
 
-async def alert_the_bureau_lead(event: FindingReported, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+async def alert_the_bureau_lead(
+    event: FindingReported, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
     """When a major hazard is reported, the bureau lead hears at once: it is listed for supervision."""
     await notify.major_reported(conn, ctx, event.finding_id, now)
 
 
-async def ask_for_verification(event: RectificationSubmitted, conn: AsyncConnection, ctx: Context,
-                               now: datetime) -> None:
+async def ask_for_verification(
+    event: RectificationSubmitted, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
     """When the facility submits evidence, ask the inspector to verify it."""
     await notify.rectification_submitted(conn, ctx, event.finding_id, event.rectification_id, now)
 
 
-async def announce_the_closure(event: FindingClosed, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+async def announce_the_closure(
+    event: FindingClosed, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
     """When a finding is closed, tell the facility (and the bureau lead, if it was listed)."""
     await notify.finding_closed(conn, ctx, event.finding_id, event.verification_id, now)
 
 
-async def return_to_the_facility(event: RectificationRejected, conn: AsyncConnection, ctx: Context,
-                                 now: datetime) -> None:
+async def return_to_the_facility(
+    event: RectificationRejected, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
     """When verification fails, send the finding back to the facility with its new deadline."""
     await notify.rectification_rejected(conn, ctx, event.finding_id, event.verification_id, now)
 
 
-async def remind_the_owner(event: FindingReminded, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+async def remind_the_owner(
+    event: FindingReminded, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
     """When a deadline is near, remind the owner."""
     await notify.finding_reminded(conn, ctx, event.finding_id, event.round, now)
 
 
-async def tell_the_next_level(event: FindingEscalated, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+async def tell_the_next_level(
+    event: FindingEscalated, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
     """When a finding is escalated, tell the people at its new level of the ladder."""
     await notify.finding_escalated(conn, ctx, event.finding_id, event.level, event.round, now)
 
@@ -69,10 +81,15 @@ def is_major(event: FindingReported) -> bool:
     return event.severity == "major"
 
 
-def _reaction(effect, event: type[Event], wants=None) -> Reaction:  # noqa: ANN001
+def _reaction(effect, event: type[Event], wants=None) -> Reaction:
     extra = {"wants": wants} if wants else {}
-    return Reaction(consumer=effect.__name__, event=event, effect=effect,
-                    description=(effect.__doc__ or "").strip(), **extra)
+    return Reaction(
+        consumer=effect.__name__,
+        event=event,
+        effect=effect,
+        description=(effect.__doc__ or "").strip(),
+        **extra,
+    )
 
 
 REACTIONS: tuple[Reaction, ...] = (

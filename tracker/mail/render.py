@@ -7,8 +7,16 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-KINDS = ("order", "reminder", "escalation", "major_alert", "verification_request", "closure", "rejection",
-         "digest")
+KINDS = (
+    "order",
+    "reminder",
+    "escalation",
+    "major_alert",
+    "verification_request",
+    "closure",
+    "rejection",
+    "digest",
+)
 
 
 @dataclass(frozen=True)

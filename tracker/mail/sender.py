@@ -60,8 +60,7 @@ async def make_attachments(engine: AsyncEngine, row) -> list[Attachment]:
     return [Attachment(order_filename(order_id), "application/pdf", data)]
 
 
-def build_message(row, sender: str,
-                  attachments: Sequence[Attachment] = ()) -> EmailMessage:
+def build_message(row, sender: str, attachments: Sequence[Attachment] = ()) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row.to_addr
@@ -73,7 +72,9 @@ def build_message(row, sender: str,
     message.add_alternative(row.html_body, subtype="html")
     for attachment in attachments:
         maintype, subtype = attachment.content_type.split("/", 1)
-        message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+        message.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return message
 
 
@@ -87,21 +88,31 @@ class SmtpTarget:
         self.password = unquote(parts.password) if parts.password else None
 
     def client(self) -> aiosmtplib.SMTP:
-        return aiosmtplib.SMTP(hostname=self.hostname, port=self.port, use_tls=self.use_tls,
-                               username=self.username, password=self.password, timeout=30)
+        return aiosmtplib.SMTP(
+            hostname=self.hostname,
+            port=self.port,
+            use_tls=self.use_tls,
+            username=self.username,
+            password=self.password,
+            timeout=30,
+        )
 
 
 async def claim(engine: AsyncEngine, holder: str, now: datetime, limit: int = 50) -> list:
     async with engine.begin() as conn:
         ids = (
-            await conn.execute(
-                select(mail.c.id)
-                .where(mail.c.status == "queued", mail.c.next_attempt_at <= now)
-                .where((mail.c.claimed_until.is_(None)) | (mail.c.claimed_until < now))
-                .order_by(mail.c.id)
-                .limit(limit)
+            (
+                await conn.execute(
+                    select(mail.c.id)
+                    .where(mail.c.status == "queued", mail.c.next_attempt_at <= now)
+                    .where((mail.c.claimed_until.is_(None)) | (mail.c.claimed_until < now))
+                    .order_by(mail.c.id)
+                    .limit(limit)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if not ids:
             return []
         # "Update where unclaimed; the rows I changed are mine": safe with several mailers.
@@ -115,8 +126,9 @@ async def claim(engine: AsyncEngine, holder: str, now: datetime, limit: int = 50
         return sorted(claimed.all(), key=lambda row: row.id)
 
 
-async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, clock: Clock, holder: str,
-                        retry_base: float = 5.0) -> int:
+async def deliver_batch(
+    engine: AsyncEngine, target: SmtpTarget, sender: str, clock: Clock, holder: str, retry_base: float = 5.0
+) -> int:
     """Deliver what this mailer claimed over one connection, reconnecting after a dropped one. Every
     claimed row ends sent, failed for good, or queued again with its error and the time of its next try."""
     rows = await claim(engine, holder, clock.now())
@@ -137,8 +149,14 @@ async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, cl
                     await client.connect()
             except (aiosmtplib.SMTPException, OSError) as error:
                 # The server is away: everything left waits for its next try.
-                await _failed(engine, rows[n:], f"cannot connect: {error}", clock.now(), permanent=False,
-                              retry_base=retry_base)
+                await _failed(
+                    engine,
+                    rows[n:],
+                    f"cannot connect: {error}",
+                    clock.now(),
+                    permanent=False,
+                    retry_base=retry_base,
+                )
                 break
             try:
                 attachments = await ahead.pop(row.id) if row.id in ahead else []
@@ -151,16 +169,33 @@ async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, cl
             except aiosmtplib.SMTPRecipientsRefused as error:
                 await _failed(engine, [row], str(error), clock.now(), permanent=True, retry_base=retry_base)
             except aiosmtplib.SMTPResponseException as error:
-                await _failed(engine, [row], f"{error.code} {error.message}", clock.now(),
-                              permanent=500 <= error.code < 600, retry_base=retry_base)
+                await _failed(
+                    engine,
+                    [row],
+                    f"{error.code} {error.message}",
+                    clock.now(),
+                    permanent=500 <= error.code < 600,
+                    retry_base=retry_base,
+                )
             except (aiosmtplib.SMTPException, OSError) as error:
-                await _failed(engine, [row], str(error) or repr(error), clock.now(), permanent=False,
-                              retry_base=retry_base)
+                await _failed(
+                    engine,
+                    [row],
+                    str(error) or repr(error),
+                    clock.now(),
+                    permanent=False,
+                    retry_base=retry_base,
+                )
                 client.close()
             else:
                 async with engine.begin() as conn:
-                    await conn.execute(update(mail).where(mail.c.id == row.id).values(
-                        status="sent", sent_at=clock.now(), attempts=row.attempts + 1, last_error=None))
+                    await conn.execute(
+                        update(mail)
+                        .where(mail.c.id == row.id)
+                        .values(
+                            status="sent", sent_at=clock.now(), attempts=row.attempts + 1, last_error=None
+                        )
+                    )
     finally:
         for left in ahead.values():  # rows not reached (the server went away): their turn comes again
             left.cancel()
@@ -173,29 +208,48 @@ async def deliver_batch(engine: AsyncEngine, target: SmtpTarget, sender: str, cl
     return len(rows)
 
 
-async def _failed(engine: AsyncEngine, rows: list, error: str, now: datetime, *, permanent: bool,
-                  retry_base: float = 5.0) -> None:
+async def _failed(
+    engine: AsyncEngine, rows: list, error: str, now: datetime, *, permanent: bool, retry_base: float = 5.0
+) -> None:
     async with engine.begin() as conn:
         for row in rows:
             attempts = row.attempts + 1
             give_up = permanent or attempts >= MAX_ATTEMPTS
-            await conn.execute(update(mail).where(mail.c.id == row.id, mail.c.status == "queued").values(
-                attempts=attempts, last_error=error[:2000], claimed_until=None,
-                status="failed" if give_up else "queued",
-                next_attempt_at=now if give_up else now + retry_delay(attempts, retry_base)))
-    log.warning("mail %s not delivered (%s): %s", [r.id for r in rows], "gave up" if permanent else "will retry",
-                error)
+            await conn.execute(
+                update(mail)
+                .where(mail.c.id == row.id, mail.c.status == "queued")
+                .values(
+                    attempts=attempts,
+                    last_error=error[:2000],
+                    claimed_until=None,
+                    status="failed" if give_up else "queued",
+                    next_attempt_at=now if give_up else now + retry_delay(attempts, retry_base),
+                )
+            )
+    log.warning(
+        "mail %s not delivered (%s): %s",
+        [r.id for r in rows],
+        "gave up" if permanent else "will retry",
+        error,
+    )
 
 
-async def run_mailer(engine: AsyncEngine, smtp_url: str, sender: str, clock: Clock, stop: asyncio.Event,
-                     poll_seconds: float = 1.0, retry_base: float = 5.0) -> None:
+async def run_mailer(
+    engine: AsyncEngine,
+    smtp_url: str,
+    sender: str,
+    clock: Clock,
+    stop: asyncio.Event,
+    poll_seconds: float = 1.0,
+    retry_base: float = 5.0,
+) -> None:
     target = SmtpTarget(smtp_url)
     holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     log.info("mailer %s delivering to %s:%s", holder, target.hostname, target.port)
     while not stop.is_set():
         try:
             handled = await deliver_batch(engine, target, sender, clock, holder, retry_base)
-        except Exception as error:  # the database busy or away: wait and go on
+        except Exception as error:  # noqa: BLE001 - the database busy or away: wait and go on
             log.warning("mailer loop error: %r", error)
             handled = 0
         if handled == 0:

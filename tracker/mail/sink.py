@@ -20,7 +20,7 @@ class EmlWriter:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or envelope.content
         raw = data if isinstance(data, bytes) else data.encode()
         message_id = message_from_bytes(raw).get("Message-ID", "") or hashlib.sha256(raw).hexdigest()
@@ -29,7 +29,9 @@ class EmlWriter:
         if existing:
             # Same Message-ID again: keep the first copy and say so, a second send is a bug to see.
             log.warning("duplicate delivery of %s", message_id)
-            (self.directory / "duplicates.log").open("a").write(f"{datetime.now(UTC).isoformat()} {message_id}\n")
+            (self.directory / "duplicates.log").open("a").write(
+                f"{datetime.now(UTC).isoformat()} {message_id}\n"
+            )
             return "250 OK (duplicate kept once)"
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         (self.directory / f"{stamp}-{name}.eml").write_bytes(raw)

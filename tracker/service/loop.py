@@ -56,13 +56,17 @@ async def issue_order(
     head = (
         await conn.execute(
             select(users.c.id, users.c.name, users.c.email)
-            .where(users.c.facility_id == facility_id, users.c.role == Role.FACILITY_HEAD.value, users.c.active)
+            .where(
+                users.c.facility_id == facility_id, users.c.role == Role.FACILITY_HEAD.value, users.c.active
+            )
             .order_by(users.c.id)
             .limit(1)
         )
     ).first()
     order_id = await conn.scalar(
-        select(orders.c.id).where(orders.c.inspection_id == inspection_id, orders.c.facility_id == facility_id)
+        select(orders.c.id).where(
+            orders.c.inspection_id == inspection_id, orders.c.facility_id == facility_id
+        )
     )
     if order_id is None:
         order_id = (
@@ -97,8 +101,15 @@ async def issue_order(
             # Once per year and process: the finding itself carries the warning for every reader.
             _warned_years.add(deadline.day.year)
             log.warning("%s", fallback_years_warning({deadline.day.year}))
-        await _log(conn, finding.id, now, transition.action, None, "", {"due_day": deadline.day.isoformat(),
-                                                                     "estimated": deadline.estimated})
+        await _log(
+            conn,
+            finding.id,
+            now,
+            transition.action,
+            None,
+            "",
+            {"due_day": deadline.day.isoformat(), "estimated": deadline.estimated},
+        )
     event = OrderIssued(
         order_id=order_id,
         inspection_id=inspection_id,
@@ -129,7 +140,9 @@ async def submit_rectification(
     await _move(conn, finding, transition, now, submitted_at=now)
     rectification_id = (
         await conn.execute(
-            insert(rectifications).values(finding_id=finding_id, note=note, submitted_by=actor.id, submitted_at=now)
+            insert(rectifications).values(
+                finding_id=finding_id, note=note, submitted_by=actor.id, submitted_at=now
+            )
         )
     ).inserted_primary_key[0]
     await _link_photos(conn, finding_id, photo_ids, "evidence")
@@ -172,11 +185,22 @@ async def verify(
     ).inserted_primary_key[0]
     await _link_photos(conn, finding_id, photo_ids, "verification")
     if accepted:
-        await _move(conn, finding, transition, now, closed_at=now, closed_by=actor.id, remind_at=None,
-                    next_escalation_at=None)
+        await _move(
+            conn,
+            finding,
+            transition,
+            now,
+            closed_at=now,
+            closed_by=actor.id,
+            remind_at=None,
+            next_escalation_at=None,
+        )
         await _log(conn, finding_id, now, transition.action, actor.id, note, {})
         event = FindingClosed(
-            finding_id=finding_id, facility_id=finding.facility_id, verification_id=verification_id, occurred_at=now
+            finding_id=finding_id,
+            facility_id=finding.facility_id,
+            verification_id=verification_id,
+            occurred_at=now,
         )
     else:
         calendar = await load_calendar(conn)
@@ -193,7 +217,9 @@ async def verify(
             next_escalation_at=deadline.due_at,
             round=finding.round + 1,
         )
-        await _log(conn, finding_id, now, transition.action, actor.id, note, {"due_day": deadline.day.isoformat()})
+        await _log(
+            conn, finding_id, now, transition.action, actor.id, note, {"due_day": deadline.day.isoformat()}
+        )
         event = RectificationRejected(
             finding_id=finding_id,
             facility_id=finding.facility_id,
@@ -205,7 +231,9 @@ async def verify(
     return verification_id
 
 
-async def _move(conn: AsyncConnection, finding, transition: model.Transition, now: datetime, **values) -> None:
+async def _move(
+    conn: AsyncConnection, finding, transition: model.Transition, now: datetime, **values
+) -> None:
     changed = await conn.execute(
         update(findings)
         .where(findings.c.id == finding.id, findings.c.status == transition.before.value)
@@ -216,10 +244,18 @@ async def _move(conn: AsyncConnection, finding, transition: model.Transition, no
 
 
 async def _log(
-    conn: AsyncConnection, finding_id: int, now: datetime, action: str, actor_id: int | None, note: str, data: dict
+    conn: AsyncConnection,
+    finding_id: int,
+    now: datetime,
+    action: str,
+    actor_id: int | None,
+    note: str,
+    data: dict,
 ) -> None:
     await conn.execute(
-        insert(history).values(finding_id=finding_id, at=now, action=action, actor_id=actor_id, note=note, data=data)
+        insert(history).values(
+            finding_id=finding_id, at=now, action=action, actor_id=actor_id, note=note, data=data
+        )
     )
 
 
@@ -241,7 +277,8 @@ async def _check_photos(conn: AsyncConnection, actor: Actor, photo_ids: list[str
 async def _link_photos(conn: AsyncConnection, finding_id: int, photo_ids: list[str], stage: str) -> None:
     if photo_ids:
         await conn.execute(
-            insert(photo_links), [{"photo_id": p, "finding_id": finding_id, "stage": stage} for p in photo_ids]
+            insert(photo_links),
+            [{"photo_id": p, "finding_id": finding_id, "stage": stage} for p in photo_ids],
         )
 
 
@@ -253,10 +290,14 @@ EXTENSION_DECIDERS = frozenset({Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.ADMIN
 
 
 async def pending_extension(conn: AsyncConnection, finding_id: int):
-    return (await conn.execute(
-        select(extension_requests).where(extension_requests.c.finding_id == finding_id,
-                                         extension_requests.c.status == "pending")
-        .order_by(extension_requests.c.id.desc()).limit(1))).first()
+    return (
+        await conn.execute(
+            select(extension_requests)
+            .where(extension_requests.c.finding_id == finding_id, extension_requests.c.status == "pending")
+            .order_by(extension_requests.c.id.desc())
+            .limit(1)
+        )
+    ).first()
 
 
 def _check_days(days: int) -> None:
@@ -271,17 +312,37 @@ async def request_extension(
     finding = await load_finding(conn, finding_id)
     model.may_submit_rectification(actor, finding.facility_id)
     if Status(finding.status) is not Status.ORDERED:
-        raise InvalidTransition(f"more time can only be asked for an open finding, not a {finding.status} one")
+        raise InvalidTransition(
+            f"more time can only be asked for an open finding, not a {finding.status} one"
+        )
     _check_days(days)
     if not reason.strip():
         raise InvalidInput("reason", "say why more time is needed")
     if await pending_extension(conn, finding_id) is not None:
         raise InvalidTransition("a request for more time is already waiting for a decision")
-    request_id = (await conn.execute(insert(extension_requests).values(
-        finding_id=finding_id, days=days, reason=reason.strip(), requested_by=actor.id, requested_at=now,
-        due_day_before=finding.due_day, status="pending", decision_note=""))).inserted_primary_key[0]
-    await _log(conn, finding_id, now, "extension_requested", actor.id, reason.strip(),
-               {"days": days, "request_id": request_id})
+    request_id = (
+        await conn.execute(
+            insert(extension_requests).values(
+                finding_id=finding_id,
+                days=days,
+                reason=reason.strip(),
+                requested_by=actor.id,
+                requested_at=now,
+                due_day_before=finding.due_day,
+                status="pending",
+                decision_note="",
+            )
+        )
+    ).inserted_primary_key[0]
+    await _log(
+        conn,
+        finding_id,
+        now,
+        "extension_requested",
+        actor.id,
+        reason.strip(),
+        {"days": days, "request_id": request_id},
+    )
     return request_id
 
 
@@ -290,8 +351,9 @@ async def may_decide_extension(conn: AsyncConnection, actor: Actor, finding) -> 
     model.may_verify(actor, finding.facility_id)
     if actor.role in EXTENSION_DECIDERS:
         return
-    inspector_id = await conn.scalar(select(inspections.c.inspector_id)
-                                     .where(inspections.c.id == finding.inspection_id))
+    inspector_id = await conn.scalar(
+        select(inspections.c.inspector_id).where(inspections.c.id == finding.inspection_id)
+    )
     if actor.role is not Role.INSPECTOR or inspector_id != actor.id:
         raise NotAllowed("only the finding's inspector or a section chief may decide on more time")
 
@@ -308,8 +370,9 @@ async def decide_extension(
 ) -> date | None:
     """Accept (the deadline moves `days` working days past the later of the old deadline and today; reminder
     and escalation are recomputed) or refuse (the deadline stays). Returns the new deadline day, if any."""
-    request = (await conn.execute(select(extension_requests)
-                                  .where(extension_requests.c.id == request_id))).first()
+    request = (
+        await conn.execute(select(extension_requests).where(extension_requests.c.id == request_id))
+    ).first()
     if request is None:
         raise NotFound(f"no request for more time with id {request_id}")
     finding = await load_finding(conn, request.finding_id)
@@ -327,10 +390,20 @@ async def decide_extension(
         deadline = deadline_for(base, days, calendar, policy)
         changed = await conn.execute(
             update(findings)
-            .where(findings.c.id == finding.id, findings.c.status == Status.ORDERED.value,
-                   findings.c.due_at == finding.due_at if finding.due_at is not None else findings.c.due_at.is_(None))
-            .values(due_at=deadline.due_at, due_day=deadline.day, due_estimated=deadline.estimated,
-                    remind_at=deadline.remind_at, next_escalation_at=deadline.due_at)
+            .where(
+                findings.c.id == finding.id,
+                findings.c.status == Status.ORDERED.value,
+                findings.c.due_at == finding.due_at
+                if finding.due_at is not None
+                else findings.c.due_at.is_(None),
+            )
+            .values(
+                due_at=deadline.due_at,
+                due_day=deadline.day,
+                due_estimated=deadline.estimated,
+                remind_at=deadline.remind_at,
+                next_escalation_at=deadline.due_at,
+            )
         )
         if changed.rowcount != 1:
             raise StaleFinding(f"finding {finding.id} changed meanwhile; try again")
@@ -340,15 +413,30 @@ async def decide_extension(
     decided = await conn.execute(
         update(extension_requests)
         .where(extension_requests.c.id == request_id, extension_requests.c.status == "pending")
-        .values(status="accepted" if accepted else "refused", decided_by=actor.id, decided_at=now,
-                decision_note=note.strip(), new_due_day=new_day)
+        .values(
+            status="accepted" if accepted else "refused",
+            decided_by=actor.id,
+            decided_at=now,
+            decision_note=note.strip(),
+            new_due_day=new_day,
+        )
     )
     if decided.rowcount != 1:
         raise StaleFinding(f"request {request_id} was decided meanwhile")
     data: dict = {"request_id": request_id}
     if new_day is not None:
-        data.update(due_day=new_day.isoformat(), days=days,
-                    due_day_before=finding.due_day.isoformat() if finding.due_day else None)
-    await _log(conn, finding.id, now, "extension_accepted" if accepted else "extension_refused", actor.id,
-               note.strip(), data)
+        data.update(
+            due_day=new_day.isoformat(),
+            days=days,
+            due_day_before=finding.due_day.isoformat() if finding.due_day else None,
+        )
+    await _log(
+        conn,
+        finding.id,
+        now,
+        "extension_accepted" if accepted else "extension_refused",
+        actor.id,
+        note.strip(),
+        data,
+    )
     return new_day

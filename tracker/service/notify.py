@@ -31,11 +31,15 @@ async def _facility(conn: AsyncConnection, facility_id: int) -> Any:
 
 
 async def _findings(conn: AsyncConnection, ids: list[int]) -> list[Any]:
-    return list((await conn.execute(select(findings).where(findings.c.id.in_(ids)).order_by(findings.c.id))).all())
+    return list(
+        (await conn.execute(select(findings).where(findings.c.id.in_(ids)).order_by(findings.c.id))).all()
+    )
 
 
 async def _emails(conn: AsyncConnection, role: Role, town: str | None = None) -> list[str]:
-    query = select(users.c.email).where(users.c.role == role.value, users.c.active, users.c.email.is_not(None))
+    query = select(users.c.email).where(
+        users.c.role == role.value, users.c.active, users.c.email.is_not(None)
+    )
     if town is not None:
         query = query.where(users.c.town == town)
     return sorted({e for e in (await conn.execute(query)).scalars() if e})
@@ -45,15 +49,23 @@ def _finding_link(ctx: Context, finding_id: int) -> str:
     return f"{ctx.settings.base_url}/findings/{finding_id}"
 
 
-async def order_issued(conn: AsyncConnection, ctx: Context, order_id: int, finding_ids: list[int],
-                       now: datetime) -> None:
+async def order_issued(
+    conn: AsyncConnection, ctx: Context, order_id: int, finding_ids: list[int], now: datetime
+) -> None:
     rows = await _findings(conn, finding_ids)
     facility = await _facility(conn, rows[0].facility_id)
     link = order_link(ctx.settings.base_url, ctx.secret, order_id, now)
     message = render("order", facility=facility, findings=rows, link=link)
     # The PDF of the order is rendered by the mailer when it sends, not here in the handler's transaction.
-    await queue_mail(conn, kind="order", about=f"order:{order_id}", to=rows[0].owner_email or facility.head_email,
-                     message=message, now=now, attachment=attachment_for(order_id))
+    await queue_mail(
+        conn,
+        kind="order",
+        about=f"order:{order_id}",
+        to=rows[0].owner_email or facility.head_email,
+        message=message,
+        now=now,
+        attachment=attachment_for(order_id),
+    )
 
 
 async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
@@ -61,11 +73,14 @@ async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, n
     facility = await _facility(conn, rows[0].facility_id)
     message = render("major_alert", facility=facility, findings=rows, link=_finding_link(ctx, finding_id))
     for to in await _emails(conn, Role.BUREAU_LEAD):
-        await queue_mail(conn, kind="major_alert", about=f"finding:{finding_id}", to=to, message=message, now=now)
+        await queue_mail(
+            conn, kind="major_alert", about=f"finding:{finding_id}", to=to, message=message, now=now
+        )
 
 
-async def rectification_submitted(conn: AsyncConnection, ctx: Context, finding_id: int, rectification_id: int,
-                                  now: datetime) -> None:
+async def rectification_submitted(
+    conn: AsyncConnection, ctx: Context, finding_id: int, rectification_id: int, now: datetime
+) -> None:
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(rectifications.c.note).where(rectifications.c.id == rectification_id))
@@ -78,16 +93,31 @@ async def rectification_submitted(conn: AsyncConnection, ctx: Context, finding_i
     ).one()
     # A hazard the facility reported itself (自查自纠) is verified by the bureau, never by its own head.
     own_report = inspector.role == Role.FACILITY_HEAD.value
-    recipients = [inspector.email] if inspector.email and not own_report else await _emails(conn, Role.SECTION_CHIEF)
-    message = render("verification_request", facility=facility, findings=rows, note=note,
-                     inspector_name=inspector.name, link=_finding_link(ctx, finding_id))
+    recipients = (
+        [inspector.email] if inspector.email and not own_report else await _emails(conn, Role.SECTION_CHIEF)
+    )
+    message = render(
+        "verification_request",
+        facility=facility,
+        findings=rows,
+        note=note,
+        inspector_name=inspector.name,
+        link=_finding_link(ctx, finding_id),
+    )
     for to in recipients:
-        await queue_mail(conn, kind="verification_request", about=f"rectification:{rectification_id}", to=to,
-                         message=message, now=now)
+        await queue_mail(
+            conn,
+            kind="verification_request",
+            about=f"rectification:{rectification_id}",
+            to=to,
+            message=message,
+            now=now,
+        )
 
 
-async def finding_closed(conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int,
-                         now: datetime) -> None:
+async def finding_closed(
+    conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int, now: datetime
+) -> None:
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
@@ -100,28 +130,45 @@ async def finding_closed(conn: AsyncConnection, ctx: Context, finding_id: int, v
         await queue_mail(conn, kind="closure", about=f"finding:{finding_id}", to=to, message=message, now=now)
 
 
-async def rectification_rejected(conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int,
-                                 now: datetime) -> None:
+async def rectification_rejected(
+    conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int, now: datetime
+) -> None:
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
     link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
     message = render("rejection", facility=facility, findings=rows, note=note, link=link)
-    await queue_mail(conn, kind="rejection", about=f"verification:{verification_id}",
-                     to=rows[0].owner_email or facility.head_email, message=message, now=now)
+    await queue_mail(
+        conn,
+        kind="rejection",
+        about=f"verification:{verification_id}",
+        to=rows[0].owner_email or facility.head_email,
+        message=message,
+        now=now,
+    )
 
 
-async def finding_reminded(conn: AsyncConnection, ctx: Context, finding_id: int, round_: int, now: datetime) -> None:
+async def finding_reminded(
+    conn: AsyncConnection, ctx: Context, finding_id: int, round_: int, now: datetime
+) -> None:
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
     message = render("reminder", facility=facility, findings=rows, link=link)
-    await queue_mail(conn, kind="reminder", about=f"finding:{finding_id}", variant=f"round{round_}",
-                     to=rows[0].owner_email or facility.head_email, message=message, now=now)
+    await queue_mail(
+        conn,
+        kind="reminder",
+        about=f"finding:{finding_id}",
+        variant=f"round{round_}",
+        to=rows[0].owner_email or facility.head_email,
+        message=message,
+        now=now,
+    )
 
 
-async def finding_escalated(conn: AsyncConnection, ctx: Context, finding_id: int, level: int, round_: int,
-                            now: datetime) -> None:
+async def finding_escalated(
+    conn: AsyncConnection, ctx: Context, finding_id: int, level: int, round_: int, now: datetime
+) -> None:
     """Level 1 tells the facility head, 2 the town's office, 3 the section chiefs, 4 the bureau leads."""
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
@@ -134,10 +181,24 @@ async def finding_escalated(conn: AsyncConnection, ctx: Context, finding_id: int
         link = _finding_link(ctx, finding_id)
     if not recipients:
         # Nobody holds that post: say so on the finding rather than lose the escalation silently.
-        await conn.execute(insert(history).values(finding_id=finding_id, at=now, action="escalation_unaddressed",
-                                                  note=f"no {role.value} with an email", data={"level": level}))
+        await conn.execute(
+            insert(history).values(
+                finding_id=finding_id,
+                at=now,
+                action="escalation_unaddressed",
+                note=f"no {role.value} with an email",
+                data={"level": level},
+            )
+        )
         return
     message = render("escalation", facility=facility, findings=rows, link=link, level=level)
     for to in recipients:
-        await queue_mail(conn, kind="escalation", about=f"finding:{finding_id}", variant=f"round{round_}-level{level}",
-                         to=to, message=message, now=now)
+        await queue_mail(
+            conn,
+            kind="escalation",
+            about=f"finding:{finding_id}",
+            variant=f"round{round_}-level{level}",
+            to=to,
+            message=message,
+            now=now,
+        )

@@ -15,7 +15,15 @@ from tracker.domain.errors import InvalidInput, NotAllowed
 from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
 from tracker.events.schemas import FindingReported, InspectionSubmitted
 from tracker.store.outbox import add_events
-from tracker.store.tables import facilities, findings, history, inspection_items, inspections, photo_links, photos
+from tracker.store.tables import (
+    facilities,
+    findings,
+    history,
+    inspection_items,
+    inspections,
+    photo_links,
+    photos,
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,9 @@ async def _record(
     try:
         mode = Mode(data.mode)
     except ValueError:
-        raise InvalidInput("mode", f"unknown mode {data.mode!r}; one of {', '.join(m.value for m in Mode)}")
+        raise InvalidInput(
+            "mode", f"unknown mode {data.mode!r}; one of {', '.join(m.value for m in Mode)}"
+        ) from None
     facility = (await conn.execute(select(facilities).where(facilities.c.id == data.facility_id))).first()
     if facility is None:
         raise InvalidInput("facility_id", f"no facility with id {data.facility_id}")
@@ -118,64 +128,75 @@ async def _record(
             severities[hit.item_code] = hit.new_severity
             raised_by[hit.item_code] = hit.rule_code
 
-    finding_ids: list[int] = []
-    events: list = []
+    # One statement per kind of row, not per finding: the write lock is held for as short as can be.
+    repeats = await _found_before(conn, facility.id, [r.item for r in failed], now)
+    rows = []
     for result in failed:
         item = catalog.item(result.item)
         severity = severities[result.item]
-        finding_id = (
-            await conn.execute(
-                insert(findings).values(
-                    inspection_id=inspection_id,
-                    facility_id=facility.id,
-                    item_code=item.code,
-                    category=item.category,
-                    item_zh=item.zh,
-                    item_en=item.en,
-                    basis=item.basis,
-                    severity=severity,
-                    severity_rule=raised_by.get(item.code),
-                    stop_use=item.stop_use,
-                    description=result.note,
-                    status=Status.REPORTED.value,
-                    listed_for_supervision=severity == Severity.MAJOR.value,
-                    deadline_days=item.deadline_days(severity),
-                    escalation_level=0,
-                    round=1,
-                    reported_at=now,
-                    town=facility.town,
-                    facility_type=facility.type,
-                    mode=mode.value,
-                    is_repeat=await _found_before(conn, facility.id, item.code, now),
-                )
-            )
-        ).inserted_primary_key[0]
-        finding_ids.append(finding_id)
+        rows.append(
+            {
+                "inspection_id": inspection_id,
+                "facility_id": facility.id,
+                "item_code": item.code,
+                "category": item.category,
+                "item_zh": item.zh,
+                "item_en": item.en,
+                "basis": item.basis,
+                "severity": severity,
+                "severity_rule": raised_by.get(item.code),
+                "stop_use": item.stop_use,
+                "description": result.note,
+                "status": Status.REPORTED.value,
+                "listed_for_supervision": severity == Severity.MAJOR.value,
+                "deadline_days": item.deadline_days(severity),
+                "escalation_level": 0,
+                "round": 1,
+                "reported_at": now,
+                "town": facility.town,
+                "facility_type": facility.type,
+                "mode": mode.value,
+                "is_repeat": item.code in repeats,
+            }
+        )
+    finding_ids: list[int] = []
+    if rows:
+        inserted = await conn.execute(
+            insert(findings).returning(findings.c.id, sort_by_parameter_order=True), rows
+        )
+        finding_ids = list(inserted.scalars())
         await conn.execute(
-            insert(history).values(
-                finding_id=finding_id,
-                at=now,
-                action="reported",
-                actor_id=actor.id,
-                note=result.note,
-                data={"severity": severity, "mode": mode.value, "rule": raised_by.get(item.code)},
-            )
+            insert(history),
+            [
+                {
+                    "finding_id": finding_id,
+                    "at": now,
+                    "action": "reported",
+                    "actor_id": actor.id,
+                    "note": row["description"],
+                    "data": {"severity": row["severity"], "mode": mode.value, "rule": row["severity_rule"]},
+                }
+                for finding_id, row in zip(finding_ids, rows, strict=True)
+            ],
         )
-        if result.photos:
-            await conn.execute(
-                insert(photo_links),
-                [{"photo_id": p, "finding_id": finding_id, "stage": "report"} for p in result.photos],
-            )
-        events.append(
-            FindingReported(
-                finding_id=finding_id,
-                inspection_id=inspection_id,
-                facility_id=facility.id,
-                item_code=item.code,
-                severity=severity,
-                occurred_at=now,
-            )
+    links = [
+        {"photo_id": photo, "finding_id": finding_id, "stage": "report"}
+        for finding_id, result in zip(finding_ids, failed, strict=True)
+        for photo in result.photos
+    ]
+    if links:
+        await conn.execute(insert(photo_links), links)
+    events: list = [
+        FindingReported(
+            finding_id=finding_id,
+            inspection_id=inspection_id,
+            facility_id=facility.id,
+            item_code=row["item_code"],
+            severity=row["severity"],
+            occurred_at=now,
         )
+        for finding_id, row in zip(finding_ids, rows, strict=True)
+    ]
     events.append(
         InspectionSubmitted(
             inspection_id=inspection_id, facility_id=facility.id, finding_ids=finding_ids, occurred_at=now
@@ -185,14 +206,23 @@ async def _record(
     return Reported(inspection_id, finding_ids, created=True)
 
 
-async def _found_before(conn: AsyncConnection, facility_id: int, item_code: str, now: datetime) -> bool:
-    """Whether this item already failed at this facility (a repeat finding, as tracker.stats counts it). Any
-    finding of it reported later than `now` (a clock set back) becomes a repeat of this one."""
-    same = and_(findings.c.facility_id == facility_id, findings.c.item_code == item_code)
-    await conn.execute(update(findings).where(same, findings.c.reported_at > now, ~findings.c.is_repeat)
-                       .values(is_repeat=True))
-    earlier = await conn.scalar(select(findings.c.id).where(same, findings.c.reported_at < now).limit(1))
-    return earlier is not None
+async def _found_before(
+    conn: AsyncConnection, facility_id: int, item_codes: list[str], now: datetime
+) -> set[str]:
+    """The items that already failed at this facility (repeat findings, as tracker.stats counts them). Any
+    finding of them reported later than `now` (a clock set back) becomes a repeat of this one."""
+    if not item_codes:
+        return set()
+    same = and_(findings.c.facility_id == facility_id, findings.c.item_code.in_(item_codes))
+    await conn.execute(
+        update(findings)
+        .where(same, findings.c.reported_at > now, ~findings.c.is_repeat)
+        .values(is_repeat=True)
+    )
+    earlier = await conn.execute(
+        select(findings.c.item_code).where(same, findings.c.reported_at < now).distinct()
+    )
+    return set(earlier.scalars())
 
 
 async def _check_items(

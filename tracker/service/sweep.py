@@ -33,8 +33,13 @@ async def sweep(
         async with engine.begin() as conn:
             due = (
                 await conn.execute(
-                    select(findings.c.id, findings.c.facility_id, findings.c.round, findings.c.due_day,
-                           findings.c.remind_at)
+                    select(
+                        findings.c.id,
+                        findings.c.facility_id,
+                        findings.c.round,
+                        findings.c.due_day,
+                        findings.c.remind_at,
+                    )
                     .where(findings.c.status == open_, findings.c.remind_at <= now)
                     .order_by(findings.c.remind_at)
                     .limit(batch)
@@ -47,14 +52,24 @@ async def sweep(
             for row in due:
                 claimed = await conn.execute(
                     update(findings)
-                    .where(findings.c.id == row.id, findings.c.status == open_,
-                           findings.c.remind_at == row.remind_at)
+                    .where(
+                        findings.c.id == row.id,
+                        findings.c.status == open_,
+                        findings.c.remind_at == row.remind_at,
+                    )
                     .values(remind_at=None)
                 )
                 if claimed.rowcount == 1:
                     result.reminded.append(row.id)
-                    events.append(FindingReminded(finding_id=row.id, facility_id=row.facility_id, round=row.round,
-                                                  due_day=row.due_day, occurred_at=now))
+                    events.append(
+                        FindingReminded(
+                            finding_id=row.id,
+                            facility_id=row.facility_id,
+                            round=row.round,
+                            due_day=row.due_day,
+                            occurred_at=now,
+                        )
+                    )
             await add_events(conn, events, now)
         if len(due) < batch:
             break
@@ -66,7 +81,9 @@ async def sweep(
                 calendar = await load_calendar(conn)
             due = (
                 await conn.execute(
-                    select(findings.c.id, findings.c.facility_id, findings.c.round, findings.c.escalation_level)
+                    select(
+                        findings.c.id, findings.c.facility_id, findings.c.round, findings.c.escalation_level
+                    )
                     .where(findings.c.status == open_, findings.c.next_escalation_at <= now)
                     .order_by(findings.c.next_escalation_at)
                     .limit(batch)
@@ -80,18 +97,33 @@ async def sweep(
                 level = row.escalation_level + 1
                 claimed = await conn.execute(
                     update(findings)
-                    .where(findings.c.id == row.id, findings.c.status == open_,
-                           findings.c.escalation_level == row.escalation_level)
-                    .values(escalation_level=level,
-                            next_escalation_at=next_escalation_at(now, level, calendar, policy))
+                    .where(
+                        findings.c.id == row.id,
+                        findings.c.status == open_,
+                        findings.c.escalation_level == row.escalation_level,
+                    )
+                    .values(
+                        escalation_level=level,
+                        next_escalation_at=next_escalation_at(now, level, calendar, policy),
+                    )
                 )
                 if claimed.rowcount != 1:
                     continue
                 result.escalated.append((row.id, level))
-                await conn.execute(insert(history).values(finding_id=row.id, at=now, action="escalated",
-                                                          note="", data={"level": level}))
-                events.append(FindingEscalated(finding_id=row.id, facility_id=row.facility_id, level=level,
-                                               round=row.round, occurred_at=now))
+                await conn.execute(
+                    insert(history).values(
+                        finding_id=row.id, at=now, action="escalated", note="", data={"level": level}
+                    )
+                )
+                events.append(
+                    FindingEscalated(
+                        finding_id=row.id,
+                        facility_id=row.facility_id,
+                        level=level,
+                        round=row.round,
+                        occurred_at=now,
+                    )
+                )
             await add_events(conn, events, now)
         if len(due) < batch:
             break

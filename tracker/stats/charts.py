@@ -9,8 +9,15 @@ FONT = "'WenQuanYi Micro Hei','Microsoft YaHei','PingFang SC',sans-serif"
 COLOURS = ("#3b6fb6", "#2e9d5b", "#d9822b", "#c23b3b")
 
 
-def bars(labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *, title: str,
-         links: Sequence[Sequence[str | None]] | None = None, width: int = 640, height: int = 220) -> str:
+def bars(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    title: str,
+    links: Sequence[Sequence[str | None]] | None = None,
+    width: int = 640,
+    height: int = 220,
+) -> str:
     """Grouped vertical bars, one group per label, one bar per series; a bar may link to its findings."""
     top, bottom, left, right = 28, 34, 34, 8
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -19,10 +26,14 @@ def bars(labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *, 
     peak = step * -(-peak // step)
     group_w = plot_w / max(1, len(labels))
     bar_w = max(2.0, (group_w - 6) / max(1, len(series)))
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-           f'role="img" aria-label="{escape(title)}" font-family="{FONT}" font-size="11">'),
-           f'<title>{escape(title)}</title>',
-           f'<text x="{left}" y="14" font-size="13" font-weight="bold">{escape(title)}</text>']
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+            f'role="img" aria-label="{escape(title)}" font-family="{FONT}" font-size="11">'
+        ),
+        f"<title>{escape(title)}</title>",
+        f'<text x="{left}" y="14" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
     for tick in range(0, peak + 1, step):
         y = top + plot_h - plot_h * tick / peak
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e3e3"/>')
@@ -34,30 +45,42 @@ def bars(labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *, 
             value = values[i]
             h = plot_h * value / peak
             x, y = x0 + s * bar_w, top + plot_h - h
-            rect = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" '
-                    f'fill="{COLOURS[s % len(COLOURS)]}"><title>{escape(label)} {escape(name)}: {value}</title></rect>')
+            rect = (
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" '
+                f'fill="{COLOURS[s % len(COLOURS)]}"><title>{escape(label)} {escape(name)}: {value}</title></rect>'
+            )
             link = links[s][i] if links else None
             out.append(f'<a href="{escape(link)}">{rect}</a>' if link and value else rect)
         if i % every == 0:
-            out.append(f'<text x="{x0 + (group_w - 6) / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
-                       f'fill="#444">{escape(label)}</text>')
+            out.append(
+                f'<text x="{x0 + (group_w - 6) / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
+                f'fill="#444">{escape(label)}</text>'
+            )
     lx = left
     for s, (name, _) in enumerate(series):
-        out.append(f'<rect x="{lx}" y="{height - 12}" width="10" height="10" fill="{COLOURS[s % len(COLOURS)]}"/>')
+        out.append(
+            f'<rect x="{lx}" y="{height - 12}" width="10" height="10" fill="{COLOURS[s % len(COLOURS)]}"/>'
+        )
         out.append(f'<text x="{lx + 14}" y="{height - 3}">{escape(name)}</text>')
         lx += 14 + 8 * len(name) + 20
     out.append("</svg>")
     return "".join(out)
 
 
-def hbars(rows: Sequence[tuple[str, int, str | None]], *, title: str, width: int = 640, colour: str = "#c23b3b") -> str:
+def hbars(
+    rows: Sequence[tuple[str, int, str | None]], *, title: str, width: int = 640, colour: str = "#c23b3b"
+) -> str:
     """Horizontal bars, one per (label, value, link), largest first as given."""
     row_h, top, label_w = 22, 24, 200
     height = top + row_h * max(1, len(rows)) + 6
     peak = max([1, *(v for _, v, _ in rows)])
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-           f'aria-label="{escape(title)}" font-family="{FONT}" font-size="11"><title>{escape(title)}</title>'),
-           f'<text x="0" y="14" font-size="13" font-weight="bold">{escape(title)}</text>']
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
+            f'aria-label="{escape(title)}" font-family="{FONT}" font-size="11"><title>{escape(title)}</title>'
+        ),
+        f'<text x="0" y="14" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
     for i, (label, value, link) in enumerate(rows):
         y = top + i * row_h
         w = (width - label_w - 40) * value / peak

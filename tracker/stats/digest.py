@@ -35,11 +35,19 @@ def about(week: Period) -> str:
 async def recipients(engine: AsyncEngine) -> list[tuple[str, str | None]]:
     """(address, town or None for every town) of everyone who gets the digest."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(users.c.email, users.c.role, users.c.town)
-            .where(users.c.active, users.c.email.is_not(None),
-                   users.c.role.in_([Role.BUREAU_LEAD.value, Role.SECTION_CHIEF.value, Role.TOWN_OFFICER.value]))
-            .order_by(users.c.id))).all()
+        rows = (
+            await conn.execute(
+                select(users.c.email, users.c.role, users.c.town)
+                .where(
+                    users.c.active,
+                    users.c.email.is_not(None),
+                    users.c.role.in_(
+                        [Role.BUREAU_LEAD.value, Role.SECTION_CHIEF.value, Role.TOWN_OFFICER.value]
+                    ),
+                )
+                .order_by(users.c.id)
+            )
+        ).all()
     out = []
     for row in rows:
         if row.role == Role.TOWN_OFFICER.value:
@@ -55,8 +63,11 @@ async def queue_digests(engine: AsyncEngine, now: datetime, base_url: str) -> in
     week = last_week(now)
     key = about(week)
     async with engine.connect() as conn:
-        sent = set((await conn.execute(select(mail.c.dedupe_key).where(mail.c.kind == KIND, mail.c.about == key)))
-                   .scalars())
+        sent = set(
+            (
+                await conn.execute(select(mail.c.dedupe_key).where(mail.c.kind == KIND, mail.c.about == key))
+            ).scalars()
+        )
     queued = 0
     contexts: dict[str | None, dict[str, Any]] = {}
     for address, town in await recipients(engine):
@@ -67,31 +78,53 @@ async def queue_digests(engine: AsyncEngine, now: datetime, base_url: str) -> in
             contexts[town] = await digest_context(engine, week, q.Filter(town=town), now, base_url)
         message = render(KIND, **contexts[town])
         async with engine.begin() as conn:
-            if await queue_mail(conn, kind=KIND, about=key, to=address, message=message, now=now, variant=variant):
+            if await queue_mail(
+                conn, kind=KIND, about=key, to=address, message=message, now=now, variant=variant
+            ):
                 queued += 1
     if queued:
         log.info("digest for %s: %d queued", key, queued)
     return queued
 
 
-async def digest_context(engine: AsyncEngine, week: Period, flt: q.Filter, now: datetime,
-                         base_url: str) -> dict[str, Any]:
+async def digest_context(
+    engine: AsyncEngine, week: Period, flt: q.Filter, now: datetime, base_url: str
+) -> dict[str, Any]:
     async with engine.connect() as conn:
         summary = await q.summary(conn, week, flt, now)
         escalated = await q.escalations(conn, week, flt)
         major_ids = await q.finding_ids(conn, "open_major", week, flt, now)
-        majors = (await conn.execute(
-            select(findings, facilities.c.name.label("facility_name"), facilities.c.town)
-            .join(facilities, facilities.c.id == findings.c.facility_id)
-            .where(findings.c.id.in_(major_ids)).order_by(findings.c.reported_at))).all() if major_ids else []
+        majors = (
+            (
+                await conn.execute(
+                    select(findings, facilities.c.name.label("facility_name"), facilities.c.town)
+                    .join(facilities, facilities.c.id == findings.c.facility_id)
+                    .where(findings.c.id.in_(major_ids))
+                    .order_by(findings.c.reported_at)
+                )
+            ).all()
+            if major_ids
+            else []
+        )
     figures = []
     for name in ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major"):
-        figures.append({"zh": METRIC_NAMES[name][0], "en": METRIC_NAMES[name][1], "value": summary.current.value(name),
-                        "previous": summary.before.value(name), "rate": name in q.RATES,
-                        "link": base_url + q.findings_url(q.RATES[name][0] if name in q.RATES else name, week, flt)})
+        figures.append(
+            {
+                "zh": METRIC_NAMES[name][0],
+                "en": METRIC_NAMES[name][1],
+                "value": summary.current.value(name),
+                "previous": summary.before.value(name),
+                "rate": name in q.RATES,
+                "link": base_url + q.findings_url(q.RATES[name][0] if name in q.RATES else name, week, flt),
+            }
+        )
     return {
         "week": week,
-        "town": flt.town, "figures": figures, "escalated": escalated, "findings": majors,
-        "link": base_url + f"/dashboard?from={week.start.isoformat()}&to={week.end.isoformat()}"
+        "town": flt.town,
+        "figures": figures,
+        "escalated": escalated,
+        "findings": majors,
+        "link": base_url
+        + f"/dashboard?from={week.start.isoformat()}&to={week.end.isoformat()}"
         + (f"&town={flt.town}" if flt.town else ""),
     }

@@ -44,7 +44,7 @@ STATUS_NAMES = {
 
 
 def value_label(dimension: str, key: str, catalog: Catalog | None = None, name: str | None = None) -> str:
-    """"中文 / English" for one group of a breakdown."""
+    """ "中文 / English" for one group of a breakdown."""
     pair: tuple[str, str] | None = None
     if dimension == "severity":
         pair = SEVERITY_NAMES.get(key)

@@ -58,7 +58,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.stats.periods import Period, local_day
 from tracker.store.tables import STATS_COLUMNS, facilities, findings, history
 
-COUNTS = ("found", "closed", "closed_of_found", "on_time", "open", "overdue", "open_major", "found_major", "repeat")
+COUNTS = (
+    "found",
+    "closed",
+    "closed_of_found",
+    "on_time",
+    "open",
+    "overdue",
+    "open_major",
+    "found_major",
+    "repeat",
+)
 # Stock figures are counted at a moment; flows over the period.
 STOCKS = frozenset({"open", "overdue", "open_major"})
 METRICS = COUNTS
@@ -68,8 +78,14 @@ RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time
 f = findings
 # The finest grouping the figures are broken down by; town and facility type follow from the facility.
 GRAIN = ("town", "facility_type", "facility_id", "category", "severity", "mode")
-_DIMENSION_COLUMN = {"town": "town", "facility_type": "facility_type", "facility": "facility_id",
-                     "category": "category", "severity": "severity", "mode": "mode"}
+_DIMENSION_COLUMN = {
+    "town": "town",
+    "facility_type": "facility_type",
+    "facility": "facility_id",
+    "category": "category",
+    "severity": "severity",
+    "mode": "mode",
+}
 
 
 @dataclass(frozen=True)
@@ -113,7 +129,10 @@ def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
 
 def open_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
     # Reported before the moment and not closed before it, as two ranges of the closed_at index.
-    return or_(and_(c.closed_at.is_(None), c.reported_at < moment), and_(c.closed_at >= moment, c.reported_at < moment))
+    return or_(
+        and_(c.closed_at.is_(None), c.reported_at < moment),
+        and_(c.closed_at >= moment, c.reported_at < moment),
+    )
 
 
 def overdue_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
@@ -183,12 +202,14 @@ def _base(columns: Sequence[Any], flt: Filter) -> Select[Any]:
 
 
 def _sums(period: Period, now: datetime, c: Any = f.c, metrics: Sequence[str] = COUNTS) -> list[Any]:
-    return [func.coalesce(func.sum(case((predicate(m, period, now, c), 1), else_=0)), 0).label(m)
-            for m in metrics]
+    return [
+        func.coalesce(func.sum(case((predicate(m, period, now, c), 1), else_=0)), 0).label(m) for m in metrics
+    ]
 
 
-async def _grouped(conn: AsyncConnection, period: Period, flt: Filter, now: datetime,
-                   keys: Sequence[str]) -> list[tuple[dict[str, Any], dict[str, int]]]:
+async def _grouped(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, keys: Sequence[str]
+) -> list[tuple[dict[str, Any], dict[str, int]]]:
     """One query: every count of the period per combination of `keys` (finding columns), from the relevant
     findings only. Without keys, one row of totals."""
     rel = _relevant(period, now, flt)
@@ -236,8 +257,14 @@ class Summary:
             "period": {"from": self.period.start.isoformat(), "to": self.period.end.isoformat()},
             "previous_period": {"from": self.previous.start.isoformat(), "to": self.previous.end.isoformat()},
             "as_of": self.as_of.isoformat(),
-            "figures": {n: {"value": self.current.value(n), "previous": self.before.value(n),
-                            "change": self.change(n)} for n in names},
+            "figures": {
+                n: {
+                    "value": self.current.value(n),
+                    "previous": self.before.value(n),
+                    "change": self.change(n),
+                }
+                for n in names
+            },
         }
 
 
@@ -256,8 +283,13 @@ async def figures(conn: AsyncConnection, period: Period, flt: Filter, now: datet
 async def summary(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> Summary:
     """Every headline figure of the period and of the period before it."""
     previous = period.previous()
-    return Summary(period, previous, period.as_of(now), await figures(conn, period, flt, now),
-                   await figures(conn, previous, flt, now))
+    return Summary(
+        period,
+        previous,
+        period.as_of(now),
+        await figures(conn, period, flt, now),
+        await figures(conn, previous, flt, now),
+    )
 
 
 @dataclass
@@ -275,13 +307,20 @@ class Group:
 async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     if not ids:
         return {}
-    rows = await conn.execute(select(facilities.c.id, facilities.c.name, facilities.c.town)
-                              .where(facilities.c.id.in_(sorted(set(ids)))))
+    rows = await conn.execute(
+        select(facilities.c.id, facilities.c.name, facilities.c.town).where(
+            facilities.c.id.in_(sorted(set(ids)))
+        )
+    )
     return {r.id: (r.name, r.town) for r in rows.all()}
 
 
-async def _roll_up(conn: AsyncConnection, rows: Sequence[tuple[dict[str, Any], dict[str, int]]],
-                   dimension: str, labeller: Any = None) -> list[Group]:
+async def _roll_up(
+    conn: AsyncConnection,
+    rows: Sequence[tuple[dict[str, Any], dict[str, int]]],
+    dimension: str,
+    labeller: Any = None,
+) -> list[Group]:
     """The groups of one dimension from finer-grained counts; groups with nothing to count are left out."""
     column = _DIMENSION_COLUMN[dimension]
     sums: dict[Any, dict[str, int]] = {}
@@ -301,8 +340,9 @@ async def _roll_up(conn: AsyncConnection, rows: Sequence[tuple[dict[str, Any], d
     return groups
 
 
-async def breakdown(conn: AsyncConnection, dimension: str, period: Period, flt: Filter, now: datetime,
-                    labeller: Any = None) -> list[Group]:
+async def breakdown(
+    conn: AsyncConnection, dimension: str, period: Period, flt: Filter, now: datetime, labeller: Any = None
+) -> list[Group]:
     """The figures per town, facility type, facility, category, severity or inspection mode; groups with
     nothing to count are left out. `labeller(dimension, key, name)` names a group."""
     if dimension not in _DIMENSION_COLUMN:
@@ -311,17 +351,26 @@ async def breakdown(conn: AsyncConnection, dimension: str, period: Period, flt: 
     return await _roll_up(conn, rows, dimension, labeller)
 
 
-async def overview(conn: AsyncConnection, period: Period, flt: Filter, now: datetime, labeller: Any = None,
-                   dimensions: Sequence[str] = DIMENSIONS) -> tuple[Summary, dict[str, list[Group]]]:
+async def overview(
+    conn: AsyncConnection,
+    period: Period,
+    flt: Filter,
+    now: datetime,
+    labeller: Any = None,
+    dimensions: Sequence[str] = DIMENSIONS,
+) -> tuple[Summary, dict[str, list[Group]]]:
     """The headline figures with their change, and the breakdown by each of `dimensions`, from two queries:
     one grouped by every dimension at once for the period, one of totals for the period before."""
     rows = await _grouped(conn, period, flt, now, GRAIN)
     previous = period.previous()
-    summary = Summary(period, previous, period.as_of(now), _total(rows), await figures(conn, previous, flt, now))
+    summary = Summary(
+        period, previous, period.as_of(now), _total(rows), await figures(conn, previous, flt, now)
+    )
     return summary, {d: await _roll_up(conn, rows, d, labeller) for d in dimensions}
 
 
 # --- trends -----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Bucket:
@@ -336,9 +385,15 @@ class Bucket:
         return self.closed_of_found / self.found if self.found else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"from": self.period.start.isoformat(), "to": self.period.end.isoformat(), "found": self.found,
-                "closed": self.closed, "closed_of_found": self.closed_of_found, "on_time": self.on_time,
-                "closure_rate": self.closure_rate}
+        return {
+            "from": self.period.start.isoformat(),
+            "to": self.period.end.isoformat(),
+            "found": self.found,
+            "closed": self.closed,
+            "closed_of_found": self.closed_of_found,
+            "on_time": self.on_time,
+            "closure_rate": self.closure_rate,
+        }
 
 
 def trend_periods(unit: str, last_day: date, count: int) -> list[Period]:
@@ -357,7 +412,9 @@ def trend_periods(unit: str, last_day: date, count: int) -> list[Period]:
     return out[::-1]
 
 
-async def trend(conn: AsyncConnection, unit: str, period: Period, flt: Filter, count: int = 12) -> list[Bucket]:
+async def trend(
+    conn: AsyncConnection, unit: str, period: Period, flt: Filter, count: int = 12
+) -> list[Bucket]:
     """Found, closed, closed-of-found (found in the bucket and closed within it) and on-time closures per week
     or month, for `count` buckets ending with the one holding the period's last day. Each bucket's figures
     follow the definitions above with the bucket as the period."""
@@ -371,20 +428,32 @@ async def trend(conn: AsyncConnection, unit: str, period: Period, flt: Filter, c
 
     def index(column: Any) -> Any:
         """The bucket `column` falls in, as 0..count-1 (the query keeps to rows within the buckets)."""
-        return case(*((column < e, literal(n)) for n, e in enumerate(ends[:-1])), else_=literal(len(ends) - 1))
+        return case(
+            *((column < e, literal(n)) for n, e in enumerate(ends[:-1])), else_=literal(len(ends) - 1)
+        )
 
     def bucket_end(column: Any) -> Any:
         return case(*((column < e, e) for e in ends[:-1]), else_=ends[-1])
 
     found = index(f.c.reported_at).label("b")
-    same = func.coalesce(func.sum(case((and_(f.c.closed_at.is_not(None),
-                                             f.c.closed_at < bucket_end(f.c.reported_at)), 1), else_=0)), 0)
-    q1 = _base([found, func.count().label("n"), same.label("cf")], flt).where(
-        _in(f.c.reported_at, start, end)).group_by(found)
+    same = func.coalesce(
+        func.sum(
+            case((and_(f.c.closed_at.is_not(None), f.c.closed_at < bucket_end(f.c.reported_at)), 1), else_=0)
+        ),
+        0,
+    )
+    q1 = (
+        _base([found, func.count().label("n"), same.label("cf")], flt)
+        .where(_in(f.c.reported_at, start, end))
+        .group_by(found)
+    )
     closed = index(f.c.closed_at).label("b")
     on_time = func.coalesce(func.sum(case((f.c.closed_at <= f.c.due_at, 1), else_=0)), 0)
-    q2 = _base([closed, func.count().label("n"), on_time.label("ot")], flt).where(
-        _in(f.c.closed_at, start, end)).group_by(closed)
+    q2 = (
+        _base([closed, func.count().label("n"), on_time.label("ot")], flt)
+        .where(_in(f.c.closed_at, start, end))
+        .group_by(closed)
+    )
     for row in (await conn.execute(q1)).all():
         out[int(row.b)].found, out[int(row.b)].closed_of_found = int(row.n), int(row.cf)
     for row in (await conn.execute(q2)).all():
@@ -393,6 +462,7 @@ async def trend(conn: AsyncConnection, unit: str, period: Period, flt: Filter, c
 
 
 # --- days to close ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class DaysToClose:
@@ -410,10 +480,12 @@ def nearest_rank(values: Sequence[float], share: float) -> float | None:
 
 async def days_to_close(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> DaysToClose:
     if conn.dialect.name == "sqlite":
-        days = (func.julianday(f.c.closed_at) - func.julianday(f.c.reported_at))
+        days = func.julianday(f.c.closed_at) - func.julianday(f.c.reported_at)
     else:
         days = func.extract("epoch", f.c.closed_at - f.c.reported_at) / 86400.0
-    rows = (await conn.execute(_base([days.label("d")], flt).where(predicate("closed", period, now)))).scalars()
+    rows = (
+        await conn.execute(_base([days.label("d")], flt).where(predicate("closed", period, now)))
+    ).scalars()
     values = [float(v) for v in rows]
     return DaysToClose(len(values), statistics.median(values) if values else None, nearest_rank(values, 0.9))
 
@@ -421,9 +493,25 @@ async def days_to_close(conn: AsyncConnection, period: Period, flt: Filter, now:
 # --- lists ------------------------------------------------------------------------------------------------
 
 LIST_COLUMNS = [
-    f.c.id, f.c.item_code, f.c.item_zh, f.c.item_en, f.c.category, f.c.severity, f.c.status, f.c.reported_at,
-    f.c.due_day, f.c.due_at, f.c.closed_at, f.c.escalation_level, f.c.owner_name, f.c.round,
-    f.c.facility_id, facilities.c.name.label("facility_name"), f.c.town, f.c.facility_type, f.c.mode,
+    f.c.id,
+    f.c.item_code,
+    f.c.item_zh,
+    f.c.item_en,
+    f.c.category,
+    f.c.severity,
+    f.c.status,
+    f.c.reported_at,
+    f.c.due_day,
+    f.c.due_at,
+    f.c.closed_at,
+    f.c.escalation_level,
+    f.c.owner_name,
+    f.c.round,
+    f.c.facility_id,
+    facilities.c.name.label("facility_name"),
+    f.c.town,
+    f.c.facility_type,
+    f.c.mode,
 ]
 
 
@@ -461,9 +549,27 @@ def _row(row: Any, moment: datetime) -> FindingRow:
     overdue = None
     if row.due_day is not None and row.closed_at is None and row.due_at is not None and row.due_at < moment:
         overdue = (local_day(moment) - row.due_day).days
-    return FindingRow(row.id, row.item_code, row.item_zh, row.item_en, row.category, row.severity, row.status,
-                      row.reported_at, row.due_day, row.closed_at, row.escalation_level, row.owner_name, row.round,
-                      row.facility_id, row.facility_name, row.town, row.facility_type, row.mode, overdue)
+    return FindingRow(
+        row.id,
+        row.item_code,
+        row.item_zh,
+        row.item_en,
+        row.category,
+        row.severity,
+        row.status,
+        row.reported_at,
+        row.due_day,
+        row.closed_at,
+        row.escalation_level,
+        row.owner_name,
+        row.round,
+        row.facility_id,
+        row.facility_name,
+        row.town,
+        row.facility_type,
+        row.mode,
+        overdue,
+    )
 
 
 def _listed(metric: str, period: Period, now: datetime) -> list[ColumnElement[bool]]:
@@ -472,23 +578,31 @@ def _listed(metric: str, period: Period, now: datetime) -> list[ColumnElement[bo
     out = [predicate(metric, period, now)]
     if metric in STOCKS:
         moment = period.as_of(now)
-        open_ids = union_all(select(f.c.id).where(f.c.closed_at.is_(None), f.c.reported_at < moment),
-                             select(f.c.id).where(f.c.closed_at >= moment, f.c.reported_at < moment))
+        open_ids = union_all(
+            select(f.c.id).where(f.c.closed_at.is_(None), f.c.reported_at < moment),
+            select(f.c.id).where(f.c.closed_at >= moment, f.c.reported_at < moment),
+        )
         out.append(f.c.id.in_(open_ids))
     return out
 
 
-async def finding_ids(conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime) -> list[int]:
+async def finding_ids(
+    conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
+) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
     query = _base([f.c.id], flt).where(*_listed(metric, period, now)).order_by(f.c.id)
     return list((await conn.execute(query)).scalars())
 
 
-async def finding_list(conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime,
-                       limit: int | None = None) -> list[FindingRow]:
+async def finding_list(
+    conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime, limit: int | None = None
+) -> list[FindingRow]:
     """The findings behind one figure with what a reader needs to check them; overdue ones oldest first."""
-    query = _base(LIST_COLUMNS, flt).join_from(f, facilities, facilities.c.id == f.c.facility_id).where(
-        *_listed(metric, period, now))
+    query = (
+        _base(LIST_COLUMNS, flt)
+        .join_from(f, facilities, facilities.c.id == f.c.facility_id)
+        .where(*_listed(metric, period, now))
+    )
     if metric == "overdue":
         query = query.order_by(f.c.due_at, f.c.id)
     else:
@@ -499,8 +613,9 @@ async def finding_list(conn: AsyncConnection, metric: str, period: Period, flt: 
     return [_row(r, moment) for r in (await conn.execute(query)).all()]
 
 
-async def overdue_list(conn: AsyncConnection, period: Period, flt: Filter, now: datetime,
-                       limit: int | None = None) -> list[FindingRow]:
+async def overdue_list(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, limit: int | None = None
+) -> list[FindingRow]:
     """Overdue at the period's as-of moment, oldest deadline first, with days overdue (calendar days after
     the deadline day), escalation level and owner."""
     return await finding_list(conn, "overdue", period, flt, now, limit)
@@ -515,16 +630,20 @@ class FacilityCount:
     major: int
 
 
-async def top_facilities(conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime,
-                         limit: int = 10) -> list[FacilityCount]:
+async def top_facilities(
+    conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime, limit: int = 10
+) -> list[FacilityCount]:
     """Facilities with the most findings in `metric` (use "open" or "repeat"), most first."""
     rel = _relevant(period, now, flt)
     n = func.count().label("n")
     major = func.coalesce(func.sum(case((rel.c.severity == "major", 1), else_=0)), 0).label("major")
-    query = (select(rel.c.facility_id, n, major)
-             .where(predicate(metric, period, now, rel.c))
-             .group_by(rel.c.facility_id)
-             .order_by(n.desc(), rel.c.facility_id).limit(limit))
+    query = (
+        select(rel.c.facility_id, n, major)
+        .where(predicate(metric, period, now, rel.c))
+        .group_by(rel.c.facility_id)
+        .order_by(n.desc(), rel.c.facility_id)
+        .limit(limit)
+    )
     rows = (await conn.execute(query)).all()
     names = await _facility_names(conn, [r.facility_id for r in rows])
     return [FacilityCount(r.facility_id, *names[r.facility_id], int(r.n), int(r.major)) for r in rows]
@@ -532,9 +651,12 @@ async def top_facilities(conn: AsyncConnection, metric: str, period: Period, flt
 
 async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> list[tuple[int, int, datetime]]:
     """(finding id, level, when) of every escalation raised in the period."""
-    query = (_base([f.c.id, history.c.data, history.c.at], flt).join(history, history.c.finding_id == f.c.id)
-             .where(history.c.action == "escalated", _in(history.c.at, period.start_utc, period.end_utc))
-             .order_by(history.c.at, history.c.id))
+    query = (
+        _base([f.c.id, history.c.data, history.c.at], flt)
+        .join(history, history.c.finding_id == f.c.id)
+        .where(history.c.action == "escalated", _in(history.c.at, period.start_utc, period.end_utc))
+        .order_by(history.c.at, history.c.id)
+    )
     return [(r.id, int((r.data or {}).get("level", 0)), r.at) for r in (await conn.execute(query)).all()]
 
 
@@ -546,11 +668,40 @@ def findings_url(metric: str, period: Period, flt: Filter, base: str = "/dashboa
 
 def hand_written_group_by() -> str:
     """The baseline the bench compares against: one GROUP BY over the findings table."""
-    return ("SELECT fa.town, COUNT(*) FROM findings fi JOIN facilities fa ON fa.id = fi.facility_id "
-            "WHERE fi.reported_at >= :start AND fi.reported_at < :end GROUP BY fa.town")
+    return (
+        "SELECT fa.town, COUNT(*) FROM findings fi JOIN facilities fa ON fa.id = fi.facility_id "
+        "WHERE fi.reported_at >= :start AND fi.reported_at < :end GROUP BY fa.town"
+    )
 
 
-__all__ = ["COUNTS", "DIMENSIONS", "METRICS", "RATES", "STOCKS", "Bucket", "DaysToClose", "FacilityCount",
-           "Figures", "Filter", "FindingRow", "Group", "Summary", "breakdown", "days_to_close", "escalations",
-           "figures", "finding_ids", "finding_list", "findings_url", "hand_written_group_by", "nearest_rank",
-           "overdue_list", "overview", "predicate", "summary", "top_facilities", "trend", "trend_periods"]
+__all__ = [
+    "COUNTS",
+    "DIMENSIONS",
+    "METRICS",
+    "RATES",
+    "STOCKS",
+    "Bucket",
+    "DaysToClose",
+    "FacilityCount",
+    "Figures",
+    "Filter",
+    "FindingRow",
+    "Group",
+    "Summary",
+    "breakdown",
+    "days_to_close",
+    "escalations",
+    "figures",
+    "finding_ids",
+    "finding_list",
+    "findings_url",
+    "hand_written_group_by",
+    "nearest_rank",
+    "overdue_list",
+    "overview",
+    "predicate",
+    "summary",
+    "top_facilities",
+    "trend",
+    "trend_periods",
+]

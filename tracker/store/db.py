@@ -87,7 +87,7 @@ async def take_lease(conn: AsyncConnection, name: str, holder: str, now: datetim
 
 async def drop_lease(conn: AsyncConnection, name: str, holder: str) -> None:
     await conn.execute(
-        update(leases).where(leases.c.name == name, leases.c.holder == holder).values(
-            expires_at=datetime(1970, 1, 1, tzinfo=UTC)
-        )
+        update(leases)
+        .where(leases.c.name == name, leases.c.holder == holder)
+        .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC))
     )

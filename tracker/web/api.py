@@ -56,21 +56,28 @@ def _scope(actor: Actor, query: Any, facility_table: Any = facilities) -> Any:
 
 
 @router.get("/facilities", tags=["facilities"])
-async def list_facilities(request: Request, actor: Actor = Depends(current_actor),
-                          q: str | None = None) -> list[dict[str, Any]]:
+async def list_facilities(
+    request: Request, actor: Actor = Depends(current_actor), q: str | None = None
+) -> list[dict[str, Any]]:
     query = _scope(actor, select(facilities)).order_by(facilities.c.town, facilities.c.code)
     if q:
         like = f"%{q}%"
-        query = query.where(facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like))
+        query = query.where(
+            facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like)
+        )
     async with context(request).engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [dict(row._mapping) for row in rows]
 
 
 @router.get("/checklists", tags=["checklists"])
-async def list_checklists(request: Request, actor: Actor = Depends(current_actor),
-                          facility_type: str | None = None, category: str | None = None,
-                          include_campaigns: bool = False) -> list[dict[str, Any]]:
+async def list_checklists(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    facility_type: str | None = None,
+    category: str | None = None,
+    include_campaigns: bool = False,
+) -> list[dict[str, Any]]:
     """The items of the checklist versions in effect today. With include_campaigns=true, every entry gets
     a `campaigns` list, and the items of campaigns published for today (and the facility type) are added."""
     from tracker.checklists.campaigns import publications, visible_items
@@ -83,15 +90,21 @@ async def list_checklists(request: Request, actor: Actor = Depends(current_actor
         raise HTTPException(status_code=422, detail=f"facility_type: unknown facility type {facility_type!r}")
     if category is not None and category not in catalog.categories and not category.startswith("campaign:"):
         raise HTTPException(status_code=422, detail=f"category: unknown checklist category {category!r}")
-    standing = [] if category is not None and category.startswith("campaign:") else \
-        catalog.items(facility_type=facility_type, category=category)
+    standing = (
+        []
+        if category is not None and category.startswith("campaign:")
+        else catalog.items(facility_type=facility_type, category=category)
+    )
     entries = [_checklist_item(item) for item in standing]
     if not include_campaigns:
         return entries
     async with ctx.engine.connect() as conn:
         active = await publications(conn, on=today)
-    shown = [(item, [p.ref(catalog) for p in pubs]) for item, pubs in visible_items(catalog, active, facility_type)
-             if category is None or item.category == category]
+    shown = [
+        (item, [p.ref(catalog) for p in pubs])
+        for item, pubs in visible_items(catalog, active, facility_type)
+        if category is None or item.category == category
+    ]
     refs = {item.code: campaign_refs for item, campaign_refs in shown}
     for entry in entries:
         entry["campaigns"] = refs.get(entry["code"], [])
@@ -117,8 +130,9 @@ def _checklist_item(item: Any) -> dict[str, Any]:
 
 
 @router.post("/photos", status_code=201, tags=["photos"])
-async def upload_photo(request: Request, file: UploadFile = File(...),
-                       actor: Actor = Depends(current_actor)) -> dict[str, str]:
+async def upload_photo(
+    request: Request, file: UploadFile = File(...), actor: Actor = Depends(current_actor)
+) -> dict[str, str]:
     return {"id": await save_photo(context(request), file, actor.id)}
 
 
@@ -136,9 +150,16 @@ async def save_photo(ctx: Context, file: UploadFile, uploaded_by: int) -> str:
     ctx.settings.photo_dir.mkdir(parents=True, exist_ok=True)
     (ctx.settings.photo_dir / photo_id).write_bytes(data)
     async with ctx.engine.begin() as conn:
-        await conn.execute(insert(photos).values(
-            id=photo_id, content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-            uploaded_by=uploaded_by, uploaded_at=ctx.clock.now()))
+        await conn.execute(
+            insert(photos).values(
+                id=photo_id,
+                content_type=content_type,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                uploaded_by=uploaded_by,
+                uploaded_at=ctx.clock.now(),
+            )
+        )
     return photo_id
 
 
@@ -150,11 +171,14 @@ async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(curr
         if photo is None:
             raise HTTPException(status_code=404, detail="no such photo")
         if photo.uploaded_by != actor.id:
-            linked = (await conn.execute(
-                select(facilities.c.id, facilities.c.town)
-                .join(findings, findings.c.facility_id == facilities.c.id)
-                .join(photo_links, photo_links.c.finding_id == findings.c.id)
-                .where(photo_links.c.photo_id == photo_id))).all()
+            linked = (
+                await conn.execute(
+                    select(facilities.c.id, facilities.c.town)
+                    .join(findings, findings.c.facility_id == facilities.c.id)
+                    .join(photo_links, photo_links.c.finding_id == findings.c.id)
+                    .where(photo_links.c.photo_id == photo_id)
+                )
+            ).all()
             if not any(can_see(actor, FacilityRef(f.id, f.town)) for f in linked):
                 raise HTTPException(status_code=404, detail="no such photo")
     return FileResponse(ctx.settings.photo_dir / photo_id, media_type=photo.content_type)
@@ -176,18 +200,30 @@ class InspectionIn(BaseModel):
 
 
 @router.post("/inspections", status_code=201, tags=["inspections"])
-async def create_inspection(body: InspectionIn, request: Request,
-                            actor: Actor = Depends(current_actor)) -> JSONResponse:
+async def create_inspection(
+    body: InspectionIn, request: Request, actor: Actor = Depends(current_actor)
+) -> JSONResponse:
     ctx = context(request)
     reported = await report_inspection(
-        ctx.engine, ctx.catalog, actor,
-        InspectionInput(body.facility_id, body.mode, body.client_ref,
-                        [ItemResult(i.item, i.result, i.note, i.severity, i.photos) for i in body.items]),
-        ctx.clock.now())
+        ctx.engine,
+        ctx.catalog,
+        actor,
+        InspectionInput(
+            body.facility_id,
+            body.mode,
+            body.client_ref,
+            [ItemResult(i.item, i.result, i.note, i.severity, i.photos) for i in body.items],
+        ),
+        ctx.clock.now(),
+    )
     async with ctx.engine.connect() as conn:
-        views = [await finding_view(conn, fid, ctx.clock.now(), with_history=False) for fid in reported.finding_ids]
-    return JSONResponse(status_code=201 if reported.created else 200,
-                        content={"id": reported.inspection_id, "created": reported.created, "findings": views})
+        views = [
+            await finding_view(conn, fid, ctx.clock.now(), with_history=False) for fid in reported.finding_ids
+        ]
+    return JSONResponse(
+        status_code=201 if reported.created else 200,
+        content={"id": reported.inspection_id, "created": reported.created, "findings": views},
+    )
 
 
 @router.get("/findings", tags=["findings"])
@@ -217,7 +253,9 @@ async def list_findings(
 
 
 @router.get("/findings/{finding_id}", tags=["findings"])
-async def get_finding(finding_id: int, request: Request, actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+async def get_finding(
+    finding_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
     ctx = context(request)
     async with ctx.engine.connect() as conn:
         await _visible(conn, actor, finding_id)
@@ -230,8 +268,9 @@ class RectificationIn(BaseModel):
 
 
 @router.post("/findings/{finding_id}/rectification", status_code=201, tags=["findings"])
-async def post_rectification(finding_id: int, body: RectificationIn, request: Request,
-                             actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+async def post_rectification(
+    finding_id: int, body: RectificationIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
     ctx = context(request)
     async with ctx.engine.begin() as conn:
         await _visible(conn, actor, finding_id)
@@ -247,34 +286,47 @@ class VerificationIn(BaseModel):
 
 
 @router.post("/findings/{finding_id}/verification", status_code=201, tags=["findings"])
-async def post_verification(finding_id: int, body: VerificationIn, request: Request,
-                            actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+async def post_verification(
+    finding_id: int, body: VerificationIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
     ctx = context(request)
     if not body.accepted and not body.note.strip():
         raise HTTPException(status_code=422, detail="note: say why the rectification is not accepted")
     async with ctx.engine.begin() as conn:
         await _visible(conn, actor, finding_id)
-        await verify(conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now())
+        await verify(
+            conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now()
+        )
     async with ctx.engine.connect() as conn:
         return await finding_view(conn, finding_id, ctx.clock.now())
 
 
 async def _visible(conn: AsyncConnection, actor: Actor, finding_id: int) -> None:
-    row = (await conn.execute(
-        select(facilities.c.id, facilities.c.town).join(findings, findings.c.facility_id == facilities.c.id)
-        .where(findings.c.id == finding_id))).first()
+    row = (
+        await conn.execute(
+            select(facilities.c.id, facilities.c.town)
+            .join(findings, findings.c.facility_id == facilities.c.id)
+            .where(findings.c.id == finding_id)
+        )
+    ).first()
     # Someone who may not see a finding is told it does not exist, not that it is forbidden.
     if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
         raise NotFound(f"no finding with id {finding_id}")
 
 
-async def finding_view(conn: AsyncConnection, finding_id: int, now: datetime,
-                       with_history: bool = True) -> dict[str, Any]:
+async def finding_view(
+    conn: AsyncConnection, finding_id: int, now: datetime, with_history: bool = True
+) -> dict[str, Any]:
     view = _view(await load_finding(conn, finding_id), now)
     if with_history:
-        rows = (await conn.execute(
-            select(history, users.c.username).outerjoin(users, users.c.id == history.c.actor_id)
-            .where(history.c.finding_id == finding_id).order_by(history.c.id))).all()
+        rows = (
+            await conn.execute(
+                select(history, users.c.username)
+                .outerjoin(users, users.c.id == history.c.actor_id)
+                .where(history.c.finding_id == finding_id)
+                .order_by(history.c.id)
+            )
+        ).all()
         view["history"] = [
             {"at": r.at.isoformat(), "action": r.action, "actor": r.username, "note": r.note, "data": r.data}
             for r in rows
@@ -291,7 +343,13 @@ def _view(f: Any, now: datetime) -> dict[str, Any]:
         "inspection_id": f.inspection_id,
         "facility_id": f.facility_id,
         "order_id": f.order_id,
-        "item": {"code": f.item_code, "category": f.category, "zh": f.item_zh, "en": f.item_en, "basis": f.basis},
+        "item": {
+            "code": f.item_code,
+            "category": f.category,
+            "zh": f.item_zh,
+            "en": f.item_en,
+            "basis": f.basis,
+        },
         "description": f.description,
         "status": f.status,
         "severity": f.severity,
@@ -301,9 +359,13 @@ def _view(f: Any, now: datetime) -> dict[str, Any]:
         "deadline": f.due_day.isoformat() if f.due_day else None,
         "due_at": f.due_at.isoformat() if f.due_at else None,
         "deadline_estimated": f.due_estimated,
-        "deadline_warning": fallback_years_warning({f.due_day.year}) if f.due_estimated and f.due_day else None,
+        "deadline_warning": fallback_years_warning({f.due_day.year})
+        if f.due_estimated and f.due_day
+        else None,
         "overdue": bool(f.status == Status.ORDERED.value and f.due_at and f.due_at < now),
-        "owner": {"user_id": f.owner_user_id, "name": f.owner_name, "email": f.owner_email} if f.owner_name else None,
+        "owner": {"user_id": f.owner_user_id, "name": f.owner_name, "email": f.owner_email}
+        if f.owner_name
+        else None,
         "escalation_level": f.escalation_level,
         "round": f.round,
         "reported_at": f.reported_at.isoformat(),
@@ -311,4 +373,4 @@ def _view(f: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-__all__ = ["router", "NotAllowed", "StaleFinding"]
+__all__ = ["NotAllowed", "StaleFinding", "router"]

@@ -24,8 +24,11 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 def create_app(ctx: Context) -> FastAPI:
-    app = FastAPI(title="tracker", version="1.0.0",
-                  description="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改")
+    app = FastAPI(
+        title="tracker",
+        version="1.0.0",
+        description="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改",
+    )
     app.state.ctx = ctx
     app.include_router(router)
     app.include_router(pages_router)
@@ -58,16 +61,26 @@ def create_app(ctx: Context) -> FastAPI:
         return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
 
     @app.post("/login", include_in_schema=False)
-    async def login_submit(request: Request, username: str = Form(...), password: str = Form(...),
-                           next: str = Form("/")) -> Response:
+    async def login_submit(
+        request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")
+    ) -> Response:
         token = await login(context(request), username, password)
         if token is None:
-            return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next),
-                                              "error": "用户名或密码错误 / Wrong username or password"},
-                                              status_code=401)
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"next": _safe_next(next), "error": "用户名或密码错误 / Wrong username or password"},
+                status_code=401,
+            )
         response = RedirectResponse(_safe_next(next), status_code=303)
-        response.set_cookie(COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
-                            secure=context(request).settings.base_url.startswith("https"))
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=SESSION_HOURS * 3600,
+            httponly=True,
+            samesite="strict",
+            secure=context(request).settings.base_url.startswith("https"),
+        )
         return response
 
     @app.post("/logout", include_in_schema=False)
@@ -80,22 +93,28 @@ def create_app(ctx: Context) -> FastAPI:
     async def mail_list(request: Request, actor: Actor = Depends(require_roles(Role.ADMIN))) -> Response:
         directory = context(request).settings.mail_dir
         files = sorted(directory.glob("*.eml"), reverse=True)[:500] if directory.exists() else []
-        return templates.TemplateResponse(request, "mail_list.html", {"messages": [summary(f) for f in files]})
+        return templates.TemplateResponse(
+            request, "mail_list.html", {"messages": [summary(f) for f in files]}
+        )
 
     @app.get("/admin/mail/{name}", response_class=HTMLResponse, tags=["admin"])
-    async def mail_show(name: str, request: Request, actor: Actor = Depends(require_roles(Role.ADMIN))) -> Response:
+    async def mail_show(
+        name: str, request: Request, actor: Actor = Depends(require_roles(Role.ADMIN))
+    ) -> Response:
         path = context(request).settings.mail_dir / name
         if "/" in name or not name.endswith(".eml") or not path.is_file():
             raise HTTPException(status_code=404, detail="no such message")
         text_body, html_body = bodies(path)
-        return templates.TemplateResponse(request, "mail_show.html",
-                                          {"meta": summary(path), "text": text_body, "html": html_body})
+        return templates.TemplateResponse(
+            request, "mail_show.html", {"meta": summary(path), "text": text_body, "html": html_body}
+        )
 
     @app.exception_handler(401)
     async def unauthorised(request: Request, error: HTTPException) -> Response:
         if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
-            return JSONResponse(status_code=401, content={"detail": error.detail},
-                                headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                status_code=401, content={"detail": error.detail}, headers={"WWW-Authenticate": "Bearer"}
+            )
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     return app

@@ -43,7 +43,9 @@ async def login(ctx: Context, username: str, password: str) -> str | None:
         row = (await conn.execute(select(users).where(users.c.username == username, users.c.active))).first()
     if row is None or not check_password(password, row.password_hash):
         return None
-    return tokens.sign(ctx.secret, f"user:{row.id}", ctx.clock.now(), timedelta(hours=SESSION_HOURS), scope="user")
+    return tokens.sign(
+        ctx.secret, f"user:{row.id}", ctx.clock.now(), timedelta(hours=SESSION_HOURS), scope="user"
+    )
 
 
 async def actor_from_token(ctx: Context, token: str) -> Actor | None:
@@ -55,10 +57,14 @@ async def actor_from_token(ctx: Context, token: str) -> Actor | None:
     if claims.get("scope") != "user" or not subject.startswith("user:"):
         return None
     async with ctx.engine.connect() as conn:
-        row = (await conn.execute(select(users).where(users.c.id == int(subject[5:]), users.c.active))).first()
+        row = (
+            await conn.execute(select(users).where(users.c.id == int(subject[5:]), users.c.active))
+        ).first()
     if row is None:
         return None
-    return Actor(id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town)
+    return Actor(
+        id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town
+    )
 
 
 def csrf_token(secret: str, session: str) -> str:
@@ -78,8 +84,11 @@ async def session_actor(
     token = credentials.credentials if credentials else request.cookies.get(COOKIE)
     actor = await actor_from_token(ctx, token) if token else None
     if actor is None:
-        raise HTTPException(status_code=401, detail="not logged in or the session expired",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status_code=401,
+            detail="not logged in or the session expired",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return actor
 
 
@@ -96,7 +105,7 @@ async def current_actor(
     return actor
 
 
-def require_roles(*roles: Role):  # noqa: ANN201 - a FastAPI dependency
+def require_roles(*roles: Role):
     async def dependency(actor: Actor = Depends(current_actor)) -> Actor:
         if actor.role not in roles:
             raise HTTPException(status_code=403, detail=f"this needs one of the roles: {', '.join(roles)}")

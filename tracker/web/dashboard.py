@@ -36,35 +36,62 @@ def _period(start: str | None, end: str | None, request: Request) -> Period:
         raise HTTPException(status_code=422, detail=f"from/to: {error}") from None
 
 
-def _filter(actor: Actor, town: str | None = None, facility_type: str | None = None, facility_id: int | None = None,
-            category: str | None = None, severity: str | None = None, mode: str | None = None) -> q.Filter:
-    return scoped(actor, q.Filter(town or None, facility_type or None, facility_id, category or None,
-                                  severity or None, mode or None))
+def _filter(
+    actor: Actor,
+    town: str | None = None,
+    facility_type: str | None = None,
+    facility_id: int | None = None,
+    category: str | None = None,
+    severity: str | None = None,
+    mode: str | None = None,
+) -> q.Filter:
+    return scoped(
+        actor,
+        q.Filter(
+            town or None, facility_type or None, facility_id, category or None, severity or None, mode or None
+        ),
+    )
 
 
 class Filters:
     """The drill-down query parameters every page and export accepts."""
 
-    def __init__(self, town: str | None = None, facility_type: str | None = None,
-                 facility_id: int | None = None, category: str | None = None,
-                 severity: str | None = None, mode: str | None = None) -> None:
-        self.values = {"town": town, "facility_type": facility_type, "facility_id": facility_id,
-                       "category": category, "severity": severity, "mode": mode}
+    def __init__(
+        self,
+        town: str | None = None,
+        facility_type: str | None = None,
+        facility_id: int | None = None,
+        category: str | None = None,
+        severity: str | None = None,
+        mode: str | None = None,
+    ) -> None:
+        self.values = {
+            "town": town,
+            "facility_type": facility_type,
+            "facility_id": facility_id,
+            "category": category,
+            "severity": severity,
+            "mode": mode,
+        }
 
     def for_(self, actor: Actor) -> q.Filter:
         return _filter(actor, **self.values)
 
 
-async def _dashboard(request: Request, actor: Actor, period: Period, flt: q.Filter,
-                     list_limit: int | None = 200) -> reports.Dashboard:
+async def _dashboard(
+    request: Request, actor: Actor, period: Period, flt: q.Filter, list_limit: int | None = 200
+) -> reports.Dashboard:
     ctx = context(request)
     async with ctx.engine.connect() as conn:
         d = await reports.gather(conn, period, flt, ctx.clock.now(), ctx.catalog, list_limit)
         if actor.role is Role.TOWN_OFFICER:
             d.towns = [actor.town or ""]
         else:
-            d.towns = list((await conn.execute(select(facilities.c.town).distinct().order_by(facilities.c.town)))
-                           .scalars())
+            d.towns = list(
+                (
+                    await conn.execute(select(facilities.c.town).distinct().order_by(facilities.c.town))
+                ).scalars()
+            )
     return d
 
 
@@ -73,27 +100,48 @@ def _html(name: str, values: dict[str, Any], status_code: int = 200) -> HTMLResp
 
 
 @router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"])
-async def dashboard_page(request: Request, actor: Who, filters: Annotated[Filters, Depends()],
-                         start: Annotated[str | None, Query(alias="from")] = None,
-                         end: Annotated[str | None, Query(alias="to")] = None) -> Response:
+async def dashboard_page(
+    request: Request,
+    actor: Who,
+    filters: Annotated[Filters, Depends()],
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
     period = _period(start, end, request)
     d = await _dashboard(request, actor, period, filters.for_(actor))
     previous = period.previous()
-    after = Period(period.end, period.end + timedelta(days=period.days)) if not period.is_month() else \
-        Period.month(period.end.year, period.end.month)
+    after = (
+        Period(period.end, period.end + timedelta(days=period.days))
+        if not period.is_month()
+        else Period.month(period.end.year, period.end.month)
+    )
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **d.flt.params()}
-    return _html("dashboard.html", {
-        **reports.report_context(d, context(request).catalog, links=True), "actor": actor,
-        "query": query, "export": lambda table: f"/dashboard/export.xlsx?{urlencode({**query, 'table': table})}",
-        "shift": lambda p: f"/dashboard?{urlencode({**query, 'from': p.start.isoformat(), 'to': p.end.isoformat()})}",
-        "previous": previous, "after": after, "town_officer": actor.role is Role.TOWN_OFFICER,
-    })
+    return _html(
+        "dashboard.html",
+        {
+            **reports.report_context(d, context(request).catalog, links=True),
+            "actor": actor,
+            "query": query,
+            "export": lambda table: f"/dashboard/export.xlsx?{urlencode({**query, 'table': table})}",
+            "shift": lambda p: (
+                f"/dashboard?{urlencode({**query, 'from': p.start.isoformat(), 'to': p.end.isoformat()})}"
+            ),
+            "previous": previous,
+            "after": after,
+            "town_officer": actor.role is Role.TOWN_OFFICER,
+        },
+    )
 
 
 @router.get("/dashboard/findings", response_class=HTMLResponse, tags=["dashboard"])
-async def findings_page(request: Request, actor: Who, filters: Annotated[Filters, Depends()],
-                        metric: str = "found", start: Annotated[str | None, Query(alias="from")] = None,
-                        end: Annotated[str | None, Query(alias="to")] = None) -> Response:
+async def findings_page(
+    request: Request,
+    actor: Who,
+    filters: Annotated[Filters, Depends()],
+    metric: str = "found",
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
     """The findings behind one number: its count is the number on the dashboard."""
     if metric not in LIST_METRICS:
         raise HTTPException(status_code=422, detail=f"metric: one of {', '.join(LIST_METRICS)}")
@@ -103,20 +151,35 @@ async def findings_page(request: Request, actor: Who, filters: Annotated[Filters
     async with ctx.engine.connect() as conn:
         rows = await q.finding_list(conn, metric, period, flt, ctx.clock.now())
     query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
-    return _html("dashboard_findings.html", {
-        "rows": rows, "metric": metric, "metric_name": METRIC_NAMES[metric], "period": period, "flt": flt,
-        "dimension_names": DIMENSION_NAMES, "as_of": period.as_of(ctx.clock.now()),
-        "export": f"/dashboard/export.xlsx?{urlencode({**query, 'table': 'findings'})}",
-        "back": f"/dashboard?{urlencode({'from': query['from'], 'to': query['to'], **({'town': flt.town} if flt.town else {})})}",
-        "footnote_zh": reports.FOOTNOTE_ZH, "footnote_en": reports.FOOTNOTE_EN,
-        "table": reports.finding_table(rows, "清单", "", ctx.catalog),
-    })
+    return _html(
+        "dashboard_findings.html",
+        {
+            "rows": rows,
+            "metric": metric,
+            "metric_name": METRIC_NAMES[metric],
+            "period": period,
+            "flt": flt,
+            "dimension_names": DIMENSION_NAMES,
+            "as_of": period.as_of(ctx.clock.now()),
+            "export": f"/dashboard/export.xlsx?{urlencode({**query, 'table': 'findings'})}",
+            "back": f"/dashboard?{urlencode({'from': query['from'], 'to': query['to'], **({'town': flt.town} if flt.town else {})})}",
+            "footnote_zh": reports.FOOTNOTE_ZH,
+            "footnote_en": reports.FOOTNOTE_EN,
+            "table": reports.finding_table(rows, "清单", "", ctx.catalog),
+        },
+    )
 
 
 @router.get("/dashboard/export.xlsx", tags=["dashboard"])
-async def export(request: Request, actor: Who, filters: Annotated[Filters, Depends()], table: str = "all",
-                 metric: str = "found", start: Annotated[str | None, Query(alias="from")] = None,
-                 end: Annotated[str | None, Query(alias="to")] = None) -> Response:
+async def export(
+    request: Request,
+    actor: Who,
+    filters: Annotated[Filters, Depends()],
+    table: str = "all",
+    metric: str = "found",
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
     """Any table of the dashboard as .xlsx (`table=summary|town|…|overdue|all`), or the list behind a number
     (`table=findings&metric=…`)."""
     period = _period(start, end, request)
@@ -136,8 +199,11 @@ async def export(request: Request, actor: Who, filters: Annotated[Filters, Depen
             raise HTTPException(status_code=422, detail=f"table: one of all, findings, {', '.join(tables)}")
         sheets = list(tables.values()) if table == "all" else [tables[table]]
         name = f"dashboard-{table}-{period.start}-{period.end}.xlsx"
-    return Response(reports.workbook(sheets), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        reports.workbook(sheets),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/dashboard/report.pdf", tags=["dashboard"])
@@ -149,15 +215,22 @@ async def report_pdf(request: Request, actor: Who, month: str, town: str | None 
         raise HTTPException(status_code=422, detail=f"month: {error}") from None
     d = await _dashboard(request, actor, period, _filter(actor, town), list_limit=None)
     body = reports.pdf(d, context(request).catalog, context(request).clock.now())
-    return Response(body, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="report-{month}.pdf"'})
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="report-{month}.pdf"'},
+    )
 
 
 @router.get("/api/stats/closure", tags=["stats"])
-async def closure(request: Request, actor: Who, filters: Annotated[Filters, Depends()],
-                  start: Annotated[str | None, Query(alias="from")] = None,
-                  end: Annotated[str | None, Query(alias="to")] = None,
-                  group_by: str | None = None) -> dict[str, Any]:
+async def closure(
+    request: Request,
+    actor: Who,
+    filters: Annotated[Filters, Depends()],
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    group_by: str | None = None,
+) -> dict[str, Any]:
     """The dashboard's figures as JSON: the period's totals with their change against the previous period and,
     with `group_by`, one row per town, facility type, facility, category, severity or inspection mode. Every
     figure carries the URL of the findings behind it."""
@@ -170,13 +243,24 @@ async def closure(request: Request, actor: Who, filters: Annotated[Filters, Depe
     async with ctx.engine.connect() as conn:
         s = await q.summary(conn, period, flt, now)
         groups = await q.breakdown(conn, group_by, period, flt, now) if group_by else None
-    body: dict[str, Any] = {**s.as_dict(), "scope": flt.params(), "definitions": q.__doc__,
-                            "links": {m: q.findings_url(m, period, flt) for m in q.COUNTS}}
+    body: dict[str, Any] = {
+        **s.as_dict(),
+        "scope": flt.params(),
+        "definitions": q.__doc__,
+        "links": {m: q.findings_url(m, period, flt) for m in q.COUNTS},
+    }
     if groups is not None:
         body["group_by"] = group_by
-        body["groups"] = [{**g.as_dict(), "links": {m: q.findings_url(m, period, flt.with_group(group_by, g.key))
-                                                    for m in ("found", "closed", "open", "overdue")}}
-                          for g in groups]
+        body["groups"] = [
+            {
+                **g.as_dict(),
+                "links": {
+                    m: q.findings_url(m, period, flt.with_group(group_by, g.key))
+                    for m in ("found", "closed", "open", "overdue")
+                },
+            }
+            for g in groups
+        ]
     return body
 
 

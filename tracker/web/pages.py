@@ -123,6 +123,7 @@ def _today(now: datetime) -> Any:
 
 # ---- language -------------------------------------------------------------------------------------------
 
+
 @router.get("/lang/{code}")
 async def switch_language(code: str, next: str = "/") -> Response:
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -132,6 +133,7 @@ async def switch_language(code: str, next: str = "/") -> Response:
 
 
 # ---- the inspector ------------------------------------------------------------------------------------
+
 
 def _scoped(actor: Actor, query: Any) -> Any:
     if actor.role is Role.FACILITY_HEAD:
@@ -158,14 +160,30 @@ async def inspect_start(request: Request, actor: Who, q: str = "") -> Response:
     query = _scoped(actor, select(facilities))
     if q.strip():
         like = f"%{q.strip()}%"
-        query = query.where(facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like))
+        query = query.where(
+            facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like)
+        )
     async with ctx.engine.connect() as conn:
         found = (await conn.execute(query.order_by(facilities.c.town, facilities.c.code).limit(60))).all()
         last = func.max(inspections.c.submitted_at).label("last")
-        recent = (await conn.execute(
-            _scoped(actor, select(facilities, last).join(inspections, inspections.c.facility_id == facilities.c.id))
-            .where(inspections.c.inspector_id == actor.id)
-            .group_by(*facilities.c).order_by(last.desc()).limit(5))).all() if not q.strip() else []
+        recent = (
+            (
+                await conn.execute(
+                    _scoped(
+                        actor,
+                        select(facilities, last).join(
+                            inspections, inspections.c.facility_id == facilities.c.id
+                        ),
+                    )
+                    .where(inspections.c.inspector_id == actor.id)
+                    .group_by(*facilities.c)
+                    .order_by(last.desc())
+                    .limit(5)
+                )
+            ).all()
+            if not q.strip()
+            else []
+        )
     return render(request, "inspect_start.html", {"q": q, "found": found, "recent": recent})
 
 
@@ -178,16 +196,36 @@ async def inspect_setup(request: Request, facility_id: int, actor: Who) -> Respo
     except PageError as error:
         return error_page(request, error.status_code, error.key)
     ftype = ctx.catalog.facility_types.get(facility.type)
-    categories = [(code, ctx.catalog.categories[code], len(ctx.catalog.items(facility_type=facility.type,
-                                                                             category=code)))
-                  for code in (ftype.checklists if ftype else []) if code in ctx.catalog.categories]
-    return render(request, "inspect_setup.html", {"facility": facility, "ftype": ftype, "modes": _modes(actor),
-                                                  "categories": categories, "error": None})
+    categories = [
+        (
+            code,
+            ctx.catalog.categories[code],
+            len(ctx.catalog.items(facility_type=facility.type, category=code)),
+        )
+        for code in (ftype.checklists if ftype else [])
+        if code in ctx.catalog.categories
+    ]
+    return render(
+        request,
+        "inspect_setup.html",
+        {
+            "facility": facility,
+            "ftype": ftype,
+            "modes": _modes(actor),
+            "categories": categories,
+            "error": None,
+        },
+    )
 
 
 @router.get("/inspect/{facility_id}/walk")
-async def inspect_walk(request: Request, facility_id: int, actor: Who, mode: str = "unannounced",
-                       cat: Annotated[list[str] | None, Query()] = None) -> Response:
+async def inspect_walk(
+    request: Request,
+    facility_id: int,
+    actor: Who,
+    mode: str = "unannounced",
+    cat: Annotated[list[str] | None, Query()] = None,
+) -> Response:
     ctx = context(request)
     try:
         async with ctx.engine.connect() as conn:
@@ -198,13 +236,30 @@ async def inspect_walk(request: Request, facility_id: int, actor: Who, mode: str
     allowed = [c for c in (ftype.checklists if ftype else []) if c in ctx.catalog.categories]
     chosen = [c for c in allowed if c in (cat or [])]
     if mode not in {m.value for m in _modes(actor)} or not chosen:
-        categories = [(code, ctx.catalog.categories[code],
-                       len(ctx.catalog.items(facility_type=facility.type, category=code))) for code in allowed]
-        return render(request, "inspect_setup.html", {
-            "facility": facility, "ftype": ftype, "modes": _modes(actor), "categories": categories,
-            "error": "inspect.choose_category"}, status_code=422)
-    groups = [(ctx.catalog.categories[c], ctx.catalog.items(facility_type=facility.type, category=c))
-              for c in chosen]
+        categories = [
+            (
+                code,
+                ctx.catalog.categories[code],
+                len(ctx.catalog.items(facility_type=facility.type, category=code)),
+            )
+            for code in allowed
+        ]
+        return render(
+            request,
+            "inspect_setup.html",
+            {
+                "facility": facility,
+                "ftype": ftype,
+                "modes": _modes(actor),
+                "categories": categories,
+                "error": "inspect.choose_category",
+            },
+            status_code=422,
+        )
+    groups = [
+        (ctx.catalog.categories[c], ctx.catalog.items(facility_type=facility.type, category=c))
+        for c in chosen
+    ]
     return render(request, "inspect_walk.html", {"facility": facility, "mode": mode, "groups": groups})
 
 
@@ -212,19 +267,27 @@ async def inspect_walk(request: Request, facility_id: int, actor: Who, mode: str
 async def inspect_done(request: Request, inspection_id: int, actor: Who) -> Response:
     ctx = context(request)
     async with ctx.engine.connect() as conn:
-        inspection = (await conn.execute(select(inspections).where(inspections.c.id == inspection_id))).first()
+        inspection = (
+            await conn.execute(select(inspections).where(inspections.c.id == inspection_id))
+        ).first()
         if inspection is None:
             return error_page(request, 404, "err.not_found")
         try:
             facility = await _facility(conn, actor, inspection.facility_id)
         except PageError as error:
             return error_page(request, error.status_code, error.key)
-        rows = (await conn.execute(select(findings).where(findings.c.inspection_id == inspection_id)
-                                   .order_by(findings.c.id))).all()
-    return render(request, "inspect_done.html", {"inspection": inspection, "facility": facility, "findings": rows})
+        rows = (
+            await conn.execute(
+                select(findings).where(findings.c.inspection_id == inspection_id).order_by(findings.c.id)
+            )
+        ).all()
+    return render(
+        request, "inspect_done.html", {"inspection": inspection, "facility": facility, "findings": rows}
+    )
 
 
 # ---- my work ------------------------------------------------------------------------------------------
+
 
 @router.get("/my")
 async def my_work(request: Request, actor: Who) -> Response:
@@ -233,51 +296,102 @@ async def my_work(request: Request, actor: Who) -> Response:
         if actor.role is Role.FACILITY_HEAD:
             count = func.count(findings.c.id)
             open_count = func.sum(case((findings.c.status == Status.ORDERED.value, 1), else_=0))
-            rows = (await conn.execute(
-                select(orders.c.id, orders.c.issued_at, count.label("total"), open_count.label("open"))
-                .join(findings, findings.c.order_id == orders.c.id)
-                .where(orders.c.facility_id == (actor.facility_id or -1))
-                .group_by(orders.c.id, orders.c.issued_at).order_by(orders.c.id.desc()).limit(100))).all()
-            return render(request, "my.html", {"actor": actor, "orders": rows, "mine": [], "waiting": [],
-                                               "open": [], "asking": []})
-        mine = (await conn.execute(
-            select(inspections.c.id, inspections.c.mode, inspections.c.submitted_at, facilities.c.name,
-                   func.count(findings.c.id).label("found"))
-            .join(facilities, facilities.c.id == inspections.c.facility_id)
-            .outerjoin(findings, findings.c.inspection_id == inspections.c.id)
-            .where(inspections.c.inspector_id == actor.id)
-            .group_by(inspections.c.id, inspections.c.mode, inspections.c.submitted_at, facilities.c.name)
-            .order_by(inspections.c.submitted_at.desc()).limit(30))).all()
-        base = (select(findings, facilities.c.name.label("facility_name"))
-                .join(facilities, facilities.c.id == findings.c.facility_id)
-                .join(inspections, inspections.c.id == findings.c.inspection_id))
+            rows = (
+                await conn.execute(
+                    select(orders.c.id, orders.c.issued_at, count.label("total"), open_count.label("open"))
+                    .join(findings, findings.c.order_id == orders.c.id)
+                    .where(orders.c.facility_id == (actor.facility_id or -1))
+                    .group_by(orders.c.id, orders.c.issued_at)
+                    .order_by(orders.c.id.desc())
+                    .limit(100)
+                )
+            ).all()
+            return render(
+                request,
+                "my.html",
+                {"actor": actor, "orders": rows, "mine": [], "waiting": [], "open": [], "asking": []},
+            )
+        mine = (
+            await conn.execute(
+                select(
+                    inspections.c.id,
+                    inspections.c.mode,
+                    inspections.c.submitted_at,
+                    facilities.c.name,
+                    func.count(findings.c.id).label("found"),
+                )
+                .join(facilities, facilities.c.id == inspections.c.facility_id)
+                .outerjoin(findings, findings.c.inspection_id == inspections.c.id)
+                .where(inspections.c.inspector_id == actor.id)
+                .group_by(inspections.c.id, inspections.c.mode, inspections.c.submitted_at, facilities.c.name)
+                .order_by(inspections.c.submitted_at.desc())
+                .limit(30)
+            )
+        ).all()
+        base = (
+            select(findings, facilities.c.name.label("facility_name"))
+            .join(facilities, facilities.c.id == findings.c.facility_id)
+            .join(inspections, inspections.c.id == findings.c.inspection_id)
+        )
         if actor.role is Role.INSPECTOR:
             base = base.where(inspections.c.inspector_id == actor.id)
         base = _scoped(actor, base)
-        waiting = (await conn.execute(base.where(findings.c.status == Status.SUBMITTED.value)
-                                      .order_by(findings.c.submitted_at).limit(100))).all()
-        still_open = (await conn.execute(base.where(findings.c.status.in_([Status.ORDERED.value,
-                                                                          Status.REPORTED.value]))
-                                         .order_by(findings.c.due_at).limit(100))).all()
+        waiting = (
+            await conn.execute(
+                base.where(findings.c.status == Status.SUBMITTED.value)
+                .order_by(findings.c.submitted_at)
+                .limit(100)
+            )
+        ).all()
+        still_open = (
+            await conn.execute(
+                base.where(findings.c.status.in_([Status.ORDERED.value, Status.REPORTED.value]))
+                .order_by(findings.c.due_at)
+                .limit(100)
+            )
+        ).all()
         # Requests for more time waiting for this person's decision.
-        extension_base = base.add_columns(extension_requests.c.days.label("asked_days"),
-                                          extension_requests.c.reason.label("asked_reason"))
-        asking = (await conn.execute(
-            extension_base.join(extension_requests, extension_requests.c.finding_id == findings.c.id)
-            .where(extension_requests.c.status == "pending", findings.c.status == Status.ORDERED.value)
-            .order_by(extension_requests.c.requested_at).limit(100))).all()
-    return render(request, "my.html", {"actor": actor, "orders": [], "mine": mine, "waiting": waiting,
-                                       "open": still_open, "asking": asking, "now": ctx.clock.now()})
+        extension_base = base.add_columns(
+            extension_requests.c.days.label("asked_days"), extension_requests.c.reason.label("asked_reason")
+        )
+        asking = (
+            await conn.execute(
+                extension_base.join(extension_requests, extension_requests.c.finding_id == findings.c.id)
+                .where(extension_requests.c.status == "pending", findings.c.status == Status.ORDERED.value)
+                .order_by(extension_requests.c.requested_at)
+                .limit(100)
+            )
+        ).all()
+    return render(
+        request,
+        "my.html",
+        {
+            "actor": actor,
+            "orders": [],
+            "mine": mine,
+            "waiting": waiting,
+            "open": still_open,
+            "asking": asking,
+            "now": ctx.clock.now(),
+        },
+    )
 
 
 # ---- one finding, and its verification ----------------------------------------------------------------
 
-async def _finding_page(request: Request, actor: Actor, finding_id: int, error: str | None = None,
-                        status_code: int = 200) -> Response:
+
+async def _finding_page(
+    request: Request, actor: Actor, finding_id: int, error: str | None = None, status_code: int = 200
+) -> Response:
     ctx = context(request)
     async with ctx.engine.connect() as conn:
-        row = (await conn.execute(select(facilities).join(findings, findings.c.facility_id == facilities.c.id)
-                                  .where(findings.c.id == finding_id))).first()
+        row = (
+            await conn.execute(
+                select(facilities)
+                .join(findings, findings.c.facility_id == facilities.c.id)
+                .where(findings.c.id == finding_id)
+            )
+        ).first()
         if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
             return error_page(request, 404, "err.not_found")
         view = await finding_view(conn, finding_id, ctx.clock.now())
@@ -290,13 +404,27 @@ async def _finding_page(request: Request, actor: Actor, finding_id: int, error: 
                 may_decide = True
             except DomainError:
                 may_decide = False
-    may_verify = (view["status"] == Status.SUBMITTED.value and actor.role is not Role.FACILITY_HEAD
-                  and actor.facility_id != row.id)
-    return render(request, "finding.html", {"f": view, "facility": row, "may_verify": may_verify,
-                                            "error": error, "days_left": _days_left(view, ctx.clock.now()),
-                                            "extensions": asked.get(finding_id, []), "pending": pending,
-                                            "may_decide": may_decide, "max_days": MAX_EXTENSION_DAYS},
-                  status_code=status_code)
+    may_verify = (
+        view["status"] == Status.SUBMITTED.value
+        and actor.role is not Role.FACILITY_HEAD
+        and actor.facility_id != row.id
+    )
+    return render(
+        request,
+        "finding.html",
+        {
+            "f": view,
+            "facility": row,
+            "may_verify": may_verify,
+            "error": error,
+            "days_left": _days_left(view, ctx.clock.now()),
+            "extensions": asked.get(finding_id, []),
+            "pending": pending,
+            "may_decide": may_decide,
+            "max_days": MAX_EXTENSION_DAYS,
+        },
+        status_code=status_code,
+    )
 
 
 async def _finding_row(conn: AsyncConnection, finding_id: int) -> Row:
@@ -307,12 +435,23 @@ async def _extensions(conn: AsyncConnection, finding_ids: list[int]) -> dict[int
     """The requests for more time on these findings, newest first, with who asked and who decided."""
     asker = users.alias("asker")
     decider = users.alias("decider")
-    rows = (await conn.execute(
-        select(extension_requests, asker.c.username.label("asked_by"), decider.c.username.label("decided_by_name"))
-        .join(asker, asker.c.id == extension_requests.c.requested_by)
-        .outerjoin(decider, decider.c.id == extension_requests.c.decided_by)
-        .where(extension_requests.c.finding_id.in_(finding_ids))
-        .order_by(extension_requests.c.id.desc()))).all() if finding_ids else []
+    rows = (
+        (
+            await conn.execute(
+                select(
+                    extension_requests,
+                    asker.c.username.label("asked_by"),
+                    decider.c.username.label("decided_by_name"),
+                )
+                .join(asker, asker.c.id == extension_requests.c.requested_by)
+                .outerjoin(decider, decider.c.id == extension_requests.c.decided_by)
+                .where(extension_requests.c.finding_id.in_(finding_ids))
+                .order_by(extension_requests.c.id.desc())
+            )
+        ).all()
+        if finding_ids
+        else []
+    )
     out: dict[int, list[Row]] = {}
     for r in rows:
         out.setdefault(r.finding_id, []).append(r)
@@ -338,14 +477,22 @@ async def _save_photos(ctx: Context, files: list[UploadFile] | None, uploaded_by
         try:
             saved.append(await save_photo(ctx, file, uploaded_by))
         except HTTPException as error:
-            raise PageError(error.status_code, "err.photo_size" if error.status_code == 413 else "err.photo_type")
+            raise PageError(
+                error.status_code, "err.photo_size" if error.status_code == 413 else "err.photo_type"
+            ) from None
     return saved
 
 
 @router.post("/findings/{finding_id}/verify")
-async def finding_verify(request: Request, finding_id: int, actor: FormWho,
-                         decision: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
-                         note: Annotated[str, Form()] = "", photo: Photos = None) -> Response:
+async def finding_verify(
+    request: Request,
+    finding_id: int,
+    actor: FormWho,
+    decision: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    photo: Photos = None,
+) -> Response:
     ctx = context(request)
     try:
         _check_csrf(request, csrf)
@@ -354,17 +501,29 @@ async def finding_verify(request: Request, finding_id: int, actor: FormWho,
         if decision == "reject" and not note.strip():
             raise PageError(422, "verify.reason_needed")
         async with ctx.engine.connect() as conn:
-            row = (await conn.execute(select(facilities.c.id, facilities.c.town)
-                                      .join(findings, findings.c.facility_id == facilities.c.id)
-                                      .where(findings.c.id == finding_id))).first()
+            row = (
+                await conn.execute(
+                    select(facilities.c.id, facilities.c.town)
+                    .join(findings, findings.c.facility_id == facilities.c.id)
+                    .where(findings.c.id == finding_id)
+                )
+            ).first()
         if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
             raise PageError(404, "err.not_found")
         if actor.role is Role.FACILITY_HEAD or actor.facility_id == row.id:
             raise PageError(403, "err.own_facility")
         photo_ids = await _save_photos(ctx, photo, actor.id)
         async with ctx.engine.begin() as conn:
-            await verify(conn, actor, finding_id, decision == "accept", note.strip(), photo_ids, ctx.policy,
-                         ctx.clock.now())
+            await verify(
+                conn,
+                actor,
+                finding_id,
+                decision == "accept",
+                note.strip(),
+                photo_ids,
+                ctx.policy,
+                ctx.clock.now(),
+            )
     except PageError as error:
         return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
     except (DomainError, StaleFinding) as error:
@@ -384,9 +543,16 @@ def _days_value(text: str) -> int:
 
 
 @router.post("/findings/{finding_id}/extension/{request_id}")
-async def finding_extension_decide(request: Request, finding_id: int, request_id: int, actor: FormWho,
-                                   decision: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
-                                   days: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> Response:
+async def finding_extension_decide(
+    request: Request,
+    finding_id: int,
+    request_id: int,
+    actor: FormWho,
+    decision: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    days: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
     """The inspector's side decides on a request for more time: accept with a deadline, or refuse saying why."""
     ctx = context(request)
     try:
@@ -397,16 +563,27 @@ async def finding_extension_decide(request: Request, finding_id: int, request_id
             raise PageError(422, "extension.reason_needed")
         given = _days_value(days) if decision == "accept" else None
         async with ctx.engine.connect() as conn:
-            row = (await conn.execute(select(facilities.c.id, facilities.c.town)
-                                      .join(findings, findings.c.facility_id == facilities.c.id)
-                                      .join(extension_requests, extension_requests.c.finding_id == findings.c.id)
-                                      .where(findings.c.id == finding_id,
-                                             extension_requests.c.id == request_id))).first()
+            row = (
+                await conn.execute(
+                    select(facilities.c.id, facilities.c.town)
+                    .join(findings, findings.c.facility_id == facilities.c.id)
+                    .join(extension_requests, extension_requests.c.finding_id == findings.c.id)
+                    .where(findings.c.id == finding_id, extension_requests.c.id == request_id)
+                )
+            ).first()
         if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
             raise PageError(404, "err.not_found")
         async with ctx.engine.begin() as conn:
-            await decide_extension(conn, actor, request_id, decision == "accept", given, note.strip(), ctx.policy,
-                                   ctx.clock.now())
+            await decide_extension(
+                conn,
+                actor,
+                request_id,
+                decision == "accept",
+                given,
+                note.strip(),
+                ctx.policy,
+                ctx.clock.now(),
+            )
     except PageError as error:
         return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
     except (DomainError, StaleFinding) as error:
@@ -416,6 +593,7 @@ async def finding_extension_decide(request: Request, finding_id: int, request_id
 
 
 # ---- the facility head's order ------------------------------------------------------------------------
+
 
 class OrderAccess:
     """Who opened an order page and who may answer it: by the mail's token, or a logged-in session."""
@@ -432,12 +610,21 @@ class OrderAccess:
 
 
 async def _head_user(conn: AsyncConnection, facility: Row) -> Actor | None:
-    row = (await conn.execute(
-        select(users).where(users.c.facility_id == facility.id, users.c.role == Role.FACILITY_HEAD.value,
-                            users.c.active).order_by(users.c.id).limit(1))).first()
+    row = (
+        await conn.execute(
+            select(users)
+            .where(
+                users.c.facility_id == facility.id, users.c.role == Role.FACILITY_HEAD.value, users.c.active
+            )
+            .order_by(users.c.id)
+            .limit(1)
+        )
+    ).first()
     if row is None:
         return None
-    return Actor(id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town)
+    return Actor(
+        id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town
+    )
 
 
 async def _order_access(request: Request, order_id: int, token: str | None) -> OrderAccess:
@@ -455,8 +642,11 @@ async def _order_access(request: Request, order_id: int, token: str | None) -> O
         actor = await session_actor(request, None)  # 401: the login page, for a browser
     async with ctx.engine.connect() as conn:
         order = (await conn.execute(select(orders).where(orders.c.id == order_id))).first()
-        facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).first() \
-            if order is not None else None
+        facility = (
+            (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).first()
+            if order is not None
+            else None
+        )
         if order is None or facility is None:
             raise PageError(404, "err.not_found")
         if actor is not None:
@@ -468,28 +658,58 @@ async def _order_access(request: Request, order_id: int, token: str | None) -> O
     return OrderAccess(order, facility, head, token)
 
 
-async def _order_page(request: Request, access: OrderAccess, error: str | None = None,
-                      status_code: int = 200, sent: int | None = None, asked: int | None = None) -> Response:
+async def _order_page(
+    request: Request,
+    access: OrderAccess,
+    error: str | None = None,
+    status_code: int = 200,
+    sent: int | None = None,
+    asked: int | None = None,
+) -> Response:
     ctx = context(request)
     now = ctx.clock.now()
     async with ctx.engine.connect() as conn:
-        ids = (await conn.execute(select(findings.c.id).where(findings.c.order_id == access.order.id)
-                                  .order_by(findings.c.id))).scalars().all()
+        ids = (
+            (
+                await conn.execute(
+                    select(findings.c.id)
+                    .where(findings.c.order_id == access.order.id)
+                    .order_by(findings.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         views = [await finding_view(conn, fid, now) for fid in ids]
         asked = await _extensions(conn, list(ids))
     for view in views:
         view["days_left"] = _days_left(view, now)
         view["extensions"] = asked.get(view["id"], [])
         view["pending"] = next((r for r in view["extensions"] if r.status == "pending"), None)
-    return render(request, "order.html", {"access": access, "findings": views, "error": error, "sent": sent,
-                                          "by_token": access.token is not None, "max_days": MAX_EXTENSION_DAYS,
-                                          "asked": asked},
-                  status_code=status_code)
+    return render(
+        request,
+        "order.html",
+        {
+            "access": access,
+            "findings": views,
+            "error": error,
+            "sent": sent,
+            "by_token": access.token is not None,
+            "max_days": MAX_EXTENSION_DAYS,
+            "asked": asked,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/orders/{order_id}")
-async def order_page(request: Request, order_id: int, token: str | None = None, sent: int | None = None,
-                     asked: int | None = None) -> Response:
+async def order_page(
+    request: Request,
+    order_id: int,
+    token: str | None = None,
+    sent: int | None = None,
+    asked: int | None = None,
+) -> Response:
     try:
         access = await _order_access(request, order_id, token)
     except PageError as error:
@@ -498,9 +718,15 @@ async def order_page(request: Request, order_id: int, token: str | None = None, 
 
 
 @router.post("/orders/{order_id}/findings/{finding_id}/rectification")
-async def order_rectify(request: Request, order_id: int, finding_id: int, note: Annotated[str, Form()] = "",
-                        token: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
-                        photo: Photos = None) -> Response:
+async def order_rectify(
+    request: Request,
+    order_id: int,
+    finding_id: int,
+    note: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    photo: Photos = None,
+) -> Response:
     ctx = context(request)
     try:
         access = await _order_access(request, order_id, token or None)
@@ -520,14 +746,18 @@ async def order_rectify(request: Request, order_id: int, finding_id: int, note: 
         photo_ids = await _save_photos(ctx, photo, access.head.id)
         async with ctx.engine.begin() as conn:
             # The same service step as the API's, acting as the facility's head.
-            await submit_rectification(conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now())
+            await submit_rectification(
+                conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now()
+            )
     except PageError as error:
         return await _order_page(request, access, _t(request, error.key), error.status_code)
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
         return await _order_page(request, access, str(error), code)
     sep = "&" if access.query else "?"
-    return RedirectResponse(f"/orders/{order_id}{access.query}{sep}sent={finding_id}#f{finding_id}", status_code=303)
+    return RedirectResponse(
+        f"/orders/{order_id}{access.query}{sep}sent={finding_id}#f{finding_id}", status_code=303
+    )
 
 
 @router.get("/orders/{order_id}/photos/{photo_id}")
@@ -538,20 +768,33 @@ async def order_photo(request: Request, order_id: int, photo_id: str, token: str
         return error_page(request, error.status_code, error.key)
     ctx = context(request)
     async with ctx.engine.connect() as conn:
-        photo = (await conn.execute(
-            select(photos).join(photo_links, photo_links.c.photo_id == photos.c.id)
-            .join(findings, findings.c.id == photo_links.c.finding_id)
-            .where(photos.c.id == photo_id, findings.c.order_id == access.order.id))).first()
+        photo = (
+            await conn.execute(
+                select(photos)
+                .join(photo_links, photo_links.c.photo_id == photos.c.id)
+                .join(findings, findings.c.id == photo_links.c.finding_id)
+                .where(photos.c.id == photo_id, findings.c.order_id == access.order.id)
+            )
+        ).first()
     if photo is None:
         return error_page(request, 404, "err.not_found")
-    return FileResponse(ctx.settings.photo_dir / photo.id, media_type=photo.content_type,
-                        headers={"Cache-Control": "private, max-age=86400"})
+    return FileResponse(
+        ctx.settings.photo_dir / photo.id,
+        media_type=photo.content_type,
+        headers={"Cache-Control": "private, max-age=86400"},
+    )
 
 
 @router.post("/orders/{order_id}/findings/{finding_id}/extension")
-async def order_extension(request: Request, order_id: int, finding_id: int, days: Annotated[str, Form()] = "",
-                          reason: Annotated[str, Form()] = "", token: Annotated[str, Form()] = "",
-                          csrf: Annotated[str, Form()] = "") -> Response:
+async def order_extension(
+    request: Request,
+    order_id: int,
+    finding_id: int,
+    days: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
     """The facility head asks for more time for one finding; the inspector's side decides."""
     ctx = context(request)
     try:
@@ -578,8 +821,9 @@ async def order_extension(request: Request, order_id: int, finding_id: int, days
         code = error.status_code if isinstance(error, DomainError) else 409
         return await _order_page(request, access, str(error), code)
     sep = "&" if access.query else "?"
-    return RedirectResponse(f"/orders/{order_id}{access.query}{sep}asked={finding_id}#f{finding_id}",
-                            status_code=303)
+    return RedirectResponse(
+        f"/orders/{order_id}{access.query}{sep}asked={finding_id}#f{finding_id}", status_code=303
+    )
 
 
 @router.get("/orders/{order_id}/pdf")
@@ -594,26 +838,49 @@ async def order_pdf_download(request: Request, order_id: int, token: str | None 
     except OrderMissing:
         return error_page(request, 404, "err.not_found")
     name = order_filename(order_id)
-    return Response(data, media_type="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename=\"order-{order_id}.pdf\"; filename*=UTF-8''{quote(name)}",
-        "Cache-Control": "private, no-store"})
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"order-{order_id}.pdf\"; filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 # ---- self-inspection (自查自纠): a facility head reports a hazard found at their own facility -------------
 
-async def _self_form(request: Request, actor: Actor, error: str | None = None, status_code: int = 200,
-                     values: dict[str, str] | None = None) -> Response:
+
+async def _self_form(
+    request: Request,
+    actor: Actor,
+    error: str | None = None,
+    status_code: int = 200,
+    values: dict[str, str] | None = None,
+) -> Response:
     ctx = context(request)
     if actor.role is not Role.FACILITY_HEAD or actor.facility_id is None:
         return error_page(request, 403, "err.not_head")
     async with ctx.engine.connect() as conn:
         facility = await _facility(conn, actor, actor.facility_id)
     ftype = ctx.catalog.facility_types.get(facility.type)
-    groups = [(ctx.catalog.categories[c], ctx.catalog.items(facility_type=facility.type, category=c))
-              for c in (ftype.checklists if ftype else []) if c in ctx.catalog.categories]
-    return render(request, "self_report.html", {
-        "facility": facility, "groups": groups, "error": error, "values": values or {},
-        "client_ref": (values or {}).get("client_ref") or f"self-{uuid.uuid4()}"}, status_code=status_code)
+    groups = [
+        (ctx.catalog.categories[c], ctx.catalog.items(facility_type=facility.type, category=c))
+        for c in (ftype.checklists if ftype else [])
+        if c in ctx.catalog.categories
+    ]
+    return render(
+        request,
+        "self_report.html",
+        {
+            "facility": facility,
+            "groups": groups,
+            "error": error,
+            "values": values or {},
+            "client_ref": (values or {}).get("client_ref") or f"self-{uuid.uuid4()}",
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/self-report")
@@ -622,10 +889,16 @@ async def self_report_form(request: Request, actor: Who) -> Response:
 
 
 @router.post("/self-report")
-async def self_report(request: Request, actor: FormWho, item: Annotated[str, Form()] = "",
-                      note: Annotated[str, Form()] = "", severity: Annotated[str, Form()] = "",
-                      client_ref: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
-                      photo: Photos = None) -> Response:
+async def self_report(
+    request: Request,
+    actor: FormWho,
+    item: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    severity: Annotated[str, Form()] = "",
+    client_ref: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    photo: Photos = None,
+) -> Response:
     ctx = context(request)
     values = {"item": item, "note": note, "severity": severity, "client_ref": client_ref}
     if actor.role is not Role.FACILITY_HEAD or actor.facility_id is None:
@@ -642,9 +915,18 @@ async def self_report(request: Request, actor: FormWho, item: Annotated[str, For
             client_ref = f"self-{uuid.uuid4()}"
         photo_ids = await _save_photos(ctx, photo, actor.id)
         # The same service step as an inspector's submission: the finding enters the same loop.
-        reported = await report_inspection(ctx.engine, ctx.catalog, actor, InspectionInput(
-            actor.facility_id, Mode.SELF.value, client_ref.strip(),
-            [ItemResult(item, "fail", note.strip(), severity or None, photo_ids)]), ctx.clock.now())
+        reported = await report_inspection(
+            ctx.engine,
+            ctx.catalog,
+            actor,
+            InspectionInput(
+                actor.facility_id,
+                Mode.SELF.value,
+                client_ref.strip(),
+                [ItemResult(item, "fail", note.strip(), severity or None, photo_ids)],
+            ),
+            ctx.clock.now(),
+        )
     except PageError as error:
         return await _self_form(request, actor, _t(request, error.key), error.status_code, values)
     except DomainError as error:
@@ -654,7 +936,11 @@ async def self_report(request: Request, actor: FormWho, item: Annotated[str, For
 
 # ---- the service worker: served from the root so that its scope covers every page ---------------------
 
+
 @router.get("/sw.js")
 async def service_worker() -> Response:
-    return FileResponse(Path(__file__).parent / "static" / "sw.js", media_type="application/javascript",
-                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+    return FileResponse(
+        Path(__file__).parent / "static" / "sw.js",
+        media_type="application/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )

@@ -15,8 +15,19 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-STATS_COLUMNS = ("closed_at", "due_at", "submitted_at", "status", "severity", "category", "facility_id", "town",
-                 "facility_type", "mode", "is_repeat")
+STATS_COLUMNS = (
+    "closed_at",
+    "due_at",
+    "submitted_at",
+    "status",
+    "severity",
+    "category",
+    "facility_id",
+    "town",
+    "facility_type",
+    "mode",
+    "is_repeat",
+)
 
 
 def upgrade() -> None:

@@ -32,11 +32,15 @@ def upgrade() -> None:
         sa.Column("decided_at", tracker.store.tables.UTCDateTime(), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=False),
         sa.Column("new_due_day", sa.Date(), nullable=True),
-        sa.ForeignKeyConstraint(["finding_id"], ["findings.id"],
-                                name=op.f("fk_extension_requests_finding_id_findings")),
-        sa.ForeignKeyConstraint(["requested_by"], ["users.id"],
-                                name=op.f("fk_extension_requests_requested_by_users")),
-        sa.ForeignKeyConstraint(["decided_by"], ["users.id"], name=op.f("fk_extension_requests_decided_by_users")),
+        sa.ForeignKeyConstraint(
+            ["finding_id"], ["findings.id"], name=op.f("fk_extension_requests_finding_id_findings")
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_by"], ["users.id"], name=op.f("fk_extension_requests_requested_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["decided_by"], ["users.id"], name=op.f("fk_extension_requests_decided_by_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_extension_requests")),
     )
     op.create_index("ix_extension_requests_finding_id", "extension_requests", ["finding_id"], unique=False)
