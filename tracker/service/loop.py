@@ -75,14 +75,19 @@ async def issue_order(
             )
         ).inserted_primary_key[0]
     calendar = await load_calendar(conn)
+    # Findings with the same number of days share a deadline: one update per deadline, not per finding.
+    by_days: dict[int, list[int]] = {}
     for finding in reported:
-        transition = model.order(Status(finding.status))
-        deadline = deadline_for(now, finding.deadline_days or 0, calendar, policy)
+        model.order(Status(finding.status))
+        by_days.setdefault(finding.deadline_days or 0, []).append(finding.id)
+    log_rows = []
+    for days, ids in by_days.items():
+        deadline = deadline_for(now, days, calendar, policy)
         changed = await conn.execute(
             update(findings)
-            .where(findings.c.id == finding.id, findings.c.status == transition.before.value)
+            .where(findings.c.id.in_(ids), findings.c.status == Status.REPORTED.value)
             .values(
-                status=transition.after.value,
+                status=Status.ORDERED.value,
                 order_id=order_id,
                 owner_user_id=head.id if head else None,
                 owner_name=facility.head_name,
@@ -95,21 +100,18 @@ async def issue_order(
                 ordered_at=now,
             )
         )
-        if changed.rowcount != 1:
-            raise StaleFinding(f"finding {finding.id} changed while being ordered")
+        if changed.rowcount != len(ids):
+            raise StaleFinding(f"findings {ids} changed while being ordered")
         if deadline.estimated and deadline.day.year not in _warned_years:
             # Once per year and process: the finding itself carries the warning for every reader.
             _warned_years.add(deadline.day.year)
             log.warning("%s", fallback_years_warning({deadline.day.year}))
-        await _log(
-            conn,
-            finding.id,
-            now,
-            transition.action,
-            None,
-            "",
-            {"due_day": deadline.day.isoformat(), "estimated": deadline.estimated},
-        )
+        data = {"due_day": deadline.day.isoformat(), "estimated": deadline.estimated}
+        log_rows += [
+            {"finding_id": i, "at": now, "action": "ordered", "actor_id": None, "note": "", "data": data}
+            for i in ids
+        ]
+    await conn.execute(insert(history), log_rows)
     event = OrderIssued(
         order_id=order_id,
         inspection_id=inspection_id,
