@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, event, select, update
+from sqlalchemy import Table, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -68,21 +68,21 @@ def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
 
 async def take_lease(conn: AsyncConnection, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
     """Hold or renew the named lease; True when `holder` has it until now + ttl."""
-    renewed = await conn.execute(
+    renew = (
         update(leases)
         .where(leases.c.name == name)
         .where((leases.c.holder == holder) | (leases.c.expires_at < now))
         .values(holder=holder, expires_at=now + ttl)
     )
-    if renewed.rowcount == 1:
+    if (await conn.execute(renew)).rowcount == 1:
         return True
-    exists = await conn.scalar(select(leases.c.name).where(leases.c.name == name))
-    if exists:
-        return False
     created = await conn.execute(
         insert_ignoring_duplicates(conn, leases).values(name=name, holder=holder, expires_at=now + ttl)
     )
-    return created.rowcount == 1
+    if created.rowcount == 1:
+        return True
+    # Someone created the row just now (maybe this holder's other job): try once more against it.
+    return (await conn.execute(renew)).rowcount == 1
 
 
 async def drop_lease(conn: AsyncConnection, name: str, holder: str) -> None:
