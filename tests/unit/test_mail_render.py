@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from tracker.mail.render import KINDS, render
+from tracker.mail.render import KINDS, catalogue, render
 
 FACILITY = SimpleNamespace(name="启东市中心敬老院", head_name="王建国", town="汇龙镇")
 
@@ -80,3 +82,10 @@ def test_it_names_the_level_of_an_escalation():
 def test_it_refuses_an_unknown_kind():
     with pytest.raises(ValueError, match="unknown mail kind"):
         render("gossip", **context())
+
+
+def test_it_keeps_every_sentence_in_the_catalogue_in_both_languages():
+    assert set(catalogue("zh")) == set(catalogue("en"))
+    templates = Path(render.__code__.co_filename).parent / "templates"
+    chinese = re.compile(r"[\u4e00-\u9fff]")
+    assert [p.name for p in templates.iterdir() if chinese.search(p.read_text(encoding="utf-8"))] == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -34,19 +37,29 @@ _env = Environment(
     lstrip_blocks=True,
 )
 
-SEVERITY = {"general": ("一般隐患", "general hazard"), "major": ("重大事故隐患", "MAJOR hazard")}
-LEVEL_ROLE = {
-    1: ("机构负责人", "facility head"),
-    2: ("区镇民政办", "town civil-affairs office"),
-    3: ("科室负责人", "bureau section chief"),
-    4: ("局领导", "bureau lead"),
-}
+_MESSAGES = Path(__file__).parent / "messages"
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    """Every sentence of the mails, per language; the templates hold none of their own."""
+    return json.loads((_MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def _say(lang: str):
+    def say(key: str, **values: Any) -> str:
+        text = catalogue(lang)[key]
+        return text.format(**values) if values else text
+
+    return say
+
+
+_env.globals.update(zh=_say("zh"), en=_say("en"))
 
 
 def render(kind: str, **context: Any) -> Rendered:
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
-    context = {"severity_names": SEVERITY, "level_roles": LEVEL_ROLE, **context}
     subject = _env.get_template(f"{kind}.subject.txt").render(context).strip().replace("\n", " ")
     text = _env.get_template(f"{kind}.txt").render(context)
     html = _env.get_template(f"{kind}.html").render(context)

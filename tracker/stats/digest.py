@@ -110,6 +110,7 @@ async def digest_context(
     for name in ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major"):
         figures.append(
             {
+                "name": name,
                 "zh": METRIC_NAMES[name][0],
                 "en": METRIC_NAMES[name][1],
                 "value": summary.current.value(name),
