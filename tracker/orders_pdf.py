@@ -27,7 +27,8 @@ from tracker.store.tables import facilities, findings, inspections, orders, user
 
 ATTACHMENT_PREFIX = "order-pdf:"
 PRINTERS = max(1, min(2, os.cpu_count() or 1))
-ISSUER_ZH = "县民政局"
+# The issuing bureau printed on the order; TRACKER_BUREAU_NAME names it, e.g. 启东市民政局.
+DEFAULT_ISSUER = "县民政局"
 ISSUER_EN = "County Civil Affairs Bureau"
 SEVERITY = {"general": ("一般隐患", "General"), "major": ("重大事故隐患", "MAJOR")}
 MODE = {
@@ -188,7 +189,7 @@ def render_html(doc: OrderDocument) -> str:
         "inspector": doc.inspector_name,
         "issued": issued,
         "issued_cn": _cn_date(doc.order.issued_at),
-        "issuer": ISSUER_ZH,
+        "issuer": os.environ.get("TRACKER_BUREAU_NAME") or DEFAULT_ISSUER,
         "severity": SEVERITY,
         "mode": MODE.get(doc.inspection.mode, (doc.inspection.mode, doc.inspection.mode)),
         "has_major": any(f.severity == "major" for f in doc.findings),
