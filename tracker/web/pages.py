@@ -717,6 +717,21 @@ async def order_page(
     return await _order_page(request, access, sent=sent, asked=asked)
 
 
+async def _check_answer(
+    request: Request, access: Any, order_id: int, finding_id: int, token: str, csrf: str
+) -> None:
+    """Before a facility head answers for a finding of an order: the form is genuine, the facility has a
+    head to act as, and the finding belongs to this order."""
+    if not token:
+        _check_csrf(request, csrf)
+    if access.head is None:
+        raise PageError(409 if token else 403, "order.no_head" if token else "err.not_head")
+    async with context(request).engine.connect() as conn:
+        belongs = await conn.scalar(select(findings.c.order_id).where(findings.c.id == finding_id))
+    if belongs != order_id:
+        raise PageError(404, "err.not_found")
+
+
 @router.post("/orders/{order_id}/findings/{finding_id}/rectification")
 async def order_rectify(
     request: Request,
@@ -733,14 +748,7 @@ async def order_rectify(
     except PageError as error:
         return error_page(request, error.status_code, error.key)
     try:
-        if not token:
-            _check_csrf(request, csrf)
-        if access.head is None:
-            raise PageError(409 if token else 403, "order.no_head" if token else "err.not_head")
-        async with ctx.engine.connect() as conn:
-            belongs = await conn.scalar(select(findings.c.order_id).where(findings.c.id == finding_id))
-        if belongs != order_id:
-            raise PageError(404, "err.not_found")
+        await _check_answer(request, access, order_id, finding_id, token, csrf)
         if not note.strip():
             raise PageError(422, "order.note_needed")
         photo_ids = await _save_photos(ctx, photo, access.head.id)
@@ -802,14 +810,7 @@ async def order_extension(
     except PageError as error:
         return error_page(request, error.status_code, error.key)
     try:
-        if not token:
-            _check_csrf(request, csrf)
-        if access.head is None:
-            raise PageError(409 if token else 403, "order.no_head" if token else "err.not_head")
-        async with ctx.engine.connect() as conn:
-            belongs = await conn.scalar(select(findings.c.order_id).where(findings.c.id == finding_id))
-        if belongs != order_id:
-            raise PageError(404, "err.not_found")
+        await _check_answer(request, access, order_id, finding_id, token, csrf)
         wanted = _days_value(days)
         if not reason.strip():
             raise PageError(422, "extension.reason_needed")
