@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from tracker.domain import model
@@ -67,11 +65,3 @@ def test_it_lets_a_facility_head_report_only_a_self_inspection_of_their_own_faci
         model.may_report(HEAD, FacilityRef(7, "汇龙镇"), Mode.UNANNOUNCED)
     with pytest.raises(NotAllowed):
         model.may_report(HEAD, FacilityRef(8, "南阳镇"), Mode.SELF)
-
-
-def test_it_escalates_only_open_findings_past_their_time():
-    now = datetime(2026, 12, 1, tzinfo=UTC)
-    assert model.escalation_due(Status.ORDERED, now - timedelta(seconds=1), now)
-    assert not model.escalation_due(Status.ORDERED, now + timedelta(seconds=1), now)
-    assert not model.escalation_due(Status.SUBMITTED, now - timedelta(days=9), now)
-    assert not model.escalation_due(Status.ORDERED, None, now)

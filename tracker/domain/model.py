@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from tracker.domain.errors import FindingAlreadyClosed, InvalidTransition, NotAllowed
@@ -119,8 +118,3 @@ def verify(current: Status, accepted: bool) -> Transition:
     if accepted:
         return Transition(current, Status.CLOSED, "closed")
     return Transition(current, Status.ORDERED, "rejected")
-
-
-def escalation_due(status: Status, next_escalation_at: datetime | None, now: datetime) -> bool:
-    """Open at the facility's side (ordered, or rejected back to it) and past the next escalation time."""
-    return status is Status.ORDERED and next_escalation_at is not None and next_escalation_at <= now

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog, apply_rules
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.errors import InvalidInput, NotAllowed
+from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
 from tracker.events.schemas import FindingReported, InspectionSubmitted
 from tracker.store.outbox import add_events
@@ -261,4 +261,4 @@ async def _check_items(
                 raise InvalidInput(f"{where}.photos", f"unknown photo id(s): {', '.join(missing)}")
 
 
-__all__ = ["InspectionInput", "ItemResult", "NotAllowed", "Reported", "report_inspection"]
+__all__ = ["InspectionInput", "ItemResult", "Reported", "report_inspection"]

@@ -14,10 +14,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
-from tracker.domain.errors import NotAllowed, NotFound
+from tracker.domain.errors import NotFound
 from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
 from tracker.service.context import Context
-from tracker.service.loop import StaleFinding, load_finding, submit_rectification, verify
+from tracker.service.loop import load_finding, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.tables import facilities, findings, history, photo_links, photos, users
 from tracker.web.auth import context, current_actor, login
@@ -373,4 +373,4 @@ def _view(f: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-__all__ = ["NotAllowed", "StaleFinding", "router"]
+__all__ = ["router"]
