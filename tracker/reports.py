@@ -110,7 +110,7 @@ async def gather(
     def labeller(dimension: str, key: Any, name: str | None) -> str:
         return value_label(dimension, str(key), catalog, name)
 
-    summary, breakdowns = await q.overview(conn, period, flt, now, labeller)
+    summary, breakdowns, sums = await q.overview(conn, period, flt, now, labeller)
     return Dashboard(
         period=period,
         flt=flt,
@@ -122,8 +122,8 @@ async def gather(
         days=await q.days_to_close(conn, period, flt, now),
         overdue=await q.overdue_list(conn, period, flt, now, list_limit),
         open_major=await q.finding_list(conn, "open_major", period, flt, now, list_limit),
-        top_open=await q.top_facilities(conn, "open", period, flt, now),
-        top_repeat=await q.top_facilities(conn, "repeat", period, flt, now),
+        top_open=await q.top_from(conn, sums["facility"], "open"),
+        top_repeat=await q.top_from(conn, sums["facility"], "repeat"),
         escalated=await q.escalations(conn, period, flt),
     )
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -55,8 +56,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.stats.periods import Period, local_day
-from tracker.store.tables import STATS_COLUMNS, facilities, findings, history
+from tracker.stats import daybook
+from tracker.stats.periods import Period, local_day, local_midnight
+from tracker.store.tables import DAYBOOK_DIMENSIONS, STATS_COLUMNS, facilities, findings, history
 
 COUNTS = (
     "found",
@@ -72,6 +74,8 @@ COUNTS = (
 # Stock figures are counted at a moment; flows over the period.
 STOCKS = frozenset({"open", "overdue", "open_major"})
 METRICS = COUNTS
+# Counted beside the figures for the top-facilities table's major column.
+TALLIES = (*COUNTS, "repeat_major")
 DIMENSIONS = ("town", "facility_type", "facility", "category", "severity", "mode")
 RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time", "closed")}
 
@@ -163,6 +167,8 @@ def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> Colum
         return and_(found, c.severity == "major")
     if metric == "repeat":
         return and_(found, c.is_repeat)
+    if metric == "repeat_major":
+        return and_(found, c.is_repeat, c.severity == "major")
     raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -214,12 +220,12 @@ async def _grouped(
     findings only. Without keys, one row of totals."""
     rel = _relevant(period, now, flt)
     key_columns = [rel.c[k] for k in keys]
-    query = select(*key_columns, *_sums(period, now, rel.c))
+    query = select(*key_columns, *_sums(period, now, rel.c, TALLIES))
     if key_columns:
         query = query.group_by(*key_columns)
     out = []
     for row in (await conn.execute(query)).all():
-        counts = {m: int(getattr(row, m)) for m in COUNTS}
+        counts = {m: int(getattr(row, m)) for m in TALLIES}
         out.append(({k: getattr(row, k) for k in keys}, counts))
     return out
 
@@ -268,27 +274,72 @@ class Summary:
         }
 
 
-def _total(rows: Sequence[tuple[dict[str, Any], dict[str, int]]]) -> Figures:
-    counts = dict.fromkeys(COUNTS, 0)
-    for _, row in rows:
-        for m in COUNTS:
-            counts[m] += row[m]
-    return Figures(counts, _rates(counts))
+Sums = dict[Any, dict[str, int]]  # group key -> counts
 
 
-async def figures(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> Figures:
-    return _total(await _grouped(conn, period, flt, now, ()))
+def _add(into: dict[str, int], counts: dict[str, int]) -> None:
+    for name, n in counts.items():
+        into[name] = into.get(name, 0) + n
 
 
-async def summary(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> Summary:
+def _by_dimension(
+    rows: Sequence[tuple[dict[str, Any], dict[str, int]]], dimensions: Sequence[str]
+) -> dict[str, Sums]:
+    """Finer-grained counts (from the rows) summed per group of each dimension."""
+    out: dict[str, Sums] = {}
+    for dimension in dimensions:
+        column = _DIMENSION_COLUMN[dimension]
+        sums: Sums = {}
+        for keys, counts in rows:
+            _add(sums.setdefault(keys[column], {}), counts)
+        out[dimension] = sums
+    return out
+
+
+def _figures(counts: dict[str, int]) -> Figures:
+    whole = {m: counts.get(m, 0) for m in COUNTS}
+    return Figures(whole, _rates(whole))
+
+
+async def _counts(
+    conn: AsyncConnection,
+    period: Period,
+    flt: Filter,
+    now: datetime,
+    dimensions: Sequence[str],
+    exact_rows: bool = False,
+) -> tuple[dict[str, int], dict[str, Sums]]:
+    """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
+    answer (see _book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
+    if not exact_rows and _book_answers(period, flt):
+        book = await _book_counts(conn, period, flt, now)
+        if book is not None:
+            return _from_cells(book, dimensions)
+    rows = await _grouped(conn, period, flt, now, GRAIN if dimensions else ())
+    totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
+    for _, counts in rows:
+        _add(totals, counts)
+    return totals, _by_dimension(rows, dimensions)
+
+
+async def figures(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, exact_rows: bool = False
+) -> Figures:
+    totals, _ = await _counts(conn, period, flt, now, (), exact_rows)
+    return _figures(totals)
+
+
+async def summary(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, exact_rows: bool = False
+) -> Summary:
     """Every headline figure of the period and of the period before it."""
     previous = period.previous()
     return Summary(
         period,
         previous,
         period.as_of(now),
-        await figures(conn, period, flt, now),
-        await figures(conn, previous, flt, now),
+        await figures(conn, period, flt, now, exact_rows),
+        await figures(conn, previous, flt, now, exact_rows),
     )
 
 
@@ -315,22 +366,12 @@ async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     return {r.id: (r.name, r.town) for r in rows.all()}
 
 
-async def _roll_up(
-    conn: AsyncConnection,
-    rows: Sequence[tuple[dict[str, Any], dict[str, int]]],
-    dimension: str,
-    labeller: Any = None,
-) -> list[Group]:
-    """The groups of one dimension from finer-grained counts; groups with nothing to count are left out."""
-    column = _DIMENSION_COLUMN[dimension]
-    sums: dict[Any, dict[str, int]] = {}
-    for keys, counts in rows:
-        into = sums.setdefault(keys[column], dict.fromkeys(COUNTS, 0))
-        for m in COUNTS:
-            into[m] += counts[m]
+async def _groups(conn: AsyncConnection, sums: Sums, dimension: str, labeller: Any = None) -> list[Group]:
+    """The groups of one dimension; groups with nothing to count are left out."""
     names = await _facility_names(conn, list(sums)) if dimension == "facility" else {}
     groups = []
-    for key, counts in sums.items():
+    for key, all_counts in sums.items():
+        counts = {m: all_counts.get(m, 0) for m in COUNTS}
         if not any(counts.values()):
             continue
         name, town = names.get(key, (None, None))
@@ -341,14 +382,20 @@ async def _roll_up(
 
 
 async def breakdown(
-    conn: AsyncConnection, dimension: str, period: Period, flt: Filter, now: datetime, labeller: Any = None
+    conn: AsyncConnection,
+    dimension: str,
+    period: Period,
+    flt: Filter,
+    now: datetime,
+    labeller: Any = None,
+    exact_rows: bool = False,
 ) -> list[Group]:
     """The figures per town, facility type, facility, category, severity or inspection mode; groups with
     nothing to count are left out. `labeller(dimension, key, name)` names a group."""
     if dimension not in _DIMENSION_COLUMN:
         raise ValueError(f"group_by must be one of {', '.join(DIMENSIONS)}")
-    rows = await _grouped(conn, period, flt, now, (_DIMENSION_COLUMN[dimension],))
-    return await _roll_up(conn, rows, dimension, labeller)
+    _, sums = await _counts(conn, period, flt, now, (dimension,), exact_rows)
+    return await _groups(conn, sums[dimension], dimension, labeller)
 
 
 async def overview(
@@ -358,15 +405,142 @@ async def overview(
     now: datetime,
     labeller: Any = None,
     dimensions: Sequence[str] = DIMENSIONS,
-) -> tuple[Summary, dict[str, list[Group]]]:
-    """The headline figures with their change, and the breakdown by each of `dimensions`, from two queries:
-    one grouped by every dimension at once for the period, one of totals for the period before."""
-    rows = await _grouped(conn, period, flt, now, GRAIN)
+    exact_rows: bool = False,
+) -> tuple[Summary, dict[str, list[Group]], dict[str, Sums]]:
+    """The headline figures with their change, and the breakdown by each of `dimensions` (and the raw sums per
+    group, which top_facilities reads)."""
+    totals, sums = await _counts(conn, period, flt, now, dimensions, exact_rows)
     previous = period.previous()
     summary = Summary(
-        period, previous, period.as_of(now), _total(rows), await figures(conn, previous, flt, now)
+        period,
+        previous,
+        period.as_of(now),
+        _figures(totals),
+        await figures(conn, previous, flt, now, exact_rows),
     )
-    return summary, {d: await _roll_up(conn, rows, d, labeller) for d in dimensions}
+    return summary, {d: await _groups(conn, sums[d], d, labeller) for d in dimensions}, sums
+
+
+# --- from the day book ------------------------------------------------------------------------------------
+
+
+# The flow that gives closed_of_found over the days of a week or a calendar month.
+def _closed_of_found_flow(period: Period) -> str | None:
+    if period.is_month():
+        return "closed_same_month"
+    if period.days == 7 and period.start.weekday() == 0:
+        return "closed_same_week"
+    return None
+
+
+def _town_only(flt: Filter) -> bool:
+    """The day book is kept per town and one dimension at a time: it answers when the figures are filtered by
+    town or not at all."""
+    return replace(flt, town=None) == Filter()
+
+
+def _book_answers(period: Period, flt: Filter) -> bool:
+    """It knows closed_of_found for weeks and calendar months only."""
+    return _town_only(flt) and _closed_of_found_flow(period) is not None
+
+
+Cell = daybook.Cell
+
+
+async def _overdue_now(conn: AsyncConnection, now: datetime, town: str | None) -> dict[Cell, int]:
+    """Overdue now per cell, from the rows: at T = now, overdue_at is exactly "status ordered and deadline
+    passed" (ordered means open and at the facility), one range of ix_findings_stats_overdue."""
+    out: dict[Cell, int] = {}
+    where = [f.c.status == "ordered", f.c.due_at < now]
+    if town is not None:
+        where.append(f.c.town == town)
+    for dim in DAYBOOK_DIMENSIONS:
+        column = f.c.facility_id if dim == "facility" else f.c[dim]
+        query = select(f.c.town, column.label("k"), func.count().label("n")).where(*where)
+        for row in (await conn.execute(query.group_by(f.c.town, column))).all():
+            out[(row.town, dim, str(row.k))] = int(row.n)
+    return out
+
+
+async def _book_counts(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime
+) -> dict[Cell, dict[str, int]] | None:
+    """Every count of the period per cell (town, dimension, key) from the day book: the stored days' flows,
+    the later days' flows worked out from their rows by the day book's own rules, and the stocks at the end of
+    the period (stored) or now (the stock at today's 00:00 moved by today's flows; overdue from the rows).
+    None when the day book has not caught up far enough."""
+    through = await daybook.through(conn)
+    if through is None:
+        return None
+    start, end, today = period.start, period.end, local_day(now)
+    running = period.as_of(now) < period.end_utc
+    if (running and (through != today or start > today)) or (not running and end > through):
+        return None
+    flows: dict[Cell, Counter[str]] = defaultdict(Counter)
+    if start < min(end, through):
+        for (town, dim, key), counts in (
+            await daybook.flow_sums(conn, start, min(end, through), flt.town)
+        ).items():
+            flows[(town, dim, key)].update(counts)
+    tail: dict[Cell, Counter[str]] = defaultdict(Counter)
+    tail_from = max(start, through)
+    if tail_from < end:
+        for fact in await daybook.facts_since(conn, local_midnight(tail_from), period.end_utc, flt.town):
+            fact_cells = daybook.cells(fact)
+            for day, flow in daybook.flows_of(fact):
+                if tail_from <= day < end:
+                    for cell in fact_cells:
+                        tail[cell][flow] += 1
+    for cell, counts in tail.items():
+        flows[cell].update(counts)
+    if running:  # today is the tail's only day
+        stocks = await daybook.stocks_at(conn, today, flt.town)
+        overdue = await _overdue_now(conn, now, flt.town)
+        for cell in set(stocks) | set(tail) | set(overdue):
+            at_midnight, moved = stocks.get(cell, Counter()), tail.get(cell, Counter())
+            stocks[cell] = Counter(
+                {
+                    "open": at_midnight["open"] + moved["found"] - moved["closed"],
+                    "open_major": at_midnight["open_major"] + moved["found_major"] - moved["closed_major"],
+                    "overdue": overdue.get(cell, 0),
+                }
+            )
+    else:
+        stocks = await daybook.stocks_at(conn, end, flt.town)
+    same = _closed_of_found_flow(period)
+    out: dict[Cell, dict[str, int]] = {}
+    for cell in set(flows) | set(stocks):
+        fl, st = flows.get(cell, Counter()), stocks.get(cell, Counter())
+        out[cell] = {
+            "found": fl["found"],
+            "closed": fl["closed"],
+            "closed_of_found": fl[same] if same else 0,
+            "on_time": fl["on_time"],
+            "open": st["open"],
+            "overdue": st["overdue"],
+            "open_major": st["open_major"],
+            "found_major": fl["found_major"],
+            "repeat": fl["repeat"],
+            "repeat_major": fl["repeat_major"],
+        }
+    return out
+
+
+def _from_cells(
+    cells: dict[Cell, dict[str, int]], dimensions: Sequence[str]
+) -> tuple[dict[str, int], dict[str, Sums]]:
+    """Totals and per-dimension sums from cells. Every finding is in exactly one severity cell, so the totals
+    and the towns are the sums of those."""
+    totals: dict[str, int] = dict.fromkeys(COUNTS, 0)
+    sums: dict[str, Sums] = {d: {} for d in dimensions}
+    for (town, dim, key), counts in cells.items():
+        if dim == "severity":
+            _add(totals, counts)
+            if "town" in sums:
+                _add(sums["town"].setdefault(town, {}), counts)
+        if dim in sums:
+            _add(sums[dim].setdefault(int(key) if dim == "facility" else key, {}), counts)
+    return totals, sums
 
 
 # --- trends -----------------------------------------------------------------------------------------------
@@ -413,7 +587,12 @@ def trend_periods(unit: str, last_day: date, count: int) -> list[Period]:
 
 
 async def trend(
-    conn: AsyncConnection, unit: str, period: Period, flt: Filter, count: int = 12
+    conn: AsyncConnection,
+    unit: str,
+    period: Period,
+    flt: Filter,
+    count: int = 12,
+    exact_rows: bool = False,
 ) -> list[Bucket]:
     """Found, closed, closed-of-found (found in the bucket and closed within it) and on-time closures per week
     or month, for `count` buckets ending with the one holding the period's last day. Each bucket's figures
@@ -422,6 +601,8 @@ async def trend(
         raise ValueError("unit must be week or month")
     periods = trend_periods(unit, period.end - timedelta(days=1), count)
     out = [Bucket(p) for p in periods]
+    if not exact_rows and _town_only(flt) and await _book_trend(conn, unit, out, flt.town):
+        return out
     bounds = [p.start_utc for p in periods]
     ends = [p.end_utc for p in periods]
     start, end = bounds[0], ends[-1]
@@ -461,6 +642,36 @@ async def trend(
     return out
 
 
+async def _book_trend(conn: AsyncConnection, unit: str, buckets: list[Bucket], town: str | None) -> bool:
+    """Fill the buckets from the day book's daily totals and, for the days it does not hold yet, the rows.
+    False (buckets untouched) when it holds nothing."""
+    through = await daybook.through(conn)
+    if through is None:
+        return False
+    first, after = buckets[0].period.start, buckets[-1].period.end
+    same = "closed_same_week" if unit == "week" else "closed_same_month"
+    days: dict[date, Counter[str]] = defaultdict(Counter)
+    if first < min(after, through):
+        for (day,), counts in (
+            await daybook.flow_sums(conn, first, min(after, through), town, by_day=True)
+        ).items():
+            days[day].update(counts)
+    tail_from = max(first, through)
+    if tail_from < after:
+        for fact in await daybook.facts_since(conn, local_midnight(tail_from), local_midnight(after), town):
+            for day, flow in daybook.flows_of(fact):
+                if tail_from <= day < after:
+                    days[day][flow] += 1
+    for bucket in buckets:
+        for day, counts in days.items():
+            if bucket.period.start <= day < bucket.period.end:
+                bucket.found += counts["found"]
+                bucket.closed += counts["closed"]
+                bucket.closed_of_found += counts[same]
+                bucket.on_time += counts["on_time"]
+    return True
+
+
 # --- days to close ----------------------------------------------------------------------------------------
 
 
@@ -478,16 +689,33 @@ def nearest_rank(values: Sequence[float], share: float) -> float | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-async def days_to_close(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> DaysToClose:
-    if conn.dialect.name == "sqlite":
-        days = func.julianday(f.c.closed_at) - func.julianday(f.c.reported_at)
-    else:
-        days = func.extract("epoch", f.c.closed_at - f.c.reported_at) / 86400.0
-    rows = (
-        await conn.execute(_base([days.label("d")], flt).where(predicate("closed", period, now)))
-    ).scalars()
-    values = [float(v) for v in rows]
+def _days_to_close(histogram: Counter[int]) -> DaysToClose:
+    values = sorted(histogram.elements())
     return DaysToClose(len(values), statistics.median(values) if values else None, nearest_rank(values, 0.9))
+
+
+async def days_to_close(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, exact_rows: bool = False
+) -> DaysToClose:
+    """Calendar days from the day found to the day closed (local days), over the findings closed in the
+    period: their count, median and 90th percentile."""
+    histogram: Counter[int] = Counter()
+    through = None if exact_rows or not _town_only(flt) else await daybook.through(conn)
+    if through is None:
+        query = _base([f.c.reported_at, f.c.closed_at], flt).where(predicate("closed", period, now))
+        for row in (await conn.execute(query)).all():
+            histogram[(local_day(row.closed_at) - local_day(row.reported_at)).days] += 1
+        return _days_to_close(histogram)
+    start, end = period.start, period.end
+    if start < min(end, through):
+        histogram.update(await daybook.close_day_counts(conn, start, min(end, through), flt.town))
+    tail_from = max(start, through)
+    if tail_from < end:
+        for fact in await daybook.facts_since(conn, local_midnight(tail_from), period.end_utc, flt.town):
+            closing = daybook.days_to_close(fact)
+            if closing is not None and tail_from <= closing[0] < end:
+                histogram[closing[1]] += 1
+    return _days_to_close(histogram)
 
 
 # --- lists ------------------------------------------------------------------------------------------------
@@ -630,23 +858,30 @@ class FacilityCount:
     major: int
 
 
+async def top_from(conn: AsyncConnection, sums: Sums, metric: str, limit: int = 10) -> list[FacilityCount]:
+    """The facilities with the most findings in `metric` ("open" or "repeat") from per-facility sums, most
+    first, with how many of those are major."""
+    major = {"open": "open_major", "repeat": "repeat_major"}[metric]
+    ranked = sorted(
+        ((c[metric], key, c.get(major, 0)) for key, c in sums.items() if c.get(metric)),
+        key=lambda r: (-r[0], r[1]),
+    )
+    names = await _facility_names(conn, [key for _, key, _ in ranked[:limit]])
+    return [FacilityCount(key, *names[key], n, m) for n, key, m in ranked[:limit]]
+
+
 async def top_facilities(
-    conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime, limit: int = 10
+    conn: AsyncConnection,
+    metric: str,
+    period: Period,
+    flt: Filter,
+    now: datetime,
+    limit: int = 10,
+    exact_rows: bool = False,
 ) -> list[FacilityCount]:
     """Facilities with the most findings in `metric` (use "open" or "repeat"), most first."""
-    rel = _relevant(period, now, flt)
-    n = func.count().label("n")
-    major = func.coalesce(func.sum(case((rel.c.severity == "major", 1), else_=0)), 0).label("major")
-    query = (
-        select(rel.c.facility_id, n, major)
-        .where(predicate(metric, period, now, rel.c))
-        .group_by(rel.c.facility_id)
-        .order_by(n.desc(), rel.c.facility_id)
-        .limit(limit)
-    )
-    rows = (await conn.execute(query)).all()
-    names = await _facility_names(conn, [r.facility_id for r in rows])
-    return [FacilityCount(r.facility_id, *names[r.facility_id], int(r.n), int(r.major)) for r in rows]
+    _, sums = await _counts(conn, period, flt, now, ("facility",), exact_rows)
+    return await top_from(conn, sums["facility"], metric, limit)
 
 
 async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> list[tuple[int, int, datetime]]:
@@ -702,6 +937,7 @@ __all__ = [
     "predicate",
     "summary",
     "top_facilities",
+    "top_from",
     "trend",
     "trend_periods",
 ]

@@ -170,6 +170,68 @@ findings = Table(
     Index("ix_findings_stats_reported", "reported_at", *STATS_COLUMNS),
     Index("ix_findings_stats_closed", "closed_at", "reported_at", *STATS_COLUMNS[1:]),
     Index("ix_findings_repeat", "facility_id", "item_code", "reported_at"),
+    # Overdue now (status ordered, deadline passed), counted per dimension and listed oldest deadline first.
+    Index(
+        "ix_findings_stats_overdue",
+        "status",
+        "due_at",
+        "town",
+        "facility_type",
+        "facility_id",
+        "category",
+        "severity",
+        "mode",
+    ),
+)
+
+# The day book (tracker.stats.daybook, migration 0006): the dashboard's figures of each completed local day, per
+# town and value of one dimension, so a month's page reads a few thousand rows rather than every finding.
+DAYBOOK_DIMENSIONS = ("facility_type", "facility", "category", "severity", "mode")
+DAYBOOK_FLOWS = (
+    "found",
+    "found_major",
+    "repeat",
+    "repeat_major",
+    "closed",
+    "closed_major",
+    "on_time",
+    "closed_same_week",
+    "closed_same_month",
+)
+DAYBOOK_STOCKS = ("open", "open_major", "overdue")
+
+
+def _daybook_cells(name: str, counts: tuple[str, ...]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("day", Date, primary_key=True),
+        Column("town", String(60), primary_key=True),
+        Column("dim", String(20), primary_key=True),
+        Column("key", String(60), primary_key=True),
+        *(Column(count, Integer, nullable=False, default=0) for count in counts),
+    )
+
+
+# Flows of day `day`: findings reported, closed ... on that day. Rows for every day before stats_state.through.
+stats_flows = _daybook_cells("stats_flows", DAYBOOK_FLOWS)
+# Stocks at 00:00 local time of day `day`. Rows for every day up to and including stats_state.through.
+stats_stocks = _daybook_cells("stats_stocks", DAYBOOK_STOCKS)
+# How many findings closed on `day` took `days` calendar days from the day found to the day closed.
+stats_close_days = Table(
+    "stats_close_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("town", String(60), primary_key=True),
+    Column("days", Integer, primary_key=True),
+    Column("closed", Integer, nullable=False),
+)
+# One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows).
+stats_state = Table(
+    "stats_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("through", Date),
 )
 
 history = Table(

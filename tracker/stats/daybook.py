@@ -1,0 +1,371 @@
+"""The day book: the dashboard's figures of every completed local day, kept so that a month's page reads a few
+thousand rows rather than every finding.
+
+For each town and each value of each dimension (facility type, facility, category, severity, mode) it holds:
+
+- the flows of each day D before `through`: findings found on D, closed on D, closed on D by their deadline,
+  closed on D in the same week or month they were found in (what a week's or month's closure rate needs), and
+  the majors and repeats among them;
+- the stocks at 00:00 of each day D up to and including `through`: open, open major, overdue;
+- how many calendar days each finding closed on D took, from the day it was found (days to close).
+
+All of it is worked out from the findings rows by the pure functions below, which follow the definitions in
+tracker.stats.query (the tests hold the two equal on crafted and random data and through the real loop).
+`catch_up` adds the days completed since the last run (the scheduler calls it every few minutes); `rebuild`
+starts over (`tracker stats rebuild`, after findings were loaded by other means than the loop). Days from
+`through` on are read from the findings rows, so a day book that lags makes the page slower, never wrong.
+
+A completed day never changes: the loop writes every change at the clock's now. Should the clock ever stand
+before `through` (set back by hand), `touch` pulls `through` back to now's day in the writer's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tracker.stats.periods import local_day, local_midnight
+from tracker.store.db import read_only
+from tracker.store.tables import (
+    DAYBOOK_FLOWS,
+    DAYBOOK_STOCKS,
+    findings,
+    stats_close_days,
+    stats_flows,
+    stats_state,
+    stats_stocks,
+)
+
+log = logging.getLogger(__name__)
+f = findings
+
+# The columns of a finding the day book reads.
+FACT_COLUMNS = (
+    f.c.reported_at,
+    f.c.closed_at,
+    f.c.due_at,
+    f.c.submitted_at,
+    f.c.status,
+    f.c.severity,
+    f.c.category,
+    f.c.facility_id,
+    f.c.town,
+    f.c.facility_type,
+    f.c.mode,
+    f.c.is_repeat,
+)
+
+Cell = tuple[str, str, str]  # (town, dimension, key)
+
+
+def cells(fact: Any) -> tuple[Cell, ...]:
+    """The cells one finding counts in: its town and its value of each dimension."""
+    town = fact.town
+    return (
+        (town, "facility_type", fact.facility_type),
+        (town, "facility", str(fact.facility_id)),
+        (town, "category", fact.category),
+        (town, "severity", fact.severity),
+        (town, "mode", fact.mode),
+    )
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def flows_of(fact: Any) -> list[tuple[date, str]]:
+    """(day, flow) for each flow the finding counts in: found on the day it was reported, closed on the day it
+    was closed. Matches tracker.stats.query.predicate for found, found_major, repeat, closed and on_time; a
+    week's or month's closed_of_found is the sum of closed_same_week or closed_same_month over its days."""
+    found = local_day(fact.reported_at)
+    major = fact.severity == "major"
+    out = [(found, "found")]
+    if major:
+        out.append((found, "found_major"))
+    if fact.is_repeat:
+        out.append((found, "repeat"))
+        if major:
+            out.append((found, "repeat_major"))
+    if fact.closed_at is not None:
+        closed = local_day(fact.closed_at)
+        out.append((closed, "closed"))
+        if major:
+            out.append((closed, "closed_major"))
+        if fact.due_at is not None and fact.closed_at <= fact.due_at:
+            out.append((closed, "on_time"))
+        if week_start(found) == week_start(closed):
+            out.append((closed, "closed_same_week"))
+        if (found.year, found.month) == (closed.year, closed.month):
+            out.append((closed, "closed_same_month"))
+    return out
+
+
+def stock_spans(fact: Any) -> list[tuple[str, date, date | None]]:
+    """(stock, first day, last day or None for still running) of the days D at whose 00:00 the finding counts
+    in the stock. With M the 00:00 of D, tracker.stats.query says: open when reported before M and not closed
+    before M; overdue when also its deadline passed before M and it was at the facility at M."""
+    found = local_day(fact.reported_at)
+    closed = local_day(fact.closed_at) if fact.closed_at is not None else None
+    out: list[tuple[str, date, date | None]] = [("open", found + timedelta(days=1), closed)]
+    if fact.severity == "major":
+        out.append(("open_major", found + timedelta(days=1), closed))
+    if fact.due_at is not None:
+        first = max(found, local_day(fact.due_at)) + timedelta(days=1)
+        ends = [day for day in (closed,) if day is not None]
+        if not (fact.submitted_at is None or fact.status == "ordered"):
+            ends.append(local_day(fact.submitted_at))
+        last = min(ends) if ends else None
+        if last is None or last >= first:
+            out.append(("overdue", first, last))
+    return out
+
+
+def days_to_close(fact: Any) -> tuple[date, int] | None:
+    """(day closed, calendar days from the day found to the day closed) of a closed finding."""
+    if fact.closed_at is None:
+        return None
+    closed = local_day(fact.closed_at)
+    return closed, (closed - local_day(fact.reported_at)).days
+
+
+@dataclass
+class Book:
+    """What the day book stores for a range of days, worked out from findings in memory."""
+
+    flows: dict[tuple[date, Cell], Counter[str]]
+    stocks: dict[tuple[date, Cell], Counter[str]]
+    close_days: Counter[tuple[date, str, int]]
+
+
+def compute(facts: Iterable[Any], flow_days: tuple[date, date], stock_days: tuple[date, date]) -> Book:
+    """The flows of the days in [flow_days), the stocks of the days in [stock_days) and the days to close of the
+    findings closed in [flow_days). `facts` must hold every finding that counts in any of them: those reported
+    or closed in the flow days, and those open at any 00:00 of the stock days."""
+    flow_from, flow_to = flow_days
+    stock_from, stock_to = stock_days
+    flows: dict[tuple[date, Cell], Counter[str]] = defaultdict(Counter)
+    changes: dict[tuple[Cell, str], Counter[date]] = defaultdict(Counter)
+    close_days: Counter[tuple[date, str, int]] = Counter()
+    for fact in facts:
+        fact_cells = cells(fact)
+        for day, flow in flows_of(fact):
+            if flow_from <= day < flow_to:
+                for cell in fact_cells:
+                    flows[(day, cell)][flow] += 1
+        for stock, first, last in stock_spans(fact):
+            start = max(first, stock_from)
+            stop = stock_to if last is None else min(last + timedelta(days=1), stock_to)
+            if start < stop:
+                for cell in fact_cells:
+                    changes[(cell, stock)][start] += 1
+                    if stop < stock_to:
+                        changes[(cell, stock)][stop] -= 1
+        closing = days_to_close(fact)
+        if closing is not None and flow_from <= closing[0] < flow_to:
+            close_days[(closing[0], fact.town, closing[1])] += 1
+    stocks: dict[tuple[date, Cell], Counter[str]] = defaultdict(Counter)
+    for (cell, stock), deltas in changes.items():
+        level, days = 0, sorted(deltas)
+        for n, day in enumerate(days):
+            level += deltas[day]
+            until = days[n + 1] if n + 1 < len(days) else stock_to
+            if level:
+                for d in _days(day, until):
+                    stocks[(d, cell)][stock] = level
+    return Book(dict(flows), dict(stocks), close_days)
+
+
+def _days(first: date, after: date) -> Iterable[date]:
+    day = first
+    while day < after:
+        yield day
+        day += timedelta(days=1)
+
+
+# --- storing -------------------------------------------------------------------------------------------------
+
+
+async def through(conn: AsyncConnection) -> date | None:
+    """The first day the day book does not hold the flows of; None when it holds nothing."""
+    return (await conn.execute(select(stats_state.c.through).where(stats_state.c.id == 1))).scalar()
+
+
+async def touch(conn: AsyncConnection, now: datetime) -> None:
+    """Call in any transaction that changes a finding at `now`: if the clock stands before the day book's last
+    day, the days from now's day on are handed back to the rows."""
+    today = local_day(now)
+    await conn.execute(
+        update(stats_state).where(stats_state.c.id == 1, stats_state.c.through > today).values(through=today)
+    )
+
+
+def _facts_query(since: date | None, until: date) -> Any:
+    """Every finding that counts in the flows of [since, until) or the stocks at the 00:00s of (since, until]:
+    reported before `until`, and not closed before `since`."""
+    query = select(*FACT_COLUMNS).where(f.c.reported_at < local_midnight(until))
+    if since is not None:
+        query = query.where(or_(f.c.closed_at.is_(None), f.c.closed_at >= local_midnight(since)))
+    return query
+
+
+def _rows(book: Book) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    def cell_row(day: date, cell: Cell, counts: Counter[str], names: Sequence[str]) -> dict[str, Any]:
+        town, dim, key = cell
+        return {"day": day, "town": town, "dim": dim, "key": key, **{n: counts.get(n, 0) for n in names}}
+
+    flows = [cell_row(day, cell, c, DAYBOOK_FLOWS) for (day, cell), c in book.flows.items()]
+    stocks = [cell_row(day, cell, c, DAYBOOK_STOCKS) for (day, cell), c in book.stocks.items()]
+    close = [
+        {"day": day, "town": town, "days": days, "closed": n}
+        for (day, town, days), n in book.close_days.items()
+    ]
+    return flows, stocks, close
+
+
+async def _insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], chunk: int = 5000) -> None:
+    for n in range(0, len(rows), chunk):
+        await conn.execute(insert(table), rows[n : n + chunk])
+
+
+async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
+    """Add every day completed before now's day to the day book. Returns the new `through`, or None when there
+    was nothing to add or another writer moved `through` meanwhile (the next call picks it up)."""
+    today = local_day(now)
+    async with read_only(engine) as conn:
+        since = await through(conn)
+        if since is not None and since >= today:
+            return None
+        if since is None:
+            first = (await conn.execute(select(f.c.reported_at).order_by(f.c.reported_at).limit(1))).scalar()
+            start = local_day(first) if first is not None else today
+        else:
+            start = since
+        facts = (await conn.execute(_facts_query(since, today))).all()
+    # Flows of [start, today); stocks at the 00:00s after the last run's (its own stay), through today's.
+    book = compute(
+        facts,
+        (start, today),
+        (start if since is None else since + timedelta(days=1), today + timedelta(days=1)),
+    )
+    flows, stocks, close = _rows(book)
+    async with engine.begin() as conn:
+        if await through(conn) != since:
+            return None
+        await conn.execute(delete(stats_flows).where(stats_flows.c.day >= start))
+        await conn.execute(delete(stats_close_days).where(stats_close_days.c.day >= start))
+        stock_gone = stats_stocks.c.day > since if since is not None else stats_stocks.c.day.is_not(None)
+        await conn.execute(delete(stats_stocks).where(stock_gone))
+        await _insert(conn, stats_flows, flows)
+        await _insert(conn, stats_stocks, stocks)
+        await _insert(conn, stats_close_days, close)
+        if since is None:
+            await conn.execute(delete(stats_state))
+            await conn.execute(insert(stats_state).values(id=1, through=today))
+        else:
+            await conn.execute(update(stats_state).where(stats_state.c.id == 1).values(through=today))
+    log.info(
+        "day book holds the days before %s (%d flow rows, %d stock rows)", today, len(flows), len(stocks)
+    )
+    return today
+
+
+async def clear(engine: AsyncEngine) -> None:
+    """Empty the day book: every figure comes from the rows until the next catch_up."""
+    async with engine.begin() as conn:
+        await conn.execute(delete(stats_state))
+        for table in (stats_flows, stats_stocks, stats_close_days):
+            await conn.execute(delete(table))
+
+
+async def rebuild(engine: AsyncEngine, now: datetime) -> date | None:
+    """Start the day book over from the findings rows."""
+    await clear(engine)
+    return await catch_up(engine, now)
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+
+async def flow_sums(
+    conn: AsyncConnection, first: date, after: date, town: str | None, by_day: bool = False
+) -> dict[tuple[Any, ...], Counter[str]]:
+    """The flows of the days in [first, after) summed per (town, dim, key), or per day (totals of the
+    severity rows, which hold every finding once) with `by_day`."""
+    t = stats_flows
+    sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
+    where = [t.c.day >= first, t.c.day < after]
+    if town is not None:
+        where.append(t.c.town == town)
+    if by_day:
+        query = select(t.c.day, *sums).where(*where, t.c.dim == "severity").group_by(t.c.day)
+        keys = ("day",)
+    else:
+        query = select(t.c.town, t.c.dim, t.c.key, *sums).where(*where).group_by(t.c.town, t.c.dim, t.c.key)
+        keys = ("town", "dim", "key")
+    out: dict[tuple[Any, ...], Counter[str]] = {}
+    for row in (await conn.execute(query)).all():
+        out[tuple(getattr(row, k) for k in keys)] = Counter({n: int(getattr(row, n)) for n in DAYBOOK_FLOWS})
+    return out
+
+
+async def stocks_at(conn: AsyncConnection, day: date, town: str | None) -> dict[Cell, Counter[str]]:
+    """The stocks at 00:00 of `day` per (town, dim, key); the day must be at or before `through`."""
+    t = stats_stocks
+    query = select(t.c.town, t.c.dim, t.c.key, *(t.c[n] for n in DAYBOOK_STOCKS)).where(t.c.day == day)
+    if town is not None:
+        query = query.where(t.c.town == town)
+    return {
+        (r.town, r.dim, r.key): Counter({n: int(getattr(r, n)) for n in DAYBOOK_STOCKS})
+        for r in (await conn.execute(query)).all()
+    }
+
+
+async def close_day_counts(conn: AsyncConnection, first: date, after: date, town: str | None) -> Counter[int]:
+    t = stats_close_days
+    query = select(t.c.days, _sum(t.c.closed).label("n")).where(t.c.day >= first, t.c.day < after)
+    if town is not None:
+        query = query.where(t.c.town == town)
+    rows = (await conn.execute(query.group_by(t.c.days))).all()
+    return Counter({int(r.days): int(r.n) for r in rows})
+
+
+async def facts_since(conn: AsyncConnection, since: datetime, until: datetime, town: str | None) -> list[Any]:
+    """The findings reported or closed in [since, until): what the flows of the days not yet in the day book
+    are worked out from."""
+    town_clause = [f.c.town == town] if town is not None else []
+    reported = select(*FACT_COLUMNS).where(f.c.reported_at >= since, f.c.reported_at < until, *town_clause)
+    closed_only = select(*FACT_COLUMNS).where(
+        f.c.closed_at >= since, f.c.closed_at < until, f.c.reported_at < since, *town_clause
+    )
+    return [*(await conn.execute(reported)).all(), *(await conn.execute(closed_only)).all()]
+
+
+def _sum(column: Any) -> Any:
+    return func.coalesce(func.sum(column), 0)
+
+
+__all__ = [
+    "Book",
+    "catch_up",
+    "cells",
+    "clear",
+    "close_day_counts",
+    "compute",
+    "days_to_close",
+    "facts_since",
+    "flow_sums",
+    "flows_of",
+    "rebuild",
+    "stock_spans",
+    "stocks_at",
+    "through",
+    "touch",
+]
