@@ -28,6 +28,7 @@ docs_app = typer.Typer(help="Generated documents.", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
 checklists_app = typer.Typer(help="The checklists in checklists/*.yaml.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+stats_app = typer.Typer(help="The dashboard's day book of completed days.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (facilities_app, "facilities"),
@@ -36,6 +37,7 @@ for sub, name in (
     (calendar_app, "calendar"),
     (checklists_app, "checklists"),
     (demo_app, "demo"),
+    (stats_app, "stats"),
 ):
     app.add_typer(sub, name=name)
 
@@ -87,6 +89,46 @@ def _role(main, *args) -> None:
         for problem in error.problems:
             typer.secho(problem, fg="red", err=True)
         raise typer.Exit(2) from None
+
+
+@stats_app.command("catch-up")
+def stats_catch_up(data: Data = None) -> None:
+    """Add the days completed since the last run to the day book (the scheduler does this every 10 minutes)."""
+    _stats(data, rebuild=False)
+
+
+@stats_app.command("rebuild")
+def stats_rebuild(data: Data = None) -> None:
+    """Build the day book over again from the findings: after findings were loaded by other means than the
+    loop. The dashboard reads the findings rows meanwhile."""
+    _stats(data, rebuild=True)
+
+
+def _stats(data: Path | None, rebuild: bool) -> None:
+    import time
+
+    from tracker.clock import SystemClock
+    from tracker.stats import daybook
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    require_schema(settings)
+
+    async def run() -> object:
+        engine = make_engine(settings.db_url)
+        try:
+            now = SystemClock().now()
+            return await (daybook.rebuild(engine, now) if rebuild else daybook.catch_up(engine, now))
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    through = asyncio.run(run())
+    took = time.perf_counter() - started
+    if through is None:
+        typer.echo("the day book was already up to date")
+    else:
+        typer.echo(f"the day book holds every day before {through} ({took:.1f} s)")
 
 
 @app.command()

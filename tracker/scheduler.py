@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tracker.service.context import Context
 from tracker.service.sweep import sweep
+from tracker.stats import daybook
 from tracker.stats.digest import queue_digests
 from tracker.store.db import drop_lease, take_lease
 
@@ -48,6 +49,12 @@ class LeasedJobs:
             return
         await queue_digests(self.ctx.engine, self.ctx.clock.now(), self.ctx.settings.base_url)
 
+    async def daybook_job(self) -> None:
+        """Add the days completed since the last run to the dashboard's day book."""
+        if not await self._lead():
+            return
+        await daybook.catch_up(self.ctx.engine, self.ctx.clock.now())
+
     async def resign(self) -> None:
         if self.active:
             async with self.ctx.engine.begin() as conn:
@@ -71,6 +78,15 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
         "interval",
         minutes=15,
         id="digest",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=ctx.clock.now(),
+    )
+    scheduler.add_job(
+        jobs.daybook_job,
+        "interval",
+        minutes=10,
+        id="daybook",
         max_instances=1,
         coalesce=True,
         next_run_time=ctx.clock.now(),

@@ -15,6 +15,7 @@ from tracker.domain.model import Actor, Role, Status
 from tracker.domain.policy import PolicySettings, deadline_for
 from tracker.events.schemas import FindingClosed, OrderIssued, RectificationRejected, RectificationSubmitted
 from tracker.service.context import load_calendar
+from tracker.stats import daybook
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
     extension_requests,
@@ -112,6 +113,7 @@ async def issue_order(
             for i in ids
         ]
     await conn.execute(insert(history), log_rows)
+    await daybook.touch(conn, now)
     event = OrderIssued(
         order_id=order_id,
         inspection_id=inspection_id,
@@ -243,6 +245,7 @@ async def _move(
     )
     if changed.rowcount != 1:
         raise StaleFinding(f"finding {finding.id} changed meanwhile; try again")
+    await daybook.touch(conn, now)
 
 
 async def _log(
@@ -409,6 +412,7 @@ async def decide_extension(
         )
         if changed.rowcount != 1:
             raise StaleFinding(f"finding {finding.id} changed meanwhile; try again")
+        await daybook.touch(conn, now)
         new_day = deadline.day
     elif not note.strip():
         raise InvalidInput("note", "say why more time is refused")

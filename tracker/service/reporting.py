@@ -14,6 +14,7 @@ from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
 from tracker.events.schemas import FindingReported, InspectionSubmitted
+from tracker.stats import daybook
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
     facilities,
@@ -130,6 +131,7 @@ async def _record(
 
     # One statement per kind of row, not per finding: the write lock is held for as short as can be.
     repeats = await _found_before(conn, facility.id, [r.item for r in failed], now)
+    await daybook.touch(conn, now)
     rows = []
     for result in failed:
         item = catalog.item(result.item)

@@ -20,16 +20,17 @@ Definitions, for a period [from, to) of local (China Standard Time) days and the
   deadline day is on time: due_at is 23:59:59 local time of that day.
 - on-time closure rate (按期整改率) = on_time / closed.
 - open (未销号) at T: reported before T and not closed before T (closed_at is null or >= T).
-- overdue (逾期) at T: open at T, its deadline passed (due_at < T), and at the facility's side at T: never
-  (re)submitted since its last order or rejection before T (submitted_at null or >= T, or status ordered).
-  At T = now this is exactly "status ordered and due_at < now". For a past T one case cannot be rebuilt from
-  the findings row: a finding rejected after T is judged by its later deadline.
+- overdue (逾期) at T: open at T, its deadline passed (due_at < T), and at the facility's side at T. At T = now
+  that is its status (ordered): "status ordered and due_at < now". For a past T it is rebuilt from the row:
+  never (re)submitted since its last order or rejection before T (submitted_at null or >= T, or status
+  ordered); one case cannot be rebuilt: a finding rejected after T is judged by its later deadline.
 - open_major (重大隐患未销号): open at T and severity major — the figure that must reach zero.
 - found_major: found in the period and severity major.
 - repeat (重复发现): found in the period, and the same checklist item was found failing at the same facility
   before (an earlier finding with the same facility_id and item_code; kept on the row as is_repeat).
-- days to close: closed_at - reported_at in days, over the findings closed in the period; median and the
-  90th percentile by nearest rank (the smallest value with at least 90 % of the values at or below it).
+- days to close: calendar days from the local day found to the local day closed (0 when closed the day it was
+  found), over the findings closed in the period; median and the 90th percentile by nearest rank (the
+  smallest value with at least 90 % of the values at or below it).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.stats import daybook
 from tracker.stats.periods import Period, local_day, local_midnight
-from tracker.store.tables import DAYBOOK_DIMENSIONS, STATS_COLUMNS, facilities, findings, history
+from tracker.store.tables import STATS_COLUMNS, facilities, findings, history, stats_overdue_members
 
 COUNTS = (
     "found",
@@ -139,8 +140,13 @@ def open_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
     )
 
 
-def overdue_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
-    at_facility = or_(c.submitted_at.is_(None), c.submitted_at >= moment, c.status == "ordered")
+def overdue_at(moment: datetime, c: Any = f.c, present: bool = False) -> ColumnElement[bool]:
+    """`present`: the moment is now, and the status itself says whether the finding is at the facility."""
+    at_facility = (
+        c.status == "ordered"
+        if present
+        else or_(c.submitted_at.is_(None), c.submitted_at >= moment, c.status == "ordered")
+    )
     return and_(open_at(moment, c), c.due_at.is_not(None), c.due_at < moment, at_facility)
 
 
@@ -160,7 +166,7 @@ def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> Colum
     if metric == "open":
         return open_at(moment, c)
     if metric == "overdue":
-        return overdue_at(moment, c)
+        return overdue_at(moment, c, present=moment == now)
     if metric == "open_major":
         return and_(open_at(moment, c), c.severity == "major")
     if metric == "found_major":
@@ -447,18 +453,43 @@ def _book_answers(period: Period, flt: Filter) -> bool:
 Cell = daybook.Cell
 
 
-async def _overdue_now(conn: AsyncConnection, now: datetime, town: str | None) -> dict[Cell, int]:
-    """Overdue now per cell, from the rows: at T = now, overdue_at is exactly "status ordered and deadline
-    passed" (ordered means open and at the facility), one range of ix_findings_stats_overdue."""
-    out: dict[Cell, int] = {}
-    where = [f.c.status == "ordered", f.c.due_at < now]
-    if town is not None:
-        where.append(f.c.town == town)
-    for dim in DAYBOOK_DIMENSIONS:
-        column = f.c.facility_id if dim == "facility" else f.c[dim]
-        query = select(f.c.town, column.label("k"), func.count().label("n")).where(*where)
-        for row in (await conn.execute(query.group_by(f.c.town, column))).all():
-            out[(row.town, dim, str(row.k))] = int(row.n)
+def _cells_of(rows: Sequence[Any], sign: int, into: Counter[Cell]) -> None:
+    for row in rows:
+        for cell in daybook.cells(row):
+            into[cell] += sign
+
+
+async def _overdue_now(
+    conn: AsyncConnection,
+    now: datetime,
+    through: date,
+    at_midnight: dict[Cell, Counter[str]],
+    town: str | None,
+) -> Counter[Cell]:
+    """Overdue now (status ordered, deadline passed) per cell, from the day book's count at today's 00:00 (M)
+    and what changed since. A finding with no history since M is in the same state as at M: overdue now if it
+    was at M, or if its deadline passed since M. So: overdue at M, less the members of M that changed since,
+    plus the changed ones overdue now, plus the unchanged ones whose deadline passed since M."""
+    midnight = local_midnight(through)
+    here = [f.c.town == town] if town is not None else []
+    cell_columns = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
+    changed = select(history.c.finding_id).where(history.c.at >= midnight)
+    members_changed = select(*cell_columns).where(
+        f.c.id.in_(
+            select(stats_overdue_members.c.finding_id).where(stats_overdue_members.c.finding_id.in_(changed))
+        ),
+        *here,
+    )
+    overdue_changed = select(*cell_columns).where(
+        f.c.id.in_(changed), f.c.status == "ordered", f.c.due_at < now, *here
+    )
+    passed_today = select(*cell_columns).where(
+        f.c.status == "ordered", f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed), *here
+    )
+    out: Counter[Cell] = Counter({cell: c["overdue"] for cell, c in at_midnight.items() if c["overdue"]})
+    _cells_of((await conn.execute(members_changed)).all(), -1, out)
+    _cells_of((await conn.execute(overdue_changed)).all(), +1, out)
+    _cells_of((await conn.execute(passed_today)).all(), +1, out)
     return out
 
 
@@ -478,30 +509,41 @@ async def _book_counts(
         return None
     flows: dict[Cell, Counter[str]] = defaultdict(Counter)
     if start < min(end, through):
-        for (town, dim, key), counts in (
-            await daybook.flow_sums(conn, start, min(end, through), flt.town)
-        ).items():
+        stored = (
+            await daybook.month_sums(conn, start, start, flt.town)  # the month's days before `through`
+            if period.is_month()
+            else await daybook.flow_sums(conn, start, min(end, through), flt.town)
+        )
+        for (town, dim, key), counts in stored.items():
             flows[(town, dim, key)].update(counts)
-    tail: dict[Cell, Counter[str]] = defaultdict(Counter)
     tail_from = max(start, through)
+    # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it).
+    midnight = local_midnight(today)
+    moved: dict[Cell, Counter[str]] = defaultdict(Counter)
     if tail_from < end:
         for fact in await daybook.facts_since(conn, local_midnight(tail_from), period.end_utc, flt.town):
             fact_cells = daybook.cells(fact)
             for day, flow in daybook.flows_of(fact):
                 if tail_from <= day < end:
                     for cell in fact_cells:
-                        tail[cell][flow] += 1
-    for cell, counts in tail.items():
-        flows[cell].update(counts)
-    if running:  # today is the tail's only day
+                        flows[cell][flow] += 1
+            if running:
+                change = int(midnight <= fact.reported_at < now) - int(
+                    fact.closed_at is not None and midnight <= fact.closed_at < now
+                )
+                for cell in fact_cells if change else ():
+                    moved[cell]["open"] += change
+                    if fact.severity == "major":
+                        moved[cell]["open_major"] += change
+    if running:
         stocks = await daybook.stocks_at(conn, today, flt.town)
-        overdue = await _overdue_now(conn, now, flt.town)
-        for cell in set(stocks) | set(tail) | set(overdue):
-            at_midnight, moved = stocks.get(cell, Counter()), tail.get(cell, Counter())
+        overdue = await _overdue_now(conn, now, today, stocks, flt.town)
+        for cell in set(stocks) | set(moved) | set(overdue):
+            at_midnight = stocks.get(cell, Counter())
             stocks[cell] = Counter(
                 {
-                    "open": at_midnight["open"] + moved["found"] - moved["closed"],
-                    "open_major": at_midnight["open_major"] + moved["found_major"] - moved["closed_major"],
+                    "open": at_midnight["open"] + moved[cell]["open"],
+                    "open_major": at_midnight["open_major"] + moved[cell]["open_major"],
                     "overdue": overdue.get(cell, 0),
                 }
             )
@@ -650,11 +692,14 @@ async def _book_trend(conn: AsyncConnection, unit: str, buckets: list[Bucket], t
         return False
     first, after = buckets[0].period.start, buckets[-1].period.end
     same = "closed_same_week" if unit == "week" else "closed_same_month"
-    days: dict[date, Counter[str]] = defaultdict(Counter)
+    days: dict[date, Counter[str]] = defaultdict(Counter)  # a month's stored days are summed on its first day
     if first < min(after, through):
-        for (day,), counts in (
-            await daybook.flow_sums(conn, first, min(after, through), town, by_day=True)
-        ).items():
+        stored = (
+            await daybook.month_sums(conn, first, buckets[-1].period.start, town, totals=True)
+            if unit == "month"
+            else await daybook.flow_sums(conn, first, min(after, through), town, by_day=True)
+        )
+        for (day,), counts in stored.items():
             days[day].update(counts)
     tail_from = max(first, through)
     if tail_from < after:

@@ -202,21 +202,32 @@ DAYBOOK_STOCKS = ("open", "open_major", "overdue")
 
 
 def _daybook_cells(name: str, counts: tuple[str, ...]) -> Table:
+    # Keyed dimension first, so one dimension's days are one range; on SQLite the rows are stored in key order.
     return Table(
         name,
         metadata,
+        Column("dim", String(20), primary_key=True),
         Column("day", Date, primary_key=True),
         Column("town", String(60), primary_key=True),
-        Column("dim", String(20), primary_key=True),
         Column("key", String(60), primary_key=True),
         *(Column(count, Integer, nullable=False, default=0) for count in counts),
+        sqlite_with_rowid=False,
     )
 
 
 # Flows of day `day`: findings reported, closed ... on that day. Rows for every day before stats_state.through.
 stats_flows = _daybook_cells("stats_flows", DAYBOOK_FLOWS)
+# The flows of each month's days before stats_state.through (`day` is the month's first day): a month's page
+# reads one row per cell instead of one per cell and day.
+stats_months = _daybook_cells("stats_months", DAYBOOK_FLOWS)
 # Stocks at 00:00 local time of day `day`. Rows for every day up to and including stats_state.through.
 stats_stocks = _daybook_cells("stats_stocks", DAYBOOK_STOCKS)
+# The findings counted overdue at 00:00 of stats_state.through: with the day's history they give overdue now.
+stats_overdue_members = Table(
+    "stats_overdue_members",
+    metadata,
+    Column("finding_id", Integer, primary_key=True),
+)
 # How many findings closed on `day` took `days` calendar days from the day found to the day closed.
 stats_close_days = Table(
     "stats_close_days",
@@ -225,6 +236,7 @@ stats_close_days = Table(
     Column("town", String(60), primary_key=True),
     Column("days", Integer, primary_key=True),
     Column("closed", Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 # One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows).
 stats_state = Table(
@@ -245,6 +257,8 @@ history = Table(
     Column("note", Text, nullable=False, default=""),
     Column("data", JSON, nullable=False, default=dict),
     Index("ix_finding_history_action_at", "action", "at"),
+    # What changed today (tracker.stats.query, overdue now).
+    Index("ix_finding_history_at", "at", "finding_id"),
 )
 
 photos = Table(

@@ -29,18 +29,26 @@ STOCKS = ("open", "open_major", "overdue")
 def _cells(name: str, counts: tuple[str, ...]) -> None:
     op.create_table(
         name,
+        sa.Column("dim", sa.String(length=20), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("town", sa.String(length=60), nullable=False),
-        sa.Column("dim", sa.String(length=20), nullable=False),
         sa.Column("key", sa.String(length=60), nullable=False),
         *(sa.Column(count, sa.Integer(), nullable=False) for count in counts),
-        sa.PrimaryKeyConstraint("day", "town", "dim", "key", name=op.f(f"pk_{name}")),
+        sa.PrimaryKeyConstraint("dim", "day", "town", "key", name=op.f(f"pk_{name}")),
+        sqlite_with_rowid=False,
     )
 
 
 def upgrade() -> None:
     _cells("stats_flows", FLOWS)
+    _cells("stats_months", FLOWS)
     _cells("stats_stocks", STOCKS)
+    op.create_table(
+        "stats_overdue_members",
+        sa.Column("finding_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("finding_id", name=op.f("pk_stats_overdue_members")),
+    )
+    op.create_index("ix_finding_history_at", "finding_history", ["at", "finding_id"], unique=False)
     op.create_table(
         "stats_close_days",
         sa.Column("day", sa.Date(), nullable=False),
@@ -48,6 +56,7 @@ def upgrade() -> None:
         sa.Column("days", sa.Integer(), nullable=False),
         sa.Column("closed", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("day", "town", "days", name=op.f("pk_stats_close_days")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "stats_state",
@@ -65,5 +74,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_findings_stats_overdue", table_name="findings")
-    for table in ("stats_state", "stats_close_days", "stats_stocks", "stats_flows"):
+    op.drop_index("ix_finding_history_at", table_name="finding_history")
+    for table in (
+        "stats_state",
+        "stats_close_days",
+        "stats_overdue_members",
+        "stats_stocks",
+        "stats_months",
+        "stats_flows",
+    ):
         op.drop_table(table)

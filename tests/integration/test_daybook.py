@@ -1,0 +1,298 @@
+"""The day book gives the same figures as the findings rows: on random findings whose whole life (found,
+ordered, submitted, rejected, given more time, closed) is written to their rows and history, for past and
+running months and weeks, every town and none, on SQLite and PostgreSQL; and it follows the days as they pass.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.support.stack import prepared_engine
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.stats import daybook
+from tracker.stats import query as q
+from tracker.stats.periods import Period, local_day
+from tracker.store.tables import (
+    facilities,
+    findings,
+    history,
+    inspections,
+    stats_flows,
+    stats_months,
+    stats_state,
+    stats_stocks,
+    users,
+)
+
+TOWNS = ("汇龙镇", "南阳镇", "吕四港镇")
+KINDS = ("nursing_home", "meal_point", "funeral_home")
+CATEGORIES = ("fire", "gas", "food")
+MODES = ("unannounced", "routine", "self")
+FIRST = date(2025, 1, 1)
+# Now: mid-morning of 10 April 2025, local time.
+NOW = datetime(2025, 4, 10, 10, 30, tzinfo=LOCAL_TZ).astimezone(UTC)
+MIDNIGHT = datetime.combine(local_day(NOW), time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def local(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def end_of(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def life(rng: random.Random, n: int) -> tuple[dict[str, Any], list[tuple[datetime, str]]]:
+    """One finding's row and its history, every event before NOW. Some events fall exactly on a local
+    midnight, some today; some findings are rejected, some given more time."""
+    span = (local_day(NOW) - FIRST).days
+    day = FIRST + timedelta(days=rng.randrange(span + 1))
+    reported = local(day, rng.choice((0, 8, 9, 15, 23)), rng.choice((0, 30)))
+    if reported >= NOW:
+        reported = MIDNIGHT + timedelta(minutes=rng.randrange(1, 600)) if rng.random() < 0.5 else MIDNIGHT
+    facility = rng.randrange(1, 10)
+    row: dict[str, Any] = {
+        "id": n,
+        "inspection_id": n,
+        "facility_id": facility,
+        "item_code": f"ITEM-{rng.randrange(6)}",
+        "category": rng.choice(CATEGORIES),
+        "item_zh": "隐患",
+        "item_en": "hazard",
+        "severity": "major" if rng.random() < 0.25 else "general",
+        "status": "reported",
+        "reported_at": reported,
+        "town": TOWNS[facility % 3],
+        "facility_type": KINDS[facility % 3],
+        "mode": rng.choice(MODES),
+        "is_repeat": rng.random() < 0.3,
+        "round": 1,
+    }
+    events = [(reported, "reported")]
+
+    def deadline(after: datetime) -> datetime:
+        due_day = local_day(after) + timedelta(days=rng.choice((0, 1, 3, 7, 15)))
+        return end_of(due_day) if rng.random() < 0.7 else local(due_day, 12)
+
+    moment = reported + timedelta(minutes=rng.randrange(1, 240))
+    if moment >= NOW:
+        return row, events
+    row.update(status="ordered", ordered_at=moment, due_at=deadline(moment))
+    events.append((moment, "ordered"))
+    while True:
+        moment += timedelta(hours=rng.choice((1, 5, 30, 100, 400)))
+        if moment >= NOW or rng.random() < 0.15:
+            return row, events
+        if rng.random() < 0.15:  # more time
+            row["due_at"] = max(row["due_at"], moment) + timedelta(days=rng.choice((2, 5)))
+            events.append((moment, "extension_decided"))
+            continue
+        row.update(status="submitted", submitted_at=moment)
+        events.append((moment, "rectification_submitted"))
+        moment += timedelta(hours=rng.choice((1, 20, 50)))
+        if moment >= NOW:
+            return row, events
+        if rng.random() < 0.3:
+            row.update(status="ordered", due_at=deadline(moment), round=row["round"] + 1)
+            events.append((moment, "rejected"))
+            continue
+        row.update(status="closed", closed_at=moment)
+        events.append((moment, "closed"))
+        return row, events
+
+
+async def populate(engine: AsyncEngine, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(facilities),
+            [
+                {
+                    "id": i,
+                    "code": f"F{i}",
+                    "name": f"机构{i}",
+                    "type": KINDS[i % 3],
+                    "town": TOWNS[i % 3],
+                    "head_name": "负责人",
+                    "head_email": f"f{i}@example.cn",
+                }
+                for i in range(1, 10)
+            ],
+        )
+        await conn.execute(
+            insert(users).values(
+                id=1, username="i", password_hash="x", role="inspector", name="李", active=True
+            )
+        )
+        rows, logs = [], []
+        for n in range(1, count + 1):
+            row, events = life(rng, n)
+            rows.append(row)
+            logs += [{"finding_id": n, "at": at, "action": action, "data": {}} for at, action in events]
+        await conn.execute(
+            insert(inspections),
+            [
+                {
+                    "id": r["id"],
+                    "client_ref": f"r{r['id']}",
+                    "facility_id": r["facility_id"],
+                    "mode": r["mode"],
+                    "inspector_id": 1,
+                    "submitted_at": r["reported_at"],
+                    "checklist_versions": {},
+                }
+                for r in rows
+            ],
+        )
+        columns = ("ordered_at", "due_at", "submitted_at", "closed_at")
+        await conn.execute(insert(findings), [dict.fromkeys(columns) | r for r in rows])
+        await conn.execute(insert(history), logs)
+
+
+PAST_MONTHS = [Period.month(2025, m) for m in (1, 2, 3)]
+RUNNING_MONTH = Period.month(2025, 4)
+PAST_WEEKS = [Period.week_of(date(2025, 3, 3)), Period.week_of(date(2025, 4, 1))]
+RUNNING_WEEK = Period.week_of(local_day(NOW))
+FILTERS = [q.Filter(), *(q.Filter(town=t) for t in TOWNS)]
+
+
+async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[Period]) -> None:
+    async with engine.connect() as conn:
+        for period in periods:
+            for flt in FILTERS:
+                assert await q._book_counts(conn, period, flt, now) is not None, (
+                    period,
+                    "not from the day book",
+                )
+                where = (period, flt)
+                book = await q._counts(conn, period, flt, now, q.DIMENSIONS)
+                rows = await q._counts(conn, period, flt, now, q.DIMENSIONS, exact_rows=True)
+                assert book[0] == rows[0], where
+                for dimension in q.DIMENSIONS:
+                    assert _nonzero(book[1][dimension]) == _nonzero(rows[1][dimension]), (*where, dimension)
+                assert await q.days_to_close(conn, period, flt, now) == await q.days_to_close(
+                    conn, period, flt, now, exact_rows=True
+                ), where
+            for unit in ("week", "month"):
+                assert await q.trend(conn, unit, period, q.Filter(), 8) == await q.trend(
+                    conn, unit, period, q.Filter(), 8, exact_rows=True
+                ), (period, unit)
+
+
+def _nonzero(sums: dict[Any, dict[str, int]]) -> dict[Any, dict[str, int]]:
+    return {k: {m: n for m, n in c.items() if n} for k, c in sums.items() if any(c.values())}
+
+
+@pytest.fixture
+async def engine(database_url: str):
+    engine = await prepared_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def test_it_gives_the_rows_figures_for_past_and_running_periods(engine: AsyncEngine):
+    await populate(engine, 600, seed=11)
+    assert await daybook.catch_up(engine, NOW) == local_day(NOW)
+    # Something happened today: the counts below move away from the day's 00:00 stock.
+    async with engine.connect() as conn:
+        today = await conn.execute(select(history.c.action).where(history.c.at >= MIDNIGHT))
+        assert {"rectification_submitted", "closed", "reported"} <= set(today.scalars())
+    await assert_same_figures(engine, NOW, [*PAST_MONTHS, RUNNING_MONTH, *PAST_WEEKS, RUNNING_WEEK])
+
+
+async def test_it_follows_the_day_as_findings_change_after_it_caught_up(engine: AsyncEngine):
+    """Caught up at 00:05, then the day goes on: a finding overdue at midnight is submitted, one is given more
+    time and one closes; the figures at 10:30 still match the rows. (A past month is not compared: the day
+    book keeps the overdue count it took the day after, where the rows judge a finding given more time since
+    by its new deadline.)"""
+    await populate(engine, 400, seed=5)
+    assert await daybook.catch_up(engine, MIDNIGHT + timedelta(minutes=5)) == local_day(NOW)
+    async with engine.connect() as conn:
+        overdue = q.overdue_at(NOW, present=True)
+        ids = list(
+            (await conn.execute(select(findings.c.id).where(overdue).order_by(findings.c.id))).scalars()
+        )
+        open_ = (
+            await conn.execute(
+                select(findings.c.id).where(findings.c.status == "submitted").order_by(findings.c.id)
+            )
+        ).scalars()
+        closing = next(iter(open_))
+    assert len(ids) >= 2
+    later = MIDNIGHT + timedelta(hours=9)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(findings).where(findings.c.id == ids[0]).values(status="submitted", submitted_at=later)
+        )
+        await conn.execute(
+            update(findings)
+            .where(findings.c.id == ids[1])
+            .values(due_at=end_of(local_day(NOW) + timedelta(3)))
+        )
+        await conn.execute(
+            update(findings).where(findings.c.id == closing).values(status="closed", closed_at=later)
+        )
+        await conn.execute(
+            insert(history),
+            [
+                {"finding_id": ids[0], "at": later, "action": "rectification_submitted", "data": {}},
+                {"finding_id": ids[1], "at": later, "action": "extension_decided", "data": {}},
+                {"finding_id": closing, "at": later, "action": "closed", "data": {}},
+            ],
+        )
+    await assert_same_figures(engine, NOW, [RUNNING_MONTH, RUNNING_WEEK])
+    async with engine.connect() as conn:
+        book = await q._counts(conn, RUNNING_MONTH, q.Filter(), NOW, ())
+    assert book[0]["overdue"] == len(ids) - 2
+
+
+async def test_catching_up_day_by_day_stores_what_one_rebuild_stores(engine: AsyncEngine):
+    await populate(engine, 300, seed=3)
+    day = date(2025, 3, 20)
+    assert await daybook.catch_up(engine, local(day, 1)) == day
+    assert await daybook.catch_up(engine, local(day, 2)) is None  # nothing new the same day
+    while day < local_day(NOW):
+        day += timedelta(days=1)
+        assert await daybook.catch_up(engine, local(day, 0, 5)) == day
+    stepped = await _stored(engine)
+    await daybook.rebuild(engine, NOW)
+    assert await _stored(engine) == stepped
+
+
+async def _stored(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        out: dict[str, Any] = {}
+        for table in (stats_flows, stats_months, stats_stocks):
+            rows = (await conn.execute(select(table))).all()
+            out[table.name] = sorted(tuple(r) for r in rows)
+        out["through"] = (await conn.execute(select(stats_state.c.through))).scalar()
+        return out
+
+
+async def test_a_clock_set_back_hands_the_days_back_to_the_rows(engine: AsyncEngine):
+    await populate(engine, 100, seed=8)
+    await daybook.catch_up(engine, NOW)
+    earlier = NOW - timedelta(days=3)
+    async with engine.begin() as conn:
+        await daybook.touch(conn, NOW)
+        assert await daybook.through(conn) == local_day(NOW)  # the clock as it is: nothing changes
+        await daybook.touch(conn, earlier)
+        assert await daybook.through(conn) == local_day(earlier)
+    async with engine.connect() as conn:
+        # A month before `through` still reads the day book; the running month, from `through` on, the rows.
+        assert await q._book_counts(conn, PAST_MONTHS[2], q.Filter(), NOW) is not None
+        assert await q._book_counts(conn, RUNNING_MONTH, q.Filter(), NOW) is None
+    await assert_same_figures(engine, earlier + timedelta(hours=1), [PAST_MONTHS[1]])
+
+
+def test_the_fast_local_day_is_the_time_zone_s():
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    while moment < datetime(2027, 1, 1, tzinfo=UTC):
+        assert daybook.day_of(moment) == local_day(moment), moment
+        moment += timedelta(minutes=37)
