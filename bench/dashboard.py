@@ -2,10 +2,13 @@
 
     python bench/dashboard.py [--findings 1000000] [--sqlite-only] [--postgres-url postgresql+asyncpg://…]
 
-Generates findings spread over two years (400 facilities in 12 towns), then, for the last whole month, times
-every query the dashboard page runs (tracker.reports.gather), the whole page's queries (gather itself) and the
-hand-written baseline, several times each, and prints the best time of each with its ratio to the baseline. Without --postgres-url a throwaway
-PostgreSQL server is started as in the integration tests (tests/support). Not part of the test suite.
+Generates findings spread over two years (400 facilities in 12 towns) and builds the day book over them, as the
+scheduler would have kept it day by day (tracker.stats.daybook). Then, for the last whole month (the monthly
+report) and for the running month (the dashboard's default page, counted at now), times every query the
+dashboard page runs (tracker.reports.gather), the whole page's queries (gather itself) and the hand-written
+baseline, several times each, and prints the best time of each with its ratio to the baseline. Without
+--postgres-url a throwaway PostgreSQL server is started as in the integration tests (tests/support). Not part of
+the test suite.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracker import reports
 from tracker.checklists import load_catalog
+from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period
 from tracker.store.db import make_engine
@@ -159,9 +163,7 @@ async def best(fn: Callable[[], Awaitable[Any]], repeat: int = 3) -> float:
     return min(times) * 1000
 
 
-async def measure(engine: AsyncEngine, label: str) -> None:
-    last = NOW.date().replace(day=1) - timedelta(days=1)
-    period = Period.month(last.year, last.month)
+async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
     flt = q.Filter()
     catalog = load_catalog()
     async with engine.connect() as conn:
@@ -199,14 +201,17 @@ async def measure(engine: AsyncEngine, label: str) -> None:
             "dashboard page, one town (gather)": lambda: reports.gather(
                 conn, period, q.Filter(town=TOWNS[3]), NOW, catalog
             ),
-            "findings page, open (list)": lambda: q.finding_list(conn, "open", period, flt, NOW),
+            "findings page, open (count + 200)": lambda: (
+                q.finding_count(conn, "open", period, flt, NOW),
+                q.finding_list(conn, "open", period, flt, NOW, 200),
+            ),
             "API closure?group_by=town": lambda: (
                 q.summary(conn, period, flt, NOW),
                 q.breakdown(conn, "town", period, flt, NOW),
             ),
         }
         base = await best(baseline)
-        print(f"\n{label}: period {period.start}..{period.end}")
+        print(f"\n{label}: period {period.start}..{period.end}, now {NOW.isoformat()}")
         print(f"  {'hand-written GROUP BY (baseline)':<36} {base:9.1f} ms   1.00x")
         for name, job in jobs.items():
             ms = await best(job)
@@ -223,8 +228,13 @@ async def run(url: str, n: int, label: str) -> None:
     try:
         t0 = time.perf_counter()
         await generate(engine, n)
-        print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s")
-        await measure(engine, label)
+        print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s", flush=True)
+        t0 = time.perf_counter()
+        await daybook.rebuild(engine, NOW)
+        print(f"{label}: built the day book over them in {time.perf_counter() - t0:.0f} s", flush=True)
+        last = NOW.date().replace(day=1) - timedelta(days=1)
+        await measure(engine, f"{label}, last whole month", Period.month(last.year, last.month))
+        await measure(engine, f"{label}, running month at now", Period.month(NOW.year, NOW.month))
     finally:
         await engine.dispose()
 

@@ -20,6 +20,7 @@ The period is March 2025 (local days), the previous period February 2025. Findin
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -706,3 +707,22 @@ async def test_it_fills_the_copied_columns_of_findings_stored_before_the_migrati
         assert await _copies(engine) == {n: (True, n in REPEATS, n in REPEATS) for n in ROWS}
     finally:
         await engine.dispose()
+
+
+async def test_it_pages_a_long_list_and_keeps_the_whole_count(stack, monkeypatch: pytest.MonkeyPatch):
+    from tracker.web import dashboard
+
+    monkeypatch.setattr(dashboard, "PAGE_SIZE", 3)
+    lead = await stack.token("lead")
+    seen = []
+    url: str | None = f"/dashboard/findings?metric=found&{MARCH_QUERY}"
+    while url:
+        page = await stack.client.get(url.replace("&amp;", "&"), headers=lead)
+        assert page.status_code == 200
+        assert '<span id="count">7</span>' in page.text
+        seen += [int(n) for n in re.findall(r'<a href="/findings/(\d+)">', page.text)]
+        found = re.search(r'<a rel="next" href="([^"]+)"', page.text)
+        url = found.group(1) if found else None
+    assert sorted(seen) == EXPECTED_MARCH["found"] and len(seen) == 7
+    beyond = await stack.client.get(f"/dashboard/findings?metric=found&{MARCH_QUERY}&page=0", headers=lead)
+    assert beyond.status_code == 422

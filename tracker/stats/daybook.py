@@ -381,14 +381,18 @@ async def rebuild(engine: AsyncEngine, now: datetime) -> date | None:
 
 
 async def flow_sums(
-    conn: AsyncConnection, first: date, after: date, town: str | None, by_day: bool = False
+    conn: AsyncConnection,
+    first: date,
+    after: date,
+    town: str | None,
+    by_day: bool = False,
+    dims: Sequence[str] = DAYBOOK_DIMENSIONS,
 ) -> dict[tuple[Any, ...], Counter[str]]:
     """The flows of the days in [first, after) summed per (town, dim, key), or per day (totals of the
     severity rows, which hold every finding once) with `by_day`."""
     t = stats_flows
     sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
-    dims = t.c.dim == "severity" if by_day else t.c.dim.in_(DAYBOOK_DIMENSIONS)
-    where = [dims, t.c.day >= first, t.c.day < after]
+    where = [t.c.dim.in_(["severity"] if by_day else dims), t.c.day >= first, t.c.day < after]
     if town is not None:
         where.append(t.c.town == town)
     if by_day:
@@ -404,14 +408,18 @@ async def flow_sums(
 
 
 async def month_sums(
-    conn: AsyncConnection, first_month: date, last_month: date, town: str | None, totals: bool = False
+    conn: AsyncConnection,
+    first_month: date,
+    last_month: date,
+    town: str | None,
+    totals: bool = False,
+    dims: Sequence[str] = DAYBOOK_DIMENSIONS,
 ) -> dict[tuple[Any, ...], Counter[str]]:
     """The stored flows of the months from `first_month` to `last_month` (first days): per (town, dim, key) of
     one month, or with `totals` per month (the severity rows)."""
     t = stats_months
     sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
-    dims = t.c.dim == "severity" if totals else t.c.dim.in_(DAYBOOK_DIMENSIONS)
-    where = [dims, t.c.day >= first_month, t.c.day <= last_month]
+    where = [t.c.dim.in_(["severity"] if totals else dims), t.c.day >= first_month, t.c.day <= last_month]
     if town is not None:
         where.append(t.c.town == town)
     if totals:
@@ -426,11 +434,13 @@ async def month_sums(
     return out
 
 
-async def stocks_at(conn: AsyncConnection, day: date, town: str | None) -> dict[Cell, Counter[str]]:
+async def stocks_at(
+    conn: AsyncConnection, day: date, town: str | None, dims: Sequence[str] = DAYBOOK_DIMENSIONS
+) -> dict[Cell, Counter[str]]:
     """The stocks at 00:00 of `day` per (town, dim, key); the day must be at or before `through`."""
     t = stats_stocks
     query = select(t.c.town, t.c.dim, t.c.key, *(t.c[n] for n in DAYBOOK_STOCKS)).where(
-        t.c.dim.in_(DAYBOOK_DIMENSIONS), t.c.day == day
+        t.c.dim.in_(dims), t.c.day == day
     )
     if town is not None:
         query = query.where(t.c.town == town)

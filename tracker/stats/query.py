@@ -59,7 +59,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.stats import daybook
 from tracker.stats.periods import Period, local_day, local_midnight
-from tracker.store.tables import STATS_COLUMNS, facilities, findings, history, stats_overdue_members
+from tracker.store.tables import (
+    DAYBOOK_DIMENSIONS,
+    STATS_COLUMNS,
+    facilities,
+    findings,
+    history,
+    stats_overdue_members,
+)
 
 COUNTS = (
     "found",
@@ -318,7 +325,9 @@ async def _counts(
     """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
     answer (see _book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
     if not exact_rows and _book_answers(period, flt):
-        book = await _book_counts(conn, period, flt, now)
+        # Every finding is in one severity cell: the totals and the towns need those rows only.
+        dims = ["severity", *(d for d in dimensions if d in DAYBOOK_DIMENSIONS and d != "severity")]
+        book = await _book_counts(conn, period, flt, now, dims)
         if book is not None:
             return _from_cells(book, dimensions)
     rows = await _grouped(conn, period, flt, now, GRAIN if dimensions else ())
@@ -494,7 +503,11 @@ async def _overdue_now(
 
 
 async def _book_counts(
-    conn: AsyncConnection, period: Period, flt: Filter, now: datetime
+    conn: AsyncConnection,
+    period: Period,
+    flt: Filter,
+    now: datetime,
+    dims: Sequence[str] = DAYBOOK_DIMENSIONS,
 ) -> dict[Cell, dict[str, int]] | None:
     """Every count of the period per cell (town, dimension, key) from the day book: the stored days' flows,
     the later days' flows worked out from their rows by the day book's own rules, and the stocks at the end of
@@ -510,9 +523,9 @@ async def _book_counts(
     flows: dict[Cell, Counter[str]] = defaultdict(Counter)
     if start < min(end, through):
         stored = (
-            await daybook.month_sums(conn, start, start, flt.town)  # the month's days before `through`
+            await daybook.month_sums(conn, start, start, flt.town, dims=dims)  # its days before `through`
             if period.is_month()
-            else await daybook.flow_sums(conn, start, min(end, through), flt.town)
+            else await daybook.flow_sums(conn, start, min(end, through), flt.town, dims=dims)
         )
         for (town, dim, key), counts in stored.items():
             flows[(town, dim, key)].update(counts)
@@ -536,7 +549,7 @@ async def _book_counts(
                     if fact.severity == "major":
                         moved[cell]["open_major"] += change
     if running:
-        stocks = await daybook.stocks_at(conn, today, flt.town)
+        stocks = await daybook.stocks_at(conn, today, flt.town, dims)
         overdue = await _overdue_now(conn, now, today, stocks, flt.town)
         for cell in set(stocks) | set(moved) | set(overdue):
             at_midnight = stocks.get(cell, Counter())
@@ -548,7 +561,7 @@ async def _book_counts(
                 }
             )
     else:
-        stocks = await daybook.stocks_at(conn, end, flt.town)
+        stocks = await daybook.stocks_at(conn, end, flt.town, dims)
     same = _closed_of_found_flow(period)
     out: dict[Cell, dict[str, int]] = {}
     for cell in set(flows) | set(stocks):
@@ -781,7 +794,6 @@ LIST_COLUMNS = [
     f.c.owner_name,
     f.c.round,
     f.c.facility_id,
-    facilities.c.name.label("facility_name"),
     f.c.town,
     f.c.facility_type,
     f.c.mode,
@@ -818,7 +830,7 @@ class FindingRow:
         return out
 
 
-def _row(row: Any, moment: datetime) -> FindingRow:
+def _row(row: Any, moment: datetime, facility_name: str) -> FindingRow:
     overdue = None
     if row.due_day is not None and row.closed_at is None and row.due_at is not None and row.due_at < moment:
         overdue = (local_day(moment) - row.due_day).days
@@ -837,7 +849,7 @@ def _row(row: Any, moment: datetime) -> FindingRow:
         row.owner_name,
         row.round,
         row.facility_id,
-        row.facility_name,
+        facility_name,
         row.town,
         row.facility_type,
         row.mode,
@@ -845,45 +857,68 @@ def _row(row: Any, moment: datetime) -> FindingRow:
     )
 
 
-def _listed(metric: str, period: Period, now: datetime) -> list[ColumnElement[bool]]:
-    """The metric's predicate and, for a stock, the same rows found from the closed_at index (the planner
-    otherwise walks every finding reported before the moment)."""
-    out = [predicate(metric, period, now)]
-    if metric in STOCKS:
-        moment = period.as_of(now)
-        open_ids = union_all(
-            select(f.c.id).where(f.c.closed_at.is_(None), f.c.reported_at < moment),
-            select(f.c.id).where(f.c.closed_at >= moment, f.c.reported_at < moment),
-        )
-        out.append(f.c.id.in_(open_ids))
-    return out
+def _ids(metric: str, period: Period, flt: Filter, now: datetime) -> Any:
+    """The ids behind one figure. A stock's are read as two ranges of the covering closed_at index, each
+    checked against the predicate there (the planner otherwise walks every finding reported before the
+    moment)."""
+    where = [predicate(metric, period, now), *flt.clauses()]
+    if metric not in STOCKS:
+        return select(f.c.id).where(*where)
+    moment = period.as_of(now)
+    return union_all(
+        select(f.c.id).where(f.c.closed_at.is_(None), f.c.reported_at < moment, *where),
+        select(f.c.id).where(f.c.closed_at >= moment, f.c.reported_at < moment, *where),
+    )
+
+
+def _listed(metric: str, period: Period, flt: Filter, now: datetime) -> list[ColumnElement[bool]]:
+    return (
+        [f.c.id.in_(_ids(metric, period, flt, now))] if metric in STOCKS else [predicate(metric, period, now)]
+    )
 
 
 async def finding_ids(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
-    query = _base([f.c.id], flt).where(*_listed(metric, period, now)).order_by(f.c.id)
+    query = _base([f.c.id], flt).where(*_listed(metric, period, flt, now)).order_by(f.c.id)
     return list((await conn.execute(query)).scalars())
 
 
+async def finding_count(
+    conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
+) -> int:
+    """How many findings finding_list lists."""
+    query = select(func.count()).select_from(_ids(metric, period, flt, now).subquery())
+    return int((await conn.execute(query)).scalar_one())
+
+
 async def finding_list(
-    conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime, limit: int | None = None
+    conn: AsyncConnection,
+    metric: str,
+    period: Period,
+    flt: Filter,
+    now: datetime,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[FindingRow]:
-    """The findings behind one figure with what a reader needs to check them; overdue ones oldest first."""
-    query = (
-        _base(LIST_COLUMNS, flt)
-        .join_from(f, facilities, facilities.c.id == f.c.facility_id)
-        .where(*_listed(metric, period, now))
+    """The findings behind one figure with what a reader needs to check them; overdue ones oldest first.
+    A page of them with `limit` and `offset`."""
+    # The facility names are read after: joined, SQLite's planner may start from the facilities and walk
+    # every finding of each (seen with the moment as a bound parameter).
+    query = _base(LIST_COLUMNS, flt).where(
+        *(_listed(metric, period, flt, now) if limit is None else [predicate(metric, period, now)])
     )
     if metric == "overdue":
         query = query.order_by(f.c.due_at, f.c.id)
     else:
         query = query.order_by(f.c.reported_at, f.c.id)
-    if limit:
-        query = query.limit(limit)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     moment = period.as_of(now)
-    return [_row(r, moment) for r in (await conn.execute(query)).all()]
+    rows = (await conn.execute(query)).all()
+    names = await _facility_names(conn, [r.facility_id for r in rows])
+    return [_row(r, moment, names[r.facility_id][0]) for r in rows]
 
 
 async def overdue_list(
@@ -972,6 +1007,7 @@ __all__ = [
     "days_to_close",
     "escalations",
     "figures",
+    "finding_count",
     "finding_ids",
     "finding_list",
     "findings_url",

@@ -170,6 +170,9 @@ findings = Table(
     Index("ix_findings_stats_reported", "reported_at", *STATS_COLUMNS),
     Index("ix_findings_stats_closed", "closed_at", "reported_at", *STATS_COLUMNS[1:]),
     Index("ix_findings_repeat", "facility_id", "item_code", "reported_at"),
+    # The dashboard's lists, a page at a time: overdue at a past moment by deadline, open majors by report.
+    Index("ix_findings_list_overdue", "due_at", "closed_at", "reported_at", "submitted_at", "status"),
+    Index("ix_findings_list_major", "severity", "reported_at", "closed_at"),
     # Overdue now (status ordered, deadline passed), counted per dimension and listed oldest deadline first.
     Index(
         "ix_findings_stats_overdue",

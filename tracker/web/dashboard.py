@@ -27,6 +27,7 @@ router = APIRouter()
 Who = Annotated[Actor, Depends(session_actor)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_METRICS = (*q.COUNTS,)
+PAGE_SIZE = 200
 
 
 def _period(start: str | None, end: str | None, request: Request) -> Period:
@@ -141,20 +142,39 @@ async def findings_page(
     metric: str = "found",
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
-    """The findings behind one number: its count is the number on the dashboard."""
+    """The findings behind one number, a page of PAGE_SIZE at a time: their count is the number on the
+    dashboard."""
     if metric not in LIST_METRICS:
         raise HTTPException(status_code=422, detail=f"metric: one of {', '.join(LIST_METRICS)}")
     period = _period(start, end, request)
     flt = filters.for_(actor)
     ctx = context(request)
+    now = ctx.clock.now()
     async with ctx.engine.connect() as conn:
-        rows = await q.finding_list(conn, metric, period, flt, ctx.clock.now())
+        count = await q.finding_count(conn, metric, period, flt, now)
+        rows = await q.finding_list(conn, metric, period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
+    pages = max(1, -(-count // PAGE_SIZE))
+
+    def page_url(n: int) -> str | None:
+        return (
+            f"/dashboard/findings?{urlencode({**query, 'page': n})}"
+            if 1 <= n <= pages and n != page
+            else None
+        )
+
     return _html(
         "dashboard_findings.html",
         {
             "rows": rows,
+            "count": count,
+            "first": (page - 1) * PAGE_SIZE + 1,
+            "page": page,
+            "pages": pages,
+            "previous_page": page_url(page - 1),
+            "next_page": page_url(page + 1),
             "metric": metric,
             "metric_name": METRIC_NAMES[metric],
             "period": period,

@@ -49,6 +49,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("finding_id", name=op.f("pk_stats_overdue_members")),
     )
     op.create_index("ix_finding_history_at", "finding_history", ["at", "finding_id"], unique=False)
+    op.create_index(
+        "ix_findings_list_overdue",
+        "findings",
+        ["due_at", "closed_at", "reported_at", "submitted_at", "status"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_findings_list_major", "findings", ["severity", "reported_at", "closed_at"], unique=False
+    )
     op.create_table(
         "stats_close_days",
         sa.Column("day", sa.Date(), nullable=False),
@@ -75,6 +84,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_findings_stats_overdue", table_name="findings")
     op.drop_index("ix_finding_history_at", table_name="finding_history")
+    op.drop_index("ix_findings_list_major", table_name="findings")
+    op.drop_index("ix_findings_list_overdue", table_name="findings")
     for table in (
         "stats_state",
         "stats_close_days",
