@@ -114,6 +114,12 @@ def cells(fact: Any) -> tuple[Cell, ...]:
     )
 
 
+def cells_in(fact: Any, dims: Sequence[str]) -> tuple[Cell, ...]:
+    """The finding's cells of the given dimensions only (cells() gives them in DAYBOOK_DIMENSIONS' order)."""
+    every = cells(fact)
+    return tuple(every[DAYBOOK_DIMENSIONS.index(d)] for d in dims)
+
+
 def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
@@ -480,6 +486,7 @@ __all__ = [
     "Book",
     "catch_up",
     "cells",
+    "cells_in",
     "clear",
     "close_day_counts",
     "compute",

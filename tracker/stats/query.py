@@ -462,9 +462,9 @@ def _book_answers(period: Period, flt: Filter) -> bool:
 Cell = daybook.Cell
 
 
-def _cells_of(rows: Sequence[Any], sign: int, into: Counter[Cell]) -> None:
+def _cells_of(rows: Sequence[Any], sign: int, into: Counter[Cell], dims: Sequence[str]) -> None:
     for row in rows:
-        for cell in daybook.cells(row):
+        for cell in daybook.cells_in(row, dims):
             into[cell] += sign
 
 
@@ -474,6 +474,7 @@ async def _overdue_now(
     through: date,
     at_midnight: dict[Cell, Counter[str]],
     town: str | None,
+    dims: Sequence[str],
 ) -> Counter[Cell]:
     """Overdue now (status ordered, deadline passed) per cell, from the day book's count at today's 00:00 (M)
     and what changed since. A finding with no history since M is in the same state as at M: overdue now if it
@@ -496,9 +497,9 @@ async def _overdue_now(
         f.c.status == "ordered", f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed), *here
     )
     out: Counter[Cell] = Counter({cell: c["overdue"] for cell, c in at_midnight.items() if c["overdue"]})
-    _cells_of((await conn.execute(members_changed)).all(), -1, out)
-    _cells_of((await conn.execute(overdue_changed)).all(), +1, out)
-    _cells_of((await conn.execute(passed_today)).all(), +1, out)
+    _cells_of((await conn.execute(members_changed)).all(), -1, out, dims)
+    _cells_of((await conn.execute(overdue_changed)).all(), +1, out, dims)
+    _cells_of((await conn.execute(passed_today)).all(), +1, out, dims)
     return out
 
 
@@ -535,7 +536,7 @@ async def _book_counts(
     moved: dict[Cell, Counter[str]] = defaultdict(Counter)
     if tail_from < end:
         for fact in await daybook.facts_since(conn, local_midnight(tail_from), period.end_utc, flt.town):
-            fact_cells = daybook.cells(fact)
+            fact_cells = daybook.cells_in(fact, dims)
             for day, flow in daybook.flows_of(fact):
                 if tail_from <= day < end:
                     for cell in fact_cells:
@@ -550,7 +551,7 @@ async def _book_counts(
                         moved[cell]["open_major"] += change
     if running:
         stocks = await daybook.stocks_at(conn, today, flt.town, dims)
-        overdue = await _overdue_now(conn, now, today, stocks, flt.town)
+        overdue = await _overdue_now(conn, now, today, stocks, flt.town, dims)
         for cell in set(stocks) | set(moved) | set(overdue):
             at_midnight = stocks.get(cell, Counter())
             stocks[cell] = Counter(
