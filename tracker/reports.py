@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.stats import charts
+from tracker.stats import charts, daybook
 from tracker.stats import query as q
 from tracker.stats.labels import (
     DIMENSION_NAMES,
@@ -110,22 +110,23 @@ async def gather(
     def labeller(dimension: str, key: Any, name: str | None) -> str:
         return value_label(dimension, str(key), catalog, name)
 
-    summary, breakdowns, sums = await q.overview(conn, period, flt, now, labeller)
-    return Dashboard(
-        period=period,
-        flt=flt,
-        now=now,
-        summary=summary,
-        breakdowns=breakdowns,
-        weeks=await q.trend(conn, "week", period, flt, 12),
-        months=await q.trend(conn, "month", period, flt, 12),
-        days=await q.days_to_close(conn, period, flt, now),
-        overdue=await q.overdue_list(conn, period, flt, now, list_limit),
-        open_major=await q.finding_list(conn, "open_major", period, flt, now, list_limit),
-        top_open=await q.top_from(conn, sums["facility"], "open"),
-        top_repeat=await q.top_from(conn, sums["facility"], "repeat"),
-        escalated=await q.escalations(conn, period, flt),
-    )
+    with daybook.one_reading():
+        summary, breakdowns, sums = await q.overview(conn, period, flt, now, labeller)
+        return Dashboard(
+            period=period,
+            flt=flt,
+            now=now,
+            summary=summary,
+            breakdowns=breakdowns,
+            weeks=await q.trend(conn, "week", period, flt, 12),
+            months=await q.trend(conn, "month", period, flt, 12),
+            days=await q.days_to_close(conn, period, flt, now),
+            overdue=await q.overdue_list(conn, period, flt, now, list_limit),
+            open_major=await q.finding_list(conn, "open_major", period, flt, now, list_limit),
+            top_open=await q.top_from(conn, sums["facility"], "open"),
+            top_repeat=await q.top_from(conn, sums["facility"], "repeat"),
+            escalated=await q.escalations(conn, period, flt),
+        )
 
 
 # --- tables: what the Excel export and the report show ----------------------------------------------------

@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -292,6 +294,9 @@ def _rows(book: Book) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[
     return flows, stocks, close
 
 
+CHUNK = 20_000  # rows per transaction
+
+
 async def _insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], chunk: int = 5000) -> None:
     for n in range(0, len(rows), chunk):
         await conn.execute(insert(table), rows[n : n + chunk])
@@ -344,19 +349,29 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
     )
     flows, stocks, close = _rows(book)
     months = _month_rows(book, prior, first_month)
+    # Readers trust the days before `through` only, so the new days' rows can go in over several short
+    # transactions (SQLite's writers are not kept waiting by a first build over a large database); the month
+    # rows, the members of "overdue" and `through` itself change together, last.
     async with engine.begin() as conn:
         if await through(conn) != since:
             return None
-        await conn.execute(delete(stats_flows).where(stats_flows.c.day >= start))
+        if since is None:  # a first build: whatever an unfinished one left goes
+            for table in (stats_flows, stats_close_days, stats_stocks):
+                await conn.execute(delete(table))
+        else:
+            await conn.execute(delete(stats_flows).where(stats_flows.c.day >= start))
+            await conn.execute(delete(stats_close_days).where(stats_close_days.c.day >= start))
+            await conn.execute(delete(stats_stocks).where(stats_stocks.c.day > since))
+    for table, rows in ((stats_flows, flows), (stats_stocks, stocks), (stats_close_days, close)):
+        for n in range(0, len(rows), CHUNK):
+            async with engine.begin() as conn:
+                await _insert(conn, table, rows[n : n + CHUNK])
+    async with engine.begin() as conn:
+        if await through(conn) != since:
+            return None  # the rows written stay beyond `through`, unread, and the next run clears them
         await conn.execute(delete(stats_months).where(stats_months.c.day >= first_month))
-        await conn.execute(delete(stats_close_days).where(stats_close_days.c.day >= start))
-        stock_gone = stats_stocks.c.day > since if since is not None else stats_stocks.c.day.is_not(None)
-        await conn.execute(delete(stats_stocks).where(stock_gone))
-        await conn.execute(delete(stats_overdue_members))
-        await _insert(conn, stats_flows, flows)
         await _insert(conn, stats_months, months)
-        await _insert(conn, stats_stocks, stocks)
-        await _insert(conn, stats_close_days, close)
+        await conn.execute(delete(stats_overdue_members))
         await _insert(conn, stats_overdue_members, [{"finding_id": i} for i in book.overdue_at_end])
         if since is None:
             await conn.execute(delete(stats_state))
@@ -386,6 +401,30 @@ async def rebuild(engine: AsyncEngine, now: datetime) -> date | None:
 # --- reading -------------------------------------------------------------------------------------------------
 
 
+async def _flow_sums(
+    conn: AsyncConnection,
+    table: Any,
+    first: date,
+    after: date,
+    town: str | None,
+    per_day: bool,
+    dims: Sequence[str],
+) -> dict[tuple[Any, ...], Counter[str]]:
+    t = table
+    sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
+    # The severity rows hold every finding once: per-day totals are theirs.
+    where = [t.c.dim.in_(["severity"] if per_day else dims), t.c.day >= first, t.c.day < after]
+    if town is not None:
+        where.append(t.c.town == town)
+    keys = [t.c.day] if per_day else [t.c.town, t.c.dim, t.c.key]
+    out: dict[tuple[Any, ...], Counter[str]] = {}
+    for row in (await conn.execute(select(*keys, *sums).where(*where).group_by(*keys))).all():
+        out[tuple(row[: len(keys)])] = Counter(
+            dict(zip(DAYBOOK_FLOWS, map(int, row[len(keys) :]), strict=True))
+        )
+    return out
+
+
 async def flow_sums(
     conn: AsyncConnection,
     first: date,
@@ -394,23 +433,8 @@ async def flow_sums(
     by_day: bool = False,
     dims: Sequence[str] = DAYBOOK_DIMENSIONS,
 ) -> dict[tuple[Any, ...], Counter[str]]:
-    """The flows of the days in [first, after) summed per (town, dim, key), or per day (totals of the
-    severity rows, which hold every finding once) with `by_day`."""
-    t = stats_flows
-    sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
-    where = [t.c.dim.in_(["severity"] if by_day else dims), t.c.day >= first, t.c.day < after]
-    if town is not None:
-        where.append(t.c.town == town)
-    if by_day:
-        query = select(t.c.day, *sums).where(*where).group_by(t.c.day)
-        keys = ("day",)
-    else:
-        query = select(t.c.town, t.c.dim, t.c.key, *sums).where(*where).group_by(t.c.town, t.c.dim, t.c.key)
-        keys = ("town", "dim", "key")
-    out: dict[tuple[Any, ...], Counter[str]] = {}
-    for row in (await conn.execute(query)).all():
-        out[tuple(getattr(row, k) for k in keys)] = Counter({n: int(getattr(row, n)) for n in DAYBOOK_FLOWS})
-    return out
+    """The flows of the days in [first, after) summed per (town, dim, key), or per day with `by_day`."""
+    return await _flow_sums(conn, stats_flows, first, after, town, by_day, dims)
 
 
 async def month_sums(
@@ -421,23 +445,11 @@ async def month_sums(
     totals: bool = False,
     dims: Sequence[str] = DAYBOOK_DIMENSIONS,
 ) -> dict[tuple[Any, ...], Counter[str]]:
-    """The stored flows of the months from `first_month` to `last_month` (first days): per (town, dim, key) of
-    one month, or with `totals` per month (the severity rows)."""
-    t = stats_months
-    sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
-    where = [t.c.dim.in_(["severity"] if totals else dims), t.c.day >= first_month, t.c.day <= last_month]
-    if town is not None:
-        where.append(t.c.town == town)
-    if totals:
-        query = select(t.c.day, *sums).where(*where).group_by(t.c.day)
-        keys: tuple[str, ...] = ("day",)
-    else:
-        query = select(t.c.town, t.c.dim, t.c.key, *sums).where(*where).group_by(t.c.town, t.c.dim, t.c.key)
-        keys = ("town", "dim", "key")
-    out: dict[tuple[Any, ...], Counter[str]] = {}
-    for row in (await conn.execute(query)).all():
-        out[tuple(getattr(row, k) for k in keys)] = Counter({n: int(getattr(row, n)) for n in DAYBOOK_FLOWS})
-    return out
+    """The flows of the months from `first_month` to `last_month` (their first days), of their days before
+    `through`: per (town, dim, key), or per month with `totals`."""
+    return await _flow_sums(
+        conn, stats_months, first_month, last_month + timedelta(days=1), town, totals, dims
+    )
 
 
 async def stocks_at(
@@ -465,17 +477,35 @@ async def close_day_counts(conn: AsyncConnection, first: date, after: date, town
     return Counter({int(r.days): int(r.n) for r in rows})
 
 
-async def facts_since(
-    conn: AsyncConnection, since: datetime, until: datetime, town: str | None
-) -> list[Fact]:
-    """The findings reported or closed in [since, until): what the flows of the days not yet in the day book
-    are worked out from."""
+_reading: ContextVar[dict[tuple[datetime, str | None], list[Fact]] | None] = ContextVar(
+    "reading", default=None
+)
+
+
+@contextmanager
+def one_reading() -> Iterator[None]:
+    """Within it (one page, one report), the findings of the days the day book does not hold yet are read
+    once, however many figures need them."""
+    token = _reading.set({})
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+async def facts_since(conn: AsyncConnection, since: datetime, town: str | None) -> list[Fact]:
+    """The findings reported or closed from `since` on: what the flows of the days not yet in the day book
+    are worked out from (the caller keeps the days it wants)."""
+    memo = _reading.get()
+    if memo is not None and (since, town) in memo:
+        return memo[(since, town)]
     town_clause = [f.c.town == town] if town is not None else []
-    reported = select(*FACT_COLUMNS).where(f.c.reported_at >= since, f.c.reported_at < until, *town_clause)
-    closed_only = select(*FACT_COLUMNS).where(
-        f.c.closed_at >= since, f.c.closed_at < until, f.c.reported_at < since, *town_clause
-    )
-    return [*await read_facts(conn, reported), *await read_facts(conn, closed_only)]
+    reported = select(*FACT_COLUMNS).where(f.c.reported_at >= since, *town_clause)
+    closed_only = select(*FACT_COLUMNS).where(f.c.closed_at >= since, f.c.reported_at < since, *town_clause)
+    facts = [*await read_facts(conn, reported), *await read_facts(conn, closed_only)]
+    if memo is not None:
+        memo[(since, town)] = facts
+    return facts
 
 
 def _sum(column: Any) -> Any:
@@ -495,6 +525,7 @@ __all__ = [
     "flow_sums",
     "flows_of",
     "month_sums",
+    "one_reading",
     "rebuild",
     "stock_spans",
     "stocks_at",

@@ -535,7 +535,7 @@ async def _book_counts(
     midnight = local_midnight(today)
     moved: dict[Cell, Counter[str]] = defaultdict(Counter)
     if tail_from < end:
-        for fact in await daybook.facts_since(conn, local_midnight(tail_from), period.end_utc, flt.town):
+        for fact in await daybook.facts_since(conn, local_midnight(tail_from), flt.town):
             fact_cells = daybook.cells_in(fact, dims)
             for day, flow in daybook.flows_of(fact):
                 if tail_from <= day < end:
@@ -717,7 +717,7 @@ async def _book_trend(conn: AsyncConnection, unit: str, buckets: list[Bucket], t
             days[day].update(counts)
     tail_from = max(first, through)
     if tail_from < after:
-        for fact in await daybook.facts_since(conn, local_midnight(tail_from), local_midnight(after), town):
+        for fact in await daybook.facts_since(conn, local_midnight(tail_from), town):
             for day, flow in daybook.flows_of(fact):
                 if tail_from <= day < after:
                     days[day][flow] += 1
@@ -770,7 +770,7 @@ async def days_to_close(
         histogram.update(await daybook.close_day_counts(conn, start, min(end, through), flt.town))
     tail_from = max(start, through)
     if tail_from < end:
-        for fact in await daybook.facts_since(conn, local_midnight(tail_from), period.end_utc, flt.town):
+        for fact in await daybook.facts_since(conn, local_midnight(tail_from), flt.town):
             closing = daybook.days_to_close(fact)
             if closing is not None and tail_from <= closing[0] < end:
                 histogram[closing[1]] += 1
