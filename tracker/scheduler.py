@@ -64,33 +64,20 @@ class LeasedJobs:
 async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = None) -> None:
     jobs = LeasedJobs(ctx, holder)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(
-        jobs.sweep_job,
-        "interval",
-        seconds=ctx.settings.sweep_seconds,
-        id="sweep",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=ctx.clock.now(),
-    )
-    scheduler.add_job(
-        jobs.digest_job,
-        "interval",
-        minutes=15,
-        id="digest",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=ctx.clock.now(),
-    )
-    scheduler.add_job(
-        jobs.daybook_job,
-        "interval",
-        minutes=10,
-        id="daybook",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=ctx.clock.now(),
-    )
+    for job, seconds in (
+        (jobs.sweep_job, ctx.settings.sweep_seconds),
+        (jobs.digest_job, 15 * 60),  # the digest's week begins on Monday: it goes out within 15 minutes
+        (jobs.daybook_job, 10 * 60),  # a completed day reaches the day book within 10 minutes
+    ):
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            id=job.__name__,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=ctx.clock.now(),
+        )
     scheduler.start()
     log.info("scheduler %s started, sweeping every %ss", jobs.holder, ctx.settings.sweep_seconds)
     try:

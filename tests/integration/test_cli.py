@@ -251,3 +251,15 @@ def test_it_stops_a_role_at_once_naming_a_bad_or_missing_setting(tmp_path: Path,
     mailer = tracker("mailer", "--data", data, cwd=tmp_path)
     assert mailer.returncode == 2
     assert "TRACKER_SMTP_URL" in mailer.stderr
+
+
+def test_it_catches_the_day_book_up_once_and_rebuilds_it(tmp_path: Path, data: Path) -> None:
+    assert tracker("db", "upgrade", "--data", data, cwd=tmp_path).returncode == 0
+    first = tracker("stats", "catch-up", "--data", data, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "the day book holds every day before" in first.stdout
+    again = tracker("stats", "catch-up", "--data", data, cwd=tmp_path)
+    assert "already up to date" in again.stdout
+    rebuilt = tracker("stats", "rebuild", "--data", data, cwd=tmp_path)
+    assert rebuilt.returncode == 0 and "holds every day before" in rebuilt.stdout
+    assert len(rows(data, "SELECT through FROM stats_state")) == 1

@@ -15,6 +15,9 @@ from tests.support.stack import Stack, add_facility, add_people, make_stack
 from tracker.clock import FixedClock
 from tracker.scheduler import LeasedJobs
 from tracker.service.sweep import sweep
+from tracker.stats import daybook
+from tracker.stats import query as q
+from tracker.stats.periods import Period, local_day
 from tracker.store.tables import findings, outbox
 
 # A Monday morning in Shanghai, far from any holiday, so the working days are plain to count.
@@ -135,3 +138,20 @@ async def test_only_the_lease_holder_sweeps_and_a_standby_takes_over_when_it_die
     async with stack.engine.connect() as conn:
         levels = (await conn.execute(select(func.max(findings.c.escalation_level)))).scalar()
     assert levels == 2
+
+
+async def test_the_lease_holder_keeps_the_day_book_and_it_counts_what_the_rows_count(stack: Stack):
+    await open_findings(stack, 2)
+    clock = stack.clock
+    assert isinstance(clock, FixedClock)
+    clock.at = T0 + timedelta(days=3, hours=2)  # Thursday, the findings still at the facility
+    one, two = LeasedJobs(stack.ctx, "one"), LeasedJobs(stack.ctx, "two")
+    await asyncio.gather(one.daybook_job(), two.daybook_job())
+    async with stack.engine.connect() as conn:
+        assert await daybook.through(conn) == local_day(clock.at)
+        week = Period.week_of(local_day(T0))
+        assert await q._book_counts(conn, week, q.Filter(), clock.at) is not None
+        book = await q._counts(conn, week, q.Filter(), clock.at, q.DIMENSIONS)
+        rows = await q._counts(conn, week, q.Filter(), clock.at, q.DIMENSIONS, exact_rows=True)
+    assert book[0] == rows[0]
+    assert (book[0]["found"], book[0]["open"], book[0]["overdue"], book[0]["closed"]) == (2, 2, 0, 0)
