@@ -303,7 +303,7 @@ async def _insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]],
 
 
 def _month_rows(
-    book: Book, prior: dict[tuple[Any, ...], Counter[str]], first_month: date
+    book: Book, prior: dict[tuple[Any, ...], dict[str, int]], first_month: date
 ) -> list[dict[str, Any]]:
     """The month rows from the new days' flows and the same month's earlier days (`prior`)."""
     months: dict[tuple[date, Cell], list[int]] = {}
@@ -409,7 +409,7 @@ async def _flow_sums(
     town: str | None,
     per_day: bool,
     dims: Sequence[str],
-) -> dict[tuple[Any, ...], Counter[str]]:
+) -> dict[tuple[Any, ...], dict[str, int]]:
     t = table
     sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
     # The severity rows hold every finding once: per-day totals are theirs.
@@ -417,11 +417,9 @@ async def _flow_sums(
     if town is not None:
         where.append(t.c.town == town)
     keys = [t.c.day] if per_day else [t.c.town, t.c.dim, t.c.key]
-    out: dict[tuple[Any, ...], Counter[str]] = {}
+    out: dict[tuple[Any, ...], dict[str, int]] = {}
     for row in (await conn.execute(select(*keys, *sums).where(*where).group_by(*keys))).all():
-        out[tuple(row[: len(keys)])] = Counter(
-            dict(zip(DAYBOOK_FLOWS, map(int, row[len(keys) :]), strict=True))
-        )
+        out[tuple(row[: len(keys)])] = dict(zip(DAYBOOK_FLOWS, map(int, row[len(keys) :]), strict=True))
     return out
 
 
@@ -432,7 +430,7 @@ async def flow_sums(
     town: str | None,
     by_day: bool = False,
     dims: Sequence[str] = DAYBOOK_DIMENSIONS,
-) -> dict[tuple[Any, ...], Counter[str]]:
+) -> dict[tuple[Any, ...], dict[str, int]]:
     """The flows of the days in [first, after) summed per (town, dim, key), or per day with `by_day`."""
     return await _flow_sums(conn, stats_flows, first, after, town, by_day, dims)
 
@@ -444,7 +442,7 @@ async def month_sums(
     town: str | None,
     totals: bool = False,
     dims: Sequence[str] = DAYBOOK_DIMENSIONS,
-) -> dict[tuple[Any, ...], Counter[str]]:
+) -> dict[tuple[Any, ...], dict[str, int]]:
     """The flows of the months from `first_month` to `last_month` (their first days), of their days before
     `through`: per (town, dim, key), or per month with `totals`."""
     return await _flow_sums(
@@ -454,7 +452,7 @@ async def month_sums(
 
 async def stocks_at(
     conn: AsyncConnection, day: date, town: str | None, dims: Sequence[str] = DAYBOOK_DIMENSIONS
-) -> dict[Cell, Counter[str]]:
+) -> dict[Cell, dict[str, int]]:
     """The stocks at 00:00 of `day` per (town, dim, key); the day must be at or before `through`."""
     t = stats_stocks
     query = select(t.c.town, t.c.dim, t.c.key, *(t.c[n] for n in DAYBOOK_STOCKS)).where(
@@ -463,7 +461,7 @@ async def stocks_at(
     if town is not None:
         query = query.where(t.c.town == town)
     return {
-        (r.town, r.dim, r.key): Counter({n: int(getattr(r, n)) for n in DAYBOOK_STOCKS})
+        (r[0], r[1], r[2]): dict(zip(DAYBOOK_STOCKS, map(int, r[3:]), strict=True))
         for r in (await conn.execute(query)).all()
     }
 

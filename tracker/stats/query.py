@@ -61,6 +61,8 @@ from tracker.stats import daybook
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.store.tables import (
     DAYBOOK_DIMENSIONS,
+    DAYBOOK_FLOWS,
+    DAYBOOK_STOCKS,
     STATS_COLUMNS,
     facilities,
     findings,
@@ -472,7 +474,7 @@ async def _overdue_now(
     conn: AsyncConnection,
     now: datetime,
     through: date,
-    at_midnight: dict[Cell, Counter[str]],
+    at_midnight: dict[Cell, dict[str, int]],
     town: str | None,
     dims: Sequence[str],
 ) -> Counter[Cell]:
@@ -521,52 +523,52 @@ async def _book_counts(
     running = period.as_of(now) < period.end_utc
     if (running and (through != today or start > today)) or (not running and end > through):
         return None
-    flows: dict[Cell, Counter[str]] = defaultdict(Counter)
+    flows: dict[Cell, dict[str, int]] = {}
     if start < min(end, through):
-        stored = (
+        flows = (
             await daybook.month_sums(conn, start, start, flt.town, dims=dims)  # its days before `through`
             if period.is_month()
             else await daybook.flow_sums(conn, start, min(end, through), flt.town, dims=dims)
         )
-        for (town, dim, key), counts in stored.items():
-            flows[(town, dim, key)].update(counts)
     tail_from = max(start, through)
     # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it).
     midnight = local_midnight(today)
-    moved: dict[Cell, Counter[str]] = defaultdict(Counter)
+    moved: dict[Cell, list[int]] = {}  # open, open major
     if tail_from < end:
         for fact in await daybook.facts_since(conn, local_midnight(tail_from), flt.town):
             fact_cells = daybook.cells_in(fact, dims)
             for day, flow in daybook.flows_of(fact):
                 if tail_from <= day < end:
                     for cell in fact_cells:
-                        flows[cell][flow] += 1
+                        row = flows.get(cell)
+                        if row is None:
+                            row = flows[cell] = dict.fromkeys(DAYBOOK_FLOWS, 0)
+                        row[flow] += 1
             if running:
                 change = int(midnight <= fact.reported_at < now) - int(
                     fact.closed_at is not None and midnight <= fact.closed_at < now
                 )
+                major = change if fact.severity == "major" else 0
                 for cell in fact_cells if change else ():
-                    moved[cell]["open"] += change
-                    if fact.severity == "major":
-                        moved[cell]["open_major"] += change
+                    open_, open_major = moved.get(cell, (0, 0))
+                    moved[cell] = [open_ + change, open_major + major]
     if running:
         stocks = await daybook.stocks_at(conn, today, flt.town, dims)
         overdue = await _overdue_now(conn, now, today, stocks, flt.town, dims)
         for cell in set(stocks) | set(moved) | set(overdue):
-            at_midnight = stocks.get(cell, Counter())
-            stocks[cell] = Counter(
-                {
-                    "open": at_midnight["open"] + moved[cell]["open"],
-                    "open_major": at_midnight["open_major"] + moved[cell]["open_major"],
-                    "overdue": overdue.get(cell, 0),
-                }
-            )
+            at_midnight = stocks.get(cell, NO_STOCKS)
+            open_, open_major = moved.get(cell, (0, 0))
+            stocks[cell] = {
+                "open": at_midnight["open"] + open_,
+                "open_major": at_midnight["open_major"] + open_major,
+                "overdue": overdue.get(cell, 0),
+            }
     else:
         stocks = await daybook.stocks_at(conn, end, flt.town, dims)
     same = _closed_of_found_flow(period)
     out: dict[Cell, dict[str, int]] = {}
-    for cell in set(flows) | set(stocks):
-        fl, st = flows.get(cell, Counter()), stocks.get(cell, Counter())
+    for cell in flows.keys() | stocks.keys():
+        fl, st = flows.get(cell, NO_FLOWS), stocks.get(cell, NO_STOCKS)
         out[cell] = {
             "found": fl["found"],
             "closed": fl["closed"],
@@ -580,6 +582,10 @@ async def _book_counts(
             "repeat_major": fl["repeat_major"],
         }
     return out
+
+
+NO_FLOWS = dict.fromkeys(DAYBOOK_FLOWS, 0)
+NO_STOCKS = dict.fromkeys(DAYBOOK_STOCKS, 0)
 
 
 def _from_cells(
