@@ -257,9 +257,20 @@ def _days(first: date, after: date) -> Iterable[date]:
 # --- storing -------------------------------------------------------------------------------------------------
 
 
+# What one page reads once: `through`, and the findings since it per town (see one_reading).
+_reading: ContextVar[dict[Any, Any] | None] = ContextVar("reading", default=None)
+
+
 async def through(conn: AsyncConnection) -> date | None:
-    """The first day the day book does not hold the flows of; None when it holds nothing."""
-    return (await conn.execute(select(stats_state.c.through).where(stats_state.c.id == 1))).scalar()
+    """The first day the day book does not hold the flows of; None when it holds nothing. Read once within
+    one_reading()."""
+    memo = _reading.get()
+    if memo is not None and "through" in memo:
+        return memo["through"]
+    day = (await conn.execute(select(stats_state.c.through).where(stats_state.c.id == 1))).scalar()
+    if memo is not None:
+        memo["through"] = day
+    return day
 
 
 async def touch(conn: AsyncConnection, now: datetime) -> None:
@@ -475,15 +486,10 @@ async def close_day_counts(conn: AsyncConnection, first: date, after: date, town
     return Counter({int(r.days): int(r.n) for r in rows})
 
 
-_reading: ContextVar[dict[tuple[datetime, str | None], list[Fact]] | None] = ContextVar(
-    "reading", default=None
-)
-
-
 @contextmanager
 def one_reading() -> Iterator[None]:
-    """Within it (one page, one report), the findings of the days the day book does not hold yet are read
-    once, however many figures need them."""
+    """Within it (one page, one report), `through` and the findings of the days the day book does not hold
+    yet are read once, however many figures need them: one page, one moment."""
     token = _reading.set({})
     try:
         yield

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tracker import reports
 from tracker.domain.model import Actor, Role
+from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
 from tracker.stats.periods import Period, parse_period
@@ -261,8 +262,9 @@ async def closure(
     ctx = context(request)
     now = ctx.clock.now()
     async with ctx.engine.connect() as conn:
-        s = await q.summary(conn, period, flt, now)
-        groups = await q.breakdown(conn, group_by, period, flt, now) if group_by else None
+        with daybook.one_reading():
+            s = await q.summary(conn, period, flt, now)
+            groups = await q.breakdown(conn, group_by, period, flt, now) if group_by else None
     body: dict[str, Any] = {
         **s.as_dict(),
         "scope": flt.params(),
