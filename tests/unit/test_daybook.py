@@ -1,0 +1,69 @@
+"""The day book's own rules on one finding's life, worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.stats.daybook import Fact, compute, days_to_close, flows_of, stock_spans
+
+MON, TUE, WED, THU, FRI, SAT = (date(2026, 11, d) for d in range(2, 8))
+
+
+def at(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute, second), tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def fact(**changes) -> Fact:
+    life = {
+        "id": 1,
+        "reported_at": at(MON, 10),
+        "closed_at": at(FRI, 15),
+        "due_at": at(WED, 23, 59, 59),
+        "submitted_at": at(THU, 9),
+        "status": "closed",
+        "severity": "major",
+        "category": "fire",
+        "facility_id": 7,
+        "town": "汇龙镇",
+        "facility_type": "nursing_home",
+        "mode": "unannounced",
+        "is_repeat": False,
+    }
+    return Fact(**(life | changes))
+
+
+def test_a_finding_closed_late_in_the_week_it_was_found():
+    assert flows_of(fact()) == [
+        (MON, "found"),
+        (MON, "found_major"),
+        (FRI, "closed"),
+        (FRI, "closed_major"),
+        (FRI, "closed_same_week"),
+        (FRI, "closed_same_month"),
+    ]
+    # Open at 00:00 of Tuesday to Friday; overdue at 00:00 of Thursday only (due Wednesday, submitted Thursday).
+    assert stock_spans(fact()) == [("open", TUE, FRI), ("open_major", TUE, FRI), ("overdue", THU, THU)]
+    assert days_to_close(fact()) == (FRI, 4)
+
+
+def test_a_finding_closed_on_its_deadline_day_and_one_still_open():
+    on_time = fact(closed_at=at(WED, 16), submitted_at=at(WED, 9), severity="general", is_repeat=True)
+    assert (WED, "on_time") in flows_of(on_time) and (MON, "repeat") in flows_of(on_time)
+    assert [s for s in stock_spans(on_time) if s[0] == "overdue"] == []
+    still = fact(closed_at=None, submitted_at=None, status="ordered")
+    assert stock_spans(still) == [("open", TUE, None), ("open_major", TUE, None), ("overdue", THU, None)]
+    assert days_to_close(still) is None
+
+
+def test_it_counts_each_cell_and_remembers_who_is_overdue_at_the_last_day():
+    book = compute(
+        [fact(), fact(id=2, closed_at=None, submitted_at=None, status="ordered")], (MON, SAT), (MON, SAT)
+    )
+    by_severity = ("汇龙镇", "severity", "major")
+    assert book.flows[(MON, by_severity)][:2] == [2, 2]  # found, found major
+    assert book.stocks[(THU, by_severity)] == [2, 2, 2]  # open, open major, overdue
+    assert book.stocks[(FRI, by_severity)] == [2, 2, 1]
+    assert (SAT, by_severity) not in book.stocks  # outside the stock days asked for
+    assert book.overdue_at_end == [2]
+    assert book.close_days == {(FRI, "汇龙镇", 4): 1}
