@@ -326,7 +326,7 @@ async def _counts(
 ) -> tuple[dict[str, int], dict[str, Sums]]:
     """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
     answer (see _book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
-    if not exact_rows and _book_answers(period, flt):
+    if not exact_rows and _town_only(flt):
         # Every finding is in one severity cell: the totals and the towns need those rows only.
         dims = ["severity", *(d for d in dimensions if d in DAYBOOK_DIMENSIONS and d != "severity")]
         book = await _book_counts(conn, period, flt, now, dims)
@@ -452,13 +452,8 @@ def _closed_of_found_flow(period: Period) -> str | None:
 
 def _town_only(flt: Filter) -> bool:
     """The day book is kept per town and one dimension at a time: it answers when the figures are filtered by
-    town or not at all."""
+    town or not at all (a drill-down by category, severity, mode or facility reads the rows)."""
     return replace(flt, town=None) == Filter()
-
-
-def _book_answers(period: Period, flt: Filter) -> bool:
-    """It knows closed_of_found for weeks and calendar months only."""
-    return _town_only(flt) and _closed_of_found_flow(period) is not None
 
 
 Cell = daybook.Cell
@@ -566,13 +561,15 @@ async def _book_counts(
     else:
         stocks = await daybook.stocks_at(conn, end, flt.town, dims)
     same = _closed_of_found_flow(period)
+    # The day book knows closed_of_found for a week or a month; for other periods it is counted from the rows.
+    of_found = await _closed_of_found_rows(conn, period, flt.town, dims) if same is None else {}
     out: dict[Cell, dict[str, int]] = {}
     for cell in flows.keys() | stocks.keys():
         fl, st = flows.get(cell, NO_FLOWS), stocks.get(cell, NO_STOCKS)
         out[cell] = {
             "found": fl["found"],
             "closed": fl["closed"],
-            "closed_of_found": fl[same] if same else 0,
+            "closed_of_found": fl[same] if same else of_found.get(cell, 0),
             "on_time": fl["on_time"],
             "open": st["open"],
             "overdue": st["overdue"],
@@ -581,6 +578,22 @@ async def _book_counts(
             "repeat": fl["repeat"],
             "repeat_major": fl["repeat_major"],
         }
+    return out
+
+
+async def _closed_of_found_rows(
+    conn: AsyncConnection, period: Period, town: str | None, dims: Sequence[str]
+) -> dict[Cell, int]:
+    """closed_of_found per cell, from the rows: a range of the reported_at index per dimension."""
+    where = [predicate("closed_of_found", period, period.end_utc)]
+    if town is not None:
+        where.append(f.c.town == town)
+    out: dict[Cell, int] = {}
+    for dim in dims:
+        column = f.c.facility_id if dim == "facility" else f.c[dim]
+        query = select(f.c.town, column, func.count()).where(*where).group_by(f.c.town, column)
+        for row_town, key, n in (await conn.execute(query)).all():
+            out[(row_town, dim, str(key))] = int(n)
     return out
 
 
