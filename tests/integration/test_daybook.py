@@ -162,6 +162,16 @@ RUNNING_WEEK = Period.week_of(local_day(NOW))
 # Periods neither a week nor a month: closed_of_found comes from the rows, the rest from the day book.
 CUSTOM = [Period(date(2025, 2, 10), date(2025, 3, 17)), Period(date(2025, 4, 3), date(2025, 4, 11))]
 FILTERS = [q.Filter(), *(q.Filter(town=t) for t in TOWNS)]
+# A trend reads the day book for all towns or one, narrowed to one value of one dimension or not.
+TREND_FILTERS = [
+    q.Filter(),
+    q.Filter(town=TOWNS[1]),
+    q.Filter(category="gas"),
+    q.Filter(town=TOWNS[0], severity="major"),
+    q.Filter(mode="self"),
+    q.Filter(facility_type=KINDS[2]),
+    q.Filter(facility_id=4),
+]
 
 
 async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[Period]) -> None:
@@ -182,9 +192,10 @@ async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[
                     conn, period, flt, now, exact_rows=True
                 ), where
             for unit in ("week", "month"):
-                assert await q.trend(conn, unit, period, q.Filter(), 8) == await q.trend(
-                    conn, unit, period, q.Filter(), 8, exact_rows=True
-                ), (period, unit)
+                for flt in TREND_FILTERS:
+                    assert await q.trend(conn, unit, period, flt, 8) == await q.trend(
+                        conn, unit, period, flt, 8, exact_rows=True
+                    ), (period, unit, flt)
 
 
 def _nonzero(sums: dict[Any, dict[str, int]]) -> dict[Any, dict[str, int]]:

@@ -420,11 +420,17 @@ async def _flow_sums(
     town: str | None,
     per_day: bool,
     dims: Sequence[str],
+    only: tuple[str, str] | None = None,
 ) -> dict[tuple[Any, ...], dict[str, int]]:
     t = table
     sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
-    # The severity rows hold every finding once: per-day totals are theirs.
-    where = [t.c.dim.in_(["severity"] if per_day else dims), t.c.day >= first, t.c.day < after]
+    if not per_day:
+        where = [t.c.dim.in_(dims)]
+    elif only is None:  # the severity rows hold every finding once: per-day totals are theirs
+        where = [t.c.dim == "severity"]
+    else:  # the totals of the findings with one value of one dimension
+        where = [t.c.dim == only[0], t.c.key == only[1]]
+    where += [t.c.day >= first, t.c.day < after]
     if town is not None:
         where.append(t.c.town == town)
     keys = [t.c.day] if per_day else [t.c.town, t.c.dim, t.c.key]
@@ -441,9 +447,11 @@ async def flow_sums(
     town: str | None,
     by_day: bool = False,
     dims: Sequence[str] = DAYBOOK_DIMENSIONS,
+    only: tuple[str, str] | None = None,
 ) -> dict[tuple[Any, ...], dict[str, int]]:
-    """The flows of the days in [first, after) summed per (town, dim, key), or per day with `by_day`."""
-    return await _flow_sums(conn, stats_flows, first, after, town, by_day, dims)
+    """The flows of the days in [first, after) summed per (town, dim, key), or per day with `by_day` (of the
+    findings with the value `only` = (dim, key) of one dimension, if given)."""
+    return await _flow_sums(conn, stats_flows, first, after, town, by_day, dims, only)
 
 
 async def month_sums(
@@ -453,12 +461,12 @@ async def month_sums(
     town: str | None,
     totals: bool = False,
     dims: Sequence[str] = DAYBOOK_DIMENSIONS,
+    only: tuple[str, str] | None = None,
 ) -> dict[tuple[Any, ...], dict[str, int]]:
     """The flows of the months from `first_month` to `last_month` (their first days), of their days before
-    `through`: per (town, dim, key), or per month with `totals`."""
-    return await _flow_sums(
-        conn, stats_months, first_month, last_month + timedelta(days=1), town, totals, dims
-    )
+    `through`: per (town, dim, key), or per month with `totals` (as flow_sums' `only`)."""
+    after = last_month + timedelta(days=1)
+    return await _flow_sums(conn, stats_months, first_month, after, town, totals, dims, only)
 
 
 async def stocks_at(

@@ -676,7 +676,8 @@ async def trend(
         raise ValueError("unit must be week or month")
     periods = trend_periods(unit, period.end - timedelta(days=1), count)
     out = [Bucket(p) for p in periods]
-    if not exact_rows and _town_only(flt) and await _book_trend(conn, unit, out, flt.town):
+    answers, only = _one_value(flt)
+    if not exact_rows and answers and await _book_trend(conn, unit, out, flt.town, only):
         return out
     bounds = [p.start_utc for p in periods]
     ends = [p.end_utc for p in periods]
@@ -717,9 +718,23 @@ async def trend(
     return out
 
 
-async def _book_trend(conn: AsyncConnection, unit: str, buckets: list[Bucket], town: str | None) -> bool:
-    """Fill the buckets from the day book's daily totals and, for the days it does not hold yet, the rows.
-    False (buckets untouched) when it holds nothing."""
+def _one_value(flt: Filter) -> tuple[bool, tuple[str, str] | None]:
+    """Whether the day book's daily totals can answer for the filter, and the one dimension's value besides
+    the town it narrows to, as a day book cell's (dim, key)."""
+    others = {k: v for k, v in asdict(replace(flt, town=None)).items() if v not in (None, "")}
+    if len(others) > 1:
+        return False, None
+    if not others:
+        return True, None
+    ((name, value),) = others.items()
+    return True, ("facility" if name == "facility_id" else name, str(value))
+
+
+async def _book_trend(
+    conn: AsyncConnection, unit: str, buckets: list[Bucket], town: str | None, only: tuple[str, str] | None
+) -> bool:
+    """Fill the buckets from the day book's daily totals (of one dimension's value, with `only`) and, for the
+    days it does not hold yet, the rows. False (buckets untouched) when it holds nothing."""
     through = await daybook.through(conn)
     if through is None:
         return False
@@ -728,15 +743,17 @@ async def _book_trend(conn: AsyncConnection, unit: str, buckets: list[Bucket], t
     days: dict[date, Counter[str]] = defaultdict(Counter)  # a month's stored days are summed on its first day
     if first < min(after, through):
         stored = (
-            await daybook.month_sums(conn, first, buckets[-1].period.start, town, totals=True)
+            await daybook.month_sums(conn, first, buckets[-1].period.start, town, totals=True, only=only)
             if unit == "month"
-            else await daybook.flow_sums(conn, first, min(after, through), town, by_day=True)
+            else await daybook.flow_sums(conn, first, min(after, through), town, by_day=True, only=only)
         )
         for (day,), counts in stored.items():
             days[day].update(counts)
     tail_from = max(first, through)
     if tail_from < after:
         for fact in await daybook.facts_since(conn, local_midnight(tail_from), town):
+            if only is not None and daybook.cells_in(fact, [only[0]])[0][2] != only[1]:
+                continue
             for day, flow in daybook.flows_of(fact):
                 if tail_from <= day < after:
                     days[day][flow] += 1
