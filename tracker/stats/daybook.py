@@ -6,8 +6,10 @@ For each town and each value of each dimension (facility type, facility, categor
 - the flows of each day D before `through`: findings found on D, closed on D, closed on D by their deadline,
   closed on D in the same week or month they were found in (what a week's or month's closure rate needs), and
   the majors and repeats among them;
+- the same flows summed per month (its days before `through`), so a month is one row per cell;
 - the stocks at 00:00 of each day D up to and including `through`: open, open major, overdue;
-- how many calendar days each finding closed on D took, from the day it was found (days to close).
+- how many calendar days each finding closed on D took, from the day it was found (days to close);
+- which findings were overdue at 00:00 of `through`: with the day's history they give "overdue now".
 
 All of it is worked out from the findings rows by the pure functions below, which follow the definitions in
 tracker.stats.query (the tests hold the two equal on crafted and random data and through the real loop).
