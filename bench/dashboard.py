@@ -37,6 +37,7 @@ from tracker.stats.periods import Period
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade_async
 from tracker.store.tables import facilities, findings, inspections, users
+from tracker.web.dashboard import DASHBOARD_ROWS, PAGE_SIZE
 
 TOWNS = [f"镇{i:02d}" for i in range(12)]
 KINDS = ["nursing_home", "meal_point", "neighbourhood_point", "funeral_home", "children_centre"]
@@ -190,20 +191,26 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
             "trend by week (12)": lambda: q.trend(conn, "week", period, flt),
             "trend by month (12)": lambda: q.trend(conn, "month", period, flt),
             "days to close": lambda: q.days_to_close(conn, period, flt, NOW),
-            "overdue list (200)": lambda: q.overdue_list(conn, period, flt, NOW, 200),
-            "open major list (200)": lambda: q.finding_list(conn, "open_major", period, flt, NOW, 200),
+            f"overdue list ({DASHBOARD_ROWS})": lambda: q.overdue_list(
+                conn, period, flt, NOW, DASHBOARD_ROWS
+            ),
+            f"open major list ({DASHBOARD_ROWS})": lambda: q.finding_list(
+                conn, "open_major", period, flt, NOW, DASHBOARD_ROWS
+            ),
             "top facilities, open": lambda: q.top_facilities(conn, "open", period, flt, NOW),
             "top facilities, repeat": lambda: q.top_facilities(conn, "repeat", period, flt, NOW),
             "escalations": lambda: q.escalations(conn, period, flt),
         }
         pages: dict[str, Callable[[], Awaitable[Any]]] = {
-            "dashboard page, all towns (gather)": lambda: reports.gather(conn, period, flt, NOW, catalog),
-            "dashboard page, one town (gather)": lambda: reports.gather(
-                conn, period, q.Filter(town=TOWNS[3]), NOW, catalog
+            "dashboard page, all towns (gather)": lambda: reports.gather(
+                conn, period, flt, NOW, catalog, DASHBOARD_ROWS
             ),
-            "findings page, open (count + 200)": lambda: (
+            "dashboard page, one town (gather)": lambda: reports.gather(
+                conn, period, q.Filter(town=TOWNS[3]), NOW, catalog, DASHBOARD_ROWS
+            ),
+            f"findings page, open (count + {PAGE_SIZE})": lambda: (
                 q.finding_count(conn, "open", period, flt, NOW),
-                q.finding_list(conn, "open", period, flt, NOW, 200),
+                q.finding_list(conn, "open", period, flt, NOW, PAGE_SIZE),
             ),
             "API closure?group_by=town": lambda: (
                 q.summary(conn, period, flt, NOW),
@@ -222,16 +229,20 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
             print(f"  {name:<36} {ms:9.1f} ms  {ms / base:5.2f}x")
 
 
-async def run(url: str, n: int, label: str) -> None:
-    await upgrade_async(url)
+async def run(url: str, n: int, label: str, reuse: bool = False) -> None:
+    if not reuse:
+        await upgrade_async(url)
     engine = make_engine(url)
     try:
-        t0 = time.perf_counter()
-        await generate(engine, n)
-        print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s", flush=True)
-        t0 = time.perf_counter()
-        await daybook.rebuild(engine, NOW)
-        print(f"{label}: built the day book over them in {time.perf_counter() - t0:.0f} s", flush=True)
+        if reuse:
+            print(f"{label}: measuring the findings and day book already there", flush=True)
+        else:
+            t0 = time.perf_counter()
+            await generate(engine, n)
+            print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s", flush=True)
+            t0 = time.perf_counter()
+            await daybook.rebuild(engine, NOW)
+            print(f"{label}: built the day book over them in {time.perf_counter() - t0:.0f} s", flush=True)
         last = NOW.date().replace(day=1) - timedelta(days=1)
         await measure(engine, f"{label}, last whole month", Period.month(last.year, last.month))
         await measure(engine, f"{label}, running month at now", Period.month(NOW.year, NOW.month))
@@ -244,9 +255,18 @@ def main() -> None:
     parser.add_argument("--findings", type=int, default=1_000_000)
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--postgres-url")
+    parser.add_argument(
+        "--sqlite-file",
+        type=Path,
+        help="keep the SQLite database in this file; a file that exists is measured again as it is",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", args.findings, "SQLite"))
+    if args.sqlite_file:
+        reuse = args.sqlite_file.exists()
+        asyncio.run(run(f"sqlite+aiosqlite:///{args.sqlite_file}", args.findings, "SQLite", reuse))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", args.findings, "SQLite"))
     if args.sqlite_only:
         return
     if args.postgres_url:

@@ -103,7 +103,7 @@ async def gather(
     flt: q.Filter,
     now: datetime,
     catalog: Catalog | None,
-    list_limit: int | None = 200,
+    list_limit: int | None = None,
 ) -> Dashboard:
     """Every figure of one dashboard or monthly report, from the one query layer."""
 

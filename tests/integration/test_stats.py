@@ -709,6 +709,20 @@ async def test_it_fills_the_copied_columns_of_findings_stored_before_the_migrati
         await engine.dispose()
 
 
+async def test_it_shows_the_first_rows_of_a_list_and_links_the_whole_of_it(
+    stack, monkeypatch: pytest.MonkeyPatch
+):
+    from tracker.web import dashboard
+
+    monkeypatch.setattr(dashboard, "DASHBOARD_ROWS", 1)
+    page = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=await stack.token("lead"))
+    assert page.status_code == 200
+    overdue = page.text.split('<table id="overdue">')[1].split("</table>")[0]
+    assert re.findall(r'<a href="/findings/(\d+)">', overdue) == [str(EXPECTED_MARCH["overdue"][0])]
+    more = re.search(r'<a href="([^"]+)" id="more-overdue">前 1 条；全部 2 条', page.text)
+    assert more and more.group(1).startswith("/dashboard/findings?metric=overdue&amp;from=2025-03-01")
+
+
 async def test_it_pages_a_long_list_and_keeps_the_whole_count(stack, monkeypatch: pytest.MonkeyPatch):
     from tracker.web import dashboard
 

@@ -31,9 +31,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.stats.periods import local_day, local_midnight
@@ -71,7 +72,10 @@ FACT_COLUMNS = (
     f.c.is_repeat,
 )
 
-Cell = tuple[str, str, str]  # (town, dimension, key)
+Cell = tuple[str, str, str]  # (town, dimension, key): what the day book stores
+Group = tuple[str, str]  # (dimension, key): what a page reads, summed over the towns in scope
+GROUP_DIMENSIONS = ("town", *DAYBOOK_DIMENSIONS)
+FLOW_INDEX = {name: n for n, name in enumerate(DAYBOOK_FLOWS)}
 
 
 class Fact(NamedTuple):
@@ -118,10 +122,17 @@ def cells(fact: Any) -> tuple[Cell, ...]:
     )
 
 
-def cells_in(fact: Any, dims: Sequence[str]) -> tuple[Cell, ...]:
-    """The finding's cells of the given dimensions only (cells() gives them in DAYBOOK_DIMENSIONS' order)."""
-    every = cells(fact)
-    return tuple(every[DAYBOOK_DIMENSIONS.index(d)] for d in dims)
+def groups(fact: Any) -> tuple[Group, ...]:
+    """The groups one finding counts in, as a dashboard breaks figures down: its town and its value of each
+    dimension (in GROUP_DIMENSIONS' order)."""
+    return (
+        ("town", fact.town),
+        ("facility_type", fact.facility_type),
+        ("facility", str(fact.facility_id)),
+        ("category", fact.category),
+        ("severity", fact.severity),
+        ("mode", fact.mode),
+    )
 
 
 def week_start(day: date) -> date:
@@ -471,20 +482,59 @@ async def month_sums(
     return await _flow_sums(conn, stats_months, first_month, after, town, totals, dims, only)
 
 
-async def stocks_at(
-    conn: AsyncConnection, day: date, town: str | None, dims: Sequence[str] = DAYBOOK_DIMENSIONS
-) -> dict[Cell, dict[str, int]]:
-    """The stocks at 00:00 of `day` per (town, dim, key); the day must be at or before `through`."""
-    t = stats_stocks
-    query = select(t.c.town, t.c.dim, t.c.key, *(t.c[n] for n in DAYBOOK_STOCKS)).where(
-        t.c.dim.in_(dims), t.c.day == day
+_TABLES = {"flows": stats_flows, "months": stats_months, "stocks": stats_stocks}
+
+
+@cache
+def _group_query(table: str, dims: tuple[str, ...], span: bool, one_town: bool) -> Any:
+    """The sums per group of one day's rows of `table` (with `span`, of the days in [first, after)), of every
+    town or one. A dimension's group sums its cells over the towns; a town's group sums the town's severity
+    cells, which hold each finding once. Built once per shape and run with the days and town as parameters:
+    a page runs several and building them costs more than SQLite takes to answer."""
+    t = _TABLES[table]
+    names = DAYBOOK_STOCKS if table == "stocks" else DAYBOOK_FLOWS
+    where = (
+        [t.c.day >= bindparam("first"), t.c.day < bindparam("after")]
+        if span
+        else [t.c.day == bindparam("first")]
     )
+    if one_town:
+        where.append(t.c.town == bindparam("town"))
+    sums = [_sum(t.c[n]) for n in names]
+    parts = []
+    by_key = [d for d in dims if d != "town"]
+    if by_key:
+        parts.append(
+            select(t.c.dim, t.c.key, *sums).where(t.c.dim.in_(by_key), *where).group_by(t.c.dim, t.c.key)
+        )
+    if "town" in dims:
+        parts.append(
+            select(literal_column("'town'"), t.c.town, *sums)
+            .where(t.c.dim == "severity", *where)
+            .group_by(t.c.town)
+        )
+    return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
+async def group_sums(
+    conn: AsyncConnection,
+    table: str,
+    first: date,
+    after: date | None,
+    town: str | None,
+    dims: Sequence[str] = GROUP_DIMENSIONS,
+) -> dict[Group, list[int]]:
+    """Per group of the dimensions `dims` ("town" among them or not), the sums of `table`'s counts (in
+    DAYBOOK_FLOWS' or DAYBOOK_STOCKS' order): "flows" over the days in [first, after); "months" of the month
+    starting on `first` (its days before `through`); "stocks" at 00:00 of `first`, which must be at or before
+    `through`."""
+    query = _group_query(table, tuple(dims), after is not None, town is not None)
+    params: dict[str, Any] = {"first": first}
+    if after is not None:
+        params["after"] = after
     if town is not None:
-        query = query.where(t.c.town == town)
-    return {
-        (r[0], r[1], r[2]): dict(zip(DAYBOOK_STOCKS, map(int, r[3:]), strict=True))
-        for r in (await conn.execute(query)).all()
-    }
+        params["town"] = town
+    return {(r[0], r[1]): [int(n) for n in r[2:]] for r in (await conn.execute(query, params)).all()}
 
 
 async def close_day_counts(conn: AsyncConnection, first: date, after: date, town: str | None) -> Counter[int]:
@@ -522,6 +572,48 @@ async def facts_since(conn: AsyncConnection, since: datetime, town: str | None) 
     return facts
 
 
+@dataclass
+class Tail:
+    """The findings reported or closed from 00:00 of `since` on (the days the day book does not hold yet), with
+    their flows per day and group and their days to close per day closed: worked out once per reading, however
+    many figures need them."""
+
+    facts: list[Fact]
+    flows: dict[date, dict[Group, list[int]]]  # counts in DAYBOOK_FLOWS' order
+    closings: dict[date, Counter[int]]  # day closed -> days to close -> findings
+
+
+async def tail(conn: AsyncConnection, since: date, town: str | None) -> Tail:
+    memo = _reading.get()
+    if memo is not None and ("tail", since, town) in memo:
+        return memo[("tail", since, town)]
+    facts = await facts_since(conn, local_midnight(since), town)
+    # The groups of each (day, flow) are listed, then counted at once (Counter counts a list in C).
+    members: dict[tuple[date, int], list[Group]] = defaultdict(list)
+    closings: dict[date, Counter[int]] = defaultdict(Counter)
+    for fact in facts:
+        fact_groups = groups(fact)
+        for day, flow in flows_of(fact):
+            if day >= since:
+                members[(day, FLOW_INDEX[flow])].extend(fact_groups)
+        closing = days_to_close(fact)
+        if closing is not None and closing[0] >= since:
+            closings[closing[0]][closing[1]] += 1
+    flows: dict[date, dict[Group, list[int]]] = {}
+    width = len(DAYBOOK_FLOWS)
+    for (day, column), listed in members.items():
+        per_group = flows.setdefault(day, {})
+        for group, n in Counter(listed).items():
+            row = per_group.get(group)
+            if row is None:
+                row = per_group[group] = [0] * width
+            row[column] = n
+    result = Tail(facts, flows, closings)
+    if memo is not None:
+        memo[("tail", since, town)] = result
+    return result
+
+
 def _sum(column: Any) -> Any:
     return func.coalesce(func.sum(column), 0)
 
@@ -530,7 +622,6 @@ __all__ = [
     "Book",
     "catch_up",
     "cells",
-    "cells_in",
     "clear",
     "close_day_counts",
     "compute",
@@ -538,11 +629,13 @@ __all__ = [
     "facts_since",
     "flow_sums",
     "flows_of",
+    "group_sums",
+    "groups",
     "month_sums",
     "one_reading",
     "rebuild",
     "stock_spans",
-    "stocks_at",
+    "tail",
     "through",
     "touch",
 ]

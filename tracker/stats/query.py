@@ -60,7 +60,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.stats import daybook
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.store.tables import (
-    DAYBOOK_DIMENSIONS,
     DAYBOOK_FLOWS,
     DAYBOOK_STOCKS,
     STATS_COLUMNS,
@@ -327,11 +326,11 @@ async def _counts(
     """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
     answer (see _book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
     if not exact_rows and _town_only(flt):
-        # Every finding is in one severity cell: the totals and the towns need those rows only.
-        dims = ["severity", *(d for d in dimensions if d in DAYBOOK_DIMENSIONS and d != "severity")]
+        # Every finding is in one severity group: the totals need those only.
+        dims = ["severity", *(d for d in dimensions if d != "severity")]
         book = await _book_counts(conn, period, flt, now, dims)
         if book is not None:
-            return _from_cells(book, dimensions)
+            return _from_groups(book, dimensions)
     rows = await _grouped(conn, period, flt, now, GRAIN if dimensions else ())
     totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
     for _, counts in rows:
@@ -456,48 +455,62 @@ def _town_only(flt: Filter) -> bool:
     return replace(flt, town=None) == Filter()
 
 
-Cell = daybook.Cell
+GroupKey = daybook.Group
+_F = daybook.FLOW_INDEX
+NO_FLOWS = [0] * len(DAYBOOK_FLOWS)
+NO_STOCKS = [0] * len(DAYBOOK_STOCKS)
+_GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
 
 
-def _cells_of(rows: Sequence[Any], sign: int, into: Counter[Cell], dims: Sequence[str]) -> None:
+def _count_groups(rows: Sequence[Any], sign: int, into: Counter[GroupKey], wanted: frozenset[str]) -> None:
     for row in rows:
-        for cell in daybook.cells_in(row, dims):
-            into[cell] += sign
+        for group in daybook.groups(row):
+            if group[0] in wanted:
+                into[group] += sign
 
 
 async def _overdue_now(
     conn: AsyncConnection,
     now: datetime,
     through: date,
-    at_midnight: dict[Cell, dict[str, int]],
+    at_midnight: dict[GroupKey, list[int]],
     town: str | None,
-    dims: Sequence[str],
-) -> Counter[Cell]:
-    """Overdue now (status ordered, deadline passed) per cell, from the day book's count at today's 00:00 (M)
+    wanted: frozenset[str],
+) -> Counter[GroupKey]:
+    """Overdue now (status ordered, deadline passed) per group, from the day book's count at today's 00:00 (M)
     and what changed since. A finding with no history since M is in the same state as at M: overdue now if it
     was at M, or if its deadline passed since M. So: overdue at M, less the members of M that changed since,
     plus the changed ones overdue now, plus the unchanged ones whose deadline passed since M."""
     midnight = local_midnight(through)
     here = [f.c.town == town] if town is not None else []
-    cell_columns = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
     changed = select(history.c.finding_id).where(history.c.at >= midnight)
-    members_changed = select(*cell_columns).where(
+    members_changed = select(*_GROUP_COLUMNS).where(
         f.c.id.in_(
             select(stats_overdue_members.c.finding_id).where(stats_overdue_members.c.finding_id.in_(changed))
         ),
         *here,
     )
-    overdue_changed = select(*cell_columns).where(
+    overdue_changed = select(*_GROUP_COLUMNS).where(
         f.c.id.in_(changed), f.c.status == "ordered", f.c.due_at < now, *here
     )
-    passed_today = select(*cell_columns).where(
+    passed_today = select(*_GROUP_COLUMNS).where(
         f.c.status == "ordered", f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed), *here
     )
-    out: Counter[Cell] = Counter({cell: c["overdue"] for cell, c in at_midnight.items() if c["overdue"]})
-    _cells_of((await conn.execute(members_changed)).all(), -1, out, dims)
-    _cells_of((await conn.execute(overdue_changed)).all(), +1, out, dims)
-    _cells_of((await conn.execute(passed_today)).all(), +1, out, dims)
+    stock = DAYBOOK_STOCKS.index("overdue")
+    out: Counter[GroupKey] = Counter({g: c[stock] for g, c in at_midnight.items() if c[stock]})
+    _count_groups((await conn.execute(members_changed)).all(), -1, out, wanted)
+    _count_groups((await conn.execute(overdue_changed)).all(), +1, out, wanted)
+    _count_groups((await conn.execute(passed_today)).all(), +1, out, wanted)
     return out
+
+
+def _add_counts(into: dict[GroupKey, list[int]], group: GroupKey, counts: Sequence[int]) -> None:
+    row = into.get(group)
+    if row is None:
+        into[group] = list(counts)
+    else:
+        for n, value in enumerate(counts):
+            row[n] += value
 
 
 async def _book_counts(
@@ -505,12 +518,12 @@ async def _book_counts(
     period: Period,
     flt: Filter,
     now: datetime,
-    dims: Sequence[str] = DAYBOOK_DIMENSIONS,
-) -> dict[Cell, dict[str, int]] | None:
-    """Every count of the period per cell (town, dimension, key) from the day book: the stored days' flows,
-    the later days' flows worked out from their rows by the day book's own rules, and the stocks at the end of
-    the period (stored) or now (the stock at today's 00:00 moved by today's flows; overdue from the rows).
-    None when the day book has not caught up far enough."""
+    dims: Sequence[str] = daybook.GROUP_DIMENSIONS,
+) -> dict[GroupKey, dict[str, int]] | None:
+    """Every count of the period per group (dimension, key) of the dimensions `dims` (the town among them or
+    not) from the day book: the stored days' flows, the later days' flows worked out from their rows by the
+    day book's own rules, and the stocks at the end of the period (stored) or now (the stock at today's 00:00
+    moved by today's flows; overdue from the rows). None when the day book has not caught up far enough."""
     through = await daybook.through(conn)
     if through is None:
         return None
@@ -518,103 +531,95 @@ async def _book_counts(
     running = period.as_of(now) < period.end_utc
     if (running and (through != today or start > today)) or (not running and end > through):
         return None
-    flows: dict[Cell, dict[str, int]] = {}
+    wanted = frozenset(dims)
+    flows: dict[GroupKey, list[int]] = {}
     if start < min(end, through):
         flows = (
-            await daybook.month_sums(conn, start, start, flt.town, dims=dims)  # its days before `through`
+            await daybook.group_sums(conn, "months", start, None, flt.town, dims)  # its days before `through`
             if period.is_month()
-            else await daybook.flow_sums(conn, start, min(end, through), flt.town, dims=dims)
+            else await daybook.group_sums(conn, "flows", start, min(end, through), flt.town, dims)
         )
     tail_from = max(start, through)
-    # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it).
-    midnight = local_midnight(today)
-    moved: dict[Cell, list[int]] = {}  # open, open major
     if tail_from < end:
-        for fact in await daybook.facts_since(conn, local_midnight(tail_from), flt.town):
-            fact_cells = daybook.cells_in(fact, dims)
-            for day, flow in daybook.flows_of(fact):
-                if tail_from <= day < end:
-                    for cell in fact_cells:
-                        row = flows.get(cell)
-                        if row is None:
-                            row = flows[cell] = dict.fromkeys(DAYBOOK_FLOWS, 0)
-                        row[flow] += 1
-            if running:
-                change = int(midnight <= fact.reported_at < now) - int(
-                    fact.closed_at is not None and midnight <= fact.closed_at < now
-                )
-                major = change if fact.severity == "major" else 0
-                for cell in fact_cells if change else ():
-                    open_, open_major = moved.get(cell, (0, 0))
-                    moved[cell] = [open_ + change, open_major + major]
+        tail = await daybook.tail(conn, through, flt.town)
+        for day, per_group in tail.flows.items():
+            if tail_from <= day < end:
+                for group, counts in per_group.items():
+                    if group[0] in wanted:
+                        _add_counts(flows, group, counts)
     if running:
-        stocks = await daybook.stocks_at(conn, today, flt.town, dims)
-        overdue = await _overdue_now(conn, now, today, stocks, flt.town, dims)
-        for cell in set(stocks) | set(moved) | set(overdue):
-            at_midnight = stocks.get(cell, NO_STOCKS)
-            open_, open_major = moved.get(cell, (0, 0))
-            stocks[cell] = {
-                "open": at_midnight["open"] + open_,
-                "open_major": at_midnight["open_major"] + open_major,
-                "overdue": overdue.get(cell, 0),
-            }
+        stocks = await daybook.group_sums(conn, "stocks", today, None, flt.town, dims)
+        overdue = await _overdue_now(conn, now, today, stocks, flt.town, wanted)
+        # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it).
+        midnight = local_midnight(today)
+        # (stock column, sign) -> the groups of each finding that moves it, counted at once below.
+        moved: dict[tuple[int, int], list[GroupKey]] = defaultdict(list)
+        for fact in (await daybook.tail(conn, through, flt.town)).facts:
+            found = midnight <= fact.reported_at < now
+            if found != (fact.closed_at is not None and midnight <= fact.closed_at < now):
+                sign = 1 if found else -1
+                fact_groups = daybook.groups(fact)
+                moved[(0, sign)].extend(fact_groups)
+                if fact.severity == "major":
+                    moved[(1, sign)].extend(fact_groups)
+        for (column, sign), listed in moved.items():
+            for group, n in Counter(listed).items():
+                if group[0] in wanted:
+                    stocks.setdefault(group, list(NO_STOCKS))[column] += sign * n
+        for group in stocks.keys() | overdue.keys():
+            stocks.setdefault(group, list(NO_STOCKS))[2] = overdue.get(group, 0)
     else:
-        stocks = await daybook.stocks_at(conn, end, flt.town, dims)
+        stocks = await daybook.group_sums(conn, "stocks", end, None, flt.town, dims)
     same = _closed_of_found_flow(period)
     # The day book knows closed_of_found for a week or a month; for other periods it is counted from the rows.
     of_found = await _closed_of_found_rows(conn, period, flt.town, dims) if same is None else {}
-    out: dict[Cell, dict[str, int]] = {}
-    for cell in flows.keys() | stocks.keys():
-        fl, st = flows.get(cell, NO_FLOWS), stocks.get(cell, NO_STOCKS)
-        out[cell] = {
-            "found": fl["found"],
-            "closed": fl["closed"],
-            "closed_of_found": fl[same] if same else of_found.get(cell, 0),
-            "on_time": fl["on_time"],
-            "open": st["open"],
-            "overdue": st["overdue"],
-            "open_major": st["open_major"],
-            "found_major": fl["found_major"],
-            "repeat": fl["repeat"],
-            "repeat_major": fl["repeat_major"],
+    same_column = _F[same] if same else 0
+    out: dict[GroupKey, dict[str, int]] = {}
+    for group in flows.keys() | stocks.keys():
+        fl, st = flows.get(group, NO_FLOWS), stocks.get(group, NO_STOCKS)
+        out[group] = {
+            "found": fl[_F["found"]],
+            "closed": fl[_F["closed"]],
+            "closed_of_found": fl[same_column] if same else of_found.get(group, 0),
+            "on_time": fl[_F["on_time"]],
+            "open": st[0],
+            "overdue": st[2],
+            "open_major": st[1],
+            "found_major": fl[_F["found_major"]],
+            "repeat": fl[_F["repeat"]],
+            "repeat_major": fl[_F["repeat_major"]],
         }
     return out
 
 
 async def _closed_of_found_rows(
     conn: AsyncConnection, period: Period, town: str | None, dims: Sequence[str]
-) -> dict[Cell, int]:
-    """closed_of_found per cell, from the rows: a range of the reported_at index per dimension."""
+) -> dict[GroupKey, int]:
+    """closed_of_found per group, from the rows: a range of the reported_at index per dimension."""
     where = [predicate("closed_of_found", period, period.end_utc)]
     if town is not None:
         where.append(f.c.town == town)
-    out: dict[Cell, int] = {}
+    out: dict[GroupKey, int] = {}
     for dim in dims:
-        column = f.c.facility_id if dim == "facility" else f.c[dim]
-        query = select(f.c.town, column, func.count()).where(*where).group_by(f.c.town, column)
-        for row_town, key, n in (await conn.execute(query)).all():
-            out[(row_town, dim, str(key))] = int(n)
+        column = f.c[_DIMENSION_COLUMN[dim]]
+        query = select(column, func.count()).where(*where).group_by(column)
+        for key, n in (await conn.execute(query)).all():
+            out[(dim, str(key))] = int(n)
     return out
 
 
-NO_FLOWS = dict.fromkeys(DAYBOOK_FLOWS, 0)
-NO_STOCKS = dict.fromkeys(DAYBOOK_STOCKS, 0)
-
-
-def _from_cells(
-    cells: dict[Cell, dict[str, int]], dimensions: Sequence[str]
+def _from_groups(
+    groups: dict[GroupKey, dict[str, int]], dimensions: Sequence[str]
 ) -> tuple[dict[str, int], dict[str, Sums]]:
-    """Totals and per-dimension sums from cells. Every finding is in exactly one severity cell, so the totals
-    and the towns are the sums of those."""
+    """Totals and per-dimension sums from groups. Every finding is in exactly one severity group, so the totals
+    are the sums of those."""
     totals: dict[str, int] = dict.fromkeys(COUNTS, 0)
     sums: dict[str, Sums] = {d: {} for d in dimensions}
-    for (town, dim, key), counts in cells.items():
+    for (dim, key), counts in groups.items():
         if dim == "severity":
             _add(totals, counts)
-            if "town" in sums:
-                _add(sums["town"].setdefault(town, {}), counts)
         if dim in sums:
-            _add(sums[dim].setdefault(int(key) if dim == "facility" else key, {}), counts)
+            sums[dim][int(key) if dim == "facility" else key] = counts
     return totals, sums
 
 
@@ -751,12 +756,16 @@ async def _book_trend(
             days[day].update(counts)
     tail_from = max(first, through)
     if tail_from < after:
-        for fact in await daybook.facts_since(conn, local_midnight(tail_from), town):
-            if only is not None and daybook.cells_in(fact, [only[0]])[0][2] != only[1]:
-                continue
-            for day, flow in daybook.flows_of(fact):
-                if tail_from <= day < after:
-                    days[day][flow] += 1
+        for day, per_group in (await daybook.tail(conn, through, town)).flows.items():
+            if tail_from <= day < after:
+                # The day's totals are its severity groups'; one value's are its group's.
+                rows = (
+                    [c for (dim, _), c in per_group.items() if dim == "severity"]
+                    if only is None
+                    else [per_group.get(only, NO_FLOWS)]
+                )
+                for counts in rows:
+                    days[day].update(dict(zip(DAYBOOK_FLOWS, counts, strict=True)))
     for bucket in buckets:
         for day, counts in days.items():
             if bucket.period.start <= day < bucket.period.end:
@@ -806,10 +815,9 @@ async def days_to_close(
         histogram.update(await daybook.close_day_counts(conn, start, min(end, through), flt.town))
     tail_from = max(start, through)
     if tail_from < end:
-        for fact in await daybook.facts_since(conn, local_midnight(tail_from), flt.town):
-            closing = daybook.days_to_close(fact)
-            if closing is not None and tail_from <= closing[0] < end:
-                histogram[closing[1]] += 1
+        for day, closed in (await daybook.tail(conn, through, flt.town)).closings.items():
+            if tail_from <= day < end:
+                histogram.update(closed)
     return _days_to_close(histogram)
 
 
@@ -867,29 +875,47 @@ class FindingRow:
         return out
 
 
-def _row(row: Any, moment: datetime, facility_name: str) -> FindingRow:
+def _row(row: Any, moment: datetime, today: date, names: dict[int, tuple[str, str]]) -> FindingRow:
+    # Unpacked by position: reading two hundred rows by column name costs more than their query.
+    (
+        id_,
+        code,
+        zh,
+        en,
+        category,
+        severity,
+        status,
+        reported,
+        due_day,
+        due_at,
+        closed,
+        level,
+        owner,
+        round_,
+    ) = row[:14]
+    facility_id, town, facility_type, mode = row[14:]
     overdue = None
-    if row.due_day is not None and row.closed_at is None and row.due_at is not None and row.due_at < moment:
-        overdue = (local_day(moment) - row.due_day).days
+    if due_day is not None and closed is None and due_at is not None and due_at < moment:
+        overdue = (today - due_day).days
     return FindingRow(
-        row.id,
-        row.item_code,
-        row.item_zh,
-        row.item_en,
-        row.category,
-        row.severity,
-        row.status,
-        row.reported_at,
-        row.due_day,
-        row.closed_at,
-        row.escalation_level,
-        row.owner_name,
-        row.round,
-        row.facility_id,
-        facility_name,
-        row.town,
-        row.facility_type,
-        row.mode,
+        id_,
+        code,
+        zh,
+        en,
+        category,
+        severity,
+        status,
+        reported,
+        due_day,
+        closed,
+        level,
+        owner,
+        round_,
+        facility_id,
+        names[facility_id][0],
+        town,
+        facility_type,
+        mode,
         overdue,
     )
 
@@ -954,8 +980,8 @@ async def finding_list(
         query = query.limit(limit).offset(offset)
     moment = period.as_of(now)
     rows = (await conn.execute(query)).all()
-    names = await _facility_names(conn, [r.facility_id for r in rows])
-    return [_row(r, moment, names[r.facility_id][0]) for r in rows]
+    names = await _facility_names(conn, [r[14] for r in rows])
+    return [_row(r, moment, local_day(moment), names) for r in rows]
 
 
 async def overdue_list(

@@ -29,6 +29,8 @@ Who = Annotated[Actor, Depends(session_actor)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_METRICS = (*q.COUNTS,)
 PAGE_SIZE = 200
+# The dashboard shows the first rows of its two lists; the whole list is one link away, PAGE_SIZE at a time.
+DASHBOARD_ROWS = 50
 
 
 def _period(start: str | None, end: str | None, request: Request) -> Period:
@@ -81,9 +83,10 @@ class Filters:
 
 
 async def _dashboard(
-    request: Request, actor: Actor, period: Period, flt: q.Filter, list_limit: int | None = 200
+    request: Request, actor: Actor, period: Period, flt: q.Filter, whole_lists: bool = False
 ) -> reports.Dashboard:
     ctx = context(request)
+    list_limit = None if whole_lists else DASHBOARD_ROWS
     async with ctx.engine.connect() as conn:
         d = await reports.gather(conn, period, flt, ctx.clock.now(), ctx.catalog, list_limit)
         if actor.role is Role.TOWN_OFFICER:
@@ -214,7 +217,7 @@ async def export(
         sheets = [reports.finding_table(rows, METRIC_NAMES[metric][0], METRIC_NAMES[metric][0], ctx.catalog)]
         name = f"findings-{metric}-{period.start}-{period.end}.xlsx"
     else:
-        d = await _dashboard(request, actor, period, flt, list_limit=None)
+        d = await _dashboard(request, actor, period, flt, whole_lists=True)
         tables = reports.all_tables(d, ctx.catalog)
         if table != "all" and table not in tables:
             raise HTTPException(status_code=422, detail=f"table: one of all, findings, {', '.join(tables)}")
@@ -234,7 +237,7 @@ async def report_pdf(request: Request, actor: Who, month: str, town: str | None 
         period = Period.parse_month(month)
     except ValueError as error:
         raise HTTPException(status_code=422, detail=f"month: {error}") from None
-    d = await _dashboard(request, actor, period, _filter(actor, town), list_limit=None)
+    d = await _dashboard(request, actor, period, _filter(actor, town), whole_lists=True)
     body = reports.pdf(d, context(request).catalog, context(request).clock.now())
     return Response(
         body,
