@@ -108,16 +108,18 @@ def _stats(data: Path | None, rebuild: bool) -> None:
     import time
 
     from tracker.clock import SystemClock
+    from tracker.domain.calendar import LOCAL_TZ
     from tracker.stats import daybook
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
 
+    now = SystemClock().now()
+
     async def run() -> object:
         engine = make_engine(settings.db_url)
         try:
-            now = SystemClock().now()
             return await (daybook.rebuild(engine, now) if rebuild else daybook.catch_up(engine, now))
         finally:
             await engine.dispose()
@@ -128,7 +130,8 @@ def _stats(data: Path | None, rebuild: bool) -> None:
     if through is None:
         typer.echo("the day book was already up to date")
     else:
-        typer.echo(f"the day book holds every day before {through} ({took:.1f} s)")
+        upto = (now - daybook.LAG).astimezone(LOCAL_TZ).strftime("%H:%M")
+        typer.echo(f"the day book holds every day before {through} and that day up to {upto} ({took:.1f} s)")
 
 
 @app.command()

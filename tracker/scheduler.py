@@ -50,7 +50,7 @@ class LeasedJobs:
         await queue_digests(self.ctx.engine, self.ctx.clock.now(), self.ctx.settings.base_url)
 
     async def daybook_job(self) -> None:
-        """Add the days completed since the last run to the dashboard's day book."""
+        """Bring the dashboard's day book up to a few minutes ago (daybook.LAG)."""
         if not await self._lead():
             return
         await daybook.catch_up(self.ctx.engine, self.ctx.clock.now())
@@ -67,7 +67,7 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
     for job, seconds in (
         (jobs.sweep_job, ctx.settings.sweep_seconds),
         (jobs.digest_job, 15 * 60),  # the digest's week begins on Monday: it goes out within 15 minutes
-        (jobs.daybook_job, 10 * 60),  # a completed day reaches the day book within 10 minutes
+        (jobs.daybook_job, 10 * 60),  # a page reads at most the last quarter hour from the findings rows
     ):
         scheduler.add_job(
             job,

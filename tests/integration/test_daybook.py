@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import prepared_engine
@@ -23,8 +23,10 @@ from tracker.store.tables import (
     findings,
     history,
     inspections,
+    stats_close_days,
     stats_flows,
     stats_months,
+    stats_overdue_members,
     stats_state,
     stats_stocks,
     users,
@@ -265,26 +267,67 @@ async def test_it_follows_the_day_as_findings_change_after_it_caught_up(engine: 
     assert book[0]["overdue"] == len(ids) - 2
 
 
+async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engine: AsyncEngine):
+    """Caught up at 06:05, so up to 06:00: the findings of the day before then are in the day book, what
+    happened since (up to 10:00) is read from the rows, and a finding found before 06:00 and closed after it is
+    in both halves."""
+    await populate(engine, 600, seed=13)
+    caught_up = MIDNIGHT + timedelta(hours=6, minutes=5)
+    closing = MIDNIGHT + timedelta(hours=8)
+    async with engine.begin() as conn:
+        still_open = select(findings.c.id).where(
+            findings.c.closed_at.is_(None), findings.c.reported_at < MIDNIGHT, findings.c.status == "ordered"
+        )
+        some = list((await conn.execute(still_open.order_by(findings.c.id).limit(3))).scalars())
+        await conn.execute(
+            update(findings)
+            .where(findings.c.id.in_(some))
+            .values(status="closed", submitted_at=closing, closed_at=closing)
+        )
+        await conn.execute(
+            insert(history),
+            [
+                {"finding_id": i, "at": closing, "action": a, "data": {}}
+                for i in some
+                for a in ("rectification_submitted", "closed")
+            ],
+        )
+    assert await daybook.catch_up(engine, caught_up) == local_day(NOW)
+    upto = caught_up - daybook.LAG
+    async with engine.connect() as conn:
+        held = await daybook.state(conn)
+        assert held == (local_day(NOW), upto) and held.partial
+        split = await conn.execute(
+            select(func.count()).where(findings.c.reported_at < upto, findings.c.closed_at >= upto)
+        )
+        assert split.scalar_one() > 0
+        later = await conn.execute(select(func.count()).where(findings.c.reported_at >= upto))
+        assert later.scalar_one() > 0
+    await assert_same_figures(engine, NOW, [RUNNING_MONTH, RUNNING_WEEK, CUSTOM[1], PAST_MONTHS[2]])
+
+
 async def test_catching_up_day_by_day_stores_what_one_rebuild_stores(engine: AsyncEngine):
     await populate(engine, 300, seed=3)
     day = date(2025, 3, 20)
     assert await daybook.catch_up(engine, local(day, 1)) == day
-    assert await daybook.catch_up(engine, local(day, 2)) is None  # nothing new the same day
+    assert await daybook.catch_up(engine, local(day, 2)) == day  # the day in progress, further on
+    assert await daybook.catch_up(engine, local(day, 2)) is None  # nothing new
     while day < local_day(NOW):
         day += timedelta(days=1)
         assert await daybook.catch_up(engine, local(day, 0, 5)) == day
+        assert await daybook.catch_up(engine, local(day, 4)) == day
     stepped = await _stored(engine)
-    await daybook.rebuild(engine, NOW)
+    await daybook.rebuild(engine, local(day, 4))
     assert await _stored(engine) == stepped
 
 
 async def _stored(engine: AsyncEngine) -> dict[str, Any]:
     async with engine.connect() as conn:
         out: dict[str, Any] = {}
-        for table in (stats_flows, stats_months, stats_stocks):
+        for table in (stats_flows, stats_months, stats_stocks, stats_close_days, stats_overdue_members):
             rows = (await conn.execute(select(table))).all()
             out[table.name] = sorted(tuple(r) for r in rows)
-        out["through"] = (await conn.execute(select(stats_state.c.through))).scalar()
+        out["state"] = tuple((await conn.execute(select(stats_state))).one())
         return out
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.stats.daybook import Fact, compute, days_to_close, flows_of, stock_spans
+from tracker.stats.daybook import (
+    Fact,
+    compute,
+    days_to_close,
+    flows_before,
+    flows_from,
+    flows_of,
+    stock_spans,
+)
 
 MON, TUE, WED, THU, FRI, SAT = (date(2026, 11, d) for d in range(2, 8))
 
@@ -58,7 +66,10 @@ def test_a_finding_closed_on_its_deadline_day_and_one_still_open():
 
 def test_it_counts_each_cell_and_remembers_who_is_overdue_at_the_last_day():
     book = compute(
-        [fact(), fact(id=2, closed_at=None, submitted_at=None, status="ordered")], (MON, SAT), (MON, SAT)
+        [fact(), fact(id=2, closed_at=None, submitted_at=None, status="ordered")],
+        (MON, SAT),
+        (MON, SAT),
+        at(SAT, 0),
     )
     by_severity = ("汇龙镇", "severity", "major")
     assert book.flows[(MON, by_severity)][:2] == [2, 2]  # found, found major
@@ -67,3 +78,20 @@ def test_it_counts_each_cell_and_remembers_who_is_overdue_at_the_last_day():
     assert (SAT, by_severity) not in book.stocks  # outside the stock days asked for
     assert book.overdue_at_end == [2]
     assert book.close_days == {(FRI, "汇龙镇", 4): 1}
+
+
+def test_a_moment_splits_a_findings_flows_into_what_came_before_and_after_it():
+    """Reported Monday, closed Friday 15:00: caught up to Friday noon, the day book holds the finding found; what
+    happened from noon on (the closing) is read from the rows."""
+    closed = fact()
+    noon = at(FRI, 12)
+    before, after = flows_before(closed, noon), flows_from(closed, noon)
+    assert sorted(before + after) == sorted(flows_of(closed))
+    assert {flow for _, flow in before} == {"found", "found_major"}
+    assert after == [
+        (FRI, "closed"),
+        (FRI, "closed_major"),
+        (FRI, "closed_same_week"),
+        (FRI, "closed_same_month"),
+    ]
+    assert flows_before(closed, at(MON, 8)) == [] and flows_from(closed, at(SAT, 0)) == []

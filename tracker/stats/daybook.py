@@ -34,7 +34,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, literal_column, or_, select, union_all, update
+from sqlalchemy import bindparam, case, delete, func, insert, literal_column, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.stats.periods import local_day, local_midnight
@@ -166,6 +166,25 @@ def flows_of(fact: Any) -> list[tuple[date, str]]:
     return out
 
 
+# The flows counted on the day a finding was reported; the others are counted on the day it was closed.
+FOUND_FLOWS = frozenset({"found", "found_major", "repeat", "repeat_major"})
+
+
+def flows_before(fact: Any, until: datetime) -> list[tuple[date, str]]:
+    """flows_of, less the flows of what happened at or after `until` (the finding as it stood then)."""
+    closed_later = fact.closed_at is not None and fact.closed_at >= until
+    if fact.reported_at >= until:
+        return []
+    return [(d, flow) for d, flow in flows_of(fact) if not closed_later or flow in FOUND_FLOWS]
+
+
+def flows_from(fact: Any, since: datetime) -> list[tuple[date, str]]:
+    """flows_of, of what happened at or after `since` only."""
+    found_then = fact.reported_at >= since
+    closed_then = fact.closed_at is not None and fact.closed_at >= since
+    return [(d, flow) for d, flow in flows_of(fact) if (found_then if flow in FOUND_FLOWS else closed_then)]
+
+
 def stock_spans(fact: Any) -> list[tuple[str, date, date | None]]:
     """(stock, first day, last day or None for still running) of the days D at whose 00:00 the finding counts
     in the stock. With M the 00:00 of D, tracker.stats.query says: open when reported before M and not closed
@@ -204,10 +223,13 @@ class Book:
     overdue_at_end: list[int]  # ids of the findings overdue at 00:00 of the last stock day
 
 
-def compute(facts: Iterable[Any], flow_days: tuple[date, date], stock_days: tuple[date, date]) -> Book:
+def compute(
+    facts: Iterable[Any], flow_days: tuple[date, date], stock_days: tuple[date, date], until: datetime
+) -> Book:
     """The flows of the days in [flow_days), the stocks of the days in [stock_days) and the days to close of the
-    findings closed in [flow_days). `facts` must hold every finding that counts in any of them: those reported
-    or closed in the flow days, and those open at any 00:00 of the stock days."""
+    findings closed in [flow_days), of what happened before `until` (which falls within the last flow day or at
+    its end). `facts` must hold every finding that counts in any of them: those reported or closed in the flow
+    days, and those open at any 00:00 of the stock days."""
     flow_from, flow_to = flow_days
     stock_from, stock_to = stock_days
     # Counters of cells per (day, flow), and of stock spans starting and ending per (stock, day): a finding
@@ -220,7 +242,7 @@ def compute(facts: Iterable[Any], flow_days: tuple[date, date], stock_days: tupl
     overdue_at_end: list[int] = []
     for fact in facts:
         fact_cells = cells(fact)
-        for day, flow in flows_of(fact):
+        for day, flow in flows_before(fact, until):
             if flow_from <= day < flow_to:
                 by_flow[(day, flow)].update(fact_cells)
         for stock, first, last in stock_spans(fact):
@@ -233,7 +255,7 @@ def compute(facts: Iterable[Any], flow_days: tuple[date, date], stock_days: tupl
                 elif stock == "overdue" and start <= last_day:
                     overdue_at_end.append(fact.id)
         closing = days_to_close(fact)
-        if closing is not None and flow_from <= closing[0] < flow_to:
+        if closing is not None and flow_from <= closing[0] < flow_to and fact.closed_at < until:
             close_days[(closing[0], fact.town, closing[1])] += 1
     flows: dict[tuple[date, Cell], list[int]] = {}
     for (day, flow), counted in by_flow.items():
@@ -274,31 +296,56 @@ def _days(first: date, after: date) -> Iterable[date]:
 _reading: ContextVar[dict[Any, Any] | None] = ContextVar("reading", default=None)
 
 
-async def through(conn: AsyncConnection) -> date | None:
-    """The first day the day book does not hold the flows of; None when it holds nothing. Read once within
-    one_reading()."""
+class State(NamedTuple):
+    through: date  # the day book holds every day before it...
+    upto: datetime  # ...and what happened on it before this moment (its 00:00 when nothing of it)
+
+    @property
+    def partial(self) -> bool:
+        """Whether the rows of day `through` in stats_flows and stats_close_days are to be read."""
+        return self.upto > local_midnight(self.through)
+
+
+async def state(conn: AsyncConnection) -> State | None:
+    """How far the day book has caught up; None when it holds nothing. Read once within one_reading()."""
     memo = _reading.get()
-    if memo is not None and "through" in memo:
-        return memo["through"]
-    day = (await conn.execute(select(stats_state.c.through).where(stats_state.c.id == 1))).scalar()
+    if memo is not None and "state" in memo:
+        return memo["state"]
+    row = (
+        await conn.execute(
+            select(stats_state.c.through, stats_state.c.partial_until).where(stats_state.c.id == 1)
+        )
+    ).first()
+    found = None
+    if row is not None and row.through is not None:
+        found = State(row.through, row.partial_until or local_midnight(row.through))
     if memo is not None:
-        memo["through"] = day
-    return day
+        memo["state"] = found
+    return found
+
+
+async def through(conn: AsyncConnection) -> date | None:
+    """The first day the day book does not hold all of; None when it holds nothing."""
+    held = await state(conn)
+    return held.through if held else None
 
 
 async def touch(conn: AsyncConnection, now: datetime) -> None:
-    """Call in any transaction that changes a finding at `now`: if the clock stands before the day book's last
-    day, the days from now's day on are handed back to the rows."""
+    """Call in any transaction that changes a finding at `now`: if the clock stands before what the day book
+    holds, what it holds from now's day on is handed back to the rows."""
     today = local_day(now)
+    t = stats_state.c
     await conn.execute(
-        update(stats_state).where(stats_state.c.id == 1, stats_state.c.through > today).values(through=today)
+        update(stats_state)
+        .where(t.id == 1, or_(t.through > today, t.partial_until > now))
+        .values(through=case((t.through > today, today), else_=t.through), partial_until=None)
     )
 
 
-def _facts_query(since: date | None, until: date) -> Any:
-    """Every finding that counts in the flows of [since, until) or the stocks at the 00:00s of (since, until]:
-    reported before `until`, and not closed before `since`."""
-    query = select(*FACT_COLUMNS).where(f.c.reported_at < local_midnight(until))
+def _facts_query(since: date | None, until: datetime) -> Any:
+    """Every finding that counts in the flows from the day `since` to the moment `until` or the stocks at the
+    00:00s after `since` up to `until`: reported before `until`, and not closed before `since`."""
+    query = select(*FACT_COLUMNS).where(f.c.reported_at < until)
     if since is not None:
         query = query.where(or_(f.c.closed_at.is_(None), f.c.closed_at >= local_midnight(since)))
     return query
@@ -327,9 +374,10 @@ async def _insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]],
 
 
 def _month_rows(
-    book: Book, prior: dict[tuple[Any, ...], dict[str, int]], first_month: date
+    book: Book, prior: dict[tuple[Any, ...], dict[str, int]], first_month: date, today: date
 ) -> list[dict[str, Any]]:
-    """The month rows from the new days' flows and the same month's earlier days (`prior`)."""
+    """The month rows from the new days' flows before `today` (the day in progress is left out) and the same
+    month's earlier days (`prior`)."""
     months: dict[tuple[date, Cell], list[int]] = {}
 
     def add(month: date, cell: Cell, counts: Sequence[int]) -> None:
@@ -340,71 +388,108 @@ def _month_rows(
     for (town, dim, key), counts in prior.items():
         add(first_month, (town, dim, key), [counts[n] for n in DAYBOOK_FLOWS])
     for (day, cell), counts in book.flows.items():
-        add(day.replace(day=1), cell, counts)
+        if day < today:
+            add(day.replace(day=1), cell, counts)
     return [
         {"day": month, "town": town, "dim": dim, "key": key, **dict(zip(DAYBOOK_FLOWS, counts, strict=True))}
         for (month, (town, dim, key)), counts in months.items()
     ]
 
 
+# Writers take their `now` before they wait for the write lock (up to SQLite's busy timeout) and commit. The
+# day book is kept up to a moment this far behind the clock, so that nothing written with an earlier `now` can
+# still be on its way when it is read.
+LAG = timedelta(minutes=5)
+
+
 async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
-    """Add every day completed before now's day to the day book. Returns the new `through`, or None when there
-    was nothing to add or another writer moved `through` meanwhile (the next call picks it up)."""
-    today = local_day(now)
+    """Bring the day book up to `now` less LAG: every day completed by then, and the day in progress up to that
+    moment. Returns the new `through`, or None when there was nothing to add or another writer moved the day
+    book meanwhile (the next call picks it up)."""
+    upto = now - LAG
+    today = local_day(upto)
     async with read_only(engine) as conn:
-        since = await through(conn)
-        if since is not None and since >= today:
+        held = await state(conn)
+        if held is not None and (held.through > today or held.upto >= upto):
             return None
-        if since is None:
-            first = (await conn.execute(select(f.c.reported_at).order_by(f.c.reported_at).limit(1))).scalar()
-            start = local_day(first) if first is not None else today
+        if held is not None and held.through == today:
+            facts = await facts_since(conn, local_midnight(today), None)
         else:
-            start = since
-        first_month = start.replace(day=1)
-        prior = await flow_sums(conn, first_month, start, None) if since is not None else {}
-        facts = await read_facts(conn, _facts_query(since, today))
-    # Flows of [start, today); stocks at the 00:00s after the last run's (its own stay), through today's. Worked
+            if held is None:
+                first = (
+                    await conn.execute(select(f.c.reported_at).order_by(f.c.reported_at).limit(1))
+                ).scalar()
+                start = local_day(first) if first is not None and first < upto else today
+            else:
+                start = held.through
+            first_month = start.replace(day=1)
+            prior = await flow_sums(conn, first_month, start, None) if held is not None else {}
+            facts = await read_facts(conn, _facts_query(held.through if held else None, upto))
+    if held is not None and held.through == today:
+        return await _refresh_today(engine, held, facts, upto)
+    # Flows of [start, today]; stocks at the 00:00s after the last run's (its own stay), through today's. Worked
     # out in a thread: the first run over a large database takes a while, and the event loop keeps serving.
     book = await asyncio.to_thread(
         compute,
         facts,
-        (start, today),
-        (start if since is None else since + timedelta(days=1), today + timedelta(days=1)),
+        (start, today + timedelta(days=1)),
+        (start if held is None else held.through + timedelta(days=1), today + timedelta(days=1)),
+        upto,
     )
     flows, stocks, close = _rows(book)
-    months = _month_rows(book, prior, first_month)
-    # Readers trust the days before `through` only, so the new days' rows can go in over several short
+    months = _month_rows(book, prior, first_month, today)
+    # Readers trust what `stats_state` says only, so the new days' rows can go in over several short
     # transactions (SQLite's writers are not kept waiting by a first build over a large database); the month
-    # rows, the members of "overdue" and `through` itself change together, last.
+    # rows, the members of "overdue" and the state itself change together, last.
     async with engine.begin() as conn:
-        if await through(conn) != since:
+        if await state(conn) != held:
             return None
-        if since is None:  # a first build: whatever an unfinished one left goes
+        if held is None:  # a first build: whatever an unfinished one left goes
             for table in (stats_flows, stats_close_days, stats_stocks):
                 await conn.execute(delete(table))
         else:
             await conn.execute(delete(stats_flows).where(stats_flows.c.day >= start))
             await conn.execute(delete(stats_close_days).where(stats_close_days.c.day >= start))
-            await conn.execute(delete(stats_stocks).where(stats_stocks.c.day > since))
+            await conn.execute(delete(stats_stocks).where(stats_stocks.c.day > held.through))
     for table, rows in ((stats_flows, flows), (stats_stocks, stocks), (stats_close_days, close)):
         for n in range(0, len(rows), CHUNK):
             async with engine.begin() as conn:
                 await _insert(conn, table, rows[n : n + CHUNK])
     async with engine.begin() as conn:
-        if await through(conn) != since:
-            return None  # the rows written stay beyond `through`, unread, and the next run clears them
+        if await state(conn) != held:
+            return (
+                None  # the rows written stay beyond what the state says, unread, and the next run clears them
+            )
         await conn.execute(delete(stats_months).where(stats_months.c.day >= first_month))
         await _insert(conn, stats_months, months)
         await conn.execute(delete(stats_overdue_members))
         await _insert(conn, stats_overdue_members, [{"finding_id": i} for i in book.overdue_at_end])
-        if since is None:
-            await conn.execute(delete(stats_state))
-            await conn.execute(insert(stats_state).values(id=1, through=today))
-        else:
-            await conn.execute(update(stats_state).where(stats_state.c.id == 1).values(through=today))
+        await conn.execute(delete(stats_state))
+        await conn.execute(insert(stats_state).values(id=1, through=today, partial_until=upto))
     log.info(
-        "day book holds the days before %s (%d flow rows, %d stock rows)", today, len(flows), len(stocks)
+        "day book holds the days before %s and that day up to %s (%d flow rows, %d stock rows)",
+        today,
+        upto.isoformat(),
+        len(flows),
+        len(stocks),
     )
+    return today
+
+
+async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], upto: datetime) -> date | None:
+    """Store the flows and days to close of the day in progress up to `upto`, from the findings reported or
+    closed on it (`facts`)."""
+    today = held.through
+    book = compute(facts, (today, today + timedelta(days=1)), (today, today), upto)
+    flows, _, close = _rows(book)
+    async with engine.begin() as conn:
+        if await state(conn) != held:
+            return None
+        await conn.execute(delete(stats_flows).where(stats_flows.c.day >= today))
+        await conn.execute(delete(stats_close_days).where(stats_close_days.c.day >= today))
+        await _insert(conn, stats_flows, flows)
+        await _insert(conn, stats_close_days, close)
+        await conn.execute(update(stats_state).where(stats_state.c.id == 1).values(partial_until=upto))
     return today
 
 
@@ -574,8 +659,8 @@ async def facts_since(conn: AsyncConnection, since: datetime, town: str | None) 
 
 @dataclass
 class Tail:
-    """The findings reported or closed from 00:00 of `since` on (the days the day book does not hold yet), with
-    their flows per day and group and their days to close per day closed: worked out once per reading, however
+    """The findings reported or closed since the moment the day book holds (State.upto), with the flows per day
+    and group and the days to close per day closed of what happened since: worked out once per reading, however
     many figures need them."""
 
     facts: list[Fact]
@@ -583,21 +668,20 @@ class Tail:
     closings: dict[date, Counter[int]]  # day closed -> days to close -> findings
 
 
-async def tail(conn: AsyncConnection, since: date, town: str | None) -> Tail:
+async def tail(conn: AsyncConnection, since: datetime, town: str | None) -> Tail:
     memo = _reading.get()
     if memo is not None and ("tail", since, town) in memo:
         return memo[("tail", since, town)]
-    facts = await facts_since(conn, local_midnight(since), town)
+    facts = await facts_since(conn, since, town)
     # The groups of each (day, flow) are listed, then counted at once (Counter counts a list in C).
     members: dict[tuple[date, int], list[Group]] = defaultdict(list)
     closings: dict[date, Counter[int]] = defaultdict(Counter)
     for fact in facts:
         fact_groups = groups(fact)
-        for day, flow in flows_of(fact):
-            if day >= since:
-                members[(day, FLOW_INDEX[flow])].extend(fact_groups)
+        for day, flow in flows_from(fact, since):
+            members[(day, FLOW_INDEX[flow])].extend(fact_groups)
         closing = days_to_close(fact)
-        if closing is not None and closing[0] >= since:
+        if closing is not None and fact.closed_at >= since:
             closings[closing[0]][closing[1]] += 1
     flows: dict[date, dict[Group, list[int]]] = {}
     width = len(DAYBOOK_FLOWS)

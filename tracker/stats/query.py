@@ -524,12 +524,13 @@ async def _book_counts(
     not) from the day book: the stored days' flows, the later days' flows worked out from their rows by the
     day book's own rules, and the stocks at the end of the period (stored) or now (the stock at today's 00:00
     moved by today's flows; overdue from the rows). None when the day book has not caught up far enough."""
-    through = await daybook.through(conn)
-    if through is None:
+    held = await daybook.state(conn)
+    if held is None:
         return None
+    through, upto = held
     start, end, today = period.start, period.end, local_day(now)
     running = period.as_of(now) < period.end_utc
-    if (running and (through != today or start > today)) or (not running and end > through):
+    if (running and (through != today or start > today or now < upto)) or (not running and end > through):
         return None
     wanted = frozenset(dims)
     flows: dict[GroupKey, list[int]] = {}
@@ -539,24 +540,33 @@ async def _book_counts(
             if period.is_month()
             else await daybook.group_sums(conn, "flows", start, min(end, through), flt.town, dims)
         )
-    tail_from = max(start, through)
-    if tail_from < end:
-        tail = await daybook.tail(conn, through, flt.town)
-        for day, per_group in tail.flows.items():
-            if tail_from <= day < end:
+    partial: dict[GroupKey, list[int]] = {}  # the day in progress, up to `upto`
+    if start <= through < end:
+        if held.partial:
+            partial = await daybook.group_sums(
+                conn, "flows", through, through + timedelta(days=1), flt.town, dims
+            )
+            for group, counts in partial.items():
+                _add_counts(flows, group, counts)
+        for day, per_group in (await daybook.tail(conn, upto, flt.town)).flows.items():
+            if start <= day < end:
                 for group, counts in per_group.items():
                     if group[0] in wanted:
                         _add_counts(flows, group, counts)
     if running:
         stocks = await daybook.group_sums(conn, "stocks", today, None, flt.town, dims)
         overdue = await _overdue_now(conn, now, today, stocks, flt.town, wanted)
-        # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it).
-        midnight = local_midnight(today)
+        # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it): what
+        # the day book holds of today, then the rows since.
+        for group, counts in partial.items():
+            row = stocks.setdefault(group, list(NO_STOCKS))
+            row[0] += counts[_F["found"]] - counts[_F["closed"]]
+            row[1] += counts[_F["found_major"]] - counts[_F["closed_major"]]
         # (stock column, sign) -> the groups of each finding that moves it, counted at once below.
         moved: dict[tuple[int, int], list[GroupKey]] = defaultdict(list)
-        for fact in (await daybook.tail(conn, through, flt.town)).facts:
-            found = midnight <= fact.reported_at < now
-            if found != (fact.closed_at is not None and midnight <= fact.closed_at < now):
+        for fact in (await daybook.tail(conn, upto, flt.town)).facts:
+            found = upto <= fact.reported_at < now
+            if found != (fact.closed_at is not None and upto <= fact.closed_at < now):
                 sign = 1 if found else -1
                 fact_groups = daybook.groups(fact)
                 moved[(0, sign)].extend(fact_groups)
@@ -740,9 +750,10 @@ async def _book_trend(
 ) -> bool:
     """Fill the buckets from the day book's daily totals (of one dimension's value, with `only`) and, for the
     days it does not hold yet, the rows. False (buckets untouched) when it holds nothing."""
-    through = await daybook.through(conn)
-    if through is None:
+    held = await daybook.state(conn)
+    if held is None:
         return False
+    through, upto = held
     first, after = buckets[0].period.start, buckets[-1].period.end
     same = "closed_same_week" if unit == "week" else "closed_same_month"
     days: dict[date, Counter[str]] = defaultdict(Counter)  # a month's stored days are summed on its first day
@@ -754,10 +765,15 @@ async def _book_trend(
         )
         for (day,), counts in stored.items():
             days[day].update(counts)
-    tail_from = max(first, through)
-    if tail_from < after:
-        for day, per_group in (await daybook.tail(conn, through, town)).flows.items():
-            if tail_from <= day < after:
+    if first <= through < after and held.partial:  # the day in progress, up to `upto`
+        stored = await daybook.flow_sums(
+            conn, through, through + timedelta(days=1), town, by_day=True, only=only
+        )
+        for (day,), counts in stored.items():
+            days[day].update(counts)
+    if through < after:
+        for day, per_group in (await daybook.tail(conn, upto, town)).flows.items():
+            if first <= day < after:
                 # The day's totals are its severity groups'; one value's are its group's.
                 rows = (
                     [c for (dim, _), c in per_group.items() if dim == "severity"]
@@ -804,19 +820,21 @@ async def days_to_close(
     """Calendar days from the day found to the day closed (local days), over the findings closed in the
     period: their count, median and 90th percentile."""
     histogram: Counter[int] = Counter()
-    through = None if exact_rows or not _town_only(flt) else await daybook.through(conn)
-    if through is None:
+    held = None if exact_rows or not _town_only(flt) else await daybook.state(conn)
+    if held is None:
         query = _base([f.c.reported_at, f.c.closed_at], flt).where(predicate("closed", period, now))
         for row in (await conn.execute(query)).all():
             histogram[(local_day(row.closed_at) - local_day(row.reported_at)).days] += 1
         return _days_to_close(histogram)
     start, end = period.start, period.end
+    through, upto = held
     if start < min(end, through):
         histogram.update(await daybook.close_day_counts(conn, start, min(end, through), flt.town))
-    tail_from = max(start, through)
-    if tail_from < end:
-        for day, closed in (await daybook.tail(conn, through, flt.town)).closings.items():
-            if tail_from <= day < end:
+    if start <= through < end and held.partial:  # the day in progress, up to `upto`
+        histogram.update(await daybook.close_day_counts(conn, through, through + timedelta(days=1), flt.town))
+    if through < end:
+        for day, closed in (await daybook.tail(conn, upto, flt.town)).closings.items():
+            if start <= day < end:
                 histogram.update(closed)
     return _days_to_close(histogram)
 

@@ -241,12 +241,15 @@ stats_close_days = Table(
     Column("closed", Integer, nullable=False),
     sqlite_with_rowid=False,
 )
-# One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows).
+# One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows),
+# and with `partial_until` the flows and days to close of day `through` itself up to that moment (its rows in
+# stats_flows and stats_close_days are read only while it is set).
 stats_state = Table(
     "stats_state",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("through", Date),
+    Column("partial_until", UTCDateTime),
 )
 
 history = Table(
