@@ -642,6 +642,11 @@ def one_reading() -> Iterator[None]:
         _reading.reset(token)
 
 
+def reading_memo() -> dict[Any, Any] | None:
+    """The memo of the reading in progress (one_reading), for the query layer's own once-per-page reads."""
+    return _reading.get()
+
+
 async def facts_since(conn: AsyncConnection, since: datetime, town: str | None) -> list[Fact]:
     """The findings reported or closed from `since` on: what the flows of the days not yet in the day book
     are worked out from (the caller keeps the days it wants)."""
@@ -717,6 +722,7 @@ __all__ = [
     "groups",
     "month_sums",
     "one_reading",
+    "reading_memo",
     "rebuild",
     "stock_spans",
     "tail",

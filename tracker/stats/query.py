@@ -372,6 +372,13 @@ class Group:
 
 
 async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """(name, town) of the facilities `ids`; within one_reading(), of every facility, read once for the page."""
+    memo = daybook.reading_memo()
+    if memo is not None:
+        if "facilities" not in memo:
+            every = await conn.execute(select(facilities.c.id, facilities.c.name, facilities.c.town))
+            memo["facilities"] = {r.id: (r.name, r.town) for r in every.all()}
+        return memo["facilities"]
     if not ids:
         return {}
     rows = await conn.execute(
