@@ -164,7 +164,8 @@ RUNNING_WEEK = Period.week_of(local_day(NOW))
 # Periods neither a week nor a month: closed_of_found comes from the rows, the rest from the day book.
 CUSTOM = [Period(date(2025, 2, 10), date(2025, 3, 17)), Period(date(2025, 4, 3), date(2025, 4, 11))]
 FILTERS = [q.Filter(), *(q.Filter(town=t) for t in TOWNS)]
-# A trend reads the day book for all towns or one, narrowed to one value of one dimension or not.
+# Trends and headline figures read the day book for all towns or one, narrowed to one value of one dimension
+# or not.
 TREND_FILTERS = [
     q.Filter(),
     q.Filter(town=TOWNS[1]),
@@ -193,6 +194,10 @@ async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[
                 assert await q.days_to_close(conn, period, flt, now) == await q.days_to_close(
                     conn, period, flt, now, exact_rows=True
                 ), where
+            for flt in TREND_FILTERS:  # the headline figures narrowed to one value: that value's group
+                assert await q.figures(conn, period, flt, now) == await q.figures(
+                    conn, period, flt, now, exact_rows=True
+                ), (period, flt)
             for unit in ("week", "month"):
                 for flt in TREND_FILTERS:
                     assert await q.trend(conn, unit, period, flt, 8) == await q.trend(

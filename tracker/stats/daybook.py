@@ -305,6 +305,11 @@ class State(NamedTuple):
         """Whether the rows of day `through` in stats_flows and stats_close_days are to be read."""
         return self.upto > local_midnight(self.through)
 
+    @property
+    def stored_after(self) -> date:
+        """The day after the last one whose rows in stats_flows and stats_close_days are to be read."""
+        return self.through + timedelta(days=1) if self.partial else self.through
+
 
 async def state(conn: AsyncConnection) -> State | None:
     """How far the day book has caught up; None when it holds nothing. Read once within one_reading()."""
@@ -656,7 +661,7 @@ async def facts_since(conn: AsyncConnection, since: datetime, town: str | None) 
     town_clause = [f.c.town == town] if town is not None else []
     reported = select(*FACT_COLUMNS).where(f.c.reported_at >= since, *town_clause)
     closed_only = select(*FACT_COLUMNS).where(f.c.closed_at >= since, f.c.reported_at < since, *town_clause)
-    facts = [*await read_facts(conn, reported), *await read_facts(conn, closed_only)]
+    facts = await read_facts(conn, union_all(reported, closed_only))
     if memo is not None:
         memo[(since, town)] = facts
     return facts

@@ -51,6 +51,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    literal_column,
     or_,
     select,
     union_all,
@@ -325,6 +326,12 @@ async def _counts(
 ) -> tuple[dict[str, int], dict[str, Sums]]:
     """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
     answer (see _book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
+    one = _one_value(flt)[1]
+    if not exact_rows and not dimensions and one is not None:
+        # The totals of one value of one dimension are that value's group in the day book.
+        groups = await _book_counts(conn, period, Filter(town=flt.town), now, [one[0]])
+        if groups is not None:
+            return groups.get(one, dict.fromkeys(TALLIES, 0)), {}
     if not exact_rows and _town_only(flt):
         # Every finding is in one severity group: the totals need those only.
         dims = ["severity", *(d for d in dimensions if d != "severity")]
@@ -469,13 +476,6 @@ NO_STOCKS = [0] * len(DAYBOOK_STOCKS)
 _GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
 
 
-def _count_groups(rows: Sequence[Any], sign: int, into: Counter[GroupKey], wanted: frozenset[str]) -> None:
-    for row in rows:
-        for group in daybook.groups(row):
-            if group[0] in wanted:
-                into[group] += sign
-
-
 async def _overdue_now(
     conn: AsyncConnection,
     now: datetime,
@@ -505,9 +505,15 @@ async def _overdue_now(
     )
     stock = DAYBOOK_STOCKS.index("overdue")
     out: Counter[GroupKey] = Counter({g: c[stock] for g, c in at_midnight.items() if c[stock]})
-    _count_groups((await conn.execute(members_changed)).all(), -1, out, wanted)
-    _count_groups((await conn.execute(overdue_changed)).all(), +1, out, wanted)
-    _count_groups((await conn.execute(passed_today)).all(), +1, out, wanted)
+    signed = union_all(
+        members_changed.add_columns(literal_column("-1").label("sign")),
+        overdue_changed.add_columns(literal_column("1").label("sign")),
+        passed_today.add_columns(literal_column("1").label("sign")),
+    )
+    for row in (await conn.execute(signed)).all():
+        for group in daybook.groups(row):
+            if group[0] in wanted:
+                out[group] += row.sign
     return out
 
 
@@ -764,19 +770,20 @@ async def _book_trend(
     first, after = buckets[0].period.start, buckets[-1].period.end
     same = "closed_same_week" if unit == "week" else "closed_same_month"
     days: dict[date, Counter[str]] = defaultdict(Counter)  # a month's stored days are summed on its first day
-    if first < min(after, through):
-        stored = (
+    if unit == "month":  # the months' complete days, then the day in progress up to `upto`
+        stored = [
             await daybook.month_sums(conn, first, buckets[-1].period.start, town, totals=True, only=only)
-            if unit == "month"
-            else await daybook.flow_sums(conn, first, min(after, through), town, by_day=True, only=only)
+        ]
+        if first <= through < after and held.partial:
+            day_after = through + timedelta(days=1)
+            stored.append(await daybook.flow_sums(conn, through, day_after, town, by_day=True, only=only))
+    else:  # the days, the one in progress with them
+        last = min(after, held.stored_after)
+        stored = (
+            [await daybook.flow_sums(conn, first, last, town, by_day=True, only=only)] if first < last else []
         )
-        for (day,), counts in stored.items():
-            days[day].update(counts)
-    if first <= through < after and held.partial:  # the day in progress, up to `upto`
-        stored = await daybook.flow_sums(
-            conn, through, through + timedelta(days=1), town, by_day=True, only=only
-        )
-        for (day,), counts in stored.items():
+    for sums in stored:
+        for (day,), counts in sums.items():
             days[day].update(counts)
     if through < after:
         for day, per_group in (await daybook.tail(conn, upto, town)).flows.items():
@@ -830,15 +837,17 @@ async def days_to_close(
     held = None if exact_rows or not _town_only(flt) else await daybook.state(conn)
     if held is None:
         query = _base([f.c.reported_at, f.c.closed_at], flt).where(predicate("closed", period, now))
-        for row in (await conn.execute(query)).all():
-            histogram[(local_day(row.closed_at) - local_day(row.reported_at)).days] += 1
+        day_of = (
+            daybook.day_of
+        )  # local_day without a time-zone lookup, for every finding closed in the period
+        for reported, closed in (await conn.execute(query)).all():
+            histogram[(day_of(closed) - day_of(reported)).days] += 1
         return _days_to_close(histogram)
     start, end = period.start, period.end
     through, upto = held
-    if start < min(end, through):
-        histogram.update(await daybook.close_day_counts(conn, start, min(end, through), flt.town))
-    if start <= through < end and held.partial:  # the day in progress, up to `upto`
-        histogram.update(await daybook.close_day_counts(conn, through, through + timedelta(days=1), flt.town))
+    stored = min(end, held.stored_after)  # the day in progress with the others, up to `upto`
+    if start < stored:
+        histogram.update(await daybook.close_day_counts(conn, start, stored, flt.town))
     if through < end:
         for day, closed in (await daybook.tail(conn, upto, flt.town)).closings.items():
             if start <= day < end:
