@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # The browser tests drive Playwright's synchronous API, which keeps an event loop running for as long as
 # its browser lives; the asyncio tests cannot share a process with it, so they run in a second one.
-test: venv
+test: venv lint
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration
 	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
