@@ -209,6 +209,12 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
             "dashboard page, one town (gather)": lambda: reports.gather(
                 conn, period, q.Filter(town=TOWNS[3]), NOW, catalog, DASHBOARD_ROWS
             ),
+            "dashboard page, one category (gather)": lambda: reports.gather(
+                conn, period, q.Filter(category="fire"), NOW, catalog, DASHBOARD_ROWS
+            ),
+            "dashboard page, one facility (gather)": lambda: reports.gather(
+                conn, period, q.Filter(facility_id=7), NOW, catalog, DASHBOARD_ROWS
+            ),
             f"findings page, open (count + {PAGE_SIZE})": lambda: (
                 q.finding_count(conn, "open", period, flt, NOW),
                 q.finding_list(conn, "open", period, flt, NOW, PAGE_SIZE),
