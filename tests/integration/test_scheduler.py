@@ -13,12 +13,14 @@ from sqlalchemy import func, select
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
 from tracker.clock import FixedClock
+from tracker.domain.model import Actor, Role
 from tracker.scheduler import LeasedJobs
+from tracker.service.loop import decide_extension, request_extension
 from tracker.service.sweep import sweep
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period, local_day
-from tracker.store.tables import findings, outbox
+from tracker.store.tables import findings, outbox, users
 
 # A Monday morning in Shanghai, far from any holiday, so the working days are plain to count.
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -105,6 +107,33 @@ async def test_it_reminds_then_escalates_up_the_ladder_one_level_at_a_time(
     assert len(await escalated_events(stack)) == 4
     view = (await stack.client.get(f"/api/findings/{row['id']}", headers=await stack.token("chief"))).json()
     assert view["escalation_level"] == 4 and view["overdue"] is False  # the API's clock is still T0
+
+
+async def test_it_reminds_again_before_a_deadline_given_more_time(stack: Stack, smtp_recorder: SmtpRecorder):
+    [row] = await open_findings(stack, 1)
+    assert (await sweep(stack.engine, stack.policy, row["remind_at"])).reminded == [row["id"]]
+    await stack.wait_for(
+        lambda: mails(smtp_recorder, "head-f1@example.cn", "整改提醒"), what="first reminder"
+    )
+
+    moment = row["remind_at"] + timedelta(minutes=5)
+    async with stack.engine.begin() as conn:
+        ids = dict((await conn.execute(select(users.c.username, users.c.id))).all())
+        head = Actor(ids["head"], "head", Role.FACILITY_HEAD, facility_id=1)
+        asked = await request_extension(conn, head, row["id"], 10, "消防改造需等待施工队", moment)
+    async with stack.engine.begin() as conn:
+        inspector = Actor(ids["inspector"], "inspector", Role.INSPECTOR)
+        new_day = await decide_extension(conn, inspector, asked, True, None, "同意", stack.policy, moment)
+        later = (await conn.execute(select(findings).where(findings.c.id == row["id"]))).one()
+    assert new_day is not None and new_day > row["due_day"] and later.remind_at > moment
+
+    assert (await sweep(stack.engine, stack.policy, later.remind_at)).reminded == [row["id"]]
+    await stack.wait_for(
+        lambda: len(mails(smtp_recorder, "head-f1@example.cn", "整改提醒")) == 2 or None,
+        what="second reminder",
+    )
+    first, second = mails(smtp_recorder, "head-f1@example.cn", "整改提醒")
+    assert str(row["due_day"]) in first.subject and str(new_day) in second.subject
 
 
 async def test_two_sweeps_at_once_raise_each_level_exactly_once(stack: Stack):

@@ -67,7 +67,7 @@ async def remind_the_owner(
     event: FindingReminded, conn: AsyncConnection, ctx: Context, now: datetime
 ) -> None:
     """When a deadline is near, remind the owner."""
-    await notify.finding_reminded(conn, ctx, event.finding_id, event.round, now)
+    await notify.finding_reminded(conn, ctx, event.finding_id, event.round, event.due_day, now)
 
 
 async def tell_the_next_level(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -149,8 +149,9 @@ async def rectification_rejected(
 
 
 async def finding_reminded(
-    conn: AsyncConnection, ctx: Context, finding_id: int, round_: int, now: datetime
+    conn: AsyncConnection, ctx: Context, finding_id: int, round_: int, due_day: date, now: datetime
 ) -> None:
+    """One reminder per deadline: given more time, the finding is reminded again before the new one."""
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
@@ -159,7 +160,7 @@ async def finding_reminded(
         conn,
         kind="reminder",
         about=f"finding:{finding_id}",
-        variant=f"round{round_}",
+        variant=f"round{round_}:due{due_day.isoformat()}",
         to=rows[0].owner_email or facility.head_email,
         message=message,
         now=now,
