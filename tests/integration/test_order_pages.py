@@ -159,6 +159,14 @@ async def _finding_row(stack: Stack, finding_id: int):
         return (await conn.execute(select(findings).where(findings.c.id == finding_id))).one()
 
 
+def _mails(recorder: SmtpRecorder, to: str, marker: str) -> list:
+    return [m for m in recorder.messages if to in m.rcpt_tos and marker in m.subject]
+
+
+def _text(mail) -> str:
+    return mail.message.get_body(preferencelist=("plain",)).get_content()
+
+
 async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
     stack: Stack, smtp_recorder: SmtpRecorder
 ) -> None:
@@ -191,6 +199,12 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         data={"token": token, "days": "3", "reason": "再申请"},
     )
     assert twice.status_code == 409
+    # The inspector is asked to decide, with the reason and a link to the finding.
+    [asking] = await stack.wait_for(
+        lambda: _mails(smtp_recorder, "inspector@mzj.cn", "延期申请"), what="the request for more time"
+    )
+    assert "10 个工作日" in asking.subject and "消防改造需等待施工队" in _text(asking)
+    assert f"/findings/{finding_id}" in _text(asking)
 
     inspector = await Browser(stack).login("inspector")
     head = await Browser(stack).login("head")
@@ -219,6 +233,10 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         assert after.due_at > before.due_at and after.next_escalation_at == after.due_at
         assert after.remind_at is not None and after.remind_at < after.due_at
         assert stack.ctx.clock.now() < after.remind_at
+        [told] = await stack.wait_for(
+            lambda: _mails(smtp_recorder, "head-f1@example.cn", "延期已同意"), what="the grant"
+        )
+        assert str(after.due_day) in told.subject and "同意" in _text(told)
         calendar_days = (after.due_day - before.due_day).days
         assert 8 <= calendar_days <= 8 + 20  # eight working days, with weekends and holidays between
 
@@ -242,6 +260,10 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         )
         assert refused.status_code == 303
         assert (await _finding_row(stack, finding_id)).due_day == after.due_day
+        [refusal] = await stack.wait_for(
+            lambda: _mails(smtp_recorder, "head-f1@example.cn", "延期未同意"), what="the refusal"
+        )
+        assert str(after.due_day) in refusal.subject and "期限已足够" in _text(refusal)
         order_page = await stack.client.get(link)
         assert f"新的整改期限：{after.due_day}" in order_page.text and "期限已足够" in order_page.text
 

@@ -38,6 +38,9 @@ def context(**changes: object) -> dict:
         "level": 2,
         "note": "已整改",
         "inspector_name": "李检查",
+        "days": 10,
+        "accepted": True,
+        "day": date(2026, 12, 18),
         **changes,
     }
 
@@ -89,3 +92,15 @@ def test_it_keeps_every_sentence_in_the_catalogue_in_both_languages():
     templates = Path(render.__code__.co_filename).parent / "templates"
     chinese = re.compile(r"[\u4e00-\u9fff]")
     assert [p.name for p in templates.iterdir() if chinese.search(p.read_text(encoding="utf-8"))] == []
+
+
+def test_it_asks_the_inspector_about_more_time_and_tells_the_facility_either_way():
+    asked = render("extension_request", **context(note="等待施工队"))
+    assert "申请延长整改期限 10 个工作日" in asked.subject and "等待施工队" in asked.text
+    granted = render("extension_decision", **context(note="同意"))
+    assert "延期已同意" in granted.subject and "2026-12-18" in granted.subject
+    refused = render(
+        "extension_decision", **context(accepted=False, day=date(2026, 12, 4), note="期限已足够")
+    )
+    assert "延期未同意" in refused.subject and "2026-12-04" in refused.subject
+    assert "期限已足够" in refused.text and "More time refused" in refused.html

@@ -104,6 +104,27 @@ class FindingEscalated(Event):
     round: int
 
 
+class ExtensionRequested(Event):
+    """The facility asked for more working days on an open finding; its inspector is to decide."""
+
+    name: ClassVar[str] = "extension.requested"
+    finding_id: int
+    facility_id: int
+    request_id: int
+    days: int
+
+
+class ExtensionDecided(Event):
+    """More time was granted (the deadline moved to `due_day`) or refused (`due_day` still runs)."""
+
+    name: ClassVar[str] = "extension.decided"
+    finding_id: int
+    facility_id: int
+    request_id: int
+    accepted: bool
+    due_day: date | None
+
+
 CATALOGUE: dict[str, type[Event]] = {
     cls.name: cls
     for cls in (
@@ -115,5 +136,7 @@ CATALOGUE: dict[str, type[Event]] = {
         RectificationRejected,
         FindingReminded,
         FindingEscalated,
+        ExtensionRequested,
+        ExtensionDecided,
     )
 }

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.events.schemas import (
     Event,
+    ExtensionDecided,
+    ExtensionRequested,
     FindingClosed,
     FindingEscalated,
     FindingReminded,
@@ -77,6 +79,20 @@ async def tell_the_next_level(
     await notify.finding_escalated(conn, ctx, event.finding_id, event.level, event.round, now)
 
 
+async def ask_for_a_decision(
+    event: ExtensionRequested, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
+    """When the facility asks for more time, ask the finding's inspector to decide."""
+    await notify.extension_requested(conn, ctx, event.finding_id, event.request_id, now)
+
+
+async def tell_the_facility_the_decision(
+    event: ExtensionDecided, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
+    """When more time is granted or refused, tell the facility which deadline runs."""
+    await notify.extension_decided(conn, ctx, event.finding_id, event.request_id, now)
+
+
 def is_major(event: FindingReported) -> bool:
     return event.severity == "major"
 
@@ -101,4 +117,6 @@ REACTIONS: tuple[Reaction, ...] = (
     _reaction(return_to_the_facility, RectificationRejected),
     _reaction(remind_the_owner, FindingReminded),
     _reaction(tell_the_next_level, FindingEscalated),
+    _reaction(ask_for_a_decision, ExtensionRequested),
+    _reaction(tell_the_facility_the_decision, ExtensionDecided),
 )

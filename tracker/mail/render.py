@@ -18,6 +18,8 @@ KINDS = (
     "verification_request",
     "closure",
     "rejection",
+    "extension_request",
+    "extension_decision",
     "digest",
 )
 

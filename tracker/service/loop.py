@@ -13,7 +13,14 @@ from tracker.domain.calendar import fallback_years_warning
 from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from tracker.domain.model import Actor, Role, Status
 from tracker.domain.policy import PolicySettings, deadline_for
-from tracker.events.schemas import FindingClosed, OrderIssued, RectificationRejected, RectificationSubmitted
+from tracker.events.schemas import (
+    ExtensionDecided,
+    ExtensionRequested,
+    FindingClosed,
+    OrderIssued,
+    RectificationRejected,
+    RectificationSubmitted,
+)
 from tracker.service.context import load_calendar
 from tracker.stats import daybook
 from tracker.store.outbox import add_events
@@ -348,6 +355,14 @@ async def request_extension(
         reason.strip(),
         {"days": days, "request_id": request_id},
     )
+    asked = ExtensionRequested(
+        finding_id=finding_id,
+        facility_id=finding.facility_id,
+        request_id=request_id,
+        days=days,
+        occurred_at=now,
+    )
+    await add_events(conn, [asked], now)
     return request_id
 
 
@@ -445,4 +460,13 @@ async def decide_extension(
         note.strip(),
         data,
     )
+    told = ExtensionDecided(
+        finding_id=finding.id,
+        facility_id=finding.facility_id,
+        request_id=request_id,
+        accepted=accepted,
+        due_day=new_day if accepted else finding.due_day,
+        occurred_at=now,
+    )
+    await add_events(conn, [told], now)
     return new_day

@@ -15,6 +15,7 @@ from tracker.mail.render import render
 from tracker.orders_pdf import attachment_for
 from tracker.service.context import Context
 from tracker.store.tables import (
+    extension_requests,
     facilities,
     findings,
     history,
@@ -78,30 +79,36 @@ async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, n
         )
 
 
+async def _inspector_or_chiefs(conn: AsyncConnection, inspection_id: int) -> tuple[str, list[str]]:
+    """Who is asked to act on the facility's answer: the name of the inspection's inspector, and their address,
+    or the section chiefs' when the inspector has none or the facility reported the hazard itself (自查自纠:
+    the bureau decides, never the facility's own head)."""
+    inspector = (
+        await conn.execute(
+            select(users.c.name, users.c.email, users.c.role)
+            .join(inspections, inspections.c.inspector_id == users.c.id)
+            .where(inspections.c.id == inspection_id)
+        )
+    ).one()
+    own_report = inspector.role == Role.FACILITY_HEAD.value
+    if inspector.email and not own_report:
+        return inspector.name, [inspector.email]
+    return inspector.name, await _emails(conn, Role.SECTION_CHIEF)
+
+
 async def rectification_submitted(
     conn: AsyncConnection, ctx: Context, finding_id: int, rectification_id: int, now: datetime
 ) -> None:
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(rectifications.c.note).where(rectifications.c.id == rectification_id))
-    inspector = (
-        await conn.execute(
-            select(users.c.name, users.c.email, users.c.role)
-            .join(inspections, inspections.c.inspector_id == users.c.id)
-            .where(inspections.c.id == rows[0].inspection_id)
-        )
-    ).one()
-    # A hazard the facility reported itself (自查自纠) is verified by the bureau, never by its own head.
-    own_report = inspector.role == Role.FACILITY_HEAD.value
-    recipients = (
-        [inspector.email] if inspector.email and not own_report else await _emails(conn, Role.SECTION_CHIEF)
-    )
+    inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id)
     message = render(
         "verification_request",
         facility=facility,
         findings=rows,
         note=note,
-        inspector_name=inspector.name,
+        inspector_name=inspector_name,
         link=_finding_link(ctx, finding_id),
     )
     for to in recipients:
@@ -142,6 +149,70 @@ async def rectification_rejected(
         conn,
         kind="rejection",
         about=f"verification:{verification_id}",
+        to=rows[0].owner_email or facility.head_email,
+        message=message,
+        now=now,
+    )
+
+
+async def extension_requested(
+    conn: AsyncConnection, ctx: Context, finding_id: int, request_id: int, now: datetime
+) -> None:
+    """Ask the finding's inspector (or the section chiefs) to grant or refuse more time."""
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    request = (
+        await conn.execute(
+            select(extension_requests.c.days, extension_requests.c.reason).where(
+                extension_requests.c.id == request_id
+            )
+        )
+    ).one()
+    inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id)
+    message = render(
+        "extension_request",
+        facility=facility,
+        findings=rows,
+        days=request.days,
+        note=request.reason,
+        inspector_name=inspector_name,
+        link=_finding_link(ctx, finding_id),
+    )
+    for to in recipients:
+        await queue_mail(
+            conn, kind="extension_request", about=f"extension:{request_id}", to=to, message=message, now=now
+        )
+
+
+async def extension_decided(
+    conn: AsyncConnection, ctx: Context, finding_id: int, request_id: int, now: datetime
+) -> None:
+    """Tell the facility whether it was given more time, and the deadline that runs now."""
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    decision = (
+        await conn.execute(
+            select(
+                extension_requests.c.status,
+                extension_requests.c.decision_note,
+                extension_requests.c.new_due_day,
+            ).where(extension_requests.c.id == request_id)
+        )
+    ).one()
+    accepted = decision.status == "accepted"
+    message = render(
+        "extension_decision",
+        facility=facility,
+        findings=rows,
+        accepted=accepted,
+        day=decision.new_due_day if accepted else rows[0].due_day,
+        note=decision.decision_note,
+        link=order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now),
+    )
+    await queue_mail(
+        conn,
+        kind="extension_decision",
+        about=f"extension:{request_id}",
         to=rows[0].owner_email or facility.head_email,
         message=message,
         now=now,
