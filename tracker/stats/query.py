@@ -41,6 +41,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,6 +49,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -479,6 +481,28 @@ NO_STOCKS = [0] * len(DAYBOOK_STOCKS)
 _GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
 
 
+@cache
+def _overdue_changes(one_town: bool) -> Any:
+    """The findings that move "overdue" since 00:00 (see _overdue_now), each with its sign: one statement,
+    built once, run with the moments (and town) as parameters."""
+    midnight, now = bindparam("midnight"), bindparam("now")
+    here = [f.c.town == bindparam("town")] if one_town else []
+    changed = select(history.c.finding_id).where(history.c.at >= midnight)
+    members_changed = select(*_GROUP_COLUMNS, literal_column("-1").label("sign")).where(
+        f.c.id.in_(
+            select(stats_overdue_members.c.finding_id).where(stats_overdue_members.c.finding_id.in_(changed))
+        ),
+        *here,
+    )
+    overdue_changed = select(*_GROUP_COLUMNS, literal_column("1").label("sign")).where(
+        f.c.id.in_(changed), f.c.status == "ordered", f.c.due_at < now, *here
+    )
+    passed_today = select(*_GROUP_COLUMNS, literal_column("1").label("sign")).where(
+        f.c.status == "ordered", f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed), *here
+    )
+    return union_all(members_changed, overdue_changed, passed_today)
+
+
 async def _overdue_now(
     conn: AsyncConnection,
     now: datetime,
@@ -491,32 +515,30 @@ async def _overdue_now(
     and what changed since. A finding with no history since M is in the same state as at M: overdue now if it
     was at M, or if its deadline passed since M. So: overdue at M, less the members of M that changed since,
     plus the changed ones overdue now, plus the unchanged ones whose deadline passed since M."""
-    midnight = local_midnight(through)
-    here = [f.c.town == town] if town is not None else []
-    changed = select(history.c.finding_id).where(history.c.at >= midnight)
-    members_changed = select(*_GROUP_COLUMNS).where(
-        f.c.id.in_(
-            select(stats_overdue_members.c.finding_id).where(stats_overdue_members.c.finding_id.in_(changed))
-        ),
-        *here,
-    )
-    overdue_changed = select(*_GROUP_COLUMNS).where(
-        f.c.id.in_(changed), f.c.status == "ordered", f.c.due_at < now, *here
-    )
-    passed_today = select(*_GROUP_COLUMNS).where(
-        f.c.status == "ordered", f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed), *here
-    )
+    params: dict[str, Any] = {"midnight": local_midnight(through), "now": now}
+    if town is not None:
+        params["town"] = town
+    # The groups of the findings that move it, by sign, are counted at once (Counter counts a list in C).
+    moved: dict[int, list[GroupKey]] = {1: [], -1: []}
+    for town_, facility_type, facility_id, category, severity, mode, sign in (
+        await conn.execute(_overdue_changes(town is not None), params)
+    ).all():
+        moved[int(sign)].extend(
+            (
+                ("town", town_),
+                ("facility_type", facility_type),
+                ("facility", str(facility_id)),
+                ("category", category),
+                ("severity", severity),
+                ("mode", mode),
+            )
+        )
     stock = DAYBOOK_STOCKS.index("overdue")
     out: Counter[GroupKey] = Counter({g: c[stock] for g, c in at_midnight.items() if c[stock]})
-    signed = union_all(
-        members_changed.add_columns(literal_column("-1").label("sign")),
-        overdue_changed.add_columns(literal_column("1").label("sign")),
-        passed_today.add_columns(literal_column("1").label("sign")),
-    )
-    for row in (await conn.execute(signed)).all():
-        for group in daybook.groups(row):
+    for sign, listed in moved.items():
+        for group, n in Counter(listed).items():
             if group[0] in wanted:
-                out[group] += row.sign
+                out[group] += sign * n
     return out
 
 
