@@ -515,9 +515,27 @@ async def rebuild(engine: AsyncEngine, now: datetime) -> date | None:
 # --- reading -------------------------------------------------------------------------------------------------
 
 
+@cache
+def _flow_query(table: str, per_day: bool, dims: tuple[str, ...], one_value: bool, one_town: bool) -> Any:
+    """The statement of _flow_sums, built once per shape (see _group_query)."""
+    t = _TABLES[table]
+    sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
+    if not per_day:
+        where = [t.c.dim.in_(dims)]
+    elif not one_value:  # the severity rows hold every finding once: per-day totals are theirs
+        where = [t.c.dim == "severity"]
+    else:  # the totals of the findings with one value of one dimension
+        where = [t.c.dim == bindparam("only_dim"), t.c.key == bindparam("only_key")]
+    where += [t.c.day >= bindparam("first"), t.c.day < bindparam("after")]
+    if one_town:
+        where.append(t.c.town == bindparam("town"))
+    keys = [t.c.day] if per_day else [t.c.town, t.c.dim, t.c.key]
+    return select(*keys, *sums).where(*where).group_by(*keys)
+
+
 async def _flow_sums(
     conn: AsyncConnection,
-    table: Any,
+    table: str,
     first: date,
     after: date,
     town: str | None,
@@ -525,21 +543,16 @@ async def _flow_sums(
     dims: Sequence[str],
     only: tuple[str, str] | None = None,
 ) -> dict[tuple[Any, ...], dict[str, int]]:
-    t = table
-    sums = [_sum(t.c[n]).label(n) for n in DAYBOOK_FLOWS]
-    if not per_day:
-        where = [t.c.dim.in_(dims)]
-    elif only is None:  # the severity rows hold every finding once: per-day totals are theirs
-        where = [t.c.dim == "severity"]
-    else:  # the totals of the findings with one value of one dimension
-        where = [t.c.dim == only[0], t.c.key == only[1]]
-    where += [t.c.day >= first, t.c.day < after]
+    query = _flow_query(table, per_day, tuple(dims), only is not None, town is not None)
+    params: dict[str, Any] = {"first": first, "after": after}
+    if only is not None:
+        params["only_dim"], params["only_key"] = only
     if town is not None:
-        where.append(t.c.town == town)
-    keys = [t.c.day] if per_day else [t.c.town, t.c.dim, t.c.key]
+        params["town"] = town
+    width = 1 if per_day else 3
     out: dict[tuple[Any, ...], dict[str, int]] = {}
-    for row in (await conn.execute(select(*keys, *sums).where(*where).group_by(*keys))).all():
-        out[tuple(row[: len(keys)])] = dict(zip(DAYBOOK_FLOWS, map(int, row[len(keys) :]), strict=True))
+    for row in (await conn.execute(query, params)).all():
+        out[tuple(row[:width])] = dict(zip(DAYBOOK_FLOWS, map(int, row[width:]), strict=True))
     return out
 
 
@@ -554,7 +567,7 @@ async def flow_sums(
 ) -> dict[tuple[Any, ...], dict[str, int]]:
     """The flows of the days in [first, after) summed per (town, dim, key), or per day with `by_day` (of the
     findings with the value `only` = (dim, key) of one dimension, if given)."""
-    return await _flow_sums(conn, stats_flows, first, after, town, by_day, dims, only)
+    return await _flow_sums(conn, "flows", first, after, town, by_day, dims, only)
 
 
 async def month_sums(
@@ -569,7 +582,7 @@ async def month_sums(
     """The flows of the months from `first_month` to `last_month` (their first days), of their days before
     `through`: per (town, dim, key), or per month with `totals` (as flow_sums' `only`)."""
     after = last_month + timedelta(days=1)
-    return await _flow_sums(conn, stats_months, first_month, after, town, totals, dims, only)
+    return await _flow_sums(conn, "months", first_month, after, town, totals, dims, only)
 
 
 _TABLES = {"flows": stats_flows, "months": stats_months, "stocks": stats_stocks}
@@ -627,13 +640,23 @@ async def group_sums(
     return {(r[0], r[1]): [int(n) for n in r[2:]] for r in (await conn.execute(query, params)).all()}
 
 
-async def close_day_counts(conn: AsyncConnection, first: date, after: date, town: str | None) -> Counter[int]:
+@cache
+def _close_days_query(one_town: bool) -> Any:
     t = stats_close_days
-    query = select(t.c.days, _sum(t.c.closed).label("n")).where(t.c.day >= first, t.c.day < after)
+    query = select(t.c.days, _sum(t.c.closed)).where(
+        t.c.day >= bindparam("first"), t.c.day < bindparam("after")
+    )
+    if one_town:
+        query = query.where(t.c.town == bindparam("town"))
+    return query.group_by(t.c.days)
+
+
+async def close_day_counts(conn: AsyncConnection, first: date, after: date, town: str | None) -> Counter[int]:
+    params: dict[str, Any] = {"first": first, "after": after}
     if town is not None:
-        query = query.where(t.c.town == town)
-    rows = (await conn.execute(query.group_by(t.c.days))).all()
-    return Counter({int(r.days): int(r.n) for r in rows})
+        params["town"] = town
+    rows = (await conn.execute(_close_days_query(town is not None), params)).all()
+    return Counter({int(days): int(n) for days, n in rows})
 
 
 @contextmanager
