@@ -28,7 +28,10 @@ docs_app = typer.Typer(help="Generated documents.", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
 checklists_app = typer.Typer(help="The checklists in checklists/*.yaml.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
-stats_app = typer.Typer(help="The dashboard's day book of completed days.", no_args_is_help=True)
+stats_app = typer.Typer(help="The dashboard's day book.", no_args_is_help=True)
+deadletters_app = typer.Typer(
+    help="Events a consumer gave up on, and sending them again.", no_args_is_help=True
+)
 for sub, name in (
     (db_app, "db"),
     (facilities_app, "facilities"),
@@ -38,6 +41,7 @@ for sub, name in (
     (checklists_app, "checklists"),
     (demo_app, "demo"),
     (stats_app, "stats"),
+    (deadletters_app, "deadletters"),
 ):
     app.add_typer(sub, name=name)
 
@@ -93,7 +97,7 @@ def _role(main, *args) -> None:
 
 @stats_app.command("catch-up")
 def stats_catch_up(data: Data = None) -> None:
-    """Add the days completed since the last run to the day book (the scheduler does this every 10 minutes)."""
+    """Bring the day book up to a few minutes ago (the scheduler does this every 10 minutes)."""
     _stats(data, rebuild=False)
 
 
@@ -132,6 +136,78 @@ def _stats(data: Path | None, rebuild: bool) -> None:
     else:
         upto = (now - daybook.LAG).astimezone(LOCAL_TZ).strftime("%H:%M")
         typer.echo(f"the day book holds every day before {through} and that day up to {upto} ({took:.1f} s)")
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    every: bool = typer.Option(False, "--all", help="Also those already sent again"), data: Data = None
+) -> None:
+    """The events a consumer gave up on, oldest first, with the reason."""
+    from tracker import deadletters
+    from tracker.domain.calendar import LOCAL_TZ
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    require_schema(settings)
+
+    async def main() -> list:
+        engine = make_engine(settings.db_url)
+        try:
+            return await deadletters.listed(engine, include_replayed=every)
+        finally:
+            await engine.dispose()
+
+    letters = asyncio.run(main())
+    if not letters:
+        typer.echo("no dead letters" if every else "no dead letters waiting")
+    for letter in letters:
+        when = letter.at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        sent = (
+            f"  sent again {letter.replayed_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+            if letter.replayed_at
+            else ""
+        )
+        typer.echo(f"{letter.id}  {when}  {letter.consumer}  {letter.subject}{sent}")
+        typer.echo(f"    {letter.reason[:300]}")
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letters to send again (see `list`)")] = None,
+    every: bool = typer.Option(False, "--all", help="Send every dead letter not sent again yet"),
+    data: Data = None,
+) -> None:
+    """Publish dead letters' events again, once their cause is fixed: the consumer that gave up runs them, the
+    others skip what they handled already."""
+    from tracker import deadletters
+    from tracker.store.db import make_engine
+
+    if bool(ids) == every:
+        typer.secho("name the dead letters to send again, or give --all", fg="red", err=True)
+        raise typer.Exit(2)
+    settings = settings_for(data)
+    require_schema(settings)
+    try:
+        servers = settings.nats_servers
+    except ConfigError as error:
+        typer.secho(f"configuration error: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+    async def main() -> list[int]:
+        engine = make_engine(settings.db_url)
+        try:
+            return await deadletters.replay(engine, servers, None if every else ids, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    sent = asyncio.run(main())
+    typer.echo(f"sent again: {', '.join(map(str, sent)) if sent else 'nothing'}")
+    missing = sorted(set(ids or ()) - set(sent))
+    if missing:
+        typer.secho(
+            f"not found, or sent again already: {', '.join(map(str, missing))}", fg="yellow", err=True
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

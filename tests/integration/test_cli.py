@@ -265,3 +265,22 @@ def test_it_catches_the_day_book_up_once_and_rebuilds_it(tmp_path: Path, data: P
     rebuilt = tracker("stats", "rebuild", "--data", data, cwd=tmp_path)
     assert rebuilt.returncode == 0 and "holds every day before" in rebuilt.stdout
     assert len(rows(data, "SELECT through FROM stats_state")) == 1
+
+
+def test_it_lists_dead_letters_and_asks_what_to_send_again(tmp_path: Path, data: Path) -> None:
+    assert tracker("db", "upgrade", "--data", data, cwd=tmp_path).returncode == 0
+    with sqlite3.connect(data / "tracker.db") as db:
+        db.execute(
+            "INSERT INTO dead_letters (consumer, subject, reason, payload, at) VALUES "
+            "('mail_the_order', 'tracker.order.issued', 'failed 8 times, last: RuntimeError()', '{}', "
+            "'2026-11-20 02:00:00.000000')"
+        )
+    listed = tracker("deadletters", "list", "--data", data, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "1  2026-11-20 10:00  mail_the_order  tracker.order.issued" in listed.stdout
+    assert "failed 8 times" in listed.stdout
+    neither = tracker("deadletters", "replay", "--data", data, cwd=tmp_path)
+    assert neither.returncode == 2 and "--all" in neither.stderr
+    no_broker = tracker("deadletters", "replay", "1", "--data", data, cwd=tmp_path)
+    assert no_broker.returncode == 2 and "TRACKER_NATS_URL" in no_broker.stderr
+    assert rows(data, "SELECT replayed_at FROM dead_letters") == [(None,)]

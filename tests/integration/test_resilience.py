@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import SECRET, Stack, add_facility, add_people, make_stack
-from tracker.store.tables import dead_letters, findings, mail
+from tracker.store.tables import dead_letters, findings, handled_events, mail
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -159,6 +159,53 @@ async def test_it_dead_letters_a_poison_message_while_the_rest_flows(
     dead = await js.get_msg("TRACKER_DEADLETTER", seq=1)
     assert dead.headers["Tracker-Reason"]
     await nc.close()
+
+
+async def test_it_sends_a_dead_letter_again_once_its_cause_is_fixed(
+    stack: Stack, smtp_recorder: SmtpRecorder, monkeypatch: pytest.MonkeyPatch
+):
+    """The order mail cannot be written (a broken template, say): its consumer gives up and dead-letters the
+    event while the loop goes on. Once the cause is fixed, `replay` sends the event again: the order mail goes
+    out once, the other consumers do nothing twice, and a second replay has nothing to send."""
+    import tracker.handlers as handlers
+    from tracker import deadletters
+    from tracker.service import notify
+
+    monkeypatch.setattr(handlers, "MAX_DELIVER", 2)  # give up after two deliveries, not eight
+    monkeypatch.setattr(handlers, "backoff_seconds", lambda delivered: 0.1)
+    broken = True
+    order_issued = notify.order_issued
+
+    async def mail_the_order_or_fail(*args, **kwargs):
+        if broken:
+            raise RuntimeError("the order template is broken")
+        await order_issued(*args, **kwargs)
+
+    monkeypatch.setattr(notify, "order_issued", mail_the_order_or_fail)
+    await stack.start()
+    await submit_many(stack, 1, "dead")
+    [letter] = await stack.wait_for(lambda: _rows(stack, 1), 60, "the dead letter")
+    assert letter.consumer == "mail_the_order" and "template is broken" in letter.reason
+    assert letter.subject == "tracker.order.issued" and letter.replayed_at is None
+    assert await ordered_count(stack) == 1 and await count(stack, select(func.count()).select_from(mail)) == 0
+    handled = await count(stack, select(func.count()).select_from(handled_events))
+
+    broken = False
+    now = stack.ctx.clock.now()
+    assert await deadletters.replay(stack.engine, stack.settings.nats_servers, None, now) == [letter.id]
+    await stack.wait_for(lambda: _mail_count(stack, 1), 30, "the order mail")
+    await stack.wait_for(lambda: mails_sent(smtp_recorder, 1), 30, "the order mail delivered")
+    assert await deadletters.replay(stack.engine, stack.settings.nats_servers, None, now) == []
+    assert [r.id for r in await deadletters.listed(stack.engine, include_replayed=True)] == [letter.id]
+    assert await deadletters.listed(stack.engine) == []
+    await asyncio.sleep(1.0)
+    assert await count(stack, select(func.count()).select_from(mail)) == 1
+    # Only the consumer that gave up handled the event again.
+    assert await count(stack, select(func.count()).select_from(handled_events)) == handled + 1
+
+
+async def mails_sent(recorder: SmtpRecorder, n: int) -> bool:
+    return len(recorder.messages) >= n
 
 
 async def _rows(stack: Stack, n: int) -> list | None:

@@ -335,6 +335,8 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("payload", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    # When `tracker deadletters replay` published it again (null: not yet).
+    Column("replayed_at", UTCDateTime),
 )
 
 mail = Table(
