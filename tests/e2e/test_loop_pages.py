@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, Response, expect
 
 from tests.e2e.conftest import Server, login, order_link, png, shot
@@ -20,8 +22,8 @@ def test_unannounced_inspection_to_verified_closure(
 ) -> None:
     photo = tmp_path / "exit.png"
     photo.write_bytes(png())
-    evidence = tmp_path / "evidence.png"
-    evidence.write_bytes(png(rgb=(40, 160, 60)))
+    evidence = tmp_path / "evidence.png"  # as a phone's camera takes it: shrunk on the page before it is sent
+    evidence.write_bytes(png(2400, 1800, rgb=(40, 160, 60)))
 
     # The inspector, on the phone.
     inspector = new_page()
@@ -109,6 +111,12 @@ def test_unannounced_inspection_to_verified_closure(
     shot(inspector, "08-my-work")
     inspector.click(f"#waiting a[data-finding='{finding_id}']")
     expect(inspector.locator(".photos img")).to_have_count(2)
+    sizes_kept = []
+    for src in inspector.locator(".photos img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))"):
+        kept = inspector.request.get(server.base_url + src if src.startswith("/") else src)
+        assert kept.status == 200
+        sizes_kept.append(Image.open(io.BytesIO(kept.body())).size)
+    assert sorted(sizes_kept) == [(48, 32), (1600, 1200)], sizes_kept
     inspector.fill("#verify-form textarea[name=note]", "现场复查，通道畅通")
     shot(inspector, "09-verify")
     inspector.click("#accept")

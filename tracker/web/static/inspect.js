@@ -8,7 +8,7 @@
   var statusLine = document.getElementById('status');
   var photos = {};   // item code -> [{key, blob}]
   var clientRef = null;
-  var LONG_EDGE = 1600;
+  var scale = window.trackerPhotos.scale;  // photos.js
 
   function newRef() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
@@ -45,28 +45,6 @@
       })).then(function () { if (statusLine.textContent === msg('scaling')) { say(''); } });
     });
   });
-
-  /* Long edge at most 1600 px, JPEG: a dozen photos then pass through a weak signal. */
-  function scale(file) {
-    return new Promise(function (resolve, reject) {
-      var url = URL.createObjectURL(file), img = new Image();
-      img.onload = function () {
-        var w = img.naturalWidth, h = img.naturalHeight, k = Math.min(1, LONG_EDGE / Math.max(w, h));
-        var canvas = document.createElement('canvas');
-        canvas.width = Math.max(1, Math.round(w * k));
-        canvas.height = Math.max(1, Math.round(h * k));
-        var g = canvas.getContext('2d');
-        g.fillStyle = '#fff';
-        g.fillRect(0, 0, canvas.width, canvas.height);
-        g.drawImage(img, 0, 0, canvas.width, canvas.height);
-        URL.revokeObjectURL(url);
-        canvas.toBlob(function (blob) { if (blob) { resolve(blob); } else { reject(new Error('encode')); } },
-                      'image/jpeg', 0.82);
-      };
-      img.onerror = function () { URL.revokeObjectURL(url); reject(new Error('decode')); };
-      img.src = url;
-    });
-  }
 
   function addThumb(fs, code, blob) {
     var key = newRef();
