@@ -218,7 +218,8 @@ def _daybook_cells(name: str, counts: tuple[str, ...]) -> Table:
     )
 
 
-# Flows of day `day`: findings reported, closed ... on that day. Rows for every day before stats_state.through.
+# Flows of day `day`: findings reported, closed ... on that day. Rows for every day before stats_state.through,
+# and for that day itself up to stats_state.partial_until.
 stats_flows = _daybook_cells("stats_flows", DAYBOOK_FLOWS)
 # The flows of each month's days before stats_state.through (`day` is the month's first day): a month's page
 # reads one row per cell instead of one per cell and day.
