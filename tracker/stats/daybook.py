@@ -292,7 +292,7 @@ def _days(first: date, after: date) -> Iterable[date]:
 # --- storing -------------------------------------------------------------------------------------------------
 
 
-# What one page reads once: `through`, and the findings since it per town (see one_reading).
+# What one page reads once (see one_reading): the state, what happened since it per town, the facility names.
 _reading: ContextVar[dict[Any, Any] | None] = ContextVar("reading", default=None)
 
 
@@ -677,17 +677,11 @@ def reading_memo() -> dict[Any, Any] | None:
 
 async def facts_since(conn: AsyncConnection, since: datetime, town: str | None) -> list[Fact]:
     """The findings reported or closed from `since` on: what the flows of the days not yet in the day book
-    are worked out from (the caller keeps the days it wants)."""
-    memo = _reading.get()
-    if memo is not None and (since, town) in memo:
-        return memo[(since, town)]
+    are worked out from (the caller keeps the days it wants). A page reads them once, through tail()."""
     town_clause = [f.c.town == town] if town is not None else []
     reported = select(*FACT_COLUMNS).where(f.c.reported_at >= since, *town_clause)
     closed_only = select(*FACT_COLUMNS).where(f.c.closed_at >= since, f.c.reported_at < since, *town_clause)
-    facts = await read_facts(conn, union_all(reported, closed_only))
-    if memo is not None:
-        memo[(since, town)] = facts
-    return facts
+    return await read_facts(conn, union_all(reported, closed_only))
 
 
 @dataclass

@@ -579,6 +579,7 @@ async def _book_counts(
             else await daybook.group_sums(conn, "flows", start, min(end, through), flt.town, dims)
         )
     partial: dict[GroupKey, list[int]] = {}  # the day in progress, up to `upto`
+    tail = None  # and what happened since, from the rows
     if start <= through < end:
         if held.partial:
             partial = await daybook.group_sums(
@@ -586,12 +587,14 @@ async def _book_counts(
             )
             for group, counts in partial.items():
                 _add_counts(flows, group, counts)
-        for day, per_group in (await daybook.tail(conn, upto, flt.town)).flows.items():
+        tail = await daybook.tail(conn, upto, flt.town)
+        for day, per_group in tail.flows.items():
             if start <= day < end:
                 for group, counts in per_group.items():
                     if group[0] in wanted:
                         _add_counts(flows, group, counts)
     if running:
+        assert tail is not None  # a running period holds the day in progress (checked above)
         stocks = await daybook.group_sums(conn, "stocks", today, None, flt.town, dims)
         overdue = await _overdue_now(conn, now, today, stocks, flt.town, wanted)
         # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it): what
@@ -602,7 +605,7 @@ async def _book_counts(
             row[1] += counts[_F["found_major"]] - counts[_F["closed_major"]]
         # (stock column, sign) -> the groups of each finding that moves it, counted at once below.
         moved: dict[tuple[int, int], list[GroupKey]] = defaultdict(list)
-        for fact in (await daybook.tail(conn, upto, flt.town)).facts:
+        for fact in tail.facts:
             found = upto <= fact.reported_at < now
             if found != (fact.closed_at is not None and upto <= fact.closed_at < now):
                 sign = 1 if found else -1
