@@ -237,16 +237,18 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
 
 
 async def run(url: str, n: int, label: str, reuse: bool = False) -> None:
-    if not reuse:
-        await upgrade_async(url)
+    await upgrade_async(url)
     engine = make_engine(url)
     try:
+        async with engine.connect() as conn:
+            built = await daybook.state(conn) is not None
         if reuse:
-            print(f"{label}: measuring the findings and day book already there", flush=True)
+            print(f"{label}: measuring the findings already there", flush=True)
         else:
             t0 = time.perf_counter()
             await generate(engine, n)
             print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s", flush=True)
+        if not built:  # a new database, or one whose day book an upgrade emptied
             t0 = time.perf_counter()
             # As the scheduler leaves it at worst: caught up ten minutes ago, so up to LAG before that.
             await daybook.rebuild(engine, NOW - CATCH_UP_EVERY)
@@ -266,7 +268,7 @@ def main() -> None:
     parser.add_argument(
         "--sqlite-file",
         type=Path,
-        help="keep the SQLite database in this file; a file that exists is measured again as it is",
+        help="keep the SQLite database in this file; a file that exists is upgraded and measured again",
     )
     args = parser.parse_args()
     if args.sqlite_file:

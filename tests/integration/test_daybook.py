@@ -29,6 +29,9 @@ from tracker.store.tables import (
     stats_overdue_members,
     stats_state,
     stats_stocks,
+    stats_value_close_days,
+    stats_value_months,
+    stats_value_stocks,
     users,
 )
 
@@ -175,9 +178,12 @@ TREND_FILTERS = [
     q.Filter(facility_type=KINDS[2]),
     q.Filter(facility_id=4),
 ]
+NARROWED = [flt for flt in TREND_FILTERS if q._one_value(flt)[1] is not None]
 
 
-async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[Period]) -> None:
+async def assert_same_figures(
+    engine: AsyncEngine, now: datetime, periods: list[Period], narrowed_from_book: bool = True
+) -> None:
     async with engine.connect() as conn:
         for period in periods:
             for flt in FILTERS:
@@ -198,11 +204,29 @@ async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[
                 assert await q.figures(conn, period, flt, now) == await q.figures(
                     conn, period, flt, now, exact_rows=True
                 ), (period, flt)
+            if period.is_month():  # a month narrowed to one value: every figure, from its day book
+                await assert_same_narrowed_figures(conn, period, now, narrowed_from_book)
             for unit in ("week", "month"):
                 for flt in TREND_FILTERS:
                     assert await q.trend(conn, unit, period, flt, 8) == await q.trend(
                         conn, unit, period, flt, 8, exact_rows=True
                     ), (period, unit, flt)
+
+
+async def assert_same_narrowed_figures(conn: Any, period: Period, now: datetime, from_book: bool) -> None:
+    for flt in NARROWED:
+        where = (period, flt)
+        of = q._one_value(flt)[1]
+        answered = await q._value_counts(conn, period, flt.town, of, now, q.DIMENSIONS)
+        assert (answered is not None) == from_book, where
+        book = await q._counts(conn, period, flt, now, q.DIMENSIONS)
+        rows = await q._counts(conn, period, flt, now, q.DIMENSIONS, exact_rows=True)
+        assert book[0] == rows[0], where
+        for dimension in q.DIMENSIONS:
+            assert _nonzero(book[1][dimension]) == _nonzero(rows[1][dimension]), (*where, dimension)
+        assert await q.days_to_close(conn, period, flt, now) == await q.days_to_close(
+            conn, period, flt, now, exact_rows=True
+        ), where
 
 
 def _nonzero(sums: dict[Any, dict[str, int]]) -> dict[Any, dict[str, int]]:
@@ -301,7 +325,7 @@ async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engin
     upto = caught_up - daybook.LAG
     async with engine.connect() as conn:
         held = await daybook.state(conn)
-        assert held == (local_day(NOW), upto) and held.partial
+        assert held is not None and held[:2] == (local_day(NOW), upto) and held.partial and held.values
         split = await conn.execute(
             select(func.count()).where(findings.c.reported_at < upto, findings.c.closed_at >= upto)
         )
@@ -329,7 +353,16 @@ async def test_catching_up_day_by_day_stores_what_one_rebuild_stores(engine: Asy
 async def _stored(engine: AsyncEngine) -> dict[str, Any]:
     async with engine.connect() as conn:
         out: dict[str, Any] = {}
-        for table in (stats_flows, stats_months, stats_stocks, stats_close_days, stats_overdue_members):
+        for table in (
+            stats_flows,
+            stats_months,
+            stats_stocks,
+            stats_close_days,
+            stats_overdue_members,
+            stats_value_months,
+            stats_value_stocks,
+            stats_value_close_days,
+        ):
             rows = (await conn.execute(select(table))).all()
             out[table.name] = sorted(tuple(r) for r in rows)
         out["state"] = tuple((await conn.execute(select(stats_state))).one())
@@ -349,7 +382,15 @@ async def test_a_clock_set_back_hands_the_days_back_to_the_rows(engine: AsyncEng
         # A month before `through` still reads the day book; the running month, from `through` on, the rows.
         assert await q._book_counts(conn, PAST_MONTHS[2], q.Filter(), NOW) is not None
         assert await q._book_counts(conn, RUNNING_MONTH, q.Filter(), NOW) is None
-    await assert_same_figures(engine, earlier + timedelta(hours=1), [PAST_MONTHS[1]])
+        # The day book of one value was written for the later day: narrowed pages read the rows.
+        gas = ("category", "gas")
+        assert await q._value_counts(conn, PAST_MONTHS[2], None, gas, NOW, q.DIMENSIONS) is None
+    await assert_same_figures(
+        engine, earlier + timedelta(hours=1), [PAST_MONTHS[1]], narrowed_from_book=False
+    )
+    # Caught up again, the day book of one value holds the days again.
+    assert await daybook.catch_up(engine, earlier + timedelta(hours=1)) == local_day(earlier)
+    await assert_same_figures(engine, earlier + timedelta(hours=1), [PAST_MONTHS[1], PAST_MONTHS[2]])
 
 
 def test_the_fast_local_day_is_the_time_zone_s():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,9 @@ from tracker.store.tables import (
     stats_overdue_members,
     stats_state,
     stats_stocks,
+    stats_value_close_days,
+    stats_value_months,
+    stats_value_stocks,
 )
 
 log = logging.getLogger(__name__)
@@ -257,14 +261,7 @@ def compute(
         closing = days_to_close(fact)
         if closing is not None and flow_from <= closing[0] < flow_to and fact.closed_at < until:
             close_days[(closing[0], fact.town, closing[1])] += 1
-    flows: dict[tuple[date, Cell], list[int]] = {}
-    for (day, flow), counted in by_flow.items():
-        column = DAYBOOK_FLOWS.index(flow)
-        for cell, n in counted.items():
-            row = flows.get((day, cell))
-            if row is None:
-                row = flows[(day, cell)] = [0] * len(DAYBOOK_FLOWS)
-            row[column] = n
+    flows = _counted(by_flow, DAYBOOK_FLOWS)
     stocks: dict[tuple[date, Cell], list[int]] = {}
     for column, stock in enumerate(DAYBOOK_STOCKS):
         level: Counter[Cell] = Counter()
@@ -280,6 +277,82 @@ def compute(
                     row = stocks[(day, cell)] = [0] * len(DAYBOOK_STOCKS)
                 row[column] = n
     return Book(flows, stocks, close_days, overdue_at_end)
+
+
+def _counted(per_name: dict[tuple[date, str], Counter[Any]], names: Sequence[str]) -> dict[Any, list[int]]:
+    """Counters of cells per (day, count name) as one row of counts (in `names`' order) per (day, cell)."""
+    out: dict[Any, list[int]] = {}
+    for (day, name), counted in per_name.items():
+        column = names.index(name)
+        for cell, n in counted.items():
+            row = out.get((day, cell))
+            if row is None:
+                row = out[(day, cell)] = [0] * len(names)
+            row[column] = n
+    return out
+
+
+ValueCell = tuple[
+    str, str, str, str, str
+]  # (town, of_dim, of_key, dim, key): what the day book of one value stores
+
+
+def value_cells(fact: Any) -> tuple[ValueCell, ...]:
+    """The cells one finding counts in in the day book of one value: for each of its values (of_dim, of_key), its
+    town and its value of each dimension, of_dim's own among them."""
+    town = fact.town
+    values = [(dim, key) for _, dim, key in cells(fact)]
+    return tuple((town, of_dim, of_key, dim, key) for of_dim, of_key in values for dim, key in values)
+
+
+def month_starts(first: date, last: date) -> list[date]:
+    """The first days of the months in [first, last]."""
+    out = []
+    month = first.replace(day=1)
+    while month <= last:
+        if month >= first:
+            out.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return out
+
+
+@dataclass
+class ValueBook:
+    """What the day book of one value stores for a range of months, worked out from findings in memory."""
+
+    months: dict[tuple[date, ValueCell], list[int]]  # per month's first day, in the order of DAYBOOK_FLOWS
+    stocks: dict[tuple[date, ValueCell], list[int]]  # in the order of DAYBOOK_STOCKS
+    close_days: Counter[tuple[str, str, date, str, int]]  # (of_dim, of_key, month, town, days to close)
+
+
+def compute_values(
+    facts: Iterable[Any], first_month: date, today: date, stock_days: Sequence[date]
+) -> ValueBook:
+    """The day book of one value: the flows of the days in [first_month, today) summed per month, the stocks at
+    00:00 of each of `stock_days`, and the days to close of the findings closed in those days. `facts` must hold
+    every finding reported or closed from first_month on, and those open at any of the stock days."""
+    by_flow: dict[tuple[date, str], Counter[ValueCell]] = defaultdict(Counter)
+    by_stock: dict[tuple[date, str], Counter[ValueCell]] = defaultdict(Counter)
+    close_days: Counter[tuple[str, str, date, str, int]] = Counter()
+    days = sorted(stock_days)
+    for fact in facts:
+        fact_cells: tuple[ValueCell, ...] = ()
+        for day, flow in flows_of(fact):
+            if first_month <= day < today:
+                fact_cells = fact_cells or value_cells(fact)
+                by_flow[(day.replace(day=1), flow)].update(fact_cells)
+        for stock, first, last in stock_spans(fact):
+            n = bisect_left(days, first)
+            while n < len(days) and (last is None or days[n] <= last):
+                fact_cells = fact_cells or value_cells(fact)
+                by_stock[(days[n], stock)].update(fact_cells)
+                n += 1
+        closing = days_to_close(fact)
+        if closing is not None and first_month <= closing[0] < today:
+            month = closing[0].replace(day=1)
+            for _, dim, key in cells(fact):
+                close_days[(dim, key, month, fact.town, closing[1])] += 1
+    return ValueBook(_counted(by_flow, DAYBOOK_FLOWS), _counted(by_stock, DAYBOOK_STOCKS), close_days)
 
 
 def _days(first: date, after: date) -> Iterable[date]:
@@ -299,6 +372,12 @@ _reading: ContextVar[dict[Any, Any] | None] = ContextVar("reading", default=None
 class State(NamedTuple):
     through: date  # the day book holds every day before it...
     upto: datetime  # ...and what happened on it before this moment (its 00:00 when nothing of it)
+    values_through: date | None = None  # the `through` the day book of one value was written for
+
+    @property
+    def values(self) -> bool:
+        """Whether the day book of one value holds what `through` says (it is written once a day)."""
+        return self.values_through == self.through
 
     @property
     def partial(self) -> bool:
@@ -318,12 +397,14 @@ async def state(conn: AsyncConnection) -> State | None:
         return memo["state"]
     row = (
         await conn.execute(
-            select(stats_state.c.through, stats_state.c.partial_until).where(stats_state.c.id == 1)
+            select(stats_state.c.through, stats_state.c.partial_until, stats_state.c.values_through).where(
+                stats_state.c.id == 1
+            )
         )
     ).first()
     found = None
     if row is not None and row.through is not None:
-        found = State(row.through, row.partial_until or local_midnight(row.through))
+        found = State(row.through, row.partial_until or local_midnight(row.through), row.values_through)
     if memo is not None:
         memo["state"] = found
     return found
@@ -418,7 +499,10 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
         if held is not None and (held.through > today or held.upto >= upto):
             return None
         if held is not None and held.through == today:
-            facts = await facts_since(conn, local_midnight(today), None)
+            if held.values:
+                facts = await facts_since(conn, local_midnight(today), None)
+            else:  # a clock set back: the day book of one value is worked out again for today's month
+                facts = await read_facts(conn, _facts_query(today.replace(day=1), upto))
         else:
             if held is None:
                 first = (
@@ -429,7 +513,8 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
                 start = held.through
             first_month = start.replace(day=1)
             prior = await flow_sums(conn, first_month, start, None) if held is not None else {}
-            facts = await read_facts(conn, _facts_query(held.through if held else None, upto))
+            # From the month's first day: the day book of one value works its month out again.
+            facts = await read_facts(conn, _facts_query(first_month if held else None, upto))
     if held is not None and held.through == today:
         return await _refresh_today(engine, held, facts, upto)
     # Flows of [start, today]; stocks at the 00:00s after the last run's (its own stay), through today's. Worked
@@ -443,6 +528,11 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
     )
     flows, stocks, close = _rows(book)
     months = _month_rows(book, prior, first_month, today)
+    # The day book of one value: its months from first_month's on again, its stocks at the month starts since
+    # the last run's `through` and at today's 00:00.
+    stocks_from = first_month if held is None else held.through + timedelta(days=1)
+    stock_days = sorted({*month_starts(stocks_from, today), today})
+    value_rows = _value_rows(await asyncio.to_thread(compute_values, facts, first_month, today, stock_days))
     # Readers trust what `stats_state` says only, so the new days' rows can go in over several short
     # transactions (SQLite's writers are not kept waiting by a first build over a large database); the month
     # rows, the members of "overdue" and the state itself change together, last.
@@ -450,13 +540,16 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
         if await state(conn) != held:
             return None
         if held is None:  # a first build: whatever an unfinished one left goes
-            for table in (stats_flows, stats_close_days, stats_stocks):
+            for table in (stats_flows, stats_close_days, stats_stocks, *VALUE_TABLES):
                 await conn.execute(delete(table))
         else:
             await conn.execute(delete(stats_flows).where(stats_flows.c.day >= start))
             await conn.execute(delete(stats_close_days).where(stats_close_days.c.day >= start))
             await conn.execute(delete(stats_stocks).where(stats_stocks.c.day > held.through))
-    for table, rows in ((stats_flows, flows), (stats_stocks, stocks), (stats_close_days, close)):
+    written = [(stats_flows, flows), (stats_stocks, stocks), (stats_close_days, close)]
+    if held is None:  # unread until the state says so: in short transactions too
+        written += list(zip(VALUE_TABLES, value_rows, strict=True))
+    for table, rows in written:
         for n in range(0, len(rows), CHUNK):
             async with engine.begin() as conn:
                 await _insert(conn, table, rows[n : n + CHUNK])
@@ -469,8 +562,12 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
         await _insert(conn, stats_months, months)
         await conn.execute(delete(stats_overdue_members))
         await _insert(conn, stats_overdue_members, [{"finding_id": i} for i in book.overdue_at_end])
+        if held is not None:
+            await _replace_values(conn, value_rows, first_month, held.through, stock_days)
         await conn.execute(delete(stats_state))
-        await conn.execute(insert(stats_state).values(id=1, through=today, partial_until=upto))
+        await conn.execute(
+            insert(stats_state).values(id=1, through=today, partial_until=upto, values_through=today)
+        )
     log.info(
         "day book holds the days before %s and that day up to %s (%d flow rows, %d stock rows)",
         today,
@@ -481,12 +578,62 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
     return today
 
 
+VALUE_TABLES = (stats_value_months, stats_value_stocks, stats_value_close_days)
+
+
+def _value_rows(book: ValueBook) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    def cell_row(day: date, cell: ValueCell, counts: list[int], names: Sequence[str]) -> dict[str, Any]:
+        town, of_dim, of_key, dim, key = cell
+        return {
+            "of_dim": of_dim,
+            "of_key": of_key,
+            "day": day,
+            "town": town,
+            "dim": dim,
+            "key": key,
+            **dict(zip(names, counts, strict=True)),
+        }
+
+    months = [cell_row(day, cell, c, DAYBOOK_FLOWS) for (day, cell), c in book.months.items()]
+    stocks = [cell_row(day, cell, c, DAYBOOK_STOCKS) for (day, cell), c in book.stocks.items()]
+    close = [
+        {"of_dim": of_dim, "of_key": of_key, "day": month, "town": town, "days": days, "closed": n}
+        for (of_dim, of_key, month, town, days), n in book.close_days.items()
+    ]
+    return months, stocks, close
+
+
+async def _replace_values(
+    conn: AsyncConnection,
+    rows: tuple[list[dict[str, Any]], ...],
+    first_month: date,
+    last_through: date,
+    stock_days: Sequence[date],
+) -> None:
+    """Write the day book of one value of a catch-up over the last run's: its months from `first_month` on and
+    its stocks at `stock_days`. Of the stocks stored, those after the last run's `through` go, and that day's
+    too unless it is a month's first day not worked out anew."""
+    months, stocks, close = rows
+    await conn.execute(delete(stats_value_months).where(stats_value_months.c.day >= first_month))
+    await conn.execute(delete(stats_value_close_days).where(stats_value_close_days.c.day >= first_month))
+    day = stats_value_stocks.c.day
+    keep_last = last_through.day == 1 and last_through not in stock_days
+    await conn.execute(
+        delete(stats_value_stocks).where(day > last_through if keep_last else day >= last_through)
+    )
+    await _insert(conn, stats_value_months, months)
+    await _insert(conn, stats_value_stocks, stocks)
+    await _insert(conn, stats_value_close_days, close)
+
+
 async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], upto: datetime) -> date | None:
     """Store the flows and days to close of the day in progress up to `upto`, from the findings reported or
     closed on it (`facts`)."""
     today = held.through
     book = compute(facts, (today, today + timedelta(days=1)), (today, today), upto)
     flows, _, close = _rows(book)
+    first_month = today.replace(day=1)
+    value_rows = None if held.values else _value_rows(compute_values(facts, first_month, today, [today]))
     async with engine.begin() as conn:
         if await state(conn) != held:
             return None
@@ -494,7 +641,11 @@ async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], up
         await conn.execute(delete(stats_close_days).where(stats_close_days.c.day >= today))
         await _insert(conn, stats_flows, flows)
         await _insert(conn, stats_close_days, close)
-        await conn.execute(update(stats_state).where(stats_state.c.id == 1).values(partial_until=upto))
+        if value_rows is not None:
+            await _replace_values(conn, value_rows, first_month, today, [today])
+        await conn.execute(
+            update(stats_state).where(stats_state.c.id == 1).values(partial_until=upto, values_through=today)
+        )
     return today
 
 
@@ -502,7 +653,14 @@ async def clear(engine: AsyncEngine) -> None:
     """Empty the day book: every figure comes from the rows until the next catch_up."""
     async with engine.begin() as conn:
         await conn.execute(delete(stats_state))
-        for table in (stats_flows, stats_months, stats_stocks, stats_close_days, stats_overdue_members):
+        for table in (
+            stats_flows,
+            stats_months,
+            stats_stocks,
+            stats_close_days,
+            stats_overdue_members,
+            *VALUE_TABLES,
+        ):
             await conn.execute(delete(table))
 
 
@@ -585,22 +743,33 @@ async def month_sums(
     return await _flow_sums(conn, "months", first_month, after, town, totals, dims, only)
 
 
-_TABLES = {"flows": stats_flows, "months": stats_months, "stocks": stats_stocks}
+_TABLES = {
+    "flows": stats_flows,
+    "months": stats_months,
+    "stocks": stats_stocks,
+    "value_months": stats_value_months,
+    "value_stocks": stats_value_stocks,
+}
 
 
 @cache
 def _group_query(table: str, dims: tuple[str, ...], span: bool, one_town: bool) -> Any:
     """The sums per group of one day's rows of `table` (with `span`, of the days in [first, after)), of every
     town or one. A dimension's group sums its cells over the towns; a town's group sums the town's severity
-    cells, which hold each finding once. Built once per shape and run with the days and town as parameters:
-    a page runs several and building them costs more than SQLite takes to answer."""
+    cells, which hold each finding once (in the day book of one value, the cells of that value's dimension).
+    Built once per shape and run with the days, town and value as parameters: a page runs several and building
+    them costs more than SQLite takes to answer."""
     t = _TABLES[table]
-    names = DAYBOOK_STOCKS if table == "stocks" else DAYBOOK_FLOWS
+    names = DAYBOOK_STOCKS if table.endswith("stocks") else DAYBOOK_FLOWS
     where = (
         [t.c.day >= bindparam("first"), t.c.day < bindparam("after")]
         if span
         else [t.c.day == bindparam("first")]
     )
+    once = "severity"
+    if table.startswith("value_"):
+        where += [t.c.of_dim == bindparam("of_dim"), t.c.of_key == bindparam("of_key")]
+        once = bindparam("of_dim")
     if one_town:
         where.append(t.c.town == bindparam("town"))
     sums = [_sum(t.c[n]) for n in names]
@@ -613,7 +782,7 @@ def _group_query(table: str, dims: tuple[str, ...], span: bool, one_town: bool) 
     if "town" in dims:
         parts.append(
             select(literal_column("'town'"), t.c.town, *sums)
-            .where(t.c.dim == "severity", *where)
+            .where(t.c.dim == once, *where)
             .group_by(t.c.town)
         )
     return parts[0] if len(parts) == 1 else union_all(*parts)
@@ -626,17 +795,21 @@ async def group_sums(
     after: date | None,
     town: str | None,
     dims: Sequence[str] = GROUP_DIMENSIONS,
+    of: tuple[str, str] | None = None,
 ) -> dict[Group, list[int]]:
     """Per group of the dimensions `dims` ("town" among them or not), the sums of `table`'s counts (in
     DAYBOOK_FLOWS' or DAYBOOK_STOCKS' order): "flows" over the days in [first, after); "months" of the month
     starting on `first` (its days before `through`); "stocks" at 00:00 of `first`, which must be at or before
-    `through`."""
+    `through`. "value_months" and "value_stocks" (the day book of the one value `of` = (dim, key)): the same as
+    "months", and "stocks" at a month's first day or at `through`."""
     query = _group_query(table, tuple(dims), after is not None, town is not None)
     params: dict[str, Any] = {"first": first}
     if after is not None:
         params["after"] = after
     if town is not None:
         params["town"] = town
+    if of is not None:
+        params["of_dim"], params["of_key"] = of
     return {(r[0], r[1]): [int(n) for n in r[2:]] for r in (await conn.execute(query, params)).all()}
 
 
@@ -659,6 +832,28 @@ async def close_day_counts(conn: AsyncConnection, first: date, after: date, town
     return Counter({int(days): int(n) for days, n in rows})
 
 
+@cache
+def _value_close_days_query(one_town: bool) -> Any:
+    t = stats_value_close_days
+    query = select(t.c.days, _sum(t.c.closed)).where(
+        t.c.of_dim == bindparam("of_dim"), t.c.of_key == bindparam("of_key"), t.c.day == bindparam("month")
+    )
+    if one_town:
+        query = query.where(t.c.town == bindparam("town"))
+    return query.group_by(t.c.days)
+
+
+async def value_close_day_counts(
+    conn: AsyncConnection, of: tuple[str, str], month: date, town: str | None
+) -> Counter[int]:
+    """Days to close of the findings with the value `of` closed in the month's days before `through`."""
+    params: dict[str, Any] = {"of_dim": of[0], "of_key": of[1], "month": month}
+    if town is not None:
+        params["town"] = town
+    rows = (await conn.execute(_value_close_days_query(town is not None), params)).all()
+    return Counter({int(days): int(n) for days, n in rows})
+
+
 @contextmanager
 def one_reading() -> Iterator[None]:
     """Within it (one page, one report), `through` and the findings of the days the day book does not hold
@@ -675,12 +870,23 @@ def reading_memo() -> dict[Any, Any] | None:
     return _reading.get()
 
 
-async def facts_since(conn: AsyncConnection, since: datetime, town: str | None) -> list[Fact]:
-    """The findings reported or closed from `since` on: what the flows of the days not yet in the day book
-    are worked out from (the caller keeps the days it wants). A page reads them once, through tail()."""
-    town_clause = [f.c.town == town] if town is not None else []
-    reported = select(*FACT_COLUMNS).where(f.c.reported_at >= since, *town_clause)
-    closed_only = select(*FACT_COLUMNS).where(f.c.closed_at >= since, f.c.reported_at < since, *town_clause)
+def value_clause(of: tuple[str, str]) -> Any:
+    """The findings with the value `of` = (dim, key) of one dimension."""
+    dim, key = of
+    return f.c.facility_id == int(key) if dim == "facility" else f.c[dim] == key
+
+
+async def facts_since(
+    conn: AsyncConnection, since: datetime, town: str | None, of: tuple[str, str] | None = None
+) -> list[Fact]:
+    """The findings reported or closed from `since` on (with the value `of`, if given): what the flows of the
+    days not yet in the day book are worked out from (the caller keeps the days it wants). A page reads them
+    once, through tail()."""
+    narrow = [f.c.town == town] if town is not None else []
+    if of is not None:
+        narrow.append(value_clause(of))
+    reported = select(*FACT_COLUMNS).where(f.c.reported_at >= since, *narrow)
+    closed_only = select(*FACT_COLUMNS).where(f.c.closed_at >= since, f.c.reported_at < since, *narrow)
     return await read_facts(conn, union_all(reported, closed_only))
 
 
@@ -695,11 +901,13 @@ class Tail:
     closings: dict[date, Counter[int]]  # day closed -> days to close -> findings
 
 
-async def tail(conn: AsyncConnection, since: datetime, town: str | None) -> Tail:
+async def tail(
+    conn: AsyncConnection, since: datetime, town: str | None, of: tuple[str, str] | None = None
+) -> Tail:
     memo = _reading.get()
-    if memo is not None and ("tail", since, town) in memo:
-        return memo[("tail", since, town)]
-    facts = await facts_since(conn, since, town)
+    if memo is not None and ("tail", since, town, of) in memo:
+        return memo[("tail", since, town, of)]
+    facts = await facts_since(conn, since, town, of)
     # The groups of each (day, flow) are listed, then counted at once (Counter counts a list in C).
     members: dict[tuple[date, int], list[Group]] = defaultdict(list)
     closings: dict[date, Counter[int]] = defaultdict(Counter)
@@ -721,7 +929,7 @@ async def tail(conn: AsyncConnection, since: datetime, town: str | None) -> Tail
             row[column] = n
     result = Tail(facts, flows, closings)
     if memo is not None:
-        memo[("tail", since, town)] = result
+        memo[("tail", since, town, of)] = result
     return result
 
 
@@ -736,6 +944,7 @@ __all__ = [
     "clear",
     "close_day_counts",
     "compute",
+    "compute_values",
     "days_to_close",
     "facts_since",
     "flow_sums",
@@ -750,4 +959,7 @@ __all__ = [
     "tail",
     "through",
     "touch",
+    "value_cells",
+    "value_clause",
+    "value_close_day_counts",
 ]

@@ -332,6 +332,12 @@ async def _counts(
     """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
     answer (see _book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
     one = _one_value(flt)[1]
+    if not exact_rows and dimensions and one is not None:
+        # A month narrowed to one value: from the day book of that value, when it holds the month.
+        dims = [one[0], *(d for d in dimensions if d != one[0])]
+        groups = await _value_counts(conn, period, flt.town, one, now, dims)
+        if groups is not None:
+            return _from_groups(groups, dimensions, once=one[0])
     if not exact_rows and not dimensions and one is not None:
         # The totals of one value of one dimension are that value's group in the day book.
         groups = await _book_counts(conn, period, Filter(town=flt.town), now, [one[0]])
@@ -482,11 +488,13 @@ _GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.
 
 
 @cache
-def _overdue_changes(one_town: bool) -> Any:
+def _overdue_changes(one_town: bool, of_dim: str | None = None) -> Any:
     """The findings that move "overdue" since 00:00 (see _overdue_now), each with its sign: one statement,
-    built once, run with the moments (and town) as parameters."""
+    built once, run with the moments (and town, and the key of one value of `of_dim`) as parameters."""
     midnight, now = bindparam("midnight"), bindparam("now")
     here = [f.c.town == bindparam("town")] if one_town else []
+    if of_dim is not None:
+        here.append(f.c[_DIMENSION_COLUMN[of_dim]] == bindparam("of_key"))
     changed = select(history.c.finding_id).where(history.c.at >= midnight)
     members_changed = select(*_GROUP_COLUMNS, literal_column("-1").label("sign")).where(
         f.c.id.in_(
@@ -510,6 +518,7 @@ async def _overdue_now(
     at_midnight: dict[GroupKey, list[int]],
     town: str | None,
     wanted: frozenset[str],
+    of: tuple[str, str] | None = None,
 ) -> Counter[GroupKey]:
     """Overdue now (status ordered, deadline passed) per group, from the day book's count at today's 00:00 (M)
     and what changed since. A finding with no history since M is in the same state as at M: overdue now if it
@@ -518,10 +527,13 @@ async def _overdue_now(
     params: dict[str, Any] = {"midnight": local_midnight(through), "now": now}
     if town is not None:
         params["town"] = town
+    if of is not None:
+        params["of_key"] = int(of[1]) if of[0] == "facility" else of[1]
+    statement = _overdue_changes(town is not None, of[0] if of else None)
     # The groups of the findings that move it, by sign, are counted at once (Counter counts a list in C).
     moved: dict[int, list[GroupKey]] = {1: [], -1: []}
     for town_, facility_type, facility_id, category, severity, mode, sign in (
-        await conn.execute(_overdue_changes(town is not None), params)
+        await conn.execute(statement, params)
     ).all():
         moved[int(sign)].extend(
             (
@@ -565,7 +577,7 @@ async def _book_counts(
     held = await daybook.state(conn)
     if held is None:
         return None
-    through, upto = held
+    through, upto = held.through, held.upto
     start, end, today = period.start, period.end, local_day(now)
     running = period.as_of(now) < period.end_utc
     if (running and (through != today or start > today or now < upto)) or (not running and end > through):
@@ -603,27 +615,54 @@ async def _book_counts(
             row = stocks.setdefault(group, list(NO_STOCKS))
             row[0] += counts[_F["found"]] - counts[_F["closed"]]
             row[1] += counts[_F["found_major"]] - counts[_F["closed_major"]]
-        # (stock column, sign) -> the groups of each finding that moves it, counted at once below.
-        moved: dict[tuple[int, int], list[GroupKey]] = defaultdict(list)
-        for fact in tail.facts:
-            found = upto <= fact.reported_at < now
-            if found != (fact.closed_at is not None and upto <= fact.closed_at < now):
-                sign = 1 if found else -1
-                fact_groups = daybook.groups(fact)
-                moved[(0, sign)].extend(fact_groups)
-                if fact.severity == "major":
-                    moved[(1, sign)].extend(fact_groups)
-        for (column, sign), listed in moved.items():
-            for group, n in Counter(listed).items():
-                if group[0] in wanted:
-                    stocks.setdefault(group, list(NO_STOCKS))[column] += sign * n
-        for group in stocks.keys() | overdue.keys():
-            stocks.setdefault(group, list(NO_STOCKS))[2] = overdue.get(group, 0)
+        _move_open(stocks, tail.facts, upto, now, wanted)
+        _set_overdue(stocks, overdue)
     else:
         stocks = await daybook.group_sums(conn, "stocks", end, None, flt.town, dims)
     same = _closed_of_found_flow(period)
     # The day book knows closed_of_found for a week or a month; for other periods it is counted from the rows.
     of_found = await _closed_of_found_rows(conn, period, flt.town, dims) if same is None else {}
+    return _group_counts(flows, stocks, same, of_found)
+
+
+def _move_open(
+    stocks: dict[GroupKey, list[int]],
+    facts: Sequence[Any],
+    since: datetime,
+    now: datetime,
+    wanted: frozenset[str],
+) -> None:
+    """Open and open major at `since` (in `stocks`) moved to `now` by the findings reported or closed between,
+    of `facts`: those found add, those closed take away (closed before now, as open_at reads it)."""
+    # (stock column, sign) -> the groups of each finding that moves it, counted at once below.
+    moved: dict[tuple[int, int], list[GroupKey]] = defaultdict(list)
+    for fact in facts:
+        found = since <= fact.reported_at < now
+        if found != (fact.closed_at is not None and since <= fact.closed_at < now):
+            sign = 1 if found else -1
+            fact_groups = daybook.groups(fact)
+            moved[(0, sign)].extend(fact_groups)
+            if fact.severity == "major":
+                moved[(1, sign)].extend(fact_groups)
+    for (column, sign), listed in moved.items():
+        for group, n in Counter(listed).items():
+            if group[0] in wanted:
+                stocks.setdefault(group, list(NO_STOCKS))[column] += sign * n
+
+
+def _set_overdue(stocks: dict[GroupKey, list[int]], overdue: Counter[GroupKey]) -> None:
+    for group in stocks.keys() | overdue.keys():
+        stocks.setdefault(group, list(NO_STOCKS))[2] = overdue.get(group, 0)
+
+
+def _group_counts(
+    flows: dict[GroupKey, list[int]],
+    stocks: dict[GroupKey, list[int]],
+    same: str | None,
+    of_found: dict[GroupKey, int],
+) -> dict[GroupKey, dict[str, int]]:
+    """The counts per group from the day book's flows and stocks; closed_of_found from the flow `same`, else
+    from `of_found`."""
     same_column = _F[same] if same else 0
     out: dict[GroupKey, dict[str, int]] = {}
     for group in flows.keys() | stocks.keys():
@@ -643,6 +682,51 @@ async def _book_counts(
     return out
 
 
+def _value_book_holds(held: daybook.State | None, period: Period, now: datetime) -> bool:
+    """Whether the day book of one value answers for the period: a month it holds to its end, or the running
+    month with the day book caught up to today."""
+    if held is None or not held.values or not period.is_month():
+        return False
+    today = local_day(now)
+    if period.as_of(now) < period.end_utc:
+        return held.through == today and period.start <= today and now >= held.upto
+    return period.end <= held.through
+
+
+async def _value_counts(
+    conn: AsyncConnection,
+    period: Period,
+    town: str | None,
+    of: tuple[str, str],
+    now: datetime,
+    dims: Sequence[str],
+) -> dict[GroupKey, dict[str, int]] | None:
+    """Every count of a month, of the findings with the value `of`, per group of `dims` (of's dimension among
+    them), from the day book of one value: the month's stored days' flows and, for the running month, today's
+    from the rows; the stocks at the month's end (stored) or now (today's 00:00 moved by today's findings;
+    overdue as _overdue_now). None when it does not hold the month."""
+    held = await daybook.state(conn)
+    if not _value_book_holds(held, period, now):
+        return None
+    assert held is not None
+    wanted = frozenset(dims)
+    flows = await daybook.group_sums(conn, "value_months", period.start, None, town, dims, of)
+    if period.as_of(now) < period.end_utc:
+        today = held.through
+        midnight = local_midnight(today)
+        tail = await daybook.tail(conn, midnight, town, of)
+        for group, counts in tail.flows.get(today, {}).items():
+            if group[0] in wanted:
+                _add_counts(flows, group, counts)
+        stocks = await daybook.group_sums(conn, "value_stocks", today, None, town, dims, of)
+        overdue = await _overdue_now(conn, now, today, stocks, town, wanted, of)
+        _move_open(stocks, tail.facts, midnight, now, wanted)
+        _set_overdue(stocks, overdue)
+    else:
+        stocks = await daybook.group_sums(conn, "value_stocks", period.end, None, town, dims, of)
+    return _group_counts(flows, stocks, "closed_same_month", {})
+
+
 async def _closed_of_found_rows(
     conn: AsyncConnection, period: Period, town: str | None, dims: Sequence[str]
 ) -> dict[GroupKey, int]:
@@ -660,14 +744,14 @@ async def _closed_of_found_rows(
 
 
 def _from_groups(
-    groups: dict[GroupKey, dict[str, int]], dimensions: Sequence[str]
+    groups: dict[GroupKey, dict[str, int]], dimensions: Sequence[str], once: str = "severity"
 ) -> tuple[dict[str, int], dict[str, Sums]]:
-    """Totals and per-dimension sums from groups. Every finding is in exactly one severity group, so the totals
-    are the sums of those."""
+    """Totals and per-dimension sums from groups. Every finding is in exactly one group of the dimension
+    `once`, so the totals are the sums of those."""
     totals: dict[str, int] = dict.fromkeys(COUNTS, 0)
     sums: dict[str, Sums] = {d: {} for d in dimensions}
     for (dim, key), counts in groups.items():
-        if dim == "severity":
+        if dim == once:
             _add(totals, counts)
         if dim in sums:
             sums[dim][int(key) if dim == "facility" else key] = counts
@@ -794,7 +878,7 @@ async def _book_trend(
     held = await daybook.state(conn)
     if held is None:
         return False
-    through, upto = held
+    through, upto = held.through, held.upto
     first, after = buckets[0].period.start, buckets[-1].period.end
     same = "closed_same_week" if unit == "week" else "closed_same_month"
     days: dict[date, Counter[str]] = defaultdict(Counter)  # a month's stored days are summed on its first day
@@ -883,6 +967,16 @@ async def days_to_close(
     """Calendar days from the day found to the day closed (local days), over the findings closed in the
     period: their count, median and 90th percentile."""
     histogram: Counter[int] = Counter()
+    one = _one_value(flt)[1]
+    if not exact_rows and one is not None:
+        held = await daybook.state(conn)
+        if _value_book_holds(held, period, now):
+            assert held is not None
+            histogram.update(await daybook.value_close_day_counts(conn, one, period.start, flt.town))
+            if period.as_of(now) < period.end_utc:  # and today's, from the rows
+                tail = await daybook.tail(conn, local_midnight(held.through), flt.town, one)
+                histogram.update(tail.closings.get(held.through, Counter()))
+            return _days_to_close(histogram)
     held = None if exact_rows or not _town_only(flt) else await daybook.state(conn)
     if held is None:
         days = DaysBetween(f.c.reported_at, f.c.closed_at).label("days")
@@ -890,7 +984,7 @@ async def days_to_close(
         histogram.update({int(n_days): int(n) for n_days, n in (await conn.execute(query)).all()})
         return _days_to_close(histogram)
     start, end = period.start, period.end
-    through, upto = held
+    through, upto = held.through, held.upto
     stored = min(end, held.stored_after)  # the day in progress with the others, up to `upto`
     if start < stored:
         histogram.update(await daybook.close_day_counts(conn, start, stored, flt.town))

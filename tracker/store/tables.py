@@ -242,6 +242,43 @@ stats_close_days = Table(
     Column("closed", Integer, nullable=False),
     sqlite_with_rowid=False,
 )
+
+
+def _value_cells(name: str, counts: tuple[str, ...]) -> Table:
+    # The one value first, then the day: a narrowed page reads one range.
+    return Table(
+        name,
+        metadata,
+        Column("of_dim", String(20), primary_key=True),
+        Column("of_key", String(60), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("town", String(60), primary_key=True),
+        Column("dim", String(20), primary_key=True),
+        Column("key", String(60), primary_key=True),
+        *(Column(count, Integer, nullable=False, default=0) for count in counts),
+        sqlite_with_rowid=False,
+    )
+
+
+# The day book of one value (migration 0009): the same figures of the findings with one value (of_dim, of_key)
+# of one dimension, per town and value of each dimension (of_dim itself among them: its rows hold each of those
+# findings once), per month only: what a page narrowed to one category, severity, mode, facility type or
+# facility reads. Flows of each month's days before stats_state.through, as stats_months:
+stats_value_months = _value_cells("stats_value_months", DAYBOOK_FLOWS)
+# Stocks at 00:00 of each month's first day up to stats_state.through, and of that day itself:
+stats_value_stocks = _value_cells("stats_value_stocks", DAYBOOK_STOCKS)
+# Days to close of the findings closed in each month's days before stats_state.through (`day` its first day):
+stats_value_close_days = Table(
+    "stats_value_close_days",
+    metadata,
+    Column("of_dim", String(20), primary_key=True),
+    Column("of_key", String(60), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("town", String(60), primary_key=True),
+    Column("days", Integer, primary_key=True),
+    Column("closed", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
 # One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows),
 # and with `partial_until` the flows and days to close of day `through` itself up to that moment (its rows in
 # stats_flows and stats_close_days are read only while it is set).
@@ -251,6 +288,8 @@ stats_state = Table(
     Column("id", Integer, primary_key=True),
     Column("through", Date),
     Column("partial_until", UTCDateTime),
+    # The `through` the day book of one value was written for; any other, and narrowed pages read the rows.
+    Column("values_through", Date),
 )
 
 history = Table(
