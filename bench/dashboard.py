@@ -236,7 +236,7 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
             print(f"  {name:<36} {ms:9.1f} ms  {ms / base:5.2f}x")
 
 
-async def run(url: str, n: int, label: str, reuse: bool = False) -> None:
+async def run(url: str, n: int, label: str, reuse: bool = False, rebuild: bool = False) -> None:
     await upgrade_async(url)
     engine = make_engine(url)
     try:
@@ -248,7 +248,7 @@ async def run(url: str, n: int, label: str, reuse: bool = False) -> None:
             t0 = time.perf_counter()
             await generate(engine, n)
             print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s", flush=True)
-        if not built:  # a new database, or one whose day book an upgrade emptied
+        if rebuild or not built:  # a new database, or one whose day book an upgrade emptied
             t0 = time.perf_counter()
             # As the scheduler leaves it at worst: caught up ten minutes ago, so up to LAG before that.
             await daybook.rebuild(engine, NOW - CATCH_UP_EVERY)
@@ -270,10 +270,12 @@ def main() -> None:
         type=Path,
         help="keep the SQLite database in this file; a file that exists is upgraded and measured again",
     )
+    parser.add_argument("--rebuild", action="store_true", help="with --sqlite-file: build its day book again")
     args = parser.parse_args()
     if args.sqlite_file:
         reuse = args.sqlite_file.exists()
-        asyncio.run(run(f"sqlite+aiosqlite:///{args.sqlite_file}", args.findings, "SQLite", reuse))
+        url = f"sqlite+aiosqlite:///{args.sqlite_file}"
+        asyncio.run(run(url, args.findings, "SQLite", reuse, args.rebuild))
     else:
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", args.findings, "SQLite"))

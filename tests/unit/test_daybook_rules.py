@@ -8,12 +8,16 @@ from tracker.domain.calendar import LOCAL_TZ
 from tracker.stats.daybook import (
     Fact,
     compute,
+    compute_values,
     days_to_close,
     flows_before,
     flows_from,
     flows_of,
+    month_starts,
     stock_spans,
+    value_cells,
 )
+from tracker.store.tables import DAYBOOK_FLOWS
 
 MON, TUE, WED, THU, FRI, SAT = (date(2026, 11, d) for d in range(2, 8))
 
@@ -95,3 +99,31 @@ def test_a_moment_splits_a_findings_flows_into_what_came_before_and_after_it():
         (FRI, "closed_same_month"),
     ]
     assert flows_before(closed, at(MON, 8)) == [] and flows_from(closed, at(SAT, 0)) == []
+
+
+def test_the_day_book_of_one_value_counts_each_value_against_each_other_by_month():
+    """Two findings at one facility, one of them in another category, found in late October and closed in
+    November: each value's month rows hold them per other value, and the stocks at 1 November hold both."""
+    october = date(2026, 10, 1)
+    late = fact(reported_at=at(date(2026, 10, 30), 9), due_at=at(date(2026, 10, 31), 23, 59, 59))
+    gas = fact(id=2, category="gas", severity="general", reported_at=at(date(2026, 10, 30), 10))
+    town = "汇龙镇"
+    assert len(value_cells(late)) == 25  # five values, each against the five
+    assert (town, "category", "fire", "severity", "major") in value_cells(late)
+    book = compute_values([late, gas], october, SAT, month_starts(october, SAT))
+    assert month_starts(october, SAT) == [october, MON.replace(day=1)]
+    # October's flows: both found, one major; November's (its days before Saturday): both closed.
+    assert book.months[(october, (town, "facility", "7", "category", "fire"))][:2] == [1, 1]
+    assert book.months[(october, (town, "facility", "7", "category", "gas"))][:2] == [1, 0]
+    assert book.months[(october, (town, "category", "gas", "category", "gas"))][:2] == [1, 0]
+    november = MON.replace(day=1)
+    closed = DAYBOOK_FLOWS.index("closed")
+    assert book.months[(november, (town, "facility", "7", "severity", "major"))][closed] == 1
+    assert book.months[(november, (town, "facility", "7", "facility", "7"))][closed] == 2
+    # Open at 00:00 of 1 November, the major one overdue (due 31 October).
+    assert book.stocks[(november, (town, "severity", "major", "category", "fire"))] == [1, 1, 1]
+    assert book.stocks[(november, (town, "facility", "7", "facility", "7"))] == [2, 1, 1]
+    assert (october, (town, "facility", "7", "facility", "7")) not in book.stocks
+    # Days to close: each closed on Friday 6 November, seven days after 30 October.
+    assert book.close_days[("facility", "7", november, town, 7)] == 2
+    assert book.close_days[("category", "gas", november, town, 7)] == 1

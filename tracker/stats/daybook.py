@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -331,28 +331,56 @@ def compute_values(
     """The day book of one value: the flows of the days in [first_month, today) summed per month, the stocks at
     00:00 of each of `stock_days`, and the days to close of the findings closed in those days. `facts` must hold
     every finding reported or closed from first_month on, and those open at any of the stock days."""
-    by_flow: dict[tuple[date, str], Counter[ValueCell]] = defaultdict(Counter)
-    by_stock: dict[tuple[date, str], Counter[ValueCell]] = defaultdict(Counter)
+    # The cells are counted as numbers, each finding's found once per combination of its values: 25 cells a
+    # finding, hashing tuples of strings would cost most of the time.
+    by_flow: dict[tuple[date, str], Counter[int]] = defaultdict(Counter)
+    # Spans of stock days (indexes into `days`) starting and ending per (stock, index), summed up below.
+    starts: dict[tuple[str, int], Counter[int]] = defaultdict(Counter)
+    stops: dict[tuple[str, int], Counter[int]] = defaultdict(Counter)
     close_days: Counter[tuple[str, str, date, str, int]] = Counter()
     days = sorted(stock_days)
+    number: dict[ValueCell, int] = {}
+    numbered: dict[tuple[Any, ...], tuple[int, ...]] = {}
+
+    def cells_of(fact: Any) -> tuple[int, ...]:
+        values = (fact.town, fact.facility_type, fact.facility_id, fact.category, fact.severity, fact.mode)
+        found = numbered.get(values)
+        if found is None:
+            found = numbered[values] = tuple(number.setdefault(c, len(number)) for c in value_cells(fact))
+        return found
+
     for fact in facts:
-        fact_cells: tuple[ValueCell, ...] = ()
+        fact_cells: tuple[int, ...] = ()
         for day, flow in flows_of(fact):
             if first_month <= day < today:
-                fact_cells = fact_cells or value_cells(fact)
+                fact_cells = fact_cells or cells_of(fact)
                 by_flow[(day.replace(day=1), flow)].update(fact_cells)
         for stock, first, last in stock_spans(fact):
-            n = bisect_left(days, first)
-            while n < len(days) and (last is None or days[n] <= last):
-                fact_cells = fact_cells or value_cells(fact)
-                by_stock[(days[n], stock)].update(fact_cells)
-                n += 1
+            start = bisect_left(days, first)
+            stop = len(days) if last is None else bisect_right(days, last)
+            if start < stop:
+                fact_cells = fact_cells or cells_of(fact)
+                starts[(stock, start)].update(fact_cells)
+                if stop < len(days):
+                    stops[(stock, stop)].update(fact_cells)
         closing = days_to_close(fact)
         if closing is not None and first_month <= closing[0] < today:
             month = closing[0].replace(day=1)
             for _, dim, key in cells(fact):
                 close_days[(dim, key, month, fact.town, closing[1])] += 1
-    return ValueBook(_counted(by_flow, DAYBOOK_FLOWS), _counted(by_stock, DAYBOOK_STOCKS), close_days)
+    by_stock: dict[tuple[date, str], Counter[int]] = {}
+    for stock in DAYBOOK_STOCKS:
+        level: Counter[int] = Counter()
+        for n, day in enumerate(days):
+            level.update(starts.get((stock, n), ()))
+            level.subtract(stops.get((stock, n), ()))
+            by_stock[(day, stock)] = +level  # without the cells at zero
+    cell = list(number)
+    return ValueBook(
+        {(day, cell[n]): counts for (day, n), counts in _counted(by_flow, DAYBOOK_FLOWS).items()},
+        {(day, cell[n]): counts for (day, n), counts in _counted(by_stock, DAYBOOK_STOCKS).items()},
+        close_days,
+    )
 
 
 def _days(first: date, after: date) -> Iterable[date]:

@@ -245,16 +245,16 @@ stats_close_days = Table(
 
 
 def _value_cells(name: str, counts: tuple[str, ...]) -> Table:
-    # The one value first, then the day: a narrowed page reads one range.
+    # The one value first, then the day: a narrowed page reads one range, in the order it groups it by.
     return Table(
         name,
         metadata,
         Column("of_dim", String(20), primary_key=True),
         Column("of_key", String(60), primary_key=True),
         Column("day", Date, primary_key=True),
-        Column("town", String(60), primary_key=True),
         Column("dim", String(20), primary_key=True),
         Column("key", String(60), primary_key=True),
+        Column("town", String(60), primary_key=True),
         *(Column(count, Integer, nullable=False, default=0) for count in counts),
         sqlite_with_rowid=False,
     )

@@ -43,11 +43,11 @@ def _cells(name: str, counts: tuple[str, ...]) -> None:
         sa.Column("of_dim", sa.String(length=20), nullable=False),
         sa.Column("of_key", sa.String(length=60), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("town", sa.String(length=60), nullable=False),
         sa.Column("dim", sa.String(length=20), nullable=False),
         sa.Column("key", sa.String(length=60), nullable=False),
+        sa.Column("town", sa.String(length=60), nullable=False),
         *(sa.Column(count, sa.Integer(), nullable=False) for count in counts),
-        sa.PrimaryKeyConstraint("of_dim", "of_key", "day", "town", "dim", "key", name=op.f(f"pk_{name}")),
+        sa.PrimaryKeyConstraint("of_dim", "of_key", "day", "dim", "key", "town", name=op.f(f"pk_{name}")),
         sqlite_with_rowid=False,
     )
 
