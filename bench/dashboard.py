@@ -156,7 +156,7 @@ async def _all(value: Any) -> Any:
     return await value
 
 
-async def best(fn: Callable[[], Awaitable[Any]], repeat: int = 3) -> float:
+async def best(fn: Callable[[], Awaitable[Any]], repeat: int = 5) -> float:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
