@@ -264,6 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--findings", type=int, default=1_000_000)
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--postgres-only", action="store_true")
     parser.add_argument("--postgres-url")
     parser.add_argument(
         "--sqlite-file",
@@ -272,7 +273,9 @@ def main() -> None:
     )
     parser.add_argument("--rebuild", action="store_true", help="with --sqlite-file: build its day book again")
     args = parser.parse_args()
-    if args.sqlite_file:
+    if args.postgres_only:
+        pass
+    elif args.sqlite_file:
         reuse = args.sqlite_file.exists()
         url = f"sqlite+aiosqlite:///{args.sqlite_file}"
         asyncio.run(run(url, args.findings, "SQLite", reuse, args.rebuild))

@@ -861,24 +861,28 @@ async def close_day_counts(conn: AsyncConnection, first: date, after: date, town
 
 
 @cache
-def _value_close_days_query(one_town: bool) -> Any:
+def _value_close_days_query(one_key: bool, one_town: bool) -> Any:
     t = stats_value_close_days
     query = select(t.c.days, _sum(t.c.closed)).where(
-        t.c.of_dim == bindparam("of_dim"), t.c.of_key == bindparam("of_key"), t.c.day == bindparam("month")
+        t.c.of_dim == bindparam("of_dim"), t.c.day == bindparam("month")
     )
+    if one_key:
+        query = query.where(t.c.of_key == bindparam("of_key"))
     if one_town:
         query = query.where(t.c.town == bindparam("town"))
     return query.group_by(t.c.days)
 
 
 async def value_close_day_counts(
-    conn: AsyncConnection, of: tuple[str, str], month: date, town: str | None
+    conn: AsyncConnection, of: tuple[str, str | None], month: date, town: str | None
 ) -> Counter[int]:
-    """Days to close of the findings with the value `of` closed in the month's days before `through`."""
+    """Days to close of the findings with the value `of` closed in the month's days before `through`; with no
+    key, of every finding ("severity", None holds each finding once)."""
     params: dict[str, Any] = {"of_dim": of[0], "of_key": of[1], "month": month}
     if town is not None:
         params["town"] = town
-    rows = (await conn.execute(_value_close_days_query(town is not None), params)).all()
+    query = _value_close_days_query(of[1] is not None, town is not None)
+    rows = (await conn.execute(query, params)).all()
     return Counter({int(days): int(n) for days, n in rows})
 
 

@@ -985,9 +985,18 @@ async def days_to_close(
         return _days_to_close(histogram)
     start, end = period.start, period.end
     through, upto = held.through, held.upto
-    stored = min(end, held.stored_after)  # the day in progress with the others, up to `upto`
-    if start < stored:
-        histogram.update(await daybook.close_day_counts(conn, start, stored, flt.town))
+    if period.is_month() and held.values:
+        # A month's days before `through` as one row per town and days: the day book of one value's, summed
+        # over the severities (each finding is in one); the day in progress from its own rows.
+        histogram.update(await daybook.value_close_day_counts(conn, ("severity", None), start, flt.town))
+        if start <= through < end and held.partial:
+            histogram.update(
+                await daybook.close_day_counts(conn, through, through + timedelta(days=1), flt.town)
+            )
+    else:
+        stored = min(end, held.stored_after)  # the day in progress with the others, up to `upto`
+        if start < stored:
+            histogram.update(await daybook.close_day_counts(conn, start, stored, flt.town))
     if through < end:
         for day, closed in (await daybook.tail(conn, upto, flt.town)).closings.items():
             if start <= day < end:

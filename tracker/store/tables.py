@@ -271,9 +271,10 @@ stats_value_stocks = _value_cells("stats_value_stocks", DAYBOOK_STOCKS)
 stats_value_close_days = Table(
     "stats_value_close_days",
     metadata,
+    # The day before the key: a month of every finding is one range too (of_dim "severity", every key).
     Column("of_dim", String(20), primary_key=True),
-    Column("of_key", String(60), primary_key=True),
     Column("day", Date, primary_key=True),
+    Column("of_key", String(60), primary_key=True),
     Column("town", String(60), primary_key=True),
     Column("days", Integer, primary_key=True),
     Column("closed", Integer, nullable=False),

@@ -58,13 +58,13 @@ def upgrade() -> None:
     op.create_table(
         "stats_value_close_days",
         sa.Column("of_dim", sa.String(length=20), nullable=False),
-        sa.Column("of_key", sa.String(length=60), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("of_key", sa.String(length=60), nullable=False),
         sa.Column("town", sa.String(length=60), nullable=False),
         sa.Column("days", sa.Integer(), nullable=False),
         sa.Column("closed", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "of_dim", "of_key", "day", "town", "days", name=op.f("pk_stats_value_close_days")
+            "of_dim", "day", "of_key", "town", "days", name=op.f("pk_stats_value_close_days")
         ),
         sqlite_with_rowid=False,
     )
