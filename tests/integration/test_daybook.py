@@ -23,15 +23,7 @@ from tracker.store.tables import (
     findings,
     history,
     inspections,
-    stats_close_days,
-    stats_flows,
-    stats_months,
-    stats_overdue_members,
     stats_state,
-    stats_stocks,
-    stats_value_close_days,
-    stats_value_months,
-    stats_value_stocks,
     users,
 )
 
@@ -191,15 +183,7 @@ async def assert_same_figures(
                     period,
                     "not from the day book",
                 )
-                where = (period, flt)
-                book = await q._counts(conn, period, flt, now, q.DIMENSIONS)
-                rows = await q._counts(conn, period, flt, now, q.DIMENSIONS, exact_rows=True)
-                assert book[0] == rows[0], where
-                for dimension in q.DIMENSIONS:
-                    assert _nonzero(book[1][dimension]) == _nonzero(rows[1][dimension]), (*where, dimension)
-                assert await q.days_to_close(conn, period, flt, now) == await q.days_to_close(
-                    conn, period, flt, now, exact_rows=True
-                ), where
+                await assert_same_breakdowns(conn, period, flt, now)
             for flt in TREND_FILTERS:  # the headline figures narrowed to one value: that value's group
                 assert await q.figures(conn, period, flt, now) == await q.figures(
                     conn, period, flt, now, exact_rows=True
@@ -219,14 +203,20 @@ async def assert_same_narrowed_figures(conn: Any, period: Period, now: datetime,
         of = q._one_value(flt)[1]
         answered = await q._value_counts(conn, period, flt.town, of, now, q.DIMENSIONS)
         assert (answered is not None) == from_book, where
-        book = await q._counts(conn, period, flt, now, q.DIMENSIONS)
-        rows = await q._counts(conn, period, flt, now, q.DIMENSIONS, exact_rows=True)
-        assert book[0] == rows[0], where
-        for dimension in q.DIMENSIONS:
-            assert _nonzero(book[1][dimension]) == _nonzero(rows[1][dimension]), (*where, dimension)
-        assert await q.days_to_close(conn, period, flt, now) == await q.days_to_close(
-            conn, period, flt, now, exact_rows=True
-        ), where
+        await assert_same_breakdowns(conn, period, flt, now)
+
+
+async def assert_same_breakdowns(conn: Any, period: Period, flt: q.Filter, now: datetime) -> None:
+    """The totals, every breakdown and days to close equal the rows'."""
+    where = (period, flt)
+    book = await q._counts(conn, period, flt, now, q.DIMENSIONS)
+    rows = await q._counts(conn, period, flt, now, q.DIMENSIONS, exact_rows=True)
+    assert book[0] == rows[0], where
+    for dimension in q.DIMENSIONS:
+        assert _nonzero(book[1][dimension]) == _nonzero(rows[1][dimension]), (*where, dimension)
+    assert await q.days_to_close(conn, period, flt, now) == await q.days_to_close(
+        conn, period, flt, now, exact_rows=True
+    ), where
 
 
 def _nonzero(sums: dict[Any, dict[str, int]]) -> dict[Any, dict[str, int]]:
@@ -353,16 +343,7 @@ async def test_catching_up_day_by_day_stores_what_one_rebuild_stores(engine: Asy
 async def _stored(engine: AsyncEngine) -> dict[str, Any]:
     async with engine.connect() as conn:
         out: dict[str, Any] = {}
-        for table in (
-            stats_flows,
-            stats_months,
-            stats_stocks,
-            stats_close_days,
-            stats_overdue_members,
-            stats_value_months,
-            stats_value_stocks,
-            stats_value_close_days,
-        ):
+        for table in daybook.TABLES:
             rows = (await conn.execute(select(table))).all()
             out[table.name] = sorted(tuple(r) for r in rows)
         out["state"] = tuple((await conn.execute(select(stats_state))).one())

@@ -607,6 +607,8 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
 
 
 VALUE_TABLES = (stats_value_months, stats_value_stocks, stats_value_close_days)
+# Every table of the day book but its state.
+TABLES = (stats_flows, stats_months, stats_stocks, stats_close_days, stats_overdue_members, *VALUE_TABLES)
 
 
 def _value_rows(book: ValueBook) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -681,14 +683,7 @@ async def clear(engine: AsyncEngine) -> None:
     """Empty the day book: every figure comes from the rows until the next catch_up."""
     async with engine.begin() as conn:
         await conn.execute(delete(stats_state))
-        for table in (
-            stats_flows,
-            stats_months,
-            stats_stocks,
-            stats_close_days,
-            stats_overdue_members,
-            *VALUE_TABLES,
-        ):
+        for table in TABLES:
             await conn.execute(delete(table))
 
 
@@ -970,6 +965,7 @@ def _sum(column: Any) -> Any:
 
 
 __all__ = [
+    "TABLES",
     "Book",
     "catch_up",
     "cells",
