@@ -476,7 +476,8 @@ def _closed_of_found_flow(period: Period) -> str | None:
 
 def _town_only(flt: Filter) -> bool:
     """The day book is kept per town and one dimension at a time: it answers when the figures are filtered by
-    town or not at all (a drill-down by category, severity, mode or facility reads the rows)."""
+    town or not at all. A month narrowed to one value more is the day book of one value's (_value_counts);
+    other drill-downs read the rows."""
     return replace(flt, town=None) == Filter()
 
 
