@@ -339,8 +339,11 @@ async def _counts(
         if groups is not None:
             return _from_groups(groups, dimensions, once=one[0])
     if not exact_rows and not dimensions and one is not None:
-        # The totals of one value of one dimension are that value's group in the day book.
-        groups = await _book_counts(conn, period, Filter(town=flt.town), now, [one[0]])
+        # The totals of one value of one dimension are that value's group in the day book: in the day book of
+        # that value when it holds the month (one group read), else among its dimension's groups.
+        groups = await _value_counts(conn, period, flt.town, one, now, [one[0]])
+        if groups is None:
+            groups = await _book_counts(conn, period, Filter(town=flt.town), now, [one[0]])
         if groups is not None:
             return groups.get(one, dict.fromkeys(TALLIES, 0)), {}
     if not exact_rows and _town_only(flt):
