@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -342,7 +343,10 @@ def _num(value: float | None, digits: int = 1) -> str:
     return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
 
 
+@cache
 def template_env() -> Environment:
+    """One environment per process: it keeps the compiled templates (compiling the dashboard's took longer than
+    its queries). FileSystemLoader still recompiles a template whose file changed."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
     env.filters["pct"] = _pct
     env.filters["num"] = _num

@@ -723,6 +723,32 @@ async def test_it_shows_the_first_rows_of_a_list_and_links_the_whole_of_it(
     assert more and more.group(1).startswith("/dashboard/findings?metric=overdue&amp;from=2025-03-01")
 
 
+async def test_it_shows_the_first_rows_of_a_breakdown_compressed_and_links_the_whole_of_it(
+    stack, monkeypatch: pytest.MonkeyPatch
+):
+    from tracker.web import dashboard
+
+    monkeypatch.setattr(dashboard, "BREAKDOWN_ROWS", 2)
+    lead = await stack.token("lead")
+    api = await stack.client.get(f"/api/stats/closure?{MARCH_QUERY}&group_by=facility", headers=lead)
+    every = [g["label"] for g in api.json()["groups"]]
+    assert len(every) > 2
+
+    def facility_rows(html: str) -> list[str]:
+        panel = html.split('id="by-facility"')[1].split("</table>")[0]
+        return re.findall(r'<tr><td class="text">([^<]+) <span class="en">', panel)
+
+    page = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=lead)
+    assert page.status_code == 200 and page.headers["content-encoding"] == "gzip"
+    assert facility_rows(page.text) == every[:2]
+    more = re.search(r'<a href="([^"]+)" id="all-facility">前 2 项；全部 (\d+) 项', page.text)
+    assert more and int(more.group(2)) == len(every)
+    assert 'id="all-town"' in page.text  # three towns: cut too
+    whole = await stack.client.get(more.group(1).replace("&amp;", "&"), headers=lead)
+    assert whole.status_code == 200 and facility_rows(whole.text) == every
+    assert 'id="all-facility"' not in whole.text and 'id="all-town"' in whole.text  # the one asked for only
+
+
 async def test_it_pages_a_long_list_and_keeps_the_whole_count(stack, monkeypatch: pytest.MonkeyPatch):
     from tracker.web import dashboard
 

@@ -39,7 +39,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -119,7 +119,9 @@ class Filter:
     mode: str | None = None
 
     def params(self) -> dict[str, str]:
-        return {k: str(v) for k, v in asdict(self).items() if v not in (None, "")}
+        # Read field by field: asdict() deep-copies, and a dashboard asks this of every figure it links.
+        values = ((name, getattr(self, name)) for name in _FILTER_FIELDS)
+        return {k: str(v) for k, v in values if v not in (None, "")}
 
     def with_group(self, dimension: str, key: Any) -> Filter:
         name = "facility_id" if dimension == "facility" else dimension
@@ -140,6 +142,9 @@ class Filter:
         if self.mode:
             out.append(c.mode == self.mode)
         return out
+
+
+_FILTER_FIELDS = [each.name for each in fields(Filter)]
 
 
 def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,6 +31,8 @@ def create_app(ctx: Context) -> FastAPI:
         description="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改",
     )
     app.state.ctx = ctx
+    # Pages go compressed: a dashboard's tables shrink about twentyfold, which a phone on a weak signal feels.
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.include_router(router)
     app.include_router(pages_router)
     app.include_router(dashboard_router)
