@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -20,7 +21,8 @@ from tracker.checklists.loader import default_directory
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
-from tracker.events.schemas import CATALOGUE
+from tracker.events.codec import encode
+from tracker.events.schemas import CATALOGUE, FindingClosed
 from tracker.service.loop import issue_order
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.tables import findings, users
@@ -206,6 +208,17 @@ def test_it_documents_every_event_subject_in_asyncapi(tmp_path: Path) -> None:
     missing = {cls.subject() for cls in CATALOGUE.values()} - addresses
     assert not missing, f"events missing from the AsyncAPI document: {sorted(missing)}"
     assert all(subject.startswith("tracker.") for subject in (cls.subject() for cls in CATALOGUE.values()))
+    # Each event's schema is the message on the wire: its fields and `type` naming it, nothing else.
+    schemas = document["components"]["schemas"]
+    for name, cls in CATALOGUE.items():
+        schema = schemas[cls.__name__]
+        assert schema["properties"]["type"]["const"] == name and "type" in schema["required"]
+        assert set(schema["properties"]) == {*cls.model_fields, "type"}
+        assert schema["additionalProperties"] is False
+    closed = FindingClosed(finding_id=1, facility_id=2, verification_id=3)
+    wire = json.loads(encode(closed))
+    documented = schemas["FindingClosed"]
+    assert set(wire) <= set(documented["properties"]) and set(documented["required"]) <= set(wire)
 
 
 def test_it_loads_a_holiday_schedule_and_names_a_date_outside_the_year(tmp_path: Path, data: Path) -> None:

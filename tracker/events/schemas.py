@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,8 +13,21 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
+def _envelope(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    """Document the message as it goes on the wire (tracker.events.codec): the event's fields and `type`,
+    naming the event. Without it a reader holding to the documented schema (no other properties) would
+    refuse every real message."""
+    name = getattr(cls, "name", None)
+    if isinstance(name, str):
+        schema["properties"] = {
+            "type": {"const": name, "title": "Type", "type": "string"},
+            **schema["properties"],
+        }
+        schema["required"] = ["type", *schema.get("required", [])]
+
+
 class Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_envelope)
 
     name: ClassVar[str]
     event_id: str = Field(default_factory=new_event_id)
