@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from tracker import reports
+from tracker.checklists import Catalog
 from tracker.domain.model import Actor, Role
 from tracker.stats import daybook
 from tracker.stats import query as q
@@ -118,30 +119,38 @@ async def dashboard_page(
 ) -> Response:
     period = _period(start, end, request)
     d = await _dashboard(request, actor, period, filters.for_(actor))
-    previous = period.previous()
+    return HTMLResponse(dashboard_html(d, context(request).catalog, actor, whole))
+
+
+def dashboard_html(
+    d: reports.Dashboard, catalog: Catalog | None, actor: Actor, whole: str | None = None
+) -> str:
+    """The dashboard page of `d` as `actor` sees it, with the breakdown `whole` shown whole."""
+    period = d.period
     after = (
         Period(period.end, period.end + timedelta(days=period.days))
         if not period.is_month()
         else Period.month(period.end.year, period.end.month)
     )
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **d.flt.params()}
-    return _html(
-        "dashboard.html",
-        {
-            **reports.report_context(d, context(request).catalog, links=True),
-            "actor": actor,
-            "query": query,
-            "export": lambda table: f"/dashboard/export.xlsx?{urlencode({**query, 'table': table})}",
-            "shift": lambda p: (
+    return (
+        reports.template_env()
+        .get_template("dashboard.html")
+        .render(
+            **reports.report_context(d, catalog, links=True),
+            actor=actor,
+            query=query,
+            export=lambda table: f"/dashboard/export.xlsx?{urlencode({**query, 'table': table})}",
+            shift=lambda p: (
                 f"/dashboard?{urlencode({**query, 'from': p.start.isoformat(), 'to': p.end.isoformat()})}"
             ),
-            "previous": previous,
-            "after": after,
-            "town_officer": actor.role is Role.TOWN_OFFICER,
-            "breakdown_rows": BREAKDOWN_ROWS,
-            "whole": whole,
-            "whole_url": lambda dim: f"/dashboard?{urlencode({**query, 'all': dim})}#by-{dim}",
-        },
+            previous=period.previous(),
+            after=after,
+            town_officer=actor.role is Role.TOWN_OFFICER,
+            breakdown_rows=BREAKDOWN_ROWS,
+            whole=whole,
+            whole_url=lambda dim: f"/dashboard?{urlencode({**query, 'all': dim})}#by-{dim}",
+        )
     )
 
 
