@@ -5,11 +5,13 @@ running months and weeks, every town and none, on SQLite and PostgreSQL; and it 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,11 +20,13 @@ from tracker.domain.calendar import LOCAL_TZ
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period, local_day
+from tracker.store.migrate import alembic_config, upgrade
 from tracker.store.tables import (
     facilities,
     findings,
     history,
     inspections,
+    stats_running,
     stats_state,
     users,
 )
@@ -323,6 +327,35 @@ async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engin
         later = await conn.execute(select(func.count()).where(findings.c.reported_at >= upto))
         assert later.scalar_one() > 0
     await assert_same_figures(engine, NOW, [RUNNING_MONTH, RUNNING_WEEK, CUSTOM[1], PAST_MONTHS[2]])
+    assert await _running_rows(engine) > 0  # the running month was read from stats_running
+
+
+async def _running_rows(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(stats_running))).scalar_one()
+
+
+async def test_the_upgrade_that_keeps_the_running_month_hands_the_day_in_progress_back_to_the_rows(
+    engine: AsyncEngine, database_url: str
+):
+    """A day book caught up before migration 0011 has no stats_running: until the next catch-up the running
+    month is read from the rows since 00:00, then from the new table, with the same figures."""
+    await populate(engine, 300, seed=5)
+    caught_up = MIDNIGHT + timedelta(hours=6, minutes=5)
+    assert await daybook.catch_up(engine, caught_up) == local_day(NOW)
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0010")
+    await asyncio.to_thread(upgrade, database_url)
+    async with engine.connect() as conn:
+        held = await daybook.state(conn)
+        assert held is not None and held.through == local_day(NOW) and not held.partial
+    assert await _running_rows(engine) == 0
+    await assert_same_figures(engine, NOW, [RUNNING_MONTH])
+    assert await daybook.catch_up(engine, caught_up + timedelta(minutes=10)) == local_day(NOW)
+    async with engine.connect() as conn:
+        held = await daybook.state(conn)
+        assert held is not None and held.partial
+    assert await _running_rows(engine) > 0
+    await assert_same_figures(engine, NOW, [RUNNING_MONTH])
 
 
 async def test_catching_up_day_by_day_stores_what_one_rebuild_stores(engine: AsyncEngine):

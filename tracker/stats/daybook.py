@@ -35,7 +35,20 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, delete, func, insert, literal_column, or_, select, union_all, update
+from sqlalchemy import (
+    Date,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.stats.periods import local_day, local_midnight
@@ -49,6 +62,7 @@ from tracker.store.tables import (
     stats_flows,
     stats_months,
     stats_overdue_members,
+    stats_running,
     stats_state,
     stats_stocks,
     stats_value_close_days,
@@ -592,6 +606,7 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
         await _insert(conn, stats_overdue_members, [{"finding_id": i} for i in book.overdue_at_end])
         if held is not None:
             await _replace_values(conn, value_rows, first_month, held.through, stock_days)
+        await _write_running(conn, today)
         await conn.execute(delete(stats_state))
         await conn.execute(
             insert(stats_state).values(id=1, through=today, partial_until=upto, values_through=today)
@@ -608,7 +623,49 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
 
 VALUE_TABLES = (stats_value_months, stats_value_stocks, stats_value_close_days)
 # Every table of the day book but its state.
-TABLES = (stats_flows, stats_months, stats_stocks, stats_close_days, stats_overdue_members, *VALUE_TABLES)
+TABLES = (
+    stats_flows,
+    stats_months,
+    stats_stocks,
+    stats_close_days,
+    stats_overdue_members,
+    stats_running,
+    *VALUE_TABLES,
+)
+
+
+async def _write_running(conn: AsyncConnection, today: date) -> None:
+    """Work stats_running out again, in SQL, from what the transaction has written: the running month's rows,
+    the day in progress (which moves open and open major from today's 00:00 to its moment) and the stocks at
+    today's 00:00."""
+    month = today.replace(day=1)
+    zero = literal_column("0")
+
+    def cells(t: Any) -> list[Any]:
+        return [t.c.dim, t.c.town, t.c.key]
+
+    m, fl, st = stats_months, stats_flows, stats_stocks
+    parts = union_all(
+        select(*cells(m), *(m.c[n] for n in DAYBOOK_FLOWS), *(zero.label(n) for n in DAYBOOK_STOCKS)).where(
+            m.c.day == month
+        ),
+        select(
+            *cells(fl),
+            *(fl.c[n] for n in DAYBOOK_FLOWS),
+            fl.c.found - fl.c.closed,
+            fl.c.found_major - fl.c.closed_major,
+            zero,
+        ).where(fl.c.day == today),
+        select(*cells(st), *(zero for _ in DAYBOOK_FLOWS), *(st.c[n] for n in DAYBOOK_STOCKS)).where(
+            st.c.day == today
+        ),
+    ).subquery()
+    counts = (*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)
+    summed = select(
+        parts.c.dim, literal(month, Date), parts.c.town, parts.c.key, *(func.sum(parts.c[n]) for n in counts)
+    ).group_by(parts.c.dim, parts.c.town, parts.c.key)
+    await conn.execute(delete(stats_running))
+    await conn.execute(insert(stats_running).from_select(["dim", "day", "town", "key", *counts], summed))
 
 
 def _value_rows(book: ValueBook) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -673,6 +730,7 @@ async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], up
         await _insert(conn, stats_close_days, close)
         if value_rows is not None:
             await _replace_values(conn, value_rows, first_month, today, [today])
+        await _write_running(conn, today)
         await conn.execute(
             update(stats_state).where(stats_state.c.id == 1).values(partial_until=upto, values_through=today)
         )
@@ -770,8 +828,14 @@ _TABLES = {
     "flows": stats_flows,
     "months": stats_months,
     "stocks": stats_stocks,
+    "running": stats_running,
     "value_months": stats_value_months,
     "value_stocks": stats_value_stocks,
+}
+_COUNTS = {
+    "stocks": DAYBOOK_STOCKS,
+    "value_stocks": DAYBOOK_STOCKS,
+    "running": DAYBOOK_FLOWS + DAYBOOK_STOCKS,
 }
 
 
@@ -783,7 +847,7 @@ def _group_query(table: str, dims: tuple[str, ...], span: bool, one_town: bool) 
     Built once per shape and run with the days, town and value as parameters: a page runs several and building
     them costs more than SQLite takes to answer."""
     t = _TABLES[table]
-    names = DAYBOOK_STOCKS if table.endswith("stocks") else DAYBOOK_FLOWS
+    names = _COUNTS.get(table, DAYBOOK_FLOWS)
     where = (
         [t.c.day >= bindparam("first"), t.c.day < bindparam("after")]
         if span
@@ -823,7 +887,8 @@ async def group_sums(
     """Per group of the dimensions `dims` ("town" among them or not), the sums of `table`'s counts (in
     DAYBOOK_FLOWS' or DAYBOOK_STOCKS' order): "flows" over the days in [first, after); "months" of the month
     starting on `first` (its days before `through`); "stocks" at 00:00 of `first`, which must be at or before
-    `through`. "value_months" and "value_stocks" (the day book of the one value `of` = (dim, key)): the same as
+    `through`. "running": the running month starting on `first` so far (see stats_running), its flows then its
+    stocks. "value_months" and "value_stocks" (the day book of the one value `of` = (dim, key)): the same as
     "months", and "stocks" at a month's first day or at `through`."""
     query = _group_query(table, tuple(dims), after is not None, town is not None)
     params: dict[str, Any] = {"first": first}

@@ -242,6 +242,12 @@ Index("ix_stats_flows_value", stats_flows.c.key, stats_flows.c.dim, stats_flows.
 stats_months = _daybook_cells("stats_months", DAYBOOK_FLOWS)
 # Stocks at 00:00 local time of day `day`. Rows for every day up to and including stats_state.through.
 stats_stocks = _daybook_cells("stats_stocks", DAYBOOK_STOCKS)
+# The running month so far, per cell, as one read (`day` is the month's first day): the flows of its days up to
+# stats_state.partial_until (its month rows and the day in progress), open and open major at that moment, and
+# overdue at 00:00 of stats_state.through (a page moves it to now from the day's history). Worked out from the
+# three tables above, in the same transaction, each time the day in progress is stored; read only while
+# stats_state.partial_until is set.
+stats_running = _daybook_cells("stats_running", DAYBOOK_FLOWS + DAYBOOK_STOCKS)
 # The findings counted overdue at 00:00 of stats_state.through: with the day's history they give overdue now.
 stats_overdue_members = Table(
     "stats_overdue_members",
