@@ -20,12 +20,13 @@ The period is March 2025 (local days), the previous period February 2025. Findin
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import prepared_engine
@@ -542,6 +543,18 @@ async def test_it_shows_the_dashboard_with_every_number_linked_to_its_list(stack
     assert '<span id="count">2</span>' in listing.text
     head = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=await stack.token("head"))
     assert head.status_code == 403
+
+
+async def test_it_serves_the_figures_while_a_writer_holds_the_database(stack):
+    """Reading the figures (and the session) takes no write lock: on SQLite a page neither waits for the loop's
+    writers nor holds them up. Holding the lock, it would wait out the busy timeout (30 s) and fail."""
+    lead = await stack.token("lead")
+    async with stack.engine.begin() as writer:
+        await writer.execute(update(users).where(users.c.username == "lead").values(email="lead2@mzj.cn"))
+        page = await asyncio.wait_for(stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=lead), 10)
+        api = await asyncio.wait_for(stack.client.get(f"/api/stats/closure?{MARCH_QUERY}", headers=lead), 10)
+    assert page.status_code == 200 and "整改率" in page.text
+    assert api.status_code == 200 and api.json()["figures"]["found"]["value"] == 7
 
 
 async def test_it_exports_a_table_as_a_real_workbook(stack):

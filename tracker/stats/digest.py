@@ -17,6 +17,7 @@ from tracker.mail.render import render
 from tracker.stats import query as q
 from tracker.stats.labels import METRIC_NAMES
 from tracker.stats.periods import Period, local_day
+from tracker.store.db import read_only
 from tracker.store.tables import facilities, findings, mail, users
 
 log = logging.getLogger("tracker.digest")
@@ -34,7 +35,7 @@ def about(week: Period) -> str:
 
 async def recipients(engine: AsyncEngine) -> list[tuple[str, str | None]]:
     """(address, town or None for every town) of everyone who gets the digest."""
-    async with engine.connect() as conn:
+    async with read_only(engine) as conn:
         rows = (
             await conn.execute(
                 select(users.c.email, users.c.role, users.c.town)
@@ -90,7 +91,7 @@ async def queue_digests(engine: AsyncEngine, now: datetime, base_url: str) -> in
 async def digest_context(
     engine: AsyncEngine, week: Period, flt: q.Filter, now: datetime, base_url: str
 ) -> dict[str, Any]:
-    async with engine.connect() as conn:
+    async with read_only(engine) as conn:
         summary = await q.summary(conn, week, flt, now)
         escalated = await q.escalations(conn, week, flt)
         major_ids = await q.finding_ids(conn, "open_major", week, flt, now)

@@ -47,9 +47,15 @@ READ_ONLY = "tracker_read_only"
 
 @asynccontextmanager
 async def read_only(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for reading: on SQLite it does not take the write lock that writers queue for."""
+    """A connection for reading, every statement from one snapshot: on SQLite a read transaction under WAL,
+    which does not take the write lock that writers queue for; on PostgreSQL a read-only REPEATABLE READ
+    transaction (under the default READ COMMITTED, a page reading the day book's state and then its rows
+    could see a catch-up commit in between, and count the same findings twice)."""
     async with engine.connect() as conn:
-        await conn.execution_options(**{READ_ONLY: True})
+        options: dict[str, Any] = {READ_ONLY: True}
+        if conn.dialect.name == "postgresql":
+            options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        await conn.execution_options(**options)
         try:
             yield conn
         finally:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tracker import tokens
 from tracker.domain.model import Actor, Role
 from tracker.service.context import Context
+from tracker.store.db import read_only
 from tracker.store.tables import users
 
 SESSION_HOURS = 12
@@ -39,7 +40,7 @@ def context(request: Request) -> Context:
 
 
 async def login(ctx: Context, username: str, password: str) -> str | None:
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         row = (await conn.execute(select(users).where(users.c.username == username, users.c.active))).first()
     if row is None or not check_password(password, row.password_hash):
         return None
@@ -56,7 +57,7 @@ async def actor_from_token(ctx: Context, token: str) -> Actor | None:
     subject = str(claims.get("sub", ""))
     if claims.get("scope") != "user" or not subject.startswith("user:"):
         return None
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         row = (
             await conn.execute(select(users).where(users.c.id == int(subject[5:]), users.c.active))
         ).first()

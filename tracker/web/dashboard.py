@@ -22,6 +22,7 @@ from tracker.stats import query as q
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
 from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
+from tracker.store.db import read_only
 from tracker.store.tables import facilities
 from tracker.web.auth import context, session_actor
 
@@ -91,7 +92,7 @@ async def _dashboard(
 ) -> reports.Dashboard:
     ctx = context(request)
     list_limit = None if whole_lists else DASHBOARD_ROWS
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         d = await reports.gather(conn, period, flt, ctx.clock.now(), ctx.catalog, list_limit)
         if actor.role is Role.TOWN_OFFICER:
             d.towns = [actor.town or ""]
@@ -172,7 +173,7 @@ async def findings_page(
     flt = filters.for_(actor)
     ctx = context(request)
     now = ctx.clock.now()
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         count = await q.finding_count(conn, metric, period, flt, now)
         rows = await q.finding_list(conn, metric, period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
@@ -228,7 +229,7 @@ async def export(
     if table == "findings":
         if metric not in LIST_METRICS:
             raise HTTPException(status_code=422, detail=f"metric: one of {', '.join(LIST_METRICS)}")
-        async with ctx.engine.connect() as conn:
+        async with read_only(ctx.engine) as conn:
             rows = await q.finding_list(conn, metric, period, flt, ctx.clock.now())
         sheets = [reports.finding_table(rows, METRIC_NAMES[metric][0], METRIC_NAMES[metric][0], ctx.catalog)]
         name = f"findings-{metric}-{period.start}-{period.end}.xlsx"
@@ -280,7 +281,7 @@ async def closure(
     flt = filters.for_(actor)
     ctx = context(request)
     now = ctx.clock.now()
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         with daybook.one_reading():
             s = await q.summary(conn, period, flt, now)
             groups = await q.breakdown(conn, group_by, period, flt, now) if group_by else None
