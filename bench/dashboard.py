@@ -6,8 +6,9 @@ Generates findings spread over two years (400 facilities in 12 towns) and builds
 scheduler would have kept it day by day (tracker.stats.daybook). Then, for the last whole month (the monthly
 report) and for the running month (the dashboard's default page, counted at now), times every query the
 dashboard page runs (tracker.reports.gather), the whole page's queries (gather itself) and the hand-written
-baseline, several times each, and prints the best time of each with its ratio to the baseline; and, beside
-the target, the page as HTML (its queries and its rendering). Without
+baseline, several times each, in turn with the baseline, and prints the best time of each beside the
+baseline's over the same turns, and the median of the two's ratio in each turn; and, beside the target, the page as HTML (its queries and its
+rendering). Without
 --postgres-url a throwaway PostgreSQL server is started as in the integration tests (tests/support). Not part of
 the test suite.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -170,13 +172,24 @@ async def _all(value: Any) -> Any:
     return await value
 
 
-async def best(fn: Callable[[], Awaitable[Any]], repeat: int = 15) -> float:
-    times = []
+async def best(
+    fn: Callable[[], Awaitable[Any]], baseline: Callable[[], Awaitable[Any]], repeat: int = 15
+) -> tuple[float, float, float]:
+    """The best times of `fn` and of the baseline, in ms, each run `repeat` times in turn with the other, and the
+    median of the ratios of each turn. This machine's speed jumps by half for seconds at a time (the baseline of
+    one month took 20 or 31 ms): a baseline timed once, before everything else, moved every ratio with it, and
+    the two best times may come from different turns."""
+    ours, base = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        await fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1000
+        for call, times in ((baseline, base), (fn, ours)):
+            t0 = time.perf_counter()
+            await call()
+            times.append(time.perf_counter() - t0)
+    return (
+        min(ours) * 1000,
+        min(base) * 1000,
+        statistics.median(o / b for o, b in zip(ours, base, strict=True)),
+    )
 
 
 LEAD = Actor(1, "bench", Role.BUREAU_LEAD)
@@ -248,16 +261,15 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
                 q.breakdown(conn, "town", period, flt, NOW),
             ),
         }
-        base = await best(baseline)
         print(f"\n{label}: period {period.start}..{period.end}, now {NOW.isoformat()}")
-        print(f"  {'hand-written GROUP BY (baseline)':<36} {base:9.1f} ms   1.00x")
-        for name, job in jobs.items():
-            ms = await best(job)
-            print(f"  {name:<36} {ms:9.1f} ms  {ms / base:5.2f}x")
-        print("  pages, all of their queries:")
-        for name, job in pages.items():
-            ms = await best(lambda job=job: _all(job()))
-            print(f"  {name:<36} {ms:9.1f} ms  {ms / base:5.2f}x")
+        print(
+            f"  {'best of 15, ms; median ratio of the turns':<38} {'':>3} {'ms':>7}  {'baseline':>8}  ratio"
+        )
+        for part, timed in (("queries", jobs), ("pages, all of their queries", pages)):
+            print(f"  {part}:")
+            for name, job in timed.items():
+                ms, base, ratio = await best(lambda job=job: _all(job()), baseline)
+                print(f"  {name:<42} {ms:7.1f}  {base:8.1f}  {ratio:5.2f}x")
 
 
 async def run(url: str, n: int, label: str, reuse: bool = False, rebuild: bool = False) -> None:
