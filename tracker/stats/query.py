@@ -592,10 +592,16 @@ async def _book_counts(
     if (running and (through != today or start > today or now < upto)) or (not running and end > through):
         return None
     wanted = frozenset(dims)
-    if running and held.partial and period.is_month():
-        return await _running_month_counts(conn, held, period, flt.town, now, dims)
+    # The running month while the day book holds the day in progress: its days, the day in progress and the
+    # stocks at that moment are one read (stats_running; overdue in it is at today's 00:00).
+    whole_so_far = running and held.partial and period.is_month()
     flows: dict[GroupKey, list[int]] = {}
-    if start < min(end, through):
+    stocks: dict[GroupKey, list[int]] = {}
+    if whole_so_far:
+        width = len(DAYBOOK_FLOWS)
+        for group, counts in (await daybook.group_sums(conn, "running", start, None, flt.town, dims)).items():
+            flows[group], stocks[group] = counts[:width], counts[width:]
+    elif start < min(end, through):
         flows = (
             await daybook.group_sums(conn, "months", start, None, flt.town, dims)  # its days before `through`
             if period.is_month()
@@ -604,7 +610,7 @@ async def _book_counts(
     partial: dict[GroupKey, list[int]] = {}  # the day in progress, up to `upto`
     tail = None  # and what happened since, from the rows
     if start <= through < end:
-        if held.partial:
+        if held.partial and not whole_so_far:
             partial = await daybook.group_sums(
                 conn, "flows", through, through + timedelta(days=1), flt.town, dims
             )
@@ -618,7 +624,8 @@ async def _book_counts(
                         _add_counts(flows, group, counts)
     if running:
         assert tail is not None  # a running period holds the day in progress (checked above)
-        stocks = await daybook.group_sums(conn, "stocks", today, None, flt.town, dims)
+        if not whole_so_far:
+            stocks = await daybook.group_sums(conn, "stocks", today, None, flt.town, dims)
         overdue = await _overdue_now(conn, now, today, stocks, flt.town, wanted)
         # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it): what
         # the day book holds of today, then the rows since.
@@ -634,35 +641,6 @@ async def _book_counts(
     # The day book knows closed_of_found for a week or a month; for other periods it is counted from the rows.
     of_found = await _closed_of_found_rows(conn, period, flt.town, dims) if same is None else {}
     return _group_counts(flows, stocks, same, of_found)
-
-
-async def _running_month_counts(
-    conn: AsyncConnection,
-    held: daybook.State,
-    period: Period,
-    town: str | None,
-    now: datetime,
-    dims: Sequence[str],
-) -> dict[GroupKey, dict[str, int]]:
-    """_book_counts of the running month while the day book holds the day in progress: the month so far is one
-    read (stats_running: its flows and open up to the day book's moment, overdue at today's 00:00), then what
-    happened since, from the rows, as for any running period."""
-    wanted = frozenset(dims)
-    width = len(DAYBOOK_FLOWS)
-    flows: dict[GroupKey, list[int]] = {}
-    stocks: dict[GroupKey, list[int]] = {}
-    for group, counts in (await daybook.group_sums(conn, "running", period.start, None, town, dims)).items():
-        flows[group], stocks[group] = counts[:width], counts[width:]
-    tail = await daybook.tail(conn, held.upto, town)
-    for day, per_group in tail.flows.items():
-        if period.start <= day < period.end:
-            for group, counts in per_group.items():
-                if group[0] in wanted:
-                    _add_counts(flows, group, counts)
-    overdue = await _overdue_now(conn, now, held.through, stocks, town, wanted)
-    _move_open(stocks, tail.facts, held.upto, now, wanted)
-    _set_overdue(stocks, overdue)
-    return _group_counts(flows, stocks, "closed_same_month", {})
 
 
 def _move_open(
