@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import reports
 from tracker.checklists import Catalog
@@ -22,7 +23,7 @@ from tracker.stats import query as q
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
 from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
-from tracker.store.db import read_only
+from tracker.store.db import read
 from tracker.store.tables import facilities
 from tracker.web.auth import context, session_actor
 
@@ -92,8 +93,10 @@ async def _dashboard(
 ) -> reports.Dashboard:
     ctx = context(request)
     list_limit = None if whole_lists else DASHBOARD_ROWS
-    async with read_only(ctx.engine) as conn:
-        d = await reports.gather(conn, period, flt, ctx.clock.now(), ctx.catalog, list_limit)
+    now = ctx.clock.now()
+
+    async def page(conn: AsyncConnection) -> reports.Dashboard:
+        d = await reports.gather(conn, period, flt, now, ctx.catalog, list_limit)
         if actor.role is Role.TOWN_OFFICER:
             d.towns = [actor.town or ""]
         else:
@@ -102,7 +105,9 @@ async def _dashboard(
                     await conn.execute(select(facilities.c.town).distinct().order_by(facilities.c.town))
                 ).scalars()
             )
-    return d
+        return d
+
+    return await read(ctx.engine, page)
 
 
 def _html(name: str, values: dict[str, Any], status_code: int = 200) -> HTMLResponse:
@@ -173,9 +178,12 @@ async def findings_page(
     flt = filters.for_(actor)
     ctx = context(request)
     now = ctx.clock.now()
-    async with read_only(ctx.engine) as conn:
+
+    async def listed(conn: AsyncConnection) -> tuple[int, list[q.FindingRow]]:
         count = await q.finding_count(conn, metric, period, flt, now)
-        rows = await q.finding_list(conn, metric, period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        return count, await q.finding_list(conn, metric, period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+
+    count, rows = await read(ctx.engine, listed)
     query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
     pages = max(1, -(-count // PAGE_SIZE))
 
@@ -229,8 +237,8 @@ async def export(
     if table == "findings":
         if metric not in LIST_METRICS:
             raise HTTPException(status_code=422, detail=f"metric: one of {', '.join(LIST_METRICS)}")
-        async with read_only(ctx.engine) as conn:
-            rows = await q.finding_list(conn, metric, period, flt, ctx.clock.now())
+        now = ctx.clock.now()
+        rows = await read(ctx.engine, lambda conn: q.finding_list(conn, metric, period, flt, now))
         sheets = [reports.finding_table(rows, METRIC_NAMES[metric][0], METRIC_NAMES[metric][0], ctx.catalog)]
         name = f"findings-{metric}-{period.start}-{period.end}.xlsx"
     else:
@@ -281,10 +289,13 @@ async def closure(
     flt = filters.for_(actor)
     ctx = context(request)
     now = ctx.clock.now()
-    async with read_only(ctx.engine) as conn:
+
+    async def figures(conn: AsyncConnection) -> tuple[q.Summary, list[q.Group] | None]:
         with daybook.one_reading():
             s = await q.summary(conn, period, flt, now)
-            groups = await q.breakdown(conn, group_by, period, flt, now) if group_by else None
+            return s, await q.breakdown(conn, group_by, period, flt, now) if group_by else None
+
+    s, groups = await read(ctx.engine, figures)
     body: dict[str, Any] = {
         **s.as_dict(),
         "scope": flt.params(),

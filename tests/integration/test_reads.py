@@ -1,0 +1,65 @@
+"""read(): a page's statements in one read-only snapshot; on a SQLite file, all of them in one worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
+
+from tests.support.stack import add_facility, prepared_engine
+from tracker.store.db import read
+from tracker.store.tables import facilities
+
+
+async def names(conn) -> list[str]:
+    return list((await conn.execute(select(facilities.c.name).order_by(facilities.c.code))).scalars())
+
+
+async def test_it_reads_what_was_committed_and_not_a_writers_transaction_in_progress(database_url):
+    engine = await prepared_engine(database_url)
+    try:
+        await add_facility(engine, "F1")
+        await add_facility(engine, "F2")
+        before = await read(engine, names)
+        assert len(before) == 2
+        async with engine.begin() as writer:
+            await writer.execute(update(facilities).values(name="改名中"))
+            # The writer holds SQLite's write lock: a read waits for nothing and sees the last commit.
+            assert await asyncio.wait_for(read(engine, names), 10) == before
+        assert await read(engine, names) == ["改名中", "改名中"]
+    finally:
+        await engine.dispose()
+
+
+async def test_it_refuses_to_write(database_url):
+    engine = await prepared_engine(database_url)
+    try:
+        await add_facility(engine, "F1")
+
+        async def rename(conn) -> None:
+            await conn.execute(update(facilities).values(name="不该写入"))
+
+        with pytest.raises(DBAPIError):
+            await read(engine, rename)
+        assert await read(engine, names) != ["不该写入"]
+    finally:
+        await engine.dispose()
+
+
+async def test_on_sqlite_a_job_that_awaits_anything_else_is_stopped_with_a_clear_error(tmp_path):
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}")
+    try:
+        await add_facility(engine, "F1")
+
+        async def waits(conn) -> list[str]:
+            await asyncio.sleep(0)
+            return await names(conn)
+
+        with pytest.raises(RuntimeError, match=r"other than conn\.execute"):
+            await read(engine, waits)
+        # Its connection went back to the pool in one piece.
+        assert len(await read(engine, names)) == 1
+    finally:
+        await engine.dispose()
