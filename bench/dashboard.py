@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,7 +38,7 @@ from tracker.domain.model import Actor, Role
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period
-from tracker.store.db import make_engine
+from tracker.store.db import make_engine, read
 from tracker.store.migrate import upgrade_async
 from tracker.store.tables import facilities, findings, inspections, users
 from tracker.web.dashboard import DASHBOARD_ROWS, PAGE_SIZE, dashboard_html
@@ -166,12 +166,6 @@ async def settle(engine: AsyncEngine) -> None:
             await conn.execute(text("ANALYZE"))
 
 
-async def _all(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [await v for v in value]
-    return await value
-
-
 async def best(
     fn: Callable[[], Awaitable[Any]], baseline: Callable[[], Awaitable[Any]], repeat: int = 15
 ) -> tuple[float, float, float]:
@@ -195,81 +189,74 @@ async def best(
 LEAD = Actor(1, "bench", Role.BUREAU_LEAD)
 
 
-async def rendered(conn: Any, period: Period, catalog: Any) -> str:
-    """The whole page as the web handler makes it: its queries, then its HTML (not part of the target)."""
-    d = await reports.gather(conn, period, q.Filter(), NOW, catalog, DASHBOARD_ROWS)
-    return dashboard_html(d, catalog, LEAD)
+Job = Callable[[AsyncConnection], Awaitable[Any]]
 
 
 async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
+    """Every job runs as the web handlers run theirs, through tracker.store.db.read (on SQLite, in one worker
+    thread on a synchronous connection), and so does the baseline."""
     flt = q.Filter()
     catalog = load_catalog()
-    async with engine.connect() as conn:
-        baseline_sql = text(q.hand_written_group_by())
+    baseline_sql = text(q.hand_written_group_by())
+    span = {"start": period.start_utc.replace(tzinfo=None), "end": period.end_utc.replace(tzinfo=None)}
 
-        async def baseline() -> None:
-            (
-                await conn.execute(
-                    baseline_sql,
-                    {
-                        "start": period.start_utc.replace(tzinfo=None),
-                        "end": period.end_utc.replace(tzinfo=None),
-                    },
-                )
-            ).all()
+    async def baseline(conn: AsyncConnection) -> None:
+        (await conn.execute(baseline_sql, span)).all()
 
-        jobs: dict[str, Callable[[], Awaitable[Any]]] = {
-            "summary + 6 breakdowns (overview)": lambda: q.overview(conn, period, flt, NOW),
-            "summary alone (this + previous)": lambda: q.summary(conn, period, flt, NOW),
-            **{
-                f"breakdown by {d} alone (API)": (lambda d=d: q.breakdown(conn, d, period, flt, NOW))
-                for d in ("town", "facility")
-            },
-            "trend by week (12)": lambda: q.trend(conn, "week", period, flt),
-            "trend by month (12)": lambda: q.trend(conn, "month", period, flt),
-            "days to close": lambda: q.days_to_close(conn, period, flt, NOW),
-            f"overdue list ({DASHBOARD_ROWS})": lambda: q.overdue_list(
-                conn, period, flt, NOW, DASHBOARD_ROWS
-            ),
-            f"open major list ({DASHBOARD_ROWS})": lambda: q.finding_list(
-                conn, "open_major", period, flt, NOW, DASHBOARD_ROWS
-            ),
-            "top facilities, open": lambda: q.top_facilities(conn, "open", period, flt, NOW),
-            "top facilities, repeat": lambda: q.top_facilities(conn, "repeat", period, flt, NOW),
-            "escalations": lambda: q.escalations(conn, period, flt),
-        }
-        pages: dict[str, Callable[[], Awaitable[Any]]] = {
-            "dashboard page, all towns (gather)": lambda: reports.gather(
-                conn, period, flt, NOW, catalog, DASHBOARD_ROWS
-            ),
-            "dashboard page, one town (gather)": lambda: reports.gather(
-                conn, period, q.Filter(town=TOWNS[3]), NOW, catalog, DASHBOARD_ROWS
-            ),
-            "dashboard page, one category (gather)": lambda: reports.gather(
-                conn, period, q.Filter(category="fire"), NOW, catalog, DASHBOARD_ROWS
-            ),
-            "dashboard page, one facility (gather)": lambda: reports.gather(
-                conn, period, q.Filter(facility_id=7), NOW, catalog, DASHBOARD_ROWS
-            ),
-            "dashboard page, all towns, as HTML": lambda: rendered(conn, period, catalog),
-            f"findings page, open (count + {PAGE_SIZE})": lambda: (
-                q.finding_count(conn, "open", period, flt, NOW),
-                q.finding_list(conn, "open", period, flt, NOW, PAGE_SIZE),
-            ),
-            "API closure?group_by=town": lambda: (
-                q.summary(conn, period, flt, NOW),
-                q.breakdown(conn, "town", period, flt, NOW),
-            ),
-        }
-        print(f"\n{label}: period {period.start}..{period.end}, now {NOW.isoformat()}")
-        print(
-            f"  {'best of 15, ms; median ratio of the turns':<38} {'':>3} {'ms':>7}  {'baseline':>8}  ratio"
-        )
-        for part, timed in (("queries", jobs), ("pages, all of their queries", pages)):
-            print(f"  {part}:")
-            for name, job in timed.items():
-                ms, base, ratio = await best(lambda job=job: _all(job()), baseline)
-                print(f"  {name:<42} {ms:7.1f}  {base:8.1f}  {ratio:5.2f}x")
+    def page(flt: q.Filter) -> Job:
+        return lambda conn: reports.gather(conn, period, flt, NOW, catalog, DASHBOARD_ROWS)
+
+    async def as_html() -> str:
+        """The whole page as the web handler makes it: its queries, then its HTML (not part of the target)."""
+        return dashboard_html(await read(engine, page(flt)), catalog, LEAD)
+
+    async def findings_page(conn: AsyncConnection) -> None:
+        await q.finding_count(conn, "open", period, flt, NOW)
+        await q.finding_list(conn, "open", period, flt, NOW, PAGE_SIZE)
+
+    async def closure_api(conn: AsyncConnection) -> None:
+        with daybook.one_reading():
+            await q.summary(conn, period, flt, NOW)
+            await q.breakdown(conn, "town", period, flt, NOW)
+
+    jobs: dict[str, Job] = {
+        "summary + 6 breakdowns (overview)": lambda conn: q.overview(conn, period, flt, NOW),
+        "summary alone (this + previous)": lambda conn: q.summary(conn, period, flt, NOW),
+        **{
+            f"breakdown by {d} alone (API)": (lambda conn, d=d: q.breakdown(conn, d, period, flt, NOW))
+            for d in ("town", "facility")
+        },
+        "trend by week (12)": lambda conn: q.trend(conn, "week", period, flt),
+        "trend by month (12)": lambda conn: q.trend(conn, "month", period, flt),
+        "days to close": lambda conn: q.days_to_close(conn, period, flt, NOW),
+        f"overdue list ({DASHBOARD_ROWS})": lambda conn: q.overdue_list(
+            conn, period, flt, NOW, DASHBOARD_ROWS
+        ),
+        f"open major list ({DASHBOARD_ROWS})": lambda conn: q.finding_list(
+            conn, "open_major", period, flt, NOW, DASHBOARD_ROWS
+        ),
+        "top facilities, open": lambda conn: q.top_facilities(conn, "open", period, flt, NOW),
+        "top facilities, repeat": lambda conn: q.top_facilities(conn, "repeat", period, flt, NOW),
+        "escalations": lambda conn: q.escalations(conn, period, flt),
+    }
+    pages: dict[str, Job] = {
+        "dashboard page, all towns (gather)": page(flt),
+        "dashboard page, one town (gather)": page(q.Filter(town=TOWNS[3])),
+        "dashboard page, one category (gather)": page(q.Filter(category="fire")),
+        "dashboard page, one facility (gather)": page(q.Filter(facility_id=7)),
+        f"findings page, open (count + {PAGE_SIZE})": findings_page,
+        "API closure?group_by=town": closure_api,
+    }
+    print(f"\n{label}: period {period.start}..{period.end}, now {NOW.isoformat()}")
+    print(f"  {'best of 15, ms; median ratio of the turns':<38} {'':>3} {'ms':>7}  {'baseline':>8}  ratio")
+    timed_baseline = lambda: read(engine, baseline)  # noqa: E731
+    for part, timed in (("queries", jobs), ("pages, all of their queries", pages)):
+        print(f"  {part}:")
+        for name, job in timed.items():
+            ms, base, ratio = await best(lambda job=job: read(engine, job), timed_baseline)
+            print(f"  {name:<42} {ms:7.1f}  {base:8.1f}  {ratio:5.2f}x")
+    ms, base, ratio = await best(as_html, timed_baseline)
+    print(f"  {'beside the target: all towns, as HTML':<42} {ms:7.1f}  {base:8.1f}  {ratio:5.2f}x")
 
 
 async def run(url: str, n: int, label: str, reuse: bool = False, rebuild: bool = False) -> None:

@@ -41,7 +41,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -1206,8 +1206,13 @@ async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> lis
 
 def findings_url(metric: str, period: Period, flt: Filter, base: str = "/dashboard/findings") -> str:
     """Where the list behind a figure is shown: `/dashboard/findings?metric=overdue&from=…&to=…&town=…`."""
-    query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
-    return f"{base}?{urlencode(query)}"
+    return f"{base}?{urlencode({'metric': metric})}&{_span_and_scope(period, flt)}"
+
+
+@lru_cache(maxsize=4096)
+def _span_and_scope(period: Period, flt: Filter) -> str:
+    # A page links each group's figures, one URL per figure: the part they share is encoded once.
+    return urlencode({"from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()})
 
 
 def hand_written_group_by() -> str:
