@@ -151,22 +151,41 @@ def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(column >= start, column < end)
 
 
-def open_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
+def _open_parts(moment: datetime, c: Any = f.c) -> list[ColumnElement[bool]]:
     # Reported before the moment and not closed before it, as two ranges of the closed_at index.
-    return or_(
+    return [
         and_(c.closed_at.is_(None), c.reported_at < moment),
         and_(c.closed_at >= moment, c.reported_at < moment),
-    )
+    ]
 
 
-def overdue_at(moment: datetime, c: Any = f.c, present: bool = False) -> ColumnElement[bool]:
-    """`present`: the moment is now, and the status itself says whether the finding is at the facility."""
+def open_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
+    return or_(*_open_parts(moment, c))
+
+
+def _stock_terms(metric: str, moment: datetime, now: datetime, c: Any = f.c) -> list[ColumnElement[bool]]:
+    """What a stock asks of a finding open at `moment`, besides being open."""
+    if metric == "open":
+        return []
+    if metric == "open_major":
+        return [c.severity == "major"]
+    if metric == "overdue":
+        return _overdue_terms(moment, c, present=moment == now)
+    raise ValueError(f"not a stock: {metric!r}")
+
+
+def _overdue_terms(moment: datetime, c: Any, present: bool) -> list[ColumnElement[bool]]:
     at_facility = (
         c.status == "ordered"
         if present
         else or_(c.submitted_at.is_(None), c.submitted_at >= moment, c.status == "ordered")
     )
-    return and_(open_at(moment, c), c.due_at.is_not(None), c.due_at < moment, at_facility)
+    return [c.due_at.is_not(None), c.due_at < moment, at_facility]
+
+
+def overdue_at(moment: datetime, c: Any = f.c, present: bool = False) -> ColumnElement[bool]:
+    """`present`: the moment is now, and the status itself says whether the finding is at the facility."""
+    return and_(open_at(moment, c), *_overdue_terms(moment, c, present))
 
 
 def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> ColumnElement[bool]:
@@ -182,12 +201,8 @@ def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> Colum
         return and_(found, c.closed_at.is_not(None), c.closed_at < end)
     if metric == "on_time":
         return and_(_in(c.closed_at, start, end), c.due_at.is_not(None), c.closed_at <= c.due_at)
-    if metric == "open":
-        return open_at(moment, c)
-    if metric == "overdue":
-        return overdue_at(moment, c, present=moment == now)
-    if metric == "open_major":
-        return and_(open_at(moment, c), c.severity == "major")
+    if metric in STOCKS:
+        return and_(open_at(moment, c), *_stock_terms(metric, moment, now, c))
     if metric == "found_major":
         return and_(found, c.severity == "major")
     if metric == "repeat":
@@ -1086,18 +1101,20 @@ def _row(row: Any, moment: datetime, today: date, names: dict[int, tuple[str, st
     return FindingRow(*row[:9], *row[10:15], names[row[14]][0], *row[15:], overdue)
 
 
-def _ids(metric: str, period: Period, flt: Filter, now: datetime) -> Any:
-    """The ids behind one figure. A stock's are read as two ranges of the covering closed_at index, each
-    checked against the predicate there (the planner otherwise walks every finding reported before the
-    moment)."""
-    where = [predicate(metric, period, now), *flt.clauses()]
-    if metric not in STOCKS:
-        return select(f.c.id).where(*where)
+def _stock_parts(metric: str, period: Period, flt: Filter, now: datetime) -> list[list[ColumnElement[bool]]]:
+    """A stock's findings as two disjoint ranges of the covering closed_at index: unclosed, or closed at or
+    after the moment (given the whole predicate, the planner walks every finding reported before the moment;
+    given it again in each range, SQLite checks each row against both ranges: 20 ms, not 8, for 59,000)."""
     moment = period.as_of(now)
-    return union_all(
-        select(f.c.id).where(f.c.closed_at.is_(None), f.c.reported_at < moment, *where),
-        select(f.c.id).where(f.c.closed_at >= moment, f.c.reported_at < moment, *where),
-    )
+    rest = [*_stock_terms(metric, moment, now), *flt.clauses()]
+    return [[part, *rest] for part in _open_parts(moment)]
+
+
+def _ids(metric: str, period: Period, flt: Filter, now: datetime) -> Any:
+    """The ids behind one figure."""
+    if metric not in STOCKS:
+        return select(f.c.id).where(predicate(metric, period, now), *flt.clauses())
+    return union_all(*(select(f.c.id).where(*part) for part in _stock_parts(metric, period, flt, now)))
 
 
 def _listed(metric: str, period: Period, flt: Filter, now: datetime) -> list[ColumnElement[bool]]:
@@ -1118,7 +1135,14 @@ async def finding_count(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> int:
     """How many findings finding_list lists."""
-    query = select(func.count()).select_from(_ids(metric, period, flt, now).subquery())
+    if metric in STOCKS:  # a count of each range, added up
+        counts = [
+            select(func.count()).select_from(f).where(*part).scalar_subquery()
+            for part in _stock_parts(metric, period, flt, now)
+        ]
+        query = select(counts[0] + counts[1])
+    else:
+        query = select(func.count()).select_from(_ids(metric, period, flt, now).subquery())
     return int((await conn.execute(query)).scalar_one())
 
 
