@@ -35,6 +35,7 @@ Definitions, for a period [from, to) of local (China Standard Time) days and the
 
 from __future__ import annotations
 
+import heapq
 import math
 import statistics
 from collections import Counter, defaultdict
@@ -1195,12 +1196,13 @@ async def top_from(conn: AsyncConnection, sums: Sums, metric: str, limit: int = 
     """The facilities with the most findings in `metric` ("open" or "repeat") from per-facility sums, most
     first, with how many of those are major."""
     major = {"open": "open_major", "repeat": "repeat_major"}[metric]
-    ranked = sorted(
+    ranked = heapq.nsmallest(
+        limit,
         ((c[metric], key, c.get(major, 0)) for key, c in sums.items() if c.get(metric)),
         key=lambda r: (-r[0], r[1]),
     )
-    names = await _facility_names(conn, [key for _, key, _ in ranked[:limit]])
-    return [FacilityCount(key, *names[key], n, m) for n, key, m in ranked[:limit]]
+    names = await _facility_names(conn, [key for _, key, _ in ranked])
+    return [FacilityCount(key, *names[key], n, m) for n, key, m in ranked]
 
 
 async def top_facilities(
