@@ -234,9 +234,17 @@ def _daybook_cells(name: str, counts: tuple[str, ...]) -> Table:
 # Flows of day `day`: findings reported, closed ... on that day. Rows for every day before stats_state.through,
 # and for that day itself up to stats_state.partial_until.
 stats_flows = _daybook_cells("stats_flows", DAYBOOK_FLOWS)
-# The days of one value (a trend narrowed to one facility or category), without walking every key of the days.
-# The key leads: led by the dimension, the planner took it to group a day's cells by (dim, key) and walked them all.
-Index("ix_stats_flows_value", stats_flows.c.key, stats_flows.c.dim, stats_flows.c.day)
+# The days of one value (a trend narrowed to one facility or category), without walking every key of the days,
+# and from the index alone: it carries the flows. The key leads: led by the dimension, the planner took it to
+# group a day's cells by (dim, key) and walked them all.
+Index(
+    "ix_stats_flows_value",
+    stats_flows.c.key,
+    stats_flows.c.dim,
+    stats_flows.c.day,
+    stats_flows.c.town,
+    *(stats_flows.c[name] for name in DAYBOOK_FLOWS),
+)
 # The flows of each month's days before stats_state.through (`day` is the month's first day): a month's page
 # reads one row per cell instead of one per cell and day.
 stats_months = _daybook_cells("stats_months", DAYBOOK_FLOWS)
