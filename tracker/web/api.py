@@ -19,6 +19,7 @@ from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
 from tracker.service.context import Context
 from tracker.service.loop import load_finding, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.db import read_only
 from tracker.store.tables import facilities, findings, history, photo_links, photos, users
 from tracker.web.auth import context, current_actor, login
 
@@ -65,7 +66,7 @@ async def list_facilities(
         query = query.where(
             facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like)
         )
-    async with context(request).engine.connect() as conn:
+    async with read_only(context(request).engine) as conn:
         rows = (await conn.execute(query)).all()
     return [dict(row._mapping) for row in rows]
 
@@ -98,7 +99,7 @@ async def list_checklists(
     entries = [_checklist_item(item) for item in standing]
     if not include_campaigns:
         return entries
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         active = await publications(conn, on=today)
     shown = [
         (item, [p.ref(catalog) for p in pubs])
@@ -166,7 +167,7 @@ async def save_photo(ctx: Context, file: UploadFile, uploaded_by: int) -> str:
 @router.get("/photos/{photo_id}", tags=["photos"])
 async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(current_actor)) -> FileResponse:
     ctx = context(request)
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         photo = (await conn.execute(select(photos).where(photos.c.id == photo_id))).first()
         if photo is None:
             raise HTTPException(status_code=404, detail="no such photo")
@@ -216,7 +217,7 @@ async def create_inspection(
         ),
         ctx.clock.now(),
     )
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         views = [
             await finding_view(conn, fid, ctx.clock.now(), with_history=False) for fid in reported.finding_ids
         ]
@@ -245,7 +246,7 @@ async def list_findings(
         query = query.where(findings.c.facility_id == facility_id)
     if overdue:
         query = query.where(findings.c.status == Status.ORDERED.value, findings.c.due_at < now)
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         total = await conn.scalar(select(func.count()).select_from(query.subquery()))
         rows = (await conn.execute(query.order_by(findings.c.id).limit(limit).offset(offset))).all()
     items = [_view(row, now) for row in rows]
@@ -257,7 +258,7 @@ async def get_finding(
     finding_id: int, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     ctx = context(request)
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         await _visible(conn, actor, finding_id)
         return await finding_view(conn, finding_id, ctx.clock.now())
 
@@ -275,7 +276,7 @@ async def post_rectification(
     async with ctx.engine.begin() as conn:
         await _visible(conn, actor, finding_id)
         await submit_rectification(conn, actor, finding_id, body.note, body.photos, ctx.clock.now())
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         return await finding_view(conn, finding_id, ctx.clock.now())
 
 
@@ -297,7 +298,7 @@ async def post_verification(
         await verify(
             conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now()
         )
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         return await finding_view(conn, finding_id, ctx.clock.now())
 
 

@@ -16,6 +16,7 @@ from tracker.domain.model import Actor, Role
 from tracker.mail.sink import bodies, summary
 from tracker.service.context import Context
 from tracker.service.loop import StaleFinding
+from tracker.store.db import read_only
 from tracker.web.api import router
 from tracker.web.auth import COOKIE, SESSION_HOURS, context, login, require_roles
 from tracker.web.dashboard import router as dashboard_router
@@ -51,7 +52,7 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> dict[str, str]:
-        async with context(request).engine.connect() as conn:
+        async with read_only(context(request).engine) as conn:
             await conn.execute(text("SELECT 1"))
         return {"status": "ok"}
 

@@ -41,6 +41,7 @@ from tracker.service.loop import (
     verify,
 )
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.db import read_only
 from tracker.store.tables import (
     extension_requests,
     facilities,
@@ -163,7 +164,7 @@ async def inspect_start(request: Request, actor: Who, q: str = "") -> Response:
         query = query.where(
             facilities.c.name.like(like) | facilities.c.code.like(like) | facilities.c.town.like(like)
         )
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         found = (await conn.execute(query.order_by(facilities.c.town, facilities.c.code).limit(60))).all()
         last = func.max(inspections.c.submitted_at).label("last")
         recent = (
@@ -191,7 +192,7 @@ async def inspect_start(request: Request, actor: Who, q: str = "") -> Response:
 async def inspect_setup(request: Request, facility_id: int, actor: Who) -> Response:
     ctx = context(request)
     try:
-        async with ctx.engine.connect() as conn:
+        async with read_only(ctx.engine) as conn:
             facility = await _facility(conn, actor, facility_id)
     except PageError as error:
         return error_page(request, error.status_code, error.key)
@@ -228,7 +229,7 @@ async def inspect_walk(
 ) -> Response:
     ctx = context(request)
     try:
-        async with ctx.engine.connect() as conn:
+        async with read_only(ctx.engine) as conn:
             facility = await _facility(conn, actor, facility_id)
     except PageError as error:
         return error_page(request, error.status_code, error.key)
@@ -266,7 +267,7 @@ async def inspect_walk(
 @router.get("/inspect/done/{inspection_id}")
 async def inspect_done(request: Request, inspection_id: int, actor: Who) -> Response:
     ctx = context(request)
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         inspection = (
             await conn.execute(select(inspections).where(inspections.c.id == inspection_id))
         ).first()
@@ -292,7 +293,7 @@ async def inspect_done(request: Request, inspection_id: int, actor: Who) -> Resp
 @router.get("/my")
 async def my_work(request: Request, actor: Who) -> Response:
     ctx = context(request)
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         if actor.role is Role.FACILITY_HEAD:
             count = func.count(findings.c.id)
             open_count = func.sum(case((findings.c.status == Status.ORDERED.value, 1), else_=0))
@@ -384,7 +385,7 @@ async def _finding_page(
     request: Request, actor: Actor, finding_id: int, error: str | None = None, status_code: int = 200
 ) -> Response:
     ctx = context(request)
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         row = (
             await conn.execute(
                 select(facilities)
@@ -500,7 +501,7 @@ async def finding_verify(
             raise PageError(422, "err.decision")
         if decision == "reject" and not note.strip():
             raise PageError(422, "verify.reason_needed")
-        async with ctx.engine.connect() as conn:
+        async with read_only(ctx.engine) as conn:
             row = (
                 await conn.execute(
                     select(facilities.c.id, facilities.c.town)
@@ -562,7 +563,7 @@ async def finding_extension_decide(
         if decision == "refuse" and not note.strip():
             raise PageError(422, "extension.reason_needed")
         given = _days_value(days) if decision == "accept" else None
-        async with ctx.engine.connect() as conn:
+        async with read_only(ctx.engine) as conn:
             row = (
                 await conn.execute(
                     select(facilities.c.id, facilities.c.town)
@@ -640,7 +641,7 @@ async def _order_access(request: Request, order_id: int, token: str | None) -> O
             raise PageError(403, "order.link_other")
     else:
         actor = await session_actor(request, None)  # 401: the login page, for a browser
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         order = (await conn.execute(select(orders).where(orders.c.id == order_id))).first()
         facility = (
             (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).first()
@@ -668,7 +669,7 @@ async def _order_page(
 ) -> Response:
     ctx = context(request)
     now = ctx.clock.now()
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         ids = (
             (
                 await conn.execute(
@@ -726,7 +727,7 @@ async def _check_answer(
         _check_csrf(request, csrf)
     if access.head is None:
         raise PageError(409 if token else 403, "order.no_head" if token else "err.not_head")
-    async with context(request).engine.connect() as conn:
+    async with read_only(context(request).engine) as conn:
         belongs = await conn.scalar(select(findings.c.order_id).where(findings.c.id == finding_id))
     if belongs != order_id:
         raise PageError(404, "err.not_found")
@@ -775,7 +776,7 @@ async def order_photo(request: Request, order_id: int, photo_id: str, token: str
     except PageError as error:
         return error_page(request, error.status_code, error.key)
     ctx = context(request)
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         photo = (
             await conn.execute(
                 select(photos)
@@ -862,7 +863,7 @@ async def _self_form(
     ctx = context(request)
     if actor.role is not Role.FACILITY_HEAD or actor.facility_id is None:
         return error_page(request, 403, "err.not_head")
-    async with ctx.engine.connect() as conn:
+    async with read_only(ctx.engine) as conn:
         facility = await _facility(conn, actor, actor.facility_id)
     ftype = ctx.catalog.facility_types.get(facility.type)
     groups = [
