@@ -70,8 +70,8 @@ T = TypeVar("T")
 async def read(engine: AsyncEngine, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """`await job(conn)` in one read-only snapshot, as read_only. On a SQLite file the whole job runs in one
     worker thread on a synchronous connection to the same file: through aiosqlite each statement is four
-    hand-offs to the driver's thread and back, which took a dashboard page (15 statements) a third of its time.
-    So `job` may await nothing but `conn.execute`."""
+    hand-offs to the driver's thread and back, which took a dashboard page (15 statements) a third to a half
+    of its time. So `job` may await nothing but `conn.execute`."""
     reader = _sqlite_reader(engine)
     if reader is None:
         async with read_only(engine) as conn:
