@@ -898,7 +898,8 @@ async def group_sums(
         params["town"] = town
     if of is not None:
         params["of_dim"], params["of_key"] = of
-    return {(r[0], r[1]): [int(n) for n in r[2:]] for r in (await conn.execute(query, params)).all()}
+    # The sums are integers on both databases (SUM of an integer column): taken as they come.
+    return {(dim, key): list(counts) for dim, key, *counts in (await conn.execute(query, params)).all()}
 
 
 @cache

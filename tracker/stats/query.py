@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -419,7 +418,7 @@ async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     if memo is not None:
         if "facilities" not in memo:
             every = await conn.execute(select(facilities.c.id, facilities.c.name, facilities.c.town))
-            memo["facilities"] = {r.id: (r.name, r.town) for r in every.all()}
+            memo["facilities"] = {id_: (name, town) for id_, name, town in every.all()}
         return memo["facilities"]
     if not ids:
         return {}
@@ -428,7 +427,7 @@ async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
             facilities.c.id.in_(sorted(set(ids)))
         )
     )
-    return {r.id: (r.name, r.town) for r in rows.all()}
+    return {id_: (name, town) for id_, name, town in rows.all()}
 
 
 async def _groups(conn: AsyncConnection, sums: Sums, dimension: str, labeller: Any = None) -> list[Group]:
@@ -510,6 +509,7 @@ _F = daybook.FLOW_INDEX
 NO_FLOWS = [0] * len(DAYBOOK_FLOWS)
 NO_STOCKS = [0] * len(DAYBOOK_STOCKS)
 _GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
+_GROUP_DIMS = daybook.GROUP_DIMENSIONS  # the dimensions of _GROUP_COLUMNS, in order
 
 
 @cache
@@ -555,27 +555,17 @@ async def _overdue_now(
     if of is not None:
         params["of_key"] = int(of[1]) if of[0] == "facility" else of[1]
     statement = _overdue_changes(town is not None, of[0] if of else None)
-    # The groups of the findings that move it, by sign, are counted at once (Counter counts a list in C).
-    moved: dict[int, list[GroupKey]] = {1: [], -1: []}
-    for town_, facility_type, facility_id, category, severity, mode, sign in (
-        await conn.execute(statement, params)
-    ).all():
-        moved[int(sign)].extend(
-            (
-                ("town", town_),
-                ("facility_type", facility_type),
-                ("facility", str(facility_id)),
-                ("category", category),
-                ("severity", severity),
-                ("mode", mode),
-            )
-        )
+    rows = (await conn.execute(statement, params)).all()
     stock = DAYBOOK_STOCKS.index("overdue")
     out: Counter[GroupKey] = Counter({g: c[stock] for g, c in at_midnight.items() if c[stock]})
-    for sign, listed in moved.items():
-        for group, n in Counter(listed).items():
-            if group[0] in wanted:
-                out[group] += sign * n
+    for sign in (1, -1):
+        signed = [row for row in rows if int(row[-1]) == sign]
+        # Each wanted dimension's keys of the findings that move it, counted at once (Counter counts in C).
+        for column, dim in enumerate(_GROUP_DIMS):
+            if dim in wanted:
+                keys = Counter(row[column] for row in signed)
+                for key, n in keys.items():
+                    out[(dim, str(key) if dim == "facility" else key)] += sign * n
     return out
 
 
@@ -983,16 +973,26 @@ class DaysToClose:
     p90: float | None
 
 
-def nearest_rank(values: Sequence[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+def days_to_close_of(histogram: Counter[int]) -> DaysToClose:
+    """Count, median and 90th percentile (nearest rank) of days to close from {days: findings closed}, read off
+    the histogram's running total: a month holds tens of thousands of closings but a hundred distinct days."""
+    steps = sorted((days, n) for days, n in histogram.items() if n > 0)
+    count = sum(n for _, n in steps)
+    if not count:
+        return DaysToClose(0, None, None)
 
+    def at(position: int) -> int:
+        """The value at `position` (from 0) of the closings in order."""
+        seen = 0
+        for days, n in steps:
+            seen += n
+            if position < seen:
+                return days
+        raise IndexError(position)
 
-def _days_to_close(histogram: Counter[int]) -> DaysToClose:
-    values = sorted(histogram.elements())
-    return DaysToClose(len(values), statistics.median(values) if values else None, nearest_rank(values, 0.9))
+    middle = count // 2
+    median = at(middle) if count % 2 else (at(middle - 1) + at(middle)) / 2
+    return DaysToClose(count, median, at(max(0, math.ceil(0.9 * count) - 1)))
 
 
 async def days_to_close(
@@ -1010,13 +1010,13 @@ async def days_to_close(
             if period.as_of(now) < period.end_utc:  # and today's, from the rows
                 tail = await daybook.tail(conn, local_midnight(held.through), flt.town, one)
                 histogram.update(tail.closings.get(held.through, Counter()))
-            return _days_to_close(histogram)
+            return days_to_close_of(histogram)
     held = None if exact_rows or not _town_only(flt) else await daybook.state(conn)
     if held is None:
         days = DaysBetween(f.c.reported_at, f.c.closed_at).label("days")
         query = _base([days, func.count()], flt).where(predicate("closed", period, now)).group_by(days)
         histogram.update({int(n_days): int(n) for n_days, n in (await conn.execute(query)).all()})
-        return _days_to_close(histogram)
+        return days_to_close_of(histogram)
     start, end = period.start, period.end
     through, upto = held.through, held.upto
     if period.is_month() and held.values:
@@ -1035,7 +1035,7 @@ async def days_to_close(
         for day, closed in (await daybook.tail(conn, upto, flt.town)).closings.items():
             if start <= day < end:
                 histogram.update(closed)
-    return _days_to_close(histogram)
+    return days_to_close_of(histogram)
 
 
 # --- lists ------------------------------------------------------------------------------------------------
@@ -1265,6 +1265,7 @@ __all__ = [
     "Summary",
     "breakdown",
     "days_to_close",
+    "days_to_close_of",
     "escalations",
     "figures",
     "finding_count",
@@ -1272,7 +1273,6 @@ __all__ = [
     "finding_list",
     "findings_url",
     "hand_written_group_by",
-    "nearest_rank",
     "overdue_list",
     "overview",
     "predicate",
