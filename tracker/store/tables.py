@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -174,7 +176,8 @@ findings = Table(
     Index("ix_findings_list_overdue", "due_at", "closed_at", "reported_at", "submitted_at", "status"),
     # Open majors by report; the filters are read in the index, so a page narrowed to a town or facility does not
     # visit every major's row. (Led by closed_at it would read two short ranges, but with statistics taken the
-    # planner walks every finding in report order instead, to spare the sort.)
+    # planner walks every finding in report order instead, to spare the sort.) On PostgreSQL it carries the id, so a
+    # list's page of ids is read from the index alone (finding_list), not each major's row to check closed_at.
     Index(
         "ix_findings_list_major",
         "severity",
@@ -185,8 +188,10 @@ findings = Table(
         "facility_id",
         "category",
         "mode",
+        postgresql_include=["id"],
     ),
-    # Overdue now (status ordered, deadline passed), counted per dimension and listed oldest deadline first.
+    # Overdue now (status ordered, deadline passed), counted per dimension and listed oldest deadline first (on
+    # PostgreSQL with what the list checks besides, as the index above).
     Index(
         "ix_findings_stats_overdue",
         "status",
@@ -197,6 +202,7 @@ findings = Table(
         "category",
         "severity",
         "mode",
+        postgresql_include=["id", "reported_at", "closed_at"],
     ),
 )
 
@@ -217,8 +223,16 @@ DAYBOOK_FLOWS = (
 DAYBOOK_STOCKS = ("open", "open_major", "overdue")
 
 
+def _key_carrying(*key: str, counts: Sequence[str]) -> PrimaryKeyConstraint:
+    """The key of a day-book table, read in ranges. SQLite stores the rows in key order (WITHOUT ROWID), so a
+    range is read in place. PostgreSQL keeps each row where it was written: one dimension's cells of a few weeks
+    lay on hundreds of blocks (a weekly trend visited 450). There the key's index carries the counts too
+    (migration 0013), and a range is read from the index alone."""
+    return PrimaryKeyConstraint(*key, postgresql_include=list(counts))
+
+
 def _daybook_cells(name: str, counts: tuple[str, ...]) -> Table:
-    # Keyed dimension first, so one dimension's days are one range; on SQLite the rows are stored in key order.
+    # Keyed dimension first, so one dimension's days are one range.
     return Table(
         name,
         metadata,
@@ -227,6 +241,7 @@ def _daybook_cells(name: str, counts: tuple[str, ...]) -> Table:
         Column("town", String(60), primary_key=True),
         Column("key", String(60), primary_key=True),
         *(Column(count, Integer, nullable=False, default=0) for count in counts),
+        _key_carrying("dim", "day", "town", "key", counts=counts),
         sqlite_with_rowid=False,
     )
 
@@ -270,6 +285,7 @@ stats_close_days = Table(
     Column("town", String(60), primary_key=True),
     Column("days", Integer, primary_key=True),
     Column("closed", Integer, nullable=False),
+    _key_carrying("day", "town", "days", counts=["closed"]),
     sqlite_with_rowid=False,
 )
 
@@ -286,6 +302,7 @@ def _value_cells(name: str, counts: tuple[str, ...]) -> Table:
         Column("key", String(60), primary_key=True),
         Column("town", String(60), primary_key=True),
         *(Column(count, Integer, nullable=False, default=0) for count in counts),
+        _key_carrying("of_dim", "of_key", "day", "dim", "key", "town", counts=counts),
         sqlite_with_rowid=False,
     )
 
@@ -308,6 +325,7 @@ stats_value_close_days = Table(
     Column("town", String(60), primary_key=True),
     Column("days", Integer, primary_key=True),
     Column("closed", Integer, nullable=False),
+    _key_carrying("of_dim", "day", "of_key", "town", "days", counts=["closed"]),
     sqlite_with_rowid=False,
 )
 # One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows),
