@@ -7,10 +7,9 @@ scheduler would have kept it day by day (tracker.stats.daybook). Then, for the l
 report) and for the running month (the dashboard's default page, counted at now), times every query the
 dashboard page runs (tracker.reports.gather), the whole page's queries (gather itself) and the hand-written
 baseline, several times each, in turn with the baseline, and prints the best time of each beside the
-baseline's over the same turns, and the median of the two's ratio in each turn; and, beside the target, the page as HTML (its queries and its
-rendering). Without
---postgres-url a throwaway PostgreSQL server is started as in the integration tests (tests/support). Not part of
-the test suite.
+baseline's over the same turns, and the median of the two's ratio in each turn; and, beside the target, the page
+as HTML (its queries and its rendering). Without --postgres-url a throwaway PostgreSQL server is started as in
+the integration tests (tests/support). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -190,11 +189,13 @@ LEAD = Actor(1, "bench", Role.BUREAU_LEAD)
 
 
 Job = Callable[[AsyncConnection], Awaitable[Any]]
+Timed = Callable[[], Awaitable[Any]]
 
 
 async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
-    """Every job runs as the web handlers run theirs, through tracker.store.db.read (on SQLite, in one worker
-    thread on a synchronous connection), and so does the baseline."""
+    """Every job runs as the web handlers run theirs: a query through tracker.store.db.read (on SQLite, in one
+    worker thread on a synchronous connection), as does the baseline, and a page through gather (on PostgreSQL,
+    its three reads at once, read_together)."""
     flt = q.Filter()
     catalog = load_catalog()
     baseline_sql = text(q.hand_written_group_by())
@@ -203,12 +204,12 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
     async def baseline(conn: AsyncConnection) -> None:
         (await conn.execute(baseline_sql, span)).all()
 
-    def page(flt: q.Filter) -> Job:
-        return lambda conn: reports.gather(conn, period, flt, NOW, catalog, DASHBOARD_ROWS)
+    def page(flt: q.Filter) -> Timed:
+        return lambda: reports.gather(engine, period, flt, NOW, catalog, DASHBOARD_ROWS)
 
     async def as_html() -> str:
         """The whole page as the web handler makes it: its queries, then its HTML (not part of the target)."""
-        return dashboard_html(await read(engine, page(flt)), catalog, LEAD)
+        return dashboard_html(await page(flt)(), catalog, LEAD)
 
     async def findings_page(conn: AsyncConnection) -> None:
         await q.finding_count(conn, "open", period, flt, NOW)
@@ -239,21 +240,22 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
         "top facilities, repeat": lambda conn: q.top_facilities(conn, "repeat", period, flt, NOW),
         "escalations": lambda conn: q.escalations(conn, period, flt),
     }
-    pages: dict[str, Job] = {
+    pages: dict[str, Timed] = {
         "dashboard page, all towns (gather)": page(flt),
         "dashboard page, one town (gather)": page(q.Filter(town=TOWNS[3])),
         "dashboard page, one category (gather)": page(q.Filter(category="fire")),
         "dashboard page, one facility (gather)": page(q.Filter(facility_id=7)),
-        f"findings page, open (count + {PAGE_SIZE})": findings_page,
-        "API closure?group_by=town": closure_api,
+        f"findings page, open (count + {PAGE_SIZE})": lambda: read(engine, findings_page),
+        "API closure?group_by=town": lambda: read(engine, closure_api),
     }
     print(f"\n{label}: period {period.start}..{period.end}, now {NOW.isoformat()}")
     print(f"  {'best of 15, ms; median ratio of the turns':<38} {'':>3} {'ms':>7}  {'baseline':>8}  ratio")
     timed_baseline = lambda: read(engine, baseline)  # noqa: E731
-    for part, timed in (("queries", jobs), ("pages, all of their queries", pages)):
+    queries: dict[str, Timed] = {name: (lambda job=job: read(engine, job)) for name, job in jobs.items()}
+    for part, timed in (("queries", queries), ("pages, all of their queries", pages)):
         print(f"  {part}:")
-        for name, job in timed.items():
-            ms, base, ratio = await best(lambda job=job: read(engine, job), timed_baseline)
+        for name, call in timed.items():
+            ms, base, ratio = await best(call, timed_baseline)
             print(f"  {name:<42} {ms:7.1f}  {base:8.1f}  {ratio:5.2f}x")
     ms, base, ratio = await best(as_html, timed_baseline)
     print(f"  {'beside the target: all towns, as HTML':<42} {ms:7.1f}  {base:8.1f}  {ratio:5.2f}x")

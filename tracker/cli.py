@@ -401,7 +401,7 @@ def report(
     from tracker.checklists import load_catalog
     from tracker.stats.periods import Period
     from tracker.stats.query import Filter
-    from tracker.store.db import make_engine, read
+    from tracker.store.db import make_engine
 
     if fmt not in ("pdf", "xlsx", "json"):
         raise typer.BadParameter("must be pdf, xlsx or json", param_hint="--format")
@@ -417,10 +417,7 @@ def report(
     async def main() -> reports.Dashboard:
         engine = make_engine(settings.db_url)
         try:
-            return await read(
-                engine,
-                lambda conn: reports.gather(conn, period, Filter(town=town), now, catalog, list_limit=None),
-            )
+            return await reports.gather(engine, period, Filter(town=town), now, catalog, list_limit=None)
         finally:
             await engine.dispose()
 

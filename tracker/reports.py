@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
@@ -26,6 +26,7 @@ from tracker.stats.labels import (
     value_label,
 )
 from tracker.stats.periods import Period
+from tracker.store.db import read_together
 
 TEMPLATES = Path(__file__).parent / "web" / "templates"
 HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")
@@ -99,35 +100,57 @@ class Dashboard:
 
 
 async def gather(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     period: Period,
     flt: q.Filter,
     now: datetime,
     catalog: Catalog | None,
     list_limit: int | None = None,
 ) -> Dashboard:
-    """Every figure of one dashboard or monthly report, from the one query layer."""
+    """Every figure of one dashboard or monthly report, from the one query layer, in one snapshot: the figures,
+    the trends and the lists are three reads of it, at once where the database allows (read_together)."""
 
     def labeller(dimension: str, key: Any, name: str | None) -> str:
         return value_label(dimension, str(key), catalog, name)
 
-    with daybook.one_reading():
+    async def figures(conn: AsyncConnection) -> Any:
         summary, breakdowns, sums = await q.overview(conn, period, flt, now, labeller)
-        return Dashboard(
-            period=period,
-            flt=flt,
-            now=now,
-            summary=summary,
-            breakdowns=breakdowns,
-            weeks=await q.trend(conn, "week", period, flt, 12),
-            months=await q.trend(conn, "month", period, flt, 12),
-            days=await q.days_to_close(conn, period, flt, now),
-            overdue=await q.overdue_list(conn, period, flt, now, list_limit),
-            open_major=await q.finding_list(conn, "open_major", period, flt, now, list_limit),
-            top_open=await q.top_from(conn, sums["facility"], "open"),
-            top_repeat=await q.top_from(conn, sums["facility"], "repeat"),
-            escalated=await q.escalations(conn, period, flt),
-        )
+        top_open = await q.top_from(conn, sums["facility"], "open")
+        top_repeat = await q.top_from(conn, sums["facility"], "repeat")
+        return summary, breakdowns, top_open, top_repeat, await q.facility_towns(conn)
+
+    async def trends(conn: AsyncConnection) -> Any:
+        weeks = await q.trend(conn, "week", period, flt, 12)
+        months = await q.trend(conn, "month", period, flt, 12)
+        return weeks, months, await q.days_to_close(conn, period, flt, now)
+
+    async def lists(conn: AsyncConnection) -> Any:
+        overdue = await q.overdue_list(conn, period, flt, now, list_limit)
+        open_major = await q.finding_list(conn, "open_major", period, flt, now, list_limit)
+        return overdue, open_major, await q.escalations(conn, period, flt)
+
+    with daybook.one_reading():
+        (
+            (summary, breakdowns, top_open, top_repeat, towns),
+            (weeks, months, days),
+            (overdue, open_major, escalated),
+        ) = await read_together(engine, figures, trends, lists)
+    return Dashboard(
+        period=period,
+        flt=flt,
+        now=now,
+        summary=summary,
+        breakdowns=breakdowns,
+        weeks=weeks,
+        months=months,
+        days=days,
+        overdue=overdue,
+        open_major=open_major,
+        top_open=top_open,
+        top_repeat=top_repeat,
+        escalated=escalated,
+        towns=towns,
+    )
 
 
 # --- tables: what the Excel export and the report show ----------------------------------------------------

@@ -430,6 +430,14 @@ async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     return {id_: (name, town) for id_, name, town in rows.all()}
 
 
+async def facility_towns(conn: AsyncConnection) -> list[str]:
+    """Every town with a facility, in order; within one_reading(), from the facilities read once for the page."""
+    if daybook.reading_memo() is not None:
+        return sorted({town for _, town in (await _facility_names(conn, [])).values()})
+    query = select(facilities.c.town).distinct().order_by(facilities.c.town)
+    return list((await conn.execute(query)).scalars())
+
+
 async def _groups(conn: AsyncConnection, sums: Sums, dimension: str, labeller: Any = None) -> list[Group]:
     """The groups of one dimension; groups with nothing to count are left out."""
     names = await _facility_names(conn, list(sums)) if dimension == "facility" else {}
@@ -1273,6 +1281,7 @@ __all__ = [
     "days_to_close",
     "days_to_close_of",
     "escalations",
+    "facility_towns",
     "figures",
     "finding_count",
     "finding_ids",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -78,6 +79,39 @@ async def read(engine: AsyncEngine, job: Callable[[AsyncConnection], Awaitable[T
             return await job(conn)
     return await asyncio.to_thread(_read_in_thread, reader, job)
 
+
+async def read_together(engine: AsyncEngine, *jobs: Callable[[AsyncConnection], Awaitable[Any]]) -> list[Any]:
+    """Each of `jobs` run as read() runs one, all of them in one snapshot; their results in order. On
+    PostgreSQL each has a connection of its own and they run at once: the first exports its snapshot and the
+    others take it (SET TRANSACTION SNAPSHOT), so they read the same moment, and while one job's Python works
+    on its rows the others' statements are in the server. Elsewhere they run in turn, in one read()."""
+    if engine.dialect.name != "postgresql" or len(jobs) < 2:
+
+        async def in_turn(conn: AsyncConnection) -> list[Any]:
+            return [await job(conn) for job in jobs]
+
+        return await read(engine, in_turn)
+    async with read_only(engine) as first:
+        snapshot = (await first.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+        if not _SNAPSHOT_ID.fullmatch(snapshot):  # it is written into the statement below
+            raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+
+        async def beside(job: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+            async with read_only(engine) as conn:
+                await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                return await job(conn)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(jobs[0](first)), *(group.create_task(beside(j)) for j in jobs[1:])]
+        except (
+            ExceptionGroup
+        ) as failed:  # the first failure, as read() would raise it; the others are stopped
+            raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
 
 _readers: weakref.WeakKeyDictionary[AsyncEngine, Engine] = weakref.WeakKeyDictionary()
 

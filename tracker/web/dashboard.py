@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import reports
@@ -24,7 +23,6 @@ from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
 from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
 from tracker.store.db import read
-from tracker.store.tables import facilities
 from tracker.web.auth import context, session_actor
 
 router = APIRouter()
@@ -95,19 +93,10 @@ async def _dashboard(
     list_limit = None if whole_lists else DASHBOARD_ROWS
     now = ctx.clock.now()
 
-    async def page(conn: AsyncConnection) -> reports.Dashboard:
-        d = await reports.gather(conn, period, flt, now, ctx.catalog, list_limit)
-        if actor.role is Role.TOWN_OFFICER:
-            d.towns = [actor.town or ""]
-        else:
-            d.towns = list(
-                (
-                    await conn.execute(select(facilities.c.town).distinct().order_by(facilities.c.town))
-                ).scalars()
-            )
-        return d
-
-    return await read(ctx.engine, page)
+    d = await reports.gather(ctx.engine, period, flt, now, ctx.catalog, list_limit)
+    if actor.role is Role.TOWN_OFFICER:
+        d.towns = [actor.town or ""]
+    return d
 
 
 def _html(name: str, values: dict[str, Any], status_code: int = 200) -> HTMLResponse:
