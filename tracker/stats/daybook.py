@@ -432,18 +432,17 @@ class State(NamedTuple):
         return self.through + timedelta(days=1) if self.partial else self.through
 
 
+_STATE = select(stats_state.c.through, stats_state.c.partial_until, stats_state.c.values_through).where(
+    stats_state.c.id == 1
+)
+
+
 async def state(conn: AsyncConnection) -> State | None:
     """How far the day book has caught up; None when it holds nothing. Read once within one_reading()."""
     memo = _reading.get()
     if memo is not None and "state" in memo:
         return memo["state"]
-    row = (
-        await conn.execute(
-            select(stats_state.c.through, stats_state.c.partial_until, stats_state.c.values_through).where(
-                stats_state.c.id == 1
-            )
-        )
-    ).first()
+    row = (await conn.execute(_STATE)).first()
     found = None
     if row is not None and row.through is not None:
         found = State(row.through, row.partial_until or local_midnight(row.through), row.values_through)
@@ -899,7 +898,7 @@ async def group_sums(
     if of is not None:
         params["of_dim"], params["of_key"] = of
     # The sums are integers on both databases (SUM of an integer column): taken as they come.
-    return {(dim, key): list(counts) for dim, key, *counts in (await conn.execute(query, params)).all()}
+    return {(dim, key): counts for dim, key, *counts in (await conn.execute(query, params)).all()}
 
 
 @cache
@@ -1038,7 +1037,9 @@ async def tail(
 
 
 def _sum(column: Any) -> Any:
-    return func.coalesce(func.sum(column), 0)
+    # The zero written in the statement, not bound: a day book read sums up to a dozen counts, and each bound
+    # zero is one more parameter to pass and convert on every call.
+    return func.coalesce(func.sum(column), literal_column("0"))
 
 
 __all__ = [

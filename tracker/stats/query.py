@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -412,12 +413,15 @@ class Group:
         return {"key": self.key, "label": self.label, **self.counts, **self.rates}
 
 
+_EVERY_FACILITY = select(facilities.c.id, facilities.c.name, facilities.c.town)
+
+
 async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """(name, town) of the facilities `ids`; within one_reading(), of every facility, read once for the page."""
     memo = daybook.reading_memo()
     if memo is not None:
         if "facilities" not in memo:
-            every = await conn.execute(select(facilities.c.id, facilities.c.name, facilities.c.town))
+            every = await conn.execute(_EVERY_FACILITY)
             memo["facilities"] = {id_: (name, town) for id_, name, town in every.all()}
         return memo["facilities"]
     if not ids:
@@ -438,14 +442,18 @@ async def facility_towns(conn: AsyncConnection) -> list[str]:
     return list((await conn.execute(query)).scalars())
 
 
+_pick_counts = itemgetter(*COUNTS)  # a group's sums hold every tally
+
+
 async def _groups(conn: AsyncConnection, sums: Sums, dimension: str, labeller: Any = None) -> list[Group]:
     """The groups of one dimension; groups with nothing to count are left out."""
     names = await _facility_names(conn, list(sums)) if dimension == "facility" else {}
     groups = []
     for key, all_counts in sums.items():
-        counts = {m: all_counts.get(m, 0) for m in COUNTS}
-        if not any(counts.values()):
+        values = _pick_counts(all_counts)
+        if not any(values):
             continue
+        counts = dict(zip(COUNTS, values, strict=True))
         name, town = names.get(key, (None, None))
         label = labeller(dimension, key, name) if labeller else (name or str(key))
         groups.append(Group(key, label, town, counts, _rates(counts)))
