@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from tracker.store.db import make_engine
 from tracker.store.migrate import current_revision, head_revision, upgrade_async
@@ -50,3 +50,27 @@ async def test_it_upgrades_twice_without_harm(database_url: str):
     await upgrade_async(database_url)
     await upgrade_async(database_url)
     assert await current_revision(database_url) == head_revision()
+
+
+async def test_on_postgresql_the_indexes_carry_the_declared_columns(postgres_server):
+    """INCLUDE is not compared by Alembic: the day book's keys must carry its counts and the lists' indexes the
+    ids, or PostgreSQL reads every cell's and candidate's row from the table again."""
+    url = postgres_server.create_database("t_include")
+    await upgrade_async(url)
+    declared = {}
+    for table in metadata.tables.values():
+        for owner in (table.primary_key, *table.indexes):
+            include = owner.dialect_options["postgresql"]["include"]
+            if include:
+                declared[owner.name] = ", ".join(include)
+    assert "pk_stats_flows" in declared and "ix_findings_list_major" in declared
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            built = {
+                name: (await conn.execute(text(f"SELECT pg_get_indexdef('{name}'::regclass)"))).scalar_one()
+                for name in declared
+            }
+    finally:
+        await engine.dispose()
+    assert {name: d.partition(" INCLUDE (")[2].rstrip(")") for name, d in built.items()} == declared
