@@ -300,6 +300,11 @@ def main() -> None:
         help="keep the SQLite database in this file; a file that exists is upgraded and measured again",
     )
     parser.add_argument("--rebuild", action="store_true", help="with --sqlite-file: build its day book again")
+    parser.add_argument(
+        "--existing",
+        action="store_true",
+        help="with --postgres-url: measure the findings already there (upgraded and caught up first)",
+    )
     args = parser.parse_args()
     if args.postgres_only:
         pass
@@ -313,7 +318,7 @@ def main() -> None:
     if args.sqlite_only:
         return
     if args.postgres_url:
-        asyncio.run(run(args.postgres_url, args.findings, "PostgreSQL"))
+        asyncio.run(run(args.postgres_url, args.findings, "PostgreSQL", args.existing))
         return
     from tests.support import PostgresServer
 
