@@ -524,8 +524,8 @@ GroupKey = daybook.Group
 _F = daybook.FLOW_INDEX
 NO_FLOWS = [0] * len(DAYBOOK_FLOWS)
 NO_STOCKS = [0] * len(DAYBOOK_STOCKS)
+# The columns of daybook.GROUP_DIMENSIONS, in its order.
 _GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
-_GROUP_DIMS = daybook.GROUP_DIMENSIONS  # the dimensions of _GROUP_COLUMNS, in order
 
 
 @cache
@@ -577,7 +577,7 @@ async def _overdue_now(
     for sign in (1, -1):
         signed = [row for row in rows if int(row[-1]) == sign]
         # Each wanted dimension's keys of the findings that move it, counted at once (Counter counts in C).
-        for column, dim in enumerate(_GROUP_DIMS):
+        for column, dim in enumerate(daybook.GROUP_DIMENSIONS):
             if dim in wanted:
                 keys = Counter(row[column] for row in signed)
                 for key, n in keys.items():
