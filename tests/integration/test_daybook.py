@@ -28,6 +28,8 @@ from tracker.store.tables import (
     inspections,
     stats_running,
     stats_state,
+    stats_value_today,
+    stats_value_today_close_days,
     users,
 )
 
@@ -293,30 +295,42 @@ async def test_it_follows_the_day_as_findings_change_after_it_caught_up(engine: 
 async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engine: AsyncEngine):
     """Caught up at 06:05, so up to 06:00: the findings of the day before then are in the day book, what
     happened since (up to 10:00) is read from the rows, and a finding found before 06:00 and closed after it is
-    in both halves."""
+    in both halves (one of them found today); one closed at 06:00 exactly is in the later half only."""
     await populate(engine, 600, seed=13)
     caught_up = MIDNIGHT + timedelta(hours=6, minutes=5)
-    closing = MIDNIGHT + timedelta(hours=8)
+    upto = caught_up - daybook.LAG
+    closings = [upto, *[MIDNIGHT + timedelta(hours=8)] * 3]
     async with engine.begin() as conn:
         still_open = select(findings.c.id).where(
             findings.c.closed_at.is_(None), findings.c.reported_at < MIDNIGHT, findings.c.status == "ordered"
         )
-        some = list((await conn.execute(still_open.order_by(findings.c.id).limit(3))).scalars())
-        await conn.execute(
-            update(findings)
-            .where(findings.c.id.in_(some))
-            .values(status="closed", submitted_at=closing, closed_at=closing)
+        # The one closed at 06:00 and one found today before it are among the gas findings, which a narrowed
+        # page counts.
+        gas = (await conn.execute(still_open.where(findings.c.category == "gas").limit(1))).scalar_one()
+        found_today = select(findings.c.id).where(
+            findings.c.closed_at.is_(None),
+            findings.c.reported_at >= MIDNIGHT,
+            findings.c.reported_at < upto,
+            findings.c.category == "gas",
         )
+        gas_today = (await conn.execute(found_today.limit(1))).scalar_one()
+        others = still_open.where(findings.c.id != gas).order_by(findings.c.id).limit(2)
+        some = [gas, gas_today, *(await conn.execute(others)).scalars()]
+        for i, closing in zip(some, closings, strict=True):
+            await conn.execute(
+                update(findings)
+                .where(findings.c.id == i)
+                .values(status="closed", submitted_at=closing, closed_at=closing)
+            )
         await conn.execute(
             insert(history),
             [
                 {"finding_id": i, "at": closing, "action": a, "data": {}}
-                for i in some
+                for i, closing in zip(some, closings, strict=True)
                 for a in ("rectification_submitted", "closed")
             ],
         )
     assert await daybook.catch_up(engine, caught_up) == local_day(NOW)
-    upto = caught_up - daybook.LAG
     async with engine.connect() as conn:
         held = await daybook.state(conn)
         assert held is not None and held[:2] == (local_day(NOW), upto) and held.partial and held.values
@@ -328,6 +342,11 @@ async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engin
         assert later.scalar_one() > 0
     await assert_same_figures(engine, NOW, [RUNNING_MONTH, RUNNING_WEEK, CUSTOM[1], PAST_MONTHS[2]])
     assert await _running_rows(engine) > 0  # the running month was read from stats_running
+    # and narrowed to one value, from its day in progress so far (each table holds that day's rows only)
+    for table in (stats_value_today, stats_value_today_close_days):
+        async with engine.connect() as conn:
+            days = (await conn.execute(select(table.c.day).distinct())).scalars().all()
+        assert days == [local_day(NOW)], table.name
 
 
 async def _running_rows(engine: AsyncEngine) -> int:

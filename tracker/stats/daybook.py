@@ -68,6 +68,8 @@ from tracker.store.tables import (
     stats_value_close_days,
     stats_value_months,
     stats_value_stocks,
+    stats_value_today,
+    stats_value_today_close_days,
 )
 
 log = logging.getLogger(__name__)
@@ -397,6 +399,46 @@ def compute_values(
     )
 
 
+def value_of(fact: Any, dim: str) -> str:
+    """A finding's value of one dimension, as the day book's cells key it."""
+    return str(fact.facility_id) if dim == "facility" else getattr(fact, dim)
+
+
+@dataclass
+class ValueToday:
+    """The day in progress of the day book of one value, worked out from findings in memory."""
+
+    flows: dict[ValueCell, list[int]]  # in the order of DAYBOOK_FLOWS
+    close_days: Counter[tuple[str, str, str, int]]  # (of_dim, of_key, town, days to close)
+
+
+def compute_value_today(facts: Iterable[Any], today: date, until: datetime) -> ValueToday:
+    """The flows of the day `today` and the days to close of the findings closed on it, in the day book of one
+    value, of what happened before `until` (within that day or at its end). `facts` must hold every finding
+    reported or closed that day; others are passed over."""
+    midnight = local_midnight(today)
+    flows: dict[ValueCell, list[int]] = {}
+    close_days: Counter[tuple[str, str, str, int]] = Counter()
+    width = len(DAYBOOK_FLOWS)
+    for fact in facts:
+        if fact.reported_at < midnight and (fact.closed_at is None or fact.closed_at < midnight):
+            continue
+        columns = [FLOW_INDEX[flow] for day, flow in flows_before(fact, until) if day == today]
+        if not columns:
+            continue
+        for cell in value_cells(fact):
+            row = flows.get(cell)
+            if row is None:
+                row = flows[cell] = [0] * width
+            for column in columns:
+                row[column] += 1
+        closing = days_to_close(fact)
+        if closing is not None and closing[0] == today and fact.closed_at < until:
+            for _, dim, key in cells(fact):
+                close_days[(dim, key, fact.town, closing[1])] += 1
+    return ValueToday(flows, close_days)
+
+
 def _days(first: date, after: date) -> Iterable[date]:
     day = first
     while day < after:
@@ -574,6 +616,7 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
     stocks_from = first_month if held is None else held.through + timedelta(days=1)
     stock_days = sorted({*month_starts(stocks_from, today), today})
     value_rows = _value_rows(await asyncio.to_thread(compute_values, facts, first_month, today, stock_days))
+    value_today = _value_today_rows(await asyncio.to_thread(compute_value_today, facts, today, upto), today)
     # Readers trust what `stats_state` says only, so the new days' rows can go in over several short
     # transactions (SQLite's writers are not kept waiting by a first build over a large database); the month
     # rows, the members of "overdue" and the state itself change together, last.
@@ -606,6 +649,7 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
         if held is not None:
             await _replace_values(conn, value_rows, first_month, held.through, stock_days)
         await _write_running(conn, today)
+        await _write_value_today(conn, value_today)
         await conn.execute(delete(stats_state))
         await conn.execute(
             insert(stats_state).values(id=1, through=today, partial_until=upto, values_through=today)
@@ -630,6 +674,8 @@ TABLES = (
     stats_overdue_members,
     stats_running,
     *VALUE_TABLES,
+    stats_value_today,
+    stats_value_today_close_days,
 )
 
 
@@ -689,6 +735,35 @@ def _value_rows(book: ValueBook) -> tuple[list[dict[str, Any]], list[dict[str, A
     return months, stocks, close
 
 
+def _value_today_rows(book: ValueToday, today: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    flows = [
+        {
+            "of_dim": of_dim,
+            "of_key": of_key,
+            "day": today,
+            "town": town,
+            "dim": dim,
+            "key": key,
+            **dict(zip(DAYBOOK_FLOWS, counts, strict=True)),
+        }
+        for (town, of_dim, of_key, dim, key), counts in book.flows.items()
+    ]
+    close = [
+        {"of_dim": of_dim, "of_key": of_key, "day": today, "town": town, "days": days, "closed": n}
+        for (of_dim, of_key, town, days), n in book.close_days.items()
+    ]
+    return flows, close
+
+
+async def _write_value_today(conn: AsyncConnection, rows: tuple[list[dict[str, Any]], ...]) -> None:
+    """Replace the day in progress of the day book of one value (of the day the state's `through` will say)."""
+    flows, close = rows
+    await conn.execute(delete(stats_value_today))
+    await conn.execute(delete(stats_value_today_close_days))
+    await _insert(conn, stats_value_today, flows)
+    await _insert(conn, stats_value_today_close_days, close)
+
+
 async def _replace_values(
     conn: AsyncConnection,
     rows: tuple[list[dict[str, Any]], ...],
@@ -720,6 +795,7 @@ async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], up
     flows, _, close = _rows(book)
     first_month = today.replace(day=1)
     value_rows = None if held.values else _value_rows(compute_values(facts, first_month, today, [today]))
+    value_today = _value_today_rows(compute_value_today(facts, today, upto), today)
     async with engine.begin() as conn:
         if await state(conn) != held:
             return None
@@ -730,6 +806,7 @@ async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], up
         if value_rows is not None:
             await _replace_values(conn, value_rows, first_month, today, [today])
         await _write_running(conn, today)
+        await _write_value_today(conn, value_today)
         await conn.execute(
             update(stats_state).where(stats_state.c.id == 1).values(partial_until=upto, values_through=today)
         )
@@ -902,6 +979,79 @@ async def group_sums(
 
 
 @cache
+def _value_running_query(dims: tuple[str, ...], one_town: bool) -> Any:
+    """The sums per group of the running month of one value so far: its month's stored days, the day in
+    progress up to stats_state.partial_until (which moves open and open major from 00:00 to that moment) and
+    the stocks at the day's 00:00; as stats_running is for every finding, in one statement."""
+    zero = literal_column("0")
+
+    def narrow(t: Any, day: str) -> list[Any]:
+        where = [
+            t.c.of_dim == bindparam("of_dim"),
+            t.c.of_key == bindparam("of_key"),
+            t.c.day == bindparam(day),
+        ]
+        return [*where, t.c.town == bindparam("town")] if one_town else where
+
+    m, td, st = stats_value_months, stats_value_today, stats_value_stocks
+    parts = union_all(
+        select(
+            m.c.dim,
+            m.c.key,
+            m.c.town,
+            *(m.c[n] for n in DAYBOOK_FLOWS),
+            *(zero.label(n) for n in DAYBOOK_STOCKS),
+        ).where(*narrow(m, "month")),
+        select(
+            td.c.dim,
+            td.c.key,
+            td.c.town,
+            *(td.c[n] for n in DAYBOOK_FLOWS),
+            td.c.found - td.c.closed,
+            td.c.found_major - td.c.closed_major,
+            zero,
+        ).where(*narrow(td, "today")),
+        select(
+            st.c.dim, st.c.key, st.c.town, *(zero for _ in DAYBOOK_FLOWS), *(st.c[n] for n in DAYBOOK_STOCKS)
+        ).where(*narrow(st, "today")),
+    ).cte("running")
+    sums = [_sum(parts.c[n]) for n in DAYBOOK_FLOWS + DAYBOOK_STOCKS]
+    selects = []
+    by_key = [d for d in dims if d != "town"]
+    if by_key:
+        selects.append(
+            select(parts.c.dim, parts.c.key, *sums)
+            .where(parts.c.dim.in_(by_key))
+            .group_by(parts.c.dim, parts.c.key)
+        )
+    if "town" in dims:  # the value's own dimension's cells hold each finding once
+        selects.append(
+            select(literal_column("'town'"), parts.c.town, *sums)
+            .where(parts.c.dim == bindparam("of_dim"))
+            .group_by(parts.c.town)
+        )
+    return selects[0] if len(selects) == 1 else union_all(*selects)
+
+
+async def value_running_sums(
+    conn: AsyncConnection,
+    month: date,
+    today: date,
+    town: str | None,
+    dims: Sequence[str],
+    of: tuple[str, str],
+) -> dict[Group, list[int]]:
+    """Per group of `dims`, the running month starting on `month` so far of the findings with the value `of`:
+    its flows, then open and open major at stats_state.partial_until and overdue at today's 00:00. Read only
+    while partial_until is set, for the day `through` (today)."""
+    params: dict[str, Any] = {"month": month, "today": today, "of_dim": of[0], "of_key": of[1]}
+    if town is not None:
+        params["town"] = town
+    query = _value_running_query(tuple(dims), town is not None)
+    return {(dim, key): counts for dim, key, *counts in (await conn.execute(query, params)).all()}
+
+
+@cache
 def _close_days_query(one_town: bool) -> Any:
     t = stats_close_days
     query = select(t.c.days, _sum(t.c.closed)).where(
@@ -943,6 +1093,29 @@ async def value_close_day_counts(
         params["town"] = town
     query = _value_close_days_query(of[1] is not None, town is not None)
     rows = (await conn.execute(query, params)).all()
+    return Counter({int(days): int(n) for days, n in rows})
+
+
+@cache
+def _value_today_close_days_query(one_town: bool) -> Any:
+    t = stats_value_today_close_days
+    query = select(t.c.days, _sum(t.c.closed)).where(
+        t.c.of_dim == bindparam("of_dim"), t.c.day == bindparam("day"), t.c.of_key == bindparam("of_key")
+    )
+    if one_town:
+        query = query.where(t.c.town == bindparam("town"))
+    return query.group_by(t.c.days)
+
+
+async def value_today_close_day_counts(
+    conn: AsyncConnection, of: tuple[str, str], today: date, town: str | None
+) -> Counter[int]:
+    """Days to close of the findings with the value `of` closed on the day in progress, up to
+    stats_state.partial_until; read only while it is set."""
+    params: dict[str, Any] = {"of_dim": of[0], "of_key": of[1], "day": today}
+    if town is not None:
+        params["town"] = town
+    rows = (await conn.execute(_value_today_close_days_query(town is not None), params)).all()
     return Counter({int(days): int(n) for days, n in rows})
 
 
@@ -1010,7 +1183,14 @@ async def tail(
     memo = _reading.get()
     if memo is not None and ("tail", since, town, of) in memo:
         return memo[("tail", since, town, of)]
-    facts = await facts_since(conn, since, town, of)
+    result = tail_of(await facts_since(conn, since, town, of), since)
+    if memo is not None:
+        memo[("tail", since, town, of)] = result
+    return result
+
+
+def tail_of(facts: list[Fact], since: datetime) -> Tail:
+    """The Tail of `facts`, findings reported or closed from `since` on."""
     # The groups of each (day, flow) are listed, then counted at once (Counter counts a list in C).
     members: dict[tuple[date, int], list[Group]] = defaultdict(list)
     closings: dict[date, Counter[int]] = defaultdict(Counter)
@@ -1030,10 +1210,13 @@ async def tail(
             if row is None:
                 row = per_group[group] = [0] * width
             row[column] = n
-    result = Tail(facts, flows, closings)
-    if memo is not None:
-        memo[("tail", since, town, of)] = result
-    return result
+    return Tail(facts, flows, closings)
+
+
+def narrowed(tail: Tail, since: datetime, of: tuple[str, str]) -> Tail:
+    """The part of a Tail since `since` of the findings with the value `of` = (dim, key)."""
+    dim, key = of
+    return tail_of([fact for fact in tail.facts if value_of(fact, dim) == key], since)
 
 
 def _sum(column: Any) -> Any:
@@ -1050,6 +1233,7 @@ __all__ = [
     "clear",
     "close_day_counts",
     "compute",
+    "compute_value_today",
     "compute_values",
     "days_to_close",
     "facts_since",
@@ -1058,13 +1242,18 @@ __all__ = [
     "group_sums",
     "groups",
     "month_sums",
+    "narrowed",
     "one_reading",
     "reading_memo",
     "rebuild",
     "stock_spans",
     "tail",
+    "tail_of",
     "through",
     "touch",
     "value_cells",
     "value_close_day_counts",
+    "value_of",
+    "value_running_sums",
+    "value_today_close_day_counts",
 ]

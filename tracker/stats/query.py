@@ -742,28 +742,41 @@ async def _value_counts(
     dims: Sequence[str],
 ) -> dict[GroupKey, dict[str, int]] | None:
     """Every count of a month, of the findings with the value `of`, per group of `dims` (of's dimension among
-    them), from the day book of one value: the month's stored days' flows and, for the running month, today's
-    from the rows; the stocks at the month's end (stored) or now (today's 00:00 moved by today's findings;
-    overdue as _overdue_now). None when it does not hold the month."""
+    them), from the day book of one value: the month's stored days' flows and, for the running month, today's;
+    the stocks at the month's end (stored) or now (today's 00:00 moved by today's findings; overdue as
+    _overdue_now). Today's up to the moment the day book holds are stored with it, and what happened since
+    comes from the rows (all of today's, while it does not hold the day in progress). None when it does not
+    hold the month."""
     held = await daybook.state(conn)
     if not _value_book_holds(held, period, now):
         return None
     assert held is not None
     wanted = frozenset(dims)
-    flows = await daybook.group_sums(conn, "value_months", period.start, None, town, dims, of)
-    if period.as_of(now) < period.end_utc:
-        today = held.through
-        midnight = local_midnight(today)
-        tail = await daybook.tail(conn, midnight, town, of)
-        for group, counts in tail.flows.get(today, {}).items():
-            if group[0] in wanted:
-                _add_counts(flows, group, counts)
-        stocks = await daybook.group_sums(conn, "value_stocks", today, None, town, dims, of)
-        overdue = await _overdue_now(conn, now, today, stocks, town, wanted, of)
-        _move_open(stocks, tail.facts, midnight, now, wanted)
-        _set_overdue(stocks, overdue)
-    else:
+    if period.as_of(now) >= period.end_utc:
+        flows = await daybook.group_sums(conn, "value_months", period.start, None, town, dims, of)
         stocks = await daybook.group_sums(conn, "value_stocks", period.end, None, town, dims, of)
+        return _group_counts(flows, stocks, "closed_same_month", {})
+    today = held.through
+    if held.partial:
+        width = len(DAYBOOK_FLOWS)
+        flows, stocks = {}, {}
+        for group, counts in (
+            await daybook.value_running_sums(conn, period.start, today, town, dims, of)
+        ).items():
+            flows[group], stocks[group] = counts[:width], counts[width:]
+        since = held.upto
+        tail = daybook.narrowed(await daybook.tail(conn, since, town), since, of)
+    else:
+        flows = await daybook.group_sums(conn, "value_months", period.start, None, town, dims, of)
+        stocks = await daybook.group_sums(conn, "value_stocks", today, None, town, dims, of)
+        since = local_midnight(today)
+        tail = await daybook.tail(conn, since, town, of)
+    for group, counts in tail.flows.get(today, {}).items():
+        if group[0] in wanted:
+            _add_counts(flows, group, counts)
+    overdue = await _overdue_now(conn, now, today, stocks, town, wanted, of)
+    _move_open(stocks, tail.facts, since, now, wanted)
+    _set_overdue(stocks, overdue)
     return _group_counts(flows, stocks, "closed_same_month", {})
 
 
@@ -1023,9 +1036,14 @@ async def days_to_close(
         if _value_book_holds(held, period, now):
             assert held is not None
             histogram.update(await daybook.value_close_day_counts(conn, one, period.start, flt.town))
-            if period.as_of(now) < period.end_utc:  # and today's, from the rows
-                tail = await daybook.tail(conn, local_midnight(held.through), flt.town, one)
-                histogram.update(tail.closings.get(held.through, Counter()))
+            if period.as_of(now) < period.end_utc:  # and today's: stored up to a moment, then from the rows
+                today = held.through
+                if held.partial:
+                    histogram.update(await daybook.value_today_close_day_counts(conn, one, today, flt.town))
+                    tail = daybook.narrowed(await daybook.tail(conn, held.upto, flt.town), held.upto, one)
+                else:
+                    tail = await daybook.tail(conn, local_midnight(today), flt.town, one)
+                histogram.update(tail.closings.get(today, Counter()))
             return days_to_close_of(histogram)
     held = None if exact_rows or not _town_only(flt) else await daybook.state(conn)
     if held is None:

@@ -336,6 +336,23 @@ stats_value_close_days = Table(
     _key_carrying("of_dim", "day", "of_key", "town", "days", counts=["closed"]),
     sqlite_with_rowid=False,
 )
+# The day in progress of the day book of one value (migration 0014): its flows (`day` is stats_state.through)
+# and the days to close of its findings closed that day, up to stats_state.partial_until, written with the day
+# book's own rows for that day and read only while partial_until is set. A narrowed page of the running month then
+# reads what happened since that moment only, not the whole day's findings.
+stats_value_today = _value_cells("stats_value_today", DAYBOOK_FLOWS)
+stats_value_today_close_days = Table(
+    "stats_value_today_close_days",
+    metadata,
+    Column("of_dim", String(20), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("of_key", String(60), primary_key=True),
+    Column("town", String(60), primary_key=True),
+    Column("days", Integer, primary_key=True),
+    Column("closed", Integer, nullable=False),
+    _key_carrying("of_dim", "day", "of_key", "town", "days", counts=["closed"]),
+    sqlite_with_rowid=False,
+)
 # One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows),
 # and with `partial_until` the flows and days to close of day `through` itself up to that moment (its rows in
 # stats_flows and stats_close_days are read only while it is set).
