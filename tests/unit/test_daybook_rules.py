@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime, time
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.stats.daybook import (
     Fact,
+    cells,
     compute,
+    compute_value_today,
     compute_values,
     days_to_close,
     flows_before,
@@ -127,3 +129,26 @@ def test_the_day_book_of_one_value_counts_each_value_against_each_other_by_month
     # Days to close: each closed on Friday 6 November, seven days after 30 October.
     assert book.close_days[("facility", "7", november, town, 7)] == 2
     assert book.close_days[("category", "gas", november, town, 7)] == 1
+
+
+def test_the_day_in_progress_of_one_value_counts_what_happened_before_the_moment():
+    """Friday up to 14:00: a finding found on Monday and closed at 13:00, one found at 9:00 and closed at 15:00
+    (found counts, the closing not yet), one found at 14:00 exactly (not yet) and one closed on Thursday (not
+    Friday's)."""
+    town = "汇龙镇"
+    closed_today = fact(closed_at=at(FRI, 13))
+    found_today = fact(
+        id=2, category="gas", severity="general", reported_at=at(FRI, 9), closed_at=at(FRI, 15)
+    )
+    at_the_moment = fact(id=3, reported_at=at(FRI, 14), closed_at=None, status="ordered")
+    yesterday = fact(id=4, closed_at=at(THU, 16))
+    book = compute_value_today([closed_today, found_today, at_the_moment, yesterday], FRI, at(FRI, 14))
+    found, closed = DAYBOOK_FLOWS.index("found"), DAYBOOK_FLOWS.index("closed")
+    both = book.flows[(town, "facility", "7", "facility", "7")]
+    assert (both[found], both[closed]) == (1, 1)
+    assert book.flows[(town, "category", "gas", "severity", "general")][:2] == [1, 0]
+    assert book.flows[(town, "category", "fire", "category", "fire")][found] == 0
+    # Each of the first two finding's 25 cells, nothing else.
+    assert set(book.flows) == {*value_cells(closed_today), *value_cells(found_today)}
+    # Days to close: Monday to Friday, of the one closed before 14:00 only, per value of each dimension.
+    assert book.close_days == {(dim, key, town, 4): 1 for _, dim, key in cells(closed_today)}

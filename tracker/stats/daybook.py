@@ -795,7 +795,8 @@ async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], up
     flows, _, close = _rows(book)
     first_month = today.replace(day=1)
     value_rows = None if held.values else _value_rows(compute_values(facts, first_month, today, [today]))
-    value_today = _value_today_rows(compute_value_today(facts, today, upto), today)
+    # Some thousand findings by the day's end, 25 cells each: in a thread, as the event loop keeps serving.
+    value_today = _value_today_rows(await asyncio.to_thread(compute_value_today, facts, today, upto), today)
     async with engine.begin() as conn:
         if await state(conn) != held:
             return None
