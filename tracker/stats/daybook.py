@@ -1020,9 +1020,11 @@ def _value_running_query(dims: tuple[str, ...], one_town: bool) -> Any:
     selects = []
     by_key = [d for d in dims if d != "town"]
     if by_key:
+        # Every dimension's cells (a page's case): no filter for the database to check on each row.
+        every = set(by_key) == set(DAYBOOK_DIMENSIONS)
         selects.append(
             select(parts.c.dim, parts.c.key, *sums)
-            .where(parts.c.dim.in_(by_key))
+            .where(*([] if every else [parts.c.dim.in_(by_key)]))
             .group_by(parts.c.dim, parts.c.key)
         )
     if "town" in dims:  # the value's own dimension's cells hold each finding once
