@@ -8,7 +8,8 @@ report) and for the running month (the dashboard's default page, counted at now)
 dashboard page runs (tracker.reports.gather), the whole page's queries (gather itself) and the hand-written
 baseline, several times each, in turn with the baseline, and prints the best time of each beside the
 baseline's over the same turns, and the median of the two's ratio in each turn; and, beside the target, the page
-as HTML (its queries and its rendering). Without --postgres-url a throwaway PostgreSQL server is started as in
+as HTML (its queries and its rendering). The process's garbage collector is settled first as the web process
+settles its own (tracker.roles.settle_gc). Without --postgres-url a throwaway PostgreSQL server is started as in
 the integration tests (tests/support). Not part of the test suite.
 """
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tracker import reports
 from tracker.checklists import load_catalog
 from tracker.domain.model import Actor, Role
+from tracker.roles import settle_gc
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period
@@ -281,6 +283,7 @@ async def run(url: str, n: int, label: str, reuse: bool = False, rebuild: bool =
         else:  # as the scheduler would after an upgrade that handed part of the day book back to the rows
             await daybook.catch_up(engine, NOW - CATCH_UP_EVERY)
         await settle(engine)
+        settle_gc()  # as the web process, once ready to serve
         last = NOW.date().replace(day=1) - timedelta(days=1)
         await measure(engine, f"{label}, last whole month", Period.month(last.year, last.month))
         await measure(engine, f"{label}, running month at now", Period.month(NOW.year, NOW.month))
