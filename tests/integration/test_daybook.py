@@ -26,6 +26,7 @@ from tracker.store.tables import (
     findings,
     history,
     inspections,
+    stats_overdue_passed,
     stats_running,
     stats_state,
     stats_value_today,
@@ -295,7 +296,8 @@ async def test_it_follows_the_day_as_findings_change_after_it_caught_up(engine: 
 async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engine: AsyncEngine):
     """Caught up at 06:05, so up to 06:00: the findings of the day before then are in the day book, what
     happened since (up to 10:00) is read from the rows, and a finding found before 06:00 and closed after it is
-    in both halves (one of them found today); one closed at 06:00 exactly is in the later half only."""
+    in both halves (one of them found today); one closed at 06:00 exactly is in the later half only. Overdue
+    now counts the deadlines passed before 06:00 from the day book and those since from the rows."""
     await populate(engine, 600, seed=13)
     caught_up = MIDNIGHT + timedelta(hours=6, minutes=5)
     upto = caught_up - daybook.LAG
@@ -330,8 +332,38 @@ async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engin
                 for a in ("rectification_submitted", "closed")
             ],
         )
+        # Deadlines passing today, of findings with no history since 00:00: one before 06:00 left alone, one
+        # before 06:00 submitted at 08:00 (after the catch-up, below), and one at 07:00.
+        quiet = (
+            select(findings.c.id)
+            .where(
+                findings.c.status == "ordered",
+                findings.c.reported_at < MIDNIGHT,
+                findings.c.id.not_in(select(history.c.finding_id).where(history.c.at >= MIDNIGHT)),
+                findings.c.id.not_in(some),
+            )
+            .order_by(findings.c.id)
+        )
+        passing = list((await conn.execute(quiet.limit(3))).scalars())
+        deadlines = [MIDNIGHT + timedelta(hours=h) for h in (3, 4, 7)]
+        for i, due in zip(passing, deadlines, strict=True):
+            await conn.execute(update(findings).where(findings.c.id == i).values(due_at=due))
     assert await daybook.catch_up(engine, caught_up) == local_day(NOW)
+    submitted = MIDNIGHT + timedelta(hours=8)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(findings)
+            .where(findings.c.id == passing[1])
+            .values(status="submitted", submitted_at=submitted)
+        )
+        await conn.execute(
+            insert(history).values(
+                finding_id=passing[1], at=submitted, action="rectification_submitted", data={}
+            )
+        )
     async with engine.connect() as conn:
+        counted = (await conn.execute(select(stats_overdue_passed.c.finding_id))).scalars()
+        assert set(counted) == set(passing[:2])  # as the catch-up found them
         held = await daybook.state(conn)
         assert held is not None and held[:2] == (local_day(NOW), upto) and held.partial and held.values
         split = await conn.execute(

@@ -37,8 +37,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Date,
+    String,
     bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
@@ -58,10 +60,12 @@ from tracker.store.tables import (
     DAYBOOK_FLOWS,
     DAYBOOK_STOCKS,
     findings,
+    history,
     stats_close_days,
     stats_flows,
     stats_months,
     stats_overdue_members,
+    stats_overdue_passed,
     stats_running,
     stats_state,
     stats_stocks,
@@ -648,6 +652,7 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
         await _insert(conn, stats_overdue_members, [{"finding_id": i} for i in book.overdue_at_end])
         if held is not None:
             await _replace_values(conn, value_rows, first_month, held.through, stock_days)
+        await _write_passed(conn, today, upto)
         await _write_running(conn, today)
         await _write_value_today(conn, value_today)
         await conn.execute(delete(stats_state))
@@ -672,6 +677,7 @@ TABLES = (
     stats_stocks,
     stats_close_days,
     stats_overdue_members,
+    stats_overdue_passed,
     stats_running,
     *VALUE_TABLES,
     stats_value_today,
@@ -679,15 +685,44 @@ TABLES = (
 )
 
 
+async def _write_passed(conn: AsyncConnection, today: date, upto: datetime) -> None:
+    """Store the findings whose deadline passed from today's 00:00 to `upto`, still ordered and unchanged since
+    00:00: what tracker.stats.query reads of them for overdue now (a finding with no history since 00:00 is
+    as it was then), counted here in one statement, over one snapshot of the rows."""
+    midnight = local_midnight(today)
+    changed = select(history.c.finding_id).where(history.c.at >= midnight)
+    passed = select(f.c.id).where(
+        f.c.status == "ordered", f.c.due_at >= midnight, f.c.due_at < upto, f.c.id.not_in(changed)
+    )
+    await conn.execute(delete(stats_overdue_passed))
+    await conn.execute(insert(stats_overdue_passed).from_select(["finding_id"], passed))
+
+
 async def _write_running(conn: AsyncConnection, today: date) -> None:
     """Work stats_running out again, in SQL, from what the transaction has written: the running month's rows,
-    the day in progress (which moves open and open major from today's 00:00 to its moment) and the stocks at
-    today's 00:00."""
+    the day in progress (which moves open and open major from today's 00:00 to its moment), the stocks at
+    today's 00:00 and the deadlines passed since (stats_overdue_passed, overdue)."""
     month = today.replace(day=1)
     zero = literal_column("0")
 
     def cells(t: Any) -> list[Any]:
         return [t.c.dim, t.c.town, t.c.key]
+
+    def passed_cells(dim: str) -> Any:
+        key = cast(f.c.facility_id, String) if dim == "facility" else f.c[dim]
+        return (
+            select(
+                literal_column(f"'{dim}'"),
+                f.c.town,
+                key,
+                *(zero for _ in DAYBOOK_FLOWS),
+                zero,
+                zero,
+                func.count(),
+            )
+            .select_from(f.join(stats_overdue_passed, stats_overdue_passed.c.finding_id == f.c.id))
+            .group_by(f.c.town, key)
+        )
 
     m, fl, st = stats_months, stats_flows, stats_stocks
     parts = union_all(
@@ -704,6 +739,7 @@ async def _write_running(conn: AsyncConnection, today: date) -> None:
         select(*cells(st), *(zero for _ in DAYBOOK_FLOWS), *(st.c[n] for n in DAYBOOK_STOCKS)).where(
             st.c.day == today
         ),
+        *(passed_cells(dim) for dim in DAYBOOK_DIMENSIONS),
     ).subquery()
     counts = (*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)
     summed = select(
@@ -806,6 +842,7 @@ async def _refresh_today(engine: AsyncEngine, held: State, facts: list[Fact], up
         await _insert(conn, stats_close_days, close)
         if value_rows is not None:
             await _replace_values(conn, value_rows, first_month, today, [today])
+        await _write_passed(conn, today, upto)
         await _write_running(conn, today)
         await _write_value_today(conn, value_today)
         await conn.execute(

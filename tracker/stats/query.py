@@ -74,6 +74,7 @@ from tracker.store.tables import (
     findings,
     history,
     stats_overdue_members,
+    stats_overdue_passed,
 )
 
 COUNTS = (
@@ -529,51 +530,56 @@ _GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.
 
 
 @cache
-def _overdue_changes(one_town: bool, of_dim: str | None = None) -> Any:
+def _overdue_changes(one_town: bool, of_dim: str | None = None, with_passed: bool = False) -> Any:
     """The findings that move "overdue" since 00:00 (see _overdue_now), each with its sign: one statement,
-    built once, run with the moments (and town, and the key of one value of `of_dim`) as parameters."""
-    midnight, now = bindparam("midnight"), bindparam("now")
+    built once, run with the moments (and town, and the key of one value of `of_dim`) as parameters. With
+    `with_passed`, the day book's count holds the deadlines passed up to the moment `passed` already."""
+    midnight, passed, now = bindparam("midnight"), bindparam("passed"), bindparam("now")
     here = [f.c.town == bindparam("town")] if one_town else []
     if of_dim is not None:
         here.append(f.c[_DIMENSION_COLUMN[of_dim]] == bindparam("of_key"))
     changed = select(history.c.finding_id).where(history.c.at >= midnight)
+    counted = [stats_overdue_members, *([stats_overdue_passed] if with_passed else [])]
+    counted_changed = [select(t.c.finding_id).where(t.c.finding_id.in_(changed)) for t in counted]
     members_changed = select(*_GROUP_COLUMNS, literal_column("-1").label("sign")).where(
-        f.c.id.in_(
-            select(stats_overdue_members.c.finding_id).where(stats_overdue_members.c.finding_id.in_(changed))
-        ),
-        *here,
+        f.c.id.in_(counted_changed[0] if len(counted_changed) == 1 else union_all(*counted_changed)), *here
     )
     overdue_changed = select(*_GROUP_COLUMNS, literal_column("1").label("sign")).where(
         f.c.id.in_(changed), f.c.status == "ordered", f.c.due_at < now, *here
     )
-    passed_today = select(*_GROUP_COLUMNS, literal_column("1").label("sign")).where(
-        f.c.status == "ordered", f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed), *here
+    passed_since = select(*_GROUP_COLUMNS, literal_column("1").label("sign")).where(
+        f.c.status == "ordered", f.c.due_at >= passed, f.c.due_at < now, f.c.id.not_in(changed), *here
     )
-    return union_all(members_changed, overdue_changed, passed_today)
+    return union_all(members_changed, overdue_changed, passed_since)
 
 
 async def _overdue_now(
     conn: AsyncConnection,
     now: datetime,
     through: date,
-    at_midnight: dict[GroupKey, list[int]],
+    counted: dict[GroupKey, list[int]],
     town: str | None,
     wanted: frozenset[str],
     of: tuple[str, str] | None = None,
+    passed_until: datetime | None = None,
 ) -> Counter[GroupKey]:
     """Overdue now (status ordered, deadline passed) per group, from the day book's count at today's 00:00 (M)
-    and what changed since. A finding with no history since M is in the same state as at M: overdue now if it
-    was at M, or if its deadline passed since M. So: overdue at M, less the members of M that changed since,
-    plus the changed ones overdue now, plus the unchanged ones whose deadline passed since M."""
-    params: dict[str, Any] = {"midnight": local_midnight(through), "now": now}
+    in `counted` and what changed since. A finding with no history since M is in the same state as at M:
+    overdue now if it was at M, or if its deadline passed since M. So: overdue at M, less the members of M
+    that changed since, plus the changed ones overdue now, plus the unchanged ones whose deadline passed since
+    M. With `passed_until` (stats_running's count), `counted` holds those whose deadline passed before that
+    moment too (stats_overdue_passed, as the catch-up found them): the ones of them changed since go, as
+    members of M do, and only the deadlines passed since that moment are read."""
+    midnight = local_midnight(through)
+    params: dict[str, Any] = {"midnight": midnight, "passed": passed_until or midnight, "now": now}
     if town is not None:
         params["town"] = town
     if of is not None:
         params["of_key"] = int(of[1]) if of[0] == "facility" else of[1]
-    statement = _overdue_changes(town is not None, of[0] if of else None)
+    statement = _overdue_changes(town is not None, of[0] if of else None, passed_until is not None)
     rows = (await conn.execute(statement, params)).all()
     stock = DAYBOOK_STOCKS.index("overdue")
-    out: Counter[GroupKey] = Counter({g: c[stock] for g, c in at_midnight.items() if c[stock]})
+    out: Counter[GroupKey] = Counter({g: c[stock] for g, c in counted.items() if c[stock]})
     for sign in (1, -1):
         signed = [row for row in rows if int(row[-1]) == sign]
         # Each wanted dimension's keys of the findings that move it, counted at once (Counter counts in C).
@@ -648,7 +654,10 @@ async def _book_counts(
         assert tail is not None  # a running period holds the day in progress (checked above)
         if not whole_so_far:
             stocks = await daybook.group_sums(conn, "stocks", today, None, flt.town, dims)
-        overdue = await _overdue_now(conn, now, today, stocks, flt.town, wanted)
+        # stats_running counts the deadlines passed up to `upto` already (stats_overdue_passed).
+        overdue = await _overdue_now(
+            conn, now, today, stocks, flt.town, wanted, passed_until=held.upto if whole_so_far else None
+        )
         # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it): what
         # the day book holds of today, then the rows since.
         for group, counts in partial.items():

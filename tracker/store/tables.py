@@ -275,13 +275,21 @@ stats_months = _daybook_cells("stats_months", DAYBOOK_FLOWS)
 stats_stocks = _daybook_cells("stats_stocks", DAYBOOK_STOCKS)
 # The running month so far, per cell, as one read (`day` is the month's first day): the flows of its days up to
 # stats_state.partial_until (its month rows and the day in progress), open and open major at that moment, and
-# overdue at 00:00 of stats_state.through (a page moves it to now from the day's history). Worked out from the
-# three tables above, in the same transaction, each time the day in progress is stored; read only while
-# stats_state.partial_until is set.
+# overdue at 00:00 of stats_state.through with stats_overdue_passed added (a page moves it to now from the day's
+# history). Worked out from the three tables above and stats_overdue_passed, in the same transaction, each time
+# the day in progress is stored; read only while stats_state.partial_until is set.
 stats_running = _daybook_cells("stats_running", DAYBOOK_FLOWS + DAYBOOK_STOCKS)
 # The findings counted overdue at 00:00 of stats_state.through: with the day's history they give overdue now.
 stats_overdue_members = Table(
     "stats_overdue_members",
+    metadata,
+    Column("finding_id", Integer, primary_key=True),
+)
+# The findings whose deadline passed since 00:00 of stats_state.through, before stats_state.partial_until, still
+# ordered and with no history since 00:00, as each catch-up found them (migration 0015). stats_running counts them
+# overdue already, so the running month's page reads only the deadlines passed since that moment, not the day's.
+stats_overdue_passed = Table(
+    "stats_overdue_passed",
     metadata,
     Column("finding_id", Integer, primary_key=True),
 )
