@@ -1052,7 +1052,7 @@ def _value_running_query(dims: tuple[str, ...], one_town: bool) -> Any:
         select(
             st.c.dim, st.c.key, st.c.town, *(zero for _ in DAYBOOK_FLOWS), *(st.c[n] for n in DAYBOOK_STOCKS)
         ).where(*narrow(st, "today")),
-    ).cte("running")
+    ).subquery("running")
     sums = [_sum(parts.c[n]) for n in DAYBOOK_FLOWS + DAYBOOK_STOCKS]
     selects = []
     by_key = [d for d in dims if d != "town"]
