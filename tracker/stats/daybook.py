@@ -124,16 +124,6 @@ async def read_facts(conn: AsyncConnection, query: Any) -> list[Fact]:
     return [Fact._make(row) for row in (await conn.execute(query)).all()]
 
 
-# The findings column of each dimension a page breaks its figures down by.
-DIMENSION_COLUMN = {
-    "town": "town",
-    "facility_type": "facility_type",
-    "facility": "facility_id",
-    "category": "category",
-    "severity": "severity",
-    "mode": "mode",
-}
-
 # China Standard Time has been UTC+8 all year since 1991: adding the offset is local_day() without a time-zone
 # lookup, many times faster over a million findings (a unit test holds the two equal).
 _CST = timedelta(hours=8)
@@ -1027,30 +1017,11 @@ async def group_sums(
 
 
 @cache
-def _value_running_query(dims: tuple[str, ...], one_town: bool, of_dim: str) -> Any:
-    """The sums per group of the running month of one value of `of_dim` so far: its month's stored days, the
-    day in progress up to stats_state.partial_until (which moves open and open major from 00:00 to that
-    moment), the stocks at the day's 00:00 and the deadlines passed since (stats_overdue_passed, overdue); as
-    stats_running is for every finding, in one statement."""
+def _value_running_query(dims: tuple[str, ...], one_town: bool) -> Any:
+    """The sums per group of the running month of one value so far: its month's stored days, the day in
+    progress up to stats_state.partial_until (which moves open and open major from 00:00 to that moment) and
+    the stocks at the day's 00:00; as stats_running is for every finding, in one statement."""
     zero = literal_column("0")
-    here = [f.c.town == bindparam("town")] if one_town else []
-    passed = f.join(stats_overdue_passed, stats_overdue_passed.c.finding_id == f.c.id)
-
-    def passed_cells(dim: str) -> Any:
-        key = cast(f.c.facility_id, String) if dim == "facility" else f.c[dim]
-        return (
-            select(
-                literal_column(f"'{dim}'"),
-                key,
-                f.c.town,
-                *(zero for _ in DAYBOOK_FLOWS),
-                zero,
-                zero,
-                literal_column("1"),
-            )
-            .select_from(passed)
-            .where(f.c[DIMENSION_COLUMN[of_dim]] == bindparam("of_value"), *here)
-        )
 
     def narrow(t: Any, day: str) -> list[Any]:
         where = [
@@ -1081,7 +1052,6 @@ def _value_running_query(dims: tuple[str, ...], one_town: bool, of_dim: str) -> 
         select(
             st.c.dim, st.c.key, st.c.town, *(zero for _ in DAYBOOK_FLOWS), *(st.c[n] for n in DAYBOOK_STOCKS)
         ).where(*narrow(st, "today")),
-        *(passed_cells(dim) for dim in DAYBOOK_DIMENSIONS),
     ).subquery("running")
     sums = [_sum(parts.c[n]) for n in DAYBOOK_FLOWS + DAYBOOK_STOCKS]
     selects = []
@@ -1112,14 +1082,12 @@ async def value_running_sums(
     of: tuple[str, str],
 ) -> dict[Group, list[int]]:
     """Per group of `dims`, the running month starting on `month` so far of the findings with the value `of`:
-    its flows, then open and open major at stats_state.partial_until and overdue at today's 00:00 with the
-    deadlines passed since up to that moment. Read only while partial_until is set, for the day `through`
-    (today)."""
+    its flows, then open and open major at stats_state.partial_until and overdue at today's 00:00. Read only
+    while partial_until is set, for the day `through` (today)."""
     params: dict[str, Any] = {"month": month, "today": today, "of_dim": of[0], "of_key": of[1]}
-    params["of_value"] = int(of[1]) if of[0] == "facility" else of[1]
     if town is not None:
         params["town"] = town
-    query = _value_running_query(tuple(dims), town is not None, of[0])
+    query = _value_running_query(tuple(dims), town is not None)
     return {(dim, key): counts for dim, key, *counts in (await conn.execute(query, params)).all()}
 
 
@@ -1298,7 +1266,6 @@ def _sum(column: Any) -> Any:
 
 
 __all__ = [
-    "DIMENSION_COLUMN",
     "TABLES",
     "Book",
     "catch_up",

@@ -99,7 +99,14 @@ RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time
 f = findings
 # The finest grouping the figures are broken down by; town and facility type follow from the facility.
 GRAIN = ("town", "facility_type", "facility_id", "category", "severity", "mode")
-_DIMENSION_COLUMN = daybook.DIMENSION_COLUMN
+_DIMENSION_COLUMN = {
+    "town": "town",
+    "facility_type": "facility_type",
+    "facility": "facility_id",
+    "category": "category",
+    "severity": "severity",
+    "mode": "mode",
+}
 
 
 @dataclass(frozen=True)
@@ -759,7 +766,6 @@ async def _value_counts(
         stocks = await daybook.group_sums(conn, "value_stocks", period.end, None, town, dims, of)
         return _group_counts(flows, stocks, "closed_same_month", {})
     today = held.through
-    passed_until = None  # the deadlines passed that the day book counts, up to this moment
     if held.partial:
         width = len(DAYBOOK_FLOWS)
         flows, stocks = {}, {}
@@ -767,7 +773,7 @@ async def _value_counts(
             await daybook.value_running_sums(conn, period.start, today, town, dims, of)
         ).items():
             flows[group], stocks[group] = counts[:width], counts[width:]
-        since = passed_until = held.upto
+        since = held.upto
         tail = daybook.narrowed(await daybook.tail(conn, since, town), since, of)
     else:
         flows = await daybook.group_sums(conn, "value_months", period.start, None, town, dims, of)
@@ -777,7 +783,7 @@ async def _value_counts(
     for group, counts in tail.flows.get(today, {}).items():
         if group[0] in wanted:
             _add_counts(flows, group, counts)
-    overdue = await _overdue_now(conn, now, today, stocks, town, wanted, of, passed_until)
+    overdue = await _overdue_now(conn, now, today, stocks, town, wanted, of)
     _move_open(stocks, tail.facts, since, now, wanted)
     _set_overdue(stocks, overdue)
     return _group_counts(flows, stocks, "closed_same_month", {})
