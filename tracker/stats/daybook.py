@@ -9,7 +9,11 @@ For each town and each value of each dimension (facility type, facility, categor
 - the same flows summed per month (its days before `through`), so a month is one row per cell;
 - the stocks at 00:00 of each day D up to and including `through`: open, open major, overdue;
 - how many calendar days each finding closed on D took, from the day it was found (days to close);
-- which findings were overdue at 00:00 of `through`: with the day's history they give "overdue now".
+- which findings were overdue at 00:00 of `through`, and whose deadline passed since, up to the moment the
+  day in progress is held to, with no other change: with the day's history they give "overdue now".
+
+The day book of one value holds the same per month for the findings with one value of one dimension, per
+town and value of every dimension, and its day in progress too (see tracker.store.tables).
 
 All of it is worked out from the findings rows by the pure functions below, which follow the definitions in
 tracker.stats.query (the tests hold the two equal on crafted and random data and through the real loop).
