@@ -323,6 +323,22 @@ def _value_cells(name: str, counts: tuple[str, ...]) -> Table:
     )
 
 
+def _value_close_days(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        # The day before the key: a month of every finding is one range too (of_dim "severity", every key).
+        Column("of_dim", String(20), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("of_key", String(60), primary_key=True),
+        Column("town", String(60), primary_key=True),
+        Column("days", Integer, primary_key=True),
+        Column("closed", Integer, nullable=False),
+        _key_carrying("of_dim", "day", "of_key", "town", "days", counts=["closed"]),
+        sqlite_with_rowid=False,
+    )
+
+
 # The day book of one value (migration 0009): the same figures of the findings with one value (of_dim, of_key)
 # of one dimension, per town and value of each dimension (of_dim itself among them: its rows hold each of those
 # findings once), per month only: what a page narrowed to one category, severity, mode, facility type or
@@ -331,36 +347,13 @@ stats_value_months = _value_cells("stats_value_months", DAYBOOK_FLOWS)
 # Stocks at 00:00 of each month's first day up to stats_state.through, and of that day itself:
 stats_value_stocks = _value_cells("stats_value_stocks", DAYBOOK_STOCKS)
 # Days to close of the findings closed in each month's days before stats_state.through (`day` its first day):
-stats_value_close_days = Table(
-    "stats_value_close_days",
-    metadata,
-    # The day before the key: a month of every finding is one range too (of_dim "severity", every key).
-    Column("of_dim", String(20), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("of_key", String(60), primary_key=True),
-    Column("town", String(60), primary_key=True),
-    Column("days", Integer, primary_key=True),
-    Column("closed", Integer, nullable=False),
-    _key_carrying("of_dim", "day", "of_key", "town", "days", counts=["closed"]),
-    sqlite_with_rowid=False,
-)
+stats_value_close_days = _value_close_days("stats_value_close_days")
 # The day in progress of the day book of one value (migration 0014): its flows (`day` is stats_state.through)
 # and the days to close of its findings closed that day, up to stats_state.partial_until, written with the day
 # book's own rows for that day and read only while partial_until is set. A narrowed page of the running month then
 # reads what happened since that moment only, not the whole day's findings.
 stats_value_today = _value_cells("stats_value_today", DAYBOOK_FLOWS)
-stats_value_today_close_days = Table(
-    "stats_value_today_close_days",
-    metadata,
-    Column("of_dim", String(20), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("of_key", String(60), primary_key=True),
-    Column("town", String(60), primary_key=True),
-    Column("days", Integer, primary_key=True),
-    Column("closed", Integer, nullable=False),
-    _key_carrying("of_dim", "day", "of_key", "town", "days", counts=["closed"]),
-    sqlite_with_rowid=False,
-)
+stats_value_today_close_days = _value_close_days("stats_value_today_close_days")
 # One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows),
 # and with `partial_until` the flows and days to close of day `through` itself up to that moment (its rows in
 # stats_flows and stats_close_days are read only while it is set).
