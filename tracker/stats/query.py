@@ -129,31 +129,59 @@ class Filter:
         name = "facility_id" if dimension == "facility" else dimension
         return replace(self, **{name: key})
 
+    def _set(self) -> list[tuple[str, Any]]:
+        # Each field is the findings column of the same name.
+        values = ((name, getattr(self, name)) for name in _FILTER_FIELDS)
+        return [(name, value) for name, value in values if value is not None and value != ""]
+
     def clauses(self, c: Any = f.c) -> list[ColumnElement[bool]]:
-        out: list[ColumnElement[bool]] = []
-        if self.town:
-            out.append(c.town == self.town)
-        if self.facility_type:
-            out.append(c.facility_type == self.facility_type)
-        if self.facility_id is not None:
-            out.append(c.facility_id == self.facility_id)
-        if self.category:
-            out.append(c.category == self.category)
-        if self.severity:
-            out.append(c.severity == self.severity)
-        if self.mode:
-            out.append(c.mode == self.mode)
-        return out
+        return [c[name] == value for name, value in self._set()]
+
+    def shape(self) -> tuple[str, ...]:
+        """The fields set: what a statement built once per shape filters by (_narrowing)."""
+        return tuple(name for name, _ in self._set())
+
+    def bound(self) -> dict[str, Any]:
+        """The values of _narrowing's parameters."""
+        return {f"f_{name}": value for name, value in self._set()}
 
 
 _FILTER_FIELDS = [each.name for each in fields(Filter)]
 
 
-def _in(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+def _narrowing(shape: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    """Filter.clauses with the values as parameters (Filter.bound), for a statement built once."""
+    return [f.c[name] == bindparam(f"f_{name}") for name in shape]
+
+
+def _in(column: Any, start: Any, end: Any) -> ColumnElement[bool]:
     return and_(column >= start, column < end)
 
 
-def _open_parts(moment: datetime, c: Any = f.c) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class Span:
+    """What a period's conditions are drawn from: its bounds and as-of moment, as values (`of`), or as the
+    parameters of a statement built once per shape (`parameters`); and whether the moment is now."""
+
+    start: Any
+    end: Any
+    moment: Any
+    present: bool
+
+    @classmethod
+    def of(cls, period: Period, now: datetime) -> Span:
+        moment = period.as_of(now)
+        return cls(period.start_utc, period.end_utc, moment, moment == now)
+
+    @classmethod
+    def parameters(cls, present: bool) -> Span:
+        return cls(bindparam("start"), bindparam("end"), bindparam("moment"), present)
+
+    def values(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "moment": self.moment}
+
+
+def _open_parts(moment: Any, c: Any = f.c) -> list[ColumnElement[bool]]:
     # Reported before the moment and not closed before it, as two ranges of the closed_at index.
     return [
         and_(c.closed_at.is_(None), c.reported_at < moment),
@@ -161,22 +189,22 @@ def _open_parts(moment: datetime, c: Any = f.c) -> list[ColumnElement[bool]]:
     ]
 
 
-def open_at(moment: datetime, c: Any = f.c) -> ColumnElement[bool]:
+def open_at(moment: Any, c: Any = f.c) -> ColumnElement[bool]:
     return or_(*_open_parts(moment, c))
 
 
-def _stock_terms(metric: str, moment: datetime, now: datetime, c: Any = f.c) -> list[ColumnElement[bool]]:
-    """What a stock asks of a finding open at `moment`, besides being open."""
+def _stock_terms(metric: str, span: Span, c: Any = f.c) -> list[ColumnElement[bool]]:
+    """What a stock asks of a finding open at the span's moment, besides being open."""
     if metric == "open":
         return []
     if metric == "open_major":
         return [c.severity == "major"]
     if metric == "overdue":
-        return _overdue_terms(moment, c, present=moment == now)
+        return _overdue_terms(span.moment, c, span.present)
     raise ValueError(f"not a stock: {metric!r}")
 
 
-def _overdue_terms(moment: datetime, c: Any, present: bool) -> list[ColumnElement[bool]]:
+def _overdue_terms(moment: Any, c: Any, present: bool) -> list[ColumnElement[bool]]:
     at_facility = (
         c.status == "ordered"
         if present
@@ -193,24 +221,27 @@ def overdue_at(moment: datetime, c: Any = f.c, present: bool = False) -> ColumnE
 def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> ColumnElement[bool]:
     """The condition a finding meets to count in `metric` for `period`, as of `now`. `c` is the findings table's
     columns, or those of a subquery over it."""
-    start, end, moment = period.start_utc, period.end_utc, period.as_of(now)
-    found = _in(c.reported_at, start, end)
+    return _condition(metric, Span.of(period, now), c)
+
+
+def _condition(metric: str, span: Span, c: Any = f.c) -> ColumnElement[bool]:
+    start, end = span.start, span.end
     if metric == "found":
-        return found
+        return _in(c.reported_at, start, end)
     if metric == "closed":
         return _in(c.closed_at, start, end)
     if metric == "closed_of_found":
-        return and_(found, c.closed_at.is_not(None), c.closed_at < end)
+        return and_(_in(c.reported_at, start, end), c.closed_at.is_not(None), c.closed_at < end)
     if metric == "on_time":
         return and_(_in(c.closed_at, start, end), c.due_at.is_not(None), c.closed_at <= c.due_at)
     if metric in STOCKS:
-        return and_(open_at(moment, c), *_stock_terms(metric, moment, now, c))
+        return and_(open_at(span.moment, c), *_stock_terms(metric, span, c))
     if metric == "found_major":
-        return and_(found, c.severity == "major")
+        return and_(_in(c.reported_at, start, end), c.severity == "major")
     if metric == "repeat":
-        return and_(found, c.is_repeat)
+        return and_(_in(c.reported_at, start, end), c.is_repeat)
     if metric == "repeat_major":
-        return and_(found, c.is_repeat, c.severity == "major")
+        return and_(_in(c.reported_at, start, end), c.is_repeat, c.severity == "major")
     raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -1145,49 +1176,91 @@ def _row(row: Any, moment: datetime, today: date, names: dict[int, tuple[str, st
     return FindingRow(*row[:9], *row[10:15], names[row[14]][0], *row[15:], overdue)
 
 
-def _stock_parts(metric: str, period: Period, flt: Filter, now: datetime) -> list[list[ColumnElement[bool]]]:
+def _stock_parts(
+    metric: str, span: Span, where: list[ColumnElement[bool]]
+) -> list[list[ColumnElement[bool]]]:
     """A stock's findings as two disjoint ranges of the covering closed_at index: unclosed, or closed at or
     after the moment (given the whole predicate, the planner walks every finding reported before the moment;
     given it again in each range, SQLite checks each row against both ranges: 20 ms, not 8, for 59,000)."""
-    moment = period.as_of(now)
-    rest = [*_stock_terms(metric, moment, now), *flt.clauses()]
-    return [[part, *rest] for part in _open_parts(moment)]
+    rest = [*_stock_terms(metric, span), *where]
+    return [[part, *rest] for part in _open_parts(span.moment)]
 
 
-def _ids(metric: str, period: Period, flt: Filter, now: datetime) -> Any:
+def _ids(metric: str, span: Span, where: list[ColumnElement[bool]]) -> Any:
     """The ids behind one figure."""
     if metric not in STOCKS:
-        return select(f.c.id).where(predicate(metric, period, now), *flt.clauses())
-    return union_all(*(select(f.c.id).where(*part) for part in _stock_parts(metric, period, flt, now)))
+        return select(f.c.id).where(_condition(metric, span), *where)
+    return union_all(*(select(f.c.id).where(*part) for part in _stock_parts(metric, span, where)))
 
 
-def _listed(metric: str, period: Period, flt: Filter, now: datetime) -> list[ColumnElement[bool]]:
-    return (
-        [f.c.id.in_(_ids(metric, period, flt, now))] if metric in STOCKS else [predicate(metric, period, now)]
-    )
+# The statements behind a figure are built once per shape (the metric, whether its moment is now, the filters
+# set) and run with the period, the moment and the filters' values as parameters (_parameters): built per
+# call, the two lists of a page cost its client more than PostgreSQL took to answer them.
+
+
+def _parameters(metric: str, period: Period, flt: Filter, now: datetime) -> tuple[Span, dict[str, Any]]:
+    span = Span.of(period, now)
+    return Span.parameters(span.present), {**span.values(), **flt.bound()}
+
+
+def _listed(metric: str, span: Span, where: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return f.c.id.in_(_ids(metric, span, where)) if metric in STOCKS else _condition(metric, span)
+
+
+@cache
+def _ids_query(metric: str, present: bool, shape: tuple[str, ...]) -> Any:
+    where = _narrowing(shape)
+    return select(f.c.id).where(*where, _listed(metric, Span.parameters(present), where)).order_by(f.c.id)
+
+
+@cache
+def _count_query(metric: str, present: bool, shape: tuple[str, ...]) -> Any:
+    span, where = Span.parameters(present), _narrowing(shape)
+    if metric in STOCKS:  # a count of each range, added up
+        counts = [
+            select(func.count()).select_from(f).where(*part).scalar_subquery()
+            for part in _stock_parts(metric, span, where)
+        ]
+        return select(counts[0] + counts[1])
+    return select(func.count()).select_from(_ids(metric, span, where).subquery())
+
+
+@cache
+def _list_query(metric: str, present: bool, shape: tuple[str, ...], paged: bool) -> Any:
+    """finding_list's statement; `paged`, with the parameters limit and offset."""
+    span, where = Span.parameters(present), _narrowing(shape)
+    order = [f.c.due_at if metric == "overdue" else f.c.reported_at, f.c.id]
+    if not paged:
+        query = select(*LIST_COLUMNS).where(*where, _listed(metric, span, where))
+    else:
+        # A page's ids first, from the list's index alone where it carries them, then those rows: checked row
+        # by row, PostgreSQL read some thousand majors' rows to find the first 50 still open.
+        page = (
+            select(f.c.id)
+            .where(*where, _condition(metric, span))
+            .order_by(*order)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+        query = select(*LIST_COLUMNS).where(f.c.id.in_(page))
+    return query.order_by(*order)
 
 
 async def finding_ids(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
-    query = _base([f.c.id], flt).where(*_listed(metric, period, flt, now)).order_by(f.c.id)
-    return list((await conn.execute(query)).scalars())
+    span, params = _parameters(metric, period, flt, now)
+    query = _ids_query(metric, span.present, flt.shape())
+    return list((await conn.execute(query, params)).scalars())
 
 
 async def finding_count(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> int:
     """How many findings finding_list lists."""
-    if metric in STOCKS:  # a count of each range, added up
-        counts = [
-            select(func.count()).select_from(f).where(*part).scalar_subquery()
-            for part in _stock_parts(metric, period, flt, now)
-        ]
-        query = select(counts[0] + counts[1])
-    else:
-        query = select(func.count()).select_from(_ids(metric, period, flt, now).subquery())
-    return int((await conn.execute(query)).scalar_one())
+    span, params = _parameters(metric, period, flt, now)
+    return int((await conn.execute(_count_query(metric, span.present, flt.shape()), params)).scalar_one())
 
 
 async def finding_list(
@@ -1203,23 +1276,12 @@ async def finding_list(
     A page of them with `limit` and `offset`."""
     # The facility names are read after: joined, SQLite's planner may start from the facilities and walk
     # every finding of each (seen with the moment as a bound parameter).
-    order = [f.c.due_at if metric == "overdue" else f.c.reported_at, f.c.id]
-    if limit is None:
-        query = _base(LIST_COLUMNS, flt).where(*_listed(metric, period, flt, now))
-    else:
-        # A page's ids first, from the list's index alone where it carries them, then those rows: checked row
-        # by row, PostgreSQL read some thousand majors' rows to find the first 50 still open.
-        page = (
-            _base([f.c.id], flt)
-            .where(predicate(metric, period, now))
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
-        )
-        query = select(*LIST_COLUMNS).where(f.c.id.in_(page))
-    query = query.order_by(*order)
+    span, params = _parameters(metric, period, flt, now)
+    if limit is not None:
+        params.update(limit=limit, offset=offset)
+    query = _list_query(metric, span.present, flt.shape(), limit is not None)
     moment = period.as_of(now)
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(query, params)).all()
     names = await _facility_names(conn, [r[14] for r in rows])
     return [_row(r, moment, local_day(moment), names) for r in rows]
 
@@ -1268,15 +1330,25 @@ async def top_facilities(
     return await top_from(conn, sums["facility"], metric, limit)
 
 
-async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> list[tuple[int, int, datetime]]:
-    """(finding id, level, when) of every escalation raised in the period."""
-    query = (
-        _base([f.c.id, history.c.data, history.c.at], flt)
+@cache
+def _escalations_query(shape: tuple[str, ...]) -> Any:
+    return (
+        select(f.c.id, history.c.data, history.c.at)
         .join(history, history.c.finding_id == f.c.id)
-        .where(history.c.action == "escalated", _in(history.c.at, period.start_utc, period.end_utc))
+        .where(
+            *_narrowing(shape),
+            history.c.action == "escalated",
+            _in(history.c.at, bindparam("start"), bindparam("end")),
+        )
         .order_by(history.c.at, history.c.id)
     )
-    return [(r.id, int((r.data or {}).get("level", 0)), r.at) for r in (await conn.execute(query)).all()]
+
+
+async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> list[tuple[int, int, datetime]]:
+    """(finding id, level, when) of every escalation raised in the period."""
+    params = {"start": period.start_utc, "end": period.end_utc, **flt.bound()}
+    rows = (await conn.execute(_escalations_query(flt.shape()), params)).all()
+    return [(r.id, int((r.data or {}).get("level", 0)), r.at) for r in rows]
 
 
 def findings_url(metric: str, period: Period, flt: Filter, base: str = "/dashboard/findings") -> str:
