@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
+from tests.support import PostgresServer
 from tests.support.stack import add_facility, prepared_engine
+from tracker.store import db
 from tracker.store.db import read, read_together
 from tracker.store.tables import facilities
 
@@ -132,3 +134,29 @@ async def test_on_postgresql_read_togethers_jobs_run_at_once_in_one_snapshot(pos
         assert await read(engine, names) == ["改名后", "改名后"]
     finally:
         await engine.dispose()
+
+
+async def test_on_postgresql_a_connection_the_server_closed_is_replaced_on_checkout():
+    with PostgresServer() as server:
+        engine = await prepared_engine(server.create_database("closed"))
+        try:
+            await add_facility(engine, "F1")
+            assert len(await read(engine, names)) == 1
+            server.restart()
+            await asyncio.sleep(0.5)  # the driver sees its connection closed
+            assert len(await read(engine, names)) == 1  # not an error: the closed connection was replaced
+        finally:
+            await engine.dispose()
+
+
+async def test_on_postgresql_a_connection_idle_in_the_pool_is_pinged_before_use(monkeypatch):
+    monkeypatch.setattr(db, "IDLE_BEFORE_PING", 0.2)
+    with PostgresServer() as server:
+        engine = await prepared_engine(server.create_database("idle_ping"))
+        try:
+            await add_facility(engine, "F1")
+            assert len(await read(engine, names)) == 1
+            server.restart()  # blocks the event loop: the driver has not seen the drop at the next checkout
+            assert len(await read(engine, names)) == 1  # the ping failed, and the connection was replaced
+        finally:
+            await engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tracker.store.tables import leases
@@ -22,7 +24,38 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
+    _ping_when_idle(engine.sync_engine)
+    return engine
+
+
+IDLE_BEFORE_PING = 10.0  # seconds
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping, cheaper: on checkout, a connection the driver knows closed (the server restarted, say) is
+    replaced, and one that sat in the pool IDLE_BEFORE_PING seconds or more is pinged first, for a drop the
+    driver has not seen. The asyncpg dialect's ping is three round trips (BEGIN, a query, ROLLBACK), and a
+    dashboard page checks out three connections: pinged every time, they took a sixth of a page's time. A
+    connection that fails sooner after its last use, unseen, fails its statement, and SQLAlchemy then replaces
+    every connection of the pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # The pool connects afresh and checks out again.
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed the connection")
+        since = record.info.get("idle_since")  # none yet: just connected
+        if since is None or time.monotonic() - since < IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"the connection did not answer a ping: {exc}") from exc
 
 
 def _tune_sqlite(engine: Engine) -> None:
