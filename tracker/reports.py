@@ -356,7 +356,7 @@ def open_by_town_chart(d: Dashboard, links: bool = True) -> str:
     return charts.hbars(rows, title="各区镇未销号隐患 / Open hazards by town", colour="#d9822b")
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
@@ -371,7 +371,7 @@ def template_env() -> Environment:
     """One environment per process: it keeps the compiled templates (compiling the dashboard's took longer than
     its queries). FileSystemLoader still recompiles a template whose file changed."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
-    env.filters["pct"] = _pct
+    env.filters["pct"] = percent
     env.filters["num"] = _num
     return env
 

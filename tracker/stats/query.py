@@ -1369,7 +1369,12 @@ async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> lis
 
 def findings_url(metric: str, period: Period, flt: Filter, base: str = "/dashboard/findings") -> str:
     """Where the list behind a figure is shown: `/dashboard/findings?metric=overdue&from=…&to=…&town=…`."""
-    return f"{base}?{urlencode({'metric': metric})}&{_span_and_scope(period, flt)}"
+    return f"{base}?{_metric_query(metric)}&{_span_and_scope(period, flt)}"
+
+
+@cache
+def _metric_query(metric: str) -> str:
+    return urlencode({"metric": metric})
 
 
 @lru_cache(maxsize=4096)

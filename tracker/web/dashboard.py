@@ -6,12 +6,14 @@ and admins every town; facility heads and inspectors get 403."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import reports
@@ -145,8 +147,23 @@ def dashboard_html(
             breakdown_rows=BREAKDOWN_ROWS,
             whole=whole,
             whole_url=lambda dim: f"/dashboard?{urlencode({**query, 'all': dim})}#by-{dim}",
+            figure=_figure(d),
         )
     )
+
+
+def _figure(d: reports.Dashboard) -> Callable[..., Markup]:
+    """A figure as the link to the findings behind it; a rate links to those of its numerator. In Python, not a
+    template macro: a page shows some 500 of them, and as a macro they took a third of its rendering."""
+
+    def figure(name: str, value: Any, flt: q.Filter | None = None) -> Markup:
+        if name in q.RATES:
+            listed = q.RATES[name][0]
+            url, title, shown = d.url(listed, flt), METRIC_NAMES[listed][0], reports.percent(value)
+            return Markup(f'<a href="{escape(url)}" title="{escape(title)}">{escape(shown)}</a>')
+        return Markup(f'<a href="{escape(d.url(name, flt))}">{escape(value)}</a>')
+
+    return figure
 
 
 @router.get("/dashboard/findings", response_class=HTMLResponse, tags=["dashboard"])
