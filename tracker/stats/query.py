@@ -492,7 +492,7 @@ async def _groups(conn: AsyncConnection, sums: Sums, dimension: str, labeller: A
             continue
         name, town = names.get(key, _NO_NAME)
         label = labeller(dimension, key, name) if labeller else (name or str(key))
-        group = Group(key, label, town, dict(zip(COUNTS, values)))  # noqa: B905 - one value per name
+        group = Group(key, label, town, dict(zip(COUNTS, values, strict=False)))  # one value per name
         ranked.append((-all_counts["found"], -all_counts["open"], label, group))
     ranked.sort(key=_RANK)
     return [each[3] for each in ranked]
