@@ -23,6 +23,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.store.db import read_only
 from tracker.store.tables import facilities, findings, inspections, orders, users
 
 ATTACHMENT_PREFIX = "order-pdf:"
@@ -223,8 +224,9 @@ def _printer() -> ProcessPoolExecutor:
 
 
 async def order_pdf(engine: AsyncEngine, order_id: int) -> bytes:
-    """Read the order, then render it in a printer process with no transaction held."""
-    async with engine.connect() as conn:
+    """Read the order, then render it in a printer process with no transaction held. The read takes no write
+    lock on SQLite: the mailer renders ahead while it writes, and cancels what it no longer needs."""
+    async with read_only(engine) as conn:
         doc = await load_order(conn, order_id)
     html = render_html(doc)
     try:
