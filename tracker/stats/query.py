@@ -1214,9 +1214,10 @@ def _ids(metric: str, span: Span, where: list[ColumnElement[bool]]) -> Any:
 # call, the two lists of a page cost its client more than PostgreSQL took to answer them.
 
 
-def _parameters(metric: str, period: Period, flt: Filter, now: datetime) -> tuple[Span, dict[str, Any]]:
+def _parameters(period: Period, flt: Filter, now: datetime) -> tuple[bool, dict[str, Any]]:
+    """Whether the period's moment is now (a statement's shape depends on it) and the statement's parameters."""
     span = Span.of(period, now)
-    return Span.parameters(span.present), {**span.values(), **flt.bound()}
+    return span.present, {**span.values(), **flt.bound()}
 
 
 def _listed(metric: str, span: Span, where: list[ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -1266,8 +1267,8 @@ async def finding_ids(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
-    span, params = _parameters(metric, period, flt, now)
-    query = _ids_query(metric, span.present, flt.shape())
+    present, params = _parameters(period, flt, now)
+    query = _ids_query(metric, present, flt.shape())
     return list((await conn.execute(query, params)).scalars())
 
 
@@ -1275,8 +1276,8 @@ async def finding_count(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> int:
     """How many findings finding_list lists."""
-    span, params = _parameters(metric, period, flt, now)
-    return int((await conn.execute(_count_query(metric, span.present, flt.shape()), params)).scalar_one())
+    present, params = _parameters(period, flt, now)
+    return int((await conn.execute(_count_query(metric, present, flt.shape()), params)).scalar_one())
 
 
 async def finding_list(
@@ -1292,10 +1293,10 @@ async def finding_list(
     A page of them with `limit` and `offset`."""
     # The facility names are read after: joined, SQLite's planner may start from the facilities and walk
     # every finding of each (seen with the moment as a bound parameter).
-    span, params = _parameters(metric, period, flt, now)
+    present, params = _parameters(period, flt, now)
     if limit is not None:
         params.update(limit=limit, offset=offset)
-    query = _list_query(metric, span.present, flt.shape(), limit is not None)
+    query = _list_query(metric, present, flt.shape(), limit is not None)
     moment = period.as_of(now)
     rows = (await conn.execute(query, params)).all()
     names = await _facility_names(conn, [r[14] for r in rows])
