@@ -760,3 +760,92 @@ def checklists_export(
     out.parent.mkdir(parents=True, exist_ok=True)
     count = (export_pdf if fmt == "pdf" else export_xlsx)(catalog, facility_type, out)
     typer.echo(f"wrote {out}: {count} items for {facility_type}")
+
+
+rules_app = typer.Typer(
+    help="Rules over an inspection's failures (checklists/rules.yaml).", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+
+
+def _rules_run(data: Path | None, work):
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    require_schema(settings)
+
+    async def main():
+        engine = make_engine(settings.db_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    from tracker.domain.errors import InvalidInput
+
+    try:
+        return asyncio.run(main())
+    except InvalidInput as error:
+        typer.secho(f"{error.field}: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@rules_app.command("list")
+def rules_list(data: Data = None) -> None:
+    """Every rule: binding (a standard, or a local document recorded) or advising only."""
+    from tracker.service.composite import rule_states
+
+    catalog = _catalog_or_exit()
+    for state in _rules_run(data, lambda engine: rule_states(engine, catalog)):
+        if state.backing == "standard":
+            how = "binding: standard"
+        elif state.document:
+            how = f"binding: {state.document} from {state.effective.isoformat() if state.effective else '?'}"
+        else:
+            how = "advising only: no local document recorded"
+        typer.echo(f"{state.code}  {state.kind}  {how}\n  {state.zh}")
+
+
+@rules_app.command("adopt")
+def rules_adopt(
+    code: Annotated[str, typer.Argument(help="A locally backed rule, e.g. RULE-NIGHT-FIRE-01")],
+    document: Annotated[str, typer.Option("--document", help="The adopting document's number")],
+    effective: Annotated[str, typer.Option("--effective", help="First day it binds, e.g. 2026-12-01")],
+    by: Annotated[str, typer.Option("--by", help="Who records it")] = "",
+    data: Data = None,
+) -> None:
+    """Record the local document that makes a rule bind (grade) from a day on; until then it only advises."""
+    from tracker.service.composite import adopt
+
+    catalog = _catalog_or_exit()
+    day = _parse_day(effective, "--effective")
+    _rules_run(data, lambda engine: adopt(engine, catalog, code, document, day, by, datetime.now(UTC)))
+    typer.echo(f"{code} binds from {day.isoformat()} under {document.strip()}")
+
+
+@rules_app.command("referrals")
+def rules_referrals(data: Data = None) -> None:
+    """Findings referred to another agency, and its answer where recorded."""
+    from tracker.service.composite import referral_list
+
+    for r in _rules_run(data, referral_list):
+        answer = (
+            f"answered {r.answered_at:%Y-%m-%d} by {r.answered_by}: {r.answer}" if r.answered_at else "open"
+        )
+        typer.echo(
+            f"{r.id:>4}  finding {r.finding_id}  {r.agency}  referred {r.referred_at:%Y-%m-%d}  {answer}"
+        )
+
+
+@rules_app.command("answer")
+def rules_answer(
+    referral_id: Annotated[int, typer.Argument(help="The id `tracker rules referrals` shows")],
+    answer: Annotated[str, typer.Option("--answer", help="What the agency determined")],
+    by: Annotated[str, typer.Option("--by", help="Who records it")] = "",
+    data: Data = None,
+) -> None:
+    """Record an agency's answer to a referral."""
+    from tracker.service.composite import answer_referral
+
+    _rules_run(data, lambda engine: answer_referral(engine, referral_id, answer, by, datetime.now(UTC)))
+    typer.echo(f"referral {referral_id} answered")

@@ -71,7 +71,21 @@ _ITEM_KEYS = {
 _FACILITY_FILE_KEYS = {"version", "facility_types"}
 _FACILITY_KEYS = {"code", "zh", "en", "checklists"}
 _RULES_FILE_KEYS = {"version", "effective", "rules"}
-_RULE_KEYS = {"code", "zh", "en", "basis", "basis_verified", "when", "raises"}
+_RULE_KEYS = {"code", "zh", "en", "kind", "backing", "basis", "basis_verified", "when", "raises"}
+_COMPOSITE_RULE_KEYS = {
+    "code",
+    "zh",
+    "en",
+    "kind",
+    "backing",
+    "basis",
+    "basis_verified",
+    "refer_to",
+    "versions",
+}
+_RULE_VERSION_KEYS = {"version", "effective", "basis", "basis_verified", "note", "elements", "thresholds"}
+_ELEMENT_KEYS = {"code", "zh", "clause", "items", "quantity"}
+_THRESHOLD_KEYS = {"place", "facility_types", "min_elements", "among"}
 _WHEN_KEYS = {"any_of_items", "min_failed"}
 _CAMPAIGN_KEYS = {"campaign", "version", "title", "season", "facility_types", "items"}
 _MONTH_DAY = re.compile(r"^\d{2}-\d{2}$")
@@ -349,6 +363,8 @@ class _Draft:
     values: dict[str, Any]
     refs: list[tuple[str, int]] = field(default_factory=list)
     complete: bool = True
+    # Facility types a composite rule's thresholds name, checked once every file has been read.
+    type_refs: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -601,33 +617,175 @@ def _read_rule(file: str, entry: _Map, problems: _Problems) -> _Draft | None:
         fields.label = f"rule {code}"
         if not _ITEM_CODE.match(code):
             fields.fail("code", "code must be UPPER-KEBAB, e.g. RULE-FIRE-COMPOSITE-01")
-    fields.only(_RULE_KEYS)
+    kind = entry.get("kind", "raise")
+    if kind not in ("raise", "composite"):
+        fields.fail("kind", f"kind must be raise or composite, got {kind!r}")
+        kind = None
+    backing = entry.get("backing", "local")
+    if backing not in ("standard", "local"):
+        fields.fail("backing", f"backing must be standard or local, got {backing!r}")
+        backing = None
+    fields.only(_COMPOSITE_RULE_KEYS if kind == "composite" else _RULE_KEYS)
     zh, en, basis = fields.text("zh"), fields.text("en"), fields.text("basis")
     verified = fields.flag("basis_verified", False)
-    listed, min_failed = _read_when(fields)
-    raises, raised_refs = _read_raises(fields, listed)
-    if code is None:
-        return None
-    values = {
+    values: dict[str, Any] = {
         "code": code,
         "zh": zh,
         "en": en,
+        "kind": kind,
+        "backing": backing,
         "basis": basis,
         "basis_verified": verified,
-        "any_of_items": [name for name, _ in listed or []],
-        "min_failed": min_failed,
-        "raises": raises,
     }
-    complete = _ITEM_CODE.match(code) is not None and None not in (
-        zh,
-        en,
-        basis,
-        verified,
-        listed,
-        min_failed,
-        raises,
-    )
-    return _Draft(file, entry.line, code, values, refs=(listed or []) + raised_refs, complete=complete)
+    parts: tuple[Any, ...]
+    if kind == "composite":
+        refer_to = fields.text("refer_to")
+        versions, refs, type_refs = _read_rule_versions(fields)
+        values.update(refer_to=refer_to, versions=versions)
+        parts = (refer_to, versions)
+    else:
+        listed, min_failed = _read_when(fields)
+        raises, raised_refs = _read_raises(fields, listed)
+        refs, type_refs = (listed or []) + raised_refs, []
+        values.update(any_of_items=[name for name, _ in listed or []], min_failed=min_failed, raises=raises)
+        parts = (listed, min_failed, raises)
+    if code is None:
+        return None
+    required = (zh, en, kind, backing, basis, verified, *parts)
+    complete = _ITEM_CODE.match(code) is not None and None not in required
+    return _Draft(file, entry.line, code, values, refs=refs, complete=complete, type_refs=type_refs)
+
+
+def _read_rule_versions(
+    fields: _Fields,
+) -> tuple[list[dict[str, Any]] | None, list[tuple[str, int]], list[tuple[str, int]]]:
+    """The editions of a composite rule's standard: (versions, item refs, facility-type refs)."""
+    raw = fields.data.get("versions")
+    if not isinstance(raw, _Seq) or not raw:
+        fields.fail("versions", "versions must be a non-empty list of editions of the standard")
+        return None, [], []
+    versions: list[dict[str, Any]] = []
+    refs: list[tuple[str, int]] = []
+    type_refs: list[tuple[str, int]] = []
+    complete = True
+    seen_days: set[date] = set()
+    for entry, line in zip(raw, raw.item_lines, strict=True):
+        if not isinstance(entry, _Map):
+            fields.problems.add(fields.file, line, f"{fields.label}: each version must be a mapping")
+            complete = False
+            continue
+        inner = _Fields(fields.file, entry, fields.problems, _join(fields.label, "version"))
+        inner.only(_RULE_VERSION_KEYS)
+        name, effective = inner.text("version"), inner.day("effective")
+        if name is not None:
+            inner.label = f"{fields.label} version {name}"
+        basis, verified = inner.text("basis"), inner.flag("basis_verified", False)
+        note = inner.text("note", False)
+        if effective is not None and effective in seen_days:
+            inner.fail("effective", "two versions of a rule cannot take effect the same day")
+        if effective is not None:
+            seen_days.add(effective)
+        elements = _read_elements(inner, refs)
+        thresholds = _read_thresholds(inner, elements, type_refs)
+        if None in (name, effective, basis, verified, elements, thresholds):
+            complete = False
+            continue
+        versions.append(
+            {
+                "version": name,
+                "effective": effective,
+                "basis": basis,
+                "basis_verified": verified,
+                "note": note or "",
+                "elements": elements,
+                "thresholds": thresholds,
+            }
+        )
+    return (versions if complete else None), refs, type_refs
+
+
+def _read_elements(fields: _Fields, refs: list[tuple[str, int]]) -> list[dict[str, Any]] | None:
+    raw = fields.data.get("elements")
+    if not isinstance(raw, _Seq) or not raw:
+        fields.fail("elements", "elements must be a non-empty list")
+        return None
+    result: list[dict[str, Any]] = []
+    complete = True
+    for entry, line in zip(raw, raw.item_lines, strict=True):
+        if not isinstance(entry, _Map):
+            fields.problems.add(fields.file, line, f"{fields.label}: each element must be a mapping")
+            complete = False
+            continue
+        inner = _Fields(fields.file, entry, fields.problems, _join(fields.label, "element"))
+        inner.only(_ELEMENT_KEYS)
+        code, zh = inner.text("code"), inner.text("zh")
+        clause, quantity = inner.text("clause", False), inner.text("quantity", False)
+        items = inner.codes("items")
+        if code is not None and any(code == e["code"] for e in result):
+            inner.fail("code", f"element {code!r} is listed twice")
+            code = None
+        if None in (code, zh, items):
+            complete = False
+            continue
+        assert items is not None  # for the type checker
+        refs.extend(items)
+        result.append(
+            {
+                "code": code,
+                "zh": zh,
+                "clause": clause,
+                "items": [c for c, _ in items],
+                "quantity_zh": quantity,
+            }
+        )
+    return result if complete else None
+
+
+def _read_thresholds(
+    fields: _Fields, elements: list[dict[str, Any]] | None, type_refs: list[tuple[str, int]]
+) -> list[dict[str, Any]] | None:
+    raw = fields.data.get("thresholds")
+    if not isinstance(raw, _Seq) or not raw:
+        fields.fail("thresholds", "thresholds must be a non-empty list")
+        return None
+    known = {e["code"] for e in elements or []}
+    result: list[dict[str, Any]] = []
+    complete = True
+    for entry, line in zip(raw, raw.item_lines, strict=True):
+        if not isinstance(entry, _Map):
+            fields.problems.add(fields.file, line, f"{fields.label}: each threshold must be a mapping")
+            complete = False
+            continue
+        inner = _Fields(fields.file, entry, fields.problems, _join(fields.label, "threshold"))
+        inner.only(_THRESHOLD_KEYS)
+        place, types = inner.text("place"), inner.codes("facility_types")
+        among = inner.codes("among") if "among" in entry else []
+        count = entry.get("min_elements")
+        pool = len(among) if among else len(known)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            inner.fail("min_elements", f"min_elements must be a whole number >= 1, got {count!r}")
+            count = None
+        elif elements is not None and count > pool:
+            inner.fail("min_elements", f"min_elements {count} exceeds the {pool} elements it counts")
+            count = None
+        for name, at in among or []:
+            if elements is not None and name not in known:
+                fields.problems.add(fields.file, at, f"{inner.label}: unknown element {name!r}")
+                count = None
+        type_refs.extend(types or [])
+        if None in (place, types, count, among):
+            complete = False
+            continue
+        assert types is not None and among is not None  # for the type checker
+        result.append(
+            {
+                "place_zh": place,
+                "facility_types": [t for t, _ in types],
+                "min_elements": count,
+                "among": [a for a, _ in among] or None,
+            }
+        )
+    return result if complete else None
 
 
 def _read_when(fields: _Fields) -> tuple[list[tuple[str, int]] | None, int | None]:
@@ -695,6 +853,9 @@ def _check_across_files(
         for name, line in rule.refs:
             if name not in first_item:
                 problems.add(rule.file, line, f"rule {rule.code}: unknown item {name!r}")
+        for name, line in rule.type_refs:
+            if facility_types is not None and name not in facility_types:
+                problems.add(rule.file, line, f"rule {rule.code}: unknown facility type {name!r}")
 
 
 def _resolve_facility_types(

@@ -108,18 +108,82 @@ class FacilityType(_Frozen):
         return hash(self.code)
 
 
+class RuleElement(_Frozen):
+    """One element of a composite judgement. It counts once however many of `items` failed; where the
+    standard sets a quantity (`quantity_zh`, e.g. more than half of the fire doors damaged), it counts only
+    when a failure of one of its items is recorded as reaching that quantity."""
+
+    code: str
+    zh: str
+    clause: str | None
+    items: list[str]
+    quantity_zh: str | None
+
+    def __hash__(self) -> int:
+        return hash(self.code)
+
+
+class RuleThreshold(_Frozen):
+    """How many elements make the judgement at one of the standard's place categories (`place_zh`), and
+    which facility types of the bureau are such places. `among` limits the count to some elements."""
+
+    place_zh: str
+    facility_types: list[str]
+    min_elements: int = Field(ge=1)
+    among: list[str] | None
+
+    def __hash__(self) -> int:
+        return hash((self.place_zh, self.min_elements))
+
+
+class RuleVersion(_Frozen):
+    """One edition of the standard behind a composite rule, in effect from `effective` until the next one.
+
+    `basis` is what a served document may print; `note` is for staff only.
+    """
+
+    version: str
+    effective: date
+    basis: str
+    basis_verified: bool
+    note: str
+    elements: list[RuleElement]
+    thresholds: list[RuleThreshold]
+
+    def __hash__(self) -> int:
+        return hash(self.version)
+
+    def threshold_for(self, facility_type: str) -> RuleThreshold | None:
+        """The first threshold whose places include `facility_type`; None where the standard does not apply."""
+        return next((t for t in self.thresholds if facility_type in t.facility_types), None)
+
+
+RuleKind = Literal["composite", "raise"]
+RuleBacking = Literal["standard", "local"]
+
+
 class Rule(_Frozen):
-    """A composite judgement: when at least `min_failed` of `any_of_items` fail in one inspection,
-    the failed ones among `raises` (or all of them, for "all_matched") become major."""
+    """A judgement over the failed items of one inspection.
+
+    A "composite" rule follows a standard's composite judgement (GB 35181): when enough of its elements
+    fail at one of its places it makes one finding of its own and refers it to `refer_to`; the element
+    findings keep their grade. A "raise" rule lifts the failed items it names to major when at least
+    `min_failed` of `any_of_items` fail. A rule backed by a local rule rather than a standard only advises
+    until an admin records the document that adopts it (tracker.service.composite).
+    """
 
     code: str
     zh: str
     en: str
+    kind: RuleKind = "raise"
+    backing: RuleBacking = "local"
     basis: str
     basis_verified: bool
-    any_of_items: list[str]
-    min_failed: int = Field(ge=1)
-    raises: Literal["all_matched"] | list[str]
+    any_of_items: list[str] = Field(default_factory=list)
+    min_failed: int | None = Field(default=None, ge=1)
+    raises: Literal["all_matched"] | list[str] = ALL_MATCHED
+    refer_to: str | None = None
+    versions: list[RuleVersion] = Field(default_factory=list)
 
     def __hash__(self) -> int:
         return hash(self.code)
@@ -128,6 +192,15 @@ class Rule(_Frozen):
         if self.raises == ALL_MATCHED:
             return item_code in self.any_of_items
         return item_code in self.raises
+
+    def version_on(self, day: date) -> RuleVersion | None:
+        """The edition in effect on `day`: the latest effective on or before it; before the first, the first."""
+        ordered = sorted(self.versions, key=lambda v: v.effective)
+        current = ordered[0] if ordered else None
+        for candidate in ordered:
+            if candidate.effective <= day:
+                current = candidate
+        return current
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tracker.checklists import Catalog, apply_rules
+from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
 from tracker.events.schemas import FindingReported, InspectionSubmitted
+from tracker.service import composite
 from tracker.stats import daybook
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
@@ -34,6 +35,8 @@ class ItemResult:
     note: str = ""
     severity: str | None = None
     photos: list[str] = field(default_factory=list)
+    # The failure reaches the quantity a composite rule's element sets (e.g. over half the lights damaged).
+    quantity_met: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ async def _record(
     failed = [i for i in data.items if i.result == "fail"]
     severities = {i.item: i.severity or catalog.item(i.item).severity for i in failed}
     raised_by: dict[str, str] = {}
-    for hit in apply_rules(catalog.rules, list(severities.items())):
+    judged = await composite.judgement(conn, catalog, facility.type, failed, severities)
+    for hit in judged.raised:
         if severities[hit.item_code] != hit.new_severity:
             severities[hit.item_code] = hit.new_severity
             raised_by[hit.item_code] = hit.rule_code
@@ -188,6 +192,19 @@ async def _record(
     ]
     if links:
         await conn.execute(insert(photo_links), links)
+    made = await composite.record(
+        conn,
+        catalog,
+        judged,
+        inspection_id=inspection_id,
+        facility=facility,
+        mode=mode.value,
+        actor_id=actor.id,
+        now=now,
+        element_ids={row["item_code"]: fid for fid, row in zip(finding_ids, rows, strict=True)},
+    )
+    finding_ids += [fid for fid, _ in made]
+    rows += [row for _, row in made]
     events: list = [
         FindingReported(
             finding_id=finding_id,

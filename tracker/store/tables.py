@@ -531,3 +531,50 @@ campaign_publications = Table(
     Column("withdrawn_at", UTCDateTime),
     Index("ix_campaign_publications_period", "starts_on", "ends_on"),
 )
+
+# Composite rules (tracker.service.composite, migration 0019). A finding a composite rule made for one inspection,
+# and the element findings it was judged from, which keep their own grade.
+finding_links = Table(
+    "finding_links",
+    metadata,
+    Column("finding_id", ForeignKey("findings.id"), primary_key=True),
+    Column("element_finding_id", ForeignKey("findings.id"), primary_key=True, index=True),
+    Column("element", String(60), nullable=False),
+)
+
+# A finding referred to another agency for its formal determination (a suspected 重大火灾隐患 to the fire-rescue
+# service), and that agency's answer once recorded.
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, unique=True),
+    Column("agency", String(60), nullable=False),
+    Column("referred_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime),
+    Column("answer", Text),
+    Column("answered_by", String(100)),
+)
+
+# The local document that makes a locally backed rule bind from its effective day; without one the rule advises.
+rule_adoptions = Table(
+    "rule_adoptions",
+    metadata,
+    Column("rule_code", String(60), primary_key=True),
+    Column("document", String(200), nullable=False),
+    Column("effective", Date, nullable=False),
+    Column("adopted_at", UTCDateTime, nullable=False),
+    Column("adopted_by", String(100), nullable=False, default=""),
+)
+
+# What an advising rule said of an inspection, for staff only: never printed on a served document.
+rule_notes = Table(
+    "rule_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inspection_id", ForeignKey("inspections.id"), nullable=False, index=True),
+    Column("rule_code", String(60), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("item_codes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -191,6 +191,7 @@ class ItemIn(BaseModel):
     note: str = Field(default="", max_length=4000)
     severity: Literal["general", "major"] | None = None
     photos: list[str] = Field(default_factory=list, max_length=30)
+    quantity_met: bool = False
 
 
 class InspectionIn(BaseModel):
@@ -213,7 +214,7 @@ async def create_inspection(
             body.facility_id,
             body.mode,
             body.client_ref,
-            [ItemResult(i.item, i.result, i.note, i.severity, i.photos) for i in body.items],
+            [ItemResult(i.item, i.result, i.note, i.severity, i.photos, i.quantity_met) for i in body.items],
         ),
         ctx.clock.now(),
     )
