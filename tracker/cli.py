@@ -849,3 +849,12 @@ def rules_answer(
 
     _rules_run(data, lambda engine: answer_referral(engine, referral_id, answer, by, datetime.now(UTC)))
     typer.echo(f"referral {referral_id} answered")
+
+
+@rules_app.command("notes")
+def rules_notes(data: Data = None) -> None:
+    """What advising rules said of inspections, for staff: never printed on an order or a mail."""
+    from tracker.service.composite import advice_notes
+
+    for n in _rules_run(data, advice_notes):
+        typer.echo(f"inspection {n.inspection_id}  {n.rule_code}  {n.note}: {', '.join(n.item_codes)}")

@@ -235,6 +235,21 @@ def test_an_admin_adopts_a_local_rule_and_answers_a_referral_from_the_command_li
         "   1  finding 4  消防救援机构  referred 2026-12-07  open"
         in tracker("rules", "referrals", "--data", data, cwd=tmp_path).stdout
     )
+
+    async def night_failures() -> None:
+        engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
+        try:
+            home = await add_facility(engine, "H10")
+            await _report(engine, home, "cli-night", NIGHT, now=datetime(2026, 11, 30, 2, tzinfo=UTC))
+        finally:
+            await engine.dispose()
+
+    # Before the adopting document's effective day the local rule still only advises.
+    asyncio.run(night_failures())
+    assert (
+        "inspection 2  RULE-NIGHT-FIRE-01  建议按重大事故隐患研判: EBIKE-INDOOR-01, FIRE-AUTO-02, SVC-DUTY-01"
+        in (tracker("rules", "notes", "--data", data, cwd=tmp_path).stdout)
+    )
     answered = tracker(
         "rules", "answer", "1", "--answer", "确认为重大火灾隐患", "--by", "fire-liaison", "--data", data,
         cwd=tmp_path,

@@ -214,3 +214,9 @@ async def answer_referral(engine: AsyncEngine, referral_id: int, answer: str, by
 async def referral_list(engine: AsyncEngine) -> list[Row]:
     async with engine.connect() as conn:
         return list((await conn.execute(select(referrals).order_by(referrals.c.id))).all())
+
+
+async def advice_notes(engine: AsyncEngine) -> list[Row]:
+    """What advising rules said of inspections, oldest first: for staff only."""
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(rule_notes).order_by(rule_notes.c.id))).all())
