@@ -256,3 +256,50 @@ def test_an_admin_adopts_a_local_rule_and_answers_a_referral_from_the_command_li
     )  # fmt: skip
     assert answered.returncode == 0, answered.stderr
     assert rows(data, "SELECT answer, answered_by FROM referrals") == [("确认为重大火灾隐患", "fire-liaison")]
+
+
+async def test_the_composite_finding_goes_through_the_loop_as_one_major_hazard(
+    tmp_path, database_url: str, own_nats, smtp_recorder
+) -> None:
+    from tests.integration.test_loop import mails_to, wait_status
+    from tests.support.stack import add_people, make_stack
+
+    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
+    try:
+        await add_facility(stack.engine, "F1")
+        await add_people(stack.engine, "F1")
+        await stack.start()
+        items = [
+            {"item": "FIRE-LANE-01", "result": "fail"},
+            {"item": "FIRE-EXIT-01", "result": "fail"},
+            # Emergency lights damaged beyond the standard's share: the inspector says so on the failure.
+            {"item": "FIRE-LIGHT-01", "result": "fail", "quantity_met": True},
+        ]
+        response = await stack.client.post(
+            "/api/inspections",
+            headers=await stack.token("inspector"),
+            json={"facility_id": 1, "mode": "unannounced", "client_ref": "loop-1", "items": items},
+        )
+        assert response.status_code == 201, response.text
+        served = {f["item"]["code"]: f for f in response.json()["findings"]}
+        assert set(served) == {"FIRE-LANE-01", "FIRE-EXIT-01", "FIRE-LIGHT-01", "RULE-FIRE-COMPOSITE-01"}
+        made = served.pop("RULE-FIRE-COMPOSITE-01")
+        assert (made["severity"], made["listed_for_supervision"]) == ("major", True)
+        assert {(f["severity"], f["listed_for_supervision"]) for f in served.values()} == {("general", False)}
+
+        # The bureau lead hears of one major hazard, the composite one; its elements raise no alert.
+        [alert] = await stack.wait_for(
+            lambda: mails_to(smtp_recorder, "lead@mzj.cn", "重大事故隐患"), what="the major alert"
+        )
+        assert TITLE in alert.message.get_body(("plain",)).get_content()
+        # Ordered with the rest of the inspection, under the same order mailed to the facility head.
+        view = await wait_status(stack, made["id"], "ordered")
+        assert view["deadline"] is not None
+        [order_mail] = await stack.wait_for(
+            lambda: mails_to(smtp_recorder, "head-f1@example.cn", "整改通知"), what="the order mail"
+        )
+        assert TITLE in order_mail.message.get_body(("plain",)).get_content()
+        # The elements are general: the one major alert queued is the composite finding's.
+        assert [row.about for row in await stack.mail_rows("major_alert")] == [f"finding:{made['id']}"]
+    finally:
+        await stack.close()
