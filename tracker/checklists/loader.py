@@ -12,6 +12,10 @@ Layout of a checklist directory:
     fire-2025.yaml                 another version of the same category (anything after the first "-")
     campaigns/flood_season.yaml    a campaign checklist (optional folder), `campaign: flood_season`
 
+An item's `basis` is printed on served documents, so it may not carry a doubt ("待核", "未核实", …): doubts
+go to `basis_note`. `by_facility_type` gives another basis and grade at some facility types or groups of
+them (`groups:` in facility_types.yaml), e.g. the elderly-care standard at elderly-care institutions only.
+
 Versions of one category must differ in `version` and in `effective`. Item codes belong to one
 category (they may recur in its versions, never in another category or a campaign); items a campaign
 defines itself use a code prefix of their own.
@@ -32,6 +36,7 @@ from tracker.checklists.model import (
     ALL_MATCHED,
     CAMPAIGN_CATEGORY_PREFIX,
     SEVERITIES,
+    Basis,
     Campaign,
     Catalog,
     Category,
@@ -39,6 +44,7 @@ from tracker.checklists.model import (
     FacilityType,
     Item,
     Rule,
+    unverified_marker,
 )
 
 ENV_DIR = "TRACKER_CHECKLISTS_DIR"
@@ -52,7 +58,8 @@ MAX_DEADLINE_DAYS = 250
 
 _ITEM_CODE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
 _LOWER_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
-_SITUATION = re.compile(r"^[A-Z]+-\d{4}-\d+-\d+$")
+# A standard, its year, the aspect and (when its text was checked) the situation: MCA-2023-1-4, MCA-2024-2.
+_SITUATION = re.compile(r"^[A-Z]+-\d{4}-\d+(?:-\d+)?$")
 
 _CATEGORY_KEYS = {"category", "version", "effective", "title", "items"}
 _ITEM_KEYS = {
@@ -67,8 +74,12 @@ _ITEM_KEYS = {
     "basis_verified",
     "hint",
     "major_situation",
+    "basis_note",
+    "by_facility_type",
 }
-_FACILITY_FILE_KEYS = {"version", "facility_types"}
+# What may differ by facility type; anything not given there is the item's own.
+_BASIS_KEYS = ("basis", "basis_note", "basis_verified", "severity", "stop_use", "major_situation")
+_FACILITY_FILE_KEYS = {"version", "facility_types", "groups"}
 _FACILITY_KEYS = {"code", "zh", "en", "checklists"}
 _RULES_FILE_KEYS = {"version", "effective", "rules"}
 _RULE_KEYS = {"code", "zh", "en", "kind", "backing", "basis", "basis_verified", "when", "raises"}
@@ -114,8 +125,9 @@ def load_catalog(directory: Path | None = None, as_of: date | None = None) -> Ca
 
     facility_path = root / FACILITY_TYPES_FILE
     facility_types: dict[str, _Draft] | None = None
+    groups: dict[str, list[str]] = {}
     if facility_path.is_file():
-        facility_types = _read_facility_types(facility_path, problems)
+        facility_types, groups = _read_facility_types(facility_path, problems)
     else:
         problems.add(FACILITY_TYPES_FILE, 1, "missing: every checklist directory needs one")
 
@@ -139,12 +151,12 @@ def load_catalog(directory: Path | None = None, as_of: date | None = None) -> Ca
 
     # A file that does not parse still names its category, so types listing it are not faulted too.
     category_codes = {_category_of_file(path) for path in category_paths}
-    _check_across_files(categories, category_codes, facility_types, rules, problems)
+    _check_across_files(categories, category_codes, facility_types, groups, rules, problems)
     _check_versions(categories, problems)
-    _check_campaigns(campaigns, categories, facility_types, problems)
+    _check_campaigns(campaigns, categories, facility_types, groups, problems)
     if problems.messages:
         raise ChecklistInvalid(problems.messages)
-    return _build(categories, facility_types or {}, rules, campaigns, as_of)
+    return _build(categories, facility_types or {}, groups, rules, campaigns, as_of)
 
 
 def _category_of_file(path: Path) -> str:
@@ -218,6 +230,9 @@ class _Problems:
 
     def add(self, file: str, line: int, message: str) -> None:
         self._found.append((file, line, message))
+
+    def __len__(self) -> int:
+        return len(self._found)
 
     @property
     def messages(self) -> list[str]:
@@ -365,6 +380,8 @@ class _Draft:
     complete: bool = True
     # Facility types a composite rule's thresholds name, checked once every file has been read.
     type_refs: list[tuple[str, int]] = field(default_factory=list)
+    # An item's `by_facility_type` entries: (type or group, line, resolved basis), checked once types are known.
+    overrides: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -397,17 +414,17 @@ class _CampaignDraft:
 # --- the three kinds of file ---------------------------------------------------------------------
 
 
-def _read_facility_types(path: Path, problems: _Problems) -> dict[str, _Draft]:
+def _read_facility_types(path: Path, problems: _Problems) -> tuple[dict[str, _Draft], dict[str, list[str]]]:
     data = _read_yaml(path, problems)
     result: dict[str, _Draft] = {}
     if data is None:
-        return result
+        return result, {}
     top = _Fields(path.name, data, problems, "")
     top.only(_FACILITY_FILE_KEYS)
     entries = data.get("facility_types")
     if not isinstance(entries, _Seq) or not entries:
         top.fail("facility_types", "facility_types must be a non-empty list")
-        return result
+        return result, {}
     for entry, line in zip(entries, entries.item_lines, strict=True):
         if not isinstance(entry, _Map):
             problems.add(path.name, line, "each facility type must be a mapping")
@@ -431,6 +448,30 @@ def _read_facility_types(path: Path, problems: _Problems) -> dict[str, _Draft]:
         values = {"code": code, "zh": zh, "en": en, "checklists": [c for c, _ in checklists or []]}
         complete = None not in (zh, en, checklists)
         result[code] = _Draft(path.name, entry.line, code, values, refs=checklists or [], complete=complete)
+    return result, _read_groups(top, result)
+
+
+def _read_groups(top: _Fields, types: dict[str, _Draft]) -> dict[str, list[str]]:
+    """`groups: {elderly_care_institutions: [nursing_home, ...]}`: names an item's `by_facility_type` may use."""
+    raw = top.data.get("groups")
+    if raw is None:
+        return {}
+    if not isinstance(raw, _Map):
+        top.fail("groups", "groups must be a mapping of a group name to a list of facility types")
+        return {}
+    inner = _Fields(top.file, raw, top.problems, "groups")
+    result: dict[str, list[str]] = {}
+    for name in raw:
+        if not isinstance(name, str) or not _LOWER_CODE.match(name) or name in types:
+            inner.fail(name, f"group {name!r} must be lower_snake_case and not a facility type's code")
+            continue
+        codes = inner.codes(name)
+        if codes is None:
+            continue
+        for code, line in codes:
+            if code not in types:
+                top.problems.add(top.file, line, f"group {name}: unknown facility type {code!r}")
+        result[name] = [code for code, _ in codes]
     return result
 
 
@@ -489,24 +530,21 @@ def _read_item(file: str, entry: _Map, category: str, version: str, problems: _P
         if not _ITEM_CODE.match(code):
             fields.fail("code", "code must be UPPER-KEBAB with a category prefix, e.g. FIRE-EXIT-01")
     fields.only(_ITEM_KEYS)
-    zh, en, basis = fields.text("zh"), fields.text("en"), fields.text("basis")
-    severity = entry.get("severity")
-    if severity not in SEVERITIES:
-        fields.fail("severity", f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    zh, en = fields.text("zh"), fields.text("en")
     deadline = _read_deadline(fields)
-    stop_use = fields.flag("stop_use", False)
-    verified = fields.flag("basis_verified", False)
     hint = fields.bilingual("hint", required=False)
-    situation = entry.get("major_situation")
-    if situation is not None and (not isinstance(situation, str) or not _SITUATION.match(situation)):
-        fields.fail("major_situation", f"major_situation must look like MCA-2023-1-2, got {situation!r}")
-    if severity == "general" and stop_use:
-        fields.fail("stop_use", "stop_use is for major hazards only; make the item major or drop stop_use")
-    if severity == "general" and situation is not None:
-        fields.fail("major_situation", "an item mapped to a major-hazard situation must be major")
+    own = _read_basis(fields, None)
+    overrides = _read_overrides(fields, own)
     facility_refs = _read_item_facility_types(fields)
     if code is None:
         return None
+    basis, verified, severity, stop_use, situation = (
+        own.get("basis"),
+        own.get("basis_verified"),
+        own.get("severity"),
+        own.get("stop_use"),
+        own.get("major_situation"),
+    )
     values = {
         "code": code,
         "category": category,
@@ -522,13 +560,84 @@ def _read_item(file: str, entry: _Map, category: str, version: str, problems: _P
         "hint_en": hint[1] if hint else "",
         "major_situation": situation,
         "checklist_version": version,
+        "basis_note": own.get("basis_note") or "",
+        "by_facility_type": {},
     }
     complete = (
         _ITEM_CODE.match(code) is not None
-        and None not in (zh, en, basis, deadline, stop_use, verified, facility_refs)
+        and None not in (zh, en, basis, deadline, stop_use, verified, facility_refs, overrides)
         and severity in SEVERITIES
     )
-    return _Draft(file, entry.line, code, values, refs=facility_refs or [], complete=complete)
+    draft = _Draft(file, entry.line, code, values, refs=facility_refs or [], complete=complete)
+    draft.overrides = overrides or []
+    return draft
+
+
+def _read_basis(fields: _Fields, inherited: dict[str, Any] | None) -> dict[str, Any]:
+    """The basis keys of an item (`inherited` None) or of one `by_facility_type` entry (the item's values
+    filling in what the entry leaves out), each fault reported at its key. A faulty value is None."""
+
+    def given(key: str) -> bool:
+        return inherited is None or key in fields.data
+
+    result: dict[str, Any] = dict(inherited or {})
+    if given("basis"):
+        result["basis"] = fields.text("basis")
+        marker = unverified_marker(result["basis"] or "")
+        if marker is not None:
+            fields.fail(
+                "basis",
+                f"basis is printed on orders and mail and must not hold {marker!r}; "
+                "print the law's name only and put the doubt in basis_note",
+            )
+    if given("basis_note"):
+        result["basis_note"] = fields.text("basis_note", required=False) or ""
+    if given("basis_verified"):
+        result["basis_verified"] = fields.flag("basis_verified", False)
+    if given("severity"):
+        severity = fields.data.get("severity")
+        if severity not in SEVERITIES:
+            fields.fail("severity", f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+            severity = None
+        result["severity"] = severity
+    if given("stop_use"):
+        result["stop_use"] = fields.flag("stop_use", False)
+    if given("major_situation"):
+        situation = fields.data.get("major_situation")
+        if situation is not None and (not isinstance(situation, str) or not _SITUATION.match(situation)):
+            fields.fail("major_situation", f"major_situation must look like MCA-2023-1-2, got {situation!r}")
+        result["major_situation"] = situation
+    if result.get("severity") == "general" and result.get("stop_use"):
+        fields.fail("stop_use", "stop_use is for major hazards only; make the item major or drop stop_use")
+    if result.get("severity") == "general" and result.get("major_situation") is not None:
+        fields.fail("major_situation", "an item mapped to a major-hazard situation must be major")
+    return result
+
+
+def _read_overrides(fields: _Fields, own: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]] | None:
+    """`by_facility_type: {TYPE or GROUP: {basis: …, severity: …}}` as (key, line, resolved basis)."""
+    raw = fields.data.get("by_facility_type")
+    if raw is None:
+        return []
+    if not isinstance(raw, _Map) or not raw:
+        fields.fail("by_facility_type", "by_facility_type must map facility types or groups to a basis")
+        return None
+    result: list[tuple[str, int, dict[str, Any]]] = []
+    sound = True
+    for key, value in raw.items():
+        line = int(raw.key_lines[key])
+        label = _join(fields.label, f"by_facility_type {key}")
+        if not isinstance(value, _Map) or not value:
+            fields.problems.add(fields.file, line, f"{label}: must be a mapping of {', '.join(_BASIS_KEYS)}")
+            sound = False
+            continue
+        inner = _Fields(fields.file, value, fields.problems, label)
+        inner.only(set(_BASIS_KEYS))
+        before = len(fields.problems)
+        resolved = _read_basis(inner, own)
+        sound = sound and len(fields.problems) == before
+        result.append((str(key), line, resolved))
+    return result if sound else None
 
 
 def _read_item_facility_types(fields: _Fields) -> list[tuple[str, int]] | None:
@@ -835,6 +944,7 @@ def _check_across_files(
     categories: list[_CategoryDraft],
     category_codes: set[str],
     facility_types: dict[str, _Draft] | None,
+    groups: dict[str, list[str]],
     rules: list[_Draft],
     problems: _Problems,
 ) -> None:
@@ -848,6 +958,7 @@ def _check_across_files(
         for category in categories:
             for item in category.items:
                 _resolve_facility_types(item, category.code, facility_types, problems)
+                _resolve_overrides(item, facility_types, groups, problems)
 
     for rule in rules:
         for name, line in rule.refs:
@@ -880,6 +991,45 @@ def _resolve_facility_types(
                 f"(see {FACILITY_TYPES_FILE})",
             )
     item.values["facility_types"] = names
+
+
+def _resolve_overrides(
+    item: _Draft, facility_types: dict[str, _Draft], groups: dict[str, list[str]], problems: _Problems
+) -> None:
+    """Expand each `by_facility_type` key (a type or a group) to the types the item applies to."""
+    applies = set(item.values.get("facility_types") or [])
+    resolved: dict[str, dict[str, Any]] = {}
+    named_at: dict[str, int] = {}
+    for key, line, basis in item.overrides:
+        if key in facility_types:
+            codes = [key]
+        elif key in groups:
+            codes = [code for code in groups[key] if code in applies]
+        else:
+            problems.add(
+                item.file,
+                line,
+                f"item {item.code}: by_facility_type names {key!r}, neither a facility type nor a group",
+            )
+            continue
+        if key in facility_types and key not in applies:
+            problems.add(
+                item.file,
+                line,
+                f"item {item.code}: by_facility_type names {key!r}, which the item does not apply to",
+            )
+            continue
+        for code in codes:
+            if code in named_at:
+                problems.add(
+                    item.file,
+                    line,
+                    f"item {item.code}: facility type {code!r} is given a basis twice (first at line {named_at[code]})",
+                )
+                continue
+            named_at[code] = line
+            resolved[code] = basis
+    item.values["by_facility_type"] = resolved
 
 
 def _check_codes(groups: list[tuple[str, str, int, list[_Draft]]], problems: _Problems) -> dict[str, _Draft]:
@@ -1048,6 +1198,7 @@ def _check_campaigns(
     campaigns: list[_CampaignDraft],
     categories: list[_CategoryDraft],
     facility_types: dict[str, _Draft] | None,
+    type_groups: dict[str, list[str]],
     problems: _Problems,
 ) -> None:
     if not campaigns:
@@ -1075,6 +1226,9 @@ def _check_campaigns(
             if is_ref and code not in checklist_items:
                 problems.add(campaign.file, line, f"campaign {campaign.code}: unknown item {code!r}")
         _resolve_campaign_types(campaign, facility_types, problems)
+        for item in campaign.items:
+            if facility_types is not None:
+                _resolve_overrides(item, facility_types, type_groups, problems)
 
 
 def _resolve_campaign_types(
@@ -1118,6 +1272,7 @@ def _resolve_campaign_types(
 def _build(
     categories: list[_CategoryDraft],
     facility_types: dict[str, _Draft],
+    groups: dict[str, list[str]],
     rules: list[_Draft],
     campaigns: list[_CampaignDraft],
     as_of: date | None,
@@ -1134,11 +1289,15 @@ def _build(
     assert all(draft.complete for draft in drafts), "incomplete checklist entry without a reported problem"
     built: dict[str, list[Category]] = {}
     for c in categories:
-        built.setdefault(c.code, []).append(
-            Category(**c.values, items=[Item(**item.values) for item in c.items])
-        )
+        built.setdefault(c.code, []).append(Category(**c.values, items=[_item(item) for item in c.items]))
     ftypes = {code: FacilityType(**draft.values) for code, draft in facility_types.items()}
     built_campaigns = {
-        c.code: Campaign(**c.values, own_items=[Item(**item.values) for item in c.items]) for c in campaigns
+        c.code: Campaign(**c.values, own_items=[_item(item) for item in c.items]) for c in campaigns
     }
-    return Catalog(built, ftypes, [Rule(**draft.values) for draft in rules], built_campaigns, as_of)
+    rules_built = [Rule(**draft.values) for draft in rules]
+    return Catalog(built, ftypes, rules_built, built_campaigns, as_of, facility_groups=groups)
+
+
+def _item(draft: _Draft) -> Item:
+    by_type = {code: Basis(**basis) for code, basis in draft.values["by_facility_type"].items()}
+    return Item(**{**draft.values, "by_facility_type": by_type})

@@ -45,13 +45,43 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+# Words that mark a basis as unchecked: they may stand in an internal note, never on a served document.
+UNVERIFIED_MARKERS: tuple[str, ...] = ("待核", "未核实", "可能属", "估算", "est.")
+
+
+def unverified_marker(text: str) -> str | None:
+    """The first doubt marker in `text`, or None when it may be printed."""
+    lowered = text.lower()
+    return next((marker for marker in UNVERIFIED_MARKERS if marker in lowered), None)
+
+
+class Basis(_Frozen):
+    """What an item says, and how it grades, at some facility types.
+
+    `basis` is printed on orders and mail: a citation checked against the official text at article level,
+    or only the law's name. `basis_note` is for inspectors only (doubts, the article to check).
+    `major_situation` names the situation of a major-hazard standard the item quotes: "MCA-2023-1-4" is
+    《养老机构重大事故隐患判定标准》 aspect 1, situation 4; "MCA-2024-2" an aspect of the 2024 children's
+    standard whose situation text was not checked. The mapping counts as verified only with `basis_verified`.
+    """
+
+    basis: str
+    basis_note: str
+    basis_verified: bool
+    severity: Severity
+    stop_use: bool
+    major_situation: str | None
+
+
 class Item(_Frozen):
     """One thing an inspector checks.
 
     `facility_types` holds concrete facility-type codes: the loader expands the YAML's `[all]` to
-    every facility type whose checklists include this item's category. `major_situation` names the
-    situation of 《养老机构重大事故隐患判定标准》 the item matches (e.g. "MCA-2023-1-2" = aspect 1,
-    situation 2); it speaks for elderly-care institutions only.
+    every facility type whose checklists include this item's category. `basis`, `basis_note`,
+    `basis_verified`, `severity`, `stop_use` and `major_situation` are the item's general view;
+    `by_facility_type` holds, per concrete facility type, a different `Basis` (e.g. the elderly-care
+    standard at elderly-care institutions). `for_facility_type(code)` gives the item as that type sees
+    it: use it for anything recorded or printed for a facility.
     """
 
     code: str
@@ -69,6 +99,8 @@ class Item(_Frozen):
     hint_en: str
     major_situation: str | None
     checklist_version: str
+    basis_note: str = ""
+    by_facility_type: dict[str, Basis] = Field(default_factory=dict)
 
     # Lists make the generated hash fail; an item is identified by its code within a version.
     def __hash__(self) -> int:
@@ -84,6 +116,14 @@ class Item(_Frozen):
 
     def applies_to(self, facility_type: str) -> bool:
         return facility_type in self.facility_types
+
+    def for_facility_type(self, facility_type: str) -> Item:
+        """The item as a facility of `facility_type` sees it: that type's printed basis, internal note,
+        default severity, stop-use flag and major-hazard situation; the general view where it has none."""
+        found = self.by_facility_type.get(facility_type)
+        if found is None:
+            return self
+        return self.model_copy(update={**found.model_dump(), "by_facility_type": {}})
 
 
 class Category(_Frozen):
@@ -263,6 +303,7 @@ class Catalog:
         rules: list[Rule],
         campaigns: dict[str, Campaign] | None = None,
         as_of: date | None = None,
+        facility_groups: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._versions: dict[str, list[Category]] = {}
         for code, value in categories.items():
@@ -273,6 +314,7 @@ class Catalog:
         self._facility_types = dict(facility_types)
         self._rules = list(rules)
         self._campaigns = dict(campaigns or {})
+        self._facility_groups = {name: list(codes) for name, codes in (facility_groups or {}).items()}
         self._campaign_items = {item.code: item for c in self._campaigns.values() for item in c.own_items}
         self._as_of = as_of
         self._current: tuple[date, dict[str, Category], dict[str, Item]] | None = None
@@ -325,6 +367,11 @@ class Catalog:
         return dict(self._facility_types)
 
     @property
+    def facility_groups(self) -> dict[str, list[str]]:
+        """Named groups of facility types (e.g. the elderly-care institutions a standard binds)."""
+        return {name: list(codes) for name, codes in self._facility_groups.items()}
+
+    @property
     def rules(self) -> list[Rule]:
         return list(self._rules)
 
@@ -362,7 +409,8 @@ class Catalog:
 
     def items(self, facility_type: str | None = None, category: str | None = None) -> list[Item]:
         """Items of the current versions in file order, optionally only those for one facility type
-        and/or one category. Campaign items are not among them: see `campaign_items`.
+        and/or one category. Campaign items are not among them: see `campaign_items`. With
+        `facility_type`, each item is as that type sees it (`Item.for_facility_type`).
 
         An unknown facility type or category raises KeyError: a typo must not look like "nothing to
         check".
@@ -372,7 +420,7 @@ class Catalog:
         if category is not None and category not in self._versions:
             raise KeyError(f"unknown checklist category {category!r}")
         return [
-            item
+            item if facility_type is None else item.for_facility_type(facility_type)
             for item in self._state()[1].values()
             if (category is None or item.category == category)
             and (facility_type is None or item.applies_to(facility_type))
@@ -381,7 +429,8 @@ class Catalog:
     def campaign_items(self, campaign: str, facility_type: str | None = None) -> list[Item]:
         """The items of a campaign in file order: referenced ones as the current checklists word them.
 
-        With `facility_type`, only the items that apply to it (none if the campaign is not for it).
+        With `facility_type`, only the items that apply to it (none if the campaign is not for it), each
+        as that type sees it.
         A referenced item that the current version of its checklist dropped is left out.
         """
         try:
@@ -396,8 +445,10 @@ class Catalog:
         result = []
         for code in found.item_codes:
             item = self._campaign_items.get(code) or current.get(code)
-            if item is not None and (facility_type is None or item.applies_to(facility_type)):
+            if item is not None and facility_type is None:
                 result.append(item)
+            elif item is not None and item.applies_to(facility_type):
+                result.append(item.for_facility_type(facility_type))
         return result
 
     def __repr__(self) -> str:
