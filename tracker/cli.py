@@ -577,11 +577,17 @@ def checklists_validate(directory: Path | None = typer.Argument(None)) -> None:
 @checklists_app.command("show")
 def checklists_show(
     what: str | None = typer.Argument(None, help="An item code, a category or a campaign"),
+    facility_type: str | None = typer.Option(
+        None, "--facility-type", help="Show the items as this facility type sees them, e.g. funeral_home"
+    ),
 ) -> None:
-    """Print checklist items readably."""
+    """Print checklist items readably, with the printed basis and the internal note for inspectors."""
     from tracker.checklists import load_catalog
 
     catalog = load_catalog()
+    if facility_type is not None and facility_type not in catalog.facility_types:
+        typer.secho(f"--facility-type: unknown facility type {facility_type!r}", fg="red", err=True)
+        raise typer.Exit(2)
     if what and catalog.has(what):
         items = [catalog.item(what)]
     elif what and what in catalog.categories:
@@ -593,13 +599,35 @@ def checklists_show(
         raise typer.Exit(2)
     else:
         items = catalog.items()
+    if facility_type is not None:
+        items = [item.for_facility_type(facility_type) for item in items if item.applies_to(facility_type)]
     for item in items:
         days = {s: item.deadline_days(s) for s in ("general", "major")}
-        typer.echo(
+        lines = [
             f"{item.code}  [{item.category}] {item.severity}  deadline {json.dumps(days)}"
-            f"{'  STOP USE' if item.stop_use else ''}\n  {item.zh}\n  {item.en}\n  依据 basis: {item.basis}"
-            f"{'' if item.basis_verified else '  (unverified)'}\n"
+            f"{'  STOP USE' if item.stop_use else ''}",
+            f"  {item.zh}",
+            f"  {item.en}",
+            *_basis_lines(item.basis, item.basis_verified, item.basis_note, item.major_situation, "  "),
+        ]
+        for code, basis in item.by_facility_type.items():
+            lines.append(f"  at {code}: {basis.severity}{'  STOP USE' if basis.stop_use else ''}")
+            lines += _basis_lines(
+                basis.basis, basis.basis_verified, basis.basis_note, basis.major_situation, "    "
+            )
+        typer.echo("\n".join(lines) + "\n")
+
+
+def _basis_lines(basis: str, verified: bool, note: str, situation: str | None, indent: str) -> list[str]:
+    """The printed basis, then what only inspectors see: whether it was checked, the situation, the note."""
+    lines = [f"{indent}依据 basis (printed): {basis}{'' if verified else '  (not checked against the text)'}"]
+    if situation:
+        lines.append(
+            f"{indent}重大事故隐患情形 situation: {situation}{'' if verified else ' (mapping not verified)'}"
         )
+    if note:
+        lines.append(f"{indent}内部说明 note (inspectors only): {note}")
+    return lines
 
 
 def _parse_day(value: str, option: str) -> date:

@@ -99,15 +99,14 @@ tr.cat td { background: #f3f3f3; font-weight: bold; font-size: 9pt; }
 <td>{{ item.zh }}<div class="en">{{ item.en }}</div></td>
 <td class="{{ item.severity }}">{{ severity_zh[item.severity] }}</td>
 <td>{{ deadline(item) }}</td>
-<td class="basis">{{ item.basis }}{% if not item.basis_verified %}（待核）{% endif %}</td>
+<td class="basis">{{ item.basis }}</td>
 <td class="tick">{% for choice in choices %}<span class="box"></span>{{ choice }}<br>{% endfor %}</td>
 <td></td>
 </tr>
 {% endfor %}
 {% endfor %}
 </tbody></table>
-<p class="note">说明：“立即”指现场立即整改；整改期限按工作日计算；标注“停用整改”的隐患在整改完成前应停止使用相关场所、设施或服务；
-依据后标注“（待核）”的，尚未与官方文本核对。共 {{ total }} 项。</p>
+<p class="note">说明：“立即”指现场立即整改；整改期限按工作日计算；标注“停用整改”的隐患在整改完成前应停止使用相关场所、设施或服务。共 {{ total }} 项。</p>
 <table class="sign"><tr>
 <td>检查人员（签名）：<span class="blank" style="min-width:45mm"></span></td>
 <td>被检查单位负责人（签名）：<span class="blank" style="min-width:45mm"></span></td>

@@ -120,10 +120,11 @@ class Item(_Frozen):
     def for_facility_type(self, facility_type: str) -> Item:
         """The item as a facility of `facility_type` sees it: that type's printed basis, internal note,
         default severity, stop-use flag and major-hazard situation; the general view where it has none."""
-        found = self.by_facility_type.get(facility_type)
-        if found is None:
+        if not self.by_facility_type:
             return self
-        return self.model_copy(update={**found.model_dump(), "by_facility_type": {}})
+        found = self.by_facility_type.get(facility_type)
+        update = found.model_dump() if found is not None else {}
+        return self.model_copy(update={**update, "by_facility_type": {}})
 
 
 class Category(_Frozen):

@@ -125,7 +125,10 @@ async def _record(
     )
 
     failed = [i for i in data.items if i.result == "fail"]
-    severities = {i.item: i.severity or catalog.item(i.item).severity for i in failed}
+    # The grade and printed basis are those of the facility's type (the elderly-care standard binds only there).
+    severities = {
+        i.item: i.severity or catalog.item(i.item).for_facility_type(facility.type).severity for i in failed
+    }
     raised_by: dict[str, str] = {}
     judged = await composite.judgement(conn, catalog, facility.type, failed, severities)
     for hit in judged.raised:
@@ -138,7 +141,7 @@ async def _record(
     await daybook.touch(conn, now)
     rows = []
     for result in failed:
-        item = catalog.item(result.item)
+        item = catalog.item(result.item).for_facility_type(facility.type)
         severity = severities[result.item]
         rows.append(
             {

@@ -96,7 +96,9 @@ async def list_checklists(
         if category is not None and category.startswith("campaign:")
         else catalog.items(facility_type=facility_type, category=category)
     )
-    entries = [_checklist_item(item) for item in standing]
+    # The internal note on a basis is for the bureau's staff, never for a facility.
+    staff = actor.role != Role.FACILITY_HEAD
+    entries = [_checklist_item(item, staff) for item in standing]
     if not include_campaigns:
         return entries
     async with read_only(ctx.engine) as conn:
@@ -110,12 +112,12 @@ async def list_checklists(
     for entry in entries:
         entry["campaigns"] = refs.get(entry["code"], [])
     listed = {entry["code"] for entry in entries}
-    entries += [{**_checklist_item(item), "campaigns": r} for item, r in shown if item.code not in listed]
+    entries += [{**_checklist_item(item, staff), "campaigns": r} for item, r in shown if item.code not in listed]
     return entries
 
 
-def _checklist_item(item: Any) -> dict[str, Any]:
-    return {
+def _checklist_item(item: Any, staff: bool = False) -> dict[str, Any]:
+    entry = {
         "code": item.code,
         "category": item.category,
         "severity": item.severity,
@@ -128,6 +130,9 @@ def _checklist_item(item: Any) -> dict[str, Any]:
         "facility_types": item.facility_types,
         "version": item.checklist_version,
     }
+    if staff:
+        entry["basis_note"] = item.basis_note
+    return entry
 
 
 @router.post("/photos", status_code=201, tags=["photos"])
