@@ -67,9 +67,11 @@ def _days(value: Any) -> int:
     return 0 if value == "immediate" else int(value)
 
 
-def _expected_from_files(directory: Path) -> list[dict[str, Any]]:
-    """Every item of the category files, in the shape the API serves, straight from the YAML."""
-    types = yaml.safe_load((directory / "facility_types.yaml").read_text(encoding="utf-8"))["facility_types"]
+def _expected_from_files(directory: Path, facility_type: str | None = None) -> list[dict[str, Any]]:
+    """Every item of the category files, in the shape the API serves an inspector, straight from the YAML; with
+    `facility_type`, the basis and grade its `by_facility_type` gives that type (directly or by group)."""
+    listing = yaml.safe_load((directory / "facility_types.yaml").read_text(encoding="utf-8"))
+    types, groups = listing["facility_types"], listing.get("groups", {})
     result = []
     for path in sorted(directory.glob("*.yaml")):
         if path.name in {"facility_types.yaml", "rules.yaml"}:
@@ -84,6 +86,9 @@ def _expected_from_files(directory: Path) -> list[dict[str, Any]]:
             if facility_types == ["all"]:
                 facility_types = [t["code"] for t in types if data["category"] in t["checklists"]]
             hint = item.get("hint") or {"zh": "", "en": ""}
+            overrides = item.get("by_facility_type", {})
+            key = next((k for k in overrides if facility_type in groups.get(k, [k])), None)
+            item = {**item, **overrides[key]} if facility_type and key else item
             result.append(
                 {
                     "code": item["code"],
@@ -93,6 +98,7 @@ def _expected_from_files(directory: Path) -> list[dict[str, Any]]:
                     "hint": {"zh": hint["zh"], "en": hint["en"]},
                     "basis": item["basis"],
                     "basis_verified": item.get("basis_verified", False),
+                    "basis_note": item.get("basis_note", ""),
                     "deadline_days": {"general": _days(general), "major": _days(major)},
                     "stop_use": item.get("stop_use", False),
                     "facility_types": facility_types,
@@ -113,13 +119,19 @@ def _by_code(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 async def test_it_serves_exactly_what_the_files_hold(stack: Stack) -> None:
     expected = _expected_from_files(default_directory())
-    assert len(expected) == 104
+    assert len(expected) == 133
     assert _by_code(await _get(stack)) == _by_code(expected)
 
 
-@pytest.mark.parametrize("facility_type", ["nursing_home", "meal_point", "funeral_home", "cemetery"])
+@pytest.mark.parametrize(
+    "facility_type", ["nursing_home", "meal_point", "funeral_home", "cemetery", "child_welfare_institution"]
+)
 async def test_it_filters_by_facility_type(stack: Stack, facility_type: str) -> None:
-    expected = [e for e in _expected_from_files(default_directory()) if facility_type in e["facility_types"]]
+    expected = [
+        e
+        for e in _expected_from_files(default_directory(), facility_type)
+        if facility_type in e["facility_types"]
+    ]
     served = await _get(stack, facility_type=facility_type)
     assert _by_code(served) == _by_code(expected)
     categories = {entry["category"] for entry in served}
@@ -127,6 +139,16 @@ async def test_it_filters_by_facility_type(stack: Stack, facility_type: str) -> 
         assert "food" not in categories
     if facility_type == "meal_point":
         assert {"food", "gas"} <= categories
+
+
+async def test_it_keeps_the_internal_note_from_a_facility_head(stack: Stack) -> None:
+    params = {"facility_type": "funeral_home", "category": "special_equipment"}
+    served = await stack.client.get("/api/checklists", params=params, headers=await stack.token("head"))
+    assert served.status_code == 200
+    entry = _by_code(served.json())["SE-REG-01"]
+    assert "basis_note" not in entry and entry["basis"] == "《中华人民共和国特种设备安全法》"
+    staff = _by_code(await _get(stack, **params))["SE-REG-01"]
+    assert "SE-USEREG-01" in staff["basis_note"]
 
 
 async def test_it_rejects_an_unknown_facility_type(stack: Stack) -> None:
