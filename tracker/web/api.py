@@ -112,7 +112,9 @@ async def list_checklists(
     for entry in entries:
         entry["campaigns"] = refs.get(entry["code"], [])
     listed = {entry["code"] for entry in entries}
-    entries += [{**_checklist_item(item, staff), "campaigns": r} for item, r in shown if item.code not in listed]
+    entries += [
+        {**_checklist_item(item, staff), "campaigns": r} for item, r in shown if item.code not in listed
+    ]
     return entries
 
 
