@@ -6,7 +6,7 @@ A row whose item is no longer in the checklists keeps its text with every doubtf
 schema does not change, and the old texts are not restored on downgrade (they were never fit to print).
 
 Revision ID: 0022
-Revises: 0015
+Revises: 0019
 """
 
 import re
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0015"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
