@@ -90,6 +90,8 @@ def test_it_never_prints_the_elderly_standard_outside_elderly_care_institutions(
 ) -> None:
     for item in catalog.items(facility_type=facility_type):
         assert ELDERLY_STANDARD not in item.basis, item.code
+        # Nor any other text written for 养老机构 (GB 38600, 民政部令第66号, 民发〔2023〕37号).
+        assert "养老机构" not in item.basis, item.code
         assert not (item.major_situation or "").startswith("MCA-2023"), item.code
 
 
