@@ -3,12 +3,23 @@
 #
 #   deploy/run-cluster.sh start|stop|status
 #
-# Environment (all optional):
+# Environment for `start` (required):
+#   TRACKER_NATS_PASSWORD        the password of user `tracker`, as which every client logs in
+#   TRACKER_NATS_ROUTE_PASSWORD  the password of user `route`, as which the nodes log in to each other
+# (letters and digits: both go into URLs, which nats-py does not percent-decode)
+#
+# Environment (optional):
 #   NATS_SERVER       nats-server binary (default: on PATH, else the project's .venv/bin/nats-server)
 #   TRACKER_NATS_DIR  folder for stores, logs and PID files (default: deploy/.run/nats)
+#   TRACKER_NATS_TLS_CERT, TRACKER_NATS_TLS_KEY
+#                     a server certificate and its key (PEM): clients then must speak TLS (tls:// URLs)
 #
-# Clients then connect with TRACKER_NATS_URL=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224
+# Clients then connect with
+#   TRACKER_NATS_URL=nats://tracker:PASSWORD@127.0.0.1:4222,nats://tracker:PASSWORD@127.0.0.1:4223,...
+# (tls://tracker:PASSWORD@HOST:4222,... with a certificate; see README.md)
 set -euo pipefail
+# The filled-in confs hold the route password, and the stores hold every event: for this user only.
+umask 077
 
 here="$(cd "$(dirname "$0")" && pwd)"
 run_dir="${TRACKER_NATS_DIR:-$here/.run/nats}"
@@ -47,18 +58,37 @@ port_open() { # port_open PORT
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+secret_set() { # secret_set NAME: set, and letters and digits only
+    local value="${!1:-}"
+    if [ -z "$value" ] || [[ ! "$value" =~ ^[A-Za-z0-9]+$ ]]; then
+        echo "$1 must be set to a password of letters and digits (see the top of $0)" >&2
+        return 1
+    fi
+}
+
 start() {
     local server node conf pid port deadline
+    local tls=()
     server="$(find_server)"
+    secret_set TRACKER_NATS_PASSWORD
+    secret_set TRACKER_NATS_ROUTE_PASSWORD
+    if [ -n "${TRACKER_NATS_TLS_CERT:-}" ] || [ -n "${TRACKER_NATS_TLS_KEY:-}" ]; then
+        tls=(--tls --tlscert "${TRACKER_NATS_TLS_CERT:?needs TRACKER_NATS_TLS_KEY too}"
+            --tlskey "${TRACKER_NATS_TLS_KEY:?needs TRACKER_NATS_TLS_CERT too}")
+    fi
+    export TRACKER_NATS_PASSWORD TRACKER_NATS_ROUTE_PASSWORD
     mkdir -p "$run_dir"
     for node in "${nodes[@]}"; do
         if pid="$(running_pid "$node")"; then
             echo "$node already running (pid $pid)"
             continue
         fi
-        conf="$here/nats/$node.conf"
+        # The routes' URLs carry the route password: filled into a copy only this user reads, not
+        # given on the command line, where every user of the host could read it.
+        conf="$run_dir/$node.conf"
+        sed "s/__ROUTE_PASSWORD__/$TRACKER_NATS_ROUTE_PASSWORD/g" "$here/nats/$node.conf" >"$conf"
         mkdir -p "$run_dir/$node"
-        nohup "$server" -c "$conf" -sd "$run_dir/$node" -l "$run_dir/$node.log" \
+        nohup "$server" -c "$conf" -sd "$run_dir/$node" -l "$run_dir/$node.log" "${tls[@]}" \
             </dev/null >>"$run_dir/$node.out" 2>&1 &
         echo $! >"$run_dir/$node.pid"
         echo "$node started (pid $!), log $run_dir/$node.log"

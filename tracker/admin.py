@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracker.checklists import Catalog
 from tracker.domain.calendar import YearSchedule
 from tracker.domain.model import Role
+from tracker.domain.text import hidden_characters
 from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import calendar_years, facilities, users
 from tracker.web.auth import hash_password
@@ -45,8 +46,12 @@ async def import_facilities(engine: AsyncEngine, catalog: Catalog, path: Path) -
         line = reader.line_num
         values = {c: (row.get(c) or "").strip() for c in COLUMNS}
         empty = [c for c in COLUMNS if not values[c]]
+        hidden = {c: hidden_characters(values[c]) for c in COLUMNS if hidden_characters(values[c])}
         if empty:
             report.problems.append(f"line {line}: empty {', '.join(empty)}")
+        elif hidden:
+            named = "; ".join(f"{c} has {', '.join(chars)}" for c, chars in hidden.items())
+            report.problems.append(f"line {line}: control or invisible characters ({named})")
         elif values["type"] not in catalog.facility_types:
             report.problems.append(f"line {line}: unknown facility type {values['type']!r}")
         elif not EMAIL.match(values["head_email"]):

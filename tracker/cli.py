@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import yaml
 
-from tracker.config import ConfigError, Settings, load_settings
+from tracker.config import ConfigError, Settings, keep_data_private, load_settings
 
 if TYPE_CHECKING:
     from tracker.checklists import Catalog
@@ -56,7 +56,10 @@ def settings_for(data: Path | None) -> Settings:
     except ConfigError as error:
         typer.secho(f"configuration error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        keep_data_private(settings.data_dir)
+    except PermissionError as error:  # a folder of someone else's: it works, but say it is not closed
+        typer.secho(f"warning: cannot make {settings.data_dir} private: {error}", fg="yellow", err=True)
     return settings
 
 

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     relay_poll_seconds: float = 0.2
     sweep_seconds: float = 60.0
     mailer_poll_seconds: float = 1.0
+    # How long an order's mailed link still opens it after the order's last finding closed.
+    order_link_grace_days: int = 14
 
     @field_validator("database_url")
     @classmethod
@@ -47,7 +49,8 @@ class Settings(BaseSettings):
         for server in value.split(","):
             parts = urlsplit(server.strip())
             if parts.scheme not in ("nats", "tls") or not parts.hostname:
-                raise ValueError(f"{server.strip()!r} is not a nats:// URL")
+                # Named without what precedes @: a URL may carry a password (nats://user:password@host).
+                raise ValueError(f"{server.strip().rpartition('@')[2]!r} is not a nats:// or tls:// URL")
         return value
 
     @field_validator("smtp_url")
@@ -66,6 +69,14 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("order_link_grace_days")
+    @classmethod
+    def _order_link_grace_days(cls, value: int) -> int:
+        # A link never lives longer than its 60 days from the mail anyway (tracker.tokens.ORDER_LINK_DAYS).
+        if not 0 <= value <= 60:
+            raise ValueError("must be a number of days from 0 to 60")
+        return value
 
     @field_validator("secret_key")
     @classmethod
@@ -92,6 +103,11 @@ class Settings(BaseSettings):
     def nats_servers(self) -> list[str]:
         return [s.strip() for s in self.require("nats_url").split(",")]
 
+    @property
+    def nats_hosts(self) -> list[str]:
+        """The servers without their credentials, for the log."""
+        return [f"{urlsplit(s).hostname}:{urlsplit(s).port or 4222}" for s in self.nats_servers]
+
     def require(self, name: str) -> str:
         value = getattr(self, name)
         if not value:
@@ -110,6 +126,15 @@ def load_settings(data_dir: Path | None = None) -> Settings:
             field = str(item["loc"][0]) if item["loc"] else "?"
             problems.append(f"TRACKER_{field.upper()}: {item['msg']}")
         raise ConfigError("; ".join(problems)) from None
+
+
+def keep_data_private(data_dir: Path) -> None:
+    """What this process and its children write (the secret key, the SQLite database, logs, mail kept by the
+    sink, photos, the embedded nats-server's JetStream store) is readable by its user alone: umask 077 for the
+    process, which children inherit, and the data folder itself 0700, so files made before are closed too."""
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)
 
 
 def env_for_children(settings: Settings) -> dict[str, str]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.spreadsheets import append_row
 from tracker.stats import charts, daybook
 from tracker.stats import query as q
 from tracker.stats.labels import (
@@ -297,12 +298,12 @@ def workbook(tables: list[Table]) -> bytes:
     book.remove(book.active)
     for table in tables:
         sheet = book.create_sheet(table.name[:31])
-        sheet.append(table.headers)
+        append_row(sheet, table.headers)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
             cell.fill = PatternFill("solid", fgColor="DDE6F2")
         for row in table.rows:
-            sheet.append(row)
+            append_row(sheet, row)
         for col, fmt in table.formats.items():
             for (cell,) in sheet.iter_rows(min_row=2, min_col=col + 1, max_col=col + 1):
                 cell.number_format = fmt

@@ -20,6 +20,7 @@ from tracker.relay import ensure_streams, run_relay
 from tracker.scheduler import run_scheduler
 from tracker.service.context import Context
 from tracker.store.db import make_engine
+from tracker.web.access_log import keep_tokens_out_of_the_log
 from tracker.web.app import create_app
 
 log = logging.getLogger("tracker")
@@ -52,7 +53,7 @@ async def worker(settings: Settings, stop: asyncio.Event) -> None:
     await nc.close()
     broker = build_broker(ctx, servers)
     await broker.start()
-    log.info("worker consuming from %s", servers)
+    log.info("worker consuming from %s", settings.nats_hosts)
     try:
         await stop.wait()
     finally:
@@ -120,6 +121,7 @@ async def web(settings: Settings, stop: asyncio.Event, host: str, port: int) -> 
     server = uvicorn.Server(
         uvicorn.Config(create_app(ctx), host=host, port=port, log_level="info", proxy_headers=True)
     )
+    keep_tokens_out_of_the_log()
     settle_gc()
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve())

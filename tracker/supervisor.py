@@ -47,8 +47,10 @@ def secret_key(data_dir: Path) -> str:
         return os.environ["TRACKER_SECRET_KEY"]
     path = data_dir / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        # Made 0600 from the start: never readable by others, not even for a moment.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as key:
+            key.write(secrets.token_urlsafe(32))
+    path.chmod(0o600)
     return path.read_text().strip()
 
 

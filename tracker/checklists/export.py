@@ -12,6 +12,7 @@ from pathlib import Path
 from jinja2 import Environment
 
 from tracker.checklists.model import Catalog, Category, FacilityType, Item
+from tracker.spreadsheets import append_row
 
 SEVERITY_ZH = {"general": "一般隐患", "major": "重大隐患"}
 RESULT_CHOICES = ("合格", "不合格", "不适用")
@@ -175,12 +176,13 @@ def export_xlsx(catalog: Catalog, facility_type: str, out: Path) -> int:
     assert sheet is not None
     sheet.title = "检查表"
     last_column = get_column_letter(len(XLSX_HEADERS))
-    sheet.append([f"{ftype.zh}安全检查表"])
+    append_row(sheet, [f"{ftype.zh}安全检查表"])
     sheet.merge_cells(f"A1:{last_column}1")
     sheet["A1"].font = Font(size=16, bold=True)
     sheet["A1"].alignment = Alignment(horizontal="center")
-    sheet.append(
-        [f"设施类型：{ftype.zh}（{ftype.code}）    被检查单位：            检查日期：            检查人员："]
+    append_row(
+        sheet,
+        [f"设施类型：{ftype.zh}（{ftype.code}）    被检查单位：            检查日期：            检查人员："],
     )
     sheet.merge_cells(f"A2:{last_column}2")
     sheet.append(list(XLSX_HEADERS))
@@ -194,7 +196,8 @@ def export_xlsx(catalog: Catalog, facility_type: str, out: Path) -> int:
     for section in sections:
         for item in section.items:
             number += 1
-            sheet.append(
+            append_row(
+                sheet,
                 [
                     number,
                     item.code,
@@ -211,7 +214,7 @@ def export_xlsx(catalog: Catalog, facility_type: str, out: Path) -> int:
                     "",
                     "",
                     item.checklist_version,
-                ]
+                ],
             )
     first, last = XLSX_HEADER_ROW + 1, XLSX_HEADER_ROW + number
     if number:

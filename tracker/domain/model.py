@@ -69,11 +69,14 @@ def can_see(actor: Actor, facility: FacilityRef) -> bool:
 
 
 def may_report(actor: Actor, facility: FacilityRef, mode: Mode) -> None:
-    """Inspectors and the bureau report anywhere; a facility head only self-inspects their own facility."""
+    """Inspectors and the bureau report anywhere, never as a self-inspection; a facility head only self-inspects
+    their own facility."""
     if actor.role is Role.FACILITY_HEAD:
         if actor.facility_id != facility.id or mode is not Mode.SELF:
             raise NotAllowed("a facility head may only report a self-inspection of their own facility")
         return
+    if mode is Mode.SELF:
+        raise NotAllowed("only a facility head files a self-inspection (自查自纠), of their own facility")
     if actor.role is Role.TOWN_OFFICER and actor.town != facility.town:
         raise NotAllowed("a town officer may only inspect facilities of their town")
 

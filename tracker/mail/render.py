@@ -10,6 +10,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from tracker.domain.text import one_line
+
 KINDS = (
     "order",
     "reminder",
@@ -62,7 +64,8 @@ _env.globals.update(zh=_say("zh"), en=_say("en"))
 def render(kind: str, **context: Any) -> Rendered:
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
-    subject = _env.get_template(f"{kind}.subject.txt").render(context).strip().replace("\n", " ")
+    # A name with a line separator in it would break the Subject header, and the mail with it.
+    subject = one_line(_env.get_template(f"{kind}.subject.txt").render(context))
     text = _env.get_template(f"{kind}.txt").render(context)
     html = _env.get_template(f"{kind}.html").render(context)
     return Rendered(subject=subject, text=text, html=html)

@@ -160,12 +160,25 @@ async def deliver_batch(
                 break
             try:
                 attachments = await ahead.pop(row.id) if row.id in ahead else []
-            except AttachmentError as error:
+            except Exception as error:  # this row's attachment, tried again later; the rest go on
                 log.exception("mail %s: attachment failed", row.id)
-                await _failed(engine, [row], str(error), clock.now(), permanent=False, retry_base=retry_base)
+                reason = str(error) if isinstance(error, AttachmentError) else f"attachment: {error!r}"
+                await _failed(engine, [row], reason, clock.now(), permanent=False, retry_base=retry_base)
                 continue
             try:
-                await client.send_message(build_message(row, sender, attachments))
+                message = build_message(row, sender, attachments)
+            except Exception as error:  # noqa: BLE001 - a row that cannot be made into a message never will be
+                await _failed(
+                    engine,
+                    [row],
+                    f"cannot build the message: {error}",
+                    clock.now(),
+                    permanent=True,
+                    retry_base=retry_base,
+                )
+                continue
+            try:
+                await client.send_message(message)
             except aiosmtplib.SMTPRecipientsRefused as error:
                 await _failed(engine, [row], str(error), clock.now(), permanent=True, retry_base=retry_base)
             except aiosmtplib.SMTPResponseException as error:
@@ -187,6 +200,10 @@ async def deliver_batch(
                     retry_base=retry_base,
                 )
                 client.close()
+            except Exception as error:  # one row's failure, stored on it; the others still go out
+                log.exception("mail %s: unexpected error while sending", row.id)
+                await _failed(engine, [row], repr(error), clock.now(), permanent=False, retry_base=retry_base)
+                client.close()  # what the connection was in the middle of is unknown: start a new one
             else:
                 async with engine.begin() as conn:
                     await conn.execute(

@@ -14,6 +14,7 @@ from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.orders_pdf import attachment_for
 from tracker.service.context import Context
+from tracker.service.order_links import order_link
 from tracker.store.tables import (
     extension_requests,
     facilities,
@@ -24,7 +25,6 @@ from tracker.store.tables import (
     users,
     verifications,
 )
-from tracker.tokens import order_link
 
 
 async def _facility(conn: AsyncConnection, facility_id: int) -> Any:
@@ -55,7 +55,7 @@ async def order_issued(
 ) -> None:
     rows = await _findings(conn, finding_ids)
     facility = await _facility(conn, rows[0].facility_id)
-    link = order_link(ctx.settings.base_url, ctx.secret, order_id, now)
+    link = await order_link(conn, ctx, order_id, now)
     message = render("order", facility=facility, findings=rows, link=link)
     # The PDF of the order is rendered by the mailer when it sends, not here in the handler's transaction.
     await queue_mail(
@@ -143,7 +143,7 @@ async def rectification_rejected(
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
-    link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
+    link = await order_link(conn, ctx, rows[0].order_id, now)
     message = render("rejection", facility=facility, findings=rows, note=note, link=link)
     await queue_mail(
         conn,
@@ -207,7 +207,7 @@ async def extension_decided(
         accepted=accepted,
         day=decision.new_due_day if accepted else rows[0].due_day,
         note=decision.decision_note,
-        link=order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now),
+        link=await order_link(conn, ctx, rows[0].order_id, now),
     )
     await queue_mail(
         conn,
@@ -225,7 +225,7 @@ async def finding_reminded(
     """One reminder per deadline: given more time, the finding is reminded again before the new one."""
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
-    link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
+    link = await order_link(conn, ctx, rows[0].order_id, now)
     message = render("reminder", facility=facility, findings=rows, link=link)
     await queue_mail(
         conn,
@@ -247,7 +247,7 @@ async def finding_escalated(
     role = Role(recipients_role(level))
     if role is Role.FACILITY_HEAD:
         recipients = [rows[0].owner_email or facility.head_email]
-        link = order_link(ctx.settings.base_url, ctx.secret, rows[0].order_id, now)
+        link = await order_link(conn, ctx, rows[0].order_id, now)
     else:
         recipients = await _emails(conn, role, facility.town if role is Role.TOWN_OFFICER else None)
         link = _finding_link(ctx, finding_id)

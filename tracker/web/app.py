@@ -20,6 +20,8 @@ from tracker.store.db import read_only
 from tracker.web.api import router
 from tracker.web.auth import COOKIE, SESSION_HOURS, context, login, require_roles
 from tracker.web.dashboard import router as dashboard_router
+from tracker.web.docs import add_docs
+from tracker.web.headers import SecurityHeaders
 from tracker.web.pages import router as pages_router
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -30,13 +32,18 @@ def create_app(ctx: Context) -> FastAPI:
         title="tracker",
         version="1.0.0",
         description="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.ctx = ctx
     # Pages go compressed: a dashboard's tables shrink about twentyfold, which a phone on a weak signal feels.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(SecurityHeaders, https=ctx.settings.base_url.startswith("https://"))
     app.include_router(router)
     app.include_router(pages_router)
     app.include_router(dashboard_router)
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.exception_handler(DomainError)

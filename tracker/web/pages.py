@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -40,6 +40,7 @@ from tracker.service.loop import (
     submit_rectification,
     verify,
 )
+from tracker.service.order_links import facility_head, order_closed_at
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import read_only
 from tracker.store.tables import (
@@ -611,16 +612,7 @@ class OrderAccess:
 
 
 async def _head_user(conn: AsyncConnection, facility: Row) -> Actor | None:
-    row = (
-        await conn.execute(
-            select(users)
-            .where(
-                users.c.facility_id == facility.id, users.c.role == Role.FACILITY_HEAD.value, users.c.active
-            )
-            .order_by(users.c.id)
-            .limit(1)
-        )
-    ).first()
+    row = await facility_head(conn, facility.id)
     if row is None:
         return None
     return Actor(
@@ -631,6 +623,7 @@ async def _head_user(conn: AsyncConnection, facility: Row) -> Actor | None:
 async def _order_access(request: Request, order_id: int, token: str | None) -> OrderAccess:
     ctx = context(request)
     actor: Actor | None = None
+    claims: dict = {}
     if token:
         try:
             claims = tokens.read(ctx.secret, token, ctx.clock.now())
@@ -656,6 +649,16 @@ async def _order_access(request: Request, order_id: int, token: str | None) -> O
             head = actor if actor.role is Role.FACILITY_HEAD else None
         else:
             head = await _head_user(conn, facility)
+            try:
+                tokens.check_order_link(
+                    claims,
+                    head.id if head else None,
+                    await order_closed_at(conn, order_id),
+                    ctx.clock.now(),
+                    timedelta(days=ctx.settings.order_link_grace_days),
+                )
+            except tokens.LinkEnded:
+                raise PageError(403, "order.link_ended") from None
     return OrderAccess(order, facility, head, token)
 
 

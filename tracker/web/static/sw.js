@@ -41,6 +41,8 @@ function keepPage(request, response) {
   if (!response || response.status !== 200 || response.type !== 'basic' || response.redirected) {
     return Promise.resolve();
   }
+  // Nor a page that asks not to be kept (an order opened by its mailed link).
+  if ((response.headers.get('Cache-Control') || '').indexOf('no-store') >= 0) { return Promise.resolve(); }
   var copy = response.clone();
   return caches.open(PAGES).then(function (cache) {
     // Delete first so that the newest visit is the last key, and trimming drops the oldest.
