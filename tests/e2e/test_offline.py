@@ -88,8 +88,9 @@ def test_the_inspection_page_opens_again_with_no_signal(server: Server, new_page
     page.click("#start-walk")
     page.wait_for_url("**/walk?**")
     # The service worker registered by the first page takes control and keeps this one.
+    # As a function: an expression is evaluated with eval() in the page, which its CSP refuses.
     page.wait_for_function(
-        "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15_000
+        "() => navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15_000
     )
     items = page.locator("fieldset.item").count()
     assert items > 0
@@ -106,7 +107,7 @@ def test_the_inspection_page_opens_again_with_no_signal(server: Server, new_page
             page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor")
             == "rgb(11, 37, 69)"
         )
-        page.wait_for_function("window.TrackerQueue !== undefined", timeout=10_000)
+        page.wait_for_function("() => window.TrackerQueue !== undefined", timeout=10_000)
         page.locator("fieldset.item").first.locator("label.r-fail").click()
         expect(page.locator("fieldset.item").first.locator(".fail-details")).to_be_visible()
         shot(page, "15-offline-reloaded")
