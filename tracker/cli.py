@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -279,7 +280,9 @@ def up(
     os.environ.update(
         {
             "TRACKER_DATA_DIR": str(settings.data_dir.resolve()),
-            "TRACKER_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+            # A password of this run's own: the broker listens on loopback, where every user of the host can
+            # reach it (the supervisor gives it to nats-server in a file only we read).
+            "TRACKER_NATS_URL": f"nats://tracker:{secrets.token_hex(16)}@127.0.0.1:{nats_port}",
             "TRACKER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
             "TRACKER_SECRET_KEY": secret_key(settings.data_dir),
             "TRACKER_BASE_URL": os.environ.get("TRACKER_BASE_URL", f"http://127.0.0.1:{port}"),
@@ -298,7 +301,7 @@ tracker is running / 系统已启动
   pages and API   {base}/
   API docs        {base}/docs
   mail sink       {base}/admin/mail   (files in {settings.mail_dir})
-  NATS            nats://127.0.0.1:{nats_port}  (JetStream data in {settings.data_dir / "jetstream"})
+  NATS            nats://127.0.0.1:{nats_port}  (user tracker; JetStream data in {settings.data_dir / "jetstream"})
   database        {settings.db_url}
   logs            {settings.data_dir / "logs"}
 Press Ctrl-C to stop.""")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -12,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tracker.config import Settings, env_for_children
 
@@ -91,6 +93,8 @@ class Supervisor:
             "nats-server",
             [
                 nats_server_binary(),
+                "-c",
+                str(self._nats_login(settings.nats_servers[0])),
                 "-js",
                 "-sd",
                 str(self.data / "jetstream"),
@@ -118,6 +122,20 @@ class Supervisor:
         self.nats_port, self.smtp_port, self.web_port = nats_port, smtp_port, web_port
         self.env = env_for_children(settings)
         self.stopping = False
+
+    def _nats_login(self, url: str) -> Path:
+        """The embedded broker's only user, from the URL the roles connect with: in a file (0600, as the process's
+        umask makes it), not on nats-server's command line, which every user of the host can read."""
+        parts = urlsplit(url)
+        path = self.data / "nats.conf"
+        path.write_text(
+            "authorization {\n"
+            f"    user: {json.dumps(parts.username or 'tracker')}\n"
+            f"    password: {json.dumps(parts.password or '')}\n"
+            "}\n"
+        )
+        path.chmod(0o600)
+        return path
 
     def start(self) -> None:
         self.nats.start(self.env)

@@ -1,7 +1,8 @@
-"""`tracker up --demo` keeps its data folder to its user, and its web log holds no order token."""
+"""`tracker up --demo` keeps its data folder and its broker to its user, and its web log holds no order token."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import httpx
+import nats
 import pytest
 
 from tests.integration.test_up import Up, processes_using, wait_for
@@ -41,6 +43,15 @@ def order_links(mail_dir: Path) -> list[str]:
     return found
 
 
+async def connect_without_login(port: int) -> str:
+    try:
+        client = await nats.connect(f"nats://127.0.0.1:{port}", allow_reconnect=False, connect_timeout=5)
+    except Exception as error:  # noqa: BLE001 - what the server answered is the point
+        return str(error)
+    await client.close()
+    return "connected"
+
+
 def modes(folder: Path) -> dict[str, int]:
     """Every file and folder under `folder` (and itself), with its permission bits."""
     return {
@@ -56,6 +67,9 @@ def test_it_keeps_the_data_folder_to_its_user_and_no_order_token_in_the_web_log(
     up = Up(data, free_port(), tmp_path / "up.txt")
     try:
         up.wait_healthy()
+        # The embedded broker is on loopback, where any user of the host reaches it: it wants the run's password.
+        port = re.search(r"NATS\s+nats://127\.0\.0\.1:(\d+)", up.wait_output("Press Ctrl-C")).group(1)
+        assert "Authorization Violation" in asyncio.run(connect_without_login(int(port)))
         links = wait_for("an order mail in the sink", lambda: order_links(data / "mail"), seconds=90)
         parts = urlsplit(links[0])
         path = f"{parts.path}?{parts.query}"
