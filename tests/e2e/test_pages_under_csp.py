@@ -1,5 +1,8 @@
 """Every kind of page under the strict Content-Security-Policy: styled, its scripts running, and the browser
-reporting no blocked script or style."""
+reporting no blocked script or style.
+
+Named to run after test_dashboard.py (its asyncio cannot start once the session's Playwright loop runs) and
+test_loop_pages.py (which reads the first order mail to head1): pytest runs the files in name order."""
 
 from __future__ import annotations
 
