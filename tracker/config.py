@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     mailer_poll_seconds: float = 1.0
     # How long an order's mailed link still opens it after the order's last finding closed.
     order_link_grace_days: int = 14
+    # The largest request body, in MB: a form with ten phone photos (shrunk on the phone, or up to 6 MB each).
+    max_body_mb: int = 60
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +85,13 @@ class Settings(BaseSettings):
     def _secret_key(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 16:
             raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("max_body_mb")
+    @classmethod
+    def _max_body_mb(cls, value: int) -> int:
+        if not 1 <= value <= 1024:
+            raise ValueError("must be a number of megabytes from 1 to 1024")
         return value
 
     @property

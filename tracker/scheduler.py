@@ -12,6 +12,7 @@ from datetime import UTC, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tracker.service.context import Context
+from tracker.service.photos import remove_unlinked
 from tracker.service.sweep import sweep
 from tracker.stats import daybook
 from tracker.stats.digest import queue_digests
@@ -55,6 +56,12 @@ class LeasedJobs:
             return
         await daybook.catch_up(self.ctx.engine, self.ctx.clock.now())
 
+    async def photo_job(self) -> None:
+        """Clear away the photos uploaded more than a day ago that nothing came to use."""
+        if not await self._lead():
+            return
+        await remove_unlinked(self.ctx.engine, self.ctx.settings.photo_dir, self.ctx.clock.now())
+
     async def resign(self) -> None:
         if self.active:
             async with self.ctx.engine.begin() as conn:
@@ -68,6 +75,7 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
         (jobs.sweep_job, ctx.settings.sweep_seconds),
         (jobs.digest_job, 15 * 60),  # the digest's week begins on Monday: it goes out within 15 minutes
         (jobs.daybook_job, 10 * 60),  # a page reads at most the last quarter hour from the findings rows
+        (jobs.photo_job, 60 * 60),
     ):
         scheduler.add_job(
             job,

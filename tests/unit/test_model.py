@@ -59,6 +59,21 @@ def test_it_scopes_what_each_role_sees():
     assert model.can_see(INSPECTOR, other)
 
 
+def test_it_describes_what_each_role_sees_as_one_scope():
+    assert model.visible_to(HEAD) == model.Scope(facility_id=7)
+    assert model.visible_to(TOWN) == model.Scope(town="汇龙镇")
+    assert model.visible_to(INSPECTOR) == model.Scope(everything=True)
+    for role in (Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.ADMIN):
+        assert model.visible_to(Actor(4, "x", role)).everything
+
+
+def test_someone_with_no_facility_or_town_on_record_sees_nothing():
+    anywhere = FacilityRef(7, "汇龙镇")
+    for actor in (Actor(5, "h", Role.FACILITY_HEAD), Actor(6, "t", Role.TOWN_OFFICER)):
+        assert model.visible_to(actor) == model.Scope()
+        assert not model.can_see(actor, anywhere)
+
+
 def test_it_lets_a_facility_head_report_only_a_self_inspection_of_their_own_facility():
     model.may_report(HEAD, FacilityRef(7, "汇龙镇"), Mode.SELF)
     with pytest.raises(NotAllowed):

@@ -31,3 +31,9 @@ class InvalidInput(DomainError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class ReferenceInUse(InvalidInput):
+    """A client reference its sender already gave to a different inspection."""
+
+    status_code = 409

@@ -59,13 +59,33 @@ class FacilityRef:
     town: str
 
 
-def can_see(actor: Actor, facility: FacilityRef) -> bool:
+@dataclass(frozen=True)
+class Scope:
+    """The facilities someone may see: every one, those of one town, one facility, or (all empty) none."""
+
+    everything: bool = False
+    town: str | None = None
+    facility_id: int | None = None
+
+    def covers(self, facility: FacilityRef) -> bool:
+        if self.everything:
+            return True
+        if self.facility_id is not None:
+            return self.facility_id == facility.id
+        return self.town is not None and self.town == facility.town
+
+
+def visible_to(actor: Actor) -> Scope:
     """A facility head sees their own facility, a town officer their town, the bureau everything."""
     if actor.role is Role.FACILITY_HEAD:
-        return actor.facility_id == facility.id
+        return Scope(facility_id=actor.facility_id)
     if actor.role is Role.TOWN_OFFICER:
-        return actor.town == facility.town
-    return actor.role in BUREAU_ROLES
+        return Scope(town=actor.town)
+    return Scope(everything=actor.role in BUREAU_ROLES)
+
+
+def can_see(actor: Actor, facility: FacilityRef) -> bool:
+    return visible_to(actor).covers(facility)
 
 
 def may_report(actor: Actor, facility: FacilityRef, mode: Mode) -> None:

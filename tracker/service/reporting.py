@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.errors import InvalidInput
+from tracker.domain.errors import InvalidInput, ReferenceInUse
 from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
 from tracker.events.schemas import FindingReported, InspectionSubmitted
 from tracker.service import composite
 from tracker.stats import daybook
+from tracker.store.db import read_only
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
     facilities,
@@ -57,39 +60,38 @@ class Reported:
 async def report_inspection(
     engine: AsyncEngine, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
 ) -> Reported:
-    """Record an inspection once per client_ref; a repeat returns the first and creates nothing."""
+    """Record an inspection once per (submitter, client_ref): the same person sending the same ref again gets
+    the first inspection back and creates nothing. Whether they may report at this facility is checked before
+    any ref is looked up, and a ref is only ever looked up among the sender's own inspections."""
     try:
         async with engine.begin() as conn:
-            existing = await _existing(conn, data.client_ref)
+            facility, mode = await _authorized(conn, actor, data)
+            existing = await _existing(conn, actor, data)
             if existing is not None:
                 return existing
-            return await _record(conn, catalog, actor, data, now)
+            return await _record(conn, catalog, actor, data, facility, mode, now)
     except IntegrityError:
-        # Another request with the same client_ref won the race; answer with its inspection.
+        # The same person's other request with this client_ref won the race; answer with its inspection.
         async with engine.connect() as conn:
-            existing = await _existing(conn, data.client_ref)
+            existing = await _existing(conn, actor, data)
         if existing is None:
             raise
         return existing
 
 
-async def _existing(conn: AsyncConnection, client_ref: str) -> Reported | None:
-    inspection_id = await conn.scalar(select(inspections.c.id).where(inspections.c.client_ref == client_ref))
-    if inspection_id is None:
-        return None
-    ids = (
-        await conn.execute(
-            select(findings.c.id).where(findings.c.inspection_id == inspection_id).order_by(findings.c.id)
+async def check_inspection(
+    engine: AsyncEngine, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
+) -> None:
+    """What report_inspection checks before it writes, for a form that stores its photos only once the
+    report is allowed (the photo ids are not checked: there are none yet)."""
+    async with read_only(engine) as conn:
+        facility, _ = await _authorized(conn, actor, data)
+        await _check_items(
+            conn, catalog.at(now.astimezone(LOCAL_TZ).date()), actor, facility.type, data.items
         )
-    ).scalars()
-    return Reported(inspection_id, list(ids), created=False)
 
 
-async def _record(
-    conn: AsyncConnection, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
-) -> Reported:
-    # The checklist versions in effect on the day of the inspection, not of the server's restart.
-    catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
+async def _authorized(conn: AsyncConnection, actor: Actor, data: InspectionInput) -> tuple[Row[Any], Mode]:
     try:
         mode = Mode(data.mode)
     except ValueError:
@@ -100,6 +102,42 @@ async def _record(
     if facility is None:
         raise InvalidInput("facility_id", f"no facility with id {data.facility_id}")
     may_report(actor, FacilityRef(facility.id, facility.town), mode)
+    return facility, mode
+
+
+async def _existing(conn: AsyncConnection, actor: Actor, data: InspectionInput) -> Reported | None:
+    first = (
+        await conn.execute(
+            select(inspections.c.id, inspections.c.facility_id).where(
+                inspections.c.inspector_id == actor.id, inspections.c.client_ref == data.client_ref
+            )
+        )
+    ).first()
+    if first is None:
+        return None
+    if first.facility_id != data.facility_id:
+        raise ReferenceInUse(
+            "client_ref", "you already sent this client_ref for another inspection; send a new one"
+        )
+    ids = (
+        await conn.execute(
+            select(findings.c.id).where(findings.c.inspection_id == first.id).order_by(findings.c.id)
+        )
+    ).scalars()
+    return Reported(first.id, list(ids), created=False)
+
+
+async def _record(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    actor: Actor,
+    data: InspectionInput,
+    facility: Row[Any],
+    mode: Mode,
+    now: datetime,
+) -> Reported:
+    # The checklist versions in effect on the day of the inspection, not of the server's restart.
+    catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
     await _check_items(conn, catalog, actor, facility.type, data.items)
 
     inspection_id = (
@@ -283,4 +321,4 @@ async def _check_items(
                 raise InvalidInput(f"{where}.photos", f"unknown photo id(s): {', '.join(missing)}")
 
 
-__all__ = ["InspectionInput", "ItemResult", "Reported", "report_inspection"]
+__all__ = ["InspectionInput", "ItemResult", "Reported", "check_inspection", "report_inspection"]

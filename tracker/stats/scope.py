@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tracker.domain.errors import NotAllowed
-from tracker.domain.model import Actor, Role
+from tracker.domain.model import Actor, Role, visible_to
 from tracker.stats.query import Filter
 
 ALL_TOWNS = frozenset({Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.ADMIN})
@@ -27,10 +27,11 @@ def may_view_stats(actor: Actor) -> bool:
 
 def scoped(actor: Actor, flt: Filter) -> Filter:
     """The filter narrowed to what `actor` may see; NotAllowed when they may see none of it."""
-    if actor.role in ALL_TOWNS:
+    if not may_view_stats(actor):
+        raise NotAllowed("the dashboard is for bureau leads, section chiefs, admins and town officers")
+    scope = visible_to(actor)
+    if scope.everything:
         return flt
-    if actor.role is Role.TOWN_OFFICER:
-        if flt.town and flt.town != actor.town:
-            raise NotAllowed("a town officer sees the figures of their own town only")
-        return replace(flt, town=actor.town or "\x00no town")
-    raise NotAllowed("the dashboard is for bureau leads, section chiefs, admins and town officers")
+    if flt.town and flt.town != scope.town:
+        raise NotAllowed("a town officer sees the figures of their own town only")
+    return replace(flt, town=scope.town or "\x00no town")

@@ -78,12 +78,14 @@ inspections = Table(
     "inspections",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("client_ref", String(100), nullable=False, unique=True),
+    Column("client_ref", String(100), nullable=False),
     Column("facility_id", ForeignKey("facilities.id"), nullable=False, index=True),
     Column("mode", String(20), nullable=False),
     Column("inspector_id", ForeignKey("users.id"), nullable=False),
     Column("submitted_at", UTCDateTime, nullable=False),
     Column("checklist_versions", JSON, nullable=False, default=dict),
+    # A client_ref is its sender's idempotency key: another person's ref is another key.
+    UniqueConstraint("inspector_id", "client_ref"),
 )
 
 inspection_items = Table(

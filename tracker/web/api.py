@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
-from tracker.domain.errors import NotFound
-from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
+from tracker.domain.model import Actor, FacilityRef, Status, can_see
 from tracker.service.context import Context
 from tracker.service.loop import load_finding, submit_rectification, verify
+from tracker.service.photos import MAX_PHOTO_BYTES, store_photo
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
 from tracker.store.tables import facilities, findings, history, photo_links, photos, users
 from tracker.web.auth import context, current_actor, login
+from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS
 
 router = APIRouter(prefix="/api")
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
-# Magic numbers of the image types a phone camera produces.
-IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
 class TokenRequest(BaseModel):
@@ -47,20 +44,11 @@ async def token(body: TokenRequest, request: Request) -> TokenResponse:
     return TokenResponse(access_token=access)
 
 
-def _scope(actor: Actor, query: Any, facility_table: Any = facilities) -> Any:
-    """Limit a query to what the actor may see: own facility, own town, or everything."""
-    if actor.role is Role.FACILITY_HEAD:
-        return query.where(facility_table.c.id == (actor.facility_id or -1))
-    if actor.role is Role.TOWN_OFFICER:
-        return query.where(facility_table.c.town == (actor.town or ""))
-    return query
-
-
 @router.get("/facilities", tags=["facilities"])
 async def list_facilities(
     request: Request, actor: Actor = Depends(current_actor), q: str | None = None
 ) -> list[dict[str, Any]]:
-    query = _scope(actor, select(facilities)).order_by(facilities.c.town, facilities.c.code)
+    query = scoped(actor, select(facilities)).order_by(facilities.c.town, facilities.c.code)
     if q:
         like = f"%{q}%"
         query = query.where(
@@ -145,30 +133,9 @@ async def upload_photo(
 
 
 async def save_photo(ctx: Context, file: UploadFile, uploaded_by: int) -> str:
-    """Keep one uploaded photo after checking its size and, by its first bytes, its type; returns its id."""
+    """Keep one uploaded photo (at most MAX_PHOTO_BYTES, a JPEG, PNG or WebP), cleaned; returns its id."""
     data = await file.read(MAX_PHOTO_BYTES + 1)
-    if len(data) > MAX_PHOTO_BYTES:
-        raise HTTPException(status_code=413, detail="file: a photo may be at most 10 MB")
-    content_type = next((t for magic, t in IMAGE_TYPES.items() if data.startswith(magic)), None)
-    if content_type is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        content_type = "image/webp"
-    if content_type is None:
-        raise HTTPException(status_code=415, detail="file: only JPEG, PNG or WebP photos are accepted")
-    photo_id = str(uuid.uuid4())
-    ctx.settings.photo_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.settings.photo_dir / photo_id).write_bytes(data)
-    async with ctx.engine.begin() as conn:
-        await conn.execute(
-            insert(photos).values(
-                id=photo_id,
-                content_type=content_type,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                uploaded_by=uploaded_by,
-                uploaded_at=ctx.clock.now(),
-            )
-        )
-    return photo_id
+    return await store_photo(ctx.engine, ctx.settings.photo_dir, data, uploaded_by, ctx.clock.now())
 
 
 @router.get("/photos/{photo_id}", tags=["photos"])
@@ -195,9 +162,9 @@ async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(curr
 class ItemIn(BaseModel):
     item: str = Field(min_length=1, max_length=40)
     result: Literal["pass", "fail", "na"]
-    note: str = Field(default="", max_length=4000)
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
     severity: Literal["general", "major"] | None = None
-    photos: list[str] = Field(default_factory=list, max_length=30)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
     quantity_met: bool = False
 
 
@@ -247,7 +214,7 @@ async def list_findings(
 ) -> dict[str, Any]:
     ctx = context(request)
     now = ctx.clock.now()
-    query = _scope(actor, select(findings).join(facilities, facilities.c.id == findings.c.facility_id))
+    query = scoped(actor, select(findings).join(facilities, facilities.c.id == findings.c.facility_id))
     if status:
         query = query.where(findings.c.status == status)
     if facility_id is not None:
@@ -267,13 +234,13 @@ async def get_finding(
 ) -> dict[str, Any]:
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
-        await _visible(conn, actor, finding_id)
+        await visible_finding(conn, actor, finding_id)
         return await finding_view(conn, finding_id, ctx.clock.now())
 
 
 class RectificationIn(BaseModel):
-    note: str = Field(min_length=1, max_length=4000)
-    photos: list[str] = Field(default_factory=list, max_length=30)
+    note: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
 
 
 @router.post("/findings/{finding_id}/rectification", status_code=201, tags=["findings"])
@@ -282,7 +249,7 @@ async def post_rectification(
 ) -> dict[str, Any]:
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await _visible(conn, actor, finding_id)
+        await visible_finding(conn, actor, finding_id)
         await submit_rectification(conn, actor, finding_id, body.note, body.photos, ctx.clock.now())
     async with read_only(ctx.engine) as conn:
         return await finding_view(conn, finding_id, ctx.clock.now())
@@ -290,8 +257,8 @@ async def post_rectification(
 
 class VerificationIn(BaseModel):
     accepted: bool
-    note: str = Field(default="", max_length=4000)
-    photos: list[str] = Field(default_factory=list, max_length=30)
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
 
 
 @router.post("/findings/{finding_id}/verification", status_code=201, tags=["findings"])
@@ -302,25 +269,12 @@ async def post_verification(
     if not body.accepted and not body.note.strip():
         raise HTTPException(status_code=422, detail="note: say why the rectification is not accepted")
     async with ctx.engine.begin() as conn:
-        await _visible(conn, actor, finding_id)
+        await visible_finding(conn, actor, finding_id)
         await verify(
             conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now()
         )
     async with read_only(ctx.engine) as conn:
         return await finding_view(conn, finding_id, ctx.clock.now())
-
-
-async def _visible(conn: AsyncConnection, actor: Actor, finding_id: int) -> None:
-    row = (
-        await conn.execute(
-            select(facilities.c.id, facilities.c.town)
-            .join(findings, findings.c.facility_id == facilities.c.id)
-            .where(findings.c.id == finding_id)
-        )
-    ).first()
-    # Someone who may not see a finding is told it does not exist, not that it is forbidden.
-    if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
-        raise NotFound(f"no finding with id {finding_id}")
 
 
 async def finding_view(

@@ -17,6 +17,7 @@ from tracker.mail.sink import bodies, summary
 from tracker.service.context import Context
 from tracker.service.loop import StaleFinding
 from tracker.store.db import read_only
+from tracker.web import limits
 from tracker.web.api import router
 from tracker.web.auth import COOKIE, SESSION_HOURS, context, login, require_roles
 from tracker.web.dashboard import router as dashboard_router
@@ -40,6 +41,7 @@ def create_app(ctx: Context) -> FastAPI:
     # Pages go compressed: a dashboard's tables shrink about twentyfold, which a phone on a weak signal feels.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(SecurityHeaders, https=ctx.settings.base_url.startswith("https://"))
+    limits.install(app, ctx.settings.max_body_mb * 1024 * 1024)
     app.include_router(router)
     app.include_router(pages_router)
     app.include_router(dashboard_router)

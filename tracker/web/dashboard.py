@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import reports
 from tracker.checklists import Catalog
-from tracker.domain.model import Actor, Role
+from tracker.domain.model import Actor, Role, visible_to
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
@@ -96,8 +96,9 @@ async def _dashboard(
     now = ctx.clock.now()
 
     d = await reports.gather(ctx.engine, period, flt, now, ctx.catalog, list_limit)
-    if actor.role is Role.TOWN_OFFICER:
-        d.towns = [actor.town or ""]
+    scope = visible_to(actor)
+    if not scope.everything:
+        d.towns = [scope.town or ""]
     return d
 
 

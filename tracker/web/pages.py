@@ -12,12 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import case, func, select
@@ -25,8 +26,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import tokens
+from tracker.domain import model
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.errors import DomainError
+from tracker.domain.errors import DomainError, NotAllowed
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Status, can_see
 from tracker.orders_pdf import OrderMissing, order_pdf
 from tracker.orders_pdf import filename as order_filename
@@ -35,6 +37,7 @@ from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
     StaleFinding,
     decide_extension,
+    load_finding,
     may_decide_extension,
     request_extension,
     submit_rectification,
@@ -42,6 +45,9 @@ from tracker.service.loop import (
 )
 from tracker.service.order_links import facility_head, order_closed_at
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.service.photos import NotAPhoto, PhotoTooLarge
+from tracker.service.reporting import InspectionInput, ItemResult, check_inspection, report_inspection
+from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
 from tracker.store.tables import (
     extension_requests,
@@ -56,10 +62,12 @@ from tracker.store.tables import (
 from tracker.web import i18n
 from tracker.web.api import finding_view, save_photo
 from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
+from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS, note_length
 
 TEMPLATES = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
 i18n.install(templates.env)
+templates.env.globals.update(max_note=MAX_NOTE_CHARS, max_photos=MAX_PHOTOS)
 _installed: set[int] = set()
 
 
@@ -114,6 +122,12 @@ def _check_csrf(request: Request, given: str | None) -> None:
         raise PageError(403, "err.csrf")
 
 
+def _check_length(*texts: str) -> None:
+    # The text box stops at the limit; a request made by hand is refused the same way.
+    if any(note_length(text) > MAX_NOTE_CHARS for text in texts):
+        raise PageError(422, "err.too_long")
+
+
 def _safe_next(target: str) -> str:
     # Only a local path: a link must not bounce anyone to another site ("//host", "/\\host").
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
@@ -137,14 +151,6 @@ async def switch_language(code: str, next: str = "/") -> Response:
 # ---- the inspector ------------------------------------------------------------------------------------
 
 
-def _scoped(actor: Actor, query: Any) -> Any:
-    if actor.role is Role.FACILITY_HEAD:
-        return query.where(facilities.c.id == (actor.facility_id or -1))
-    if actor.role is Role.TOWN_OFFICER:
-        return query.where(facilities.c.town == (actor.town or ""))
-    return query
-
-
 def _modes(actor: Actor) -> list[Mode]:
     return [Mode.SELF] if actor.role is Role.FACILITY_HEAD else INSPECTOR_MODES
 
@@ -159,7 +165,7 @@ async def _facility(conn: AsyncConnection, actor: Actor, facility_id: int) -> Ro
 @router.get("/inspect")
 async def inspect_start(request: Request, actor: Who, q: str = "") -> Response:
     ctx = context(request)
-    query = _scoped(actor, select(facilities))
+    query = scoped(actor, select(facilities))
     if q.strip():
         like = f"%{q.strip()}%"
         query = query.where(
@@ -171,7 +177,7 @@ async def inspect_start(request: Request, actor: Who, q: str = "") -> Response:
         recent = (
             (
                 await conn.execute(
-                    _scoped(
+                    scoped(
                         actor,
                         select(facilities, last).join(
                             inspections, inspections.c.facility_id == facilities.c.id
@@ -337,7 +343,7 @@ async def my_work(request: Request, actor: Who) -> Response:
         )
         if actor.role is Role.INSPECTOR:
             base = base.where(inspections.c.inspector_id == actor.id)
-        base = _scoped(actor, base)
+        base = scoped(actor, base)
         waiting = (
             await conn.execute(
                 base.where(findings.c.status == Status.SUBMITTED.value)
@@ -383,7 +389,12 @@ async def my_work(request: Request, actor: Who) -> Response:
 
 
 async def _finding_page(
-    request: Request, actor: Actor, finding_id: int, error: str | None = None, status_code: int = 200
+    request: Request,
+    actor: Actor,
+    finding_id: int,
+    error: str | None = None,
+    status_code: int = 200,
+    kept: dict[str, str] | None = None,
 ) -> Response:
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
@@ -406,11 +417,11 @@ async def _finding_page(
                 may_decide = True
             except DomainError:
                 may_decide = False
-    may_verify = (
-        view["status"] == Status.SUBMITTED.value
-        and actor.role is not Role.FACILITY_HEAD
-        and actor.facility_id != row.id
-    )
+    try:
+        model.may_verify(actor, row.id)
+        may_verify = view["status"] == Status.SUBMITTED.value
+    except NotAllowed:
+        may_verify = False
     return render(
         request,
         "finding.html",
@@ -424,6 +435,7 @@ async def _finding_page(
             "pending": pending,
             "may_decide": may_decide,
             "max_days": MAX_EXTENSION_DAYS,
+            "kept": kept or {},
         },
         status_code=status_code,
     )
@@ -472,16 +484,18 @@ async def finding_page(request: Request, finding_id: int, actor: Who) -> Respons
 
 
 async def _save_photos(ctx: Context, files: list[UploadFile] | None, uploaded_by: int) -> list[str]:
+    """Store a form's photos: only once the action they come with has been allowed."""
+    chosen = [f for f in files or [] if f.filename or f.size]  # an empty file field sends an empty part
+    if len(chosen) > MAX_PHOTOS:
+        raise PageError(422, "err.photo_count")
     saved = []
-    for file in files or []:
-        if not file.filename and not file.size:
-            continue  # an empty file field
+    for file in chosen:
         try:
             saved.append(await save_photo(ctx, file, uploaded_by))
-        except HTTPException as error:
-            raise PageError(
-                error.status_code, "err.photo_size" if error.status_code == 413 else "err.photo_type"
-            ) from None
+        except PhotoTooLarge:
+            raise PageError(413, "err.photo_size") from None
+        except NotAPhoto:
+            raise PageError(415, "err.photo_type") from None
     return saved
 
 
@@ -496,24 +510,22 @@ async def finding_verify(
     photo: Photos = None,
 ) -> Response:
     ctx = context(request)
+    kept = {"verify_note": note}
     try:
         _check_csrf(request, csrf)
         if decision not in ("accept", "reject"):
             raise PageError(422, "err.decision")
         if decision == "reject" and not note.strip():
             raise PageError(422, "verify.reason_needed")
+        _check_length(note)
         async with read_only(ctx.engine) as conn:
-            row = (
-                await conn.execute(
-                    select(facilities.c.id, facilities.c.town)
-                    .join(findings, findings.c.facility_id == facilities.c.id)
-                    .where(findings.c.id == finding_id)
-                )
-            ).first()
-        if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
-            raise PageError(404, "err.not_found")
-        if actor.role is Role.FACILITY_HEAD or actor.facility_id == row.id:
-            raise PageError(403, "err.own_facility")
+            await visible_finding(conn, actor, finding_id)
+            finding = await load_finding(conn, finding_id)
+        try:
+            model.may_verify(actor, finding.facility_id)
+        except NotAllowed:
+            raise PageError(403, "err.own_facility") from None
+        model.verify(Status(finding.status), decision == "accept")  # not submitted: refused before any photo
         photo_ids = await _save_photos(ctx, photo, actor.id)
         async with ctx.engine.begin() as conn:
             await verify(
@@ -527,10 +539,12 @@ async def finding_verify(
                 ctx.clock.now(),
             )
     except PageError as error:
-        return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
+        return await _finding_page(
+            request, actor, finding_id, _t(request, error.key), error.status_code, kept
+        )
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code)
+        return await _finding_page(request, actor, finding_id, str(error), code, kept)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
@@ -557,23 +571,21 @@ async def finding_extension_decide(
 ) -> Response:
     """The inspector's side decides on a request for more time: accept with a deadline, or refuse saying why."""
     ctx = context(request)
+    kept = {"extension_note": note}
     try:
         _check_csrf(request, csrf)
         if decision not in ("accept", "refuse"):
             raise PageError(422, "err.decision")
         if decision == "refuse" and not note.strip():
             raise PageError(422, "extension.reason_needed")
+        _check_length(note)
         given = _days_value(days) if decision == "accept" else None
         async with read_only(ctx.engine) as conn:
-            row = (
-                await conn.execute(
-                    select(facilities.c.id, facilities.c.town)
-                    .join(findings, findings.c.facility_id == facilities.c.id)
-                    .join(extension_requests, extension_requests.c.finding_id == findings.c.id)
-                    .where(findings.c.id == finding_id, extension_requests.c.id == request_id)
-                )
-            ).first()
-        if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+            await visible_finding(conn, actor, finding_id)
+            asked_for = await conn.scalar(
+                select(extension_requests.c.finding_id).where(extension_requests.c.id == request_id)
+            )
+        if asked_for != finding_id:
             raise PageError(404, "err.not_found")
         async with ctx.engine.begin() as conn:
             await decide_extension(
@@ -587,10 +599,12 @@ async def finding_extension_decide(
                 ctx.clock.now(),
             )
     except PageError as error:
-        return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
+        return await _finding_page(
+            request, actor, finding_id, _t(request, error.key), error.status_code, kept
+        )
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code)
+        return await _finding_page(request, actor, finding_id, str(error), code, kept)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
@@ -669,6 +683,7 @@ async def _order_page(
     status_code: int = 200,
     sent: int | None = None,
     asked: int | None = None,
+    kept: dict[str, Any] | None = None,
 ) -> Response:
     ctx = context(request)
     now = ctx.clock.now()
@@ -701,6 +716,7 @@ async def _order_page(
             "by_token": access.token is not None,
             "max_days": MAX_EXTENSION_DAYS,
             "asked": asked,
+            "kept": kept or {},
         },
         status_code=status_code,
     )
@@ -747,6 +763,7 @@ async def order_rectify(
     photo: Photos = None,
 ) -> Response:
     ctx = context(request)
+    kept = {"finding": finding_id, "note": note}
     try:
         access = await _order_access(request, order_id, token or None)
     except PageError as error:
@@ -755,6 +772,11 @@ async def order_rectify(
         await _check_answer(request, access, order_id, finding_id, token, csrf)
         if not note.strip():
             raise PageError(422, "order.note_needed")
+        _check_length(note)
+        async with read_only(ctx.engine) as conn:
+            finding = await load_finding(conn, finding_id)
+        model.may_submit_rectification(access.head, finding.facility_id)
+        model.submit(Status(finding.status))  # already answered: refused before any photo is stored
         photo_ids = await _save_photos(ctx, photo, access.head.id)
         async with ctx.engine.begin() as conn:
             # The same service step as the API's, acting as the facility's head.
@@ -762,10 +784,10 @@ async def order_rectify(
                 conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now()
             )
     except PageError as error:
-        return await _order_page(request, access, _t(request, error.key), error.status_code)
+        return await _order_page(request, access, _t(request, error.key), error.status_code, kept=kept)
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
-        return await _order_page(request, access, str(error), code)
+        return await _order_page(request, access, str(error), code, kept=kept)
     sep = "&" if access.query else "?"
     return RedirectResponse(
         f"/orders/{order_id}{access.query}{sep}sent={finding_id}#f{finding_id}", status_code=303
@@ -809,6 +831,7 @@ async def order_extension(
 ) -> Response:
     """The facility head asks for more time for one finding; the inspector's side decides."""
     ctx = context(request)
+    kept = {"finding": finding_id, "reason": reason}
     try:
         access = await _order_access(request, order_id, token or None)
     except PageError as error:
@@ -818,13 +841,14 @@ async def order_extension(
         wanted = _days_value(days)
         if not reason.strip():
             raise PageError(422, "extension.reason_needed")
+        _check_length(reason)
         async with ctx.engine.begin() as conn:
             await request_extension(conn, access.head, finding_id, wanted, reason.strip(), ctx.clock.now())
     except PageError as error:
-        return await _order_page(request, access, _t(request, error.key), error.status_code)
+        return await _order_page(request, access, _t(request, error.key), error.status_code, kept=kept)
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
-        return await _order_page(request, access, str(error), code)
+        return await _order_page(request, access, str(error), code, kept=kept)
     sep = "&" if access.query else "?"
     return RedirectResponse(
         f"/orders/{order_id}{access.query}{sep}asked={finding_id}#f{finding_id}", status_code=303
@@ -916,20 +940,23 @@ async def self_report(
             raise PageError(422, "walk.note_needed")
         if severity not in ("", "general", "major"):
             raise PageError(422, "err.decision")
+        _check_length(note)
         if not client_ref.strip() or len(client_ref) > 100:
             client_ref = f"self-{uuid.uuid4()}"
+        report = InspectionInput(
+            actor.facility_id,
+            Mode.SELF.value,
+            client_ref.strip(),
+            [ItemResult(item, "fail", note.strip(), severity or None)],
+        )
+        await check_inspection(ctx.engine, ctx.catalog, actor, report, ctx.clock.now())
         photo_ids = await _save_photos(ctx, photo, actor.id)
         # The same service step as an inspector's submission: the finding enters the same loop.
         reported = await report_inspection(
             ctx.engine,
             ctx.catalog,
             actor,
-            InspectionInput(
-                actor.facility_id,
-                Mode.SELF.value,
-                client_ref.strip(),
-                [ItemResult(item, "fail", note.strip(), severity or None, photo_ids)],
-            ),
+            replace(report, items=[replace(report.items[0], photos=photo_ids)]),
             ctx.clock.now(),
         )
     except PageError as error:

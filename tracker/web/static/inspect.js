@@ -47,6 +47,11 @@
   });
 
   function addThumb(fs, code, blob) {
+    // The server takes at most this many photos per item: say so here rather than refuse the inspection.
+    if (photos[code].length >= parseInt(form.getAttribute('data-max-photos'), 10)) {
+      say(msg('photo-count'));
+      return;
+    }
     var key = newRef();
     photos[code].push({key: key, blob: blob});
     var fig = document.createElement('figure');

@@ -4,10 +4,10 @@
    inspections waiting to be sent live in IndexedDB (queue.js). */
 'use strict';
 
-var STATIC = 'tracker-static-v2';
+var STATIC = 'tracker-static-v3';
 var PAGES = 'tracker-pages-v1';
 var MAX_PAGES = 40;
-var ASSETS = ['/static/app.css', '/static/queue.js', '/static/photos.js', '/static/inspect.js'];
+var ASSETS = ['/static/app.css', '/static/queue.js', '/static/photos.js', '/static/inspect.js', '/static/counter.js'];
 // The pages worth having without signal; never the login, language switch or the API.
 var PAGE_PREFIXES = ['/inspect', '/my', '/findings/', '/orders/', '/self-report'];
 

@@ -1,0 +1,104 @@
+"""Photos: kept upright and without their metadata, and cleared away when nothing came to use them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import delete, exists, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tracker.domain.errors import DomainError
+from tracker.store.tables import photo_links, photos
+
+log = logging.getLogger("tracker.photos")
+
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+# A 50-megapixel phone camera gives 8160 x 6120; a small file that claims far more is a decompression bomb.
+MAX_PIXELS = 64_000_000
+# An upload waits this long for the report, rectification or verification that links it.
+UNLINKED_KEPT = timedelta(days=1)
+FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+class PhotoTooLarge(DomainError):
+    status_code = 413
+
+
+class NotAPhoto(DomainError):
+    status_code = 415
+
+
+def cleaned(data: bytes) -> tuple[bytes, str]:
+    """The photo turned the way its camera meant it and encoded again, so that nothing of its metadata is
+    kept: no EXIF (where it was taken, the camera's serial number), no XMP, no comments. Returns the new
+    bytes and their content type."""
+    try:
+        # Only these decoders ever see an upload: Pillow's others (EPS calls Ghostscript) stay out of reach.
+        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+            content_type = FORMATS[image.format or ""]
+            if image.width * image.height > MAX_PIXELS:
+                raise PhotoTooLarge(f"file: a photo may have at most {MAX_PIXELS // 1_000_000} megapixels")
+            upright = ImageOps.exif_transpose(image)
+            icc = image.info.get("icc_profile")
+            # Pillow writes some of what it read back out (a JPEG's comment): keep only what draws the image.
+            upright.info = {k: v for k, v in upright.info.items() if k == "transparency"}
+            out = io.BytesIO()
+            if image.format == "JPEG":
+                upright.save(out, "JPEG", quality=90, optimize=True, icc_profile=icc)
+            elif image.format == "PNG":
+                upright.save(out, "PNG", optimize=True, icc_profile=icc)
+            else:
+                if upright.mode not in ("RGB", "RGBA"):
+                    upright = upright.convert("RGBA")
+                upright.save(out, "WEBP", quality=90, icc_profile=icc)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        raise NotAPhoto("file: only JPEG, PNG or WebP photos are accepted") from None
+    return out.getvalue(), content_type
+
+
+async def store_photo(
+    engine: AsyncEngine, photo_dir: Path, data: bytes, uploaded_by: int, now: datetime
+) -> str:
+    """Keep one uploaded photo, cleaned; returns its id. Unless a report, rectification or verification links
+    it within a day, remove_unlinked clears it away again."""
+    if len(data) > MAX_PHOTO_BYTES:
+        raise PhotoTooLarge(f"file: a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+    # Decoding and encoding a phone photo takes a few hundred milliseconds: not on the event loop.
+    kept, content_type = await asyncio.to_thread(cleaned, data)
+    photo_id = str(uuid.uuid4())
+    photo_dir.mkdir(parents=True, exist_ok=True)
+    (photo_dir / photo_id).write_bytes(kept)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(photos).values(
+                id=photo_id,
+                content_type=content_type,
+                size=len(kept),
+                sha256=hashlib.sha256(kept).hexdigest(),
+                uploaded_by=uploaded_by,
+                uploaded_at=now,
+            )
+        )
+    return photo_id
+
+
+async def remove_unlinked(engine: AsyncEngine, photo_dir: Path, now: datetime) -> list[str]:
+    """Delete the photos uploaded more than a day ago that no finding links to, rows and files; returns
+    their ids. A link made at the same moment keeps its photo: the delete re-checks for links itself."""
+    unlinked = (photos.c.uploaded_at < now - UNLINKED_KEPT) & ~exists().where(
+        photo_links.c.photo_id == photos.c.id
+    )
+    async with engine.begin() as conn:
+        gone = list((await conn.execute(delete(photos).where(unlinked).returning(photos.c.id))).scalars())
+    for photo_id in gone:
+        (photo_dir / photo_id).unlink(missing_ok=True)
+    if gone:
+        log.info("removed %d photos no finding used", len(gone))
+    return gone
