@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import uuid
+import weakref
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +26,10 @@ MAX_PIXELS = 64_000_000
 # An upload waits this long for the report, rectification or verification that links it.
 UNLINKED_KEPT = timedelta(days=1)
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# Two photos decoded at a time per event loop: each may take a few hundred MB while it is open.
+_decoding: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class PhotoTooLarge(DomainError):
@@ -71,7 +76,8 @@ async def store_photo(
     if len(data) > MAX_PHOTO_BYTES:
         raise PhotoTooLarge(f"file: a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
     # Decoding and encoding a phone photo takes a few hundred milliseconds: not on the event loop.
-    kept, content_type = await asyncio.to_thread(cleaned, data)
+    async with _decoding.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(2)):
+        kept, content_type = await asyncio.to_thread(cleaned, data)
     photo_id = str(uuid.uuid4())
     photo_dir.mkdir(parents=True, exist_ok=True)
     (photo_dir / photo_id).write_bytes(kept)
