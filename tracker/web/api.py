@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
-from tracker.domain.model import Actor, FacilityRef, Status, can_see
+from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
 from tracker.service.context import Context
 from tracker.service.loop import load_finding, submit_rectification, verify
 from tracker.service.photos import MAX_PHOTO_BYTES, store_photo

@@ -1,13 +1,13 @@
 """a client_ref is unique per submitter, not across everyone: the idempotency key is (inspector_id, client_ref)
 
 Revision ID: 0016
-Revises: 0019
+Revises: 0022
 """
 
 from alembic import op
 
 revision = "0016"
-down_revision = "0019"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
