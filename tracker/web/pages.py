@@ -44,7 +44,6 @@ from tracker.service.loop import (
     verify,
 )
 from tracker.service.order_links import facility_head, order_closed_at
-from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.service.photos import NotAPhoto, PhotoTooLarge
 from tracker.service.reporting import InspectionInput, ItemResult, check_inspection, report_inspection
 from tracker.service.visibility import scoped, visible_finding
