@@ -53,13 +53,13 @@ from tracker.events.schemas import FindingReported, InspectionSubmitted, OrderIs
 from tracker.events.stream import DUPLICATE_WINDOW, STREAM_NAME
 from tracker.handlers import build_broker
 from tracker.handlers.reactions import REACTIONS
+from tracker.passwords import hash_password
 from tracker.relay import ensure_streams, run_relay
 from tracker.service.context import Context
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade
 from tracker.store.tables import facilities, findings, mail, orders, outbox, users
-from tracker.web.auth import hash_password
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-key-0123456789-abcdefghij"

@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import YearSchedule
 from tracker.domain.model import Role
 from tracker.domain.text import hidden_characters
+from tracker.passwords import hash_password
+from tracker.service import logins
 from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import calendar_years, facilities, users
-from tracker.web.auth import hash_password
 
 COLUMNS = ("code", "name", "type", "town", "head_name", "head_email")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -90,8 +91,7 @@ async def add_user(
         raise ValueError(
             f"--role: unknown role {role!r}; one of {', '.join(r.value for r in Role)}"
         ) from None
-    if len(password) < 8:
-        raise ValueError("--password: at least 8 characters")
+    _acceptable(password)
     if email is not None and not EMAIL.match(email):
         raise ValueError(f"--email: {email!r} is not an email address")
     if role_ is Role.FACILITY_HEAD and not facility:
@@ -119,6 +119,37 @@ async def add_user(
             )
         )
         return result.inserted_primary_key[0]
+
+
+def _acceptable(password: str) -> None:
+    if len(password) < 8:
+        raise ValueError("password: at least 8 characters")
+
+
+async def set_password(engine: AsyncEngine, username: str, password: str) -> int:
+    """Give `username` a new password and end every session they had; how many were open."""
+    _acceptable(password)
+    hashed = hash_password(password)
+    async with engine.begin() as conn:
+        user_id = await _user_id(conn, username)
+        await conn.execute(update(users).where(users.c.id == user_id).values(password_hash=hashed))
+        await logins.forgive_account(conn, username)
+        return await logins.end_sessions_of(conn, user_id)
+
+
+async def deactivate_user(engine: AsyncEngine, username: str) -> int:
+    """`username` may no longer log in, and every session they had ends now; how many were open."""
+    async with engine.begin() as conn:
+        user_id = await _user_id(conn, username)
+        await conn.execute(update(users).where(users.c.id == user_id).values(active=False))
+        return await logins.end_sessions_of(conn, user_id)
+
+
+async def _user_id(conn: AsyncConnection, username: str) -> int:
+    user_id = await conn.scalar(select(users.c.id).where(users.c.username == username))
+    if user_id is None:
+        raise ValueError(f"no user {username!r}")
+    return user_id
 
 
 async def load_calendar_year(engine: AsyncEngine, data: dict, now: datetime) -> YearSchedule:

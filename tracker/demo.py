@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracker.checklists import Catalog
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
+from tracker.passwords import hash_password
 from tracker.service.loop import issue_order, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.tables import facilities, users
-from tracker.web.auth import hash_password
 
 PASSWORD = "demo-pass-2026"
 TOWNS = [

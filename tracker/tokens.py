@@ -25,10 +25,12 @@ def sign(secret: str, subject: str, now: datetime, lifetime: timedelta, **claims
 
 def read(secret: str, token: str, now: datetime) -> dict:
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"verify_exp": False})
+        options = {"verify_exp": False, "verify_iat": False}
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options=options)
     except jwt.PyJWTError as error:
         raise BadToken(str(error)) from None
-    # Expiry is checked against the injected clock, not the machine's.
+    # Times are checked against the injected clock, not the machine's (PyJWT would refuse an issue time
+    # after the machine's now).
     if claims.get("exp", 0) < now.timestamp():
         raise BadToken("token expired")
     return claims

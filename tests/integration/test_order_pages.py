@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
+from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
 from tracker.store.tables import extension_requests, findings, history
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, csrf_token
@@ -44,8 +44,15 @@ class Browser:
         )
 
     async def login(self, username: str) -> Browser:
+        form = await self.client.get("/login")
         response = await self.client.post(
-            "/login", data={"username": username, "password": PASSWORD, "next": "/my"}
+            "/login",
+            data={
+                "username": username,
+                "password": PASSWORD,
+                "next": "/my",
+                "login_token": login_token(form.text),
+            },
         )
         assert response.status_code == 303, response.text
         return self

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support import free_port
+from tests.support.stack import login_token
 from tracker.demo import PASSWORD, demo_logins
 
 T = TypeVar("T")
@@ -193,7 +194,13 @@ def test_it_runs_the_demo_stops_on_ctrl_c_and_keeps_the_data_for_the_next_start(
             form = browser.get("/login")
             assert form.status_code == 200 and 'name="password"' in form.text
             page = browser.post(
-                "/login", data={"username": "admin", "password": PASSWORD, "next": "/admin/mail"}
+                "/login",
+                data={
+                    "username": "admin",
+                    "password": PASSWORD,
+                    "next": "/admin/mail",
+                    "login_token": login_token(form.text),
+                },
             )
             assert page.status_code == 200, page.text
             assert page.url.path == "/admin/mail"

@@ -4,6 +4,7 @@ against a real nats-server, a real database and a real SMTP server."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,6 +212,13 @@ class Stack:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def login_token(login_page: str) -> str:
+    """The anti-forgery value the login page's form posts back (its cookie came with the page)."""
+    found = re.search(r'name="login_token" value="([^"]+)"', login_page)
+    assert found, login_page
+    return found.group(1)
 
 
 async def make_stack(tmp: Path, database_url: str, nats_url: str, smtp_url: str, **kwargs: Any) -> Stack:

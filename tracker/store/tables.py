@@ -509,6 +509,27 @@ leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# Who is logged in: a person's token names its row, and ending the row ends the token at once, as cookie and as
+# bearer alike. Migration 0017.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Failed logins counted per account and per client address (tracker.domain.throttle), where every web process
+# sees them. The key is the kind and a digest of the name or address. Migration 0017.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failed_at", UTCDateTime, nullable=False, index=True),
+)
+
 calendar_years = Table(
     "calendar_years",
     metadata,

@@ -36,9 +36,17 @@ class TokenResponse(BaseModel):
     token_type: Literal["bearer"] = "bearer"
 
 
-@router.post("/token", response_model=TokenResponse, tags=["auth"])
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    tags=["auth"],
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many failed logins: the Retry-After header gives the seconds to wait"},
+    },
+)
 async def token(body: TokenRequest, request: Request) -> TokenResponse:
-    access = await login(context(request), body.username, body.password)
+    access = await login(request, body.username, body.password)
     if access is None:
         raise HTTPException(status_code=401, detail="wrong username or password")
     return TokenResponse(access_token=access)

@@ -14,18 +14,36 @@ from sqlalchemy import text
 from tracker.domain.errors import DomainError, InvalidInput
 from tracker.domain.model import Actor, Role
 from tracker.mail.sink import bodies, summary
+from tracker.service import logins
 from tracker.service.context import Context
 from tracker.service.loop import StaleFinding
 from tracker.store.db import read_only
-from tracker.web import limits
+from tracker.web import i18n, limits
 from tracker.web.api import router
-from tracker.web.auth import COOKIE, SESSION_HOURS, context, login, require_roles
+from tracker.web.auth import (
+    COOKIE,
+    LOGIN_COOKIE,
+    SESSION_HOURS,
+    LoginThrottled,
+    context,
+    csrf_valid,
+    login,
+    login_form_token,
+    login_form_valid,
+    page_csrf,
+    require_roles,
+)
 from tracker.web.dashboard import router as dashboard_router
 from tracker.web.docs import add_docs
 from tracker.web.headers import SecurityHeaders
+from tracker.web.pages import error_page
 from tracker.web.pages import router as pages_router
 
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates = Jinja2Templates(
+    directory=str(Path(__file__).parent / "templates"), context_processors=[page_csrf]
+)
+# The login page may be the first page a process serves, before the pages' start-up has run.
+i18n.install(templates.env)
 
 
 def create_app(ctx: Context) -> FastAPI:
@@ -71,21 +89,29 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_page(request: Request, next: str = "/") -> Response:
-        return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
+        return _login_form(request, next)
 
     @app.post("/login", include_in_schema=False)
     async def login_submit(
-        request: Request, username: str = Form(...), password: str = Form(...), next: str = Form("/")
+        request: Request,
+        username: str = Form(...),
+        password: str = Form(...),
+        next: str = Form("/"),
+        login_token: str = Form(""),
     ) -> Response:
-        token = await login(context(request), username, password)
+        ctx = context(request)
+        if not login_form_valid(ctx.secret, request.cookies.get(LOGIN_COOKIE), login_token):
+            return error_page(request, 403, "err.csrf")
+        try:
+            token = await login(request, username, password)
+        except LoginThrottled as refused:
+            return _login_form(request, next, "login.throttled", 429, refused.retry_after)
         if token is None:
-            return templates.TemplateResponse(
-                request,
-                "login.html",
-                {"next": _safe_next(next), "error": "用户名或密码错误 / Wrong username or password"},
-                status_code=401,
-            )
+            return _login_form(request, next, "login.error", 401)
+        if previous := request.cookies.get(COOKIE):
+            await logins.logout(ctx, previous)  # the session this browser held is replaced, not left open
         response = RedirectResponse(_safe_next(next), status_code=303)
+        response.delete_cookie(LOGIN_COOKIE)
         response.set_cookie(
             COOKIE,
             token,
@@ -97,7 +123,12 @@ def create_app(ctx: Context) -> FastAPI:
         return response
 
     @app.post("/logout", include_in_schema=False)
-    async def logout() -> Response:
+    async def logout(request: Request, csrf: str = Form("")) -> Response:
+        ctx = context(request)
+        if session := request.cookies.get(COOKIE):
+            if not csrf_valid(ctx.secret, session, csrf):
+                return error_page(request, 403, "err.csrf")
+            await logins.logout(ctx, session)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response
@@ -131,6 +162,34 @@ def create_app(ctx: Context) -> FastAPI:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
     return app
+
+
+def _login_form(
+    request: Request,
+    next: str,
+    error: str | None = None,
+    status_code: int = 200,
+    retry_after: int | None = None,
+) -> Response:
+    """The login page, with the anti-forgery value its form posts back and its cookie (kept while valid, so two
+    open tabs both work)."""
+    ctx = context(request)
+    value = request.cookies.get(LOGIN_COOKIE)
+    if not login_form_valid(ctx.secret, value, value):
+        value = login_form_token(ctx.secret)
+    values = {"next": _safe_next(next), "error": error, "retry_after": retry_after, "login_token": value}
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    response = templates.TemplateResponse(
+        request, "login.html", values, status_code=status_code, headers=headers
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=ctx.settings.base_url.startswith("https"),
+    )
+    return response
 
 
 def _safe_next(target: str) -> str:

@@ -1,66 +1,54 @@
-"""Who is asking: passwords, bearer tokens, and the order links' tokens."""
+"""Who is asking: logins, sessions by cookie or bearer token, and the anti-forgery values of forms."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+import secrets
 
-import bcrypt
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
-from tracker import tokens
 from tracker.domain.model import Actor, Role
+from tracker.service import logins
 from tracker.service.context import Context
 from tracker.store.db import read_only
-from tracker.store.tables import users
 
-SESSION_HOURS = 12
+SESSION_HOURS = int(logins.SESSION_LIFETIME.total_seconds() // 3600)
 COOKIE = "tracker_session"
+# The login form's anti-forgery value, set by GET /login before there is a session to bind one to.
+LOGIN_COOKIE = "tracker_login"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False)
-
-
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
-
-
-def check_password(password: str, hashed: str) -> bool:
-    try:
-        return bcrypt.checkpw(password.encode(), hashed.encode())
-    except ValueError:
-        return False
 
 
 def context(request: Request) -> Context:
     return request.app.state.ctx
 
 
-async def login(ctx: Context, username: str, password: str) -> str | None:
-    async with read_only(ctx.engine) as conn:
-        row = (await conn.execute(select(users).where(users.c.username == username, users.c.active))).first()
-    if row is None or not check_password(password, row.password_hash):
-        return None
-    return tokens.sign(
-        ctx.secret, f"user:{row.id}", ctx.clock.now(), timedelta(hours=SESSION_HOURS), scope="user"
-    )
+class LoginThrottled(HTTPException):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            status_code=429,
+            detail=f"too many failed logins; try again in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
+async def login(request: Request, username: str, password: str) -> str | None:
+    """A session token for the name and password, or None; LoginThrottled (429) while attempts must wait."""
+    address = request.client.host if request.client else None
+    try:
+        return await logins.login(context(request), username, password, address)
+    except logins.Throttled as refused:
+        raise LoginThrottled(refused.retry_after) from None
 
 
 async def actor_from_token(ctx: Context, token: str) -> Actor | None:
-    try:
-        claims = tokens.read(ctx.secret, token, ctx.clock.now())
-    except tokens.BadToken:
-        return None
-    subject = str(claims.get("sub", ""))
-    if claims.get("scope") != "user" or not subject.startswith("user:"):
-        return None
     async with read_only(ctx.engine) as conn:
-        row = (
-            await conn.execute(select(users).where(users.c.id == int(subject[5:]), users.c.active))
-        ).first()
+        row = await logins.session_user(ctx, conn, token)
     if row is None:
         return None
     return Actor(
@@ -75,6 +63,30 @@ def csrf_token(secret: str, session: str) -> str:
 
 def csrf_valid(secret: str, session: str | None, given: str | None) -> bool:
     return bool(session and given) and hmac.compare_digest(csrf_token(secret, session or ""), given or "")
+
+
+def page_csrf(request: Request) -> dict[str, str]:
+    """The session's anti-forgery value for a template (the logout form on every page needs it)."""
+    session = request.cookies.get(COOKIE)
+    return {"csrf": csrf_token(context(request).secret, session) if session else ""}
+
+
+def login_form_token(secret: str) -> str:
+    """A fresh value for the login form and its cookie: a random word and our signature of it, so a value
+    made up elsewhere is refused even when a cookie was planted to match it."""
+    word = secrets.token_urlsafe(16)
+    return f"{word}.{_login_mac(secret, word)}"
+
+
+def login_form_valid(secret: str, cookie: str | None, given: str | None) -> bool:
+    if not cookie or not given or not hmac.compare_digest(cookie, given):
+        return False
+    word, _, mac = cookie.partition(".")
+    return hmac.compare_digest(mac, _login_mac(secret, word))
+
+
+def _login_mac(secret: str, word: str) -> str:
+    return hmac.new(secret.encode(), f"login:{word}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
 async def session_actor(
