@@ -6,9 +6,11 @@ import asyncio
 import json
 import os
 import secrets
+import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import yaml
@@ -16,8 +18,12 @@ import yaml
 from tracker.config import ConfigError, Settings, keep_data_private, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from tracker.checklists import Catalog
     from tracker.checklists.campaigns import Publication
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改", no_args_is_help=True
@@ -468,46 +474,91 @@ def facilities_import(file: Path, data: Data = None) -> None:
         raise typer.Exit(1)
 
 
-@users_app.command("add")
-def users_add(
-    role: str = typer.Option(..., "--role"),
-    username: str = typer.Option(..., "--username"),
-    password: str = typer.Option(..., "--password"),
-    email: str | None = typer.Option(None, "--email"),
-    facility: str | None = typer.Option(None, "--facility", help="Facility code, for a facility head"),
-    town: str | None = typer.Option(None, "--town", help="Town, for a town officer"),
-    name: str = typer.Option("", "--name"),
-    data: Data = None,
-) -> None:
-    """Add a person who logs in."""
-    from tracker.admin import add_user
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from the first line of stdin instead of asking for it."
+    ),
+]
+
+
+def _new_password(from_stdin: bool) -> str:
+    """From stdin, or asked twice with the typing hidden; never from the command line, which other people on
+    the machine (ps) and the shell's history would see."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _admin_task(data: Path | None, task: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run one of tracker.admin's tasks against the database; a refusal ends the command with its reason."""
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
 
-    async def main() -> int:
+    async def main() -> T:
         engine = make_engine(settings.db_url)
         try:
-            return await add_user(
-                engine,
-                role=role,
-                username=username,
-                password=password,
-                email=email,
-                facility=facility,
-                town=town,
-                name=name,
-            )
+            return await task(engine)
         finally:
             await engine.dispose()
 
     try:
-        user_id = asyncio.run(main())
+        return asyncio.run(main())
     except ValueError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
+
+
+@users_app.command("add")
+def users_add(
+    role: str = typer.Option(..., "--role"),
+    username: str = typer.Option(..., "--username"),
+    email: str | None = typer.Option(None, "--email"),
+    facility: str | None = typer.Option(None, "--facility", help="Facility code, for a facility head"),
+    town: str | None = typer.Option(None, "--town", help="Town, for a town officer"),
+    name: str = typer.Option("", "--name"),
+    password_stdin: PasswordStdin = False,
+    data: Data = None,
+) -> None:
+    """Add a person who logs in; the password is asked for, or read from stdin."""
+    from tracker.admin import add_user
+
+    password = _new_password(password_stdin)
+    user_id = _admin_task(
+        data,
+        lambda engine: add_user(
+            engine,
+            role=role,
+            username=username,
+            password=password,
+            email=email,
+            facility=facility,
+            town=town,
+            name=name,
+        ),
+    )
     typer.echo(f"user {username} added (id {user_id})")
+
+
+@users_app.command("passwd")
+def users_passwd(username: str, password_stdin: PasswordStdin = False, data: Data = None) -> None:
+    """Give a person a new password; every session they had ends at once."""
+    from tracker.admin import set_password
+
+    password = _new_password(password_stdin)
+    ended = _admin_task(data, lambda engine: set_password(engine, username, password))
+    typer.echo(f"password of {username} changed; {ended} session(s) ended")
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: str, data: Data = None) -> None:
+    """Stop a person from logging in; every session they had ends at once."""
+    from tracker.admin import deactivate_user
+
+    ended = _admin_task(data, lambda engine: deactivate_user(engine, username))
+    typer.echo(f"user {username} deactivated; {ended} session(s) ended")
 
 
 @calendar_app.command("load")

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from tests.support.stack import add_facility, add_people, prepared_engine
+from tests.support.stack import PASSWORD, add_facility, add_people, make_stack, prepared_engine
 from tracker.checklists import load_catalog
 from tracker.checklists.loader import default_directory
 from tracker.domain.calendar import LOCAL_TZ
@@ -38,12 +38,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def tracker(
-    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, input: str = ""
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tracker", *map(str, args)],
         cwd=cwd,
         env=env or clean_env(),
+        input=input,
         capture_output=True,
         text=True,
         timeout=60,
@@ -109,14 +110,14 @@ async def test_it_refuses_a_bad_user_naming_the_option(tmp_path: Path, data: Pat
     engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
     await add_facility(engine, "F1")
     await engine.dispose()
-    common = ("--password", "long-enough-1", "--data", data)
+    common = ("--password-stdin", "--data", data)
     cases = [
         (("--role", "wizard", "--username", "u1"), "--role"),
         (("--role", "facility_head", "--username", "u2"), "--facility"),
         (("--role", "facility_head", "--username", "u3", "--facility", "NOPE"), "--facility"),
     ]
     for args, option in cases:
-        done = tracker("users", "add", *args, *common, cwd=tmp_path)
+        done = tracker("users", "add", *args, *common, cwd=tmp_path, input="long-enough-1\n")
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert option in done.stderr, (args, done.stderr)
     assert rows(data, "SELECT count(*) FROM users") == [(0,)]
@@ -132,9 +133,107 @@ async def test_it_refuses_a_bad_user_naming_the_option(tmp_path: Path, data: Pat
         "F1",
         *common,
         cwd=tmp_path,
+        input="long-enough-1\n",
     )
     assert good.returncode == 0, good.stderr
     assert rows(data, "SELECT username, role FROM users") == [("head", "facility_head")]
+
+
+async def test_it_takes_no_password_on_the_command_line_and_reads_one_from_stdin(
+    tmp_path: Path, data: Path
+) -> None:
+    data.mkdir()
+    stack = await make_stack(
+        tmp_path,
+        f"sqlite+aiosqlite:///{data / 'tracker.db'}",
+        "nats://127.0.0.1:4222",
+        "smtp://127.0.0.1:2525",
+    )
+    try:
+        person = ("users", "add", "--role", "inspector", "--username", "li", "--data", data)
+        refused = tracker(*person, "--password", "seen-by-ps-1", cwd=tmp_path)
+        assert refused.returncode == 2 and "--password" in refused.stderr, refused.stderr
+        short = tracker(*person, "--password-stdin", cwd=tmp_path, input="short\n")
+        assert short.returncode == 2 and "at least 8 characters" in short.stderr
+        assert rows(data, "SELECT count(*) FROM users") == [(0,)]
+
+        added = tracker(*person, "--password-stdin", cwd=tmp_path, input="read-from-stdin-1\n")
+        assert added.returncode == 0, added.stderr
+        assert "read-from-stdin-1" not in added.stdout + added.stderr
+        login = {"username": "li", "password": "read-from-stdin-1"}
+        assert (await stack.client.post("/api/token", json=login)).status_code == 200
+    finally:
+        await stack.close()
+
+
+def test_it_asks_for_the_password_twice_with_the_typing_hidden(tmp_path: Path, data: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+    from tracker.passwords import check_password
+
+    assert tracker("db", "upgrade", "--data", data, cwd=tmp_path).returncode == 0
+    runner = CliRunner(env={name: None for name in os.environ if name.startswith("TRACKER_")})
+    done = runner.invoke(
+        app,
+        ["users", "add", "--role", "inspector", "--username", "li", "--data", str(data)],
+        input="asked-for-1\nmistyped-1\nasked-for-2\nasked-for-2\n",
+    )
+    assert done.exit_code == 0, done.output
+    assert "do not match" in done.output and "asked-for" not in done.output
+    [(hashed,)] = rows(data, "SELECT password_hash FROM users WHERE username = 'li'")
+    assert check_password("asked-for-2", hashed)
+
+
+async def test_a_new_password_or_deactivation_by_the_cli_ends_that_persons_sessions(
+    tmp_path: Path, data: Path
+) -> None:
+    data.mkdir()
+    stack = await make_stack(
+        tmp_path,
+        f"sqlite+aiosqlite:///{data / 'tracker.db'}",
+        "nats://127.0.0.1:4222",
+        "smtp://127.0.0.1:2525",
+    )
+    try:
+        await add_facility(stack.engine, "F1")
+        await add_people(stack.engine, "F1")
+        head, inspector, town = [await stack.token(name) for name in ("head", "inspector", "town")]
+        again = await stack.token("head")  # a second session of the same person, say on a phone
+
+        async def status(headers: dict[str, str]) -> int:
+            return (await stack.client.get("/api/facilities", headers=headers)).status_code
+
+        changed = tracker(
+            "users",
+            "passwd",
+            "head",
+            "--password-stdin",
+            "--data",
+            data,
+            cwd=tmp_path,
+            input="brand-new-pass-1\n",
+        )
+        assert changed.returncode == 0, changed.stderr
+        assert "password of head changed; 2 session(s) ended" in changed.stdout
+        assert [await status(head), await status(again), await status(town)] == [401, 401, 200]
+        old = {"username": "head", "password": PASSWORD}
+        assert (await stack.client.post("/api/token", json=old)).status_code == 401
+        new = {"username": "head", "password": "brand-new-pass-1"}
+        assert (await stack.client.post("/api/token", json=new)).status_code == 200
+
+        deactivated = tracker("users", "deactivate", "inspector", "--data", data, cwd=tmp_path)
+        assert deactivated.returncode == 0, deactivated.stderr
+        assert "user inspector deactivated; 1 session(s) ended" in deactivated.stdout
+        assert [await status(inspector), await status(town)] == [401, 200]
+        back = {"username": "inspector", "password": PASSWORD}
+        assert (await stack.client.post("/api/token", json=back)).status_code == 401
+
+        for command in (("passwd", "nobody", "--password-stdin"), ("deactivate", "nobody")):
+            unknown = tracker("users", *command, "--data", data, cwd=tmp_path, input="brand-new-pass-1\n")
+            assert unknown.returncode == 2 and "no user 'nobody'" in unknown.stderr
+    finally:
+        await stack.close()
 
 
 async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothing(
