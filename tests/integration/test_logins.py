@@ -17,7 +17,7 @@ from tracker.clock import FixedClock
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, csrf_token
 
-T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 WRONG = "wrong-password-9"
 
 
