@@ -4,6 +4,7 @@ the clock in the test's hand."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,11 @@ async def test_the_wait_grows_with_each_failure_past_five(stack: Stack) -> None:
         later(stack, waits[-1])
         assert (await api_login(stack.client, "town", WRONG)).status_code == 401
     assert waits == [30, 60, 120, 240]
+
+
+async def test_guesses_sent_all_at_once_are_counted_as_if_one_by_one(stack: Stack) -> None:
+    answers = await asyncio.gather(*(api_login(stack.client, "lead", WRONG) for _ in range(12)))
+    assert sorted(a.status_code for a in answers) == [401] * 5 + [429] * 7
 
 
 async def test_an_unknown_name_is_answered_as_a_known_one(stack: Stack) -> None:
