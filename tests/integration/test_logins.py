@@ -15,6 +15,8 @@ import pytest
 
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
 from tracker.clock import FixedClock
+from tracker.passwords import DUMMY_HASH, check_password
+from tracker.service import logins
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, csrf_token
 
@@ -108,6 +110,23 @@ async def test_an_unknown_name_is_answered_as_a_known_one(stack: Stack) -> None:
     known = [(await api_login(stack.client, "chief", WRONG)).status_code for _ in range(7)]
     unknown = [(await api_login(stack.client, "nobody-here", WRONG)).status_code for _ in range(7)]
     assert known == unknown == [401] * 5 + [429] * 2
+
+
+async def test_an_unknown_name_costs_one_bcrypt_check_as_a_known_one_does(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+
+    def counting(password: str, hashed: str) -> bool:
+        checked.append(hashed)
+        return check_password(password, hashed)
+
+    real = logins.password_matches
+    monkeypatch.setattr(logins, "password_matches", lambda password, stored: real(password, stored, counting))
+    assert (await api_login(stack.client, "nobody-here", WRONG)).status_code == 401
+    assert (await api_login(stack.client, "chief", WRONG)).status_code == 401
+    assert (await api_login(stack.client, "chief", PASSWORD)).status_code == 200
+    assert len(checked) == 3 and checked[0] == DUMMY_HASH and checked[1] == checked[2] != DUMMY_HASH
 
 
 async def test_one_address_guessing_many_names_waits_while_other_addresses_go_on(stack: Stack) -> None:
