@@ -148,6 +148,17 @@ async def test_successful_logins_from_one_office_do_not_add_up_to_a_wait(stack: 
         assert (await api_login(stack.client, "admin", PASSWORD)).status_code == 200
 
 
+async def test_an_office_logging_in_all_day_still_has_its_old_mistakes_forgotten(stack: Stack) -> None:
+    for n in range(19):
+        assert (await api_login(stack.client, f"typo-{n}", WRONG)).status_code == 401
+    for _ in range(7):  # people log in every ten minutes; none of that is a failure
+        later(stack, 600)
+        assert (await api_login(stack.client, "admin", PASSWORD)).status_code == 200
+    # The nineteen are more than an hour old: one more mistake now is the first of a new count.
+    assert (await api_login(stack.client, "typo-x", WRONG)).status_code == 401
+    assert (await api_login(stack.client, "admin", PASSWORD)).status_code == 200
+
+
 async def test_logout_ends_the_cookie_and_the_same_token_as_a_bearer(stack: Stack) -> None:
     assert (await form_login(stack.client, "inspector", PASSWORD)).status_code == 303
     session = stack.client.cookies[COOKIE]

@@ -65,6 +65,13 @@ def test_the_wait_runs_from_the_last_failure() -> None:
     assert wait_left(ACCOUNT, None, T0) == timedelta(0)
 
 
+def test_a_clock_behind_the_last_failure_waits_no_longer_than_the_whole_wait() -> None:
+    # Another web process's clock may run a little ahead, and tests move the clock back.
+    assert wait_left(ACCOUNT, Tally(6, T0), T0 - timedelta(hours=1)) == 60 * S
+    assert wait_left(ACCOUNT, Tally(0, T0), T0 - timedelta(days=30)) == timedelta(0)
+    assert wait_left(ACCOUNT, Tally(4, T0), T0 - S) == timedelta(0)
+
+
 def test_a_tally_older_than_stale_after_holds_back_nothing_under_any_rule() -> None:
     for rule in (ACCOUNT, ADDRESS, Rule(free=1, longest_wait=timedelta(hours=3))):
         old = Tally(10_000, T0)

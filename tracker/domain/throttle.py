@@ -52,10 +52,11 @@ def after_failure(rule: Rule, tally: Tally | None, now: datetime) -> Tally:
 
 def wait_left(rule: Rule, tally: Tally | None, now: datetime) -> timedelta:
     """How long the next attempt must still wait; zero when it may go ahead."""
-    if tally is None:
+    wait = wait_after(rule, counted(rule, tally, now))
+    if tally is None or not wait:
         return timedelta(0)
-    until = tally.last_failed_at + wait_after(rule, counted(rule, tally, now))
-    return max(until - now, timedelta(0))
+    # Never more than the whole wait, even when another process's clock ran a little ahead of this one.
+    return min(max(tally.last_failed_at + wait - now, timedelta(0)), wait)
 
 
 def address_key(host: str | None) -> str:

@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import tokens
@@ -52,7 +52,7 @@ async def login(ctx: Context, username: str, password: str, address: str | None)
         _key("address", throttle.address_key(address)): throttle.ADDRESS,
     }
     async with ctx.engine.begin() as conn:
-        wait = await _count_attempt(conn, tallies, now)
+        wait, before = await _count_attempt(conn, tallies, now)
         user = None
         if not wait:
             user = (
@@ -73,10 +73,15 @@ async def login(ctx: Context, username: str, password: str, address: str | None)
     account, place = tallies
     async with ctx.engine.begin() as conn:
         await conn.execute(delete(login_failures).where(login_failures.c.key == account))
+        # The address is given back the attempt, and its last failure's time too unless another came since.
+        last = login_failures.c.last_failed_at
         await conn.execute(
             update(login_failures)
             .where(login_failures.c.key == place, login_failures.c.failures > 0)
-            .values(failures=login_failures.c.failures - 1)
+            .values(
+                failures=login_failures.c.failures - 1,
+                last_failed_at=case((last == now, before[place].last_failed_at), else_=last),
+            )
         )
         session = await _open_session(conn, user.id, now)
     return tokens.sign(ctx.secret, f"user:{user.id}", now, SESSION_LIFETIME, scope="user", sid=session)
@@ -84,8 +89,9 @@ async def login(ctx: Context, username: str, password: str, address: str | None)
 
 async def _count_attempt(
     conn: AsyncConnection, tallies: dict[str, throttle.Rule], now: datetime
-) -> timedelta:
-    """The wait still due on any of the tallies; when none, the attempt is counted as a failure on each."""
+) -> tuple[timedelta, dict[str, throttle.Tally]]:
+    """The wait still due on any of the tallies, and the tallies as they were; when there is no wait, the
+    attempt is counted as a failure on each."""
     await conn.execute(
         delete(login_failures).where(login_failures.c.last_failed_at < now - throttle.STALE_AFTER)
     )
@@ -101,17 +107,17 @@ async def _count_attempt(
         .with_for_update()
     )
     known = {row.key: throttle.Tally(row.failures, row.last_failed_at) for row in rows}
-    wait = max(throttle.wait_left(rule, known.get(key), now) for key, rule in tallies.items())
+    wait = max(throttle.wait_left(rule, known[key], now) for key, rule in tallies.items())
     if wait:
-        return wait
+        return wait, known
     for key, rule in tallies.items():
-        tally = throttle.after_failure(rule, known.get(key), now)
+        tally = throttle.after_failure(rule, known[key], now)
         await conn.execute(
             update(login_failures)
             .where(login_failures.c.key == key)
             .values(failures=tally.failures, last_failed_at=tally.last_failed_at)
         )
-    return timedelta(0)
+    return timedelta(0), known
 
 
 def _key(kind: str, value: str) -> str:
