@@ -3,7 +3,7 @@
 Tokens issued before this revision name no session and are refused: everyone logs in once more.
 
 Revision ID: 0017
-Revises: 0022
+Revises: 0016
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from alembic import op
 import tracker.store.tables
 
 revision = "0017"
-down_revision = "0022"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
