@@ -16,7 +16,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, prepared_engine, settings_for
+from tests.support.stack import (
+    PASSWORD,
+    Stack,
+    add_facility,
+    add_people,
+    login_token,
+    prepared_engine,
+    settings_for,
+)
 from tracker.admin import add_user
 from tracker.checklists import load_catalog
 from tracker.clock import FixedClock
@@ -84,7 +92,11 @@ class Page:
         )
 
     async def login(self, username: str) -> Page:
-        response = await self.client.post("/login", data={"username": username, "password": PASSWORD})
+        form = await self.client.get("/login")
+        response = await self.client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "login_token": login_token(form.text)},
+        )
         assert response.status_code == 303, response.text
         return self
 
