@@ -72,6 +72,8 @@ users = Table(
     Column("facility_id", ForeignKey("facilities.id")),
     Column("town", String(60)),
     Column("active", Boolean, nullable=False, default=True),
+    # 执法证号: printed beside the inspector's name on the on-site record and the order (migration 0020).
+    Column("warrant_no", String(40)),
 )
 
 inspections = Table(
@@ -84,8 +86,22 @@ inspections = Table(
     Column("inspector_id", ForeignKey("users.id"), nullable=False),
     Column("submitted_at", UTCDateTime, nullable=False),
     Column("checklist_versions", JSON, nullable=False, default=dict),
+    # When the check began, taken on the phone and kept through an offline queue (null before migration 0020:
+    # readers fall back to submitted_at); and the facility's person present, who signs the on-site record.
+    Column("onsite_at", UTCDateTime),
+    Column("person_present", String(100), nullable=False, default="", server_default=""),
     # A client_ref is its sender's idempotency key: another person's ref is another key.
     UniqueConstraint("inspector_id", "client_ref"),
+)
+
+# Who made the check (migration 0020): the submitter at position 0, then the co-inspectors in the order chosen.
+inspection_inspectors = Table(
+    "inspection_inspectors",
+    metadata,
+    Column("inspection_id", ForeignKey("inspections.id"), nullable=False),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("inspection_id", "user_id"),
 )
 
 inspection_items = Table(
@@ -93,8 +109,18 @@ inspection_items = Table(
     metadata,
     Column("inspection_id", ForeignKey("inspections.id"), primary_key=True),
     Column("item_code", String(40), primary_key=True),
-    Column("result", String(4), nullable=False),
+    # pass | fail | na | fixed (当场整改: fixed during the visit, a note required, no finding; migration 0020)
+    Column("result", String(10), nullable=False),
     Column("note", Text, nullable=False, default=""),
+)
+
+# Photos of an item fixed during the visit: it has no finding to link them to (migration 0020).
+inspection_item_photos = Table(
+    "inspection_item_photos",
+    metadata,
+    Column("photo_id", ForeignKey("photos.id"), primary_key=True),
+    Column("inspection_id", ForeignKey("inspections.id"), nullable=False, index=True),
+    Column("item_code", String(40), nullable=False),
 )
 
 orders = Table(
@@ -137,6 +163,10 @@ findings = Table(
     Column("basis", Text, nullable=False, default=""),
     Column("severity", String(10), nullable=False),
     Column("severity_rule", String(60)),
+    # An item whose default grade is major, recorded as general: why (required), and the downgrade's state
+    # (null: none asked; pending: it stays major until a section chief decides; approved; refused). Migration 0020.
+    Column("severity_reason", Text),
+    Column("downgrade", String(10)),
     Column("stop_use", Boolean, nullable=False, default=False),
     Column("description", Text, nullable=False, default=""),
     Column("status", String(12), nullable=False),
