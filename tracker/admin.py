@@ -84,6 +84,7 @@ async def add_user(
     facility: str | None = None,
     town: str | None = None,
     name: str = "",
+    warrant_no: str | None = None,
 ) -> int:
     try:
         role_ = Role(role)
@@ -116,6 +117,7 @@ async def add_user(
                 facility_id=facility_id,
                 town=town,
                 active=True,
+                warrant_no=_warrant_no(warrant_no),
             )
         )
         return result.inserted_primary_key[0]
@@ -150,6 +152,27 @@ async def _user_id(conn: AsyncConnection, username: str) -> int:
     if user_id is None:
         raise ValueError(f"no user {username!r}")
     return user_id
+
+
+def _warrant_no(value: str | None) -> str | None:
+    """An enforcement warrant number (执法证号) as printed on the card; empty means none."""
+    if value is None or not value.strip():
+        return None
+    if len(value.strip()) > 40 or any(c.isspace() for c in value.strip()):
+        raise ValueError(
+            f"--warrant-no: {value!r} is not a warrant number (no spaces, at most 40 characters)"
+        )
+    return value.strip()
+
+
+async def set_warrant_no(engine: AsyncEngine, username: str, warrant_no: str | None) -> None:
+    """Record (or with an empty value, clear) a person's 执法证号."""
+    async with engine.begin() as conn:
+        changed = await conn.execute(
+            update(users).where(users.c.username == username).values(warrant_no=_warrant_no(warrant_no))
+        )
+    if changed.rowcount != 1:
+        raise ValueError(f"USERNAME: no user {username!r}")
 
 
 async def load_calendar_year(engine: AsyncEngine, data: dict, now: datetime) -> YearSchedule:

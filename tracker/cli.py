@@ -519,6 +519,9 @@ def users_add(
     facility: str | None = typer.Option(None, "--facility", help="Facility code, for a facility head"),
     town: str | None = typer.Option(None, "--town", help="Town, for a town officer"),
     name: str = typer.Option("", "--name"),
+    warrant_no: str | None = typer.Option(
+        None, "--warrant-no", help="执法证号, printed on inspection records"
+    ),
     password_stdin: PasswordStdin = False,
     data: Data = None,
 ) -> None:
@@ -537,6 +540,7 @@ def users_add(
             facility=facility,
             town=town,
             name=name,
+            warrant_no=warrant_no,
         ),
     )
     typer.echo(f"user {username} added (id {user_id})")
@@ -943,3 +947,16 @@ def rules_notes(data: Data = None) -> None:
 
     for n in _rules_run(data, advice_notes):
         typer.echo(f"inspection {n.inspection_id}  {n.rule_code}  {n.note}: {', '.join(n.item_codes)}")
+
+
+@users_app.command("set")
+def users_set(
+    username: str,
+    warrant_no: str = typer.Option(..., "--warrant-no", help="执法证号; an empty value clears it"),
+    data: Data = None,
+) -> None:
+    """Change what is recorded of a person: their enforcement warrant number (执法证号)."""
+    from tracker.admin import set_warrant_no
+
+    _admin_task(data, lambda engine: set_warrant_no(engine, username, warrant_no))
+    typer.echo(f"user {username}: warrant number {warrant_no.strip() or 'cleared'}")

@@ -30,7 +30,8 @@ class Severity(StrEnum):
 
 
 class Mode(StrEnum):
-    UNANNOUNCED = "unannounced"
+    UNANNOUNCED = "unannounced"  # 四不两直: no notice, no escort; the inspectors show who they are on arrival
+    COVERT = "covert"  # 暗查暗访: the inspectors do not make themselves known while they look
     ROUTINE = "routine"
     SELF = "self"
     SPECIAL = "special"

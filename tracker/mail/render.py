@@ -17,6 +17,7 @@ KINDS = (
     "reminder",
     "escalation",
     "major_alert",
+    "supervision_notice",
     "verification_request",
     "closure",
     "rejection",

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain import model
 from tracker.domain.calendar import fallback_years_warning
 from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
-from tracker.domain.model import Actor, Role, Status
+from tracker.domain.model import Actor, Mode, Role, Status
 from tracker.domain.policy import PolicySettings, deadline_for
 from tracker.events.schemas import (
     ExtensionDecided,
@@ -49,7 +49,9 @@ class StaleFinding(Exception):
 async def issue_order(
     conn: AsyncConnection, inspection_id: int, policy: PolicySettings, now: datetime
 ) -> OrderIssued | None:
-    """Give every reported finding of an inspection an owner and a deadline, under one order per facility."""
+    """Give every reported finding of an inspection an owner and a deadline, under one order per facility. A
+    facility's self-inspection raises no bureau order: its findings get the same owner and deadline on the
+    facility's own register (order_id stays empty), and still need evidence and the bureau's verification."""
     reported = (
         await conn.execute(
             select(findings).where(
@@ -71,12 +73,13 @@ async def issue_order(
             .limit(1)
         )
     ).first()
+    self_report = reported[0].mode == Mode.SELF.value
     order_id = await conn.scalar(
         select(orders.c.id).where(
             orders.c.inspection_id == inspection_id, orders.c.facility_id == facility_id
         )
     )
-    if order_id is None:
+    if order_id is None and not self_report:
         order_id = (
             await conn.execute(
                 insert(orders).values(inspection_id=inspection_id, facility_id=facility_id, issued_at=now)
@@ -115,12 +118,15 @@ async def issue_order(
             _warned_years.add(deadline.day.year)
             log.warning("%s", fallback_years_warning({deadline.day.year}))
         data = {"due_day": deadline.day.isoformat(), "estimated": deadline.estimated}
+        action = "self_registered" if self_report else "ordered"
         log_rows += [
-            {"finding_id": i, "at": now, "action": "ordered", "actor_id": None, "note": "", "data": data}
+            {"finding_id": i, "at": now, "action": action, "actor_id": None, "note": "", "data": data}
             for i in ids
         ]
     await conn.execute(insert(history), log_rows)
     await daybook.touch(conn, now)
+    if self_report:
+        return None
     event = OrderIssued(
         order_id=order_id,
         inspection_id=inspection_id,

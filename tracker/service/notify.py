@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.domain.model import Role
+from tracker.domain.model import Mode, Role
 from tracker.domain.policy import recipients_role
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
@@ -50,6 +50,14 @@ def _finding_link(ctx: Context, finding_id: int) -> str:
     return f"{ctx.settings.base_url}/findings/{finding_id}"
 
 
+async def _answer_link(conn: AsyncConnection, ctx: Context, finding: Any, now: datetime) -> str:
+    """Where the facility answers: its order's page, or for a hazard it reported itself (no order) the finding's
+    page, where its head logs in as when reporting it."""
+    if finding.order_id is None:
+        return _finding_link(ctx, finding.id)
+    return await order_link(conn, ctx, finding.order_id, now)
+
+
 async def order_issued(
     conn: AsyncConnection, ctx: Context, order_id: int, finding_ids: list[int], now: datetime
 ) -> None:
@@ -70,13 +78,22 @@ async def order_issued(
 
 
 async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
+    """The bureau lead hears of a major hazard at once. One the facility reported itself raises no order, so a
+    督办 notice goes to the bureau lead and the section chiefs instead: the bureau is to supervise its rectification."""
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
-    message = render("major_alert", facility=facility, findings=rows, link=_finding_link(ctx, finding_id))
-    for to in await _emails(conn, Role.BUREAU_LEAD):
-        await queue_mail(
-            conn, kind="major_alert", about=f"finding:{finding_id}", to=to, message=message, now=now
+    link = _finding_link(ctx, finding_id)
+    if rows[0].mode == Mode.SELF.value:
+        kind = "supervision_notice"
+        recipients = sorted(
+            {*await _emails(conn, Role.BUREAU_LEAD), *await _emails(conn, Role.SECTION_CHIEF)}
         )
+    else:
+        kind = "major_alert"
+        recipients = await _emails(conn, Role.BUREAU_LEAD)
+    message = render(kind, facility=facility, findings=rows, link=link)
+    for to in recipients:
+        await queue_mail(conn, kind=kind, about=f"finding:{finding_id}", to=to, message=message, now=now)
 
 
 async def _inspector_or_chiefs(conn: AsyncConnection, inspection_id: int) -> tuple[str, list[str]]:
@@ -143,7 +160,7 @@ async def rectification_rejected(
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
-    link = await order_link(conn, ctx, rows[0].order_id, now)
+    link = await _answer_link(conn, ctx, rows[0], now)
     message = render("rejection", facility=facility, findings=rows, note=note, link=link)
     await queue_mail(
         conn,
@@ -207,7 +224,7 @@ async def extension_decided(
         accepted=accepted,
         day=decision.new_due_day if accepted else rows[0].due_day,
         note=decision.decision_note,
-        link=await order_link(conn, ctx, rows[0].order_id, now),
+        link=await _answer_link(conn, ctx, rows[0], now),
     )
     await queue_mail(
         conn,
@@ -225,7 +242,7 @@ async def finding_reminded(
     """One reminder per deadline: given more time, the finding is reminded again before the new one."""
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
-    link = await order_link(conn, ctx, rows[0].order_id, now)
+    link = await _answer_link(conn, ctx, rows[0], now)
     message = render("reminder", facility=facility, findings=rows, link=link)
     await queue_mail(
         conn,
@@ -247,7 +264,7 @@ async def finding_escalated(
     role = Role(recipients_role(level))
     if role is Role.FACILITY_HEAD:
         recipients = [rows[0].owner_email or facility.head_email]
-        link = await order_link(conn, ctx, rows[0].order_id, now)
+        link = await _answer_link(conn, ctx, rows[0], now)
     else:
         recipients = await _emails(conn, role, facility.town if role is Role.TOWN_OFFICER else None)
         link = _finding_link(ctx, finding_id)

@@ -16,7 +16,7 @@ from sqlalchemy import delete, exists, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.domain.errors import DomainError
-from tracker.store.tables import photo_links, photos
+from tracker.store.tables import inspection_item_photos, photo_links, photos
 
 log = logging.getLogger("tracker.photos")
 
@@ -97,9 +97,12 @@ async def store_photo(
 
 async def remove_unlinked(engine: AsyncEngine, photo_dir: Path, now: datetime) -> list[str]:
     """Delete the photos uploaded more than a day ago that no finding links to, rows and files; returns
-    their ids. A link made at the same moment keeps its photo: the delete re-checks for links itself."""
-    unlinked = (photos.c.uploaded_at < now - UNLINKED_KEPT) & ~exists().where(
-        photo_links.c.photo_id == photos.c.id
+    their ids. A link made at the same moment keeps its photo: the delete re-checks for links itself. A photo
+    of an item fixed during the visit is its inspection's, and stays."""
+    unlinked = (
+        (photos.c.uploaded_at < now - UNLINKED_KEPT)
+        & ~exists().where(photo_links.c.photo_id == photos.c.id)
+        & ~exists().where(inspection_item_photos.c.photo_id == photos.c.id)
     )
     async with engine.begin() as conn:
         gone = list((await conn.execute(delete(photos).where(unlinked).returning(photos.c.id))).scalars())

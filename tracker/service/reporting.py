@@ -1,4 +1,5 @@
-"""Reporting an inspection: its failed items become findings, and the facts go to the outbox."""
+"""Reporting an inspection: its failed items become findings, and the facts go to the outbox. Items fixed
+during the visit (当场整改) are kept on the inspection and raise nothing."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
+from tracker.checklists.model import Item
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidInput, ReferenceInUse
-from tracker.domain.model import Actor, FacilityRef, Mode, Severity, Status, may_report
+from tracker.domain.grading import PENDING, Grade, crew, grade, onsite_time
+from tracker.domain.model import Actor, FacilityRef, Mode, Role, Severity, Status, may_report
 from tracker.events.schemas import FindingReported, InspectionSubmitted
 from tracker.service import composite
 from tracker.stats import daybook
@@ -24,22 +27,28 @@ from tracker.store.tables import (
     facilities,
     findings,
     history,
+    inspection_inspectors,
+    inspection_item_photos,
     inspection_items,
     inspections,
     photo_links,
     photos,
+    users,
 )
+
+RESULTS = ("pass", "fail", "na", "fixed")
 
 
 @dataclass(frozen=True)
 class ItemResult:
     item: str
-    result: str  # pass | fail | na
+    result: str  # pass | fail | na | fixed (当场整改: fixed during the visit)
     note: str = ""
     severity: str | None = None
     photos: list[str] = field(default_factory=list)
     # The failure reaches the quantity a composite rule's element sets (e.g. over half the lights damaged).
     quantity_met: bool = False
+    severity_reason: str = ""  # why a major-mapped item is recorded as general
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class InspectionInput:
     mode: str
     client_ref: str
     items: list[ItemResult]
+    onsite_at: datetime | None = None  # taken on the phone when the check began
+    inspectors: list[int] = field(default_factory=list)  # user ids besides the submitter
+    person_present: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,7 @@ class Reported:
     inspection_id: int
     finding_ids: list[int]
     created: bool
+    fixed: int = 0  # items fixed during the visit
 
 
 async def report_inspection(
@@ -85,10 +98,39 @@ async def check_inspection(
     """What report_inspection checks before it writes, for a form that stores its photos only once the
     report is allowed (the photo ids are not checked: there are none yet)."""
     async with read_only(engine) as conn:
-        facility, _ = await _authorized(conn, actor, data)
-        await _check_items(
-            conn, catalog.at(now.astimezone(LOCAL_TZ).date()), actor, facility.type, data.items
+        facility, mode = await _authorized(conn, actor, data)
+        catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
+        await _check_items(conn, catalog, actor, facility.type, data.items)
+        _grades(catalog, facility.type, data.items)
+        crew(mode, actor.id, data.inspectors)
+
+
+async def _fixed_on(conn: AsyncConnection, inspection_id: int) -> int:
+    """How many items of an inspection were fixed during the visit."""
+    return await conn.scalar(
+        select(func.count()).where(
+            inspection_items.c.inspection_id == inspection_id, inspection_items.c.result == "fixed"
         )
+    )
+
+
+def default_grade(item: Item, facility_type: str) -> Severity:
+    """The grade an item maps to at a facility of this type, before the inspector says anything."""
+    return Severity(item.for_facility_type(facility_type).severity)
+
+
+def _grades(catalog: Catalog, facility_type: str, items: list[ItemResult]) -> dict[str, Grade]:
+    """Each failed item's grade; a major-mapped one recorded as general needs its reason (tracker.domain.grading)."""
+    return {
+        i.item: grade(
+            default_grade(catalog.item(i.item), facility_type),
+            Severity(i.severity) if i.severity else None,
+            i.severity_reason,
+            f"items[{n}].severity_reason",
+        )
+        for n, i in enumerate(items)
+        if i.result == "fail"
+    }
 
 
 async def _authorized(conn: AsyncConnection, actor: Actor, data: InspectionInput) -> tuple[Row[Any], Mode]:
@@ -124,7 +166,7 @@ async def _existing(conn: AsyncConnection, actor: Actor, data: InspectionInput) 
             select(findings.c.id).where(findings.c.inspection_id == first.id).order_by(findings.c.id)
         )
     ).scalars()
-    return Reported(first.id, list(ids), created=False)
+    return Reported(first.id, list(ids), created=False, fixed=await _fixed_on(conn, first.id))
 
 
 async def _record(
@@ -139,6 +181,11 @@ async def _record(
     # The checklist versions in effect on the day of the inspection, not of the server's restart.
     catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
     await _check_items(conn, catalog, actor, facility.type, data.items)
+    team = crew(mode, actor.id, data.inspectors)
+    await _check_inspectors(conn, data.inspectors)
+    onsite_at = onsite_time(data.onsite_at, now)
+    if len(data.person_present) > 100:
+        raise InvalidInput("person_present", "at most 100 characters")
 
     inspection_id = (
         await conn.execute(
@@ -151,9 +198,15 @@ async def _record(
                 checklist_versions={
                     catalog.item(i.item).category: catalog.item(i.item).checklist_version for i in data.items
                 },
+                onsite_at=onsite_at,
+                person_present=data.person_present.strip(),
             )
         )
     ).inserted_primary_key[0]
+    await conn.execute(
+        insert(inspection_inspectors),
+        [{"inspection_id": inspection_id, "user_id": u, "position": n} for n, u in enumerate(team)],
+    )
     await conn.execute(
         insert(inspection_items),
         [
@@ -161,12 +214,18 @@ async def _record(
             for i in data.items
         ],
     )
+    fixed = [i for i in data.items if i.result == "fixed"]
+    fixed_photos = [
+        {"photo_id": p, "inspection_id": inspection_id, "item_code": i.item} for i in fixed for p in i.photos
+    ]
+    if fixed_photos:
+        await conn.execute(insert(inspection_item_photos), fixed_photos)
 
     failed = [i for i in data.items if i.result == "fail"]
     # The grade and printed basis are those of the facility's type (the elderly-care standard binds only there).
-    severities = {
-        i.item: i.severity or catalog.item(i.item).for_facility_type(facility.type).severity for i in failed
-    }
+    # A major-mapped item recorded as general stays major, its downgrade pending, until a section chief decides.
+    grades = _grades(catalog, facility.type, data.items)
+    severities: dict[str, str] = {code: g.severity.value for code, g in grades.items()}
     raised_by: dict[str, str] = {}
     judged = await composite.judgement(conn, catalog, facility.type, failed, severities)
     for hit in judged.raised:
@@ -192,6 +251,8 @@ async def _record(
                 "basis": item.basis,
                 "severity": severity,
                 "severity_rule": raised_by.get(item.code),
+                "severity_reason": grades[item.code].reason,
+                "downgrade": grades[item.code].downgrade,
                 "stop_use": item.stop_use,
                 "description": result.note,
                 "status": Status.REPORTED.value,
@@ -224,6 +285,19 @@ async def _record(
                     "data": {"severity": row["severity"], "mode": mode.value, "rule": row["severity_rule"]},
                 }
                 for finding_id, row in zip(finding_ids, rows, strict=True)
+            ]
+            + [
+                # The inspector asked for general; the finding stays major until a section chief decides.
+                {
+                    "finding_id": finding_id,
+                    "at": now,
+                    "action": "downgrade_requested",
+                    "actor_id": actor.id,
+                    "note": row["severity_reason"],
+                    "data": {"from": Severity.MAJOR.value, "to": Severity.GENERAL.value},
+                }
+                for finding_id, row in zip(finding_ids, rows, strict=True)
+                if row["downgrade"] == PENDING
             ],
         )
     links = [
@@ -263,7 +337,7 @@ async def _record(
         )
     )
     await add_events(conn, events, now)
-    return Reported(inspection_id, finding_ids, created=True)
+    return Reported(inspection_id, finding_ids, created=True, fixed=len(fixed))
 
 
 async def _found_before(
@@ -300,13 +374,15 @@ async def _check_items(
         if result.item in seen:
             raise InvalidInput(f"{where}.item", f"{result.item} is listed twice")
         seen.add(result.item)
-        if result.result not in ("pass", "fail", "na"):
-            raise InvalidInput(f"{where}.result", "result must be pass, fail or na")
+        if result.result not in RESULTS:
+            raise InvalidInput(f"{where}.result", "result must be pass, fail, na or fixed")
+        if result.result == "fixed" and not result.note.strip():
+            raise InvalidInput(f"{where}.note", "say what was fixed during the visit")
         if result.severity is not None and result.severity not in ("general", "major"):
             raise InvalidInput(f"{where}.severity", "severity must be general or major")
         if result.photos:
-            if result.result != "fail":
-                raise InvalidInput(f"{where}.photos", "photos belong to failed items")
+            if result.result not in ("fail", "fixed"):
+                raise InvalidInput(f"{where}.photos", "photos belong to failed or fixed items")
             owned = set(
                 (
                     await conn.execute(
@@ -321,4 +397,29 @@ async def _check_items(
                 raise InvalidInput(f"{where}.photos", f"unknown photo id(s): {', '.join(missing)}")
 
 
-__all__ = ["InspectionInput", "ItemResult", "Reported", "check_inspection", "report_inspection"]
+async def _check_inspectors(conn: AsyncConnection, user_ids: list[int]) -> None:
+    """Co-inspectors come from the register: active people of the bureau or a town's office."""
+    if not user_ids:
+        return
+    known = set(
+        (
+            await conn.execute(
+                select(users.c.id).where(
+                    users.c.id.in_(user_ids), users.c.active, users.c.role != Role.FACILITY_HEAD.value
+                )
+            )
+        ).scalars()
+    )
+    unknown = [str(u) for u in user_ids if u not in known]
+    if unknown:
+        raise InvalidInput("inspectors", f"not in the register of inspectors: {', '.join(unknown)}")
+
+
+__all__ = [
+    "InspectionInput",
+    "ItemResult",
+    "Reported",
+    "check_inspection",
+    "default_grade",
+    "report_inspection",
+]

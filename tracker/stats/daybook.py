@@ -519,6 +519,18 @@ async def touch(conn: AsyncConnection, now: datetime) -> None:
     )
 
 
+async def reopen(conn: AsyncConnection, day: date) -> None:
+    """Call when a finding found on `day` changes a dimension after the fact (a downgrade approved turns it
+    general): what the day book holds from that day on, and of the day in progress, is handed back to the rows,
+    and the next catch_up works it out again."""
+    t = stats_state.c
+    await conn.execute(
+        update(stats_state)
+        .where(t.id == 1, t.through >= day)
+        .values(through=case((t.through > day, day), else_=t.through), partial_until=None)
+    )
+
+
 def _facts_query(since: date | None, until: datetime) -> Any:
     """Every finding that counts in the flows from the day `since` to the moment `until` or the stocks at the
     00:00s after `since` up to `until`: reported before `until`, and not closed before `since`."""

@@ -31,6 +31,7 @@ DIMENSION_NAMES: dict[str, tuple[str, str]] = {
 SEVERITY_NAMES = {"general": ("一般隐患", "General"), "major": ("重大事故隐患", "Major")}
 MODE_NAMES = {
     "unannounced": ("四不两直", "Unannounced"),
+    "covert": ("暗查暗访", "Covert"),
     "routine": ("日常检查", "Routine"),
     "self": ("自查自纠", "Self-inspection"),
     "special": ("专项检查", "Special campaign"),

@@ -12,14 +12,25 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
-from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
+from tracker.domain.model import BUREAU_ROLES, Actor, FacilityRef, Role, Status, can_see
 from tracker.service.context import Context
+from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import load_finding, submit_rectification, verify
 from tracker.service.photos import MAX_PHOTO_BYTES, store_photo
+from tracker.service.record import inspection_record
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
-from tracker.store.tables import facilities, findings, history, photo_links, photos, users
+from tracker.store.tables import (
+    facilities,
+    findings,
+    history,
+    inspection_item_photos,
+    inspections,
+    photo_links,
+    photos,
+    users,
+)
 from tracker.web.auth import context, current_actor, login
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS
 
@@ -162,6 +173,15 @@ async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(curr
                     .where(photo_links.c.photo_id == photo_id)
                 )
             ).all()
+            # A photo of an item fixed during the visit belongs to its inspection.
+            linked += (
+                await conn.execute(
+                    select(facilities.c.id, facilities.c.town)
+                    .join(inspections, inspections.c.facility_id == facilities.c.id)
+                    .join(inspection_item_photos, inspection_item_photos.c.inspection_id == inspections.c.id)
+                    .where(inspection_item_photos.c.photo_id == photo_id)
+                )
+            ).all()
             if not any(can_see(actor, FacilityRef(f.id, f.town)) for f in linked):
                 raise HTTPException(status_code=404, detail="no such photo")
     return FileResponse(ctx.settings.photo_dir / photo_id, media_type=photo.content_type)
@@ -169,18 +189,26 @@ async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(curr
 
 class ItemIn(BaseModel):
     item: str = Field(min_length=1, max_length=40)
-    result: Literal["pass", "fail", "na"]
+    # fixed: 当场整改, fixed during the visit (a note required); it raises no finding.
+    result: Literal["pass", "fail", "na", "fixed"]
     note: str = Field(default="", max_length=MAX_NOTE_CHARS)
     severity: Literal["general", "major"] | None = None
+    # Required when an item whose default is major is recorded as general.
+    severity_reason: str = Field(default="", max_length=2000)
     photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
     quantity_met: bool = False
 
 
 class InspectionIn(BaseModel):
     facility_id: int
-    mode: Literal["unannounced", "routine", "self", "special"]
+    mode: Literal["unannounced", "covert", "routine", "self", "special"]
     client_ref: str = Field(min_length=1, max_length=100)
     items: list[ItemIn] = Field(min_length=1, max_length=500)
+    # When the check began, as the phone took it (kept through an offline queue); with its time zone.
+    onsite_at: datetime | None = None
+    # Co-inspectors' user ids, from GET /api/inspectors; the submitter is one already.
+    inspectors: list[int] = Field(default_factory=list, max_length=10)
+    person_present: str = Field(default="", max_length=100)
 
 
 @router.post("/inspections", status_code=201, tags=["inspections"])
@@ -196,7 +224,21 @@ async def create_inspection(
             body.facility_id,
             body.mode,
             body.client_ref,
-            [ItemResult(i.item, i.result, i.note, i.severity, i.photos, i.quantity_met) for i in body.items],
+            [
+                ItemResult(
+                    i.item,
+                    i.result,
+                    i.note,
+                    i.severity,
+                    i.photos,
+                    quantity_met=i.quantity_met,
+                    severity_reason=i.severity_reason,
+                )
+                for i in body.items
+            ],
+            onsite_at=body.onsite_at,
+            inspectors=body.inspectors,
+            person_present=body.person_present,
         ),
         ctx.clock.now(),
     )
@@ -204,10 +246,55 @@ async def create_inspection(
         views = [
             await finding_view(conn, fid, ctx.clock.now(), with_history=False) for fid in reported.finding_ids
         ]
+        record = await inspection_record(conn, reported.inspection_id)
     return JSONResponse(
         status_code=201 if reported.created else 200,
-        content={"id": reported.inspection_id, "created": reported.created, "findings": views},
+        content={
+            "id": reported.inspection_id,
+            "created": reported.created,
+            "findings": views,
+            "fixed": reported.fixed,
+            "onsite_at": record.onsite_at.isoformat(),
+            "inspectors": [
+                {"id": p.id, "name": p.name, "warrant_no": p.warrant_no} for p in record.inspectors
+            ],
+            "person_present": record.person_present,
+        },
     )
+
+
+# Who may be chosen as a co-inspector: the bureau's people and the towns' civil-affairs offices.
+INSPECTOR_ROLES = (Role.INSPECTOR, Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.TOWN_OFFICER)
+
+
+@router.get("/inspectors", tags=["inspections"])
+async def list_inspectors(request: Request, actor: Actor = Depends(current_actor)) -> list[dict[str, Any]]:
+    """The register of inspectors the phone page chooses co-inspectors from, with their 执法证号."""
+    if actor.role not in BUREAU_ROLES and actor.role is not Role.TOWN_OFFICER:
+        raise HTTPException(status_code=403, detail="the register of inspectors is the bureau's")
+    async with read_only(context(request).engine) as conn:
+        return await inspector_register(conn)
+
+
+async def inspector_register(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Active people who inspect, by name, with their 执法证号 (None where not yet recorded)."""
+    rows = (
+        await conn.execute(
+            select(users.c.id, users.c.name, users.c.username, users.c.role, users.c.town, users.c.warrant_no)
+            .where(users.c.active, users.c.role.in_([r.value for r in INSPECTOR_ROLES]))
+            .order_by(users.c.name, users.c.id)
+        )
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "name": r.name or r.username,
+            "role": r.role,
+            "town": r.town,
+            "warrant_no": r.warrant_no,
+        }
+        for r in rows
+    ]
 
 
 @router.get("/findings", tags=["findings"])
@@ -285,6 +372,27 @@ async def post_verification(
         return await finding_view(conn, finding_id, ctx.clock.now())
 
 
+class DowngradeDecisionIn(BaseModel):
+    approved: bool
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+
+
+@router.post("/findings/{finding_id}/downgrade", tags=["findings"])
+async def post_downgrade_decision(
+    finding_id: int, body: DowngradeDecisionIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """A section chief, bureau lead or admin approves (the finding becomes general) or refuses (it stays major)
+    recording a major-mapped item as general."""
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        await visible_finding(conn, actor, finding_id)
+        await decide_downgrade(
+            conn, actor, finding_id, body.approved, body.note, ctx.catalog, ctx.policy, ctx.clock.now()
+        )
+    async with read_only(ctx.engine) as conn:
+        return await finding_view(conn, finding_id, ctx.clock.now())
+
+
 async def finding_view(
     conn: AsyncConnection, finding_id: int, now: datetime, with_history: bool = True
 ) -> dict[str, Any]:
@@ -325,6 +433,9 @@ def _view(f: Any, now: datetime) -> dict[str, Any]:
         "status": f.status,
         "severity": f.severity,
         "severity_rule": f.severity_rule,
+        "severity_reason": f.severity_reason,
+        "downgrade": f.downgrade,
+        "mode": f.mode,
         "listed_for_supervision": f.listed_for_supervision,
         "stop_use": f.stop_use,
         "deadline": f.due_day.isoformat() if f.due_day else None,

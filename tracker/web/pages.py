@@ -28,11 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker import tokens
 from tracker.domain import model
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.errors import DomainError, NotAllowed
+from tracker.domain.errors import DomainError, NotAllowed, NotFound
+from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Status, can_see
 from tracker.orders_pdf import OrderMissing, order_pdf
 from tracker.orders_pdf import filename as order_filename
 from tracker.service.context import Context
+from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
     StaleFinding,
@@ -45,6 +47,7 @@ from tracker.service.loop import (
 )
 from tracker.service.order_links import facility_head, order_closed_at
 from tracker.service.photos import NotAPhoto, PhotoTooLarge
+from tracker.service.record import inspection_record
 from tracker.service.reporting import InspectionInput, ItemResult, check_inspection, report_inspection
 from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
@@ -59,7 +62,7 @@ from tracker.store.tables import (
     users,
 )
 from tracker.web import i18n
-from tracker.web.api import finding_view, save_photo
+from tracker.web.api import finding_view, inspector_register, save_photo
 from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS, note_length
 
@@ -90,7 +93,7 @@ Who = Annotated[Actor, Depends(current_actor)]
 FormWho = Annotated[Actor, Depends(session_actor)]
 Photos = Annotated[list[UploadFile] | None, Form()]
 LANG_COOKIE_DAYS = 365
-INSPECTOR_MODES = [Mode.UNANNOUNCED, Mode.ROUTINE, Mode.SPECIAL]
+INSPECTOR_MODES = [Mode.UNANNOUNCED, Mode.COVERT, Mode.ROUTINE, Mode.SPECIAL]
 
 
 class PageError(Exception):
@@ -267,7 +270,19 @@ async def inspect_walk(
         (ctx.catalog.categories[c], ctx.catalog.items(facility_type=facility.type, category=c))
         for c in chosen
     ]
-    return render(request, "inspect_walk.html", {"facility": facility, "mode": mode, "groups": groups})
+    # The register is in the page, so it works offline too; a facility's self-inspection names no inspectors.
+    crew = None
+    async with read_only(ctx.engine) as conn:
+        me = await conn.scalar(
+            select(func.coalesce(users.c.name, users.c.username)).where(users.c.id == actor.id)
+        )
+        if mode != Mode.SELF.value:
+            crew = [p for p in await inspector_register(conn) if p["id"] != actor.id]
+    return render(
+        request,
+        "inspect_walk.html",
+        {"facility": facility, "mode": mode, "groups": groups, "crew": crew, "me": me or actor.username},
+    )
 
 
 @router.get("/inspect/done/{inspection_id}")
@@ -288,8 +303,18 @@ async def inspect_done(request: Request, inspection_id: int, actor: Who) -> Resp
                 select(findings).where(findings.c.inspection_id == inspection_id).order_by(findings.c.id)
             )
         ).all()
+        record = await inspection_record(conn, inspection_id)
     return render(
-        request, "inspect_done.html", {"inspection": inspection, "facility": facility, "findings": rows}
+        request,
+        "inspect_done.html",
+        {
+            "inspection": inspection,
+            "facility": facility,
+            "findings": rows,
+            "record": record,
+            "onsite_local": record.onsite_at.astimezone(LOCAL_TZ),
+            "items": {i.code: i for i in ctx.catalog.items()},
+        },
     )
 
 
@@ -313,10 +338,33 @@ async def my_work(request: Request, actor: Who) -> Response:
                     .limit(100)
                 )
             ).all()
+            # The facility's own register: the hazards it reported itself, which no order carries.
+            own = (
+                await conn.execute(
+                    select(findings)
+                    .where(
+                        findings.c.facility_id == (actor.facility_id or -1),
+                        findings.c.mode == Mode.SELF.value,
+                        findings.c.status != Status.CLOSED.value,
+                    )
+                    .order_by(findings.c.id.desc())
+                    .limit(100)
+                )
+            ).all()
             return render(
                 request,
                 "my.html",
-                {"actor": actor, "orders": rows, "mine": [], "waiting": [], "open": [], "asking": []},
+                {
+                    "actor": actor,
+                    "orders": rows,
+                    "own": own,
+                    "mine": [],
+                    "waiting": [],
+                    "open": [],
+                    "asking": [],
+                    "downgrades": [],
+                    "now": ctx.clock.now(),
+                },
             )
         mine = (
             await conn.execute(
@@ -369,16 +417,36 @@ async def my_work(request: Request, actor: Who) -> Response:
                 .limit(100)
             )
         ).all()
+        # Downgrades waiting for this person's decision.
+        downgrades = (
+            (
+                await conn.execute(
+                    scoped(
+                        actor,
+                        select(findings, facilities.c.name.label("facility_name")).join(
+                            facilities, facilities.c.id == findings.c.facility_id
+                        ),
+                    )
+                    .where(findings.c.downgrade == PENDING)
+                    .order_by(findings.c.reported_at)
+                    .limit(100)
+                )
+            ).all()
+            if actor.role in DOWNGRADE_DECIDERS
+            else []
+        )
     return render(
         request,
         "my.html",
         {
             "actor": actor,
             "orders": [],
+            "own": [],
             "mine": mine,
             "waiting": waiting,
             "open": still_open,
             "asking": asking,
+            "downgrades": downgrades,
             "now": ctx.clock.now(),
         },
     )
@@ -421,6 +489,13 @@ async def _finding_page(
         may_verify = view["status"] == Status.SUBMITTED.value
     except NotAllowed:
         may_verify = False
+    # A hazard the facility reported itself has no order page: its head answers here.
+    may_answer = (
+        view["status"] == Status.ORDERED.value
+        and view["order_id"] is None
+        and actor.role is Role.FACILITY_HEAD
+        and actor.facility_id == row.id
+    )
     return render(
         request,
         "finding.html",
@@ -435,6 +510,8 @@ async def _finding_page(
             "may_decide": may_decide,
             "max_days": MAX_EXTENSION_DAYS,
             "kept": kept or {},
+            "may_answer": may_answer,
+            "may_decide_downgrade": view["downgrade"] == PENDING and actor.role in DOWNGRADE_DECIDERS,
         },
         status_code=status_code,
     )
@@ -544,6 +621,78 @@ async def finding_verify(
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
         return await _finding_page(request, actor, finding_id, str(error), code, kept)
+    return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+
+
+async def _finding_place(request: Request, actor: Actor, finding_id: int) -> None:
+    async with read_only(context(request).engine) as conn:
+        try:
+            await visible_finding(conn, actor, finding_id)
+        except NotFound:
+            raise PageError(404, "err.not_found") from None
+
+
+@router.post("/findings/{finding_id}/downgrade")
+async def finding_downgrade_decide(
+    request: Request,
+    finding_id: int,
+    actor: FormWho,
+    decision: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """A section chief approves recording a major-mapped item as general, or refuses it saying why."""
+    ctx = context(request)
+    try:
+        _check_csrf(request, csrf)
+        if decision not in ("approve", "refuse"):
+            raise PageError(422, "err.decision")
+        if decision == "refuse" and not note.strip():
+            raise PageError(422, "downgrade.reason_needed")
+        await _finding_place(request, actor, finding_id)
+        async with ctx.engine.begin() as conn:
+            await decide_downgrade(
+                conn,
+                actor,
+                finding_id,
+                decision == "approve",
+                note,
+                ctx.catalog,
+                ctx.policy,
+                ctx.clock.now(),
+            )
+    except PageError as error:
+        return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _finding_page(request, actor, finding_id, str(error), code)
+    return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+
+
+@router.post("/findings/{finding_id}/rectification")
+async def finding_rectify(
+    request: Request,
+    finding_id: int,
+    actor: FormWho,
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    photo: Photos = None,
+) -> Response:
+    """The facility head answers for a hazard it reported itself (no order carries it) with evidence."""
+    ctx = context(request)
+    try:
+        _check_csrf(request, csrf)
+        await _finding_place(request, actor, finding_id)
+        if not note.strip():
+            raise PageError(422, "order.note_needed")
+        photo_ids = await _save_photos(ctx, photo, actor.id)
+        async with ctx.engine.begin() as conn:
+            await submit_rectification(conn, actor, finding_id, note.strip(), photo_ids, ctx.clock.now())
+    except PageError as error:
+        return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _finding_page(request, actor, finding_id, str(error), code)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
@@ -923,12 +1072,19 @@ async def self_report(
     item: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
     severity: Annotated[str, Form()] = "",
+    severity_reason: Annotated[str, Form()] = "",
     client_ref: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
     photo: Photos = None,
 ) -> Response:
     ctx = context(request)
-    values = {"item": item, "note": note, "severity": severity, "client_ref": client_ref}
+    values = {
+        "item": item,
+        "note": note,
+        "severity": severity,
+        "severity_reason": severity_reason,
+        "client_ref": client_ref,
+    }
     if actor.role is not Role.FACILITY_HEAD or actor.facility_id is None:
         return error_page(request, 403, "err.not_head")
     try:
@@ -946,7 +1102,7 @@ async def self_report(
             actor.facility_id,
             Mode.SELF.value,
             client_ref.strip(),
-            [ItemResult(item, "fail", note.strip(), severity or None)],
+            [ItemResult(item, "fail", note.strip(), severity or None, severity_reason=severity_reason)],
         )
         await check_inspection(ctx.engine, ctx.catalog, actor, report, ctx.clock.now())
         photo_ids = await _save_photos(ctx, photo, actor.id)

@@ -1,0 +1,377 @@
+"""Who inspected, when, with whom present; items fixed on the spot; downgrades that wait for a section chief;
+self-reported hazards that raise no order. Through the API on a real database, with each reaction run as the
+worker runs it (the loop on the real nats-server is tests/integration/test_loop.py's)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker.admin import set_warrant_no
+from tracker.clock import FixedClock
+from tracker.events.codec import decode
+from tracker.handlers.base import handle_one
+from tracker.handlers.reactions import REACTIONS
+from tracker.service.record import fixed_count, fixed_items, inspection_record
+from tracker.stats import daybook
+from tracker.stats.labels import MODE_NAMES
+from tracker.store.tables import (
+    findings,
+    inspection_inspectors,
+    inspections,
+    orders,
+    outbox,
+    stats_state,
+    users,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A Wednesday morning in Shanghai, far from any holiday.
+NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
+    # Nothing started: the reactions are run below, one by one, as the worker would run them.
+    stack = await make_stack(
+        tmp_path, database_url, "nats://127.0.0.1:1", "smtp://127.0.0.1:1", clock=FixedClock(NOW)
+    )
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    yield stack
+    await stack.close()
+
+
+async def react(stack: Stack) -> None:
+    """Hand every event waiting in the outbox to the reactions that want it, until none is left."""
+    while True:
+        async with stack.engine.begin() as conn:
+            waiting = (
+                await conn.execute(
+                    select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
+                )
+            ).all()
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_([r.id for r in waiting])).values(published_at=NOW)
+            )
+        if not waiting:
+            return
+        for row in waiting:
+            event = decode(row.payload.encode())
+            for reaction in REACTIONS:
+                if isinstance(event, reaction.event) and reaction.wants(event):
+                    await handle_one(reaction, stack.ctx, event)
+
+
+def item(stack: Stack, severity: str, n: int = 0) -> str:
+    return [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == severity][n]
+
+
+async def user_id(stack: Stack, username: str) -> int:
+    async with stack.engine.connect() as conn:
+        return await conn.scalar(select(users.c.id).where(users.c.username == username))
+
+
+async def inspect(stack: Stack, who: str = "inspector", **body) -> tuple[int, dict]:
+    body = {"facility_id": 1, "mode": "unannounced", "client_ref": f"ref-{NOW.timestamp()}", **body}
+    response = await stack.client.post("/api/inspections", headers=await stack.token(who), json=body)
+    return response.status_code, response.json()
+
+
+async def finding(stack: Stack, finding_id: int) -> dict:
+    response = await stack.client.get(f"/api/findings/{finding_id}", headers=await stack.token("chief"))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def mails(stack: Stack, kind: str) -> list[str]:
+    return sorted(row.to_addr for row in await stack.mail_rows(kind))
+
+
+# ---- no silent downgrade --------------------------------------------------------------------------------
+
+
+async def test_it_refuses_a_major_item_recorded_as_general_without_a_reason(stack: Stack):
+    major = item(stack, "major")
+    status, answer = await inspect(
+        stack, items=[{"item": major, "result": "fail", "note": "消防通道被占用", "severity": "general"}]
+    )
+    assert status == 422
+    assert answer["field"] == "items[0].severity_reason"
+    assert "severity_reason" in answer["detail"]
+    async with stack.engine.connect() as conn:
+        assert (await conn.execute(select(inspections.c.id))).all() == []
+
+
+async def test_with_a_reason_it_stays_major_until_a_section_chief_approves(stack: Stack):
+    major = item(stack, "major")
+    status, answer = await inspect(
+        stack,
+        items=[
+            {
+                "item": major,
+                "result": "fail",
+                "note": "一处疏散指示灯不亮",
+                "severity": "general",
+                "severity_reason": "仅一处指示灯故障，已报修",
+            }
+        ],
+    )
+    assert status == 201, answer
+    [reported] = answer["findings"]
+    assert reported["severity"] == "major" and reported["listed_for_supervision"]
+    assert reported["downgrade"] == "pending" and reported["severity_reason"] == "仅一处指示灯故障，已报修"
+
+    await react(stack)
+    # Ordered and mailed as the major hazard it still is.
+    ordered = await finding(stack, reported["id"])
+    assert ordered["status"] == "ordered" and ordered["severity"] == "major"
+    assert await mails(stack, "major_alert") == ["lead@mzj.cn"]
+    [order_mail] = await stack.mail_rows("order")
+    assert "重大事故隐患" in order_mail.text_body
+
+    path = f"/api/findings/{reported['id']}/downgrade"
+    by_inspector = await stack.client.post(
+        path, headers=await stack.token("inspector"), json={"approved": True}
+    )
+    assert by_inspector.status_code == 403
+    assert (await finding(stack, reported["id"]))["severity"] == "major"
+
+    approved = await stack.client.post(
+        path, headers=await stack.token("chief"), json={"approved": True, "note": "同意"}
+    )
+    assert approved.status_code == 200, approved.text
+    view = approved.json()
+    assert view["severity"] == "general" and not view["listed_for_supervision"]
+    assert view["downgrade"] == "approved"
+    # The general deadline from today, never later than the major one that was running.
+    assert view["deadline"] <= ordered["deadline"]
+    actions = [(h["action"], h["actor"]) for h in view["history"]]
+    assert ("downgrade_requested", "inspector") in actions and ("downgrade_approved", "chief") in actions
+    again = await stack.client.post(
+        path, headers=await stack.token("lead"), json={"approved": False, "note": "x"}
+    )
+    assert again.status_code == 409
+
+
+async def test_a_refused_downgrade_keeps_it_major(stack: Stack):
+    major = item(stack, "major")
+    _, answer = await inspect(
+        stack,
+        items=[
+            {
+                "item": major,
+                "result": "fail",
+                "note": "燃气报警器失效",
+                "severity": "general",
+                "severity_reason": "轻微",
+            }
+        ],
+    )
+    [reported] = answer["findings"]
+    path = f"/api/findings/{reported['id']}/downgrade"
+    no_reason = await stack.client.post(path, headers=await stack.token("lead"), json={"approved": False})
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "note"
+    refused = await stack.client.post(
+        path, headers=await stack.token("lead"), json={"approved": False, "note": "报警器失效即属重大"}
+    )
+    assert refused.status_code == 200, refused.text
+    view = refused.json()
+    assert view["severity"] == "major" and view["listed_for_supervision"] and view["downgrade"] == "refused"
+    assert [h["action"] for h in view["history"]][-1] == "downgrade_refused"
+
+
+async def test_an_approved_downgrade_hands_the_day_book_back_to_the_rows(stack: Stack):
+    major = item(stack, "major")
+    _, answer = await inspect(
+        stack,
+        items=[
+            {
+                "item": major,
+                "result": "fail",
+                "note": "外墙空鼓",
+                "severity": "general",
+                "severity_reason": "面积小",
+            }
+        ],
+    )
+    await react(stack)
+    later = NOW + timedelta(days=3)
+    assert await daybook.catch_up(stack.engine, later) is not None  # the day it was found counted it major
+    stack.clock.at = later
+    response = await stack.client.post(
+        f"/api/findings/{answer['findings'][0]['id']}/downgrade",
+        headers=await stack.token("chief"),
+        json={"approved": True},
+    )
+    assert response.status_code == 200, response.text
+    async with stack.engine.connect() as conn:
+        state = (await conn.execute(select(stats_state))).one()
+    assert state.through == daybook.local_day(NOW) and state.partial_until is None
+
+
+# ---- fixed on the spot ----------------------------------------------------------------------------------
+
+
+async def test_an_item_fixed_on_the_spot_raises_nothing_and_is_counted(stack: Stack):
+    inspector = await stack.token("inspector")
+    photo = await stack.client.post(
+        "/api/photos", headers=inspector, files={"file": ("a.png", PNG, "image/png")}
+    )
+    fixed, passed = item(stack, "general", 0), item(stack, "general", 1)
+    no_note = await inspect(stack, items=[{"item": fixed, "result": "fixed"}])
+    assert no_note[0] == 422 and no_note[1]["field"] == "items[0].note"
+
+    status, answer = await inspect(
+        stack,
+        items=[
+            {
+                "item": fixed,
+                "result": "fixed",
+                "note": "灭火器压力不足，当场更换",
+                "photos": [photo.json()["id"]],
+            },
+            {"item": passed, "result": "pass"},
+        ],
+    )
+    assert status == 201, answer
+    assert answer["findings"] == [] and answer["fixed"] == 1
+    await react(stack)
+    async with stack.engine.connect() as conn:
+        assert (await conn.execute(select(findings.c.id))).all() == []
+        assert (await conn.execute(select(orders.c.id))).all() == []
+        record = await inspection_record(conn, answer["id"])
+        assert [(i.item_code, i.note, i.photo_ids) for i in record.fixed] == [
+            (fixed, "灭火器压力不足，当场更换", (photo.json()["id"],))
+        ]
+        assert await fixed_count(conn, NOW - timedelta(days=1), NOW + timedelta(days=1)) == 1
+        assert await fixed_count(conn, NOW + timedelta(minutes=1), NOW + timedelta(days=1)) == 0
+        [row] = await fixed_items(conn, facility_ids=[1])
+        assert row.item_code == fixed and row.facility_name == "测试敬老院 F1"
+    assert await stack.mail_rows() == []
+    # The photo of a fixed item is the inspection's: the section chief sees it too.
+    seen = await stack.client.get(f"/api/photos/{photo.json()['id']}", headers=await stack.token("chief"))
+    assert seen.status_code == 200
+
+
+# ---- who inspected, when, with whom present ---------------------------------------------------------------
+
+
+async def test_it_keeps_the_onsite_time_the_inspectors_and_the_person_present(stack: Stack):
+    await set_warrant_no(stack.engine, "chief", "32068100123")
+    register = await stack.client.get("/api/inspectors", headers=await stack.token("inspector"))
+    assert register.status_code == 200
+    by_name = {p["name"]: p for p in register.json()}
+    assert by_name["chief"]["warrant_no"] == "32068100123" and "head" not in by_name
+    assert (await stack.client.get("/api/inspectors", headers=await stack.token("head"))).status_code == 403
+
+    onsite = NOW - timedelta(hours=26)  # checked yesterday with no signal, sent today
+    status, answer = await inspect(
+        stack,
+        items=[{"item": item(stack, "general"), "result": "pass"}],
+        onsite_at=onsite.isoformat(),
+        inspectors=[by_name["chief"]["id"]],
+        person_present="王芳（护理部主任）",
+    )
+    assert status == 201, answer
+    assert answer["onsite_at"] == onsite.isoformat()
+    assert [(p["name"], p["warrant_no"]) for p in answer["inspectors"]] == [
+        ("inspector", None),
+        ("chief", "32068100123"),
+    ]
+    assert answer["person_present"] == "王芳（护理部主任）"
+    async with stack.engine.connect() as conn:
+        row = (await conn.execute(select(inspections).where(inspections.c.id == answer["id"]))).one()
+        crew = (
+            await conn.execute(
+                select(inspection_inspectors.c.user_id, inspection_inspectors.c.position)
+                .where(inspection_inspectors.c.inspection_id == answer["id"])
+                .order_by(inspection_inspectors.c.position)
+            )
+        ).all()
+    assert row.onsite_at == onsite and row.submitted_at == NOW
+    assert crew == [(await user_id(stack, "inspector"), 0), (by_name["chief"]["id"], 1)]
+
+
+async def test_it_refuses_inspectors_outside_the_register_and_an_onsite_time_to_come(stack: Stack):
+    items = [{"item": item(stack, "general"), "result": "pass"}]
+    head = await inspect(stack, items=items, inspectors=[await user_id(stack, "head")])
+    assert head[0] == 422 and head[1]["field"] == "inspectors"
+    me = await inspect(stack, items=items, inspectors=[await user_id(stack, "inspector")])
+    assert me[0] == 422 and me[1]["field"] == "inspectors"
+    ahead = await inspect(stack, items=items, onsite_at=(NOW + timedelta(hours=2)).isoformat())
+    assert ahead[0] == 422 and ahead[1]["field"] == "onsite_at"
+    # A lone check is taken (an old phone's queue may still hold one): one inspector on record.
+    status, lone = await inspect(stack, items=items)
+    assert status == 201 and [p["name"] for p in lone["inspectors"]] == ["inspector"]
+    assert lone["onsite_at"] == NOW.isoformat()  # no time taken on the phone: the submission's
+
+
+# ---- self-reported hazards ------------------------------------------------------------------------------
+
+
+async def test_a_self_report_raises_no_order_and_closes_with_the_bureaus_verification(stack: Stack):
+    status, answer = await inspect(
+        stack,
+        who="head",
+        mode="self",
+        items=[{"item": item(stack, "general"), "result": "fail", "note": "自查发现插线板私拉乱接"}],
+    )
+    assert status == 201, answer
+    await react(stack)
+    [found] = answer["findings"]
+    view = await finding(stack, found["id"])
+    assert view["status"] == "ordered" and view["order_id"] is None and view["deadline"] is not None
+    assert [h["action"] for h in view["history"]] == ["reported", "self_registered"]
+    async with stack.engine.connect() as conn:
+        assert (await conn.execute(select(orders.c.id))).all() == []
+    assert await stack.mail_rows("order") == [] and await stack.mail_rows("supervision_notice") == []
+
+    head = await stack.token("head")
+    path = f"/api/findings/{found['id']}"
+    assert (
+        await stack.client.post(f"{path}/rectification", headers=head, json={"note": "已整改"})
+    ).status_code == 201
+    own = await stack.client.post(f"{path}/verification", headers=head, json={"accepted": True})
+    assert own.status_code == 403
+    await react(stack)
+    assert await mails(stack, "verification_request") == ["chief@mzj.cn"]
+    closed = await stack.client.post(
+        f"{path}/verification", headers=await stack.token("chief"), json={"accepted": True, "note": "合格"}
+    )
+    assert closed.status_code == 201 and closed.json()["status"] == "closed"
+
+
+async def test_a_self_reported_major_hazard_raises_a_supervision_notice_not_an_order(stack: Stack):
+    status, answer = await inspect(
+        stack,
+        who="head",
+        mode="self",
+        items=[{"item": item(stack, "major"), "result": "fail", "note": "自查发现燃气管道漏气"}],
+    )
+    assert status == 201, answer
+    await react(stack)
+    assert await stack.mail_rows("order") == [] and await stack.mail_rows("major_alert") == []
+    assert await mails(stack, "supervision_notice") == ["chief@mzj.cn", "lead@mzj.cn"]
+    notice = (await stack.mail_rows("supervision_notice"))[0]
+    assert "督办" in notice.subject and "自查" in notice.text_body and "/findings/" in notice.text_body
+    assert (await finding(stack, answer["findings"][0]["id"]))["listed_for_supervision"]
+
+
+# ---- modes ----------------------------------------------------------------------------------------------
+
+
+async def test_a_covert_inspection_is_its_own_mode(stack: Stack):
+    status, answer = await inspect(
+        stack,
+        mode="covert",
+        items=[{"item": item(stack, "general"), "result": "fail", "note": "夜间无人值守"}],
+    )
+    assert status == 201, answer
+    assert (await finding(stack, answer["findings"][0]["id"]))["mode"] == "covert"
+    assert MODE_NAMES["covert"][0] == "暗查暗访" and MODE_NAMES["unannounced"][0] == "四不两直"

@@ -1,0 +1,82 @@
+"""Recording a major-mapped item as general: the finding stays major until a section chief decides."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.checklists import Catalog
+from tracker.domain import grading
+from tracker.domain.errors import InvalidInput
+from tracker.domain.model import Actor, Severity, Status
+from tracker.domain.policy import PolicySettings, deadline_for
+from tracker.service.context import load_calendar
+from tracker.service.loop import StaleFinding, load_finding
+from tracker.stats import daybook
+from tracker.stats.periods import local_day
+from tracker.store.tables import findings, history
+
+
+async def decide_downgrade(
+    conn: AsyncConnection,
+    actor: Actor,
+    finding_id: int,
+    approved: bool,
+    note: str,
+    catalog: Catalog,
+    policy: PolicySettings,
+    now: datetime,
+) -> None:
+    """Approve (the finding becomes general and leaves the supervision list; an open one's deadline becomes the
+    general one counted from today, never later than the deadline already running) or refuse (it stays major).
+    The decision is a history row beside the request."""
+    grading.may_decide_downgrade(actor)
+    if not approved and not note.strip():
+        raise InvalidInput("note", "say why the finding stays major")
+    finding = await load_finding(conn, finding_id)
+    decided = grading.decide_downgrade(finding.downgrade, approved)
+    values: dict = {"downgrade": decided}
+    data: dict = {"from": Severity.MAJOR.value, "to": Severity.GENERAL.value}
+    if approved:
+        days = (
+            catalog.item(finding.item_code).deadline_days(Severity.GENERAL.value)
+            if catalog.has(finding.item_code)
+            else policy.deadline_workdays(Severity.GENERAL.value)
+        )
+        values.update(severity=Severity.GENERAL.value, listed_for_supervision=False, deadline_days=days)
+        if finding.due_at is not None and finding.status in (Status.ORDERED.value, Status.SUBMITTED.value):
+            general = deadline_for(now, days, await load_calendar(conn), policy)
+            if general.due_at < finding.due_at:
+                values.update(
+                    due_at=general.due_at,
+                    due_day=general.day,
+                    due_estimated=general.estimated,
+                    remind_at=general.remind_at,
+                    next_escalation_at=general.due_at
+                    if finding.escalation_level == 0
+                    else finding.next_escalation_at,
+                )
+                data.update(due_day=general.day.isoformat(), due_day_before=finding.due_day.isoformat())
+    changed = await conn.execute(
+        update(findings)
+        .where(findings.c.id == finding_id, findings.c.downgrade == grading.PENDING)
+        .values(**values)
+    )
+    if changed.rowcount != 1:
+        raise StaleFinding(f"the downgrade of finding {finding_id} was decided meanwhile")
+    await conn.execute(
+        insert(history).values(
+            finding_id=finding_id,
+            at=now,
+            action=f"downgrade_{decided}",
+            actor_id=actor.id,
+            note=note.strip(),
+            data=data,
+        )
+    )
+    await daybook.touch(conn, now)
+    if approved:
+        # Its grade counted as major on every day since it was found.
+        await daybook.reopen(conn, local_day(finding.reported_at))
