@@ -41,7 +41,20 @@ E2E02,南阳镇测试敬老院,nursing_home,南阳镇,李丽华,head2@facility.e
 E2E03,北新镇测试睦邻点,neighbourhood_point,北新镇,王志强,head3@facility.example.cn
 """
 USERS = [
-    {"role": "inspector", "username": "insp", "email": "insp@mzj.example.cn", "name": "检查员甲"},
+    {
+        "role": "inspector",
+        "username": "insp",
+        "email": "insp@mzj.example.cn",
+        "name": "检查员甲",
+        "warrant_no": "E3206001",
+    },
+    {
+        "role": "inspector",
+        "username": "insp2",
+        "email": "insp2@mzj.example.cn",
+        "name": "检查员乙",
+        "warrant_no": "E3206002",
+    },
     {"role": "facility_head", "username": "head1", "email": "head1@facility.example.cn", "facility": "E2E01"},
     {"role": "facility_head", "username": "head2", "email": "head2@facility.example.cn", "facility": "E2E02"},
     {"role": "bureau_lead", "username": "lead", "email": "lead@mzj.example.cn"},
@@ -247,6 +260,12 @@ def login(page: Page, server: Server, username: str, next_path: str = "/") -> No
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+def name_the_crew(page: Page, present: str = "当班护理员") -> None:
+    """On the walk page: the co-inspector from the register, and the facility's person present."""
+    page.locator("#crew label.choice", has_text="检查员乙").click()
+    page.fill("#person-present", present)
 
 
 def shot(page: Page, name: str) -> None:

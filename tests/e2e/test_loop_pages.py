@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, Response, expect
 
-from tests.e2e.conftest import Server, login, order_link, png, shot
+from tests.e2e.conftest import Server, login, name_the_crew, order_link, png, shot
 
 pytestmark = pytest.mark.e2e
 INSPECT_BUDGET_BYTES = 100 * 1024
@@ -60,6 +60,7 @@ def test_unannounced_inspection_to_verified_closure(
     first.locator(".photo-input").set_input_files(str(photo))
     expect(first.locator(".thumbs img")).to_have_count(1)
     inspector.click("#rest-pass")
+    name_the_crew(inspector)
     shot(inspector, "03-inspect-walk")
     inspector.click("#review")
     expect(inspector.locator("#review-panel")).to_be_visible()

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Server, login, png, shot
+from tests.e2e.conftest import Server, login, name_the_crew, png, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +39,7 @@ def test_an_inspection_submitted_offline_arrives_exactly_once(
     item.locator(".photo-input").set_input_files(str(photo))
     expect(item.locator(".thumbs img")).to_have_count(1)
     page.click("#rest-pass")
+    name_the_crew(page)
     page.click("#review")
 
     page.context.set_offline(True)

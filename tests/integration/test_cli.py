@@ -239,6 +239,34 @@ async def test_a_new_password_or_deactivation_by_the_cli_ends_that_persons_sessi
         await stack.close()
 
 
+async def test_it_records_an_inspectors_warrant_number(tmp_path: Path, data: Path) -> None:
+    data.mkdir()
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
+    await engine.dispose()
+    added = tracker(
+        "users",
+        "add",
+        "--role",
+        "inspector",
+        "--username",
+        "li",
+        "--warrant-no",
+        "32060001",
+        "--password-stdin",
+        "--data",
+        data,
+        cwd=tmp_path,
+        input="long-enough-1\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert rows(data, "SELECT warrant_no FROM users WHERE username = 'li'") == [("32060001",)]
+    changed = tracker("users", "set", "li", "--warrant-no", "32060009", "--data", data, cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    assert rows(data, "SELECT warrant_no FROM users WHERE username = 'li'") == [("32060009",)]
+    nobody = tracker("users", "set", "zhao", "--warrant-no", "1", "--data", data, cwd=tmp_path)
+    assert nobody.returncode == 2 and "zhao" in nobody.stderr
+
+
 async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothing(
     tmp_path: Path, data: Path
 ) -> None:

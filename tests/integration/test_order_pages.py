@@ -297,7 +297,7 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         await head.close()
 
 
-async def test_it_takes_a_self_reported_hazard_into_the_same_loop(
+async def test_it_keeps_a_self_reported_hazard_on_the_facilitys_register_and_closes_it_with_the_bureau(
     stack: Stack, smtp_recorder: SmtpRecorder
 ) -> None:
     head = await Browser(stack).login("head")
@@ -323,16 +323,16 @@ async def test_it_takes_a_self_reported_hazard_into_the_same_loop(
 
         view = await ordered(stack, finding_id)
         assert view["item"]["code"] == code
-        await stack.wait_for(
-            lambda: order_mail(smtp_recorder, "head-f1@example.cn", view["order_id"]),
-            what="the order mail of the self-reported hazard",
+        # No bureau order: it is on the facility's own register, answered on the finding's page.
+        assert view["order_id"] is None and view["deadline"] is not None
+        register = await head.client.get("/my")
+        assert f'data-finding="{finding_id}"' in register.text.split('id="own"')[1]
+        page = await head.client.get(f"/findings/{finding_id}")
+        assert 'id="answer-form"' in page.text
+        answer = await head.client.post(
+            f"/findings/{finding_id}/rectification", data={"csrf": head.csrf, "note": "已清理"}
         )
-        answer = await stack.client.post(
-            f"/api/findings/{finding_id}/rectification",
-            headers=await stack.token("head"),
-            json={"note": "已清理"},
-        )
-        assert answer.status_code == 201, answer.text
+        assert answer.status_code == 303, answer.text
         # Its verification is asked of the bureau, not of the facility that reported it.
         await stack.wait_for(
             lambda: [
@@ -349,6 +349,7 @@ async def test_it_takes_a_self_reported_hazard_into_the_same_loop(
             json={"accepted": True, "note": "合格"},
         )
         assert closed.status_code == 201 and closed.json()["status"] == "closed"
+        assert not [m for m in smtp_recorder.messages if "整改通知书" in m.subject]
     finally:
         await head.close()
         await inspector.close()
