@@ -32,7 +32,7 @@ def test_the_walk_records_who_when_and_what_was_fixed_through_an_offline_queue(
 
     major = page.locator("fieldset.item[data-sev=major]").first
     major.locator("label.r-fail").click()
-    major.locator("textarea[name^=note]").fill("一处防火分隔未封堵")
+    major.locator("textarea").fill("一处防火分隔未封堵")
     major.locator(".sev label:not(.major)").click()
     expect(major.locator(".downgrade")).to_be_visible()
     fixed = page.locator("fieldset.item[data-sev=general]").first
@@ -48,7 +48,7 @@ def test_the_walk_records_who_when_and_what_was_fixed_through_an_offline_queue(
     fixed.locator("textarea").fill("灭火器过期，当场更换")
     page.click("#review")
     expect(page.locator("#status")).to_contain_text("理由")
-    major.locator(".downgrade textarea").fill("仅一处，面积很小")
+    major.locator(".downgrade input").fill("仅一处，面积很小")
     page.click("#review")
     expect(page.locator("#status")).to_contain_text("同行检查人员")
     page.locator("#crew label.choice", has_text="检查员乙").click()

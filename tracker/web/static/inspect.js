@@ -115,7 +115,7 @@
       }
       if (r === 'fail') {
         entry.severity = chosenSeverity(fs);
-        var reason = fs.querySelector('.downgrade textarea');
+        var reason = fs.querySelector('.downgrade input');
         if (reason && entry.severity === 'general' && fs.getAttribute('data-sev') === 'major') {
           entry.severity_reason = reason.value.trim();
           if (!entry.severity_reason) { missingReason.push(code); }
