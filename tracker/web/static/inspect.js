@@ -12,9 +12,9 @@
   // The on-site time: when this page opened on the phone, sent with the inspection however late it syncs.
   var onsiteAt = new Date();
   var onsiteLine = document.getElementById('onsite-time');
-  if (onsiteLine) {
-    onsiteLine.textContent = onsiteAt.toLocaleString([], {year: 'numeric', month: '2-digit', day: '2-digit',
-                                                          hour: '2-digit', minute: '2-digit'});
+  if (onsiteLine) {  // shown in China Standard Time, as every page and record gives it
+    onsiteLine.textContent = new Intl.DateTimeFormat('sv-SE', {timeZone: 'Asia/Shanghai', year: 'numeric',
+      month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit'}).format(onsiteAt);
   }
 
   function newRef() {
