@@ -277,7 +277,13 @@ async def inspect_walk(
             select(func.coalesce(users.c.name, users.c.username)).where(users.c.id == actor.id)
         )
         if mode != Mode.SELF.value:
-            crew = [p for p in await inspector_register(conn) if p["id"] != actor.id]
+            # The bureau's people, and the town's office of this facility's town only.
+            crew = [
+                p
+                for p in await inspector_register(conn)
+                if p["id"] != actor.id
+                and (p["role"] != Role.TOWN_OFFICER.value or p["town"] == facility.town)
+            ]
     return render(
         request,
         "inspect_walk.html",
