@@ -19,7 +19,9 @@ from tracker.handlers.base import handle_one
 from tracker.handlers.reactions import REACTIONS
 from tracker.service.record import fixed_count, fixed_items, inspection_record
 from tracker.stats import daybook
+from tracker.stats import query as q
 from tracker.stats.labels import MODE_NAMES
+from tracker.stats.periods import Period
 from tracker.store.tables import (
     findings,
     inspection_inspectors,
@@ -213,6 +215,14 @@ async def test_an_approved_downgrade_hands_the_day_book_back_to_the_rows(stack: 
     async with stack.engine.connect() as conn:
         state = (await conn.execute(select(stats_state))).one()
     assert state.through == daybook.local_day(NOW) and state.partial_until is None
+    # Caught up again, the week's figures from the day book are the rows': one general hazard found, no major.
+    assert await daybook.catch_up(stack.engine, later) is not None
+    week = Period.week_of(daybook.local_day(NOW))
+    async with stack.engine.connect() as conn:
+        book = await q._counts(conn, week, q.Filter(), later, q.DIMENSIONS)
+        rows = await q._counts(conn, week, q.Filter(), later, q.DIMENSIONS, exact_rows=True)
+    assert book == rows
+    assert book[0]["found"] == 1 and book[0]["found_major"] == 0
 
 
 # ---- fixed on the spot ----------------------------------------------------------------------------------
