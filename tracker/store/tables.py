@@ -89,7 +89,8 @@ inspections = Table(
     # When the check began, taken on the phone and kept through an offline queue (null before migration 0020:
     # readers fall back to submitted_at); and the facility's person present, who signs the on-site record.
     Column("onsite_at", UTCDateTime),
-    Column("person_present", String(100), nullable=False, default="", server_default=""),
+    # A server default only: rows written by code older than this column (other migrations' data steps) get it too.
+    Column("person_present", String(100), nullable=False, server_default=""),
     # A client_ref is its sender's idempotency key: another person's ref is another key.
     UniqueConstraint("inspector_id", "client_ref"),
 )

@@ -73,15 +73,16 @@ def downgrade() -> None:
     op.drop_index("ix_inspection_item_photos_inspection_id", table_name="inspection_item_photos")
     op.drop_table("inspection_item_photos")
     op.drop_table("inspection_inspectors")
-    with op.batch_alter_table("findings") as batch:
-        batch.drop_column("downgrade")
-        batch.drop_column("severity_reason")
+    # Plain DROP COLUMN, not a batch: on SQLite a batch copies the table, and dropping the old copy of a table
+    # other rows refer to fails with foreign keys on.
+    op.drop_column("findings", "downgrade")
+    op.drop_column("findings", "severity_reason")
+    # The older schema has no word for an item fixed during the visit: it was in order when the visit ended.
+    op.execute("UPDATE inspection_items SET result = 'pass' WHERE result = 'fixed'")
     with op.batch_alter_table("inspection_items") as batch:
         batch.alter_column(
             "result", existing_type=sa.String(length=10), type_=sa.String(length=4), existing_nullable=False
         )
-    with op.batch_alter_table("inspections") as batch:
-        batch.drop_column("person_present")
-        batch.drop_column("onsite_at")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("warrant_no")
+    op.drop_column("inspections", "person_present")
+    op.drop_column("inspections", "onsite_at")
+    op.drop_column("users", "warrant_no")
