@@ -33,7 +33,8 @@ DEFAULT_ISSUER = "县民政局"
 ISSUER_EN = "County Civil Affairs Bureau"
 SEVERITY = {"general": ("一般隐患", "General"), "major": ("重大事故隐患", "MAJOR")}
 MODE = {
-    "unannounced": ("四不两直（暗查暗访）", "unannounced"),
+    "unannounced": ("四不两直", "unannounced"),
+    "covert": ("暗查暗访", "covert"),
     "routine": ("日常检查", "routine"),
     "special": ("专项检查", "special"),
     "self": ("自查自纠", "self-inspection"),
