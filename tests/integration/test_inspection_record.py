@@ -159,6 +159,12 @@ async def test_with_a_reason_it_stays_major_until_a_section_chief_approves(stack
         path, headers=await stack.token("lead"), json={"approved": False, "note": "x"}
     )
     assert again.status_code == 409
+    # The facility hears of the new grade and the deadline that runs now, in the bureau's words only.
+    await react(stack)
+    [regraded] = await stack.mail_rows("regrade")
+    assert regraded.to_addr == "head-f1@example.cn"
+    assert "一般事故隐患" in regraded.text_body and view["deadline"] in regraded.subject
+    assert "仅一处指示灯故障" not in regraded.text_body
 
 
 async def test_a_refused_downgrade_keeps_it_major(stack: Stack):

@@ -138,6 +138,17 @@ class ExtensionDecided(Event):
     due_day: date | None
 
 
+class FindingRegraded(Event):
+    """A section chief approved recording a major-mapped finding as general; `due_day` is the deadline that
+    runs now (None while it has none)."""
+
+    name: ClassVar[str] = "finding.regraded"
+    finding_id: int
+    facility_id: int
+    severity: Literal["general", "major"]
+    due_day: date | None
+
+
 CATALOGUE: dict[str, type[Event]] = {
     cls.name: cls
     for cls in (
@@ -151,5 +162,6 @@ CATALOGUE: dict[str, type[Event]] = {
         FindingEscalated,
         ExtensionRequested,
         ExtensionDecided,
+        FindingRegraded,
     )
 }

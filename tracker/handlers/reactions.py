@@ -12,6 +12,7 @@ from tracker.events.schemas import (
     ExtensionRequested,
     FindingClosed,
     FindingEscalated,
+    FindingRegraded,
     FindingReminded,
     FindingReported,
     InspectionSubmitted,
@@ -93,6 +94,13 @@ async def tell_the_facility_the_decision(
     await notify.extension_decided(conn, ctx, event.finding_id, event.request_id, now)
 
 
+async def tell_the_facility_the_new_grade(
+    event: FindingRegraded, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
+    """When a finding is graded general after review, tell the facility its grade and the deadline that runs."""
+    await notify.finding_regraded(conn, ctx, event.finding_id, now)
+
+
 def is_major(event: FindingReported) -> bool:
     return event.severity == "major"
 
@@ -119,4 +127,5 @@ REACTIONS: tuple[Reaction, ...] = (
     _reaction(tell_the_next_level, FindingEscalated),
     _reaction(ask_for_a_decision, ExtensionRequested),
     _reaction(tell_the_facility_the_decision, ExtensionDecided),
+    _reaction(tell_the_facility_the_new_grade, FindingRegraded),
 )

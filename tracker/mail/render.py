@@ -23,6 +23,7 @@ KINDS = (
     "rejection",
     "extension_request",
     "extension_decision",
+    "regrade",
     "digest",
 )
 

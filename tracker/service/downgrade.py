@@ -12,10 +12,12 @@ from tracker.domain import grading
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, Severity, Status
 from tracker.domain.policy import PolicySettings, deadline_for
+from tracker.events.schemas import FindingRegraded
 from tracker.service.context import load_calendar
 from tracker.service.loop import StaleFinding, load_finding
 from tracker.stats import daybook
 from tracker.stats.periods import local_day
+from tracker.store.outbox import add_events
 from tracker.store.tables import findings, history
 
 
@@ -80,3 +82,11 @@ async def decide_downgrade(
     if approved:
         # Its grade counted as major on every day since it was found.
         await daybook.reopen(conn, local_day(finding.reported_at))
+        told = FindingRegraded(
+            finding_id=finding_id,
+            facility_id=finding.facility_id,
+            severity=Severity.GENERAL.value,
+            due_day=values.get("due_day", finding.due_day),
+            occurred_at=now,
+        )
+        await add_events(conn, [told], now)

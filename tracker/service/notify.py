@@ -236,6 +236,26 @@ async def extension_decided(
     )
 
 
+async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
+    """The facility hears that a hazard is now a general one, and by when it is to be fixed. A finding not yet
+    ordered hears nothing here: its order carries the grade."""
+    rows = await _findings(conn, [finding_id])
+    if rows[0].owner_name is None:
+        return
+    facility = await _facility(conn, rows[0].facility_id)
+    message = render(
+        "regrade", facility=facility, findings=rows, day=rows[0].due_day, link=_answer_link(ctx, rows[0], now)
+    )
+    await queue_mail(
+        conn,
+        kind="regrade",
+        about=f"finding:{finding_id}",
+        to=rows[0].owner_email or facility.head_email,
+        message=message,
+        now=now,
+    )
+
+
 async def finding_reminded(
     conn: AsyncConnection, ctx: Context, finding_id: int, round_: int, due_day: date, now: datetime
 ) -> None:
