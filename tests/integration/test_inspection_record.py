@@ -347,6 +347,11 @@ async def test_a_self_report_raises_no_order_and_closes_with_the_bureaus_verific
     async with stack.engine.connect() as conn:
         assert (await conn.execute(select(orders.c.id))).all() == []
     assert await stack.mail_rows("order") == [] and await stack.mail_rows("supervision_notice") == []
+    # The bureau's view of the hazards facilities reported themselves.
+    listed = await stack.client.get(
+        "/api/findings", headers=await stack.token("chief"), params={"mode": "self"}
+    )
+    assert [f["id"] for f in listed.json()["items"]] == [found["id"]]
 
     head = await stack.token("head")
     path = f"/api/findings/{found['id']}"

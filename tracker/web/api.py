@@ -304,6 +304,8 @@ async def list_findings(
     status: Literal["reported", "ordered", "submitted", "closed"] | None = None,
     facility_id: int | None = None,
     overdue: bool = False,
+    # mode=self: the hazards facilities reported themselves, which no bureau order carries.
+    mode: Literal["unannounced", "covert", "routine", "self", "special"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
@@ -314,6 +316,8 @@ async def list_findings(
         query = query.where(findings.c.status == status)
     if facility_id is not None:
         query = query.where(findings.c.facility_id == facility_id)
+    if mode is not None:
+        query = query.where(findings.c.mode == mode)
     if overdue:
         query = query.where(findings.c.status == Status.ORDERED.value, findings.c.due_at < now)
     async with read_only(ctx.engine) as conn:
