@@ -329,6 +329,18 @@ async def test_it_keeps_a_self_reported_hazard_on_the_facilitys_register_and_clo
         assert f'data-finding="{finding_id}"' in register.text.split('id="own"')[1]
         page = await head.client.get(f"/findings/{finding_id}")
         assert 'id="answer-form"' in page.text
+        # More time is asked for on the same page; the bureau decides.
+        asked = await head.client.post(
+            f"/findings/{finding_id}/extension", data={"csrf": head.csrf, "days": "5", "reason": "等待配件"}
+        )
+        assert asked.status_code == 303, asked.text
+        async with stack.engine.connect() as conn:
+            [request] = (
+                await conn.execute(
+                    select(extension_requests).where(extension_requests.c.finding_id == finding_id)
+                )
+            ).all()
+        assert (request.days, request.status) == (5, "pending")
         answer = await head.client.post(
             f"/findings/{finding_id}/rectification", data={"csrf": head.csrf, "note": "已清理"}
         )

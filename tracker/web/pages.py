@@ -702,6 +702,33 @@ async def finding_rectify(
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
+@router.post("/findings/{finding_id}/extension")
+async def finding_extension_ask(
+    request: Request,
+    finding_id: int,
+    actor: FormWho,
+    days: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """The facility head asks for more time for a hazard it reported itself (no order page carries it)."""
+    ctx = context(request)
+    try:
+        _check_csrf(request, csrf)
+        await _finding_place(request, actor, finding_id)
+        wanted = _days_value(days)
+        if not reason.strip():
+            raise PageError(422, "extension.reason_needed")
+        async with ctx.engine.begin() as conn:
+            await request_extension(conn, actor, finding_id, wanted, reason.strip(), ctx.clock.now())
+    except PageError as error:
+        return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _finding_page(request, actor, finding_id, str(error), code)
+    return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+
+
 def _days_value(text: str) -> int:
     try:
         days = int(text.strip())
