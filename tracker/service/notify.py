@@ -244,7 +244,11 @@ async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int,
         return
     facility = await _facility(conn, rows[0].facility_id)
     message = render(
-        "regrade", facility=facility, findings=rows, day=rows[0].due_day, link=_answer_link(ctx, rows[0], now)
+        "regrade",
+        facility=facility,
+        findings=rows,
+        day=rows[0].due_day,
+        link=await _answer_link(conn, ctx, rows[0], now),
     )
     await queue_mail(
         conn,
