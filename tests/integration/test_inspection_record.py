@@ -4,11 +4,13 @@ worker runs it (the loop on the real nats-server is tests/integration/test_loop.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import select, update
 
 from tests.support.stack import Stack, add_facility, add_people, make_stack
@@ -17,6 +19,7 @@ from tracker.clock import FixedClock
 from tracker.events.codec import decode
 from tracker.handlers.base import handle_one
 from tracker.handlers.reactions import REACTIONS
+from tracker.service.photos import remove_unlinked
 from tracker.service.record import fixed_count, fixed_items, inspection_record
 from tracker.stats import daybook
 from tracker.stats import query as q
@@ -32,7 +35,15 @@ from tracker.store.tables import (
     users,
 )
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+def _png() -> bytes:
+    # A photo that decodes: uploads are opened and encoded again.
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()
 # A Wednesday morning in Shanghai, far from any holiday.
 NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
 
@@ -273,6 +284,8 @@ async def test_an_item_fixed_on_the_spot_raises_nothing_and_is_counted(stack: St
     # The photo of a fixed item is the inspection's: the section chief sees it too.
     seen = await stack.client.get(f"/api/photos/{photo.json()['id']}", headers=await stack.token("chief"))
     assert seen.status_code == 200
+    # The daily clean-up of photos nothing uses keeps it.
+    assert await remove_unlinked(stack.engine, stack.settings.photo_dir, NOW + timedelta(days=3)) == []
 
 
 # ---- who inspected, when, with whom present ---------------------------------------------------------------
