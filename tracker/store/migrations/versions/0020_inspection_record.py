@@ -1,7 +1,7 @@
 """who inspected, when, with whom present; items fixed during the visit; downgrades that wait for a decision
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0017
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import tracker.store.tables
 
 revision = "0020"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
