@@ -32,6 +32,7 @@ from tracker.store.tables import (
     users,
 )
 from tracker.web.auth import context, current_actor, login
+from tracker.web.bounds import MAX_ID, MAX_OFFSET, FacilityFilter, FindingId
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS
 
 router = APIRouter(prefix="/api")
@@ -200,7 +201,7 @@ class ItemIn(BaseModel):
 
 
 class InspectionIn(BaseModel):
-    facility_id: int
+    facility_id: int = Field(ge=1, le=MAX_ID)
     mode: Literal["unannounced", "covert", "routine", "self", "special"]
     client_ref: str = Field(min_length=1, max_length=100)
     items: list[ItemIn] = Field(min_length=1, max_length=500)
@@ -302,12 +303,12 @@ async def list_findings(
     request: Request,
     actor: Actor = Depends(current_actor),
     status: Literal["reported", "ordered", "submitted", "closed"] | None = None,
-    facility_id: int | None = None,
+    facility_id: FacilityFilter = None,
     overdue: bool = False,
     # mode=self: the hazards facilities reported themselves, which no bureau order carries.
     mode: Literal["unannounced", "covert", "routine", "self", "special"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     ctx = context(request)
     now = ctx.clock.now()
@@ -329,7 +330,7 @@ async def list_findings(
 
 @router.get("/findings/{finding_id}", tags=["findings"])
 async def get_finding(
-    finding_id: int, request: Request, actor: Actor = Depends(current_actor)
+    finding_id: FindingId, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
@@ -344,7 +345,7 @@ class RectificationIn(BaseModel):
 
 @router.post("/findings/{finding_id}/rectification", status_code=201, tags=["findings"])
 async def post_rectification(
-    finding_id: int, body: RectificationIn, request: Request, actor: Actor = Depends(current_actor)
+    finding_id: FindingId, body: RectificationIn, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     ctx = context(request)
     async with ctx.engine.begin() as conn:
@@ -362,7 +363,7 @@ class VerificationIn(BaseModel):
 
 @router.post("/findings/{finding_id}/verification", status_code=201, tags=["findings"])
 async def post_verification(
-    finding_id: int, body: VerificationIn, request: Request, actor: Actor = Depends(current_actor)
+    finding_id: FindingId, body: VerificationIn, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     ctx = context(request)
     if not body.accepted and not body.note.strip():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -72,6 +75,10 @@ def create_app(ctx: Context) -> FastAPI:
         if isinstance(error, InvalidInput):
             body = {"detail": f"{error.field}: {error}", "field": error.field}
         return JSONResponse(status_code=error.status_code, content=body)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content=validation_body(error.errors()))
 
     @app.exception_handler(StaleFinding)
     async def stale(request: Request, error: StaleFinding) -> JSONResponse:
@@ -190,6 +197,28 @@ def _login_form(
         secure=ctx.settings.base_url.startswith("https"),
     )
     return response
+
+
+def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
+    """A refused request's body that says, in its `detail`, which field was wrong and why, as the domain's
+    InvalidInput does. The input itself is not echoed back: it may be a password."""
+    problems = [
+        {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in errors
+    ]
+    problems = problems or [{"field": "request", "message": "invalid request"}]
+    return {
+        "detail": "; ".join(f"{p['field']}: {p['message']}" for p in problems),
+        "field": problems[0]["field"],
+        "errors": problems,
+    }
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    # ("query", "from") is "from", ("body", "items", 0, "note") is "items.0.note", ("body",) the body itself.
+    parts = [str(part) for part in loc]
+    if len(parts) > 1 and parts[0] in ("path", "query", "header", "cookie", "body"):
+        parts = parts[1:]
+    return ".".join(parts) or "request"
 
 
 def _safe_next(target: str) -> str:

@@ -26,6 +26,15 @@ from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
 from tracker.store.db import read
 from tracker.web.auth import context, session_actor
+from tracker.web.bounds import (
+    DAY_PATTERN,
+    END_DAY,
+    FIRST_DAY,
+    MAX_PAGE,
+    MONTH_PATTERN,
+    FacilityFilter,
+    reporting_day,
+)
 
 router = APIRouter()
 Who = Annotated[Actor, Depends(session_actor)]
@@ -40,6 +49,8 @@ BREAKDOWN_ROWS = 20
 
 
 def _period(start: str | None, end: str | None, request: Request) -> Period:
+    reporting_day("from", start)
+    reporting_day("to", end)
     try:
         return parse_period(start, end, context(request).clock.now())
     except ValueError as error:
@@ -70,7 +81,7 @@ class Filters:
         self,
         town: str | None = None,
         facility_type: str | None = None,
-        facility_id: int | None = None,
+        facility_id: FacilityFilter = None,
         category: str | None = None,
         severity: str | None = None,
         mode: str | None = None,
@@ -111,8 +122,8 @@ async def dashboard_page(
     request: Request,
     actor: Who,
     filters: Annotated[Filters, Depends()],
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN)] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN)] = None,
     whole: Annotated[str | None, Query(alias="all", description="a breakdown to show whole")] = None,
 ) -> Response:
     period = _period(start, end, request)
@@ -173,9 +184,9 @@ async def findings_page(
     actor: Who,
     filters: Annotated[Filters, Depends()],
     metric: str = "found",
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN)] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN)] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     """The findings behind one number, a page of PAGE_SIZE at a time: their count is the number on the
     dashboard."""
@@ -233,8 +244,8 @@ async def export(
     filters: Annotated[Filters, Depends()],
     table: str = "all",
     metric: str = "found",
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN)] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN)] = None,
 ) -> Response:
     """Any table of the dashboard as .xlsx (`table=summary|town|…|overdue|all`), or the list behind a number
     (`table=findings&metric=…`)."""
@@ -263,12 +274,22 @@ async def export(
 
 
 @router.get("/dashboard/report.pdf", tags=["dashboard"])
-async def report_pdf(request: Request, actor: Who, month: str, town: str | None = None) -> Response:
+async def report_pdf(
+    request: Request,
+    actor: Who,
+    month: Annotated[str, Query(pattern=MONTH_PATTERN)],
+    town: str | None = None,
+) -> Response:
     """The monthly report, as `tracker report --month … --format pdf` makes it."""
     try:
         period = Period.parse_month(month)
     except ValueError as error:
         raise HTTPException(status_code=422, detail=f"month: {error}") from None
+    if period.start < FIRST_DAY or period.end > END_DAY:
+        raise HTTPException(
+            status_code=422,
+            detail=f"month: from {FIRST_DAY:%Y-%m} to {END_DAY - timedelta(days=1):%Y-%m} only, not {month}",
+        )
     d = await _dashboard(request, actor, period, _filter(actor, town), whole_lists=True)
     body = reports.pdf(d, context(request).catalog, context(request).clock.now())
     return Response(
@@ -283,8 +304,8 @@ async def closure(
     request: Request,
     actor: Who,
     filters: Annotated[Filters, Depends()],
-    start: Annotated[str | None, Query(alias="from")] = None,
-    end: Annotated[str | None, Query(alias="to")] = None,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN)] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN)] = None,
     group_by: str | None = None,
 ) -> dict[str, Any]:
     """The dashboard's figures as JSON: the period's totals with their change against the previous period and,
