@@ -173,6 +173,11 @@ OUT_OF_RANGE = [
     ("/api/findings/2147483648", "finding_id"),
     ("/api/findings?facility_id=9223372036854775808", "facility_id"),
     ("/api/findings?offset=9223372036854775808", "offset"),
+    # The same ids on the pages, which the document leaves out.
+    ("/findings/9223372036854775808", "finding_id"),
+    ("/inspect/9223372036854775808", "facility_id"),
+    ("/inspect/done/9223372036854775808", "inspection_id"),
+    ("/orders/9223372036854775808?token=x", "order_id"),
 ]
 
 

@@ -32,7 +32,7 @@ from tracker.store.tables import (
     users,
 )
 from tracker.web.auth import context, current_actor, login
-from tracker.web.bounds import MAX_ID, MAX_OFFSET, FacilityFilter, FindingId
+from tracker.web.bounds import MAX_ID, MAX_OFFSET, FacilityFilter, PathId
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS
 
 router = APIRouter(prefix="/api")
@@ -330,7 +330,7 @@ async def list_findings(
 
 @router.get("/findings/{finding_id}", tags=["findings"])
 async def get_finding(
-    finding_id: FindingId, request: Request, actor: Actor = Depends(current_actor)
+    finding_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
@@ -345,7 +345,7 @@ class RectificationIn(BaseModel):
 
 @router.post("/findings/{finding_id}/rectification", status_code=201, tags=["findings"])
 async def post_rectification(
-    finding_id: FindingId, body: RectificationIn, request: Request, actor: Actor = Depends(current_actor)
+    finding_id: PathId, body: RectificationIn, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     ctx = context(request)
     async with ctx.engine.begin() as conn:
@@ -363,7 +363,7 @@ class VerificationIn(BaseModel):
 
 @router.post("/findings/{finding_id}/verification", status_code=201, tags=["findings"])
 async def post_verification(
-    finding_id: FindingId, body: VerificationIn, request: Request, actor: Actor = Depends(current_actor)
+    finding_id: PathId, body: VerificationIn, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     ctx = context(request)
     if not body.accepted and not body.note.strip():

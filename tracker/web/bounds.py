@@ -20,7 +20,8 @@ END_DAY = date(2100, 1, 1)
 DAY_PATTERN = r"^(\d{4}-\d{2}-\d{2})?$"
 MONTH_PATTERN = r"^\d{4}-\d{1,2}$"
 
-FindingId = Annotated[int, Path(ge=1, le=MAX_ID)]
+# An id in a URL's path, and an id filter in its query.
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 FacilityFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 

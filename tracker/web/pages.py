@@ -64,6 +64,7 @@ from tracker.store.tables import (
 from tracker.web import i18n
 from tracker.web.api import finding_view, inspector_register, save_photo
 from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
+from tracker.web.bounds import PathId
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS, note_length
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -198,7 +199,7 @@ async def inspect_start(request: Request, actor: Who, q: str = "") -> Response:
 
 
 @router.get("/inspect/{facility_id}")
-async def inspect_setup(request: Request, facility_id: int, actor: Who) -> Response:
+async def inspect_setup(request: Request, facility_id: PathId, actor: Who) -> Response:
     ctx = context(request)
     try:
         async with read_only(ctx.engine) as conn:
@@ -231,7 +232,7 @@ async def inspect_setup(request: Request, facility_id: int, actor: Who) -> Respo
 @router.get("/inspect/{facility_id}/walk")
 async def inspect_walk(
     request: Request,
-    facility_id: int,
+    facility_id: PathId,
     actor: Who,
     mode: str = "unannounced",
     cat: Annotated[list[str] | None, Query()] = None,
@@ -292,7 +293,7 @@ async def inspect_walk(
 
 
 @router.get("/inspect/done/{inspection_id}")
-async def inspect_done(request: Request, inspection_id: int, actor: Who) -> Response:
+async def inspect_done(request: Request, inspection_id: PathId, actor: Who) -> Response:
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
         inspection = (
@@ -561,7 +562,7 @@ def _days_left(view: dict[str, Any], now: datetime) -> int | None:
 
 
 @router.get("/findings/{finding_id}")
-async def finding_page(request: Request, finding_id: int, actor: Who) -> Response:
+async def finding_page(request: Request, finding_id: PathId, actor: Who) -> Response:
     return await _finding_page(request, actor, finding_id)
 
 
@@ -584,7 +585,7 @@ async def _save_photos(ctx: Context, files: list[UploadFile] | None, uploaded_by
 @router.post("/findings/{finding_id}/verify")
 async def finding_verify(
     request: Request,
-    finding_id: int,
+    finding_id: PathId,
     actor: FormWho,
     decision: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
@@ -742,8 +743,8 @@ def _days_value(text: str) -> int:
 @router.post("/findings/{finding_id}/extension/{request_id}")
 async def finding_extension_decide(
     request: Request,
-    finding_id: int,
-    request_id: int,
+    finding_id: PathId,
+    request_id: PathId,
     actor: FormWho,
     decision: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
@@ -906,7 +907,7 @@ async def _order_page(
 @router.get("/orders/{order_id}")
 async def order_page(
     request: Request,
-    order_id: int,
+    order_id: PathId,
     token: str | None = None,
     sent: int | None = None,
     asked: int | None = None,
@@ -936,8 +937,8 @@ async def _check_answer(
 @router.post("/orders/{order_id}/findings/{finding_id}/rectification")
 async def order_rectify(
     request: Request,
-    order_id: int,
-    finding_id: int,
+    order_id: PathId,
+    finding_id: PathId,
     note: Annotated[str, Form()] = "",
     token: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
@@ -976,7 +977,9 @@ async def order_rectify(
 
 
 @router.get("/orders/{order_id}/photos/{photo_id}")
-async def order_photo(request: Request, order_id: int, photo_id: str, token: str | None = None) -> Response:
+async def order_photo(
+    request: Request, order_id: PathId, photo_id: str, token: str | None = None
+) -> Response:
     try:
         access = await _order_access(request, order_id, token)
     except PageError as error:
@@ -1003,8 +1006,8 @@ async def order_photo(request: Request, order_id: int, photo_id: str, token: str
 @router.post("/orders/{order_id}/findings/{finding_id}/extension")
 async def order_extension(
     request: Request,
-    order_id: int,
-    finding_id: int,
+    order_id: PathId,
+    finding_id: PathId,
     days: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
     token: Annotated[str, Form()] = "",
@@ -1037,7 +1040,7 @@ async def order_extension(
 
 
 @router.get("/orders/{order_id}/pdf")
-async def order_pdf_download(request: Request, order_id: int, token: str | None = None) -> Response:
+async def order_pdf_download(request: Request, order_id: PathId, token: str | None = None) -> Response:
     """The order as the printable 整改通知书; the same people may fetch it as may open the order page."""
     try:
         access = await _order_access(request, order_id, token)
