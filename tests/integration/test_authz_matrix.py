@@ -55,7 +55,6 @@ MATRIX_TEXT = """
 method path                                                        anonymous  order_token  inspector    facility_head  town_officer  section_chief  bureau_lead  admin
 GET    /openapi.json                                               401        401          200          200            200           200            200          200
 GET    /docs                                                       401        401          200          200            200           200            200          200
-GET    /docs/oauth2-redirect                                       401        401          200          200            200           200            200          200
 GET    /redoc                                                      401        401          200          200            200           200            200          200
 GET    /static/{path:path}                                         200        200          200          200            200           200            200          200
 GET    /healthz                                                    200        200          200          200            200           200            200          200
@@ -416,7 +415,6 @@ Build = Callable[[World, Place, str], Call]
 REQUESTS: dict[Key, Build] = {
     ("GET", "/openapi.json"): lambda w, p, c: Call("/openapi.json"),
     ("GET", "/docs"): lambda w, p, c: Call("/docs"),
-    ("GET", "/docs/oauth2-redirect"): lambda w, p, c: Call("/docs/oauth2-redirect"),
     ("GET", "/redoc"): lambda w, p, c: Call("/redoc"),
     ("GET", "/static/{path:path}"): lambda w, p, c: Call("/static/app.css"),
     ("GET", "/healthz"): lambda w, p, c: Call("/healthz"),
@@ -502,7 +500,6 @@ def _credentials(caller: str) -> dict[str, str]:
 TARGET_FREE = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     ("GET", "/static/{path:path}"),
     ("GET", "/healthz"),
