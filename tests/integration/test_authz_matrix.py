@@ -64,8 +64,8 @@ GET    /lang/{code}                                                303        30
 GET    /login                                                      200        200          200          200            200           200            200          200
 POST   /login                                                      303        303          303          303            303           303            303          303
 POST   /login#forged                                               403        403          403          403            403           403            403          403
-POST   /logout                                                     303        303          303          303            303           303            303          303
-POST   /logout#forged                                              303        303          403          403            403           403            403          403
+POST   /logout                                                     303        403          303          303            303           303            303          303
+POST   /logout#forged                                              303        403          403          403            403           403            403          403
 POST   /api/token                                                  200        200          200          200            200           200            200          200
 GET    /api/facilities                                             401        401          200          200            200           200            200          200
 GET    /api/checklists                                             401        401          200          200            200           200            200          200
@@ -104,8 +104,9 @@ GET    /admin/mail/{name}                                          401        40
 # fmt: on
 # Why some rows read as they do:
 # - /docs and the schema need a login: they map every route and parameter for whoever asks.
-# - `#forged` is the same request sent cross-site, without the form's anti-forgery token: refused. A logout of
-#   someone with no session has nothing to forge and only goes back to the login page.
+# - `#forged` is the same request sent cross-site, without the form's anti-forgery token: refused. A logout with
+#   no cookie has nothing to forge and only goes back to the login page; the order link's token put in the
+#   session cookie's place is a cookie like any other, and without the form's token its logout is refused.
 # - `#replayed-client_ref` sends the client_ref of the inspector's earlier inspection of the target: only its
 #   submitter gets it back (200, nothing created); anyone else is told it is taken (409) and sees nothing of it.
 # - `#mode-self` files a self-inspection (自查自纠), which only the facility's own head may.
