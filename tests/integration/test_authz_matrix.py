@@ -78,6 +78,8 @@ GET    /api/findings                                               401        40
 GET    /api/findings/{finding_id}                                  401        401          200          200/404/404    200/200/404   200            200          200
 POST   /api/findings/{finding_id}/rectification                    401        401          403          201/404/404    403/403/404   403            403          403
 POST   /api/findings/{finding_id}/verification                     401        401          201          403/404/404    201/201/404   201            201          201
+POST   /api/findings/{finding_id}/downgrade                        401        401          403          403/404/404    403/403/404   200            200          200
+GET    /api/inspectors                                             401        401          200          403            200           200            200          200
 GET    /api/stats/closure                                          401        401          403          403            200/200/403   200            200          200
 GET    /inspect                                                    401        401          200          200            200           200            200          200
 GET    /inspect/{facility_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
@@ -87,6 +89,9 @@ GET    /my                                                         401        40
 GET    /findings/{finding_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
 POST   /findings/{finding_id}/verify                               401        401          303          403/404/404    303/303/404   303            303          303
 POST   /findings/{finding_id}/extension/{request_id}               401        401          303          403/404/404    403/403/404   303            303          303
+POST   /findings/{finding_id}/downgrade                            401        401          403          403/404/404    403/403/404   303            303          303
+POST   /findings/{finding_id}/rectification                        401        401          403          303/404/404    403/403/404   403            403          403
+POST   /findings/{finding_id}/extension                            401        401          403          303/404/404    403/403/404   403            403          403
 GET    /orders/{order_id}                                          401        200/403/403  200          200/404/404    200/200/404   200            200          200
 GET    /orders/{order_id}/pdf                                      401        200/403/403  200          200/404/404    200/200/404   200            200          200
 GET    /orders/{order_id}/photos/{photo_id}                        401        200/403/403  200          200/404/404    200/200/404   200            200          200
@@ -171,9 +176,10 @@ USERNAMES = {
 
 @dataclass
 class Place:
-    """One facility and what was seeded there: an inspection by the inspector, its order with three findings
+    """One facility and what was seeded there: an inspection by the inspector, its order with four findings
     (one open, one whose rectification waits for verification with a photo, one whose head asked for more
-    time), and the order's link as mailed."""
+    time, one of a major item recorded as general whose downgrade waits for a decision), and the order's link
+    as mailed."""
 
     code: str
     town: str
@@ -187,6 +193,7 @@ class Place:
     submitted_finding: int = 0
     asked_finding: int = 0
     extension_request: int = 0
+    downgrade_finding: int = 0
     photo_id: str = ""
     order_token: str = ""
 
@@ -200,6 +207,7 @@ class World:
     bearer: dict[str, str] = field(default_factory=dict)  # by role
     cookie: dict[str, str] = field(default_factory=dict)  # by role
     items: list[str] = field(default_factory=list)
+    major_item: str = ""
     category: str = ""
     mail_name: str = "matrix-0001.eml"
 
@@ -310,15 +318,24 @@ async def _seed(world: World) -> None:
                         "mode": "unannounced",
                         "client_ref": place.client_ref,
                         "items": [
-                            {"item": code, "result": "fail", "note": "通道堵塞"} for code in world.items
+                            *({"item": code, "result": "fail", "note": "通道堵塞"} for code in world.items),
+                            {
+                                "item": world.major_item,
+                                "result": "fail",
+                                "note": "墙体裂缝",
+                                "severity": "general",
+                                "severity_reason": "裂缝细小，未见发展",
+                            },
                         ],
                     },
                 )
                 assert reported.status_code == 201, reported.text
                 place.inspection_id = reported.json()["id"]
-                place.open_finding, place.submitted_finding, place.asked_finding = [
-                    f["id"] for f in reported.json()["findings"]
-                ]
+                by_item = {f["item"]["code"]: f["id"] for f in reported.json()["findings"]}
+                place.open_finding, place.submitted_finding, place.asked_finding = (
+                    by_item[code] for code in world.items
+                )
+                place.downgrade_finding = by_item[world.major_item]
                 # What the worker does on inspection.submitted and order.issued: the order, then its mail.
                 async with engine.begin() as conn:
                     issued = await issue_order(conn, place.inspection_id, ctx.policy, datetime.now(UTC))
@@ -373,6 +390,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     built = World(folder, folder / "template.db", catalog, _places())
     built.items = [i.code for i in general[:3]]
     built.category = general[0].category
+    built.major_item = next(
+        i.code for i in catalog.items(facility_type="nursing_home") if i.severity == "major"
+    )
     asyncio.run(_seed(built))
     yield built
 
@@ -447,6 +467,20 @@ REQUESTS: dict[Key, Build] = {
     ("POST", "/api/findings/{finding_id}/verification"): lambda w, p, c: Call(
         f"/api/findings/{p.submitted_finding}/verification", json={"accepted": True, "note": "复查合格"}
     ),
+    ("POST", "/api/findings/{finding_id}/downgrade"): lambda w, p, c: Call(
+        f"/api/findings/{p.downgrade_finding}/downgrade",
+        json={"approved": True, "note": "同意按一般隐患处理"},
+    ),
+    ("GET", "/api/inspectors"): lambda w, p, c: Call("/api/inspectors"),
+    ("POST", "/findings/{finding_id}/downgrade"): lambda w, p, c: Call(
+        f"/findings/{p.downgrade_finding}/downgrade", data={"decision": "approve", "note": ""}
+    ),
+    ("POST", "/findings/{finding_id}/rectification"): lambda w, p, c: Call(
+        f"/findings/{p.open_finding}/rectification", data={"note": "已更换灭火器"}
+    ),
+    ("POST", "/findings/{finding_id}/extension"): lambda w, p, c: Call(
+        f"/findings/{p.open_finding}/extension", data={"days": "5", "reason": "材料未到"}
+    ),
     ("GET", "/api/stats/closure"): lambda w, p, c: Call("/api/stats/closure", params=_scope(p)),
     ("GET", "/inspect"): lambda w, p, c: Call("/inspect", params={"q": p.code}),
     ("GET", "/inspect/{facility_id}"): lambda w, p, c: Call(f"/inspect/{p.facility_id}"),
@@ -514,6 +548,7 @@ TARGET_FREE = {
     ("POST", "/logout#forged"),
     ("POST", "/api/token"),
     ("GET", "/api/checklists"),
+    ("GET", "/api/inspectors"),
     ("POST", "/api/photos"),
     ("GET", "/my"),
     ("GET", "/self-report"),

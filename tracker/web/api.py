@@ -384,7 +384,7 @@ class DowngradeDecisionIn(BaseModel):
 
 @router.post("/findings/{finding_id}/downgrade", tags=["findings"])
 async def post_downgrade_decision(
-    finding_id: int, body: DowngradeDecisionIn, request: Request, actor: Actor = Depends(current_actor)
+    finding_id: PathId, body: DowngradeDecisionIn, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
     """A section chief, bureau lead or admin approves (the finding becomes general) or refuses (it stays major)
     recording a major-mapped item as general."""

@@ -642,7 +642,7 @@ async def _finding_place(request: Request, actor: Actor, finding_id: int) -> Non
 @router.post("/findings/{finding_id}/downgrade")
 async def finding_downgrade_decide(
     request: Request,
-    finding_id: int,
+    finding_id: PathId,
     actor: FormWho,
     decision: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
@@ -679,7 +679,7 @@ async def finding_downgrade_decide(
 @router.post("/findings/{finding_id}/rectification")
 async def finding_rectify(
     request: Request,
-    finding_id: int,
+    finding_id: PathId,
     actor: FormWho,
     note: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
@@ -706,7 +706,7 @@ async def finding_rectify(
 @router.post("/findings/{finding_id}/extension")
 async def finding_extension_ask(
     request: Request,
-    finding_id: int,
+    finding_id: PathId,
     actor: FormWho,
     days: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
