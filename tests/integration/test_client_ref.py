@@ -87,15 +87,15 @@ async def test_the_same_sender_sending_a_ref_again_gets_their_first_inspection(s
     ("who", "facility_id", "mode"),
     [("head", 1, "self"), ("town", 1, "unannounced"), ("inspector2", 2, "unannounced")],
 )
-async def test_anyone_else_sending_the_same_ref_records_their_own_inspection_and_sees_nothing_of_the_first(
+async def test_anyone_else_sending_the_same_ref_is_refused_409_and_sees_nothing_of_the_first(
     stack: Stack, first: dict, who: str, facility_id: int, mode: str
 ):
     response = await send(stack, who, body(stack, facility_id, "demo-1", mode))
-    assert response.status_code == 201, response.text
-    mine = response.json()
-    assert mine["id"] != first["id"] and mine["created"] is True
-    assert {f["facility_id"] for f in mine["findings"]} == {facility_id}
-    assert shows_nothing_of(response, first)
+    assert response.status_code == 409, response.text
+    assert response.json()["field"] == "client_ref"
+    assert shows_nothing_of(response, first) and str(first["id"]) not in response.text
+    lead = await stack.token("lead")
+    assert (await stack.client.get("/api/findings", headers=lead)).json()["total"] == len(first["findings"])
 
 
 @pytest.mark.parametrize("who", ["head", "town"])
@@ -124,10 +124,16 @@ async def test_the_same_sender_reusing_a_ref_for_another_facility_is_told_so_and
     assert shows_nothing_of(response, first) and str(first["id"]) not in response.text
 
 
-async def test_a_ref_claimed_in_advance_does_not_swallow_the_real_submission(stack: Stack):
+async def test_a_ref_claimed_in_advance_gets_nothing_and_the_real_submission_goes_in_under_a_fresh_ref(
+    stack: Stack,
+):
     claimed = await send(stack, "head", body(stack, 1, "visit-2026-12-06", "self"))
     assert claimed.status_code == 201
-    real = await send(stack, "inspector", body(stack, 1, "visit-2026-12-06", n=1))
+    refused = await send(stack, "inspector", body(stack, 1, "visit-2026-12-06", n=1))
+    assert refused.status_code == 409 and refused.json()["field"] == "client_ref"
+    assert str(claimed.json()["id"]) not in refused.text
+    # What the phone's queue does on that answer: the same inspection again under a new ref.
+    real = await send(stack, "inspector", body(stack, 1, "visit-2026-12-06-again", n=1))
     assert real.status_code == 201 and real.json()["id"] != claimed.json()["id"]
     lead = await stack.token("lead")
     assert (await stack.client.get("/api/findings", headers=lead)).json()["total"] == 2

@@ -156,6 +156,13 @@ async def _existing(conn: AsyncConnection, actor: Actor, data: InspectionInput) 
         )
     ).first()
     if first is None:
+        # A ref is one submission's: another person's is refused whole, never answered with what it holds.
+        # Phones make refs with randomUUID, so a ref taken by someone else is a replay, not a clash.
+        taken = await conn.scalar(select(inspections.c.id).where(inspections.c.client_ref == data.client_ref))
+        if taken is not None:
+            raise ReferenceInUse(
+                "client_ref", "this client_ref belongs to another submission; send a new one"
+            )
         return None
     if first.facility_id != data.facility_id:
         raise ReferenceInUse(

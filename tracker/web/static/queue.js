@@ -27,7 +27,11 @@
   function all() { return tx('readonly', function (s) { return s.getAll(); }); }
   function csrf() { return bar ? bar.getAttribute('data-csrf') : ''; }
 
-  function HttpError(status, detail) { this.status = status; this.detail = detail; }
+  function HttpError(status, detail, field) { this.status = status; this.detail = detail; this.field = field; }
+  function newRef() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    return 'r-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 12);
+  }
 
   function post(url, body, json) {
     var headers = {'X-CSRF-Token': csrf()};
@@ -35,7 +39,7 @@
     return fetch(url, {method: 'POST', body: body, headers: headers, credentials: 'same-origin'})
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (data) {
-          if (!r.ok) { throw new HttpError(r.status, data.detail || r.statusText); }
+          if (!r.ok) { throw new HttpError(r.status, data.detail || r.statusText, data.field); }
           return data;
         });
       });
@@ -65,10 +69,23 @@
       return post('/api/inspections', JSON.stringify(body), true);
     }).then(function (answer) {
       return remove(record.client_ref).then(function () {
-        window.dispatchEvent(new CustomEvent('tracker:sent', {detail: {client_ref: record.client_ref, answer: answer}}));
+        window.dispatchEvent(new CustomEvent('tracker:sent',
+          {detail: {client_ref: record.first_ref || record.client_ref, answer: answer}}));
         return answer;
       });
     }).catch(function (error) {
+      // The ref was taken by another submission (the server shows nothing of it): the same inspection goes
+      // again under a fresh ref, once, so nothing the inspector recorded is lost.
+      if (error instanceof HttpError && error.status === 409 && error.field === 'client_ref' && !record.rekeyed) {
+        var old = record.client_ref;
+        record.first_ref = record.first_ref || old;
+        record.client_ref = record.body.client_ref = newRef();
+        record.rekeyed = true;
+        return put(record).then(function () { return remove(old); }).then(function () {
+          delete sending[old];
+          return send(record);
+        });
+      }
       if (error instanceof HttpError && error.status >= 400 && error.status < 500 &&
           error.status !== 401 && error.status !== 403) {
         record.error = String(error.detail);
