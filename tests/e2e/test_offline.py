@@ -117,3 +117,70 @@ def test_the_inspection_page_opens_again_with_no_signal(server: Server, new_page
             page.goto(f"{server.base_url}/inspect/{facility['id'] + 1}")
     finally:
         page.context.set_offline(False)
+
+
+def test_a_ref_taken_by_someone_else_meanwhile_goes_in_under_a_fresh_ref(
+    server: Server, new_page: Callable[[], Page]
+) -> None:
+    [facility] = server.api("GET", "/api/facilities", "insp", params={"q": "E2E02"}).json()
+
+    def findings_of(username: str) -> int:
+        answer = server.api("GET", "/api/findings", username, params={"facility_id": facility["id"]})
+        return answer.json()["total"]
+
+    before = findings_of("insp")
+    page = new_page()
+    login(page, server, "insp", f"/inspect/{facility['id']}")
+    page.check("input[name=cat][value=fire]")
+    page.click("#start-walk")
+    page.wait_for_url("**/walk?**")
+    item = page.locator("fieldset.item").first
+    item.locator("label.r-fail").click()
+    item.locator("textarea").fill("灭火器压力不足")
+    page.click("#rest-pass")
+    name_the_crew(page)
+    page.click("#review")
+    page.context.set_offline(True)
+    page.click("#submit")
+    expect(page.locator("#queue-count")).to_contain_text("1")
+    [ref] = page.evaluate(
+        """() => new Promise((resolve, reject) => {
+        const opened = indexedDB.open('tracker', 1);
+        opened.onerror = () => reject(opened.error);
+        opened.onsuccess = () => {
+          const all = opened.result.transaction('outbox').objectStore('outbox').getAll();
+          all.onsuccess = () => { opened.result.close(); resolve(all.result.map(r => r.client_ref)); };
+        };
+        })"""
+    )
+
+    # Someone else sends that very ref first (a replay, or a ref guessed in advance).
+    code = server.api("GET", "/api/checklists", "insp2", params={"facility_type": "nursing_home"}).json()[0]
+    claimed = server.api(
+        "POST",
+        "/api/inspections",
+        "insp2",
+        json={
+            "facility_id": facility["id"],
+            "mode": "routine",
+            "client_ref": ref,
+            "items": [{"item": code["code"], "result": "pass", "note": ""}],
+        },
+    )
+    assert claimed.status_code == 201, claimed.text
+
+    # The signal returns: the server refuses the ref (409), the phone sends the same inspection again
+    # under a fresh one, and the inspector sees what arrived as usual.
+    page.context.set_offline(False)
+    page.wait_for_url("**/inspect/done/*", timeout=20_000)
+    expect(page.locator("#queue")).to_be_hidden()
+    assert findings_of("insp") == before + 1
+    with sqlite3.connect(server.data_dir / "tracker.db") as db:
+        refs = dict(
+            db.execute(
+                "SELECT u.username, i.client_ref FROM inspections i JOIN users u ON u.id = i.inspector_id "
+                "WHERE i.id IN (?, ?)",
+                (claimed.json()["id"], int(page.url.rsplit("/", 1)[1])),
+            ).fetchall()
+        )
+    assert refs["insp2"] == ref and refs["insp"] != ref
