@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# How a report names the whole area: a county, a county-level city (启东 says 全市) or a district.
+COUNTY_WORDS = ("全县", "全市", "全区")
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the environment variable."""
@@ -33,6 +36,11 @@ class Settings(BaseSettings):
     order_link_grace_days: int = 14
     # The largest request body, in MB: a form with ten phone photos (shrunk on the phone, or up to 6 MB each).
     max_body_mb: int = 60
+    # What the bureau's documents print: its name as issuer and seal, the abbreviation that leads an order's number
+    # (<abbr>〔2026〕1号), and how reports name the whole area ("全县", or "全市" in a county-level city).
+    bureau_name: str = "县民政局"
+    order_prefix: str = "民安整"
+    county_word: str = "全县"
 
     @field_validator("database_url")
     @classmethod
@@ -92,6 +100,21 @@ class Settings(BaseSettings):
     def _max_body_mb(cls, value: int) -> int:
         if not 1 <= value <= 1024:
             raise ValueError("must be a number of megabytes from 1 to 1024")
+        return value
+
+    @field_validator("bureau_name", "order_prefix")
+    @classmethod
+    def _printed_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c in value for c in "〔〕[]()（）") or any(c.isspace() for c in value):
+            raise ValueError("must be a short name without spaces or brackets, e.g. 启民安整")
+        return value
+
+    @field_validator("county_word")
+    @classmethod
+    def _county_word(cls, value: str) -> str:
+        if value not in COUNTY_WORDS:
+            raise ValueError(f"must be one of {', '.join(COUNTY_WORDS)}")
         return value
 
     @property

@@ -1,8 +1,16 @@
-"""The rectification order (整改通知书) as a printable PDF, in the bureau's official layout.
+"""The rectification order (整改通知书) as the bureau serves it: a Chinese official document with its per-year number,
+the legal authority, each hazard's grade, measure, interim precaution, deadline and printed basis, the duty to report
+and what follows a missed deadline, the issuer's seal beside the last rows, the proof of service (送达回执) and the
+copy list.
 
-The data is read in one short read-only query set (`load_order`); the rendering, which takes WeasyPrint a
-few hundred milliseconds of CPU, happens outside any transaction, in a printer process of its own
-(`order_pdf`, called by the mailer when it sends and by the order page's download). Only the system's fonts are used (WenQuanYi Micro Hei, or any CJK sans-serif).
+The data is read in one short read-only query set (`load_order`); the rendering, which takes WeasyPrint a few
+hundred milliseconds of CPU, happens outside any transaction, in a printer process of its own (`order_pdf`, called
+by the mailer when it sends and by the order page's download). Only the system's fonts are used (WenQuanYi Micro
+Hei, or any CJK sans-serif).
+
+What each hazard's required measure and interim precaution say is derived here, as the checklist items carry no
+such text: the measure from the grade and the deadline, the precaution from the item's stop_use and the grade, in
+the words of 《中华人民共和国安全生产法》第六十五条 where it speaks.
 """
 
 from __future__ import annotations
@@ -10,35 +18,37 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import re
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.store.db import read_only
-from tracker.store.tables import facilities, findings, inspections, orders, users
+from tracker.store.tables import facilities, findings, inspections, metadata, orders, users
 
 ATTACHMENT_PREFIX = "order-pdf:"
 PRINTERS = max(1, min(2, os.cpu_count() or 1))
-# The issuing bureau printed on the order; TRACKER_BUREAU_NAME names it, e.g. 启东市民政局.
-DEFAULT_ISSUER = "县民政局"
-ISSUER_EN = "County Civil Affairs Bureau"
-SEVERITY = {"general": ("一般隐患", "General"), "major": ("重大事故隐患", "MAJOR")}
-MODE = {
-    "unannounced": ("四不两直", "unannounced"),
-    "covert": ("暗查暗访", "covert"),
-    "routine": ("日常检查", "routine"),
-    "special": ("专项检查", "special"),
-    "self": ("自查自纠", "self-inspection"),
-}
+TEMPLATES = Path(__file__).parent / "web" / "templates"
+GRADE = {"general": "一般事故隐患", "major": "重大事故隐患"}
+# The authority to order rectification, confirmed against the law's text (2021 revision).
+AUTHORITY = "《中华人民共和国安全生产法》第六十五条"
+# Words that mark a doubt of the checklist's authors: they never reach a facility. A finding stored before the
+# printed basis was split from the internal note may still hold one; such a clause is left out.
+DOUBT_MARKERS = ("待核", "未核实", "可能属", "估算", "est.")
+# A sector's major-hazard standard named in a printed basis is named again in the authority line.
+_STANDARD = re.compile(r"《[^《》]*重大事故隐患判定标准》")
+_PARENTHESIS = re.compile(r"（[^（）]*）|\([^()]*\)")
 
 
 class OrderMissing(LookupError):
@@ -46,12 +56,19 @@ class OrderMissing(LookupError):
 
 
 @dataclass(frozen=True)
+class Inspector:
+    name: str
+    warrant_no: str
+
+
+@dataclass(frozen=True)
 class OrderDocument:
     order: Row
     facility: Row
     inspection: Row
-    inspector_name: str
+    inspectors: list[Inspector]
     findings: list[Row]
+    referred: bool = False
 
 
 def attachment_for(order_id: int) -> str:
@@ -70,6 +87,43 @@ def filename(order_id: int) -> str:
     return f"整改通知书-{order_id}.pdf"
 
 
+def order_number(order: Row, prefix: str) -> str:
+    """民安整〔2026〕1号: the issuer's abbreviation, the year and the order's number in that year."""
+    return f"{prefix}〔{order.year}〕{order.number}号"
+
+
+async def inspectors_of(conn: AsyncConnection, inspection: Row) -> list[Inspector]:
+    """Everyone who inspected, the submitter first, each with the number of their enforcement warrant (执法证号)."""
+    ids = [inspection.inspector_id]
+    together = metadata.tables.get("inspection_inspectors")
+    if together is not None:
+        others = await conn.execute(
+            select(together.c.user_id)
+            .where(together.c.inspection_id == inspection.id)
+            .order_by(together.c.position)
+        )
+        ids += [i for i in others.scalars() if i not in ids]
+    warrant = users.c.warrant_no if "warrant_no" in users.c else None
+    columns = [users.c.id, users.c.name, users.c.username] + ([warrant] if warrant is not None else [])
+    rows = {r.id: r for r in await conn.execute(select(*columns).where(users.c.id.in_(ids)))}
+    return [
+        Inspector(rows[i].name or rows[i].username, (getattr(rows[i], "warrant_no", None) or "").strip())
+        for i in ids
+        if i in rows
+    ]
+
+
+async def _referred(conn: AsyncConnection, finding_ids: list[int]) -> bool:
+    """Whether a finding of the order was referred to the fire-rescue service (the referrals table, where kept)."""
+    referrals = metadata.tables.get("referrals")
+    if referrals is None or "finding_id" not in referrals.c:
+        return False
+    found = await conn.scalar(
+        select(referrals.c.finding_id).where(referrals.c.finding_id.in_(finding_ids)).limit(1)
+    )
+    return found is not None
+
+
 async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
     order = (await conn.execute(select(orders).where(orders.c.id == order_id))).first()
     if order is None:
@@ -77,11 +131,6 @@ async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
     facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).one()
     inspection = (
         await conn.execute(select(inspections).where(inspections.c.id == order.inspection_id))
-    ).one()
-    inspector = (
-        await conn.execute(
-            select(users.c.name, users.c.username).where(users.c.id == inspection.inspector_id)
-        )
     ).one()
     rows = list(
         (
@@ -96,107 +145,114 @@ async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
         order=order,
         facility=facility,
         inspection=inspection,
-        inspector_name=inspector.name or inspector.username,
+        inspectors=await inspectors_of(conn, inspection),
         findings=rows,
+        referred=await _referred(conn, [f.id for f in rows]),
     )
 
 
-def _local(moment: datetime) -> datetime:
-    return moment.astimezone(LOCAL_TZ)
-
-
-def _cn_date(moment: datetime) -> str:
-    day = _local(moment)
+def cn_date(day: date | datetime) -> str:
+    """2027年1月18日: how a served document writes a date (a moment in China Standard Time)."""
+    if isinstance(day, datetime):
+        day = day.astimezone(LOCAL_TZ).date()
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-_HTML = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>整改通知书 {{ order.id }}</title>
-<style>
-@page { size: A4; margin: 20mm 18mm 18mm 18mm;
-  @bottom-center { content: "第 " counter(page) " 页"; font-size: 8pt; color: #444; } }
-body { font-family: "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", sans-serif;
-  font-size: 10.5pt; line-height: 1.6; color: #000; }
-h1 { font-size: 20pt; text-align: center; letter-spacing: 4pt; margin: 0; }
-.en { color: #444; font-size: 8pt; }
-.title-en { text-align: center; margin: 0 0 4pt; }
-.number { text-align: right; margin: 6pt 0 10pt; }
-.to { font-weight: bold; margin: 6pt 0; }
-p.body { text-indent: 2em; margin: 4pt 0; }
-table { border-collapse: collapse; width: 100%; margin: 8pt 0; font-size: 9.5pt; table-layout: fixed; }
-th, td { border: .6pt solid #000; padding: 3pt 4pt; vertical-align: top; text-align: left; }
-th { background: #eee; font-weight: bold; white-space: nowrap; }
-td.n, td.code, td.due, td.sev { white-space: nowrap; }
-.major { color: #b00020; font-weight: bold; }
-tr { page-break-inside: avoid; }
-.requirements { margin: 6pt 0; }
-.requirements li { margin: 2pt 0; }
-.signatures { width: 100%; margin-top: 18pt; border: 0; page-break-inside: avoid; }
-.signatures td { border: 0; width: 50%; padding: 4pt 8pt 4pt 0; vertical-align: top; }
-.line { display: inline-block; border-bottom: .6pt solid #000; width: 38mm; height: 12pt; }
-.seal { margin: 4pt 0 0 auto; width: 40mm; height: 40mm; box-sizing: border-box; border: .8pt dashed #888;
-  border-radius: 50%; text-align: center; color: #888; font-size: 8pt; padding-top: 4mm; }
-.issuer { text-align: center; margin: -22mm 0 0 auto; width: 40mm; }
-</style></head>
-<body>
-<h1>安全隐患整改通知书</h1>
-<p class="title-en en">Rectification order for safety hazards</p>
-<p class="number">编号 No.：民安整〔{{ issued.year }}〕第 {{ order.id }} 号</p>
-<p class="to">{{ facility.name }}（负责人：{{ facility.head_name }}）：</p>
-<p class="body">{{ issued_cn }}，{{ issuer }}检查人员 {{ inspector }} 对你单位（机构编码 {{ facility.code }}，{{ facility.town }}）
-进行了安全检查（{{ mode[0] }}），发现下列安全隐患。现责令你单位按下表所列期限整改完毕，并将整改情况及照片通过系统报送。</p>
-<p class="en">An inspection ({{ mode[1] }}) of {{ facility.name }} on {{ issued.strftime('%Y-%m-%d') }} by {{ inspector }} found the
-hazards below. Fix each by its deadline and report what was done, with photos.</p>
-<table>
-<colgroup><col style="width: 7%"><col style="width: 17%"><col style="width: 35%"><col style="width: 11%">
-<col style="width: 12%"><col style="width: 18%"></colgroup>
-<thead><tr><th>序号<br><span class="en">No.</span></th><th>编码<br><span class="en">Code</span></th>
-<th>隐患内容<br><span class="en">Hazard</span></th><th>等级<br><span class="en">Severity</span></th>
-<th>整改期限<br><span class="en">Deadline</span></th><th>依据<br><span class="en">Legal basis</span></th></tr></thead>
-<tbody>
-{% for f in findings %}
-<tr><td class="n">{{ loop.index }}</td><td class="code">{{ f.item_code }}</td>
-<td>{{ f.item_zh }}<br><span class="en">{{ f.item_en }}</span>{% if f.description %}<br>说明：{{ f.description }}{% endif %}
-{% if f.stop_use %}<br><span class="major">须停止使用直至整改完毕</span>{% endif %}</td>
-<td class="sev {{ 'major' if f.severity == 'major' }}">{{ severity[f.severity][0] }}</td>
-<td class="due">{{ f.due_day or '—' }}{% if f.due_estimated %}<br><span class="en">（估算 est.）</span>{% endif %}</td>
-<td>{{ f.basis or '—' }}</td></tr>
-{% endfor %}
-</tbody></table>
-<ol class="requirements">
-<li>整改期限按工作日计算，至期限当日24时止。<span class="en">Deadlines count working days and end at midnight.</span></li>
-<li>逾期未整改的，将逐级督办。<span class="en">Hazards open past the deadline are escalated.</span></li>
-{% if has_major %}<li class="major">重大事故隐患已列入挂牌督办，整改完毕须经复查销号。<span class="en">Major hazards are listed for supervision until verified.</span></li>{% endif %}
-</ol>
-<table class="signatures"><tr>
-<td>检查人员（签字）<span class="en">Inspector</span>：<span class="line"></span><br>
-{{ inspector }}<br><br>
-被检查单位负责人（签字）<span class="en">Facility head</span>：<span class="line"></span><br>
-日期 <span class="en">Date</span>：<span class="line"></span></td>
-<td><div class="seal">（盖章 seal）</div>
-<p class="issuer">{{ issuer }}<br>{{ issued_cn }}</p></td>
-</tr></table>
-</body></html>
-"""
-
-_env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+def onsite_day(inspection: Row) -> date:
+    """The day of the visit as taken on the phone; an inspection recorded before that was kept, its submission."""
+    moment = getattr(inspection, "onsite_at", None) or inspection.submitted_at
+    return moment.astimezone(LOCAL_TZ).date()
 
 
-def render_html(doc: OrderDocument) -> str:
-    issued = _local(doc.order.issued_at)
-    context: dict[str, Any] = {
-        "order": doc.order,
-        "facility": doc.facility,
-        "findings": doc.findings,
-        "inspector": doc.inspector_name,
-        "issued": issued,
-        "issued_cn": _cn_date(doc.order.issued_at),
-        "issuer": os.environ.get("TRACKER_BUREAU_NAME") or DEFAULT_ISSUER,
-        "severity": SEVERITY,
-        "mode": MODE.get(doc.inspection.mode, (doc.inspection.mode, doc.inspection.mode)),
-        "has_major": any(f.severity == "major" for f in doc.findings),
-    }
-    return _env.from_string(_HTML).render(context)
+def printed_basis(text: str) -> str:
+    """The basis as it may be printed: any clause or parenthesis holding a doubt left out."""
+    clauses = []
+    for clause in re.split(r"[；;]", text or ""):
+        clause = _PARENTHESIS.sub(lambda m: "" if _doubtful(m.group(0)) else m.group(0), clause).strip()
+        if clause and not _doubtful(clause):
+            clauses.append(clause)
+    return "；".join(clauses)
+
+
+def _doubtful(text: str) -> bool:
+    return any(marker in text for marker in DOUBT_MARKERS)
+
+
+def required_measure(finding: Row) -> str:
+    if finding.severity == "major":
+        return "制定并实施治理方案，落实责任、措施、资金、时限和应急预案，限期消除隐患"
+    if not finding.deadline_days:
+        return "立即整改，消除隐患"
+    return "限期整改，消除隐患"
+
+
+def interim_precaution(finding: Row) -> str:
+    if finding.stop_use:
+        return "整改完毕前停止使用相关场所、设施、设备"
+    if finding.severity == "major":
+        return "排除前或者排除过程中无法保证安全的，从危险区域内撤出人员，暂时停止使用相关设施、设备"
+    return "整改完毕前加强巡查，落实防范措施"
+
+
+def copy_to(town: str, referred: bool) -> list[str]:
+    """Who receives a copy: the facility's town (its government or sub-district office) and, where a finding was
+    referred, the fire-rescue service."""
+    if town.endswith("街道"):
+        office = f"{town}办事处"
+    elif town.endswith(("镇", "乡")):
+        office = f"{town}人民政府"
+    else:
+        office = town
+    return [office, *(["消防救援机构"] if referred else [])]
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cn_date"] = cn_date
+    return env
+
+
+def render_html(doc: OrderDocument, settings: Settings | None = None) -> str:
+    settings = settings or load_settings()
+    rows = [
+        {
+            "description": f.item_zh + (f"（{f.description.strip()}）" if f.description.strip() else ""),
+            "grade": GRADE[f.severity],
+            "major": f.severity == "major",
+            "measure": required_measure(f),
+            "precaution": interim_precaution(f),
+            "due": cn_date(f.due_day) if f.due_day else "立即",
+            "basis": printed_basis(f.basis),
+        }
+        for f in doc.findings
+    ]
+    bases = " ".join(r["basis"] for r in rows)
+    standards = list(dict.fromkeys(_STANDARD.findall(bases)))
+    return (
+        _env()
+        .get_template("order_pdf.html")
+        .render(
+            number=order_number(doc.order, settings.order_prefix),
+            issuer=settings.bureau_name,
+            facility=doc.facility,
+            self_reported=doc.inspection.mode == "self",
+            onsite=cn_date(onsite_day(doc.inspection)),
+            inspectors=doc.inspectors,
+            authority=AUTHORITY,
+            standards=standards,
+            rows=rows,
+            has_major=any(r["major"] for r in rows),
+            issued=cn_date(doc.order.issued_at),
+            copies=copy_to(doc.facility.town, doc.referred),
+        )
+    )
 
 
 def html_to_pdf(html: str) -> bytes:
@@ -206,8 +262,8 @@ def html_to_pdf(html: str) -> bytes:
     return HTML(string=html).write_pdf()
 
 
-def render_pdf(doc: OrderDocument) -> bytes:
-    return html_to_pdf(render_html(doc))
+def render_pdf(doc: OrderDocument, settings: Settings | None = None) -> bytes:
+    return html_to_pdf(render_html(doc, settings))
 
 
 _pool: ProcessPoolExecutor | None = None
@@ -229,7 +285,11 @@ async def order_pdf(engine: AsyncEngine, order_id: int) -> bytes:
     lock on SQLite: the mailer renders ahead while it writes, and cancels what it no longer needs."""
     async with read_only(engine) as conn:
         doc = await load_order(conn, order_id)
-    html = render_html(doc)
+    return await print_html(render_html(doc))
+
+
+async def print_html(html: str) -> bytes:
+    """A document's HTML to PDF in a printer process, off the event loop."""
     try:
         return await asyncio.get_running_loop().run_in_executor(_printer(), html_to_pdf, html)
     except BrokenProcessPool:

@@ -127,7 +127,9 @@ async def test_it_attaches_the_order_pdf_to_the_order_mail(
     ]
     assert pdf.get_filename() == f"整改通知书-{order_id}.pdf"
     text = pdf_text(pdf.get_content(), tmp_path)
-    assert "测试敬老院 F1" in text and code in text and "整改通知书" in text
+    # The served document names the hazard in words, not by the checklist's internal code.
+    assert "测试敬老院 F1" in text and stack.catalog.item(code).zh[:6] in text and "整改通知书" in text
+    assert code not in text
     assert stack.catalog.item(code).basis[:6] in text
     # The message itself still reads as before: text and HTML bodies.
     assert "整改通知书" in received.subject
@@ -142,7 +144,7 @@ async def test_it_attaches_the_order_pdf_to_the_order_mail(
     assert page.status_code == 200 and f"/orders/{order_id}/pdf?token=" in page.text
     download = await stack.client.get(f"/orders/{order_id}/pdf", params={"token": token})
     assert download.status_code == 200 and download.headers["content-type"] == "application/pdf"
-    assert download.content.startswith(b"%PDF") and code in pdf_text(download.content, tmp_path)
+    assert download.content.startswith(b"%PDF") and "送达回执" in pdf_text(download.content, tmp_path)
     other = (await ordered(stack, await report(stack, general_item(stack), "pdf-2", facility_id=2)))[
         "order_id"
     ]

@@ -6,10 +6,12 @@ import logging
 from datetime import date, datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import model
-from tracker.domain.calendar import fallback_years_warning
+from tracker.domain.calendar import LOCAL_TZ, fallback_years_warning
 from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from tracker.domain.model import Actor, Mode, Role, Status
 from tracker.domain.policy import PolicySettings, deadline_for
@@ -23,6 +25,7 @@ from tracker.events.schemas import (
 )
 from tracker.service.context import load_calendar
 from tracker.stats import daybook
+from tracker.store.db import is_sqlite
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
     extension_requests,
@@ -30,6 +33,7 @@ from tracker.store.tables import (
     findings,
     history,
     inspections,
+    order_numbers,
     orders,
     photo_links,
     photos,
@@ -80,9 +84,16 @@ async def issue_order(
         )
     )
     if order_id is None and not self_report:
+        year = now.astimezone(LOCAL_TZ).year
         order_id = (
             await conn.execute(
-                insert(orders).values(inspection_id=inspection_id, facility_id=facility_id, issued_at=now)
+                insert(orders).values(
+                    inspection_id=inspection_id,
+                    facility_id=facility_id,
+                    issued_at=now,
+                    year=year,
+                    number=await next_order_number(conn, year),
+                )
             )
         ).inserted_primary_key[0]
     calendar = await load_calendar(conn)
@@ -136,6 +147,19 @@ async def issue_order(
     )
     await add_events(conn, [event], now)
     return event
+
+
+async def next_order_number(conn: AsyncConnection, year: int) -> int:
+    """The next number of `year`, 1 for its first order. One upsert: a second issuer waits on the year's row until
+    the first commits, then counts on from its number; a rolled-back order gives its number back."""
+    counted = (sqlite_insert if is_sqlite(conn) else postgresql_insert)(order_numbers).values(
+        year=year, last_number=1
+    )
+    counted = counted.on_conflict_do_update(
+        index_elements=[order_numbers.c.year],
+        set_={"last_number": order_numbers.c.last_number + 1},
+    ).returning(order_numbers.c.last_number)
+    return (await conn.execute(counted)).scalar_one()
 
 
 async def load_finding(conn: AsyncConnection, finding_id: int):

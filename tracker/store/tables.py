@@ -131,7 +131,21 @@ orders = Table(
     Column("inspection_id", ForeignKey("inspections.id"), nullable=False),
     Column("facility_id", ForeignKey("facilities.id"), nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
+    # The order's number of its year (local time): printed as <abbr>〔year〕number号, from order_numbers when
+    # issued (migration 0021 numbered the orders issued before).
+    Column("year", Integer),
+    Column("number", Integer),
     UniqueConstraint("inspection_id", "facility_id"),
+    Index("ix_orders_year_number", "year", "number", unique=True),
+)
+
+# The last order number given in each year: issuing an order counts it up in its own transaction, so two issuers
+# at once get two numbers and the first order of a year is number 1 (migration 0021).
+order_numbers = Table(
+    "order_numbers",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last_number", Integer, nullable=False),
 )
 
 # What the dashboard's figures read besides the period columns: the covering indexes hold them all.

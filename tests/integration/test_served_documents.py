@@ -1,0 +1,212 @@
+"""The documents the bureau serves, read as the facility reads them: the order PDF's text (pdftotext), its
+per-year number, and what it must and must not say; on SQLite and PostgreSQL, through the real services."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.support.stack import add_facility, prepared_engine
+from tracker.admin import add_user
+from tracker.checklists import Catalog, load_catalog
+from tracker.config import Settings
+from tracker.domain.model import Actor, Role
+from tracker.domain.policy import PolicySettings
+from tracker.orders_pdf import load_order, render_pdf
+from tracker.service.loop import issue_order
+from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.tables import findings, orders
+
+SETTINGS = Settings(bureau_name="启东市民政局", order_prefix="启民安整", county_word="全市")
+# 28 December 2026, 09:00 in China: a 30-working-day deadline falls in 2027, whose holidays are not loaded.
+LATE_DECEMBER = datetime(2026, 12, 28, 1, 0, tzinfo=UTC)
+DOUBTS = ("待核", "未核实", "可能属", "估算", "est.", "（估算", "estimated")
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await prepared_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+async def _inspector(engine: AsyncEngine, username: str = "wang") -> Actor:
+    user_id = await add_user(
+        engine, role="inspector", username=username, password="pass-1234-5678", name="王明"
+    )
+    return Actor(id=user_id, username=username, role=Role.INSPECTOR, facility_id=None, town=None)
+
+
+async def _ordered(
+    engine: AsyncEngine,
+    catalog: Catalog,
+    actor: Actor,
+    facility_id: int,
+    failed: dict[str, str],
+    now: datetime,
+    ref: str,
+) -> int:
+    """An inspection with these items failed (code -> note), reported and ordered at `now`; the order's id."""
+    items = [ItemResult(code, "fail", note=note) for code, note in failed.items()]
+    reported = await report_inspection(
+        engine, catalog, actor, InspectionInput(facility_id, "unannounced", ref, items), now
+    )
+    async with engine.begin() as conn:
+        issued = await issue_order(conn, reported.inspection_id, PolicySettings(), now)
+    assert issued is not None
+    return issued.order_id
+
+
+async def _served_text(engine: AsyncEngine, order_id: int, tmp_path: Path) -> str:
+    async with engine.connect() as conn:
+        doc = await load_order(conn, order_id)
+    path = tmp_path / f"order-{order_id}.pdf"
+    path.write_bytes(await asyncio.to_thread(render_pdf, doc, SETTINGS))
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, timeout=60, check=True)
+    # pdftotext breaks lines where the layout wraps them: read the words as one run of text.
+    return re.sub(r"\s+", "", done.stdout.decode())
+
+
+def _served_as_an_official_document(text: str, number: str, name: str) -> None:
+    assert "事故隐患整改通知书" in text and number in text and f"{name}：" in text
+    assert "根据《中华人民共和国安全生产法》第六十五条的规定" in text
+    assert "送达回执" in text and "受送达人（签名或者盖章）" in text and "送达方式" in text
+    assert text.count(number) >= 2  # on the order and on its proof of service
+    assert "启东市民政局" in text and "抄送：" in text
+    assert "逾期未整改" in text and "约谈、通报、移送" in text and "整改前、后的对比照片" in text
+    for doubt in DOUBTS:
+        assert doubt not in text, doubt
+    # Chinese only: no English gloss, no ISO date.
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text)
+    assert not re.search(r"[A-Za-z]{3,}", re.sub(r"GB\d", "", text))
+
+
+async def test_an_elderly_homes_order_cites_the_elderly_care_standard_and_no_doubt(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    home = await add_facility(engine, "QD001", type_="nursing_home", town="汇龙镇")
+    actor = await _inspector(engine)
+    order_id = await _ordered(
+        engine,
+        catalog,
+        actor,
+        home,
+        {"FIRE-COND-01": "", "FIRE-EXIT-01": "二楼东侧走廊堆放杂物"},
+        LATE_DECEMBER,
+        "home-1",
+    )
+    text = await _served_text(engine, order_id, tmp_path)
+
+    _served_as_an_official_document(text, "启民安整〔2026〕1号", "测试敬老院QD001")
+    assert "2026年12月28日，本局检查人员王明对你单位进行了安全检查" in text
+    assert "按照《养老机构重大事故隐患判定标准》" in text
+    assert (
+        "重大事故隐患" in text
+        and "一般事故隐患" in text
+        and "一般隐患" not in text.replace("一般事故隐患", "")
+    )
+    assert "二楼东侧走廊堆放杂物" in text
+    assert "整改完毕前停止使用相关场所、设施、设备" in text  # FIRE-COND-01 stops use until fixed
+    assert "重大事故隐患已列入挂牌督办" in text
+    assert "抄送：汇龙镇人民政府。" in text
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(findings).where(findings.c.order_id == order_id))).all()
+    major = next(r for r in rows if r.item_code == "FIRE-COND-01")
+    # Counted Monday to Friday in 2027: the finding keeps the flag for staff, the document gives the date alone.
+    assert major.due_estimated and major.due_day.year == 2027
+    assert f"{major.due_day.year}年{major.due_day.month}月{major.due_day.day}日" in text
+
+
+async def test_a_funeral_homes_order_cites_no_elderly_care_standard(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    funeral = await add_facility(engine, "BY001", type_="funeral_home", town="北城区街道")
+    actor = await _inspector(engine)
+    # The item's basis still carries the checklist's own doubt ("可能属《养老机构…》（原文未核实）").
+    assert "未核实" in catalog.item("FIRE-EXIT-01").basis
+    order_id = await _ordered(
+        engine, catalog, actor, funeral, {"FIRE-EXIT-01": "火化间通道堵塞"}, LATE_DECEMBER, "funeral-1"
+    )
+    text = await _served_text(engine, order_id, tmp_path)
+
+    _served_as_an_official_document(text, "启民安整〔2026〕1号", "测试敬老院BY001")
+    assert "依据：《中华人民共和国消防法》第二十八条" in text
+    assert "养老机构" not in text and "判定标准" not in text
+    assert "的规定，现责令你单位" in text  # the law alone: no sector standard named
+    assert "抄送：北城区街道办事处。" in text
+
+
+async def test_a_childrens_institutions_order_names_its_own_standard(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    centre = await add_facility(engine, "ET001", type_="children_centre", town="南阳镇")
+    actor = await _inspector(engine)
+    order_id = await _ordered(
+        engine, catalog, actor, centre, {"FIRE-ELEC-01": "宿舍私拉电线"}, LATE_DECEMBER, "children-1"
+    )
+    # The printed basis a children's institution's item gives (its standard, by document number).
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(findings)
+            .where(findings.c.order_id == order_id)
+            .values(basis="《儿童福利机构重大事故隐患判定标准》（民办发〔2024〕14号）")
+        )
+    text = await _served_text(engine, order_id, tmp_path)
+
+    _served_as_an_official_document(text, "启民安整〔2026〕1号", "测试敬老院ET001")
+    assert "按照《儿童福利机构重大事故隐患判定标准》，现责令你单位" in text
+    assert "养老机构" not in text
+
+
+async def test_the_first_order_of_a_new_year_is_number_one(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    home = await add_facility(engine, "QD002", type_="nursing_home")
+    actor = await _inspector(engine)
+    code = {"FIRE-EXIT-01": ""}
+    # 31 December 23:30 and 1 January 00:30 in China: the year is the bureau's, not UTC's.
+    last_evening = datetime(2026, 12, 31, 15, 30, tzinfo=UTC)
+    first_night = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)
+    first = await _ordered(engine, catalog, actor, home, code, last_evening, "y-1")
+    second = await _ordered(engine, catalog, actor, home, code, last_evening, "y-2")
+    new_year = await _ordered(engine, catalog, actor, home, code, first_night, "y-3")
+    after = await _ordered(engine, catalog, actor, home, code, first_night, "y-4")
+
+    async with engine.connect() as conn:
+        rows = {r.id: (r.year, r.number) for r in await conn.execute(select(orders))}
+    assert [rows[i] for i in (first, second, new_year, after)] == [(2026, 1), (2026, 2), (2027, 1), (2027, 2)]
+    assert "启民安整〔2027〕1号" in await _served_text(engine, new_year, tmp_path)
+
+
+async def test_issuers_at_once_get_distinct_numbers(engine: AsyncEngine, catalog: Catalog) -> None:
+    homes = [await add_facility(engine, f"QD1{n}", type_="nursing_home") for n in range(6)]
+    actor = await _inspector(engine)
+    inspections = []
+    for n, home in enumerate(homes):
+        items = [ItemResult("FIRE-EXIT-01", "fail")]
+        reported = await report_inspection(
+            engine, catalog, actor, InspectionInput(home, "unannounced", f"c-{n}", items), LATE_DECEMBER
+        )
+        inspections.append(reported.inspection_id)
+
+    async def issue(inspection_id: int) -> None:
+        async with engine.begin() as conn:
+            await issue_order(conn, inspection_id, PolicySettings(), LATE_DECEMBER)
+
+    await asyncio.gather(*(issue(i) for i in inspections))
+    async with engine.connect() as conn:
+        numbers = sorted((await conn.execute(select(orders.c.number).where(orders.c.year == 2026))).scalars())
+    assert numbers == [1, 2, 3, 4, 5, 6]
