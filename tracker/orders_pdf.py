@@ -35,7 +35,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.store.db import read_only
-from tracker.store.tables import facilities, findings, inspections, metadata, orders, users
+from tracker.store.tables import (
+    facilities,
+    findings,
+    inspection_inspectors,
+    inspections,
+    metadata,
+    orders,
+    users,
+)
 
 ATTACHMENT_PREFIX = "order-pdf:"
 PRINTERS = max(1, min(2, os.cpu_count() or 1))
@@ -68,7 +76,7 @@ class OrderDocument:
     inspection: Row
     inspectors: list[Inspector]
     findings: list[Row]
-    referred: bool = False
+    referred_to: list[str]
 
 
 def attachment_for(order_id: int) -> str:
@@ -94,34 +102,31 @@ def order_number(order: Row, prefix: str) -> str:
 
 async def inspectors_of(conn: AsyncConnection, inspection: Row) -> list[Inspector]:
     """Everyone who inspected, the submitter first, each with the number of their enforcement warrant (执法证号)."""
+    listed = select(inspection_inspectors.c.user_id).where(
+        inspection_inspectors.c.inspection_id == inspection.id
+    )
     ids = [inspection.inspector_id]
-    together = metadata.tables.get("inspection_inspectors")
-    if together is not None:
-        others = await conn.execute(
-            select(together.c.user_id)
-            .where(together.c.inspection_id == inspection.id)
-            .order_by(together.c.position)
-        )
-        ids += [i for i in others.scalars() if i not in ids]
-    warrant = users.c.warrant_no if "warrant_no" in users.c else None
-    columns = [users.c.id, users.c.name, users.c.username] + ([warrant] if warrant is not None else [])
-    rows = {r.id: r for r in await conn.execute(select(*columns).where(users.c.id.in_(ids)))}
+    ids += [
+        i
+        for i in (await conn.execute(listed.order_by(inspection_inspectors.c.position))).scalars()
+        if i not in ids
+    ]
+    people = select(users.c.id, users.c.name, users.c.username, users.c.warrant_no).where(users.c.id.in_(ids))
+    rows = {r.id: r for r in await conn.execute(people)}
     return [
-        Inspector(rows[i].name or rows[i].username, (getattr(rows[i], "warrant_no", None) or "").strip())
+        Inspector(rows[i].name or rows[i].username, (rows[i].warrant_no or "").strip())
         for i in ids
         if i in rows
     ]
 
 
-async def _referred(conn: AsyncConnection, finding_ids: list[int]) -> bool:
-    """Whether a finding of the order was referred to the fire-rescue service (the referrals table, where kept)."""
-    referrals = metadata.tables.get("referrals")
-    if referrals is None or "finding_id" not in referrals.c:
-        return False
-    found = await conn.scalar(
-        select(referrals.c.finding_id).where(referrals.c.finding_id.in_(finding_ids)).limit(1)
-    )
-    return found is not None
+async def _referred_to(conn: AsyncConnection, finding_ids: list[int]) -> list[str]:
+    """The agencies a finding of the order was referred to (a suspected 重大火灾隐患 to the fire-rescue service)."""
+    referrals = metadata.tables.get("referrals")  # kept from migration 0019 on
+    if referrals is None:
+        return []
+    agencies = select(referrals.c.agency).where(referrals.c.finding_id.in_(finding_ids)).distinct()
+    return sorted((await conn.execute(agencies)).scalars())
 
 
 async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
@@ -147,7 +152,7 @@ async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
         inspection=inspection,
         inspectors=await inspectors_of(conn, inspection),
         findings=rows,
-        referred=await _referred(conn, [f.id for f in rows]),
+        referred_to=await _referred_to(conn, [f.id for f in rows]),
     )
 
 
@@ -160,7 +165,7 @@ def cn_date(day: date | datetime) -> str:
 
 def onsite_day(inspection: Row) -> date:
     """The day of the visit as taken on the phone; an inspection recorded before that was kept, its submission."""
-    moment = getattr(inspection, "onsite_at", None) or inspection.submitted_at
+    moment = inspection.onsite_at or inspection.submitted_at
     return moment.astimezone(LOCAL_TZ).date()
 
 
@@ -194,16 +199,16 @@ def interim_precaution(finding: Row) -> str:
     return "整改完毕前加强巡查，落实防范措施"
 
 
-def copy_to(town: str, referred: bool) -> list[str]:
+def copy_to(town: str, referred_to: list[str]) -> list[str]:
     """Who receives a copy: the facility's town (its government or sub-district office) and, where a finding was
-    referred, the fire-rescue service."""
+    referred, the agency it was referred to (the fire-rescue service)."""
     if town.endswith("街道"):
         office = f"{town}办事处"
     elif town.endswith(("镇", "乡")):
         office = f"{town}人民政府"
     else:
         office = town
-    return [office, *(["消防救援机构"] if referred else [])]
+    return [office, *referred_to]
 
 
 @cache
@@ -250,7 +255,7 @@ def render_html(doc: OrderDocument, settings: Settings | None = None) -> str:
             rows=rows,
             has_major=any(r["major"] for r in rows),
             issued=cn_date(doc.order.issued_at),
-            copies=copy_to(doc.facility.town, doc.referred),
+            copies=copy_to(doc.facility.town, doc.referred_to),
         )
     )
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import add_facility, prepared_engine
@@ -23,7 +23,7 @@ from tracker.domain.policy import PolicySettings
 from tracker.orders_pdf import load_order, render_pdf
 from tracker.service.loop import issue_order
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
-from tracker.store.tables import findings, orders
+from tracker.store.tables import findings, inspection_inspectors, inspections, orders, users
 
 SETTINGS = Settings(bureau_name="启东市民政局", order_prefix="启民安整", county_word="全市")
 # 28 December 2026, 09:00 in China: a 30-working-day deadline falls in 2027, whose holidays are not loaded.
@@ -108,10 +108,34 @@ async def test_an_elderly_homes_order_cites_the_elderly_care_standard_and_no_dou
         LATE_DECEMBER,
         "home-1",
     )
+    # Checked with a colleague on the 27th, the phone offline; submitted the next morning.
+    colleague = await add_user(
+        engine, role="inspector", username="li", password="pass-1234-5678", name="李红"
+    )
+    async with engine.begin() as conn:
+        inspection_id = await conn.scalar(select(orders.c.inspection_id).where(orders.c.id == order_id))
+        await conn.execute(update(users).where(users.c.id == actor.id).values(warrant_no="32060001"))
+        await conn.execute(update(users).where(users.c.id == colleague).values(warrant_no="32060002"))
+        await conn.execute(
+            insert(inspection_inspectors),
+            [
+                {"inspection_id": inspection_id, "user_id": actor.id, "position": 0},
+                {"inspection_id": inspection_id, "user_id": colleague, "position": 1},
+            ],
+        )
+        await conn.execute(
+            update(inspections)
+            .where(inspections.c.id == inspection_id)
+            .values(onsite_at=datetime(2026, 12, 27, 7, 0, tzinfo=UTC))
+        )
     text = await _served_text(engine, order_id, tmp_path)
 
     _served_as_an_official_document(text, "启民安整〔2026〕1号", "测试敬老院QD001")
-    assert "2026年12月28日，本局检查人员王明对你单位进行了安全检查" in text
+    assert (
+        "2026年12月27日，本局检查人员王明（执法证号：32060001）、李红（执法证号：32060002）对你单位进行了安全检查"
+        in text
+    )
+    assert "检查人员（签名）：执法证号：32060001检查人员（签名）：执法证号：32060002" in text
     assert "按照《养老机构重大事故隐患判定标准》" in text
     assert (
         "重大事故隐患" in text

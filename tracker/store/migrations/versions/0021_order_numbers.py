@@ -3,7 +3,7 @@
 Orders issued before are numbered here in the order they were issued, per local (China Standard Time) year.
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0020
 """
 
 from datetime import UTC, datetime
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0017"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
