@@ -212,7 +212,7 @@ def copy_to(town: str, referred_to: list[str]) -> list[str]:
 
 
 @cache
-def _env() -> Environment:
+def document_env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
@@ -241,7 +241,7 @@ def render_html(doc: OrderDocument, settings: Settings | None = None) -> str:
     bases = " ".join(r["basis"] for r in rows)
     standards = list(dict.fromkeys(_STANDARD.findall(bases)))
     return (
-        _env()
+        document_env()
         .get_template("order_pdf.html")
         .render(
             number=order_number(doc.order, settings.order_prefix),

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.stack import add_facility, prepared_engine
+from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack, prepared_engine
 from tracker.admin import add_user
 from tracker.checklists import Catalog, load_catalog
 from tracker.config import Settings
@@ -23,7 +24,8 @@ from tracker.domain.policy import PolicySettings
 from tracker.orders_pdf import load_order, render_pdf
 from tracker.service.loop import issue_order
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
-from tracker.store.tables import findings, inspection_inspectors, inspections, orders, users
+from tracker.store.tables import findings, inspection_inspectors, inspection_items, inspections, orders, users
+from tracker.web.app import create_app
 
 SETTINGS = Settings(bureau_name="启东市民政局", order_prefix="启民安整", county_word="全市")
 # 28 December 2026, 09:00 in China: a 30-working-day deadline falls in 2027, whose holidays are not loaded.
@@ -234,3 +236,98 @@ async def test_issuers_at_once_get_distinct_numbers(engine: AsyncEngine, catalog
     async with engine.connect() as conn:
         numbers = sorted((await conn.execute(select(orders.c.number).where(orders.c.year == 2026))).scalars())
     assert numbers == [1, 2, 3, 4, 5, 6]
+
+
+async def test_the_on_site_record_is_downloadable_right_after_submission_by_who_may_see_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The pages alone: no broker, relay or mailer is needed to submit and print.
+    stack = await make_stack(tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:25")
+    try:
+        home = await add_facility(stack.engine, "F1")
+        await add_facility(stack.engine, "F2", town="南阳镇")
+        await add_people(stack.engine, "F1")
+        await add_user(
+            stack.engine, role="town_officer", username="nanyang", password=PASSWORD, town="南阳镇"
+        )
+        failed, passed, absent, fixed = [i.code for i in stack.catalog.items(facility_type="nursing_home")][
+            :4
+        ]
+        submitted = await stack.client.post(
+            "/api/inspections",
+            headers=await stack.token("inspector"),
+            json={
+                "facility_id": home,
+                "mode": "unannounced",
+                "client_ref": "record-1",
+                "items": [
+                    {"item": failed, "result": "fail", "note": "东楼三层"},
+                    {"item": passed, "result": "pass"},
+                    {"item": absent, "result": "na"},
+                ],
+            },
+        )
+        assert submitted.status_code == 201, submitted.text
+        inspection_id = submitted.json()["id"]
+        # What the on-site record keeps besides (its recording is the phone's): an item fixed during the visit,
+        # the person present, the colleague and the warrant numbers.
+        async with stack.engine.begin() as conn:
+            await conn.execute(
+                insert(inspection_items).values(
+                    inspection_id=inspection_id, item_code=fixed, result="fixed", note="当场清除杂物"
+                )
+            )
+            await conn.execute(
+                update(inspections).where(inspections.c.id == inspection_id).values(person_present="张院长")
+            )
+            await conn.execute(
+                update(users).where(users.c.username == "inspector").values(warrant_no="32060009")
+            )
+
+        inspector = await _logged_in(stack, "inspector")
+        done = await inspector.get(f"/inspect/done/{inspection_id}")
+        link = f"/inspections/{inspection_id}/record.pdf"
+        assert done.status_code == 200 and f'href="{link}"' in done.text
+        record = await inspector.get(link)
+        assert record.status_code == 200 and record.headers["content-type"] == "application/pdf"
+        path = tmp_path / "record.pdf"
+        path.write_bytes(record.content)
+        text = re.sub(
+            r"\s+",
+            "",
+            subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode(),
+        )
+        assert "现场检查记录" in text and "测试敬老院F1" in text and "四不两直" in text
+        for code, result in ((failed, "不符合"), (passed, "符合"), (absent, "不适用"), (fixed, "当场整改")):
+            words = re.sub(r"\s+", "", stack.catalog.item(code).zh)[:8]
+            assert re.search(re.escape(words) + r".*?" + result, text), (code, result)
+        assert "东楼三层" in text and "当场清除杂物" in text
+        assert "发现事故隐患1项" in text and "当场整改（立查立改）1项" in text
+        assert "检查人员（签名）执法证号：32060009" in text
+        assert (
+            "被检查单位在场人员（签名）" in text and text.count("张院长") == 2
+        )  # named, and on the line to sign
+
+        # The facility's head may fetch it; a town officer of another town, or nobody logged in, may not.
+        assert (await (await _logged_in(stack, "head")).get(link)).status_code == 200
+        assert (await (await _logged_in(stack, "nanyang")).get(link)).status_code == 404
+        anonymous = await stack.client.get(link, headers={"Accept": "text/html"})
+        assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+        assert (await inspector.get("/inspections/999/record.pdf")).status_code == 404
+    finally:
+        await stack.close()
+
+
+async def _logged_in(stack: Stack, username: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(stack.ctx)), base_url="http://tracker.test"
+    )
+    response = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/my"})
+    assert response.status_code == 303, response.text
+    stack.tasks.append(asyncio.create_task(_close_later(client, stack.stop)))
+    return client
+
+
+async def _close_later(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    await stop.wait()
+    await client.aclose()

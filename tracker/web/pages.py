@@ -33,6 +33,8 @@ from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Status, can_see
 from tracker.orders_pdf import OrderMissing, order_pdf
 from tracker.orders_pdf import filename as order_filename
+from tracker.record_pdf import filename as record_filename
+from tracker.record_pdf import record_pdf
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import (
@@ -321,6 +323,32 @@ async def inspect_done(request: Request, inspection_id: PathId, actor: Who) -> R
             "record": record,
             "onsite_local": record.onsite_at.astimezone(LOCAL_TZ),
             "items": {i.code: i for i in ctx.catalog.items()},
+        },
+    )
+
+
+@router.get("/inspections/{inspection_id}/record.pdf")
+async def inspection_record_pdf(request: Request, inspection_id: int, actor: Who) -> Response:
+    """The signed on-site record (现场检查记录), for whoever may see the inspected facility."""
+    ctx = context(request)
+    async with read_only(ctx.engine) as conn:
+        facility_id = await conn.scalar(
+            select(inspections.c.facility_id).where(inspections.c.id == inspection_id)
+        )
+        if facility_id is None:
+            return error_page(request, 404, "err.not_found")
+        try:
+            await _facility(conn, actor, facility_id)
+        except PageError as error:
+            return error_page(request, error.status_code, error.key)
+    data = await record_pdf(ctx.engine, inspection_id, ctx.catalog)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="record-{inspection_id}.pdf"; '
+            f"filename*=UTF-8''{quote(record_filename(inspection_id))}",
+            "Cache-Control": "private, no-store",
         },
     )
 
