@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -400,21 +400,37 @@ def escalate(
 
 @app.command()
 def report(
-    month: Annotated[str, typer.Option("--month", help="The month, e.g. 2025-03")],
+    month: Annotated[str | None, typer.Option("--month", help="The month, e.g. 2025-03")] = None,
     fmt: Annotated[str, typer.Option("--format", help="pdf, xlsx or json")] = "pdf",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write here [default: report-<month>.<format>]")
+        Path | None,
+        typer.Option("--out", help="Write here [default: report-<month>.<format>, ledger-<from>-<to>.xlsx]"),
     ] = None,
     town: Annotated[str | None, typer.Option("--town", help="Only this town")] = None,
+    ledger: Annotated[
+        bool, typer.Option("--ledger", help="The hazard ledger (隐患台账) as .xlsx, for --from .. --to")
+    ] = False,
+    first: Annotated[
+        str | None, typer.Option("--from", help="With --ledger: the first day, e.g. 2026-11-02")
+    ] = None,
+    last: Annotated[
+        str | None, typer.Option("--to", help="With --ledger: the last day, included, e.g. 2026-11-08")
+    ] = None,
     data: Data = None,
 ) -> None:
-    """The monthly report (summary, charts, breakdowns, overdue and major hazards), as the dashboard shows it."""
+    """The monthly report (summary, charts, breakdowns, overdue and major hazards), as the dashboard shows it; or,
+    with --ledger, the hazard ledger of the inspections made from --from to --to (both days included)."""
     from tracker import reports
     from tracker.checklists import load_catalog
     from tracker.stats.periods import Period
     from tracker.stats.query import Filter
     from tracker.store.db import make_engine
 
+    if ledger:
+        _ledger(first, last, town, out, data)
+        return
+    if month is None:
+        raise typer.BadParameter("give the month, e.g. --month 2026-11 (or --ledger --from D --to D)")
     if fmt not in ("pdf", "xlsx", "json"):
         raise typer.BadParameter("must be pdf, xlsx or json", param_hint="--format")
     try:
@@ -444,6 +460,40 @@ def report(
     else:
         target.write_bytes(reports.pdf(dashboard, catalog, now))
     typer.echo(f"wrote {target}")
+
+
+def _ledger(
+    first: str | None, last: str | None, town: str | None, out: Path | None, data: Path | None
+) -> None:
+    from tracker import ledger
+    from tracker.checklists import load_catalog
+    from tracker.stats.periods import Period
+    from tracker.store.db import make_engine
+
+    days = []
+    for value, hint in ((first, "--from"), (last, "--to")):
+        try:
+            days.append(date.fromisoformat(value or ""))
+        except ValueError:
+            raise typer.BadParameter("a day like 2026-11-02 is needed", param_hint=hint) from None
+    if days[1] < days[0]:
+        raise typer.BadParameter("the last day comes before the first", param_hint="--to")
+    period = Period(days[0], days[1] + timedelta(days=1))
+    settings = settings_for(data)
+    require_schema(settings)
+    catalog = load_catalog()
+
+    async def main() -> ledger.Ledger:
+        engine = make_engine(settings.db_url)
+        try:
+            return await ledger.ledger(engine, period, town, catalog, settings.county_word)
+        finally:
+            await engine.dispose()
+
+    book = asyncio.run(main())
+    target = out or Path(f"ledger-{days[0]}-{days[1]}{'-' + town if town else ''}.xlsx")
+    target.write_bytes(ledger.workbook(book))
+    typer.echo(f"wrote {target}: {len(book.rows)} row(s)")
 
 
 @facilities_app.command("import")

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker import reports
+from tracker import ledger, reports
 from tracker.checklists import Catalog
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.stats import daybook
@@ -270,6 +270,29 @@ async def export(
         reports.workbook(sheets),
         media_type=XLSX,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/dashboard/ledger.xlsx", tags=["dashboard"])
+async def ledger_export(
+    request: Request,
+    actor: Who,
+    town: str | None = None,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    """The hazard ledger (隐患台账) of the inspections made in the period (`to` excluded, as on the dashboard), in the
+    towns the caller may see."""
+    period = _period(start, end, request)
+    ctx = context(request)
+    book = await ledger.ledger(
+        ctx.engine, period, _filter(actor, town).town, ctx.catalog, ctx.settings.county_word
+    )
+    last = period.end - timedelta(days=1)
+    return Response(
+        ledger.workbook(book),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="ledger-{period.start}-{last}.xlsx"'},
     )
 
 
