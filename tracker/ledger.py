@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.orders_pdf import GRADE, cn_date, printed_basis, required_measure
+from tracker.domain.printed import GRADE, cn_date, printed_basis
+from tracker.orders_pdf import required_measure
 from tracker.stats.periods import Period
 from tracker.store.db import read
 from tracker.store.tables import (
@@ -75,13 +76,6 @@ class Ledger:
 
 def _local_day(moment: datetime | None) -> date | None:
     return moment.astimezone(LOCAL_TZ).date() if moment else None
-
-
-def period_words(period: Period) -> str:
-    """2026年11月2日至11月8日: both days included, the year once when it does not change."""
-    last = period.end - timedelta(days=1)
-    end = f"{last.month}月{last.day}日" if last.year == period.start.year else cn_date(last)
-    return f"{cn_date(period.start)}至{end}"
 
 
 async def gather(
@@ -256,7 +250,7 @@ async def ledger(
     engine: AsyncEngine, period: Period, town: str | None, catalog: Catalog | None, county_word: str
 ) -> Ledger:
     rows = await read(engine, lambda conn: gather(conn, period, town, catalog))
-    return Ledger(f"隐患台账（{town or county_word}，{period_words(period)}）", rows)
+    return Ledger(f"隐患台账（{town or county_word}，{period.words()}）", rows)
 
 
 # The same rule as the shared spreadsheet helper (tracker.spreadsheets.keep_as_text) once that is on main: a text

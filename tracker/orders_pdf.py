@@ -23,7 +23,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.printed import GRADE, cn_date, printed_basis
 from tracker.store.db import read_only
 from tracker.store.tables import (
     facilities,
@@ -48,15 +49,10 @@ from tracker.store.tables import (
 ATTACHMENT_PREFIX = "order-pdf:"
 PRINTERS = max(1, min(2, os.cpu_count() or 1))
 TEMPLATES = Path(__file__).parent / "web" / "templates"
-GRADE = {"general": "一般事故隐患", "major": "重大事故隐患"}
 # The authority to order rectification, confirmed against the law's text (2021 revision).
 AUTHORITY = "《中华人民共和国安全生产法》第六十五条"
-# Words that mark a doubt of the checklist's authors: they never reach a facility. A finding stored before the
-# printed basis was split from the internal note may still hold one; such a clause is left out.
-DOUBT_MARKERS = ("待核", "未核实", "可能属", "估算", "est.")
 # A sector's major-hazard standard named in a printed basis is named again in the authority line.
 _STANDARD = re.compile(r"《[^《》]*重大事故隐患判定标准》")
-_PARENTHESIS = re.compile(r"（[^（）]*）|\([^()]*\)")
 
 
 class OrderMissing(LookupError):
@@ -156,31 +152,10 @@ async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
     )
 
 
-def cn_date(day: date | datetime) -> str:
-    """2027年1月18日: how a served document writes a date (a moment in China Standard Time)."""
-    if isinstance(day, datetime):
-        day = day.astimezone(LOCAL_TZ).date()
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def onsite_day(inspection: Row) -> date:
     """The day of the visit as taken on the phone; an inspection recorded before that was kept, its submission."""
     moment = inspection.onsite_at or inspection.submitted_at
     return moment.astimezone(LOCAL_TZ).date()
-
-
-def printed_basis(text: str) -> str:
-    """The basis as it may be printed: any clause or parenthesis holding a doubt left out."""
-    clauses = []
-    for clause in re.split(r"[；;]", text or ""):
-        clause = _PARENTHESIS.sub(lambda m: "" if _doubtful(m.group(0)) else m.group(0), clause).strip()
-        if clause and not _doubtful(clause):
-            clauses.append(clause)
-    return "；".join(clauses)
-
-
-def _doubtful(text: str) -> bool:
-    return any(marker in text for marker in DOUBT_MARKERS)
 
 
 def required_measure(finding: Row) -> str:

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
+from tracker.config import load_settings
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.spreadsheets import append_row
 from tracker.stats import charts, daybook
@@ -44,15 +45,15 @@ TABLE_METRICS = (
     "repeat",
 )
 FOOTNOTE_ZH = (
-    "口径：统计期为本地日期 [起, 止)。发现＝本期上报的隐患；销号＝本期销号的隐患（不论何时发现）；"
+    "口径：统计期自起始日至截止日，首尾两日均计入（北京时间）。发现＝本期上报的隐患；销号＝本期销号的隐患（不论何时发现）；"
     "整改率＝本期发现且在期末前销号的隐患数 ÷ 本期发现数（上期发现、本期销号的隐患计入销号数，不计入本期整改率）；"
     "按期整改率＝本期销号且销号时间不晚于整改期限（期限日 23:59:59，复查不通过后以新期限为准）的隐患数 ÷ 本期销号数；"
-    "未销号、逾期、重大隐患未销号按期末（或当前时刻，取较早者）计；逾期＝已过期限且仍在机构整改中（不含待复查）；"
+    "未销号、逾期、未销号重大事故隐患按期末（或当前时刻，取较早者）计；逾期＝已过期限且仍在机构整改中（不含待复查）；"
     "重复发现＝同一机构同一检查项此前已发现过；整改天数＝上报至销号的自然日数，P90 按最近秩。"
     "每个数字均可点击查看对应隐患清单。"
 )
 FOOTNOTE_EN = (
-    "Definitions: the period is [from, to) in local days. Found = reported in the period; closed = closed in the "
+    "Definitions: the period runs from its first to its last day, both included (China time). Found = reported in the period; closed = closed in the "
     "period, whenever found; closure rate = found in the period and closed before its end ÷ found (a hazard found "
     "earlier and closed now counts as closed, not in this rate); on-time rate = closed in the period no later than "
     "the deadline (23:59:59 of the deadline day; after a failed verification, the new deadline) ÷ closed; open, "
@@ -221,7 +222,7 @@ def trend_table(d: Dashboard, unit: str) -> Table:
 FINDING_HEADERS = [
     "编号",
     "机构",
-    "区镇",
+    "镇（街道）",
     "机构类型",
     "检查项",
     "隐患内容",
@@ -269,7 +270,7 @@ def facility_table(rows: list[q.FacilityCount], name: str, title: str, what: str
     return Table(
         name,
         title,
-        ["机构", "区镇", what, "其中重大隐患"],
+        ["机构", "镇（街道）", what, "其中重大事故隐患"],
         [[r.name, r.town, r.count, r.major] for r in rows],
     )
 
@@ -282,7 +283,7 @@ def all_tables(d: Dashboard, catalog: Catalog | None = None) -> dict[str, Table]
     tables["trend_month"] = trend_table(d, "month")
     tables["overdue"] = finding_table(d.overdue, "逾期清单", "逾期隐患清单 Overdue hazards", catalog)
     tables["open_major"] = finding_table(
-        d.open_major, "重大隐患", "未销号重大隐患 Open major hazards", catalog
+        d.open_major, "重大事故隐患", "未销号重大事故隐患 Open major hazards", catalog
     )
     tables["top_open"] = facility_table(d.top_open, "未销号最多机构", "未销号隐患最多的机构", "未销号隐患")
     tables["top_repeat"] = facility_table(d.top_repeat, "重复发现最多机构", "重复发现最多的机构", "重复发现")
@@ -354,7 +355,7 @@ def open_by_town_chart(d: Dashboard, links: bool = True) -> str:
         (g.label, g.counts["open"], d.url("open", d.flt.with_group("town", g.key)) if links else None)
         for g in groups
     ]
-    return charts.hbars(rows, title="各区镇未销号隐患 / Open hazards by town", colour="#d9822b")
+    return charts.hbars(rows, title="各镇（街道）未销号隐患 / Open hazards by town", colour="#d9822b")
 
 
 def percent(value: float | None) -> str:
@@ -396,6 +397,7 @@ def report_context(d: Dashboard, catalog: Catalog | None, links: bool) -> dict[s
         "catalog": catalog,
         "label": value_label,
         "tz": LOCAL_TZ,
+        "county": load_settings().county_word,
     }
 
 

@@ -69,7 +69,7 @@ async def test_it_sends_the_weekly_digest_once_per_week_and_person(stack: Stack,
 
     lead = next(m for m in smtp_recorder.messages if "lead@mzj.cn" in m.rcpt_tos)
     text = lead.message.get_body(("plain",)).get_content()
-    assert "2025-03-10" in lead.subject and "重大隐患未销号 2 项" in lead.subject
+    assert "2025-03-10" in lead.subject and "未销号重大事故隐患 2 项" in lead.subject
     assert "发现隐患：2（上周 3）" in text  # 6 and 8; the week before: 1, 2 and 4
     assert "本周升级督办 / Escalated this week: 2" in text
     assert "隐患4" in text and "隐患8" in text
@@ -77,7 +77,7 @@ async def test_it_sends_the_weekly_digest_once_per_week_and_person(stack: Stack,
 
     town = next(m for m in smtp_recorder.messages if "town@mzj.cn" in m.rcpt_tos)
     town_text = town.message.get_body(("plain",)).get_content()
-    assert TOWN_A in town.subject and "重大隐患未销号 1 项" in town.subject
+    assert TOWN_A in town.subject and "未销号重大事故隐患 1 项" in town.subject
     assert "隐患4" in town_text and "隐患8" not in town_text  # 8 is in another town
 
     # Another scheduler taking over later in the week sends nothing again; next Monday brings the next week.

@@ -23,7 +23,7 @@ from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_
 from tracker.admin import add_user
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
-from tracker.ledger import COLUMNS, period_words
+from tracker.ledger import COLUMNS
 from tracker.service.loop import (
     decide_extension,
     issue_order,
@@ -266,8 +266,9 @@ async def test_the_command_writes_the_ledger_of_one_town(
 
 
 def test_a_period_is_written_with_both_days_and_no_interval() -> None:
-    assert period_words(Period(date(2026, 11, 2), date(2026, 11, 9))) == "2026年11月2日至11月8日"
-    assert period_words(Period(date(2026, 12, 28), date(2027, 1, 4))) == "2026年12月28日至2027年1月3日"
+    assert Period(date(2026, 11, 2), date(2026, 11, 9)).words() == "2026年11月2日至11月8日"
+    assert Period(date(2026, 12, 28), date(2027, 1, 4)).words() == "2026年12月28日至2027年1月3日"
+    assert Period(date(2026, 11, 2), date(2026, 11, 9)).label() == "2026年11月2日至11月8日"
 
 
 async def _logged_in(stack: Stack, username: str) -> httpx.AsyncClient:

@@ -569,7 +569,7 @@ async def test_it_exports_a_table_as_a_real_workbook(stack):
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:3] == ("编号", "机构", "区镇")
+    assert rows[0][:3] == ("编号", "机构", "镇（街道）")
     assert [r[0] for r in rows[1:]] == [4, 8]
     assert isinstance(rows[1][10], datetime) and rows[1][11] == datetime(2025, 3, 13)
     assert rows[1][13] == 19

@@ -66,9 +66,29 @@ def test_it_escapes_what_people_typed_in_html_but_not_in_text():
     assert "<script>alert(1)</script>" in message.text
 
 
-def test_it_says_when_a_deadline_was_counted_monday_to_friday():
-    message = render("order", **context(findings=[finding(due_estimated=True, due_day=date(2027, 1, 8))]))
-    assert "按周一至周五估算" in message.text and "estimated Mon–Fri" in message.html
+def test_it_tells_staff_but_not_the_facility_when_a_deadline_was_counted_monday_to_friday():
+    estimated = [finding(due_estimated=True, due_day=date(2027, 1, 8))]
+    for kind, level in (("order", None), ("reminder", None), ("escalation", 1)):
+        message = render(kind, **context(findings=estimated, level=level))
+        assert "2027-01-08" in message.text
+        for text in (message.text, message.html):
+            assert "估算" not in text and "estimated" not in text, kind
+    for kind, level in (("major_alert", None), ("escalation", 2)):
+        message = render(kind, **context(findings=estimated, level=level))
+        assert "按周一至周五估算" in message.text and "estimated Mon–Fri" in message.html
+
+
+def test_it_says_your_unit_and_prints_no_doubt_of_the_checklist():
+    doubtful = [
+        finding(
+            basis="《中华人民共和国消防法》第二十八条；可能属《养老机构重大事故隐患判定标准》第三方面情形（原文未核实）"
+        )
+    ]
+    message = render("order", **context(findings=doubtful))
+    assert "你单位" in message.text and "贵单位" not in message.text
+    for text in (message.text, message.html):
+        assert "《中华人民共和国消防法》第二十八条" in text
+        assert "可能属" not in text and "未核实" not in text and "养老机构" not in text
 
 
 def test_it_shouts_a_major_hazard_and_a_stop_order():

@@ -10,6 +10,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from tracker.config import load_settings
+from tracker.domain.printed import printed_basis
 from tracker.domain.text import one_line
 
 KINDS = (
@@ -60,12 +62,23 @@ def _say(lang: str):
     return say
 
 
-_env.globals.update(zh=_say("zh"), en=_say("en"))
+def _county() -> str:
+    """全县 or 全市 (TRACKER_COUNTY_WORD): how the whole area is named."""
+    return load_settings().county_word
+
+
+_env.globals.update(zh=_say("zh"), en=_say("en"), county=_county)
+_env.filters["printed"] = printed_basis
+# Mails read by the facility: a deadline counted Monday to Friday is given as the date alone, as on the order.
+TO_FACILITY = frozenset({"order", "reminder", "rejection", "closure", "extension_decision"})
 
 
 def render(kind: str, **context: Any) -> Rendered:
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
+    # The first level of an escalation is the facility's head; the others are the bureau's people.
+    to_facility = kind in TO_FACILITY or (kind == "escalation" and context.get("level") == 1)
+    context = {"for_staff": not to_facility, **context}
     # A name with a line separator in it would break the Subject header, and the mail with it.
     subject = one_line(_env.get_template(f"{kind}.subject.txt").render(context))
     text = _env.get_template(f"{kind}.txt").render(context)

@@ -13,14 +13,14 @@ METRIC_NAMES: dict[str, tuple[str, str]] = {
     "on_time_rate": ("按期整改率", "On-time closure rate"),
     "open": ("未销号", "Open"),
     "overdue": ("逾期未整改", "Overdue"),
-    "open_major": ("重大隐患未销号", "Open major hazards"),
-    "found_major": ("发现重大隐患", "Major hazards found"),
+    "open_major": ("未销号重大事故隐患", "Open major hazards"),
+    "found_major": ("发现重大事故隐患", "Major hazards found"),
     "repeat": ("重复发现", "Repeat findings"),
     "escalated": ("升级督办", "Escalated"),
 }
 
 DIMENSION_NAMES: dict[str, tuple[str, str]] = {
-    "town": ("区镇", "Town"),
+    "town": ("镇（街道）", "Town"),
     "facility_type": ("机构类型", "Facility type"),
     "facility": ("机构", "Facility"),
     "category": ("隐患类别", "Category"),
@@ -28,7 +28,7 @@ DIMENSION_NAMES: dict[str, tuple[str, str]] = {
     "mode": ("检查方式", "Inspection mode"),
 }
 
-SEVERITY_NAMES = {"general": ("一般隐患", "General"), "major": ("重大事故隐患", "Major")}
+SEVERITY_NAMES = {"general": ("一般事故隐患", "General"), "major": ("重大事故隐患", "Major")}
 MODE_NAMES = {
     "unannounced": ("四不两直", "Unannounced"),
     "covert": ("暗查暗访", "Covert"),

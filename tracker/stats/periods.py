@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.printed import cn_date
 
 
 def local_midnight(day: date) -> datetime:
@@ -58,7 +59,13 @@ class Period:
     def label(self) -> str:
         if self.is_month():
             return f"{self.start.year}年{self.start.month}月 / {self.start:%Y-%m}"
-        return f"{self.start.isoformat()} – {(self.end - timedelta(days=1)).isoformat()}"
+        return self.words()
+
+    def words(self) -> str:
+        """2026年11月2日至11月8日: both days included, the year written once when it does not change."""
+        last = self.end - timedelta(days=1)
+        end = f"{last.month}月{last.day}日" if last.year == self.start.year else cn_date(last)
+        return f"{cn_date(self.start)}至{end}"
 
     @classmethod
     def month(cls, year: int, month: int) -> Period:
