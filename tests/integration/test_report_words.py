@@ -1,0 +1,59 @@
+"""The words of the monthly report and the dashboard: the county named as configured, a period's days both
+included, and no claim of 动态清零 beyond what the figures say."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.support.stack import prepared_engine
+from tracker import reports
+from tracker.checklists import load_catalog
+from tracker.config import ConfigError, load_settings
+from tracker.stats.periods import Period
+from tracker.stats.query import Filter
+
+
+async def test_the_monthly_report_names_the_county_and_says_no_major_hazard_is_open_only_as_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACKER_COUNTY_WORD", "全市")
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}")
+    try:
+        now = datetime(2026, 12, 1, 2, tzinfo=UTC)
+        d = await reports.gather(
+            engine, Period.month(2026, 11), Filter(), now, load_catalog(), list_limit=None
+        )
+    finally:
+        await engine.dispose()
+    path = tmp_path / "report.pdf"
+    path.write_bytes(reports.pdf(d, load_catalog(), now))
+    text = re.sub(
+        r"\s+",
+        "",
+        subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode(),
+    )
+    assert "2026年11月/2026-11·全市" in text
+    assert "截至统计时点，无未销号重大事故隐患。" in text and "动态清零" not in text
+    assert "首尾两日均计入" in text and "[起,止)" not in text
+    assert "区镇" not in text and "一般隐患" not in text
+
+
+def test_a_week_is_written_with_both_its_days() -> None:
+    assert Period(date(2026, 11, 2), date(2026, 11, 9)).label() == "2026年11月2日至11月8日"
+
+
+def test_the_county_word_is_one_of_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRACKER_COUNTY_WORD", raising=False)
+    assert load_settings().county_word == "全县"
+    monkeypatch.setenv("TRACKER_COUNTY_WORD", "全省")
+    with pytest.raises(ConfigError, match="TRACKER_COUNTY_WORD"):
+        load_settings()
+    monkeypatch.setenv("TRACKER_COUNTY_WORD", "全市")
+    monkeypatch.setenv("TRACKER_ORDER_PREFIX", "民 安〔")
+    with pytest.raises(ConfigError, match="TRACKER_ORDER_PREFIX"):
+        load_settings()
