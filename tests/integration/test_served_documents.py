@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack, prepared_engine
@@ -22,8 +22,10 @@ from tracker.config import Settings
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
 from tracker.orders_pdf import load_order, render_pdf
-from tracker.service.loop import issue_order
+from tracker.service.loop import issue_order, next_order_number
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.db import make_engine
+from tracker.store.migrate import upgrade
 from tracker.store.tables import findings, inspection_inspectors, inspection_items, inspections, orders, users
 from tracker.web.app import create_app
 
@@ -331,3 +333,51 @@ async def _logged_in(stack: Stack, username: str) -> httpx.AsyncClient:
 async def _close_later(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
     await stop.wait()
     await client.aclose()
+
+
+async def test_orders_issued_before_the_numbering_get_their_years_numbers_in_issue_order(
+    database_url: str,
+) -> None:
+    await asyncio.to_thread(upgrade, database_url, "0020")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO facilities (id, code, name, type, town, head_name, head_email) "
+                    "VALUES (1, 'F1', '敬老院', 'nursing_home', '汇龙镇', '王', 'w@example.cn')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO users (id, username, password_hash, role, name, active) VALUES (1, 'i', 'x', 'inspector', '', true)"
+                )
+            )
+            # Issued in China on 31 Dec 2025 at 23:00, on 2 Jan 2026 and on 1 Jan 2026 at 00:10 (stored in UTC).
+            issued = ["2025-12-31 15:00:00", "2026-01-02 01:00:00", "2025-12-31 16:10:00"]
+            for n, moment in enumerate(issued, start=1):
+                await conn.execute(
+                    text(
+                        "INSERT INTO inspections (id, client_ref, facility_id, mode, inspector_id, submitted_at, "
+                        "checklist_versions, person_present) VALUES (:n, :ref, 1, 'routine', 1, :at, '{}', '')"
+                    ),
+                    {"n": n, "ref": f"r{n}", "at": datetime.fromisoformat(moment)},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO orders (id, inspection_id, facility_id, issued_at) VALUES (:n, :n, 1, :at)"
+                    ),
+                    {"n": n, "at": datetime.fromisoformat(moment)},
+                )
+    finally:
+        await engine.dispose()
+    engine = await prepared_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            numbered = {r.id: (r.year, r.number) for r in await conn.execute(select(orders))}
+        assert numbered == {1: (2025, 1), 3: (2026, 1), 2: (2026, 2)}
+        async with engine.begin() as conn:
+            assert await next_order_number(conn, 2026) == 3
+            assert await next_order_number(conn, 2027) == 1
+    finally:
+        await engine.dispose()
