@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.printed import GRADE, cn_date, printed_basis
 from tracker.orders_pdf import required_measure
+from tracker.printed import GRADE, cn_date, printed_basis
 from tracker.stats.periods import Period
 from tracker.store.db import read
 from tracker.store.tables import (
@@ -102,7 +102,10 @@ async def gather(
     fixed = (
         await conn.execute(
             select(
-                inspection_items, facilities.c.name.label("facility_name"), inspected.label("inspected_at")
+                inspection_items,
+                facilities.c.name.label("facility_name"),
+                facilities.c.type.label("facility_type"),
+                inspected.label("inspected_at"),
             )
             .join(inspections, inspections.c.id == inspection_items.c.inspection_id)
             .join(facilities, facilities.c.id == inspections.c.facility_id)
@@ -145,7 +148,11 @@ async def gather(
             )
         )
     for item in fixed:
-        words = catalog.item(item.item_code) if catalog is not None and catalog.has(item.item_code) else None
+        words = (
+            catalog.item(item.item_code).for_facility_type(item.facility_type)
+            if catalog is not None and catalog.has(item.item_code)
+            else None
+        )
         day = _local_day(item.inspected_at)
         entries.append(
             (

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.printed import GRADE, cn_date, printed_basis
+from tracker.printed import GRADE, cn_date, printed_basis
 from tracker.store.db import read_only
 from tracker.store.tables import (
     facilities,

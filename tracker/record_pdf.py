@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.checklists import Catalog
 from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.printed import GRADE, cn_date
 from tracker.orders_pdf import Inspector, document_env, inspectors_of, print_html
+from tracker.printed import GRADE, cn_date
 from tracker.stats.labels import MODE_NAMES
 from tracker.store.db import read_only
 from tracker.store.tables import facilities, findings, inspection_items, inspections

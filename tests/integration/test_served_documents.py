@@ -108,7 +108,7 @@ async def test_an_elderly_homes_order_cites_the_elderly_care_standard_and_no_dou
         catalog,
         actor,
         home,
-        {"FIRE-COND-01": "", "FIRE-EXIT-01": "二楼东侧走廊堆放杂物"},
+        {"BLDG-DANGER-01": "", "FIRE-EXIT-01": "二楼东侧走廊堆放杂物"},
         LATE_DECEMBER,
         "home-1",
     )
@@ -147,56 +147,81 @@ async def test_an_elderly_homes_order_cites_the_elderly_care_standard_and_no_dou
         and "一般隐患" not in text.replace("一般事故隐患", "")
     )
     assert "二楼东侧走廊堆放杂物" in text
-    assert "整改完毕前停止使用相关场所、设施、设备" in text  # FIRE-COND-01 stops use until fixed
+    assert "依据：《养老机构重大事故隐患判定标准》（民政部办公厅，2023年11月27日）第四条第（一）项" in text
+    assert "整改完毕前停止使用相关场所、设施、设备" in text  # a dangerous building is out of use until fixed
     assert "重大事故隐患已列入挂牌督办" in text
     assert "抄送：汇龙镇人民政府。" in text
     async with engine.connect() as conn:
         rows = (await conn.execute(select(findings).where(findings.c.order_id == order_id))).all()
-    major = next(r for r in rows if r.item_code == "FIRE-COND-01")
+    major = next(r for r in rows if r.item_code == "BLDG-DANGER-01")
     # Counted Monday to Friday in 2027: the finding keeps the flag for staff, the document gives the date alone.
     assert major.due_estimated and major.due_day.year == 2027
     assert f"{major.due_day.year}年{major.due_day.month}月{major.due_day.day}日" in text
 
 
-async def test_a_funeral_homes_order_cites_no_elderly_care_standard(
+async def test_a_funeral_homes_order_cites_the_general_law_and_no_sectors_standard(
     engine: AsyncEngine, catalog: Catalog, tmp_path: Path
 ) -> None:
     funeral = await add_facility(engine, "BY001", type_="funeral_home", town="北城区街道")
     actor = await _inspector(engine)
-    # The item's basis still carries the checklist's own doubt ("可能属《养老机构…》（原文未核实）").
-    assert "未核实" in catalog.item("FIRE-EXIT-01").basis
     order_id = await _ordered(
-        engine, catalog, actor, funeral, {"FIRE-EXIT-01": "火化间通道堵塞"}, LATE_DECEMBER, "funeral-1"
+        engine,
+        catalog,
+        actor,
+        funeral,
+        {"BLDG-DANGER-01": "", "FIRE-EXIT-01": "火化间通道堵塞"},
+        LATE_DECEMBER,
+        "funeral-1",
     )
     text = await _served_text(engine, order_id, tmp_path)
 
     _served_as_an_official_document(text, "启民安整〔2026〕1号", "测试敬老院BY001")
-    assert "依据：《中华人民共和国消防法》第二十八条" in text
-    assert "养老机构" not in text and "判定标准" not in text
+    assert "依据：《中华人民共和国安全生产法》" in text and "依据：《中华人民共和国消防法》第二十八条" in text
+    assert "养老机构" not in text and "判定标准" not in text and "重大事故隐患" not in text
     assert "的规定，现责令你单位" in text  # the law alone: no sector standard named
     assert "抄送：北城区街道办事处。" in text
 
 
-async def test_a_childrens_institutions_order_names_its_own_standard(
+async def test_a_doubt_stored_in_a_findings_basis_never_reaches_the_facility(
     engine: AsyncEngine, catalog: Catalog, tmp_path: Path
 ) -> None:
-    centre = await add_facility(engine, "ET001", type_="children_centre", town="南阳镇")
+    funeral = await add_facility(engine, "BY002", type_="funeral_home")
     actor = await _inspector(engine)
-    order_id = await _ordered(
-        engine, catalog, actor, centre, {"FIRE-ELEC-01": "宿舍私拉电线"}, LATE_DECEMBER, "children-1"
-    )
-    # The printed basis a children's institution's item gives (its standard, by document number).
+    order_id = await _ordered(engine, catalog, actor, funeral, {"FIRE-EXIT-01": ""}, LATE_DECEMBER, "doubt-1")
+    # As findings held it before the printed basis was split from the internal note.
     async with engine.begin() as conn:
         await conn.execute(
             update(findings)
             .where(findings.c.order_id == order_id)
-            .values(basis="《儿童福利机构重大事故隐患判定标准》（民办发〔2024〕14号）")
+            .values(
+                basis="《中华人民共和国消防法》第二十八条；可能属《养老机构重大事故隐患判定标准》第三方面情形（原文未核实）"
+            )
         )
+    text = await _served_text(engine, order_id, tmp_path)
+    _served_as_an_official_document(text, "启民安整〔2026〕1号", "测试敬老院BY002")
+    assert "依据：《中华人民共和国消防法》第二十八条" in text and "养老机构" not in text
+
+
+async def test_a_childrens_welfare_institutions_order_names_its_own_standard(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    centre = await add_facility(engine, "ET001", type_="child_welfare_institution", town="南阳镇")
+    actor = await _inspector(engine)
+    order_id = await _ordered(
+        engine,
+        catalog,
+        actor,
+        centre,
+        {"BLDG-DANGER-01": "宿舍楼经鉴定为C级危房"},
+        LATE_DECEMBER,
+        "children-1",
+    )
     text = await _served_text(engine, order_id, tmp_path)
 
     _served_as_an_official_document(text, "启民安整〔2026〕1号", "测试敬老院ET001")
     assert "按照《儿童福利机构重大事故隐患判定标准》，现责令你单位" in text
-    assert "养老机构" not in text
+    assert "依据：《儿童福利机构重大事故隐患判定标准》（民政部办公厅，民办发〔2024〕14号）" in text
+    assert "重大事故隐患已列入挂牌督办" in text and "养老机构" not in text
 
 
 async def test_the_first_order_of_a_new_year_is_number_one(

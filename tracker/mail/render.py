@@ -11,8 +11,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from tracker.config import load_settings
-from tracker.domain.printed import printed_basis
 from tracker.domain.text import one_line
+from tracker.printed import printed_basis
 
 KINDS = (
     "order",

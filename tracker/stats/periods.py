@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.printed import cn_date
+from tracker.printed import cn_date
 
 
 def local_midnight(day: date) -> datetime:
