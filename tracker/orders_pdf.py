@@ -41,8 +41,8 @@ from tracker.store.tables import (
     findings,
     inspection_inspectors,
     inspections,
-    metadata,
     orders,
+    referrals,
     users,
 )
 
@@ -118,9 +118,6 @@ async def inspectors_of(conn: AsyncConnection, inspection: Row) -> list[Inspecto
 
 async def _referred_to(conn: AsyncConnection, finding_ids: list[int]) -> list[str]:
     """The agencies a finding of the order was referred to (a suspected 重大火灾隐患 to the fire-rescue service)."""
-    referrals = metadata.tables.get("referrals")  # kept from migration 0019 on
-    if referrals is None:
-        return []
     agencies = select(referrals.c.agency).where(referrals.c.finding_id.in_(finding_ids)).distinct()
     return sorted((await conn.execute(agencies)).scalars())
 

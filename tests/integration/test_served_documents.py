@@ -26,7 +26,15 @@ from tracker.service.loop import issue_order, next_order_number
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade
-from tracker.store.tables import findings, inspection_inspectors, inspection_items, inspections, orders, users
+from tracker.store.tables import (
+    findings,
+    inspection_inspectors,
+    inspection_items,
+    inspections,
+    orders,
+    referrals,
+    users,
+)
 from tracker.web.app import create_app
 
 SETTINGS = Settings(bureau_name="启东市民政局", order_prefix="启民安整", county_word="全市")
@@ -429,3 +437,17 @@ async def test_an_order_of_a_self_reported_hazard_says_the_unit_found_it(
     text = await _served_text(engine, issued.order_id, tmp_path)
     assert "你单位于2026年12月28日自查发现并报告了下列事故隐患" in text
     assert "本局检查人员" not in text and "检查人员（签名）" not in text
+
+
+async def test_a_referred_finding_copies_the_order_to_the_fire_rescue_service(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    home = await add_facility(engine, "QD004", type_="nursing_home", town="北城区街道")
+    actor = await _inspector(engine)
+    order_id = await _ordered(engine, catalog, actor, home, {"FIRE-EXIT-01": ""}, LATE_DECEMBER, "ref-1")
+    async with engine.begin() as conn:
+        finding_id = await conn.scalar(select(findings.c.id).where(findings.c.order_id == order_id))
+        await conn.execute(
+            insert(referrals).values(finding_id=finding_id, agency="消防救援机构", referred_at=LATE_DECEMBER)
+        )
+    assert "抄送：北城区街道办事处，消防救援机构。" in await _served_text(engine, order_id, tmp_path)
