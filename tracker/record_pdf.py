@@ -102,7 +102,7 @@ async def load_record(conn: AsyncConnection, inspection_id: int, catalog: Catalo
     for code, finding in found.items():
         if code not in listed:
             items.append(
-                CheckedItem("", finding.item_zh, RESULT["fail"], "", GRADE.get(finding.severity, ""))
+                CheckedItem(code, "", finding.item_zh, RESULT["fail"], "", GRADE.get(finding.severity, ""))
             )
     return InspectionRecord(
         inspection=inspection,

@@ -22,6 +22,8 @@ from tracker.config import Settings
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
 from tracker.orders_pdf import load_order, render_pdf
+from tracker.record_pdf import load_record
+from tracker.record_pdf import render_html as record_html
 from tracker.service.loop import issue_order, next_order_number
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import make_engine
@@ -451,3 +453,23 @@ async def test_a_referred_finding_copies_the_order_to_the_fire_rescue_service(
             insert(referrals).values(finding_id=finding_id, agency="消防救援机构", referred_at=LATE_DECEMBER)
         )
     assert "抄送：北城区街道办事处，消防救援机构。" in await _served_text(engine, order_id, tmp_path)
+
+
+async def test_the_on_site_record_lists_a_composite_finding_after_the_items(
+    engine: AsyncEngine, catalog: Catalog
+) -> None:
+    home = await add_facility(engine, "QD005", type_="nursing_home")
+    actor = await _inspector(engine)
+    failed = [ItemResult(code, "fail") for code in ("FIRE-LANE-01", "FIRE-EXIT-01", "FIRE-EXIT-02")]
+    reported = await report_inspection(
+        engine, catalog, actor, InspectionInput(home, "unannounced", "composite-1", failed), LATE_DECEMBER
+    )
+    async with engine.connect() as conn:
+        record = await load_record(conn, reported.inspection_id, catalog)
+    html = record_html(record, SETTINGS)
+    assert [i.result for i in record.items] == ["不符合"] * 4
+    assert (
+        record.items[-1].text.startswith("重大火灾隐患（综合判定")
+        and record.items[-1].grade == "重大事故隐患"
+    )
+    assert "发现事故隐患 4 项，其中重大事故隐患 1 项" in html
