@@ -473,3 +473,41 @@ async def test_the_on_site_record_lists_a_composite_finding_after_the_items(
         and record.items[-1].grade == "重大事故隐患"
     )
     assert "发现事故隐患 4 项，其中重大事故隐患 1 项" in html
+
+
+async def test_the_order_page_shows_the_documents_number_and_the_deadline_without_the_estimate(
+    database_url: str, tmp_path: Path
+) -> None:
+    stack = await make_stack(tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:25")
+    try:
+        home = await add_facility(stack.engine, "F1")
+        await add_people(stack.engine, "F1")
+        submitted = await stack.client.post(
+            "/api/inspections",
+            headers=await stack.token("inspector"),
+            json={
+                "facility_id": home,
+                "mode": "unannounced",
+                "client_ref": "page-1",
+                "items": [{"item": "BLDG-DANGER-01", "result": "fail", "note": "C级危房"}],
+            },
+        )
+        assert submitted.status_code == 201, submitted.text
+        [finding] = submitted.json()["findings"]
+        # Ordered on 28 December: the major hazard's 60 working days end in 2027, counted Monday to Friday.
+        async with stack.engine.begin() as conn:
+            issued = await issue_order(conn, submitted.json()["id"], PolicySettings(), LATE_DECEMBER)
+        assert issued is not None
+        async with stack.engine.connect() as conn:
+            row = (await conn.execute(select(findings).where(findings.c.id == finding["id"]))).one()
+        assert row.due_estimated and row.due_day.year == 2027
+
+        head = await _logged_in(stack, "head")
+        page = await head.get(f"/orders/{issued.order_id}")
+        assert page.status_code == 200 and "民安整〔2026〕1号" in page.text
+        assert str(row.due_day) in page.text and "估算" not in page.text
+        # Staff still see that the deadline was counted without the year's holidays.
+        staff = await (await _logged_in(stack, "chief")).get(f"/findings/{finding['id']}")
+        assert "估算" in staff.text
+    finally:
+        await stack.close()

@@ -31,7 +31,7 @@ from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import DomainError, NotAllowed, NotFound
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Status, can_see
-from tracker.orders_pdf import OrderMissing, order_pdf
+from tracker.orders_pdf import OrderMissing, order_number, order_pdf
 from tracker.orders_pdf import filename as order_filename
 from tracker.record_pdf import filename as record_filename
 from tracker.record_pdf import record_pdf
@@ -927,6 +927,7 @@ async def _order_page(
             "max_days": MAX_EXTENSION_DAYS,
             "asked": asked,
             "kept": kept or {},
+            "number": order_number(access.order, ctx.settings.order_prefix),
         },
         status_code=status_code,
     )
