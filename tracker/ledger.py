@@ -21,6 +21,7 @@ from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.orders_pdf import required_measure
 from tracker.printed import GRADE, cn_date, printed_basis
+from tracker.spreadsheets import keep_as_text
 from tracker.stats.periods import Period
 from tracker.store.db import read
 from tracker.store.tables import (
@@ -260,17 +261,6 @@ async def ledger(
     return Ledger(f"隐患台账（{town or county_word}，{period.words()}）", rows)
 
 
-# The same rule as the shared spreadsheet helper (tracker.spreadsheets.keep_as_text) once that is on main: a text
-# that a spreadsheet would read as a formula stays text, also when the cell is edited.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _keep_as_text(cell: Any) -> None:
-    if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
-        cell.data_type = "s"
-        cell.quotePrefix = True
-
-
 def workbook(book_of: Ledger) -> bytes:
     """One sheet: the title in the first row, the columns' names in the second, a hazard per row below."""
     from openpyxl import Workbook
@@ -291,7 +281,7 @@ def workbook(book_of: Ledger) -> bytes:
     for row in book_of.rows:
         sheet.append(row)
         for cell in sheet[sheet.max_row]:
-            _keep_as_text(cell)
+            keep_as_text(cell)
             cell.alignment = Alignment(vertical="top", wrap_text=True)
     for i, name in enumerate(COLUMNS, start=1):
         letter = sheet.cell(row=2, column=i).column_letter
