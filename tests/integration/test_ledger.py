@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.test_cli import clean_env
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
+from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
 from tracker.admin import add_user
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
@@ -275,7 +275,16 @@ async def _logged_in(stack: Stack, username: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(stack.ctx)), base_url="http://tracker.test"
     )
-    response = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/my"})
+    form = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "next": "/my",
+            "login_token": login_token(form.text),
+        },
+    )
     assert response.status_code == 303, response.text
     stack.tasks.append(_closing(client, stack))
     return client

@@ -15,7 +15,15 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack, prepared_engine
+from tests.support.stack import (
+    PASSWORD,
+    Stack,
+    add_facility,
+    add_people,
+    login_token,
+    make_stack,
+    prepared_engine,
+)
 from tracker.admin import add_user
 from tracker.checklists import Catalog, load_catalog
 from tracker.config import Settings
@@ -359,7 +367,16 @@ async def _logged_in(stack: Stack, username: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(stack.ctx)), base_url="http://tracker.test"
     )
-    response = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/my"})
+    form = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "next": "/my",
+            "login_token": login_token(form.text),
+        },
+    )
     assert response.status_code == 303, response.text
     stack.tasks.append(asyncio.create_task(_close_later(client, stack.stop)))
     return client
