@@ -8,27 +8,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.orders_pdf import Inspector, document_env, inspectors_of, print_html
+from tracker.orders_pdf import document_env, print_html
 from tracker.printed import GRADE, cn_date
+from tracker.service.record import InspectionRecord, inspection_record
 from tracker.stats.labels import MODE_NAMES
 from tracker.store.db import read_only
-from tracker.store.tables import facilities, findings, inspection_items, inspections
+from tracker.store.tables import findings
 
 RESULT = {"pass": "符合", "fail": "不符合", "na": "不适用", "fixed": "当场整改"}
 
 
-class RecordMissing(LookupError):
-    """No inspection with that id."""
-
-
 @dataclass(frozen=True)
-class CheckedItem:
+class RecordRow:
     code: str
     category: str
     text: str
@@ -38,11 +34,11 @@ class CheckedItem:
 
 
 @dataclass(frozen=True)
-class InspectionRecord:
-    inspection: Row
-    facility: Row
-    inspectors: list[Inspector]
-    items: list[CheckedItem]
+class PrintedRecord:
+    """What the inspection recorded (tracker.service.record), with each item in the checklist's words."""
+
+    recorded: InspectionRecord
+    items: list[RecordRow]
 
 
 def filename(inspection_id: int) -> str:
@@ -60,56 +56,43 @@ def _words(catalog: Catalog, code: str, versions: dict[str, str]) -> tuple[str, 
         return "", code
 
 
-async def load_record(conn: AsyncConnection, inspection_id: int, catalog: Catalog) -> InspectionRecord:
-    inspection = (await conn.execute(select(inspections).where(inspections.c.id == inspection_id))).first()
-    if inspection is None:
-        raise RecordMissing(f"no inspection with id {inspection_id}")
-    facility = (await conn.execute(select(facilities).where(facilities.c.id == inspection.facility_id))).one()
+async def load_record(conn: AsyncConnection, inspection_id: int, catalog: Catalog) -> PrintedRecord:
+    recorded = await inspection_record(conn, inspection_id)
     found = {
         f.item_code: f
         for f in await conn.execute(
-            select(findings.c.item_code, findings.c.item_zh, findings.c.severity, findings.c.severity_rule)
+            select(findings.c.item_code, findings.c.item_zh, findings.c.severity)
             .where(findings.c.inspection_id == inspection_id)
             .order_by(findings.c.id)
         )
     }
-    checked = await conn.execute(
-        select(inspection_items).where(inspection_items.c.inspection_id == inspection_id)
-    )
+    versions = recorded.inspection.checklist_versions or {}
     # In the checklists' own order, as the inspector walked them.
     position = {item.code: n for n, item in enumerate(catalog.items())}
     items = []
-    for row in sorted(checked, key=lambda r: (position.get(r.item_code, len(position)), r.item_code)):
-        category, text = _words(catalog, row.item_code, inspection.checklist_versions or {})
-        finding = found.get(row.item_code)
+    for checked in sorted(
+        recorded.items, key=lambda i: (position.get(i.item_code, len(position)), i.item_code)
+    ):
+        category, text = _words(catalog, checked.item_code, versions)
+        finding = found.get(checked.item_code)
         items.append(
-            CheckedItem(
-                code=row.item_code,
+            RecordRow(
+                code=checked.item_code,
                 category=category,
                 text=finding.item_zh if finding is not None else text,
-                result=RESULT.get(row.result, row.result),
-                note=row.note or "",
+                result=RESULT.get(checked.result, checked.result),
+                note=checked.note or "",
                 grade=GRADE.get(finding.severity, "") if finding is not None else "",
             )
         )
     # A finding no item stands for (a composite judgement over several items) is listed after the items.
-    listed = {
-        row.item_code
-        for row in await conn.execute(
-            select(inspection_items.c.item_code).where(inspection_items.c.inspection_id == inspection_id)
-        )
-    }
+    listed = {i.item_code for i in recorded.items}
     for code, finding in found.items():
         if code not in listed:
             items.append(
-                CheckedItem(code, "", finding.item_zh, RESULT["fail"], "", GRADE.get(finding.severity, ""))
+                RecordRow(code, "", finding.item_zh, RESULT["fail"], "", GRADE.get(finding.severity, ""))
             )
-    return InspectionRecord(
-        inspection=inspection,
-        facility=facility,
-        inspectors=await inspectors_of(conn, inspection),
-        items=items,
-    )
+    return PrintedRecord(recorded, items)
 
 
 def _moment(moment: datetime) -> str:
@@ -117,20 +100,21 @@ def _moment(moment: datetime) -> str:
     return f"{cn_date(local)}{local.hour}时{local.minute:02d}分"
 
 
-def render_html(record: InspectionRecord, settings: Settings | None = None) -> str:
+def render_html(record: PrintedRecord, settings: Settings | None = None) -> str:
     settings = settings or load_settings()
-    inspection = record.inspection
+    recorded = record.recorded
+    inspection = recorded.inspection
     failed = [i for i in record.items if i.grade]
     return (
         document_env()
         .get_template("record_pdf.html")
         .render(
             issuer=settings.bureau_name,
-            facility=record.facility,
-            onsite=_moment(inspection.onsite_at or inspection.submitted_at),
+            facility=recorded.facility,
+            onsite=_moment(recorded.onsite_at),
             mode=MODE_NAMES.get(inspection.mode, (inspection.mode,))[0],
-            inspectors=record.inspectors,
-            person_present=inspection.person_present,
+            inspectors=recorded.inspectors,
+            person_present=recorded.person_present,
             items=record.items,
             failed=failed,
             major=sum(1 for i in failed if i.grade == GRADE["major"]),

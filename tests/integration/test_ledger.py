@@ -123,7 +123,6 @@ async def _a_month_of_work(stack: Stack) -> None:
         await conn.execute(
             insert(inspection_inspectors),
             [
-                {"inspection_id": first.inspection_id, "user_id": inspector.id, "position": 0},
                 {"inspection_id": first.inspection_id, "user_id": colleague, "position": 1},
             ],
         )

@@ -141,7 +141,6 @@ async def test_an_elderly_homes_order_cites_the_elderly_care_standard_and_no_dou
         await conn.execute(
             insert(inspection_inspectors),
             [
-                {"inspection_id": inspection_id, "user_id": actor.id, "position": 0},
                 {"inspection_id": inspection_id, "user_id": colleague, "position": 1},
             ],
         )
@@ -433,29 +432,6 @@ async def test_orders_issued_before_the_numbering_get_their_years_numbers_in_iss
             assert await next_order_number(conn, 2027) == 1
     finally:
         await engine.dispose()
-
-
-async def test_an_order_of_a_self_reported_hazard_says_the_unit_found_it(
-    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
-) -> None:
-    home = await add_facility(engine, "QD003", type_="nursing_home")
-    head_id = await add_user(
-        engine, role="facility_head", username="head3", password="pass-1234-5678", facility="QD003"
-    )
-    head = Actor(id=head_id, username="head3", role=Role.FACILITY_HEAD, facility_id=home, town="汇龙镇")
-    reported = await report_inspection(
-        engine,
-        catalog,
-        head,
-        InspectionInput(home, "self", "self-1", [ItemResult("FIRE-EXIT-01", "fail")]),
-        LATE_DECEMBER,
-    )
-    async with engine.begin() as conn:
-        issued = await issue_order(conn, reported.inspection_id, PolicySettings(), LATE_DECEMBER)
-    assert issued is not None
-    text = await _served_text(engine, issued.order_id, tmp_path)
-    assert "你单位于2026年12月28日自查发现并报告了下列事故隐患" in text
-    assert "本局检查人员" not in text and "检查人员（签名）" not in text
 
 
 async def test_a_referred_finding_copies_the_order_to_the_fire_rescue_service(
