@@ -85,6 +85,7 @@ GET    /inspect                                                    401        40
 GET    /inspect/{facility_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
 GET    /inspect/{facility_id}/walk                                 401        401          200          200/404/404    200/200/404   200            200          200
 GET    /inspect/done/{inspection_id}                               401        401          200          200/404/404    200/200/404   200            200          200
+GET    /inspections/{inspection_id}/record.pdf                     401        401          200          200/404/404    200/200/404   200            200          200
 GET    /my                                                         401        401          200          200            200           200            200          200
 GET    /findings/{finding_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
 POST   /findings/{finding_id}/verify                               401        401          303          403/404/404    303/303/404   303            303          303
@@ -102,6 +103,7 @@ POST   /self-report                                                401        40
 GET    /dashboard                                                  401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/findings                                         401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/export.xlsx                                      401        401          403          403            200/200/403   200            200          200
+GET    /dashboard/ledger.xlsx                                      401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/report.pdf                                       401        401          403          403            200/200/403   200            200          200
 GET    /admin/mail                                                 401        401          403          403            403           403            403          200
 GET    /admin/mail/{name}                                          401        401          403          403            403           403            403          200
@@ -489,6 +491,9 @@ REQUESTS: dict[Key, Build] = {
         params={"mode": "self" if c == "facility_head" else "unannounced", "cat": w.category},
     ),
     ("GET", "/inspect/done/{inspection_id}"): lambda w, p, c: Call(f"/inspect/done/{p.inspection_id}"),
+    ("GET", "/inspections/{inspection_id}/record.pdf"): lambda w, p, c: Call(
+        f"/inspections/{p.inspection_id}/record.pdf"
+    ),
     ("GET", "/my"): lambda w, p, c: Call("/my"),
     ("GET", "/findings/{finding_id}"): lambda w, p, c: Call(f"/findings/{p.open_finding}"),
     ("POST", "/findings/{finding_id}/verify"): lambda w, p, c: Call(
@@ -518,6 +523,9 @@ REQUESTS: dict[Key, Build] = {
     ("GET", "/dashboard/findings"): lambda w, p, c: Call("/dashboard/findings", params=_scope(p)),
     ("GET", "/dashboard/export.xlsx"): lambda w, p, c: Call(
         "/dashboard/export.xlsx", params={**_scope(p), "table": "findings", "metric": "found"}
+    ),
+    ("GET", "/dashboard/ledger.xlsx"): lambda w, p, c: Call(
+        "/dashboard/ledger.xlsx", params={"town": p.town}
     ),
     ("GET", "/dashboard/report.pdf"): lambda w, p, c: Call(
         "/dashboard/report.pdf", params={"month": _month(), "town": p.town}

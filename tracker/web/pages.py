@@ -365,10 +365,17 @@ async def my_work(request: Request, actor: Who) -> Response:
             open_count = func.sum(case((findings.c.status == Status.ORDERED.value, 1), else_=0))
             rows = (
                 await conn.execute(
-                    select(orders.c.id, orders.c.issued_at, count.label("total"), open_count.label("open"))
+                    select(
+                        orders.c.id,
+                        orders.c.issued_at,
+                        orders.c.year,
+                        orders.c.number,
+                        count.label("total"),
+                        open_count.label("open"),
+                    )
                     .join(findings, findings.c.order_id == orders.c.id)
                     .where(orders.c.facility_id == (actor.facility_id or -1))
-                    .group_by(orders.c.id, orders.c.issued_at)
+                    .group_by(orders.c.id, orders.c.issued_at, orders.c.year, orders.c.number)
                     .order_by(orders.c.id.desc())
                     .limit(100)
                 )
@@ -392,6 +399,7 @@ async def my_work(request: Request, actor: Who) -> Response:
                 {
                     "actor": actor,
                     "orders": rows,
+                    "numbers": {o.id: order_number(o, ctx.settings.order_prefix) for o in rows},
                     "own": own,
                     "mine": [],
                     "waiting": [],
