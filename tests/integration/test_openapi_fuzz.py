@@ -167,6 +167,7 @@ OUT_OF_RANGE = [
     ("/dashboard/findings?page=46116860184273880", "page"),
     ("/dashboard/export.xlsx?table=findings&from=0001-01-01", "from"),
     ("/dashboard/report.pdf?month=0001-01", "month"),
+    ("/dashboard/ledger.xlsx?from=0001-01-01", "from"),
     ("/api/stats/closure?from=0001-01-01", "from"),
     ("/api/stats/closure?facility_id=9223372036854775808", "facility_id"),
     ("/api/findings/9223372036854775808", "finding_id"),
@@ -177,6 +178,7 @@ OUT_OF_RANGE = [
     ("/findings/9223372036854775808", "finding_id"),
     ("/inspect/9223372036854775808", "facility_id"),
     ("/inspect/done/9223372036854775808", "inspection_id"),
+    ("/inspections/9223372036854775808/record.pdf", "inspection_id"),
     ("/orders/9223372036854775808?token=x", "order_id"),
 ]
 

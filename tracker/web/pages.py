@@ -328,7 +328,7 @@ async def inspect_done(request: Request, inspection_id: PathId, actor: Who) -> R
 
 
 @router.get("/inspections/{inspection_id}/record.pdf")
-async def inspection_record_pdf(request: Request, inspection_id: int, actor: Who) -> Response:
+async def inspection_record_pdf(request: Request, inspection_id: PathId, actor: Who) -> Response:
     """The signed on-site record (现场检查记录), for whoever may see the inspected facility."""
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
