@@ -106,12 +106,14 @@ async def seed(
                 "role": Role.INSPECTOR,
                 "name": "李检查",
                 "email": "inspector@mzj.example.cn",
+                "warrant_no": "32068120001",
             },
             {
                 "username": "inspector2",
                 "role": Role.INSPECTOR,
                 "name": "王检查",
                 "email": "inspector2@mzj.example.cn",
+                "warrant_no": "32068120002",
             },
         ]
         pinyin = {
@@ -157,6 +159,7 @@ async def seed(
                     "active": True,
                     "town": None,
                     "facility_id": None,
+                    "warrant_no": None,
                     **p,
                     "role": p["role"].value,
                 }
@@ -178,13 +181,23 @@ async def seed(
             continue
         picked = rng.sample(items, k=min(len(items), 6))
         failing = picked[: 1 + n % 3]
-        results = [ItemResult(i.code, "fail", note="现场检查发现 / found on site") for i in failing]
-        results += [ItemResult(i.code, "pass") for i in picked[len(failing) :]]
+        results = [ItemResult(i.code, "fail", note="检查时发现此问题，已拍照留存") for i in failing]
+        # Every third visit also has an item the facility put right while the inspectors were there.
+        fixed = picked[len(failing) : len(failing) + (n % 3 == 1)]
+        results += [ItemResult(i.code, "fixed", note="现场督促整改，已当场整改完毕") for i in fixed]
+        results += [ItemResult(i.code, "pass") for i in picked[len(failing) + len(fixed) :]]
         mode = "unannounced" if n % 3 == 0 else "routine"
-        inspector = actor("inspector" if n % 2 == 0 else "inspector2")
-        reported = await report_inspection(
-            engine, catalog, inspector, InspectionInput(ids[row["code"]], mode, f"demo-{n}", results), when
+        inspector, partner = (actor("inspector"), actor("inspector2"))[:: 1 if n % 2 == 0 else -1]
+        visit = InspectionInput(
+            ids[row["code"]],
+            mode,
+            f"demo-{n}",
+            results,
+            onsite_at=when - timedelta(hours=1),
+            inspectors=[partner.id],
+            person_present="值班负责人",
         )
+        reported = await report_inspection(engine, catalog, inspector, visit, when)
         async with engine.begin() as conn:
             await issue_order(conn, reported.inspection_id, policy, when + timedelta(minutes=5))
         head = actor(f"head-{row['code']}")
@@ -197,7 +210,7 @@ async def seed(
                     conn,
                     head,
                     finding_id,
-                    "已整改，附照片 / fixed, photos attached",
+                    "已按要求整改完毕，附整改后照片",
                     [],
                     when + timedelta(days=3),
                 )
@@ -209,7 +222,7 @@ async def seed(
                     inspector,
                     finding_id,
                     stage == 2,
-                    "复查合格 / verified" if stage == 2 else "整改不到位 / not fixed properly",
+                    "复查合格，同意销号" if stage == 2 else "整改不到位，请继续整改",
                     [],
                     policy,
                     when + timedelta(days=5),

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.checklists import Catalog
 from tracker.config import load_settings
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.service import record
 from tracker.spreadsheets import append_row
 from tracker.stats import charts, daybook
 from tracker.stats import query as q
@@ -80,6 +81,8 @@ class Dashboard:
     top_repeat: list[q.FacilityCount]
     escalated: list[tuple[int, int, datetime]] = field(default_factory=list)
     towns: list[str] = field(default_factory=list)
+    # Items put right while the inspectors were there (当场整改): no finding, so counted from the inspections.
+    fixed: int = 0
 
     def url(self, metric: str, flt: q.Filter | None = None, period: Period | None = None) -> str:
         return q.findings_url(metric, period or self.period, flt or self.flt)
@@ -91,6 +94,7 @@ class Dashboard:
             "breakdowns": {d: [g.as_dict() for g in groups] for d, groups in self.breakdowns.items()},
             "trend": {"week": [b.as_dict() for b in self.weeks], "month": [b.as_dict() for b in self.months]},
             "days_to_close": {"count": self.days.count, "median": self.days.median, "p90": self.days.p90},
+            "fixed_on_the_spot": self.fixed,
             "overdue": [r.as_dict() for r in self.overdue],
             "open_major": [r.as_dict() for r in self.open_major],
             "top_open_facilities": [vars(r) for r in self.top_open],
@@ -119,7 +123,8 @@ async def gather(
         summary, breakdowns, sums = await q.overview(conn, period, flt, now, labeller)
         top_open = await q.top_from(conn, sums["facility"], "open")
         top_repeat = await q.top_from(conn, sums["facility"], "repeat")
-        return summary, breakdowns, top_open, top_repeat, await q.facility_towns(conn)
+        fixed = await _fixed_on_the_spot(conn, period, flt, catalog)
+        return summary, breakdowns, top_open, top_repeat, await q.facility_towns(conn), fixed
 
     async def trends(conn: AsyncConnection) -> Any:
         weeks = await q.trend(conn, "week", period, flt, 12)
@@ -133,7 +138,7 @@ async def gather(
 
     with daybook.one_reading():
         (
-            (summary, breakdowns, top_open, top_repeat, towns),
+            (summary, breakdowns, top_open, top_repeat, towns, fixed),
             (weeks, months, days),
             (overdue, open_major, escalated),
         ) = await read_together(engine, figures, trends, lists)
@@ -152,6 +157,7 @@ async def gather(
         top_repeat=top_repeat,
         escalated=escalated,
         towns=towns,
+        fixed=fixed,
     )
 
 
@@ -376,6 +382,24 @@ def template_env() -> Environment:
     env.filters["pct"] = percent
     env.filters["num"] = _num
     return env
+
+
+async def _fixed_on_the_spot(
+    conn: AsyncConnection, period: Period, flt: q.Filter, catalog: Catalog | None
+) -> int:
+    """当场整改 in the period and scope; such an item is a general hazard by definition, never a major one."""
+    if flt.severity == "major":
+        return 0
+    where: dict[str, Any] = {
+        name: getattr(flt, name)
+        for name in ("town", "facility_type", "facility_id", "mode")
+        if getattr(flt, name) is not None
+    }
+    if flt.category is not None:
+        if catalog is None:
+            return 0
+        where["item_codes"] = [i.code for i in catalog.items(category=flt.category)]
+    return await record.fixed_count(conn, period.start_utc, period.end_utc, **where)
 
 
 def report_context(d: Dashboard, catalog: Catalog | None, links: bool) -> dict[str, Any]:

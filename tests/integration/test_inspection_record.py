@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker import reports
 from tracker.admin import set_warrant_no
 from tracker.clock import FixedClock
 from tracker.events.codec import decode
@@ -286,6 +287,34 @@ async def test_an_item_fixed_on_the_spot_raises_nothing_and_is_counted(stack: St
     assert seen.status_code == 200
     # The daily clean-up of photos nothing uses keeps it.
     assert await remove_unlinked(stack.engine, stack.settings.photo_dir, NOW + timedelta(days=3)) == []
+
+
+async def test_the_dashboard_and_the_monthly_figures_count_what_was_fixed_on_the_spot(stack: Stack):
+    fixed = item(stack, "general", 0)
+    category = stack.catalog.item(fixed).category
+    other = next(c for c in stack.catalog.categories if c != category)
+    status, _ = await inspect(
+        stack, items=[{"item": fixed, "result": "fixed", "note": "插线板私拉乱接，当场拆除"}]
+    )
+    assert status == 201
+    lead = await stack.token("lead")
+
+    async def shown(**narrowed: str) -> int:
+        params = {"from": "2026-11-01", "to": "2026-12-01", **narrowed}
+        page = await stack.client.get("/dashboard", params=params, headers=lead)
+        assert page.status_code == 200, page.text
+        card = page.text.split('id="card-fixed"', 1)[1]
+        return int(card.split('<div class="value">', 1)[1].split("<", 1)[0])
+
+    assert await shown() == 1
+    assert await shown(town="汇龙镇", category=category, mode="unannounced") == 1
+    assert await shown(town="南阳镇") == 0 and await shown(category=other) == 0
+    assert await shown(severity="major") == 0 and await shown(mode="routine") == 0
+    assert await shown(**{"from": "2026-10-01", "to": "2026-11-01"}) == 0
+    # The monthly report and its JSON read the same figure.
+    month = Period(date(2026, 11, 1), date(2026, 12, 1))
+    d = await reports.gather(stack.engine, month, q.Filter(), NOW, stack.catalog)
+    assert d.fixed == 1 and d.as_dict()["fixed_on_the_spot"] == 1
 
 
 # ---- who inspected, when, with whom present ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,7 +105,12 @@ async def inspection_record(conn: AsyncConnection, inspection_id: int) -> Inspec
     )
 
 
-def _fixed_query(since: datetime | None, until: datetime | None, facility_ids: Sequence[int] | None) -> Any:
+def _fixed_query(
+    since: datetime | None,
+    until: datetime | None,
+    facility_ids: Sequence[int] | None,
+    where: Mapping[str, Any] | None = None,
+) -> Any:
     on_site = func.coalesce(inspections.c.onsite_at, inspections.c.submitted_at)
     query = (
         select(
@@ -129,6 +134,17 @@ def _fixed_query(since: datetime | None, until: datetime | None, facility_ids: S
         query = query.where(on_site < until)
     if facility_ids is not None:
         query = query.where(inspections.c.facility_id.in_(list(facility_ids)))
+    columns = {
+        "town": facilities.c.town,
+        "facility_type": facilities.c.type,
+        "facility_id": facilities.c.id,
+        "mode": inspections.c.mode,
+    }
+    for name, value in (where or {}).items():
+        if name == "item_codes":
+            query = query.where(inspection_items.c.item_code.in_(list(value)))
+        else:
+            query = query.where(columns[name] == value)
     return query
 
 
@@ -150,10 +166,13 @@ async def fixed_count(
     since: datetime | None = None,
     until: datetime | None = None,
     facility_ids: Sequence[int] | None = None,
+    **where: Any,
 ) -> int:
-    """How many items were fixed during a visit in [since, until)."""
-    query = _fixed_query(since, until, facility_ids).subquery()
-    return await conn.scalar(select(func.count()).select_from(query))
+    """How many items were fixed during a visit in [since, until); `where` narrows by town, facility_type,
+    facility_id, mode or item_codes, as a dashboard is narrowed."""
+    query = _fixed_query(since, until, facility_ids, where).subquery()
+    # execute, not scalar: the dashboard's reads hand in a statement runner that only executes.
+    return (await conn.execute(select(func.count()).select_from(query))).scalar_one()
 
 
 __all__ = ["CheckedItem", "InspectionRecord", "Inspector", "fixed_count", "fixed_items", "inspection_record"]
