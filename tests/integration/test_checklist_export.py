@@ -57,8 +57,8 @@ def test_it_prints_every_item_of_the_facility_type_to_pdf(tmp_path: Path) -> Non
         "备注",
         "检查人员（签名）",
         "被检查单位负责人（签名）",
-        "重大隐患",
-        "一般隐患",
+        "重大事故隐患",
+        "一般事故隐患",
     ):
         assert words in compact, words
     # A sheet that may reach a facility prints no doubt about its own basis.
@@ -88,9 +88,9 @@ def test_it_writes_one_row_per_item_to_xlsx(tmp_path: Path) -> None:
         assert row[column["检查内容"]] == item.zh
         assert row[column["Check item"]] == item.en
         assert row[column["类别"]] == catalog.categories[item.category].zh
-        assert row[column["隐患等级"]] == {"general": "一般隐患", "major": "重大隐患"}[item.severity]
-        assert row[column["一般隐患整改期限（工作日，0为立即）"]] == item.deadline_days("general")
-        assert row[column["重大隐患整改期限（工作日，0为立即）"]] == item.deadline_days("major")
+        assert row[column["隐患等级"]] == {"general": "一般事故隐患", "major": "重大事故隐患"}[item.severity]
+        assert row[column["一般事故隐患整改期限（工作日，0为立即）"]] == item.deadline_days("general")
+        assert row[column["重大事故隐患整改期限（工作日，0为立即）"]] == item.deadline_days("major")
         assert row[column["停用整改"]] == ("是" if item.stop_use else "否")
         assert row[column["依据"]] == item.basis
         assert row[column["检查表版本"]] == item.checklist_version

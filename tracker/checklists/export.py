@@ -14,7 +14,7 @@ from jinja2 import Environment
 from tracker.checklists.model import Catalog, Category, FacilityType, Item
 from tracker.spreadsheets import append_row
 
-SEVERITY_ZH = {"general": "一般隐患", "major": "重大隐患"}
+SEVERITY_ZH = {"general": "一般事故隐患", "major": "重大事故隐患"}
 RESULT_CHOICES = ("合格", "不合格", "不适用")
 
 
@@ -149,8 +149,8 @@ XLSX_HEADERS = (
     "检查内容",
     "Check item",
     "隐患等级",
-    "一般隐患整改期限（工作日，0为立即）",
-    "重大隐患整改期限（工作日，0为立即）",
+    "一般事故隐患整改期限（工作日，0为立即）",
+    "重大事故隐患整改期限（工作日，0为立即）",
     "停用整改",
     "依据",
     "依据已核实",
