@@ -21,7 +21,7 @@ from tracker.checklists import Catalog
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.orders_pdf import required_measure
 from tracker.printed import GRADE, cn_date, printed_basis
-from tracker.spreadsheets import keep_as_text
+from tracker.spreadsheets import append_row
 from tracker.stats.periods import Period
 from tracker.store.db import read
 from tracker.store.tables import (
@@ -269,7 +269,7 @@ def workbook(book_of: Ledger) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "隐患台账"
-    sheet.append([book_of.title])
+    append_row(sheet, [book_of.title])
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(COLUMNS))
     sheet["A1"].font = Font(bold=True, size=14)
     sheet["A1"].alignment = Alignment(horizontal="center")
@@ -279,9 +279,8 @@ def workbook(book_of: Ledger) -> bytes:
         cell.fill = PatternFill("solid", fgColor="DDE6F2")
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     for row in book_of.rows:
-        sheet.append(row)
+        append_row(sheet, row)
         for cell in sheet[sheet.max_row]:
-            keep_as_text(cell)
             cell.alignment = Alignment(vertical="top", wrap_text=True)
     for i, name in enumerate(COLUMNS, start=1):
         letter = sheet.cell(row=2, column=i).column_letter

@@ -3,6 +3,7 @@ name, never run as a formula, in every export."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +19,17 @@ def keep_as_text(cell: Any) -> None:
         cell.quotePrefix = True
 
 
+# Control characters a workbook cannot hold (openpyxl refuses the whole file): a note typed with one on a phone
+# must not break the bureau's export, so they become spaces.
+UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def writable(value: Any) -> Any:
+    return UNWRITABLE.sub(" ", value) if isinstance(value, str) else value
+
+
 def append_row(sheet: Any, values: Iterable[Any]) -> None:
-    """`sheet.append(values)`, every text cell kept as text."""
-    sheet.append(list(values))
+    """`sheet.append(values)`, every text cell writable and kept as text."""
+    sheet.append([writable(v) for v in values])
     for cell in sheet[sheet.max_row]:
         keep_as_text(cell)

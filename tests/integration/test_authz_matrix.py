@@ -67,6 +67,7 @@ POST   /login#forged                                               403        40
 POST   /logout                                                     303        403          303          303            303           303            303          303
 POST   /logout#forged                                              303        403          403          403            403           403            403          403
 POST   /api/token                                                  200        200          200          200            200           200            200          200
+POST   /api/logout                                                 401        401          204          204            204           204            204          204
 GET    /api/facilities                                             401        401          200          200            200           200            200          200
 GET    /api/checklists                                             401        401          200          200            200           200            200          200
 POST   /api/photos                                                 401        401          201          201            201           201            201          201
@@ -452,6 +453,7 @@ REQUESTS: dict[Key, Build] = {
     ("POST", "/api/token"): lambda w, p, c: Call(
         "/api/token", json={"username": _credentials(c)["username"], "password": PASSWORD}
     ),
+    ("POST", "/api/logout"): lambda w, p, c: Call("/api/logout"),
     ("GET", "/api/facilities"): lambda w, p, c: Call("/api/facilities", params={"q": p.code}),
     ("GET", "/api/checklists"): lambda w, p, c: Call("/api/checklists"),
     ("POST", "/api/photos"): lambda w, p, c: Call(
@@ -555,6 +557,7 @@ TARGET_FREE = {
     ("POST", "/logout"),
     ("POST", "/logout#forged"),
     ("POST", "/api/token"),
+    ("POST", "/api/logout"),
     ("GET", "/api/checklists"),
     ("GET", "/api/inspectors"),
     ("POST", "/api/photos"),

@@ -320,6 +320,9 @@ async def test_a_body_over_the_limit_is_refused_with_413(tmp_path: Path, databas
         declared = await stack.client.post("/api/photos", headers=headers, files={"file": ("a.jpg", big)})
         assert declared.status_code == 413
         assert "request body" in declared.json()["detail"] and "1 MB" in declared.json()["detail"]
+        assert (
+            "script-src 'self'" in declared.headers["Content-Security-Policy"]
+        )  # refused early, still guarded
 
         async def chunks():  # sent without a Content-Length: counted as it arrives
             yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
@@ -404,3 +407,75 @@ async def test_a_rectification_note_over_the_limit_is_refused_and_kept_on_the_or
     )
     assert response.status_code == 422 and note in response.text
     assert await stored(stack) == (0, 0)
+
+
+# ---- what slips into text -------------------------------------------------------------------------------
+
+
+async def test_a_nul_or_control_character_in_a_query_or_a_text_is_refused_422_not_a_500(stack: Stack, page):
+    # PostgreSQL refuses a NUL in any text: before, each of these was a 500 there.
+    token = await stack.client.post("/api/token", json={"username": "a\u0000b", "password": "x-password-1"})
+    assert token.status_code == 422 and token.json()["field"] == "body"
+    headers = await stack.token("inspector")
+    found = await stack.client.get("/api/facilities", params={"q": "a\x00"}, headers=headers)
+    assert found.status_code == 422 and found.json()["field"] == "query"
+    ledger = await stack.client.get("/dashboard/ledger.xlsx", params={"town": "x\x01"}, headers=headers)
+    assert ledger.status_code == 422
+    reported = await report(stack, "nul-1", note="漏水\u0000")
+    assert reported.status_code == 422
+    form = await stack.client.get("/login")
+    by_form = await stack.client.post(
+        "/login", data={"username": "a\x00", "password": "x", "login_token": login_token(form.text)}
+    )
+    assert by_form.status_code == 422
+    assert await stored(stack) == (0, 0)
+
+
+async def test_a_control_character_in_a_note_keeps_the_ledger_whole(stack: Stack):
+    from openpyxl import load_workbook
+
+    assert (await report(stack, "vt-1", note="漏水\u000b见照片")).status_code == 201
+    today = stack.clock.now().date()
+    answer = await stack.client.get(
+        "/dashboard/ledger.xlsx",
+        params={
+            "from": (today - timedelta(days=1)).isoformat(),
+            "to": (today + timedelta(days=2)).isoformat(),
+        },
+        headers=await stack.token("lead"),
+    )
+    assert answer.status_code == 200, answer.text
+    sheet = load_workbook(io.BytesIO(answer.content)).active
+    notes = [c.value for row in sheet.iter_rows(min_row=3) for c in row if isinstance(c.value, str)]
+    assert any("漏水 见照片" in n for n in notes), notes
+
+
+async def test_a_self_reported_hazard_refused_on_its_page_stores_no_photo(stack: Stack, page):
+    head = await page("head")
+    sent = await head.client.post(
+        "/self-report",
+        data={"csrf": head.csrf, "item": item(stack), "note": "配电箱门缺失"},
+    )
+    assert sent.status_code == 303, sent.text
+    async with stack.engine.connect() as conn:
+        finding_id = await conn.scalar(select(func.max(findings.c.id)))
+    inspector = await page("inspector")
+    refused = await inspector.client.post(
+        f"/findings/{finding_id}/rectification",
+        data={"csrf": inspector.csrf, "note": "我来答"},
+        files=files(3),
+    )
+    assert refused.status_code == 403
+    assert await stored(stack) == (0, 0)
+    too_long = await head.client.post(
+        f"/findings/{finding_id}/extension",
+        data={"csrf": head.csrf, "days": "5", "reason": "等" * 4001},
+    )
+    assert too_long.status_code == 422
+
+
+async def test_a_bearer_client_ends_its_own_session(stack: Stack):
+    headers = await stack.token("inspector")
+    assert (await stack.client.get("/api/facilities", headers=headers)).status_code == 200
+    assert (await stack.client.post("/api/logout", headers=headers)).status_code == 204
+    assert (await stack.client.get("/api/facilities", headers=headers)).status_code == 401

@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
 from tracker.domain.model import BUREAU_ROLES, Actor, FacilityRef, Role, Status, can_see
+from tracker.service import logins
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import load_finding, submit_rectification, verify
@@ -31,7 +32,7 @@ from tracker.store.tables import (
     photos,
     users,
 )
-from tracker.web.auth import context, current_actor, login
+from tracker.web.auth import COOKIE, context, current_actor, login
 from tracker.web.bounds import MAX_ID, MAX_OFFSET, FacilityFilter, PathId
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS
 
@@ -62,6 +63,22 @@ async def token(body: TokenRequest, request: Request) -> TokenResponse:
     if access is None:
         raise HTTPException(status_code=401, detail="wrong username or password")
     return TokenResponse(access_token=access)
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    tags=["auth"],
+    responses={401: {"description": "not logged in or the session already ended"}},
+)
+async def logout(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    """End the session of the bearer token sent (or of the session cookie, with its X-CSRF-Token): that token
+    is refused from now on, as after a logout on the pages."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    token = presented.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE)
+    if token:
+        await logins.logout(context(request), token)
+    return Response(status_code=204)
 
 
 @router.get("/facilities", tags=["facilities"])

@@ -61,8 +61,9 @@ def create_app(ctx: Context) -> FastAPI:
     app.state.ctx = ctx
     # Pages go compressed: a dashboard's tables shrink about twentyfold, which a phone on a weak signal feels.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
-    app.add_middleware(SecurityHeaders, https=ctx.settings.base_url.startswith("https://"))
     limits.install(app, ctx.settings.max_body_mb * 1024 * 1024)
+    # Added last, so outermost: even the body limit's early refusals carry the headers.
+    app.add_middleware(SecurityHeaders, https=ctx.settings.base_url.startswith("https://"))
     app.include_router(router)
     app.include_router(pages_router)
     app.include_router(dashboard_router)

@@ -131,6 +131,9 @@ def _check_length(*texts: str) -> None:
     # The text box stops at the limit; a request made by hand is refused the same way.
     if any(note_length(text) > MAX_NOTE_CHARS for text in texts):
         raise PageError(422, "err.too_long")
+    # A NUL cannot be stored (PostgreSQL refuses it in any text) and nobody types one.
+    if any("\x00" in text for text in texts):
+        raise PageError(422, "err.control")
 
 
 def _safe_next(target: str) -> str:
@@ -667,10 +670,11 @@ async def finding_verify(
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
-async def _finding_place(request: Request, actor: Actor, finding_id: int) -> None:
+async def _finding_place(request: Request, actor: Actor, finding_id: int) -> Row:
     async with read_only(context(request).engine) as conn:
         try:
             await visible_finding(conn, actor, finding_id)
+            return await load_finding(conn, finding_id)
         except NotFound:
             raise PageError(404, "err.not_found") from None
 
@@ -690,6 +694,7 @@ async def finding_downgrade_decide(
         _check_csrf(request, csrf)
         if decision not in ("approve", "refuse"):
             raise PageError(422, "err.decision")
+        _check_length(note)
         if decision == "refuse" and not note.strip():
             raise PageError(422, "downgrade.reason_needed")
         await _finding_place(request, actor, finding_id)
@@ -725,9 +730,13 @@ async def finding_rectify(
     ctx = context(request)
     try:
         _check_csrf(request, csrf)
-        await _finding_place(request, actor, finding_id)
+        finding = await _finding_place(request, actor, finding_id)
+        # Allowed at all, and possible now: refused before any photo is stored.
+        model.may_submit_rectification(actor, finding.facility_id)
+        model.submit(Status(finding.status))
         if not note.strip():
             raise PageError(422, "order.note_needed")
+        _check_length(note)
         photo_ids = await _save_photos(ctx, photo, actor.id)
         async with ctx.engine.begin() as conn:
             await submit_rectification(conn, actor, finding_id, note.strip(), photo_ids, ctx.clock.now())
@@ -756,6 +765,7 @@ async def finding_extension_ask(
         wanted = _days_value(days)
         if not reason.strip():
             raise PageError(422, "extension.reason_needed")
+        _check_length(reason)
         async with ctx.engine.begin() as conn:
             await request_extension(conn, actor, finding_id, wanted, reason.strip(), ctx.clock.now())
     except PageError as error:
@@ -1168,7 +1178,7 @@ async def self_report(
             raise PageError(422, "walk.note_needed")
         if severity not in ("", "general", "major"):
             raise PageError(422, "err.decision")
-        _check_length(note)
+        _check_length(note, severity_reason)
         if not client_ref.strip() or len(client_ref) > 100:
             client_ref = f"self-{uuid.uuid4()}"
         report = InspectionInput(
