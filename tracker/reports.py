@@ -396,8 +396,8 @@ async def _fixed_on_the_spot(
         if getattr(flt, name) is not None
     }
     if flt.category is not None:
-        if catalog is None:
-            return 0
+        if catalog is None or flt.category not in catalog.categories:
+            return 0  # an unknown category holds no items (the other figures answer it with zeros too)
         where["item_codes"] = [i.code for i in catalog.items(category=flt.category)]
     return await record.fixed_count(conn, period.start_utc, period.end_utc, **where)
 
