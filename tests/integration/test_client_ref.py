@@ -137,3 +137,29 @@ async def test_a_ref_claimed_in_advance_gets_nothing_and_the_real_submission_goe
     assert real.status_code == 201 and real.json()["id"] != claimed.json()["id"]
     lead = await stack.token("lead")
     assert (await stack.client.get("/api/findings", headers=lead)).json()["total"] == 2
+
+
+async def test_the_loops_steps_themselves_refuse_a_finding_the_actor_may_not_see(stack: Stack, first: dict):
+    """Not only the routes: the use cases ask the visibility rule, so a route that forgot it would still answer
+    a town officer of 汇龙镇 that a finding of 南阳镇 does not exist."""
+    from sqlalchemy import select
+
+    from tracker.domain.errors import NotFound
+    from tracker.domain.model import Actor, Role
+    from tracker.service.loop import request_extension, submit_rectification, verify
+    from tracker.store.tables import users
+
+    async with stack.engine.connect() as conn:
+        town_id = await conn.scalar(select(users.c.id).where(users.c.username == "town"))
+    town = Actor(town_id, "town", Role.TOWN_OFFICER, town="汇龙镇")
+    finding_id = first["findings"][0]["id"]
+    now = stack.clock.now()
+    steps = [
+        lambda conn: verify(conn, town, finding_id, True, "看过了", [], stack.policy, now),
+        lambda conn: submit_rectification(conn, town, finding_id, "改好了", [], now),
+        lambda conn: request_extension(conn, town, finding_id, 5, "再等等", now),
+    ]
+    for step in steps:
+        async with stack.engine.begin() as conn:
+            with pytest.raises(NotFound):
+                await step(conn)

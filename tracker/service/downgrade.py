@@ -14,7 +14,7 @@ from tracker.domain.model import Actor, Severity, Status
 from tracker.domain.policy import PolicySettings, deadline_for
 from tracker.events.schemas import FindingRegraded
 from tracker.service.context import load_calendar
-from tracker.service.loop import StaleFinding, load_finding
+from tracker.service.loop import StaleFinding, load_visible_finding
 from tracker.stats import daybook
 from tracker.stats.periods import local_day
 from tracker.store.outbox import add_events
@@ -37,7 +37,7 @@ async def decide_downgrade(
     grading.may_decide_downgrade(actor)
     if not approved and not note.strip():
         raise InvalidInput("note", "say why the finding stays major")
-    finding = await load_finding(conn, finding_id)
+    finding = await load_visible_finding(conn, actor, finding_id)
     decided = grading.decide_downgrade(finding.downgrade, approved)
     values: dict = {"downgrade": decided}
     data: dict = {"from": Severity.MAJOR.value, "to": Severity.GENERAL.value}

@@ -24,6 +24,7 @@ from tracker.events.schemas import (
     RectificationSubmitted,
 )
 from tracker.service.context import load_calendar
+from tracker.service.visibility import visible_finding
 from tracker.stats import daybook
 from tracker.store.db import is_sqlite
 from tracker.store.outbox import add_events
@@ -169,10 +170,17 @@ async def load_finding(conn: AsyncConnection, finding_id: int):
     return row
 
 
+async def load_visible_finding(conn: AsyncConnection, actor: Actor, finding_id: int):
+    """The finding, if `actor` may see it; otherwise NotFound, as if it did not exist. Every step of the loop
+    asks through here, so no entry point can forget the visibility rule."""
+    await visible_finding(conn, actor, finding_id)
+    return await load_finding(conn, finding_id)
+
+
 async def submit_rectification(
     conn: AsyncConnection, actor: Actor, finding_id: int, note: str, photo_ids: list[str], now: datetime
 ) -> int:
-    finding = await load_finding(conn, finding_id)
+    finding = await load_visible_finding(conn, actor, finding_id)
     model.may_submit_rectification(actor, finding.facility_id)
     transition = model.submit(Status(finding.status))
     if not note.strip():
@@ -213,7 +221,7 @@ async def verify(
     policy: PolicySettings,
     now: datetime,
 ) -> int:
-    finding = await load_finding(conn, finding_id)
+    finding = await load_visible_finding(conn, actor, finding_id)
     model.may_verify(actor, finding.facility_id)
     transition = model.verify(Status(finding.status), accepted)
     await _check_photos(conn, actor, photo_ids)
@@ -351,7 +359,7 @@ async def request_extension(
     conn: AsyncConnection, actor: Actor, finding_id: int, days: int, reason: str, now: datetime
 ) -> int:
     """The facility head asks for `days` more working days for an open finding, saying why."""
-    finding = await load_finding(conn, finding_id)
+    finding = await load_visible_finding(conn, actor, finding_id)
     model.may_submit_rectification(actor, finding.facility_id)
     if Status(finding.status) is not Status.ORDERED:
         raise InvalidTransition(
@@ -425,7 +433,7 @@ async def decide_extension(
     ).first()
     if request is None:
         raise NotFound(f"no request for more time with id {request_id}")
-    finding = await load_finding(conn, request.finding_id)
+    finding = await load_visible_finding(conn, actor, request.finding_id)
     await may_decide_extension(conn, actor, finding)
     if request.status != "pending":
         raise InvalidTransition(f"the request was already {request.status}")
