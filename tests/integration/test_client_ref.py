@@ -163,3 +163,13 @@ async def test_the_loops_steps_themselves_refuse_a_finding_the_actor_may_not_see
         async with stack.engine.begin() as conn:
             with pytest.raises(NotFound):
                 await step(conn)
+
+
+@pytest.mark.parametrize(("who", "mode"), [("head", "self"), ("town", "unannounced")])
+async def test_a_facility_out_of_reach_and_one_that_does_not_exist_get_the_same_answer(
+    stack: Stack, who: str, mode: str
+):
+    elsewhere = await send(stack, who, body(stack, 2, "probe-1", mode))
+    nowhere = await send(stack, who, body(stack, 999999, "probe-2", mode))
+    assert elsewhere.status_code == nowhere.status_code == 403
+    assert elsewhere.json() == nowhere.json()

@@ -17,7 +17,7 @@ from tracker.checklists.model import Item
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidInput, ReferenceInUse
 from tracker.domain.grading import PENDING, Grade, crew, grade, onsite_time
-from tracker.domain.model import Actor, FacilityRef, Mode, Role, Severity, Status, may_report
+from tracker.domain.model import Actor, FacilityRef, Mode, Role, Severity, Status, may_report, visible_to
 from tracker.events.schemas import FindingReported, InspectionSubmitted
 from tracker.service import composite
 from tracker.stats import daybook
@@ -142,6 +142,9 @@ async def _authorized(conn: AsyncConnection, actor: Actor, data: InspectionInput
         ) from None
     facility = (await conn.execute(select(facilities).where(facilities.c.id == data.facility_id))).first()
     if facility is None:
+        if not visible_to(actor).everything:
+            # Answered word for word as a facility outside their reach, so that ids cannot be probed.
+            may_report(actor, FacilityRef(-1, ""), mode)
         raise InvalidInput("facility_id", f"no facility with id {data.facility_id}")
     may_report(actor, FacilityRef(facility.id, facility.town), mode)
     return facility, mode
