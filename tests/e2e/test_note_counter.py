@@ -18,7 +18,7 @@ def test_the_self_report_note_counts_its_characters_and_stops_at_4000(
     page = new_page()
     login(page, server, "head1", "/self-report")
     note = page.locator("textarea[name=note]")
-    counter = page.locator("#self-form .counter")
+    counter = page.locator("#self-form textarea[name=note] + .counter")
     expect(counter).to_have_text("0 / 4000")
     note.fill("疏散通道堆放杂物")
     expect(counter).to_have_text("8 / 4000")
