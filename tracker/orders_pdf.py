@@ -35,15 +35,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.printed import GRADE, cn_date, printed_basis
+from tracker.service import record
 from tracker.store.db import read_only
 from tracker.store.tables import (
     facilities,
     findings,
-    inspection_inspectors,
     inspections,
     orders,
     referrals,
-    users,
 )
 
 ATTACHMENT_PREFIX = "order-pdf:"
@@ -98,21 +97,9 @@ def order_number(order: Row, prefix: str) -> str:
 
 async def inspectors_of(conn: AsyncConnection, inspection: Row) -> list[Inspector]:
     """Everyone who inspected, the submitter first, each with the number of their enforcement warrant (执法证号)."""
-    listed = select(inspection_inspectors.c.user_id).where(
-        inspection_inspectors.c.inspection_id == inspection.id
-    )
-    ids = [inspection.inspector_id]
-    ids += [
-        i
-        for i in (await conn.execute(listed.order_by(inspection_inspectors.c.position))).scalars()
-        if i not in ids
-    ]
-    people = select(users.c.id, users.c.name, users.c.username, users.c.warrant_no).where(users.c.id.in_(ids))
-    rows = {r.id: r for r in await conn.execute(people)}
     return [
-        Inspector(rows[i].name or rows[i].username, (rows[i].warrant_no or "").strip())
-        for i in ids
-        if i in rows
+        Inspector(person.name or person.username, (person.warrant_no or "").strip())
+        for person in await record.crew_of(conn, inspection)
     ]
 
 

@@ -52,16 +52,14 @@ class InspectionRecord:
         return tuple(i for i in self.items if i.result == "fixed")
 
 
-async def inspection_record(conn: AsyncConnection, inspection_id: int) -> InspectionRecord:
-    inspection = (await conn.execute(select(inspections).where(inspections.c.id == inspection_id))).first()
-    if inspection is None:
-        raise NotFound(f"no inspection with id {inspection_id}")
-    facility = (await conn.execute(select(facilities).where(facilities.c.id == inspection.facility_id))).one()
+async def crew_of(conn: AsyncConnection, inspection: Any) -> list[Any]:
+    """Who inspected (id, name, username, warrant_no), the submitter first: the one reading of the crew that the
+    on-site record and the order both print."""
     crew = (
         await conn.execute(
             select(users.c.id, users.c.name, users.c.username, users.c.warrant_no)
             .join(inspection_inspectors, inspection_inspectors.c.user_id == users.c.id)
-            .where(inspection_inspectors.c.inspection_id == inspection_id)
+            .where(inspection_inspectors.c.inspection_id == inspection.id)
             .order_by(inspection_inspectors.c.position)
         )
     ).all()
@@ -73,6 +71,15 @@ async def inspection_record(conn: AsyncConnection, inspection_id: int) -> Inspec
                 )
             )
         ).all()
+    return list(crew)
+
+
+async def inspection_record(conn: AsyncConnection, inspection_id: int) -> InspectionRecord:
+    inspection = (await conn.execute(select(inspections).where(inspections.c.id == inspection_id))).first()
+    if inspection is None:
+        raise NotFound(f"no inspection with id {inspection_id}")
+    facility = (await conn.execute(select(facilities).where(facilities.c.id == inspection.facility_id))).one()
+    crew = await crew_of(conn, inspection)
     photos: dict[str, list[str]] = {}
     for row in await conn.execute(
         select(inspection_item_photos.c.item_code, inspection_item_photos.c.photo_id)
