@@ -14,14 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.domain.calendar import YearSchedule
-from tracker.domain.model import Role
+from tracker.domain.model import Ownership, Role, Sector
 from tracker.domain.text import hidden_characters
 from tracker.passwords import hash_password
 from tracker.service import logins
 from tracker.store.db import insert_ignoring_duplicates
-from tracker.store.tables import calendar_years, facilities, users
+from tracker.store.tables import calendar_years, facilities, user_sectors, users
 
 COLUMNS = ("code", "name", "type", "town", "head_name", "head_email")
+# Optional: left out or empty, they take the defaults of the facility's type.
+OPTIONAL_COLUMNS = ("ownership", "sector")
+SECTORS = tuple(s.value for s in Sector)
+OWNERSHIPS = tuple(o.value for o in Ownership)
+# Only section chiefs and bureau leads answer for sectors.
+SECTOR_ROLES = (Role.SECTION_CHIEF, Role.BUREAU_LEAD)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -45,9 +51,9 @@ async def import_facilities(engine: AsyncEngine, catalog: Catalog, path: Path) -
     seen: set[str] = set()
     for row in reader:
         line = reader.line_num
-        values = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        values = {c: (row.get(c) or "").strip() for c in COLUMNS + OPTIONAL_COLUMNS}
         empty = [c for c in COLUMNS if not values[c]]
-        hidden = {c: hidden_characters(values[c]) for c in COLUMNS if hidden_characters(values[c])}
+        hidden = {c: hidden_characters(values[c]) for c in values if hidden_characters(values[c])}
         if empty:
             report.problems.append(f"line {line}: empty {', '.join(empty)}")
         elif hidden:
@@ -59,10 +65,21 @@ async def import_facilities(engine: AsyncEngine, catalog: Catalog, path: Path) -
             report.problems.append(
                 f"line {line}: head_email {values['head_email']!r} is not an email address"
             )
+        elif values["ownership"] and values["ownership"] not in OWNERSHIPS:
+            report.problems.append(
+                f"line {line}: ownership {values['ownership']!r} is not one of {', '.join(OWNERSHIPS)}"
+            )
+        elif values["sector"] and values["sector"] not in SECTORS:
+            report.problems.append(
+                f"line {line}: sector {values['sector']!r} is not one of {', '.join(SECTORS)}"
+            )
         elif values["code"] in seen:
             report.problems.append(f"line {line}: code {values['code']} appears twice in the file")
         else:
             seen.add(values["code"])
+            kind = catalog.facility_types[values["type"]]
+            values["ownership"] = values["ownership"] or kind.ownership
+            values["sector"] = values["sector"] or kind.sector
             good.append(values)
     async with engine.begin() as conn:
         for values in good:
@@ -85,6 +102,7 @@ async def add_user(
     town: str | None = None,
     name: str = "",
     warrant_no: str | None = None,
+    sectors: list[str] | None = None,
 ) -> int:
     try:
         role_ = Role(role)
@@ -99,6 +117,7 @@ async def add_user(
         raise ValueError("--facility: a facility head needs the code of their facility")
     if role_ is Role.TOWN_OFFICER and not town:
         raise ValueError("--town: a town officer needs their town")
+    sectors_ = _sectors(role_, sectors or [])
     async with engine.begin() as conn:
         facility_id = None
         if facility:
@@ -120,7 +139,54 @@ async def add_user(
                 warrant_no=_warrant_no(warrant_no),
             )
         )
-        return result.inserted_primary_key[0]
+        user_id = result.inserted_primary_key[0]
+        for sector in sectors_:
+            await conn.execute(insert(user_sectors).values(user_id=user_id, sector=sector))
+        return user_id
+
+
+def _sectors(role: Role, sectors: list[str]) -> list[str]:
+    unknown = [s for s in sectors if s not in SECTORS]
+    if unknown:
+        raise ValueError(f"--sector: unknown sector {unknown[0]!r}; one of {', '.join(SECTORS)}")
+    if sectors and role not in SECTOR_ROLES:
+        raise ValueError("--sector: only a section chief or a bureau lead answers for a sector")
+    return sorted(set(sectors))
+
+
+async def set_sectors(engine: AsyncEngine, username: str, sectors: list[str]) -> None:
+    """Replace the sectors a section chief or bureau lead answers for."""
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(select(users.c.id, users.c.role).where(users.c.username == username))
+        ).first()
+        if row is None:
+            raise ValueError(f"USERNAME: no user {username!r}")
+        chosen = _sectors(Role(row.role), sectors)
+        await conn.execute(user_sectors.delete().where(user_sectors.c.user_id == row.id))
+        for sector in chosen:
+            await conn.execute(insert(user_sectors).values(user_id=row.id, sector=sector))
+
+
+async def set_facility(
+    engine: AsyncEngine, code: str, *, ownership: str | None = None, sector: str | None = None
+) -> None:
+    """Change who runs a facility or its sector; escalations from now on follow the new ladder."""
+    values = {}
+    if ownership is not None:
+        if ownership not in OWNERSHIPS:
+            raise ValueError(f"--ownership: {ownership!r} is not one of {', '.join(OWNERSHIPS)}")
+        values["ownership"] = ownership
+    if sector is not None:
+        if sector not in SECTORS:
+            raise ValueError(f"--sector: {sector!r} is not one of {', '.join(SECTORS)}")
+        values["sector"] = sector
+    if not values:
+        raise ValueError("nothing to change: give --ownership and/or --sector")
+    async with engine.begin() as conn:
+        changed = await conn.execute(update(facilities).where(facilities.c.code == code).values(**values))
+    if changed.rowcount != 1:
+        raise ValueError(f"CODE: no facility {code!r}")
 
 
 def _acceptable(password: str) -> None:

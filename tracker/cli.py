@@ -498,7 +498,8 @@ def _ledger(
 
 @facilities_app.command("import")
 def facilities_import(file: Path, data: Data = None) -> None:
-    """Import facilities from CSV (code,name,type,town,head_name,head_email); bad rows are reported by line."""
+    """Import facilities from CSV (code,name,type,town,head_name,head_email[,ownership,sector]); bad rows are
+    reported by line. Ownership and sector left out take the defaults of the facility's type."""
     from tracker.admin import import_facilities
     from tracker.checklists import load_catalog
     from tracker.store.db import make_engine
@@ -572,6 +573,9 @@ def users_add(
     warrant_no: str | None = typer.Option(
         None, "--warrant-no", help="执法证号, printed on inspection records"
     ),
+    sector: list[str] = typer.Option(
+        [], "--sector", help="A sector a section chief or bureau lead answers for (repeatable)"
+    ),
     password_stdin: PasswordStdin = False,
     data: Data = None,
 ) -> None:
@@ -591,6 +595,7 @@ def users_add(
             town=town,
             name=name,
             warrant_no=warrant_no,
+            sectors=sector,
         ),
     )
     typer.echo(f"user {username} added (id {user_id})")
@@ -1002,11 +1007,37 @@ def rules_notes(data: Data = None) -> None:
 @users_app.command("set")
 def users_set(
     username: str,
-    warrant_no: str = typer.Option(..., "--warrant-no", help="执法证号; an empty value clears it"),
+    warrant_no: str | None = typer.Option(None, "--warrant-no", help="执法证号; an empty value clears it"),
+    sector: list[str] = typer.Option(
+        [], "--sector", help="The sectors they answer for, replacing those recorded (repeatable)"
+    ),
     data: Data = None,
 ) -> None:
-    """Change what is recorded of a person: their enforcement warrant number (执法证号)."""
-    from tracker.admin import set_warrant_no
+    """Change what is recorded of a person: their enforcement warrant number (执法证号), their sectors."""
+    from tracker.admin import set_sectors, set_warrant_no
 
-    _admin_task(data, lambda engine: set_warrant_no(engine, username, warrant_no))
-    typer.echo(f"user {username}: warrant number {warrant_no.strip() or 'cleared'}")
+    if warrant_no is None and not sector:
+        typer.secho("nothing to change: give --warrant-no and/or --sector", fg="red", err=True)
+        raise typer.Exit(2)
+    if warrant_no is not None:
+        _admin_task(data, lambda engine: set_warrant_no(engine, username, warrant_no))
+        typer.echo(f"user {username}: warrant number {warrant_no.strip() or 'cleared'}")
+    if sector:
+        _admin_task(data, lambda engine: set_sectors(engine, username, sector))
+        typer.echo(f"user {username}: sectors {', '.join(sorted(set(sector)))}")
+
+
+@facilities_app.command("set")
+def facilities_set(
+    code: str,
+    ownership: str | None = typer.Option(
+        None, "--ownership", help="bureau (局属), town (乡镇), private (民办)"
+    ),
+    sector: str | None = typer.Option(None, "--sector", help="elderly, children, social_affairs, relief"),
+    data: Data = None,
+) -> None:
+    """Change who runs a facility or its sector; later escalations follow the new ladder."""
+    from tracker.admin import set_facility
+
+    _admin_task(data, lambda engine: set_facility(engine, code, ownership=ownership, sector=sector))
+    typer.echo(f"facility {code}: updated")

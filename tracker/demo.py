@@ -9,12 +9,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.checklists import Catalog
-from tracker.domain.model import Actor, Role
+from tracker.domain.model import Actor, Role, Sector
 from tracker.domain.policy import PolicySettings
 from tracker.passwords import hash_password
 from tracker.service.loop import issue_order, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
-from tracker.store.tables import facilities, users
+from tracker.store.tables import facilities, user_sectors, users
 
 PASSWORD = "demo-pass-2026"
 TOWNS = [
@@ -89,6 +89,8 @@ async def seed(
                 ["建国", "丽华", "志强", "秀英", "海燕", "卫东"]
             )
             row["head_email"] = f"head.qd{i:03d}@facility.example.cn"
+            kind = catalog.facility_types[row["type"]]
+            row["sector"], row["ownership"] = kind.sector, kind.ownership
         await conn.execute(insert(facilities), rows)
         ids = {r.code: r.id for r in (await conn.execute(select(facilities.c.code, facilities.c.id))).all()}
         hashed = hash_password(PASSWORD)
@@ -167,11 +169,22 @@ async def seed(
             ],
         )
         user_rows = (await conn.execute(select(users))).all()
+        # A small county: one section chief and one lead answer for every sector.
+        await conn.execute(
+            insert(user_sectors),
+            [
+                {"user_id": u.id, "sector": sector.value}
+                for u in user_rows
+                if u.username in ("lead", "chief")
+                for sector in Sector
+            ],
+        )
     by_name = {u.username: u for u in user_rows}
 
     def actor(username: str) -> Actor:
         u = by_name[username]
-        return Actor(u.id, u.username, Role(u.role), u.facility_id, u.town)
+        sectors = frozenset(s.value for s in Sector) if username in ("lead", "chief") else frozenset()
+        return Actor(u.id, u.username, Role(u.role), u.facility_id, u.town, sectors)
 
     # Inspections spread over the last seven weeks, so some findings are closed, some open, some overdue.
     for n, row in enumerate(rows[:24]):

@@ -139,6 +139,32 @@ async def test_it_refuses_a_bad_user_naming_the_option(tmp_path: Path, data: Pat
     assert rows(data, "SELECT username, role FROM users") == [("head", "facility_head")]
 
 
+async def test_a_lead_is_added_with_sectors_and_a_facility_changes_hands(tmp_path: Path, data: Path) -> None:
+    data.mkdir()
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
+    await add_facility(engine, "F1")
+    await engine.dispose()
+    lead = ("--role", "bureau_lead", "--username", "chen", "--sector", "elderly", "--sector", "children")
+    done = tracker(
+        "users", "add", *lead, "--password-stdin", "--data", data, cwd=tmp_path, input="long-enough-1\n"
+    )
+    assert done.returncode == 0, done.stderr
+    sectors = (
+        "SELECT sector FROM user_sectors JOIN users ON users.id = user_id WHERE username = 'chen' ORDER BY 1"
+    )
+    assert rows(data, sectors) == [("children",), ("elderly",)]
+
+    done = tracker("users", "set", "chen", "--sector", "relief", "--data", data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert rows(data, sectors) == [("relief",)]
+
+    done = tracker("facilities", "set", "F1", "--ownership", "bureau", "--data", data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = tracker("facilities", "set", "F1", "--ownership", "county", "--data", data, cwd=tmp_path)
+    assert done.returncode == 2 and "--ownership" in done.stderr
+    assert rows(data, "SELECT ownership FROM facilities WHERE code = 'F1'") == [("bureau",)]
+
+
 async def test_it_takes_no_password_on_the_command_line_and_reads_one_from_stdin(
     tmp_path: Path, data: Path
 ) -> None:

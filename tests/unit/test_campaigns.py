@@ -20,10 +20,14 @@ facility_types:
     zh: 养老机构
     en: Nursing home
     checklists: [fire]
+    sector: elderly
+    ownership: town
   - code: cemetery
     zh: 公墓
     en: Cemetery
     checklists: [fire]
+    sector: social_affairs
+    ownership: town
 """
 
 FIRE = """\

@@ -237,10 +237,14 @@ facility_types:
     zh: 养老机构
     en: Nursing home
     checklists: [fire]
+    sector: elderly
+    ownership: town
   - code: cemetery
     zh: 公墓
     en: Cemetery
     checklists: [fire]
+    sector: social_affairs
+    ownership: town
 """
 
 GOOD_FIRE = """\
@@ -371,7 +375,7 @@ def test_it_reads_the_directory_from_the_environment(tmp_path: Path, monkeypatch
 
 def test_it_reports_unknown_categories_in_facility_types(tmp_path: Path) -> None:
     types = FACILITY_TYPES.replace(
-        "checklists: [fire]\n  - code: cemetery", "checklists: [fire, gass]\n  - code: cemetery"
+        "checklists: [fire]\n    sector: elderly", "checklists: [fire, gass]\n    sector: elderly"
     )
     problems = _problems(_write(tmp_path, {"facility_types.yaml": types, "fire.yaml": GOOD_FIRE}))
     assert problems == [

@@ -229,10 +229,14 @@ facility_types:
     zh: 养老机构
     en: Nursing home
     checklists: [fire]
+    sector: elderly
+    ownership: town
   - code: funeral_home
     zh: 殡仪馆
     en: Funeral home
     checklists: [fire]
+    sector: social_affairs
+    ownership: bureau
 """
 
 FIRE = """\

@@ -17,6 +17,8 @@ facility_types:
     zh: 养老机构
     en: Nursing home
     checklists: [fire, gas]
+    sector: elderly
+    ownership: town
 """
 
 FIRE_2024 = """\

@@ -193,6 +193,8 @@ facility_types:
     zh: 养老机构
     en: Nursing home
     checklists: [fire]
+    sector: elderly
+    ownership: town
 """
 
 FIRE = """\

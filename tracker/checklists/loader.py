@@ -46,6 +46,10 @@ from tracker.checklists.model import (
     Rule,
     unverified_marker,
 )
+from tracker.domain.model import Ownership, Sector
+
+SECTORS = tuple(s.value for s in Sector)
+OWNERSHIPS = tuple(o.value for o in Ownership)
 
 ENV_DIR = "TRACKER_CHECKLISTS_DIR"
 FACILITY_TYPES_FILE = "facility_types.yaml"
@@ -80,7 +84,7 @@ _ITEM_KEYS = {
 # What may differ by facility type; anything not given there is the item's own.
 _BASIS_KEYS = ("basis", "basis_note", "basis_verified", "severity", "stop_use", "major_situation")
 _FACILITY_FILE_KEYS = {"version", "facility_types", "groups"}
-_FACILITY_KEYS = {"code", "zh", "en", "checklists"}
+_FACILITY_KEYS = {"code", "zh", "en", "checklists", "sector", "ownership"}
 _RULES_FILE_KEYS = {"version", "effective", "rules"}
 _RULE_KEYS = {"code", "zh", "en", "kind", "backing", "basis", "basis_verified", "when", "raises"}
 _COMPOSITE_RULE_KEYS = {
@@ -443,10 +447,25 @@ def _read_facility_types(path: Path, problems: _Problems) -> tuple[dict[str, _Dr
         fields.only(_FACILITY_KEYS)
         zh, en = fields.text("zh"), fields.text("en")
         checklists = fields.codes("checklists")
+        sector = fields.text("sector")
+        if sector is not None and sector not in SECTORS:
+            fields.fail("sector", f"sector {sector!r} must be one of {', '.join(SECTORS)}")
+            sector = None
+        ownership = fields.text("ownership")
+        if ownership is not None and ownership not in OWNERSHIPS:
+            fields.fail("ownership", f"ownership {ownership!r} must be one of {', '.join(OWNERSHIPS)}")
+            ownership = None
         if code is None:
             continue
-        values = {"code": code, "zh": zh, "en": en, "checklists": [c for c, _ in checklists or []]}
-        complete = None not in (zh, en, checklists)
+        values = {
+            "code": code,
+            "zh": zh,
+            "en": en,
+            "checklists": [c for c, _ in checklists or []],
+            "sector": sector,
+            "ownership": ownership,
+        }
+        complete = None not in (zh, en, checklists, sector, ownership)
         result[code] = _Draft(path.name, entry.line, code, values, refs=checklists or [], complete=complete)
     return result, _read_groups(top, result)
 

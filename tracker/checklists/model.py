@@ -144,6 +144,9 @@ class FacilityType(_Frozen):
     zh: str
     en: str
     checklists: list[str]
+    # Defaults for a facility of this type; the register may say otherwise per facility.
+    sector: str
+    ownership: str
 
     def __hash__(self) -> int:
         return hash(self.code)

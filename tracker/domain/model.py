@@ -17,6 +17,23 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class Ownership(StrEnum):
+    """Who runs a facility; it decides the escalation ladder."""
+
+    BUREAU = "bureau"  # 局属
+    TOWN = "town"  # 乡镇（街道）
+    PRIVATE = "private"  # 民办、公建民营
+
+
+class Sector(StrEnum):
+    """The bureau's line of business a facility belongs to; only that sector's chiefs and leads are told."""
+
+    ELDERLY = "elderly"  # 养老服务
+    CHILDREN = "children"  # 儿童福利、未成年人保护
+    SOCIAL_AFFAIRS = "social_affairs"  # 社会事务：殡葬、婚姻登记、精神卫生福利、社区设施
+    RELIEF = "relief"  # 社会救助：救助管理站
+
+
 class Status(StrEnum):
     REPORTED = "reported"
     ORDERED = "ordered"
@@ -48,10 +65,17 @@ class Actor:
     role: Role
     facility_id: int | None = None
     town: str | None = None
+    # The sectors a section chief or bureau lead answers for (Sector values).
+    sectors: frozenset[str] = frozenset()
 
     @property
     def is_facility(self) -> bool:
         return self.role is Role.FACILITY_HEAD
+
+    def answers_for(self, sector: str, role: Role | None = None) -> bool:
+        """True for a section chief or bureau lead (or only `role`) of `sector`."""
+        roles = (role,) if role is not None else (Role.SECTION_CHIEF, Role.BUREAU_LEAD)
+        return self.role in roles and sector in self.sectors
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,9 @@ facilities = Table(
     Column("town", String(60), nullable=False, index=True),
     Column("head_name", String(100), nullable=False),
     Column("head_email", String(200), nullable=False),
+    # Who runs it (tracker.domain.model.Ownership) and its sector (Sector); they choose the ladder. Migration 0023.
+    Column("ownership", String(20), nullable=False, server_default="town"),
+    Column("sector", String(20), nullable=False, server_default="elderly"),
 )
 
 users = Table(
@@ -74,6 +77,14 @@ users = Table(
     Column("active", Boolean, nullable=False, default=True),
     # 执法证号: printed beside the inspector's name on the on-site record and the order (migration 0020).
     Column("warrant_no", String(40)),
+)
+
+# The sectors a section chief or bureau lead answers for; a lead may oversee several. Migration 0023.
+user_sectors = Table(
+    "user_sectors",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("sector", String(20), primary_key=True, index=True),
 )
 
 inspections = Table(

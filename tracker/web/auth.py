@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tracker.domain.model import Actor, Role
 from tracker.service import logins
 from tracker.service.context import Context
+from tracker.service.sectors import sectors_of
 from tracker.store.db import read_only
 
 SESSION_HOURS = int(logins.SESSION_LIFETIME.total_seconds() // 3600)
@@ -49,10 +50,16 @@ async def login(request: Request, username: str, password: str) -> str | None:
 async def actor_from_token(ctx: Context, token: str) -> Actor | None:
     async with read_only(ctx.engine) as conn:
         row = await logins.session_user(ctx, conn, token)
-    if row is None:
-        return None
+        if row is None:
+            return None
+        sectors = await sectors_of(conn, row.id)
     return Actor(
-        id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town
+        id=row.id,
+        username=row.username,
+        role=Role(row.role),
+        facility_id=row.facility_id,
+        town=row.town,
+        sectors=sectors,
     )
 
 
