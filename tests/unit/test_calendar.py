@@ -1,4 +1,4 @@
-"""Working-day calendar: official holidays, make-up days, loaded schedules and the Mon-Fri fallback."""
+"""Working-day calendar: official holidays, make-up days, loaded schedules and the statutory estimate."""
 
 from __future__ import annotations
 
@@ -116,14 +116,27 @@ def test_it_counts_backwards_for_negative_n() -> None:
     assert cal.add_workdays(date(2026, 3, 9), -2).day == date(2026, 3, 5)
 
 
-def test_it_falls_back_to_monday_to_friday_for_2027_without_crashing() -> None:
+def test_it_estimates_2027_from_the_statutory_holidays_without_crashing() -> None:
     cal = WorkingCalendar()
     with pytest.raises(NotImplementedError):
-        chinese_calendar.is_workday(date(2027, 1, 4))  # the trap this fallback exists for
+        chinese_calendar.is_workday(date(2027, 1, 4))  # the trap this estimate exists for
     assert cal.is_estimated(date(2027, 1, 1))
     assert not cal.is_estimated(date(2026, 12, 31))
-    assert cal.is_workday(date(2027, 1, 1))  # a Friday: a guess, really New Year's Day
+    assert not cal.is_workday(date(2027, 1, 1))  # a Friday, and New Year's Day
     assert not cal.is_workday(date(2027, 1, 2))
+    assert cal.is_workday(date(2027, 1, 4))
+    # 春节 2027: 除夕 Fri 2-5 to 初三 Mon 2-8; 初一 and 初二 fall on the weekend and are made up on 2-9 and 2-10.
+    assert [cal.is_workday(date(2027, 2, d)) for d in range(4, 12)] == [
+        True, False, False, False, False, False, False, True
+    ]  # fmt: skip
+
+
+def test_it_counts_an_order_of_late_january_2027_past_the_spring_festival() -> None:
+    cal = WorkingCalendar()
+    # Mon 1-25, 10 working days: 1-26..29 and 2-1..4 are 8; 2-5..2-10 are off; Thu 2-11 and Fri 2-12.
+    assert cal.add_workdays(date(2027, 1, 25), 10) == WorkdayResult(date(2027, 2, 12), estimated=True)
+    # The 5th working day from Mon 2-1 would be 2-5, 除夕: it is Thu 2-11 instead.
+    assert cal.add_workdays(date(2027, 2, 1), 4).day == date(2027, 2, 11)
 
 
 def test_it_falls_back_for_years_before_the_library_data() -> None:
@@ -134,8 +147,8 @@ def test_it_falls_back_for_years_before_the_library_data() -> None:
 
 def test_it_marks_a_count_that_crosses_into_2027_as_estimated() -> None:
     cal = WorkingCalendar()
-    # Sun 12-20: Dec 21-25 and 28-31 are 9 workdays, the fallback makes Fri 2027-01-01 the 10th.
-    assert cal.add_workdays(date(2026, 12, 20), 10) == WorkdayResult(date(2027, 1, 1), estimated=True)
+    # Sun 12-20: Dec 21-25 and 28-31 are 9 workdays; Fri 2027-01-01 is New Year's Day, Mon 01-04 the 10th.
+    assert cal.add_workdays(date(2026, 12, 20), 10) == WorkdayResult(date(2027, 1, 4), estimated=True)
     assert cal.add_workdays(date(2026, 12, 20), 9) == WorkdayResult(date(2026, 12, 31), estimated=False)
 
 
@@ -174,7 +187,7 @@ def test_it_counts_workdays_between_as_half_open_interval() -> None:
     assert cal.workdays_between(date(2026, 3, 6), date(2026, 3, 9)) == 1  # Fri -> Mon
     assert cal.workdays_between(date(2026, 2, 13), date(2026, 2, 24)) == 2  # 2-14 make-up and 2-24
     assert cal.workdays_between(date(2026, 3, 9), date(2026, 3, 6)) == -1
-    assert cal.workdays_between(date(2026, 12, 31), date(2027, 1, 4)) == 2  # fallback Fri and Mon
+    assert cal.workdays_between(date(2026, 12, 31), date(2027, 1, 4)) == 1  # estimated: Fri is New Year's Day
 
 
 def test_it_rejects_a_datetime_where_a_date_is_expected() -> None:
@@ -230,8 +243,9 @@ def test_it_raises_schedule_error_which_is_a_value_error() -> None:
 
 def test_it_writes_a_bilingual_fallback_warning() -> None:
     assert fallback_years_warning({2027}) == (
-        "2027 年法定节假日安排尚未导入，按周一至周五计算工作日 / "
-        "Official 2027 holiday schedule not loaded: working days counted Monday to Friday"
+        "2027 年法定节假日安排尚未导入，工作日按法定节日估算（不含调休） / "
+        "Official 2027 holiday schedule not loaded: working days estimated from the statutory holidays, "
+        "without make-up working days"
     )
     two = fallback_years_warning({2028, 2027})
     assert two.startswith("2027、2028 年")

@@ -66,7 +66,7 @@ def test_it_escapes_what_people_typed_in_html_but_not_in_text():
     assert "<script>alert(1)</script>" in message.text
 
 
-def test_it_tells_staff_but_not_the_facility_when_a_deadline_was_counted_monday_to_friday():
+def test_it_tells_staff_but_not_the_facility_when_a_deadline_was_estimated():
     estimated = [finding(due_estimated=True, due_day=date(2027, 1, 8))]
     for kind, level in (("order", None), ("reminder", None), ("escalation", 1)):
         message = render(kind, **context(findings=estimated, level=level))
@@ -75,7 +75,7 @@ def test_it_tells_staff_but_not_the_facility_when_a_deadline_was_counted_monday_
             assert "估算" not in text and "estimated" not in text, kind
     for kind, level in (("major_alert", None), ("escalation", 2)):
         message = render(kind, **context(findings=estimated, level=level))
-        assert "按周一至周五估算" in message.text and "estimated Mon–Fri" in message.html
+        assert "按法定节日估算" in message.text and "estimated from the statutory holidays" in message.html
 
 
 def test_it_says_your_unit_and_prints_no_doubt_of_the_checklist():

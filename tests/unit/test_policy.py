@@ -17,6 +17,7 @@ from tracker.domain.policy import (
     next_escalation_at,
     recipients_role,
     rejection_deadline,
+    settled_deadline,
 )
 
 CAL = WorkingCalendar()
@@ -128,8 +129,8 @@ def test_it_reminds_on_the_deadline_day_when_configured_with_zero() -> None:
 def test_it_marks_a_deadline_crossing_into_2027_as_estimated() -> None:
     deadline = deadline_for(local(2026, 12, 20, 10), 10, CAL, SETTINGS)
     assert deadline.estimated is True
-    assert deadline.day == date(2027, 1, 1)  # Mon-Fri fallback counts New Year's Day
-    assert deadline.due_at == datetime(2027, 1, 1, 15, 59, 59, tzinfo=UTC)
+    assert deadline.day == date(2027, 1, 4)  # the estimate knows New Year's Day
+    assert deadline.due_at == datetime(2027, 1, 4, 15, 59, 59, tzinfo=UTC)
     assert deadline.remind_at == local(2026, 12, 30, 9)
 
 
@@ -145,6 +146,8 @@ def test_it_follows_a_loaded_2027_schedule_and_is_no_longer_estimated() -> None:
         day=date(2027, 1, 5),
         estimated=False,
         remind_at=local(2026, 12, 30, 9),  # two workdays back skip 1-4 and 1-1: 12-31, 12-30
+        counted_from=local(2026, 12, 20, 10),
+        workdays=10,
     )
     # 1-6, 1-7, 1-8, then Sat 1-9 (make-up) is the 4th workday after Tue 1-5.
     assert deadline_for(local(2027, 1, 5, 10), 4, cal, SETTINGS).day == date(2027, 1, 9)
@@ -224,3 +227,44 @@ def test_it_rejects_naive_datetimes() -> None:
 def test_it_rejects_a_negative_deadline() -> None:
     with pytest.raises(ValueError):
         deadline_for(local(2026, 3, 9, 10), -1, CAL, SETTINGS)
+
+
+def schedule_2027_spring_festival() -> YearSchedule:
+    # Invented for the tests: the real 2027 schedule was not published when this was written.
+    return YearSchedule.from_dict(
+        {
+            "year": 2027,
+            "holidays": [f"2027-02-{d:02d}" for d in (5, 8, 9, 10, 11, 12)],
+            "workdays": ["2027-01-31", "2027-02-20"],
+        }
+    )
+
+
+def test_it_settles_an_estimated_deadline_later_once_the_schedule_is_loaded() -> None:
+    ordered = local(2027, 1, 25, 10)
+    estimated = deadline_for(ordered, 10, CAL, SETTINGS)
+    assert (estimated.day, estimated.estimated) == (date(2027, 2, 12), True)
+    loaded = WorkingCalendar([schedule_2027_spring_festival()])
+    # Sun 1-31 is a make-up day: 1-26..29, 1-31, 2-1..4 are 9; 2-5..2-14 are off; Mon 2-15 is the 10th.
+    settled = settled_deadline(estimated.day, ordered, 10, loaded, SETTINGS, now=local(2027, 1, 26, 9))
+    assert settled is not None
+    assert (settled.day, settled.estimated) == (date(2027, 2, 15), False)
+    assert settled.due_at == local(2027, 2, 15, 23, 59, 59)
+    assert settled.remind_at == local(2027, 2, 3, 9)  # two working days back: 2-4, 2-3
+
+
+def test_it_never_brings_a_deadline_forward() -> None:
+    ordered = local(2027, 1, 25, 10)
+    estimated = deadline_for(ordered, 10, CAL, SETTINGS)
+    # A schedule with no festival at all would end the count earlier, on Mon 2-8: the estimate stands.
+    bare = WorkingCalendar([YearSchedule(year=2027, holidays=frozenset(), workdays=frozenset())])
+    assert deadline_for(ordered, 10, bare, SETTINGS).day == date(2027, 2, 8)
+    assert settled_deadline(estimated.day, ordered, 10, bare, SETTINGS, now=ordered) is None
+    assert settled_deadline(estimated.day, ordered, 10, CAL, SETTINGS, now=ordered) is None
+
+
+def test_it_drops_a_reminder_whose_moment_passed_before_the_deadline_moved() -> None:
+    ordered = local(2027, 1, 25, 10)
+    loaded = WorkingCalendar([schedule_2027_spring_festival()])
+    settled = settled_deadline(date(2027, 2, 12), ordered, 10, loaded, SETTINGS, now=local(2027, 2, 4, 8))
+    assert settled is not None and settled.day == date(2027, 2, 15) and settled.remind_at is None

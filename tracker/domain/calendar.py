@@ -5,7 +5,9 @@ days (调休) that fall on a weekend count as working days. The answer for a day
 
 1. a ``YearSchedule`` an admin loaded for that year (the State Council publishes one each autumn);
 2. the ``chinese_calendar`` package (1.11 knows 2004-2026 and raises ``NotImplementedError`` beyond);
-3. Monday to Friday, for years neither knows. Such answers are *estimated* and say so.
+3. for years neither knows, an estimate: Monday to Friday less the days off the law fixes (元旦, 春节, 清明, 劳动节,
+   端午, 中秋, 国庆 and their 补假; ``statutory_holidays``), with no make-up working days, which only the published
+   schedule tells. Such answers are *estimated* and say so.
 
 Pure: no I/O and no clock reads.
 """
@@ -20,6 +22,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+from tracker.domain.statutory_holidays import statutory_days_off
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -132,14 +136,14 @@ def _parse_day(item: object, year: int, label: str) -> date:
 
 @dataclass(frozen=True)
 class WorkdayResult:
-    """A day found by counting working days, and whether any day counted was a Mon-Fri guess."""
+    """A day found by counting working days, and whether any day counted was an estimate."""
 
     day: date
     estimated: bool
 
 
 class WorkingCalendar:
-    """Answers "is this a working day?" from loaded schedules, chinese_calendar, then Monday-Friday."""
+    """Answers "is this a working day?" from loaded schedules, chinese_calendar, then the statutory estimate."""
 
     def __init__(self, schedules: Iterable[YearSchedule] = ()) -> None:
         self._schedules: dict[int, YearSchedule] = {}
@@ -166,7 +170,7 @@ class WorkingCalendar:
         return known
 
     def is_estimated(self, day: date) -> bool:
-        """True when the answer for ``day``'s year comes from the Monday-Friday fallback."""
+        """True when the answer for ``day``'s year is the estimate, not a published schedule."""
         day = _check_plain_date(day)
         return day.year not in self._schedules and not self._library_knows(day.year)
 
@@ -185,7 +189,7 @@ class WorkingCalendar:
             except NotImplementedError:
                 # The probe said the year is known; stay safe if the library disagrees for one day.
                 return _is_weekday(day)
-        return _is_weekday(day)
+        return _estimated_workday(day)
 
     def add_workdays(self, start: date, n: int) -> WorkdayResult:
         """The ``n``-th working day after ``start``.
@@ -230,8 +234,13 @@ class WorkingCalendar:
         return count
 
 
+def _estimated_workday(day: date) -> bool:
+    off = statutory_days_off(day.year)
+    return _is_weekday(day) and (off is None or day not in off)
+
+
 def fallback_years_warning(years: set[int]) -> str:
-    """A bilingual notice that ``years`` were counted Monday to Friday; empty string for no years."""
+    """A bilingual notice that ``years`` were estimated; empty string for no years."""
     if not years:
         return ""
     ordered = sorted(years)
@@ -239,6 +248,7 @@ def fallback_years_warning(years: set[int]) -> str:
     en_years = ", ".join(str(y) for y in ordered)
     schedules = "schedule" if len(ordered) == 1 else "schedules"
     return (
-        f"{zh_years} 年法定节假日安排尚未导入，按周一至周五计算工作日 / "
-        f"Official {en_years} holiday {schedules} not loaded: working days counted Monday to Friday"
+        f"{zh_years} 年法定节假日安排尚未导入，工作日按法定节日估算（不含调休） / "
+        f"Official {en_years} holiday {schedules} not loaded: working days estimated from the statutory "
+        "holidays, without make-up working days"
     )

@@ -12,13 +12,16 @@ Rules (numbers live in ``PolicySettings``):
   ``escalate_every_workdays`` working days, at ``remind_hour`` local time, up to ``max_level``.
   Each level notifies one role of ``LADDER``.
 - A failed verification gives the facility a new deadline of ``rejection_deadline_days`` working days.
+- A deadline counted over an estimated year is counted again, from the same start, once that year's schedule is
+  loaded; it moves only if the new day is later (``settled_deadline``): a facility is never given less time than
+  it was told.
 
 Every datetime in and out is timezone-aware; results are UTC. A naive datetime raises ``ValueError``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 
 from tracker.domain.calendar import LOCAL_TZ, WorkingCalendar
@@ -101,13 +104,16 @@ class Deadline:
     """A rectification deadline.
 
     ``due_at`` is the end (23:59:59 local) of the local working day ``day``, in UTC. ``estimated`` is
-    True when any day counted came from the Monday-Friday fallback. ``remind_at`` is in UTC, or None.
+    True when any day counted came from the estimate of a year with no published schedule. ``remind_at`` is in
+    UTC, or None. ``counted_from`` and ``workdays`` are what it was counted from, kept to count it again.
     """
 
     due_at: datetime
     day: date
     estimated: bool
     remind_at: datetime | None
+    counted_from: datetime
+    workdays: int
 
 
 def deadline_for(
@@ -127,7 +133,29 @@ def deadline_for(
         # A dropped reminder's counting shapes nothing the caller sees, so it cannot make this a guess.
         estimated=due.estimated or (remind_at is not None and reminder.estimated),
         remind_at=remind_at,
+        counted_from=ordered_at,
+        workdays=workdays,
     )
+
+
+def settled_deadline(
+    day: date,
+    counted_from: datetime,
+    workdays: int,
+    calendar: WorkingCalendar,
+    settings: PolicySettings,
+    now: datetime,
+) -> Deadline | None:
+    """The deadline due on ``day``, counted again from ``counted_from`` with ``calendar`` (which now knows a year's
+    schedule); None unless it falls later than ``day``. A reminder whose moment has already passed at ``now`` is
+    dropped: the facility is told the new day when it moves."""
+    now = _require_aware("now", now)
+    again = deadline_for(counted_from, workdays, calendar, settings)
+    if again.day <= day:
+        return None
+    if again.remind_at is not None and again.remind_at <= now:
+        return replace(again, remind_at=None)
+    return again
 
 
 def rejection_deadline(

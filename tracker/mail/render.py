@@ -69,7 +69,7 @@ def _county() -> str:
 
 _env.globals.update(zh=_say("zh"), en=_say("en"), county=_county)
 _env.filters["printed"] = printed_basis
-# Mails read by the facility: a deadline counted Monday to Friday is given as the date alone, as on the order.
+# Mails read by the facility: an estimated deadline is given as the date alone, as on the order.
 TO_FACILITY = frozenset({"order", "reminder", "rejection", "closure", "extension_decision"})
 
 
