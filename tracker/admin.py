@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.checklists import Catalog
 from tracker.domain.calendar import YearSchedule
 from tracker.domain.model import Ownership, Role, Sector
+from tracker.domain.policy import PolicySettings
 from tracker.domain.text import hidden_characters
 from tracker.passwords import hash_password
 from tracker.service import logins
+from tracker.service.deadlines import Moved, settle_deadlines
 from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import calendar_years, facilities, user_sectors, users
 
@@ -241,7 +243,22 @@ async def set_warrant_no(engine: AsyncEngine, username: str, warrant_no: str | N
         raise ValueError(f"USERNAME: no user {username!r}")
 
 
-async def load_calendar_year(engine: AsyncEngine, data: dict, now: datetime) -> YearSchedule:
+@dataclass(frozen=True)
+class CalendarLoaded:
+    schedule: YearSchedule
+    moved: list[Moved]
+
+
+async def load_calendar_year(
+    engine: AsyncEngine,
+    data: dict,
+    now: datetime,
+    *,
+    base_url: str,
+    policy: PolicySettings | None = None,
+) -> CalendarLoaded:
+    """Store a year's official schedule; in the same transaction the estimated deadlines over that year are
+    counted again, moved only later, and each facility concerned is mailed (tracker.service.deadlines)."""
     schedule = YearSchedule.from_dict(data)
     stored = {
         "year": schedule.year,
@@ -251,4 +268,5 @@ async def load_calendar_year(engine: AsyncEngine, data: dict, now: datetime) -> 
     async with engine.begin() as conn:
         await conn.execute(calendar_years.delete().where(calendar_years.c.year == schedule.year))
         await conn.execute(insert(calendar_years).values(year=schedule.year, schedule=stored, loaded_at=now))
-    return schedule
+        moved = await settle_deadlines(conn, schedule.year, policy or PolicySettings(), now, base_url)
+    return CalendarLoaded(schedule, moved)

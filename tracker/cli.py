@@ -622,7 +622,8 @@ def users_deactivate(username: str, data: Data = None) -> None:
 
 @calendar_app.command("load")
 def calendar_load(file: Path, data: Data = None) -> None:
-    """Load a year's official holiday schedule (YAML or JSON: year, holidays, workdays); it then takes precedence."""
+    """Load a year's official holiday schedule (YAML or JSON: year, holidays, workdays); it then takes precedence,
+    and the estimated deadlines over that year are counted again (moved only later, the facilities mailed)."""
     from tracker.admin import load_calendar_year
     from tracker.store.db import make_engine
 
@@ -638,19 +639,27 @@ def calendar_load(file: Path, data: Data = None) -> None:
         engine = make_engine(settings.db_url)
         try:
             return await load_calendar_year(
-                engine, content if isinstance(content, dict) else {}, datetime.now(UTC)
+                engine,
+                content if isinstance(content, dict) else {},
+                datetime.now(UTC),
+                base_url=settings.base_url,
             )
         finally:
             await engine.dispose()
 
     try:
-        schedule = asyncio.run(main())
+        loaded = asyncio.run(main())
     except ValueError as error:
         typer.secho(f"{file}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
+    schedule = loaded.schedule
     typer.echo(
         f"{schedule.year}: {len(schedule.holidays)} holiday(s), {len(schedule.workdays)} make-up "
         "working day(s) loaded"
+    )
+    facilities = len({m.facility_id for m in loaded.moved})
+    typer.echo(
+        f"{len(loaded.moved)} estimated deadline(s) moved later; {facilities} facility(ies) to be mailed"
     )
 
 

@@ -384,6 +384,7 @@ def test_it_loads_a_holiday_schedule_and_names_a_date_outside_the_year(tmp_path:
     done = tracker("calendar", "load", good, "--data", data, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "2027: 3 holiday(s), 1 make-up working day(s) loaded" in done.stdout
+    assert "0 estimated deadline(s) moved later; 0 facility(ies) to be mailed" in done.stdout
     assert [year for (year,) in rows(data, "SELECT year FROM calendar_years")] == [2027]
 
     bad = tmp_path / "2027-bad.yaml"

@@ -171,7 +171,7 @@ async def test_an_elderly_homes_order_cites_the_elderly_care_standard_and_no_dou
     async with engine.connect() as conn:
         rows = (await conn.execute(select(findings).where(findings.c.order_id == order_id))).all()
     major = next(r for r in rows if r.item_code == "BLDG-DANGER-01")
-    # Counted Monday to Friday in 2027: the finding keeps the flag for staff, the document gives the date alone.
+    # Estimated in 2027: the finding keeps the flag for staff, the document gives the date alone.
     assert major.due_estimated and major.due_day.year == 2027
     assert f"{major.due_day.year}年{major.due_day.month}月{major.due_day.day}日" in text
 
@@ -487,7 +487,7 @@ async def test_the_order_page_shows_the_documents_number_and_the_deadline_withou
         )
         assert submitted.status_code == 201, submitted.text
         [finding] = submitted.json()["findings"]
-        # Ordered on 28 December: the major hazard's 60 working days end in 2027, counted Monday to Friday.
+        # Ordered on 28 December: the major hazard's 60 working days end in 2027, an estimated year.
         async with stack.engine.begin() as conn:
             issued = await issue_order(conn, submitted.json()["id"], PolicySettings(), LATE_DECEMBER)
         assert issued is not None

@@ -41,6 +41,15 @@ def context(**changes: object) -> dict:
         "days": 10,
         "accepted": True,
         "day": date(2026, 12, 18),
+        "year": 2026,
+        "items": [
+            {
+                "finding": finding(),
+                "before": date(2026, 12, 1),
+                "after": date(2026, 12, 4),
+                "link": "https://t.example/findings/7",
+            }
+        ],
         **changes,
     }
 
@@ -124,3 +133,15 @@ def test_it_asks_the_inspector_about_more_time_and_tells_the_facility_either_way
     )
     assert "延期未同意" in refused.subject and "2026-12-04" in refused.subject
     assert "期限已足够" in refused.text and "More time refused" in refused.html
+
+
+def test_it_tells_the_facility_the_old_and_the_new_day_of_a_moved_deadline():
+    message = render("deadline_moved", **context(year=2027, items=[
+        {"finding": finding(item_zh="<b>墙体裂缝</b>"), "before": date(2027, 2, 12), "after": date(2027, 2, 18), "link": "https://t.example/findings/7"}
+    ]))  # fmt: skip
+    assert "【整改期限顺延】启东市中心敬老院：1项隐患的整改期限按2027年节假日安排顺延" in message.subject
+    assert "原整改期限 2027年2月12日，顺延至 2027年2月18日" in message.text
+    assert "https://t.example/findings/7" in message.text
+    assert "&lt;b&gt;墙体裂缝" in message.html and "<b>墙体裂缝" not in message.html
+    for text in (message.text, message.html):
+        assert "估算" not in text.split("顺延如下")[1]  # the new day is not marked as a guess to the facility

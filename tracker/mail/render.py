@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from tracker.config import load_settings
 from tracker.domain.text import one_line
-from tracker.printed import printed_basis
+from tracker.printed import cn_date, printed_basis
 
 KINDS = (
     "order",
@@ -27,6 +27,7 @@ KINDS = (
     "extension_decision",
     "regrade",
     "digest",
+    "deadline_moved",
 )
 
 
@@ -69,8 +70,9 @@ def _county() -> str:
 
 _env.globals.update(zh=_say("zh"), en=_say("en"), county=_county)
 _env.filters["printed"] = printed_basis
+_env.filters["cn_date"] = cn_date
 # Mails read by the facility: an estimated deadline is given as the date alone, as on the order.
-TO_FACILITY = frozenset({"order", "reminder", "rejection", "closure", "extension_decision"})
+TO_FACILITY = frozenset({"order", "reminder", "rejection", "closure", "extension_decision", "deadline_moved"})
 
 
 def render(kind: str, **context: Any) -> Rendered:

@@ -55,6 +55,8 @@ async def decide_downgrade(
                     due_at=general.due_at,
                     due_day=general.day,
                     due_estimated=general.estimated,
+                    due_from=general.counted_from,
+                    due_workdays=general.workdays,
                     remind_at=general.remind_at,
                     next_escalation_at=general.due_at
                     if finding.escalation_level == 0

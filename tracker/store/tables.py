@@ -204,6 +204,10 @@ findings = Table(
     Column("due_at", UTCDateTime),
     Column("due_day", Date),
     Column("due_estimated", Boolean, nullable=False, default=False),
+    # What the running deadline was counted from, to count it again when an estimated year's schedule is loaded
+    # (tracker.service.deadlines, migration 0027); null for a deadline set before 0027 with no start on record.
+    Column("due_from", UTCDateTime),
+    Column("due_workdays", Integer),
     Column("remind_at", UTCDateTime),
     Column("next_escalation_at", UTCDateTime),
     Column("escalation_level", Integer, nullable=False, default=0),

@@ -1,0 +1,124 @@
+"""Loading a year's holiday schedule settles the deadlines estimated over it: through the public API, the worker,
+the admin task the CLI runs and the mailer, on SQLite and PostgreSQL, with a real nats-server and SMTP server."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_loop import PNG, finding, mails_to, wait_status
+from tests.support import NatsServer, SmtpRecorder
+from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker.admin import load_calendar_year
+from tracker.clock import FixedClock
+from tracker.domain.calendar import LOCAL_TZ
+
+# Monday 25 January 2027, mid-morning: no schedule for 2027 is loaded, so deadlines are estimated.
+ORDERED = datetime(2027, 1, 25, 10, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
+TEN_DAYS, SEVEN_DAYS = "BLDG-CRACK-01", "BLDG-WINDOW-01"  # general items: 10 and 7 working days
+
+# Invented for the test, not the State Council's (unpublished when this was written): 2-5 to 2-14 off, and Sunday
+# 1-31 a make-up working day.
+SCHEDULE_2027 = {
+    "year": 2027,
+    "holidays": ["2027-01-01", "2027-02-05", *(f"2027-02-{d:02d}" for d in range(8, 13))],
+    "workdays": ["2027-01-31"],
+}
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
+    stack = await make_stack(
+        tmp_path, database_url, own_nats.url, smtp_recorder.url, clock=FixedClock(ORDERED)
+    )
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    await stack.start()
+    yield stack
+    await stack.close()
+
+
+async def order_two_findings(stack: Stack) -> tuple[dict, dict]:
+    inspector = await stack.token("inspector")
+    photo = await stack.client.post(
+        "/api/photos", headers=inspector, files={"file": ("a.png", PNG, "image/png")}
+    )
+    assert photo.status_code == 201, photo.text
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=inspector,
+        json={
+            "facility_id": 1,
+            "mode": "unannounced",
+            "client_ref": "phone-2027-01-25",
+            "items": [
+                {"item": code, "result": "fail", "note": "见照片", "photos": [photo.json()["id"]]}
+                for code in (TEN_DAYS, SEVEN_DAYS)
+            ],
+        },
+    )
+    assert response.status_code == 201, response.text
+    by_item = {f["item"]["code"]: f["id"] for f in response.json()["findings"]}
+    return (
+        await wait_status(stack, by_item[TEN_DAYS], "ordered"),
+        await wait_status(stack, by_item[SEVEN_DAYS], "ordered"),
+    )
+
+
+async def test_it_moves_an_estimated_deadline_later_when_the_schedule_is_loaded_and_tells_the_facility(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
+    ten, seven = await order_two_findings(stack)
+    # The estimate knows the Spring Festival (除夕 2-5 to 初三 2-8, 初一 and 初二 made up on 2-9 and 2-10): ten
+    # working days from 1-25 end on Friday 2-12, not on 2-8 inside the festival as Monday to Friday would have it.
+    assert (ten["deadline"], ten["deadline_estimated"]) == ("2027-02-12", True)
+    assert (seven["deadline"], seven["deadline_estimated"]) == ("2027-02-03", True)
+    await stack.wait_for(
+        lambda: mails_to(smtp_recorder, "head-f1@example.cn", "整改通知书"), what="the order"
+    )
+
+    loaded_at = ORDERED + timedelta(days=1)
+    assert isinstance(stack.clock, FixedClock)
+    stack.clock.at = loaded_at  # the app's, the worker's and the mailer's clock alike
+    loaded = await load_calendar_year(
+        stack.engine, SCHEDULE_2027, loaded_at, base_url=stack.settings.base_url
+    )
+    assert [(m.finding_id, m.before, m.after) for m in loaded.moved] == [
+        (ten["id"], date(2027, 2, 12), date(2027, 2, 15))
+    ]
+
+    # Counted again: 1-26..29, Sunday 1-31 and 2-1..4 are nine; 2-5 to 2-14 are off; Monday 2-15 is the tenth.
+    moved = await finding(stack, ten["id"])
+    assert (moved["deadline"], moved["deadline_estimated"], moved["deadline_warning"]) == (
+        "2027-02-15",
+        False,
+        None,
+    )
+    assert moved["due_at"] == datetime(2027, 2, 15, 23, 59, 59, tzinfo=LOCAL_TZ).astimezone(UTC).isoformat()
+    assert moved["overdue"] is False and moved["escalation_level"] == 0
+    settled = moved["history"][-1]
+    assert settled["action"] == "deadline_settled"
+    assert settled["data"] == {"year": 2027, "due_day_before": "2027-02-12", "due_day": "2027-02-15"}
+
+    # Seven days would now end on 2-2, a day earlier than the facility was told: its deadline stays, and is final.
+    kept = await finding(stack, seven["id"])
+    assert (kept["deadline"], kept["deadline_estimated"]) == ("2027-02-03", False)
+    assert "deadline_settled" not in [h["action"] for h in kept["history"]]
+
+    [told] = await stack.wait_for(
+        lambda: mails_to(smtp_recorder, "head-f1@example.cn", "整改期限顺延"), what="the facility to be told"
+    )
+    text = told.message.get_body(("plain",)).get_content()
+    assert "按2027年节假日安排顺延" in told.subject and "1项" in told.subject
+    assert "原整改期限 2027年2月12日，顺延至 2027年2月15日" in text
+    assert TEN_DAYS in text and SEVEN_DAYS not in text
+    assert f"http://tracker.test/findings/{ten['id']}" in text
+    html = told.message.get_body(("html",)).get_content()
+    assert "2027年2月15日" in html
+
+    # Loaded again, the schedule moves nothing more and mails nobody again.
+    again = await load_calendar_year(stack.engine, SCHEDULE_2027, loaded_at, base_url=stack.settings.base_url)
+    assert again.moved == []
+    assert len(await stack.mail_rows("deadline_moved")) == 1
