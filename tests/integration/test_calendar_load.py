@@ -7,13 +7,24 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import select, update
 
+from tests.integration.test_findings_basis import _alembic
 from tests.integration.test_loop import PNG, finding, mails_to, wait_status
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker.admin import load_calendar_year
+from tracker.admin import add_user, load_calendar_year
+from tracker.checklists import load_catalog
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.model import Actor, Role
+from tracker.domain.policy import PolicySettings
+from tracker.service.loop import issue_order
+from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.store.db import make_engine
+from tracker.store.migrate import alembic_config, upgrade_async
+from tracker.store.tables import findings
 
 # Monday 25 January 2027, mid-morning: no schedule for 2027 is loaded, so deadlines are estimated.
 ORDERED = datetime(2027, 1, 25, 10, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
@@ -122,3 +133,41 @@ async def test_it_moves_an_estimated_deadline_later_when_the_schedule_is_loaded_
     again = await load_calendar_year(stack.engine, SCHEDULE_2027, loaded_at, base_url=stack.settings.base_url)
     assert again.moved == []
     assert len(await stack.mail_rows("deadline_moved")) == 1
+
+
+async def test_the_migration_keeps_the_start_of_deadlines_still_counted_from_their_order(database_url: str):
+    await upgrade_async(database_url)
+    engine = make_engine(database_url)
+    try:
+        facility = await add_facility(engine, "F1")
+        inspector = await add_user(engine, role="inspector", username="inspector", password="correct-horse")
+        done = await report_inspection(
+            engine,
+            load_catalog(),
+            Actor(inspector, "inspector", Role.INSPECTOR),
+            InspectionInput(facility, "routine", "old", [ItemResult(TEN_DAYS, "fail"), ItemResult(SEVEN_DAYS, "fail")]),
+            ORDERED,
+        )  # fmt: skip
+        async with engine.begin() as conn:
+            await issue_order(conn, done.inspection_id, PolicySettings(), ORDERED)
+        first, rejected = done.finding_ids
+        # Back to before 0027; one finding was rejected meanwhile, so its deadline no longer runs from the order.
+        await _alembic(command.downgrade, alembic_config(database_url), "0027-1")
+        async with engine.begin() as conn:
+            await conn.execute(update(findings).where(findings.c.id == rejected).values(round=2))
+        await _alembic(command.upgrade, alembic_config(database_url), "head")
+
+        async with engine.connect() as conn:
+            rows = {
+                r.id: r
+                for r in (
+                    await conn.execute(select(findings.c.id, findings.c.due_from, findings.c.due_workdays))
+                )
+            }
+        assert (rows[first].due_from, rows[first].due_workdays) == (ORDERED, 10)
+        assert (rows[rejected].due_from, rows[rejected].due_workdays) == (None, None)
+
+        loaded = await load_calendar_year(engine, SCHEDULE_2027, ORDERED, base_url="http://tracker.test")
+        assert [(m.finding_id, m.after) for m in loaded.moved] == [(first, date(2027, 2, 15))]
+    finally:
+        await engine.dispose()
