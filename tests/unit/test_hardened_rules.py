@@ -110,6 +110,8 @@ def test_no_subject_carries_a_line_separator_from_a_name(kind: str) -> None:
         days=10,
         accepted=True,
         day=NOW.date(),
+        year=NOW.year,
+        items=[{"finding": finding, "before": NOW.date(), "after": NOW.date(), "link": "https://t.example"}],
     )
     assert hidden_characters(message.subject) == []
     assert message.subject == message.subject.strip()
