@@ -395,6 +395,52 @@ def test_it_loads_a_holiday_schedule_and_names_a_date_outside_the_year(tmp_path:
     assert bad.name in refused.stderr
 
 
+async def test_loading_a_schedule_moves_an_estimated_deadline_later_and_queues_the_facilitys_mail(
+    tmp_path: Path, data: Path
+) -> None:
+    data.mkdir()
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
+    try:
+        await add_facility(engine, "F1")
+        await add_people(engine, "F1")
+        async with engine.connect() as conn:
+            inspector_id = await conn.scalar(select(users.c.id).where(users.c.username == "inspector"))
+        ordered = datetime(2027, 1, 25, 10, 0, tzinfo=LOCAL_TZ)
+        reported = await report_inspection(
+            engine,
+            load_catalog(),
+            Actor(inspector_id, "inspector", Role.INSPECTOR, None, None),
+            InspectionInput(
+                1, "routine", "cli-2027", [ItemResult("BLDG-CRACK-01", "fail")]
+            ),  # 10 working days
+            ordered,
+        )
+        async with engine.begin() as conn:
+            await issue_order(conn, reported.inspection_id, PolicySettings(), ordered)
+    finally:
+        await engine.dispose()
+    assert rows(data, "SELECT due_day, due_estimated FROM findings") == [("2027-02-12", 1)]
+
+    # Invented for the test: 2-5 to 2-14 off.
+    schedule = tmp_path / "2027.yaml"
+    schedule.write_text(
+        "year: 2027\nholidays: [2027-01-01, 2027-02-05, 2027-02-08, 2027-02-09, 2027-02-10, 2027-02-11, 2027-02-12]\n"
+    )
+    env = clean_env(TRACKER_BASE_URL="https://mzj.example.cn")
+    done = tracker("calendar", "load", schedule, "--data", data, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "1 estimated deadline(s) moved later; 1 facility(ies) to be mailed" in done.stdout
+    assert rows(data, "SELECT due_day, due_estimated FROM findings") == [("2027-02-16", 0)]
+    [(to, subject, text)] = rows(
+        data, "SELECT to_addr, subject, text_body FROM mail WHERE kind = 'deadline_moved'"
+    )
+    assert to == "head-f1@example.cn" and "整改期限顺延" in subject
+    assert (
+        "原整改期限 2027年2月12日，顺延至 2027年2月16日" in text
+        and "https://mzj.example.cn/findings/1" in text
+    )
+
+
 def test_it_validates_the_shipped_checklists_and_points_at_a_broken_line(tmp_path: Path) -> None:
     shipped = tracker("checklists", "validate", cwd=tmp_path)
     assert shipped.returncode == 0, shipped.stderr
