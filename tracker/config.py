@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     bureau_name: str = "县民政局"
     order_prefix: str = "民安整"
     county_word: str = "全县"
+    # The username of the bureau's principal lead (主要负责人), the top of a bureau-run facility's ladder.
+    principal: str | None = None
 
     @field_validator("database_url")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
+from tracker.domain.calendar import LOCAL_TZ
 from tracker.store.tables import extension_requests, findings, history
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, csrf_token
@@ -239,7 +240,10 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         assert granted.status_code == 303, granted.text
         after = await _finding_row(stack, finding_id)
         assert after.status == "ordered" and after.due_day > before.due_day
-        assert after.due_at > before.due_at and after.next_escalation_at == after.due_at
+        assert after.due_at > before.due_at
+        # The first escalation: 09:00 of the working day after the new deadline day.
+        first = after.next_escalation_at.astimezone(LOCAL_TZ)
+        assert first.date() > after.due_day and (first.hour, first.minute) == (9, 0)
         assert after.remind_at is not None and after.remind_at < after.due_at
         assert stack.ctx.clock.now() < after.remind_at
         [told] = await stack.wait_for(

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker.admin import set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.model import Actor, Role
 from tracker.scheduler import LeasedJobs
@@ -31,6 +32,8 @@ async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_re
     stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url, clock=FixedClock(T0))
     await add_facility(stack.engine, "F1")
     await add_people(stack.engine, "F1")
+    await set_sectors(stack.engine, "chief", ["elderly"])
+    await set_sectors(stack.engine, "lead", ["elderly"])
     await stack.start()
     yield stack
     await stack.close()
@@ -91,17 +94,29 @@ async def test_it_reminds_then_escalates_up_the_ladder_one_level_at_a_time(
     assert reminded.reminded == [row["id"]] and not reminded.escalated
     await stack.wait_for(lambda: mails(smtp_recorder, "head-f1@example.cn", "整改提醒"), what="reminder")
 
-    ladder = ["head-f1@example.cn", "town@mzj.cn", "chief@mzj.cn", "lead@mzj.cn"]
-    moment = row["due_at"] + timedelta(seconds=1)
-    for level, person in enumerate(ladder, start=1):
+    # A 乡镇 facility: 催办 to the facility (and its inspector told), then its town, then the sector's
+    # section chief, then the sector's bureau lead.
+    ladder = [
+        ("head-f1@example.cn", "催办"),
+        ("town@mzj.cn", "第2级"),
+        ("chief@mzj.cn", "第3级"),
+        ("lead@mzj.cn", "第4级"),
+    ]
+    assert (await sweep(stack.engine, stack.policy, row["due_at"] + timedelta(seconds=1))).escalated == []
+    moment = row["next_escalation_at"]
+    for level, (person, marker) in enumerate(ladder, start=1):
         result = await sweep(stack.engine, stack.policy, moment)
         assert result.escalated == [(row["id"], level)]
         again = await sweep(stack.engine, stack.policy, moment)
         assert again.escalated == [], "the same level must not be raised twice"
         await stack.wait_for(
-            lambda p=person, n=level: mails(smtp_recorder, p, f"第{n}级"),
+            lambda p=person, m=marker: mails(smtp_recorder, p, m),
             what=f"level {level} mail to {person}",
         )
+        if level == 1:
+            await stack.wait_for(
+                lambda: mails(smtp_recorder, "inspector@mzj.cn", "到期未整改"), what="the inspector told"
+            )
         moment += timedelta(days=7)
     assert (await sweep(stack.engine, stack.policy, moment + timedelta(days=30))).escalated == []
     assert len(await escalated_events(stack)) == 4
@@ -138,7 +153,7 @@ async def test_it_reminds_again_before_a_deadline_given_more_time(stack: Stack, 
 
 async def test_two_sweeps_at_once_raise_each_level_exactly_once(stack: Stack):
     rows = await open_findings(stack, 6)
-    moment = max(r["due_at"] for r in rows) + timedelta(seconds=1)
+    moment = max(r["next_escalation_at"] for r in rows)
     first, second = await asyncio.gather(
         sweep(stack.engine, stack.policy, moment, batch=2), sweep(stack.engine, stack.policy, moment, batch=2)
     )
@@ -151,7 +166,7 @@ async def test_only_the_lease_holder_sweeps_and_a_standby_takes_over_when_it_die
     rows = await open_findings(stack, 2)
     clock = stack.clock
     assert isinstance(clock, FixedClock)
-    clock.at = max(r["due_at"] for r in rows) + timedelta(seconds=1)
+    clock.at = max(r["next_escalation_at"] for r in rows)
     one, two = LeasedJobs(stack.ctx, "one"), LeasedJobs(stack.ctx, "two")
     await asyncio.gather(one.sweep_job(), two.sweep_job())
     assert [one.active, two.active].count(True) == 1

@@ -50,6 +50,11 @@ def context(**changes: object) -> dict:
                 "link": "https://t.example/findings/7",
             }
         ],
+        "name": "张科长",
+        "levels": "2",
+        "reminded": [],
+        "by_zh": "2026年12月7日9时",
+        "by_en": "2026-12-07 09:00",
         **changes,
     }
 
@@ -77,13 +82,13 @@ def test_it_escapes_what_people_typed_in_html_but_not_in_text():
 
 def test_it_tells_staff_but_not_the_facility_when_a_deadline_was_estimated():
     estimated = [finding(due_estimated=True, due_day=date(2027, 1, 8))]
-    for kind, level in (("order", None), ("reminder", None), ("escalation", 1)):
-        message = render(kind, **context(findings=estimated, level=level))
+    for kind in ("order", "reminder", "urge"):
+        message = render(kind, **context(findings=estimated))
         assert "2027-01-08" in message.text
         for text in (message.text, message.html):
             assert "估算" not in text and "estimated" not in text, kind
-    for kind, level in (("major_alert", None), ("escalation", 2)):
-        message = render(kind, **context(findings=estimated, level=level))
+    for kind in ("major_alert", "escalation", "deadline_passed"):
+        message = render(kind, **context(findings=estimated))
         assert "按法定节日估算" in message.text and "estimated from the statutory holidays" in message.html
 
 
@@ -106,9 +111,24 @@ def test_it_shouts_a_major_hazard_and_a_stop_order():
     assert "须停止使用直至整改完毕" in message.text
 
 
-def test_it_names_the_level_of_an_escalation():
-    message = render("escalation", **context(level=3))
-    assert "第3级" in message.subject and "科室负责人" in message.text
+def test_it_names_the_levels_and_facilities_of_an_escalation():
+    lines = [
+        finding(id=7, site="测试敬老院 F1（汇龙镇）", level=2, link="https://t.example/findings/7"),
+        finding(id=8, site="殡仪馆（城区）", level=3, link="https://t.example/findings/8"),
+    ]
+    message = render("escalation", **context(findings=lines, levels="2、3"))
+    assert "第2、3级" in message.subject and "2 项隐患" in message.subject
+    assert "测试敬老院 F1（汇龙镇）" in message.text and "殡仪馆（城区）" in message.text
+    assert "第3级" in message.text and 'href="https://t.example/findings/8"' in message.html
+
+
+def test_it_urges_the_facility_in_its_own_words():
+    message = render("urge", **context(reminded=[finding(id=9, item_zh="灭火器过期")]))
+    assert "催办" in message.subject and "请于2026年12月7日9时前完成整改并报告" in message.subject
+    assert "你单位以下隐患已超过整改期限" in message.text and "督促" not in message.text
+    assert "灭火器过期" in message.text and "整改期限即将到期" in message.text
+    now = render("urge", **context(by_zh=None, by_en=None))
+    assert "请立即完成整改并报告" in now.subject
 
 
 def test_it_refuses_an_unknown_kind():

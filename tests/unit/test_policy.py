@@ -7,17 +7,20 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from tracker.domain.calendar import WorkingCalendar, YearSchedule
+from tracker.domain.model import Ownership
 from tracker.domain.policy import (
-    LADDER,
+    LADDERS,
     Deadline,
     PolicySettings,
+    Rung,
     deadline_for,
     first_escalation_at,
     is_overdue,
+    ladder_step,
     next_escalation_at,
-    recipients_role,
     rejection_deadline,
     settled_deadline,
+    validate_ladders,
 )
 
 CAL = WorkingCalendar()
@@ -37,7 +40,12 @@ def test_it_has_the_documented_defaults() -> None:
     assert (SETTINGS.remind_before_workdays, SETTINGS.escalate_every_workdays) == (2, 3)
     assert (SETTINGS.max_level, SETTINGS.remind_hour, SETTINGS.rejection_deadline_days) == (4, 9, 5)
     assert PolicySettings().default_deadline_days is not SETTINGS.default_deadline_days
-    assert LADDER == ("facility_head", "town_officer", "section_chief", "bureau_lead")
+    F, T, S, L, P = Rung.FACILITY, Rung.TOWN, Rung.SECTION, Rung.SECTOR_LEAD, Rung.PRINCIPAL
+    assert {o: [set(step) for step in steps] for o, steps in LADDERS.items()} == {
+        Ownership.BUREAU: [{F}, {S}, {L}, {P}],  # 业务科室 → 分管局领导 → 主要负责人
+        Ownership.TOWN: [{F}, {T}, {S}, {L}],  # 镇（街道）分管 → 业务科室 → 分管局领导
+        Ownership.PRIVATE: [{F}, {S, T}, {L}],  # 业务科室 and 属地镇（街道） together → 分管局领导
+    }
 
 
 def test_it_picks_the_item_deadline_before_the_severity_default() -> None:
@@ -159,26 +167,43 @@ def test_it_gives_a_rejection_deadline_in_working_days() -> None:
     assert deadline.day == date(2026, 10, 12)
 
 
-def test_it_escalates_first_when_the_deadline_passes() -> None:
-    deadline = deadline_for(local(2026, 3, 9, 10), 3, CAL, SETTINGS)
-    assert first_escalation_at(deadline) == deadline.due_at
+def test_it_escalates_first_at_nine_on_the_working_day_after_the_deadline() -> None:
+    deadline = deadline_for(local(2026, 3, 9, 10), 3, CAL, SETTINGS)  # Thu 03-12
+    assert first_escalation_at(deadline, CAL, SETTINGS) == local(2026, 3, 13, 9)
+    friday = deadline_for(local(2026, 3, 9, 10), 4, CAL, SETTINGS)  # Fri 03-13: next working day is Monday
+    assert first_escalation_at(friday, CAL, SETTINGS) == local(2026, 3, 16, 9)
+    eve = deadline_for(local(2026, 9, 25, 10), 3, CAL, SETTINGS)  # Wed 09-30, the National Day eve
+    assert eve.day == date(2026, 9, 30)
+    assert first_escalation_at(eve, CAL, SETTINGS) == local(2026, 10, 8, 9)
 
 
-def test_it_steps_through_the_ladder_and_stops_at_the_top() -> None:
+@pytest.mark.parametrize(
+    ("ownership", "expected"),
+    [
+        (Ownership.TOWN, [Rung.FACILITY, Rung.TOWN, Rung.SECTION, Rung.SECTOR_LEAD]),
+        (Ownership.BUREAU, [Rung.FACILITY, Rung.SECTION, Rung.SECTOR_LEAD, Rung.PRINCIPAL]),
+        (Ownership.PRIVATE, [Rung.FACILITY, frozenset({Rung.SECTION, Rung.TOWN}), Rung.SECTOR_LEAD]),
+    ],
+)
+def test_it_steps_through_the_ownerships_ladder_and_stops_at_its_top(ownership, expected) -> None:
     deadline = deadline_for(local(2026, 3, 9, 10), 4, CAL, SETTINGS)  # Fri 03-13
-    at: datetime | None = first_escalation_at(deadline)
+    at: datetime | None = first_escalation_at(deadline, CAL, SETTINGS)
     level = 1
-    seen: list[tuple[int, str, datetime]] = []
+    seen: list[tuple[int, frozenset[Rung], datetime]] = []
     while at is not None:
-        seen.append((level, recipients_role(level), at))
-        at = next_escalation_at(at, level, CAL, SETTINGS)
+        seen.append((level, ladder_step(ownership, level), at))
+        at = next_escalation_at(at, level, CAL, SETTINGS, ownership)
         level += 1
-    assert seen == [
-        (1, "facility_head", local(2026, 3, 13, 23, 59, 59)),
-        (2, "town_officer", local(2026, 3, 18, 9)),  # Fri + 3 workdays = Wed
-        (3, "section_chief", local(2026, 3, 23, 9)),  # Wed + 3 = Mon
-        (4, "bureau_lead", local(2026, 3, 26, 9)),  # Mon + 3 = Thu
+    moments = [
+        local(2026, 3, 16, 9),  # the Monday after the Friday deadline, 09:00
+        local(2026, 3, 19, 9),  # Mon + 3 workdays = Thu
+        local(2026, 3, 24, 9),  # Thu + 3 = Tue
+        local(2026, 3, 27, 9),  # Tue + 3 = Fri
     ]
+    assert [lv for lv, _, _ in seen] == list(range(1, len(LADDERS[ownership]) + 1))
+    assert [at for _, _, at in seen] == moments[: len(seen)]
+    for (_, step, _), rungs in zip(seen, expected, strict=True):
+        assert step == (frozenset({rungs}) if isinstance(rungs, Rung) else rungs)
 
 
 def test_it_counts_escalation_steps_in_working_days_over_holidays() -> None:
@@ -193,13 +218,37 @@ def test_it_stops_escalating_at_a_lower_configured_max_level() -> None:
     assert next_escalation_at(local(2026, 3, 9, 10), 4, CAL, SETTINGS) is None
 
 
-def test_it_maps_levels_to_roles_and_rejects_others() -> None:
-    assert [recipients_role(n) for n in range(1, 5)] == list(LADDER)
-    for bad in (0, 5, -1):
+def test_it_rejects_a_level_outside_the_ladder() -> None:
+    for ownership, bad in (
+        (Ownership.TOWN, 0),
+        (Ownership.TOWN, 5),
+        (Ownership.PRIVATE, 4),
+        (Ownership.TOWN, -1),
+    ):
         with pytest.raises(ValueError):
-            recipients_role(bad)
+            ladder_step(ownership, bad)
     with pytest.raises(ValueError):
         next_escalation_at(local(2026, 3, 9, 10), 0, CAL, SETTINGS)
+    assert next_escalation_at(local(2026, 3, 9, 10), 3, CAL, SETTINGS, Ownership.PRIVATE) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({Ownership.PRIVATE: None}, "no escalation ladder for ownership private"),
+        ({Ownership.TOWN: (frozenset({Rung.TOWN}),)}, "level 1 must be the facility"),
+        ({Ownership.TOWN: (frozenset({Rung.FACILITY}), frozenset())}, "level 2: a step names"),
+        (
+            {Ownership.BUREAU: (frozenset({Rung.FACILITY}), frozenset({Rung.FACILITY, Rung.SECTION}))},
+            "level 2: the facility is told at level 1 only",
+        ),
+        ({Ownership.TOWN: (frozenset({Rung.FACILITY}), frozenset({"town"}))}, "level 2: a step names"),
+    ],
+)
+def test_it_validates_the_ladders(change, message) -> None:
+    ladders = {o: s for o, s in {**LADDERS, **change}.items() if s is not None}
+    with pytest.raises(ValueError, match=message):
+        validate_ladders(ladders)
 
 
 def test_it_is_overdue_only_strictly_after_the_deadline() -> None:

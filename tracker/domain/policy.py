@@ -8,9 +8,11 @@ Rules (numbers live in ``PolicySettings``):
   is a working day, else the end of the next working day.
 - A reminder goes out at ``remind_hour`` local time, ``remind_before_workdays`` working days before
   the deadline day, unless that moment is not after the order was issued.
-- When the deadline passes the hazard escalates to level 1; it then climbs one level every
-  ``escalate_every_workdays`` working days, at ``remind_hour`` local time, up to ``max_level``.
-  Each level notifies one role of ``LADDER``.
+- When the deadline passes the hazard escalates to level 1 at ``remind_hour`` local time of the next
+  working day (never at midnight, never on a holiday eve); it then climbs one level every
+  ``escalate_every_workdays`` working days, at ``remind_hour`` local time, up to the top of the
+  facility's ladder (``LADDERS``, by who runs it) or ``max_level``, whichever is lower.
+  Level 1 is always the facility itself (催办); each later level tells the people of one step.
 - A failed verification gives the facility a new deadline of ``rejection_deadline_days`` working days.
 - A deadline counted over an estimated year is counted again, from the same start, once that year's schedule is
   loaded; it moves only if the new day is later (``settled_deadline``): a facility is never given less time than
@@ -23,10 +25,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
+from enum import StrEnum
 
 from tracker.domain.calendar import LOCAL_TZ, WorkingCalendar
+from tracker.domain.model import Ownership
 
-LADDER: tuple[str, ...] = ("facility_head", "town_officer", "section_chief", "bureau_lead")
+
+class Rung(StrEnum):
+    """Who is told at a step of the ladder. Bureau people are only those of the facility's sector."""
+
+    FACILITY = "facility"  # the facility itself: 催办 in its own words
+    TOWN = "town"  # 镇（街道）: the town officers of the facility's town
+    SECTION = "section"  # 业务科室: the section chiefs of the facility's sector
+    SECTOR_LEAD = "sector_lead"  # 分管局领导: the bureau leads of the facility's sector
+    PRINCIPAL = "principal"  # 主要负责人: the bureau's principal lead (TRACKER_PRINCIPAL)
+
+
+Step = frozenset[Rung]
+
+# The ladder per ownership, as data: level n tells the rungs of step n (level 1 is the facility).
+LADDERS: dict[Ownership, tuple[Step, ...]] = {
+    Ownership.BUREAU: (
+        frozenset({Rung.FACILITY}),
+        frozenset({Rung.SECTION}),
+        frozenset({Rung.SECTOR_LEAD}),
+        frozenset({Rung.PRINCIPAL}),
+    ),
+    Ownership.TOWN: (
+        frozenset({Rung.FACILITY}),
+        frozenset({Rung.TOWN}),
+        frozenset({Rung.SECTION}),
+        frozenset({Rung.SECTOR_LEAD}),
+    ),
+    Ownership.PRIVATE: (
+        frozenset({Rung.FACILITY}),
+        frozenset({Rung.SECTION, Rung.TOWN}),
+        frozenset({Rung.SECTOR_LEAD}),
+    ),
+}
+
+
+def validate_ladders(ladders: dict[Ownership, tuple[Step, ...]]) -> None:
+    """Every ownership has a ladder; level 1 is the facility alone, and no later step is empty or the
+    facility again. Raises ValueError naming the ladder and level at fault."""
+    missing = [o.value for o in Ownership if o not in ladders]
+    if missing:
+        raise ValueError(f"no escalation ladder for ownership {', '.join(missing)}")
+    for ownership, steps in ladders.items():
+        if not steps or steps[0] != frozenset({Rung.FACILITY}):
+            raise ValueError(f"ladder {ownership}: level 1 must be the facility alone")
+        for level, step in enumerate(steps[1:], start=2):
+            if not step or not all(isinstance(r, Rung) for r in step):
+                raise ValueError(f"ladder {ownership}, level {level}: a step names one or more rungs")
+            if Rung.FACILITY in step:
+                raise ValueError(f"ladder {ownership}, level {level}: the facility is told at level 1 only")
+
+
+validate_ladders(LADDERS)
+LADDER_HEIGHT = max(len(steps) for steps in LADDERS.values())
 
 _END_OF_DAY = time(23, 59, 59)
 
@@ -43,7 +99,7 @@ class PolicySettings:
     default_deadline_days: dict[str, int] = field(default_factory=_default_deadline_days)
     remind_before_workdays: int = 2
     escalate_every_workdays: int = 3
-    max_level: int = len(LADDER)
+    max_level: int = LADDER_HEIGHT
     remind_hour: int = 9
     rejection_deadline_days: int = 5
 
@@ -56,7 +112,7 @@ class PolicySettings:
         _require_int("remind_before_workdays", self.remind_before_workdays, 0)
         # Zero would re-escalate on the same day forever.
         _require_int("escalate_every_workdays", self.escalate_every_workdays, 1)
-        _require_int("max_level", self.max_level, 1, len(LADDER))
+        _require_int("max_level", self.max_level, 1, LADDER_HEIGHT)
         _require_int("remind_hour", self.remind_hour, 0, 23)
         _require_int("rejection_deadline_days", self.rejection_deadline_days, 0)
 
@@ -165,15 +221,26 @@ def rejection_deadline(
     return deadline_for(rejected_at, settings.rejection_deadline_days, calendar, settings)
 
 
-def first_escalation_at(deadline: Deadline) -> datetime:
-    """The first escalation (to level 1) is due the moment the deadline passes."""
-    return deadline.due_at
+def first_escalation_at(deadline: Deadline, calendar: WorkingCalendar, settings: PolicySettings) -> datetime:
+    """The first escalation (to level 1) is due at ``remind_hour`` local time of the working day after the
+    deadline day: mail goes out in office hours, not at midnight or on a holiday eve."""
+    after = calendar.add_workdays(deadline.day, 1)
+    return _local_moment(after.day, time(settings.remind_hour))
+
+
+def top_level(ownership: Ownership | str, settings: PolicySettings) -> int:
+    """The highest level a facility of ``ownership`` climbs to: its ladder's top, or ``max_level``."""
+    return min(settings.max_level, len(LADDERS[Ownership(ownership)]))
 
 
 def next_escalation_at(
-    escalated_at: datetime, level: int, calendar: WorkingCalendar, settings: PolicySettings
+    escalated_at: datetime,
+    level: int,
+    calendar: WorkingCalendar,
+    settings: PolicySettings,
+    ownership: Ownership | str = Ownership.TOWN,
 ) -> datetime | None:
-    """When to climb past ``level``, reached at ``escalated_at``; None once at ``max_level``.
+    """When to climb past ``level``, reached at ``escalated_at``; None once at the top of the ladder.
 
     The next step is at ``remind_hour`` local time on the day ``escalate_every_workdays`` working days
     after the local date of ``escalated_at``.
@@ -181,17 +248,18 @@ def next_escalation_at(
     escalated_at = _require_aware("escalated_at", escalated_at)
     if not _is_int(level) or level < 1:
         raise ValueError(f"level must be a whole number >= 1, got {level!r}")
-    if level >= settings.max_level:
+    if level >= top_level(ownership, settings):
         return None
     step = calendar.add_workdays(_local_date(escalated_at), settings.escalate_every_workdays)
     return _local_moment(step.day, time(settings.remind_hour))
 
 
-def recipients_role(level: int) -> str:
-    """The role notified at escalation ``level`` (1-based)."""
-    if not _is_int(level) or not 1 <= level <= len(LADDER):
-        raise ValueError(f"escalation level must be in 1..{len(LADDER)}, got {level!r}")
-    return LADDER[level - 1]
+def ladder_step(ownership: Ownership | str, level: int) -> Step:
+    """The rungs told at escalation ``level`` (1-based) of a facility of ``ownership``."""
+    steps = LADDERS[Ownership(ownership)]
+    if not _is_int(level) or not 1 <= level <= len(steps):
+        raise ValueError(f"escalation level for {ownership} must be in 1..{len(steps)}, got {level!r}")
+    return steps[level - 1]
 
 
 def is_overdue(due_at: datetime, now: datetime) -> bool:

@@ -117,6 +117,25 @@ class FindingEscalated(Event):
     round: int
 
 
+class Raised(BaseModel):
+    """One (finding, level) a sweep escalated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    finding_id: int
+    level: int
+
+
+class DeadlinesSwept(Event):
+    """A sweep raised reminders and escalations (each also its own event, committed with this one); the
+    people they reach get one mail each for the whole sweep."""
+
+    name: ClassVar[str] = "deadlines.swept"
+    sweep_id: str
+    reminded: list[int]
+    escalated: list[Raised]
+
+
 class ExtensionRequested(Event):
     """The facility asked for more working days on an open finding; its inspector is to decide."""
 
@@ -160,6 +179,7 @@ CATALOGUE: dict[str, type[Event]] = {
         RectificationRejected,
         FindingReminded,
         FindingEscalated,
+        DeadlinesSwept,
         ExtensionRequested,
         ExtensionDecided,
         FindingRegraded,

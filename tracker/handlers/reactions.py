@@ -7,13 +7,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.events.schemas import (
+    DeadlinesSwept,
     Event,
     ExtensionDecided,
     ExtensionRequested,
     FindingClosed,
-    FindingEscalated,
     FindingRegraded,
-    FindingReminded,
     FindingReported,
     InspectionSubmitted,
     OrderIssued,
@@ -21,7 +20,7 @@ from tracker.events.schemas import (
     RectificationSubmitted,
 )
 from tracker.handlers.base import Reaction
-from tracker.service import notify
+from tracker.service import notify, sweep_mail
 from tracker.service.context import Context
 from tracker.service.loop import issue_order
 
@@ -66,18 +65,10 @@ async def return_to_the_facility(
     await notify.rectification_rejected(conn, ctx, event.finding_id, event.verification_id, now)
 
 
-async def remind_the_owner(
-    event: FindingReminded, conn: AsyncConnection, ctx: Context, now: datetime
-) -> None:
-    """When a deadline is near, remind the owner."""
-    await notify.finding_reminded(conn, ctx, event.finding_id, event.round, event.due_day, now)
-
-
-async def tell_the_next_level(
-    event: FindingEscalated, conn: AsyncConnection, ctx: Context, now: datetime
-) -> None:
-    """When a finding is escalated, tell the people at its new level of the ladder."""
-    await notify.finding_escalated(conn, ctx, event.finding_id, event.level, event.round, now)
+async def mail_the_sweep(event: DeadlinesSwept, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+    """When a sweep raised reminders and escalations, give each person they reach one mail listing them all:
+    the facility a reminder or a 催办, the finding's inspector the passed deadline, the ladder its step."""
+    await sweep_mail.sweep_raised(conn, ctx, event, now)
 
 
 async def ask_for_a_decision(
@@ -123,8 +114,7 @@ REACTIONS: tuple[Reaction, ...] = (
     _reaction(ask_for_verification, RectificationSubmitted),
     _reaction(announce_the_closure, FindingClosed),
     _reaction(return_to_the_facility, RectificationRejected),
-    _reaction(remind_the_owner, FindingReminded),
-    _reaction(tell_the_next_level, FindingEscalated),
+    _reaction(mail_the_sweep, DeadlinesSwept),
     _reaction(ask_for_a_decision, ExtensionRequested),
     _reaction(tell_the_facility_the_decision, ExtensionDecided),
     _reaction(tell_the_facility_the_new_grade, FindingRegraded),

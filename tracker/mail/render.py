@@ -17,7 +17,9 @@ from tracker.printed import cn_date, printed_basis
 KINDS = (
     "order",
     "reminder",
+    "urge",
     "escalation",
+    "deadline_passed",
     "major_alert",
     "supervision_notice",
     "verification_request",
@@ -72,14 +74,13 @@ _env.globals.update(zh=_say("zh"), en=_say("en"), county=_county)
 _env.filters["printed"] = printed_basis
 _env.filters["cn_date"] = cn_date
 # Mails read by the facility: an estimated deadline is given as the date alone, as on the order.
-TO_FACILITY = frozenset({"order", "reminder", "rejection", "closure", "extension_decision", "deadline_moved"})
+TO_FACILITY = frozenset({"order", "reminder", "rejection", "closure", "extension_decision", "deadline_moved", "urge"})
 
 
 def render(kind: str, **context: Any) -> Rendered:
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
-    # The first level of an escalation is the facility's head; the others are the bureau's people.
-    to_facility = kind in TO_FACILITY or (kind == "escalation" and context.get("level") == 1)
+    to_facility = kind in TO_FACILITY
     context = {"for_staff": not to_facility, **context}
     # A name with a line separator in it would break the Subject header, and the mail with it.
     subject = one_line(_env.get_template(f"{kind}.subject.txt").render(context))

@@ -11,7 +11,7 @@ from tracker.checklists import Catalog
 from tracker.domain import grading
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, Severity, Status
-from tracker.domain.policy import PolicySettings, deadline_for
+from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
 from tracker.events.schemas import FindingRegraded
 from tracker.service.context import load_calendar
 from tracker.service.loop import StaleFinding, load_visible_finding
@@ -49,7 +49,8 @@ async def decide_downgrade(
         )
         values.update(severity=Severity.GENERAL.value, listed_for_supervision=False, deadline_days=days)
         if finding.due_at is not None and finding.status in (Status.ORDERED.value, Status.SUBMITTED.value):
-            general = deadline_for(now, days, await load_calendar(conn), policy)
+            calendar = await load_calendar(conn)
+            general = deadline_for(now, days, calendar, policy)
             if general.due_at < finding.due_at:
                 values.update(
                     due_at=general.due_at,
@@ -58,7 +59,7 @@ async def decide_downgrade(
                     due_from=general.counted_from,
                     due_workdays=general.workdays,
                     remind_at=general.remind_at,
-                    next_escalation_at=general.due_at
+                    next_escalation_at=first_escalation_at(general, calendar, policy)
                     if finding.escalation_level == 0
                     else finding.next_escalation_at,
                 )

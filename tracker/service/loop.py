@@ -14,7 +14,7 @@ from tracker.domain import model
 from tracker.domain.calendar import LOCAL_TZ, fallback_years_warning
 from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from tracker.domain.model import Actor, Mode, Role, Status
-from tracker.domain.policy import PolicySettings, deadline_for
+from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
 from tracker.events.schemas import (
     ExtensionDecided,
     ExtensionRequested,
@@ -121,7 +121,7 @@ async def issue_order(
                 due_from=deadline.counted_from,
                 due_workdays=deadline.workdays,
                 remind_at=deadline.remind_at,
-                next_escalation_at=deadline.due_at,
+                next_escalation_at=first_escalation_at(deadline, calendar, policy),
                 ordered_at=now,
             )
         )
@@ -267,7 +267,7 @@ async def verify(
             due_from=deadline.counted_from,
             due_workdays=deadline.workdays,
             remind_at=deadline.remind_at,
-            next_escalation_at=deadline.due_at,
+            next_escalation_at=first_escalation_at(deadline, calendar, policy),
             round=finding.round + 1,
         )
         await _log(
@@ -466,7 +466,7 @@ async def decide_extension(
                 due_from=deadline.counted_from,
                 due_workdays=deadline.workdays,
                 remind_at=deadline.remind_at,
-                next_escalation_at=deadline.due_at,
+                next_escalation_at=first_escalation_at(deadline, calendar, policy),
             )
         )
         if changed.rowcount != 1:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.model import Mode, Role
-from tracker.domain.policy import recipients_role
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.orders_pdf import attachment_for
@@ -19,7 +18,6 @@ from tracker.store.tables import (
     extension_requests,
     facilities,
     findings,
-    history,
     inspections,
     rectifications,
     users,
@@ -50,7 +48,7 @@ def _finding_link(ctx: Context, finding_id: int) -> str:
     return f"{ctx.settings.base_url}/findings/{finding_id}"
 
 
-async def _answer_link(conn: AsyncConnection, ctx: Context, finding: Any, now: datetime) -> str:
+async def answer_link(conn: AsyncConnection, ctx: Context, finding: Any, now: datetime) -> str:
     """Where the facility answers: its order's page, or for a hazard it reported itself (no order) the finding's
     page, where its head logs in as when reporting it."""
     if finding.order_id is None:
@@ -160,7 +158,7 @@ async def rectification_rejected(
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
-    link = await _answer_link(conn, ctx, rows[0], now)
+    link = await answer_link(conn, ctx, rows[0], now)
     message = render("rejection", facility=facility, findings=rows, note=note, link=link)
     await queue_mail(
         conn,
@@ -224,7 +222,7 @@ async def extension_decided(
         accepted=accepted,
         day=decision.new_due_day if accepted else rows[0].due_day,
         note=decision.decision_note,
-        link=await _answer_link(conn, ctx, rows[0], now),
+        link=await answer_link(conn, ctx, rows[0], now),
     )
     await queue_mail(
         conn,
@@ -248,7 +246,7 @@ async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int,
         facility=facility,
         findings=rows,
         day=rows[0].due_day,
-        link=await _answer_link(conn, ctx, rows[0], now),
+        link=await answer_link(conn, ctx, rows[0], now),
     )
     await queue_mail(
         conn,
@@ -258,60 +256,3 @@ async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int,
         message=message,
         now=now,
     )
-
-
-async def finding_reminded(
-    conn: AsyncConnection, ctx: Context, finding_id: int, round_: int, due_day: date, now: datetime
-) -> None:
-    """One reminder per deadline: given more time, the finding is reminded again before the new one."""
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
-    link = await _answer_link(conn, ctx, rows[0], now)
-    message = render("reminder", facility=facility, findings=rows, link=link)
-    await queue_mail(
-        conn,
-        kind="reminder",
-        about=f"finding:{finding_id}",
-        variant=f"round{round_}:due{due_day.isoformat()}",
-        to=rows[0].owner_email or facility.head_email,
-        message=message,
-        now=now,
-    )
-
-
-async def finding_escalated(
-    conn: AsyncConnection, ctx: Context, finding_id: int, level: int, round_: int, now: datetime
-) -> None:
-    """Level 1 tells the facility head, 2 the town's office, 3 the section chiefs, 4 the bureau leads."""
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
-    role = Role(recipients_role(level))
-    if role is Role.FACILITY_HEAD:
-        recipients = [rows[0].owner_email or facility.head_email]
-        link = await _answer_link(conn, ctx, rows[0], now)
-    else:
-        recipients = await _emails(conn, role, facility.town if role is Role.TOWN_OFFICER else None)
-        link = _finding_link(ctx, finding_id)
-    if not recipients:
-        # Nobody holds that post: say so on the finding rather than lose the escalation silently.
-        await conn.execute(
-            insert(history).values(
-                finding_id=finding_id,
-                at=now,
-                action="escalation_unaddressed",
-                note=f"no {role.value} with an email",
-                data={"level": level},
-            )
-        )
-        return
-    message = render("escalation", facility=facility, findings=rows, link=link, level=level)
-    for to in recipients:
-        await queue_mail(
-            conn,
-            kind="escalation",
-            about=f"finding:{finding_id}",
-            variant=f"round{round_}-level{level}",
-            to=to,
-            message=message,
-            now=now,
-        )
