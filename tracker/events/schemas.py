@@ -126,11 +126,11 @@ class Raised(BaseModel):
     level: int
 
 
-class DeadlinesSwept(Event):
+class SweepCompleted(Event):
     """A sweep raised reminders and escalations (each also its own event, committed with this one); the
     people they reach get one mail each for the whole sweep."""
 
-    name: ClassVar[str] = "deadlines.swept"
+    name: ClassVar[str] = "sweep.completed"
     sweep_id: str
     reminded: list[int]
     escalated: list[Raised]
@@ -179,7 +179,7 @@ CATALOGUE: dict[str, type[Event]] = {
         RectificationRejected,
         FindingReminded,
         FindingEscalated,
-        DeadlinesSwept,
+        SweepCompleted,
         ExtensionRequested,
         ExtensionDecided,
         FindingRegraded,

@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig
 
 from tracker.events.codec import decode
-from tracker.events.schemas import Event
+from tracker.events.schemas import CATALOGUE, Event
 from tracker.events.stream import DEADLETTER_STREAM_NAME, STREAM_NAME
 from tracker.handlers.base import (
     MAX_DELIVER,
@@ -135,7 +135,8 @@ def asyncapi_app(servers: list[str] | None = None) -> FastStream:
             title=reaction.consumer,
             description=reaction.description,
         )(_typed(reaction))
-    for event in {r.event for r in REACTIONS}:
+    # The relay publishes every event, whether or not a reaction here reads it.
+    for event in CATALOGUE.values():
         broker.publisher(
             event.subject(),
             stream=stream,

@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.events.schemas import (
-    DeadlinesSwept,
     Event,
     ExtensionDecided,
     ExtensionRequested,
@@ -18,6 +17,7 @@ from tracker.events.schemas import (
     OrderIssued,
     RectificationRejected,
     RectificationSubmitted,
+    SweepCompleted,
 )
 from tracker.handlers.base import Reaction
 from tracker.service import notify, sweep_mail
@@ -65,7 +65,7 @@ async def return_to_the_facility(
     await notify.rectification_rejected(conn, ctx, event.finding_id, event.verification_id, now)
 
 
-async def mail_the_sweep(event: DeadlinesSwept, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
+async def mail_the_sweep(event: SweepCompleted, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
     """When a sweep raised reminders and escalations, give each person they reach one mail listing them all:
     the facility a reminder or a 催办, the finding's inspector the passed deadline, the ladder its step."""
     await sweep_mail.sweep_raised(conn, ctx, event, now)
@@ -114,7 +114,7 @@ REACTIONS: tuple[Reaction, ...] = (
     _reaction(ask_for_verification, RectificationSubmitted),
     _reaction(announce_the_closure, FindingClosed),
     _reaction(return_to_the_facility, RectificationRejected),
-    _reaction(mail_the_sweep, DeadlinesSwept),
+    _reaction(mail_the_sweep, SweepCompleted),
     _reaction(ask_for_a_decision, ExtensionRequested),
     _reaction(tell_the_facility_the_decision, ExtensionDecided),
     _reaction(tell_the_facility_the_new_grade, FindingRegraded),

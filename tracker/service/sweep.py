@@ -1,7 +1,7 @@
 """The reminder and escalation sweep: a query over the deadline indexes, one event per (finding, level).
 
 A sweep claims everything due in one transaction and raises, with the per-finding events, one
-`DeadlinesSwept` naming what it raised; the mail for the sweep (one per recipient) is built from that
+`SweepCompleted` naming what it raised; the mail for the sweep (one per recipient) is built from that
 one event (tracker.service.sweep_mail). A finding due both a reminder and an escalation is escalated
 only: its reminder is dropped with the claim and noted on the escalation's history row.
 """
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.domain.model import Status
 from tracker.domain.policy import PolicySettings, next_escalation_at, top_level
-from tracker.events.schemas import DeadlinesSwept, Event, FindingEscalated, FindingReminded, Raised
+from tracker.events.schemas import Event, FindingEscalated, FindingReminded, Raised, SweepCompleted
 from tracker.service.context import load_calendar
 from tracker.store.outbox import add_events
 from tracker.store.tables import facilities, findings, history
@@ -84,7 +84,7 @@ async def sweep(
         events += await _remind(conn, now, batch, result)
         if events:
             events.append(
-                DeadlinesSwept(
+                SweepCompleted(
                     sweep_id=result.sweep_id,
                     reminded=result.reminded,
                     escalated=[Raised(finding_id=f, level=lv) for f, lv in result.escalated],

@@ -1,6 +1,6 @@
 """The mail of one sweep: one message per recipient, listing every finding that reached them in it.
 
-Built once from the sweep's `DeadlinesSwept` event, in the handler's transaction. Each message is keyed
+Built once from the sweep's `SweepCompleted` event, in the handler's transaction. Each message is keyed
 (kind, "sweep:<id>", recipient), so a redelivered event, or a second worker, queues nothing new.
 
 Who is told (tracker.domain.policy.LADDERS): level 1 is the facility (催办, in its own words) and the
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Role
 from tracker.domain.policy import LADDERS, Rung, ladder_step, next_escalation_at
-from tracker.events.schemas import DeadlinesSwept
+from tracker.events.schemas import SweepCompleted
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.service.context import Context, load_calendar
@@ -60,7 +60,7 @@ class Person:
     email: str
 
 
-async def sweep_raised(conn: AsyncConnection, ctx: Context, event: DeadlinesSwept, now: datetime) -> None:
+async def sweep_raised(conn: AsyncConnection, ctx: Context, event: SweepCompleted, now: datetime) -> None:
     """Queue the sweep's mail: one message per recipient."""
     ids = [*event.reminded, *(e.finding_id for e in event.escalated)]
     if not ids:
@@ -228,7 +228,7 @@ async def _render(
     ctx: Context,
     letter: Letter,
     sites: dict[int, Any],
-    event: DeadlinesSwept,
+    event: SweepCompleted,
     calendar: Any,
     now: datetime,
 ) -> tuple[str, Any]:
