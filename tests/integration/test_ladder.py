@@ -19,6 +19,8 @@ from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_
 from tracker.admin import add_user, set_facility, set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.events.codec import decode
+from tracker.service import sweep_mail
 from tracker.service.context import load_calendar
 from tracker.service.sweep import SweepResult, sweep
 from tracker.store.tables import facilities, findings, history, mail, outbox
@@ -170,6 +172,14 @@ async def test_a_town_run_facility_goes_to_its_town_first_and_a_private_one_to_s
     assert all(len(messages) == 1 for messages in told.values())
     assert all(f"[{r['id']}]" in told["head-f1@example.cn"][0].text_body for r in town_rows)
     assert all(f"[{r['id']}]" in told[INSPECTOR][0].text_body for r in town_rows + private_rows)
+    # The sweep's event handled again (a redelivery past the handled-event record) queues nothing new.
+    async with stack.engine.begin() as conn:
+        payload = await conn.scalar(
+            select(outbox.c.payload).where(outbox.c.subject == "tracker.sweep.completed")
+        )
+        event = decode(payload.encode() if isinstance(payload, str) else payload)
+        await sweep_mail.sweep_raised(conn, stack.ctx, event, stack.clock.now())
+    assert sum(len(m) for m in (await mailed(stack, level1)).values()) == 3
 
     level2 = await sweep(stack.engine, stack.policy, moment + timedelta(days=7))
     assert len(level2.escalated) == 3

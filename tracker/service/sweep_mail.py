@@ -47,6 +47,7 @@ _RUNG_WORDS = {
 class Letter:
     """What one address hears from one sweep."""
 
+    to: str = ""
     name: str = ""
     urged: list[Any] = field(default_factory=list)  # overdue at the facility: 催办
     reminded: list[Any] = field(default_factory=list)  # due soon at the facility
@@ -74,31 +75,38 @@ async def sweep_raised(conn: AsyncConnection, ctx: Context, event: SweepComplete
             )
         ).all()
     }
+    # By address, compared as the mail queue's key does (lower case), so no two letters share a key.
     letters: dict[str, Letter] = defaultdict(Letter)
+
+    def letter_to(address: str) -> Letter:
+        letter = letters[address.lower()]
+        letter.to = letter.to or address
+        return letter
+
     people = _People(conn, ctx)
     for finding_id in event.reminded:
         finding = rows[finding_id]
-        letters[_facility_address(finding, sites)].reminded.append(finding)
+        letter_to(_facility_address(finding, sites)).reminded.append(finding)
     for raised in event.escalated:
         finding, site = rows[raised.finding_id], sites[rows[raised.finding_id].facility_id]
         if Rung.FACILITY in _step(site, raised.level):
-            letters[_facility_address(finding, sites)].urged.append(finding)
+            letter_to(_facility_address(finding, sites)).urged.append(finding)
             inspector = await _inspector(conn, finding.inspection_id)
             if inspector is not None:
-                letter = letters[inspector.email]
+                letter = letter_to(inspector.email)
                 letter.name = inspector.name
                 letter.passed.append(_line(ctx, finding, site))
             continue
         for person in await _told(conn, people, finding, site, raised.level, event.occurred_at):
-            letter = letters[person.email]
+            letter = letter_to(person.email)
             letter.name = person.name
             letter.escalated.append(_line(ctx, finding, site, level=raised.level))
     calendar = await load_calendar(conn)
-    for address in sorted(letters):
-        letter = letters[address]
+    for key in sorted(letters):
+        letter = letters[key]
         kind, message = await _render(conn, ctx, letter, sites, event, calendar, now)
         await queue_mail(
-            conn, kind=kind, about=f"sweep:{event.sweep_id}", to=address, message=message, now=now
+            conn, kind=kind, about=f"sweep:{event.sweep_id}", to=letter.to, message=message, now=now
         )
 
 
