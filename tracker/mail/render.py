@@ -74,7 +74,9 @@ _env.globals.update(zh=_say("zh"), en=_say("en"), county=_county)
 _env.filters["printed"] = printed_basis
 _env.filters["cn_date"] = cn_date
 # Mails read by the facility: an estimated deadline is given as the date alone, as on the order.
-TO_FACILITY = frozenset({"order", "reminder", "rejection", "closure", "extension_decision", "deadline_moved", "urge"})
+TO_FACILITY = frozenset(
+    {"order", "reminder", "rejection", "closure", "extension_decision", "deadline_moved", "urge"}
+)
 
 
 def render(kind: str, **context: Any) -> Rendered:

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.model import Status
-from tracker.domain.policy import PolicySettings, settled_deadline
+from tracker.domain.policy import PolicySettings, first_escalation_at, settled_deadline
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.service.context import load_calendar
@@ -85,7 +85,7 @@ async def settle_deadlines(
                 due_day=again.day,
                 due_estimated=again.estimated,
                 remind_at=again.remind_at,
-                next_escalation_at=again.due_at,
+                next_escalation_at=first_escalation_at(again, calendar, policy),
             )
         )
         if changed.rowcount != 1:
