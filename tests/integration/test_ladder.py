@@ -20,6 +20,7 @@ from tracker.admin import add_user, set_facility, set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.events.codec import decode
+from tracker.printed import cn_date
 from tracker.service import sweep_mail
 from tracker.service.context import load_calendar
 from tracker.service.sweep import SweepResult, sweep
@@ -115,6 +116,16 @@ def first_moment(rows: list[dict]) -> datetime:
     return max(r["next_escalation_at"] for r in rows)
 
 
+def reads_in_its_own_words(stack: Stack, text: str, rows: list[dict]) -> bool:
+    """A facility's mail names each hazard in words, never by its item code or finding number."""
+    return all(
+        stack.catalog.item(r["item_code"]).zh in text
+        and r["item_code"] not in text
+        and f"[{r['id']}]" not in text
+        for r in rows
+    )
+
+
 async def test_a_bureau_run_facility_goes_to_its_sections_chief_then_lead_then_the_principal_never_a_town(
     stack: Stack, smtp_recorder: SmtpRecorder
 ):
@@ -131,7 +142,7 @@ async def test_a_bureau_run_facility_goes_to_its_sections_chief_then_lead_then_t
     assert urge.kind == "urge" and "催办" in urge.subject
     assert "你单位以下隐患已超过整改期限" in urge.text_body and "请于" in urge.text_body
     assert "督促" not in urge.text_body
-    assert all(f"[{i}]" in urge.text_body for i in ids)
+    assert reads_in_its_own_words(stack, urge.text_body, rows) and "Please" not in urge.text_body
     [passed] = told[INSPECTOR]
     assert passed.kind == "deadline_passed" and all(f"[{i}]" in passed.text_body for i in ids)
 
@@ -170,7 +181,7 @@ async def test_a_town_run_facility_goes_to_its_town_first_and_a_private_one_to_s
     # One mail per recipient: F1 one 催办 listing both of its findings; the inspector one listing all three.
     assert set(told) == {"head-f1@example.cn", "head-p1@example.cn", INSPECTOR}
     assert all(len(messages) == 1 for messages in told.values())
-    assert all(f"[{r['id']}]" in told["head-f1@example.cn"][0].text_body for r in town_rows)
+    assert reads_in_its_own_words(stack, told["head-f1@example.cn"][0].text_body, town_rows)
     assert all(f"[{r['id']}]" in told[INSPECTOR][0].text_body for r in town_rows + private_rows)
     # The sweep's event handled again (a redelivery past the handled-event record) queues nothing new.
     async with stack.engine.begin() as conn:
@@ -232,8 +243,12 @@ async def test_a_finding_due_both_is_escalated_without_a_reminder_and_the_facili
     told = await mailed(stack, result)
     [one] = told["head-f1@example.cn"]
     assert one.kind == "urge"
-    assert f"[{overdue['id']}]" in one.text_body and f"[{soon['id']}]" in one.text_body
-    assert "整改期限即将到期" in one.text_body
+    # Both in the facility's words, the one due soon below the overdue one, its day as the order writes it.
+    assert reads_in_its_own_words(stack, one.text_body, [overdue, soon])
+    due_soon = one.text_body.index("整改期限即将到期")
+    assert one.text_body.index(stack.catalog.item(soon["item_code"]).zh) > due_soon
+    assert one.text_body.index(stack.catalog.item(overdue["item_code"]).zh) < due_soon
+    assert cn_date(soon["due_day"]) in one.text_body and str(soon["due_day"]) not in one.text_body
     assert not [r for r in await stack.mail_rows("reminder") if r.to_addr == "head-f1@example.cn"]
 
 

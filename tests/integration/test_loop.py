@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker.printed import cn_date
 
 
 def _png() -> bytes:
@@ -89,7 +91,9 @@ async def test_it_closes_the_loop_from_finding_to_verified_closure(stack: Stack,
     )
     text = order_mail.message.get_body(("plain",)).get_content()
     item = stack.catalog.item(failed)
-    assert item.zh in text and item.basis in text and ordered["deadline"] in text
+    # The facility reads the deadline as the order prints it, and no internal code.
+    assert item.zh in text and item.basis in text and cn_date(date.fromisoformat(ordered["deadline"])) in text
+    assert failed not in text
     assert f"http://tracker.test/orders/{ordered['order_id']}?token=" in text
 
     answer = await stack.client.post(

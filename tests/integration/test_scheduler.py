@@ -15,6 +15,7 @@ from tests.support.stack import Stack, add_facility, add_people, make_stack
 from tracker.admin import set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.model import Actor, Role
+from tracker.printed import cn_date
 from tracker.scheduler import LeasedJobs
 from tracker.service.loop import decide_extension, request_extension
 from tracker.service.sweep import sweep
@@ -148,7 +149,8 @@ async def test_it_reminds_again_before_a_deadline_given_more_time(stack: Stack, 
         what="second reminder",
     )
     first, second = mails(smtp_recorder, "head-f1@example.cn", "整改提醒")
-    assert str(row["due_day"]) in first.subject and str(new_day) in second.subject
+    # The facility reads its days as the order writes them (2027年1月18日).
+    assert cn_date(row["due_day"]) in first.subject and cn_date(new_day) in second.subject
 
 
 async def test_two_sweeps_at_once_raise_each_level_exactly_once(stack: Stack):

@@ -1,4 +1,5 @@
-"""Every message: subject, text and HTML, Chinese first with English below, and nothing unescaped."""
+"""Every message: subject, text and HTML, nothing unescaped; staff read Chinese first with English below, a
+facility reads Chinese only, with no item code or finding number and dates as 2027年1月18日."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tracker.mail.render import KINDS, catalogue, render
+from tracker.mail.render import KINDS, TO_FACILITY, catalogue, render
 
 FACILITY = SimpleNamespace(name="启东市中心敬老院", head_name="王建国", town="汇龙镇")
 
@@ -59,13 +60,47 @@ def context(**changes: object) -> dict:
     }
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_it_renders_every_kind_in_both_languages(kind: str):
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - TO_FACILITY))
+def test_it_renders_every_kind_for_staff_in_both_languages(kind: str):
     message = render(kind, **context())
     assert message.subject and "\n" not in message.subject
     assert "安全出口堵塞" in message.text and "Exit blocked" in message.text
     assert "《消防法》第二十八条" in message.text and "2026-12-04" in message.text
     assert message.html.index('lang="zh-CN"') < message.html.index('lang="en"')
+
+
+LINK = "https://t.example/orders/1?token=abc"
+
+
+@pytest.mark.parametrize("kind", sorted(TO_FACILITY))
+def test_a_facility_reads_its_mail_in_chinese_only_with_no_internal_code(kind: str):
+    moved = {"finding": finding(), "before": date(2027, 1, 11), "after": date(2027, 1, 18), "link": LINK}
+    # A 催办 lists the hazards due soon at the same unit too: those read in the facility's words as well.
+    soon = finding(id=9, item_code="FIRE-EXT-02", item_zh="灭火器过期", due_day=date(2027, 1, 20))
+    message = render(
+        kind, **context(findings=[finding(due_day=date(2027, 1, 18))], items=[moved], reminded=[soon])
+    )
+    assert message.subject and "\n" not in message.subject
+    html_words = re.sub(r"<[^>]*>", "", message.html)  # what the reader sees, not the markup
+    for text in (message.subject, message.text, html_words):
+        assert not re.search(r"[A-Za-z]{3,}", text.replace(LINK, "")), kind
+        assert "FIRE-EXIT-01" not in text and "#7" not in text and "[7]" not in text
+        assert "FIRE-EXT-02" not in text and "[9]" not in text
+        assert "2027-01-18" not in text and "2027-01-20" not in text and "贵单位" not in text
+    assert "安全出口堵塞" in message.text and "《消防法》第二十八条" in message.text
+    if kind != "extension_decision":  # its date is the new deadline, in the subject
+        assert "2027年1月18日" in message.text and "2027年1月18日" in message.html
+    if kind == "urge":
+        assert "灭火器过期" in message.text and "2027年1月20日" in message.text
+    assert 'lang="en"' not in message.html
+
+
+def test_the_facility_is_urged_about_its_own_unit_not_told_of_a_ladder_level():
+    message = render("urge", **context())
+    assert message.subject == "【催办】启东市中心敬老院：隐患逾期未整改，请于2026年12月7日9时前完成整改并报告"
+    assert message.text.startswith("王建国：") and "你单位以下隐患已超过整改期限" in message.text
+    assert "报送整改情况和整改前、后的照片" in message.text
+    assert "第1级" not in message.text and "机构负责人" not in message.text
 
 
 def test_it_puts_the_answer_link_in_the_order():
@@ -84,7 +119,7 @@ def test_it_tells_staff_but_not_the_facility_when_a_deadline_was_estimated():
     estimated = [finding(due_estimated=True, due_day=date(2027, 1, 8))]
     for kind in ("order", "reminder", "urge"):
         message = render(kind, **context(findings=estimated))
-        assert "2027-01-08" in message.text
+        assert "2027年1月8日" in message.text
         for text in (message.text, message.html):
             assert "估算" not in text and "estimated" not in text, kind
     for kind in ("major_alert", "escalation", "deadline_passed"):
@@ -147,12 +182,12 @@ def test_it_asks_the_inspector_about_more_time_and_tells_the_facility_either_way
     asked = render("extension_request", **context(note="等待施工队"))
     assert "申请延长整改期限 10 个工作日" in asked.subject and "等待施工队" in asked.text
     granted = render("extension_decision", **context(note="同意"))
-    assert "延期已同意" in granted.subject and "2026-12-18" in granted.subject
+    assert "延期已同意" in granted.subject and "2026年12月18日" in granted.subject
     refused = render(
         "extension_decision", **context(accepted=False, day=date(2026, 12, 4), note="期限已足够")
     )
-    assert "延期未同意" in refused.subject and "2026-12-04" in refused.subject
-    assert "期限已足够" in refused.text and "More time refused" in refused.html
+    assert "延期未同意" in refused.subject and "2026年12月4日" in refused.subject
+    assert "期限已足够" in refused.text and "More time refused" not in refused.html
 
 
 def test_it_tells_the_facility_the_old_and_the_new_day_of_a_moved_deadline():

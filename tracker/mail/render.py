@@ -1,14 +1,17 @@
-"""Each message is three templates: subject, plain text, HTML; Chinese first, English below."""
+"""Each message is three templates: subject, plain text, HTML. Staff read Chinese first and English below; a
+facility reads Chinese only, as on the order it was served: no item codes or finding numbers, dates as
+2027年1月18日 (`TO_FACILITY`)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 
 from tracker.config import load_settings
 from tracker.domain.text import one_line
@@ -70,12 +73,21 @@ def _county() -> str:
     return load_settings().county_word
 
 
+@pass_context
+def _day(context: Any, day: date | None) -> str:
+    """A date as its reader writes it: 2027年1月18日 for a facility, ISO for staff (who also read English)."""
+    if day is None:
+        return "—"
+    return day.isoformat() if context.get("for_staff", True) else cn_date(day)
+
+
 _env.globals.update(zh=_say("zh"), en=_say("en"), county=_county)
 _env.filters["printed"] = printed_basis
 _env.filters["cn_date"] = cn_date
-# Mails read by the facility: an estimated deadline is given as the date alone, as on the order.
+_env.filters["day"] = _day
+# Mails read by the facility: Chinese only, as on the order; an estimated deadline is given as the date alone.
 TO_FACILITY = frozenset(
-    {"order", "reminder", "rejection", "closure", "extension_decision", "deadline_moved", "urge"}
+    {"order", "reminder", "urge", "rejection", "closure", "extension_decision", "deadline_moved"}
 )
 
 
