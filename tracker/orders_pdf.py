@@ -86,8 +86,19 @@ def order_of_attachment(attachment: str) -> int | None:
     return int(rest) if rest.isdigit() else None
 
 
-def filename(order_id: int) -> str:
-    return f"整改通知书-{order_id}.pdf"
+def filename(order: Row) -> str:
+    """The file's name by the order's number as printed, 〔2026〕3号 -> 整改通知书〔2026〕3号.pdf; an order
+    issued before the numbering, by its id."""
+    if order.year is None or order.number is None:
+        return f"整改通知书-{order.id}.pdf"
+    return f"整改通知书〔{order.year}〕{order.number}号.pdf"
+
+
+def ascii_filename(order: Row) -> str:
+    """The same name in ASCII, for a client that cannot read the UTF-8 one: zhenggai-2026-3.pdf."""
+    if order.year is None or order.number is None:
+        return f"zhenggai-{order.id}.pdf"
+    return f"zhenggai-{order.year}-{order.number}.pdf"
 
 
 def order_number(order: Row, prefix: str) -> str:
@@ -247,9 +258,14 @@ def _printer() -> ProcessPoolExecutor:
 async def order_pdf(engine: AsyncEngine, order_id: int) -> bytes:
     """Read the order, then render it in a printer process with no transaction held. The read takes no write
     lock on SQLite: the mailer renders ahead while it writes, and cancels what it no longer needs."""
+    return (await order_pdf_file(engine, order_id))[1]
+
+
+async def order_pdf_file(engine: AsyncEngine, order_id: int) -> tuple[str, bytes]:
+    """The order's PDF with its file name (by the order's number), as the mail attaches it."""
     async with read_only(engine) as conn:
         doc = await load_order(conn, order_id)
-    return await print_html(render_html(doc))
+    return filename(doc.order), await print_html(render_html(doc))
 
 
 async def print_html(html: str) -> bytes:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.store.tables import extension_requests, findings, history
+from tracker.store.tables import extension_requests, findings, history, orders
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, csrf_token
 
@@ -126,7 +126,12 @@ async def test_it_attaches_the_order_pdf_to_the_order_mail(
     [pdf] = [
         part for part in received.message.iter_attachments() if part.get_content_type() == "application/pdf"
     ]
-    assert pdf.get_filename() == f"整改通知书-{order_id}.pdf"
+    # Named by the order's number as printed on it, not by the database's id.
+    async with stack.engine.connect() as conn:
+        year, number = (
+            await conn.execute(select(orders.c.year, orders.c.number).where(orders.c.id == order_id))
+        ).one()
+    assert pdf.get_filename() == f"整改通知书〔{year}〕{number}号.pdf"
     text = pdf_text(pdf.get_content(), tmp_path)
     # The served document names the hazard in words, not by the checklist's internal code.
     assert "测试敬老院 F1" in text and stack.catalog.item(code).zh[:6] in text and "整改通知书" in text
@@ -145,6 +150,7 @@ async def test_it_attaches_the_order_pdf_to_the_order_mail(
     assert page.status_code == 200 and f"/orders/{order_id}/pdf?token=" in page.text
     download = await stack.client.get(f"/orders/{order_id}/pdf", params={"token": token})
     assert download.status_code == 200 and download.headers["content-type"] == "application/pdf"
+    assert f'filename="zhenggai-{year}-{number}.pdf"' in download.headers["content-disposition"]
     assert download.content.startswith(b"%PDF") and "送达回执" in pdf_text(download.content, tmp_path)
     other = (await ordered(stack, await report(stack, general_item(stack), "pdf-2", facility_id=2)))[
         "order_id"

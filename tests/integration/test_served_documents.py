@@ -176,6 +176,32 @@ async def test_an_elderly_homes_order_cites_the_elderly_care_standard_and_no_dou
     assert f"{major.due_day.year}年{major.due_day.month}月{major.due_day.day}日" in text
 
 
+async def test_a_long_orders_table_repeats_its_header_on_every_page_and_keeps_the_seal_with_its_last_row(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    home = await add_facility(engine, "QD009", type_="nursing_home", town="汇龙镇")
+    actor = await _inspector(engine)
+    codes = [i.code for i in catalog.items(facility_type="nursing_home")][:24]
+    note = "东楼一至三层走道、楼梯间及北侧院内多处发现此问题，现场已拍照留存"
+    order_id = await _ordered(
+        engine, catalog, actor, home, dict.fromkeys(codes, note), LATE_DECEMBER, "long-1"
+    )
+    async with engine.connect() as conn:
+        doc = await load_order(conn, order_id)
+    path = tmp_path / "long.pdf"
+    path.write_bytes(await asyncio.to_thread(render_pdf, doc, SETTINGS))
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, timeout=60, check=True)
+    pages = [re.sub(r"\s+", "", page) for page in done.stdout.decode().split("\f") if page.strip()]
+    *order_pages, receipt = pages
+    assert len(order_pages) >= 2 and "送达回执" in receipt
+    header = "序号隐患部位及描述等级整改措施及临时防范措施整改期限"
+    assert all(header in page for page in order_pages)
+    # The issuer's seal stands on the page of the last hazard, never alone.
+    assert "（盖章）" in order_pages[-1] and re.search(
+        rf"{len(doc.findings)}\S*(一般|重大)事故隐患", order_pages[-1]
+    )
+
+
 async def test_a_funeral_homes_order_cites_the_general_law_and_no_sectors_standard(
     engine: AsyncEngine, catalog: Catalog, tmp_path: Path
 ) -> None:

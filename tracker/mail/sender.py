@@ -19,8 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.clock import Clock
-from tracker.orders_pdf import PRINTERS, order_of_attachment, order_pdf
-from tracker.orders_pdf import filename as order_filename
+from tracker.orders_pdf import PRINTERS, order_of_attachment, order_pdf_file
 from tracker.store.tables import mail
 
 log = logging.getLogger("tracker.mailer")
@@ -54,10 +53,10 @@ async def make_attachments(engine: AsyncEngine, row) -> list[Attachment]:
     if order_id is None:
         raise AttachmentError(f"unknown attachment {name!r}")
     try:
-        data = await order_pdf(engine, order_id)
+        file_name, data = await order_pdf_file(engine, order_id)
     except Exception as error:
         raise AttachmentError(f"cannot render {name}: {error!r}") from error
-    return [Attachment(order_filename(order_id), "application/pdf", data)]
+    return [Attachment(file_name, "application/pdf", data)]
 
 
 def build_message(row, sender: str, attachments: Sequence[Attachment] = ()) -> EmailMessage:

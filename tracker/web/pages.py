@@ -32,6 +32,7 @@ from tracker.domain.errors import DomainError, NotAllowed, NotFound
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Status, can_see
 from tracker.orders_pdf import OrderMissing, order_number, order_pdf
+from tracker.orders_pdf import ascii_filename as order_ascii_filename
 from tracker.orders_pdf import filename as order_filename
 from tracker.record_pdf import filename as record_filename
 from tracker.record_pdf import record_pdf
@@ -1097,12 +1098,13 @@ async def order_pdf_download(request: Request, order_id: PathId, token: str | No
         data = await order_pdf(context(request).engine, access.order.id)
     except OrderMissing:
         return error_page(request, 404, "err.not_found")
-    name = order_filename(order_id)
+    # Named by the order's number, as the facility files it; the id stays in the route only.
+    name, plain = order_filename(access.order), order_ascii_filename(access.order)
     return Response(
         data,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f"attachment; filename=\"order-{order_id}.pdf\"; filename*=UTF-8''{quote(name)}",
+            "Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name)}",
             "Cache-Control": "private, no-store",
         },
     )
