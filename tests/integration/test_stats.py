@@ -545,6 +545,21 @@ async def test_it_shows_the_dashboard_with_every_number_linked_to_its_list(stack
     assert head.status_code == 403
 
 
+async def test_the_dashboard_names_its_period_by_the_last_day_included(stack):
+    lead = await stack.token("lead")
+    page = await stack.client.get("/dashboard?from=2025-03-03&last=2025-03-09", headers=lead)
+    assert page.status_code == 200, page.text
+    # The page reads 3 March to 9 March, both included, and its form offers the 9th back as the last day.
+    assert "2025年3月3日至3月9日" in page.text and "止（不含）" not in page.text
+    assert 'name="last" value="2025-03-09"' in page.text
+    # The links behind its numbers keep the API's `to`, the day after the period.
+    assert "from=2025-03-03&amp;to=2025-03-10" in page.text
+    same = await stack.client.get("/dashboard?from=2025-03-03&to=2025-03-10", headers=lead)
+    assert 'name="last" value="2025-03-09"' in same.text
+    bad = await stack.client.get("/dashboard?from=2025-03-03&last=2025-13-01", headers=lead)
+    assert bad.status_code == 422
+
+
 async def test_it_serves_the_figures_while_a_writer_holds_the_database(stack):
     """Reading the figures (and the session) takes no write lock: on SQLite a page neither waits for the loop's
     writers nor holds them up. Holding the lock, it would wait out the busy timeout (30 s) and fail."""

@@ -125,7 +125,16 @@ async def dashboard_page(
     start: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN)] = None,
     end: Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN)] = None,
     whole: Annotated[str | None, Query(alias="all", description="a breakdown to show whole")] = None,
+    last: Annotated[
+        str | None,
+        Query(pattern=DAY_PATTERN, description="the period's last day, included (the page's form)"),
+    ] = None,
 ) -> Response:
+    # People name a period by its last day (2026年11月2日至11月8日); links and the API keep `to`, the day after.
+    if last and not end:
+        last_day = reporting_day("last", last)
+        assert last_day is not None
+        end = (last_day + timedelta(days=1)).isoformat()
     period = _period(start, end, request)
     d = await _dashboard(request, actor, period, filters.for_(actor))
     return HTMLResponse(dashboard_html(d, context(request).catalog, actor, whole))
@@ -155,6 +164,7 @@ def dashboard_html(
             ),
             previous=period.previous(),
             after=after,
+            last_day=period.end - timedelta(days=1),
             town_officer=actor.role is Role.TOWN_OFFICER,
             breakdown_rows=BREAKDOWN_ROWS,
             whole=whole,
