@@ -20,6 +20,7 @@ from tracker.clock import FixedClock
 from tracker.events.codec import decode
 from tracker.handlers.base import handle_one
 from tracker.handlers.reactions import REACTIONS
+from tracker.printed import cn_date
 from tracker.service.photos import remove_unlinked
 from tracker.service.record import fixed_count, fixed_items, inspection_record
 from tracker.stats import daybook
@@ -175,7 +176,12 @@ async def test_with_a_reason_it_stays_major_until_a_section_chief_approves(stack
     await react(stack)
     [regraded] = await stack.mail_rows("regrade")
     assert regraded.to_addr == "head-f1@example.cn"
-    assert "一般事故隐患" in regraded.text_body and view["deadline"] in regraded.subject
+    deadline = cn_date(date.fromisoformat(view["deadline"]))
+    assert (
+        "一般事故隐患" in regraded.text_body
+        and deadline in regraded.subject
+        and "你单位" in regraded.text_body
+    )
     assert "仅一处指示灯故障" not in regraded.text_body
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.printed import cn_date
 from tracker.store.tables import extension_requests, findings, history, orders
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, csrf_token
@@ -137,9 +138,10 @@ async def test_it_attaches_the_order_pdf_to_the_order_mail(
     assert "测试敬老院 F1" in text and stack.catalog.item(code).zh[:6] in text and "整改通知书" in text
     assert code not in text
     assert stack.catalog.item(code).basis[:6] in text
-    # The message itself still reads as before: text and HTML bodies.
-    assert "整改通知书" in received.subject
-    assert "测试敬老院 F1" in received.message.get_body(("plain",)).get_content()
+    # The message itself: the unit named in the subject, addressed as 你单位 in the body, in Chinese only.
+    assert "整改通知书" in received.subject and "测试敬老院 F1" in received.subject
+    body = received.message.get_body(("plain",)).get_content()
+    assert "你单位" in body and code not in body and "Please" not in body
 
     # Downloadable from the order page by the mail's token, and by nobody else's.
     link = re.search(
@@ -255,7 +257,7 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         [told] = await stack.wait_for(
             lambda: _mails(smtp_recorder, "head-f1@example.cn", "延期已同意"), what="the grant"
         )
-        assert str(after.due_day) in told.subject and "同意" in _text(told)
+        assert cn_date(after.due_day) in told.subject and "同意" in _text(told)
         calendar_days = (after.due_day - before.due_day).days
         assert 8 <= calendar_days <= 8 + 20  # eight working days, with weekends and holidays between
 
@@ -282,7 +284,7 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         [refusal] = await stack.wait_for(
             lambda: _mails(smtp_recorder, "head-f1@example.cn", "延期未同意"), what="the refusal"
         )
-        assert str(after.due_day) in refusal.subject and "期限已足够" in _text(refusal)
+        assert cn_date(after.due_day) in refusal.subject and "期限已足够" in _text(refusal)
         order_page = await stack.client.get(link)
         assert f"新的整改期限：{after.due_day}" in order_page.text and "期限已足够" in order_page.text
 

@@ -87,7 +87,7 @@ _env.filters["cn_date"] = cn_date
 _env.filters["day"] = _day
 # Mails read by the facility: Chinese only, as on the order; an estimated deadline is given as the date alone.
 TO_FACILITY = frozenset(
-    {"order", "reminder", "urge", "rejection", "closure", "extension_decision", "deadline_moved"}
+    {"order", "reminder", "urge", "rejection", "closure", "extension_decision", "regrade", "deadline_moved"}
 )
 
 
