@@ -98,6 +98,41 @@ async def test_it_makes_one_referred_composite_finding_linking_its_elements(engi
     assert not any(word in printed for word in ("待核", "未核", "可能属", "估算"))
 
 
+EVERY_ELEMENT = [
+    "FIRE-LANE-01",
+    "FIRE-DOOR-01",
+    "FIRE-EXIT-01",
+    "FIRE-EXIT-02",
+    "FIRE-LIGHT-01",
+    "FIRE-HYDRANT-01",
+    "FIRE-AUTO-02",
+    "FIRE-CTRL-01",
+]
+
+
+async def test_every_element_failing_still_makes_one_finding_for_each_building(engine: AsyncEngine) -> None:
+    # An elderly home (老年人照料设施) and a children's centre (儿童活动场所), each failing all eight 2025 elements.
+    places = {"H7": ("nursing_home", "老年人照料设施"), "K1": ("children_centre", "儿童活动场所")}
+    for code, (type_, place) in places.items():
+        building = await add_facility(engine, code, type_=type_)
+        ids = await _report(
+            engine, building, f"all-{code}", EVERY_ELEMENT, quantity=("FIRE-DOOR-01", "FIRE-LIGHT-01")
+        )
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(findings).where(findings.c.id.in_(ids)))).all()
+            made = [row for row in rows if row.item_code == "RULE-FIRE-COMPOSITE-01"]
+            assert len(made) == 1, code
+            links = (
+                await conn.execute(select(finding_links).where(finding_links.c.finding_id == made[0].id))
+            ).all()
+        assert made[0].description.startswith(f"{place}存在综合判定要素8项：")
+        assert len(links) == 8
+        # The eight element findings keep their own grade; one major hazard stands for the building.
+        assert sorted(row.severity for row in rows) == ["general"] * 8 + ["major"]
+    async with engine.connect() as conn:
+        assert len((await conn.execute(select(referrals))).all()) == 2
+
+
 async def test_one_element_below_the_threshold_makes_nothing(engine: AsyncEngine) -> None:
     home = await add_facility(engine, "H2")
     ids = await _report(engine, home, "c2", ["FIRE-LANE-01", "FIRE-EXIT-01", "FIRE-LIGHT-01"])

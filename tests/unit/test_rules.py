@@ -120,6 +120,22 @@ def test_the_printed_basis_carries_no_internal_doubt(rules: list[Rule]) -> None:
     assert composite.refer_to == "消防救援机构"
 
 
+def test_the_2025_edition_stays_unverified_until_its_chapter_6_is_read(rules: list[Rule]) -> None:
+    # Only its number, title, dates and terms were read (checklists/rules.yaml says where): the elements,
+    # quantities and thresholds it is judged by are the 2017 figures, and the staff note says so.
+    [composite] = [r for r in rules if r.code == COMPOSITE]
+    edition = composite.version_on(AFTER_2025)
+    assert edition is not None and edition.version == "GB 35181-2025"
+    assert (edition.effective, edition.basis) == (date(2025, 11, 1), "GB 35181-2025《重大火灾隐患判定规则》")
+    assert edition.basis_verified is False and not composite.basis_verified
+    assert "未能读到原文" in edition.note and "2017年版" in edition.note
+    assert {t.place_zh: t.min_elements for t in edition.thresholds} == {
+        "老年人照料设施": 3,
+        "儿童活动场所": 3,
+        "人员密集场所": 3,
+    }
+
+
 # --- the local rule: advice until adopted ----------------------------------------------------------------
 
 NIGHT_FAILURES = _fail("EBIKE-INDOOR-01", "FIRE-AUTO-02", "SVC-DUTY-01", "FIRE-EXT-01")
