@@ -30,6 +30,7 @@ from tracker.config import Settings
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
 from tracker.orders_pdf import load_order, render_pdf
+from tracker.printed import cn_date
 from tracker.record_pdf import load_record
 from tracker.record_pdf import render_html as record_html
 from tracker.service.loop import issue_order, next_order_number
@@ -524,7 +525,9 @@ async def test_the_order_page_shows_the_documents_number_and_the_deadline_withou
         head = await _logged_in(stack, "head")
         page = await head.get(f"/orders/{issued.order_id}")
         assert page.status_code == 200 and "民安整〔2026〕1号" in page.text
-        assert str(row.due_day) in page.text and "估算" not in page.text
+        # Dated as the served order dates it, in Chinese.
+        assert cn_date(row.due_day) in page.text and "估算" not in page.text
+        assert str(row.due_day) not in page.text and "下发日期 2026年12月28日" in page.text
         # Staff still see that the deadline was counted without the year's holidays.
         staff = await (await _logged_in(stack, "chief")).get(f"/findings/{finding['id']}")
         assert "估算" in staff.text

@@ -551,6 +551,7 @@ async def test_the_dashboard_names_its_period_by_the_last_day_included(stack):
     assert page.status_code == 200, page.text
     # The page reads 3 March to 9 March, both included, and its form offers the 9th back as the last day.
     assert "2025年3月3日至3月9日" in page.text and "止（不含）" not in page.text
+    assert "Counted as of 2025-03-09 24:00" in page.text
     assert 'name="last" value="2025-03-09"' in page.text
     # The links behind its numbers keep the API's `to`, the day after the period.
     assert "from=2025-03-03&amp;to=2025-03-10" in page.text

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, pass_context
 from starlette.requests import Request
+
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.printed import cn_date
 
 LANGS = ("zh", "en")
 DEFAULT = "zh"
@@ -52,6 +56,19 @@ def _pick(ctx: Any, zh: str, en: str) -> str:
     return pick(lang_of(ctx.get("request")), zh, en)
 
 
+@pass_context
+def _day(ctx: Any, value: date | datetime | str | None) -> str:
+    """A day as the reader's language writes it: 2027年1月18日 in Chinese (as on the served order), 2027-01-18 in
+    English; a moment counts by its day in China Standard Time, an ISO text is read first."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(LOCAL_TZ).date() if value.tzinfo else value.date()
+    return cn_date(value) if lang_of(ctx.get("request")) == DEFAULT else value.isoformat()
+
+
 def install(env: Environment) -> None:
-    """Give every template `t('key')`, `lang()` and `pick(zh, en)`, all reading the request's language."""
-    env.globals.update(t=_t, lang=_lang, pick=_pick)
+    """Give every template `t('key')`, `lang()`, `pick(zh, en)` and `day(d)`, all reading the request's language."""
+    env.globals.update(t=_t, lang=_lang, pick=_pick, day=_day)
