@@ -286,7 +286,9 @@ async def test_it_moves_the_deadline_when_the_inspector_grants_more_time(
         )
         assert cn_date(after.due_day) in refusal.subject and "期限已足够" in _text(refusal)
         order_page = await stack.client.get(link)
-        assert f"新的整改期限：{after.due_day}" in order_page.text and "期限已足够" in order_page.text
+        assert (
+            f"新的整改期限：{cn_date(after.due_day)}" in order_page.text and "期限已足够" in order_page.text
+        )
 
         async with stack.engine.connect() as conn:
             actions = (
