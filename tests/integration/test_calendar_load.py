@@ -124,7 +124,9 @@ async def test_it_moves_an_estimated_deadline_later_when_the_schedule_is_loaded_
     text = told.message.get_body(("plain",)).get_content()
     assert "按2027年节假日安排顺延" in told.subject and "1项" in told.subject
     assert "原整改期限 2027年2月12日，顺延至 2027年2月15日" in text
-    assert TEN_DAYS in text and SEVEN_DAYS not in text
+    # The facility reads the hazard in words, never the checklist's code.
+    assert stack.catalog.item(TEN_DAYS).zh in text and stack.catalog.item(SEVEN_DAYS).zh not in text
+    assert TEN_DAYS not in text
     assert f"http://tracker.test/findings/{ten['id']}" in text
     html = told.message.get_body(("html",)).get_content()
     assert "2027年2月15日" in html
