@@ -112,6 +112,11 @@ def test_no_subject_carries_a_line_separator_from_a_name(kind: str) -> None:
         day=NOW.date(),
         year=NOW.year,
         items=[{"finding": finding, "before": NOW.date(), "after": NOW.date(), "link": "https://t.example"}],
+        name="李\u2028四",
+        levels="1、2",
+        by_zh="2026年11月3日9时",
+        urged=[finding],
+        reminded=[],
     )
     assert hidden_characters(message.subject) == []
     assert message.subject == message.subject.strip()
