@@ -374,6 +374,7 @@ def escalate(
 ) -> None:
     """Run one reminder and escalation sweep as of any moment."""
     from tracker.domain.policy import PolicySettings
+    from tracker.service.review_sweep import review_sweep
     from tracker.service.sweep import sweep
     from tracker.store.db import make_engine
 
@@ -385,6 +386,7 @@ def escalate(
         engine = make_engine(settings.db_url)
         try:
             result = await sweep(engine, PolicySettings(), moment, dry_run=dry_run)
+            reviews = await review_sweep(engine, PolicySettings(), moment, settings.base_url, dry_run=dry_run)
         finally:
             await engine.dispose()
         verb = "due" if dry_run else "raised"
@@ -394,6 +396,10 @@ def escalate(
         )
         for finding_id, level in result.escalated:
             typer.echo(f"  finding {finding_id} -> level {level}")
+        typer.echo(
+            f"复查 (verification): {len(reviews.reminded)} reminder(s) {verb}, "
+            f"{len(reviews.escalated)} escalation(s) {verb}"
+        )
 
     asyncio.run(main())
 

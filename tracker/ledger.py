@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
+from tracker.domain.actions import words
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.orders_pdf import required_measure
 from tracker.printed import GRADE, cn_date, printed_basis
@@ -27,6 +28,7 @@ from tracker.store.db import read
 from tracker.store.tables import (
     extension_requests,
     facilities,
+    finding_actions,
     findings,
     inspection_inspectors,
     inspection_items,
@@ -50,6 +52,7 @@ COLUMNS = (
     "是否当场整改",
     "是否挂牌督办",
     "延期情况",
+    "督办措施",
     "整改完成日期",
     "复查人",
     "复查日期",
@@ -62,6 +65,7 @@ WIDTHS = {
     "依据": 30,
     "整改措施": 26,
     "延期情况": 30,
+    "督办措施": 30,
     "复查结论": 20,
     "检查人员": 16,
     "单位": 22,
@@ -115,6 +119,7 @@ async def gather(
     ).all()
     who = await _inspectors(conn, in_scope)
     asked = await _extensions(conn, found_in_scope)
+    acted = await _actions(conn, found_in_scope)
     checked = await _last_verifications(conn, found_in_scope)
 
     # Per inspection, its hazards in the order found, then what was fixed during the visit.
@@ -140,6 +145,7 @@ async def gather(
                     "否",
                     "是" if f.listed_for_supervision else "否",
                     "；".join(asked.get(f.id, [])),
+                    "；".join(acted.get(f.id, [])),
                     _local_day(f.submitted_at),
                     verification.name if verification else "",
                     _local_day(verification.verified_at) if verification else None,
@@ -173,6 +179,7 @@ async def gather(
                     None,
                     "是",
                     "否",
+                    "",
                     "",
                     day,
                     "",
@@ -226,6 +233,22 @@ async def _extensions(conn: AsyncConnection, found_in_scope: Any) -> dict[int, l
             outcome = EXTENSION.get(r.status, r.status)
         asked[r.finding_id].append(f"{cn_date(r.requested_at)}申请延期{r.days}个工作日，{outcome}")
     return asked
+
+
+async def _actions(conn: AsyncConnection, found_in_scope: Any) -> dict[int, list[str]]:
+    """The escalation actions on each hazard, in the order taken: "2026年11月5日约谈：…", "…移送至消防救援机构：…"."""
+    acted: dict[int, list[str]] = defaultdict(list)
+    rows = await conn.execute(
+        select(finding_actions)
+        .where(finding_actions.c.finding_id.in_(found_in_scope))
+        .order_by(finding_actions.c.on_day, finding_actions.c.id)
+    )
+    for r in rows:
+        note = r.note.strip()
+        acted[r.finding_id].append(
+            f"{cn_date(r.on_day)}{words(r.kind, r.to_whom)}" + (f"：{note}" if note else "")
+        )
+    return acted
 
 
 async def _last_verifications(conn: AsyncConnection, found_in_scope: Any) -> dict[int, Any]:

@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tracker.service.context import Context
 from tracker.service.photos import remove_unlinked
+from tracker.service.review_sweep import review_sweep
 from tracker.service.sweep import sweep
 from tracker.stats import daybook
 from tracker.stats.digest import queue_digests
@@ -43,6 +44,12 @@ class LeasedJobs:
         result = await sweep(self.ctx.engine, self.ctx.policy, self.ctx.clock.now())
         if result.reminded or result.escalated:
             log.info("sweep: %d reminded, %d escalated", len(result.reminded), len(result.escalated))
+        # The bureau's own 复查 deadlines, in their own sweep.
+        reviews = await review_sweep(
+            self.ctx.engine, self.ctx.policy, self.ctx.clock.now(), self.ctx.settings.base_url
+        )
+        if reviews.reminded or reviews.escalated:
+            log.info("review sweep: %d reminded, %d escalated", len(reviews.reminded), len(reviews.escalated))
 
     async def digest_job(self) -> None:
         """The weekly digest of last week; the mail table's dedupe key keeps it to once per week and person."""

@@ -13,7 +13,13 @@ Rules (numbers live in ``PolicySettings``):
   ``escalate_every_workdays`` working days, at ``remind_hour`` local time, up to the top of the
   facility's ladder (``LADDERS``, by who runs it) or ``max_level``, whichever is lower.
   Level 1 is always the facility itself (催办); each later level tells the people of one step.
-- A failed verification gives the facility a new deadline of ``rejection_deadline_days`` working days.
+- A failed verification gives the facility a new deadline: the working days the verifier chose, by default the
+  item's own deadline days (``rejection_deadline_days`` where the finding has none).
+- A submitted rectification is to be verified (复查) within ``review_deadline_days`` working days per severity
+  (3 by default), counted like a deadline from the day it was submitted. The inspector is reminded
+  ``review_remind_before_workdays`` working days before at ``remind_hour``; an overdue 复查 escalates on the
+  bureau's own side (``REVIEW_LADDER``: the sector's section chiefs, then its bureau leads) at ``remind_hour``
+  of the first working day after its day, then one level every ``escalate_every_workdays`` working days.
 - A deadline counted over an estimated year is counted again, from the same start, once that year's schedule is
   loaded; it moves only if the new day is later (``settled_deadline``): a facility is never given less time than
   it was told.
@@ -84,11 +90,18 @@ def validate_ladders(ladders: dict[Ownership, tuple[Step, ...]]) -> None:
 validate_ladders(LADDERS)
 LADDER_HEIGHT = max(len(steps) for steps in LADDERS.values())
 
+# Who hears of an overdue 复查, level by level: the bureau's own side, never the facility.
+REVIEW_LADDER: tuple[str, ...] = ("section_chief", "bureau_lead")
+
 _END_OF_DAY = time(23, 59, 59)
 
 
 def _default_deadline_days() -> dict[str, int]:
     return {"general": 10, "major": 30}
+
+
+def _default_review_days() -> dict[str, int]:
+    return {"general": 3, "major": 3}
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,9 @@ class PolicySettings:
     max_level: int = LADDER_HEIGHT
     remind_hour: int = 9
     rejection_deadline_days: int = 5
+    # Working days the bureau has to verify (复查) a submitted rectification, per severity.
+    review_deadline_days: dict[str, int] = field(default_factory=_default_review_days)
+    review_remind_before_workdays: int = 1
 
     def __post_init__(self) -> None:
         for severity, days in self.default_deadline_days.items():
@@ -109,6 +125,12 @@ class PolicySettings:
                 raise ValueError(
                     f"default deadline for {severity!r} must be a whole number >= 0, got {days!r}"
                 )
+        for severity, days in self.review_deadline_days.items():
+            if not _is_int(days) or days < 0:
+                raise ValueError(
+                    f"review deadline for {severity!r} must be a whole number >= 0, got {days!r}"
+                )
+        _require_int("review_remind_before_workdays", self.review_remind_before_workdays, 0)
         _require_int("remind_before_workdays", self.remind_before_workdays, 0)
         # Zero would re-escalate on the same day forever.
         _require_int("escalate_every_workdays", self.escalate_every_workdays, 1)
@@ -173,14 +195,20 @@ class Deadline:
 
 
 def deadline_for(
-    ordered_at: datetime, workdays: int, calendar: WorkingCalendar, settings: PolicySettings
+    ordered_at: datetime,
+    workdays: int,
+    calendar: WorkingCalendar,
+    settings: PolicySettings,
+    remind_before: int | None = None,
 ) -> Deadline:
-    """The deadline ``workdays`` working days after the local date of ``ordered_at`` (0: immediate)."""
+    """The deadline ``workdays`` working days after the local date of ``ordered_at`` (0: immediate), reminded
+    ``remind_before`` working days before (the policy's ``remind_before_workdays`` unless given)."""
     ordered_at = _require_aware("ordered_at", ordered_at)
     if not _is_int(workdays) or workdays < 0:
         raise ValueError(f"workdays must be a whole number >= 0, got {workdays!r}")
+    before = settings.remind_before_workdays if remind_before is None else remind_before
     due = calendar.add_workdays(_local_date(ordered_at), workdays)
-    reminder = calendar.add_workdays(due.day, -settings.remind_before_workdays)
+    reminder = calendar.add_workdays(due.day, -before)
     reminder_moment = _local_moment(reminder.day, time(settings.remind_hour))
     remind_at = reminder_moment if reminder_moment > ordered_at else None
     return Deadline(
@@ -214,11 +242,60 @@ def settled_deadline(
     return again
 
 
+def rejection_workdays(chosen: int | None, item_days: int | None, settings: PolicySettings) -> int:
+    """The working days a rejected rectification gets: the verifier's choice, else the item's own deadline
+    days, else ``rejection_deadline_days``."""
+    if chosen is not None:
+        return chosen
+    return item_days if item_days is not None else settings.rejection_deadline_days
+
+
 def rejection_deadline(
-    rejected_at: datetime, calendar: WorkingCalendar, settings: PolicySettings
+    rejected_at: datetime,
+    calendar: WorkingCalendar,
+    settings: PolicySettings,
+    workdays: int | None = None,
 ) -> Deadline:
-    """The new deadline after a failed verification."""
-    return deadline_for(rejected_at, settings.rejection_deadline_days, calendar, settings)
+    """The new deadline after a failed verification (``workdays``, else ``rejection_deadline_days``)."""
+    days = settings.rejection_deadline_days if workdays is None else workdays
+    return deadline_for(rejected_at, days, calendar, settings)
+
+
+@dataclass(frozen=True)
+class ReviewDeadline:
+    """When a submitted rectification is to be verified (复查) by: ``deadline`` (its day, end of day, reminder)
+    and ``escalate_at``, the first escalation (level 1 of ``REVIEW_LADDER``)."""
+
+    deadline: Deadline
+    escalate_at: datetime
+
+
+def review_deadline(
+    submitted_at: datetime, severity: str, calendar: WorkingCalendar, settings: PolicySettings
+) -> ReviewDeadline:
+    """The 复查 deadline of a rectification submitted at ``submitted_at`` for a finding of ``severity``."""
+    try:
+        days = settings.review_deadline_days[severity]
+    except KeyError:
+        raise ValueError(f"no review deadline for severity {severity!r}") from None
+    deadline = deadline_for(
+        submitted_at, days, calendar, settings, remind_before=settings.review_remind_before_workdays
+    )
+    # Not at midnight: at the start of the next working day, as a facility's first escalation.
+    return ReviewDeadline(deadline, first_escalation_at(deadline, calendar, settings))
+
+
+def next_review_escalation_at(
+    escalated_at: datetime, level: int, calendar: WorkingCalendar, settings: PolicySettings
+) -> datetime | None:
+    """When an overdue 复查 at ``level`` climbs on; None at the top of ``REVIEW_LADDER``."""
+    escalated_at = _require_aware("escalated_at", escalated_at)
+    if not _is_int(level) or level < 1:
+        raise ValueError(f"level must be a whole number >= 1, got {level!r}")
+    if level >= len(REVIEW_LADDER):
+        return None
+    step = calendar.add_workdays(_local_date(escalated_at), settings.escalate_every_workdays)
+    return _local_moment(step.day, time(settings.remind_hour))
 
 
 def first_escalation_at(deadline: Deadline, calendar: WorkingCalendar, settings: PolicySettings) -> datetime:

@@ -33,6 +33,8 @@ KINDS = (
     "regrade",
     "digest",
     "deadline_moved",
+    "review_reminder",
+    "review_escalation",
 )
 
 

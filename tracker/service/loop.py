@@ -14,7 +14,13 @@ from tracker.domain import model
 from tracker.domain.calendar import LOCAL_TZ, fallback_years_warning
 from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from tracker.domain.model import Actor, Mode, Role, Status
-from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
+from tracker.domain.policy import (
+    PolicySettings,
+    deadline_for,
+    first_escalation_at,
+    rejection_workdays,
+    review_deadline,
+)
 from tracker.events.schemas import (
     ExtensionDecided,
     ExtensionRequested,
@@ -45,6 +51,10 @@ from tracker.store.tables import (
 
 log = logging.getLogger("tracker.deadlines")
 _warned_years: set[int] = set()
+
+
+# The most working days a verifier may give a rejected rectification (a structural fix may take months).
+MAX_REJECTION_DAYS = 90
 
 
 class StaleFinding(Exception):
@@ -180,24 +190,55 @@ async def load_visible_finding(conn: AsyncConnection, actor: Actor, finding_id: 
 
 
 async def submit_rectification(
-    conn: AsyncConnection, actor: Actor, finding_id: int, note: str, photo_ids: list[str], now: datetime
+    conn: AsyncConnection,
+    actor: Actor,
+    finding_id: int,
+    note: str,
+    photo_ids: list[str],
+    now: datetime,
+    policy: PolicySettings | None = None,
 ) -> int:
+    """The facility's answer; the bureau's 复查 deadline starts to run (tracker.service.review_sweep)."""
     finding = await load_visible_finding(conn, actor, finding_id)
     model.may_submit_rectification(actor, finding.facility_id)
     transition = model.submit(Status(finding.status))
     if not note.strip():
         raise InvalidInput("note", "describe what was done")
     await _check_photos(conn, actor, photo_ids)
-    await _move(conn, finding, transition, now, submitted_at=now)
+    review = review_deadline(now, finding.severity, await load_calendar(conn), policy or PolicySettings())
+    await _move(
+        conn,
+        finding,
+        transition,
+        now,
+        submitted_at=now,
+        review_due_at=review.deadline.due_at,
+        review_day=review.deadline.day,
+        review_remind_at=review.deadline.remind_at,
+        review_escalation_at=review.escalate_at,
+        review_level=0,
+    )
     rectification_id = (
         await conn.execute(
             insert(rectifications).values(
-                finding_id=finding_id, note=note, submitted_by=actor.id, submitted_at=now
+                finding_id=finding_id,
+                note=note,
+                submitted_by=actor.id,
+                submitted_at=now,
+                review_due_at=review.deadline.due_at,
             )
         )
     ).inserted_primary_key[0]
     await _link_photos(conn, finding_id, photo_ids, "evidence")
-    await _log(conn, finding_id, now, transition.action, actor.id, note, {"photos": photo_ids})
+    await _log(
+        conn,
+        finding_id,
+        now,
+        transition.action,
+        actor.id,
+        note,
+        {"photos": photo_ids, "review_day": review.deadline.day.isoformat()},
+    )
     await add_events(
         conn,
         [
@@ -222,11 +263,30 @@ async def verify(
     photo_ids: list[str],
     policy: PolicySettings,
     now: datetime,
+    deadline_days: int | None = None,
 ) -> int:
+    """Close the finding, or send it back with a new deadline: `deadline_days` working days as the verifier
+    chose, by default the item's own deadline days. Either way its 复查 is done."""
     finding = await load_visible_finding(conn, actor, finding_id)
     model.may_verify(actor, finding.facility_id)
     transition = model.verify(Status(finding.status), accepted)
+    if deadline_days is not None and not 0 <= deadline_days <= MAX_REJECTION_DAYS:
+        raise InvalidInput(
+            "deadline_days", f"deadline_days must be a whole number in 0..{MAX_REJECTION_DAYS}"
+        )
     await _check_photos(conn, actor, photo_ids)
+    await conn.execute(
+        update(rectifications)
+        .where(rectifications.c.finding_id == finding_id, rectifications.c.reviewed_at.is_(None))
+        .values(reviewed_at=now)
+    )
+    reviewed = {
+        "review_due_at": None,
+        "review_day": None,
+        "review_remind_at": None,
+        "review_escalation_at": None,
+        "review_level": 0,
+    }
     verification_id = (
         await conn.execute(
             insert(verifications).values(
@@ -245,6 +305,7 @@ async def verify(
             closed_by=actor.id,
             remind_at=None,
             next_escalation_at=None,
+            **reviewed,
         )
         await _log(conn, finding_id, now, transition.action, actor.id, note, {})
         event = FindingClosed(
@@ -255,7 +316,8 @@ async def verify(
         )
     else:
         calendar = await load_calendar(conn)
-        deadline = deadline_for(now, policy.rejection_deadline_days, calendar, policy)
+        days = rejection_workdays(deadline_days, finding.deadline_days, policy)
+        deadline = deadline_for(now, days, calendar, policy)
         await _move(
             conn,
             finding,
@@ -269,9 +331,16 @@ async def verify(
             remind_at=deadline.remind_at,
             next_escalation_at=first_escalation_at(deadline, calendar, policy),
             round=finding.round + 1,
+            **reviewed,
         )
         await _log(
-            conn, finding_id, now, transition.action, actor.id, note, {"due_day": deadline.day.isoformat()}
+            conn,
+            finding_id,
+            now,
+            transition.action,
+            actor.id,
+            note,
+            {"due_day": deadline.day.isoformat(), "days": days, "chosen": deadline_days is not None},
         )
         event = RectificationRejected(
             finding_id=finding_id,

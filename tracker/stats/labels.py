@@ -17,6 +17,7 @@ METRIC_NAMES: dict[str, tuple[str, str]] = {
     "found_major": ("发现重大事故隐患", "Major hazards found"),
     "repeat": ("重复发现", "Repeat findings"),
     "escalated": ("升级督办", "Escalated"),
+    "review_overdue": ("复查超期", "Verification overdue"),
 }
 
 DIMENSION_NAMES: dict[str, tuple[str, str]] = {

@@ -226,7 +226,16 @@ findings = Table(
     Column("facility_type", String(40), nullable=False),
     Column("mode", String(20), nullable=False),
     Column("is_repeat", Boolean, nullable=False, default=False),
+    # The bureau's own 复查 deadline while a rectification waits for verification (set when it is submitted,
+    # cleared when it is verified), its reminder to the inspector and its escalation (migration 0025).
+    Column("review_due_at", UTCDateTime),
+    Column("review_day", Date),
+    Column("review_remind_at", UTCDateTime),
+    Column("review_escalation_at", UTCDateTime),
+    Column("review_level", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_findings_due_escalation", "status", "next_escalation_at"),
+    Index("ix_findings_review_reminder", "status", "review_remind_at"),
+    Index("ix_findings_review_escalation", "status", "review_escalation_at"),
     Index("ix_findings_due_reminder", "status", "remind_at"),
     Index("ix_findings_status_facility", "status", "facility_id"),
     # For the dashboard (tracker.stats, migrations 0002 and 0004): period ranges, covering every column the
@@ -471,6 +480,10 @@ rectifications = Table(
     Column("note", Text, nullable=False),
     Column("submitted_by", ForeignKey("users.id"), nullable=False),
     Column("submitted_at", UTCDateTime, nullable=False),
+    # Its 复查 deadline and when it was verified: "复查超期" at any moment is read from these (migration 0025).
+    Column("review_due_at", UTCDateTime),
+    Column("reviewed_at", UTCDateTime),
+    Index("ix_rectifications_review_due_at", "review_due_at"),
 )
 
 verifications = Table(
@@ -559,6 +572,23 @@ extension_requests = Table(
     Column("decided_at", UTCDateTime),
     Column("decision_note", Text, nullable=False, default=""),
     Column("new_due_day", Date),
+)
+
+# An escalation action the bureau took on a finding (tracker.domain.actions): 催办, 约谈, 通报, 移送 (to whom),
+# 责令停业整顿, 信用措施; the day it was taken, who recorded it, the note and the minutes or letter (photos).
+# Migration 0025.
+finding_actions = Table(
+    "finding_actions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("to_whom", String(200)),
+    Column("note", Text, nullable=False),
+    Column("on_day", Date, nullable=False),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("by_user", ForeignKey("users.id"), nullable=False),
+    Column("photos", JSON, nullable=False, default=list),
 )
 
 leases = Table(

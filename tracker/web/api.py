@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain.calendar import fallback_years_warning
 from tracker.domain.model import BUREAU_ROLES, Actor, FacilityRef, Role, Status, can_see
 from tracker.service import logins
+from tracker.service.actions import actions_of, record_action
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
-from tracker.service.loop import load_finding, submit_rectification, verify
+from tracker.service.loop import MAX_REJECTION_DAYS, load_finding, submit_rectification, verify
 from tracker.service.photos import MAX_PHOTO_BYTES, store_photo
 from tracker.service.record import inspection_record
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
@@ -367,7 +368,9 @@ async def post_rectification(
     ctx = context(request)
     async with ctx.engine.begin() as conn:
         await visible_finding(conn, actor, finding_id)
-        await submit_rectification(conn, actor, finding_id, body.note, body.photos, ctx.clock.now())
+        await submit_rectification(
+            conn, actor, finding_id, body.note, body.photos, ctx.clock.now(), ctx.policy
+        )
     async with read_only(ctx.engine) as conn:
         return await finding_view(conn, finding_id, ctx.clock.now())
 
@@ -376,6 +379,8 @@ class VerificationIn(BaseModel):
     accepted: bool
     note: str = Field(default="", max_length=MAX_NOTE_CHARS)
     photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
+    # On a rejection: the working days the facility gets; by default the item's own deadline days.
+    deadline_days: int | None = Field(default=None, ge=0, le=MAX_REJECTION_DAYS)
 
 
 @router.post("/findings/{finding_id}/verification", status_code=201, tags=["findings"])
@@ -388,10 +393,45 @@ async def post_verification(
     async with ctx.engine.begin() as conn:
         await visible_finding(conn, actor, finding_id)
         await verify(
-            conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now()
+            conn,
+            actor,
+            finding_id,
+            body.accepted,
+            body.note,
+            body.photos,
+            ctx.policy,
+            ctx.clock.now(),
+            deadline_days=body.deadline_days,
         )
     async with read_only(ctx.engine) as conn:
         return await finding_view(conn, finding_id, ctx.clock.now())
+
+
+class ActionIn(BaseModel):
+    kind: Literal["urge", "interview", "notice", "referral", "suspension", "credit"]
+    note: str = Field(max_length=MAX_NOTE_CHARS)
+    # A referral's agency (消防救援机构, 市场监管部门, 住建部门 …).
+    to: str | None = Field(default=None, max_length=200)
+    # The local day it was taken; today when left out.
+    on_day: date | None = None
+    # The minutes or letter, photographed: ids from POST /api/photos.
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
+
+
+@router.post("/findings/{finding_id}/actions", status_code=201, tags=["findings"])
+async def post_action(
+    finding_id: PathId, body: ActionIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """A section chief or bureau lead of the facility's sector records an escalation action: urge (催办),
+    interview (约谈), notice (通报), referral (移送, `to` required), suspension (责令停业整顿), credit (信用措施, a
+    private facility only). It appears in the finding's history and `actions`."""
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        action_id = await record_action(
+            conn, actor, finding_id, body.kind, body.note, body.to, body.on_day, body.photos, ctx.clock.now()
+        )
+    async with read_only(ctx.engine) as conn:
+        return {"action_id": action_id, **await finding_view(conn, finding_id, ctx.clock.now())}
 
 
 class DowngradeDecisionIn(BaseModel):
@@ -434,6 +474,7 @@ async def finding_view(
         ]
         links = (await conn.execute(select(photo_links).where(photo_links.c.finding_id == finding_id))).all()
         view["photos"] = [{"id": p.photo_id, "stage": p.stage} for p in links]
+        view["actions"] = (await actions_of(conn, [finding_id])).get(finding_id, [])
     return view
 
 
@@ -471,6 +512,12 @@ def _view(f: Any, now: datetime) -> dict[str, Any]:
         if f.owner_name
         else None,
         "escalation_level": f.escalation_level,
+        # While the rectification waits for 复查: the day it is to be verified by, and whether that has passed.
+        "review_deadline": f.review_day.isoformat() if f.review_day else None,
+        "review_overdue": bool(
+            f.status == Status.SUBMITTED.value and f.review_due_at and f.review_due_at < now
+        ),
+        "review_level": f.review_level,
         "round": f.round,
         "reported_at": f.reported_at.isoformat(),
         "closed_at": f.closed_at.isoformat() if f.closed_at else None,

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import ledger, reports
 from tracker.checklists import Catalog
+from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.model import Actor, Role, visible_to
-from tracker.stats import daybook
+from tracker.stats import daybook, oversight
 from tracker.stats import query as q
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
 from tracker.stats.periods import Period, parse_period
@@ -39,7 +40,7 @@ from tracker.web.bounds import (
 router = APIRouter()
 Who = Annotated[Actor, Depends(session_actor)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-LIST_METRICS = (*q.COUNTS,)
+LIST_METRICS = (*q.COUNTS, oversight.REVIEW_OVERDUE)
 PAGE_SIZE = 200
 # The dashboard shows the first rows of its two lists; the whole list is one link away, PAGE_SIZE at a time.
 DASHBOARD_ROWS = 50
@@ -136,12 +137,26 @@ async def dashboard_page(
         assert last_day is not None
         end = (last_day + timedelta(days=1)).isoformat()
     period = _period(start, end, request)
-    d = await _dashboard(request, actor, period, filters.for_(actor))
-    return HTMLResponse(dashboard_html(d, context(request).catalog, actor, whole))
+    flt = filters.for_(actor)
+    d = await _dashboard(request, actor, period, flt)
+    now = context(request).clock.now()
+
+    async def bureau_side(conn: AsyncConnection) -> dict[str, Any]:
+        return {
+            "actions": await oversight.action_counts(conn, period, flt),
+            "review_overdue": await oversight.review_overdue_count(conn, period, flt, now),
+        }
+
+    side = await read(context(request).engine, bureau_side)
+    return HTMLResponse(dashboard_html(d, context(request).catalog, actor, whole, side))
 
 
 def dashboard_html(
-    d: reports.Dashboard, catalog: Catalog | None, actor: Actor, whole: str | None = None
+    d: reports.Dashboard,
+    catalog: Catalog | None,
+    actor: Actor,
+    whole: str | None = None,
+    side: dict[str, Any] | None = None,
 ) -> str:
     """The dashboard page of `d` as `actor` sees it, with the breakdown `whole` shown whole."""
     period = d.period
@@ -170,6 +185,10 @@ def dashboard_html(
             whole=whole,
             whole_url=lambda dim: f"/dashboard?{urlencode({**query, 'all': dim})}#by-{dim}",
             figure=_figure(d),
+            # The bureau's own side (tracker.stats.oversight): actions taken per kind, and 复查超期.
+            side=side,
+            action_words=ACTION_WORDS,
+            review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
         )
     )
 
@@ -208,6 +227,10 @@ async def findings_page(
     now = ctx.clock.now()
 
     async def listed(conn: AsyncConnection) -> tuple[int, list[q.FindingRow]]:
+        if metric == oversight.REVIEW_OVERDUE:
+            count = await oversight.review_overdue_count(conn, period, flt, now)
+            offset = (page - 1) * PAGE_SIZE
+            return count, await oversight.review_overdue_list(conn, period, flt, now, PAGE_SIZE, offset)
         count = await q.finding_count(conn, metric, period, flt, now)
         return count, await q.finding_list(conn, metric, period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
 
@@ -266,7 +289,10 @@ async def export(
         if metric not in LIST_METRICS:
             raise HTTPException(status_code=422, detail=f"metric: one of {', '.join(LIST_METRICS)}")
         now = ctx.clock.now()
-        rows = await read(ctx.engine, lambda conn: q.finding_list(conn, metric, period, flt, now))
+        if metric == oversight.REVIEW_OVERDUE:
+            rows = await read(ctx.engine, lambda conn: oversight.review_overdue_list(conn, period, flt, now))
+        else:
+            rows = await read(ctx.engine, lambda conn: q.finding_list(conn, metric, period, flt, now))
         sheets = [reports.finding_table(rows, METRIC_NAMES[metric][0], METRIC_NAMES[metric][0], ctx.catalog)]
         name = f"findings-{metric}-{period.start}-{period.end}.xlsx"
     else:

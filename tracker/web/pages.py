@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import tokens
 from tracker.domain import model
+from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import DomainError, NotAllowed, NotFound
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
@@ -36,10 +37,12 @@ from tracker.orders_pdf import ascii_filename as order_ascii_filename
 from tracker.orders_pdf import filename as order_filename
 from tracker.record_pdf import filename as record_filename
 from tracker.record_pdf import record_pdf
+from tracker.service.actions import check_before, record_action
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
+    MAX_REJECTION_DAYS,
     StaleFinding,
     decide_extension,
     load_finding,
@@ -522,6 +525,7 @@ async def _finding_page(
         if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
             return error_page(request, 404, "err.not_found")
         view = await finding_view(conn, finding_id, ctx.clock.now())
+        item_days = (await _finding_row(conn, finding_id)).deadline_days
         asked = await _extensions(conn, [finding_id])
         pending = next((r for r in asked.get(finding_id, []) if r.status == "pending"), None)
         may_decide = False
@@ -559,6 +563,12 @@ async def _finding_page(
             "kept": kept or {},
             "may_answer": may_answer,
             "may_decide_downgrade": view["downgrade"] == PENDING and actor.role in DOWNGRADE_DECIDERS,
+            # A section chief or lead of the facility's sector records escalation actions while it is open.
+            "may_act": actor.answers_for(row.sector) and view["status"] != Status.CLOSED.value,
+            "action_kinds": [k for k in ACTION_WORDS if k != "credit" or row.ownership == "private"],
+            "today": _today(ctx.clock.now()).isoformat(),
+            "rejection_days": item_days if item_days is not None else ctx.policy.rejection_deadline_days,
+            "max_rejection_days": MAX_REJECTION_DAYS,
         },
         status_code=status_code,
     )
@@ -630,10 +640,11 @@ async def finding_verify(
     decision: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    deadline_days: Annotated[str, Form()] = "",
     photo: Photos = None,
 ) -> Response:
     ctx = context(request)
-    kept = {"verify_note": note}
+    kept = {"verify_note": note, "deadline_days": deadline_days}
     try:
         _check_csrf(request, csrf)
         if decision not in ("accept", "reject"):
@@ -641,6 +652,7 @@ async def finding_verify(
         if decision == "reject" and not note.strip():
             raise PageError(422, "verify.reason_needed")
         _check_length(note)
+        chosen = _rejection_days(deadline_days) if decision == "reject" else None
         async with read_only(ctx.engine) as conn:
             await visible_finding(conn, actor, finding_id)
             finding = await load_finding(conn, finding_id)
@@ -660,15 +672,70 @@ async def finding_verify(
                 photo_ids,
                 ctx.policy,
                 ctx.clock.now(),
+                deadline_days=chosen,
             )
     except PageError as error:
-        return await _finding_page(
-            request, actor, finding_id, _t(request, error.key), error.status_code, kept
+        message = _t(
+            request, error.key, **({"n": MAX_REJECTION_DAYS} if error.key == "verify.days_bad" else {})
         )
+        return await _finding_page(request, actor, finding_id, message, error.status_code, kept)
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
         return await _finding_page(request, actor, finding_id, str(error), code, kept)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+
+
+def _rejection_days(text: str) -> int | None:
+    """The verifier's choice of working days for a rejected rectification; blank: the item's own."""
+    if not text.strip():
+        return None
+    try:
+        days = int(text.strip())
+    except ValueError:
+        raise PageError(422, "verify.days_bad") from None
+    if not 0 <= days <= MAX_REJECTION_DAYS:
+        raise PageError(422, "verify.days_bad")
+    return days
+
+
+@router.post("/findings/{finding_id}/actions")
+async def finding_action(
+    request: Request,
+    finding_id: PathId,
+    actor: FormWho,
+    kind: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    to: Annotated[str, Form()] = "",
+    on_day: Annotated[str, Form()] = "",
+    photo: Photos = None,
+) -> Response:
+    """A section chief or bureau lead of the sector records an escalation action, with the minutes or letter."""
+    ctx = context(request)
+    kept = {"action_note": note, "action_to": to, "action_kind": kind}
+    try:
+        _check_csrf(request, csrf)
+        _check_length(note, to)
+        try:
+            day = date.fromisoformat(on_day.strip()) if on_day.strip() else None
+        except ValueError:
+            raise PageError(422, "actions.day_bad") from None
+        async with read_only(ctx.engine) as conn:
+            # Allowed and well formed: refused before any photo is stored.
+            await check_before(conn, actor, finding_id, kind, note, to, day, ctx.clock.now())
+        photo_ids = await _save_photos(ctx, photo, actor.id)
+        async with ctx.engine.begin() as conn:
+            await record_action(conn, actor, finding_id, kind, note, to, day, photo_ids, ctx.clock.now())
+    except PageError as error:
+        return await _finding_page(
+            request, actor, finding_id, _t(request, error.key), error.status_code, kept
+        )
+    except NotFound:
+        return error_page(request, 404, "err.not_found")
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _finding_page(request, actor, finding_id, str(error), code, kept)
+    return RedirectResponse(f"/findings/{finding_id}#actions", status_code=303)
 
 
 async def _finding_place(request: Request, actor: Actor, finding_id: int) -> Row:
@@ -740,7 +807,9 @@ async def finding_rectify(
         _check_length(note)
         photo_ids = await _save_photos(ctx, photo, actor.id)
         async with ctx.engine.begin() as conn:
-            await submit_rectification(conn, actor, finding_id, note.strip(), photo_ids, ctx.clock.now())
+            await submit_rectification(
+                conn, actor, finding_id, note.strip(), photo_ids, ctx.clock.now(), ctx.policy
+            )
     except PageError as error:
         return await _finding_page(request, actor, finding_id, _t(request, error.key), error.status_code)
     except (DomainError, StaleFinding) as error:
@@ -1011,7 +1080,7 @@ async def order_rectify(
         async with ctx.engine.begin() as conn:
             # The same service step as the API's, acting as the facility's head.
             await submit_rectification(
-                conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now()
+                conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now(), ctx.policy
             )
     except PageError as error:
         return await _order_page(request, access, _t(request, error.key), error.status_code, kept=kept)
