@@ -80,6 +80,7 @@ GET    /api/findings/{finding_id}                                  401        40
 POST   /api/findings/{finding_id}/rectification                    401        401          403          201/404/404    403/403/404   403            403          403
 POST   /api/findings/{finding_id}/verification                     401        401          201          403/404/404    201/201/404   201            201          201
 POST   /api/findings/{finding_id}/downgrade                        401        401          403          403/404/404    403/403/404   200            200          200
+POST   /api/findings/{finding_id}/actions                          401        401          403          403/404/404    403/403/404   201            201          403
 GET    /api/inspectors                                             401        401          200          403            200           200            200          200
 GET    /api/stats/closure                                          401        401          403          403            200/200/403   200            200          200
 GET    /inspect                                                    401        401          200          200            200           200            200          200
@@ -92,6 +93,7 @@ GET    /findings/{finding_id}                                      401        40
 POST   /findings/{finding_id}/verify                               401        401          303          403/404/404    303/303/404   303            303          303
 POST   /findings/{finding_id}/extension/{request_id}               401        401          303          403/404/404    403/403/404   303            303          303
 POST   /findings/{finding_id}/downgrade                            401        401          403          403/404/404    403/403/404   303            303          303
+POST   /findings/{finding_id}/actions                              401        401          403          403/404/404    403/403/404   303            303          403
 POST   /findings/{finding_id}/rectification                        401        401          403          303/404/404    403/403/404   403            403          403
 POST   /findings/{finding_id}/extension                            401        401          403          303/404/404    403/403/404   403            403          403
 GET    /orders/{order_id}                                          401        200/403/403  200          200/404/404    200/200/404   200            200          200
@@ -288,8 +290,9 @@ async def _seed(world: World) -> None:
             ("facility_head", "head-a2", {"facility": "MXA2"}),
             ("facility_head", "head-b1", {"facility": "MXB1"}),
             ("town_officer", "town-a", {"town": TOWN_A}),
-            ("section_chief", "chief", {}),
-            ("bureau_lead", "lead", {}),
+            # Escalation actions are for the facility's sector: the chief's is elderly care, the lead's every one.
+            ("section_chief", "chief", {"sectors": ["elderly"]}),
+            ("bureau_lead", "lead", {"sectors": ["elderly", "children", "social_affairs", "relief"]}),
             ("admin", "admin", {}),
         ]
         for role, username, where in people:
@@ -474,6 +477,12 @@ REQUESTS: dict[Key, Build] = {
     ("POST", "/api/findings/{finding_id}/downgrade"): lambda w, p, c: Call(
         f"/api/findings/{p.downgrade_finding}/downgrade",
         json={"approved": True, "note": "同意按一般隐患处理"},
+    ),
+    ("POST", "/api/findings/{finding_id}/actions"): lambda w, p, c: Call(
+        f"/api/findings/{p.open_finding}/actions", json={"kind": "urge", "note": "电话催办"}
+    ),
+    ("POST", "/findings/{finding_id}/actions"): lambda w, p, c: Call(
+        f"/findings/{p.open_finding}/actions", data={"kind": "urge", "note": "电话催办"}
     ),
     ("GET", "/api/inspectors"): lambda w, p, c: Call("/api/inspectors"),
     ("POST", "/findings/{finding_id}/downgrade"): lambda w, p, c: Call(

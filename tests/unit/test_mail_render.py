@@ -60,7 +60,11 @@ def context(**changes: object) -> dict:
     }
 
 
-@pytest.mark.parametrize("kind", sorted(set(KINDS) - TO_FACILITY))
+# The 复查 mails list findings of many facilities to the bureau's people: their own test below.
+REVIEW_KINDS = ("review_reminder", "review_escalation")
+
+
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - TO_FACILITY - set(REVIEW_KINDS)))
 def test_it_renders_every_kind_for_staff_in_both_languages(kind: str):
     message = render(kind, **context())
     assert message.subject and "\n" not in message.subject
@@ -200,3 +204,29 @@ def test_it_tells_the_facility_the_old_and_the_new_day_of_a_moved_deadline():
     assert "&lt;b&gt;墙体裂缝" in message.html and "<b>墙体裂缝" not in message.html
     for text in (message.text, message.html):
         assert "估算" not in text.split("顺延如下")[1]  # the new day is not marked as a guess to the facility
+
+
+@pytest.mark.parametrize("kind", REVIEW_KINDS)
+def test_it_lists_every_rectification_waiting_for_verification_in_one_mail(kind: str):
+    rows = [
+        {
+            "id": n,
+            "item_code": "FIRE-EXIT-01",
+            "item_zh": "安全出口堵塞",
+            "item_en": "Exit blocked",
+            "severity": "general",
+            "facility_name": f"敬老院<{n}>",
+            "town": "汇龙镇",
+            "submitted_day": date(2026, 11, 2),
+            "review_day": date(2026, 11, 5),
+        }
+        for n in (7, 8)
+    ]
+    level = 1 if kind == "review_escalation" else 0
+    message = render(kind, rows=rows, level=level, base_url="https://t.example")
+    assert "2 项" in message.subject and "\n" not in message.subject
+    assert "https://t.example/findings/7" in message.text and "https://t.example/findings/8" in message.text
+    assert "2026-11-05" in message.text and "敬老院<8>" in message.text and "敬老院&lt;8&gt;" in message.html
+    assert message.html.index('lang="zh-CN"') < message.html.index('lang="en"')
+    if level:
+        assert "第1级" in message.subject and "科室负责人" in message.text
