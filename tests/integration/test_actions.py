@@ -117,7 +117,7 @@ async def test_it_records_every_kind_and_shows_it_in_the_history(stack: Stack):
     assert [h["actor"] for h in recorded] == ["chief", "chief", "lead", "lead", "lead", "chief"]
     assert recorded[3]["data"]["to"] == "县消防救援大队" and recorded[1]["note"] == "约谈院长"
     assert recorded[4]["data"]["on_day"] == "2026-11-03"
-    assert {"id": photo.json()["id"], "stage": "action"} in view["photos"]
+    assert {"id": photo.json()["id"], "stage": "action", "content_type": "image/png"} in view["photos"]
     # In the order they were taken: the suspension on the Tuesday, recorded a day late.
     assert [a["words"] for a in view["actions"]] == [
         "责令停业整顿",
@@ -207,3 +207,45 @@ async def test_the_finding_page_gives_the_sectors_chief_a_form(stack: Stack):
     for who in ("inspector", "other-chief"):
         other = await stack.client.get(f"/findings/{finding['id']}", headers=await stack.token(who))
         assert other.status_code == 200 and 'id="action-form"' not in other.text
+
+
+MINUTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+async def test_the_minutes_may_be_a_pdf_served_only_as_a_download(stack: Stack):
+    finding = await ordered_finding(stack)
+    chief = await stack.token("chief")
+    pdf = await stack.client.post(
+        "/api/attachments", headers=chief, files={"file": ("纪要.pdf", MINUTES, "application/pdf")}
+    )
+    assert pdf.status_code == 201, pdf.text
+    broken = await stack.client.post(
+        "/api/attachments", headers=chief, files={"file": ("x.pdf", b"%PDF-1.4 cut short", "application/pdf")}
+    )
+    assert broken.status_code == 415 and "file" in broken.text
+    as_photo = await stack.client.post(
+        "/api/photos", headers=chief, files={"file": ("x.pdf", MINUTES, "application/pdf")}
+    )
+    assert as_photo.status_code == 415
+    done = await act(
+        stack, "chief", finding["id"], kind="interview", note="约谈纪要附后", photos=[pdf.json()["id"]]
+    )
+    assert done.status_code == 201, done.text
+    assert {"id": pdf.json()["id"], "stage": "action", "content_type": "application/pdf"} in done.json()[
+        "photos"
+    ]
+    served = await stack.client.get(f"/api/photos/{pdf.json()['id']}", headers=await stack.token("inspector"))
+    assert served.status_code == 200 and served.content == MINUTES
+    assert served.headers["content-type"] == "application/pdf"
+    assert served.headers["content-disposition"].startswith("attachment")
+    # A document is an action's letter, never a rectification's evidence.
+    head = await stack.token("head")
+    upload = await stack.client.post(
+        "/api/attachments", headers=head, files={"file": ("e.pdf", MINUTES, "application/pdf")}
+    )
+    evidence = await stack.client.post(
+        f"/api/findings/{finding['id']}/rectification",
+        headers=head,
+        json={"note": "已整改", "photos": [upload.json()["id"]]},
+    )
+    assert evidence.status_code == 422 and "photos" in evidence.text

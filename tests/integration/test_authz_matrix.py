@@ -71,6 +71,7 @@ POST   /api/logout                                                 401        40
 GET    /api/facilities                                             401        401          200          200            200           200            200          200
 GET    /api/checklists                                             401        401          200          200            200           200            200          200
 POST   /api/photos                                                 401        401          201          201            201           201            201          201
+POST   /api/attachments                                            401        401          201          201            201           201            201          201
 GET    /api/photos/{photo_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
 POST   /api/inspections                                            401        401          201          201/403/403    201/201/403   201            201          201
 POST   /api/inspections#replayed-client_ref                        401        401          200          409/403/403    409/409/403   409            409          409
@@ -233,6 +234,9 @@ def _places() -> dict[str, Place]:
         "other": Place("MXA2", TOWN_A, "Facility Alpha Two", "head.alpha.two@example.cn"),
         "town": Place("MXB1", TOWN_B, "Facility Bravo One", "head.bravo.one@example.cn"),
     }
+
+
+MINUTES_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _jpeg() -> bytes:
@@ -461,6 +465,9 @@ REQUESTS: dict[Key, Build] = {
     ("GET", "/api/checklists"): lambda w, p, c: Call("/api/checklists"),
     ("POST", "/api/photos"): lambda w, p, c: Call(
         "/api/photos", files={"file": ("p.jpg", _jpeg(), "image/jpeg")}
+    ),
+    ("POST", "/api/attachments"): lambda w, p, c: Call(
+        "/api/attachments", files={"file": ("minutes.pdf", MINUTES_PDF, "application/pdf")}
     ),
     ("GET", "/api/photos/{photo_id}"): lambda w, p, c: Call(f"/api/photos/{p.photo_id}"),
     ("POST", "/api/inspections"): lambda w, p, c: _inspection(w, p, c),

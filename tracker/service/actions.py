@@ -68,7 +68,7 @@ async def record_action(
     """Record one action; it shows in the finding's history, on its order page, in the ledger and on the
     dashboard. Returns its id."""
     day, to = await check_before(conn, actor, finding_id, kind, note, to, on_day, now)
-    await _check_photos(conn, actor, photo_ids)
+    await _check_photos(conn, actor, photo_ids, documents=True)
     action_id = (
         await conn.execute(
             insert(finding_actions).values(

@@ -30,6 +30,7 @@ from tracker.events.schemas import (
     RectificationSubmitted,
 )
 from tracker.service.context import load_calendar
+from tracker.service.photos import PDF
 from tracker.service.visibility import visible_finding
 from tracker.stats import daybook
 from tracker.store.db import is_sqlite
@@ -382,16 +383,16 @@ async def _log(
     )
 
 
-async def _check_photos(conn: AsyncConnection, actor: Actor, photo_ids: list[str]) -> None:
+async def _check_photos(
+    conn: AsyncConnection, actor: Actor, photo_ids: list[str], documents: bool = False
+) -> None:
+    """The photos are the actor's own uploads; a PDF only where `documents` are taken (an action's letter)."""
     if not photo_ids:
         return
-    owned = set(
-        (
-            await conn.execute(
-                select(photos.c.id).where(photos.c.id.in_(photo_ids), photos.c.uploaded_by == actor.id)
-            )
-        ).scalars()
-    )
+    query = select(photos.c.id).where(photos.c.id.in_(photo_ids), photos.c.uploaded_by == actor.id)
+    if not documents:
+        query = query.where(photos.c.content_type != PDF)
+    owned = set((await conn.execute(query)).scalars())
     missing = [p for p in photo_ids if p not in owned]
     if missing:
         raise InvalidInput("photos", f"unknown photo id(s): {', '.join(missing)}")

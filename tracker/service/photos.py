@@ -26,6 +26,8 @@ MAX_PIXELS = 64_000_000
 # An upload waits this long for the report, rectification or verification that links it.
 UNLINKED_KEPT = timedelta(days=1)
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# The minutes or letter of an escalation action may be a PDF besides a photo: kept as sent, served only as a download.
+PDF = "application/pdf"
 # Two photos decoded at a time per event loop: each may take a few hundred MB while it is open.
 _decoding: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
@@ -68,16 +70,31 @@ def cleaned(data: bytes) -> tuple[bytes, str]:
     return out.getvalue(), content_type
 
 
+def checked_pdf(data: bytes) -> bytes:
+    """A PDF document as sent, if it looks like one whole: its header first and its end-of-file mark near the end.
+    It cannot be cleaned like a photo; it is only ever served as a download (Content-Disposition: attachment)."""
+    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
+        raise NotAPhoto("file: only a PDF document or a JPEG, PNG or WebP photo is accepted")
+    return data
+
+
 async def store_photo(
-    engine: AsyncEngine, photo_dir: Path, data: bytes, uploaded_by: int, now: datetime
+    engine: AsyncEngine,
+    photo_dir: Path,
+    data: bytes,
+    uploaded_by: int,
+    now: datetime,
+    *,
+    allow_pdf: bool = False,
 ) -> str:
-    """Keep one uploaded photo, cleaned; returns its id. Unless a report, rectification or verification links
-    it within a day, remove_unlinked clears it away again."""
+    """Keep one uploaded photo, cleaned (or, with `allow_pdf`, a PDF document as sent); returns its id. Unless
+    a report, rectification, verification or action links it within a day, remove_unlinked clears it away."""
     if len(data) > MAX_PHOTO_BYTES:
         raise PhotoTooLarge(f"file: a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
-    # Decoding and encoding a phone photo takes a few hundred milliseconds: not on the event loop.
-    async with _decoding.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(2)):
-        kept, content_type = await asyncio.to_thread(cleaned, data)
+    if allow_pdf and data.startswith(b"%PDF-"):
+        kept, content_type = checked_pdf(data), PDF
+    else:
+        kept, content_type = await _cleaned_off_loop(data)
     photo_id = str(uuid.uuid4())
     photo_dir.mkdir(parents=True, exist_ok=True)
     (photo_dir / photo_id).write_bytes(kept)
@@ -93,6 +110,12 @@ async def store_photo(
             )
         )
     return photo_id
+
+
+async def _cleaned_off_loop(data: bytes) -> tuple[bytes, str]:
+    # Decoding and encoding a phone photo takes a few hundred milliseconds: not on the event loop.
+    async with _decoding.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(2)):
+        return await asyncio.to_thread(cleaned, data)
 
 
 async def remove_unlinked(engine: AsyncEngine, photo_dir: Path, now: datetime) -> list[str]:

@@ -20,6 +20,7 @@ from tracker.domain.grading import PENDING, Grade, crew, grade, onsite_time
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Severity, Status, may_report, visible_to
 from tracker.events.schemas import FindingReported, InspectionSubmitted
 from tracker.service import composite
+from tracker.service.photos import PDF
 from tracker.stats import daybook
 from tracker.store.db import read_only
 from tracker.store.outbox import add_events
@@ -397,7 +398,9 @@ async def _check_items(
                 (
                     await conn.execute(
                         select(photos.c.id).where(
-                            photos.c.id.in_(result.photos), photos.c.uploaded_by == actor.id
+                            photos.c.id.in_(result.photos),
+                            photos.c.uploaded_by == actor.id,
+                            photos.c.content_type != PDF,  # an action's letter, never an inspection's photo
                         )
                     )
                 ).scalars()

@@ -18,7 +18,7 @@ from tracker.service.actions import actions_of, record_action
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import MAX_REJECTION_DAYS, load_finding, submit_rectification, verify
-from tracker.service.photos import MAX_PHOTO_BYTES, store_photo
+from tracker.service.photos import MAX_PHOTO_BYTES, PDF, store_photo
 from tracker.service.record import inspection_record
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.service.visibility import scoped, visible_finding
@@ -170,10 +170,30 @@ async def upload_photo(
     return {"id": await save_photo(context(request), file, actor.id)}
 
 
-async def save_photo(ctx: Context, file: UploadFile, uploaded_by: int) -> str:
-    """Keep one uploaded photo (at most MAX_PHOTO_BYTES, a JPEG, PNG or WebP), cleaned; returns its id."""
+async def save_photo(ctx: Context, file: UploadFile, uploaded_by: int, allow_pdf: bool = False) -> str:
+    """Keep one uploaded photo (at most MAX_PHOTO_BYTES, a JPEG, PNG or WebP), cleaned; with `allow_pdf`, a PDF
+    document too, as sent. Returns its id."""
     data = await file.read(MAX_PHOTO_BYTES + 1)
-    return await store_photo(ctx.engine, ctx.settings.photo_dir, data, uploaded_by, ctx.clock.now())
+    return await store_photo(
+        ctx.engine, ctx.settings.photo_dir, data, uploaded_by, ctx.clock.now(), allow_pdf=allow_pdf
+    )
+
+
+@router.post("/attachments", status_code=201, tags=["photos"])
+async def upload_attachment(
+    request: Request, file: UploadFile = File(...), actor: Actor = Depends(current_actor)
+) -> dict[str, str]:
+    """The minutes or letter of an escalation action: a PDF (kept as sent, served only as a download) or a photo
+    (checked and cleaned as by POST /api/photos), at most 10 MB. Its id goes in the action's `photos`."""
+    return {"id": await save_photo(context(request), file, actor.id, allow_pdf=True)}
+
+
+def served_upload(path: Any, content_type: str, headers: dict[str, str] | None = None) -> FileResponse:
+    """A stored upload; a PDF only ever as a download, never shown in the page's origin."""
+    headers = dict(headers or {})
+    if content_type == PDF:
+        headers["Content-Disposition"] = 'attachment; filename="document.pdf"'
+    return FileResponse(path, media_type=content_type, headers=headers)
 
 
 @router.get("/photos/{photo_id}", tags=["photos"])
@@ -203,7 +223,7 @@ async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(curr
             ).all()
             if not any(can_see(actor, FacilityRef(f.id, f.town)) for f in linked):
                 raise HTTPException(status_code=404, detail="no such photo")
-    return FileResponse(ctx.settings.photo_dir / photo_id, media_type=photo.content_type)
+    return served_upload(ctx.settings.photo_dir / photo_id, photo.content_type)
 
 
 class ItemIn(BaseModel):
@@ -472,8 +492,14 @@ async def finding_view(
             {"at": r.at.isoformat(), "action": r.action, "actor": r.username, "note": r.note, "data": r.data}
             for r in rows
         ]
-        links = (await conn.execute(select(photo_links).where(photo_links.c.finding_id == finding_id))).all()
-        view["photos"] = [{"id": p.photo_id, "stage": p.stage} for p in links]
+        links = (
+            await conn.execute(
+                select(photo_links, photos.c.content_type)
+                .join(photos, photos.c.id == photo_links.c.photo_id)
+                .where(photo_links.c.finding_id == finding_id)
+            )
+        ).all()
+        view["photos"] = [{"id": p.photo_id, "stage": p.stage, "content_type": p.content_type} for p in links]
         view["actions"] = (await actions_of(conn, [finding_id])).get(finding_id, [])
     return view
 

@@ -68,7 +68,7 @@ from tracker.store.tables import (
     users,
 )
 from tracker.web import i18n
-from tracker.web.api import finding_view, inspector_register, save_photo
+from tracker.web.api import finding_view, inspector_register, save_photo, served_upload
 from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
 from tracker.web.bounds import PathId
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS, note_length
@@ -616,15 +616,18 @@ async def finding_page(request: Request, finding_id: PathId, actor: Who) -> Resp
     return await _finding_page(request, actor, finding_id)
 
 
-async def _save_photos(ctx: Context, files: list[UploadFile] | None, uploaded_by: int) -> list[str]:
-    """Store a form's photos: only once the action they come with has been allowed."""
+async def _save_photos(
+    ctx: Context, files: list[UploadFile] | None, uploaded_by: int, allow_pdf: bool = False
+) -> list[str]:
+    """Store a form's photos (and, with `allow_pdf`, PDF documents): only once the action they come with has
+    been allowed."""
     chosen = [f for f in files or [] if f.filename or f.size]  # an empty file field sends an empty part
     if len(chosen) > MAX_PHOTOS:
         raise PageError(422, "err.photo_count")
     saved = []
     for file in chosen:
         try:
-            saved.append(await save_photo(ctx, file, uploaded_by))
+            saved.append(await save_photo(ctx, file, uploaded_by, allow_pdf))
         except PhotoTooLarge:
             raise PageError(413, "err.photo_size") from None
         except NotAPhoto:
@@ -723,7 +726,7 @@ async def finding_action(
         async with read_only(ctx.engine) as conn:
             # Allowed and well formed: refused before any photo is stored.
             await check_before(conn, actor, finding_id, kind, note, to, day, ctx.clock.now())
-        photo_ids = await _save_photos(ctx, photo, actor.id)
+        photo_ids = await _save_photos(ctx, photo, actor.id, allow_pdf=True)
         async with ctx.engine.begin() as conn:
             await record_action(conn, actor, finding_id, kind, note, to, day, photo_ids, ctx.clock.now())
     except PageError as error:
@@ -1113,10 +1116,8 @@ async def order_photo(
         ).first()
     if photo is None:
         return error_page(request, 404, "err.not_found")
-    return FileResponse(
-        ctx.settings.photo_dir / photo.id,
-        media_type=photo.content_type,
-        headers={"Cache-Control": "private, max-age=86400"},
+    return served_upload(
+        ctx.settings.photo_dir / photo.id, photo.content_type, {"Cache-Control": "private, max-age=86400"}
     )
 
 
