@@ -52,6 +52,7 @@ _COLUMNS = (
     facilities.c.sector,
     users.c.email.label("inspector_email"),
     users.c.role.label("inspector_role"),
+    users.c.active.label("inspector_active"),
 )
 
 
@@ -150,7 +151,7 @@ async def review_sweep(
 
 async def _reviewers(conn: AsyncConnection, row: Any) -> list[str]:
     """Who verifies: the inspector who issued the order, or the sector's section chiefs for a hazard the
-    facility reported itself (or an inspector without an address)."""
-    if row.inspector_email and row.inspector_role != Role.FACILITY_HEAD.value:
+    facility reported itself (or an inspector without an address, or no longer active)."""
+    if row.inspector_email and row.inspector_active and row.inspector_role != Role.FACILITY_HEAD.value:
         return [row.inspector_email]
     return await sector_emails(conn, Role.SECTION_CHIEF, row.sector)
