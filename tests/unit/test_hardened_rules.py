@@ -117,6 +117,7 @@ def test_no_subject_carries_a_line_separator_from_a_name(kind: str) -> None:
         by_zh="2026年11月3日9时",
         urged=[finding],
         reminded=[],
+        rows=[finding],
     )
     assert hidden_characters(message.subject) == []
     assert message.subject == message.subject.strip()
