@@ -117,7 +117,16 @@ def test_no_subject_carries_a_line_separator_from_a_name(kind: str) -> None:
         by_zh="2026年11月3日9时",
         urged=[finding],
         reminded=[],
-        rows=[finding],
+        base_url="https://t.example",
+        rows=[
+            SimpleNamespace(
+                **vars(finding),
+                facility_name=facility.name,
+                town=facility.town,
+                submitted_day=NOW.date(),
+                review_day=NOW.date(),
+            )
+        ],
     )
     assert hidden_characters(message.subject) == []
     assert message.subject == message.subject.strip()
