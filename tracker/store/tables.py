@@ -691,3 +691,68 @@ rule_notes = Table(
     Column("item_codes", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# The major-hazard track (tracker.domain.supervision, migration 0024): one row per finding graded major, its
+# 挂牌督办 notice (number of its year, printed <prefix>〔year〕number号), who judged it, the stage it is at and that
+# stage's deadline with its reminder and escalation, and each step's who and when. A referral to the fire-rescue
+# service lives in `referrals`; referred_to and referral_answer copy it here for the board.
+supervisions = Table(
+    "supervisions",
+    metadata,
+    Column("finding_id", ForeignKey("findings.id"), primary_key=True, autoincrement=False),
+    Column("year", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("supervisor", String(100), nullable=False),
+    # 包保领导: the bureau lead of the facility's sector when the notice was issued.
+    Column("lead_id", ForeignKey("users.id")),
+    Column("judged_by", ForeignKey("users.id")),
+    Column("judged_at", UTCDateTime, nullable=False),
+    Column("judged_basis", Text, nullable=False, default=""),
+    Column("referred_to", String(60)),
+    Column("referral_answer", Text),
+    Column("stage", String(20), nullable=False),
+    Column("stage_at", UTCDateTime, nullable=False),
+    # The deadline of the stage's step (null at the rectification, which runs on the finding's own deadline, and
+    # while a referral waits), its reminder, and the escalation level reached.
+    Column("stage_due_at", UTCDateTime),
+    Column("stage_remind_at", UTCDateTime),
+    Column("stage_escalation_level", Integer, nullable=False, default=0),
+    Column("stage_next_escalation_at", UTCDateTime),
+    # When the next progress report is due (between the plan and the verified rectification), and whether the
+    # facility was told it is late.
+    Column("progress_due_at", UTCDateTime),
+    Column("progress_overdue_told", Boolean, nullable=False, default=False),
+    Column("plan", JSON),
+    Column("plan_at", UTCDateTime),
+    Column("plan_by", ForeignKey("users.id")),
+    Column("interim_verified_at", UTCDateTime),
+    Column("interim_verified_by", ForeignKey("users.id")),
+    Column("interim_note", Text),
+    Column("accepted_at", UTCDateTime),
+    Column("accepted_by", ForeignKey("users.id")),
+    Column("acceptance_note", Text),
+    Column("signed_off_at", UTCDateTime),
+    Column("signed_off_by", ForeignKey("users.id")),
+    Column("signoff_note", Text),
+    Index("ix_supervisions_year_number", "year", "number", unique=True),
+    Index("ix_supervisions_stage", "stage"),
+)
+
+# The last notice number given in each year (as order_numbers).
+supervision_numbers = Table(
+    "supervision_numbers",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("last_number", Integer, nullable=False),
+)
+
+# The facility's progress reports on a major hazard.
+supervision_reports = Table(
+    "supervision_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("by_user", ForeignKey("users.id"), nullable=False),
+    Column("note", Text, nullable=False),
+)
