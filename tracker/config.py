@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
+
 # How a report names the whole area: a county, a county-level city (启东 says 全市) or a district.
 COUNTY_WORDS = ("全县", "全市", "全区")
 
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     # (<abbr>〔2026〕1号), and how reports name the whole area ("全县", or "全市" in a county-level city).
     bureau_name: str = "县民政局"
     order_prefix: str = "民安整"
+    # What leads a major hazard's 挂牌督办 notice number: <prefix>〔2026〕1号.
+    supervision_prefix: str = DEFAULT_NOTICE_PREFIX
     county_word: str = "全县"
     # The username of the bureau's principal lead (主要负责人), the top of a bureau-run facility's ladder.
     principal: str | None = None
@@ -104,7 +108,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a number of megabytes from 1 to 1024")
         return value
 
-    @field_validator("bureau_name", "order_prefix")
+    @field_validator("bureau_name", "order_prefix", "supervision_prefix")
     @classmethod
     def _printed_name(cls, value: str) -> str:
         value = value.strip()

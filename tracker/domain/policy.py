@@ -118,6 +118,13 @@ class PolicySettings:
     # Working days the bureau has to verify (复查) a submitted rectification, per severity.
     review_deadline_days: dict[str, int] = field(default_factory=_default_review_days)
     review_remind_before_workdays: int = 1
+    # The major-hazard track (tracker.domain.supervision): working days for each stage's step, and how often the
+    # facility reports its progress between its plan and the verified rectification.
+    major_plan_days: int = 5
+    major_interim_days: int = 1
+    major_acceptance_days: int = 5
+    major_signoff_days: int = 3
+    major_progress_every_days: int = 10
 
     def __post_init__(self) -> None:
         for severity, days in self.default_deadline_days.items():
@@ -137,6 +144,9 @@ class PolicySettings:
         _require_int("max_level", self.max_level, 1, LADDER_HEIGHT)
         _require_int("remind_hour", self.remind_hour, 0, 23)
         _require_int("rejection_deadline_days", self.rejection_deadline_days, 0)
+        for name in ("major_plan_days", "major_interim_days", "major_acceptance_days", "major_signoff_days"):
+            _require_int(name, getattr(self, name), 0)
+        _require_int("major_progress_every_days", self.major_progress_every_days, 1)
 
     def deadline_workdays(self, severity: str, item_days: int | None = None) -> int:
         """The item's own deadline if it has one, else the default for ``severity``."""

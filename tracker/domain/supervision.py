@@ -62,6 +62,10 @@ PLAN_FIELDS: tuple[str, ...] = (
 )
 
 
+# What leads a notice number unless TRACKER_SUPERVISION_PREFIX says otherwise.
+DEFAULT_NOTICE_PREFIX = "民安督"
+
+
 def notice_number(prefix: str, year: int, number: int) -> str:
     """The printed notice number, e.g. 民安督〔2026〕3号."""
     return f"{prefix}〔{year}〕{number}号"

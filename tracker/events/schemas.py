@@ -168,6 +168,16 @@ class FindingRegraded(Event):
     due_day: date | None
 
 
+class SupervisionAdvanced(Event):
+    """A major hazard under supervision (挂牌督办) reached `stage` (tracker.domain.supervision.Stage values): the
+    step before it was taken; whoever takes the next is to hear."""
+
+    name: ClassVar[str] = "supervision.advanced"
+    finding_id: int
+    facility_id: int
+    stage: Literal["judgement", "plan", "interim", "rectification", "acceptance", "signoff", "closed"]
+
+
 CATALOGUE: dict[str, type[Event]] = {
     cls.name: cls
     for cls in (
@@ -183,5 +193,6 @@ CATALOGUE: dict[str, type[Event]] = {
         ExtensionRequested,
         ExtensionDecided,
         FindingRegraded,
+        SupervisionAdvanced,
     )
 }

@@ -18,6 +18,9 @@ from tracker.checklists import Catalog
 from tracker.checklists.rules import ADVICE_ZH, CompositeHit, Failure, Judgement, judge
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Severity, Status
+from tracker.domain.policy import PolicySettings
+from tracker.service.supervision import referral_answered
+from tracker.service.supervision_stage import supervision_of
 from tracker.store.tables import finding_links, findings, history, referrals, rule_adoptions, rule_notes
 
 COMPOSITE_CATEGORY = "fire"
@@ -209,6 +212,11 @@ async def answer_referral(engine: AsyncEngine, referral_id: int, answer: str, by
         )
         if done.rowcount == 0:
             raise InvalidInput("referral", f"referral {referral_id} was answered already")
+        # A major hazard's notice waiting at its judgement for this answer goes on to its plan.
+        tracked = await supervision_of(conn, referral.finding_id)
+        if tracked is not None:
+            finding = (await conn.execute(select(findings).where(findings.c.id == referral.finding_id))).one()
+            await referral_answered(conn, finding, tracked, answer.strip(), None, PolicySettings(), now)
 
 
 async def referral_list(engine: AsyncEngine) -> list[Row]:

@@ -13,6 +13,7 @@ from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, Severity, Status
 from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
 from tracker.events.schemas import FindingRegraded
+from tracker.service import supervision
 from tracker.service.context import load_calendar
 from tracker.service.loop import StaleFinding, load_visible_finding
 from tracker.stats import daybook
@@ -85,6 +86,7 @@ async def decide_downgrade(
     if approved:
         # Its grade counted as major on every day since it was found.
         await daybook.reopen(conn, local_day(finding.reported_at))
+        await supervision.withdraw(conn, finding_id, actor.id, now)
         told = FindingRegraded(
             finding_id=finding_id,
             facility_id=finding.facility_id,

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import model
+from tracker.domain import supervision as track
 from tracker.domain.calendar import LOCAL_TZ, fallback_years_warning
 from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
 from tracker.domain.model import Actor, Mode, Role, Status
@@ -21,6 +22,7 @@ from tracker.domain.policy import (
     rejection_workdays,
     review_deadline,
 )
+from tracker.domain.supervision import Stage
 from tracker.events.schemas import (
     ExtensionDecided,
     ExtensionRequested,
@@ -31,6 +33,8 @@ from tracker.events.schemas import (
 )
 from tracker.service.context import load_calendar
 from tracker.service.photos import PDF
+from tracker.service.sectors import facility_sector
+from tracker.service.supervision_stage import advance, supervision_of
 from tracker.service.visibility import visible_finding
 from tracker.stats import daybook
 from tracker.store.db import is_sqlite
@@ -203,6 +207,9 @@ async def submit_rectification(
     finding = await load_visible_finding(conn, actor, finding_id)
     model.may_submit_rectification(actor, finding.facility_id)
     transition = model.submit(Status(finding.status))
+    tracked = await supervision_of(conn, finding_id)
+    if tracked is not None:
+        track.may_rectify(Stage(tracked.stage))
     if not note.strip():
         raise InvalidInput("note", "describe what was done")
     await _check_photos(conn, actor, photo_ids)
@@ -275,6 +282,9 @@ async def verify(
         raise InvalidInput(
             "deadline_days", f"deadline_days must be a whole number in 0..{MAX_REJECTION_DAYS}"
         )
+    tracked = await supervision_of(conn, finding_id)
+    # A major hazard is not closed by its verification: accepted, it awaits 验收 and the lead's sign-off.
+    step = track.verified(Stage(tracked.stage), accepted) if tracked is not None else None
     await _check_photos(conn, actor, photo_ids)
     await conn.execute(
         update(rectifications)
@@ -296,6 +306,19 @@ async def verify(
         )
     ).inserted_primary_key[0]
     await _link_photos(conn, finding_id, photo_ids, "verification")
+    if accepted and step is not None:
+        # Its 复查 is done: the status stays submitted while 验收 and the sign-off run on their own deadlines.
+        done = await conn.execute(
+            update(findings)
+            .where(findings.c.id == finding_id, findings.c.status == Status.SUBMITTED.value)
+            .values(**reviewed)
+        )
+        if done.rowcount != 1:
+            raise StaleFinding(f"finding {finding_id} changed meanwhile; try again")
+        await advance(
+            conn, finding_id, step, policy, now, actor.id, note, {"verification_id": verification_id}
+        )
+        return verification_id
     if accepted:
         await _move(
             conn,
@@ -479,8 +502,12 @@ async def request_extension(
 
 
 async def may_decide_extension(conn: AsyncConnection, actor: Actor, finding) -> None:
-    """The inspector who found it, or a section chief, bureau lead or admin; never the facility itself."""
+    """The inspector who found it, or a section chief, bureau lead or admin; never the facility itself. More time
+    on a major hazard only the section chief of its sector gives."""
     model.may_verify(actor, finding.facility_id)
+    if await supervision_of(conn, finding.id) is not None:
+        track.may_decide_extension(actor, (await facility_sector(conn, finding.facility_id)).sector)
+        return
     if actor.role in EXTENSION_DECIDERS:
         return
     inspector_id = await conn.scalar(

@@ -18,9 +18,11 @@ from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidInput, ReferenceInUse
 from tracker.domain.grading import PENDING, Grade, crew, grade, onsite_time
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Severity, Status, may_report, visible_to
+from tracker.domain.policy import PolicySettings
 from tracker.events.schemas import FindingReported, InspectionSubmitted
 from tracker.service import composite
 from tracker.service.photos import PDF
+from tracker.service.supervision_stage import DEFAULT_SUPERVISOR, open_for
 from tracker.stats import daybook
 from tracker.store.db import read_only
 from tracker.store.outbox import add_events
@@ -64,6 +66,16 @@ class InspectionInput:
 
 
 @dataclass(frozen=True)
+class Notices:
+    """What a major finding's 挂牌督办 notice is given at once: the stage deadlines' policy, the supervising unit
+    and the number's prefix (from the settings)."""
+
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    supervisor: str = DEFAULT_SUPERVISOR
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
 class Reported:
     inspection_id: int
     finding_ids: list[int]
@@ -72,7 +84,12 @@ class Reported:
 
 
 async def report_inspection(
-    engine: AsyncEngine, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
+    engine: AsyncEngine,
+    catalog: Catalog,
+    actor: Actor,
+    data: InspectionInput,
+    now: datetime,
+    notices: Notices | None = None,
 ) -> Reported:
     """Record an inspection once per (submitter, client_ref): the same person sending the same ref again gets
     the first inspection back and creates nothing. Whether they may report at this facility is checked before
@@ -83,7 +100,7 @@ async def report_inspection(
             existing = await _existing(conn, actor, data)
             if existing is not None:
                 return existing
-            return await _record(conn, catalog, actor, data, facility, mode, now)
+            return await _record(conn, catalog, actor, data, facility, mode, now, notices or Notices())
     except IntegrityError:
         # The same person's other request with this client_ref won the race; answer with its inspection.
         async with engine.connect() as conn:
@@ -188,6 +205,7 @@ async def _record(
     facility: Row[Any],
     mode: Mode,
     now: datetime,
+    notices: Notices,
 ) -> Reported:
     # The checklist versions in effect on the day of the inspection, not of the server's restart.
     catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
@@ -331,6 +349,10 @@ async def _record(
     )
     finding_ids += [fid for fid, _ in made]
     rows += [row for _, row in made]
+    # Every major finding is put under supervision at once, judged by the one who graded it.
+    await open_for(
+        conn, finding_ids, actor.id, notices.policy, now, supervisor=notices.supervisor, prefix=notices.prefix
+    )
     events: list = [
         FindingReported(
             finding_id=finding_id,

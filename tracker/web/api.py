@@ -13,14 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
 from tracker.domain.model import BUREAU_ROLES, Actor, FacilityRef, Role, Status, can_see
-from tracker.service import logins
+from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
+from tracker.service import logins, supervision
 from tracker.service.actions import actions_of, record_action
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import MAX_REJECTION_DAYS, load_finding, submit_rectification, verify
 from tracker.service.photos import MAX_PHOTO_BYTES, PDF, store_photo
 from tracker.service.record import inspection_record
-from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
+from tracker.service.supervision import supervision_view
 from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
 from tracker.store.tables import (
@@ -280,10 +282,14 @@ async def create_inspection(
             person_present=body.person_present,
         ),
         ctx.clock.now(),
+        Notices(ctx.policy, ctx.settings.bureau_name, ctx.settings.supervision_prefix),
     )
     async with read_only(ctx.engine) as conn:
         views = [
-            await finding_view(conn, fid, ctx.clock.now(), with_history=False) for fid in reported.finding_ids
+            await finding_view(
+                conn, fid, ctx.clock.now(), with_history=False, prefix=ctx.settings.supervision_prefix
+            )
+            for fid in reported.finding_ids
         ]
         record = await inspection_record(conn, reported.inspection_id)
     return JSONResponse(
@@ -373,7 +379,7 @@ async def get_finding(
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
         await visible_finding(conn, actor, finding_id)
-        return await finding_view(conn, finding_id, ctx.clock.now())
+        return await finding_view(conn, finding_id, ctx.clock.now(), prefix=ctx.settings.supervision_prefix)
 
 
 class RectificationIn(BaseModel):
@@ -392,7 +398,7 @@ async def post_rectification(
             conn, actor, finding_id, body.note, body.photos, ctx.clock.now(), ctx.policy
         )
     async with read_only(ctx.engine) as conn:
-        return await finding_view(conn, finding_id, ctx.clock.now())
+        return await finding_view(conn, finding_id, ctx.clock.now(), prefix=ctx.settings.supervision_prefix)
 
 
 class VerificationIn(BaseModel):
@@ -424,7 +430,7 @@ async def post_verification(
             deadline_days=body.deadline_days,
         )
     async with read_only(ctx.engine) as conn:
-        return await finding_view(conn, finding_id, ctx.clock.now())
+        return await finding_view(conn, finding_id, ctx.clock.now(), prefix=ctx.settings.supervision_prefix)
 
 
 class ActionIn(BaseModel):
@@ -472,13 +478,141 @@ async def post_downgrade_decision(
             conn, actor, finding_id, body.approved, body.note, ctx.catalog, ctx.policy, ctx.clock.now()
         )
     async with read_only(ctx.engine) as conn:
-        return await finding_view(conn, finding_id, ctx.clock.now())
+        return await finding_view(conn, finding_id, ctx.clock.now(), prefix=ctx.settings.supervision_prefix)
+
+
+class PlanIn(BaseModel):
+    """A 治理方案 with its 五落实: measures, funds, the responsible unit and person, the deadline, the interim
+    safety measures and the emergency plan; `photos` a photo or scan of the signed plan (POST /api/photos)."""
+
+    measures: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    funds: str = Field(min_length=1, max_length=200)
+    unit: str = Field(min_length=1, max_length=200)
+    person: str = Field(min_length=1, max_length=100)
+    deadline: date
+    interim_measures: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    emergency_plan: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
+
+
+@router.post("/findings/{finding_id}/plan", status_code=201, tags=["supervision"])
+async def post_plan(
+    finding_id: PathId, body: PlanIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """The facility head files the 治理方案 of a major hazard of their facility."""
+    ctx = context(request)
+    plan = body.model_dump(exclude={"photos"})
+    plan["deadline"] = body.deadline.isoformat()
+    async with ctx.engine.begin() as conn:
+        await visible_finding(conn, actor, finding_id)
+        await supervision.file_plan(conn, actor, finding_id, plan, body.photos, ctx.policy, ctx.clock.now())
+    return await _fresh_view(ctx, finding_id)
+
+
+class StepNoteIn(BaseModel):
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
+
+
+@router.post("/findings/{finding_id}/interim", status_code=201, tags=["supervision"])
+async def post_interim(
+    finding_id: PathId, body: StepNoteIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """An inspector verifies the interim measure (停用/撤人) of a major hazard; `note` says what was seen."""
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        await visible_finding(conn, actor, finding_id)
+        await supervision.verify_interim(
+            conn, actor, finding_id, body.note, body.photos, ctx.policy, ctx.clock.now()
+        )
+    return await _fresh_view(ctx, finding_id)
+
+
+class ProgressIn(BaseModel):
+    note: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+@router.post("/findings/{finding_id}/progress", status_code=201, tags=["supervision"])
+async def post_progress(
+    finding_id: PathId, body: ProgressIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """The facility head reports progress on a major hazard, between its plan and the verified rectification."""
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        await visible_finding(conn, actor, finding_id)
+        await supervision.report_progress(conn, actor, finding_id, body.note, ctx.policy, ctx.clock.now())
+    return await _fresh_view(ctx, finding_id)
+
+
+class AcceptanceIn(BaseModel):
+    accepted: bool
+    note: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
+
+
+@router.post("/findings/{finding_id}/acceptance", status_code=201, tags=["supervision"])
+async def post_acceptance(
+    finding_id: PathId, body: AcceptanceIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """验收 of a verified major hazard by the section chief of its sector; `note` is the acceptance report."""
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        await visible_finding(conn, actor, finding_id)
+        await supervision.accept(
+            conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now()
+        )
+    return await _fresh_view(ctx, finding_id)
+
+
+class SignoffIn(BaseModel):
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+
+
+@router.post("/findings/{finding_id}/signoff", status_code=201, tags=["supervision"])
+async def post_signoff(
+    finding_id: PathId, body: SignoffIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """The bureau lead of its sector signs off (销号) a major hazard that passed 验收: it is closed. Anyone else is
+    refused (403)."""
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        await visible_finding(conn, actor, finding_id)
+        await supervision.sign_off(conn, actor, finding_id, body.note, ctx.policy, ctx.clock.now())
+    return await _fresh_view(ctx, finding_id)
+
+
+class ReferralAnswerIn(BaseModel):
+    answer: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+@router.post("/findings/{finding_id}/referral", status_code=201, tags=["supervision"])
+async def post_referral_answer(
+    finding_id: PathId, body: ReferralAnswerIn, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """The answer of the agency a suspected 重大火灾隐患 was referred to (消防救援机构), recorded by an inspector or
+    the sector's chief or lead; a judgement waiting for it is complete."""
+    ctx = context(request)
+    async with ctx.engine.begin() as conn:
+        await visible_finding(conn, actor, finding_id)
+        await supervision.answer_referral(conn, actor, finding_id, body.answer, ctx.policy, ctx.clock.now())
+    return await _fresh_view(ctx, finding_id)
+
+
+async def _fresh_view(ctx: Context, finding_id: int) -> dict[str, Any]:
+    async with read_only(ctx.engine) as conn:
+        return await finding_view(conn, finding_id, ctx.clock.now(), prefix=ctx.settings.supervision_prefix)
 
 
 async def finding_view(
-    conn: AsyncConnection, finding_id: int, now: datetime, with_history: bool = True
+    conn: AsyncConnection,
+    finding_id: int,
+    now: datetime,
+    with_history: bool = True,
+    prefix: str = DEFAULT_NOTICE_PREFIX,
 ) -> dict[str, Any]:
     view = _view(await load_finding(conn, finding_id), now)
+    # A major hazard's supervision record; null for any other finding.
+    view["supervision"] = await supervision_view(conn, finding_id, prefix)
     if with_history:
         rows = (
             await conn.execute(

@@ -54,7 +54,13 @@ from tracker.service.loop import (
 from tracker.service.order_links import facility_head, order_closed_at
 from tracker.service.photos import NotAPhoto, PhotoTooLarge
 from tracker.service.record import inspection_record
-from tracker.service.reporting import InspectionInput, ItemResult, check_inspection, report_inspection
+from tracker.service.reporting import (
+    InspectionInput,
+    ItemResult,
+    Notices,
+    check_inspection,
+    report_inspection,
+)
 from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
 from tracker.store.tables import (
@@ -1268,6 +1274,7 @@ async def self_report(
             actor,
             replace(report, items=[replace(report.items[0], photos=photo_ids)]),
             ctx.clock.now(),
+            Notices(ctx.policy, ctx.settings.bureau_name, ctx.settings.supervision_prefix),
         )
     except PageError as error:
         return await _self_form(request, actor, _t(request, error.key), error.status_code, values)

@@ -1,0 +1,263 @@
+"""A major hazard under supervision (挂牌督办) through the public API, on the real nats-server, SQLite or
+PostgreSQL and an SMTP server: its notice, plan, interim measure, rectification, 验收 and the sector lead's
+sign-off, which alone closes it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.support import NatsServer, SmtpRecorder
+from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
+from tracker.admin import add_user, set_sectors
+from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.errors import NotAllowed
+from tracker.domain.model import Actor, Role
+from tracker.service.loop import decide_extension, request_extension
+from tracker.store.tables import extension_requests, users
+
+PLAN = {
+    "measures": "更换防火门，增设自动喷水灭火系统",
+    "funds": "12万元，县级养老服务补助资金",
+    "unit": "汇龙镇敬老院",
+    "person": "负责人F1",
+    "deadline": "2027-03-31",
+    "interim_measures": "三楼东侧房间停用，住养老人已转移至一楼",
+    "emergency_plan": "夜间双人值班，每两小时巡查一次",
+}
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
+    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    # The demo's chief and lead answer for the elderly sector; another lead for children only.
+    await set_sectors(stack.engine, "chief", ["elderly"])
+    await set_sectors(stack.engine, "lead", ["elderly"])
+    await add_user(
+        stack.engine,
+        role="bureau_lead",
+        username="lead2",
+        password=PASSWORD,
+        email="lead2@mzj.cn",
+        sectors=["children"],
+    )
+    await add_user(
+        stack.engine,
+        role="section_chief",
+        username="chief2",
+        password=PASSWORD,
+        email="chief2@mzj.cn",
+        sectors=["children"],
+    )
+    await stack.start()
+    yield stack
+    await stack.close()
+
+
+async def view(stack: Stack, finding_id: int, who: str = "inspector") -> dict:
+    response = await stack.client.get(f"/api/findings/{finding_id}", headers=await stack.token(who))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def post(stack: Stack, who: str, finding_id: int, step: str, body: dict):
+    return await stack.client.post(
+        f"/api/findings/{finding_id}/{step}", headers=await stack.token(who), json=body
+    )
+
+
+async def report_major(stack: Stack, ref: str = "major-1") -> dict:
+    major = next(i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "major")
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": 1,
+            "mode": "unannounced",
+            "client_ref": ref,
+            "items": [{"item": major, "result": "fail", "note": "三楼防火门损坏"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    [found] = response.json()["findings"]
+
+    async def ordered() -> dict | None:
+        seen = await view(stack, found["id"])
+        return seen if seen["status"] == "ordered" else None
+
+    return await stack.wait_for(ordered, what="the order")
+
+
+async def through_to_signoff(stack: Stack, finding_id: int) -> None:
+    assert (await post(stack, "head", finding_id, "plan", PLAN)).status_code == 201
+    assert (await post(stack, "inspector", finding_id, "interim", {"note": "停用到位"})).status_code == 201
+    assert (await post(stack, "head", finding_id, "rectification", {"note": "已更换"})).status_code == 201
+    assert (await post(stack, "inspector", finding_id, "verification", {"accepted": True})).status_code == 201
+    accepted = await post(stack, "chief", finding_id, "acceptance", {"accepted": True, "note": "验收合格"})
+    assert accepted.status_code == 201
+
+
+async def test_a_major_hazard_goes_through_every_stage_to_the_sector_leads_signoff(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
+    found = await report_major(stack)
+    fid = found["id"]
+    notice = found["supervision"]
+    year = datetime.fromisoformat(notice["judged_at"]).astimezone(LOCAL_TZ).year
+    assert notice["notice_no"] == f"民安督〔{year}〕1号"
+    assert notice["supervisor"] == "县民政局"
+    assert notice["lead"]["username"] == "lead"
+    assert notice["judged_by"]["username"] == "inspector"
+    assert notice["stage"] == "plan" and notice["stage_due_at"] is not None
+    assert notice["plan"] is None and notice["signed_off_at"] is None
+
+    # The rectification waits for the plan and the verified interim measure.
+    early = await post(stack, "head", fid, "rectification", {"note": "已更换"})
+    assert early.status_code == 409, early.text
+    assert (await post(stack, "town", fid, "plan", PLAN)).status_code == 403
+    incomplete = await post(stack, "head", fid, "plan", {**PLAN, "funds": ""})
+    assert incomplete.status_code == 422
+    planned = await post(stack, "head", fid, "plan", PLAN)
+    assert planned.status_code == 201, planned.text
+    assert planned.json()["supervision"]["stage"] == "interim"
+    assert planned.json()["supervision"]["plan"] == PLAN
+
+    progress = await post(stack, "head", fid, "progress", {"note": "防火门已订货"})
+    assert progress.status_code == 201, progress.text
+    assert [p["note"] for p in progress.json()["supervision"]["progress"]] == ["防火门已订货"]
+
+    assert (await post(stack, "head", fid, "interim", {"note": "已停用"})).status_code == 403
+    interim = await post(stack, "inspector", fid, "interim", {"note": "三楼东侧已停用，人员已撤离"})
+    assert interim.status_code == 201, interim.text
+    assert interim.json()["supervision"]["stage"] == "rectification"
+    assert interim.json()["supervision"]["interim_verified_at"] is not None
+
+    submitted = await post(stack, "head", fid, "rectification", {"note": "防火门已更换"})
+    assert submitted.status_code == 201, submitted.text
+    verified = await post(stack, "inspector", fid, "verification", {"accepted": True, "note": "复查合格"})
+    assert verified.status_code == 201, verified.text
+    assert verified.json()["status"] != "closed"
+    assert verified.json()["closed_at"] is None
+    assert verified.json()["supervision"]["stage"] == "acceptance"
+
+    assert (await post(stack, "lead", fid, "acceptance", {"accepted": True, "note": "x"})).status_code == 403
+    assert (
+        await post(stack, "chief2", fid, "acceptance", {"accepted": True, "note": "x"})
+    ).status_code == 403
+    accepted = await post(
+        stack, "chief", fid, "acceptance", {"accepted": True, "note": "现场验收合格，报告附后"}
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["supervision"]["stage"] == "signoff"
+    assert accepted.json()["supervision"]["accepted_at"] is not None
+    assert accepted.json()["status"] != "closed"
+
+    signed = await post(stack, "lead", fid, "signoff", {"note": "同意销号"})
+    assert signed.status_code == 201, signed.text
+    closed = signed.json()
+    assert closed["status"] == "closed" and closed["closed_at"] is not None
+    assert closed["supervision"]["stage"] == "closed"
+    assert closed["supervision"]["signed_off_by"]["username"] == "lead"
+    assert closed["supervision"]["signed_off_at"] is not None
+    assert [h["action"] for h in closed["history"]] == [
+        "reported",
+        "supervision_opened",
+        "ordered",
+        "supervision_plan",
+        "supervision_progress",
+        "supervision_interim_verified",
+        "rectification_submitted",
+        "supervision_awaits_acceptance",
+        "supervision_accepted",
+        "closed",
+    ]
+    await stack.wait_for(
+        lambda: [
+            m for m in smtp_recorder.messages if "head-f1@example.cn" in m.rcpt_tos and "已销号" in m.subject
+        ],
+        what="the closure mail",
+    )
+
+
+async def test_only_the_sectors_bureau_lead_signs_off(stack: Stack):
+    fid = (await report_major(stack))["id"]
+    early = await post(stack, "lead", fid, "signoff", {"note": "同意"})
+    assert early.status_code == 409  # not yet accepted
+    await through_to_signoff(stack, fid)
+    for who in ("inspector", "head", "town", "lead2", "chief", "admin"):
+        refused = await post(stack, who, fid, "signoff", {"note": "同意销号"})
+        assert refused.status_code == 403, (who, refused.text)
+    still = await view(stack, fid)
+    assert still["status"] != "closed" and still["supervision"]["stage"] == "signoff"
+    assert (await post(stack, "lead", fid, "signoff", {"note": ""})).json()["status"] == "closed"
+
+
+async def test_a_failed_acceptance_sends_it_back_to_the_facility(stack: Stack):
+    fid = (await report_major(stack))["id"]
+    assert (await post(stack, "head", fid, "plan", PLAN)).status_code == 201
+    assert (await post(stack, "inspector", fid, "interim", {"note": "停用到位"})).status_code == 201
+    assert (await post(stack, "head", fid, "rectification", {"note": "已更换"})).status_code == 201
+    assert (await post(stack, "inspector", fid, "verification", {"accepted": True})).status_code == 201
+    failed = await post(stack, "chief", fid, "acceptance", {"accepted": False, "note": "闭门器未安装"})
+    assert failed.status_code == 201, failed.text
+    assert failed.json()["status"] == "ordered" and failed.json()["round"] == 2
+    assert failed.json()["supervision"]["stage"] == "rectification"
+    assert failed.json()["supervision"]["accepted_at"] is None
+
+
+async def test_a_general_finding_has_no_supervision(stack: Stack):
+    general = next(
+        i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"
+    )
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": 1,
+            "mode": "unannounced",
+            "client_ref": "general-1",
+            "items": [{"item": general, "result": "fail"}],
+        },
+    )
+    [found] = response.json()["findings"]
+    assert found["supervision"] is None
+    assert (await post(stack, "head", found["id"], "plan", PLAN)).status_code == 409
+
+
+async def _actor(stack: Stack, username: str, sectors: frozenset[str] = frozenset()) -> Actor:
+    async with stack.engine.connect() as conn:
+        row = (await conn.execute(select(users).where(users.c.username == username))).one()
+    return Actor(row.id, row.username, Role(row.role), row.facility_id, row.town, sectors)
+
+
+async def test_more_time_on_a_major_is_the_section_chiefs_of_its_sector(stack: Stack):
+    fid = (await report_major(stack))["id"]
+    head = await _actor(stack, "head")
+    now = stack.clock.now()
+    async with stack.engine.begin() as conn:
+        request_id = await request_extension(conn, head, fid, 10, "防火门需定制，供货周期长", now)
+    deciders = {
+        "inspector": await _actor(stack, "inspector"),
+        "lead": await _actor(stack, "lead", frozenset({"elderly"})),
+        "chief2": await _actor(stack, "chief2", frozenset({"children"})),
+        "admin": await _actor(stack, "admin"),
+    }
+    for actor in deciders.values():
+        with pytest.raises(NotAllowed):
+            async with stack.engine.begin() as conn:
+                await decide_extension(conn, actor, request_id, True, None, "", stack.policy, now)
+    chief = await _actor(stack, "chief", frozenset({"elderly"}))
+    async with stack.engine.begin() as conn:
+        new_day = await decide_extension(conn, chief, request_id, True, None, "同意", stack.policy, now)
+    assert new_day is not None
+    async with stack.engine.connect() as conn:
+        decided = (
+            await conn.execute(select(extension_requests).where(extension_requests.c.id == request_id))
+        ).one()
+    assert decided.status == "accepted" and decided.decided_by == chief.id
+    assert (await view(stack, fid))["deadline"] == new_day.isoformat()
