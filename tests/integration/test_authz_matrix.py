@@ -82,6 +82,12 @@ POST   /api/findings/{finding_id}/rectification                    401        40
 POST   /api/findings/{finding_id}/verification                     401        401          201          403/404/404    201/201/404   201            201          201
 POST   /api/findings/{finding_id}/downgrade                        401        401          403          403/404/404    403/403/404   200            200          200
 POST   /api/findings/{finding_id}/actions                          401        401          403          403/404/404    403/403/404   201            201          403
+POST   /api/findings/{finding_id}/plan                             401        401          403          201/404/404    403/403/404   403            403          403
+POST   /api/findings/{finding_id}/progress                         401        401          403          409/404/404    403/403/404   403            403          403
+POST   /api/findings/{finding_id}/interim                          401        401          409          403/404/404    403/403/404   403            403          403
+POST   /api/findings/{finding_id}/acceptance                       401        401          403          403/404/404    403/403/404   409            403          403
+POST   /api/findings/{finding_id}/signoff                          401        401          403          403/404/404    403/403/404   403            409          403
+POST   /api/findings/{finding_id}/referral                         401        401          409          403/404/404    403/403/404   409            409          403
 GET    /api/inspectors                                             401        401          200          403            200           200            200          200
 GET    /api/stats/closure                                          401        401          403          403            200/200/403   200            200          200
 GET    /inspect                                                    401        401          200          200            200           200            200          200
@@ -121,6 +127,10 @@ GET    /admin/mail/{name}                                          401        40
 # - `#replayed-client_ref` sends the client_ref of the inspector's earlier inspection of the target: only its
 #   submitter gets it back (200, nothing created); anyone else is told it is taken (409) and sees nothing of it.
 # - `#mode-self` files a self-inspection (自查自纠), which only the facility's own head may.
+# - The major track's steps are asked of the major finding whose downgrade waits (at stage 治理方案): the head files
+#   its plan (201); whoever else may take a later step passes the check of who they are and is told the step is
+#   not yet due (409). The chief and lead answer for the elderly sector these nursing homes belong to; the finding
+#   was referred nowhere, so recording a referral's answer is not due either.
 
 Key = tuple[str, str]  # (method, path template with an optional #case)
 Cell = tuple[int, int, int]  # own, other facility, other town
@@ -442,6 +452,16 @@ def _scope(place: Place) -> dict[str, Any]:
     return {"town": place.town, "facility_id": place.facility_id}
 
 
+PLAN = {
+    "measures": "加固墙体",
+    "funds": "5万元",
+    "unit": "敬老院",
+    "person": "院长",
+    "deadline": "2027-06-30",
+    "interim_measures": "相关房间停用",
+    "emergency_plan": "夜间巡查",
+}
+
 Build = Callable[[World, Place, str], Call]
 REQUESTS: dict[Key, Build] = {
     ("GET", "/openapi.json"): lambda w, p, c: Call("/openapi.json"),
@@ -492,6 +512,24 @@ REQUESTS: dict[Key, Build] = {
         f"/findings/{p.open_finding}/actions", data={"kind": "urge", "note": "电话催办"}
     ),
     ("GET", "/api/inspectors"): lambda w, p, c: Call("/api/inspectors"),
+    ("POST", "/api/findings/{finding_id}/plan"): lambda w, p, c: Call(
+        f"/api/findings/{p.downgrade_finding}/plan", json=PLAN
+    ),
+    ("POST", "/api/findings/{finding_id}/progress"): lambda w, p, c: Call(
+        f"/api/findings/{p.downgrade_finding}/progress", json={"note": "材料已订购"}
+    ),
+    ("POST", "/api/findings/{finding_id}/interim"): lambda w, p, c: Call(
+        f"/api/findings/{p.downgrade_finding}/interim", json={"note": "已停用"}
+    ),
+    ("POST", "/api/findings/{finding_id}/acceptance"): lambda w, p, c: Call(
+        f"/api/findings/{p.downgrade_finding}/acceptance", json={"accepted": True, "note": "验收合格"}
+    ),
+    ("POST", "/api/findings/{finding_id}/signoff"): lambda w, p, c: Call(
+        f"/api/findings/{p.downgrade_finding}/signoff", json={"note": "同意销号"}
+    ),
+    ("POST", "/api/findings/{finding_id}/referral"): lambda w, p, c: Call(
+        f"/api/findings/{p.downgrade_finding}/referral", json={"answer": "经消防救援机构判定为重大火灾隐患"}
+    ),
     ("POST", "/findings/{finding_id}/downgrade"): lambda w, p, c: Call(
         f"/findings/{p.downgrade_finding}/downgrade", data={"decision": "approve", "note": ""}
     ),

@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import supervision as track
-from tracker.domain.errors import InvalidInput, InvalidTransition, NotFound
+from tracker.domain.errors import InvalidInput, InvalidTransition
 from tracker.domain.model import Actor, Status
 from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
 from tracker.domain.supervision import LABELS_EN, LABELS_ZH, Stage, notice_number
@@ -287,7 +287,7 @@ async def answer_referral(
         raise InvalidInput("answer", "the answer is required")
     referral = (await conn.execute(select(referrals).where(referrals.c.finding_id == finding_id))).first()
     if referral is None:
-        raise NotFound("the finding was not referred to another agency")
+        raise InvalidTransition("the finding was not referred to another agency")
     done = await conn.execute(
         update(referrals)
         .where(referrals.c.id == referral.id, referrals.c.answered_at.is_(None))
