@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tracker.checklists import Catalog
 from tracker.domain.model import Actor, Role, Sector
 from tracker.domain.policy import PolicySettings
+from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
 from tracker.passwords import hash_password
+from tracker.service import supervision
 from tracker.service.loop import issue_order, submit_rectification, verify
-from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
-from tracker.store.tables import facilities, user_sectors, users
+from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
+from tracker.store.tables import facilities, supervisions, user_sectors, users
 
 PASSWORD = "demo-pass-2026"
 TOWNS = [
@@ -194,7 +196,10 @@ async def seed(
             continue
         picked = rng.sample(items, k=min(len(items), 6))
         failing = picked[: 1 + n % 3]
-        results = [ItemResult(i.code, "fail", note="检查时发现此问题，已拍照留存") for i in failing]
+        # Every fourth visit finds a major hazard, so the supervision of majors can be seen at its stages.
+        major = next((i for i in items if i.severity == "major" and i not in picked), None)
+        found = [*failing, major] if n % 4 == 3 and major is not None else failing
+        results = [ItemResult(i.code, "fail", note="检查时发现此问题，已拍照留存") for i in found]
         # Every third visit also has an item the facility put right while the inspectors were there.
         fixed = picked[len(failing) : len(failing) + (n % 3 == 1)]
         results += [ItemResult(i.code, "fixed", note="现场督促整改，已当场整改完毕") for i in fixed]
@@ -210,11 +215,27 @@ async def seed(
             inspectors=[partner.id],
             person_present="值班负责人",
         )
-        reported = await report_inspection(engine, catalog, inspector, visit, when)
+        reported = await report_inspection(
+            engine, catalog, inspector, visit, when, Notices(policy, prefix=DEFAULT_NOTICE_PREFIX)
+        )
         async with engine.begin() as conn:
             await issue_order(conn, reported.inspection_id, policy, when + timedelta(minutes=5))
+            majors = set(
+                (
+                    await conn.execute(
+                        select(supervisions.c.finding_id).where(
+                            supervisions.c.finding_id.in_(reported.finding_ids)
+                        )
+                    )
+                ).scalars()
+            )
         head = actor(f"head-{row['code']}")
         for k, finding_id in enumerate(reported.finding_ids):
+            if finding_id in majors:
+                # Major hazards stand at every stage of their supervision, from the plan to the sign-off.
+                crew = {"head": head, "inspector": inspector, "chief": actor("chief"), "lead": actor("lead")}
+                await _walk_major(engine, crew, finding_id, (n + k) % 7, when, policy)
+                continue
             stage = (n + k) % 4
             if stage == 0:
                 continue  # still open at the facility; overdue if old enough
@@ -241,3 +262,51 @@ async def seed(
                     when + timedelta(days=5),
                 )
     return True
+
+
+async def _walk_major(
+    engine: AsyncEngine,
+    crew: dict[str, Actor],
+    finding_id: int,
+    steps: int,
+    when: datetime,
+    policy: PolicySettings,
+) -> None:
+    """Take the first `steps` steps of a major hazard's supervision, a day or two apart."""
+    day = timedelta(days=1)
+    plan = {
+        "measures": "更换损坏的防火门及闭门器，疏通安全出口",
+        "funds": "约3万元，由运营经费列支",
+        "unit": "本机构后勤部",
+        "person": "后勤部负责人",
+        "deadline": (when + 20 * day).date().isoformat(),
+        "interim_measures": "相关区域停止使用，住养老人转移至一楼",
+        "emergency_plan": "夜间双人值班，每两小时巡查一次，配足灭火器材",
+    }
+    walk = [
+        lambda conn: supervision.file_plan(conn, crew["head"], finding_id, plan, [], policy, when + day),
+        lambda conn: supervision.verify_interim(
+            conn,
+            crew["inspector"],
+            finding_id,
+            "现场核实：相关区域已停用，人员已撤离",
+            [],
+            policy,
+            when + 2 * day,
+        ),
+        lambda conn: submit_rectification(
+            conn, crew["head"], finding_id, "防火门已更换，安全出口已疏通", [], when + 6 * day
+        ),
+        lambda conn: verify(
+            conn, crew["inspector"], finding_id, True, "复查合格，报请验收", [], policy, when + 7 * day
+        ),
+        lambda conn: supervision.accept(
+            conn, crew["chief"], finding_id, True, "现场验收合格，验收报告存档", [], policy, when + 9 * day
+        ),
+        lambda conn: supervision.sign_off(
+            conn, crew["lead"], finding_id, "同意销号", policy, when + 10 * day
+        ),
+    ]
+    for take in walk[:steps]:
+        async with engine.begin() as conn:
+            await take(conn)

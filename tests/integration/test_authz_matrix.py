@@ -102,6 +102,7 @@ POST   /findings/{finding_id}/extension/{request_id}               401        40
 POST   /findings/{finding_id}/downgrade                            401        401          403          403/404/404    403/403/404   303            303          303
 POST   /findings/{finding_id}/actions                              401        401          403          403/404/404    403/403/404   303            303          403
 POST   /findings/{finding_id}/rectification                        401        401          403          303/404/404    403/403/404   403            403          403
+POST   /findings/{finding_id}/supervision                          401        401          403          303/404/404    403/403/404   403            403          403
 POST   /findings/{finding_id}/extension                            401        401          403          303/404/404    403/403/404   403            403          403
 GET    /orders/{order_id}                                          401        200/403/403  200          200/404/404    200/200/404   200            200          200
 GET    /orders/{order_id}/pdf                                      401        200/403/403  200          200/404/404    200/200/404   200            200          200
@@ -535,6 +536,9 @@ REQUESTS: dict[Key, Build] = {
     ),
     ("POST", "/findings/{finding_id}/rectification"): lambda w, p, c: Call(
         f"/findings/{p.open_finding}/rectification", data={"note": "已更换灭火器"}
+    ),
+    ("POST", "/findings/{finding_id}/supervision"): lambda w, p, c: Call(
+        f"/findings/{p.downgrade_finding}/supervision", data={"step": "plan", **PLAN}
     ),
     ("POST", "/findings/{finding_id}/extension"): lambda w, p, c: Call(
         f"/findings/{p.open_finding}/extension", data={"days": "5", "reason": "材料未到"}

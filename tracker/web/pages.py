@@ -37,6 +37,7 @@ from tracker.orders_pdf import ascii_filename as order_ascii_filename
 from tracker.orders_pdf import filename as order_filename
 from tracker.record_pdf import filename as record_filename
 from tracker.record_pdf import record_pdf
+from tracker.service import supervision
 from tracker.service.actions import check_before, record_action
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
@@ -78,6 +79,7 @@ from tracker.web.api import finding_view, inspector_register, save_photo, served
 from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
 from tracker.web.bounds import PathId
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS, note_length
+from tracker.web.supervision_page import may_verify_now, supervision_context
 
 TEMPLATES = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -530,7 +532,7 @@ async def _finding_page(
         ).first()
         if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
             return error_page(request, 404, "err.not_found")
-        view = await finding_view(conn, finding_id, ctx.clock.now())
+        view = await finding_view(conn, finding_id, ctx.clock.now(), prefix=ctx.settings.supervision_prefix)
         item_days = (await _finding_row(conn, finding_id)).deadline_days
         asked = await _extensions(conn, [finding_id])
         pending = next((r for r in asked.get(finding_id, []) if r.status == "pending"), None)
@@ -543,7 +545,7 @@ async def _finding_page(
                 may_decide = False
     try:
         model.may_verify(actor, row.id)
-        may_verify = view["status"] == Status.SUBMITTED.value
+        may_verify = view["status"] == Status.SUBMITTED.value and may_verify_now(view)
     except NotAllowed:
         may_verify = False
     # A hazard the facility reported itself has no order page: its head answers here.
@@ -575,6 +577,7 @@ async def _finding_page(
             "today": _today(ctx.clock.now()).isoformat(),
             "rejection_days": item_days if item_days is not None else ctx.policy.rejection_deadline_days,
             "max_rejection_days": MAX_REJECTION_DAYS,
+            **supervision_context(actor, row, view, ctx.clock.now()),
         },
         status_code=status_code,
     )
@@ -792,6 +795,90 @@ async def finding_downgrade_decide(
         code = error.status_code if isinstance(error, DomainError) else 409
         return await _finding_page(request, actor, finding_id, str(error), code)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+
+
+@router.post("/findings/{finding_id}/supervision")
+async def finding_supervision_step(
+    request: Request,
+    finding_id: PathId,
+    actor: FormWho,
+    step: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    decision: Annotated[str, Form()] = "",
+    measures: Annotated[str, Form()] = "",
+    funds: Annotated[str, Form()] = "",
+    unit: Annotated[str, Form()] = "",
+    person: Annotated[str, Form()] = "",
+    deadline: Annotated[str, Form()] = "",
+    interim_measures: Annotated[str, Form()] = "",
+    emergency_plan: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    photo: Photos = None,
+) -> Response:
+    """A step of a major hazard's supervision from its page: the plan or a progress report (the facility head),
+    the interim measure's check (an inspector), 验收 (the sector's section chief), the sign-off (the sector's
+    bureau lead) or the fire-rescue service's answer. Who may is decided by the service, as for the API."""
+    ctx = context(request)
+    plan = {
+        "measures": measures,
+        "funds": funds,
+        "unit": unit,
+        "person": person,
+        "deadline": deadline,
+        "interim_measures": interim_measures,
+        "emergency_plan": emergency_plan,
+    }
+    kept = {k: v for k, v in plan.items() if step == "plan"}
+    try:
+        _check_csrf(request, csrf)
+        if step not in SUPERVISION_STEPS:
+            raise PageError(422, "err.decision")
+        for text in (note, *plan.values()):
+            _check_length(text)
+        await _finding_place(request, actor, finding_id)
+        now = ctx.clock.now()
+        if step == "plan":
+            if not all(v.strip() for v in plan.values()):
+                raise PageError(422, "sup.field_needed")
+            try:
+                plan["deadline"] = date.fromisoformat(deadline.strip()).isoformat()
+            except ValueError:
+                raise PageError(422, "sup.field_needed") from None
+        elif step in ("interim", "progress", "acceptance", "referral") and not note.strip():
+            raise PageError(422, "sup.note_needed")
+        if step == "acceptance" and decision not in ("accept", "refuse"):
+            raise PageError(422, "err.decision")
+        # A photo left unlinked by a refused step is cleared away a day later (tracker.service.photos).
+        photo_ids = await _save_photos(ctx, photo, actor.id) if step in PHOTO_STEPS else []
+        async with ctx.engine.begin() as conn:
+            if step == "plan":
+                await supervision.file_plan(conn, actor, finding_id, plan, photo_ids, ctx.policy, now)
+            elif step == "interim":
+                await supervision.verify_interim(
+                    conn, actor, finding_id, note.strip(), photo_ids, ctx.policy, now
+                )
+            elif step == "progress":
+                await supervision.report_progress(conn, actor, finding_id, note, ctx.policy, now)
+            elif step == "acceptance":
+                await supervision.accept(
+                    conn, actor, finding_id, decision == "accept", note, photo_ids, ctx.policy, now
+                )
+            elif step == "signoff":
+                await supervision.sign_off(conn, actor, finding_id, note, ctx.policy, now)
+            else:
+                await supervision.answer_referral(conn, actor, finding_id, note, ctx.policy, now)
+    except PageError as error:
+        return await _finding_page(
+            request, actor, finding_id, _t(request, error.key), error.status_code, kept=kept
+        )
+    except (DomainError, StaleFinding) as error:
+        code = error.status_code if isinstance(error, DomainError) else 409
+        return await _finding_page(request, actor, finding_id, str(error), code, kept=kept)
+    return RedirectResponse(f"/findings/{finding_id}#supervision", status_code=303)
+
+
+SUPERVISION_STEPS = frozenset({"plan", "interim", "progress", "acceptance", "signoff", "referral"})
+PHOTO_STEPS = frozenset({"plan", "interim", "acceptance"})
 
 
 @router.post("/findings/{finding_id}/rectification")
