@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from tracker.service.context import Context
 from tracker.service.photos import remove_unlinked
 from tracker.service.review_sweep import review_sweep
+from tracker.service.supervision_sweep import sweep_supervisions
 from tracker.service.sweep import sweep
 from tracker.stats import daybook
 from tracker.stats.digest import queue_digests
@@ -50,6 +51,22 @@ class LeasedJobs:
         )
         if reviews.reminded or reviews.escalated:
             log.info("review sweep: %d reminded, %d escalated", len(reviews.reminded), len(reviews.escalated))
+        # The stage deadlines of major hazards under supervision (tracker.service.supervision_sweep).
+        majors = await sweep_supervisions(
+            self.ctx.engine,
+            self.ctx.policy,
+            self.ctx.clock.now(),
+            self.ctx.settings.base_url,
+            self.ctx.settings.supervision_prefix,
+        )
+        if majors.mails:
+            log.info(
+                "supervision sweep: %d reminded, %d escalated, %d progress late, %d mails",
+                len(majors.reminded),
+                len(majors.escalated),
+                len(majors.progress_late),
+                majors.mails,
+            )
 
     async def digest_job(self) -> None:
         """The weekly digest of last week; the mail table's dedupe key keeps it to once per week and person."""

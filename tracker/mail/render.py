@@ -35,6 +35,7 @@ KINDS = (
     "deadline_moved",
     "review_reminder",
     "review_escalation",
+    "supervision_due",
 )
 
 

@@ -1,0 +1,98 @@
+"""The stage deadlines of a major hazard under supervision remind and escalate like any deadline: one mail per
+recipient and sweep listing every step that reached them, never a reminder and an escalation together."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.support.stack import add_facility, add_people, make_stack
+from tracker.admin import set_sectors
+from tracker.clock import FixedClock
+from tracker.domain.model import Actor, Role
+from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
+from tracker.service.supervision_sweep import sweep_supervisions
+from tracker.store.tables import mail, users
+
+# Monday 2 November 2026, 10:00 in China: the plan (5 working days) is due on Monday 9 November, reminded on
+# Thursday 5 November at 09:00, escalated when it passes and again three working days later at 09:00.
+START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+NO_NATS = "nats://127.0.0.1:9"
+BASE = "http://tracker.test"
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, database_url: str):
+    stack = await make_stack(tmp_path, database_url, NO_NATS, "smtp://127.0.0.1:9", clock=FixedClock(START))
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    await set_sectors(stack.engine, "chief", ["elderly"])
+    await set_sectors(stack.engine, "lead", ["elderly"])
+    yield stack
+    await stack.close()
+
+
+async def report_majors(stack, n: int) -> list[int]:
+    async with stack.engine.connect() as conn:
+        row = (await conn.execute(select(users).where(users.c.username == "inspector"))).one()
+    inspector = Actor(row.id, row.username, Role.INSPECTOR)
+    majors = [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "major"][:n]
+    reported = await report_inspection(
+        stack.engine,
+        stack.catalog,
+        inspector,
+        InspectionInput(1, "unannounced", "sweep-1", [ItemResult(code, "fail") for code in majors]),
+        START,
+        Notices(stack.policy, prefix="民安督"),
+    )
+    return reported.finding_ids
+
+
+async def sweep_at(stack, when: datetime):
+    return await sweep_supervisions(stack.engine, stack.policy, when, BASE, "民安督")
+
+
+async def mails(stack) -> list:
+    async with stack.engine.connect() as conn:
+        return list(
+            (
+                await conn.execute(select(mail).where(mail.c.kind == "supervision_due").order_by(mail.c.id))
+            ).all()
+        )
+
+
+async def test_the_plan_is_reminded_then_escalated_up_the_sector_one_mail_per_recipient(stack):
+    first, second = await report_majors(stack, 2)
+
+    assert (await sweep_at(stack, datetime(2026, 11, 4, 2, 0, tzinfo=UTC))).mails == 0
+    reminded = await sweep_at(stack, datetime(2026, 11, 5, 2, 0, tzinfo=UTC))
+    assert sorted(reminded.reminded) == [first, second]
+    [to_head] = await mails(stack)
+    # Both hazards in one mail to the facility, whose step the plan is.
+    assert to_head.to_addr == "head-f1@example.cn"
+    assert f"[{first}]" in to_head.text_body and f"[{second}]" in to_head.text_body
+    assert "治理方案：2026-11-09 到期" in to_head.text_body
+    assert (await sweep_at(stack, datetime(2026, 11, 5, 3, 0, tzinfo=UTC))).mails == 0
+
+    overdue = await sweep_at(stack, datetime(2026, 11, 10, 2, 0, tzinfo=UTC))
+    assert sorted(overdue.escalated) == [(first, 1), (second, 1)]
+    level1 = (await mails(stack))[1:]
+    assert sorted(m.to_addr for m in level1) == ["chief@mzj.cn", "head-f1@example.cn"]
+    assert all("第1级督办" in m.text_body and f"[{second}]" in m.text_body for m in level1)
+    assert (await sweep_at(stack, datetime(2026, 11, 12, 2, 0, tzinfo=UTC))).mails == 0
+
+    level2 = await sweep_at(stack, datetime(2026, 11, 13, 2, 0, tzinfo=UTC))
+    assert sorted(level2.escalated) == [(first, 2), (second, 2)]
+    assert [m.to_addr for m in (await mails(stack))[3:]] == ["lead@mzj.cn"]
+    assert (await sweep_at(stack, datetime(2026, 12, 1, 2, 0, tzinfo=UTC))).mails == 0
+
+
+async def test_a_deadline_first_swept_after_it_passed_escalates_without_a_reminder(stack):
+    [finding] = await report_majors(stack, 1)
+    swept = await sweep_at(stack, datetime(2026, 11, 10, 2, 0, tzinfo=UTC))
+    assert swept.reminded == [] and swept.escalated == [(finding, 1)]
+    for message in await mails(stack):
+        assert "到期" not in message.text_body and "第1级督办" in message.text_body
