@@ -156,6 +156,20 @@ async def test_a_major_hazard_goes_through_every_stage_to_the_sector_leads_signo
     assert accepted.json()["supervision"]["stage"] == "signoff"
     assert accepted.json()["supervision"]["accepted_at"] is not None
     assert accepted.json()["status"] != "closed"
+    # Whoever takes the next step was told by mail: the inspector, the section chief, the lead.
+    for to, stage in (
+        ("head-f1@example.cn", "治理方案"),
+        ("inspector@mzj.cn", "临时措施"),
+        ("chief@mzj.cn", "验收"),
+        ("lead@mzj.cn", "签字"),
+    ):
+        await stack.wait_for(
+            lambda to=to, stage=stage: [
+                m for m in smtp_recorder.messages if to in m.rcpt_tos and f"待办理：{stage}" in m.subject
+            ],
+            what=f"the mail to {to} for {stage}",
+        )
+    assert not [m for m in smtp_recorder.messages if "chief2@mzj.cn" in m.rcpt_tos]
 
     signed = await post(stack, "lead", fid, "signoff", {"note": "同意销号"})
     assert signed.status_code == 201, signed.text

@@ -17,6 +17,7 @@ from tracker.events.schemas import (
     OrderIssued,
     RectificationRejected,
     RectificationSubmitted,
+    SupervisionAdvanced,
     SweepCompleted,
 )
 from tracker.handlers.base import Reaction
@@ -92,6 +93,13 @@ async def tell_the_facility_the_new_grade(
     await notify.finding_regraded(conn, ctx, event.finding_id, now)
 
 
+async def ask_for_the_next_step(
+    event: SupervisionAdvanced, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
+    """When a major hazard under supervision reaches a stage, tell whoever takes its step."""
+    await notify.supervision_advanced(conn, ctx, event.finding_id, event.stage, now)
+
+
 def is_major(event: FindingReported) -> bool:
     return event.severity == "major"
 
@@ -118,4 +126,5 @@ REACTIONS: tuple[Reaction, ...] = (
     _reaction(ask_for_a_decision, ExtensionRequested),
     _reaction(tell_the_facility_the_decision, ExtensionDecided),
     _reaction(tell_the_facility_the_new_grade, FindingRegraded),
+    _reaction(ask_for_the_next_step, SupervisionAdvanced),
 )

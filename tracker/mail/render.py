@@ -36,6 +36,7 @@ KINDS = (
     "review_reminder",
     "review_escalation",
     "supervision_due",
+    "supervision_step",
 )
 
 

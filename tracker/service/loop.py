@@ -30,6 +30,7 @@ from tracker.events.schemas import (
     OrderIssued,
     RectificationRejected,
     RectificationSubmitted,
+    SupervisionAdvanced,
 )
 from tracker.service.context import load_calendar
 from tracker.service.photos import PDF
@@ -318,6 +319,10 @@ async def verify(
         await advance(
             conn, finding_id, step, policy, now, actor.id, note, {"verification_id": verification_id}
         )
+        advanced = SupervisionAdvanced(
+            finding_id=finding_id, facility_id=finding.facility_id, stage=step.after.value, occurred_at=now
+        )
+        await add_events(conn, [advanced], now)
         return verification_id
     if accepted:
         await _move(

@@ -8,18 +8,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Mode, Role
+from tracker.domain.supervision import Stage, whose_step
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.orders_pdf import attachment_for
 from tracker.service.context import Context
 from tracker.service.order_links import order_link
+from tracker.service.sectors import sector_emails
 from tracker.store.tables import (
     extension_requests,
     facilities,
     findings,
     inspections,
     rectifications,
+    supervisions,
     users,
     verifications,
 )
@@ -256,3 +260,42 @@ async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int,
         message=message,
         now=now,
     )
+
+
+async def supervision_advanced(
+    conn: AsyncConnection, ctx: Context, finding_id: int, stage: str, now: datetime
+) -> None:
+    """A major hazard under supervision reached `stage`: whoever takes its step hears, with the stage's deadline.
+    The plan and the rectification are the facility's, the interim measure's check the inspector's, 验收 the
+    section chiefs' of the facility's sector and the sign-off its bureau leads'. Closed, the closure mail tells."""
+    role = whose_step(Stage(stage))
+    if role is None:
+        return
+    rows = await _findings(conn, [finding_id])
+    facility = await _facility(conn, rows[0].facility_id)
+    if role == Role.FACILITY_HEAD.value:
+        recipients = [rows[0].owner_email or facility.head_email]
+    elif role == Role.INSPECTOR.value:
+        _, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id)
+    else:
+        recipients = await sector_emails(conn, Role(role), facility.sector)
+    due = await conn.scalar(
+        select(supervisions.c.stage_due_at).where(supervisions.c.finding_id == finding_id)
+    )
+    message = render(
+        "supervision_step",
+        facility=facility,
+        findings=rows,
+        stage=stage,
+        stage_day=due.astimezone(LOCAL_TZ).date().isoformat() if due else None,
+        link=_finding_link(ctx, finding_id),
+    )
+    for to in sorted({r for r in recipients if r}):
+        await queue_mail(
+            conn,
+            kind="supervision_step",
+            about=f"supervision:{finding_id}:{stage}",
+            to=to,
+            message=message,
+            now=now,
+        )

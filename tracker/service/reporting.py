@@ -19,7 +19,7 @@ from tracker.domain.errors import InvalidInput, ReferenceInUse
 from tracker.domain.grading import PENDING, Grade, crew, grade, onsite_time
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Severity, Status, may_report, visible_to
 from tracker.domain.policy import PolicySettings
-from tracker.events.schemas import FindingReported, InspectionSubmitted
+from tracker.events.schemas import FindingReported, InspectionSubmitted, SupervisionAdvanced
 from tracker.service import composite
 from tracker.service.photos import PDF
 from tracker.service.supervision_stage import DEFAULT_SUPERVISOR, open_for
@@ -350,7 +350,7 @@ async def _record(
     finding_ids += [fid for fid, _ in made]
     rows += [row for _, row in made]
     # Every major finding is put under supervision at once, judged by the one who graded it.
-    await open_for(
+    opened = await open_for(
         conn, finding_ids, actor.id, notices.policy, now, supervisor=notices.supervisor, prefix=notices.prefix
     )
     events: list = [
@@ -363,6 +363,10 @@ async def _record(
             occurred_at=now,
         )
         for finding_id, row in zip(finding_ids, rows, strict=True)
+    ]
+    events += [
+        SupervisionAdvanced(finding_id=fid, facility_id=facility.id, stage=stage.value, occurred_at=now)
+        for fid, stage in opened
     ]
     events.append(
         InspectionSubmitted(

@@ -131,9 +131,9 @@ async def open_for(
     now: datetime,
     supervisor: str = DEFAULT_SUPERVISOR,
     prefix: str = "",
-) -> list[int]:
+) -> list[tuple[int, Stage]]:
     """Give each major finding among `finding_ids` its notice: judged by the one who graded it, on the item's basis,
-    today; the 包保领导 is the bureau lead of the facility's sector. Returns the findings opened."""
+    today; the 包保领导 is the bureau lead of the facility's sector. Returns the findings opened, with their stage."""
     if not finding_ids:
         return []
     rows = (
@@ -149,6 +149,7 @@ async def open_for(
     ).all()
     year = now.astimezone(LOCAL_TZ).year
     leads: dict[str, int | None] = {}
+    opened = []
     for row in rows:
         if row.sector not in leads:
             people = await sector_people(conn, Role.BUREAU_LEAD, row.sector)
@@ -188,7 +189,8 @@ async def open_for(
                 },
             )
         )
-    return [row.id for row in rows]
+        opened.append((row.id, stage))
+    return opened
 
 
 async def inspector_of(conn: AsyncConnection, finding_id: int) -> int | None:
