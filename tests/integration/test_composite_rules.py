@@ -18,7 +18,7 @@ from tracker.orders_pdf import load_order, render_html
 from tracker.service import composite
 from tracker.service.loop import issue_order
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
-from tracker.store.tables import finding_links, findings, referrals, rule_notes, users
+from tracker.store.tables import finding_links, findings, referrals, rule_notes, supervisions, users
 
 # 2026-12-07 10:00 in Qidong: GB 35181-2025 is in force.
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -180,6 +180,12 @@ async def test_a_referral_is_answered_once(engine: AsyncEngine) -> None:
     )
     with pytest.raises(InvalidInput, match="answered already"):
         await composite.answer_referral(engine, open_one.id, "again", "x", NOW)
+    # The major hazard's notice waited at its judgement for this answer; now its plan is due.
+    async with engine.connect() as conn:
+        notice = (
+            await conn.execute(select(supervisions).where(supervisions.c.finding_id == open_one.finding_id))
+        ).one()
+    assert (notice.stage, notice.referral_answer) == ("plan", "经判定为重大火灾隐患")
 
 
 NIGHT = ["EBIKE-INDOOR-01", "FIRE-AUTO-02", "SVC-DUTY-01"]

@@ -4,7 +4,7 @@ sign-off, which alone closes it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,12 @@ from sqlalchemy import select
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
 from tracker.admin import add_user, set_sectors
+from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import NotAllowed
 from tracker.domain.model import Actor, Role
 from tracker.service.loop import decide_extension, request_extension
-from tracker.store.tables import extension_requests, users
+from tracker.store.tables import extension_requests, referrals, users
 
 PLAN = {
     "measures": "更换防火门，增设自动喷水灭火系统",
@@ -275,3 +276,56 @@ async def test_more_time_on_a_major_is_the_section_chiefs_of_its_sector(stack: S
         ).one()
     assert decided.status == "accepted" and decided.decided_by == chief.id
     assert (await view(stack, fid))["deadline"] == new_day.isoformat()
+
+
+# 2026-12-07 10:00 in Qidong: GB 35181-2025 is in force, so four fire items make a suspected 重大火灾隐患.
+COMPOSITE_DAY = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def quiet_stack(tmp_path: Path, database_url: str):
+    """The API alone, its clock fixed: no broker, no mail."""
+    stack = await make_stack(
+        tmp_path, database_url, "nats://127.0.0.1:9", "smtp://127.0.0.1:9", clock=FixedClock(COMPOSITE_DAY)
+    )
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    await set_sectors(stack.engine, "chief", ["elderly"])
+    await set_sectors(stack.engine, "lead", ["elderly"])
+    yield stack
+    await stack.close()
+
+
+async def test_a_suspected_major_fire_hazard_waits_at_its_judgement_for_the_fire_services_answer(quiet_stack):
+    stack = quiet_stack
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": 1,
+            "mode": "unannounced",
+            "client_ref": "fire-1",
+            "items": [
+                {"item": code, "result": "fail", "note": "现场发现"}
+                for code in ("FIRE-LANE-01", "FIRE-EXIT-01", "FIRE-HYDRANT-01", "FIRE-EXT-01")
+            ],
+        },
+    )
+    assert response.status_code == 201, response.text
+    [made] = [f for f in response.json()["findings"] if f["item"]["code"] == "RULE-FIRE-COMPOSITE-01"]
+    notice = made["supervision"]
+    assert notice["stage"] == "judgement" and notice["referred_to"] and notice["referral_answer"] is None
+    assert (await post(stack, "head", made["id"], "plan", PLAN)).status_code == 409
+    assert (await post(stack, "head", made["id"], "referral", {"answer": "是"})).status_code == 403
+    answered = await post(
+        stack, "inspector", made["id"], "referral", {"answer": "经消防救援机构判定为重大火灾隐患"}
+    )
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["supervision"]["stage"] == "plan"
+    assert answered.json()["supervision"]["referral_answer"] == "经消防救援机构判定为重大火灾隐患"
+    async with stack.engine.connect() as conn:
+        referral = (await conn.execute(select(referrals).where(referrals.c.finding_id == made["id"]))).one()
+    assert referral.answer == "经消防救援机构判定为重大火灾隐患" and referral.answered_by == "inspector"
+    again = await post(stack, "inspector", made["id"], "referral", {"answer": "再次"})
+    assert again.status_code == 409
+    assert (await post(stack, "head", made["id"], "plan", PLAN)).status_code == 201
