@@ -7,18 +7,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
+from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
 from tracker.admin import add_user, set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import NotAllowed
 from tracker.domain.model import Actor, Role
-from tracker.service.loop import decide_extension, request_extension
+from tracker.service.loop import decide_extension, issue_order, request_extension
 from tracker.store.tables import extension_requests, referrals, users
+from tracker.web.app import create_app
+from tracker.web.auth import COOKIE, csrf_token
 
 PLAN = {
     "measures": "更换防火门，增设自动喷水灭火系统",
@@ -329,3 +332,105 @@ async def test_a_suspected_major_fire_hazard_waits_at_its_judgement_for_the_fire
     again = await post(stack, "inspector", made["id"], "referral", {"answer": "再次"})
     assert again.status_code == 409
     assert (await post(stack, "head", made["id"], "plan", PLAN)).status_code == 201
+
+
+class Browser:
+    """One person's session on the pages, with the form token that goes with it."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(stack.ctx)), base_url="http://tracker.test"
+        )
+
+    async def login(self, username: str) -> Browser:
+        form = await self.client.get("/login")
+        response = await self.client.post(
+            "/login",
+            data={
+                "username": username,
+                "password": PASSWORD,
+                "next": "/my",
+                "login_token": login_token(form.text),
+            },
+        )
+        assert response.status_code == 303, response.text
+        return self
+
+    async def page(self, finding_id: int) -> str:
+        response = await self.client.get(f"/findings/{finding_id}")
+        assert response.status_code == 200, response.text
+        return response.text
+
+    async def step(self, finding_id: int, **data: str) -> httpx.Response:
+        csrf = csrf_token(self.stack.ctx.secret, self.client.cookies[COOKIE])
+        return await self.client.post(f"/findings/{finding_id}/supervision", data={"csrf": csrf, **data})
+
+
+FORMS = ("plan-form", "interim-form", "acceptance-form", "signoff-form", "progress-form")
+
+
+def forms_in(page: str) -> list[str]:
+    return [form for form in FORMS if f'id="{form}"' in page]
+
+
+async def test_the_finding_page_shows_the_stages_and_the_next_form_to_whose_step_it_is(quiet_stack):
+    stack = quiet_stack
+    major = next(i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "major")
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": 1,
+            "mode": "routine",
+            "client_ref": "page-1",
+            "items": [{"item": major, "result": "fail"}],
+        },
+    )
+    [found] = response.json()["findings"]
+    fid = found["id"]
+    async with stack.engine.begin() as conn:
+        await issue_order(conn, response.json()["id"], stack.policy, COMPOSITE_DAY)
+    people = {
+        name: await Browser(stack).login(name) for name in ("head", "inspector", "town", "chief", "lead")
+    }
+    try:
+        page = await people["head"].page(fid)
+        assert "重大事故隐患挂牌督办" in page and found["supervision"]["notice_no"] in page
+        assert forms_in(page) == ["plan-form"]
+        for other in ("inspector", "town", "chief", "lead"):
+            assert forms_in(await people[other].page(fid)) == [], other
+        refused = await people["inspector"].step(fid, step="plan", **PLAN)
+        assert refused.status_code == 403
+        filed = await people["head"].step(fid, step="plan", **PLAN)
+        assert filed.status_code == 303, filed.text
+
+        page = await people["head"].page(fid)
+        assert PLAN["measures"] in page and forms_in(page) == ["progress-form"]
+        assert forms_in(await people["inspector"].page(fid)) == ["interim-form"]
+        seen = await people["inspector"].step(fid, step="interim", note="三楼已停用")
+        assert seen.status_code == 303, seen.text
+
+        assert (await post(stack, "head", fid, "rectification", {"note": "已整改"})).status_code == 201
+        page = await people["inspector"].page(fid)
+        assert 'id="verify-form"' in page
+        assert (await post(stack, "inspector", fid, "verification", {"accepted": True})).status_code == 201
+        # Verified, it awaits 验收: no verification form any more, the chief's form instead.
+        assert 'id="verify-form"' not in await people["inspector"].page(fid)
+        assert "待验收" in await people["head"].page(fid)
+        assert forms_in(await people["chief"].page(fid)) == ["acceptance-form"]
+        assert forms_in(await people["lead"].page(fid)) == []
+        accepted = await people["chief"].step(fid, step="acceptance", decision="accept", note="验收合格")
+        assert accepted.status_code == 303, accepted.text
+
+        assert forms_in(await people["lead"].page(fid)) == ["signoff-form"]
+        assert forms_in(await people["chief"].page(fid)) == []
+        assert (await people["town"].step(fid, step="signoff", note="")).status_code == 403
+        signed = await people["lead"].step(fid, step="signoff", note="同意销号")
+        assert signed.status_code == 303, signed.text
+        page = await people["head"].page(fid)
+        assert "分管局领导签字，销号" in page and forms_in(page) == []
+        assert (await view(stack, fid))["status"] == "closed"
+    finally:
+        for browser in people.values():
+            await browser.client.aclose()
