@@ -398,6 +398,9 @@ async def test_the_finding_page_shows_the_stages_and_the_next_form_to_whose_step
         page = await people["head"].page(fid)
         assert "重大事故隐患挂牌督办" in page and found["supervision"]["notice_no"] in page
         assert forms_in(page) == ["plan-form"]
+        # The order page sends the head to the plan before any rectification.
+        order = await people["head"].client.get(f"/orders/{(await view(stack, fid))['order_id']}")
+        assert f'id="supervision-first-{fid}"' in order.text and "/rectification" not in order.text
         for other in ("inspector", "town", "chief", "lead"):
             assert forms_in(await people[other].page(fid)) == [], other
         refused = await people["inspector"].step(fid, step="plan", **PLAN)
@@ -434,3 +437,31 @@ async def test_the_finding_page_shows_the_stages_and_the_next_form_to_whose_step
     finally:
         for browser in people.values():
             await browser.client.aclose()
+
+
+async def test_a_downgrade_approved_takes_the_finding_off_the_track(quiet_stack):
+    stack = quiet_stack
+    major = next(i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "major")
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": 1,
+            "mode": "routine",
+            "client_ref": "down-1",
+            "items": [
+                {"item": major, "result": "fail", "severity": "general", "severity_reason": "裂缝细小"}
+            ],
+        },
+    )
+    [found] = response.json()["findings"]
+    # It stays major, and under supervision, until the decision.
+    assert found["severity"] == "major" and found["supervision"]["stage"] == "plan"
+    decided = await stack.client.post(
+        f"/api/findings/{found['id']}/downgrade",
+        headers=await stack.token("chief"),
+        json={"approved": True, "note": "同意"},
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["severity"] == "general" and decided.json()["supervision"] is None
+    assert "supervision_withdrawn" in [h["action"] for h in decided.json()["history"]]

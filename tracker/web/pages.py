@@ -1093,7 +1093,7 @@ async def _order_page(
             .scalars()
             .all()
         )
-        views = [await finding_view(conn, fid, now) for fid in ids]
+        views = [await finding_view(conn, fid, now, prefix=ctx.settings.supervision_prefix) for fid in ids]
         asked = await _extensions(conn, list(ids))
     for view in views:
         view["days_left"] = _days_left(view, now)
