@@ -73,15 +73,18 @@ async def test_the_plan_is_reminded_then_escalated_up_the_sector_one_mail_per_re
     [to_head] = await mails(stack)
     # Both hazards in one mail to the facility, whose step the plan is.
     assert to_head.to_addr == "head-f1@example.cn"
-    assert f"[{first}]" in to_head.text_body and f"[{second}]" in to_head.text_body
-    assert "治理方案：2026-11-09 到期" in to_head.text_body
+    assert "民安督〔2026〕1号" in to_head.text_body and "民安督〔2026〕2号" in to_head.text_body
+    # In the facility's words: Chinese only, no finding numbers.
+    assert "治理方案：2026年11月9日 到期" in to_head.text_body and f"[{first}]" not in to_head.text_body
     assert (await sweep_at(stack, datetime(2026, 11, 5, 3, 0, tzinfo=UTC))).mails == 0
 
     overdue = await sweep_at(stack, datetime(2026, 11, 10, 2, 0, tzinfo=UTC))
     assert sorted(overdue.escalated) == [(first, 1), (second, 1)]
     level1 = (await mails(stack))[1:]
     assert sorted(m.to_addr for m in level1) == ["chief@mzj.cn", "head-f1@example.cn"]
-    assert all("第1级督办" in m.text_body and f"[{second}]" in m.text_body for m in level1)
+    assert all("第1级督办" in m.text_body and "民安督〔2026〕2号" in m.text_body for m in level1)
+    [to_chief] = [m for m in level1 if m.to_addr == "chief@mzj.cn"]
+    assert f"[{second}]" in to_chief.text_body and "2026-11-09" in to_chief.text_body
     assert (await sweep_at(stack, datetime(2026, 11, 12, 2, 0, tzinfo=UTC))).mails == 0
 
     level2 = await sweep_at(stack, datetime(2026, 11, 13, 2, 0, tzinfo=UTC))

@@ -230,3 +230,34 @@ def test_it_lists_every_rectification_waiting_for_verification_in_one_mail(kind:
     assert message.html.index('lang="zh-CN"') < message.html.index('lang="en"')
     if level:
         assert "第1级" in message.subject and "科室负责人" in message.text
+
+
+def test_a_major_hazards_steps_read_to_the_facility_in_chinese_only():
+    steps = [
+        {
+            "id": 7,
+            "facility": FACILITY.name,
+            "item_zh": "安全出口堵塞",
+            "notice_no": "民安督〔2026〕1号",
+            "what": "overdue",
+            "stage_zh": "治理方案",
+            "stage_en": "Remediation plan",
+            "day": date(2027, 1, 18),
+            "level": 1,
+            "link": LINK,
+        }
+    ]
+    for kind, extra in (
+        ("supervision_due", {"steps": steps, "link": None}),
+        ("supervision_step", {"stage": "plan"}),
+    ):
+        message = render(kind, **{**context(), **extra, "for_staff": False})
+        html_words = re.sub(r"<[^>]*>", "", message.html)
+        for text in (message.subject, message.text, html_words):
+            assert not re.search(r"[A-Za-z]{3,}", text.replace(LINK, "")), (kind, text)
+            assert "[7]" not in text and "FIRE-EXIT-01" not in text
+        assert 'lang="en"' not in message.html
+    assert (
+        "治理方案：期限 2027年1月18日 已过（第1级督办）"
+        in render("supervision_due", **{**context(), "steps": steps, "link": None, "for_staff": False}).text
+    )

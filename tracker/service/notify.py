@@ -287,7 +287,9 @@ async def supervision_advanced(
         facility=facility,
         findings=rows,
         stage=stage,
-        stage_day=due.astimezone(LOCAL_TZ).date().isoformat() if due else None,
+        stage_day=due.astimezone(LOCAL_TZ).date() if due else None,
+        # The facility reads its mail in Chinese only, without internal codes.
+        for_staff=role != Role.FACILITY_HEAD.value,
         link=_finding_link(ctx, finding_id),
     )
     for to in sorted({r for r in recipients if r}):

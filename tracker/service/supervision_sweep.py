@@ -201,8 +201,12 @@ async def _mail(conn: AsyncConnection, items: list[_Item], now: datetime, base_u
         ).all()
     }
     by_recipient: dict[str, list[_Item]] = {}
+    # The facilities' own addresses: their mail reads in Chinese only, without internal codes.
+    facility_addresses: set[str] = set()
     for item in items:
-        for to in await _recipients(conn, item, rows[item.finding_id]):
+        f = rows[item.finding_id]
+        facility_addresses |= {f.owner_email or f.head_email} - {None, ""}
+        for to in await _recipients(conn, item, f):
             by_recipient.setdefault(to, []).append(item)
     sent = 0
     for to, mine in sorted(by_recipient.items()):
@@ -213,17 +217,20 @@ async def _mail(conn: AsyncConnection, items: list[_Item], now: datetime, base_u
                 {
                     "id": f.id,
                     "facility": f.facility_name,
+                    "item_zh": f.item_zh,
                     "notice_no": notice_number(prefix, f.year, f.number),
                     "what": item.what,
                     "stage_zh": LABELS_ZH[item.stage],
                     "stage_en": LABELS_EN[item.stage],
-                    "day": item.due.astimezone(LOCAL_TZ).date().isoformat(),
+                    "day": item.due.astimezone(LOCAL_TZ).date(),
                     "level": item.level,
                     "link": f"{base_url}/findings/{f.id}",
                 }
             )
         listed = [rows[i] for i in sorted({item.finding_id for item in mine})]
-        message = render("supervision_due", findings=listed, steps=steps, link=None)
+        message = render(
+            "supervision_due", findings=listed, steps=steps, link=None, for_staff=to not in facility_addresses
+        )
         # The same steps reach a recipient once, however often the sweep runs.
         key = "|".join(
             sorted(f"{i.finding_id}:{i.what}:{i.stage.value}:{i.level}:{i.due.isoformat()}" for i in mine)

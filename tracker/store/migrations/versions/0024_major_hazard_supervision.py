@@ -5,7 +5,7 @@ inspector who reported them on the item's basis, the bureau lead of the facility
 `plan` (`rectification` once submitted) with no stage deadline (none is invented after the fact).
 
 Revision ID: 0024
-Revises: 0023
+Revises: 0025
 """
 
 import os
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
