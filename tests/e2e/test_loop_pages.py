@@ -52,7 +52,8 @@ def test_unannounced_inspection_to_verified_closure(
     inspector.wait_for_url("**/walk?**")  # and its scripts loaded
     expect(inspector.locator(".mode-badge")).to_contain_text("四不两直")
 
-    first = inspector.locator("fieldset.item").first
+    # A general hazard: a major one goes the supervision's way (plan, interim measure, 验收, sign-off) instead.
+    first = inspector.locator("fieldset.item[data-sev=general]").first
     code = first.get_attribute("data-code")
     first.locator("label.r-fail").click()
     expect(first.locator(".fail-details")).to_be_visible()
