@@ -148,6 +148,8 @@ async def test_a_major_hazard_goes_through_every_stage_to_the_sector_leads_signo
     assert verified.json()["status"] != "closed"
     assert verified.json()["closed_at"] is None
     assert verified.json()["supervision"]["stage"] == "acceptance"
+    # Its 复查 is done: no 复查 deadline chases it while 验收 and the sign-off run on theirs.
+    assert submitted.json()["review_deadline"] is not None and verified.json()["review_deadline"] is None
 
     assert (await post(stack, "lead", fid, "acceptance", {"accepted": True, "note": "x"})).status_code == 403
     assert (
