@@ -20,6 +20,7 @@ from tracker.service import record
 from tracker.spreadsheets import append_row
 from tracker.stats import charts, daybook
 from tracker.stats import query as q
+from tracker.stats.board import Board
 from tracker.stats.labels import (
     DIMENSION_NAMES,
     METRIC_NAMES,
@@ -83,6 +84,8 @@ class Dashboard:
     towns: list[str] = field(default_factory=list)
     # Items put right while the inspectors were there (当场整改): no finding, so counted from the inspections.
     fixed: int = 0
+    # The major-hazard board (tracker.stats.board), read for the dashboard page only.
+    board: Board | None = None
 
     def url(self, metric: str, flt: q.Filter | None = None, period: Period | None = None) -> str:
         return q.findings_url(metric, period or self.period, flt or self.flt)

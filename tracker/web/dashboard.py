@@ -22,6 +22,7 @@ from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.stats import daybook, oversight
 from tracker.stats import query as q
+from tracker.stats.board import major_board
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
 from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
@@ -111,6 +112,9 @@ async def _dashboard(
     scope = visible_to(actor)
     if not scope.everything:
         d.towns = [scope.town or ""]
+    if not whole_lists:  # the page, not an export: the major-hazard board as it stands now
+        prefix = ctx.settings.supervision_prefix
+        d.board = await read(ctx.engine, lambda conn: major_board(conn, flt, now, prefix, DASHBOARD_ROWS))
     return d
 
 

@@ -1,0 +1,133 @@
+"""The major-hazard board (重大事故隐患督办看板) of the dashboard: every open major hazard in the dashboard's scope, the
+stage of its supervision (tracker.domain.supervision), the days left at that stage, its 包保领导 and the actions
+taken on it. One query over the findings and their supervision rows, read as it stands now: the board shows
+today's work whatever period the page counts.
+
+Actions taken: the finding's history rows of its supervision steps (plan, interim measure verified, acceptance …);
+the escalation actions on record (催办, 约谈 …) are not counted here yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tracker.domain.supervision import LABELS_EN, LABELS_ZH, Stage, notice_number
+from tracker.stats.periods import local_day
+from tracker.stats.query import Filter
+from tracker.store.tables import facilities, findings, history, supervisions, users
+
+f = findings
+s = supervisions
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    finding_id: int
+    facility_name: str
+    town: str
+    item_zh: str
+    item_en: str
+    stage: Stage | None  # None: a major hazard with no supervision record (graded before the track existed)
+    notice_no: str | None
+    due_at: datetime | None  # the stage's deadline; at the rectification, the finding's own
+    days_left: int | None  # calendar days from today to that deadline's day; negative when overdue
+    lead: str | None  # 包保领导
+    actions: int
+
+    @property
+    def stage_zh(self) -> str:
+        return LABELS_ZH[self.stage] if self.stage else "未建督办"
+
+    @property
+    def stage_en(self) -> str:
+        return LABELS_EN[self.stage] if self.stage else "not listed"
+
+    @property
+    def url(self) -> str:
+        return f"/findings/{self.finding_id}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "finding_id": self.finding_id,
+            "facility": self.facility_name,
+            "town": self.town,
+            "item": self.item_zh,
+            "stage": self.stage.value if self.stage else None,
+            "notice_no": self.notice_no,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "days_left": self.days_left,
+            "lead": self.lead,
+            "actions": self.actions,
+        }
+
+
+@dataclass(frozen=True)
+class Board:
+    rows: list[BoardRow]
+    total: int  # open major hazards in scope; rows holds the most urgent `limit` of them
+
+
+def _open_majors(flt: Filter) -> list[Any]:
+    return [f.c.severity == "major", f.c.closed_at.is_(None), *flt.clauses()]
+
+
+async def major_board(
+    conn: AsyncConnection, flt: Filter, now: datetime, prefix: str, limit: int | None = None
+) -> Board:
+    """The open major hazards of `flt`'s scope, the nearest stage deadline first (those with none last)."""
+    # The rectification runs on the finding's own deadline; every other stage has a deadline of its own.
+    due = case((s.c.stage == Stage.RECTIFICATION.value, f.c.due_at), else_=s.c.stage_due_at)
+    actions = (
+        select(func.count())
+        .where(history.c.finding_id == f.c.id, history.c.action.like("supervision%"))
+        .scalar_subquery()
+    )
+    lead = users.alias("lead")
+    query = (
+        select(
+            f.c.id,
+            facilities.c.name,
+            f.c.town,
+            f.c.item_zh,
+            f.c.item_en,
+            s.c.stage,
+            s.c.year,
+            s.c.number,
+            due.label("due"),
+            func.coalesce(func.nullif(lead.c.name, ""), lead.c.username).label("lead"),
+            actions.label("actions"),
+        )
+        .select_from(f)
+        .join(facilities, facilities.c.id == f.c.facility_id)
+        .outerjoin(s, s.c.finding_id == f.c.id)
+        .outerjoin(lead, lead.c.id == s.c.lead_id)
+        .where(*_open_majors(flt))
+        .order_by(due.is_(None), due, f.c.id)
+        .limit(limit)
+    )
+    today = local_day(now)
+    rows = [
+        BoardRow(
+            finding_id=r.id,
+            facility_name=r.name,
+            town=r.town,
+            item_zh=r.item_zh,
+            item_en=r.item_en,
+            stage=Stage(r.stage) if r.stage else None,
+            notice_no=notice_number(prefix, r.year, r.number) if r.year else None,
+            due_at=r.due,
+            days_left=(local_day(r.due) - today).days if r.due else None,
+            lead=r.lead,
+            actions=r.actions,
+        )
+        for r in (await conn.execute(query)).all()
+    ]
+    total = len(rows)
+    if limit is not None and total >= limit:
+        total = await conn.scalar(select(func.count()).select_from(f).where(*_open_majors(flt)))
+    return Board(rows, total)
