@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     county_word: str = "全县"
     # The username of the bureau's principal lead (主要负责人), the top of a bureau-run facility's ladder.
     principal: str | None = None
+    # Where a closed major hazard is filed upward (e.g. 县安委办, 市民政局): comma-separated addresses, each mailed the
+    # 销号 document. Empty: the filing is still recorded on the finding, and no mail goes out.
+    upward_emails: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -123,6 +126,22 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(COUNTY_WORDS)}")
         return value
 
+    @field_validator("upward_emails")
+    @classmethod
+    def _upward_emails(cls, value: str) -> str:
+        for address in _addresses(value):
+            local, at, domain = address.partition("@")
+            if not (local and at and "." in domain) or any(
+                c.isspace() or c in "<>;@" for c in local + domain
+            ):
+                raise ValueError(f"{address!r} is not an email address; give addresses separated by commas")
+        return value
+
+    @property
+    def upward_recipients(self) -> list[str]:
+        """TRACKER_UPWARD_EMAILS as a list, each address once, in the order given."""
+        return list(dict.fromkeys(_addresses(self.upward_emails)))
+
     @property
     def db_url(self) -> str:
         if self.database_url:
@@ -151,6 +170,10 @@ class Settings(BaseSettings):
         if not value:
             raise ConfigError(f"TRACKER_{name.upper()} is not set")
         return value
+
+
+def _addresses(value: str) -> list[str]:
+    return [a.strip() for a in value.split(",") if a.strip()]
 
 
 def load_settings(data_dir: Path | None = None) -> Settings:

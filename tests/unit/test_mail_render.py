@@ -56,6 +56,8 @@ def context(**changes: object) -> dict:
         "reminded": [],
         "by_zh": "2026年12月7日9时",
         "by_en": "2026-12-07 09:00",
+        "notice_no": "民安督〔2026〕3号",
+        "issuer": "启东市民政局",
         **changes,
     }
 
@@ -168,6 +170,15 @@ def test_it_urges_the_facility_in_its_own_words():
     assert "灭火器过期" in message.text and "整改期限即将到期" in message.text
     now = render("urge", **context(by_zh=None, by_en=None))
     assert "请立即完成整改并报告" in now.subject
+
+
+def test_it_files_a_closed_major_hazard_upward_under_its_notice_number_in_chinese_only():
+    message = render("upward_filing", **{**context(findings=[finding(severity="major")]), "for_staff": False})
+    assert "民安督〔2026〕3号" in message.subject and "销号备案" in message.subject
+    assert "启东市民政局挂牌督办的重大事故隐患" in message.text and "附件" in message.text
+    assert "重大事故隐患" in message.html and "安全出口堵塞" in message.html
+    for text in (message.subject, message.text, re.sub(r"<[^>]*>", "", message.html)):
+        assert not re.search(r"[A-Za-z]{3,}", text) and "FIRE-EXIT-01" not in text
 
 
 def test_it_refuses_an_unknown_kind():

@@ -24,6 +24,7 @@ from tracker.handlers.base import Reaction
 from tracker.service import notify, sweep_mail
 from tracker.service.context import Context
 from tracker.service.loop import issue_order
+from tracker.service.upward import file_upward
 
 
 async def issue_the_order(
@@ -57,6 +58,13 @@ async def announce_the_closure(
 ) -> None:
     """When a finding is closed, tell the facility (and the bureau lead, if it was listed)."""
     await notify.finding_closed(conn, ctx, event.finding_id, event.verification_id, now)
+
+
+async def file_the_closure_upward(
+    event: FindingClosed, conn: AsyncConnection, ctx: Context, now: datetime
+) -> None:
+    """When a major hazard is signed off (销号), file it upward: a record, and the 销号 document to each configured address."""
+    await file_upward(conn, ctx, event.finding_id, now)
 
 
 async def return_to_the_facility(
@@ -121,6 +129,7 @@ REACTIONS: tuple[Reaction, ...] = (
     _reaction(alert_the_bureau_lead, FindingReported, wants=is_major),
     _reaction(ask_for_verification, RectificationSubmitted),
     _reaction(announce_the_closure, FindingClosed),
+    _reaction(file_the_closure_upward, FindingClosed),
     _reaction(return_to_the_facility, RectificationRejected),
     _reaction(mail_the_sweep, SweepCompleted),
     _reaction(ask_for_a_decision, ExtensionRequested),

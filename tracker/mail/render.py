@@ -37,6 +37,7 @@ KINDS = (
     "review_escalation",
     "supervision_due",
     "supervision_step",
+    "upward_filing",
 )
 
 

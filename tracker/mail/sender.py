@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.clock import Clock
+from tracker.closure_pdf import closure_pdf_file, finding_of_attachment
 from tracker.orders_pdf import PRINTERS, order_of_attachment, order_pdf_file
 from tracker.store.tables import mail
 
@@ -44,16 +45,20 @@ class AttachmentError(Exception):
 
 
 async def make_attachments(engine: AsyncEngine, row) -> list[Attachment]:
-    """Render what the row names in its `attachment` column: the order PDF is made now, in a thread, with
-    no transaction open (WeasyPrint takes a few hundred milliseconds)."""
+    """Render what the row names in its `attachment` column: the order PDF or a 销号 document is made now, in a
+    printer process, with no transaction open (WeasyPrint takes a few hundred milliseconds)."""
     name = getattr(row, "attachment", None)
     if not name:
         return []
-    order_id = order_of_attachment(name)
-    if order_id is None:
+    order_id, finding_id = order_of_attachment(name), finding_of_attachment(name)
+    if order_id is not None:
+        made = order_pdf_file(engine, order_id)
+    elif finding_id is not None:  # a major hazard's 销号 document, filed upward
+        made = closure_pdf_file(engine, finding_id)
+    else:
         raise AttachmentError(f"unknown attachment {name!r}")
     try:
-        file_name, data = await order_pdf_file(engine, order_id)
+        file_name, data = await made
     except Exception as error:
         raise AttachmentError(f"cannot render {name}: {error!r}") from error
     return [Attachment(file_name, "application/pdf", data)]

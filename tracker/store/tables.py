@@ -756,3 +756,14 @@ supervision_reports = Table(
     Column("by_user", ForeignKey("users.id"), nullable=False),
     Column("note", Text, nullable=False),
 )
+
+# A closed major hazard filed upward (tracker.service.upward, migration 0028): once per finding, with the addresses
+# the 销号 document was mailed to (TRACKER_UPWARD_EMAILS when it closed; empty when none was configured).
+upward_filings = Table(
+    "upward_filings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("finding_id", ForeignKey("findings.id"), nullable=False, unique=True),
+    Column("filed_at", UTCDateTime, nullable=False),
+    Column("recipients", JSON, nullable=False),
+)

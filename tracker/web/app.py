@@ -36,6 +36,7 @@ from tracker.web.auth import (
     page_csrf,
     require_roles,
 )
+from tracker.web.closure import router as closure_router
 from tracker.web.dashboard import router as dashboard_router
 from tracker.web.docs import add_docs
 from tracker.web.headers import SecurityHeaders
@@ -67,6 +68,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(router)
     app.include_router(pages_router)
     app.include_router(dashboard_router)
+    app.include_router(closure_router)
     add_docs(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
