@@ -97,6 +97,7 @@ GET    /inspect/done/{inspection_id}                               401        40
 GET    /inspections/{inspection_id}/record.pdf                     401        401          200          200/404/404    200/200/404   200            200          200
 GET    /my                                                         401        401          200          200            200           200            200          200
 GET    /findings/{finding_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
+GET    /findings/{finding_id}/closure.pdf                          401        401          404          404            404           404            404          404
 POST   /findings/{finding_id}/verify                               401        401          303          403/404/404    303/303/404   303            303          303
 POST   /findings/{finding_id}/extension/{request_id}               401        401          303          403/404/404    403/403/404   303            303          303
 POST   /findings/{finding_id}/downgrade                            401        401          403          403/404/404    403/403/404   303            303          303
@@ -132,6 +133,8 @@ GET    /admin/mail/{name}                                          401        40
 #   its plan (201); whoever else may take a later step passes the check of who they are and is told the step is
 #   not yet due (409). The chief and lead answer for the elderly sector these nursing homes belong to; the finding
 #   was referred nowhere, so recording a referral's answer is not due either.
+# - closure.pdf is the 销号 document of a signed-off major hazard; none is signed off here, so nobody gets one. Who
+#   gets a signed-off one is tested in test_upward_filing.py.
 
 Key = tuple[str, str]  # (method, path template with an optional #case)
 Cell = tuple[int, int, int]  # own, other facility, other town
@@ -556,6 +559,9 @@ REQUESTS: dict[Key, Build] = {
     ),
     ("GET", "/my"): lambda w, p, c: Call("/my"),
     ("GET", "/findings/{finding_id}"): lambda w, p, c: Call(f"/findings/{p.open_finding}"),
+    ("GET", "/findings/{finding_id}/closure.pdf"): lambda w, p, c: Call(
+        f"/findings/{p.open_finding}/closure.pdf"
+    ),
     ("POST", "/findings/{finding_id}/verify"): lambda w, p, c: Call(
         f"/findings/{p.submitted_finding}/verify", data={"decision": "accept", "note": "复查合格"}
     ),

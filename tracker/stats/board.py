@@ -3,8 +3,9 @@ stage of its supervision (tracker.domain.supervision), the days left at that sta
 taken on it. One query over the findings and their supervision rows, read as it stands now: the board shows
 today's work whatever period the page counts.
 
-Actions taken: the finding's history rows of its supervision steps (plan, interim measure verified, acceptance …);
-the escalation actions on record (催办, 约谈 …) are not counted here yet.
+Actions taken: the finding's history rows of its supervision steps (the notice, the plan, the interim measure
+verified, progress reports, the acceptance …); the escalation actions on record (催办, 约谈 …) are not counted here
+yet.
 """
 
 from __future__ import annotations
@@ -129,5 +130,6 @@ async def major_board(
     ]
     total = len(rows)
     if limit is not None and total >= limit:
-        total = await conn.scalar(select(func.count()).select_from(f).where(*_open_majors(flt)))
+        counted = select(func.count()).select_from(f).where(*_open_majors(flt))
+        total = (await conn.execute(counted)).scalar_one()
     return Board(rows, total)

@@ -578,6 +578,8 @@ async def _finding_page(
             "rejection_days": item_days if item_days is not None else ctx.policy.rejection_deadline_days,
             "max_rejection_days": MAX_REJECTION_DAYS,
             **supervision_context(actor, row, view, ctx.clock.now()),
+            # The 销号 document filed upward is the bureau's: its link is not shown to the facility.
+            "closure_link": actor.role is not Role.FACILITY_HEAD,
         },
         status_code=status_code,
     )
