@@ -9,6 +9,7 @@ Staff-only words stay off it: the notes of advising rules, a grade's internal re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -109,7 +110,12 @@ async def load_closure(conn: AsyncConnection, finding_id: int) -> ClosureDocumen
 def _plan(plan: Any) -> dict[str, str]:
     """The 五落实 as filed; anything missing prints as an empty cell, never as a guess."""
     plan = plan if isinstance(plan, dict) else {}
-    return {key: str(plan.get(key) or "").strip() for key in PLAN_FIELDS}
+    filed = {key: str(plan.get(key) or "").strip() for key in PLAN_FIELDS}
+    try:  # the API takes the deadline as 2027-03-31; a document writes 2027年3月31日
+        filed["deadline"] = cn_date(date.fromisoformat(filed["deadline"]))
+    except ValueError:
+        pass
+    return filed
 
 
 def render_html(doc: ClosureDocument, settings: Settings | None = None) -> str:
