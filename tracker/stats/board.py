@@ -52,20 +52,6 @@ class BoardRow:
     def url(self) -> str:
         return f"/findings/{self.finding_id}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "finding_id": self.finding_id,
-            "facility": self.facility_name,
-            "town": self.town,
-            "item": self.item_zh,
-            "stage": self.stage.value if self.stage else None,
-            "notice_no": self.notice_no,
-            "due_at": self.due_at.isoformat() if self.due_at else None,
-            "days_left": self.days_left,
-            "lead": self.lead,
-            "actions": self.actions,
-        }
-
 
 @dataclass(frozen=True)
 class Board:
