@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
@@ -16,6 +17,7 @@ from tracker.stats.board import major_board
 from tracker.stats.periods import local_day
 from tracker.stats.query import Filter
 from tracker.store.db import read
+from tracker.store.tables import history
 
 MAJOR, GENERAL = "BLDG-DANGER-01", "FIRE-EXIT-01"  # in an elderly-care home: a major and a general hazard
 PLAN = {
@@ -103,6 +105,17 @@ async def test_the_board_lists_the_open_majors_of_the_scope_with_stage_days_lead
             f"/api/findings/{home_major}/{step}", headers=await stack.token(who), json=body
         )
         assert response.status_code == 201, response.text
+    # The section chief summoned F1's head for a talk (约谈): the history row an escalation action is recorded with.
+    async with stack.engine.begin() as conn:
+        await conn.execute(
+            insert(history).values(
+                finding_id=home_major,
+                at=stack.clock.now(),
+                action="action_interview",
+                note="约谈院长",
+                data={"kind": "interview"},
+            )
+        )
     home, away = await _view(stack, home_major), await _view(stack, other_major)
     assert home["supervision"]["stage"] == "rectification" and away["supervision"]["stage"] == "plan"
 
@@ -114,11 +127,11 @@ async def test_the_board_lists_the_open_majors_of_the_scope_with_stage_days_lead
     # At the rectification the finding's own deadline runs.
     assert f"{_days(home['deadline'], today)} 天" in row
     assert f'href="/findings/{home_major}"' in row
-    # The supervision's steps on record: the notice (挂牌督办), the plan and the interim check.
-    assert re.search(r"已采取措施 Actions</span><a [^>]*>3</a>", row)
+    # The supervision's steps on record (the notice, the plan, the interim check) and the 约谈.
+    assert re.search(r"已采取措施 Actions</span><a [^>]*>4</a> <span class=\"en\">其中督办措施 1 ", row)
     stage, row = board[other_major]
     assert stage == "plan" and "治理方案" in row and "陈局长" in row
-    assert re.search(r"已采取措施 Actions</span><a [^>]*>1</a>", row)  # its notice
+    assert re.search(r"已采取措施 Actions</span><a [^>]*>1</a></span>", row)  # its notice
     assert "民安督〔" in row and f'href="/findings/{other_major}"' in row
     # The plan's own deadline, as the finding's supervision gives it.
     plan_day = local_day(datetime.fromisoformat(away["supervision"]["stage_due_at"]))

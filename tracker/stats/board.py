@@ -3,9 +3,9 @@ stage of its supervision (tracker.domain.supervision), the days left at that sta
 taken on it. One query over the findings and their supervision rows, read as it stands now: the board shows
 today's work whatever period the page counts.
 
-Actions taken: the finding's history rows of its supervision steps (the notice, the plan, the interim measure
-verified, progress reports, the acceptance …); the escalation actions on record (催办, 约谈 …) are not counted here
-yet.
+Actions taken, read from the finding's history: the steps of its supervision (the notice, the plan, the interim
+measure verified, progress reports, the acceptance …) and the escalation actions recorded on it (催办, 约谈, 通报, 移送,
+责令停业整顿, 信用措施: each writes an `action_<kind>` history row with its finding_actions row).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class BoardRow:
     due_at: datetime | None  # the stage's deadline; at the rectification, the finding's own
     days_left: int | None  # calendar days from today to that deadline's day; negative when overdue
     lead: str | None  # 包保领导
-    actions: int
+    steps: int  # supervision steps on record
+    escalations: int  # escalation actions on record (催办, 约谈 …)
 
     @property
     def stage_zh(self) -> str:
@@ -47,6 +48,10 @@ class BoardRow:
     @property
     def stage_en(self) -> str:
         return LABELS_EN[self.stage] if self.stage else "not listed"
+
+    @property
+    def actions(self) -> int:
+        return self.steps + self.escalations
 
     @property
     def url(self) -> str:
@@ -69,11 +74,12 @@ async def major_board(
     """The open major hazards of `flt`'s scope, the nearest stage deadline first (those with none last)."""
     # The rectification runs on the finding's own deadline; every other stage has a deadline of its own.
     due = case((s.c.stage == Stage.RECTIFICATION.value, f.c.due_at), else_=s.c.stage_due_at)
-    actions = (
-        select(func.count())
-        .where(history.c.finding_id == f.c.id, history.c.action.like("supervision%"))
-        .scalar_subquery()
-    )
+
+    def taken(action: Any) -> Any:
+        return select(func.count()).where(history.c.finding_id == f.c.id, action).scalar_subquery()
+
+    steps = taken(history.c.action.like("supervision%"))
+    escalations = taken(history.c.action.like("action\\_%", escape="\\"))
     lead = users.alias("lead")
     query = (
         select(
@@ -87,7 +93,8 @@ async def major_board(
             s.c.number,
             due.label("due"),
             func.coalesce(func.nullif(lead.c.name, ""), lead.c.username).label("lead"),
-            actions.label("actions"),
+            steps.label("steps"),
+            escalations.label("escalations"),
         )
         .select_from(f)
         .join(facilities, facilities.c.id == f.c.facility_id)
@@ -110,7 +117,8 @@ async def major_board(
             due_at=r.due,
             days_left=(local_day(r.due) - today).days if r.due else None,
             lead=r.lead,
-            actions=r.actions,
+            steps=r.steps,
+            escalations=r.escalations,
         )
         for r in (await conn.execute(query)).all()
     ]
