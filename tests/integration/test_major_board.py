@@ -8,7 +8,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
@@ -17,7 +16,6 @@ from tracker.stats.board import major_board
 from tracker.stats.periods import local_day
 from tracker.stats.query import Filter
 from tracker.store.db import read
-from tracker.store.tables import history
 
 MAJOR, GENERAL = "BLDG-DANGER-01", "FIRE-EXIT-01"  # in an elderly-care home: a major and a general hazard
 PLAN = {
@@ -105,17 +103,13 @@ async def test_the_board_lists_the_open_majors_of_the_scope_with_stage_days_lead
             f"/api/findings/{home_major}/{step}", headers=await stack.token(who), json=body
         )
         assert response.status_code == 201, response.text
-    # The section chief summoned F1's head for a talk (约谈): the history row an escalation action is recorded with.
-    async with stack.engine.begin() as conn:
-        await conn.execute(
-            insert(history).values(
-                finding_id=home_major,
-                at=stack.clock.now(),
-                action="action_interview",
-                note="约谈院长",
-                data={"kind": "interview"},
-            )
-        )
+    # The sector's lead summoned F1's head for a talk (约谈): an escalation action on record.
+    talk = await stack.client.post(
+        f"/api/findings/{home_major}/actions",
+        headers=await stack.token("chen"),
+        json={"kind": "interview", "note": "约谈院长，督促落实治理方案"},
+    )
+    assert talk.status_code == 201, talk.text
     home, away = await _view(stack, home_major), await _view(stack, other_major)
     assert home["supervision"]["stage"] == "rectification" and away["supervision"]["stage"] == "plan"
 

@@ -3,9 +3,9 @@ stage of its supervision (tracker.domain.supervision), the days left at that sta
 taken on it. One query over the findings and their supervision rows, read as it stands now: the board shows
 today's work whatever period the page counts.
 
-Actions taken, read from the finding's history: the steps of its supervision (the notice, the plan, the interim
-measure verified, progress reports, the acceptance …) and the escalation actions recorded on it (催办, 约谈, 通报, 移送,
-责令停业整顿, 信用措施: each writes an `action_<kind>` history row with its finding_actions row).
+Actions taken: the escalation actions recorded on it (finding_actions: 催办, 约谈, 通报, 移送, 责令停业整顿, 信用措施)
+and the steps of its supervision on record (its history: the notice, the plan, the interim measure verified,
+progress reports, the acceptance …).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain.supervision import LABELS_EN, LABELS_ZH, Stage, notice_number
 from tracker.stats.periods import local_day
 from tracker.stats.query import Filter
-from tracker.store.tables import facilities, findings, history, supervisions, users
+from tracker.store.tables import facilities, finding_actions, findings, history, supervisions, users
 
 f = findings
 s = supervisions
@@ -75,11 +75,12 @@ async def major_board(
     # The rectification runs on the finding's own deadline; every other stage has a deadline of its own.
     due = case((s.c.stage == Stage.RECTIFICATION.value, f.c.due_at), else_=s.c.stage_due_at)
 
-    def taken(action: Any) -> Any:
-        return select(func.count()).where(history.c.finding_id == f.c.id, action).scalar_subquery()
-
-    steps = taken(history.c.action.like("supervision%"))
-    escalations = taken(history.c.action.like("action\\_%", escape="\\"))
+    steps = (
+        select(func.count())
+        .where(history.c.finding_id == f.c.id, history.c.action.like("supervision%"))
+        .scalar_subquery()
+    )
+    escalations = select(func.count()).where(finding_actions.c.finding_id == f.c.id).scalar_subquery()
     lead = users.alias("lead")
     query = (
         select(
