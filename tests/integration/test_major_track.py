@@ -230,6 +230,42 @@ async def test_a_failed_acceptance_sends_it_back_to_the_facility(stack: Stack):
     assert failed.json()["supervision"]["accepted_at"] is None
 
 
+async def test_a_failed_acceptance_gives_the_items_own_days_and_tells_the_facility_its_report(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
+    found = await report_major(stack)
+    fid = found["id"]
+    item_days = stack.catalog.item(found["item"]["code"]).deadline_days("major")
+    assert item_days != stack.policy.rejection_deadline_days
+    assert (await post(stack, "head", fid, "plan", PLAN)).status_code == 201
+    assert (await post(stack, "inspector", fid, "interim", {"note": "停用到位"})).status_code == 201
+    assert (await post(stack, "head", fid, "rectification", {"note": "已更换"})).status_code == 201
+    passed = await post(stack, "inspector", fid, "verification", {"accepted": True, "note": "复查通过"})
+    assert passed.status_code == 201
+    failed = await post(stack, "chief", fid, "acceptance", {"accepted": False, "note": "闭门器未安装"})
+    assert failed.status_code == 201, failed.text
+    [step] = [h for h in failed.json()["history"] if h["action"] == "supervision_acceptance_failed"]
+    # A structural fix sent back gets its item's own working days, as an inspector's rejection does.
+    assert step["data"]["days"] == item_days
+    assert failed.json()["deadline"] == step["data"]["due_day"]
+    [mail] = await stack.wait_for(
+        lambda: (
+            [
+                m
+                for m in smtp_recorder.messages
+                if "head-f1@example.cn" in m.rcpt_tos and "闭门器未安装" in _plain(m)
+            ]
+            or None
+        ),
+        what="the facility's mail of the failed acceptance",
+    )
+    assert "复查通过" not in _plain(mail)
+
+
+def _plain(mail) -> str:
+    return mail.message.get_body(("plain",)).get_content()
+
+
 async def test_a_general_finding_has_no_supervision(stack: Stack):
     general = next(
         i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain import supervision as track
 from tracker.domain.errors import InvalidInput, InvalidTransition
 from tracker.domain.model import Actor, Status
-from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
+from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at, rejection_workdays
 from tracker.domain.supervision import LABELS_EN, LABELS_ZH, Stage, notice_number
 from tracker.events.schemas import FindingClosed, RectificationRejected, SupervisionAdvanced
 from tracker.service.context import load_calendar
@@ -181,16 +181,19 @@ async def accept(
         raise InvalidInput("note", "the acceptance (验收) needs its report")
     await _check_photos(conn, actor, photo_ids)
     values: dict[str, Any] = {"acceptance_note": note.strip()}
+    data: dict[str, Any] = {"accepted": accepted}
+    calendar = await load_calendar(conn)
+    # Failed, as after an inspector's rejection: the item's own deadline days (a structural fix may take months).
+    days = rejection_workdays(None, finding.deadline_days, policy)
+    deadline = deadline_for(now, days, calendar, policy)
     if accepted:
         values.update(accepted_at=now, accepted_by=actor.id)
-    await advance(
-        conn, finding_id, step, policy, now, actor.id, note.strip(), {"accepted": accepted}, **values
-    )
+    else:
+        data.update(due_day=deadline.day.isoformat(), days=days)
+    await advance(conn, finding_id, step, policy, now, actor.id, note.strip(), data, **values)
     await _link_photos(conn, finding_id, photo_ids, "acceptance")
     events: list = [_advanced(finding, step.after, now)]
     if not accepted:
-        calendar = await load_calendar(conn)
-        deadline = deadline_for(now, policy.rejection_deadline_days, calendar, policy)
         reopened = await conn.execute(
             update(findings)
             .where(findings.c.id == finding_id, findings.c.status == Status.SUBMITTED.value)
@@ -210,18 +213,28 @@ async def accept(
         if reopened.rowcount != 1:
             raise StaleFinding(f"finding {finding_id} changed meanwhile; try again")
         await daybook.touch(conn, now)
-        # The facility hears as of a rejected rectification, with the new deadline.
-        verification_id = await _last_verification(conn, finding_id)
-        if verification_id is not None:
-            events.append(
-                RectificationRejected(
+        # The failed 验收 is on record as a rejection, so the facility's mail and the ledger give its report,
+        # not the inspector's note that had passed the rectification.
+        verification_id = (
+            await conn.execute(
+                insert(verifications).values(
                     finding_id=finding_id,
-                    facility_id=finding.facility_id,
-                    verification_id=verification_id,
-                    due_day=deadline.day,
-                    occurred_at=now,
+                    accepted=False,
+                    note=note.strip(),
+                    verified_by=actor.id,
+                    verified_at=now,
                 )
             )
+        ).inserted_primary_key[0]
+        events.append(
+            RectificationRejected(
+                finding_id=finding_id,
+                facility_id=finding.facility_id,
+                verification_id=verification_id,
+                due_day=deadline.day,
+                occurred_at=now,
+            )
+        )
     await add_events(conn, events, now)
 
 
