@@ -503,3 +503,47 @@ async def test_a_downgrade_approved_takes_the_finding_off_the_track(quiet_stack)
     assert decided.status_code == 200, decided.text
     assert decided.json()["severity"] == "general" and decided.json()["supervision"] is None
     assert "supervision_withdrawn" in [h["action"] for h in decided.json()["history"]]
+
+
+async def test_a_downgrade_after_the_verification_is_the_sectors_and_its_review_runs_again(quiet_stack):
+    stack = quiet_stack
+    await add_user(
+        stack.engine,
+        role="section_chief",
+        username="chief2",
+        password=PASSWORD,
+        email="chief2@mzj.cn",
+        sectors=["children"],
+    )
+    major = next(i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "major")
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=await stack.token("inspector"),
+        json={
+            "facility_id": 1,
+            "mode": "routine",
+            "client_ref": "down-late",
+            "items": [
+                {"item": major, "result": "fail", "severity": "general", "severity_reason": "裂缝细小"}
+            ],
+        },
+    )
+    fid = response.json()["findings"][0]["id"]
+    async with stack.engine.begin() as conn:  # as the pipeline does, with no broker here
+        await issue_order(conn, response.json()["id"], stack.policy, COMPOSITE_DAY)
+    assert (await post(stack, "head", fid, "plan", PLAN)).status_code == 201
+    assert (await post(stack, "inspector", fid, "interim", {"note": "停用到位"})).status_code == 201
+    assert (await post(stack, "head", fid, "rectification", {"note": "已加固"})).status_code == 201
+    passed = await post(stack, "inspector", fid, "verification", {"accepted": True, "note": "复查通过"})
+    assert passed.json()["supervision"]["stage"] == "acceptance"
+    assert passed.json()["review_deadline"] is None
+
+    # A section chief of another sector cannot take it off the track.
+    other = await post(stack, "chief2", fid, "downgrade", {"approved": True, "note": "同意"})
+    assert other.status_code == 403, other.text
+    decided = await post(stack, "chief", fid, "downgrade", {"approved": True, "note": "同意"})
+    assert decided.status_code == 200, decided.text
+    seen = decided.json()
+    assert seen["severity"] == "general" and seen["supervision"] is None and seen["status"] == "submitted"
+    # Its verification is asked for again (and swept) rather than waiting for nobody.
+    assert seen["review_deadline"] is not None

@@ -9,13 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.checklists import Catalog
 from tracker.domain import grading
-from tracker.domain.errors import InvalidInput
-from tracker.domain.model import Actor, Severity, Status
-from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
+from tracker.domain.errors import InvalidInput, NotAllowed
+from tracker.domain.model import Actor, Role, Severity, Status
+from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at, review_deadline
 from tracker.events.schemas import FindingRegraded
 from tracker.service import supervision
 from tracker.service.context import load_calendar
 from tracker.service.loop import StaleFinding, load_visible_finding
+from tracker.service.sectors import facility_sector
+from tracker.service.supervision_stage import supervision_of
 from tracker.stats import daybook
 from tracker.stats.periods import local_day
 from tracker.store.outbox import add_events
@@ -39,6 +41,14 @@ async def decide_downgrade(
     if not approved and not note.strip():
         raise InvalidInput("note", "say why the finding stays major")
     finding = await load_visible_finding(conn, actor, finding_id)
+    tracked = await supervision_of(conn, finding_id)
+    if tracked is not None and actor.role is not Role.ADMIN:
+        # Approved, it takes a major off the track its sector's lead alone closes: the sector's own people decide.
+        sector = (await facility_sector(conn, finding.facility_id)).sector
+        if not actor.answers_for(sector):
+            raise NotAllowed(
+                "the downgrade of a major hazard under supervision is decided by its sector's chief or lead"
+            )
     decided = grading.decide_downgrade(finding.downgrade, approved)
     values: dict = {"downgrade": decided}
     data: dict = {"from": Severity.MAJOR.value, "to": Severity.GENERAL.value}
@@ -65,6 +75,18 @@ async def decide_downgrade(
                     else finding.next_escalation_at,
                 )
                 data.update(due_day=general.day.isoformat(), due_day_before=finding.due_day.isoformat())
+        if finding.status == Status.SUBMITTED.value and finding.review_due_at is None:
+            # Verified already and waiting for 验收 or the sign-off, which it leaves: its 复查 runs again, so the
+            # verification that closes a general finding is asked for and escalated like any other.
+            review = review_deadline(now, Severity.GENERAL.value, await load_calendar(conn), policy)
+            values.update(
+                review_due_at=review.deadline.due_at,
+                review_day=review.deadline.day,
+                review_remind_at=review.deadline.remind_at,
+                review_escalation_at=review.escalate_at,
+                review_level=0,
+            )
+            data.update(review_day=review.deadline.day.isoformat())
     changed = await conn.execute(
         update(findings)
         .where(findings.c.id == finding_id, findings.c.downgrade == grading.PENDING)
