@@ -99,3 +99,13 @@ async def test_a_deadline_first_swept_after_it_passed_escalates_without_a_remind
     assert swept.reminded == [] and swept.escalated == [(finding, 1)]
     for message in await mails(stack):
         assert "到期" not in message.text_body and "第1级督办" in message.text_body
+
+
+async def test_a_stage_escalates_at_nine_on_the_next_working_day_not_at_midnight(stack):
+    [finding] = await report_majors(stack, 1)
+    # The plan is due on Monday 9 November: 00:30 and 08:59 on Tuesday are too early to escalate it.
+    for local_time in ((16, 30), (23, 59)):  # UTC on 9 November: 00:30 and 07:59 of the 10th in China
+        swept = await sweep_at(stack, datetime(2026, 11, 9, *local_time, tzinfo=UTC))
+        assert swept.escalated == [], local_time
+    swept = await sweep_at(stack, datetime(2026, 11, 10, 1, 0, tzinfo=UTC))  # 09:00 in China
+    assert swept.escalated == [(finding, 1)]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidTransition
 from tracker.domain.model import Role, Severity
-from tracker.domain.policy import PolicySettings, deadline_for
+from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at
 from tracker.domain.supervision import Stage, Step, first_stage, notice_number
 from tracker.service.context import load_calendar
 from tracker.service.sectors import sector_people
@@ -67,11 +67,13 @@ async def stage_values(
         "stage_next_escalation_at": None,
     }
     if days is not None:
-        deadline = deadline_for(now, days, await load_calendar(conn), policy)
+        calendar = await load_calendar(conn)
+        deadline = deadline_for(now, days, calendar, policy)
         values.update(
             stage_due_at=deadline.due_at,
             stage_remind_at=deadline.remind_at,
-            stage_next_escalation_at=deadline.due_at,
+            # Like any deadline's: at 09:00 of the next working day, not at midnight or on a holiday eve.
+            stage_next_escalation_at=first_escalation_at(deadline, calendar, policy),
         )
     return values
 
