@@ -538,7 +538,14 @@ async def test_a_downgrade_after_the_verification_is_the_sectors_and_its_review_
     assert passed.json()["supervision"]["stage"] == "acceptance"
     assert passed.json()["review_deadline"] is None
 
-    # A section chief of another sector cannot take it off the track.
+    # A section chief of another sector cannot take it off the track, nor is offered the form.
+    pages = {who: await Browser(stack).login(who) for who in ("chief", "chief2")}
+    try:
+        assert 'id="downgrade-form"' in await pages["chief"].page(fid)
+        assert 'id="downgrade-form"' not in await pages["chief2"].page(fid)
+    finally:
+        for browser in pages.values():
+            await browser.client.aclose()
     other = await post(stack, "chief2", fid, "downgrade", {"approved": True, "note": "同意"})
     assert other.status_code == 403, other.text
     decided = await post(stack, "chief", fid, "downgrade", {"approved": True, "note": "同意"})

@@ -570,7 +570,10 @@ async def _finding_page(
             "max_days": MAX_EXTENSION_DAYS,
             "kept": kept or {},
             "may_answer": may_answer,
-            "may_decide_downgrade": view["downgrade"] == PENDING and actor.role in DOWNGRADE_DECIDERS,
+            # Under supervision, the downgrade is its sector's people's to decide (tracker.service.downgrade).
+            "may_decide_downgrade": view["downgrade"] == PENDING
+            and actor.role in DOWNGRADE_DECIDERS
+            and (not view["supervision"] or actor.role is Role.ADMIN or actor.answers_for(row.sector)),
             # A section chief or lead of the facility's sector records escalation actions while it is open.
             "may_act": actor.answers_for(row.sector) and view["status"] != Status.CLOSED.value,
             "action_kinds": [k for k in ACTION_WORDS if k != "credit" or row.ownership == "private"],
