@@ -262,6 +262,33 @@ async def test_a_failed_acceptance_gives_the_items_own_days_and_tells_the_facili
     assert "复查通过" not in _plain(mail)
 
 
+async def test_the_section_chief_is_asked_for_the_acceptance_again_after_a_failed_one(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
+    fid = (await report_major(stack))["id"]
+    assert (await post(stack, "head", fid, "plan", PLAN)).status_code == 201
+    assert (await post(stack, "inspector", fid, "interim", {"note": "停用到位"})).status_code == 201
+
+    def asked() -> list:
+        return [
+            m for m in smtp_recorder.messages if "chief@mzj.cn" in m.rcpt_tos and "待办理：验收" in m.subject
+        ]
+
+    for round_ in (1, 2):
+        assert (await post(stack, "head", fid, "rectification", {"note": "已更换"})).status_code == 201
+        passed = await post(stack, "inspector", fid, "verification", {"accepted": True, "note": "复查通过"})
+        assert passed.json()["supervision"]["stage"] == "acceptance"
+        await stack.wait_for(
+            lambda n=round_: len(asked()) >= n or None, what=f"the acceptance asked, {round_}"
+        )
+        if round_ == 1:
+            failed = await post(
+                stack, "chief", fid, "acceptance", {"accepted": False, "note": "闭门器未安装"}
+            )
+            assert failed.status_code == 201
+    assert len(asked()) == 2
+
+
 def _plain(mail) -> str:
     return mail.message.get_body(("plain",)).get_content()
 

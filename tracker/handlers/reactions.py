@@ -105,7 +105,7 @@ async def ask_for_the_next_step(
     event: SupervisionAdvanced, conn: AsyncConnection, ctx: Context, now: datetime
 ) -> None:
     """When a major hazard under supervision reaches a stage, tell whoever takes its step."""
-    await notify.supervision_advanced(conn, ctx, event.finding_id, event.stage, now)
+    await notify.supervision_advanced(conn, ctx, event.finding_id, event.stage, now, event.occurred_at)
 
 
 def is_major(event: FindingReported) -> bool:

@@ -263,7 +263,12 @@ async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int,
 
 
 async def supervision_advanced(
-    conn: AsyncConnection, ctx: Context, finding_id: int, stage: str, now: datetime
+    conn: AsyncConnection,
+    ctx: Context,
+    finding_id: int,
+    stage: str,
+    now: datetime,
+    reached_at: datetime | None = None,
 ) -> None:
     """A major hazard under supervision reached `stage`: whoever takes its step hears, with the stage's deadline.
     The plan and the rectification are the facility's, the interim measure's check the inspector's, 验收 the
@@ -297,6 +302,8 @@ async def supervision_advanced(
             conn,
             kind="supervision_step",
             about=f"supervision:{finding_id}:{stage}",
+            # A stage reached again (验收 after a failed one) is asked for again; the same event only once.
+            variant=reached_at.isoformat() if reached_at else "",
             to=to,
             message=message,
             now=now,
