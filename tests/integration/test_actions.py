@@ -134,6 +134,8 @@ async def test_it_records_every_kind_and_shows_it_in_the_history(stack: Stack):
     assert order_page.status_code == 200
     for words in ("催办", "约谈", "通报", "移送至县消防救援大队", "责令停业整顿", "信用措施"):
         assert words in order_page.text
+    # Its days as the order writes them, not as ISO dates.
+    assert "2026年11月3日" in order_page.text and "2026-11-03" not in order_page.text
 
     # The ledger's 督办措施 column, and the dashboard's counts per kind.
     period = {"from": "2026-11-01", "to": "2026-12-01"}
