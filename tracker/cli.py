@@ -375,6 +375,7 @@ def escalate(
     """Run one reminder and escalation sweep as of any moment."""
     from tracker.domain.policy import PolicySettings
     from tracker.service.review_sweep import review_sweep
+    from tracker.service.supervision_sweep import sweep_supervisions
     from tracker.service.sweep import sweep
     from tracker.store.db import make_engine
 
@@ -384,9 +385,14 @@ def escalate(
 
     async def main() -> None:
         engine = make_engine(settings.db_url)
+        majors = None
         try:
             result = await sweep(engine, PolicySettings(), moment, dry_run=dry_run)
             reviews = await review_sweep(engine, PolicySettings(), moment, settings.base_url, dry_run=dry_run)
+            if not dry_run:
+                majors = await sweep_supervisions(
+                    engine, PolicySettings(), moment, settings.base_url, settings.supervision_prefix
+                )
         finally:
             await engine.dispose()
         verb = "due" if dry_run else "raised"
@@ -400,6 +406,13 @@ def escalate(
             f"复查 (verification): {len(reviews.reminded)} reminder(s) {verb}, "
             f"{len(reviews.escalated)} escalation(s) {verb}"
         )
+        if majors is None:
+            typer.echo("重大事故隐患 stages: not counted in a dry run")
+        else:
+            typer.echo(
+                f"重大事故隐患 stages: {len(majors.reminded)} reminder(s), {len(majors.escalated)} escalation(s), "
+                f"{len(majors.progress_late)} progress report(s) late"
+            )
 
     asyncio.run(main())
 

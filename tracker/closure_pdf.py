@@ -62,8 +62,13 @@ def finding_of_attachment(attachment: str) -> int | None:
     return int(rest) if rest.isdigit() else None
 
 
-def filename(finding_id: int) -> str:
-    return f"重大事故隐患销号备案表-{finding_id}.pdf"
+def filename(supervision: Row) -> str:
+    """Named by the notice's number, as the document is filed: 重大事故隐患销号备案表〔2026〕8号.pdf."""
+    return f"重大事故隐患销号备案表〔{supervision.year}〕{supervision.number}号.pdf"
+
+
+def ascii_filename(supervision: Row) -> str:
+    return f"xiaohao-{supervision.year}-{supervision.number}.pdf"
 
 
 async def load_closure(conn: AsyncConnection, finding_id: int) -> ClosureDocument:
@@ -160,13 +165,16 @@ def render_html(doc: ClosureDocument, settings: Settings | None = None) -> str:
     )
 
 
-async def closure_pdf(engine: AsyncEngine, finding_id: int, settings: Settings | None = None) -> bytes:
-    """Read the closed major hazard, then print its 销号 document with no transaction held."""
+async def closure_pdf(
+    engine: AsyncEngine, finding_id: int, settings: Settings | None = None
+) -> tuple[Row, bytes]:
+    """Read the closed major hazard, then print its 销号 document with no transaction held; with its notice."""
     async with read_only(engine) as conn:
         doc = await load_closure(conn, finding_id)
-    return await print_html(render_html(doc, settings))
+    return doc.supervision, await print_html(render_html(doc, settings))
 
 
 async def closure_pdf_file(engine: AsyncEngine, finding_id: int) -> tuple[str, bytes]:
     """The 销号 document with its file name, as the upward mail attaches it."""
-    return filename(finding_id), await closure_pdf(engine, finding_id)
+    supervision, data = await closure_pdf(engine, finding_id)
+    return filename(supervision), data

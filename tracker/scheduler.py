@@ -42,16 +42,32 @@ class LeasedJobs:
     async def sweep_job(self) -> None:
         if not await self._lead():
             return
+        # Three sweeps over three kinds of deadline; one failing must not hold the others back.
+        for name, run in (
+            ("sweep", self._deadlines),
+            ("review sweep", self._reviews),
+            ("supervision sweep", self._supervisions),
+        ):
+            try:
+                await run()
+            except Exception:
+                log.exception("%s failed; the next run tries again", name)
+
+    async def _deadlines(self) -> None:
         result = await sweep(self.ctx.engine, self.ctx.policy, self.ctx.clock.now())
         if result.reminded or result.escalated:
             log.info("sweep: %d reminded, %d escalated", len(result.reminded), len(result.escalated))
-        # The bureau's own 复查 deadlines, in their own sweep.
+
+    async def _reviews(self) -> None:
+        """The bureau's own 复查 deadlines."""
         reviews = await review_sweep(
             self.ctx.engine, self.ctx.policy, self.ctx.clock.now(), self.ctx.settings.base_url
         )
         if reviews.reminded or reviews.escalated:
             log.info("review sweep: %d reminded, %d escalated", len(reviews.reminded), len(reviews.escalated))
-        # The stage deadlines of major hazards under supervision (tracker.service.supervision_sweep).
+
+    async def _supervisions(self) -> None:
+        """The stage deadlines of major hazards under supervision (tracker.service.supervision_sweep)."""
         majors = await sweep_supervisions(
             self.ctx.engine,
             self.ctx.policy,

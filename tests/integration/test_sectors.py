@@ -118,3 +118,53 @@ async def test_chiefs_and_leads_answer_for_their_sectors_only(stack):
     async with stack.engine.connect() as conn:
         assert await sectors_of(conn, lead) == {"relief"}
         assert await sector_emails(conn, Role.BUREAU_LEAD, "elderly") == []
+
+
+async def test_a_major_hazard_is_told_to_the_leads_of_its_sector_only(stack):
+    """The alert of a new major hazard, its closure and a facility's own report of one go to the people of the
+    facility's sector; a sector with nobody recorded falls back to everyone of the role."""
+    from tests.support.stack import add_facility
+    from tracker.domain.model import Actor
+    from tracker.service import notify
+    from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+    from tracker.store.tables import mail
+
+    home = await add_facility(stack.engine, "E1")  # a nursing home: the elderly sector
+    relief = await add_facility(stack.engine, "R1", type_="relief_station")
+    async with stack.engine.begin() as conn:
+        await conn.execute(facilities.update().where(facilities.c.id == relief).values(sector="relief"))
+    common = {"password": "long-enough-1"}
+    inspector = await add_user(stack.engine, role="inspector", username="li", email="li@mzj.cn", **common)
+    for username, role, sector in [
+        ("lead-e", "bureau_lead", "elderly"),
+        ("lead-c", "bureau_lead", "children"),
+        ("chief-e", "section_chief", "elderly"),
+        ("chief-c", "section_chief", "children"),
+    ]:
+        await add_user(
+            stack.engine, role=role, username=username, email=f"{username}@mzj.cn", sectors=[sector], **common
+        )
+    major = next(i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "major")
+    who = Actor(inspector, "li", Role.INSPECTOR)
+
+    async def alerted(facility_id: int, ref: str) -> list[str]:
+        reported = await report_inspection(
+            stack.engine,
+            stack.catalog,
+            who,
+            InspectionInput(facility_id, "unannounced", ref, [ItemResult(major, "fail", "东楼墙体开裂")]),
+            START,
+        )
+        [finding_id] = reported.finding_ids
+        async with stack.engine.begin() as conn:
+            await notify.major_reported(conn, stack.ctx, finding_id, START)
+            rows = await conn.execute(
+                select(mail.c.to_addr).where(
+                    mail.c.kind == "major_alert", mail.c.about == f"finding:{finding_id}"
+                )
+            )
+            return sorted(rows.scalars())
+
+    assert await alerted(home, "m-1") == ["lead-e@mzj.cn"]
+    # Nobody answers for relief: every lead hears rather than nobody.
+    assert await alerted(relief, "m-2") == ["lead-c@mzj.cn", "lead-e@mzj.cn"]

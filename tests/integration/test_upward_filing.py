@@ -167,7 +167,8 @@ async def test_a_major_signed_off_is_filed_upward_once_with_its_closure_document
         assert notice_no in message.subject and "测试敬老院 F1" in message.subject
         [pdf] = list(message.message.iter_attachments())
         assert pdf.get_content_type() == "application/pdf"
-        assert pdf.get_filename().startswith("重大事故隐患销号备案表")
+        # Filed by its notice's number, never by an internal id.
+        assert pdf.get_filename() == f"重大事故隐患销号备案表{notice_no.removeprefix('民安督')}.pdf"
         attached.append(pdf.get_content())
     text = _pdf_text(attached[0], tmp_path)
     assert "重大事故隐患治理销号备案表" in text and f"督办编号：{notice_no}" in text
@@ -219,6 +220,7 @@ async def test_a_major_signed_off_is_filed_upward_once_with_its_closure_document
     lead = await stack.client.get(f"/findings/{fid}/closure.pdf", headers=await stack.token("chen"))
     assert lead.status_code == 200 and lead.headers["content-type"] == "application/pdf"
     assert notice_no in _pdf_text(lead.content, tmp_path)
+    assert "xiaohao-" in lead.headers["content-disposition"]
     page = await stack.client.get(f"/findings/{fid}", headers=await stack.token("chen"))
     assert f'href="/findings/{fid}/closure.pdf"' in page.text
     town = await stack.client.get(f"/findings/{fid}/closure.pdf", headers=await stack.token("town"))

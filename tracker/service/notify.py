@@ -48,6 +48,12 @@ async def _emails(conn: AsyncConnection, role: Role, town: str | None = None) ->
     return sorted({e for e in (await conn.execute(query)).scalars() if e})
 
 
+async def _answerable(conn: AsyncConnection, role: Role, facility: Any) -> list[str]:
+    """The people of `role` who answer for the facility's sector; every one of that role when the sector has
+    nobody recorded, so that no hazard goes untold."""
+    return await sector_emails(conn, role, facility.sector) or await _emails(conn, role)
+
+
 def _finding_link(ctx: Context, finding_id: int) -> str:
     return f"{ctx.settings.base_url}/findings/{finding_id}"
 
@@ -88,20 +94,25 @@ async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, n
     if rows[0].mode == Mode.SELF.value:
         kind = "supervision_notice"
         recipients = sorted(
-            {*await _emails(conn, Role.BUREAU_LEAD), *await _emails(conn, Role.SECTION_CHIEF)}
+            {
+                *await _answerable(conn, Role.BUREAU_LEAD, facility),
+                *await _answerable(conn, Role.SECTION_CHIEF, facility),
+            }
         )
     else:
         kind = "major_alert"
-        recipients = await _emails(conn, Role.BUREAU_LEAD)
+        recipients = await _answerable(conn, Role.BUREAU_LEAD, facility)
     message = render(kind, facility=facility, findings=rows, link=link)
     for to in recipients:
         await queue_mail(conn, kind=kind, about=f"finding:{finding_id}", to=to, message=message, now=now)
 
 
-async def _inspector_or_chiefs(conn: AsyncConnection, inspection_id: int) -> tuple[str, list[str]]:
+async def _inspector_or_chiefs(
+    conn: AsyncConnection, inspection_id: int, facility: Any
+) -> tuple[str, list[str]]:
     """Who is asked to act on the facility's answer: the name of the inspection's inspector, and their address,
-    or the section chiefs' when the inspector has none or the facility reported the hazard itself (自查自纠:
-    the bureau decides, never the facility's own head)."""
+    or the sector's section chiefs' when the inspector has none or the facility reported the hazard itself
+    (自查自纠: the bureau decides, never the facility's own head)."""
     inspector = (
         await conn.execute(
             select(users.c.name, users.c.email, users.c.role)
@@ -112,7 +123,7 @@ async def _inspector_or_chiefs(conn: AsyncConnection, inspection_id: int) -> tup
     own_report = inspector.role == Role.FACILITY_HEAD.value
     if inspector.email and not own_report:
         return inspector.name, [inspector.email]
-    return inspector.name, await _emails(conn, Role.SECTION_CHIEF)
+    return inspector.name, await _answerable(conn, Role.SECTION_CHIEF, facility)
 
 
 async def rectification_submitted(
@@ -121,7 +132,7 @@ async def rectification_submitted(
     rows = await _findings(conn, [finding_id])
     facility = await _facility(conn, rows[0].facility_id)
     note = await conn.scalar(select(rectifications.c.note).where(rectifications.c.id == rectification_id))
-    inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id)
+    inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id, facility)
     message = render(
         "verification_request",
         facility=facility,
@@ -151,7 +162,7 @@ async def finding_closed(
     recipients = {rows[0].owner_email or facility.head_email}
     if rows[0].listed_for_supervision:
         # A listed major hazard is struck off the supervision list: its supervisors hear of it too.
-        recipients.update(await _emails(conn, Role.BUREAU_LEAD))
+        recipients.update(await _answerable(conn, Role.BUREAU_LEAD, facility))
     for to in sorted(recipients):
         await queue_mail(conn, kind="closure", about=f"finding:{finding_id}", to=to, message=message, now=now)
 
@@ -187,7 +198,10 @@ async def extension_requested(
             )
         )
     ).one()
-    inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id)
+    inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id, facility)
+    if rows[0].severity == "major":
+        # More time on a major hazard is the sector's section chief's to grant, not the inspector's.
+        recipients = await _answerable(conn, Role.SECTION_CHIEF, facility)
     message = render(
         "extension_request",
         facility=facility,
@@ -281,7 +295,7 @@ async def supervision_advanced(
     if role == Role.FACILITY_HEAD.value:
         recipients = [rows[0].owner_email or facility.head_email]
     elif role == Role.INSPECTOR.value:
-        _, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id)
+        _, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id, facility)
     else:
         recipients = await sector_emails(conn, Role(role), facility.sector)
     due = await conn.scalar(

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from tracker.closure_pdf import ClosureMissing, closure_pdf, filename
+from tracker.closure_pdf import ClosureMissing, ascii_filename, closure_pdf, filename
 from tracker.domain.errors import NotFound
 from tracker.domain.model import Actor, Role
 from tracker.service.visibility import visible_finding
@@ -37,15 +37,15 @@ async def closure_document(request: Request, finding_id: PathId, actor: Who) -> 
         except NotFound:
             return error_page(request, 404, "err.not_found")
     try:
-        data = await closure_pdf(ctx.engine, finding_id, ctx.settings)
+        supervision, data = await closure_pdf(ctx.engine, finding_id, ctx.settings)
     except ClosureMissing:
         return error_page(request, 404, "err.not_found")
     return Response(
         data,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="closure-{finding_id}.pdf"; '
-            f"filename*=UTF-8''{quote(filename(finding_id))}",
+            "Content-Disposition": f'attachment; filename="{ascii_filename(supervision)}"; '
+            f"filename*=UTF-8''{quote(filename(supervision))}",
             "Cache-Control": "private, no-store",
         },
     )
