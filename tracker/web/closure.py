@@ -21,7 +21,8 @@ from tracker.web.auth import context, current_actor
 from tracker.web.bounds import PathId
 from tracker.web.pages import error_page
 
-router = APIRouter()
+# A page download like the order and record PDFs: HTML errors, not part of the JSON API.
+router = APIRouter(include_in_schema=False)
 Who = Annotated[Actor, Depends(current_actor)]
 
 
