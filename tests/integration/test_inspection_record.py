@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from tests.support.stack import Stack, add_facility, add_people, make_stack
 from tracker import reports
-from tracker.admin import set_warrant_no
+from tracker.admin import set_sectors, set_warrant_no
 from tracker.clock import FixedClock
 from tracker.events.codec import decode
 from tracker.handlers.base import handle_one
@@ -58,6 +58,9 @@ async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
     )
     await add_facility(stack.engine, "F1")
     await add_people(stack.engine, "F1")
+    # A downgrade of a major under supervision is decided by the chief or lead of the facility's sector.
+    await set_sectors(stack.engine, "chief", ["elderly"])
+    await set_sectors(stack.engine, "lead", ["elderly"])
     yield stack
     await stack.close()
 
