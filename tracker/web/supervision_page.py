@@ -1,5 +1,5 @@
 """What a finding's page shows of a major hazard's supervision: the stages with who and when, and which form of the
-next step (if any) the person looking may use. The forms post to /findings/{id}/supervision (tracker.web.pages)."""
+next step (if any) the person looking may use. The forms post to /findings/{id}/supervision (tracker.web.pages.findings)."""
 
 from __future__ import annotations
 
