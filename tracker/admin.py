@@ -120,12 +120,21 @@ async def add_user(
     if role_ is Role.TOWN_OFFICER and not town:
         raise ValueError("--town: a town officer needs their town")
     sectors_ = _sectors(role_, sectors or [])
+    name = _name(name) if name.strip() else ""
     async with engine.begin() as conn:
         facility_id = None
         if facility:
-            facility_id = await conn.scalar(select(facilities.c.id).where(facilities.c.code == facility))
-            if facility_id is None:
+            place = (
+                await conn.execute(
+                    select(facilities.c.id, facilities.c.head_name).where(facilities.c.code == facility)
+                )
+            ).first()
+            if place is None:
                 raise ValueError(f"--facility: no facility with code {facility!r}")
+            facility_id = place.id
+            # A facility's head is named as the facilities' CSV names them (head_name), unless --name says.
+            if not name and role_ is Role.FACILITY_HEAD:
+                name = place.head_name
         if await conn.scalar(select(users.c.id).where(users.c.username == username)):
             raise ValueError(f"--username: {username!r} exists already")
         result = await conn.execute(
@@ -238,6 +247,24 @@ async def set_warrant_no(engine: AsyncEngine, username: str, warrant_no: str | N
     async with engine.begin() as conn:
         changed = await conn.execute(
             update(users).where(users.c.username == username).values(warrant_no=_warrant_no(warrant_no))
+        )
+    if changed.rowcount != 1:
+        raise ValueError(f"USERNAME: no user {username!r}")
+
+
+def _name(value: str) -> str:
+    """A person's name as pages, mail and documents print it (张建国, 汇龙镇民政办): one line, at most 100."""
+    value = value.strip()
+    if not value or len(value) > 100 or hidden_characters(value) or any(c in value for c in "\r\n"):
+        raise ValueError(f"--name: {value!r} is not a name (one line, 1 to 100 characters)")
+    return value
+
+
+async def set_name(engine: AsyncEngine, username: str, name: str) -> None:
+    """Give a person the name pages and mail show instead of their login."""
+    async with engine.begin() as conn:
+        changed = await conn.execute(
+            update(users).where(users.c.username == username).values(name=_name(name))
         )
     if changed.rowcount != 1:
         raise ValueError(f"USERNAME: no user {username!r}")

@@ -588,7 +588,9 @@ def users_add(
     email: str | None = typer.Option(None, "--email"),
     facility: str | None = typer.Option(None, "--facility", help="Facility code, for a facility head"),
     town: str | None = typer.Option(None, "--town", help="Town, for a town officer"),
-    name: str = typer.Option("", "--name"),
+    name: str = typer.Option(
+        "", "--name", help="The name pages and mail show (a facility head: the facility's head_name)"
+    ),
     warrant_no: str | None = typer.Option(
         None, "--warrant-no", help="执法证号, printed on inspection records"
     ),
@@ -1039,14 +1041,20 @@ def users_set(
     sector: list[str] = typer.Option(
         [], "--sector", help="The sectors they answer for, replacing those recorded (repeatable)"
     ),
+    name: str | None = typer.Option(
+        None, "--name", help="The name pages and mail show (张建国), not the login"
+    ),
     data: Data = None,
 ) -> None:
-    """Change what is recorded of a person: their enforcement warrant number (执法证号), their sectors."""
-    from tracker.admin import set_sectors, set_warrant_no
+    """Change what is recorded of a person: their name, enforcement warrant number (执法证号), sectors."""
+    from tracker.admin import set_name, set_sectors, set_warrant_no
 
-    if warrant_no is None and not sector:
-        typer.secho("nothing to change: give --warrant-no and/or --sector", fg="red", err=True)
+    if warrant_no is None and not sector and name is None:
+        typer.secho("nothing to change: give --name, --warrant-no and/or --sector", fg="red", err=True)
         raise typer.Exit(2)
+    if name is not None:
+        _admin_task(data, lambda engine: set_name(engine, username, name))
+        typer.echo(f"user {username}: name {name.strip()}")
     if warrant_no is not None:
         _admin_task(data, lambda engine: set_warrant_no(engine, username, warrant_no))
         typer.echo(f"user {username}: warrant number {warrant_no.strip() or 'cleared'}")

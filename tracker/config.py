@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+from email.headerregistry import Address
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -13,6 +16,8 @@ from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
 
 # How a report names the whole area: a county, a county-level city (启东 says 全市) or a district.
 COUNTY_WORDS = ("全县", "全市", "全区")
+# The sender's address: a local part and a host (a host without a dot, like localhost, is fine for a sink).
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 
 
 class ConfigError(Exception):
@@ -28,6 +33,8 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
+    # The sender of every mail: an address ("anquan@mzj.example.cn") or a name and an address
+    # ("启东市民政局 <anquan@mzj.example.cn>"); with an address alone, the mail comes from TRACKER_BUREAU_NAME.
     mail_from: str = "tracker@localhost"
     stream_replicas: int = 1
     # How often the relay polls the outbox when nothing woke it, and the sweep interval, in seconds.
@@ -119,6 +126,16 @@ class Settings(BaseSettings):
             raise ValueError("must be a short name without spaces or brackets, e.g. 启民安整")
         return value
 
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        name, address = parseaddr(value.strip())
+        if not EMAIL_ADDRESS.match(address) or any(c in name for c in "\r\n"):
+            raise ValueError(
+                "must be an address, or a name and an address: 启东市民政局 <anquan@mzj.example.cn>"
+            )
+        return value.strip()
+
     @field_validator("county_word")
     @classmethod
     def _county_word(cls, value: str) -> str:
@@ -141,6 +158,12 @@ class Settings(BaseSettings):
     def upward_recipients(self) -> list[str]:
         """TRACKER_UPWARD_EMAILS as a list, each address once, in the order given."""
         return list(dict.fromkeys(_addresses(self.upward_emails)))
+
+    @property
+    def mail_sender(self) -> str:
+        """The From of every mail, with the bureau's name when TRACKER_MAIL_FROM gives an address alone."""
+        name, address = parseaddr(self.mail_from)
+        return str(Address(display_name=name or self.bureau_name, addr_spec=address))
 
     @property
     def db_url(self) -> str:

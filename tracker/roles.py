@@ -90,7 +90,7 @@ async def mailer(settings: Settings, stop: asyncio.Event) -> None:
         await run_mailer(
             engine,
             settings.require("smtp_url"),
-            settings.mail_from,
+            settings.mail_sender,
             SystemClock(),
             stop,
             settings.mailer_poll_seconds,

@@ -120,6 +120,7 @@ def test_no_subject_carries_a_line_separator_from_a_name(kind: str) -> None:
         base_url="https://t.example",
         notice_no="民安督〔2026〕1号",
         issuer="启东市民政局",
+        attachment="整改通知书〔2026〕1号",
         rows=[
             SimpleNamespace(
                 **vars(finding),

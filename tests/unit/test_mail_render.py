@@ -58,6 +58,7 @@ def context(**changes: object) -> dict:
         "by_en": "2026-12-07 09:00",
         "notice_no": "民安督〔2026〕3号",
         "issuer": "启东市民政局",
+        "attachment": "整改通知书〔2026〕3号",
         **changes,
     }
 

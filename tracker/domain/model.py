@@ -67,6 +67,12 @@ class Actor:
     town: str | None = None
     # The sectors a section chief or bureau lead answers for (Sector values).
     sectors: frozenset[str] = frozenset()
+    # The person's name as people read it (users.name); pages show it rather than the login.
+    display_name: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
 
     @property
     def is_facility(self) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -71,7 +71,7 @@ def build_message(row, sender: str, attachments: Sequence[Attachment] = ()) -> E
     message["Subject"] = row.subject
     message["Date"] = format_datetime(row.created_at)
     # A stable id: a receiver that sees it twice can tell it is the same message.
-    message["Message-ID"] = f"<tracker-mail-{row.id}@{sender.split('@')[-1]}>"
+    message["Message-ID"] = f"<tracker-mail-{row.id}@{parseaddr(sender)[1].split('@')[-1]}>"
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
     for attachment in attachments:

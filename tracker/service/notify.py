@@ -14,6 +14,7 @@ from tracker.domain.supervision import Stage, whose_step
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.orders_pdf import attachment_for
+from tracker.orders_pdf import filename as order_filename
 from tracker.service.context import Context
 from tracker.service.order_links import order_link
 from tracker.service.sectors import sector_emails
@@ -22,6 +23,7 @@ from tracker.store.tables import (
     facilities,
     findings,
     inspections,
+    orders,
     rectifications,
     supervisions,
     users,
@@ -72,7 +74,10 @@ async def order_issued(
     rows = await _findings(conn, finding_ids)
     facility = await _facility(conn, rows[0].facility_id)
     link = await order_link(conn, ctx, order_id, now)
-    message = render("order", facility=facility, findings=rows, link=link)
+    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
+    # The mail names the PDF it carries, as the mailer names the file (without its Latin extension).
+    attached = order_filename(order).removesuffix(".pdf")
+    message = render("order", facility=facility, findings=rows, link=link, attachment=attached)
     # The PDF of the order is rendered by the mailer when it sends, not here in the handler's transaction.
     await queue_mail(
         conn,

@@ -28,6 +28,7 @@ from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import advance, supervision_of
 from tracker.stats import daybook
 from tracker.store.outbox import add_events
+from tracker.store.people import shown_name
 from tracker.store.tables import (
     findings,
     history,
@@ -390,7 +391,7 @@ async def supervision_view(conn: AsyncConnection, finding_id: int, prefix: str) 
     }
     reports = (
         await conn.execute(
-            select(supervision_reports, users.c.username)
+            select(supervision_reports, shown_name(users).label("by_name"))
             .join(users, users.c.id == supervision_reports.c.by_user)
             .where(supervision_reports.c.finding_id == finding_id)
             .order_by(supervision_reports.c.id)
@@ -421,7 +422,7 @@ async def supervision_view(conn: AsyncConnection, finding_id: int, prefix: str) 
         "interim_verified_by": names.get(row.interim_verified_by),
         "interim_note": row.interim_note,
         "progress_due_at": at(row.progress_due_at),
-        "progress": [{"at": r.at.isoformat(), "by": r.username, "note": r.note} for r in reports],
+        "progress": [{"at": r.at.isoformat(), "by": r.by_name, "note": r.note} for r in reports],
         "accepted_at": at(row.accepted_at),
         "accepted_by": names.get(row.accepted_by),
         "acceptance_note": row.acceptance_note,

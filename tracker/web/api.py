@@ -25,6 +25,7 @@ from tracker.service.reporting import InspectionInput, ItemResult, Notices, repo
 from tracker.service.supervision import supervision_view
 from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
+from tracker.store.people import shown_name
 from tracker.store.tables import (
     facilities,
     findings,
@@ -616,14 +617,21 @@ async def finding_view(
     if with_history:
         rows = (
             await conn.execute(
-                select(history, users.c.username)
+                select(history, users.c.username, shown_name(users).label("actor_name"))
                 .outerjoin(users, users.c.id == history.c.actor_id)
                 .where(history.c.finding_id == finding_id)
                 .order_by(history.c.id)
             )
         ).all()
         view["history"] = [
-            {"at": r.at.isoformat(), "action": r.action, "actor": r.username, "note": r.note, "data": r.data}
+            {
+                "at": r.at.isoformat(),
+                "action": r.action,
+                "actor": r.username,
+                "actor_name": r.actor_name,
+                "note": r.note,
+                "data": r.data,
+            }
             for r in rows
         ]
         links = (

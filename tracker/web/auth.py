@@ -60,6 +60,7 @@ async def actor_from_token(ctx: Context, token: str) -> Actor | None:
         facility_id=row.facility_id,
         town=row.town,
         sectors=sectors,
+        display_name=row.name or "",
     )
 
 
@@ -109,6 +110,7 @@ async def session_actor(
             detail="not logged in or the session expired",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.actor = actor  # the page's menu is the asker's (a facility head has no inspection menu)
     return actor
 
 

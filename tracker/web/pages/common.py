@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Request, UploadFile
@@ -20,9 +21,11 @@ from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
 )
 from tracker.service.photos import NotAPhoto, PhotoTooLarge
+from tracker.store.people import shown_name
 from tracker.store.tables import (
     extension_requests,
     facilities,
+    history,
     users,
 )
 from tracker.web import i18n
@@ -138,30 +141,41 @@ def days_value(text: str) -> int:
     return days
 
 
-async def extensions_of(conn: AsyncConnection, finding_ids: list[int]) -> dict[int, list[Row]]:
-    """The requests for more time on these findings, newest first, with who asked and who decided."""
+async def extensions_of(conn: AsyncConnection, finding_ids: list[int]) -> dict[int, list[SimpleNamespace]]:
+    """The requests for more time on these findings, newest first, with who asked and who decided (by name)
+    and, once accepted, the working days granted, which may be fewer than were asked for."""
+    if not finding_ids:
+        return {}
     asker = users.alias("asker")
     decider = users.alias("decider")
     rows = (
-        (
-            await conn.execute(
-                select(
-                    extension_requests,
-                    asker.c.username.label("asked_by"),
-                    decider.c.username.label("decided_by_name"),
-                )
-                .join(asker, asker.c.id == extension_requests.c.requested_by)
-                .outerjoin(decider, decider.c.id == extension_requests.c.decided_by)
-                .where(extension_requests.c.finding_id.in_(finding_ids))
-                .order_by(extension_requests.c.id.desc())
+        await conn.execute(
+            select(
+                extension_requests,
+                shown_name(asker).label("asked_by"),
+                shown_name(decider).label("decided_by_name"),
             )
-        ).all()
-        if finding_ids
-        else []
-    )
-    out: dict[int, list[Row]] = {}
+            .join(asker, asker.c.id == extension_requests.c.requested_by)
+            .outerjoin(decider, decider.c.id == extension_requests.c.decided_by)
+            .where(extension_requests.c.finding_id.in_(finding_ids))
+            .order_by(extension_requests.c.id.desc())
+        )
+    ).all()
+    # The days granted are written on the history row of the acceptance, by request.
+    granted: dict[int, int] = {}
+    for (data,) in (
+        await conn.execute(
+            select(history.c.data).where(
+                history.c.finding_id.in_(finding_ids), history.c.action == "extension_accepted"
+            )
+        )
+    ).all():
+        if isinstance(data, dict) and data.get("request_id") is not None and data.get("days") is not None:
+            granted[int(data["request_id"])] = int(data["days"])
+    out: dict[int, list[SimpleNamespace]] = {}
     for r in rows:
-        out.setdefault(r.finding_id, []).append(r)
+        days = granted.get(r.id, r.days) if r.status == "accepted" else None
+        out.setdefault(r.finding_id, []).append(SimpleNamespace(**r._mapping, granted_days=days))
     return out
 
 

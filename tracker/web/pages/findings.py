@@ -3,8 +3,8 @@ stages, a rectification and an extension."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import model
 from tracker.domain.actions import WORDS as ACTION_WORDS
+from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import DomainError, NotAllowed, NotFound
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
@@ -69,6 +70,7 @@ async def _finding_page(
     error: str | None = None,
     status_code: int = 200,
     kept: dict[str, str] | None = None,
+    done: str | None = None,
 ) -> Response:
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
@@ -111,6 +113,8 @@ async def _finding_page(
             "f": view,
             "facility": row,
             "may_verify": may_verify,
+            "account": facility_account(view),
+            "done": done if done in DONE else None,
             "error": error,
             "days_left": days_left(view, ctx.clock.now()),
             "extensions": asked.get(finding_id, []),
@@ -142,8 +146,28 @@ async def _finding_row(conn: AsyncConnection, finding_id: int) -> Row:
 
 
 @router.get("/findings/{finding_id}")
-async def finding_page(request: Request, finding_id: PathId, actor: Who) -> Response:
-    return await _finding_page(request, actor, finding_id)
+async def finding_page(request: Request, finding_id: PathId, actor: Who, done: str | None = None) -> Response:
+    return await _finding_page(request, actor, finding_id, done=done)
+
+
+# What the verifier is told after deciding (?done=…); the page says it from the finding's state as it now is.
+DONE = ("verified", "rejected")
+
+
+def facility_account(view: dict[str, Any]) -> dict[str, Any] | None:
+    """The facility's latest account of what it did: its note, who sent it and when, and the photos sent
+    with it; None before any. The verifier reads it before deciding."""
+    sent = [h for h in view.get("history", []) if h["action"] == "rectification_submitted"]
+    if not sent:
+        return None
+    last = sent[-1]
+    ids = set((last.get("data") or {}).get("photos") or [])
+    return {
+        "note": last["note"],
+        "by": last.get("actor_name") or last.get("actor") or "",
+        "at": datetime.fromisoformat(last["at"]).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+        "photos": [p for p in view.get("photos", []) if p["id"] in ids],
+    }
 
 
 @router.post("/findings/{finding_id}/verify")
@@ -196,7 +220,8 @@ async def finding_verify(
     except (DomainError, StaleFinding) as error:
         code = error.status_code if isinstance(error, DomainError) else 409
         return await _finding_page(request, actor, finding_id, str(error), code, kept)
-    return RedirectResponse(f"/findings/{finding_id}", status_code=303)
+    done = "verified" if decision == "accept" else "rejected"
+    return RedirectResponse(f"/findings/{finding_id}?done={done}#done", status_code=303)
 
 
 def _rejection_days(text: str) -> int | None:

@@ -74,7 +74,12 @@ async def _head_user(conn: AsyncConnection, facility: Row) -> Actor | None:
     if row is None:
         return None
     return Actor(
-        id=row.id, username=row.username, role=Role(row.role), facility_id=row.facility_id, town=row.town
+        id=row.id,
+        username=row.username,
+        role=Role(row.role),
+        facility_id=row.facility_id,
+        town=row.town,
+        display_name=row.name or "",
     )
 
 
@@ -144,10 +149,10 @@ async def _order_page(
             .all()
         )
         views = [await finding_view(conn, fid, now, prefix=ctx.settings.supervision_prefix) for fid in ids]
-        asked = await extensions_of(conn, list(ids))
+        requests = await extensions_of(conn, list(ids))
     for view in views:
         view["days_left"] = days_left(view, now)
-        view["extensions"] = asked.get(view["id"], [])
+        view["extensions"] = requests.get(view["id"], [])
         view["pending"] = next((r for r in view["extensions"] if r.status == "pending"), None)
     return render(
         request,
@@ -208,7 +213,8 @@ async def order_rectify(
     photo: Photos = None,
 ) -> Response:
     ctx = context(request)
-    kept = {"finding": finding_id, "note": note}
+    # What was typed comes back with any refusal; chosen photos cannot (a browser never refills a file field).
+    kept = {"finding": finding_id, "note": note, "photos": any(f.filename or f.size for f in photo or [])}
     try:
         access = await _order_access(request, order_id, token or None)
     except PageError as error:

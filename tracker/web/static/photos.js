@@ -41,6 +41,7 @@
       var chosen = new DataTransfer();
       shrunk.forEach(function (file) { chosen.items.add(file); });
       input.files = chosen.files;
+      input.dispatchEvent(new Event('photos-shrunk'));  // chosen.js shows the sizes as they will be sent
     }).catch(function () { /* the photos as chosen are sent */ })
       .then(function () { if (submit) { submit.disabled = false; } });
   }
