@@ -91,6 +91,7 @@ def settings_for(tmp: Path, database_url: str, nats_url: str, smtp_url: str) -> 
         secret_key=SECRET,
         base_url="http://tracker.test",
         mailer_poll_seconds=0.1,
+        mail_from="tracker@test",
     )
 
 
@@ -141,7 +142,7 @@ class Stack:
                     run_mailer(
                         self.engine,
                         self.settings.smtp_url,
-                        "tracker@test",
+                        self.settings.mail_sender,
                         self.clock,
                         self.stop,
                         0.1,

@@ -273,3 +273,40 @@ def test_a_major_hazards_steps_read_to_the_facility_in_chinese_only():
         "治理方案：期限 2027年1月18日 已过（第1级督办）"
         in render("supervision_due", **{**context(), "steps": steps, "link": None, "for_staff": False}).text
     )
+
+
+def test_the_order_names_its_attachment_and_how_to_ask_for_more_time():
+    message = render("order", **context())
+    for text in (message.text, re.sub(r"<[^>]*>", "", message.html)):
+        assert "整改通知书见附件“整改通知书〔2026〕3号”" in text
+        assert "申请延期整改" in text and "工作日天数和理由" in text
+
+
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - set(REVIEW_KINDS)))
+def test_every_mail_is_one_column_a_phone_shows_whole_with_no_internal_number(kind: str):
+    message = render(kind, **context(findings=[finding(link="https://t.example/findings/7")]))
+    assert "max-width:600px" in message.html and 'name="viewport"' in message.html
+    if kind != "digest":  # its figures are a three-column table of short numbers
+        assert "<table" not in message.html, kind
+    seen = re.sub(r"<[^>]*>", "", message.html)
+    assert "#7" not in seen and not re.search(r"(^|\s)7(\s|$)", seen, re.M), kind
+
+
+@pytest.mark.parametrize("kind", REVIEW_KINDS)
+def test_the_review_mails_link_each_finding_without_showing_its_number(kind: str):
+    rows = [
+        {
+            "id": 7,
+            "item_code": "FIRE-EXIT-01",
+            "item_zh": "安全出口堵塞",
+            "item_en": "Exit blocked",
+            "severity": "general",
+            "facility_name": "敬老院",
+            "town": "汇龙镇",
+            "submitted_day": date(2026, 11, 2),
+            "review_day": date(2026, 11, 5),
+        }
+    ]
+    message = render(kind, rows=rows, level=1, base_url="https://t.example")
+    assert 'href="https://t.example/findings/7"' in message.html
+    assert "#7" not in re.sub(r"<[^>]*>", "", message.html) and "<table" not in message.html

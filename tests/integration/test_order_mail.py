@@ -1,0 +1,84 @@
+"""The order mail as a facility head's phone receives it: from the bureau by name, one column no wider than a
+phone's screen, the findings as cards, the attachment and the way to ask for more time named, no internal number."""
+
+from __future__ import annotations
+
+import io
+import re
+from email.headerregistry import Address
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.support import NatsServer, SmtpRecorder
+from tests.support.stack import Stack, add_facility, add_people, make_stack
+
+SENDER = "启东市民政局 <anquan@mzj.example.cn>"
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
+    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
+    stack.settings = stack.settings.model_copy(update={"mail_from": SENDER})
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    await stack.start()
+    yield stack
+    await stack.close()
+
+
+async def test_the_order_mail_comes_from_the_bureau_by_name_and_reads_on_a_phone(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
+    inspector = await stack.token("inspector")
+    photo = await stack.client.post(
+        "/api/photos", headers=inspector, files={"file": ("a.png", _png(), "image/png")}
+    )
+    items = [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"][:2]
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=inspector,
+        json={
+            "facility_id": 1,
+            "mode": "unannounced",
+            "client_ref": "order-mail-1",
+            "items": [
+                {"item": items[0], "result": "fail", "note": "安全出口堵塞", "photos": [photo.json()["id"]]},
+                {"item": items[1], "result": "fail", "note": "灭火器过期"},
+            ],
+        },
+    )
+    assert response.status_code == 201, response.text
+    ids = [f["id"] for f in response.json()["findings"]]
+
+    [mail] = await stack.wait_for(
+        lambda: [m for m in smtp_recorder.messages if "整改通知书" in m.subject], what="the order mail"
+    )
+    [sender] = mail.message["From"].addresses
+    assert sender == Address("启东市民政局", addr_spec="anquan@mzj.example.cn")
+    assert mail.mail_from == "anquan@mzj.example.cn"
+    assert mail.message["Message-ID"].endswith("@mzj.example.cn>")
+
+    html = mail.message.get_body(("html",)).get_content()
+    text = mail.message.get_body(("plain",)).get_content()
+    # One column, at most 600 px wide, findings one under another: no table of columns to scroll sideways.
+    assert "max-width:600px" in html and "<table" not in html
+    assert 'name="viewport"' in html
+    seen = re.sub(r"<[^>]*>", "", html)
+    for item in items:
+        assert stack.catalog.item(item).zh in seen
+    # No internal number, as "#12" or otherwise beside the hazards.
+    for words in (seen, text, mail.subject):
+        assert not re.search(r"#\s*\d", words)
+        assert not any(f"[{i}]" in words for i in ids)
+    [attached] = [part.get_filename() for part in mail.message.iter_attachments()]
+    assert attached.endswith(".pdf") and attached.removesuffix(".pdf") in text
+    assert f"见附件“{attached.removesuffix('.pdf')}”" in seen
+    assert "申请延期整改" in text and "申请延期整改" in seen
