@@ -293,6 +293,33 @@ async def test_it_records_an_inspectors_warrant_number(tmp_path: Path, data: Pat
     assert nobody.returncode == 2 and "zhao" in nobody.stderr
 
 
+def test_a_person_is_named_by_the_cli_and_a_head_by_the_facilities_csv(tmp_path: Path, data: Path) -> None:
+    csv = tmp_path / "facilities.csv"
+    csv.write_text(
+        "code,name,type,town,head_name,head_email\nA1,汇龙镇敬老院,nursing_home,汇龙镇,王建国,a1@example.cn\n",
+        encoding="utf-8",
+    )
+    assert tracker("db", "upgrade", "--data", data, cwd=tmp_path).returncode == 0
+    assert tracker("facilities", "import", csv, "--data", data, cwd=tmp_path).returncode == 0
+    for args in (
+        ("--role", "facility_head", "--username", "head-a1", "--facility", "A1"),
+        ("--role", "inspector", "--username", "li"),
+    ):
+        added = tracker(
+            "users", "add", *args, "--password-stdin", "--data", data, cwd=tmp_path, input="long-enough-1\n"
+        )
+        assert added.returncode == 0, added.stderr
+    named = "SELECT username, name FROM users ORDER BY username"
+    assert rows(data, named) == [("head-a1", "王建国"), ("li", "li")]
+
+    changed = tracker("users", "set", "li", "--name", " 李明 ", "--data", data, cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    assert rows(data, named) == [("head-a1", "王建国"), ("li", "李明")]
+    blank = tracker("users", "set", "li", "--name", " ", "--data", data, cwd=tmp_path)
+    assert blank.returncode == 2 and "--name" in blank.stderr
+    assert rows(data, named)[1] == ("li", "李明")
+
+
 async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothing(
     tmp_path: Path, data: Path
 ) -> None:
