@@ -163,6 +163,13 @@ def test_a_partial_grant_shows_the_days_granted(server: Server, new_page: Callab
     section = head.locator(f"section.finding[data-finding='{finding_id}']")
     section.locator("details.extension summary").click()
     section.locator(".extension-form input[name=days]").fill("30")
+    section.locator(".extension-form textarea[name=reason]").fill("   ")  # blank to the server: refused
+    section.locator(".extension-form button[type=submit]").click()
+    section = head.locator(f"section.finding[data-finding='{finding_id}']")
+    expect(section.locator("#error-message")).to_contain_text("请写明理由")
+    expect(section.locator("details.extension")).to_have_attribute("open", "")
+    expect(head.locator("#asked-message")).to_have_count(0)
+    section.locator(".extension-form input[name=days]").fill("30")
     section.locator(".extension-form textarea[name=reason]").fill("需要燃气公司上门更换")
     section.locator(".extension-form button[type=submit]").click()
     expect(head.locator("#asked-message")).to_be_visible()
