@@ -80,3 +80,8 @@ def test_it_lets_a_facility_head_report_only_a_self_inspection_of_their_own_faci
         model.may_report(HEAD, FacilityRef(7, "汇龙镇"), Mode.UNANNOUNCED)
     with pytest.raises(NotAllowed):
         model.may_report(HEAD, FacilityRef(8, "南阳镇"), Mode.SELF)
+
+
+def test_a_person_is_shown_by_name_and_by_login_only_without_one():
+    assert Actor(1, "head-QD001", Role.FACILITY_HEAD, display_name="刘志强").name == "刘志强"
+    assert Actor(2, "inspector", Role.INSPECTOR).name == "inspector"
