@@ -3,13 +3,15 @@ signed record; and the service worker that keeps an inspection through a lost si
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, Mode, Role
@@ -22,6 +24,7 @@ from tracker.store.tables import (
     facilities,
     findings,
     inspections,
+    mail,
     users,
 )
 from tracker.web.api import inspector_register
@@ -189,10 +192,12 @@ async def inspect_done(request: Request, inspection_id: PathId, actor: Who) -> R
             )
         ).all()
         record = await inspection_record(conn, inspection_id)
+        order_mail = await _order_mail(conn, inspection, facility, rows)
     return render(
         request,
         "inspect_done.html",
         {
+            "order_mail": order_mail,
             "inspection": inspection,
             "facility": facility,
             "findings": rows,
@@ -201,6 +206,41 @@ async def inspect_done(request: Request, inspection_id: PathId, actor: Who) -> R
             "items": {i.code: i for i in ctx.catalog.items()},
         },
     )
+
+
+async def _order_mail(
+    conn: AsyncConnection, inspection: Any, facility: Any, rows: Sequence[Any]
+) -> tuple[str, str] | None:
+    """Where the inspection's rectification order goes, and how far it got: ("sent" | "queued" | "pending", "name
+    (address)"). None when there is no order: a self-inspection, or nothing found. The order is issued by a
+    worker moments after the inspection arrives, so the page may come first ("pending")."""
+    if inspection.mode == Mode.SELF.value or not rows:
+        return None
+    order_id = next((f.order_id for f in rows if f.order_id is not None), None)
+    if order_id is not None:
+        sent = (
+            await conn.execute(
+                select(mail.c.to_addr, mail.c.status)
+                .where(mail.c.about == f"order:{order_id}", mail.c.kind == "order")
+                .order_by(mail.c.id)
+                .limit(1)
+            )
+        ).first()
+        if sent is not None:
+            name = next((f.owner_name for f in rows if f.owner_name), facility.head_name)
+            return ("sent" if sent.status == "sent" else "queued", f"{name}（{sent.to_addr}）")
+    # As the order will be addressed (service/loop.py): the facility's head account first, else its register entry.
+    head_email = await conn.scalar(
+        select(users.c.email)
+        .where(
+            users.c.facility_id == facility.id,
+            users.c.role == Role.FACILITY_HEAD.value,
+            users.c.active,
+        )
+        .order_by(users.c.id)
+        .limit(1)
+    )
+    return ("pending", f"{facility.head_name}（{head_email or facility.head_email}）")
 
 
 @router.get("/inspections/{inspection_id}/record.pdf")

@@ -5,29 +5,49 @@
   var DB = 'tracker', STORE = 'outbox', sending = {};
   var bar = document.getElementById('queue');
 
-  function open() {
+  function open(name, store, key) {
     return new Promise(function (resolve, reject) {
-      var req = indexedDB.open(DB, 1);
-      req.onupgradeneeded = function () { req.result.createObjectStore(STORE, {keyPath: 'client_ref'}); };
+      var req = indexedDB.open(name, 1);
+      req.onupgradeneeded = function () { req.result.createObjectStore(store, {keyPath: key}); };
       req.onsuccess = function () { resolve(req.result); };
       req.onerror = function () { reject(req.error); };
     });
   }
-  function tx(mode, fn) {
-    return open().then(function (db) {
-      return new Promise(function (resolve, reject) {
-        var t = db.transaction(STORE, mode), store = t.objectStore(STORE), out = fn(store);
-        t.oncomplete = function () { db.close(); resolve(out && out.result !== undefined ? out.result : out); };
-        t.onerror = function () { db.close(); reject(t.error); };
+  function inStore(name, store, key) {
+    return function (mode, fn) {
+      return open(name, store, key).then(function (db) {
+        return new Promise(function (resolve, reject) {
+          var t = db.transaction(store, mode), out = fn(t.objectStore(store));
+          t.oncomplete = function () { db.close(); resolve(out && out.result !== undefined ? out.result : out); };
+          t.onerror = function () { db.close(); reject(t.error); };
+        });
       });
-    });
+    };
   }
+  var tx = inStore(DB, STORE, 'client_ref');
+  /* The walk's draft (inspect.js) as it is typed: answers, notes and photos, one per walk page, gone once the
+     inspection is sent. Its own database, so the outbox's is never upgraded under a page that has it open. */
+  var draftTx = inStore('tracker-drafts', 'drafts', 'key');
+  var drafts = {
+    get: function (key) {  // the draft, or null
+      return draftTx('readonly', function (s) { return s.get(key); })
+        .then(function (d) { return d && d.key === key ? d : null; });
+    },
+    put: function (draft) { return draftTx('readwrite', function (s) { s.put(draft); }); },
+    remove: function (key) { return draftTx('readwrite', function (s) { s.delete(key); }); }
+  };
   function put(record) { return tx('readwrite', function (s) { s.put(record); }); }
   function remove(ref) { return tx('readwrite', function (s) { s.delete(ref); }); }
   function all() { return tx('readonly', function (s) { return s.getAll(); }); }
   function csrf() { return bar ? bar.getAttribute('data-csrf') : ''; }
 
-  function HttpError(status, detail, field) { this.status = status; this.detail = detail; this.field = field; }
+  // detail is the server's sentence; a validation error also lists its problems as [{field, message}].
+  function HttpError(status, detail, field, errors) {
+    this.status = status;
+    this.detail = typeof detail === 'string' ? detail : JSON.stringify(detail);
+    this.field = field;
+    this.errors = Array.isArray(errors) ? errors : null;
+  }
   function newRef() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
     return 'r-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 12);
@@ -39,7 +59,7 @@
     return fetch(url, {method: 'POST', body: body, headers: headers, credentials: 'same-origin'})
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (data) {
-          if (!r.ok) { throw new HttpError(r.status, data.detail || r.statusText, data.field); }
+          if (!r.ok) { throw new HttpError(r.status, data.detail || r.statusText, data.field, data.errors); }
           return data;
         });
       });
@@ -68,7 +88,8 @@
       });
       return post('/api/inspections', JSON.stringify(body), true);
     }).then(function (answer) {
-      return remove(record.client_ref).then(function () {
+      var forget = record.edit_url ? drafts.remove(record.edit_url).catch(function () { return null; }) : null;
+      return Promise.all([remove(record.client_ref), forget]).then(function () {
         window.dispatchEvent(new CustomEvent('tracker:sent',
           {detail: {client_ref: record.first_ref || record.client_ref, answer: answer}}));
         return answer;
@@ -88,8 +109,14 @@
       }
       if (error instanceof HttpError && error.status >= 400 && error.status < 500 &&
           error.status !== 401 && error.status !== 403) {
-        record.error = String(error.detail);
-        return put(record).then(function () { throw error; });
+        record.error = error.detail;
+        record.error_field = error.field || null;
+        record.errors = error.errors;
+        return put(record).then(function () {
+          window.dispatchEvent(new CustomEvent('tracker:refused',
+            {detail: {client_ref: record.first_ref || record.client_ref, error: error, body: record.body}}));
+          throw error;
+        });
       }
       throw error;
     });
@@ -110,6 +137,16 @@
 
   function label(name) { return bar.getAttribute('data-label-' + name); }
 
+  // The server's refusal as a sentence, naming the checklist item it is about rather than "items.3.note".
+  function refusal(r) {
+    var problems = r.errors && r.errors.length ? r.errors : [{field: r.error_field || '', message: r.error}];
+    return problems.map(function (p) {
+      var m = /^items\.(\d+)/.exec(p.field || ''), entry = m && r.body.items[Number(m[1])];
+      var text = typeof p.message === 'string' ? p.message : JSON.stringify(p.message);
+      return entry ? ((r.names || {})[entry.item] || entry.item) + ': ' + text : text;
+    }).join('; ');
+  }
+
   function render() {
     if (!bar || !window.indexedDB) { return Promise.resolve(); }
     return all().then(function (records) {
@@ -123,9 +160,19 @@
       var ul = document.createElement('ul');
       records.forEach(function (r) {
         var li = document.createElement('li');
-        li.textContent = r.facility_name + ' · ' + new Date(r.created).toLocaleString() + ' · ' +
-          r.body.items.length + (r.error ? ' · ' + label('failed') + ' ' + r.error : '');
+        li.textContent = r.facility_name + ' · ' + new Date(r.created).toLocaleString() + ' · ' + r.body.items.length;
         if (r.error) {
+          var why = document.createElement('strong');
+          why.className = 'refused';
+          why.textContent = ' · ' + label('failed') + ' ' + refusal(r);
+          li.appendChild(why);
+          if (r.edit_url) {  // back to the walk, its draft restored, to put right and send again
+            var edit = document.createElement('a');
+            edit.className = 'btn queue-edit';
+            edit.href = r.edit_url;
+            edit.textContent = label('edit') || '✎';
+            li.appendChild(edit);
+          }
           var drop = document.createElement('button');
           drop.type = 'button'; drop.textContent = label('drop');
           drop.onclick = function () { remove(r.client_ref).then(render); };
@@ -142,7 +189,7 @@
   }
 
   window.TrackerQueue = {put: put, send: send, flush: flush, render: render, HttpError: HttpError,
-                         available: !!window.indexedDB};
+                         remove: remove, all: all, drafts: drafts, available: !!window.indexedDB};
   window.addEventListener('online', flush);
   if (navigator.onLine) { flush(); } else { render(); }
 
