@@ -17,7 +17,7 @@
   var MAX_PHOTOS = parseInt(form.getAttribute('data-max-photos'), 10);
   var draftKey = window.location.pathname + window.location.search;
   var photos = {};   // item code -> [{key, blob}]
-  var clientRef = null, handedOver = false, current = 0, restoring = true;
+  var clientRef = null, handedOver = false, awaiting = false, current = 0, restoring = true;
   // The on-site time: when this walk first opened on the phone, kept by the draft, sent however late it syncs.
   var onsiteAt = new Date();
   var sections = Array.prototype.slice.call(form.querySelectorAll('.walk-section'));
@@ -367,6 +367,7 @@
     refusal.hidden = false;
     say(words[0]);
     point(words[1]);
+    return words[0];
   }
 
   // Kept on the phone and sent later (the signal came back): show what arrived.
@@ -382,7 +383,16 @@
     if (clientRef && event.detail.client_ref === clientRef) {
       handedOver = false;
       $('submit').disabled = false;
-      showRefusal(event.detail.error, event.detail.body);
+      var words = showRefusal(event.detail.error, event.detail.body);
+      if (awaiting) { return; }  // the submission below drops it from the outbox
+      // The waiting inspection says it in these words on every page, not in the server's.
+      Q.all().then(function (records) {
+        var kept = records.filter(function (r) {
+          return (r.first_ref || r.client_ref) === event.detail.client_ref;
+        })[0];
+        if (kept) { kept.words = words; return Q.put(kept).then(Q.render); }
+        return null;
+      }).catch(function () { return null; });
     }
   });
 
@@ -409,10 +419,12 @@
     var kept = D ? D.put(snapshot()).catch(function () { return null; }) : Promise.resolve();
     kept.then(function () { return Q.put(record); }).then(function () {
       handedOver = true;  // on the phone in the outbox now: leaving loses nothing
+      awaiting = true;
       return Q.send(record);
     }).then(function (answer) {
       window.location.href = '/inspect/done/' + answer.id;
     }).catch(function (error) {
+      awaiting = false;
       if (error instanceof Q.HttpError && (error.status === 401 || error.status === 403)) {
         say(msg('login'));
       } else if (error instanceof Q.HttpError && error.status < 500) {

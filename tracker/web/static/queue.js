@@ -164,7 +164,7 @@
         if (r.error) {
           var why = document.createElement('strong');
           why.className = 'refused';
-          why.textContent = ' · ' + label('failed') + ' ' + refusal(r);
+          why.textContent = ' · ' + (r.words || label('failed') + ' ' + refusal(r));
           li.appendChild(why);
           if (r.edit_url) {  // back to the walk, its draft restored, to put right and send again
             var edit = document.createElement('a');
