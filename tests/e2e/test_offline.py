@@ -93,6 +93,10 @@ def test_the_inspection_page_opens_again_with_no_signal(server: Server, new_page
     page.wait_for_function(
         "() => navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15_000
     )
+    # ...once its copy is written (the worker keeps it behind the page's back, after the page has loaded).
+    page.wait_for_function(
+        "async () => !!(await (await caches.open('tracker-pages-v1')).match(location.href))", timeout=15_000
+    )
     items = page.locator("fieldset.item").count()
     assert items > 0
     walk_url = page.url

@@ -217,9 +217,9 @@ def test_a_queued_inspection_the_server_refuses_is_said_in_words_and_put_right(
         "--password-stdin",
         stdin=PASSWORD + "\n",
     )
-    before = _findings_of(server, "E2E03")
+    before = _findings_of(server, "E2E02")
     page = new_page()
-    _walk(page, server, "E2E03", "fire")
+    _walk(page, server, "E2E02", "fire")
     item = page.locator("fieldset.item").first
     item.locator("label.r-fail").click()
     item.locator("textarea").fill("厨房灭火器失效")
@@ -236,7 +236,7 @@ def test_a_queued_inspection_the_server_refuses_is_said_in_words_and_put_right(
     page.context.set_offline(False)
     expect(page.locator("#refusal")).to_contain_text("同行检查人员已不在检查人员名册中")
     expect(page.locator("#queue")).not_to_contain_text("object")
-    assert _findings_of(server, "E2E03") == before
+    assert _findings_of(server, "E2E02") == before
 
     # Elsewhere, the waiting inspection says why it was refused and opens again to be put right.
     page.once("dialog", lambda dialog: dialog.accept())
@@ -256,4 +256,4 @@ def test_a_queued_inspection_the_server_refuses_is_said_in_words_and_put_right(
     page.click("#submit")
     page.wait_for_url("**/inspect/done/*")
     expect(page.locator("#queue")).to_be_hidden()
-    assert _findings_of(server, "E2E03") == before + 1
+    assert _findings_of(server, "E2E02") == before + 1

@@ -140,7 +140,7 @@
       input.value = '';
       say(msg('scaling'));
       Promise.all(files.map(function (file) {
-        return scale(file).then(function (blob) { addPhoto(fs, code, blob, newRef()); })
+        return scale(file).then(function (blob) { addPhoto(fs, code, blob, newRef(), true); })
           .catch(function () { say(msg('photo-bad')); });
       })).then(function () {
         if (statusLine.textContent === msg('scaling')) { say(''); }
@@ -150,10 +150,11 @@
     sync(fs);  // a tap made before this script ran
   });
 
-  function addPhoto(fs, code, blob, key) {
+  function addPhoto(fs, code, blob, key, keep) {
     // The server takes at most this many photos per item: say so here rather than refuse the inspection.
     if (photos[code].length >= MAX_PHOTOS) { say(msg('photo-count')); return; }
     photos[code].push({key: key, blob: blob});
+    if (keep && D) { D.putPhoto(draftKey, key, blob).catch(function () { return null; }); }
     var fig = document.createElement('figure');
     var img = document.createElement('img');
     img.src = URL.createObjectURL(blob);
@@ -164,6 +165,7 @@
     drop.onclick = function () {
       photos[code] = photos[code].filter(function (p) { return p.key !== key; });
       fig.remove();
+      if (D) { D.dropPhoto(draftKey, key).catch(function () { return null; }); }
       save();
     };
     fig.appendChild(img);
@@ -193,9 +195,12 @@
       answers[fs.getAttribute('data-code')] = {result: r, note: note, severity: chosenSeverity(fs),
                                                reason: reason ? reason.value : ''};
     });
-    var present = $('person-present'), lone = $('lone');
+    var present = $('person-present'), lone = $('lone'), kept = {};
+    Object.keys(photos).forEach(function (code) {  // the blobs are kept apart (addPhoto)
+      if (photos[code].length) { kept[code] = photos[code].map(function (p) { return p.key; }); }
+    });
     return {key: draftKey, saved: Date.now(), onsite_at: onsiteAt.toISOString(), client_ref: clientRef,
-            section: current, answers: answers, photos: photos, crew: crew(),
+            section: current, answers: answers, photos: kept, crew: crew(),
             lone: lone ? lone.checked : false, present: present ? present.value : ''};
   }
   var timer = null;
@@ -224,7 +229,9 @@
     });
     Object.keys(draft.photos || {}).forEach(function (code) {
       var fs = item(code);
-      if (fs) { draft.photos[code].forEach(function (p) { addPhoto(fs, code, p.blob, p.key); }); }
+      (fs ? draft.photos[code] : []).forEach(function (key) {
+        if (draft.blobs[key]) { addPhoto(fs, code, draft.blobs[key], key, false); }
+      });
     });
     form.querySelectorAll('input[name=co]').forEach(function (input) {
       input.checked = (draft.crew || []).indexOf(Number(input.value)) >= 0;
@@ -237,6 +244,7 @@
   }
 
   $('draft-discard').addEventListener('click', function () {
+    if (!window.confirm(this.textContent + '?')) { return; }
     var forget = D ? D.remove(draftKey) : Promise.resolve();
     handedOver = true;  // nothing left to lose
     forget.catch(function () { return null; }).then(function () { window.location.reload(); });

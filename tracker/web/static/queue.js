@@ -25,16 +25,32 @@
     };
   }
   var tx = inStore(DB, STORE, 'client_ref');
-  /* The walk's draft (inspect.js) as it is typed: answers, notes and photos, one per walk page, gone once the
-     inspection is sent. Its own database, so the outbox's is never upgraded under a page that has it open. */
+  /* The walk's draft (inspect.js) as it is typed, one per walk page (keyed by its path and query): the answers
+     in one record, each photo in its own ("<key>#<photo>"), so typing a note does not write the photos again.
+     Gone once the inspection is sent. Its own database: the outbox's is never upgraded under an open page. */
   var draftTx = inStore('tracker-drafts', 'drafts', 'key');
+  function photosOf(key) { return IDBKeyRange.bound(key + '#', key + '#\uffff'); }
   var drafts = {
-    get: function (key) {  // the draft, or null
-      return draftTx('readonly', function (s) { return s.get(key); })
-        .then(function (d) { return d && d.key === key ? d : null; });
+    get: function (key) {  // the draft with its photos' blobs as {photo key: blob}, or null
+      var draft = null, blobs = {};
+      return draftTx('readonly', function (s) {
+        s.get(key).onsuccess = function (e) { draft = e.target.result || null; };
+        s.getAll(photosOf(key)).onsuccess = function (e) {
+          e.target.result.forEach(function (p) { blobs[p.key.slice(key.length + 1)] = p.blob; });
+        };
+      }).then(function () {
+        if (draft) { draft.blobs = blobs; }
+        return draft;
+      });
     },
     put: function (draft) { return draftTx('readwrite', function (s) { s.put(draft); }); },
-    remove: function (key) { return draftTx('readwrite', function (s) { s.delete(key); }); }
+    putPhoto: function (key, photo, blob) {
+      return draftTx('readwrite', function (s) { s.put({key: key + '#' + photo, blob: blob}); });
+    },
+    dropPhoto: function (key, photo) { return draftTx('readwrite', function (s) { s.delete(key + '#' + photo); }); },
+    remove: function (key) {
+      return draftTx('readwrite', function (s) { s.delete(key); s.delete(photosOf(key)); });
+    }
   };
   function put(record) { return tx('readwrite', function (s) { s.put(record); }); }
   function remove(ref) { return tx('readwrite', function (s) { s.delete(ref); }); }
@@ -181,6 +197,8 @@
         ul.appendChild(li);
       });
       bar.appendChild(ul);
+      // Sending again is for what waits for a signal; a refused one is put right first.
+      if (!records.some(function (r) { return !r.error; })) { return; }
       var again = document.createElement('button');
       again.type = 'button'; again.textContent = label('send');
       again.onclick = flush;
@@ -195,12 +213,13 @@
 
   /* The service worker keeps the static files and the last pages, so they open with no signal. */
   if ('serviceWorker' in navigator) {
-    var here = window.location.href;
+    var here = window.location.href, controlled = !!navigator.serviceWorker.controller;
     navigator.serviceWorker.register('/sw.js', {scope: '/'}).then(function () {
       return navigator.serviceWorker.ready;
     }).then(function (registration) {
       // This page came before the worker took control: ask it to keep a copy.
-      if (!navigator.serviceWorker.controller && registration.active) {
+      // (Asked whenever the page loaded uncontrolled: the worker may have claimed it since, without a copy.)
+      if (!controlled && registration.active) {
         registration.active.postMessage({type: 'keep', url: here});
       }
     }).catch(function () { return null; });
