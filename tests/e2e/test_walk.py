@@ -257,3 +257,45 @@ def test_a_queued_inspection_the_server_refuses_is_said_in_words_and_put_right(
     page.wait_for_url("**/inspect/done/*")
     expect(page.locator("#queue")).to_be_hidden()
     assert _findings_of(server, "E2E02") == before + 1
+
+
+def test_a_refusal_while_the_page_waits_is_said_at_once_and_not_parked_as_no_signal(
+    server: Server, new_page: Callable[[], Page]
+) -> None:
+    _tracker(
+        server,
+        "users",
+        "add",
+        "--role",
+        "inspector",
+        "--username",
+        "insp-gone",
+        "--name",
+        "检查员丁",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    before = _findings_of(server, "E2E01")
+    page = new_page()
+    _walk(page, server, "E2E01", "gas")
+    item = page.locator("fieldset.item").first
+    item.locator("label.r-fail").click()
+    item.locator("textarea").fill("燃气报警器未通电")
+    page.click("#rest-pass")
+    page.locator("#crew label.choice", has_text="检查员丁").click()
+    page.fill("#person-present", "厨师长")
+    page.click("#review")
+    _tracker(server, "users", "deactivate", "insp-gone")
+    page.click("#submit")
+    expect(page.locator("#refusal")).to_contain_text("同行检查人员已不在检查人员名册中")
+    expect(page.locator("#status")).not_to_contain_text("没有网络")
+    expect(page.locator("#queue")).to_be_hidden()
+    expect(page.locator("#onsite")).to_be_visible()
+
+    page.locator("#crew label.choice", has_text="检查员丁").click()
+    page.locator("#lone").check()
+    page.click("#review")
+    page.click("#submit")
+    page.wait_for_url("**/inspect/done/*")
+    expect(page.locator("#done")).to_be_visible()
+    assert _findings_of(server, "E2E01") == before + 1
