@@ -94,7 +94,7 @@ def _role(main, *args) -> None:
     from tracker.checklists import ChecklistInvalid
 
     try:
-        roles.run(lambda stop: main(*args[:1], stop, *args[1:]))
+        roles.run(lambda stop: main(*args[:1], stop, *args[1:]), role=main.__name__)
     except ConfigError as error:
         typer.secho(f"configuration error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -344,6 +344,43 @@ def db_upgrade(data: Data = None) -> None:
     settings = settings_for(data)
     _upgrade(settings)
     typer.echo(f"database at head: {settings.db_url}")
+
+
+@db_app.command("prune")
+def db_prune(
+    data: Data = None,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go, change nothing"),
+) -> None:
+    """Remove what is past keeping: published outbox rows and handled events older than
+    TRACKER_EVENTS_KEEP_DAYS; sent or failed mail older than TRACKER_MAIL_KEEP_DAYS reduced to its record.
+    The scheduler does the same every hour."""
+    from tracker.clock import SystemClock
+    from tracker.store.db import make_engine
+    from tracker.store.retention import Retention, prunable, prune
+
+    settings = settings_for(data)
+    require_schema(settings)
+    retention, now = Retention.from_settings(settings), SystemClock().now()
+
+    async def main() -> dict[str, int]:
+        engine = make_engine(settings.db_url)
+        try:
+            return await (prunable(engine, retention, now) if dry_run else prune(engine, retention, now))
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(main())
+    typer.echo("would go (--dry-run):" if dry_run else "pruned:")
+    typer.echo(
+        f"  outbox          {counts['outbox']:>10}  published rows older than {settings.events_keep_days:g} days"
+    )
+    typer.echo(
+        f"  handled_events  {counts['handled_events']:>10}  records older than {settings.events_keep_days:g} days"
+    )
+    typer.echo(
+        f"  mail            {counts['mail']:>10}  sent or failed messages older than {settings.mail_keep_days} days"
+        " reduced to who, when, kind, subject, status"
+    )
 
 
 @demo_app.command("seed")

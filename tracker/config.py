@@ -7,12 +7,16 @@ import re
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
+
+if TYPE_CHECKING:
+    from tracker.events.stream import StreamLimits
 
 # How a report names the whole area: a county, a county-level city (启东 says 全市) or a district.
 COUNTY_WORDS = ("全县", "全市", "全区")
@@ -58,6 +62,24 @@ class Settings(BaseSettings):
     # 销号 document. Empty: the filing is still recorded on the finding, and no mail goes out.
     upward_emails: str = ""
 
+    # Retention (tracker.store.retention): how long the streams keep a message, and how large a stream may grow
+    # (MB on each replica; the oldest messages go first); how long published outbox rows and the record of
+    # handled events are kept (they must outlive any message that can still be delivered again); how long a
+    # sent or failed mail keeps its bodies and attachment before it is reduced to its record (the audit period).
+    stream_max_age_days: float = 7.0
+    stream_max_mb: int = 1024
+    events_keep_days: float = 30.0
+    mail_keep_days: int = 1095
+
+    # One line per HTTP request from the web role (uvicorn's access log); off: the errors are logged anyway.
+    access_log: bool = False
+    # The Prometheus endpoint of the worker, relay, scheduler and mailer (GET /metrics on this port; none if
+    # unset), bound to loopback unless told otherwise. The web role serves /metrics itself, to loopback
+    # clients and to whoever sends `Authorization: Bearer <TRACKER_METRICS_TOKEN>`.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_token: str | None = None
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
@@ -102,6 +124,54 @@ class Settings(BaseSettings):
         # A link never lives longer than its 60 days from the mail anyway (tracker.tokens.ORDER_LINK_DAYS).
         if not 0 <= value <= 60:
             raise ValueError("must be a number of days from 0 to 60")
+        return value
+
+    @field_validator("stream_max_age_days")
+    @classmethod
+    def _stream_max_age_days(cls, value: float) -> float:
+        # A re-publish after a relay crash is dropped by the duplicate window (an hour), which must fit in it.
+        if not 1 <= value <= 365:
+            raise ValueError("must be a number of days from 1 to 365")
+        return value
+
+    @field_validator("stream_max_mb")
+    @classmethod
+    def _stream_max_mb(cls, value: int) -> int:
+        if not 16 <= value <= 1_000_000:
+            raise ValueError("must be a number of megabytes from 16 to 1000000")
+        return value
+
+    @field_validator("mail_keep_days")
+    @classmethod
+    def _mail_keep_days(cls, value: int) -> int:
+        if value < 30:
+            raise ValueError("must be at least 30 days: the bureau's audit period, usually years")
+        return value
+
+    @model_validator(mode="after")
+    def _events_outlive_the_stream(self) -> Settings:
+        # A message still in the stream can be delivered again (a consumer reset, a replay); the record that it
+        # was handled must still be there then, or it would be handled twice.
+        if self.events_keep_days <= self.stream_max_age_days:
+            raise ValueError(
+                f"TRACKER_EVENTS_KEEP_DAYS ({self.events_keep_days:g}) must be longer than "
+                f"TRACKER_STREAM_MAX_AGE_DAYS ({self.stream_max_age_days:g}), the longest a message can be "
+                "delivered again"
+            )
+        return self
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError("must be a TCP port from 1 to 65535")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
         return value
 
     @field_validator("secret_key")
@@ -184,6 +254,12 @@ class Settings(BaseSettings):
         return [s.strip() for s in self.require("nats_url").split(",")]
 
     @property
+    def stream_limits(self) -> StreamLimits:
+        from tracker.events.stream import StreamLimits
+
+        return StreamLimits(max_age_days=self.stream_max_age_days, max_mb=self.stream_max_mb)
+
+    @property
     def nats_hosts(self) -> list[str]:
         """The servers without their credentials, for the log."""
         return [f"{urlsplit(s).hostname}:{urlsplit(s).port or 4222}" for s in self.nats_servers]
@@ -207,8 +283,10 @@ def load_settings(data_dir: Path | None = None) -> Settings:
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            field = str(item["loc"][0]) if item["loc"] else "?"
-            problems.append(f"TRACKER_{field.upper()}: {item['msg']}")
+            if not item["loc"]:  # a rule over several settings names them in its message
+                problems.append(str(item["msg"]).removeprefix("Value error, "))
+                continue
+            problems.append(f"TRACKER_{str(item['loc'][0]).upper()}: {item['msg']}")
         raise ConfigError("; ".join(problems)) from None
 
 

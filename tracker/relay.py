@@ -10,47 +10,17 @@ from datetime import timedelta
 
 import nats
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.clock import Clock
-from tracker.events.stream import (
-    DEADLETTER_PREFIX,
-    DEADLETTER_STREAM_NAME,
-    DUPLICATE_WINDOW,
-    STREAM_NAME,
-)
+from tracker.events.stream import StreamLimits, ensure_streams
 from tracker.store.db import read_only, take_lease
 from tracker.store.tables import outbox
 
 log = logging.getLogger("tracker.relay")
 LEASE_TTL = timedelta(seconds=15)
-
-
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Declare the event stream and the dead-letter stream, or leave them as they are."""
-    wanted = (
-        StreamConfig(
-            name=STREAM_NAME,
-            subjects=["tracker.>"],
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-            duplicate_window=DUPLICATE_WINDOW,
-        ),
-        StreamConfig(
-            name=DEADLETTER_STREAM_NAME,
-            subjects=[f"{DEADLETTER_PREFIX}.>"],
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-        ),
-    )
-    for config in wanted:
-        try:
-            await js.stream_info(config.name)
-        except NotFoundError:
-            await js.add_stream(config)
+__all__ = ["ensure_streams", "publish_pending", "run_relay"]
 
 
 async def publish_pending(engine: AsyncEngine, js: JetStreamContext, clock: Clock, limit: int = 500) -> int:
@@ -87,11 +57,12 @@ async def run_relay(
     stop: asyncio.Event,
     poll_seconds: float = 0.2,
     replicas: int = 1,
+    limits: StreamLimits | None = None,
 ) -> None:
     holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     nc = await nats.connect(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
     js = nc.jetstream()
-    await ensure_streams(js, replicas)
+    await ensure_streams(js, replicas, limits)
     log.info("relay %s started", holder)
     active, renewed_at = False, 0.0
     loop = asyncio.get_running_loop()

@@ -15,7 +15,9 @@ from tracker.checklists import load_catalog
 from tracker.clock import SystemClock
 from tracker.config import Settings
 from tracker.handlers import build_broker
+from tracker.logs import setup_logging, through_the_root
 from tracker.mail.sender import run_mailer
+from tracker.metrics import ROLE, serve_role_metrics
 from tracker.relay import ensure_streams, run_relay
 from tracker.scheduler import run_scheduler
 from tracker.service.context import Context
@@ -30,9 +32,9 @@ def make_context(settings: Settings) -> Context:
     return Context(settings=settings, engine=make_engine(settings.db_url), catalog=load_catalog())
 
 
-def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def run(main: Callable[[asyncio.Event], Awaitable[None]], role: str = "tracker") -> None:
     """Run a role until SIGINT or SIGTERM, then let it finish what it holds."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(role)
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -49,10 +51,12 @@ async def worker(settings: Settings, stop: asyncio.Event) -> None:
     settings.require("secret_key")  # order links in mail are signed
     servers = settings.nats_servers
     nc = await nats.connect(servers, max_reconnect_attempts=-1)
-    await ensure_streams(nc.jetstream(), settings.stream_replicas)
+    await ensure_streams(nc.jetstream(), settings.stream_replicas, settings.stream_limits)
     await nc.close()
     broker = build_broker(ctx, servers)
     await broker.start()
+    through_the_root()
+    serve_role_metrics(settings, "worker")
     log.info("worker consuming from %s", settings.nats_hosts)
     try:
         await stop.wait()
@@ -63,6 +67,7 @@ async def worker(settings: Settings, stop: asyncio.Event) -> None:
 
 async def relay(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.db_url)
+    serve_role_metrics(settings, "relay")
     try:
         await run_relay(
             engine,
@@ -71,6 +76,7 @@ async def relay(settings: Settings, stop: asyncio.Event) -> None:
             stop,
             settings.relay_poll_seconds,
             settings.stream_replicas,
+            settings.stream_limits,
         )
     finally:
         await engine.dispose()
@@ -78,6 +84,7 @@ async def relay(settings: Settings, stop: asyncio.Event) -> None:
 
 async def scheduler(settings: Settings, stop: asyncio.Event) -> None:
     ctx = make_context(settings)
+    serve_role_metrics(settings, "scheduler")
     try:
         await run_scheduler(ctx, stop)
     finally:
@@ -86,6 +93,7 @@ async def scheduler(settings: Settings, stop: asyncio.Event) -> None:
 
 async def mailer(settings: Settings, stop: asyncio.Event) -> None:
     engine = make_engine(settings.db_url)
+    serve_role_metrics(settings, "mailer")
     try:
         await run_mailer(
             engine,
@@ -118,8 +126,18 @@ def settle_gc() -> None:
 async def web(settings: Settings, stop: asyncio.Event, host: str, port: int) -> None:
     settings.require("secret_key")
     ctx = make_context(settings)
+    ROLE.info({"role": "web"})  # its metrics are served at /metrics (tracker.web.metrics)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.Config(
+            create_app(ctx),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=True,
+            # uvicorn's loggers go through the role's own format (tracker.logs), without colour codes.
+            log_config=None,
+            access_log=settings.access_log,
+        )
     )
     keep_tokens_out_of_the_log()
     settle_gc()

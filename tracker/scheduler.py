@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from tracker.metrics import JOB_LAST_COUNTS, JOB_LAST_RUN, JOB_LAST_SECONDS, JOB_RUNS, SCHEDULER_ACTIVE
 from tracker.service.context import Context
 from tracker.service.photos import remove_unlinked
 from tracker.service.review_sweep import review_sweep
@@ -19,6 +22,8 @@ from tracker.service.sweep import sweep
 from tracker.stats import daybook
 from tracker.stats.digest import queue_digests
 from tracker.store.db import drop_lease, take_lease
+from tracker.store.job_runs import record_run
+from tracker.store.retention import Retention, prune
 
 log = logging.getLogger("tracker.scheduler")
 LEASE = "scheduler"
@@ -34,39 +39,67 @@ class LeasedJobs:
     async def _lead(self) -> bool:
         async with self.ctx.engine.begin() as conn:
             active = await take_lease(conn, LEASE, self.holder, self.ctx.clock.now(), self.ttl)
+        SCHEDULER_ACTIVE.set(int(active))
         if active != self.active:
             log.info("scheduler %s is now %s", self.holder, "active" if active else "standing by")
         self.active = active
         return active
 
-    async def sweep_job(self) -> None:
+    async def _run(self, job: str, work: Callable[[], Awaitable[dict[str, int]]]) -> None:
+        """Run one job if this scheduler holds the lease, and say so in one line: what it did and how long it
+        took (a standby says nothing). The counts also go to /metrics (job_runs, and this process's port)."""
         if not await self._lead():
             return
+        started = time.perf_counter()
+        try:
+            counts = await work()
+        except Exception:
+            JOB_RUNS.labels(job, "failed").inc()
+            log.exception("%s failed; the next run tries again", job)
+            return
+        seconds = time.perf_counter() - started
+        now = self.ctx.clock.now()
+        JOB_RUNS.labels(job, "done").inc()
+        JOB_LAST_RUN.labels(job).set(now.timestamp())
+        JOB_LAST_SECONDS.labels(job).set(seconds)
+        for what, n in counts.items():
+            JOB_LAST_COUNTS.labels(job, what).set(n)
+        said = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) or "done"
+        log.info("%s: %s (%.2f s)", job, said, seconds)
+        try:
+            await record_run(self.ctx.engine, job, now, seconds, counts)
+        except Exception:
+            log.warning("%s: could not record the run", job, exc_info=True)
+
+    async def sweep_job(self) -> None:
+        await self._run("sweep", self._sweeps)
+
+    async def _sweeps(self) -> dict[str, int]:
         # Three sweeps over three kinds of deadline; one failing must not hold the others back.
+        counts: dict[str, int] = {}
         for name, run in (
             ("sweep", self._deadlines),
             ("review sweep", self._reviews),
             ("supervision sweep", self._supervisions),
         ):
             try:
-                await run()
+                counts.update(await run())
             except Exception:
                 log.exception("%s failed; the next run tries again", name)
+        return counts
 
-    async def _deadlines(self) -> None:
+    async def _deadlines(self) -> dict[str, int]:
         result = await sweep(self.ctx.engine, self.ctx.policy, self.ctx.clock.now())
-        if result.reminded or result.escalated:
-            log.info("sweep: %d reminded, %d escalated", len(result.reminded), len(result.escalated))
+        return {"reminded": len(result.reminded), "escalated": len(result.escalated)}
 
-    async def _reviews(self) -> None:
+    async def _reviews(self) -> dict[str, int]:
         """The bureau's own 复查 deadlines."""
         reviews = await review_sweep(
             self.ctx.engine, self.ctx.policy, self.ctx.clock.now(), self.ctx.settings.base_url
         )
-        if reviews.reminded or reviews.escalated:
-            log.info("review sweep: %d reminded, %d escalated", len(reviews.reminded), len(reviews.escalated))
+        return {"review_reminded": len(reviews.reminded), "review_escalated": len(reviews.escalated)}
 
-    async def _supervisions(self) -> None:
+    async def _supervisions(self) -> dict[str, int]:
         """The stage deadlines of major hazards under supervision (tracker.service.supervision_sweep)."""
         majors = await sweep_supervisions(
             self.ctx.engine,
@@ -75,32 +108,54 @@ class LeasedJobs:
             self.ctx.settings.base_url,
             self.ctx.settings.supervision_prefix,
         )
-        if majors.mails:
-            log.info(
-                "supervision sweep: %d reminded, %d escalated, %d progress late, %d mails",
-                len(majors.reminded),
-                len(majors.escalated),
-                len(majors.progress_late),
-                majors.mails,
-            )
+        return {
+            "supervision_reminded": len(majors.reminded),
+            "supervision_escalated": len(majors.escalated),
+            "progress_late": len(majors.progress_late),
+            "supervision_mails": majors.mails,
+        }
 
     async def digest_job(self) -> None:
         """The weekly digest of last week; the mail table's dedupe key keeps it to once per week and person."""
-        if not await self._lead():
-            return
-        await queue_digests(self.ctx.engine, self.ctx.clock.now(), self.ctx.settings.base_url)
+
+        async def digests() -> dict[str, int]:
+            queued = await queue_digests(self.ctx.engine, self.ctx.clock.now(), self.ctx.settings.base_url)
+            return {"queued": queued}
+
+        await self._run("digest", digests)
 
     async def daybook_job(self) -> None:
         """Bring the dashboard's day book up to a few minutes ago (daybook.LAG)."""
-        if not await self._lead():
-            return
-        await daybook.catch_up(self.ctx.engine, self.ctx.clock.now())
+
+        async def catch_up() -> dict[str, int]:
+            through = await daybook.catch_up(self.ctx.engine, self.ctx.clock.now())
+            return {"moved": int(through is not None)}
+
+        await self._run("daybook", catch_up)
 
     async def photo_job(self) -> None:
         """Clear away the photos uploaded more than a day ago that nothing came to use."""
-        if not await self._lead():
-            return
-        await remove_unlinked(self.ctx.engine, self.ctx.settings.photo_dir, self.ctx.clock.now())
+
+        async def photos() -> dict[str, int]:
+            gone = await remove_unlinked(self.ctx.engine, self.ctx.settings.photo_dir, self.ctx.clock.now())
+            return {"removed": len(gone)}
+
+        await self._run("photos", photos)
+
+    async def prune_job(self) -> None:
+        """What is past keeping (tracker.store.retention), a batch per transaction."""
+
+        async def pruned() -> dict[str, int]:
+            done = await prune(
+                self.ctx.engine, Retention.from_settings(self.ctx.settings), self.ctx.clock.now()
+            )
+            return {
+                "outbox": done["outbox"],
+                "handled_events": done["handled_events"],
+                "mail_reduced": done["mail"],
+            }
+
+        await self._run("prune", pruned)
 
     async def resign(self) -> None:
         if self.active:
@@ -116,6 +171,7 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
         (jobs.digest_job, 15 * 60),  # the digest's week begins on Monday: it goes out within 15 minutes
         (jobs.daybook_job, 10 * 60),  # a page reads at most the last quarter hour from the findings rows
         (jobs.photo_job, 60 * 60),
+        (jobs.prune_job, 60 * 60),
     ):
         scheduler.add_job(
             job,
@@ -126,6 +182,10 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
             coalesce=True,
             next_run_time=ctx.clock.now(),
         )
+    # APScheduler's own two lines per run ("Running job", "executed successfully") say nothing _run does not,
+    # and a standby would print them too.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
     scheduler.start()
     log.info("scheduler %s started, sweeping every %ss", jobs.holder, ctx.settings.sweep_seconds)
     try:

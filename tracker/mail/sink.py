@@ -23,7 +23,8 @@ class EmlWriter:
     async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or envelope.content
         raw = data if isinstance(data, bytes) else data.encode()
-        message_id = message_from_bytes(raw).get("Message-ID", "") or hashlib.sha256(raw).hexdigest()
+        parsed = message_from_bytes(raw)
+        message_id = parsed.get("Message-ID", "") or hashlib.sha256(raw).hexdigest()
         name = hashlib.sha256(message_id.encode()).hexdigest()[:16]
         existing = list(self.directory.glob(f"*-{name}.eml"))
         if existing:
@@ -35,6 +36,14 @@ class EmlWriter:
             return "250 OK (duplicate kept once)"
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         (self.directory / f"{stamp}-{name}.eml").write_bytes(raw)
+        # One line per message (aiosmtpd's own "mail.log" is quieted to warnings by tracker.logs).
+        log.info(
+            "kept %s to %s, %d bytes: %s",
+            message_id,
+            ",".join(envelope.rcpt_tos),
+            len(raw),
+            str(make_header(decode_header(parsed.get("Subject", "")))),
+        )
         return "250 OK"
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -513,7 +514,8 @@ handled_events = Table(
     metadata,
     Column("consumer", String(60), primary_key=True),
     Column("event_id", String(36), primary_key=True),
-    Column("handled_at", UTCDateTime, nullable=False),
+    # Indexed for pruning (tracker.store.retention), migration 0033.
+    Column("handled_at", UTCDateTime, nullable=False, index=True),
 )
 
 dead_letters = Table(
@@ -547,7 +549,8 @@ mail = Table(
     Column("claimed_until", UTCDateTime),
     Column("claimed_by", String(100)),
     Column("last_error", Text),
-    Column("created_at", UTCDateTime, nullable=False),
+    # Indexed for reducing old mail to its record (tracker.store.retention), migration 0033.
+    Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("sent_at", UTCDateTime),
     # What the mailer attaches when it sends, rendered then and not in the transaction that queued the mail:
     # "order-pdf:<order id>" is the rectification order as PDF (tracker.orders_pdf). Migration 0005.
@@ -589,6 +592,16 @@ finding_actions = Table(
     Column("at", UTCDateTime, nullable=False, index=True),
     Column("by_user", ForeignKey("users.id"), nullable=False),
     Column("photos", JSON, nullable=False, default=list),
+)
+
+# The last run of each scheduler job, with what it did: read by /metrics on any web process. Migration 0033.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("counts", JSON, nullable=False),
 )
 
 leases = Table(

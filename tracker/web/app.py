@@ -40,6 +40,7 @@ from tracker.web.closure import router as closure_router
 from tracker.web.dashboard import router as dashboard_router
 from tracker.web.docs import add_docs
 from tracker.web.headers import SecurityHeaders
+from tracker.web.metrics import install_metrics
 from tracker.web.pages import error_page
 from tracker.web.pages import router as pages_router
 
@@ -70,6 +71,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(dashboard_router)
     app.include_router(closure_router)
     add_docs(app)
+    install_metrics(app, ctx)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.exception_handler(DomainError)

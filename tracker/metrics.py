@@ -1,0 +1,36 @@
+"""The metrics every role keeps in its own process (Prometheus client), and the port that serves them for
+the roles without a web server of their own (TRACKER_METRICS_PORT, bound to TRACKER_METRICS_HOST)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Info, start_http_server
+
+from tracker.config import Settings
+
+log = logging.getLogger("tracker.metrics")
+
+ROLE = Info("tracker_role", "The role this process runs")
+SCHEDULER_ACTIVE = Gauge("tracker_scheduler_active", "1 while this scheduler holds the lease, else 0")
+JOB_RUNS = Counter(
+    "tracker_job_runs", "Scheduler job runs by the active scheduler, by outcome", ["job", "outcome"]
+)
+JOB_LAST_RUN = Gauge(
+    "tracker_job_last_run_timestamp_seconds", "When this scheduler last ran the job (Unix time)", ["job"]
+)
+JOB_LAST_SECONDS = Gauge("tracker_job_last_run_duration_seconds", "How long the job's last run took", ["job"])
+JOB_LAST_COUNTS = Gauge(
+    "tracker_job_last_run_count",
+    "What the job's last run did (rows reminded, escalated, pruned …)",
+    ["job", "what"],
+)
+
+
+def serve_role_metrics(settings: Settings, role: str) -> None:
+    """Serve GET /metrics on TRACKER_METRICS_PORT in a thread of this process, if a port is set."""
+    ROLE.info({"role": role})
+    if settings.metrics_port is None:
+        return
+    start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    log.info("metrics on http://%s:%s/metrics", settings.metrics_host, settings.metrics_port)
