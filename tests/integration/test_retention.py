@@ -242,3 +242,33 @@ async def test_a_redelivery_after_pruning_does_nothing_twice(stack: Stack, smtp_
     assert letters == 0
     view = await stack.client.get(f"/api/findings/{finding_id}", headers=inspector)
     assert view.json()["status"] == "ordered"
+
+
+async def test_only_the_active_scheduler_says_a_line_per_job_run(database_url: str, tmp_path: Path, caplog):
+    from tracker.checklists import load_catalog
+    from tracker.config import Settings
+    from tracker.scheduler import LeasedJobs
+    from tracker.service.context import Context
+    from tracker.store.job_runs import last_runs
+
+    engine = await prepared_engine(database_url)
+    ctx = Context(
+        settings=Settings(data_dir=tmp_path, database_url=database_url), engine=engine, catalog=load_catalog()
+    )
+    active, standby = LeasedJobs(ctx, "active"), LeasedJobs(ctx, "standby")
+    caplog.set_level("INFO")
+    await active.prune_job()
+    await active.sweep_job()
+    caplog.clear()
+    await standby.sweep_job()
+    await standby.prune_job()
+    assert caplog.records == []  # the standby runs nothing and says nothing
+    await active.sweep_job()
+    await active.prune_job()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("sweep: 0 reminded, 0 escalated, 0 review reminded")
+    assert lines[1].startswith("prune: 0 outbox, 0 handled events, 0 mail reduced")
+    assert {run.name for run in await last_runs(engine)} == {"sweep", "prune"}
+    await active.resign()
+    await engine.dispose()

@@ -14,7 +14,7 @@ import time
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -173,5 +173,7 @@ def install_metrics(app: FastAPI, ctx: Context) -> None:
         registry = CollectorRegistry()
         await _database_series(ctx, registry)
         await _consumer_series(ctx, registry)
+        # The classic text format (0.0.4), which every Prometheus reads; the names are plain ASCII, so it is the
+        # same text as the newer version's.
         body = generate_latest(REGISTRY) + generate_latest(registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
