@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改", no_args_is_help=True
+    help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改",
+    no_args_is_help=True,
+    # A role that dies says why in its log as a plain traceback, not in boxes drawn for a terminal.
+    pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 facilities_app = typer.Typer(help="Facilities of the bureau.", no_args_is_help=True)

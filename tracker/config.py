@@ -170,7 +170,9 @@ class Settings(BaseSettings):
     @field_validator("metrics_token")
     @classmethod
     def _metrics_token(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < 16:
+        if not value:  # set but empty (compose passes an unset variable so): no token
+            return None
+        if len(value) < 16:
             raise ValueError("must be at least 16 characters")
         return value
 

@@ -15,15 +15,32 @@ def log_format(role: str) -> str:
     return f"%(asctime)s {role} %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(role: str, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class WithoutTaskCallbacks(logging.Filter):
+    """faststream says "callback for Task-N is being executed..." at INFO whenever a subscriber's task ends."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("callback for Task-"))
+
+
+def _handler(role: str, stream) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(log_format(role)))
+    handler.addFilter(WithoutTaskCallbacks())
+    return handler
+
+
+def setup_logging(role: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_handler(role, sys.stderr)]
     root.setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     through_the_root()
+    # The broker's access logger is made when a broker starts, with a colouring handler on stdout unless it has a
+    # stdout handler already: give it ours first.
+    access = logging.getLogger("faststream.access.nats")
+    access.handlers[:] = [_handler(role, sys.stdout)]
+    access.propagate = False
 
 
 def through_the_root() -> None:

@@ -4,27 +4,52 @@ the roles without a web server of their own (TRACKER_METRICS_PORT, bound to TRAC
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from functools import cache
 
-from prometheus_client import Counter, Gauge, Info, start_http_server
+from prometheus_client import Counter, Gauge, Info, disable_created_metrics, start_http_server
 
 from tracker.config import Settings
 
 log = logging.getLogger("tracker.metrics")
 
+# A counter's *_created twin says when the process started counting: noise on every scrape.
+disable_created_metrics()
+
 ROLE = Info("tracker_role", "The role this process runs")
-SCHEDULER_ACTIVE = Gauge("tracker_scheduler_active", "1 while this scheduler holds the lease, else 0")
-JOB_RUNS = Counter(
-    "tracker_job_runs", "Scheduler job runs by the active scheduler, by outcome", ["job", "outcome"]
-)
-JOB_LAST_RUN = Gauge(
-    "tracker_job_last_run_timestamp_seconds", "When this scheduler last ran the job (Unix time)", ["job"]
-)
-JOB_LAST_SECONDS = Gauge("tracker_job_last_run_duration_seconds", "How long the job's last run took", ["job"])
-JOB_LAST_COUNTS = Gauge(
-    "tracker_job_last_run_count",
-    "What the job's last run did (rows reminded, escalated, pruned …)",
-    ["job", "what"],
-)
+
+
+@dataclass(frozen=True)
+class SchedulerMetrics:
+    active: Gauge
+    runs: Counter
+    last_run: Gauge
+    last_seconds: Gauge
+    last_counts: Gauge
+
+
+@cache
+def scheduler_metrics() -> SchedulerMetrics:
+    """Made by the first scheduler of the process, so no other role shows a scheduler's series."""
+    return SchedulerMetrics(
+        active=Gauge("tracker_scheduler_active", "1 while this scheduler holds the lease, else 0"),
+        runs=Counter(
+            "tracker_job_runs", "Job runs by this scheduler while active, by outcome", ["job", "outcome"]
+        ),
+        last_run=Gauge(
+            "tracker_job_last_run_timestamp_seconds",
+            "When this scheduler last ran the job (Unix time)",
+            ["job"],
+        ),
+        last_seconds=Gauge(
+            "tracker_job_last_run_duration_seconds", "How long the job's last run took", ["job"]
+        ),
+        last_counts=Gauge(
+            "tracker_job_last_run_count",
+            "What the job's last run did (rows reminded, escalated, pruned …)",
+            ["job", "what"],
+        ),
+    )
 
 
 def serve_role_metrics(settings: Settings, role: str) -> None:

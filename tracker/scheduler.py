@@ -13,7 +13,7 @@ from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from tracker.metrics import JOB_LAST_COUNTS, JOB_LAST_RUN, JOB_LAST_SECONDS, JOB_RUNS, SCHEDULER_ACTIVE
+from tracker.metrics import scheduler_metrics
 from tracker.service.context import Context
 from tracker.service.photos import remove_unlinked
 from tracker.service.review_sweep import review_sweep
@@ -35,11 +35,12 @@ class LeasedJobs:
         self.holder = holder or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.ttl = timedelta(seconds=max(3.0, 3 * ctx.settings.sweep_seconds))
         self.active = False
+        self.metrics = scheduler_metrics()
 
     async def _lead(self) -> bool:
         async with self.ctx.engine.begin() as conn:
             active = await take_lease(conn, LEASE, self.holder, self.ctx.clock.now(), self.ttl)
-        SCHEDULER_ACTIVE.set(int(active))
+        self.metrics.active.set(int(active))
         if active != self.active:
             log.info("scheduler %s is now %s", self.holder, "active" if active else "standing by")
         self.active = active
@@ -54,16 +55,16 @@ class LeasedJobs:
         try:
             counts = await work()
         except Exception:
-            JOB_RUNS.labels(job, "failed").inc()
+            self.metrics.runs.labels(job, "failed").inc()
             log.exception("%s failed; the next run tries again", job)
             return
         seconds = time.perf_counter() - started
         now = self.ctx.clock.now()
-        JOB_RUNS.labels(job, "done").inc()
-        JOB_LAST_RUN.labels(job).set(now.timestamp())
-        JOB_LAST_SECONDS.labels(job).set(seconds)
+        self.metrics.runs.labels(job, "done").inc()
+        self.metrics.last_run.labels(job).set(now.timestamp())
+        self.metrics.last_seconds.labels(job).set(seconds)
         for what, n in counts.items():
-            JOB_LAST_COUNTS.labels(job, what).set(n)
+            self.metrics.last_counts.labels(job, what).set(n)
         said = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) or "done"
         log.info("%s: %s (%.2f s)", job, said, seconds)
         try:

@@ -24,6 +24,7 @@ def test_every_line_names_the_role_and_carries_no_colour_codes(capsys, restore_l
     setup_logging("worker")
     logging.getLogger("faststream").warning("consumer restarted")
     logging.getLogger("tracker.handlers").info("an event handled")
+    logging.getLogger("faststream").info("callback for Task-12 is being executed...")
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2
     assert all(" worker " in line and "\x1b[" not in line for line in lines)

@@ -20,6 +20,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from sqlalchemy import func, select
@@ -32,6 +33,7 @@ from tracker.store.tables import mail, outbox
 
 log = logging.getLogger("tracker.metrics")
 
+disable_created_metrics()  # no *_created twin for each series (tracker.metrics says why)
 REQUESTS = Counter("tracker_http_requests", "HTTP requests answered", ["method", "route", "status"])
 DURATION = Histogram(
     "tracker_http_request_duration_seconds",
