@@ -8,11 +8,15 @@
 #   web (TRACKER_WEB_HOST:TRACKER_WEB_PORT, default 127.0.0.1:8000), worker x TRACKER_WORKERS (2),
 #   relay, scheduler x TRACKER_SCHEDULERS (2; one active, held by a lease), mailer.
 # Optional: TRACKER_BIN (the tracker command), TRACKER_RUN_DIR (PID files and logs; default
-# deploy/.run/roles), TRACKER_STREAM_REPLICAS (default 3, for the 3-node cluster of run-cluster.sh).
+# deploy/.run/roles), TRACKER_STREAM_REPLICAS (default 3, for the 3-node cluster of run-cluster.sh),
+# TRACKER_DATA_DIR (photos and the data every role shares; default deploy/.run/data),
+# TRACKER_METRICS_BASE_PORT (default 9310: the Nth role after web serves /metrics on 127.0.0.1:9310+N;
+# `status` lists them; the web role serves its own at /metrics).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 run_dir="${TRACKER_RUN_DIR:-$here/.run/roles}"
+metrics_base="${TRACKER_METRICS_BASE_PORT:-9310}"
 required=(TRACKER_DATABASE_URL TRACKER_NATS_URL TRACKER_SMTP_URL TRACKER_BASE_URL TRACKER_SECRET_KEY)
 
 find_tracker() {
@@ -38,6 +42,15 @@ instances() {
     echo mailer
 }
 
+# The port of an instance's /metrics: the base port plus its place after web (worker-1 is 1, …).
+metrics_port() {
+    local name n=0
+    for name in $(instances); do
+        [ "$name" = "$1" ] && { echo $((metrics_base + n)); return; }
+        n=$((n + 1))
+    done
+}
+
 # A PID from a file counts only while that process still runs tracker: PIDs get reused.
 running_pid() {
     local pid_file="$run_dir/$1.pid" pid
@@ -51,7 +64,7 @@ running_pid() {
 }
 
 start() {
-    local name missing=() tracker role pid failed=0
+    local name missing=() tracker role pid port metrics failed=0
     for name in "${required[@]}"; do
         [ -n "${!name:-}" ] || missing+=("$name")
     done
@@ -60,8 +73,12 @@ start() {
         exit 2
     fi
     export TRACKER_STREAM_REPLICAS="${TRACKER_STREAM_REPLICAS:-3}"
+    # Every role gets the same data folder: the web role keeps uploaded photos there and the scheduler clears
+    # away the unused ones. Never the working directory (a `var/` wherever the script was started from).
+    export TRACKER_DATA_DIR="${TRACKER_DATA_DIR:-$here/.run/data}"
     tracker="$(find_tracker)"
     mkdir -p "$run_dir"
+    echo "data folder: $TRACKER_DATA_DIR"
 
     echo "migrating: $tracker db upgrade"
     if ! "$tracker" db upgrade >>"$run_dir/migrate.log" 2>&1; then
@@ -78,12 +95,16 @@ start() {
         role="${name%%-*}"
         if [ "$role" = web ]; then
             set -- web --host "${TRACKER_WEB_HOST:-127.0.0.1}" --port "${TRACKER_WEB_PORT:-8000}"
+            port="${TRACKER_WEB_PORT:-8000}"
         else
             set -- "$role"
+            port="$(metrics_port "$name")"
         fi
-        nohup "$tracker" "$@" </dev/null >>"$run_dir/$name.log" 2>&1 &
+        metrics="http://127.0.0.1:$port/metrics"
+        # The web role serves /metrics itself and ignores TRACKER_METRICS_PORT.
+        TRACKER_METRICS_PORT="$port" nohup "$tracker" "$@" </dev/null >>"$run_dir/$name.log" 2>&1 &
         echo $! >"$run_dir/$name.pid"
-        echo "$name started (pid $!), log $run_dir/$name.log"
+        echo "$name started (pid $!), log $run_dir/$name.log, metrics $metrics"
     done
 
     # A role that cannot start (bad URL, broker down) usually exits within a second or two.
@@ -125,7 +146,11 @@ status() {
     local name pid result=0
     for name in $(instances); do
         if pid="$(running_pid "$name")"; then
-            echo "$name running (pid $pid)"
+            if [ "$name" = web ]; then
+                echo "$name running (pid $pid), metrics http://127.0.0.1:${TRACKER_WEB_PORT:-8000}/metrics"
+            else
+                echo "$name running (pid $pid), metrics http://127.0.0.1:$(metrics_port "$name")/metrics"
+            fi
         elif [ -f "$run_dir/$name.pid" ]; then
             echo "$name dead (stale pid file), log $run_dir/$name.log"
             result=3
