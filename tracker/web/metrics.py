@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import logging
 import time
+from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -80,6 +81,11 @@ def may_read(request: Request, token: str | None) -> bool:
         return False
 
 
+def _age(now: datetime, oldest: datetime | None) -> float:
+    # A row written after `now` was read (by another process, as the scrape ran) is no age at all.
+    return max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+
+
 async def _database_series(ctx: Context, registry: CollectorRegistry) -> None:
     now = ctx.clock.now()
     backlog = Gauge("tracker_outbox_backlog", "Outbox rows not yet published", registry=registry)
@@ -101,7 +107,7 @@ async def _database_series(ctx: Context, registry: CollectorRegistry) -> None:
             )
         ).one()
         backlog.set(count)
-        backlog_age.set((now - oldest).total_seconds() if oldest else 0)
+        backlog_age.set(_age(now, oldest))
         for status in ("queued", "sent", "failed"):
             queue.labels(status)
         for status, n in (
@@ -111,7 +117,7 @@ async def _database_series(ctx: Context, registry: CollectorRegistry) -> None:
         oldest = (
             await conn.execute(select(func.min(mail.c.created_at)).where(mail.c.status == "queued"))
         ).scalar()
-        queue_age.set((now - oldest).total_seconds() if oldest else 0)
+        queue_age.set(_age(now, oldest))
     finished = Gauge(
         "tracker_job_last_finished_timestamp_seconds",
         "When the active scheduler last finished the job (Unix time)",
