@@ -541,6 +541,7 @@ mail = Table(
     Column("about", String(60), nullable=False, index=True),
     Column("to_addr", String(200), nullable=False),
     Column("subject", Text, nullable=False),
+    # Emptied (with `attachment`) after the audit period, TRACKER_MAIL_KEEP_DAYS (tracker.store.retention).
     Column("text_body", Text, nullable=False),
     Column("html_body", Text, nullable=False),
     Column("status", String(10), nullable=False, default="queued"),
