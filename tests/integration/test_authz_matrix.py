@@ -73,6 +73,7 @@ GET    /api/checklists                                             401        40
 POST   /api/photos                                                 401        401          201          201            201           201            201          201
 POST   /api/attachments                                            401        401          201          201            201           201            201          201
 GET    /api/photos/{photo_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
+GET    /api/photos/{photo_id}/thumbnail                            401        401          200          200/404/404    200/200/404   200            200          200
 POST   /api/inspections                                            401        401          201          201/403/403    201/201/403   201            201          201
 POST   /api/inspections#replayed-client_ref                        401        401          200          409/403/403    409/409/403   409            409          409
 POST   /api/inspections#mode-self                                  401        401          403          201/403/403    403           403            403          403
@@ -108,6 +109,7 @@ POST   /findings/{finding_id}/extension                            401        40
 GET    /orders/{order_id}                                          401        200/403/403  200          200/404/404    200/200/404   200            200          200
 GET    /orders/{order_id}/pdf                                      401        200/403/403  200          200/404/404    200/200/404   200            200          200
 GET    /orders/{order_id}/photos/{photo_id}                        401        200/403/403  200          200/404/404    200/200/404   200            200          200
+GET    /orders/{order_id}/photos/{photo_id}/thumbnail              401        200/403/403  200          200/404/404    200/200/404   200            200          200
 POST   /orders/{order_id}/findings/{finding_id}/rectification      401        303/403/403  403          303/404/404    403/403/404   403            403          403
 POST   /orders/{order_id}/findings/{finding_id}/extension          401        303/403/403  403          303/404/404    403/403/404   403            403          403
 GET    /self-report                                                401        401          403          200            403           403            403          403
@@ -494,6 +496,7 @@ REQUESTS: dict[Key, Build] = {
         "/api/attachments", files={"file": ("minutes.pdf", MINUTES_PDF, "application/pdf")}
     ),
     ("GET", "/api/photos/{photo_id}"): lambda w, p, c: Call(f"/api/photos/{p.photo_id}"),
+    ("GET", "/api/photos/{photo_id}/thumbnail"): lambda w, p, c: Call(f"/api/photos/{p.photo_id}/thumbnail"),
     ("POST", "/api/inspections"): lambda w, p, c: _inspection(w, p, c),
     ("POST", "/api/inspections#replayed-client_ref"): lambda w, p, c: _inspection(w, p, c, ref=p.client_ref),
     ("POST", "/api/inspections#mode-self"): lambda w, p, c: _inspection(w, p, c, mode="self"),
@@ -573,6 +576,9 @@ REQUESTS: dict[Key, Build] = {
     ("GET", "/orders/{order_id}/pdf"): lambda w, p, c: Call(f"/orders/{p.order_id}/pdf"),
     ("GET", "/orders/{order_id}/photos/{photo_id}"): lambda w, p, c: Call(
         f"/orders/{p.order_id}/photos/{p.photo_id}"
+    ),
+    ("GET", "/orders/{order_id}/photos/{photo_id}/thumbnail"): lambda w, p, c: Call(
+        f"/orders/{p.order_id}/photos/{p.photo_id}/thumbnail"
     ),
     ("POST", "/orders/{order_id}/findings/{finding_id}/rectification"): lambda w, p, c: Call(
         f"/orders/{p.order_id}/findings/{p.open_finding}/rectification", data={"note": "已更换灭火器"}

@@ -1,10 +1,11 @@
 """What a request may carry, and what becomes of its photos: a body limit, ten photos at most, nothing stored
-for an action that is refused, no EXIF kept, unused photos cleared after a day, and one note limit on pages
-and API. Through the pages and the API against a real database; no worker, relay or mailer is needed."""
+for an action that is refused, no EXIF kept, a thumbnail for lists shown only to who may see the photo, unused
+photos cleared after a day, and one note limit on pages and API. Through the pages and the API against a real database; no worker, relay or mailer is needed."""
 
 from __future__ import annotations
 
 import io
+import random
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -284,6 +285,68 @@ async def test_a_page_upload_is_kept_without_exif_and_upright(stack: Stack, page
     assert_clean_and_upright(served.content)
 
 
+# ---- thumbnails -------------------------------------------------------------------------------------------
+
+
+def phone_photo() -> bytes:
+    """A 2000 x 1500 photo of fine detail, as heavy as a phone's."""
+    image = Image.frombytes("RGB", (2000, 1500), random.Random(3).randbytes(2000 * 1500 * 3))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+async def test_an_upload_gets_a_thumbnail_of_at_most_320_px_and_30_kb_shown_as_the_photo_is(stack: Stack):
+    photo_id = await upload(stack, phone_photo())
+    inspector = await stack.token("inspector")
+    small = await stack.client.get(f"/api/photos/{photo_id}/thumbnail", headers=inspector)
+    full = await stack.client.get(f"/api/photos/{photo_id}", headers=inspector)
+    assert small.status_code == 200 and small.headers["content-type"] == "image/jpeg"
+    assert len(small.content) <= 30 * 1024 < len(full.content)
+    with Image.open(io.BytesIO(small.content)) as image:
+        assert image.size == (320, 240)
+    # Made on upload, kept beside the photo.
+    assert (stack.settings.photo_dir / f"{photo_id}.thumb").read_bytes() == small.content
+
+    # Only the one who sent it sees it until a finding uses it; then whoever may see the facility, as the photo.
+    town2, lead = await stack.token("town2"), await stack.token("lead")
+    for who, status in ((town2, 404), (lead, 404)):
+        assert (await stack.client.get(f"/api/photos/{photo_id}", headers=who)).status_code == status
+        assert (
+            await stack.client.get(f"/api/photos/{photo_id}/thumbnail", headers=who)
+        ).status_code == status
+    assert (await report(stack, "thumbed", [photo_id])).status_code == 201
+    for who, status in ((town2, 404), (lead, 200)):
+        assert (await stack.client.get(f"/api/photos/{photo_id}", headers=who)).status_code == status
+        assert (
+            await stack.client.get(f"/api/photos/{photo_id}/thumbnail", headers=who)
+        ).status_code == status
+
+
+async def test_a_photo_kept_before_thumbnails_gets_one_on_its_first_request(stack: Stack):
+    photo_id = await upload(stack, phone_photo())
+    kept = stack.settings.photo_dir / f"{photo_id}.thumb"
+    kept.unlink()  # as a photo uploaded before thumbnails were made
+    small = await stack.client.get(
+        f"/api/photos/{photo_id}/thumbnail", headers=await stack.token("inspector")
+    )
+    assert small.status_code == 200 and len(small.content) <= 30 * 1024
+    assert kept.read_bytes() == small.content
+
+
+async def test_a_pdf_document_has_no_thumbnail(stack: Stack):
+    sent = await stack.client.post(
+        "/api/attachments",
+        headers=await stack.token("lead"),
+        files={"file": ("m.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "application/pdf")},
+    )
+    assert sent.status_code == 201, sent.text
+    asked = await stack.client.get(
+        f"/api/photos/{sent.json()['id']}/thumbnail", headers=await stack.token("lead")
+    )
+    assert asked.status_code == 404
+
+
 # ---- photos nobody used -------------------------------------------------------------------------------
 
 
@@ -301,7 +364,13 @@ async def test_the_clean_up_removes_an_unlinked_photo_after_a_day_and_keeps_the_
     async with stack.engine.connect() as conn:
         left = set((await conn.execute(select(photos.c.id))).scalars())
     assert left == {used, fresh}
-    assert {p.name for p in stack.settings.photo_dir.iterdir()} == {used, fresh}
+    # Each with its thumbnail; the unused photo's went with it.
+    assert {p.name for p in stack.settings.photo_dir.iterdir()} == {
+        used,
+        fresh,
+        f"{used}.thumb",
+        f"{fresh}.thumb",
+    }
     lead = await stack.token("lead")
     assert (await stack.client.get(f"/api/photos/{used}", headers=lead)).status_code == 200
     assert (

@@ -1,13 +1,15 @@
-"""What is kept of an uploaded photo: its picture, upright; nothing of its metadata."""
+"""What is kept of an uploaded photo: its picture, upright; nothing of its metadata; and a thumbnail small enough
+for lists and cards."""
 
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 from PIL import Image
 
-from tracker.service.photos import NotAPhoto, PhotoTooLarge, cleaned
+from tracker.service.photos import NotAPhoto, PhotoTooLarge, cleaned, thumbnail
 from tracker.web.limits import note_length
 
 GPS_IFD = 0x8825
@@ -61,6 +63,45 @@ def test_it_refuses_a_small_file_that_claims_a_huge_picture():
     assert len(out.getvalue()) < 100_000
     with pytest.raises(PhotoTooLarge):
         cleaned(out.getvalue())
+
+
+def noisy_photo(width: int, height: int, fmt: str = "JPEG", mode: str = "RGB") -> bytes:
+    """A phone-sized picture of noise: the hardest thing to make small."""
+    image = Image.frombytes(mode, (width, height), random.Random(7).randbytes(width * height * len(mode)))
+    out = io.BytesIO()
+    image.save(out, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fmt", "mode"),
+    [
+        (4000, 3000, "JPEG", "RGB"),
+        (1200, 1600, "PNG", "RGBA"),
+        (900, 300, "WEBP", "RGB"),
+        (60, 40, "PNG", "RGB"),
+    ],
+)
+def test_it_makes_a_thumbnail_at_most_320_px_and_30_kb(width: int, height: int, fmt: str, mode: str):
+    small = thumbnail(cleaned(noisy_photo(width, height, fmt, mode))[0])
+    assert len(small) <= 30 * 1024
+    with Image.open(io.BytesIO(small)) as image:
+        assert image.format == "JPEG"
+        assert max(image.size) <= 320
+        # The shape of the photo, not a square crop; a small photo is not blown up.
+        assert abs(image.width / image.height - width / height) < 0.05
+        assert max(image.size) == min(320, max(width, height))
+
+
+def test_a_thumbnail_keeps_the_picture_upright_and_shows_transparency_white():
+    with Image.open(io.BytesIO(thumbnail(cleaned(camera_photo())[0]))) as image:
+        assert image.size == (20, 40)
+        red, blue = image.getpixel((10, 5)), image.getpixel((10, 35))
+    assert red[0] > 200 and red[2] < 60 and blue[2] > 200 and blue[0] < 60
+    clear = io.BytesIO()
+    Image.new("RGBA", (30, 30), (0, 0, 0, 0)).save(clear, "PNG")
+    with Image.open(io.BytesIO(thumbnail(clear.getvalue()))) as image:
+        assert min(image.getpixel((15, 15))) > 245
 
 
 def test_a_note_is_counted_as_the_text_box_counts_it():

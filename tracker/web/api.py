@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
@@ -12,14 +13,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
-from tracker.domain.model import BUREAU_ROLES, Actor, FacilityRef, Role, Status, can_see
+from tracker.domain.model import BUREAU_ROLES, Actor, Role, Status
 from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
 from tracker.service import logins, supervision
 from tracker.service.actions import actions_of, record_action
 from tracker.service.context import Context
 from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import MAX_REJECTION_DAYS, load_finding, submit_rectification, verify
-from tracker.service.photos import MAX_PHOTO_BYTES, PDF, store_photo
+from tracker.service.photos import (
+    MAX_PHOTO_BYTES,
+    PDF,
+    THUMBNAIL_TYPE,
+    store_photo,
+    thumbnail_file,
+    visible_photo,
+)
 from tracker.service.record import inspection_record
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
 from tracker.service.supervision import supervision_view
@@ -30,8 +38,6 @@ from tracker.store.tables import (
     facilities,
     findings,
     history,
-    inspection_item_photos,
-    inspections,
     photo_links,
     photos,
     users,
@@ -201,32 +207,30 @@ def served_upload(path: Any, content_type: str, headers: dict[str, str] | None =
 
 @router.get("/photos/{photo_id}", tags=["photos"])
 async def get_photo(photo_id: str, request: Request, actor: Actor = Depends(current_actor)) -> FileResponse:
+    """The photo as kept; to whoever uploaded it or may see a facility it shows, and 404 to anyone else."""
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
-        photo = (await conn.execute(select(photos).where(photos.c.id == photo_id))).first()
-        if photo is None:
-            raise HTTPException(status_code=404, detail="no such photo")
-        if photo.uploaded_by != actor.id:
-            linked = (
-                await conn.execute(
-                    select(facilities.c.id, facilities.c.town)
-                    .join(findings, findings.c.facility_id == facilities.c.id)
-                    .join(photo_links, photo_links.c.finding_id == findings.c.id)
-                    .where(photo_links.c.photo_id == photo_id)
-                )
-            ).all()
-            # A photo of an item fixed during the visit belongs to its inspection.
-            linked += (
-                await conn.execute(
-                    select(facilities.c.id, facilities.c.town)
-                    .join(inspections, inspections.c.facility_id == facilities.c.id)
-                    .join(inspection_item_photos, inspection_item_photos.c.inspection_id == inspections.c.id)
-                    .where(inspection_item_photos.c.photo_id == photo_id)
-                )
-            ).all()
-            if not any(can_see(actor, FacilityRef(f.id, f.town)) for f in linked):
-                raise HTTPException(status_code=404, detail="no such photo")
-    return served_upload(ctx.settings.photo_dir / photo_id, photo.content_type)
+        photo = await visible_photo(conn, actor, photo_id)
+    return served_upload(ctx.settings.photo_dir / photo.id, photo.content_type)
+
+
+@router.get("/photos/{photo_id}/thumbnail", tags=["photos"])
+async def get_thumbnail(
+    photo_id: str, request: Request, actor: Actor = Depends(current_actor)
+) -> FileResponse:
+    """The photo at most 320 px and 30 KB (a JPEG), for lists and cards; to whoever may have the photo itself.
+    A PDF document has none: 404."""
+    ctx = context(request)
+    async with read_only(ctx.engine) as conn:
+        photo = await visible_photo(conn, actor, photo_id)
+    return thumbnail_response(await thumbnail_file(ctx.settings.photo_dir, photo))
+
+
+def thumbnail_response(path: Path | None) -> FileResponse:
+    if path is None:
+        raise HTTPException(status_code=404, detail="a document has no thumbnail")
+    # A photo never changes under its id: the phone may keep its thumbnail for a day.
+    return FileResponse(path, media_type=THUMBNAIL_TYPE, headers={"Cache-Control": "private, max-age=86400"})
 
 
 class ItemIn(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,6 +27,7 @@ from tracker.service.loop import (
     submit_rectification,
 )
 from tracker.service.order_links import facility_head, order_closed_at
+from tracker.service.photos import THUMBNAIL_TYPE, thumbnail_file
 from tracker.store.db import read_only
 from tracker.store.tables import (
     facilities,
@@ -249,12 +250,40 @@ async def order_rectify(
 async def order_photo(
     request: Request, order_id: PathId, photo_id: str, token: str | None = None
 ) -> Response:
+    photo = await _order_photo(request, order_id, photo_id, token)
+    if isinstance(photo, Response):
+        return photo
+    return served_upload(
+        context(request).settings.photo_dir / photo.id,
+        photo.content_type,
+        {"Cache-Control": "private, max-age=86400"},
+    )
+
+
+@router.get("/orders/{order_id}/photos/{photo_id}/thumbnail")
+async def order_photo_thumbnail(
+    request: Request, order_id: PathId, photo_id: str, token: str | None = None
+) -> Response:
+    """The photo's thumbnail, to whoever may open the photo itself."""
+    photo = await _order_photo(request, order_id, photo_id, token)
+    if isinstance(photo, Response):
+        return photo
+    path = await thumbnail_file(context(request).settings.photo_dir, photo)
+    if path is None:
+        return error_page(request, 404, "err.not_found")
+    return FileResponse(path, media_type=THUMBNAIL_TYPE)
+
+
+async def _order_photo(
+    request: Request, order_id: int, photo_id: str, token: str | None
+) -> Row[Any] | Response:
+    """A photo of one of the order's findings, for whoever holds the order's link or may see its facility; else
+    the error page to answer with."""
     try:
         access = await _order_access(request, order_id, token)
     except PageError as error:
         return error_page(request, error.status_code, error.key)
-    ctx = context(request)
-    async with read_only(ctx.engine) as conn:
+    async with read_only(context(request).engine) as conn:
         photo = (
             await conn.execute(
                 select(photos)
@@ -265,9 +294,7 @@ async def order_photo(
         ).first()
     if photo is None:
         return error_page(request, 404, "err.not_found")
-    return served_upload(
-        ctx.settings.photo_dir / photo.id, photo.content_type, {"Cache-Control": "private, max-age=86400"}
-    )
+    return photo
 
 
 @router.post("/orders/{order_id}/findings/{finding_id}/extension")
