@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Python 3.11 is what the stack was verified with; any python3 >= 3.11 also works.
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 
-.PHONY: venv test up lint bench clean distclean
+.PHONY: venv test up lint bench docs-assets clean distclean
 
 venv: $(STAMP)
 
@@ -33,6 +33,21 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/pipeline.py
+
+# Swagger UI and ReDoc for /docs and /redoc, kept in tracker/web/static/docs (no CDN): taken, unchanged, from
+# the wheel that repackages their release builds. Change the version here and run it to update them.
+DOCS_WHEEL := drf-spectacular-sidecar==2026.10.1
+DOCS_FROM  := build/docs-assets/drf_spectacular_sidecar/static/drf_spectacular_sidecar
+docs-assets: venv
+	rm -rf build/docs-assets
+	$(BIN)/python -m pip download --no-deps --dest build/docs-assets $(DOCS_WHEEL)
+	$(BIN)/python -m zipfile -e build/docs-assets/*.whl build/docs-assets
+	cp $(DOCS_FROM)/swagger-ui-dist/swagger-ui-bundle.js $(DOCS_FROM)/swagger-ui-dist/swagger-ui.css tracker/web/static/docs/
+	cp $(DOCS_FROM)/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt tracker/web/static/docs/
+	cp $(DOCS_FROM)/redoc/bundles/redoc.standalone.js $(DOCS_FROM)/redoc/bundles/redoc.standalone.js.LICENSE.txt tracker/web/static/docs/
+	cp $(DOCS_FROM)/redoc/LICENSE tracker/web/static/docs/redoc.LICENSE.txt
+	# ReDoc's sidebar shows Redocly's logo from their CDN: it hides itself when it cannot load, so it loads nothing.
+	sed -i 's#"https://cdn.redoc.ly/redoc/logo-mini.svg"#"data:,"#' tracker/web/static/docs/redoc.standalone.js
 
 # Build and cache litter only; the virtualenv stays (see distclean).
 clean:

@@ -5,6 +5,7 @@ file a self-inspection, and the API's documentation behind a login."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -356,3 +357,17 @@ async def test_the_api_documentation_needs_a_login(stack: Stack) -> None:
     assert "<script>" not in docs.text
     # Tests and tools still have the document without a request.
     assert "/api/inspections" in create_app(stack.ctx).openapi()["paths"]
+
+
+async def test_the_api_documentation_loads_only_files_of_our_own(stack: Stack) -> None:
+    token = await stack.token("head")
+    for path in ("/docs", "/redoc"):
+        page = await stack.client.get(path, headers=token)
+        assert page.status_code == 200
+        policy = page.headers["content-security-policy"]
+        assert "http" not in policy and "script-src 'self';" in policy, policy
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/static/") for a in assets), assets
+        for asset in assets:
+            served = await stack.client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 300, asset

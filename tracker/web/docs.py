@@ -6,13 +6,14 @@ so any role may read it. Tests and tools take it from `app.openapi()`, which nee
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
-from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from tracker.domain.model import Actor
 from tracker.web.auth import session_actor
-from tracker.web.headers import DOCS_CDN
 
+# Swagger UI and ReDoc come with the package (static/docs, see the README there): the documentation opens where
+# no CDN can be reached, and the page loads nothing from anywhere else.
+ASSETS = "/static/docs"
 # FastAPI's own Swagger page starts the UI with an inline script, which the pages' policy does not run: the
 # same start is in /static/docs.js.
 SWAGGER_PAGE = f"""<!doctype html>
@@ -20,13 +21,27 @@ SWAGGER_PAGE = f"""<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="{DOCS_CDN}/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="stylesheet" href="{ASSETS}/swagger-ui.css">
 <title>tracker API</title>
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="{DOCS_CDN}/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="{ASSETS}/swagger-ui-bundle.js"></script>
 <script src="/static/docs.js"></script>
+</body>
+</html>
+"""
+# FastAPI's ReDoc page would ask its own site for a favicon: this one loads nothing from elsewhere.
+REDOC_PAGE = f"""<!doctype html>
+<html>
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>tracker API</title>
+</head>
+<body>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="{ASSETS}/redoc.standalone.js"></script>
 </body>
 </html>
 """
@@ -45,4 +60,4 @@ def add_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(actor: Actor = Depends(session_actor)) -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title="tracker API", with_google_fonts=False)
+        return HTMLResponse(REDOC_PAGE)

@@ -5,5 +5,6 @@ window.ui = SwaggerUIBundle({
   dom_id: '#swagger-ui',
   layout: 'BaseLayout',
   deepLinking: true,
+  validatorUrl: null, // the badge would ask validator.swagger.io about our schema
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset]
 });
