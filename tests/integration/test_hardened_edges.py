@@ -370,4 +370,4 @@ async def test_the_api_documentation_loads_only_files_of_our_own(stack: Stack) -
         assert assets and all(a.startswith("/static/") for a in assets), assets
         for asset in assets:
             served = await stack.client.get(asset)
-            assert served.status_code == 200 and len(served.content) > 300, asset
+            assert served.status_code == 200 and served.content, asset

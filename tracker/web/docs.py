@@ -37,6 +37,7 @@ REDOC_PAGE = f"""<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/docs.css">
 <title>tracker API</title>
 </head>
 <body>
