@@ -113,9 +113,13 @@ def test_unannounced_inspection_to_verified_closure(
     shot(inspector, "08-my-work")
     inspector.click(f"#waiting a[data-finding='{finding_id}']")
     expect(inspector.locator(".photos img")).to_have_count(2)
+    # Shown as thumbnails; a tap opens each photo as kept.
     sizes_kept = []
-    for src in inspector.locator(".photos img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))"):
-        kept = inspector.request.get(server.base_url + src if src.startswith("/") else src)
+    for href, src in inspector.locator(".photos a:has(img)").evaluate_all(
+        "links => links.map(a => [a.getAttribute('href'), a.querySelector('img').getAttribute('src')])"
+    ):
+        assert src == f"{href}/thumbnail"
+        kept = inspector.request.get(server.base_url + href)
         assert kept.status == 200
         sizes_kept.append(Image.open(io.BytesIO(kept.body())).size)
     assert sorted(sizes_kept) == [(48, 32), (1600, 1200)], sizes_kept
