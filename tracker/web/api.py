@@ -229,8 +229,7 @@ async def get_thumbnail(
 def thumbnail_response(path: Path | None) -> FileResponse:
     if path is None:
         raise HTTPException(status_code=404, detail="a document has no thumbnail")
-    # A photo never changes under its id: the phone may keep its thumbnail for a day.
-    return FileResponse(path, media_type=THUMBNAIL_TYPE, headers={"Cache-Control": "private, max-age=86400"})
+    return FileResponse(path, media_type=THUMBNAIL_TYPE)
 
 
 class ItemIn(BaseModel):
