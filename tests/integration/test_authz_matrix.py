@@ -58,6 +58,7 @@ GET    /docs                                                       401        40
 GET    /redoc                                                      401        401          200          200            200           200            200          200
 GET    /static/{path:path}                                         200        200          200          200            200           200            200          200
 GET    /healthz                                                    200        200          200          200            200           200            200          200
+GET    /metrics                                                    200        200          200          200            200           200            200          200
 GET    /                                                           200        200          200          200            200           200            200          200
 GET    /sw.js                                                      200        200          200          200            200           200            200          200
 GET    /lang/{code}                                                303        303          303          303            303           303            303          303
@@ -475,6 +476,7 @@ REQUESTS: dict[Key, Build] = {
     ("GET", "/redoc"): lambda w, p, c: Call("/redoc"),
     ("GET", "/static/{path:path}"): lambda w, p, c: Call("/static/app.css"),
     ("GET", "/healthz"): lambda w, p, c: Call("/healthz"),
+    ("GET", "/metrics"): lambda w, p, c: Call("/metrics"),
     ("GET", "/"): lambda w, p, c: Call("/"),
     ("GET", "/sw.js"): lambda w, p, c: Call("/sw.js"),
     ("GET", "/lang/{code}"): lambda w, p, c: Call("/lang/en", params={"next": "/"}),
@@ -618,6 +620,8 @@ TARGET_FREE = {
     ("GET", "/redoc"),
     ("GET", "/static/{path:path}"),
     ("GET", "/healthz"),
+    # Asked from loopback, as a Prometheus on the host asks; test_metrics refuses anyone else.
+    ("GET", "/metrics"),
     ("GET", "/"),
     ("GET", "/sw.js"),
     ("GET", "/lang/{code}"),
