@@ -36,7 +36,12 @@ class Event(BaseModel):
 
     @classmethod
     def subject(cls) -> str:
+        """The subject of the event's type; consumers of the type read it."""
         return f"tracker.{cls.name}"
+
+    def published_subject(self) -> str:
+        """The subject this event goes out on: its type's, and below it what consumers filter by, if any."""
+        return self.subject()
 
 
 class InspectionSubmitted(Event):
@@ -57,6 +62,10 @@ class FindingReported(Event):
     facility_id: int
     item_code: str
     severity: Literal["general", "major"]
+
+    def published_subject(self) -> str:
+        # The major alert reads only ….major: it no longer receives (and acknowledges) every general finding.
+        return f"{self.subject()}.{self.severity}"
 
 
 class OrderIssued(Event):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from faststream import AckPolicy, FastStream
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
-from faststream.nats.subscriber.usecases import stream_pull_subscriber
+from faststream.nats.subscriber.usecases.stream_pull_subscriber import BatchPullStreamSubscriber
 from faststream.specification import AsyncAPI
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from tracker.events.codec import decode
 from tracker.events.schemas import CATALOGUE, Event
@@ -31,17 +35,38 @@ from tracker.service.context import Context
 log = logging.getLogger("tracker.handlers")
 
 
-def _keep_partial_batches() -> None:
-    """faststream 0.7.8's batch pull loop catches nats.errors.TimeoutError, but nats-py 2.16's fetch may
-    raise the built-in TimeoutError (its parent class): the loop task then dies and drops the messages it
-    had gathered, unacknowledged, until ack_wait brings them back. Catching the parent class instead
-    keeps the partial batch. Remove once faststream catches it itself."""
-    if stream_pull_subscriber.TimeoutError is not TimeoutError:
-        stream_pull_subscriber.TimeoutError = TimeoutError  # type: ignore[misc]
+# How long a worker waits for an event before asking again, and how long, once one came, for those right
+# behind it: a batch is what has arrived, handed over at once, not what a full window would gather.
+WAIT_SECONDS = 5.0
+GATHER_SECONDS = 0.01
+BATCH_SIZE = 200
+
+
+async def _hand_over_what_arrived(subscriber: BatchPullStreamSubscriber, consumer: str) -> None:
+    """The pull loop of each subscriber, instead of faststream 0.7's: that one fetches again until the batch
+    is full or its timeout has passed, and nats-py's fetch of n waits out its timeout once the first message
+    came, so a lone event waited the whole window (about 2 s a hop). Here a fetch of one waits for the first
+    event; what is already behind it comes with a second, short fetch; the two go to the handler together."""
+    sub = subscriber.subscription
+    assert sub is not None
+    while subscriber.running:
+        try:
+            messages = await sub.fetch(batch=1, timeout=WAIT_SECONDS)
+        except TimeoutError:  # nats-py's timeouts, and its temporary statuses, derive from it
+            continue
+        except (ConnectionClosedError, ServiceUnavailableError, APIError) as error:
+            log.debug("%s could not fetch, trying again: %r", consumer, error)
+            await asyncio.sleep(0.5)
+            continue
+        try:
+            messages += await sub.fetch(batch=BATCH_SIZE - 1, timeout=GATHER_SECONDS)
+        except (TimeoutError, ConnectionClosedError, ServiceUnavailableError, APIError):
+            pass  # the first is handed over alone; the rest wait for the next turn
+        if subscriber.running:
+            await subscriber.consume(messages)
 
 
 def build_broker(ctx: Context, servers: list[str], reactions: tuple[Reaction, ...] = REACTIONS) -> NatsBroker:
-    _keep_partial_batches()
     # Each message's receipt is logged at DEBUG: at INFO the log would grow with every event.
     broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG)
     # Streams are declared by tracker.relay.ensure_streams, with their replicas and dead-letter stream.
@@ -105,17 +130,46 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
 
     on_batch.__name__ = reaction.consumer
     on_batch.__doc__ = reaction.description
-    broker.subscriber(
-        reaction.event.subject(),
+    subscriber = broker.subscriber(
+        reaction.subjects[0],
         stream=stream,
         durable=reaction.consumer,
-        pull_sub=PullSub(batch_size=200, timeout=2.0, batch=True),
-        # A delivery lost in flight comes back after ack_wait; keep it short, handlers are idempotent.
-        config=ConsumerConfig(max_deliver=MAX_DELIVER + 1, ack_wait=20, max_ack_pending=2000),
+        pull_sub=PullSub(batch_size=BATCH_SIZE, timeout=WAIT_SECONDS, batch=True),
+        config=consumer_config(reaction),
         ack_policy=AckPolicy.MANUAL,
         title=reaction.consumer,
         description=reaction.description,
-    )(on_batch)
+    )
+    subscriber(on_batch)
+    subscriber._consume_pull = partial(_hand_over_what_arrived, subscriber, reaction.consumer)  # type: ignore[method-assign]
+
+
+def consumer_config(reaction: Reaction) -> ConsumerConfig:
+    # A delivery lost in flight comes back after ack_wait; keep it short, handlers are idempotent.
+    config = ConsumerConfig(max_deliver=MAX_DELIVER + 1, ack_wait=20, max_ack_pending=2000)
+    if len(reaction.subjects) > 1:
+        config.filter_subjects = list(reaction.subjects)
+    return config
+
+
+async def ensure_consumers(js: JetStreamContext, reactions: tuple[Reaction, ...] = REACTIONS) -> None:
+    """Bring each existing durable consumer's subjects in line with its reaction's: the subscribers bind to
+    a consumer that exists as it is, so one made by an earlier version would keep the subjects it had (the
+    major alert's once took every finding.reported). New consumers are made by the subscribers."""
+    for reaction in reactions:
+        try:
+            info = await js.consumer_info(STREAM_NAME, reaction.consumer)
+        except NotFoundError:
+            continue
+        config = info.config
+        if set(config.filter_subjects or [config.filter_subject]) == set(reaction.subjects):
+            continue
+        if len(reaction.subjects) > 1:
+            config.filter_subject, config.filter_subjects = None, list(reaction.subjects)
+        else:
+            config.filter_subject, config.filter_subjects = reaction.subjects[0], None
+        await js.add_consumer(STREAM_NAME, config)  # an update: same durable, its place in the stream kept
+        log.info("consumer %s now reads %s", reaction.consumer, ", ".join(reaction.subjects))
 
 
 def asyncapi_app(servers: list[str] | None = None) -> FastStream:

@@ -25,13 +25,19 @@ Effect = Callable[[Event, AsyncConnection, Context, datetime], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Reaction:
-    """A durable consumer: `effect` runs for each event of type `event` in one transaction."""
+    """A durable consumer: `effect` runs for each event of type `event` in one transaction. It reads the
+    `subjects` given (by default its event's own), and acts on those events that it `wants`."""
 
     consumer: str
     event: type[Event]
     effect: Effect
     description: str
     wants: Callable[[Event], bool] = lambda event: True
+    subjects: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.subjects:
+            object.__setattr__(self, "subjects", (self.event.subject(),))
 
 
 def backoff_seconds(delivered: int) -> float:

@@ -112,13 +112,14 @@ def is_major(event: FindingReported) -> bool:
     return event.severity == "major"
 
 
-def _reaction(effect, event: type[Event], wants=None) -> Reaction:
+def _reaction(effect, event: type[Event], wants=None, subjects: tuple[str, ...] = ()) -> Reaction:
     extra = {"wants": wants} if wants else {}
     return Reaction(
         consumer=effect.__name__,
         event=event,
         effect=effect,
         description=(effect.__doc__ or "").strip(),
+        subjects=subjects,
         **extra,
     )
 
@@ -126,7 +127,14 @@ def _reaction(effect, event: type[Event], wants=None) -> Reaction:
 REACTIONS: tuple[Reaction, ...] = (
     _reaction(issue_the_order, InspectionSubmitted),
     _reaction(mail_the_order, OrderIssued),
-    _reaction(alert_the_bureau_lead, FindingReported, wants=is_major),
+    # Only majors are published on ….major; the bare subject is how versions before it published every
+    # finding, and is kept for those still in the stream (is_major drops their general ones).
+    _reaction(
+        alert_the_bureau_lead,
+        FindingReported,
+        wants=is_major,
+        subjects=(f"{FindingReported.subject()}.major", FindingReported.subject()),
+    ),
     _reaction(ask_for_verification, RectificationSubmitted),
     _reaction(announce_the_closure, FindingClosed),
     _reaction(file_the_closure_upward, FindingClosed),
