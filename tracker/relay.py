@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.clock import Clock
 from tracker.events.stream import StreamLimits, ensure_streams
+from tracker.store import outbox_wake
 from tracker.store.db import read_only, take_lease
 from tracker.store.tables import outbox
 
 log = logging.getLogger("tracker.relay")
 LEASE_TTL = timedelta(seconds=15)
+BATCH = 500
 __all__ = ["ensure_streams", "publish_pending", "run_relay"]
 
 
@@ -67,25 +69,33 @@ async def run_relay(
     active, renewed_at = False, 0.0
     loop = asyncio.get_running_loop()
     try:
-        while not stop.is_set():
-            # Renew the lease a few times per TTL, not on every poll: idle polls then only read.
-            if loop.time() - renewed_at > LEASE_TTL.total_seconds() / 3:
-                async with engine.begin() as conn:
-                    active = await take_lease(conn, "relay", holder, clock.now(), LEASE_TTL)
-                renewed_at = loop.time() if active else 0.0
-            sent = 0
-            if active:
-                try:
-                    sent = await publish_pending(engine, js, clock)
-                except Exception as error:  # noqa: BLE001 - NATS away or the database busy: try again
-                    log.warning("relay could not publish, retrying: %r", error)
-                    await asyncio.sleep(1.0)
-            if sent == 0:
-                try:
-                    await asyncio.wait_for(
-                        stop.wait(), timeout=poll_seconds if active else LEASE_TTL.seconds / 3
-                    )
-                except TimeoutError:
-                    pass
+        # Woken when outbox rows commit (tracker.store.outbox_wake); the polls are the safety net.
+        async with outbox_wake.watch(engine) as wake:
+            while not stop.is_set():
+                # Renew the lease a few times per TTL, not on every batch.
+                if loop.time() - renewed_at > LEASE_TTL.total_seconds() / 3:
+                    async with engine.begin() as conn:
+                        active = await take_lease(conn, "relay", holder, clock.now(), LEASE_TTL)
+                    renewed_at = loop.time() if active else 0.0
+                sent = 0
+                if active:
+                    try:
+                        sent = await publish_pending(engine, js, clock, BATCH)
+                    except Exception as error:  # noqa: BLE001 - NATS away or the database busy: try again
+                        log.warning("relay could not publish, retrying: %r", error)
+                        await asyncio.sleep(1.0)
+                if sent < BATCH and not stop.is_set():
+                    await _first(stop, wake, poll_seconds if active else LEASE_TTL.seconds / 3)
     finally:
         await nc.drain()
+
+
+async def _first(stop: asyncio.Event, wake: outbox_wake.Wake, timeout: float) -> None:
+    """Until rows may have committed, the relay is asked to stop, or `timeout` seconds."""
+    stopping = asyncio.ensure_future(stop.wait())
+    woken = asyncio.ensure_future(wake.wait(timeout))
+    try:
+        await asyncio.wait((stopping, woken), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        woken.cancel()

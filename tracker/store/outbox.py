@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.events.codec import encode
 from tracker.events.schemas import Event
+from tracker.store import outbox_wake
 from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import handled_events, outbox
 
@@ -18,7 +19,7 @@ async def add_events(conn: AsyncConnection, events: Iterable[Event], now: dateti
     rows = [
         {
             "event_id": event.event_id,
-            "subject": event.subject(),
+            "subject": event.published_subject(),
             "payload": encode(event).decode(),
             "created_at": now,
         }
@@ -26,6 +27,7 @@ async def add_events(conn: AsyncConnection, events: Iterable[Event], now: dateti
     ]
     if rows:
         await conn.execute(insert(outbox), rows)
+        await outbox_wake.announce(conn)
 
 
 async def first_time(conn: AsyncConnection, consumer: str, event_id: str, now: datetime) -> bool:
