@@ -21,87 +21,63 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+from parts import (
+    BASE_URL,
+    ROOT,
+    SECRET,
+    InProcessWorker,
+    Progress,
+    RoleProcess,
+    add_facilities,
+    add_people,
+    bench_items,
+    inspection,
+    log,
+    ms,
+    percentile,
+    role_env,
+    seconds,
+    wait_for,
+)
 from sqlalchemy import Column, Index, MetaData, Table, event, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from through_http import print_http, run_http
 
-from tracker.checklists import Catalog, Item, load_catalog
+from tracker.checklists import Item, load_catalog
 from tracker.clock import SystemClock
 from tracker.config import Settings
-from tracker.domain.model import Actor, Role, Status
+from tracker.domain.model import Status
 from tracker.events.codec import encode
 from tracker.events.schemas import FindingReported, InspectionSubmitted, OrderIssued
 from tracker.events.stream import DUPLICATE_WINDOW, STREAM_NAME
-from tracker.handlers import build_broker
 from tracker.handlers.reactions import REACTIONS
-from tracker.passwords import hash_password
 from tracker.relay import ensure_streams, run_relay
 from tracker.service.context import Context
-from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
+from tracker.service.reporting import report_inspection
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade
-from tracker.store.tables import facilities, findings, mail, orders, outbox, users
+from tracker.store.tables import findings, mail, orders, outbox
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-key-0123456789-abcdefghij"
-BASE_URL = "http://tracker.bench"
-FACILITY_TYPE = "nursing_home"
-TOWN = "汇龙镇"
 PUBLISH_CHUNK = 500
 FETCH_BATCH = 100
 INSERT_BATCH = 100
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of `values` (not empty)."""
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
-
-
-def seconds(a: datetime, b: datetime) -> float:
-    return (b - a).total_seconds()
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:.0f} ms"
-
-
-class Progress:
-    """Logs to stderr each time a counter passes another tenth of its total."""
-
-    def __init__(self, what: str, total: int) -> None:
-        self.what = what
-        self.total = total
-        self.shown = 0
-
-    def update(self, done: int) -> None:
-        tenth = min(10, done * 10 // self.total) if self.total else 10
-        if tenth > self.shown:
-            self.shown = tenth
-            log(f"{self.what}: {done}/{self.total} ({tenth * 10}%)")
 
 
 class LockTimes:
@@ -131,181 +107,6 @@ class LockTimes:
         locked = conn.info.pop("bench_locked", None)
         if locked is not None:
             self.holds.append(time.perf_counter() - locked)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Setup
-# ----------------------------------------------------------------------------------------------------------
-
-
-def bench_items(catalog: Catalog, k: int) -> list[Item]:
-    """K general items of a nursing home that no composite rule touches: every finding stays general,
-    so the pipeline is the plain one (no major alert mail) and every run does the same work."""
-    in_rules: set[str] = set()
-    for rule in catalog.rules:
-        in_rules.update(rule.any_of_items)
-        if isinstance(rule.raises, list):
-            in_rules.update(rule.raises)
-    items = [
-        i
-        for i in catalog.items(facility_type=FACILITY_TYPE)
-        if i.severity == "general" and i.code not in in_rules
-    ]
-    if len(items) < k:
-        raise SystemExit(
-            f"--per-inspection {k}: only {len(items)} suitable checklist items for a {FACILITY_TYPE}"
-        )
-    return items[:k]
-
-
-async def add_facilities(engine: AsyncEngine, count: int) -> list[int]:
-    async with engine.begin() as conn:
-        ids = []
-        for n in range(1, count + 1):
-            code = f"B{n:03d}"
-            result = await conn.execute(
-                insert(facilities).values(
-                    code=code,
-                    name=f"测试敬老院 {code}",
-                    type=FACILITY_TYPE,
-                    town=TOWN,
-                    head_name=f"负责人{code}",
-                    head_email=f"head-{code.lower()}@example.cn",
-                )
-            )
-            ids.append(result.inserted_primary_key[0])
-        return ids
-
-
-async def add_people(engine: AsyncEngine, facility_ids: list[int]) -> Actor:
-    """An inspector, a bureau lead and each facility's head; returns the inspector."""
-    password_hash = hash_password("bench-pass-123")  # hashed once and shared: nobody logs in here
-
-    def person(username: str, role: Role, **extra: Any) -> dict[str, Any]:
-        values = {
-            "username": username,
-            "password_hash": password_hash,
-            "role": role.value,
-            "name": username,
-            "email": f"{username}@example.cn",
-            "facility_id": None,
-            "town": None,
-            "active": True,
-        }
-        return values | extra
-
-    async with engine.begin() as conn:
-        inspector = await conn.execute(insert(users).values(person("inspector", Role.INSPECTOR)))
-        await conn.execute(
-            insert(users),
-            [
-                person("lead", Role.BUREAU_LEAD),
-                *(
-                    person(f"head{n}", Role.FACILITY_HEAD, facility_id=fid)
-                    for n, fid in enumerate(facility_ids, 1)
-                ),
-            ],
-        )
-    return Actor(id=inspector.inserted_primary_key[0], username="inspector", role=Role.INSPECTOR)
-
-
-def inspection(n: int, facility_id: int, items: list[Item]) -> InspectionInput:
-    return InspectionInput(
-        facility_id=facility_id,
-        mode="routine",
-        client_ref=f"bench-{n}",
-        items=[
-            ItemResult(item=i.code, result="fail", note=f"检查发现隐患 {n}-{j}") for j, i in enumerate(items)
-        ],
-    )
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Worker: `python -m tracker worker` as a child, or the broker in this process
-# ----------------------------------------------------------------------------------------------------------
-
-
-class InProcessWorker:
-    def __init__(self, ctx: Context, servers: list[str], log_path: Path) -> None:
-        self.ctx = ctx
-        self.servers = servers
-        self.log_path = log_path
-        self.broker: Any = None
-        self._log: IO[str] | None = None
-
-    async def start(self) -> None:
-        self.broker = build_broker(self.ctx, self.servers)
-        await self.broker.start()
-        # faststream's access logger writes to stdout; send it to a file so that it does not mix with figures.
-        self._log = await asyncio.to_thread(self.log_path.open, "a", encoding="utf-8")
-        for handler in logging.getLogger("faststream.access.nats").handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(self._log)
-
-    def check(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        if self.broker is not None:
-            await self.broker.stop()
-            self.broker = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-class SubprocessWorker:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._spawn)
-        assert self.process is not None
-        log(f"worker: `python -m tracker worker`, pid {self.process.pid}")
-
-    def _spawn(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracker", "worker"],
-            env=self.env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def check(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"the worker exited with code {self.process.returncode}:\n{tail}")
-
-    async def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # the role stops its consumers and exits
-            try:
-                await asyncio.to_thread(process.wait, 20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                await asyncio.to_thread(process.wait, 10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-async def wait_for(
-    predicate: Callable[[], Awaitable[bool]], timeout: float, what: str, check: Callable[[], None]
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        check()
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -341,11 +142,10 @@ def reader_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, connect_args={"timeout": 30})
 
 
-async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) -> PipelineResult:
+async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str, url: str) -> PipelineResult:
     n, k = args.findings, args.per_inspection
     count = n // k
-    url = f"sqlite+aiosqlite:///{data_dir / 'tracker.db'}"
-    log("migrating a fresh SQLite database")
+    log(f"migrating a fresh {url.split(':')[0]} database")
     await asyncio.to_thread(upgrade, url)
     catalog = load_catalog()
     items = bench_items(catalog, k)
@@ -365,22 +165,19 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
     js = nc.jetstream()
     await ensure_streams(js, settings.stream_replicas)
 
-    worker: InProcessWorker | SubprocessWorker
+    workers: list[InProcessWorker | RoleProcess]
     if args.worker == "inprocess":
         worker_engine = make_engine(url)
         locks["worker"] = LockTimes(worker_engine)
         ctx = Context(settings=settings, engine=worker_engine, catalog=catalog, clock=clock)
-        worker = InProcessWorker(ctx, settings.nats_servers, data_dir / "worker.log")
+        workers = [InProcessWorker(ctx, settings.nats_servers, data_dir / "worker.log")]
     else:
-        env = dict(
-            os.environ,
-            TRACKER_DATABASE_URL=url,
-            TRACKER_NATS_URL=nats_url,
-            TRACKER_SECRET_KEY=SECRET,
-            TRACKER_BASE_URL=BASE_URL,
-            TRACKER_DATA_DIR=str(data_dir),
-        )
-        worker = SubprocessWorker(env, data_dir / "worker.log")
+        env = role_env(url, nats_url, data_dir)
+        workers = [RoleProcess(env, data_dir / f"worker{n}.log") for n in range(1, args.workers + 1)]
+
+    def check_workers() -> None:
+        for worker in workers:
+            worker.check()
 
     async def consumers_ready() -> bool:
         for reaction in REACTIONS:
@@ -400,8 +197,9 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
     submitters: list[asyncio.Task[None]] = []
     failures: list[float] = []  # seconds of each report_inspection call that failed
     try:
-        await worker.start()
-        await wait_for(consumers_ready, 60, "the worker's durable consumers", worker.check)
+        for worker in workers:
+            await worker.start()
+        await wait_for(consumers_ready, 60, "the worker's durable consumers", check_workers)
         relay_task = asyncio.create_task(
             run_relay(relay_engine, settings.nats_servers, clock, stop, settings.relay_poll_seconds)
         )
@@ -445,7 +243,7 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
             if relay_task.done():
                 relay_task.result()
                 raise RuntimeError("the relay stopped")
-            worker.check()
+            check_workers()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{mails}/{count} order mails after {args.timeout:.0f} s")
             await asyncio.sleep(0.1)
@@ -465,7 +263,8 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str) 
                 relay_task.cancel()
             except Exception as error:  # noqa: BLE001 - the loop above raised it already if it mattered
                 log(f"relay ended with {error!r}")
-        await worker.stop()
+        for worker in workers:
+            await worker.stop()
 
     try:
         log("reading the timestamps back")
@@ -707,7 +506,7 @@ async def reported_rows(url: str) -> list[dict[str, Any]]:
     ]
 
 
-async def raw_sql(path: Path, rows: list[dict[str, Any]]) -> SqlResult:
+async def raw_sql(url: str, rows: list[dict[str, Any]]) -> SqlResult:
     # The findings table's columns, defaults and indexes, without its foreign keys (their tables are absent).
     metadata = MetaData()
     table = Table(
@@ -726,7 +525,7 @@ async def raw_sql(path: Path, rows: list[dict[str, Any]]) -> SqlResult:
     )
     for index in findings.indexes:
         Index(index.name, *(table.c[c.name] for c in index.columns))
-    engine = make_engine(f"sqlite+aiosqlite:///{path}")  # tracker's tuning: WAL, synchronous=NORMAL
+    engine = make_engine(url)  # tracker's engine: on SQLite WAL, synchronous=NORMAL
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
@@ -746,14 +545,24 @@ async def raw_sql(path: Path, rows: list[dict[str, Any]]) -> SqlResult:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def print_machine(args: argparse.Namespace) -> None:
+    database = "one SQLite file (WAL)" if args.database == "sqlite" else "a throwaway PostgreSQL server"
+    print(
+        f"tracker pipeline benchmark on {database}, migrated with tracker.store.migrate.upgrade, and one "
+        "nats-server (JetStream file storage) per phase"
+    )
+    print(f"  machine: {os.cpu_count()} cores; 1-minute load average {args.load_before:.1f} at the start")
+    print(flush=True)
+
+
 def print_pipeline(args: argparse.Namespace, p: PipelineResult) -> None:
     worker = (
-        "`python -m tracker worker` in a child process"
+        f"`python -m tracker worker` in {args.workers} child process(es)"
         if args.worker == "subprocess"
         else "build_broker(...) started in this process"
     )
     print(
-        f"tracker pipeline benchmark: {p.findings} findings as {p.inspections} inspections of "
+        f"throughput: {p.findings} findings as {p.inspections} inspections of "
         f"{args.per_inspection} failed items; {args.submitters} concurrent submitters; "
         f"{min(args.facilities, p.inspections)} facilities"
     )
@@ -765,14 +574,7 @@ def print_pipeline(args: argparse.Namespace, p: PipelineResult) -> None:
         f"  relay: run_relay in this process (poll {p.relay_poll_seconds} s); worker: {worker}; "
         "mailer: not running"
     )
-    print(
-        "  one SQLite file (WAL) migrated with tracker.store.migrate.upgrade; one nats-server, "
-        "JetStream file storage"
-    )
-    print(
-        f"  machine: {os.cpu_count()} cores; 1-minute load average {args.load_before:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end"
-    )
+    print(f"  1-minute load average {os.getloadavg()[0]:.1f} at the end")
     print()
     print("pipeline (times from the database, all written by a SystemClock, and from JetStream)")
     print(
@@ -887,40 +689,95 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--findings", type=int, default=10_000, help="findings to report (default 10000)")
+    parser.add_argument("--findings", type=int, default=5_000, help="findings to report (default 5000)")
     parser.add_argument(
         "--per-inspection", type=int, default=10, help="failed items per inspection (default 10)"
     )
     parser.add_argument(
         "--data",
         type=Path,
-        help="an empty folder for the database, the nats store and the worker's log "
+        help="an empty folder for the databases, the nats stores and the roles' logs "
         "(default: a temporary folder, removed afterwards)",
+    )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="a SQLite file (default), or a throwaway PostgreSQL server",
     )
     parser.add_argument(
         "--worker",
         choices=("subprocess", "inprocess"),
         default="subprocess",
-        help="run `python -m tracker worker` as a child process (default), or the broker in this process",
+        help="run `python -m tracker worker` as child processes (default), or the broker in this process",
     )
+    parser.add_argument("--workers", type=int, help="worker processes (default 1 on SQLite, 2 on PostgreSQL)")
     parser.add_argument("--submitters", type=int, default=4, help="concurrent submitting tasks (default 4)")
     parser.add_argument("--facilities", type=int, default=20, help="facilities the inspections rotate over")
     parser.add_argument(
         "--timeout", type=float, default=540, help="seconds the pipeline may take (default 540)"
     )
+    parser.add_argument("--rest-rate", type=float, default=1.0, help="inspections/s at rest (default 1)")
+    parser.add_argument("--rest-seconds", type=float, default=30, help="seconds at rest (default 30)")
+    parser.add_argument("--load-rate", type=float, default=50.0, help="inspections/s under load (default 50)")
+    parser.add_argument("--load-seconds", type=float, default=60, help="seconds under load (default 60)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a quick run: 2000 findings, 10 s at rest, 15 s under load (unless given)",
+    )
+    phases = parser.add_mutually_exclusive_group()
+    phases.add_argument("--no-http", action="store_true", help="skip the phases through HTTP")
+    phases.add_argument("--http-only", action="store_true", help="only the phases through HTTP: no ratio")
+    given = set()
+    for arg in sys.argv[1:]:
+        given.add(arg.split("=")[0])
     args = parser.parse_args()
+    if args.quick:
+        for option, value in (("--findings", 2000), ("--rest-seconds", 10), ("--load-seconds", 15)):
+            if option not in given:
+                setattr(args, option[2:].replace("-", "_"), value)
+    if args.workers is None:
+        args.workers = 2 if args.database == "postgresql" else 1
     if args.per_inspection < 1 or args.findings < args.per_inspection:
         parser.error("need --findings >= --per-inspection >= 1")
     if args.findings % args.per_inspection:
         parser.error("--findings must be a multiple of --per-inspection")
-    if args.submitters < 1 or args.facilities < 1:
-        parser.error("--submitters and --facilities must be at least 1")
+    if args.submitters < 1 or args.facilities < 1 or args.workers < 1:
+        parser.error("--submitters, --facilities and --workers must be at least 1")
     return args
 
 
-async def run(args: argparse.Namespace, data_dir: Path, nats_url: str) -> None:
-    # SIGTERM cancels the run like Ctrl-C does, so that the worker, the nats-server and the temporary
+class Databases:
+    """Fresh databases, one per phase: SQLite files in the data folder, or databases of one throwaway
+    PostgreSQL server."""
+
+    def __init__(self, kind: str, data_dir: Path) -> None:
+        self.kind, self.data_dir = kind, data_dir
+        self.server: Any = None
+        if kind == "postgresql":
+            from tests.support.services import PostgresServer
+
+            self.server = PostgresServer(data_dir / "postgres")
+            self.server.start()
+            log(f"PostgreSQL on port {self.server.port}")
+
+    def fresh(self, name: str) -> str:
+        if self.server is None:
+            return f"sqlite+aiosqlite:///{self.data_dir / f'{name}.db'}"
+        self.server.create_database(name)
+        return self.server.url_for(name)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> None:
+    # SIGTERM cancels the run like Ctrl-C does, so that the roles, the servers and the temporary
     # folder are cleaned up on the way out.
+    from tests.support.services import NatsServer
+
     main_task = asyncio.current_task()
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
@@ -932,43 +789,53 @@ async def run(args: argparse.Namespace, data_dir: Path, nats_url: str) -> None:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         handlers=[logging.FileHandler(data_dir / "bench.log", encoding="utf-8")],
     )
-    pipeline = await run_pipeline(args, data_dir, nats_url)
-    print_pipeline(args, pipeline)  # at once: the figures survive a baseline that fails
-    log("baseline A: raw JetStream")
-    items = bench_items(load_catalog(), args.per_inspection)
-    js = await raw_jetstream(
-        nats_url, args.findings, args.per_inspection, event_payloads(items, args.per_inspection)
-    )
-    print_baseline_a(args, js)
-    log("baseline B: raw SQL inserts")
-    sql = await raw_sql(data_dir / "raw.db", await reported_rows(pipeline.database_url))
-    print_baseline_b(sql)
-    print_table(pipeline, js, sql)
+    databases = await asyncio.to_thread(Databases, args.database, data_dir)
+    try:
+        print_machine(args)
+        # Each phase has a nats-server of its own: the stream then holds that phase's events only.
+        if not args.no_http:
+            with NatsServer(data_dir / "nats-http") as server:
+                phases = await run_http(args, data_dir, server.url, databases.fresh("http"))
+            print_http(args, phases)
+        if args.http_only:
+            return
+        with NatsServer(data_dir / "nats") as server:
+            log(f"nats-server pid {server.pid} on {server.url}")
+            pipeline = await run_pipeline(args, data_dir, server.url, databases.fresh("tracker"))
+            print_pipeline(args, pipeline)  # at once: the figures survive a baseline that fails
+            log("baseline A: raw JetStream")
+            items = bench_items(load_catalog(), args.per_inspection)
+            js = await raw_jetstream(
+                server.url, args.findings, args.per_inspection, event_payloads(items, args.per_inspection)
+            )
+        print_baseline_a(args, js)
+        log("baseline B: raw SQL inserts")
+        sql = await raw_sql(databases.fresh("raw"), await reported_rows(pipeline.database_url))
+        print_baseline_b(sql)
+        print_table(pipeline, js, sql)
+    finally:
+        await asyncio.to_thread(databases.stop)
 
 
 def main() -> int:
     args = parse_args()
-    # NatsServer lives with the tests' support code, beside the product rather than in it.
+    # The servers (nats-server, PostgreSQL, the SMTP sink) live with the tests' support code, beside the
+    # product rather than in it.
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tests.support.services import NatsServer
 
     temporary = args.data is None
     data_dir = Path(tempfile.mkdtemp(prefix="tracker-bench-")) if temporary else args.data.resolve()
     if not temporary:
         data_dir.mkdir(parents=True, exist_ok=True)
         if any(data_dir.iterdir()):
-            raise SystemExit(f"--data {data_dir}: the folder must be empty (the run needs a fresh database)")
-    server = NatsServer(data_dir / "nats")
+            raise SystemExit(f"--data {data_dir}: the folder must be empty (the run needs fresh databases)")
     try:
-        server.start()
-        log(f"nats-server pid {server.pid} on {server.url}")
-        asyncio.run(run(args, data_dir, server.url))
+        asyncio.run(run(args, data_dir))
     except (KeyboardInterrupt, asyncio.CancelledError):
         log("interrupted; stopping what was started")
         return 130
     finally:
-        server.stop()
         if temporary:
             shutil.rmtree(data_dir, ignore_errors=True)
     return 0
