@@ -6,7 +6,8 @@ import asyncio
 import logging
 import socket
 import uuid
-from datetime import timedelta
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
 
 import nats
 from nats.js import JetStreamContext
@@ -22,34 +23,45 @@ from tracker.store.tables import outbox
 log = logging.getLogger("tracker.relay")
 LEASE_TTL = timedelta(seconds=15)
 BATCH = 500
+MARK_CHUNK = 1000  # ids per UPDATE … IN (…), within the statement parameter limits of both databases
+MAX_UNMARKED = 5000  # published rows the relay waits to have marked before it publishes more
 __all__ = ["ensure_streams", "publish_pending", "run_relay"]
 
 
-async def publish_pending(engine: AsyncEngine, js: JetStreamContext, clock: Clock, limit: int = 500) -> int:
-    """Publish one batch of unpublished rows; returns how many went out. A row published but not yet
-    marked (a crash in between) is published again and dropped by the server as a duplicate."""
+async def publish_pending(
+    engine: AsyncEngine, js: JetStreamContext, limit: int, unmarked: set[int]
+) -> list[int]:
+    """Publish up to `limit` unpublished rows, leaving out those published already and not yet marked
+    (`unmarked`); returns the ids of the rows that went out. A row published but never marked (a crash in
+    between) is published again and dropped by the server as a duplicate."""
     async with read_only(engine) as conn:
         rows = (
             await conn.execute(
                 select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
                 .where(outbox.c.published_at.is_(None))
                 .order_by(outbox.c.id)
-                .limit(limit)
+                .limit(limit + len(unmarked))
             )
         ).all()
+    rows = [row for row in rows if row.id not in unmarked][:limit]
     if not rows:
-        return 0
+        return []
     # Publish the batch without waiting for each ack in turn, then make sure every one was acked.
     acks = [
         await js.publish_async(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id})
         for row in rows
     ]
     await asyncio.wait_for(asyncio.gather(*acks), timeout=30)
+    return [row.id for row in rows]
+
+
+async def mark_published(engine: AsyncEngine, ids: set[int], now: datetime) -> None:
+    """Mark the rows published, in one transaction however many they are."""
+    ordered = sorted(ids)
     async with engine.begin() as conn:
-        await conn.execute(
-            update(outbox).where(outbox.c.id.in_([row.id for row in rows])).values(published_at=clock.now())
-        )
-    return len(rows)
+        for start in range(0, len(ordered), MARK_CHUNK):
+            chunk = ordered[start : start + MARK_CHUNK]
+            await conn.execute(update(outbox).where(outbox.c.id.in_(chunk)).values(published_at=now))
 
 
 async def run_relay(
@@ -61,13 +73,28 @@ async def run_relay(
     replicas: int = 1,
     limits: StreamLimits | None = None,
 ) -> None:
+    """Publish the outbox while this relay holds the lease. Rows are marked published beside the
+    publishing, not before the next batch goes: on SQLite the mark waits its turn for the write lock, and
+    the next batch need not wait with it."""
     holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     nc = await nats.connect(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
     js = nc.jetstream()
     await ensure_streams(js, replicas, limits)
     log.info("relay %s started", holder)
     active, renewed_at = False, 0.0
+    unmarked: set[int] = set()  # published, not yet marked
+    marking: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
+
+    async def mark(ids: set[int]) -> None:
+        try:
+            await mark_published(engine, ids, clock.now())
+        except Exception as error:  # noqa: BLE001 - the database busy: marked with the next ones
+            log.warning("relay could not mark rows published, retrying: %r", error)
+            await asyncio.sleep(1.0)
+        else:
+            unmarked.difference_update(ids)
+
     try:
         # Woken when outbox rows commit (tracker.store.outbox_wake); the polls are the safety net.
         async with outbox_wake.watch(engine) as wake:
@@ -77,25 +104,34 @@ async def run_relay(
                     async with engine.begin() as conn:
                         active = await take_lease(conn, "relay", holder, clock.now(), LEASE_TTL)
                     renewed_at = loop.time() if active else 0.0
-                sent = 0
-                if active:
+                sent: list[int] = []
+                if active and len(unmarked) < MAX_UNMARKED:
                     try:
-                        sent = await publish_pending(engine, js, clock, BATCH)
+                        sent = await publish_pending(engine, js, BATCH, unmarked)
                     except Exception as error:  # noqa: BLE001 - NATS away or the database busy: try again
                         log.warning("relay could not publish, retrying: %r", error)
                         await asyncio.sleep(1.0)
-                if sent < BATCH and not stop.is_set():
-                    await _first(stop, wake, poll_seconds if active else LEASE_TTL.seconds / 3)
+                    unmarked.update(sent)
+                if unmarked and (marking is None or marking.done()):
+                    marking = asyncio.create_task(mark(set(unmarked)))
+                if len(sent) < BATCH and not stop.is_set():
+                    waits = [stop.wait(), wake.wait(poll_seconds if active else LEASE_TTL.seconds / 3)]
+                    if len(unmarked) >= MAX_UNMARKED and marking is not None:
+                        waits.append(asyncio.shield(marking))
+                    await _first(*waits)
+            if marking is not None:
+                await marking
+            if unmarked:
+                await mark(set(unmarked))
     finally:
         await nc.drain()
 
 
-async def _first(stop: asyncio.Event, wake: outbox_wake.Wake, timeout: float) -> None:
-    """Until rows may have committed, the relay is asked to stop, or `timeout` seconds."""
-    stopping = asyncio.ensure_future(stop.wait())
-    woken = asyncio.ensure_future(wake.wait(timeout))
+async def _first(*waits: Awaitable[object]) -> None:
+    """Until the first of `waits` is done; the others are stopped."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
     try:
-        await asyncio.wait((stopping, woken), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stopping.cancel()
-        woken.cancel()
+        for task in tasks:
+            task.cancel()
