@@ -14,7 +14,7 @@ import uvicorn
 from tracker.checklists import load_catalog
 from tracker.clock import SystemClock
 from tracker.config import Settings
-from tracker.handlers import build_broker, ensure_consumers
+from tracker.handlers import start_broker
 from tracker.logs import setup_logging, through_the_root
 from tracker.mail.sender import run_mailer
 from tracker.metrics import ROLE, serve_role_metrics
@@ -52,10 +52,8 @@ async def worker(settings: Settings, stop: asyncio.Event) -> None:
     servers = settings.nats_servers
     nc = await nats.connect(servers, max_reconnect_attempts=-1)
     await ensure_streams(nc.jetstream(), settings.stream_replicas, settings.stream_limits)
-    await ensure_consumers(nc.jetstream())
     await nc.close()
-    broker = build_broker(ctx, servers)
-    await broker.start()
+    broker = await start_broker(ctx, servers)
     through_the_root()
     serve_role_metrics(settings, "worker")
     log.info("worker consuming from %s", settings.nats_hosts)

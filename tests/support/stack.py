@@ -21,7 +21,7 @@ from tracker.checklists import Catalog, load_catalog
 from tracker.clock import Clock, SystemClock
 from tracker.config import Settings
 from tracker.domain.policy import PolicySettings
-from tracker.handlers import build_broker
+from tracker.handlers import start_broker
 from tracker.mail.sender import run_mailer
 from tracker.relay import run_relay
 from tracker.service.context import Context
@@ -153,8 +153,7 @@ class Stack:
 
     async def start_worker(self) -> None:
         await self.wait_for(self._streams_exist, what="the relay to declare the streams")
-        self.broker = build_broker(self.ctx, self.settings.nats_servers)
-        await self.broker.start()
+        self.broker = await start_broker(self.ctx, self.settings.nats_servers)
 
     async def _streams_exist(self) -> bool:
         import nats

@@ -6,16 +6,16 @@ import asyncio
 import logging
 from functools import partial
 
+import nats
 from faststream import AckPolicy, FastStream
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.subscriber.usecases.stream_pull_subscriber import BatchPullStreamSubscriber
 from faststream.specification import AsyncAPI
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
-from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import NotFoundError
 
 from tracker.events.codec import decode
 from tracker.events.schemas import CATALOGUE, Event
@@ -54,16 +54,28 @@ async def _hand_over_what_arrived(subscriber: BatchPullStreamSubscriber, consume
             messages = await sub.fetch(batch=1, timeout=WAIT_SECONDS)
         except TimeoutError:  # nats-py's timeouts, and its temporary statuses, derive from it
             continue
-        except (ConnectionClosedError, ServiceUnavailableError, APIError) as error:
-            log.debug("%s could not fetch, trying again: %r", consumer, error)
+        except Exception as error:  # noqa: BLE001 - NATS away, reconnecting, no consumer leader yet: ask again
+            log.info("%s could not fetch, trying again: %r", consumer, error)
             await asyncio.sleep(0.5)
             continue
         try:
             messages += await sub.fetch(batch=BATCH_SIZE - 1, timeout=GATHER_SECONDS)
-        except (TimeoutError, ConnectionClosedError, ServiceUnavailableError, APIError):
-            pass  # the first is handed over alone; the rest wait for the next turn
+        except Exception:  # noqa: BLE001 - the first is handed over alone; the rest come next turn
+            pass
         if subscriber.running:
             await subscriber.consume(messages)
+
+
+async def start_broker(ctx: Context, servers: list[str]) -> NatsBroker:
+    """The worker's consumers, started: existing ones brought in line first (ensure_consumers)."""
+    nc = await nats.connect(servers)
+    try:
+        await ensure_consumers(nc.jetstream())
+    finally:
+        await nc.close()
+    broker = build_broker(ctx, servers)
+    await broker.start()
+    return broker
 
 
 def build_broker(ctx: Context, servers: list[str], reactions: tuple[Reaction, ...] = REACTIONS) -> NatsBroker:
