@@ -151,7 +151,13 @@ async def test_cluster_survives_stream_leader_crash(cluster: NatsCluster) -> Non
             try:
                 batch = await sub.fetch(250, timeout=2)
             except (TimeoutError, nats.errors.Error):
-                continue  # consumer leader re-election, or nothing pending yet
+                batch = []  # consumer leader re-election, or nothing pending yet
+            if not batch:
+                # While the consumer has no leader, a fetch fails (or comes back empty) at once rather than
+                # after its timeout: without a pause the loop's 1,000 tries could all be spent within a few
+                # seconds of the crash, before the re-election, and find nothing.
+                await asyncio.sleep(0.2)
+                continue
             for msg in batch:
                 seen[msg.data] = seen.get(msg.data, 0) + 1
                 await msg.ack()
