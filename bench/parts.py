@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.checklists import Catalog, Item
 from tracker.domain.model import Actor, Role
-from tracker.handlers import start_broker
 from tracker.passwords import hash_password
 from tracker.service.context import Context
 from tracker.service.reporting import InspectionInput, ItemResult
@@ -169,6 +168,8 @@ class InProcessWorker:
         self._log: IO[str] | None = None
 
     async def start(self) -> None:
+        from tracker.handlers import start_broker  # here: the other phases run the worker as a process
+
         self.broker = await start_broker(self.ctx, self.servers)
         # faststream's access logger writes to stdout; send it to a file so that it does not mix with figures.
         self._log = await asyncio.to_thread(self.log_path.open, "a", encoding="utf-8")

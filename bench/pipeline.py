@@ -1,16 +1,21 @@
-"""Throughput of the reporting pipeline on the embedded default (SQLite + one nats-server), with baselines.
+"""The reporting pipeline on the embedded default (SQLite + nats-server), or PostgreSQL: latency through HTTP,
+then throughput against two baselines.
 
-The pipeline: findings are reported through the service layer (`report_inspection`), the relay publishes the
-outbox to JetStream, the worker's consumers issue one rectification order per inspection and queue its mail.
-A finding is done when the `order` mail row of its order exists. No mailer runs: sending is not measured.
+First, through HTTP (bench/through_http.py): tracker's roles as their own processes, inspections POSTed at
+one a second (at rest) and then at 50 a second (under load); from each POST to its order mail queued, and
+(at rest) to the mail accepted by an SMTP sink.
+
+Then throughput: findings are reported through the service layer (`report_inspection`), the relay publishes
+the outbox to JetStream, the worker's consumers issue one rectification order per inspection and queue its
+mail. A finding is done when the `order` mail row of its order exists. No mailer runs here.
 
 Baselines, measured in the same run, on the same machine and the same nats-server:
   A  raw JetStream: N messages of the pipeline's event sizes published with nats-py's publish_async (acks
      gathered in chunks of 500), then read by a pull consumer fetching 100 at a time;
   B  raw SQL: the pipeline's own N finding rows, as reported, inserted into a copy of the findings table
-     with SQLAlchemy async `insert()`, 100 rows per commit, WAL.
+     with SQLAlchemy async `insert()`, 100 rows per commit, on the same database kind.
 
-    python bench/pipeline.py [--findings N] [--per-inspection K] [--data DIR] [--worker subprocess|inprocess]
+    python bench/pipeline.py [--quick] [--database sqlite|postgresql] [--findings N] [--no-http|--http-only]
 
 Figures go to stdout, progress to stderr. The last line is `ratio <pipeline findings/s ÷ slower baseline>`.
 """
@@ -611,10 +616,11 @@ def print_pipeline(args: argparse.Namespace, p: PipelineResult) -> None:
     print("  consumers                 events  deliveries (more deliveries than events = redelivered)")
     for name, (events, delivered) in p.consumers.items():
         print(f"    {name:<24} {events:7d} {delivered:11d}")
-    print(
-        "  SQLite write lock (BEGIN IMMEDIATE)     transactions   wait p50 / p99 / total"
-        "      held p50 / max / total"
-    )
+    if any(lock.waits for lock in p.locks.values()):  # SQLite's only
+        print(
+            "  SQLite write lock (BEGIN IMMEDIATE)     transactions   wait p50 / p99 / total"
+            "      held p50 / max / total"
+        )
     for role, lock in p.locks.items():
         if lock.waits:
             print(
@@ -623,7 +629,7 @@ def print_pipeline(args: argparse.Namespace, p: PipelineResult) -> None:
                 f"{ms(percentile(lock.holds, 50)):>8} / {ms(max(lock.holds)):>8} / "
                 f"{sum(lock.holds):6.1f} s"
             )
-    if args.worker == "subprocess":
+    if args.worker == "subprocess" and args.database == "sqlite":
         print("    (the worker runs in a child process; its transactions are not timed)")
     sizes = ", ".join(
         f"{subject.removeprefix('tracker.')} {size:.0f} B"
@@ -653,11 +659,10 @@ def print_baseline_a(args: argparse.Namespace, js: JetStreamResult) -> None:
     )
 
 
-def print_baseline_b(sql: SqlResult) -> None:
+def print_baseline_b(args: argparse.Namespace, sql: SqlResult) -> None:
     print(
-        f"baseline B: raw SQL, {sql.rows} finding rows (the findings columns and indexes, "
-        "no foreign keys), "
-        f"insert() {INSERT_BATCH} rows per commit, WAL"
+        f"baseline B: raw SQL on {args.database}, {sql.rows} finding rows (the findings columns and indexes, "
+        f"no foreign keys), insert() {INSERT_BATCH} rows per commit"
     )
     print(f"  inserts                                   {sql.seconds:7.2f} s {sql.rate:8.0f} rows/s")
     print()
@@ -758,7 +763,8 @@ class Databases:
         if kind == "postgresql":
             from tests.support.services import PostgresServer
 
-            self.server = PostgresServer(data_dir / "postgres")
+            # In a folder of its own: under root the server runs as `postgres`, which cannot enter data_dir.
+            self.server = PostgresServer()
             self.server.start()
             log(f"PostgreSQL on port {self.server.port}")
 
@@ -801,7 +807,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
             return
         with NatsServer(data_dir / "nats") as server:
             log(f"nats-server pid {server.pid} on {server.url}")
-            pipeline = await run_pipeline(args, data_dir, server.url, databases.fresh("tracker"))
+            pipeline = await run_pipeline(args, data_dir, server.url, databases.fresh("pipeline"))
             print_pipeline(args, pipeline)  # at once: the figures survive a baseline that fails
             log("baseline A: raw JetStream")
             items = bench_items(load_catalog(), args.per_inspection)
@@ -811,7 +817,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         print_baseline_a(args, js)
         log("baseline B: raw SQL inserts")
         sql = await raw_sql(databases.fresh("raw"), await reported_rows(pipeline.database_url))
-        print_baseline_b(sql)
+        print_baseline_b(args, sql)
         print_table(pipeline, js, sql)
     finally:
         await asyncio.to_thread(databases.stop)
