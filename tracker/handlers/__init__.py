@@ -194,14 +194,15 @@ def asyncapi_app(servers: list[str] | None = None) -> FastStream:
     stream = JStream(name=STREAM_NAME, declare=False)
     for reaction in REACTIONS:
         broker.subscriber(
-            reaction.event.subject(),
+            reaction.subjects[0],
             stream=stream,
             durable=reaction.consumer,
             pull_sub=PullSub(batch_size=100),
             title=reaction.consumer,
             description=reaction.description,
         )(_typed(reaction))
-    # The relay publishes every event, whether or not a reaction here reads it.
+    # The relay publishes every event, whether or not a reaction here reads it; a FindingReported below its
+    # type's subject, on ….major or ….general (Event.published_subject).
     for event in CATALOGUE.values():
         broker.publisher(
             event.subject(),
