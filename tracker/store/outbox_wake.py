@@ -96,10 +96,13 @@ async def watch(engine: AsyncEngine) -> AsyncIterator[Wake]:
 async def _listening(engine: AsyncEngine, woken: Callable[[], None]) -> AsyncIterator[None]:
     """LISTEN on a connection of the relay's own for as long as it runs. Should it be lost (the server
     restarted), the relay finds the rows at its polls."""
+    def notified(*_: object) -> None:
+        woken()
+
     try:
         conn = await engine.connect()
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.add_listener(CHANNEL, lambda *_: woken())
+        listening = (await conn.get_raw_connection()).driver_connection
+        await listening.add_listener(CHANNEL, notified)
     except Exception as error:  # noqa: BLE001 - the database away now: the polls still find the rows
         log.warning("relay could not LISTEN, polling only: %r", error)
         yield
@@ -107,6 +110,8 @@ async def _listening(engine: AsyncEngine, woken: Callable[[], None]) -> AsyncIte
     try:
         yield
     finally:
+        with suppress(Exception):  # back to the pool without its listener
+            await listening.remove_listener(CHANNEL, notified)
         with suppress(Exception):
             await conn.close()
 
