@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger("tracker.relay")
@@ -22,7 +23,7 @@ _ROWS_ADDED = "tracker_outbox_rows_added"
 SQLITE_LOOK_SECONDS = 0.01
 
 _wakers: set[Callable[[], None]] = set()
-_watched: set[int] = set()
+_watched: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 async def announce(conn: AsyncConnection) -> None:
@@ -30,8 +31,8 @@ async def announce(conn: AsyncConnection) -> None:
     sync = conn.sync_connection
     assert sync is not None
     engine = sync.engine
-    if id(engine) not in _watched:
-        _watched.add(id(engine))
+    if engine not in _watched:
+        _watched.add(engine)
         event.listen(engine, "commit", _committed)
         event.listen(engine, "rollback", _rolled_back)
     sync.info[_ROWS_ADDED] = True
@@ -96,6 +97,7 @@ async def watch(engine: AsyncEngine) -> AsyncIterator[Wake]:
 async def _listening(engine: AsyncEngine, woken: Callable[[], None]) -> AsyncIterator[None]:
     """LISTEN on a connection of the relay's own for as long as it runs. Should it be lost (the server
     restarted), the relay finds the rows at its polls."""
+
     def notified(*_: object) -> None:
         woken()
 
