@@ -4,6 +4,7 @@ roles run as child processes (`python -m tracker <role>`) or, for the worker, in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -213,6 +214,7 @@ class RoleProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() takes what it started with it
         )
 
     def check(self) -> None:
@@ -229,6 +231,10 @@ class RoleProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 await asyncio.to_thread(process.wait, 10)
+        if process is not None:
+            # The mailer's PDF printers (a process pool) outlived it; whatever is left of the group goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         if self._log is not None:
             self._log.close()
             self._log = None
