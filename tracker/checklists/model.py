@@ -7,28 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tracker.domain.time import local_day
 
 Severity = Literal["general", "major"]
 SEVERITIES: tuple[Severity, ...] = ("general", "major")
 ALL_MATCHED = "all_matched"
-# A bureau's "today" is China Standard Time, whatever the server's zone.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 # The category of an item a campaign defines itself is "campaign:<campaign code>".
 CAMPAIGN_CATEGORY_PREFIX = "campaign:"
 
 
 def local_today() -> date:
-    return datetime.now(LOCAL_TZ).date()
-
-
-def local_day(moment: datetime) -> date:
-    """The bureau's calendar day of an aware moment."""
-    return moment.astimezone(LOCAL_TZ).date()
+    """The bureau's day now (China Standard Time), for the command line's defaults."""
+    return local_day(datetime.now(UTC))
 
 
 class ChecklistInvalid(Exception):

@@ -19,13 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 from tracker.domain.statutory_holidays import statutory_days_off
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from tracker.domain.time import LOCAL_TZ as LOCAL_TZ  # the zone its days are counted in
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SCHEDULE_KEYS = frozenset({"year", "holidays", "workdays"})

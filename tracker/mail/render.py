@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, se
 
 from tracker.config import load_settings
 from tracker.domain.text import one_line
+from tracker.domain.time import shown
 from tracker.printed import cn_date, printed_basis
 
 KINDS = (
@@ -55,6 +56,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["shown"] = shown
 
 _MESSAGES = Path(__file__).parent / "messages"
 

@@ -7,10 +7,13 @@ import logging
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.header import decode_header, make_header
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
+
+from tracker.domain.time import shown
 
 log = logging.getLogger("tracker.sink")
 
@@ -59,7 +62,7 @@ def summary(path: Path) -> dict[str, str]:
         "file": path.name,
         "to": str(message.get("To", "")),
         "subject": str(make_header(decode_header(message.get("Subject", "")))),
-        "date": str(message.get("Date", "")),
+        "date": _local(str(message.get("Date", ""))),
     }
 
 
@@ -73,3 +76,11 @@ def bodies(path: Path) -> tuple[str, str]:
         elif part.get_content_type() == "text/html" and not html:
             html = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8", "replace")
     return text, html
+
+
+def _local(header: str) -> str:
+    """The Date header as the bureau reads it (2026-12-06 22:26, China Standard Time); as sent if unreadable."""
+    try:
+        return shown(parsedate_to_datetime(header))
+    except (TypeError, ValueError):
+        return header

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Role
 from tracker.domain.policy import LADDERS, Rung, ladder_step, next_escalation_at
+from tracker.domain.time import LOCAL_TZ, shown
 from tracker.events.schemas import SweepCompleted
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
@@ -261,7 +261,7 @@ async def _render(
             findings=letter.urged,
             reminded=letter.reminded,
             by_zh=f"{local:%Y年%-m月%-d日}{local.hour}时" if local else None,
-            by_en=f"{local:%Y-%m-%d %H:%M}" if local else None,
+            by_en=shown(by) if by else None,
             link=link,
         )
     day = min(f.due_day for f in letter.reminded)

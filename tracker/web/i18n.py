@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from starlette.requests import Request
 
-from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.time import LOCAL_TZ, shown
 from tracker.printed import cn_date
 
 LANGS = ("zh", "en")
@@ -70,5 +70,7 @@ def _day(ctx: Any, value: date | datetime | str | None) -> str:
 
 
 def install(env: Environment) -> None:
-    """Give every template `t('key')`, `lang()`, `pick(zh, en)` and `day(d)`, all reading the request's language."""
+    """Give every template `t('key')`, `lang()`, `pick(zh, en)` and `day(d)`, all reading the request's language,
+    and the `shown` filter: a moment as `2026-12-06 22:26`, China Standard Time, in either language."""
     env.globals.update(t=_t, lang=_lang, pick=_pick, day=_day)
+    env.filters["shown"] = shown

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, FacilityRef, Mode, can_see
+from tracker.domain.time import local_day
 from tracker.service.context import Context
 from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
@@ -98,8 +98,8 @@ def safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
-def local_today(now: datetime) -> Any:
-    return now.astimezone(LOCAL_TZ).date()
+def local_today(now: datetime) -> date:
+    return local_day(now)
 
 
 # ---- language -------------------------------------------------------------------------------------------
