@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 import yaml
 
+from tracker import product
 from tracker.config import ConfigError, Settings, keep_data_private, load_settings
 
 if TYPE_CHECKING:
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改",
+    help=f"{product.NAME['en']} / {product.NAME['zh']}",
     no_args_is_help=True,
     # A role that dies says why in its log as a plain traceback, not in boxes drawn for a terminal.
     pretty_exceptions_enable=False,
@@ -299,28 +302,53 @@ def up(
     )
     settings = settings_for(settings.data_dir.resolve())
     _upgrade(settings)
+    notes: list[str] = []
     if demo:
-        seeded = asyncio.run(_seed(settings))
-        typer.echo("demo data loaded." if seeded else "database has data already; demo data not loaded.")
+        # The seed's warnings (a year's holidays not loaded yet) come after what the operator needs first.
+        with _held("tracker", notes):
+            seeded = asyncio.run(_seed(settings))
     supervisor = Supervisor(settings, port, nats_port, smtp_port)
     supervisor.start()
     base = settings.base_url
-    typer.echo(f"""
-tracker is running / 系统已启动
-  pages and API   {base}/
-  API docs        {base}/docs
-  mail sink       {base}/admin/mail   (files in {settings.mail_dir})
+    typer.echo(f"""tracker is running / 系统已启动: {product.NAME["zh"]} / {product.NAME["en"]}
+  home (each login opens its own page)  {base}/
+  dashboard / 统计                       {base}/dashboard
+  inspection / 开始检查                   {base}/inspect
+  work list, orders / 我的工作             {base}/my
+  mail viewer (admin) / 邮件查看           {base}/admin/mail   (files in {settings.mail_dir})
+  API docs / 接口文档                     {base}/docs
   NATS            nats://127.0.0.1:{nats_port}  (user tracker; JetStream data in {settings.data_dir / "jetstream"})
   database        {settings.db_url}
-  logs            {settings.data_dir / "logs"}
-Press Ctrl-C to stop.""")
+  logs            {settings.data_dir / "logs"}""")
     if demo:
         from tracker.demo import demo_logins
 
-        typer.echo("\ndemo logins / 演示账号:")
-        for username, who, password in demo_logins():
-            typer.echo(f"  {username:<14} {password:<16} {who}")
+        typer.echo("demo data loaded." if seeded else "database has data already; demo data not loaded.")
+        typer.echo("\ndemo logins / 演示账号 (login opens → page):")
+        for login in demo_logins():
+            typer.echo(f"  {login.username:<14} {login.password:<16} {login.who:<36} → {base}{login.opens}")
+    for note in dict.fromkeys(notes):
+        typer.echo(f"\nnote / 提示: {note}")
+    typer.echo("\nPress Ctrl-C to stop.")
     supervisor.watch()
+
+
+@contextmanager
+def _held(logger: str, into: list[str]) -> Iterator[None]:
+    """Warnings of `logger` kept in `into` instead of printed, for the while."""
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            into.append(record.getMessage())
+
+    target, keep = logging.getLogger(logger), Keep(logging.WARNING)
+    propagate, target.propagate = target.propagate, False
+    target.addHandler(keep)
+    try:
+        yield
+    finally:
+        target.removeHandler(keep)
+        target.propagate = propagate
 
 
 def _upgrade(settings: Settings) -> None:
@@ -515,7 +543,8 @@ def report(
             json.dumps(reports.to_json(dashboard), ensure_ascii=False, indent=2), encoding="utf-8"
         )
     elif fmt == "xlsx":
-        target.write_bytes(reports.workbook(list(reports.all_tables(dashboard, catalog).values())))
+        about = reports.caption(period, town, period.as_of(now))
+        target.write_bytes(reports.workbook(list(reports.all_tables(dashboard, catalog).values()), about))
     else:
         target.write_bytes(reports.pdf(dashboard, catalog, now))
     typer.echo(f"wrote {target}")

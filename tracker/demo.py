@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,14 +56,23 @@ SINGLES = [
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙朱马胡郭林何高梁郑罗宋谢唐韩曹许邓萧冯"
 
 
-def demo_logins() -> list[tuple[str, str, str]]:
+class DemoLogin(NamedTuple):
+    username: str
+    who: str
+    password: str
+    opens: str  # the page the login lands on
+
+
+def demo_logins() -> list[DemoLogin]:
+    """The demo's people, each with the page their login opens (tracker.web.app.HOMES)."""
     return [
-        ("admin", "管理员 / admin", PASSWORD),
-        ("lead", "局领导 / bureau lead", PASSWORD),
-        ("chief", "科室负责人 / section chief", PASSWORD),
-        ("town-huilong", "汇龙镇民政办 / town officer", PASSWORD),
-        ("inspector", "检查人员 / inspector", PASSWORD),
-        ("head-QD001", "机构负责人 / facility head of QD001", PASSWORD),
+        DemoLogin("admin", "管理员 / admin", PASSWORD, "/"),
+        DemoLogin("lead", "局领导 / bureau lead", PASSWORD, "/dashboard"),
+        DemoLogin("chief", "科室负责人 / section chief", PASSWORD, "/dashboard"),
+        DemoLogin("town-huilong", "汇龙镇民政办 / town officer", PASSWORD, "/dashboard"),
+        DemoLogin("inspector", "检查人员 / inspector", PASSWORD, "/my"),
+        DemoLogin("inspector2", "检查人员 / inspector", PASSWORD, "/my"),
+        DemoLogin("head-QD001", "机构负责人 / facility head of QD001", PASSWORD, "/my"),
     ]
 
 

@@ -156,13 +156,17 @@ def test_it_runs_the_demo_stops_on_ctrl_c_and_keeps_the_data_for_the_next_start(
         up.wait_healthy()
         printed = up.wait_output(demo_logins()[-1][0])
         assert "demo data loaded." in printed
+        assert printed.startswith("tracker is running")  # a note (the next year's holidays) comes last
         assert (
             f"{up.base}/" in printed and f"{up.base}/admin/mail" in printed and f"{up.base}/docs" in printed
         )
-        for username, _, password in demo_logins():
+        assert f"{up.base}/dashboard" in printed and f"{up.base}/inspect" in printed
+        for login in demo_logins():
             assert re.search(
-                rf"^\s*{re.escape(username)}\s+{re.escape(password)}\s", printed, re.MULTILINE
-            ), username
+                rf"^\s*{re.escape(login.username)}\s+{re.escape(login.password)}\s.*→ {re.escape(up.base + login.opens)}$",
+                printed,
+                re.MULTILINE,
+            ), login.username
 
         with httpx.Client(base_url=up.base, timeout=10) as api:
             lead = token(api, "lead")

@@ -17,6 +17,7 @@ from tracker.config import load_settings
 from tracker.domain.text import one_line
 from tracker.domain.time import shown
 from tracker.printed import cn_date, printed_basis
+from tracker.product import named
 
 KINDS = (
     "order",
@@ -64,7 +65,8 @@ _MESSAGES = Path(__file__).parent / "messages"
 @cache
 def catalogue(lang: str) -> dict[str, str]:
     """Every sentence of the mails, per language; the templates hold none of their own."""
-    return json.loads((_MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
+    texts = json.loads((_MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
+    return {key: named(lang, text) for key, text in texts.items()}
 
 
 def _say(lang: str):

@@ -12,15 +12,20 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tracker import product
 from tracker.domain.errors import DomainError, InvalidInput
 from tracker.domain.model import Actor, Role
 from tracker.mail.sink import bodies, summary
 from tracker.service import logins
 from tracker.service.context import Context
 from tracker.service.loop import StaleFinding
-from tracker.store.db import read_only
+from tracker.store.db import read, read_only
+from tracker.store.tables import facilities, users
 from tracker.web import i18n, limits
 from tracker.web.api import router
 from tracker.web.auth import (
@@ -33,6 +38,7 @@ from tracker.web.auth import (
     login,
     login_form_token,
     login_form_valid,
+    page_actor,
     page_csrf,
     require_roles,
 )
@@ -55,7 +61,7 @@ def create_app(ctx: Context) -> FastAPI:
     app = FastAPI(
         title="tracker",
         version="1.0.0",
-        description="Safety-inspection and hazard-closure tracker / 安全检查与隐患闭环整改",
+        description=f"{product.NAME['en']} / {product.NAME['zh']}",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -75,15 +81,20 @@ def create_app(ctx: Context) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.exception_handler(DomainError)
-    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, error: DomainError) -> Response:
         body: dict = {"detail": str(error)}
         if isinstance(error, InvalidInput):
             body = {"detail": f"{error.field}: {error}", "field": error.field}
+        if await wants_page(request):
+            return await page_for(request, error.status_code, body["detail"])
         return JSONResponse(status_code=error.status_code, content=body)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content=validation_body(error.errors()))
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        body = validation_body(error.errors())
+        if await wants_page(request):
+            return await page_for(request, 422, body["detail"])
+        return JSONResponse(status_code=422, content=body)
 
     @app.exception_handler(StaleFinding)
     async def stale(request: Request, error: StaleFinding) -> JSONResponse:
@@ -97,7 +108,15 @@ def create_app(ctx: Context) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> Response:
-        return templates.TemplateResponse(request, "home.html", {})
+        """Each role's own first page: the inspector's and facility head's work, the dashboard for those who
+        read it; the administrator's is this one, with the users, the facilities and the mail."""
+        actor = await page_actor(request)
+        if actor is not None and HOMES[actor.role] != "/":
+            return RedirectResponse(HOMES[actor.role], status_code=303)
+        values: dict[str, Any] = {}
+        if actor is not None:  # the administrator
+            values = await read(context(request).engine, admin_home)
+        return templates.TemplateResponse(request, "home.html", values)
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_page(request: Request, next: str = "/") -> Response:
@@ -173,7 +192,81 @@ def create_app(ctx: Context) -> FastAPI:
             )
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, error: StarletteHTTPException) -> Response:
+        if not await wants_page(request):
+            return JSONResponse(
+                status_code=error.status_code, content={"detail": error.detail}, headers=error.headers
+            )
+        return await page_for(request, error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception) -> Response:
+        if not await wants_page(request):
+            return JSONResponse(status_code=500, content={"detail": "internal error"})
+        return await page_for(request, 500, "")
+
     return app
+
+
+# Where each role starts after logging in (and on the brand link); "/" is the administrator's own home.
+HOMES = {
+    Role.INSPECTOR: "/my",
+    Role.FACILITY_HEAD: "/my",
+    Role.TOWN_OFFICER: "/dashboard",
+    Role.SECTION_CHIEF: "/dashboard",
+    Role.BUREAU_LEAD: "/dashboard",
+    Role.ADMIN: "/",
+}
+# What an error page says for a status, when nothing more precise is known.
+ERROR_KEYS = {403: "err.forbidden", 404: "err.not_found", 500: "err.server"}
+
+
+async def wants_page(request: Request) -> bool:
+    """A refusal is a page for a browser asking for a page, JSON for the API and for programs."""
+    if request.url.path.startswith(("/api", "/openapi.json", "/healthz")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def page_for(request: Request, status_code: int, detail: str) -> Response:
+    """An error page in the reader's language, with the reader's navigation. A 422 says what was wrong in the
+    words the check gave (they name the field); other errors say it in the catalogue's words."""
+    try:
+        await page_actor(request)
+    except (
+        SQLAlchemyError,
+        OSError,
+    ):  # the page says what went wrong even when the database cannot name the reader
+        pass
+    if status_code == 422:
+        key, values = (
+            ("err.period", {})
+            if "must end after it starts" in detail
+            else ("err.invalid", {"detail": detail})
+        )
+    else:
+        key, values = ERROR_KEYS.get(status_code, "err.not_found" if status_code < 500 else "err.server"), {}
+    return error_page(request, status_code, key, **values)
+
+
+async def admin_home(conn: AsyncConnection) -> dict[str, Any]:
+    people = (
+        await conn.execute(
+            select(users.c.username, users.c.name, users.c.role, users.c.town, users.c.active).order_by(
+                users.c.role, users.c.username
+            )
+        )
+    ).all()
+    sites = (
+        await conn.execute(
+            select(facilities.c.code, facilities.c.name, facilities.c.town)
+            .order_by(facilities.c.code)
+            .limit(500)
+        )
+    ).all()
+    count = (await conn.execute(select(func.count()).select_from(facilities))).scalar_one()
+    return {"people": people, "sites": sites, "site_count": count}
 
 
 def _login_form(

@@ -110,7 +110,20 @@ async def session_actor(
             detail="not logged in or the session expired",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    request.state.actor = actor  # the page's menu is the asker's (a facility head has no inspection menu)
+    request.state.actor = actor  # the page's navigation is this person's
+    return actor
+
+
+async def page_actor(request: Request) -> Actor | None:
+    """Who is looking at a page that anyone may open (home, an error page), by the session cookie; None when
+    nobody is logged in. Kept on the request for the navigation."""
+    known = getattr(request.state, "actor", None)
+    if known is not None:
+        return known
+    token = request.cookies.get(COOKIE)
+    actor = await actor_from_token(context(request), token) if token else None
+    if actor is not None:
+        request.state.actor = actor
     return actor
 
 

@@ -71,8 +71,10 @@ def render(request: Request, name: str, values: dict[str, Any], status_code: int
     return templates.TemplateResponse(request, name, {**base, **values}, status_code=status_code)
 
 
-def error_page(request: Request, status_code: int, key: str) -> Response:
-    return render(request, "error.html", {"message_key": key}, status_code=status_code)
+def error_page(request: Request, status_code: int, key: str, **values: Any) -> Response:
+    return render(
+        request, "error.html", {"message_key": key, "message_values": values}, status_code=status_code
+    )
 
 
 def words(request: Request, key: str, **values: Any) -> str:
