@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.config import load_settings
-from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.time import LOCAL_TZ, local_day, shown
 from tracker.service import record
 from tracker.spreadsheets import append_row
 from tracker.stats import charts, daybook
@@ -129,9 +129,13 @@ async def gather(
         fixed = await _fixed_on_the_spot(conn, period, flt, catalog)
         return summary, breakdowns, top_open, top_repeat, await q.facility_towns(conn), fixed
 
+    # The trends end with the bucket holding today when the period runs on past it: no empty weeks to come.
+    upto = min(period.end, local_day(now) + timedelta(days=1))
+    trend_period = Period(period.start, upto) if upto > period.start else period
+
     async def trends(conn: AsyncConnection) -> Any:
-        weeks = await q.trend(conn, "week", period, flt, 12)
-        months = await q.trend(conn, "month", period, flt, 12)
+        weeks = await q.trend(conn, "week", trend_period, flt, 12)
+        months = await q.trend(conn, "month", trend_period, flt, 12)
         return weeks, months, await q.days_to_close(conn, period, flt, now)
 
     async def lists(conn: AsyncConnection) -> Any:
@@ -167,6 +171,9 @@ async def gather(
 # --- tables: what the Excel export and the report show ----------------------------------------------------
 
 PERCENT = "0.0%"
+POINTS = "+0.0%;-0.0%;0.0%"
+# Each sheet opens with its title and what its figures are (period, town, time counted); the table follows.
+HEADER_ROW = 3
 DATE = "yyyy-mm-dd"
 DATETIME = "yyyy-mm-dd hh:mm"
 
@@ -178,6 +185,7 @@ class Table:
     headers: list[str]
     rows: list[list[Any]]
     formats: dict[int, str] = field(default_factory=dict)  # column index -> Excel number format
+    cell_formats: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> format
 
 
 def _local(moment: datetime | None) -> datetime | None:
@@ -200,11 +208,18 @@ def summary_table(d: Dashboard) -> Table:
                 d.summary.change(name),
             ]
         )
-    formats = {}
-    table = Table(
-        "汇总", f"汇总 Summary {d.period.label()}", ["指标", "Figure", "本期", "上期", "变化"], rows, formats
+    # A rate's row reads as percentages, its change as percentage points (+2.0%); a count's as a number.
+    rate_rows = [i for i, name in enumerate((*HEADLINE, "found_major", "repeat")) if name in q.RATES]
+    cells = {(i, col): PERCENT for i in rate_rows for col in (2, 3)}
+    cells.update({(i, 4): POINTS for i in rate_rows})
+    return Table(
+        "汇总",
+        f"汇总 Summary {d.period.label()}",
+        ["指标", "Figure", "本期", "上期", "变化"],
+        rows,
+        {},
+        cells,
     )
-    return table
 
 
 def breakdown_table(d: Dashboard, dimension: str) -> Table:
@@ -299,8 +314,17 @@ def all_tables(d: Dashboard, catalog: Catalog | None = None) -> dict[str, Table]
     return tables
 
 
-def workbook(tables: list[Table]) -> bytes:
-    """A real .xlsx: Chinese headers, numbers as numbers, dates as dates, one sheet per table."""
+def caption(period: Period, town: str | None, as_of: datetime) -> str:
+    """What a sheet's figures are: 统计期 2026年3月1日至3月31日 · 范围 汇龙镇 · 统计至 2026-04-01 00:00（北京时间）."""
+    scope = town or load_settings().county_word
+    # Counted to the period's end reads as the end of its last day, as on the dashboard.
+    counted = f"{period.end - timedelta(days=1)} 24:00" if as_of >= period.end_utc else shown(as_of)
+    return f"统计期：{period.words()}（首尾两日均计入） · 范围：{scope} · 统计至：{counted}（北京时间）"
+
+
+def workbook(tables: list[Table], about: str = "") -> bytes:
+    """A real .xlsx: each sheet's title and `about` (period, town, time counted) above its Chinese headers,
+    numbers as numbers, rates as percentages, dates as dates, one sheet per table."""
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
 
@@ -308,15 +332,20 @@ def workbook(tables: list[Table]) -> bytes:
     book.remove(book.active)
     for table in tables:
         sheet = book.create_sheet(table.name[:31])
+        append_row(sheet, [table.title or table.name])
+        sheet["A1"].font = Font(bold=True, size=13)
+        append_row(sheet, [about])
         append_row(sheet, table.headers)
-        for cell in sheet[1]:
+        for cell in sheet[HEADER_ROW]:
             cell.font = Font(bold=True)
             cell.fill = PatternFill("solid", fgColor="DDE6F2")
         for row in table.rows:
             append_row(sheet, row)
         for col, fmt in table.formats.items():
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=col + 1, max_col=col + 1):
+            for (cell,) in sheet.iter_rows(min_row=HEADER_ROW + 1, min_col=col + 1, max_col=col + 1):
                 cell.number_format = fmt
+        for (row, col), fmt in table.cell_formats.items():
+            sheet.cell(row=HEADER_ROW + 1 + row, column=col + 1).number_format = fmt
         for i, header in enumerate(table.headers, start=1):
             width = max(
                 [
@@ -327,7 +356,9 @@ def workbook(tables: list[Table]) -> bytes:
             sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = min(
                 60, max(8, width + 2)
             )
-        sheet.freeze_panes = "A2"
+        sheet.freeze_panes = f"A{HEADER_ROW + 1}"
+        if table.rows:
+            sheet.auto_filter.ref = f"A{HEADER_ROW}:{sheet.cell(row=HEADER_ROW, column=len(table.headers)).column_letter}{HEADER_ROW + len(table.rows)}"
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -336,14 +367,29 @@ def workbook(tables: list[Table]) -> bytes:
 # --- charts and the PDF -----------------------------------------------------------------------------------
 
 
-def trend_chart(d: Dashboard, unit: str, links: bool = True) -> str:
+CHART_WORDS = {
+    "zh": {
+        "week": "每周发现与销号",
+        "month": "每月发现与销号",
+        "found": "发现",
+        "closed": "销号",
+        "town": "各镇（街道）未销号隐患",
+    },
+    "en": {
+        "week": "Found and closed by week",
+        "month": "Found and closed by month",
+        "found": "Found",
+        "closed": "Closed",
+        "town": "Open hazards by town",
+    },
+}
+
+
+def trend_chart(d: Dashboard, unit: str, links: bool = True, lang: str = "zh") -> str:
+    words = CHART_WORDS.get(lang, CHART_WORDS["zh"])
     buckets = d.weeks if unit == "week" else d.months
     labels = [f"{b.period.start:%m-%d}" if unit == "week" else f"{b.period.start:%Y-%m}" for b in buckets]
-    title = (
-        "每周发现与销号 / Found and closed by week"
-        if unit == "week"
-        else "每月发现与销号 / Found and closed by month"
-    )
+    title = words[unit]
     link_rows = None
     if links:
         link_rows = [
@@ -352,26 +398,27 @@ def trend_chart(d: Dashboard, unit: str, links: bool = True) -> str:
         ]
     return charts.bars(
         labels,
-        [("发现 Found", [b.found for b in buckets]), ("销号 Closed", [b.closed for b in buckets])],
+        [(words["found"], [b.found for b in buckets]), (words["closed"], [b.closed for b in buckets])],
         title=title,
         links=link_rows,
     )
 
 
-def open_by_town_chart(d: Dashboard, links: bool = True) -> str:
+def open_by_town_chart(d: Dashboard, links: bool = True, lang: str = "zh") -> str:
     groups = sorted(d.breakdowns["town"], key=lambda g: -g.counts["open"])[:12]
     rows = [
         (g.label, g.counts["open"], d.url("open", d.flt.with_group("town", g.key)) if links else None)
         for g in groups
     ]
-    return charts.hbars(rows, title="各镇（街道）未销号隐患 / Open hazards by town", colour="#d9822b")
+    title = CHART_WORDS.get(lang, CHART_WORDS["zh"])["town"]
+    return charts.hbars(rows, title=title, colour="#d9822b")
 
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def _num(value: float | None, digits: int = 1) -> str:
+def number(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "—"
     return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
@@ -383,7 +430,8 @@ def template_env() -> Environment:
     its queries). FileSystemLoader still recompiles a template whose file changed."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
     env.filters["pct"] = percent
-    env.filters["num"] = _num
+    env.filters["num"] = number
+    env.filters["shown"] = shown
     return env
 
 
@@ -405,7 +453,7 @@ async def _fixed_on_the_spot(
     return await record.fixed_count(conn, period.start_utc, period.end_utc, **where)
 
 
-def report_context(d: Dashboard, catalog: Catalog | None, links: bool) -> dict[str, Any]:
+def report_context(d: Dashboard, catalog: Catalog | None, links: bool, lang: str = "zh") -> dict[str, Any]:
     return {
         "d": d,
         "metric_names": METRIC_NAMES,
@@ -418,9 +466,9 @@ def report_context(d: Dashboard, catalog: Catalog | None, links: bool) -> dict[s
         "mode_names": MODE_NAMES,
         "footnote_zh": FOOTNOTE_ZH,
         "footnote_en": FOOTNOTE_EN,
-        "week_chart": trend_chart(d, "week", links),
-        "month_chart": trend_chart(d, "month", links),
-        "town_chart": open_by_town_chart(d, links),
+        "week_chart": trend_chart(d, "week", links, lang),
+        "month_chart": trend_chart(d, "month", links, lang),
+        "town_chart": open_by_town_chart(d, links, lang),
         "catalog": catalog,
         "label": value_label,
         "tz": LOCAL_TZ,
@@ -435,7 +483,11 @@ def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
     html = (
         template_env()
         .get_template("report_pdf.html")
-        .render(**report_context(d, catalog, links=False), generated=_local(generated_at))
+        .render(
+            **report_context(d, catalog, links=False),
+            generated_at=generated_at,
+            last_day=d.period.end - timedelta(days=1),
+        )
     )
     return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
 

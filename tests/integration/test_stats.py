@@ -536,7 +536,9 @@ async def test_it_shows_the_dashboard_with_every_number_linked_to_its_list(stack
     lead = await stack.token("lead")
     page = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=lead)
     assert page.status_code == 200, page.text
-    assert "整改率" in page.text and "Closure rate" in page.text and "<svg" in page.text
+    assert "整改率" in page.text and "Closure rate" not in page.text and "<svg" in page.text  # one language
+    english = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers={**lead, "Cookie": "lang=en"})
+    assert "Closure rate" in english.text and "整改率" not in english.text
     assert 'href="/dashboard/findings?metric=overdue&amp;from=2025-03-01&amp;to=2025-04-01"' in page.text
     listing = await stack.client.get(f"/dashboard/findings?metric=overdue&{MARCH_QUERY}", headers=lead)
     assert listing.status_code == 200
@@ -551,7 +553,7 @@ async def test_the_dashboard_names_its_period_by_the_last_day_included(stack):
     assert page.status_code == 200, page.text
     # The page reads 3 March to 9 March, both included, and its form offers the 9th back as the last day.
     assert "2025年3月3日至3月9日" in page.text and "止（不含）" not in page.text
-    assert "Counted as of 2025-03-09 24:00" in page.text
+    assert "统计至 2025-03-09 24:00" in page.text
     assert 'name="last" value="2025-03-09"' in page.text
     # The links behind its numbers keep the API's `to`, the day after the period.
     assert "from=2025-03-03&amp;to=2025-03-10" in page.text
@@ -584,15 +586,32 @@ async def test_it_exports_a_table_as_a_real_workbook(stack):
     )
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.content)).active
-    rows = list(sheet.iter_rows(values_only=True))
+    # Above the table: what it is, and the period, town and time its figures are counted for.
+    title, about, *rows = list(sheet.iter_rows(values_only=True))
+    assert title[0] == "逾期未整改"
+    assert (
+        about[0]
+        == "统计期：2025年3月1日至3月31日（首尾两日均计入） · 范围：全县 · 统计至：2025-03-31 24:00（北京时间）"
+    )
     assert rows[0][:3] == ("编号", "机构", "镇（街道）")
     assert [r[0] for r in rows[1:]] == [4, 8]
     assert isinstance(rows[1][10], datetime) and rows[1][11] == datetime(2025, 3, 13)
     assert rows[1][13] == 19
     town = await stack.client.get(f"/dashboard/export.xlsx?{MARCH_QUERY}&table=town", headers=lead)
     sheet = load_workbook(io.BytesIO(town.content)).active
-    values = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
-    assert values[TOWN_A][1] == 4 and values[TOWN_A][4] == pytest.approx(3 / 4)
+    values = {r[0].value: r for r in sheet.iter_rows(min_row=4)}
+    assert values[TOWN_A][1].value == 4 and values[TOWN_A][4].value == pytest.approx(3 / 4)
+    assert values[TOWN_A][4].number_format == "0.0%"  # a rate reads as 75.0%, not 0.75
+    summary = load_workbook(
+        io.BytesIO(
+            (
+                await stack.client.get(f"/dashboard/export.xlsx?{MARCH_QUERY}&table=summary", headers=lead)
+            ).content
+        )
+    ).active
+    by_figure = {r[1].value: r for r in summary.iter_rows(min_row=4)}
+    assert [c.number_format for c in by_figure["Closure rate"][2:5]] == ["0.0%", "0.0%", "+0.0%;-0.0%;0.0%"]
+    assert by_figure["Found"][2].value == 7 and by_figure["Found"][2].number_format == "General"
 
 
 # --- the copies on the findings row that the figures read --------------------------------------------------
@@ -765,7 +784,7 @@ async def test_it_shows_the_first_rows_of_a_breakdown_compressed_and_links_the_w
 
     def facility_rows(html: str) -> list[str]:
         panel = html.split('id="by-facility"')[1].split("</table>")[0]
-        return re.findall(r'<tr><td class="text">([^<]+) <span class="en">', panel)
+        return re.findall(r'<tr><td class="text">([^<]+) <span class="sub">', panel)
 
     page = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers=lead)
     assert page.status_code == 200 and page.headers["content-encoding"] == "gzip"

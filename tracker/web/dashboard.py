@@ -20,6 +20,7 @@ from tracker import ledger, reports
 from tracker.checklists import Catalog
 from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.model import Actor, Role, visible_to
+from tracker.domain.time import LOCAL_TZ
 from tracker.stats import daybook, oversight
 from tracker.stats import query as q
 from tracker.stats.board import major_board
@@ -27,7 +28,8 @@ from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
 from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
 from tracker.store.db import read
-from tracker.web.auth import context, session_actor
+from tracker.web import i18n
+from tracker.web.auth import COOKIE, context, csrf_token, session_actor
 from tracker.web.bounds import (
     DAY_PATTERN,
     END_DAY,
@@ -37,8 +39,10 @@ from tracker.web.bounds import (
     FacilityFilter,
     reporting_day,
 )
+from tracker.web.pages.common import render, templates
 
 router = APIRouter()
+templates.env.filters.update(pct=reports.percent, num=reports.number)
 Who = Annotated[Actor, Depends(session_actor)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_METRICS = (*q.COUNTS, oversight.REVIEW_OVERDUE)
@@ -118,8 +122,26 @@ async def _dashboard(
     return d
 
 
-def _html(name: str, values: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(reports.template_env().get_template(name).render(**values), status_code=status_code)
+def _html(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:
+    return render(request, name, {**desk_words(request), **values}, status_code=status_code)
+
+
+def desk_words(request: Request | None) -> dict[str, Any]:
+    """What the desk's pages write in the reader's one language: a period's name, and one half of a
+    "中文 / English" label."""
+    lang = i18n.lang_of(request)
+
+    def period_name(p: Period) -> str:
+        if lang != "en":
+            return f"{p.start.year}年{p.start.month}月" if p.is_month() else p.words()
+        last = p.end - timedelta(days=1)
+        return f"{p.start:%Y-%m}" if p.is_month() else f"{p.start.isoformat()} – {last.isoformat()}"
+
+    def half(label: str) -> str:
+        zh, sep, en = str(label).partition(" / ")
+        return en if sep and lang == "en" and en else zh
+
+    return {"period_name": period_name, "half": half}
 
 
 @router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"])
@@ -152,7 +174,7 @@ async def dashboard_page(
         }
 
     side = await read(context(request).engine, bureau_side)
-    return HTMLResponse(dashboard_html(d, context(request).catalog, actor, whole, side))
+    return HTMLResponse(dashboard_html(d, context(request).catalog, actor, whole, side, request))
 
 
 def dashboard_html(
@@ -161,8 +183,10 @@ def dashboard_html(
     actor: Actor,
     whole: str | None = None,
     side: dict[str, Any] | None = None,
+    request: Request | None = None,
 ) -> str:
-    """The dashboard page of `d` as `actor` sees it, with the breakdown `whole` shown whole."""
+    """The dashboard page of `d` as `actor` sees it, with the breakdown `whole` shown whole, in the language of
+    `request` (Chinese without one) with its navigation."""
     period = d.period
     after = (
         Period(period.end, period.end + timedelta(days=period.days))
@@ -170,30 +194,32 @@ def dashboard_html(
         else Period.month(period.end.year, period.end.month)
     )
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **d.flt.params()}
-    return (
-        reports.template_env()
-        .get_template("dashboard.html")
-        .render(
-            **reports.report_context(d, catalog, links=True),
-            actor=actor,
-            query=query,
-            export=lambda table: f"/dashboard/export.xlsx?{urlencode({**query, 'table': table})}",
-            shift=lambda p: (
-                f"/dashboard?{urlencode({**query, 'from': p.start.isoformat(), 'to': p.end.isoformat()})}"
-            ),
-            previous=period.previous(),
-            after=after,
-            last_day=period.end - timedelta(days=1),
-            town_officer=actor.role is Role.TOWN_OFFICER,
-            breakdown_rows=BREAKDOWN_ROWS,
-            whole=whole,
-            whole_url=lambda dim: f"/dashboard?{urlencode({**query, 'all': dim})}#by-{dim}",
-            figure=_figure(d),
-            # The bureau's own side (tracker.stats.oversight): actions taken per kind, and 复查超期.
-            side=side,
-            action_words=ACTION_WORDS,
-            review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
-        )
+    lang = i18n.lang_of(request)
+    session = request.cookies.get(COOKIE) if request is not None else None
+    return templates.env.get_template("dashboard.html").render(
+        **reports.report_context(d, catalog, links=True, lang=lang),
+        **desk_words(request),
+        request=request,
+        csrf=csrf_token(context(request).secret, session) if request is not None and session else "",
+        as_of_local=d.summary.as_of.astimezone(LOCAL_TZ),
+        actor=actor,
+        query=query,
+        export=lambda table: f"/dashboard/export.xlsx?{urlencode({**query, 'table': table})}",
+        shift=lambda p: (
+            f"/dashboard?{urlencode({**query, 'from': p.start.isoformat(), 'to': p.end.isoformat()})}"
+        ),
+        previous=period.previous(),
+        after=after,
+        last_day=period.end - timedelta(days=1),
+        town_officer=actor.role is Role.TOWN_OFFICER,
+        breakdown_rows=BREAKDOWN_ROWS,
+        whole=whole,
+        whole_url=lambda dim: f"/dashboard?{urlencode({**query, 'all': dim})}#by-{dim}",
+        figure=_figure(d),
+        # The bureau's own side (tracker.stats.oversight): actions taken per kind, and 复查超期.
+        side=side,
+        action_words=ACTION_WORDS,
+        review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
     )
 
 
@@ -250,6 +276,7 @@ async def findings_page(
         )
 
     return _html(
+        request,
         "dashboard_findings.html",
         {
             "rows": rows,
@@ -306,8 +333,9 @@ async def export(
             raise HTTPException(status_code=422, detail=f"table: one of all, findings, {', '.join(tables)}")
         sheets = list(tables.values()) if table == "all" else [tables[table]]
         name = f"dashboard-{table}-{period.start}-{period.end}.xlsx"
+    about = reports.caption(period, flt.town, period.as_of(ctx.clock.now()))
     return Response(
-        reports.workbook(sheets),
+        reports.workbook(sheets, about),
         media_type=XLSX,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from starlette.requests import Request
 
+from tracker import product
 from tracker.domain.time import LOCAL_TZ, shown
 from tracker.printed import cn_date
 
@@ -22,7 +23,8 @@ _DIR = Path(__file__).parent / "messages"
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    return json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    texts = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+    return {key: product.named(lang, text) for key, text in texts.items()}
 
 
 def lang_of(request: Request | None) -> str:
@@ -57,6 +59,11 @@ def _pick(ctx: Any, zh: str, en: str) -> str:
 
 
 @pass_context
+def _product(ctx: Any) -> str:
+    return product.NAME[lang_of(ctx.get("request"))]
+
+
+@pass_context
 def _day(ctx: Any, value: date | datetime | str | None) -> str:
     """A day as the reader's language writes it: 2027年1月18日 in Chinese (as on the served order), 2027-01-18 in
     English; a moment counts by its day in China Standard Time, an ISO text is read first."""
@@ -70,7 +77,7 @@ def _day(ctx: Any, value: date | datetime | str | None) -> str:
 
 
 def install(env: Environment) -> None:
-    """Give every template `t('key')`, `lang()`, `pick(zh, en)` and `day(d)`, all reading the request's language,
+    """Give every template `t('key')`, `lang()`, `pick(zh, en)`, `day(d)` and `product()`, all reading the request's language,
     and the `shown` filter: a moment as `2026-12-06 22:26`, China Standard Time, in either language."""
-    env.globals.update(t=_t, lang=_lang, pick=_pick, day=_day)
+    env.globals.update(t=_t, lang=_lang, pick=_pick, day=_day, product=_product)
     env.filters["shown"] = shown
