@@ -234,17 +234,14 @@ async def page_for(request: Request, status_code: int, detail: str) -> Response:
     words the check gave (they name the field); other errors say it in the catalogue's words."""
     try:
         await page_actor(request)
-    except (
-        SQLAlchemyError,
-        OSError,
-    ):  # the page says what went wrong even when the database cannot name the reader
+    except (SQLAlchemyError, OSError):  # the page says what went wrong even when no reader can be named
         pass
-    if status_code == 422:
-        key, values = (
-            ("err.period", {})
-            if "must end after it starts" in detail
-            else ("err.invalid", {"detail": detail})
-        )
+    if status_code == 422 and "must end after it starts" in detail:
+        key, values = "err.period", {}
+    elif status_code == 422 and "should match pattern" in detail:  # a day or month typed wrong, in words
+        key, values = "err.format", {"field": detail.split(":")[0]}
+    elif status_code == 422:
+        key, values = "err.invalid", {"detail": detail}
     else:
         key, values = ERROR_KEYS.get(status_code, "err.not_found" if status_code < 500 else "err.server"), {}
     return error_page(request, status_code, key, **values)
