@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 
 from tracker.checklists.model import unverified_marker
-from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.time import local_day
 
 GRADE = {"general": "一般事故隐患", "major": "重大事故隐患"}
 _PARENTHESIS = re.compile(r"（[^（）]*）|\([^()]*\)")
@@ -15,7 +15,7 @@ _PARENTHESIS = re.compile(r"（[^（）]*）|\([^()]*\)")
 def cn_date(day: date | datetime) -> str:
     """2027年1月18日: how a served document writes a date (a moment in China Standard Time)."""
     if isinstance(day, datetime):
-        day = day.astimezone(LOCAL_TZ).date()
+        day = local_day(day)
     return f"{day.year}年{day.month}月{day.day}日"
 
 

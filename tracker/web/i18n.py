@@ -12,7 +12,7 @@ from jinja2 import Environment, pass_context
 from starlette.requests import Request
 
 from tracker import product
-from tracker.domain.time import LOCAL_TZ, shown
+from tracker.domain.time import local_day, shown
 from tracker.printed import cn_date
 
 LANGS = ("zh", "en")
@@ -72,7 +72,7 @@ def _day(ctx: Any, value: date | datetime | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
     if isinstance(value, datetime):
-        value = value.astimezone(LOCAL_TZ).date() if value.tzinfo else value.date()
+        value = local_day(value) if value.tzinfo else value.date()
     return cn_date(value) if lang_of(ctx.get("request")) == DEFAULT else value.isoformat()
 
 

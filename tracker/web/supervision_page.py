@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, Role
 from tracker.domain.supervision import ORDER, PLAN_FIELDS, PROGRESS_STAGES, Stage
+from tracker.domain.time import local_day
 
 
 def _local_day(value: str | None) -> str | None:
-    return datetime.fromisoformat(value).astimezone(LOCAL_TZ).date().isoformat() if value else None
+    return local_day(datetime.fromisoformat(value)).isoformat() if value else None
 
 
 def the_form(actor: Actor, facility: Any, s: dict[str, Any]) -> str | None:
