@@ -59,7 +59,7 @@ GET    /redoc                                                      401        40
 GET    /static/{path:path}                                         200        200          200          200            200           200            200          200
 GET    /healthz                                                    200        200          200          200            200           200            200          200
 GET    /metrics                                                    200        200          200          200            200           200            200          200
-GET    /                                                           200        200          200          200            200           200            200          200
+GET    /                                                           200        200          303          303            303           303            303          200
 GET    /sw.js                                                      200        200          200          200            200           200            200          200
 GET    /lang/{code}                                                303        303          303          303            303           303            303          303
 GET    /login                                                      200        200          200          200            200           200            200          200
@@ -125,6 +125,7 @@ GET    /admin/mail/{name}                                          401        40
 """
 # fmt: on
 # Why some rows read as they do:
+# - / is the administrator's home and the login's; everyone else is sent on to their own first page.
 # - /docs and the schema need a login: they map every route and parameter for whoever asks.
 # - `#forged` is the same request sent cross-site, without the form's anti-forgery token: refused. A logout with
 #   no cookie has nothing to forge and only goes back to the login page; the order link's token put in the
