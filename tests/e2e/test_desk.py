@@ -96,7 +96,7 @@ def test_the_lead_lands_on_the_dashboard_with_name_language_switch_and_logout(
 ) -> None:
     page = log_in(browser, server, "lead")
     assert page.url == f"{server}/dashboard"
-    expect(page.locator("#who")).to_have_text("lead")
+    expect(page.locator("#who")).to_have_text("陈局长")  # by name, not by login
     expect(page.locator("#nav-dashboard")).to_have_attribute("aria-current", "page")
     expect(page.locator("#lang-switch")).to_have_text("English")
     expect(page.locator("#logout")).to_be_visible()
@@ -147,7 +147,7 @@ def test_an_unknown_address_is_a_page_in_the_readers_language(server: str, brows
     answer = page.goto(f"{server}/no-such-page")
     assert answer is not None and answer.status == 404
     expect(page.locator("#error-message")).to_have_text("找不到该内容，或您无权查看。")
-    expect(page.locator("#who")).to_have_text("lead")  # with the reader's navigation
+    expect(page.locator("#who")).to_have_text("陈局长")  # with the reader's navigation
     page.click("#lang-switch")
     page.wait_for_url("**/no-such-page")
     expect(page.locator("#error-message")).to_have_text("Not found, or you may not see it.")
