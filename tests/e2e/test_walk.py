@@ -77,6 +77,8 @@ def test_a_reload_mid_walk_restores_every_answer_and_photo_and_leaving_warns(
     # One section at a time, and nothing answered yet.
     expect(page.locator("section.walk-section[data-section='1']")).to_be_hidden()
     expect(page.locator("#progress")).to_have_text(f"已检查 0 / {total} · 有隐患 0")
+    # The crew hint names the inspector as people read it.
+    expect(page.get_by_text("检查人员应不少于两人：检查员甲之外")).to_be_visible()
     onsite = page.locator("#onsite-time").inner_text()
 
     # Items are worded as the hazard, so they are answered 有隐患 / 无隐患.
