@@ -453,14 +453,17 @@ def escalate(
 
     async def main() -> None:
         engine = make_engine(settings.db_url)
-        majors = None
         try:
             result = await sweep(engine, PolicySettings(), moment, dry_run=dry_run)
             reviews = await review_sweep(engine, PolicySettings(), moment, settings.base_url, dry_run=dry_run)
-            if not dry_run:
-                majors = await sweep_supervisions(
-                    engine, PolicySettings(), moment, settings.base_url, settings.supervision_prefix
-                )
+            majors = await sweep_supervisions(
+                engine,
+                PolicySettings(),
+                moment,
+                settings.base_url,
+                settings.supervision_prefix,
+                dry_run=dry_run,
+            )
         finally:
             await engine.dispose()
         verb = "due" if dry_run else "raised"
@@ -474,13 +477,10 @@ def escalate(
             f"复查 (verification): {len(reviews.reminded)} reminder(s) {verb}, "
             f"{len(reviews.escalated)} escalation(s) {verb}"
         )
-        if majors is None:
-            typer.echo("重大事故隐患 stages: not counted in a dry run")
-        else:
-            typer.echo(
-                f"重大事故隐患 stages: {len(majors.reminded)} reminder(s), {len(majors.escalated)} escalation(s), "
-                f"{len(majors.progress_late)} progress report(s) late"
-            )
+        typer.echo(
+            f"重大事故隐患 stages: {len(majors.reminded)} reminder(s) {verb}, {len(majors.escalated)} escalation(s) "
+            f"{verb}, {len(majors.progress_late)} progress report(s) late"
+        )
 
     asyncio.run(main())
 

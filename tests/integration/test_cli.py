@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -527,3 +527,71 @@ def test_it_lists_dead_letters_and_asks_what_to_send_again(tmp_path: Path, data:
     no_broker = tracker("deadletters", "replay", "1", "--data", data, cwd=tmp_path)
     assert no_broker.returncode == 2 and "TRACKER_NATS_URL" in no_broker.stderr
     assert rows(data, "SELECT replayed_at FROM dead_letters") == [(None,)]
+
+
+async def test_a_dry_run_reports_every_due_row_past_the_first_batch_as_the_sweep_then_raises_them(
+    tmp_path: Path, data: Path
+) -> None:
+    data.mkdir()
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{data / 'tracker.db'}")
+    try:
+        await add_facility(engine, "F1")
+        await add_people(engine, "F1")
+        catalog = load_catalog()
+        async with engine.connect() as conn:
+            inspector_id = await conn.scalar(select(users.c.id).where(users.c.username == "inspector"))
+        inspector = Actor(inspector_id, "inspector", Role.INSPECTOR, None, None)
+        codes = [i.code for i in catalog.items(facility_type="nursing_home") if i.severity == "general"][:2]
+        found_at = datetime(2025, 3, 3, 9, 0, tzinfo=LOCAL_TZ)
+        reported = await report_inspection(
+            engine,
+            catalog,
+            inspector,
+            InspectionInput(1, "routine", "cli-many", [ItemResult(code, "fail") for code in codes]),
+            found_at,
+        )
+        async with engine.begin() as conn:
+            await issue_order(conn, reported.inspection_id, PolicySettings(), found_at)
+    finally:
+        await engine.dispose()
+    # 1,300 open findings of the order, copies of its two: 650 due a reminder only, 650 due to escalate
+    # (each more than one of the sweep's batches of 500).
+    as_of = datetime(2025, 4, 1, 10, 0)
+    due = (
+        (as_of.replace(tzinfo=LOCAL_TZ) - timedelta(hours=1))
+        .astimezone(UTC)
+        .strftime("%Y-%m-%d %H:%M:%S.000000")
+    )
+    later = (
+        (as_of.replace(tzinfo=LOCAL_TZ) + timedelta(days=3))
+        .astimezone(UTC)
+        .strftime("%Y-%m-%d %H:%M:%S.000000")
+    )
+    with sqlite3.connect(data / "tracker.db") as db:
+        columns = [c[1] for c in db.execute("PRAGMA table_info(findings)") if c[1] != "id"]
+        listed = ", ".join(columns)
+        for _ in range(648):
+            db.execute(
+                f"INSERT INTO findings ({listed}) SELECT {listed} FROM findings WHERE id IN (SELECT min(id) FROM findings)"
+            )
+        assert db.execute("SELECT count(*) FROM findings").fetchone() == (650,)
+        db.execute(f"INSERT INTO findings ({listed}) SELECT {listed} FROM findings")
+        db.execute("UPDATE findings SET remind_at = ?, next_escalation_at = ? WHERE id % 2 = 0", (due, later))
+        db.execute("UPDATE findings SET remind_at = ?, next_escalation_at = ? WHERE id % 2 = 1", (later, due))
+    when = as_of.isoformat(timespec="minutes")
+    before = rows(data, "SELECT * FROM findings ORDER BY id")
+
+    dry = tracker("escalate", "--as-of", when, "--dry-run", "--data", data, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "650 reminder(s) due, 650 escalation(s) due" in dry.stdout
+    assert rows(data, "SELECT * FROM findings ORDER BY id") == before
+
+    run = tracker("escalate", "--as-of", when, "--data", data, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "650 reminder(s) raised, 650 escalation(s) raised" in run.stdout
+    # Every one of them once: one event each and, for each escalation, one history row.
+    events = dict(rows(data, "SELECT subject, count(*) FROM outbox GROUP BY subject"))
+    assert (events["tracker.finding.reminded"], events["tracker.finding.escalated"]) == (650, 650)
+    assert rows(data, "SELECT count(*) FROM finding_history WHERE action = 'escalated'") == [(650,)]
+    again = tracker("escalate", "--as-of", when, "--dry-run", "--data", data, cwd=tmp_path)
+    assert "0 reminder(s) due, 0 escalation(s) due" in again.stdout

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
@@ -22,6 +22,7 @@ from tracker.service.sweep import sweep
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period, local_day
+from tracker.store.db import make_engine
 from tracker.store.tables import findings, outbox, users
 
 # A Monday morning in Shanghai, far from any holiday, so the working days are plain to count.
@@ -201,3 +202,25 @@ async def test_the_lease_holder_keeps_the_day_book_and_it_counts_what_the_rows_c
         rows = await q._counts(conn, week, q.Filter(), clock.at, q.DIMENSIONS, exact_rows=True)
     assert book[0] == rows[0]
     assert (book[0]["found"], book[0]["open"], book[0]["overdue"], book[0]["closed"]) == (2, 2, 0, 0)
+
+
+async def test_a_sweep_makes_no_more_statements_for_six_due_rows_than_for_two(stack: Stack):
+    # An engine of the sweep's own, so that only its statements are counted (the stack's serves the web and worker).
+    engine = make_engine(stack.settings.db_url)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        two = await open_findings(stack, 2)
+        moment = max(r["next_escalation_at"] for r in two)
+        assert len((await sweep(engine, stack.policy, moment)).escalated) == 2
+        for_two = len(statements)
+        statements.clear()
+        six = await open_findings(stack, 6)
+        assert max(r["next_escalation_at"] for r in six) == moment
+        assert sorted((await sweep(engine, stack.policy, moment)).escalated) == sorted(
+            (r["id"], 1) for r in six
+        )
+        assert len(statements) == for_two
+    finally:
+        await engine.dispose()
+    assert len(await escalated_events(stack)) == 8

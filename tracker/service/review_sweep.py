@@ -56,7 +56,7 @@ _COLUMNS = (
 )
 
 
-def _due(column: Any, now: datetime) -> Any:
+def _due(column: Any, now: datetime, limit: int | None = BATCH) -> Any:
     return (
         select(*_COLUMNS)
         .join(facilities, facilities.c.id == findings.c.facility_id)
@@ -64,7 +64,7 @@ def _due(column: Any, now: datetime) -> Any:
         .join(users, users.c.id == inspections.c.inspector_id)
         .where(findings.c.status == Status.SUBMITTED.value, column <= now)
         .order_by(column, findings.c.id)
-        .limit(BATCH)
+        .limit(limit)
     )
 
 
@@ -73,9 +73,11 @@ async def review_sweep(
 ) -> ReviewSweepResult:
     """Remind and escalate what is due as of `now`, in one transaction."""
     result = ReviewSweepResult()
+    # A dry run counts every row due; a sweep takes BATCH of each and leaves the rest for the next one.
+    limit = None if dry_run else BATCH
     async with engine.begin() as conn:
-        to_remind = (await conn.execute(_due(findings.c.review_remind_at, now))).all()
-        to_escalate = (await conn.execute(_due(findings.c.review_escalation_at, now))).all()
+        to_remind = (await conn.execute(_due(findings.c.review_remind_at, now, limit))).all()
+        to_escalate = (await conn.execute(_due(findings.c.review_escalation_at, now, limit))).all()
         # Never a reminder and an escalation for one finding in one sweep: the escalation says more.
         escalating = {row.id for row in to_escalate}
         to_remind = [row for row in to_remind if row.id not in escalating]

@@ -64,8 +64,13 @@ async def sweep_supervisions(
     now: datetime,
     base_url: str,
     prefix: str,
+    *,
+    dry_run: bool = False,
 ) -> SupervisionSweep:
     result = SupervisionSweep()
+    if dry_run:
+        async with engine.connect() as conn:
+            return await _due_now(conn, now)
     async with engine.begin() as conn:
         calendar = await load_calendar(conn)
         items: list[_Item] = []
@@ -150,6 +155,35 @@ async def sweep_supervisions(
                 result.progress_late.append(row.finding_id)
                 items.append(_Item(row.finding_id, "progress", Stage(row.stage), row.progress_due_at))
         result.mails = await _mail(conn, items, now, base_url, prefix)
+    return result
+
+
+async def _due_now(conn: AsyncConnection, now: datetime) -> SupervisionSweep:
+    """What a sweep at `now` would raise, every row of it, changing nothing (`tracker escalate --dry-run`)."""
+    result = SupervisionSweep()
+    escalating = (
+        await conn.execute(
+            select(supervisions.c.finding_id, supervisions.c.stage_escalation_level).where(
+                supervisions.c.stage.in_(TIMED), supervisions.c.stage_next_escalation_at <= now
+            )
+        )
+    ).all()
+    result.escalated = [(row.finding_id, row.stage_escalation_level + 1) for row in escalating]
+    escalated_ids = {row.finding_id for row in escalating}
+    reminding = await conn.execute(
+        select(supervisions.c.finding_id).where(
+            supervisions.c.stage.in_(TIMED), supervisions.c.stage_remind_at <= now
+        )
+    )
+    result.reminded = [f for f in reminding.scalars() if f not in escalated_ids]
+    late = await conn.execute(
+        select(supervisions.c.finding_id).where(
+            supervisions.c.stage.in_([s.value for s in PROGRESS_STAGES]),
+            supervisions.c.progress_due_at <= now,
+            ~supervisions.c.progress_overdue_told,
+        )
+    )
+    result.progress_late = list(late.scalars())
     return result
 
 

@@ -9,10 +9,12 @@ only: its reminder is dropped with the claim and noted on the escalation's histo
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.domain.model import Status
@@ -98,43 +100,49 @@ async def sweep(
 async def _escalate(
     conn: AsyncConnection, policy: PolicySettings, now: datetime, batch: int, result: SweepResult
 ) -> list[Event]:
+    """Claim a batch at a time in a few statements: rows of one (level, ownership) get the same new level and
+    the same next moment, so each such group is one conditional update; their history rows are one insert."""
     calendar = await load_calendar(conn)
     events: list[Event] = []
     while True:
         due = (await conn.execute(_escalation_due(now).limit(batch))).all()
-        claimed_any = False
+        groups: dict[tuple[int, str], list[Row]] = defaultdict(list)
         for row in due:
-            level = row.escalation_level + 1
-            if level > top_level(row.ownership, policy):
+            groups[(row.escalation_level, row.ownership)].append(row)
+        claimed: dict[int, int] = {}  # finding -> its new level
+        topped = False
+        for (old, ownership), rows in sorted(groups.items()):
+            level = old + 1
+            ids = [row.id for row in rows]
+            if level > top_level(ownership, policy):
                 # Already at the top of a shorter ladder (its facility's ownership changed): nothing above.
                 await conn.execute(
-                    update(findings).where(findings.c.id == row.id).values(next_escalation_at=None)
+                    update(findings).where(findings.c.id.in_(ids)).values(next_escalation_at=None)
                 )
-                claimed_any = True
+                topped = True
                 continue
-            claimed = await conn.execute(
+            # "Update where still at the old level; the rows I changed are mine": safe with two sweeps at once.
+            mine = await conn.execute(
                 update(findings)
-                .where(
-                    findings.c.id == row.id,
-                    findings.c.status == _OPEN,
-                    findings.c.escalation_level == row.escalation_level,
-                )
+                .where(findings.c.id.in_(ids), findings.c.status == _OPEN, findings.c.escalation_level == old)
                 .values(
                     escalation_level=level,
-                    next_escalation_at=next_escalation_at(now, level, calendar, policy, row.ownership),
+                    next_escalation_at=next_escalation_at(now, level, calendar, policy, ownership),
                     remind_at=None,
                 )
+                .returning(findings.c.id)
             )
-            if claimed.rowcount != 1:
+            claimed.update((finding_id, level) for finding_id in mine.scalars())
+        notes = []
+        for row in due:  # in the order they fell due
+            if row.id not in claimed:
                 continue
-            claimed_any = True
+            level = claimed[row.id]
             result.escalated.append((row.id, level))
             data: dict[str, object] = {"level": level}
             if row.remind_at is not None and row.remind_at <= now:
                 data["reminder_dropped"] = True  # due both in this sweep: the escalation alone goes
-            await conn.execute(
-                insert(history).values(finding_id=row.id, at=now, action="escalated", note="", data=data)
-            )
+            notes.append({"finding_id": row.id, "at": now, "action": "escalated", "note": "", "data": data})
             events.append(
                 FindingEscalated(
                     finding_id=row.id,
@@ -144,27 +152,35 @@ async def _escalate(
                     occurred_at=now,
                 )
             )
+        if notes:
+            await conn.execute(insert(history), notes)
         # A claimed row no longer matches the query; a batch with no claim means another sweep has the rest.
-        if len(due) < batch or not claimed_any:
+        if len(due) < batch or not (claimed or topped):
             return events
 
 
 async def _remind(conn: AsyncConnection, now: datetime, batch: int, result: SweepResult) -> list[Event]:
+    """A batch of reminders: one read, one conditional update claiming them all."""
     events: list[Event] = []
     while True:
         due = (await conn.execute(_reminder_due(now).limit(batch))).all()
-        claimed_any = False
-        for row in due:
-            claimed = await conn.execute(
-                update(findings)
-                .where(
-                    findings.c.id == row.id, findings.c.status == _OPEN, findings.c.remind_at == row.remind_at
-                )
-                .values(remind_at=None)
+        if not due:
+            return events
+        # Still due and still open: a row another sweep cleared meanwhile is not claimed twice.
+        mine = await conn.execute(
+            update(findings)
+            .where(
+                findings.c.id.in_([row.id for row in due]),
+                findings.c.status == _OPEN,
+                findings.c.remind_at <= now,
             )
-            if claimed.rowcount != 1:
+            .values(remind_at=None)
+            .returning(findings.c.id)
+        )
+        claimed = set(mine.scalars())
+        for row in due:
+            if row.id not in claimed:
                 continue
-            claimed_any = True
             result.reminded.append(row.id)
             events.append(
                 FindingReminded(
@@ -175,5 +191,5 @@ async def _remind(conn: AsyncConnection, now: datetime, batch: int, result: Swee
                     occurred_at=now,
                 )
             )
-        if len(due) < batch or not claimed_any:
+        if len(due) < batch or not claimed:
             return events
