@@ -3,10 +3,11 @@ the legal authority, each hazard's grade, measure, interim precaution, deadline 
 and what follows a missed deadline, the issuer's seal beside the last rows, the proof of service (送达回执) and the
 copy list.
 
-The data is read in one short read-only query set (`load_order`); the rendering, which takes WeasyPrint a few
-hundred milliseconds of CPU, happens outside any transaction, in a printer process of its own (`order_pdf`, called
-by the mailer when it sends and by the order page's download). Only the system's fonts are used (WenQuanYi Micro
-Hei, or any CJK sans-serif).
+The data is read in one short read-only query set (`load_orders`, for many orders at once); the rendering, which
+takes WeasyPrint a couple of hundred milliseconds of CPU, happens outside any transaction, in a printer process
+(tracker.printer), once: the PDF is kept with the fingerprint of what it prints (tracker.order_documents) and served
+again by every send, retry and download until that changes. Only the system's fonts are used (WenQuanYi Micro Hei,
+or any CJK sans-serif).
 
 What each hazard's required measure and interim precaution say is derived here, as the checklist items carry no
 such text: the measure from the grade and the deadline, the precaution from the item's stop_use and the grade, in
@@ -15,13 +16,9 @@ the words of 《中华人民共和国安全生产法》第六十五条 where it 
 
 from __future__ import annotations
 
-import asyncio
-import multiprocessing
-import os
+import hashlib
+import json
 import re
-import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -35,18 +32,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.printed import GRADE, cn_date, printed_basis
+from tracker.printer import html_to_pdf
 from tracker.service import record
-from tracker.store.db import read_only
 from tracker.store.tables import (
     facilities,
     findings,
+    inspection_inspectors,
     inspections,
     orders,
     referrals,
+    users,
 )
 
 ATTACHMENT_PREFIX = "order-pdf:"
-PRINTERS = max(1, min(2, os.cpu_count() or 1))
 TEMPLATES = Path(__file__).parent / "web" / "templates"
 # The authority to order rectification, confirmed against the law's text (2021 revision).
 AUTHORITY = "《中华人民共和国安全生产法》第六十五条"
@@ -108,43 +106,95 @@ def order_number(order: Row, prefix: str) -> str:
 
 async def inspectors_of(conn: AsyncConnection, inspection: Row) -> list[Inspector]:
     """Everyone who inspected, the submitter first, each with the number of their enforcement warrant (执法证号)."""
-    return [
-        Inspector(person.name or person.username, (person.warrant_no or "").strip())
-        for person in await record.crew_of(conn, inspection)
-    ]
+    return [_inspector(person) for person in await record.crew_of(conn, inspection)]
 
 
-async def _referred_to(conn: AsyncConnection, finding_ids: list[int]) -> list[str]:
-    """The agencies a finding of the order was referred to (a suspected 重大火灾隐患 to the fire-rescue service)."""
-    agencies = select(referrals.c.agency).where(referrals.c.finding_id.in_(finding_ids)).distinct()
-    return sorted((await conn.execute(agencies)).scalars())
+def _inspector(person: Row) -> Inspector:
+    return Inspector(person.name or person.username, (person.warrant_no or "").strip())
 
 
 async def load_order(conn: AsyncConnection, order_id: int) -> OrderDocument:
-    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).first()
-    if order is None:
-        raise OrderMissing(f"no order with id {order_id}")
-    facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).one()
-    inspection = (
-        await conn.execute(select(inspections).where(inspections.c.id == order.inspection_id))
-    ).one()
-    rows = list(
-        (
+    doc = (await load_orders(conn, [order_id])).get(order_id)
+    if doc is None:
+        raise OrderMissing(f"no order with id {order_id} (or one without findings)")
+    return doc
+
+
+async def load_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, OrderDocument]:
+    """The printed matter of many orders in seven queries, however many orders (the mailer's batch); an order
+    missing, or without findings, is left out."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    order_rows = (await conn.execute(select(orders).where(orders.c.id.in_(ids)))).all()
+    if not order_rows:
+        return {}
+    sites = {
+        r.id: r
+        for r in (
             await conn.execute(
-                select(findings).where(findings.c.order_id == order_id).order_by(findings.c.id)
+                select(facilities).where(facilities.c.id.in_({o.facility_id for o in order_rows}))
             )
         ).all()
+    }
+    visits = {
+        r.id: r
+        for r in (
+            await conn.execute(
+                select(inspections).where(inspections.c.id.in_({o.inspection_id for o in order_rows}))
+            )
+        ).all()
+    }
+    by_order: dict[int, list[Row]] = {}
+    for row in (
+        await conn.execute(select(findings).where(findings.c.order_id.in_(ids)).order_by(findings.c.id))
+    ).all():
+        by_order.setdefault(row.order_id, []).append(row)
+    crews = await _crews(conn, list(visits.values()))
+    agencies: dict[int, set[str]] = {}
+    finding_order = {f.id: order_id for order_id, rows in by_order.items() for f in rows}
+    if finding_order:
+        for finding_id, agency in await conn.execute(
+            select(referrals.c.finding_id, referrals.c.agency).where(
+                referrals.c.finding_id.in_(finding_order)
+            )
+        ):
+            agencies.setdefault(finding_order[finding_id], set()).add(agency)
+    return {
+        o.id: OrderDocument(
+            order=o,
+            facility=sites[o.facility_id],
+            inspection=visits[o.inspection_id],
+            inspectors=crews[o.inspection_id],
+            findings=by_order[o.id],
+            referred_to=sorted(agencies.get(o.id, ())),
+        )
+        for o in order_rows
+        if by_order.get(o.id)
+    }
+
+
+async def _crews(conn: AsyncConnection, visits: list[Row]) -> dict[int, list[Inspector]]:
+    """record.crew_of for many inspections at once: the crew in order, or the submitter alone."""
+    crews: dict[int, list[Inspector]] = {v.id: [] for v in visits}
+    columns = (users.c.id, users.c.name, users.c.username, users.c.warrant_no)
+    listed = await conn.execute(
+        select(inspection_inspectors.c.inspection_id, *columns)
+        .join(inspection_inspectors, inspection_inspectors.c.user_id == users.c.id)
+        .where(inspection_inspectors.c.inspection_id.in_(crews))
+        .order_by(inspection_inspectors.c.inspection_id, inspection_inspectors.c.position)
     )
-    if not rows:
-        raise OrderMissing(f"order {order_id} has no findings")
-    return OrderDocument(
-        order=order,
-        facility=facility,
-        inspection=inspection,
-        inspectors=await inspectors_of(conn, inspection),
-        findings=rows,
-        referred_to=await _referred_to(conn, [f.id for f in rows]),
-    )
+    for person in listed:
+        crews[person.inspection_id].append(_inspector(person))
+    alone = {v.id: v.inspector_id for v in visits if not crews[v.id]}
+    if alone:
+        submitters = {
+            person.id: person
+            for person in await conn.execute(select(*columns).where(users.c.id.in_(set(alone.values()))))
+        }
+        for visit_id, user_id in alone.items():
+            crews[visit_id] = [_inspector(submitters[user_id])]
+    return crews
 
 
 def onsite_day(inspection: Row) -> date:
@@ -194,7 +244,8 @@ def document_env() -> Environment:
     return env
 
 
-def render_html(doc: OrderDocument, settings: Settings | None = None) -> str:
+def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
+    """Everything the document prints, as the template reads it."""
     settings = settings or load_settings()
     rows = [
         {
@@ -210,71 +261,55 @@ def render_html(doc: OrderDocument, settings: Settings | None = None) -> str:
     ]
     bases = " ".join(r["basis"] for r in rows)
     standards = list(dict.fromkeys(_STANDARD.findall(bases)))
-    return (
-        document_env()
-        .get_template("order_pdf.html")
-        .render(
-            number=order_number(doc.order, settings.order_prefix),
-            issuer=settings.bureau_name,
-            facility=doc.facility,
-            self_reported=doc.inspection.mode == "self",
-            onsite=cn_date(onsite_day(doc.inspection)),
-            inspectors=doc.inspectors,
-            authority=AUTHORITY,
-            standards=standards,
-            rows=rows,
-            has_major=any(r["major"] for r in rows),
-            issued=cn_date(doc.order.issued_at),
-            copies=copy_to(doc.facility.town, doc.referred_to),
-        )
-    )
+    return {
+        "number": order_number(doc.order, settings.order_prefix),
+        "issuer": settings.bureau_name,
+        "facility": doc.facility,
+        "self_reported": doc.inspection.mode == "self",
+        "onsite": cn_date(onsite_day(doc.inspection)),
+        "inspectors": doc.inspectors,
+        "authority": AUTHORITY,
+        "standards": standards,
+        "rows": rows,
+        "has_major": any(r["major"] for r in rows),
+        "issued": cn_date(doc.order.issued_at),
+        "copies": copy_to(doc.facility.town, doc.referred_to),
+        "filename": filename(doc.order),
+    }
 
 
-def html_to_pdf(html: str) -> bytes:
-    """WeasyPrint's part: a few hundred milliseconds of CPU for a one- or two-page order."""
-    from weasyprint import HTML  # heavy; imported when the first order is printed
+def fingerprint(context: dict) -> str:
+    """What the document prints, and the template that prints it, in 64 hex digits: a stored document whose
+    fingerprint no longer matches is printed again (an extension moved a deadline, a facility renamed)."""
+    canonical = json.dumps(context, default=_plain, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(f"{_template_digest()}\n{canonical}".encode()).hexdigest()
 
-    return HTML(string=html).write_pdf()
+
+def _plain(value: object) -> object:
+    if isinstance(value, Row):
+        return dict(value._mapping)
+    if isinstance(value, Inspector):
+        return [value.name, value.warrant_no]
+    return str(value)
+
+
+@cache
+def _template_digest() -> str:
+    source, _, _ = document_env().loader.get_source(document_env(), "order_pdf.html")
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def render_html(doc: OrderDocument, settings: Settings | None = None, context: dict | None = None) -> str:
+    context = context or printed(doc, settings)
+    return document_env().get_template("order_pdf.html").render(**context)
 
 
 def render_pdf(doc: OrderDocument, settings: Settings | None = None) -> bytes:
     return html_to_pdf(render_html(doc, settings))
 
 
-_pool: ProcessPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _printer() -> ProcessPoolExecutor:
-    """Processes of their own for WeasyPrint: its layout is CPU-bound Python that would otherwise hold the GIL
-    of the process running the event loop (relay, worker, web) for the whole rendering."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=PRINTERS, mp_context=multiprocessing.get_context("spawn"))
-        return _pool
-
-
 async def order_pdf(engine: AsyncEngine, order_id: int) -> bytes:
-    """Read the order, then render it in a printer process with no transaction held. The read takes no write
-    lock on SQLite: the mailer renders ahead while it writes, and cancels what it no longer needs."""
-    return (await order_pdf_file(engine, order_id))[1]
+    """The order's PDF as kept (tracker.order_documents): printed once, again only when what it prints changed."""
+    from tracker.order_documents import order_document
 
-
-async def order_pdf_file(engine: AsyncEngine, order_id: int) -> tuple[str, bytes]:
-    """The order's PDF with its file name (by the order's number), as the mail attaches it."""
-    async with read_only(engine) as conn:
-        doc = await load_order(conn, order_id)
-    return filename(doc.order), await print_html(render_html(doc))
-
-
-async def print_html(html: str) -> bytes:
-    """A document's HTML to PDF in a printer process, off the event loop."""
-    try:
-        return await asyncio.get_running_loop().run_in_executor(_printer(), html_to_pdf, html)
-    except BrokenProcessPool:
-        # A printer process died (killed, out of memory): start afresh next time, render this one here.
-        global _pool
-        with _pool_lock:
-            _pool = None
-        return await asyncio.to_thread(html_to_pdf, html)
+    return (await order_document(engine, order_id))[1]

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.clock import Clock
 from tracker.closure_pdf import closure_pdf_file, finding_of_attachment
-from tracker.orders_pdf import PRINTERS, order_of_attachment, order_pdf_file
+from tracker.config import Settings
+from tracker.order_documents import order_documents_for
+from tracker.orders_pdf import OrderMissing, order_of_attachment
 from tracker.store.tables import mail
 
 log = logging.getLogger("tracker.mailer")
@@ -44,24 +46,60 @@ class AttachmentError(Exception):
     """What a mail row asks to attach cannot be made; the row is tried again later."""
 
 
-async def make_attachments(engine: AsyncEngine, row) -> list[Attachment]:
-    """Render what the row names in its `attachment` column: the order PDF or a 销号 document is made now, in a
-    printer process, with no transaction open (WeasyPrint takes a few hundred milliseconds)."""
-    name = getattr(row, "attachment", None)
-    if not name:
-        return []
-    order_id, finding_id = order_of_attachment(name), finding_of_attachment(name)
-    if order_id is not None:
-        made = order_pdf_file(engine, order_id)
-    elif finding_id is not None:  # a major hazard's 销号 document, filed upward
-        made = closure_pdf_file(engine, finding_id)
-    else:
-        raise AttachmentError(f"unknown attachment {name!r}")
-    try:
-        file_name, data = await made
-    except Exception as error:
-        raise AttachmentError(f"cannot render {name}: {error!r}") from error
-    return [Attachment(file_name, "application/pdf", data)]
+def _attachments_of(
+    engine: AsyncEngine, rows: list, settings: Settings | None = None
+) -> dict[int, asyncio.Future]:
+    """The attachments of a batch, one future per row that has any. The order PDFs of the whole batch are looked
+    up together (tracker.order_documents): a kept one is ready at once, one to print is printed in a printer
+    process while earlier rows are sent. A 销号 document (rare) is printed each time."""
+    out: dict[int, asyncio.Future] = {}
+    orders = {row.id: order_of_attachment(row.attachment) for row in rows if row.attachment}
+    wanted = sorted({order_id for order_id in orders.values() if order_id is not None})
+    looked_up = asyncio.ensure_future(order_documents_for(engine, wanted, settings)) if wanted else None
+
+    async def order_pdf(name: str, order_id: int) -> list[Attachment]:
+        assert looked_up is not None
+        try:
+            ready = (await asyncio.shield(looked_up)).get(order_id)
+            if ready is None:
+                raise OrderMissing(f"no order with id {order_id}")
+            # Shielded: a printing given up here is still kept, and shared with any other waiting for it.
+            kept = await asyncio.shield(ready)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise AttachmentError(f"cannot render {name}: {error!r}") from error
+        return [Attachment(kept.filename, "application/pdf", kept.pdf)]
+
+    async def closure(name: str, finding_id: int) -> list[Attachment]:
+        try:
+            file_name, data = await closure_pdf_file(engine, finding_id)
+        except Exception as error:
+            raise AttachmentError(f"cannot render {name}: {error!r}") from error
+        return [Attachment(file_name, "application/pdf", data)]
+
+    for row in rows:
+        name = row.attachment
+        if not name:
+            continue
+        order_id, finding_id = orders[row.id], finding_of_attachment(name)
+        if order_id is not None:
+            out[row.id] = asyncio.ensure_future(order_pdf(name, order_id))
+        elif finding_id is not None:  # a major hazard's 销号 document, filed upward
+            out[row.id] = asyncio.ensure_future(closure(name, finding_id))
+        else:
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(AttachmentError(f"unknown attachment {name!r}"))
+            out[row.id] = failed
+    if looked_up is not None:
+        looked_up.add_done_callback(_retrieved)
+    return out
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """A future nobody may await (its row not reached): its exception is not reported as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def build_message(row, sender: str, attachments: Sequence[Attachment] = ()) -> EmailMessage:
@@ -134,17 +172,27 @@ async def deliver_batch(
     engine: AsyncEngine, target: SmtpTarget, sender: str, clock: Clock, holder: str, retry_base: float = 5.0
 ) -> int:
     """Deliver what this mailer claimed over one connection, reconnecting after a dropped one. Every
-    claimed row ends sent, failed for good, or queued again with its error and the time of its next try."""
+    claimed row ends sent, failed for good, or queued again with its error and the time of its next try.
+
+    A sent row is marked sent while the next message is being built, and that mark is committed before the next
+    message goes out: at any moment at most one message is out and not yet on record, as when each mark was
+    awaited at once, so a mailer killed mid-batch sends again at most the one message it was sending."""
     rows = await claim(engine, holder, clock.now())
-    # Attachments (the order PDFs) are rendered ahead, a few at once, while earlier rows are being sent.
-    printing = asyncio.Semaphore(PRINTERS + 1)
-
-    async def attachments_of(row) -> list[Attachment]:
-        async with printing:
-            return await make_attachments(engine, row)
-
-    ahead = {row.id: asyncio.ensure_future(attachments_of(row)) for row in rows if row.attachment}
+    # The batch's attachments are looked up at once and made ready (kept, or printed) while earlier rows are sent.
+    ahead = _attachments_of(engine, rows) if rows else {}
     client: aiosmtplib.SMTP | None = None
+    recording: asyncio.Task | None = None  # the mark of the last message sent
+
+    async def settle() -> None:
+        nonlocal recording
+        if recording is not None:
+            done, recording = recording, None
+            await done
+
+    async def failed(failing: list, error: str, *, permanent: bool) -> None:
+        await settle()
+        await _failed(engine, failing, error, clock.now(), permanent=permanent, retry_base=retry_base)
+
     try:
         for n, row in enumerate(rows):
             try:
@@ -153,72 +201,42 @@ async def deliver_batch(
                     await client.connect()
             except (aiosmtplib.SMTPException, OSError) as error:
                 # The server is away: everything left waits for its next try.
-                await _failed(
-                    engine,
-                    rows[n:],
-                    f"cannot connect: {error}",
-                    clock.now(),
-                    permanent=False,
-                    retry_base=retry_base,
-                )
+                await failed(rows[n:], f"cannot connect: {error}", permanent=False)
                 break
             try:
                 attachments = await ahead.pop(row.id) if row.id in ahead else []
             except Exception as error:  # this row's attachment, tried again later; the rest go on
                 log.exception("mail %s: attachment failed", row.id)
                 reason = str(error) if isinstance(error, AttachmentError) else f"attachment: {error!r}"
-                await _failed(engine, [row], reason, clock.now(), permanent=False, retry_base=retry_base)
+                await failed([row], reason, permanent=False)
                 continue
             try:
                 message = build_message(row, sender, attachments)
             except Exception as error:  # noqa: BLE001 - a row that cannot be made into a message never will be
-                await _failed(
-                    engine,
-                    [row],
-                    f"cannot build the message: {error}",
-                    clock.now(),
-                    permanent=True,
-                    retry_base=retry_base,
-                )
+                await failed([row], f"cannot build the message: {error}", permanent=True)
                 continue
+            await settle()  # the previous message is on record before this one goes
             try:
                 await client.send_message(message)
             except aiosmtplib.SMTPRecipientsRefused as error:
-                await _failed(engine, [row], str(error), clock.now(), permanent=True, retry_base=retry_base)
+                await failed([row], str(error), permanent=True)
             except aiosmtplib.SMTPResponseException as error:
-                await _failed(
-                    engine,
-                    [row],
-                    f"{error.code} {error.message}",
-                    clock.now(),
-                    permanent=500 <= error.code < 600,
-                    retry_base=retry_base,
-                )
+                await failed([row], f"{error.code} {error.message}", permanent=500 <= error.code < 600)
             except (aiosmtplib.SMTPException, OSError) as error:
-                await _failed(
-                    engine,
-                    [row],
-                    str(error) or repr(error),
-                    clock.now(),
-                    permanent=False,
-                    retry_base=retry_base,
-                )
+                await failed([row], str(error) or repr(error), permanent=False)
                 client.close()
             except Exception as error:  # one row's failure, stored on it; the others still go out
                 log.exception("mail %s: unexpected error while sending", row.id)
-                await _failed(engine, [row], repr(error), clock.now(), permanent=False, retry_base=retry_base)
+                await failed([row], repr(error), permanent=False)
                 client.close()  # what the connection was in the middle of is unknown: start a new one
             else:
-                async with engine.begin() as conn:
-                    await conn.execute(
-                        update(mail)
-                        .where(mail.c.id == row.id)
-                        .values(
-                            status="sent", sent_at=clock.now(), attempts=row.attempts + 1, last_error=None
-                        )
-                    )
+                recording = asyncio.ensure_future(_sent(engine, row, clock.now()))
+        await settle()
     finally:
-        for left in ahead.values():  # rows not reached (the server went away): their turn comes again
+        if recording is not None:  # cancelled or failed mid-batch: the last mark still goes in
+            await asyncio.shield(recording)
+        # Rows not reached (the server went away) come again; a printing under way is still finished and kept.
+        for left in ahead.values():
             left.cancel()
         await asyncio.gather(*ahead.values(), return_exceptions=True)
         if client is not None and client.is_connected:
@@ -227,6 +245,15 @@ async def deliver_batch(
             except aiosmtplib.SMTPException:
                 client.close()
     return len(rows)
+
+
+async def _sent(engine: AsyncEngine, row, now: datetime) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(mail)
+            .where(mail.c.id == row.id)
+            .values(status="sent", sent_at=now, attempts=row.attempts + 1, last_error=None)
+        )
 
 
 async def _failed(

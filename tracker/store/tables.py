@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -149,6 +150,19 @@ orders = Table(
     Column("number", Integer),
     UniqueConstraint("inspection_id", "facility_id"),
     Index("ix_orders_year_number", "year", "number", unique=True),
+)
+
+# The order's PDF as rendered (tracker.order_documents): rendered once, then served by every send, retry and
+# download while `printed`, the fingerprint of everything the document prints, still matches. In the database, not
+# the data folder, so every role on every host reads the same one. Migration 0032.
+order_documents = Table(
+    "order_documents",
+    metadata,
+    Column("order_id", ForeignKey("orders.id"), primary_key=True, autoincrement=False),
+    Column("printed", String(64), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
+    Column("rendered_at", UTCDateTime, nullable=False),
 )
 
 # The last order number given in each year: issuing an order counts it up in its own transaction, so two issuers

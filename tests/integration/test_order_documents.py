@@ -1,0 +1,106 @@
+"""The order's PDF is printed once and kept: the mail, its retry and every download serve the kept document, and it
+is printed again only when what it prints changes (an extension moves the deadline), through the pages and the
+in-process stack on the real nats-server, database and SMTP server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import select
+
+from tests.integration.test_order_pages import Browser, general_item, order_mail, ordered, pdf_text, report
+from tests.support import NatsServer, SmtpRecorder
+from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker.printed import cn_date
+from tracker.store.tables import extension_requests, findings, order_documents
+
+HEAD = "head-f1@example.cn"
+
+
+@pytest.fixture
+async def stack(
+    tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder
+) -> AsyncIterator[Stack]:
+    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
+    await add_facility(stack.engine, "F1")
+    await add_people(stack.engine, "F1")
+    await stack.start()
+    yield stack
+    smtp_recorder.refuse(False)
+    await stack.close()
+
+
+async def kept(stack: Stack, order_id: int):
+    async with stack.engine.connect() as conn:
+        return (
+            await conn.execute(select(order_documents).where(order_documents.c.order_id == order_id))
+        ).first()
+
+
+async def due_day(stack: Stack, finding_id: int):
+    async with stack.engine.connect() as conn:
+        return await conn.scalar(select(findings.c.due_day).where(findings.c.id == finding_id))
+
+
+async def test_the_order_is_printed_once_for_its_mail_retry_and_downloads_and_again_when_its_deadline_moves(
+    stack: Stack, smtp_recorder: SmtpRecorder, tmp_path: Path
+) -> None:
+    # The SMTP server refuses the first tries (451): the order mail is sent by a retry.
+    smtp_recorder.refuse(True)
+    finding_id = await report(stack, general_item(stack), "doc-1")
+    order_id = (await ordered(stack, finding_id))["order_id"]
+    await stack.wait_for(lambda: smtp_recorder.refused_count >= 1 or None, what="a refused try")
+    first = await stack.wait_for(lambda: kept(stack, order_id), what="the kept document")
+    smtp_recorder.refuse(False)
+    received = await stack.wait_for(lambda: order_mail(smtp_recorder, HEAD, order_id), what="the order mail")
+    [row] = await stack.mail_rows("order")
+    assert row.status == "sent" and row.attempts >= 2
+    [attached] = [p for p in received.message.iter_attachments() if p.get_content_type() == "application/pdf"]
+    # The retry sent the document kept at the first try, not a new printing of it.
+    assert attached.get_content() == first.pdf
+    assert attached.get_filename() == first.filename
+    before = await due_day(stack, finding_id)
+    assert cn_date(before) in pdf_text(first.pdf, tmp_path)
+
+    # The facility head downloads it from the mail's link: the same document, still not printed again.
+    link = re.search(
+        r"http://tracker\.test(/orders/\d+\?token=\S+)", received.message.get_body(("plain",)).get_content()
+    )
+    token = parse_qs(urlparse(link.group(1)).query)["token"][0]
+    download = await stack.client.get(f"/orders/{order_id}/pdf", params={"token": token})
+    assert download.status_code == 200 and download.content == first.pdf
+    assert (await kept(stack, order_id)).rendered_at == first.rendered_at
+
+    # More time granted: the deadline the order prints moves, so the document is printed again, once.
+    asked = await stack.client.post(
+        f"/orders/{order_id}/findings/{finding_id}/extension",
+        data={"token": token, "days": "10", "reason": "消防改造需等待施工队"},
+    )
+    assert asked.status_code == 303, asked.text
+    inspector = await Browser(stack).login("inspector")
+    try:
+        async with stack.engine.connect() as conn:
+            [request] = (await conn.execute(select(extension_requests))).all()
+        granted = await inspector.client.post(
+            f"/findings/{finding_id}/extension/{request.id}",
+            data={"csrf": inspector.csrf, "decision": "accept", "days": "8", "note": "同意"},
+        )
+        assert granted.status_code == 303, granted.text
+        after = await due_day(stack, finding_id)
+        assert after > before
+        moved = await stack.client.get(f"/orders/{order_id}/pdf", params={"token": token})
+        assert moved.status_code == 200
+        text = pdf_text(moved.content, tmp_path)
+        assert cn_date(after) in text and cn_date(before) not in text
+        second = await kept(stack, order_id)
+        assert second.pdf == moved.content and second.printed != first.printed
+        # The bureau's side downloads the same, kept document.
+        again = await inspector.client.get(f"/orders/{order_id}/pdf")
+        assert again.status_code == 200 and again.content == second.pdf
+        assert (await kept(stack, order_id)).rendered_at == second.rendered_at
+    finally:
+        await inspector.close()
