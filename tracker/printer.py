@@ -2,8 +2,9 @@
 CPU-bound Python that would otherwise hold the GIL of the process running the event loop (mailer, web) for the
 whole rendering, a few hundred milliseconds.
 
-Each printer process loads the fonts once and parses each document kind's stylesheet once, and is replaced by a
-fresh one after `RECYCLE_AFTER` documents, so its memory stays flat however many it prints.
+Each printer process loads the fonts once and parses each document kind's stylesheet once, and the processes are
+replaced by fresh ones after about `RECYCLE_AFTER` documents each, so their memory stays flat however many they
+print.
 """
 
 from __future__ import annotations
@@ -49,17 +50,23 @@ def html_to_pdf(html: str) -> bytes:
 
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_sent_to_pool = 0
 
 
 def pool() -> ProcessPoolExecutor:
-    global _pool
+    """The printer processes, for one more document. After `RECYCLE_AFTER` documents a process on average the
+    whole pool is replaced: the old one finishes what it was given and its processes exit. (Not with
+    `max_tasks_per_child`: on Python 3.11 to 3.13 a pool using it can stop replacing its processes and hang,
+    CPython gh-115634.)"""
+    global _pool, _sent_to_pool
     with _pool_lock:
+        if _pool is not None and _sent_to_pool >= RECYCLE_AFTER * PRINTERS:
+            _pool.shutdown(wait=False)
+            _pool = None
         if _pool is None:
-            _pool = ProcessPoolExecutor(
-                max_workers=PRINTERS,
-                mp_context=multiprocessing.get_context("spawn"),
-                max_tasks_per_child=RECYCLE_AFTER,
-            )
+            _pool = ProcessPoolExecutor(max_workers=PRINTERS, mp_context=multiprocessing.get_context("spawn"))
+            _sent_to_pool = 0
+        _sent_to_pool += 1
         return _pool
 
 
