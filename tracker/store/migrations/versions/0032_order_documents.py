@@ -1,14 +1,14 @@
 """the rectification order's PDF, rendered once and kept with the fingerprint of what it prints
 
 Revision ID: 0032
-Revises: 0028
+Revises: 0033
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0028"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
