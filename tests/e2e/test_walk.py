@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
@@ -44,14 +45,15 @@ def _eventually(page: Page, predicate: Callable[[], bool], what: str) -> None:
 
 
 def _draft_answers(page: Page) -> int:
-    """How many answers the draft on the phone holds (IndexedDB), once it holds the person present."""
+    """How many answers the draft on the phone holds (IndexedDB, one per person and walk), once it holds the person
+    present."""
     return page.evaluate(
         """() => new Promise((resolve) => {
         const opened = indexedDB.open('tracker-drafts', 1);
         opened.onupgradeneeded = () => opened.result.createObjectStore('drafts', {keyPath: 'key'});
         opened.onsuccess = () => {
           const got = opened.result.transaction('drafts').objectStore('drafts')
-            .get(location.pathname + location.search);
+            .get(document.getElementById('inspection').dataset.user + '|' + location.pathname + location.search);
           got.onsuccess = () => {
             opened.result.close();
             const d = got.result;
@@ -301,3 +303,30 @@ def test_a_refusal_while_the_page_waits_is_said_at_once_and_not_parked_as_no_sig
     page.wait_for_url("**/inspect/done/*")
     expect(page.locator("#done")).to_be_visible()
     assert _findings_of(server, "E2E01") == before + 1
+
+
+def test_a_draft_stays_with_its_inspector_on_a_shared_phone(
+    server: Server, new_page: Callable[[], Page]
+) -> None:
+    page = new_page()
+    _walk(page, server, "E2E02", "fire")
+    first = page.locator("section.walk-section[data-section='0'] fieldset.item").first
+    first.locator("label.r-fail").click()
+    first.locator("textarea").fill("检查员甲写下的问题")
+    _eventually(
+        page,
+        lambda: page.evaluate("() => document.getElementById('draft-note') !== null"),
+        "the walk page",
+    )
+    walk_url = page.url
+    page.wait_for_timeout(500)  # the draft is written 200 ms after typing
+    # The next person on this phone logs in (the first logs out, or not) and opens the same walk.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("form[action='/logout'] button")
+    page.wait_for_url(lambda url: "/logout" not in url)
+    login(page, server, "insp2", quote(walk_url.removeprefix(server.base_url), safe="/"))
+    page.wait_for_selector("#inspection[data-ready]", state="attached")
+    expect(page.locator("#draft-note")).to_be_hidden()
+    expect(
+        page.locator("section.walk-section[data-section='0'] fieldset.item").first.locator("textarea")
+    ).to_have_value("")

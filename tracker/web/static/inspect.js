@@ -15,7 +15,9 @@
   var Q = window.TrackerQueue, D = Q && Q.drafts, scale = window.trackerPhotos.scale;
   var MAX_NOTE = parseInt(form.getAttribute('data-max-note'), 10);
   var MAX_PHOTOS = parseInt(form.getAttribute('data-max-photos'), 10);
-  var draftKey = window.location.pathname + window.location.search;
+  // One draft per person and walk page: on a shared phone, nobody else's answers come back.
+  var walkUrl = window.location.pathname + window.location.search;
+  var draftKey = (form.getAttribute('data-user') || '') + '|' + walkUrl;
   var photos = {};   // item code -> [{key, blob}]
   var clientRef = null, handedOver = false, awaiting = false, current = 0, restoring = true;
   // The on-site time: when this walk first opened on the phone, kept by the draft, sent however late it syncs.
@@ -417,7 +419,7 @@
     });
     var record = {
       client_ref: clientRef, created: Date.now(), facility_name: form.getAttribute('data-facility-name'),
-      edit_url: draftKey, names: names,
+      edit_url: walkUrl, draft_key: draftKey, names: names,
       body: {facility_id: Number(form.getAttribute('data-facility')), mode: form.getAttribute('data-mode'),
              client_ref: clientRef, items: data.items, onsite_at: onsiteAt.toISOString(),
              inspectors: data.inspectors, person_present: data.person_present},

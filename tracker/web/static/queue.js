@@ -104,7 +104,8 @@
       });
       return post('/api/inspections', JSON.stringify(body), true);
     }).then(function (answer) {
-      var forget = record.edit_url ? drafts.remove(record.edit_url).catch(function () { return null; }) : null;
+      var key = record.draft_key || record.edit_url;  // queued before drafts were kept per person
+      var forget = key ? drafts.remove(key).catch(function () { return null; }) : null;
       return Promise.all([remove(record.client_ref), forget]).then(function () {
         window.dispatchEvent(new CustomEvent('tracker:sent',
           {detail: {client_ref: record.first_ref || record.client_ref, answer: answer}}));
@@ -227,6 +228,8 @@
       form.addEventListener('submit', function () {
         if (navigator.serviceWorker.controller) { navigator.serviceWorker.controller.postMessage({type: 'forget'}); }
         if (window.caches) { caches.delete('tracker-pages-v1'); }
+        // Unsent drafts go with the session: the next person on this phone starts clean.
+        if (window.indexedDB) { indexedDB.deleteDatabase('tracker-drafts'); }
       });
     });
   }
