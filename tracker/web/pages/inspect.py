@@ -228,7 +228,8 @@ async def _order_mail(
         ).first()
         if sent is not None:
             name = next((f.owner_name for f in rows if f.owner_name), facility.head_name)
-            return ("sent" if sent.status == "sent" else "queued", f"{name}（{sent.to_addr}）")
+            state = sent.status if sent.status in ("sent", "failed") else "queued"
+            return (state, f"{name}（{sent.to_addr}）" if name else sent.to_addr)
     # As the order will be addressed (service/loop.py): the facility's head account first, else its register entry.
     head_email = await conn.scalar(
         select(users.c.email)
@@ -240,7 +241,8 @@ async def _order_mail(
         .order_by(users.c.id)
         .limit(1)
     )
-    return ("pending", f"{facility.head_name}（{head_email or facility.head_email}）")
+    to = head_email or facility.head_email
+    return ("pending", f"{facility.head_name}（{to}）" if to else facility.head_name)
 
 
 @router.get("/inspections/{inspection_id}/record.pdf")
