@@ -187,7 +187,8 @@ async def deliver_batch(
         nonlocal recording
         if recording is not None:
             done, recording = recording, None
-            await done
+            # Shielded: a mailer stopped here still records what it sent, or it would send it again.
+            await asyncio.shield(done)
 
     async def failed(failing: list, error: str, *, permanent: bool) -> None:
         await settle()
