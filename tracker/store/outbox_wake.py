@@ -21,6 +21,7 @@ CHANNEL = "tracker_outbox"
 _ROWS_ADDED = "tracker_outbox_rows_added"
 # How often the relay looks at a SQLite file's data_version while it waits.
 SQLITE_LOOK_SECONDS = 0.01
+RECHECK_SECONDS = 0.02  # after an in-process wake: by then the commit that woke the relay has finished
 
 _wakers: set[Callable[[], None]] = set()
 _watched: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -76,8 +77,13 @@ async def watch(engine: AsyncEngine) -> AsyncIterator[Wake]:
     wake = Wake()
     loop = asyncio.get_running_loop()
 
+    def again() -> None:
+        loop.call_later(RECHECK_SECONDS, wake.event.set)
+
     def woken() -> None:
+        # SQLAlchemy's "commit" event comes just before the commit itself: look now, and once more just after.
         loop.call_soon_threadsafe(wake.event.set)
+        loop.call_soon_threadsafe(again)
 
     _wakers.add(woken)
     try:
