@@ -33,7 +33,6 @@ from tracker.config import Settings, load_settings
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.printed import GRADE, cn_date, printed_basis
 from tracker.printer import html_to_pdf
-from tracker.service import record
 from tracker.store.tables import (
     facilities,
     findings,
@@ -102,11 +101,6 @@ def ascii_filename(order: Row) -> str:
 def order_number(order: Row, prefix: str) -> str:
     """民安整〔2026〕1号: the issuer's abbreviation, the year and the order's number in that year."""
     return f"{prefix}〔{order.year}〕{order.number}号"
-
-
-async def inspectors_of(conn: AsyncConnection, inspection: Row) -> list[Inspector]:
-    """Everyone who inspected, the submitter first, each with the number of their enforcement warrant (执法证号)."""
-    return [_inspector(person) for person in await record.crew_of(conn, inspection)]
 
 
 def _inspector(person: Row) -> Inspector:

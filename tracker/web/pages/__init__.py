@@ -9,23 +9,14 @@ opened from the mail is authorised by its signed token alone, which an attacker 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 
 from tracker.web.pages import findings, inspect, language, orders, self_report, work
-from tracker.web.pages.common import _install_app_templates, error_page
+from tracker.web.pages.common import error_page
 
 __all__ = ["error_page", "router"]
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    _install_app_templates()
-    yield
-
-
-router = APIRouter(include_in_schema=False, lifespan=_lifespan)
+router = APIRouter(include_in_schema=False)
 for _module in (language, inspect, work, findings, orders, self_report):
     router.include_router(_module.router)

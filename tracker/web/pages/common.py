@@ -37,16 +37,6 @@ TEMPLATES = Path(__file__).parent.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES))
 i18n.install(templates.env)
 templates.env.globals.update(max_note=MAX_NOTE_CHARS, max_photos=MAX_PHOTOS)
-_installed: set[int] = set()
-
-
-def _install_app_templates() -> None:
-    """The login and home pages are rendered by app.py's own template set; give it the catalogue too."""
-    from tracker.web import app as web_app
-
-    if id(web_app.templates.env) not in _installed:
-        i18n.install(web_app.templates.env)
-        _installed.add(id(web_app.templates.env))
 
 
 Who = Annotated[Actor, Depends(current_actor)]
@@ -64,7 +54,6 @@ class PageError(Exception):
 
 
 def render(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:
-    _install_app_templates()
     ctx = context(request)
     session = request.cookies.get(COOKIE)
     base = {"csrf": csrf_token(ctx.secret, session) if session else "", "catalog": ctx.catalog}
@@ -104,7 +93,7 @@ def local_today(now: datetime) -> date:
     return local_day(now)
 
 
-# ---- language -------------------------------------------------------------------------------------------
+# ---- shared by several pages ------------------------------------------------------------------------------
 
 
 async def facility_for(conn: AsyncConnection, actor: Actor, facility_id: int) -> Row:

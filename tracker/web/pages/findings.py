@@ -517,6 +517,3 @@ async def finding_extension_decide(
         code = error.status_code if isinstance(error, DomainError) else 409
         return await _finding_page(request, actor, finding_id, str(error), code, kept)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
-
-
-# ---- the facility head's order ------------------------------------------------------------------------

@@ -271,7 +271,7 @@ async def inspection_record_pdf(request: Request, inspection_id: PathId, actor: 
     )
 
 
-# ---- my work ------------------------------------------------------------------------------------------
+# ---- the service worker: served from the root so that its scope covers every page ---------------------
 
 
 @router.get("/sw.js")

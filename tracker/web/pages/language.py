@@ -20,6 +20,3 @@ async def switch_language(code: str, next: str = "/") -> Response:
     if code in i18n.LANGS:
         response.set_cookie(i18n.COOKIE, code, max_age=LANG_COOKIE_DAYS * 86400, samesite="lax")
     return response
-
-
-# ---- the inspector ------------------------------------------------------------------------------------

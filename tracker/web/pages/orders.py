@@ -354,6 +354,3 @@ async def order_pdf_download(request: Request, order_id: PathId, token: str | No
             "Cache-Control": "private, no-store",
         },
     )
-
-
-# ---- self-inspection (自查自纠): a facility head reports a hazard found at their own facility -------------

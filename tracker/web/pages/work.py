@@ -164,6 +164,3 @@ async def my_work(request: Request, actor: Who) -> Response:
             "now": ctx.clock.now(),
         },
     )
-
-
-# ---- one finding, and its verification ----------------------------------------------------------------
