@@ -122,10 +122,10 @@ async def test_the_board_lists_the_open_majors_of_the_scope_with_stage_days_lead
     assert f"{_days(home['deadline'], today)} 天" in row
     assert f'href="/findings/{home_major}"' in row
     # The supervision's steps on record (the notice, the plan, the interim check) and the 约谈.
-    assert re.search(r"已采取措施 Actions</span><a [^>]*>4</a> <span class=\"en\">其中督办措施 1 ", row)
+    assert re.search(r"已采取措施</span><a [^>]*>4</a> <span class=\"sub\">其中督办措施 1</span>", row)
     stage, row = board[other_major]
     assert stage == "plan" and "治理方案" in row and "陈局长" in row
-    assert re.search(r"已采取措施 Actions</span><a [^>]*>1</a></span>", row)  # its notice
+    assert re.search(r"已采取措施</span><a [^>]*>1</a></span>", row)  # its notice
     assert "民安督〔" in row and f'href="/findings/{other_major}"' in row
     # The plan's own deadline, as the finding's supervision gives it.
     plan_day = local_day(datetime.fromisoformat(away["supervision"]["stage_due_at"]))

@@ -64,7 +64,8 @@ def modes(folder: Path) -> dict[str, int]:
 def test_it_keeps_the_data_folder_to_its_user_and_no_order_token_in_the_web_log(
     tmp_path: Path, data: Path
 ) -> None:
-    up = Up(data, free_port(), tmp_path / "up.txt")
+    # The access log is off by default; turned on, it must still hold no order token.
+    up = Up(data, free_port(), tmp_path / "up.txt", env={"TRACKER_ACCESS_LOG": "true"})
     try:
         up.wait_healthy()
         # The embedded broker is on loopback, where any user of the host reaches it: it wants the run's password.

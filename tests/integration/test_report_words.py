@@ -37,7 +37,7 @@ async def test_the_monthly_report_names_the_county_and_says_no_major_hazard_is_o
         "",
         subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode(),
     )
-    assert "2026年11月/2026-11·全市" in text
+    assert "2026年11月1日至11月30日" in text and "·全市" in text
     assert "截至统计时点，无未销号重大事故隐患。" in text and "动态清零" not in text
     assert "首尾两日均计入" in text and "[起,止)" not in text
     assert "区镇" not in text and "一般隐患" not in text

@@ -52,7 +52,9 @@ def processes_using(data: Path) -> list[int]:
 class Up:
     """One `python -m tracker up` in a session of its own, its output in a file."""
 
-    def __init__(self, data: Path, port: int, output: Path, demo: bool = True) -> None:
+    def __init__(
+        self, data: Path, port: int, output: Path, demo: bool = True, env: dict[str, str] | None = None
+    ) -> None:
         self.data, self.port, self.output = data, port, output
         self.base = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", "tracker", "up", "--data", str(data), "--port", str(port)]
@@ -60,7 +62,7 @@ class Up:
             self.process = subprocess.Popen(
                 [*argv, *(["--demo"] if demo else [])],
                 cwd=data.parent,
-                env=clean_env(),
+                env={**clean_env(), **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
