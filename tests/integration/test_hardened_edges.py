@@ -371,3 +371,25 @@ async def test_the_api_documentation_loads_only_files_of_our_own(stack: Stack) -
         for asset in assets:
             served = await stack.client.get(asset)
             assert served.status_code == 200 and served.content, asset
+
+
+async def test_an_unexpected_error_is_a_page_in_the_readers_language_and_json_under_the_api(
+    stack: Stack,
+) -> None:
+    app = create_app(stack.ctx)
+
+    async def broken() -> None:
+        raise RuntimeError("a fault nobody planned for")
+
+    app.add_api_route("/broken-page", broken)
+    app.add_api_route("/api/broken", broken)
+    # The app answers first and Starlette then re-raises for the server's log; the client sees the answer.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        page = await client.get("/broken-page", headers={"Accept": "text/html"})
+        english = await client.get("/broken-page", headers={"Accept": "text/html"}, cookies={"lang": "en"})
+        api = await client.get("/api/broken", headers={"Accept": "text/html"})
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "系统出错，请稍后重试" in page.text and "a fault nobody planned for" not in page.text
+    assert english.status_code == 500 and "Something went wrong on our side" in english.text
+    assert api.status_code == 500 and api.json() == {"detail": "internal error"}

@@ -57,3 +57,22 @@ def test_the_county_word_is_one_of_the_known_ones(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TRACKER_ORDER_PREFIX", "民 安〔")
     with pytest.raises(ConfigError, match="TRACKER_ORDER_PREFIX"):
         load_settings()
+
+
+async def test_the_trends_end_with_the_week_and_month_holding_today(tmp_path: Path) -> None:
+    engine = await prepared_engine(f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}")
+    try:
+        # Wednesday 9 December 2026, 10:00 in China; the period asked for is the whole year.
+        now = datetime(2026, 12, 9, 2, tzinfo=UTC)
+        d = await reports.gather(
+            engine, Period(date(2026, 1, 1), date(2027, 1, 1)), Filter(), now, load_catalog()
+        )
+    finally:
+        await engine.dispose()
+    last_week, last_month = d.weeks[-1].period, d.months[-1].period
+    assert (last_week.start, last_week.end) == (
+        date(2026, 12, 7),
+        date(2026, 12, 14),
+    )  # no empty weeks to come
+    assert (last_month.start, last_month.end) == (date(2026, 12, 1), date(2027, 1, 1))
+    assert len(d.months) == 12 and all(b.period.start <= date(2026, 12, 9) for b in d.weeks)
