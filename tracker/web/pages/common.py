@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tracker.domain.errors import DomainError
 from tracker.domain.model import Actor, FacilityRef, Mode, can_see
 from tracker.domain.time import local_day
 from tracker.service.context import Context
@@ -51,6 +52,14 @@ class PageError(Exception):
         super().__init__(key)
         self.status_code = status_code
         self.key = key
+
+
+def refusal(request: Request, error: Exception) -> tuple[str, int]:
+    """What a page says, and with which status, when a step is refused: in the reader's words for a form's
+    own checks, the rule's sentence otherwise; a finding changed meanwhile is a conflict."""
+    if isinstance(error, PageError):
+        return words(request, error.key), error.status_code
+    return str(error), error.status_code if isinstance(error, DomainError) else 409
 
 
 def render(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:

@@ -54,6 +54,7 @@ from tracker.web.pages.common import (
     error_page,
     extensions_of,
     local_today,
+    refusal,
     render,
     save_photos,
     words,
@@ -218,8 +219,7 @@ async def finding_verify(
         )
         return await _finding_page(request, actor, finding_id, message, error.status_code, kept)
     except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code, kept)
+        return await _finding_page(request, actor, finding_id, *refusal(request, error), kept)
     done = "verified" if decision == "accept" else "rejected"
     return RedirectResponse(f"/findings/{finding_id}?done={done}#done", status_code=303)
 
@@ -265,15 +265,10 @@ async def finding_action(
         photo_ids = await save_photos(ctx, photo, actor.id, allow_pdf=True)
         async with ctx.engine.begin() as conn:
             await record_action(conn, actor, finding_id, kind, note, to, day, photo_ids, ctx.clock.now())
-    except PageError as error:
-        return await _finding_page(
-            request, actor, finding_id, words(request, error.key), error.status_code, kept
-        )
     except NotFound:
         return error_page(request, 404, "err.not_found")
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code, kept)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _finding_page(request, actor, finding_id, *refusal(request, error), kept)
     return RedirectResponse(f"/findings/{finding_id}#actions", status_code=303)
 
 
@@ -316,11 +311,8 @@ async def finding_downgrade_decide(
                 ctx.policy,
                 ctx.clock.now(),
             )
-    except PageError as error:
-        return await _finding_page(request, actor, finding_id, words(request, error.key), error.status_code)
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _finding_page(request, actor, finding_id, *refusal(request, error))
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
@@ -394,13 +386,8 @@ async def finding_supervision_step(
                 await supervision.sign_off(conn, actor, finding_id, note, ctx.policy, now)
             else:
                 await supervision.answer_referral(conn, actor, finding_id, note, ctx.policy, now)
-    except PageError as error:
-        return await _finding_page(
-            request, actor, finding_id, words(request, error.key), error.status_code, kept=kept
-        )
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code, kept=kept)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _finding_page(request, actor, finding_id, *refusal(request, error), kept=kept)
     return RedirectResponse(f"/findings/{finding_id}#supervision", status_code=303)
 
 
@@ -433,11 +420,8 @@ async def finding_rectify(
             await submit_rectification(
                 conn, actor, finding_id, note.strip(), photo_ids, ctx.clock.now(), ctx.policy
             )
-    except PageError as error:
-        return await _finding_page(request, actor, finding_id, words(request, error.key), error.status_code)
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _finding_page(request, actor, finding_id, *refusal(request, error))
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
@@ -461,11 +445,8 @@ async def finding_extension_ask(
         check_length(reason)
         async with ctx.engine.begin() as conn:
             await request_extension(conn, actor, finding_id, wanted, reason.strip(), ctx.clock.now())
-    except PageError as error:
-        return await _finding_page(request, actor, finding_id, words(request, error.key), error.status_code)
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _finding_page(request, actor, finding_id, *refusal(request, error))
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
 
@@ -509,11 +490,6 @@ async def finding_extension_decide(
                 ctx.policy,
                 ctx.clock.now(),
             )
-    except PageError as error:
-        return await _finding_page(
-            request, actor, finding_id, words(request, error.key), error.status_code, kept
-        )
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _finding_page(request, actor, finding_id, str(error), code, kept)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _finding_page(request, actor, finding_id, *refusal(request, error), kept)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)

@@ -48,9 +48,9 @@ from tracker.web.pages.common import (
     days_value,
     error_page,
     extensions_of,
+    refusal,
     render,
     save_photos,
-    words,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -235,11 +235,8 @@ async def order_rectify(
             await submit_rectification(
                 conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now(), ctx.policy
             )
-    except PageError as error:
-        return await _order_page(request, access, words(request, error.key), error.status_code, kept=kept)
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _order_page(request, access, str(error), code, kept=kept)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _order_page(request, access, *refusal(request, error), kept=kept)
     sep = "&" if access.query else "?"
     return RedirectResponse(
         f"/orders/{order_id}{access.query}{sep}sent={finding_id}#f{finding_id}", status_code=303
@@ -322,11 +319,8 @@ async def order_extension(
         check_length(reason)
         async with ctx.engine.begin() as conn:
             await request_extension(conn, access.head, finding_id, wanted, reason.strip(), ctx.clock.now())
-    except PageError as error:
-        return await _order_page(request, access, words(request, error.key), error.status_code, kept=kept)
-    except (DomainError, StaleFinding) as error:
-        code = error.status_code if isinstance(error, DomainError) else 409
-        return await _order_page(request, access, str(error), code, kept=kept)
+    except (PageError, DomainError, StaleFinding) as error:
+        return await _order_page(request, access, *refusal(request, error), kept=kept)
     sep = "&" if access.query else "?"
     return RedirectResponse(
         f"/orders/{order_id}{access.query}{sep}asked={finding_id}#f{finding_id}", status_code=303
