@@ -30,6 +30,7 @@ up: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python bench/pipeline.py

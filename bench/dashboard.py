@@ -5,11 +5,11 @@
 Generates findings spread over two years (400 facilities in 12 towns) and builds the day book over them, as the
 scheduler would have kept it day by day (tracker.stats.daybook). Then, for the last whole month (the monthly
 report) and for the running month (the dashboard's default page, counted at now), times every query the
-dashboard page runs (tracker.reports.gather), the whole page's queries (gather itself) and the hand-written
+dashboard page runs (tracker.documents.reports.gather), the whole page's queries (gather itself) and the hand-written
 baseline, several times each, in turn with the baseline, and prints the best time of each beside the
 baseline's over the same turns, and the median of the two's ratio in each turn; and, beside the target, the page
 as HTML (its queries and its rendering). The process's garbage collector is settled first as the web process
-settles its own (tracker.roles.settle_gc). Without --postgres-url a throwaway PostgreSQL server is started as in
+settles its own (tracker.entry.roles.settle_gc). Without --postgres-url a throwaway PostgreSQL server is started as in
 the integration tests (tests/support). Not part of the test suite.
 """
 
@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tracker import reports
 from tracker.checklists import load_catalog
+from tracker.documents import reports
 from tracker.domain.model import Actor, Role
-from tracker.roles import settle_gc
+from tracker.entry.roles import settle_gc
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period
@@ -49,7 +49,7 @@ KINDS = ["nursing_home", "meal_point", "neighbourhood_point", "funeral_home", "c
 MODES = ["unannounced", "routine", "self", "special"]
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 START = NOW - timedelta(days=730)
-CATCH_UP_EVERY = timedelta(minutes=10)  # tracker.scheduler runs daybook_job this often
+CATCH_UP_EVERY = timedelta(minutes=10)  # tracker.entry.scheduler runs daybook_job this often
 
 
 async def generate(engine: AsyncEngine, n: int) -> None:

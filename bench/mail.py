@@ -42,11 +42,11 @@ import aiosmtplib
 from orders import fresh_database, log, make_orders, rss_mb, settings_for
 from sqlalchemy import func, select, update
 
-from tracker import printer
 from tracker.clock import SystemClock
+from tracker.documents import printer
+from tracker.documents.kept import order_documents_for
+from tracker.documents.order import order_of_attachment
 from tracker.mail.sender import Attachment, SmtpTarget, build_message, deliver_batch
-from tracker.order_documents import order_documents_for
-from tracker.orders_pdf import order_of_attachment
 from tracker.store.tables import mail
 
 SENDER = "tracker@bench.example.cn"
@@ -215,7 +215,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--recycle-after",
         type=int,
-        help="documents per printer process (default: tracker.printer.RECYCLE_AFTER)",
+        help="documents per printer process (default: tracker.documents.printer.RECYCLE_AFTER)",
     )
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a fresh SQLite file)")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)

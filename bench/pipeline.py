@@ -70,10 +70,10 @@ from tracker.clock import SystemClock
 from tracker.config import Settings
 from tracker.domain.model import Status
 from tracker.events.codec import encode
+from tracker.events.relay import ensure_streams, run_relay
 from tracker.events.schemas import FindingReported, InspectionSubmitted, OrderIssued
 from tracker.events.stream import DUPLICATE_WINDOW, STREAM_NAME
 from tracker.handlers.reactions import REACTIONS
-from tracker.relay import ensure_streams, run_relay
 from tracker.service.context import Context
 from tracker.service.reporting import report_inspection
 from tracker.store.db import make_engine

@@ -4,13 +4,13 @@
     .venv/bin/python bench/render.py --documents 100      # quicker
     .venv/bin/python bench/render.py --database-url postgresql+asyncpg://…   # an empty PostgreSQL database
 
-Three passes over the same orders, each through two printer processes (`tracker.printer.PRINTERS`):
+Three passes over the same orders, each through two printer processes (`tracker.documents.printer.PRINTERS`):
 
 - before: as the mailer printed before the documents were kept: each order read (`load_order`) and its HTML made
   in this process, then `HTML(string=html).write_pdf()` in a plain spawned process pool, fonts and the inline
   stylesheet loaded again for every document; every send, retry and download paid this.
-- after, first print: `tracker.order_documents.order_documents_for`, a batch of 50 orders at a time as the mailer
-  asks: the orders' printed matter read together, fingerprinted, printed by `tracker.printer` (fonts loaded once per
+- after, first print: `tracker.documents.kept.order_documents_for`, a batch of 50 orders at a time as the mailer
+  asks: the orders' printed matter read together, fingerprinted, printed by `tracker.documents.printer` (fonts loaded once per
   process, each stylesheet parsed once, processes recycled after `RECYCLE_AFTER` documents) and kept.
 - after, kept: the same call again, as every retry and download makes it: served from the table, nothing printed.
 
@@ -31,9 +31,9 @@ from pathlib import Path
 
 from orders import children_cpu, cpu_seconds, fresh_database, log, make_orders, settings_for
 
-from tracker import printer
-from tracker.order_documents import order_documents_for
-from tracker.orders_pdf import load_order, render_html
+from tracker.documents import printer
+from tracker.documents.kept import order_documents_for
+from tracker.documents.order import load_order, render_html
 from tracker.store.db import read_only
 
 

@@ -1,3 +1,3 @@
-from tracker.cli import app
+from tracker.entry.cli import app
 
 app()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-# Loggers that say too much at INFO: APScheduler (two lines per job run, from the standby too; tracker.scheduler
+# Loggers that say too much at INFO: APScheduler (two lines per job run, from the standby too; tracker.entry.scheduler
 # says one), aiosmtpd (some ten lines per message; tracker.sink says one), the NATS client's reconnect chatter.
 QUIET = ("apscheduler.executors", "apscheduler.scheduler", "mail.log")
 

@@ -149,9 +149,9 @@ def order_link(message: EmailMessage) -> str:
 
 
 async def _prepare(data: Path) -> None:
-    from tracker.admin import add_user, import_facilities
     from tracker.checklists import load_catalog
     from tracker.config import load_settings
+    from tracker.service.admin import add_user, import_facilities
     from tracker.store.db import make_engine
     from tracker.store.migrate import upgrade_async
 

@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 from tracker.checklists import load_catalog
 from tracker.config import Settings
-from tracker.demo import PASSWORD, seed
+from tracker.entry.demo import PASSWORD, seed
 from tracker.service.context import Context
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade

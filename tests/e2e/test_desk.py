@@ -19,8 +19,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tracker.checklists import load_catalog
 from tracker.config import Settings
-from tracker.demo import PASSWORD, seed
 from tracker.domain.time import shown
+from tracker.entry.demo import PASSWORD, seed
 from tracker.service.context import Context
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade

@@ -13,8 +13,8 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from tests.support.stack import PASSWORD, Stack, add_facility, make_stack
-from tracker.admin import add_user, set_facility
 from tracker.clock import FixedClock
+from tracker.service.admin import add_user, set_facility
 from tracker.service.loop import issue_order
 from tracker.service.order_links import order_link
 

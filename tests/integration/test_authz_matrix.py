@@ -33,10 +33,10 @@ from PIL import Image
 from sqlalchemy import select
 from starlette.routing import Mount
 
-from tracker.admin import add_user
 from tracker.checklists import Catalog, load_catalog
 from tracker.config import Settings
 from tracker.service import notify
+from tracker.service.admin import add_user
 from tracker.service.context import Context
 from tracker.service.loop import issue_order
 from tracker.store.db import make_engine

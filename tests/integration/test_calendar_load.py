@@ -14,12 +14,12 @@ from tests.integration.test_findings_basis import _alembic
 from tests.integration.test_loop import PNG, finding, mails_to, wait_status
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker.admin import add_user, load_calendar_year
 from tracker.checklists import load_catalog
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
+from tracker.service.admin import add_user, load_calendar_year
 from tracker.service.loop import issue_order
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import make_engine

@@ -195,7 +195,7 @@ async def test_it_takes_no_password_on_the_command_line_and_reads_one_from_stdin
 def test_it_asks_for_the_password_twice_with_the_typing_hidden(tmp_path: Path, data: Path) -> None:
     from typer.testing import CliRunner
 
-    from tracker.cli import app
+    from tracker.entry.cli import app
     from tracker.passwords import check_password
 
     assert tracker("db", "upgrade", "--data", data, cwd=tmp_path).returncode == 0

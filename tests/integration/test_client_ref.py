@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, prepared_engine, settings_for
-from tracker.admin import add_user
 from tracker.checklists import load_catalog
+from tracker.service.admin import add_user
 from tracker.service.loop import issue_order
 
 

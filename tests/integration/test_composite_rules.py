@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import add_facility, prepared_engine
 from tracker.checklists import load_catalog
+from tracker.documents.order import load_order, render_html
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
-from tracker.orders_pdf import load_order, render_html
 from tracker.service import composite
 from tracker.service.loop import issue_order
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection

@@ -11,9 +11,9 @@ from sqlalchemy import update
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tracker.events.relay import ensure_streams
 from tracker.events.schemas import FindingReported
 from tracker.events.stream import STREAM_NAME
-from tracker.relay import ensure_streams
 from tracker.store.tables import outbox
 
 ALERT = "alert_the_bureau_lead"

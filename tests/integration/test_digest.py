@@ -10,10 +10,10 @@ import pytest
 from tests.integration.test_stats import TOWN_A, craft
 from tests.support import SmtpRecorder
 from tests.support.stack import Stack, make_stack
-from tracker.admin import add_user
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.scheduler import LeasedJobs
+from tracker.entry.scheduler import LeasedJobs
+from tracker.service.admin import add_user
 from tracker.stats.digest import last_week
 
 # Monday morning: last week is 2025-03-10 .. 03-16.

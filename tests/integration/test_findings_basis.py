@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from tests.support.stack import add_facility
-from tracker.admin import add_user
 from tracker.checklists import load_catalog
 from tracker.domain.model import Actor, Role
+from tracker.service.admin import add_user
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import make_engine
 from tracker.store.migrate import alembic_config, upgrade_async

@@ -18,10 +18,10 @@ from sqlalchemy import insert, select, update
 
 from tests.support import SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
-from tracker.admin import add_user, import_facilities
 from tracker.clock import FixedClock
 from tracker.domain.model import Actor, Role
 from tracker.mail.sender import SmtpTarget, deliver_batch
+from tracker.service.admin import add_user, import_facilities
 from tracker.service.loop import issue_order, submit_rectification, verify
 from tracker.service.order_links import order_link
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection

@@ -14,13 +14,13 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker import reports
-from tracker.admin import set_sectors, set_warrant_no
 from tracker.clock import FixedClock
+from tracker.documents import reports
+from tracker.documents.printed import cn_date
 from tracker.events.codec import decode
 from tracker.handlers.base import handle_one
 from tracker.handlers.reactions import REACTIONS
-from tracker.printed import cn_date
+from tracker.service.admin import set_sectors, set_warrant_no
 from tracker.service.photos import remove_unlinked
 from tracker.service.record import fixed_count, fixed_items, inspection_record
 from tracker.stats import daybook

@@ -16,12 +16,12 @@ from sqlalchemy import select, update
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
-from tracker.admin import add_user, set_facility, set_sectors
 from tracker.clock import FixedClock
+from tracker.documents.printed import cn_date
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.events.codec import decode
-from tracker.printed import cn_date
 from tracker.service import sweep_mail
+from tracker.service.admin import add_user, set_facility, set_sectors
 from tracker.service.context import load_calendar
 from tracker.service.sweep import SweepResult, sweep
 from tracker.store.tables import facilities, findings, history, mail, outbox

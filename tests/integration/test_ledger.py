@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.test_cli import clean_env
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
-from tracker.admin import add_user
+from tracker.documents.ledger import COLUMNS
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
-from tracker.ledger import COLUMNS
+from tracker.service.admin import add_user
 from tracker.service.loop import (
     decide_extension,
     issue_order,

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker.printed import cn_date
+from tracker.documents.printed import cn_date
 
 
 def _png() -> bytes:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
-from tracker.admin import add_user
+from tracker.service.admin import add_user
 from tracker.stats.board import major_board
 from tracker.stats.periods import local_day
 from tracker.stats.query import Filter

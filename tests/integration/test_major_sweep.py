@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.stack import add_facility, add_people, make_stack
-from tracker.admin import set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.model import Actor, Role
+from tracker.service.admin import set_sectors
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
 from tracker.service.supervision_sweep import sweep_supervisions
 from tracker.store.tables import mail, users

@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
-from tracker.admin import add_user, set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import NotAllowed
 from tracker.domain.model import Actor, Role
+from tracker.service.admin import add_user, set_sectors
 from tracker.service.loop import decide_extension, issue_order, request_extension
 from tracker.store.tables import extension_requests, referrals, users
 from tracker.web.app import create_app

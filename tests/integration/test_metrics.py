@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker.scheduler import LeasedJobs
+from tracker.entry.scheduler import LeasedJobs
 from tracker.web.app import create_app
 
 TOKEN = "metrics-token-0123456789"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tests.integration.test_order_pages import Browser, general_item, order_mail, ordered, pdf_text, report
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker.printed import cn_date
+from tracker.documents.printed import cn_date
 from tracker.store.tables import extension_requests, findings, order_documents
 
 HEAD = "head-f1@example.cn"
@@ -63,9 +63,7 @@ async def test_the_order_is_printed_once_for_its_mail_retry_and_downloads_and_ag
     smtp_recorder.refuse(False)
     received = await stack.wait_for(lambda: order_mail(smtp_recorder, HEAD, order_id), what="the order mail")
     # The server has the message before the mailer records it sent: wait for the record.
-    [row] = await stack.wait_for(
-        lambda: sent_rows(stack), what="the order mail recorded as sent"
-    )
+    [row] = await stack.wait_for(lambda: sent_rows(stack), what="the order mail recorded as sent")
     assert row.attempts >= 2
     [attached] = [p for p in received.message.iter_attachments() if p.get_content_type() == "application/pdf"]
     # The retry sent the document kept at the first try, not a new printing of it.

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
+from tracker.documents.printed import cn_date
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.printed import cn_date
 from tracker.store.tables import extension_requests, findings, history, orders
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, csrf_token

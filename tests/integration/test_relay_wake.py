@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker.relay import run_relay
+from tracker.events.relay import run_relay
 from tracker.store import outbox_wake
 from tracker.store.db import make_engine
 from tracker.store.tables import leases

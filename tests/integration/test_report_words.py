@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.stack import prepared_engine
-from tracker import reports
 from tracker.checklists import load_catalog
 from tracker.config import ConfigError, load_settings
+from tracker.documents import reports
 from tracker.stats.periods import Period
 from tracker.stats.query import Filter
 

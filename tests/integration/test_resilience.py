@@ -168,8 +168,7 @@ async def test_it_sends_a_dead_letter_again_once_its_cause_is_fixed(
     event while the loop goes on. Once the cause is fixed, `replay` sends the event again: the order mail goes
     out once, the other consumers do nothing twice, and a second replay has nothing to send."""
     import tracker.handlers as handlers
-    from tracker import deadletters
-    from tracker.service import notify
+    from tracker.service import deadletters, notify
 
     monkeypatch.setattr(handlers, "MAX_DELIVER", 2)  # give up after two deliveries, not eight
     monkeypatch.setattr(handlers, "backoff_seconds", lambda delivered: 0.1)

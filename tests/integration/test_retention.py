@@ -247,7 +247,7 @@ async def test_a_redelivery_after_pruning_does_nothing_twice(stack: Stack, smtp_
 async def test_only_the_active_scheduler_says_a_line_per_job_run(database_url: str, tmp_path: Path, caplog):
     from tracker.checklists import load_catalog
     from tracker.config import Settings
-    from tracker.scheduler import LeasedJobs
+    from tracker.entry.scheduler import LeasedJobs
     from tracker.service.context import Context
     from tracker.store.job_runs import last_runs
 

@@ -12,11 +12,11 @@ from sqlalchemy import event, func, select, update
 
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, add_people, make_stack
-from tracker.admin import set_sectors
 from tracker.clock import FixedClock
+from tracker.documents.printed import cn_date
 from tracker.domain.model import Actor, Role
-from tracker.printed import cn_date
-from tracker.scheduler import LeasedJobs
+from tracker.entry.scheduler import LeasedJobs
+from tracker.service.admin import set_sectors
 from tracker.service.loop import decide_extension, request_extension
 from tracker.service.sweep import sweep
 from tracker.stats import daybook

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.stack import make_stack
-from tracker.admin import add_user, import_facilities, set_facility, set_sectors
 from tracker.clock import FixedClock
 from tracker.domain.model import Role
+from tracker.service.admin import add_user, import_facilities, set_facility, set_sectors
 from tracker.service.sectors import sector_emails, sectors_of
 from tracker.store.tables import facilities, users
 

@@ -24,15 +24,15 @@ from tests.support.stack import (
     make_stack,
     prepared_engine,
 )
-from tracker.admin import add_user
 from tracker.checklists import Catalog, load_catalog
 from tracker.config import Settings
+from tracker.documents.order import load_order, render_pdf
+from tracker.documents.printed import cn_date
+from tracker.documents.record import load_record
+from tracker.documents.record import render_html as record_html
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
-from tracker.orders_pdf import load_order, render_pdf
-from tracker.printed import cn_date
-from tracker.record_pdf import load_record
-from tracker.record_pdf import render_html as record_html
+from tracker.service.admin import add_user
 from tracker.service.loop import issue_order, next_order_number
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import make_engine

@@ -478,8 +478,8 @@ def test_it_links_each_figure_to_its_list():
 @pytest.fixture
 async def stack(tmp_path, database_url: str):
     from tests.support.stack import make_stack
-    from tracker.admin import add_user
     from tracker.clock import FixedClock
+    from tracker.service.admin import add_user
 
     # The broker and mail server are never started here: these pages only read the database.
     stack = await make_stack(
@@ -522,7 +522,7 @@ async def test_it_serves_the_api_with_the_same_figures_and_scopes(stack):
     assert other.status_code == 403
     for who in ("head", "inspector"):
         if who == "inspector":
-            from tracker.admin import add_user
+            from tracker.service.admin import add_user
 
             await add_user(stack.engine, role="inspector", username="insp2", password=PASSWORD)
             who = "insp2"

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import free_port
 from tests.support.stack import login_token
-from tracker.demo import PASSWORD, demo_logins
+from tracker.entry.demo import PASSWORD, demo_logins
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]

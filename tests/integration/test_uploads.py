@@ -26,10 +26,10 @@ from tests.support.stack import (
     prepared_engine,
     settings_for,
 )
-from tracker.admin import add_user
 from tracker.checklists import load_catalog
 from tracker.clock import FixedClock
-from tracker.scheduler import LeasedJobs
+from tracker.entry.scheduler import LeasedJobs
+from tracker.service.admin import add_user
 from tracker.service.loop import issue_order
 from tracker.store.tables import findings, inspections, photo_links, photos
 from tracker.web.app import create_app

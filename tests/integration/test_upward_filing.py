@@ -20,12 +20,12 @@ from tests.support.stack import (
     prepared_engine,
     settings_for,
 )
-from tracker.admin import add_user
 from tracker.checklists import load_catalog
 from tracker.events.codec import decode
 from tracker.events.schemas import FindingClosed
 from tracker.handlers.base import handle_one
 from tracker.handlers.reactions import REACTIONS
+from tracker.service.admin import add_user
 from tracker.store.tables import findings, history, mail, outbox, rule_notes, upward_filings, users
 
 UPWARD = "aw@qidong.gov.cn, mzj@nantong.gov.cn"

@@ -16,14 +16,14 @@ import httpx
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tracker.admin import add_user
 from tracker.checklists import Catalog, load_catalog
 from tracker.clock import Clock, SystemClock
 from tracker.config import Settings
 from tracker.domain.policy import PolicySettings
+from tracker.events.relay import run_relay
 from tracker.handlers import start_broker
 from tracker.mail.sender import run_mailer
-from tracker.relay import run_relay
+from tracker.service.admin import add_user
 from tracker.service.context import Context
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade_async

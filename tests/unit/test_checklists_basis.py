@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tracker.checklists import ChecklistInvalid, load_catalog
-from tracker.cli import app
+from tracker.entry.cli import app
 
 ELDERLY_STANDARD = "养老机构重大事故隐患判定标准"
 CHILDREN_STANDARD = "儿童福利机构重大事故隐患判定标准"

@@ -11,12 +11,12 @@ import pytest
 from openpyxl import Workbook
 
 from tracker import tokens
+from tracker.documents.spreadsheets import append_row
 from tracker.domain import model
 from tracker.domain.errors import NotAllowed
 from tracker.domain.model import Actor, FacilityRef, Mode, Role
 from tracker.domain.text import hidden_characters, one_line
 from tracker.mail.render import KINDS, render
-from tracker.spreadsheets import append_row
 from tracker.web.access_log import RedactTokens, redact
 from tracker.web.headers import headers_for
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from jinja2 import Environment
 
 from tracker.checklists.model import Catalog, Category, FacilityType, Item
-from tracker.spreadsheets import append_row
+from tracker.documents.spreadsheets import append_row
 
 SEVERITY_ZH = {"general": "一般事故隐患", "major": "重大事故隐患"}
 RESULT_CHOICES = ("合格", "不合格", "不适用")

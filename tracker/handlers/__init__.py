@@ -81,7 +81,7 @@ async def start_broker(ctx: Context, servers: list[str]) -> NatsBroker:
 def build_broker(ctx: Context, servers: list[str], reactions: tuple[Reaction, ...] = REACTIONS) -> NatsBroker:
     # Each message's receipt is logged at DEBUG: at INFO the log would grow with every event.
     broker = NatsBroker(servers, max_reconnect_attempts=-1, reconnect_time_wait=0.5, log_level=logging.DEBUG)
-    # Streams are declared by tracker.relay.ensure_streams, with their replicas and dead-letter stream.
+    # Streams are declared by tracker.events.relay.ensure_streams, with their replicas and dead-letter stream.
     stream = JStream(name=STREAM_NAME, declare=False)
     for reaction in reactions:
         _subscribe(broker, stream, reaction, ctx)

@@ -23,7 +23,7 @@ async def queue_mail(
     attachment: str | None = None,
 ) -> bool:
     """Queue one message; False when the same (subject matter, recipient, kind) was queued before.
-    `attachment` names what the mailer attaches when it sends (e.g. tracker.orders_pdf.attachment_for)."""
+    `attachment` names what the mailer attaches when it sends (e.g. tracker.documents.order.attachment_for)."""
     key = f"{kind}|{about}|{variant}|{to.lower()}"
     result = await conn.execute(
         insert_ignoring_duplicates(conn, mail).values(

@@ -14,9 +14,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 
 from tracker.config import load_settings
+from tracker.documents.printed import cn_date, printed_basis
 from tracker.domain.text import one_line
 from tracker.domain.time import shown
-from tracker.printed import cn_date, printed_basis
 from tracker.product import named
 
 KINDS = (

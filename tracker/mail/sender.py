@@ -19,10 +19,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.clock import Clock
-from tracker.closure_pdf import closure_pdf_file, finding_of_attachment
 from tracker.config import Settings
-from tracker.order_documents import order_documents_for
-from tracker.orders_pdf import OrderMissing, order_of_attachment
+from tracker.documents.closure import closure_pdf_file, finding_of_attachment
+from tracker.documents.kept import order_documents_for
+from tracker.documents.order import OrderMissing, order_of_attachment
 from tracker.store.tables import mail
 
 log = logging.getLogger("tracker.mailer")
@@ -50,7 +50,7 @@ def _attachments_of(
     engine: AsyncEngine, rows: list, settings: Settings | None = None
 ) -> dict[int, asyncio.Future]:
     """The attachments of a batch, one future per row that has any. The order PDFs of the whole batch are looked
-    up together (tracker.order_documents): a kept one is ready at once, one to print is printed in a printer
+    up together (tracker.documents.kept): a kept one is ready at once, one to print is printed in a printer
     process while earlier rows are sent. A 销号 document (rare) is printed each time."""
     out: dict[int, asyncio.Future] = {}
     orders = {row.id: order_of_attachment(row.attachment) for row in rows if row.attachment}

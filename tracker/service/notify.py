@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tracker.documents.order import attachment_for
+from tracker.documents.order import filename as order_filename
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Mode, Role
 from tracker.domain.supervision import Stage, whose_step
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
-from tracker.orders_pdf import attachment_for
-from tracker.orders_pdf import filename as order_filename
 from tracker.service.context import Context
 from tracker.service.order_links import order_link
 from tracker.service.sectors import sector_emails

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.closure_pdf import attachment_for
+from tracker.documents.closure import attachment_for
 from tracker.domain.supervision import notice_number
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from tracker.documents.printed import cn_date
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.printed import cn_date
 
 
 def local_midnight(day: date) -> datetime:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-log = logging.getLogger("tracker.relay")
+log = logging.getLogger("tracker.events.relay")
 
 CHANNEL = "tracker_outbox"
 _ROWS_ADDED = "tracker_outbox_rows_added"

@@ -152,7 +152,7 @@ orders = Table(
     Index("ix_orders_year_number", "year", "number", unique=True),
 )
 
-# The order's PDF as rendered (tracker.order_documents): rendered once, then served by every send, retry and
+# The order's PDF as rendered (tracker.documents.kept): rendered once, then served by every send, retry and
 # download while `printed`, the fingerprint of everything the document prints, still matches. In the database, not
 # the data folder, so every role on every host reads the same one. Migration 0032.
 order_documents = Table(
@@ -568,7 +568,7 @@ mail = Table(
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("sent_at", UTCDateTime),
     # What the mailer attaches when it sends, rendered then and not in the transaction that queued the mail:
-    # "order-pdf:<order id>" is the rectification order as PDF (tracker.orders_pdf). Migration 0005.
+    # "order-pdf:<order id>" is the rectification order as PDF (tracker.documents.order). Migration 0005.
     Column("attachment", String(100)),
     Index("ix_mail_due", "status", "next_attempt_at"),
 )

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from tracker.closure_pdf import ClosureMissing, ascii_filename, closure_pdf, filename
+from tracker.documents.closure import ClosureMissing, ascii_filename, closure_pdf, filename
 from tracker.domain.errors import NotFound
 from tracker.domain.model import Actor, Role
 from tracker.service.visibility import visible_finding

@@ -1,5 +1,5 @@
 """The bureau's dashboard, the lists behind its numbers, its Excel exports, the monthly report and
-`GET /api/stats/closure`. All figures come from tracker.stats via tracker.reports.gather.
+`GET /api/stats/closure`. All figures come from tracker.stats via tracker.documents.reports.gather.
 
 Who sees what is decided in tracker.stats.scope: town officers their own town; section chiefs, bureau leads
 and admins every town; facility heads and inspectors get 403."""
@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker import ledger, reports
 from tracker.checklists import Catalog
+from tracker.documents import ledger, reports
 from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.domain.time import LOCAL_TZ

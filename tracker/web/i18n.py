@@ -12,8 +12,8 @@ from jinja2 import Environment, pass_context
 from starlette.requests import Request
 
 from tracker import product
+from tracker.documents.printed import cn_date
 from tracker.domain.time import local_day, shown
-from tracker.printed import cn_date
 
 LANGS = ("zh", "en")
 DEFAULT = "zh"

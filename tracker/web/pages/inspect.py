@@ -13,10 +13,10 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tracker.documents.record import filename as record_filename
+from tracker.documents.record import record_pdf
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, Mode, Role
-from tracker.record_pdf import filename as record_filename
-from tracker.record_pdf import record_pdf
 from tracker.service.record import inspection_record
 from tracker.service.visibility import scoped
 from tracker.store.db import read_only

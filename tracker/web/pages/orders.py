@@ -13,12 +13,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import tokens
+from tracker.documents.order import OrderMissing, order_number, order_pdf
+from tracker.documents.order import ascii_filename as order_ascii_filename
+from tracker.documents.order import filename as order_filename
 from tracker.domain import model
 from tracker.domain.errors import DomainError
 from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
-from tracker.orders_pdf import OrderMissing, order_number, order_pdf
-from tracker.orders_pdf import ascii_filename as order_ascii_filename
-from tracker.orders_pdf import filename as order_filename
 from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
     StaleFinding,

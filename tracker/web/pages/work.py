@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import case, func, select
 
+from tracker.documents.order import order_number
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import Mode, Role, Status
-from tracker.orders_pdf import order_number
 from tracker.service.visibility import scoped
 from tracker.store.db import read_only
 from tracker.store.tables import (

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
+from tracker.documents.order import document_env
+from tracker.documents.printed import GRADE, cn_date, printed_basis
+from tracker.documents.printer import print_html
 from tracker.domain.supervision import PLAN_FIELDS, notice_number
-from tracker.orders_pdf import document_env
-from tracker.printed import GRADE, cn_date, printed_basis
-from tracker.printer import print_html
 from tracker.store.db import read_only
 from tracker.store.tables import (
     facilities,

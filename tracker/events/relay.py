@@ -20,7 +20,7 @@ from tracker.store import outbox_wake
 from tracker.store.db import read_only, take_lease
 from tracker.store.tables import outbox
 
-log = logging.getLogger("tracker.relay")
+log = logging.getLogger("tracker.events.relay")
 LEASE_TTL = timedelta(seconds=15)
 BATCH = 500
 MARK_CHUNK = 1000  # ids per UPDATE … IN (…), within the statement parameter limits of both databases

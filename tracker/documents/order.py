@@ -5,7 +5,7 @@ copy list.
 
 The data is read in one short read-only query set (`load_orders`, for many orders at once); the rendering, which
 takes WeasyPrint a couple of hundred milliseconds of CPU, happens outside any transaction, in a printer process
-(tracker.printer), once: the PDF is kept with the fingerprint of what it prints (tracker.order_documents) and served
+(tracker.documents.printer), once: the PDF is kept with the fingerprint of what it prints (tracker.documents.kept) and served
 again by every send, retry and download until that changes. Only the system's fonts are used (WenQuanYi Micro Hei,
 or any CJK sans-serif).
 
@@ -30,9 +30,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
+from tracker.documents.printed import GRADE, cn_date, printed_basis
+from tracker.documents.printer import html_to_pdf
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.printed import GRADE, cn_date, printed_basis
-from tracker.printer import html_to_pdf
 from tracker.store.tables import (
     facilities,
     findings,
@@ -44,7 +44,7 @@ from tracker.store.tables import (
 )
 
 ATTACHMENT_PREFIX = "order-pdf:"
-TEMPLATES = Path(__file__).parent / "web" / "templates"
+TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 # The authority to order rectification, confirmed against the law's text (2021 revision).
 AUTHORITY = "《中华人民共和国安全生产法》第六十五条"
 # A sector's major-hazard standard named in a printed basis is named again in the authority line.
@@ -303,7 +303,7 @@ def render_pdf(doc: OrderDocument, settings: Settings | None = None) -> bytes:
 
 
 async def order_pdf(engine: AsyncEngine, order_id: int) -> bytes:
-    """The order's PDF as kept (tracker.order_documents): printed once, again only when what it prints changed."""
-    from tracker.order_documents import order_document
+    """The order's PDF as kept (tracker.documents.kept): printed once, again only when what it prints changed."""
+    from tracker.documents.kept import order_document
 
     return (await order_document(engine, order_id))[1]

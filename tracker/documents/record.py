@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.config import Settings, load_settings
+from tracker.documents.order import document_env
+from tracker.documents.printed import GRADE, cn_date
+from tracker.documents.printer import print_html
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.orders_pdf import document_env
-from tracker.printed import GRADE, cn_date
-from tracker.printer import print_html
 from tracker.service.record import InspectionRecord, inspection_record
 from tracker.stats.labels import MODE_NAMES
 from tracker.store.db import read_only

@@ -25,7 +25,7 @@ from tracker.store.db import drop_lease, take_lease
 from tracker.store.job_runs import record_run
 from tracker.store.retention import Retention, prune
 
-log = logging.getLogger("tracker.scheduler")
+log = logging.getLogger("tracker.entry.scheduler")
 LEASE = "scheduler"
 
 

@@ -14,12 +14,12 @@ import uvicorn
 from tracker.checklists import load_catalog
 from tracker.clock import SystemClock
 from tracker.config import Settings
+from tracker.entry.scheduler import run_scheduler
+from tracker.events.relay import ensure_streams, run_relay
 from tracker.handlers import start_broker
 from tracker.logs import setup_logging, through_the_root
 from tracker.mail.sender import run_mailer
 from tracker.metrics import ROLE, serve_role_metrics
-from tracker.relay import ensure_streams, run_relay
-from tracker.scheduler import run_scheduler
 from tracker.service.context import Context
 from tracker.store.db import make_engine
 from tracker.web.access_log import keep_tokens_out_of_the_log

@@ -3,7 +3,7 @@ during the visit (当场整改), by the day of the inspection, with its order, e
 
 A defect fixed during the visit is a general hazard by definition (small, fixed at once on discovery); it is
 listed with 是否当场整改 = 是, what was done as its measure, and no deadline. A hazard's required measure is derived
-from its grade as the order derives it (tracker.orders_pdf.required_measure); its basis is printed as the order
+from its grade as the order derives it (tracker.documents.order.required_measure); its basis is printed as the order
 prints it."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
+from tracker.documents.order import required_measure
+from tracker.documents.printed import GRADE, cn_date, printed_basis
+from tracker.documents.spreadsheets import append_row
 from tracker.domain.actions import words
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.orders_pdf import required_measure
-from tracker.printed import GRADE, cn_date, printed_basis
-from tracker.spreadsheets import append_row
 from tracker.stats.periods import Period
 from tracker.store.db import read
 from tracker.store.tables import (

@@ -96,8 +96,8 @@ def require_schema(settings: Settings) -> None:
 
 
 def _role(main, *args) -> None:
-    from tracker import roles
     from tracker.checklists import ChecklistInvalid
+    from tracker.entry import roles
 
     try:
         roles.run(lambda stop: main(*args[:1], stop, *args[1:]), role=main.__name__)
@@ -159,8 +159,8 @@ def deadletters_list(
     every: bool = typer.Option(False, "--all", help="Also those already sent again"), data: Data = None
 ) -> None:
     """The events a consumer gave up on, oldest first, with the reason."""
-    from tracker import deadletters
     from tracker.domain.calendar import LOCAL_TZ
+    from tracker.service import deadletters
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
@@ -195,7 +195,7 @@ def deadletters_replay(
 ) -> None:
     """Publish dead letters' events again, once their cause is fixed: the consumer that gave up runs them, the
     others skip what they handled already."""
-    from tracker import deadletters
+    from tracker.service import deadletters
     from tracker.store.db import make_engine
 
     if bool(ids) == every:
@@ -229,7 +229,7 @@ def deadletters_replay(
 @app.command()
 def web(data: Data = None, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the pages and the JSON API."""
-    from tracker import roles
+    from tracker.entry import roles
 
     _role(roles.web, settings_for(data), host, port)
 
@@ -237,7 +237,7 @@ def web(data: Data = None, host: str = "127.0.0.1", port: int = 8000) -> None:
 @app.command()
 def worker(data: Data = None) -> None:
     """Run the event handlers on durable JetStream consumers."""
-    from tracker import roles
+    from tracker.entry import roles
 
     _role(roles.worker, settings_for(data))
 
@@ -245,7 +245,7 @@ def worker(data: Data = None) -> None:
 @app.command()
 def relay(data: Data = None) -> None:
     """Publish committed outbox rows to JetStream."""
-    from tracker import roles
+    from tracker.entry import roles
 
     _role(roles.relay, settings_for(data))
 
@@ -253,7 +253,7 @@ def relay(data: Data = None) -> None:
 @app.command()
 def scheduler(data: Data = None) -> None:
     """Run the reminder and escalation sweeps (one active at a time, by lease)."""
-    from tracker import roles
+    from tracker.entry import roles
 
     _role(roles.scheduler, settings_for(data))
 
@@ -261,7 +261,7 @@ def scheduler(data: Data = None) -> None:
 @app.command()
 def mailer(data: Data = None) -> None:
     """Deliver queued mail with retry and backoff."""
-    from tracker import roles
+    from tracker.entry import roles
 
     _role(roles.mailer, settings_for(data))
 
@@ -269,7 +269,7 @@ def mailer(data: Data = None) -> None:
 @app.command()
 def sink(data: Data = None, host: str = "127.0.0.1", port: int = 2525) -> None:
     """A local SMTP server keeping every message as an .eml file in <data>/mail."""
-    from tracker import roles
+    from tracker.entry import roles
 
     _role(roles.sink, settings_for(data), host, port)
 
@@ -281,7 +281,7 @@ def up(
     port: int = typer.Option(8000, "--port", help="Port of the web pages and API"),
 ) -> None:
     """Start everything on this machine: nats-server, SQLite, mail sink and every role."""
-    from tracker.supervisor import Supervisor, pick_port, port_free, secret_key
+    from tracker.entry.supervisor import Supervisor, pick_port, port_free, secret_key
 
     settings = settings_for(data)
     if not port_free(port):
@@ -321,7 +321,7 @@ def up(
   database        {settings.db_url}
   logs            {settings.data_dir / "logs"}""")
     if demo:
-        from tracker.demo import demo_logins
+        from tracker.entry.demo import demo_logins
 
         typer.echo("demo data loaded." if seeded else "database has data already; demo data not loaded.")
         typer.echo("\ndemo logins / 演示账号 (login opens → page):")
@@ -359,7 +359,7 @@ def _upgrade(settings: Settings) -> None:
 
 async def _seed(settings: Settings) -> bool:
     from tracker.checklists import load_catalog
-    from tracker.demo import seed
+    from tracker.entry.demo import seed
     from tracker.store.db import make_engine
 
     engine = make_engine(settings.db_url)
@@ -507,8 +507,8 @@ def report(
 ) -> None:
     """The monthly report (summary, charts, breakdowns, overdue and major hazards), as the dashboard shows it; or,
     with --ledger, the hazard ledger of the inspections made from --from to --to (both days included)."""
-    from tracker import reports
     from tracker.checklists import load_catalog
+    from tracker.documents import reports
     from tracker.stats.periods import Period
     from tracker.stats.query import Filter
     from tracker.store.db import make_engine
@@ -553,8 +553,8 @@ def report(
 def _ledger(
     first: str | None, last: str | None, town: str | None, out: Path | None, data: Path | None
 ) -> None:
-    from tracker import ledger
     from tracker.checklists import load_catalog
+    from tracker.documents import ledger
     from tracker.stats.periods import Period
     from tracker.store.db import make_engine
 
@@ -588,8 +588,8 @@ def _ledger(
 def facilities_import(file: Path, data: Data = None) -> None:
     """Import facilities from CSV (code,name,type,town,head_name,head_email[,ownership,sector]); bad rows are
     reported by line. Ownership and sector left out take the defaults of the facility's type."""
-    from tracker.admin import import_facilities
     from tracker.checklists import load_catalog
+    from tracker.service.admin import import_facilities
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
@@ -630,7 +630,7 @@ def _new_password(from_stdin: bool) -> str:
 
 
 def _admin_task(data: Path | None, task: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run one of tracker.admin's tasks against the database; a refusal ends the command with its reason."""
+    """Run one of tracker.service.admin's tasks against the database; a refusal ends the command with its reason."""
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
@@ -670,7 +670,7 @@ def users_add(
     data: Data = None,
 ) -> None:
     """Add a person who logs in; the password is asked for, or read from stdin."""
-    from tracker.admin import add_user
+    from tracker.service.admin import add_user
 
     password = _new_password(password_stdin)
     user_id = _admin_task(
@@ -694,7 +694,7 @@ def users_add(
 @users_app.command("passwd")
 def users_passwd(username: str, password_stdin: PasswordStdin = False, data: Data = None) -> None:
     """Give a person a new password; every session they had ends at once."""
-    from tracker.admin import set_password
+    from tracker.service.admin import set_password
 
     password = _new_password(password_stdin)
     ended = _admin_task(data, lambda engine: set_password(engine, username, password))
@@ -704,7 +704,7 @@ def users_passwd(username: str, password_stdin: PasswordStdin = False, data: Dat
 @users_app.command("deactivate")
 def users_deactivate(username: str, data: Data = None) -> None:
     """Stop a person from logging in; every session they had ends at once."""
-    from tracker.admin import deactivate_user
+    from tracker.service.admin import deactivate_user
 
     ended = _admin_task(data, lambda engine: deactivate_user(engine, username))
     typer.echo(f"user {username} deactivated; {ended} session(s) ended")
@@ -714,7 +714,7 @@ def users_deactivate(username: str, data: Data = None) -> None:
 def calendar_load(file: Path, data: Data = None) -> None:
     """Load a year's official holiday schedule (YAML or JSON: year, holidays, workdays); it then takes precedence,
     and the estimated deadlines over that year are counted again (moved only later, the facilities mailed)."""
-    from tracker.admin import load_calendar_year
+    from tracker.service.admin import load_calendar_year
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
@@ -1116,7 +1116,7 @@ def users_set(
     data: Data = None,
 ) -> None:
     """Change what is recorded of a person: their name, enforcement warrant number (执法证号), sectors."""
-    from tracker.admin import set_name, set_sectors, set_warrant_no
+    from tracker.service.admin import set_name, set_sectors, set_warrant_no
 
     if warrant_no is None and not sector and name is None:
         typer.secho("nothing to change: give --name, --warrant-no and/or --sector", fg="red", err=True)
@@ -1142,7 +1142,7 @@ def facilities_set(
     data: Data = None,
 ) -> None:
     """Change who runs a facility or its sector; later escalations follow the new ladder."""
-    from tracker.admin import set_facility
+    from tracker.service.admin import set_facility
 
     _admin_task(data, lambda engine: set_facility(engine, code, ownership=ownership, sector=sector))
     typer.echo(f"facility {code}: updated")

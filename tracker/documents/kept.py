@@ -1,13 +1,13 @@
 """The order's PDF printed once and kept (table order_documents), served again by every send, retry and download.
 
-A kept document carries the fingerprint of everything it prints (tracker.orders_pdf.fingerprint: the findings'
+A kept document carries the fingerprint of everything it prints (tracker.documents.order.fingerprint: the findings'
 grades, measures and deadlines, the facility, the crew and their warrant numbers, the referrals, the number and
 issuer, the template). Whoever needs it reads the order's printed matter (a few queries, shared by a whole batch)
 and compares: while the fingerprint matches, the kept PDF is served; once it differs (an extension moved a
 deadline, a regrade, a facility renamed, a new template) the document is printed again and kept in its place. So
 what is served is always what the order says now, and printed only when that changed.
 
-Printing happens outside any transaction, in a printer process (tracker.printer); two callers in one process that
+Printing happens outside any transaction, in a printer process (tracker.documents.printer); two callers in one process that
 need the same document at once share one printing.
 """
 
@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.config import Settings, load_settings
-from tracker.orders_pdf import OrderMissing, fingerprint, load_orders, printed, render_html
-from tracker.printer import print_html
+from tracker.documents.order import OrderMissing, fingerprint, load_orders, printed, render_html
+from tracker.documents.printer import print_html
 from tracker.store.db import is_sqlite, read_only
 from tracker.store.tables import order_documents
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.config import load_settings
+from tracker.documents.spreadsheets import append_row
 from tracker.domain.time import LOCAL_TZ, local_day, shown
 from tracker.service import record
-from tracker.spreadsheets import append_row
 from tracker.stats import charts, daybook
 from tracker.stats import query as q
 from tracker.stats.board import Board
@@ -32,7 +32,7 @@ from tracker.stats.labels import (
 from tracker.stats.periods import Period
 from tracker.store.db import read_together
 
-TEMPLATES = Path(__file__).parent / "web" / "templates"
+TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")
 TABLE_METRICS = (
     "found",
