@@ -40,6 +40,7 @@ from tracker.store.tables import (
     history,
     photo_links,
     photos,
+    supervisions,
     users,
 )
 from tracker.web.auth import COOKIE, context, current_actor, login
@@ -289,12 +290,9 @@ async def create_inspection(
         Notices(ctx.policy, ctx.settings.bureau_name, ctx.settings.supervision_prefix),
     )
     async with read_only(ctx.engine) as conn:
-        views = [
-            await finding_view(
-                conn, fid, ctx.clock.now(), with_history=False, prefix=ctx.settings.supervision_prefix
-            )
-            for fid in reported.finding_ids
-        ]
+        views = await new_finding_views(
+            conn, reported.finding_ids, ctx.clock.now(), ctx.settings.supervision_prefix
+        )
         record = await inspection_record(conn, reported.inspection_id)
     return JSONResponse(
         status_code=201 if reported.created else 200,
@@ -647,6 +645,29 @@ async def finding_view(
         view["photos"] = [{"id": p.photo_id, "stage": p.stage, "content_type": p.content_type} for p in links]
         view["actions"] = (await actions_of(conn, [finding_id])).get(finding_id, [])
     return view
+
+
+async def new_finding_views(
+    conn: AsyncConnection, finding_ids: list[int], now: datetime, prefix: str
+) -> list[dict[str, Any]]:
+    """The findings an inspection just reported, as finding_view shows them without history, in two queries
+    rather than two per finding: only a major hazard under supervision has more to read."""
+    rows = {
+        f.id: f for f in (await conn.execute(select(findings).where(findings.c.id.in_(finding_ids)))).all()
+    }
+    supervised = set(
+        (
+            await conn.execute(
+                select(supervisions.c.finding_id).where(supervisions.c.finding_id.in_(finding_ids))
+            )
+        ).scalars()
+    )
+    views = []
+    for fid in finding_ids:
+        view = _view(rows[fid], now)
+        view["supervision"] = await supervision_view(conn, fid, prefix) if fid in supervised else None
+        views.append(view)
+    return views
 
 
 def _view(f: Any, now: datetime) -> dict[str, Any]:
