@@ -65,9 +65,13 @@ def context(**changes: object) -> dict:
 
 # The 复查 mails list findings of many facilities to the bureau's people: their own test below.
 REVIEW_KINDS = ("review_reminder", "review_escalation")
+# So do the reminders of expiring certificates (tracker.service.certificates): their own test too.
+CERTIFICATE_KINDS = ("certificate_due", "certificate_due_staff")
 
 
-@pytest.mark.parametrize("kind", sorted(set(KINDS) - TO_FACILITY - set(REVIEW_KINDS)))
+@pytest.mark.parametrize(
+    "kind", sorted(set(KINDS) - TO_FACILITY - set(REVIEW_KINDS) - set(CERTIFICATE_KINDS))
+)
 def test_it_renders_every_kind_for_staff_in_both_languages(kind: str):
     message = render(kind, **context())
     assert message.subject and "\n" not in message.subject
@@ -79,7 +83,7 @@ def test_it_renders_every_kind_for_staff_in_both_languages(kind: str):
 LINK = "https://t.example/orders/1?token=abc"
 
 
-@pytest.mark.parametrize("kind", sorted(TO_FACILITY))
+@pytest.mark.parametrize("kind", sorted(TO_FACILITY - set(CERTIFICATE_KINDS)))
 def test_a_facility_reads_its_mail_in_chinese_only_with_no_internal_code(kind: str):
     moved = {"finding": finding(), "before": date(2027, 1, 11), "after": date(2027, 1, 18), "link": LINK}
     # A 催办 lists the hazards due soon at the same unit too: those read in the facility's words as well.
@@ -282,7 +286,7 @@ def test_the_order_names_its_attachment_and_how_to_ask_for_more_time():
         assert "申请延期整改" in text and "工作日天数和理由" in text
 
 
-@pytest.mark.parametrize("kind", sorted(set(KINDS) - set(REVIEW_KINDS)))
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - set(REVIEW_KINDS) - set(CERTIFICATE_KINDS)))
 def test_every_mail_is_one_column_a_phone_shows_whole_with_no_internal_number(kind: str):
     message = render(kind, **context(findings=[finding(link="https://t.example/findings/7")]))
     assert "max-width:600px" in message.html and 'name="viewport"' in message.html
@@ -310,3 +314,43 @@ def test_the_review_mails_link_each_finding_without_showing_its_number(kind: str
     message = render(kind, rows=rows, level=1, base_url="https://t.example")
     assert 'href="https://t.example/findings/7"' in message.html
     assert "#7" not in re.sub(r"<[^>]*>", "", message.html) and "<table" not in message.html
+
+
+def certificate_rows() -> list[dict]:
+    return [
+        {
+            "id": 3,
+            "facility_id": 1,
+            "facility_name": "启东市中心敬老院",
+            "facility_code": "QD001",
+            "kind_zh": "电梯定期检验（下次检验日期）",
+            "kind_en": "Lift periodic inspection",
+            "label": "1号梯",
+            "number": "3106-2019-0012",
+            "expires_on": date(2027, 1, 18),
+            "days_left": 7,
+        }
+    ]
+
+
+def test_a_facility_is_reminded_of_its_certificates_in_chinese_only():
+    message = render("certificate_due", rows=certificate_rows(), days=7, base_url="https://t.example")
+    assert message.subject == "【证照到期提醒】1 项证照或检验将于 7 日内到期"
+    link = "https://t.example/facilities/1/certificates"
+    for text in (message.subject, message.text, re.sub(r"<[^>]*>", "", message.html)):
+        assert not re.search(r"[A-Za-z]{3,}", text.replace(link, ""))
+    assert "1号梯" in message.text and "2027年1月18日" in message.text and "还剩 7 天" in message.text
+    assert (
+        'lang="en"' not in message.html and "<table" not in message.html and "max-width:600px" in message.html
+    )
+
+
+def test_the_section_is_reminded_of_certificates_in_both_languages():
+    message = render("certificate_due_staff", rows=certificate_rows(), days=30, base_url="https://t.example")
+    assert "\n" not in message.subject and "expire within 30 days" in message.subject
+    assert "启东市中心敬老院" in message.text and "Lift periodic inspection" in message.text
+    assert "2027-01-18" in message.text
+    assert 'href="https://t.example/facilities/1/certificates"' in message.html
+    assert (
+        message.html.index('lang="zh-CN"') < message.html.index('lang="en"') and "<table" not in message.html
+    )

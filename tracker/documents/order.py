@@ -260,6 +260,8 @@ def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
         "issuer": settings.bureau_name,
         "facility": doc.facility,
         "self_reported": doc.inspection.mode == "self",
+        # A lapse on the facility's register of certificates: nobody visited, nobody signs as inspector.
+        "from_register": doc.inspection.mode == "register",
         "onsite": cn_date(onsite_day(doc.inspection)),
         "inspectors": doc.inspectors,
         "authority": AUTHORITY,

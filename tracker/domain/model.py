@@ -52,6 +52,9 @@ class Mode(StrEnum):
     ROUTINE = "routine"
     SELF = "self"
     SPECIAL = "special"
+    # 证照到期: a certificate on the facility's register lapsed (tracker.service.certificates); nobody visited, and
+    # no person picks it on a form.
+    REGISTER = "register"
 
 
 # Who may look at everything the bureau oversees.

@@ -42,6 +42,9 @@ calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=Tru
 checklists_app = typer.Typer(help="The checklists in checklists/*.yaml.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 stats_app = typer.Typer(help="The dashboard's day book.", no_args_is_help=True)
+certificates_app = typer.Typer(
+    help="Each facility's register of what expires (证照台账).", no_args_is_help=True
+)
 deadletters_app = typer.Typer(
     help="Events a consumer gave up on, and sending them again.", no_args_is_help=True
 )
@@ -55,6 +58,7 @@ for sub, name in (
     (demo_app, "demo"),
     (stats_app, "stats"),
     (deadletters_app, "deadletters"),
+    (certificates_app, "certificates"),
 ):
     app.add_typer(sub, name=name)
 
@@ -1146,3 +1150,37 @@ def facilities_set(
 
     _admin_task(data, lambda engine: set_facility(engine, code, ownership=ownership, sector=sector))
     typer.echo(f"facility {code}: updated")
+
+
+@certificates_app.command("import")
+def certificates_import(file: Path, data: Data = None) -> None:
+    """Import register entries from CSV (facility,kind,label,number,expires_on; the facility by its code, the date
+    YYYY-MM-DD). An entry of the same facility, kind and label is updated. One faulty line and nothing is
+    imported: every fault is printed with its line."""
+    from tracker.service.certificates import ImportRejected, import_csv
+    from tracker.store.db import make_engine
+
+    settings = settings_for(data)
+    require_schema(settings)
+    catalog = _catalog_or_exit()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        typer.secho(f"{file}: cannot read it as UTF-8 text: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+    async def main():
+        engine = make_engine(settings.db_url)
+        try:
+            return await import_csv(engine, catalog, text, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    try:
+        done = asyncio.run(main())
+    except ImportRejected as rejected:
+        for problem in rejected.problems:
+            typer.secho(f"{file}: {problem}", fg="red", err=True)
+        typer.secho(f"nothing imported: {len(rejected.problems)} faulty line(s)", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{done.added} added, {done.changed} changed, {done.unchanged} unchanged")

@@ -13,8 +13,10 @@ from tracker.checklists import Catalog
 from tracker.domain.model import Actor, Role, Sector
 from tracker.domain.policy import PolicySettings
 from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
+from tracker.domain.time import local_day
 from tracker.passwords import hash_password
 from tracker.service import supervision
+from tracker.service.certificates import import_csv
 from tracker.service.loop import issue_order, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
 from tracker.store.tables import facilities, supervisions, user_sectors, users
@@ -271,7 +273,28 @@ async def seed(
                     policy,
                     when + timedelta(days=5),
                 )
+    await _certificates(engine, catalog, now)
     return True
+
+
+async def _certificates(engine: AsyncEngine, catalog: Catalog, now: datetime) -> None:
+    """A few register entries (tracker.service.certificates): the central home's lift expires within the week."""
+    today = local_day(now)
+
+    def on(days: int) -> str:
+        return (today + timedelta(days=days)).isoformat()
+
+    lines = [
+        "facility,kind,label,number,expires_on",
+        f"QD001,lift_inspection,1号梯,3106-2019-0012,{on(5)}",
+        f"QD001,lift_inspection,2号梯,3106-2019-0013,{on(190)}",
+        f"QD001,food_licence,中心食堂,JY33206810012345,{on(24)}",
+        f"QD001,health_certificate,{SURNAMES[2]}秀英,,{on(75)}",
+        f"QD001,fire_system_test,综合楼,,{on(140)}",
+        f"QD001,control_room_operator,{SURNAMES[0]}海燕,4113000123,{on(400)}",
+        f"QD002,boiler_inspection,1号锅炉,2110-2020-0031,{on(60)}",
+    ]
+    await import_csv(engine, catalog, "\n".join(lines) + "\n", now)
 
 
 async def _walk_major(

@@ -14,8 +14,10 @@ from datetime import UTC, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tracker.metrics import scheduler_metrics
+from tracker.service.certificates import sweep_certificates
 from tracker.service.context import Context
 from tracker.service.photos import remove_unlinked
+from tracker.service.reporting import Notices
 from tracker.service.review_sweep import review_sweep
 from tracker.service.supervision_sweep import sweep_supervisions
 from tracker.service.sweep import sweep
@@ -76,12 +78,13 @@ class LeasedJobs:
         await self._run("sweep", self._sweeps)
 
     async def _sweeps(self) -> dict[str, int]:
-        # Three sweeps over three kinds of deadline; one failing must not hold the others back.
+        # Four sweeps over four kinds of deadline; one failing must not hold the others back.
         counts: dict[str, int] = {}
         for name, run in (
             ("sweep", self._deadlines),
             ("review sweep", self._reviews),
             ("supervision sweep", self._supervisions),
+            ("certificate sweep", self._certificates),
         ):
             try:
                 counts.update(await run())
@@ -114,6 +117,22 @@ class LeasedJobs:
             "supervision_escalated": len(majors.escalated),
             "progress_late": len(majors.progress_late),
             "supervision_mails": majors.mails,
+        }
+
+    async def _certificates(self) -> dict[str, int]:
+        """The facilities' registers of what expires (tracker.service.certificates)."""
+        settings = self.ctx.settings
+        done = await sweep_certificates(
+            self.ctx.engine,
+            self.ctx.catalog,
+            self.ctx.clock.now(),
+            settings.base_url,
+            Notices(self.ctx.policy, settings.bureau_name, settings.supervision_prefix),
+        )
+        return {
+            "certificates_reminded": len(done.reminded),
+            "certificates_lapsed": len(done.lapsed),
+            "certificate_mails": done.mails,
         }
 
     async def digest_job(self) -> None:

@@ -40,6 +40,8 @@ KINDS = (
     "supervision_due",
     "supervision_step",
     "upward_filing",
+    "certificate_due",
+    "certificate_due_staff",
 )
 
 
@@ -96,7 +98,17 @@ _env.filters["cn_date"] = cn_date
 _env.filters["day"] = _day
 # Mails read by the facility: Chinese only, as on the order; an estimated deadline is given as the date alone.
 TO_FACILITY = frozenset(
-    {"order", "reminder", "urge", "rejection", "closure", "extension_decision", "regrade", "deadline_moved"}
+    {
+        "order",
+        "reminder",
+        "urge",
+        "rejection",
+        "closure",
+        "extension_decision",
+        "regrade",
+        "deadline_moved",
+        "certificate_due",
+    }
 )
 
 

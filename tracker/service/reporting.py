@@ -110,6 +110,23 @@ async def report_inspection(
         return existing
 
 
+async def report_within(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    actor: Actor,
+    data: InspectionInput,
+    now: datetime,
+    notices: Notices | None = None,
+) -> Reported:
+    """report_inspection in the caller's transaction, for a step that raises findings together with its own
+    change (a lapsed certificate's claim, tracker.service.certificates): the same checks, rows and events."""
+    facility, mode = await _authorized(conn, actor, data)
+    existing = await _existing(conn, actor, data)
+    if existing is not None:
+        return existing
+    return await _record(conn, catalog, actor, data, facility, mode, now, notices or Notices())
+
+
 async def check_inspection(
     engine: AsyncEngine, catalog: Catalog, actor: Actor, data: InspectionInput, now: datetime
 ) -> None:
@@ -461,4 +478,5 @@ __all__ = [
     "check_inspection",
     "default_grade",
     "report_inspection",
+    "report_within",
 ]

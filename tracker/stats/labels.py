@@ -36,6 +36,7 @@ MODE_NAMES = {
     "routine": ("日常检查", "Routine"),
     "self": ("自查自纠", "Self-inspection"),
     "special": ("专项检查", "Special campaign"),
+    "register": ("证照到期", "Certificate lapsed"),
 }
 STATUS_NAMES = {
     "reported": ("已上报", "Reported"),

@@ -795,3 +795,24 @@ upward_filings = Table(
     Column("filed_at", UTCDateTime, nullable=False),
     Column("recipients", JSON, nullable=False),
 )
+
+# Each facility's register of what expires (tracker.service.certificates, migration 0035): one row per (kind, label),
+# e.g. the lift 1号梯's periodic inspection or one cook's health certificate. `stage` is how far its sweep has gone
+# for the current expiry date (0 nothing yet, 1 the 30-day reminder, 2 the 7-day one, 3 lapsed and its finding
+# raised, `finding_id`); a new date sets it back to 0.
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("facility_id", ForeignKey("facilities.id"), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("number", String(60), nullable=False, server_default=""),
+    Column("expires_on", Date, nullable=False),
+    Column("stage", Integer, nullable=False, server_default="0"),
+    Column("finding_id", ForeignKey("findings.id")),
+    Column("updated_by", ForeignKey("users.id")),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("facility_id", "kind", "label"),
+    Index("ix_certificates_stage_expires_on", "stage", "expires_on"),
+)
