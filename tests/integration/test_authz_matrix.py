@@ -22,7 +22,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from tracker.service.context import Context
 from tracker.service.loop import issue_order
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade_async
-from tracker.store.tables import extension_requests, facilities, mail
+from tracker.store.tables import certificates, extension_requests, facilities, mail
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, CSRF_HEADER, csrf_token
 
@@ -120,6 +120,10 @@ GET    /dashboard/findings                                         401        40
 GET    /dashboard/export.xlsx                                      401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/ledger.xlsx                                      401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/report.pdf                                       401        401          403          403            200/200/403   200            200          200
+GET    /certificates                                               401        401          200          303            200           200            200          200
+GET    /facilities/{facility_id}/certificates                      401        401          200          200/404/404    200/200/404   200            200          200
+POST   /facilities/{facility_id}/certificates                      401        401          403          303/404/404    403/403/404   403            403          403
+POST   /facilities/{facility_id}/certificates/{entry_id}/delete    401        401          403          303/404/404    403/403/404   403            403          403
 GET    /admin/mail                                                 401        401          403          403            403           403            403          200
 GET    /admin/mail/{name}                                          401        401          403          403            403           403            403          200
 """
@@ -220,6 +224,7 @@ class Place:
     downgrade_finding: int = 0
     photo_id: str = ""
     order_token: str = ""
+    certificate_id: int = 0
 
 
 @dataclass
@@ -399,6 +404,19 @@ async def _seed(world: World) -> None:
                             extension_requests.c.finding_id == place.asked_finding
                         )
                     )
+            async with engine.begin() as conn:
+                for place in world.places.values():
+                    place.certificate_id = (
+                        await conn.execute(
+                            certificates.insert().values(
+                                facility_id=place.facility_id,
+                                kind="lift_inspection",
+                                label="1号梯",
+                                expires_on=date(2030, 1, 31),
+                                updated_at=datetime.now(UTC),
+                            )
+                        )
+                    ).inserted_primary_key[0]
             for role, username in USERNAMES.items():
                 client.cookies.clear()
                 world.cookie[role] = await _login_cookie(client, username)
@@ -605,6 +623,17 @@ REQUESTS: dict[Key, Build] = {
     ("GET", "/dashboard/report.pdf"): lambda w, p, c: Call(
         "/dashboard/report.pdf", params={"month": _month(), "town": p.town}
     ),
+    ("GET", "/certificates"): lambda w, p, c: Call("/certificates"),
+    ("GET", "/facilities/{facility_id}/certificates"): lambda w, p, c: Call(
+        f"/facilities/{p.facility_id}/certificates"
+    ),
+    ("POST", "/facilities/{facility_id}/certificates"): lambda w, p, c: Call(
+        f"/facilities/{p.facility_id}/certificates",
+        data={"kind": "health_certificate", "label": "张三", "number": "", "expires_on": "2030-06-30"},
+    ),
+    ("POST", "/facilities/{facility_id}/certificates/{entry_id}/delete"): lambda w, p, c: Call(
+        f"/facilities/{p.facility_id}/certificates/{p.certificate_id}/delete", data={}
+    ),
     ("GET", "/admin/mail"): lambda w, p, c: Call("/admin/mail"),
     ("GET", "/admin/mail/{name}"): lambda w, p, c: Call(f"/admin/mail/{w.mail_name}"),
 }
@@ -637,6 +666,7 @@ TARGET_FREE = {
     ("GET", "/api/inspectors"),
     ("POST", "/api/photos"),
     ("GET", "/my"),
+    ("GET", "/certificates"),
     ("GET", "/self-report"),
     ("POST", "/self-report"),
     ("GET", "/admin/mail"),
