@@ -16,6 +16,7 @@ from tests.integration.test_order_pages import Browser
 from tests.support import NatsServer, SmtpRecorder
 from tests.support.stack import Stack, add_facility, make_stack
 from tracker.clock import FixedClock
+from tracker.documents.order import load_order, render_html
 from tracker.service.certificates import ImportRejected, import_csv, sweep_certificates
 from tracker.service.reporting import Notices
 from tracker.store.tables import certificates, findings, inspections, mail, orders
@@ -223,6 +224,10 @@ async def test_an_expiry_raises_one_finding_and_one_order_once_however_often_the
     assert (row.item_code, row.mode, row.facility_id) == ("SE-REG-01", "register", 1)
     assert "1号梯" in row.description and "2026-12-15" in row.description
     assert row.order_id is not None
+    # The order says the register was checked; nobody visited, so no inspector is named or signs.
+    async with stack.engine.connect() as conn:
+        printed = render_html(await load_order(conn, row.order_id), stack.settings)
+    assert "本局核查你单位证照台账" in printed and "检查人员" not in printed
     # The facility head is served the order by mail, as for any finding.
     await stack.wait_for(
         lambda: [

@@ -446,6 +446,8 @@ def escalate(
 ) -> None:
     """Run one reminder and escalation sweep as of any moment."""
     from tracker.domain.policy import PolicySettings
+    from tracker.service.certificates import sweep_certificates
+    from tracker.service.reporting import Notices
     from tracker.service.review_sweep import review_sweep
     from tracker.service.supervision_sweep import sweep_supervisions
     from tracker.service.sweep import sweep
@@ -453,6 +455,7 @@ def escalate(
 
     settings = settings_for(data)
     require_schema(settings)
+    catalog = _catalog_or_exit()
     moment = _parse_time(as_of) if as_of else datetime.now(UTC)
 
     async def main() -> None:
@@ -466,6 +469,14 @@ def escalate(
                 moment,
                 settings.base_url,
                 settings.supervision_prefix,
+                dry_run=dry_run,
+            )
+            registers = await sweep_certificates(
+                engine,
+                catalog,
+                moment,
+                settings.base_url,
+                Notices(PolicySettings(), settings.bureau_name, settings.supervision_prefix),
                 dry_run=dry_run,
             )
         finally:
@@ -484,6 +495,10 @@ def escalate(
         typer.echo(
             f"重大事故隐患 stages: {len(majors.reminded)} reminder(s) {verb}, {len(majors.escalated)} escalation(s) "
             f"{verb}, {len(majors.progress_late)} progress report(s) late"
+        )
+        typer.echo(
+            f"证照台账 (certificates): {len(registers.reminded)} reminder(s) {verb}, "
+            f"{len(registers.lapsed)} lapse(s) {verb}"
         )
 
     asyncio.run(main())

@@ -352,7 +352,8 @@ async def list_findings(
     facility_id: FacilityFilter = None,
     overdue: bool = False,
     # mode=self: the hazards facilities reported themselves, which no bureau order carries.
-    mode: Literal["unannounced", "covert", "routine", "self", "special"] | None = None,
+    # mode=register: those raised when a certificate on a facility's register lapsed (tracker.service.certificates).
+    mode: Literal["unannounced", "covert", "routine", "self", "special", "register"] | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
