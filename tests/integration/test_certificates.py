@@ -240,3 +240,9 @@ async def test_an_expiry_raises_one_finding_and_one_order_once_however_often_the
     for day in (lapsed_day, lapsed_day + timedelta(days=1), lapsed_day + timedelta(days=30)):
         assert (await sweep(stack, day)).lapsed == []
     assert await counted(stack) == (1, 1, 1)
+
+    # A date changed and changed back lapses as the same finding, not a second one.
+    await import_csv(stack.engine, stack.catalog, GOOD.replace("2026-12-15", "2027-12-15"), T0)
+    await import_csv(stack.engine, stack.catalog, GOOD, T0)
+    assert (await sweep(stack, lapsed_day + timedelta(days=31))).lapsed == [(entry_id, finding_id)]
+    assert await counted(stack) == (1, 1, 1)

@@ -34,7 +34,7 @@ from tracker.service.reporting import InspectionInput, ItemResult, Notices, repo
 from tracker.service.sectors import sector_emails, sector_people
 from tracker.store.db import insert_ignoring_duplicates, read_only
 from tracker.store.people import shown_name
-from tracker.store.tables import certificates, facilities, users
+from tracker.store.tables import certificates, facilities, findings, inspections, users
 
 log = logging.getLogger("tracker.service.certificates")
 
@@ -417,20 +417,30 @@ async def _raise(
         return None
     if not await _claim(conn, row, Stage.LAPSED):
         return None
-    reported = await report_within(
-        conn,
-        catalog,
-        actor,
-        InspectionInput(
-            facility_id=row.facility_id,
-            mode=Mode.REGISTER.value,
-            client_ref=f"certificate:{row.id}:{row.expires_on.isoformat()}",
-            items=[ItemResult(kind.item, "fail", lapse_note(kind, row))],
-        ),
-        now,
-        notices,
+    ref = f"certificate:{row.id}:{row.expires_on.isoformat()}"
+    # The same date lapsed before (it was changed and changed back): that finding stands for it, whoever raised it.
+    finding_id = await conn.scalar(
+        select(findings.c.id)
+        .join(inspections, inspections.c.id == findings.c.inspection_id)
+        .where(inspections.c.client_ref == ref)
+        .order_by(findings.c.id)
+        .limit(1)
     )
-    finding_id = reported.finding_ids[0]
+    if finding_id is None:
+        reported = await report_within(
+            conn,
+            catalog,
+            actor,
+            InspectionInput(
+                facility_id=row.facility_id,
+                mode=Mode.REGISTER.value,
+                client_ref=ref,
+                items=[ItemResult(kind.item, "fail", lapse_note(kind, row))],
+            ),
+            now,
+            notices,
+        )
+        finding_id = reported.finding_ids[0]
     await conn.execute(update(certificates).where(certificates.c.id == row.id).values(finding_id=finding_id))
     result.lapsed.append((row.id, finding_id))
     return finding_id
