@@ -806,6 +806,25 @@ def checklists_validate(directory: Path | None = typer.Argument(None)) -> None:
         f"ok: {len(catalog.categories)} checklists, {total} items, {len(catalog.rules)} rules, "
         f"{len(catalog.campaigns)} campaigns" + (f", {older} other checklist version(s)" if older else "")
     )
+    _validate_certificate_kinds(catalog, directory)
+
+
+def _validate_certificate_kinds(catalog: Catalog, directory: Path | None) -> None:
+    """The register's kinds (checklists/certificates/kinds.yaml), where the folder has them: each names an item."""
+    from tracker.checklists import ChecklistInvalid
+    from tracker.checklists.certificates import KINDS_FILE, load_kinds
+    from tracker.checklists.loader import default_directory
+
+    root = directory or default_directory()
+    if not (root / KINDS_FILE).is_file():
+        return
+    try:
+        kinds = load_kinds(catalog, root)
+    except ChecklistInvalid as error:
+        for problem in error.problems:
+            typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ok: {len(kinds)} certificate kinds, each on a checklist item")
 
 
 @checklists_app.command("show")
