@@ -15,16 +15,16 @@ import io
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.checklists.certificates import CertificateKind, load_kinds
-from tracker.domain.certificates import HORIZON_DAYS, REMIND_BEFORE, Entry, Stage, days_left, stage_due
+from tracker.domain.certificates import REMIND_BEFORE, Entry, Stage, days_left, stage_due
 from tracker.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, can_see
 from tracker.domain.time import local_day
@@ -94,9 +94,7 @@ async def register_of(engine: AsyncEngine, actor: Actor, facility_id: int) -> Re
     return Register(facility, list(rows), may_edit(actor, facility_id))
 
 
-async def _check_applies(
-    catalog: Catalog, kinds: dict[str, CertificateKind], entry: Entry, ftype: str
-) -> None:
+def _check_applies(catalog: Catalog, kinds: dict[str, CertificateKind], entry: Entry, ftype: str) -> None:
     item = catalog.item(kinds[entry.kind].item)
     if not item.applies_to(ftype):
         raise InvalidInput("kind", f"{entry.kind} ({item.code}) does not apply to a {ftype}")
@@ -156,7 +154,7 @@ async def save_entry(
         if not may_edit(actor, facility_id):
             raise NotAllowed("only the head of this facility keeps its register")
         entry = Entry.parse(kind, label, number, expires_on, frozenset(kinds))
-        await _check_applies(catalog, kinds, entry, facility.type)
+        _check_applies(catalog, kinds, entry, facility.type)
         return await _upsert(conn, facility_id, entry, actor.id, now)
 
 
@@ -225,7 +223,7 @@ async def import_csv(
                 continue
             try:
                 entry = Entry.parse(kind, label, number, expires_on, frozenset(kinds))
-                await _check_applies(catalog, kinds, entry, facility.type)
+                _check_applies(catalog, kinds, entry, facility.type)
             except InvalidInput as error:
                 problems.append(f"line {n}: {error.field}: {error}")
                 continue
@@ -319,8 +317,17 @@ async def sweep_certificates(
         )
         .join(facilities, facilities.c.id == certificates.c.facility_id)
         .where(
-            certificates.c.stage < Stage.LAPSED,
-            certificates.c.expires_on <= today + timedelta(days=HORIZON_DAYS),
+            # Only rows with a step due: one waiting for its next reminder is not read again and again.
+            or_(
+                and_(certificates.c.stage < Stage.LAPSED, certificates.c.expires_on < today),
+                *(
+                    and_(
+                        certificates.c.stage < stage,
+                        certificates.c.expires_on <= today + timedelta(days=days),
+                    )
+                    for stage, days in REMIND_BEFORE.items()
+                ),
+            )
         )
         .order_by(certificates.c.expires_on, certificates.c.id)
         .limit(None if dry_run else BATCH)
@@ -444,11 +451,6 @@ async def _raise(
     await conn.execute(update(certificates).where(certificates.c.id == row.id).values(finding_id=finding_id))
     result.lapsed.append((row.id, finding_id))
     return finding_id
-
-
-def expiring_soon(entries: list[Row[Any]], today: date) -> list[Row[Any]]:
-    """Entries due a reminder or lapsed on `today`, for a page to point out."""
-    return [e for e in entries if stage_due(e.expires_on, today) is not Stage.NONE]
 
 
 __all__ = [
