@@ -248,6 +248,26 @@ async def test_an_allowed_verification_keeps_its_photos_linked(stack: Stack, pag
     assert view["status"] == "closed" and [p["stage"] for p in view["photos"]] == ["verification"] * 2
 
 
+async def test_the_finding_page_shows_each_photo_once_the_facilitys_in_its_account(stack: Stack, page):
+    found = await upload(stack, camera_jpeg(1))
+    reported = await report(stack, "once", [found])
+    finding_id = reported.json()["findings"][0]["id"]
+    async with stack.engine.begin() as conn:
+        await issue_order(conn, reported.json()["id"], stack.policy, stack.clock.now())
+    evidence = await upload(stack, camera_jpeg(2), who="head")
+    answered = await stack.client.post(
+        f"/api/findings/{finding_id}/rectification",
+        headers=await stack.token("head"),
+        json={"note": "已清理", "photos": [evidence]},
+    )
+    assert answered.status_code == 201, answered.text
+    shown = (await (await page("inspector")).client.get(f"/findings/{finding_id}")).text
+    assert shown.count(f"/api/photos/{found}/thumbnail") == 1
+    assert shown.count(f"/api/photos/{evidence}/thumbnail") == 1
+    account = shown[shown.index('id="account"') :]
+    assert f"/api/photos/{evidence}/thumbnail" in account[: account.index("</section>")]
+
+
 # ---- what is kept of a photo --------------------------------------------------------------------------
 
 
