@@ -23,6 +23,7 @@ from tests.support.stack import (
     login_token,
     make_stack,
     prepared_engine,
+    settings_for,
 )
 from tracker.checklists import Catalog, load_catalog
 from tracker.config import Settings
@@ -385,6 +386,49 @@ async def test_the_on_site_record_is_downloadable_right_after_submission_by_who_
         anonymous = await stack.client.get(link, headers={"Accept": "text/html"})
         assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
         assert (await inspector.get("/inspections/999/record.pdf")).status_code == 404
+    finally:
+        await stack.close()
+
+
+async def test_the_order_and_record_downloads_print_the_issuer_the_app_was_given_not_the_environments(
+    database_url: str, tmp_path: Path
+) -> None:
+    given = settings_for(tmp_path, database_url, "nats://127.0.0.1:1", "smtp://127.0.0.1:1").model_copy(
+        update={"bureau_name": "海门区民政局", "order_prefix": "海民安整"}
+    )
+    stack = Stack(settings=given, engine=await prepared_engine(database_url), catalog=load_catalog())
+    try:
+        home = await add_facility(stack.engine, "F1")
+        await add_people(stack.engine, "F1")
+        actor = Actor(id=1, username="inspector", role=Role.INSPECTOR, facility_id=None, town=None)
+        order_id = await _ordered(
+            stack.engine,
+            stack.catalog,
+            actor,
+            home,
+            {"FIRE-EXIT-01": "走廊堆放杂物"},
+            LATE_DECEMBER,
+            "given-1",
+        )
+        async with stack.engine.connect() as conn:
+            inspection_id = await conn.scalar(select(orders.c.inspection_id).where(orders.c.id == order_id))
+        head = await _logged_in(stack, "head")
+
+        def words(pdf: bytes, name: str) -> str:
+            path = tmp_path / name
+            path.write_bytes(pdf)
+            done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, timeout=60, check=True)
+            return re.sub(r"\s+", "", done.stdout.decode())
+
+        order = await head.get(f"/orders/{order_id}/pdf")
+        assert order.status_code == 200 and order.headers["content-type"] == "application/pdf"
+        order_text = words(order.content, "order.pdf")
+        assert "海门区民政局" in order_text and "海民安整" in order_text
+        assert "县民政局" not in order_text.replace("海门区民政局", "")
+        record = await head.get(f"/inspections/{inspection_id}/record.pdf")
+        assert record.status_code == 200
+        record_text = words(record.content, "record.pdf")
+        assert "海门区民政局" in record_text and "县民政局" not in record_text.replace("海门区民政局", "")
     finally:
         await stack.close()
 

@@ -304,8 +304,8 @@ def render_pdf(doc: OrderDocument, settings: Settings | None = None) -> bytes:
     return html_to_pdf(render_html(doc, settings))
 
 
-async def order_pdf(engine: AsyncEngine, order_id: int) -> bytes:
+async def order_pdf(engine: AsyncEngine, order_id: int, settings: Settings | None = None) -> bytes:
     """The order's PDF as kept (tracker.documents.kept): printed once, again only when what it prints changed."""
     from tracker.documents.kept import order_document
 
-    return (await order_document(engine, order_id))[1]
+    return (await order_document(engine, order_id, settings))[1]

@@ -125,7 +125,9 @@ def render_html(record: PrintedRecord, settings: Settings | None = None) -> str:
     )
 
 
-async def record_pdf(engine: AsyncEngine, inspection_id: int, catalog: Catalog) -> bytes:
+async def record_pdf(
+    engine: AsyncEngine, inspection_id: int, catalog: Catalog, settings: Settings | None = None
+) -> bytes:
     async with read_only(engine) as conn:
         record = await load_record(conn, inspection_id, catalog)
-    return await print_html(render_html(record))
+    return await print_html(render_html(record, settings))

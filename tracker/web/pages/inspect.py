@@ -259,7 +259,7 @@ async def inspection_record_pdf(request: Request, inspection_id: PathId, actor: 
             await facility_for(conn, actor, facility_id)
         except PageError as error:
             return error_page(request, error.status_code, error.key)
-    data = await record_pdf(ctx.engine, inspection_id, ctx.catalog)
+    data = await record_pdf(ctx.engine, inspection_id, ctx.catalog, ctx.settings)
     return Response(
         data,
         media_type="application/pdf",

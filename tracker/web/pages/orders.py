@@ -334,8 +334,9 @@ async def order_pdf_download(request: Request, order_id: PathId, token: str | No
         access = await _order_access(request, order_id, token)
     except PageError as error:
         return error_page(request, error.status_code, error.key)
+    ctx = context(request)
     try:
-        data = await order_pdf(context(request).engine, access.order.id)
+        data = await order_pdf(ctx.engine, access.order.id, ctx.settings)
     except OrderMissing:
         return error_page(request, 404, "err.not_found")
     # Named by the order's number, as the facility files it; the id stays in the route only.
