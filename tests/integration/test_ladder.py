@@ -8,6 +8,7 @@ officer who must hear of none of them; `boss` is the bureau's principal lead (TR
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -116,6 +117,11 @@ def first_moment(rows: list[dict]) -> datetime:
     return max(r["next_escalation_at"] for r in rows)
 
 
+def links(text: str, finding_id: int) -> bool:
+    """A staff mail names a finding in words and links its page (no internal number in brackets)."""
+    return re.search(rf"/findings/{finding_id}\b", text) is not None
+
+
 def reads_in_its_own_words(stack: Stack, text: str, rows: list[dict]) -> bool:
     """A facility's mail names each hazard in words, never by its item code or finding number."""
     return all(
@@ -144,7 +150,7 @@ async def test_a_bureau_run_facility_goes_to_its_sections_chief_then_lead_then_t
     assert "督促" not in urge.text_body
     assert reads_in_its_own_words(stack, urge.text_body, rows) and "Please" not in urge.text_body
     [passed] = told[INSPECTOR]
-    assert passed.kind == "deadline_passed" and all(f"[{i}]" in passed.text_body for i in ids)
+    assert passed.kind == "deadline_passed" and all(links(passed.text_body, i) for i in ids)
 
     expected = [(2, {CHIEF2}), (3, {LEAD2}), (4, {BOSS})]
     for level, people in expected:
@@ -182,7 +188,7 @@ async def test_a_town_run_facility_goes_to_its_town_first_and_a_private_one_to_s
     assert set(told) == {"head-f1@example.cn", "head-p1@example.cn", INSPECTOR}
     assert all(len(messages) == 1 for messages in told.values())
     assert reads_in_its_own_words(stack, told["head-f1@example.cn"][0].text_body, town_rows)
-    assert all(f"[{r['id']}]" in told[INSPECTOR][0].text_body for r in town_rows + private_rows)
+    assert all(links(told[INSPECTOR][0].text_body, r["id"]) for r in town_rows + private_rows)
     # The sweep's event handled again (a redelivery past the handled-event record) queues nothing new.
     async with stack.engine.begin() as conn:
         payload = await conn.scalar(
@@ -198,17 +204,17 @@ async def test_a_town_run_facility_goes_to_its_town_first_and_a_private_one_to_s
     # The town hears of F1 (its step 2) and P1 (section and town together); the elderly chief of P1 only.
     assert set(told) == {TOWN, CHIEF}
     [to_town] = told[TOWN]
-    assert all(f"[{r['id']}]" in to_town.text_body for r in town_rows + private_rows)
+    assert all(links(to_town.text_body, r["id"]) for r in town_rows + private_rows)
     assert "测试敬老院 F1（汇龙镇）" in to_town.text_body and "测试敬老院 P1（汇龙镇）" in to_town.text_body
     [to_chief] = told[CHIEF]
-    assert f"[{private_rows[0]['id']}]" in to_chief.text_body
-    assert not any(f"[{r['id']}]" in to_chief.text_body for r in town_rows)
+    assert links(to_chief.text_body, private_rows[0]["id"])
+    assert not any(links(to_chief.text_body, r["id"]) for r in town_rows)
 
     level3 = await sweep(stack.engine, stack.policy, moment + timedelta(days=14))
     told = await mailed(stack, level3)
     # F1 climbs to the elderly section chief, P1 to the elderly lead; social affairs hears nothing.
     assert set(told) == {CHIEF, LEAD}
-    assert not any(f"[{r['id']}]" in told[CHIEF][0].text_body for r in private_rows)
+    assert not any(links(told[CHIEF][0].text_body, r["id"]) for r in private_rows)
 
 
 async def test_a_finding_due_both_is_escalated_without_a_reminder_and_the_facility_gets_one_mail(

@@ -84,7 +84,7 @@ async def test_the_plan_is_reminded_then_escalated_up_the_sector_one_mail_per_re
     assert sorted(m.to_addr for m in level1) == ["chief@mzj.cn", "head-f1@example.cn"]
     assert all("第1级督办" in m.text_body and "民安督〔2026〕2号" in m.text_body for m in level1)
     [to_chief] = [m for m in level1 if m.to_addr == "chief@mzj.cn"]
-    assert f"[{second}]" in to_chief.text_body and "2026-11-09" in to_chief.text_body
+    assert f"/findings/{second}" in to_chief.text_body and "2026-11-09" in to_chief.text_body
     assert (await sweep_at(stack, datetime(2026, 11, 12, 2, 0, tzinfo=UTC))).mails == 0
 
     level2 = await sweep_at(stack, datetime(2026, 11, 13, 2, 0, tzinfo=UTC))

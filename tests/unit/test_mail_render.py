@@ -3,6 +3,7 @@ facility reads Chinese only, with no item code or finding number and dates as 20
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from tracker.mail.render import KINDS, TO_FACILITY, catalogue, render
+from tracker.stats.periods import Period
 
 FACILITY = SimpleNamespace(name="启东市中心敬老院", head_name="王建国", town="汇龙镇")
 
@@ -354,3 +356,61 @@ def test_the_section_is_reminded_of_certificates_in_both_languages():
     assert (
         message.html.index('lang="zh-CN"') < message.html.index('lang="en"') and "<table" not in message.html
     )
+
+
+# What each staff mail lists beside its findings: a major hazard's steps, a week's escalations, 复查 rows.
+STAFF_LISTS: dict[str, dict] = {
+    "supervision_due": {
+        "link": None,
+        "steps": [
+            {
+                "id": 7,
+                "facility": "测试敬老院 F1",
+                "item_zh": "安全出口堵塞",
+                "notice_no": "民安督〔2026〕1号",
+                "what": "overdue",
+                "stage_zh": "治理方案",
+                "stage_en": "Remediation plan",
+                "day": date(2027, 1, 18),
+                "level": 1,
+                "link": "https://t.example/findings/7",
+            }
+        ],
+    },
+    "digest": {
+        "week": Period(date(2026, 11, 30), date(2026, 12, 7)),
+        "figures": [],
+        "town": "汇龙镇",
+        "escalated": [(7, 2, None), (8, 2, None), (9, 3, None)],
+    },
+}
+
+
+# The certificate reminder lists a register's entries, not findings (its own tests above).
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - TO_FACILITY - {"certificate_due_staff"}))
+def test_a_staff_mails_text_names_each_finding_as_its_html_does_never_by_number(kind: str):
+    site = "测试敬老院 F1（汇龙镇）"
+    rows = [
+        {
+            "id": 7,
+            "item_code": "FIRE-EXIT-01",
+            "item_zh": "安全出口堵塞",
+            "item_en": "Exit blocked",
+            "severity": "general",
+            "facility_name": "测试敬老院 F1",
+            "town": "汇龙镇",
+            "submitted_day": date(2026, 11, 2),
+            "review_day": date(2026, 11, 5),
+        }
+    ]
+    lines = [finding(site=site, level=2, link="https://t.example/findings/7")]
+    message = render(
+        kind, **context(findings=lines, rows=rows, base_url="https://t.example", **STAFF_LISTS.get(kind, {}))
+    )
+    seen = html.unescape(re.sub(r"<[^>]*>", "", message.html))
+    for text in (message.text, seen):
+        assert "[7]" not in text and not re.search(r"#\d", text), (kind, text)
+    assert "安全出口堵塞" in message.text
+    for name in (site, "测试敬老院 F1", FACILITY.name, "第2级", "第3级"):
+        if name in seen:
+            assert name in message.text, (kind, name)
