@@ -330,3 +330,39 @@ def test_a_draft_stays_with_its_inspector_on_a_shared_phone(
     expect(
         page.locator("section.walk-section[data-section='0'] fieldset.item").first.locator("textarea")
     ).to_have_value("")
+
+
+def test_marking_the_rest_no_hazard_leaves_every_answer_given_and_names_the_sections_it_filled(
+    server: Server, new_page: Callable[[], Page]
+) -> None:
+    page = new_page()
+    _walk(page, server, "E2E01", "fire", "ebike")
+    first = page.locator("section.walk-section[data-section='0'] fieldset.item")
+    second = page.locator("section.walk-section[data-section='1'] fieldset.item")
+    total, in_first, in_second = page.locator("fieldset.item").count(), first.count(), second.count()
+    hazard, fixed = first.nth(1), first.nth(2)
+    hazard.locator("label.r-fail").click()
+    hazard.locator("textarea").fill("疏散通道堆放杂物")
+    fixed.locator("label.r-fixed").click()
+    fixed.locator("textarea").fill("当场移走")
+    page.click("#next-section")
+    absent = second.nth(0)
+    absent.locator("label.r-na").click()
+    page.click("#prev-section")
+
+    page.click("#rest-pass")
+    # Only what was not answered became 无隐患; each answer given stays as it was.
+    expect(hazard.locator("input[value=fail]")).to_be_checked()
+    expect(hazard.locator("textarea")).to_have_value("疏散通道堆放杂物")
+    expect(fixed.locator("input[value=fixed]")).to_be_checked()
+    expect(absent.locator("input[value=na]")).to_be_checked()
+    expect(page.locator("#progress")).to_have_text(f"已检查 {total} / {total} · 有隐患 1")
+    assert page.locator("fieldset.item input[value=pass]:checked").count() == total - 3
+    # And it says how many, in which sections: the second was never opened.
+    expect(page.locator("#status")).to_have_text(
+        f"已将 {total - 3} 项未检查项标为无隐患：消防安全 {in_first - 2} 项、电动自行车停放充电 {in_second - 1} 项。"
+    )
+    shot(page, "34-walk-rest-pass")
+    # Pressed again, there is nothing left to mark.
+    page.click("#rest-pass")
+    expect(page.locator("#status")).to_have_text("没有未检查的项目。")

@@ -175,14 +175,22 @@
     fs.querySelector('.thumbs').appendChild(fig);
   }
 
+  /* "The rest have no hazard": only the items not answered yet, in every section; said how many, and where. */
   $('rest-pass').addEventListener('click', function () {
-    items().forEach(function (fs) {
-      if (!resultOf(fs)) {
+    var marked = 0, where = [];
+    sections.forEach(function (section) {
+      var open = items(section).filter(function (fs) { return !resultOf(fs); });
+      open.forEach(function (fs) {
         var pass = fs.querySelector('.r-pass input');
         pass.checked = true;
         pass.dispatchEvent(new Event('change'));
-      }
+      });
+      marked += open.length;
+      if (open.length) { where.push(fill(msg('rest-section'), {name: section.getAttribute('data-name'), n: open.length})); }
     });
+    if (!marked) { say(msg('rest-none')); return; }
+    say(sections.length > 1 ? fill(msg('rest-done'), {n: marked, sections: where.join(msg('list-sep'))})
+                            : fill(msg('rest-done-one'), {n: marked}));
     save();
   });
 
