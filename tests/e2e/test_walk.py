@@ -151,7 +151,8 @@ def test_a_reload_mid_walk_restores_every_answer_and_photo_and_leaving_warns(
     expect(page.locator("#done-findings .deadline")).to_contain_text("整改期限")
     expect(page.locator("#order-mail")).to_contain_text("head1@facility.example.cn")
     expect(page.locator("#order-mail")).to_contain_text("已发送至 张建国", timeout=PIPELINE_SECONDS * 1000)
-    expect(page.locator("#done-findings .deadline")).to_contain_text("个工作日）")
+    # A blocked exit is put right the same day: said so, not as "0 working days".
+    expect(page.locator("#done-findings .deadline")).to_contain_text("（当日）")
     shot(page, "32-walk-done")
     assert _findings_of(server, "E2E01") == before + 1
     href = page.locator("#done-findings a.card").first.get_attribute("href")
