@@ -367,3 +367,65 @@ def test_marking_the_rest_no_hazard_leaves_every_answer_given_and_names_the_sect
     # Pressed again, there is nothing left to mark.
     page.click("#rest-pass")
     expect(page.locator("#status")).to_have_text("没有未检查的项目。")
+
+
+def _draft_records(page: Page, age_ms: int | None = None) -> list[str]:
+    """The keys of what the phone keeps of drafts (the answers, and each photo apart); given an age, every record's
+    last save is first set that long ago, as if the phone had lain in a drawer."""
+    return page.evaluate(
+        """(age) => new Promise((resolve) => {
+        const opened = indexedDB.open('tracker-drafts', 1);
+        opened.onupgradeneeded = () => opened.result.createObjectStore('drafts', {keyPath: 'key'});
+        opened.onsuccess = () => {
+          const t = opened.result.transaction('drafts', 'readwrite'), store = t.objectStore('drafts');
+          const keys = [];
+          store.openCursor().onsuccess = (e) => {
+            const c = e.target.result;
+            if (!c) { return; }
+            keys.push(c.key);
+            if (age !== null) { c.update({...c.value, saved: Date.now() - age}); }
+            c.continue();
+          };
+          t.oncomplete = () => { opened.result.close(); resolve(keys); };
+        };
+        })""",
+        age_ms,
+    )
+
+
+def test_a_draft_says_its_age_when_restored_and_is_dropped_with_its_photos_after_seven_days(
+    server: Server, new_page: Callable[[], Page], tmp_path: Path
+) -> None:
+    photo = tmp_path / "wire.png"
+    photo.write_bytes(png(rgb=(30, 30, 160)))
+    page = new_page()
+    _walk(page, server, "E2E01", "gas")
+    total = page.locator("fieldset.item").count()
+    hazard = page.locator("fieldset.item").first
+    hazard.locator("label.r-fail").click()
+    hazard.locator("textarea").fill("燃气软管老化")
+    hazard.locator(".photo-input").set_input_files(str(photo))
+    expect(hazard.locator(".thumbs img")).to_have_count(1)
+    _eventually(page, lambda: len(_draft_records(page)) == 2, "the draft and its photo on the phone")
+    page.wait_for_timeout(500)  # the last keystroke's save (200 ms) has landed
+
+    day = 86_400_000
+    _draft_records(page, 2 * day + 3_600_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    page.wait_for_selector("#inspection[data-ready]", state="attached")
+    expect(page.locator("#draft-note")).to_be_visible()
+    expect(page.locator("#draft-text")).to_contain_text("2 天前）。草稿 7 天未修改即自动删除。")
+    expect(hazard.locator("textarea")).to_have_value("燃气软管老化")
+    expect(hazard.locator(".thumbs img")).to_have_count(1)
+    shot(page, "35-walk-draft-age")
+
+    # A week and a day untouched: gone when a page opens, the photo with it; the walk starts afresh.
+    _draft_records(page, 8 * day)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.reload()
+    page.wait_for_selector("#inspection[data-ready]", state="attached")
+    expect(page.locator("#draft-note")).to_be_hidden()
+    expect(page.locator("#progress")).to_have_text(f"已检查 0 / {total} · 有隐患 0")
+    expect(hazard.locator("textarea")).to_have_value("")
+    assert _draft_records(page) == []

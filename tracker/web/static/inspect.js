@@ -32,6 +32,13 @@
     return new Intl.DateTimeFormat('sv-SE', {timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit',
       day: '2-digit', hour: '2-digit', minute: '2-digit'}).format(date);
   }
+  function age(then) {  // how long ago, in the largest whole unit: 刚刚, 12 分钟前, 5 小时前, 3 天前
+    var minutes = Math.max(0, Math.floor((Date.now() - then) / 60000));
+    if (minutes < 1) { return msg('age-now'); }
+    if (minutes < 60) { return fill(msg('age-minutes'), {n: minutes}); }
+    if (minutes < 1440) { return fill(msg('age-hours'), {n: Math.floor(minutes / 60)}); }
+    return fill(msg('age-days'), {n: Math.floor(minutes / 1440)});
+  }
   function showOnsite() { if ($('onsite-time')) { $('onsite-time').textContent = shown(onsiteAt); } }
   function items(root) { return Array.prototype.slice.call((root || form).querySelectorAll('fieldset.item')); }
   function item(code) { return $('item-' + code); }
@@ -248,7 +255,8 @@
     });
     if ($('lone')) { $('lone').checked = !!draft.lone; }
     if ($('person-present')) { $('person-present').value = draft.present || ''; }
-    $('draft-text').textContent = fill(msg('restored'), {time: shown(new Date(draft.saved))});
+    $('draft-text').textContent = fill(msg('restored'), {time: shown(new Date(draft.saved)), age: age(draft.saved),
+                                                         days: D.keepDays});
     $('draft-note').hidden = false;
     show(draft.section || 0);
   }

@@ -30,22 +30,46 @@
      Gone once the inspection is sent. Its own database: the outbox's is never upgraded under an open page. */
   var draftTx = inStore('tracker-drafts', 'drafts', 'key');
   function photosOf(key) { return IDBKeyRange.bound(key + '#', key + '#\uffff'); }
+  /* A draft left untouched this many days is dropped when any page opens, with its photos: a walk abandoned
+     weeks ago does not come back, nor fill the phone. A photo kept without its draft goes with it. */
+  var KEEP_DAYS = 7;
+  function expire(now) {
+    if (!window.indexedDB) { return Promise.resolve(0); }
+    var before = now - KEEP_DAYS * 86400000, dropped = 0;
+    return draftTx('readwrite', function (s) {
+      var kept = {};
+      s.openCursor().onsuccess = function (e) {  // keys in order: a draft comes before its "<key>#…" photos
+        var c = e.target.result;
+        if (!c) { return; }
+        var key = String(c.key), hash = key.indexOf('#'), draft = hash < 0 ? null : kept[key.slice(0, hash)];
+        if (hash < 0) {
+          kept[key] = !(c.value.saved < before);
+          if (!kept[key]) { c.delete(); dropped += 1; }
+        } else if (draft === false || (draft === undefined && !(c.value.saved >= before))) {
+          c.delete();  // a photo goes with its draft; one without a draft (or a time), once as old
+        }
+        c.continue();
+      };
+    }).then(function () { return dropped; });
+  }
+  var expired = expire(Date.now()).catch(function () { return 0; });
   var drafts = {
+    keepDays: KEEP_DAYS,
     get: function (key) {  // the draft with its photos' blobs as {photo key: blob}, or null
       var draft = null, blobs = {};
-      return draftTx('readonly', function (s) {
+      return expired.then(function () { return draftTx('readonly', function (s) {
         s.get(key).onsuccess = function (e) { draft = e.target.result || null; };
         s.getAll(photosOf(key)).onsuccess = function (e) {
           e.target.result.forEach(function (p) { blobs[p.key.slice(key.length + 1)] = p.blob; });
         };
-      }).then(function () {
+      }); }).then(function () {
         if (draft) { draft.blobs = blobs; }
         return draft;
       });
     },
     put: function (draft) { return draftTx('readwrite', function (s) { s.put(draft); }); },
     putPhoto: function (key, photo, blob) {
-      return draftTx('readwrite', function (s) { s.put({key: key + '#' + photo, blob: blob}); });
+      return draftTx('readwrite', function (s) { s.put({key: key + '#' + photo, blob: blob, saved: Date.now()}); });
     },
     dropPhoto: function (key, photo) { return draftTx('readwrite', function (s) { s.delete(key + '#' + photo); }); },
     remove: function (key) {

@@ -4,7 +4,7 @@
    inspections waiting to be sent live in IndexedDB (queue.js). */
 'use strict';
 
-var STATIC = 'tracker-static-v5';
+var STATIC = 'tracker-static-v6';
 var PAGES = 'tracker-pages-v1';
 var MAX_PAGES = 40;
 var ASSETS = ['/static/app.css', '/static/queue.js', '/static/photos.js', '/static/inspect.js', '/static/counter.js'];
