@@ -117,10 +117,12 @@ def test_unannounced_inspection_to_verified_closure(
     expect(inspector.locator(f"#waiting a[data-finding='{finding_id}']")).to_be_visible()
     shot(inspector, "08-my-work")
     inspector.click(f"#waiting a[data-finding='{finding_id}']")
-    expect(inspector.locator(".photos img")).to_have_count(2)
+    # The inspector's photo with the finding, the facility's in its account: each once.
+    expect(inspector.locator(".photos img")).to_have_count(1)
+    expect(inspector.locator("#account .account-photos img")).to_have_count(1)
     # Shown as thumbnails; a tap opens each photo as kept.
     sizes_kept = []
-    for href, src in inspector.locator(".photos a:has(img)").evaluate_all(
+    for href, src in inspector.locator(".photos a:has(img), .account-photos a:has(img)").evaluate_all(
         "links => links.map(a => [a.getAttribute('href'), a.querySelector('img').getAttribute('src')])"
     ):
         assert src == f"{href}/thumbnail"
