@@ -228,6 +228,13 @@ async def test_an_expiry_raises_one_finding_and_one_order_once_however_often_the
     async with stack.engine.connect() as conn:
         printed = render_html(await load_order(conn, row.order_id), stack.settings)
     assert "本局核查你单位证照台账" in printed and "检查人员" not in printed
+    # Nor is there an on-site record to download: nobody was on site.
+    chief = await Browser(stack).login("chief")
+    try:
+        record = await chief.client.get(f"/inspections/{row.inspection_id}/record.pdf")
+        assert record.status_code == 404 and "没有现场检查记录" in record.text
+    finally:
+        await chief.close()
     # The facility head is served the order by mail, as for any finding.
     await stack.wait_for(
         lambda: [

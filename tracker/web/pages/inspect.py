@@ -250,15 +250,21 @@ async def inspection_record_pdf(request: Request, inspection_id: PathId, actor: 
     """The signed on-site record (现场检查记录), for whoever may see the inspected facility."""
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
-        facility_id = await conn.scalar(
-            select(inspections.c.facility_id).where(inspections.c.id == inspection_id)
-        )
-        if facility_id is None:
+        inspected = (
+            await conn.execute(
+                select(inspections.c.facility_id, inspections.c.mode).where(inspections.c.id == inspection_id)
+            )
+        ).first()
+        if inspected is None:
             return error_page(request, 404, "err.not_found")
+        facility_id = inspected.facility_id
         try:
             await facility_for(conn, actor, facility_id)
         except PageError as error:
             return error_page(request, error.status_code, error.key)
+    if inspected.mode == Mode.REGISTER:
+        # A lapse found on the register: nobody visited, so there is no on-site record to sign.
+        return error_page(request, 404, "err.no_onsite_record")
     data = await record_pdf(ctx.engine, inspection_id, ctx.catalog, ctx.settings)
     return Response(
         data,
