@@ -7,6 +7,7 @@ the line of the offending key, or at the start of the item when the key is missi
 Layout of a checklist directory:
 
     facility_types.yaml            facility types and the categories each takes
+    frequencies.yaml               how often each level must check each type and ownership (optional)
     rules.yaml                     composite rules (optional)
     fire.yaml                      a category: `category: fire`, its `version` and `effective` date
     fire-2025.yaml                 another version of the same category (anything after the first "-")
@@ -35,6 +36,8 @@ import yaml
 from tracker.checklists.model import (
     ALL_MATCHED,
     CAMPAIGN_CATEGORY_PREFIX,
+    CHECK_LEVELS,
+    CHECK_UNITS,
     SEVERITIES,
     Basis,
     Campaign,
@@ -42,6 +45,7 @@ from tracker.checklists.model import (
     Category,
     ChecklistInvalid,
     FacilityType,
+    Frequency,
     Item,
     Rule,
     unverified_marker,
@@ -54,6 +58,7 @@ OWNERSHIPS = tuple(o.value for o in Ownership)
 ENV_DIR = "TRACKER_CHECKLISTS_DIR"
 FACILITY_TYPES_FILE = "facility_types.yaml"
 RULES_FILE = "rules.yaml"
+FREQUENCIES_FILE = "frequencies.yaml"
 CAMPAIGNS_DIR = "campaigns"
 ALL_FACILITY_TYPES = "all"
 IMMEDIATE = "immediate"
@@ -103,6 +108,9 @@ _ELEMENT_KEYS = {"code", "zh", "clause", "items", "quantity"}
 _THRESHOLD_KEYS = {"place", "facility_types", "min_elements", "among"}
 _WHEN_KEYS = {"any_of_items", "min_failed"}
 _CAMPAIGN_KEYS = {"campaign", "version", "title", "season", "facility_types", "items"}
+_FREQUENCY_FILE_KEYS = {"version", "frequencies"}
+_FREQUENCY_KEYS = {"facility_types", "ownership", "checks", "basis", "basis_verified", "basis_note", "local"}
+_CHECKS = re.compile(r"^(\d+) per (" + "|".join(CHECK_UNITS) + r")$")
 _MONTH_DAY = re.compile(r"^\d{2}-\d{2}$")
 
 
@@ -136,7 +144,9 @@ def load_catalog(directory: Path | None = None, as_of: date | None = None) -> Ca
         problems.add(FACILITY_TYPES_FILE, 1, "missing: every checklist directory needs one")
 
     category_paths = [
-        path for path in sorted(root.glob("*.yaml")) if path.name not in {FACILITY_TYPES_FILE, RULES_FILE}
+        path
+        for path in sorted(root.glob("*.yaml"))
+        if path.name not in {FACILITY_TYPES_FILE, RULES_FILE, FREQUENCIES_FILE}
     ]
     if not category_paths:
         raise ChecklistInvalid([f"{root}: no category files (*.yaml) found", *problems.messages])
@@ -144,6 +154,12 @@ def load_catalog(directory: Path | None = None, as_of: date | None = None) -> Ca
 
     rules_path = root / RULES_FILE
     rules = _read_rules(rules_path, problems) if rules_path.is_file() else []
+    frequencies_path = root / FREQUENCIES_FILE
+    frequencies = (
+        _read_frequencies(frequencies_path, facility_types, groups, problems)
+        if frequencies_path.is_file()
+        else {}
+    )
 
     campaign_root = root / CAMPAIGNS_DIR
     campaigns: list[_CampaignDraft] = []
@@ -160,7 +176,7 @@ def load_catalog(directory: Path | None = None, as_of: date | None = None) -> Ca
     _check_campaigns(campaigns, categories, facility_types, groups, problems)
     if problems.messages:
         raise ChecklistInvalid(problems.messages)
-    return _build(categories, facility_types or {}, groups, rules, campaigns, as_of)
+    return _build(categories, facility_types or {}, groups, rules, campaigns, as_of, frequencies)
 
 
 def _category_of_file(path: Path) -> str:
@@ -1295,6 +1311,7 @@ def _build(
     rules: list[_Draft],
     campaigns: list[_CampaignDraft],
     as_of: date | None,
+    frequencies: dict[tuple[str, str], list[Frequency]] | None = None,
 ) -> Catalog:
     drafts = [
         *categories,
@@ -1314,9 +1331,127 @@ def _build(
         c.code: Campaign(**c.values, own_items=[_item(item) for item in c.items]) for c in campaigns
     }
     rules_built = [Rule(**draft.values) for draft in rules]
-    return Catalog(built, ftypes, rules_built, built_campaigns, as_of, facility_groups=groups)
+    return Catalog(
+        built, ftypes, rules_built, built_campaigns, as_of, facility_groups=groups, frequencies=frequencies
+    )
 
 
 def _item(draft: _Draft) -> Item:
     by_type = {code: Basis(**basis) for code, basis in draft.values["by_facility_type"].items()}
     return Item(**{**draft.values, "by_facility_type": by_type})
+
+
+# --- frequencies ------------------------------------------------------------------------------------------
+
+
+def _read_frequencies(
+    path: Path, facility_types: dict[str, _Draft] | None, groups: dict[str, list[str]], problems: _Problems
+) -> dict[tuple[str, str], list[Frequency]]:
+    """Per (facility type, ownership), every frequency asked of it, in file order: a cited minimum and the
+    bureau's own more frequent choice each count, so a missed one is named with its own source."""
+    data = _read_yaml(path, problems)
+    out: dict[tuple[str, str], list[Frequency]] = {}
+    if data is None:
+        return out
+    top = _Fields(path.name, data, problems, "")
+    top.only(_FREQUENCY_FILE_KEYS)
+    entries = data.get("frequencies")
+    if not isinstance(entries, _Seq) or not entries:
+        top.fail("frequencies", "frequencies must be a non-empty list")
+        return out
+    known = facility_types or {}
+    for entry, line in zip(entries, entries.item_lines, strict=True):
+        if not isinstance(entry, _Map):
+            problems.add(path.name, line, "each frequency must be a mapping")
+            continue
+        fields = _Fields(path.name, entry, problems, "frequency")
+        fields.only(_FREQUENCY_KEYS)
+        types = _frequency_types(fields, known, groups)
+        ownerships = _frequency_ownerships(fields)
+        checks = _frequency_checks(fields)
+        source = _frequency_source(fields)
+        if types is None or ownerships is None or checks is None or source is None:
+            continue
+        for level, (times, per) in checks.items():
+            frequency = Frequency(level=level, times=times, per=per, **source)
+            for key in ((t, o) for t in types for o in ownerships):
+                if frequency not in out.setdefault(key, []):
+                    out[key].append(frequency)
+    return out
+
+
+def _frequency_types(
+    fields: _Fields, known: dict[str, _Draft], groups: dict[str, list[str]]
+) -> list[str] | None:
+    if fields.data.get("facility_types") == ALL_FACILITY_TYPES:
+        return list(known)
+    refs = fields.codes("facility_types")
+    if refs is None:
+        return None
+    names: list[str] = []
+    for name, line in refs:
+        if name in groups:
+            names.extend(groups[name])
+        elif name in known or not known:
+            names.append(name)
+        else:
+            fields.problems.add(fields.file, line, f"frequency: unknown facility type or group {name!r}")
+            return None
+    return names
+
+
+def _frequency_ownerships(fields: _Fields) -> list[str] | None:
+    if fields.data.get("ownership") == "all":
+        return list(OWNERSHIPS)
+    refs = fields.codes("ownership")
+    if refs is None:
+        return None
+    wrong = [(name, line) for name, line in refs if name not in OWNERSHIPS]
+    for name, line in wrong:
+        fields.problems.add(
+            fields.file, line, f"frequency: ownership {name!r} must be one of {', '.join(OWNERSHIPS)} or all"
+        )
+    return None if wrong else [name for name, _ in refs]
+
+
+def _frequency_checks(fields: _Fields) -> dict[str, tuple[int, str]] | None:
+    value = fields.data.get("checks")
+    if not isinstance(value, _Map) or not value:
+        fields.fail("checks", "checks must map a level (bureau, town) to 'N per year|quarter|month'")
+        return None
+    inner = _Fields(fields.file, value, fields.problems, "frequency checks")
+    inner.only(set(CHECK_LEVELS))
+    out: dict[str, tuple[int, str]] = {}
+    for level, text in value.items():
+        if level not in CHECK_LEVELS:
+            continue
+        found = _CHECKS.match(text) if isinstance(text, str) else None
+        if found is None or not 1 <= int(found.group(1)) <= 31:
+            inner.fail(
+                level, f"{level}: {text!r} must read 'N per year', 'N per quarter' or 'N per month', N 1-31"
+            )
+            continue
+        out[level] = (int(found.group(1)), found.group(2))
+    return out if len(out) == len(value) else None
+
+
+def _frequency_source(fields: _Fields) -> dict[str, Any] | None:
+    """A rule's printed basis, or `local: true` for the bureau's own choice; exactly one of them."""
+    local = fields.flag("local", False)
+    basis = fields.text("basis", required=False)
+    verified = fields.flag("basis_verified", False)
+    note = fields.text("basis_note", required=False)
+    if local is None or verified is None:
+        return None
+    if local and basis is not None:
+        fields.fail("basis", "the bureau's own choice (local: true) cites no basis: it is not a regulation")
+        return None
+    if not local and basis is None:
+        fields.fail(
+            "basis", "missing basis: a frequency is a cited rule (basis) or the bureau's own (local: true)"
+        )
+        return None
+    if basis is not None and (marker := unverified_marker(basis)) is not None:
+        fields.fail("basis", f"basis is printed and may not say {marker!r}; put doubts in basis_note")
+        return None
+    return {"basis": basis, "basis_verified": bool(verified), "basis_note": note}

@@ -147,6 +147,36 @@ class FacilityType(_Frozen):
         return hash(self.code)
 
 
+# Who checks (tracker.stats.coverage reads an inspection's level from its submitter's role) and the calendar
+# windows a frequency is counted in, with their length in months.
+CHECK_LEVELS = ("bureau", "town")
+CHECK_UNITS = {"month": 1, "quarter": 3, "year": 12}
+UNIT_WORDS = {"month": "每月", "quarter": "每季度", "year": "每年"}
+LEVEL_WORDS = {"bureau": "民政局", "town": "镇（街道）"}
+
+
+class Frequency(_Frozen):
+    """How often one level must check a facility: `times` checks per calendar `per` (year, quarter, month).
+    `basis` is the rule's printed citation; None where the frequency is the bureau's own choice, which is
+    configuration and never printed as a regulation."""
+
+    level: str
+    times: int
+    per: str
+    basis: str | None = None
+    basis_verified: bool = False
+    basis_note: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.times / CHECK_UNITS[self.per]
+
+    def words(self) -> str:
+        """每季度至少1次（本局安排） or 每年至少1次（《养老机构管理办法》）."""
+        source = self.basis if self.basis else "本局安排"
+        return f"{LEVEL_WORDS[self.level]}{UNIT_WORDS[self.per]}至少{self.times}次（{source}）"
+
+
 class RuleElement(_Frozen):
     """One element of a composite judgement. It counts once however many of `items` failed; where the
     standard sets a quantity (`quantity_zh`, e.g. more than half of the fire doors damaged), it counts only
@@ -303,6 +333,7 @@ class Catalog:
         campaigns: dict[str, Campaign] | None = None,
         as_of: date | None = None,
         facility_groups: Mapping[str, Sequence[str]] | None = None,
+        frequencies: Mapping[tuple[str, str], Sequence[Frequency]] | None = None,
     ) -> None:
         self._versions: dict[str, list[Category]] = {}
         for code, value in categories.items():
@@ -315,6 +346,7 @@ class Catalog:
         self._campaigns = dict(campaigns or {})
         self._facility_groups = {name: list(codes) for name, codes in (facility_groups or {}).items()}
         self._campaign_items = {item.code: item for c in self._campaigns.values() for item in c.own_items}
+        self._frequencies = {key: tuple(asked) for key, asked in (frequencies or {}).items()}
         self._as_of = as_of
         self._current: tuple[date, dict[str, Category], dict[str, Item]] | None = None
 
@@ -325,6 +357,11 @@ class Catalog:
         view._as_of = day
         view._current = None
         return view
+
+    def frequencies(self, facility_type: str, ownership: str) -> tuple[Frequency, ...]:
+        """How often, and by which level, a facility of this type and ownership must be checked
+        (checklists/frequencies.yaml); each frequency given counts on its own. Empty where nothing is asked."""
+        return self._frequencies.get((facility_type, ownership), ())
 
     @property
     def as_of(self) -> date:

@@ -22,6 +22,7 @@ from tracker.service.review_sweep import review_sweep
 from tracker.service.supervision_sweep import sweep_supervisions
 from tracker.service.sweep import sweep
 from tracker.stats import daybook
+from tracker.stats.check_reminders import queue_check_reminders
 from tracker.stats.digest import queue_digests
 from tracker.store.db import drop_lease, take_lease
 from tracker.store.job_runs import record_run
@@ -139,10 +140,24 @@ class LeasedJobs:
         """The weekly digest of last week; the mail table's dedupe key keeps it to once per week and person."""
 
         async def digests() -> dict[str, int]:
-            queued = await queue_digests(self.ctx.engine, self.ctx.clock.now(), self.ctx.settings.base_url)
+            queued = await queue_digests(
+                self.ctx.engine, self.ctx.clock.now(), self.ctx.settings.base_url, self.ctx.catalog
+            )
             return {"queued": queued}
 
         await self._run("digest", digests)
+
+    async def check_reminder_job(self) -> None:
+        """Facilities whose last year, quarter or month passed without their checks remind their section, once
+        per chief and window (tracker.stats.check_reminders)."""
+
+        async def reminders() -> dict[str, int]:
+            queued = await queue_check_reminders(
+                self.ctx.engine, self.ctx.clock.now(), self.ctx.catalog, self.ctx.settings.base_url
+            )
+            return {"queued": queued}
+
+        await self._run("check_reminders", reminders)
 
     async def daybook_job(self) -> None:
         """Bring the dashboard's day book up to a few minutes ago (daybook.LAG)."""
@@ -189,6 +204,7 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
     for job, seconds in (
         (jobs.sweep_job, ctx.settings.sweep_seconds),
         (jobs.digest_job, 15 * 60),  # the digest's week begins on Monday: it goes out within 15 minutes
+        (jobs.check_reminder_job, 60 * 60),  # a window ends at midnight: its reminders go out within the hour
         (jobs.daybook_job, 10 * 60),  # a page reads at most the last quarter hour from the findings rows
         (jobs.photo_job, 60 * 60),
         (jobs.prune_job, 60 * 60),

@@ -42,6 +42,7 @@ KINDS = (
     "upward_filing",
     "certificate_due",
     "certificate_due_staff",
+    "check_overdue",
 )
 
 

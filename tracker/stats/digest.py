@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tracker.checklists import Catalog
 from tracker.domain.model import Role
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.stats import query as q
+from tracker.stats.coverage import coverage
 from tracker.stats.labels import METRIC_NAMES
 from tracker.stats.periods import Period, local_day
 from tracker.store.db import read_only
@@ -59,7 +61,9 @@ async def recipients(engine: AsyncEngine) -> list[tuple[str, str | None]]:
     return out
 
 
-async def queue_digests(engine: AsyncEngine, now: datetime, base_url: str) -> int:
+async def queue_digests(
+    engine: AsyncEngine, now: datetime, base_url: str, catalog: Catalog | None = None
+) -> int:
     """Queue last week's digest for everyone who has not had it yet; returns how many were queued."""
     week = last_week(now)
     key = about(week)
@@ -76,7 +80,7 @@ async def queue_digests(engine: AsyncEngine, now: datetime, base_url: str) -> in
         if f"{KIND}|{key}|{variant}|{address.lower()}" in sent:
             continue
         if town not in contexts:
-            contexts[town] = await digest_context(engine, week, q.Filter(town=town), now, base_url)
+            contexts[town] = await digest_context(engine, week, q.Filter(town=town), now, base_url, catalog)
         message = render(KIND, **contexts[town])
         async with engine.begin() as conn:
             if await queue_mail(
@@ -89,9 +93,17 @@ async def queue_digests(engine: AsyncEngine, now: datetime, base_url: str) -> in
 
 
 async def digest_context(
-    engine: AsyncEngine, week: Period, flt: q.Filter, now: datetime, base_url: str
+    engine: AsyncEngine,
+    week: Period,
+    flt: q.Filter,
+    now: datetime,
+    base_url: str,
+    catalog: Catalog | None = None,
 ) -> dict[str, Any]:
     async with read_only(engine) as conn:
+        # Facilities overdue for a check at the week's end (tracker.stats.coverage): by the frequencies, so none
+        # without a catalog.
+        unchecked = (await coverage(conn, week, flt, now, catalog)).listed("overdue") if catalog else []
         summary = await q.summary(conn, week, flt, now)
         escalated = await q.escalations(conn, week, flt)
         major_ids = await q.finding_ids(conn, "open_major", week, flt, now)
@@ -126,6 +138,10 @@ async def digest_context(
         "figures": figures,
         "escalated": escalated,
         "findings": majors,
+        "check_overdue": [
+            {"name": r.name, "town": r.town, "required": "；".join(f.words() for f in r.missed)}
+            for r in unchecked
+        ],
         "link": base_url
         + f"/dashboard?from={week.start.isoformat()}&to={week.end.isoformat()}"
         + (f"&town={flt.town}" if flt.town else ""),

@@ -21,10 +21,11 @@ from tracker.documents import ledger, reports
 from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.domain.time import LOCAL_TZ
+from tracker.stats import coverage as cover
 from tracker.stats import daybook, oversight
 from tracker.stats import query as q
 from tracker.stats.board import major_board
-from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES
+from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES, value_label
 from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
 from tracker.store.db import read
@@ -171,6 +172,7 @@ async def dashboard_page(
         return {
             "actions": await oversight.action_counts(conn, period, flt),
             "review_overdue": await oversight.review_overdue_count(conn, period, flt, now),
+            "coverage": await cover.coverage(conn, period, flt, now, context(request).catalog),
         }
 
     side = await read(context(request).engine, bureau_side)
@@ -220,7 +222,77 @@ def dashboard_html(
         side=side,
         action_words=ACTION_WORDS,
         review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
+        coverage_url=lambda name: _coverage_url(period, d.flt, name),
+        coverage_names=cover.LIST_NAMES,
     )
+
+
+def _coverage_url(period: Period, flt: q.Filter, name: str) -> str:
+    scope = {k: v for k, v in flt.params().items() if k in ("town", "facility_type")}
+    query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **scope, "list": name}
+    return f"/dashboard/coverage?{urlencode(query)}"
+
+
+@router.get("/dashboard/coverage", response_class=HTMLResponse, tags=["dashboard"])
+async def coverage_page(
+    request: Request,
+    actor: Who,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN)] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN)] = None,
+    town: str | None = None,
+    facility_type: str | None = None,
+    listed: Annotated[str, Query(alias="list", description="which facilities to list")] = "not_checked",
+) -> Response:
+    """Coverage (tracker.stats.coverage): facilities in scope, checked, not checked, due, overdue for a check and
+    never checked in the period, each figure the link to its list of facilities."""
+    if listed not in cover.LISTS:
+        raise HTTPException(status_code=422, detail=f"list: one of {', '.join(cover.LISTS)}")
+    period = _period(start, end, request)
+    flt = _filter(actor, town, facility_type)
+    ctx = context(request)
+    now = ctx.clock.now()
+    result = await read(ctx.engine, lambda conn: cover.coverage(conn, period, flt, now, ctx.catalog))
+    scope = visible_to(actor)
+    towns = await read(ctx.engine, q.facility_towns) if scope.everything else [scope.town or ""]
+    return _html(
+        request,
+        "dashboard_coverage.html",
+        {
+            "c": result,
+            "flt": flt,
+            "towns": towns,
+            "town_officer": actor.role is Role.TOWN_OFFICER,
+            "listed": listed,
+            "county": ctx.settings.county_word,
+            "rows": result.listed(listed),
+            "lists": cover.LISTS,
+            "list_names": cover.LIST_NAMES,
+            "url": lambda name: _coverage_url(period, flt, name),
+            "last_day": period.end - timedelta(days=1),
+            "type_name": lambda code: value_label("facility_type", code, ctx.catalog),
+            "back": f"/dashboard?{urlencode({'from': period.start.isoformat(), 'to': period.end.isoformat(), **({'town': flt.town} if flt.town else {})})}",
+        },
+    )
+
+
+@router.get("/api/stats/coverage", tags=["stats"])
+async def coverage_api(
+    request: Request,
+    actor: Who,
+    start: Annotated[str | None, Query(alias="from", pattern=DAY_PATTERN)] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DAY_PATTERN)] = None,
+    town: str | None = None,
+    facility_type: str | None = None,
+) -> dict[str, Any]:
+    """Coverage of the period (`to` excluded): `{"facilities", "checked", "rate", "not_checked": [{"id", "code",
+    "name", "town"}…]}` over the facilities the caller may see (a town officer's town); definitions in
+    tracker.stats.coverage."""
+    period = _period(start, end, request)
+    flt = _filter(actor, town, facility_type)
+    ctx = context(request)
+    now = ctx.clock.now()
+    result = await read(ctx.engine, lambda conn: cover.coverage(conn, period, flt, now, ctx.catalog))
+    return result.as_api()
 
 
 def _figure(d: reports.Dashboard) -> Callable[..., Markup]:
