@@ -92,6 +92,7 @@ POST   /api/findings/{finding_id}/signoff                          401        40
 POST   /api/findings/{finding_id}/referral                         401        401          409          403/404/404    403/403/404   409            409          403
 GET    /api/inspectors                                             401        401          200          403            200           200            200          200
 GET    /api/stats/closure                                          401        401          403          403            200/200/403   200            200          200
+GET    /api/stats/coverage                                         401        401          403          403            200/200/403   200            200          200
 GET    /inspect                                                    401        401          200          200            200           200            200          200
 GET    /inspect/{facility_id}                                      401        401          200          200/404/404    200/200/404   200            200          200
 GET    /inspect/{facility_id}/walk                                 401        401          200          200/404/404    200/200/404   200            200          200
@@ -117,6 +118,7 @@ GET    /self-report                                                401        40
 POST   /self-report                                                401        401          403          303            403           403            403          403
 GET    /dashboard                                                  401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/findings                                         401        401          403          403            200/200/403   200            200          200
+GET    /dashboard/coverage                                         401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/export.xlsx                                      401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/ledger.xlsx                                      401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/report.pdf                                       401        401          403          403            200/200/403   200            200          200
@@ -571,6 +573,7 @@ REQUESTS: dict[Key, Build] = {
         f"/findings/{p.open_finding}/extension", data={"days": "5", "reason": "材料未到"}
     ),
     ("GET", "/api/stats/closure"): lambda w, p, c: Call("/api/stats/closure", params=_scope(p)),
+    ("GET", "/api/stats/coverage"): lambda w, p, c: Call("/api/stats/coverage", params=_scope(p)),
     ("GET", "/inspect"): lambda w, p, c: Call("/inspect", params={"q": p.code}),
     ("GET", "/inspect/{facility_id}"): lambda w, p, c: Call(f"/inspect/{p.facility_id}"),
     ("GET", "/inspect/{facility_id}/walk"): lambda w, p, c: Call(
@@ -614,6 +617,7 @@ REQUESTS: dict[Key, Build] = {
     ),
     ("GET", "/dashboard"): lambda w, p, c: Call("/dashboard", params=_scope(p)),
     ("GET", "/dashboard/findings"): lambda w, p, c: Call("/dashboard/findings", params=_scope(p)),
+    ("GET", "/dashboard/coverage"): lambda w, p, c: Call("/dashboard/coverage", params=_scope(p)),
     ("GET", "/dashboard/export.xlsx"): lambda w, p, c: Call(
         "/dashboard/export.xlsx", params={**_scope(p), "table": "findings", "metric": "found"}
     ),

@@ -69,11 +69,12 @@ def context(**changes: object) -> dict:
 REVIEW_KINDS = ("review_reminder", "review_escalation")
 # So do the reminders of expiring certificates (tracker.service.certificates): their own test too.
 CERTIFICATE_KINDS = ("certificate_due", "certificate_due_staff")
+# The overdue-for-check reminder lists facilities, not findings: its own test below.
+CHECK_KINDS = ("check_overdue",)
+OWN_TESTS = {*REVIEW_KINDS, *CERTIFICATE_KINDS, *CHECK_KINDS}
 
 
-@pytest.mark.parametrize(
-    "kind", sorted(set(KINDS) - TO_FACILITY - set(REVIEW_KINDS) - set(CERTIFICATE_KINDS))
-)
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - TO_FACILITY - OWN_TESTS))
 def test_it_renders_every_kind_for_staff_in_both_languages(kind: str):
     message = render(kind, **context())
     assert message.subject and "\n" not in message.subject
@@ -288,7 +289,7 @@ def test_the_order_names_its_attachment_and_how_to_ask_for_more_time():
         assert "申请延期整改" in text and "工作日天数和理由" in text
 
 
-@pytest.mark.parametrize("kind", sorted(set(KINDS) - set(REVIEW_KINDS) - set(CERTIFICATE_KINDS)))
+@pytest.mark.parametrize("kind", sorted(set(KINDS) - OWN_TESTS))
 def test_every_mail_is_one_column_a_phone_shows_whole_with_no_internal_number(kind: str):
     message = render(kind, **context(findings=[finding(link="https://t.example/findings/7")]))
     assert "max-width:600px" in message.html and 'name="viewport"' in message.html
@@ -386,8 +387,11 @@ STAFF_LISTS: dict[str, dict] = {
 }
 
 
-# The certificate reminder lists a register's entries, not findings (its own tests above).
-@pytest.mark.parametrize("kind", sorted(set(KINDS) - TO_FACILITY - {"certificate_due_staff"}))
+# The certificate reminder lists a register's entries and the overdue-for-check one facilities, not findings
+# (their own tests above).
+@pytest.mark.parametrize(
+    "kind", sorted(set(KINDS) - TO_FACILITY - {"certificate_due_staff"} - set(CHECK_KINDS))
+)
 def test_a_staff_mails_text_names_each_finding_as_its_html_does_never_by_number(kind: str):
     site = "测试敬老院 F1（汇龙镇）"
     rows = [
@@ -414,3 +418,30 @@ def test_a_staff_mails_text_names_each_finding_as_its_html_does_never_by_number(
     for name in (site, "测试敬老院 F1", FACILITY.name, "第2级", "第3级"):
         if name in seen:
             assert name in message.text, (kind, name)
+
+
+def test_the_overdue_for_check_reminder_names_each_facility_and_whose_frequency_it_is():
+    facilities = [
+        {
+            "name": "中心敬老院",
+            "town": "汇龙镇",
+            "required": "镇（街道）每月至少1次（本局安排）",
+            "last": "2027-02-10",
+        },
+        {"name": "公墓", "town": "南阳镇", "required": "民政局每年至少1次（本局安排）", "last": None},
+    ]
+    message = render(
+        "check_overdue",
+        window_zh="2027年3月",
+        window_en="2027-03",
+        facilities=facilities,
+        link="https://t.example/dashboard/coverage?list=overdue",
+    )
+    assert (
+        message.subject
+        == "【超期未检】2027年3月：2 家机构未按频次检查 / Overdue for a check, 2027-03: 2 facilities"
+    )
+    assert "中心敬老院（汇龙镇）：镇（街道）每月至少1次（本局安排）；最近检查 2027-02-10" in message.text
+    assert "公墓（南阳镇）：民政局每年至少1次（本局安排）；最近检查 从未检查" in message.text
+    assert "max-width:600px" in message.html and "<table" not in message.html
+    assert message.html.index('lang="zh-CN"') < message.html.index('lang="en"')

@@ -522,10 +522,15 @@ def report(
     last: Annotated[
         str | None, typer.Option("--to", help="With --ledger: the last day, included, e.g. 2026-11-08")
     ] = None,
+    upward: Annotated[
+        bool, typer.Option("--upward", help="The figures sent upward, for --month or --quarter (xlsx or pdf)")
+    ] = False,
+    quarter: Annotated[str | None, typer.Option("--quarter", help="With --upward: e.g. 2027Q1")] = None,
     data: Data = None,
 ) -> None:
     """The monthly report (summary, charts, breakdowns, overdue and major hazards), as the dashboard shows it; or,
-    with --ledger, the hazard ledger of the inspections made from --from to --to (both days included)."""
+    with --ledger, the hazard ledger of the inspections made from --from to --to (both days included); or, with
+    --upward, the figures sent upward for a month or a quarter."""
     from tracker.checklists import load_catalog
     from tracker.documents import reports
     from tracker.stats.periods import Period
@@ -534,6 +539,9 @@ def report(
 
     if ledger:
         _ledger(first, last, town, out, data)
+        return
+    if upward:
+        _upward(month, quarter, fmt, town, out, data)
         return
     if month is None:
         raise typer.BadParameter("give the month, e.g. --month 2026-11 (or --ledger --from D --to D)")
@@ -566,6 +574,44 @@ def report(
         target.write_bytes(reports.workbook(list(reports.all_tables(dashboard, catalog).values()), about))
     else:
         target.write_bytes(reports.pdf(dashboard, catalog, now))
+    typer.echo(f"wrote {target}")
+
+
+def _upward(
+    month: str | None, quarter: str | None, fmt: str, town: str | None, out: Path | None, data: Path | None
+) -> None:
+    from tracker.checklists import load_catalog
+    from tracker.documents import upward
+    from tracker.stats.periods import Period
+    from tracker.store.db import make_engine
+
+    if (month is None) == (quarter is None):
+        raise typer.BadParameter("give one of --month 2027-01 or --quarter 2027Q1", param_hint="--upward")
+    if fmt not in ("pdf", "xlsx"):
+        raise typer.BadParameter("must be pdf or xlsx", param_hint="--format")
+    try:
+        period = Period.parse_month(month) if month else upward.parse_quarter(quarter or "")
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--month" if month else "--quarter") from None
+    settings = settings_for(data)
+    require_schema(settings)
+    now = datetime.now(UTC)
+    catalog = load_catalog()
+
+    async def main() -> upward.Upward:
+        engine = make_engine(settings.db_url)
+        try:
+            return await upward.gather_upward(engine, period, town, now, catalog)
+        finally:
+            await engine.dispose()
+
+    figures = asyncio.run(main())
+    name = month or (quarter or "").upper()
+    target = out or Path(f"upward-{name}{'-' + town if town else ''}.{fmt}")
+    if fmt == "xlsx":
+        target.write_bytes(upward.workbook(figures, catalog))
+    else:
+        target.write_bytes(upward.pdf(figures, catalog, now))
     typer.echo(f"wrote {target}")
 
 

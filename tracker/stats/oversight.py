@@ -38,6 +38,26 @@ async def action_counts(conn: AsyncConnection, period: Period, flt: q.Filter) ->
     return {kind: int(counted.get(kind, 0)) for kind in WORDS}
 
 
+async def action_counts_by_facility(
+    conn: AsyncConnection, period: Period, flt: q.Filter
+) -> dict[int, dict[str, int]]:
+    """action_counts per facility (the upward report splits them by ownership and type)."""
+    rows = await conn.execute(
+        select(findings.c.facility_id, finding_actions.c.kind, func.count().label("n"))
+        .join(findings, findings.c.id == finding_actions.c.finding_id)
+        .where(
+            finding_actions.c.on_day >= period.start,
+            finding_actions.c.on_day < period.end,
+            *flt.clauses(),
+        )
+        .group_by(findings.c.facility_id, finding_actions.c.kind)
+    )
+    out: dict[int, dict[str, int]] = {}
+    for row in rows.all():
+        out.setdefault(row.facility_id, dict.fromkeys(WORDS, 0))[row.kind] = int(row.n)
+    return out
+
+
 def _review_overdue_ids(moment: datetime, flt: q.Filter) -> Any:
     return (
         select(rectifications.c.finding_id)
