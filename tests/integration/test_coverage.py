@@ -297,7 +297,7 @@ async def test_the_coverage_view_links_each_figure_to_its_list(stack):
         '<a href="/dashboard/coverage?from=2027-03-01&amp;to=2027-04-01&amp;list=never" id="count-never">1</a>'
         in page.text
     )
-    assert page.text.count('<tr data-facility="') == 4 and "40.0%" in page.text
+    assert page.text.count('<li data-facility="') == 4 and "40.0%" in page.text
     assert "上期未检" in page.text and "本局安排" in page.text
     dashboard = await stack.client.get("/dashboard?from=2027-03-01&to=2027-04-01", headers=lead)
     assert 'id="card-coverage"' in dashboard.text and "/dashboard/coverage?from=2027-03-01" in dashboard.text

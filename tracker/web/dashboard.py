@@ -242,11 +242,19 @@ async def coverage_page(
     town: str | None = None,
     facility_type: str | None = None,
     listed: Annotated[str, Query(alias="list", description="which facilities to list")] = "not_checked",
+    last: Annotated[
+        str | None,
+        Query(pattern=DAY_PATTERN, description="the period's last day, included (the page's form)"),
+    ] = None,
 ) -> Response:
     """Coverage (tracker.stats.coverage): facilities in scope, checked, not checked, due, overdue for a check and
     never checked in the period, each figure the link to its list of facilities."""
     if listed not in cover.LISTS:
         raise HTTPException(status_code=422, detail=f"list: one of {', '.join(cover.LISTS)}")
+    if last and not end:  # as the dashboard's form: the last day included
+        last_day = reporting_day("last", last)
+        assert last_day is not None
+        end = (last_day + timedelta(days=1)).isoformat()
     period = _period(start, end, request)
     flt = _filter(actor, town, facility_type)
     ctx = context(request)
