@@ -62,6 +62,8 @@ CHECKS = {
     6: (3, INSPECTOR, "special", (2027, 3, 20), [INSPECTOR]),
     7: (4, HEAD, "self", (2027, 3, 10), [HEAD]),
     8: (4, INSPECTOR, "routine", (2026, 5, 1), [INSPECTOR]),
+    # A lapse raised from F5's certificate register: nobody visited, so it is no check.
+    9: (5, SECOND, "register", (2027, 3, 12), []),
 }
 
 
@@ -187,7 +189,7 @@ async def test_a_running_period_is_counted_at_now(engine: AsyncEngine):
 async def test_it_counts_checks_and_the_inspectors_they_took(engine: AsyncEngine):
     async with engine.connect() as conn:
         counted = await inspection_counts(conn, MARCH, Filter())
-    # F1's check of 03-05 took two inspectors; F3's one; F4's self-inspection is no check.
+    # F1's check of 03-05 took two inspectors; F3's one; F4's self-inspection and F5's lapse are no checks.
     assert counted == {1: (1, 2), 3: (1, 1)}
 
 

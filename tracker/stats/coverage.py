@@ -3,7 +3,8 @@ in checklists/frequencies.yaml. One GROUP BY over the inspections per facility a
 
 For a period [from, to) and a scope (town, facility type), and T = min(to, now) as for the other stock figures:
 
-- a check is an inspection other than a self-inspection (mode self), dated by when it began on site (onsite_at,
+- a check is an inspection other than a self-inspection (mode self) or a lapse found on a certificate register
+  (mode register, nobody visited), dated by when it began on site (onsite_at,
   else submitted_at); its level is its submitter's: a town officer's is the town's, anyone else's the bureau's.
 - facilities: the facilities in scope. checked (已检查): at least one check in the period.
 - rate (覆盖率) = checked / facilities (null without facilities). not_checked: facilities not checked.
@@ -39,6 +40,8 @@ LIST_NAMES = {
 }
 
 _AT = func.coalesce(inspections.c.onsite_at, inspections.c.submitted_at)
+# Neither a facility's own self-inspection nor a lapse found on its certificate register is a visit.
+_A_VISIT = inspections.c.mode.not_in(("self", "register"))
 _LEVEL = case((users.c.role == "town_officer", "town"), else_="bureau")
 
 
@@ -138,7 +141,7 @@ async def coverage(
         select(*columns)
         .join(users, users.c.id == inspections.c.inspector_id)
         .join(facilities, facilities.c.id == inspections.c.facility_id)
-        .where(inspections.c.mode != "self", users.c.role != "facility_head", *_in_scope(flt))
+        .where(_A_VISIT, users.c.role != "facility_head", *_in_scope(flt))
         .group_by(inspections.c.facility_id, _LEVEL)
     )
     by_facility: dict[int, dict[str, Any]] = {}
@@ -196,7 +199,7 @@ async def inspection_counts(conn: AsyncConnection, period: Period, flt: Filter) 
         .join(facilities, facilities.c.id == inspections.c.facility_id)
         .outerjoin(team, team.c.inspection_id == inspections.c.id)
         .where(
-            inspections.c.mode != "self",
+            _A_VISIT,
             users.c.role != "facility_head",
             _AT >= period.start_utc,
             _AT < period.end_utc,
