@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.support.stack import add_facility, add_people, make_stack
 from tracker.clock import FixedClock
@@ -15,6 +15,7 @@ from tracker.domain.model import Actor, Role
 from tracker.service.admin import set_sectors
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
 from tracker.service.supervision_sweep import sweep_supervisions
+from tracker.store.db import make_engine
 from tracker.store.tables import mail, users
 
 # Monday 2 November 2026, 10:00 in China: the plan (5 working days) is due on Monday 9 November, reminded on
@@ -35,7 +36,7 @@ async def stack(tmp_path: Path, database_url: str):
     await stack.close()
 
 
-async def report_majors(stack, n: int) -> list[int]:
+async def report_majors(stack, n: int, ref: str = "sweep-1") -> list[int]:
     async with stack.engine.connect() as conn:
         row = (await conn.execute(select(users).where(users.c.username == "inspector"))).one()
     inspector = Actor(row.id, row.username, Role.INSPECTOR)
@@ -44,7 +45,7 @@ async def report_majors(stack, n: int) -> list[int]:
         stack.engine,
         stack.catalog,
         inspector,
-        InspectionInput(1, "unannounced", "sweep-1", [ItemResult(code, "fail") for code in majors]),
+        InspectionInput(1, "unannounced", ref, [ItemResult(code, "fail") for code in majors]),
         START,
         Notices(stack.policy, prefix="民安督"),
     )
@@ -109,3 +110,36 @@ async def test_a_stage_escalates_at_nine_on_the_next_working_day_not_at_midnight
         assert swept.escalated == [], local_time
     swept = await sweep_at(stack, datetime(2026, 11, 10, 1, 0, tzinfo=UTC))  # 09:00 in China
     assert swept.escalated == [(finding, 1)]
+
+
+async def test_a_dry_run_counts_every_step_past_a_batch_and_more_rows_take_no_more_statements(stack):
+    # An engine of the sweep's own, so that only the sweep's statements are counted.
+    engine = make_engine(stack.settings.db_url)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    thursday, tuesday = datetime(2026, 11, 5, 2, 0, tzinfo=UTC), datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
+    try:
+        two = sorted(await report_majors(stack, 2, "two"))
+        swept = await sweep_supervisions(engine, stack.policy, thursday, BASE, "民安督")
+        assert (sorted(swept.reminded), swept.mails) == (two, 1)
+        for_two = len(statements)
+        six = sorted(await report_majors(stack, 6, "six"))
+        dry = await sweep_supervisions(engine, stack.policy, thursday, BASE, "民安督", dry_run=True)
+        assert sorted(dry.reminded) == six
+        statements.clear()
+        swept = await sweep_supervisions(engine, stack.policy, thursday, BASE, "民安督")
+        assert (sorted(swept.reminded), swept.mails) == (six, 1)
+        assert len(statements) == for_two
+
+        # The plans overdue, in batches of three: all eight counted, then raised, one mail each to head and chief.
+        dry = await sweep_supervisions(engine, stack.policy, tuesday, BASE, "民安督", dry_run=True, batch=3)
+        assert sorted(dry.escalated) == [(i, 1) for i in sorted(two + six)]
+        swept = await sweep_supervisions(engine, stack.policy, tuesday, BASE, "民安督", batch=3)
+        assert sorted(swept.escalated) == [(i, 1) for i in sorted(two + six)] and swept.mails == 2
+        to_chief = [m for m in await mails(stack) if m.to_addr == "chief@mzj.cn"]
+        assert len(to_chief) == 1 and all(f"[{i}]" in to_chief[0].text_body for i in two + six)
+        assert (
+            await sweep_supervisions(engine, stack.policy, tuesday, BASE, "民安督", dry_run=True)
+        ).escalated == []
+    finally:
+        await engine.dispose()

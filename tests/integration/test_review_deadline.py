@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from tests.integration.test_actions import add_team
 from tests.support import SmtpRecorder
@@ -18,6 +19,7 @@ from tracker.domain.calendar import WorkingCalendar
 from tracker.domain.policy import PolicySettings, deadline_for
 from tracker.service.loop import issue_order
 from tracker.service.review_sweep import review_sweep
+from tracker.store.db import make_engine
 
 # Monday 2026-11-02, 09:00 in Shanghai. Submitted then, the 复查 is due by Thursday 11-05; the inspector is reminded
 # on Wednesday at 09:00, the section chief hears on Friday at 09:00, the lead three working days later (Wednesday).
@@ -213,3 +215,32 @@ async def test_the_page_form_takes_the_verifiers_days(stack: Stack):
     page = await stack.client.get(f"/findings/{finding['id']}", headers=await stack.token("inspector"))
     item_days = general_items(stack, 1)[0].deadline_days("general")
     assert f'name="deadline_days" id="deadline-days" min="0" max="90" value="{item_days}"' in page.text
+
+
+async def test_a_dry_run_counts_every_row_past_a_batch_and_more_rows_take_no_more_statements(stack: Stack):
+    # An engine of the sweep's own, so that only its statements are counted (the stack's serves the web and mailer).
+    engine = make_engine(stack.settings.db_url)
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        two = [f["id"] for f in await submitted(stack, 2)]
+        assert sorted((await review_sweep(engine, stack.policy, WEDNESDAY, "http://t")).reminded) == two
+        for_two = len(statements)
+        six = [f["id"] for f in await submitted(stack, 6)]
+        dry = await review_sweep(engine, stack.policy, WEDNESDAY, "http://t", dry_run=True, batch=4)
+        assert sorted(dry.reminded) == six
+        statements.clear()
+        swept = await review_sweep(engine, stack.policy, WEDNESDAY, "http://t")
+        assert sorted(swept.reminded) == six and swept.mailed == {"inspector@mzj.cn": six}
+        assert len(statements) == for_two
+
+        # Past the 复查 deadline, in batches of three: all eight counted, then raised, in one mail to the chief.
+        dry = await review_sweep(engine, stack.policy, FRIDAY, "http://t", dry_run=True, batch=3)
+        assert sorted(dry.escalated) == [(i, 1) for i in sorted(two + six)]
+        swept = await review_sweep(engine, stack.policy, FRIDAY, "http://t", batch=3)
+        assert sorted(swept.escalated) == [(i, 1) for i in sorted(two + six)]
+        assert swept.mailed == {"chief@mzj.cn": sorted(two + six)}
+        again = await review_sweep(engine, stack.policy, FRIDAY, "http://t", dry_run=True)
+        assert (again.reminded, again.escalated) == ([], [])
+    finally:
+        await engine.dispose()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.mail.render import Rendered
 from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import mail
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
 async def queue_mail(
@@ -42,3 +47,16 @@ async def queue_mail(
         )
     )
     return result.rowcount == 1
+
+
+def letters(pairs: Iterable[tuple[str, K, T]]) -> dict[tuple[str, K], list[T]]:
+    """Group what a sweep tells into letters: (address, what kind of letter, a line of it) -> one letter per
+    (address, kind), in address order. Addresses are compared as the queue's key compares them (case aside),
+    and each keeps the spelling it first came with, so two spellings of one address make one letter, not a
+    second row the queue would drop as a duplicate."""
+    spelled: dict[str, str] = {}
+    grouped: dict[tuple[str, K], list[T]] = {}
+    for to, kind, line in pairs:
+        to = spelled.setdefault(to.lower(), to)
+        grouped.setdefault((to, kind), []).append(line)
+    return dict(sorted(grouped.items(), key=lambda letter: (letter[0][0].lower(), str(letter[0][1]))))

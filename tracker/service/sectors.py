@@ -38,3 +38,16 @@ async def facility_sector(conn: AsyncConnection, facility_id: int) -> Row[Any]:
         facilities.c.id == facility_id
     )
     return (await conn.execute(query)).one()
+
+
+class SectorEmails:
+    """The addresses of a role's people in a sector, asked once per sweep rather than once per finding."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.seen: dict[tuple[Role, str], list[str]] = {}
+
+    async def of(self, role: Role, sector: str) -> list[str]:
+        if (role, sector) not in self.seen:
+            self.seen[(role, sector)] = await sector_emails(self.conn, role, sector)
+        return self.seen[(role, sector)]

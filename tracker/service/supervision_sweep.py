@@ -3,9 +3,10 @@ sign-off) and of its overdue progress reports; run by the scheduler beside the f
 
 Each stage deadline is reminded once (to whoever's step it is) and escalates when it passes: level 1 to that person
 and the section chiefs of the facility's sector, level 2 (``escalate_every_workdays`` later) to the sector's bureau
-leads. A progress report not filed in time is told once to the facility and the sector's section chiefs. Every row
-is claimed by a conditional update, and the mail is queued in the same transaction: one mail per recipient and
-sweep listing every step that reached them, never a reminder and an escalation of one finding in one sweep.
+leads. A progress report not filed in time is told once to the facility and the sector's section chiefs. Rows are
+claimed a batch at a time by conditional updates (as in tracker.service.sweep), and the mail is queued in the same
+transaction: one mail per recipient and sweep listing every step that reached them, never a reminder and an
+escalation of one finding in one sweep.
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ from tracker.domain.supervision import (
     notice_number,
     whose_step,
 )
-from tracker.mail.queue import queue_mail
+from tracker.mail.queue import letters, queue_mail
 from tracker.mail.render import render
 from tracker.service.context import load_calendar
-from tracker.service.sectors import sector_emails
+from tracker.service.sectors import SectorEmails
 from tracker.store.tables import facilities, findings, history, inspections, supervisions, users
 
 # Level 1 tells whoever's step it is and the sector's section chiefs; level 2 the sector's bureau leads.
 MAX_LEVEL = 2
+# Rows claimed by one statement; a sweep takes every batch due, all in one transaction.
+BATCH = 500
 # The stages whose step has a deadline of the track (the rectification runs on the finding's own).
 TIMED = (Stage.PLAN.value, Stage.INTERIM.value, Stage.ACCEPTANCE.value, Stage.SIGNOFF.value)
 
@@ -66,184 +69,226 @@ async def sweep_supervisions(
     prefix: str,
     *,
     dry_run: bool = False,
+    batch: int = BATCH,
 ) -> SupervisionSweep:
-    result = SupervisionSweep()
+    """Raise every step due as of `now` in one transaction, `batch` rows to a statement."""
     if dry_run:
         async with engine.connect() as conn:
             return await _due_now(conn, now)
+    result = SupervisionSweep()
     async with engine.begin() as conn:
-        calendar = await load_calendar(conn)
-        items: list[_Item] = []
-        escalating = (
-            await conn.execute(
-                select(supervisions).where(
-                    supervisions.c.stage.in_(TIMED), supervisions.c.stage_next_escalation_at <= now
-                )
-            )
-        ).all()
-        escalated_ids = set()
-        for row in escalating:
-            level = row.stage_escalation_level + 1
-            nxt = next_escalation_at(now, level, calendar, policy) if level < MAX_LEVEL else None
-            claimed = await conn.execute(
-                update(supervisions)
-                .where(
-                    supervisions.c.finding_id == row.finding_id,
-                    supervisions.c.stage == row.stage,
-                    supervisions.c.stage_escalation_level == row.stage_escalation_level,
-                )
-                # The reminder of a stage that escalates is dropped: never both for one finding in one sweep.
-                .values(stage_escalation_level=level, stage_next_escalation_at=nxt, stage_remind_at=None)
-            )
-            if claimed.rowcount != 1:
-                continue
-            escalated_ids.add(row.finding_id)
-            result.escalated.append((row.finding_id, level))
-            items.append(_Item(row.finding_id, "overdue", Stage(row.stage), row.stage_due_at, level))
-            await conn.execute(
-                insert(history).values(
-                    finding_id=row.finding_id,
-                    at=now,
-                    action="supervision_escalated",
-                    actor_id=None,
-                    note="",
-                    data={"stage": row.stage, "level": level},
-                )
-            )
-        reminding = (
-            await conn.execute(
-                select(supervisions).where(
-                    supervisions.c.stage.in_(TIMED), supervisions.c.stage_remind_at <= now
-                )
-            )
-        ).all()
-        for row in reminding:
-            if row.finding_id in escalated_ids:
-                continue
-            claimed = await conn.execute(
-                update(supervisions)
-                .where(
-                    supervisions.c.finding_id == row.finding_id,
-                    supervisions.c.stage == row.stage,
-                    supervisions.c.stage_remind_at == row.stage_remind_at,
-                )
-                .values(stage_remind_at=None)
-            )
-            if claimed.rowcount == 1:
-                result.reminded.append(row.finding_id)
-                items.append(_Item(row.finding_id, "due", Stage(row.stage), row.stage_due_at))
-        late = (
-            await conn.execute(
-                select(supervisions).where(
-                    supervisions.c.stage.in_([s.value for s in PROGRESS_STAGES]),
-                    supervisions.c.progress_due_at <= now,
-                    ~supervisions.c.progress_overdue_told,
-                )
-            )
-        ).all()
-        for row in late:
-            claimed = await conn.execute(
-                update(supervisions)
-                .where(
-                    supervisions.c.finding_id == row.finding_id,
-                    supervisions.c.progress_due_at == row.progress_due_at,
-                    ~supervisions.c.progress_overdue_told,
-                )
-                .values(progress_overdue_told=True)
-            )
-            if claimed.rowcount == 1:
-                result.progress_late.append(row.finding_id)
-                items.append(_Item(row.finding_id, "progress", Stage(row.stage), row.progress_due_at))
+        # Escalations first: their claim drops the stage's reminder, never both for one finding in one sweep.
+        items = await _escalate(conn, policy, now, batch, result)
+        items += await _remind(conn, now, batch, result)
+        items += await _late(conn, now, batch, result)
         result.mails = await _mail(conn, items, now, base_url, prefix)
     return result
+
+
+def _escalating(now: datetime) -> Any:
+    return (
+        select(supervisions)
+        .where(supervisions.c.stage.in_(TIMED), supervisions.c.stage_next_escalation_at <= now)
+        .order_by(supervisions.c.stage_next_escalation_at, supervisions.c.finding_id)
+    )
+
+
+def _reminding(now: datetime) -> Any:
+    return (
+        select(supervisions)
+        .where(supervisions.c.stage.in_(TIMED), supervisions.c.stage_remind_at <= now)
+        .order_by(supervisions.c.stage_remind_at, supervisions.c.finding_id)
+    )
+
+
+def _progress_late(now: datetime) -> Any:
+    return (
+        select(supervisions)
+        .where(
+            supervisions.c.stage.in_([s.value for s in PROGRESS_STAGES]),
+            supervisions.c.progress_due_at <= now,
+            ~supervisions.c.progress_overdue_told,
+        )
+        .order_by(supervisions.c.progress_due_at, supervisions.c.finding_id)
+    )
+
+
+async def _escalate(
+    conn: AsyncConnection, policy: PolicySettings, now: datetime, batch: int, result: SupervisionSweep
+) -> list[_Item]:
+    """The rows of one (stage, level) climb to the same level with the same next moment: one conditional update
+    each ("still at that stage and level; the rows I changed are mine"); a batch's history rows are one insert."""
+    calendar = await load_calendar(conn)
+    items: list[_Item] = []
+    while True:
+        due = (await conn.execute(_escalating(now).limit(batch))).all()
+        claimed: set[int] = set()
+        for stage, old in sorted({(row.stage, row.stage_escalation_level) for row in due}):
+            level = old + 1
+            mine = await conn.execute(
+                update(supervisions)
+                .where(
+                    supervisions.c.finding_id.in_(
+                        [r.finding_id for r in due if (r.stage, r.stage_escalation_level) == (stage, old)]
+                    ),
+                    supervisions.c.stage == stage,
+                    supervisions.c.stage_escalation_level == old,
+                )
+                .values(
+                    stage_escalation_level=level,
+                    stage_next_escalation_at=next_escalation_at(now, level, calendar, policy)
+                    if level < MAX_LEVEL
+                    else None,
+                    stage_remind_at=None,
+                )
+                .returning(supervisions.c.finding_id)
+            )
+            claimed |= set(mine.scalars())
+        notes = []
+        for row in due:
+            if row.finding_id not in claimed:
+                continue
+            level = row.stage_escalation_level + 1
+            result.escalated.append((row.finding_id, level))
+            items.append(_Item(row.finding_id, "overdue", Stage(row.stage), row.stage_due_at, level))
+            notes.append(
+                {
+                    "finding_id": row.finding_id,
+                    "at": now,
+                    "action": "supervision_escalated",
+                    "actor_id": None,
+                    "note": "",
+                    "data": {"stage": row.stage, "level": level},
+                }
+            )
+        if notes:
+            await conn.execute(insert(history), notes)
+        if len(due) < batch or not claimed:
+            return items
+
+
+async def _remind(conn: AsyncConnection, now: datetime, batch: int, result: SupervisionSweep) -> list[_Item]:
+    items: list[_Item] = []
+    while True:
+        due = (await conn.execute(_reminding(now).limit(batch))).all()
+        if not due:
+            return items
+        mine = await conn.execute(
+            update(supervisions)
+            .where(
+                supervisions.c.finding_id.in_([row.finding_id for row in due]),
+                supervisions.c.stage.in_(TIMED),
+                supervisions.c.stage_remind_at <= now,
+            )
+            .values(stage_remind_at=None)
+            .returning(supervisions.c.finding_id)
+        )
+        claimed = set(mine.scalars())
+        for row in due:
+            if row.finding_id in claimed:
+                result.reminded.append(row.finding_id)
+                items.append(_Item(row.finding_id, "due", Stage(row.stage), row.stage_due_at))
+        if len(due) < batch or not claimed:
+            return items
+
+
+async def _late(conn: AsyncConnection, now: datetime, batch: int, result: SupervisionSweep) -> list[_Item]:
+    """Progress reports not filed in time, each told once."""
+    items: list[_Item] = []
+    while True:
+        due = (await conn.execute(_progress_late(now).limit(batch))).all()
+        if not due:
+            return items
+        mine = await conn.execute(
+            update(supervisions)
+            .where(
+                supervisions.c.finding_id.in_([row.finding_id for row in due]),
+                supervisions.c.stage.in_([s.value for s in PROGRESS_STAGES]),
+                supervisions.c.progress_due_at <= now,
+                ~supervisions.c.progress_overdue_told,
+            )
+            .values(progress_overdue_told=True)
+            .returning(supervisions.c.finding_id)
+        )
+        claimed = set(mine.scalars())
+        for row in due:
+            if row.finding_id in claimed:
+                result.progress_late.append(row.finding_id)
+                items.append(_Item(row.finding_id, "progress", Stage(row.stage), row.progress_due_at))
+        if len(due) < batch or not claimed:
+            return items
 
 
 async def _due_now(conn: AsyncConnection, now: datetime) -> SupervisionSweep:
     """What a sweep at `now` would raise, every row of it, changing nothing (`tracker escalate --dry-run`)."""
     result = SupervisionSweep()
-    escalating = (
-        await conn.execute(
-            select(supervisions.c.finding_id, supervisions.c.stage_escalation_level).where(
-                supervisions.c.stage.in_(TIMED), supervisions.c.stage_next_escalation_at <= now
-            )
-        )
-    ).all()
+    escalating = (await conn.execute(_escalating(now))).all()
     result.escalated = [(row.finding_id, row.stage_escalation_level + 1) for row in escalating]
     escalated_ids = {row.finding_id for row in escalating}
-    reminding = await conn.execute(
-        select(supervisions.c.finding_id).where(
-            supervisions.c.stage.in_(TIMED), supervisions.c.stage_remind_at <= now
-        )
-    )
-    result.reminded = [f for f in reminding.scalars() if f not in escalated_ids]
-    late = await conn.execute(
-        select(supervisions.c.finding_id).where(
-            supervisions.c.stage.in_([s.value for s in PROGRESS_STAGES]),
-            supervisions.c.progress_due_at <= now,
-            ~supervisions.c.progress_overdue_told,
-        )
-    )
-    result.progress_late = list(late.scalars())
+    reminding = (await conn.execute(_reminding(now))).all()
+    result.reminded = [row.finding_id for row in reminding if row.finding_id not in escalated_ids]
+    result.progress_late = [row.finding_id for row in (await conn.execute(_progress_late(now))).all()]
     return result
 
 
-async def _recipients(conn: AsyncConnection, item: _Item, finding: Any) -> set[str]:
+async def _recipients(people: SectorEmails, item: _Item, finding: Any) -> set[str]:
     """Who hears of `item`: whoever's step it is, and up the sector's line at each escalation level."""
     sector = finding.sector
     facility_addr = {finding.owner_email or finding.head_email} - {None, ""}
     if item.what == "progress":
-        return facility_addr | set(await sector_emails(conn, Role.SECTION_CHIEF, sector))
+        return facility_addr | set(await people.of(Role.SECTION_CHIEF, sector))
     role = whose_step(item.stage)
     if role == Role.FACILITY_HEAD.value:
         step = facility_addr
     elif role == Role.INSPECTOR.value:
-        email = await conn.scalar(
-            select(users.c.email)
-            .join(inspections, inspections.c.inspector_id == users.c.id)
-            .where(inspections.c.id == finding.inspection_id)
-        )
-        step = {email} - {None, ""}
+        step = {finding.inspector_email} - {None, ""}
     else:
-        step = set(await sector_emails(conn, Role(role), sector))
+        step = set(await people.of(Role(role), sector))
     if item.what == "due":
         return step
     if item.level == 1:
-        return step | set(await sector_emails(conn, Role.SECTION_CHIEF, sector))
-    return set(await sector_emails(conn, Role.BUREAU_LEAD, sector))
+        return step | set(await people.of(Role.SECTION_CHIEF, sector))
+    return set(await people.of(Role.BUREAU_LEAD, sector))
+
+
+async def _findings(conn: AsyncConnection, ids: list[int]) -> dict[int, Any]:
+    """The findings named, with what their mail says and who is told, BATCH to a query."""
+    found: dict[int, Any] = {}
+    for k in range(0, len(ids), BATCH):
+        query = (
+            select(
+                findings,
+                facilities.c.name.label("facility_name"),
+                facilities.c.sector,
+                facilities.c.head_email,
+                supervisions.c.year,
+                supervisions.c.number,
+                users.c.email.label("inspector_email"),
+            )
+            .join(facilities, facilities.c.id == findings.c.facility_id)
+            .join(supervisions, supervisions.c.finding_id == findings.c.id)
+            .join(inspections, inspections.c.id == findings.c.inspection_id)
+            .outerjoin(users, users.c.id == inspections.c.inspector_id)
+            .where(findings.c.id.in_(ids[k : k + BATCH]))
+        )
+        found.update((row.id, row) for row in (await conn.execute(query)).all())
+    return found
 
 
 async def _mail(conn: AsyncConnection, items: list[_Item], now: datetime, base_url: str, prefix: str) -> int:
     if not items:
         return 0
-    ids = sorted({i.finding_id for i in items})
-    rows = {
-        r.id: r
-        for r in (
-            await conn.execute(
-                select(
-                    findings,
-                    facilities.c.name.label("facility_name"),
-                    facilities.c.sector,
-                    facilities.c.head_email,
-                    supervisions.c.year,
-                    supervisions.c.number,
-                )
-                .join(facilities, facilities.c.id == findings.c.facility_id)
-                .join(supervisions, supervisions.c.finding_id == findings.c.id)
-                .where(findings.c.id.in_(ids))
-            )
-        ).all()
-    }
-    by_recipient: dict[str, list[_Item]] = {}
+    rows = await _findings(conn, sorted({i.finding_id for i in items}))
+    people = SectorEmails(conn)
     # The facilities' own addresses: their mail reads in Chinese only, without internal codes.
     facility_addresses: set[str] = set()
+    told = []
     for item in items:
         f = rows[item.finding_id]
-        facility_addresses |= {f.owner_email or f.head_email} - {None, ""}
-        for to in await _recipients(conn, item, f):
-            by_recipient.setdefault(to, []).append(item)
+        facility_addresses |= {(f.owner_email or f.head_email or "").lower()} - {""}
+        told += [(to, "supervision_due", item) for to in await _recipients(people, item, f)]
     sent = 0
-    for to, mine in sorted(by_recipient.items()):
+    for (to, kind), mine in letters(told).items():
         steps = []
         for item in mine:
             f = rows[item.finding_id]
@@ -263,13 +308,13 @@ async def _mail(conn: AsyncConnection, items: list[_Item], now: datetime, base_u
             )
         listed = [rows[i] for i in sorted({item.finding_id for item in mine})]
         message = render(
-            "supervision_due", findings=listed, steps=steps, link=None, for_staff=to not in facility_addresses
+            kind, findings=listed, steps=steps, link=None, for_staff=to.lower() not in facility_addresses
         )
         # The same steps reach a recipient once, however often the sweep runs.
         key = "|".join(
             sorted(f"{i.finding_id}:{i.what}:{i.stage.value}:{i.level}:{i.due.isoformat()}" for i in mine)
         )
         about = "supervision-due:" + hashlib.sha256(key.encode()).hexdigest()[:32]
-        if await queue_mail(conn, kind="supervision_due", about=about, to=to, message=message, now=now):
+        if await queue_mail(conn, kind=kind, about=about, to=to, message=message, now=now):
             sent += 1
     return sent
