@@ -49,14 +49,13 @@ async def queue_mail(
     return result.rowcount == 1
 
 
-def letters(pairs: Iterable[tuple[str, K, T]]) -> dict[tuple[str, K], list[T]]:
-    """Group what a sweep tells into letters: (address, what kind of letter, a line of it) -> one letter per
-    (address, kind), in address order. Addresses are compared as the queue's key compares them (case aside),
-    and each keeps the spelling it first came with, so two spellings of one address make one letter, not a
-    second row the queue would drop as a duplicate."""
+def by_recipient(told: Iterable[tuple[str, K, T]]) -> dict[str, dict[K, list[T]]]:
+    """What a sweep tells each address, from (address, part of the letter, line) triples: address -> part -> lines,
+    in address order. Addresses are compared as the queue's key compares them (case aside) and keep the spelling
+    they first came with, so two spellings of one address make one letter, not a second the queue would drop."""
     spelled: dict[str, str] = {}
-    grouped: dict[tuple[str, K], list[T]] = {}
-    for to, kind, line in pairs:
+    grouped: dict[str, dict[K, list[T]]] = {}
+    for to, part, line in told:
         to = spelled.setdefault(to.lower(), to)
-        grouped.setdefault((to, kind), []).append(line)
-    return dict(sorted(grouped.items(), key=lambda letter: (letter[0][0].lower(), str(letter[0][1]))))
+        grouped.setdefault(to, {}).setdefault(part, []).append(line)
+    return dict(sorted(grouped.items(), key=lambda letter: letter[0].lower()))

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Role, Status
 from tracker.domain.policy import REVIEW_LADDER, PolicySettings, next_review_escalation_at
-from tracker.mail.queue import letters, queue_mail
+from tracker.mail.queue import by_recipient, queue_mail
 from tracker.mail.render import render
 from tracker.service.context import load_calendar
 from tracker.service.sectors import SectorEmails
@@ -96,19 +96,20 @@ async def review_sweep(
         # Escalations first: their claim clears the reminder, so the reminders' query no longer finds them.
         told += await _escalate(conn, people, policy, now, batch, result)
         told += await _remind(conn, people, now, batch, result)
-        for (to, (kind, level)), rows in letters(told).items():
-            ids = sorted(row.id for row in rows)
-            listed = [
-                {**row._mapping, "submitted_day": row.submitted_at.astimezone(LOCAL_TZ).date()}
-                for row in sorted(rows, key=lambda r: r.id)
-            ]
-            message = render(kind, rows=listed, level=level, base_url=base_url)
-            # The findings named: a second sweep at the same moment claims others, and mails them too.
-            about = "review:" + hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:40]
-            await queue_mail(
-                conn, kind=kind, about=about, variant=now.isoformat(), to=to, message=message, now=now
-            )
-            result.mailed.setdefault(to, []).extend(ids)
+        for to, parts in by_recipient(told).items():
+            for (kind, level), rows in sorted(parts.items()):
+                ids = sorted(row.id for row in rows)
+                listed = [
+                    {**row._mapping, "submitted_day": row.submitted_at.astimezone(LOCAL_TZ).date()}
+                    for row in sorted(rows, key=lambda r: r.id)
+                ]
+                message = render(kind, rows=listed, level=level, base_url=base_url)
+                # The findings named: a second sweep at the same moment claims others, and mails them too.
+                about = "review:" + hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:40]
+                await queue_mail(
+                    conn, kind=kind, about=about, variant=now.isoformat(), to=to, message=message, now=now
+                )
+                result.mailed.setdefault(to, []).extend(ids)
     return result
 
 

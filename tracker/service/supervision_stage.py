@@ -113,16 +113,18 @@ async def advance(
     )
 
 
-async def next_notice_number(conn: AsyncConnection, year: int) -> int:
-    """The next notice number of `year` (as tracker.service.loop.next_order_number)."""
+async def next_notice_numbers(conn: AsyncConnection, year: int, count: int = 1) -> range:
+    """The next `count` notice numbers of `year`, claimed in one statement (as tracker.service.loop's order
+    numbers): two reports at once never share one."""
     counted = (sqlite_insert if is_sqlite(conn) else postgresql_insert)(supervision_numbers).values(
-        year=year, last_number=1
+        year=year, last_number=count
     )
     counted = counted.on_conflict_do_update(
         index_elements=[supervision_numbers.c.year],
-        set_={"last_number": supervision_numbers.c.last_number + 1},
+        set_={"last_number": supervision_numbers.c.last_number + count},
     ).returning(supervision_numbers.c.last_number)
-    return (await conn.execute(counted)).scalar_one()
+    last = (await conn.execute(counted)).scalar_one()
+    return range(last - count + 1, last + 1)
 
 
 async def open_for(
@@ -135,7 +137,8 @@ async def open_for(
     prefix: str = "",
 ) -> list[tuple[int, Stage]]:
     """Give each major finding among `finding_ids` its notice: judged by the one who graded it, on the item's basis,
-    today; the 包保领导 is the bureau lead of the facility's sector. Returns the findings opened, with their stage."""
+    today; the 包保领导 is the bureau lead of the facility's sector. Returns the findings opened, with their stage.
+    However many there are, their numbers, notices and history rows are a statement each."""
     if not finding_ids:
         return []
     rows = (
@@ -149,39 +152,43 @@ async def open_for(
             .order_by(findings.c.id)
         )
     ).all()
+    if not rows:
+        return []
     year = now.astimezone(LOCAL_TZ).year
     leads: dict[str, int | None] = {}
-    opened = []
-    for row in rows:
+    starts: dict[Stage, dict[str, Any]] = {}
+    notices, notes, opened = [], [], []
+    for row, number in zip(rows, await next_notice_numbers(conn, year, len(rows)), strict=True):
         if row.sector not in leads:
             people = await sector_people(conn, Role.BUREAU_LEAD, row.sector)
             leads[row.sector] = people[0].id if people else None
         stage = first_stage(row.agency is not None and row.answer is None)
-        number = await next_notice_number(conn, year)
-        await conn.execute(
-            insert(supervisions).values(
-                finding_id=row.id,
-                year=year,
-                number=number,
-                supervisor=supervisor,
-                lead_id=leads[row.sector],
-                judged_by=judged_by,
-                judged_at=now,
-                judged_basis=row.basis or "",
-                referred_to=row.agency,
-                referral_answer=row.answer,
-                progress_overdue_told=False,
-                **await stage_values(conn, stage, policy, now),
-            )
+        if stage not in starts:
+            starts[stage] = await stage_values(conn, stage, policy, now)
+        notices.append(
+            {
+                "finding_id": row.id,
+                "year": year,
+                "number": number,
+                "supervisor": supervisor,
+                "lead_id": leads[row.sector],
+                "judged_by": judged_by,
+                "judged_at": now,
+                "judged_basis": row.basis or "",
+                "referred_to": row.agency,
+                "referral_answer": row.answer,
+                "progress_overdue_told": False,
+                **starts[stage],
+            }
         )
-        await conn.execute(
-            insert(history).values(
-                finding_id=row.id,
-                at=now,
-                action="supervision_opened",
-                actor_id=judged_by,
-                note="",
-                data={
+        notes.append(
+            {
+                "finding_id": row.id,
+                "at": now,
+                "action": "supervision_opened",
+                "actor_id": judged_by,
+                "note": "",
+                "data": {
                     "stage": stage.value,
                     "year": year,
                     "number": number,
@@ -189,9 +196,11 @@ async def open_for(
                     "lead_id": leads[row.sector],
                     "referred_to": row.agency,
                 },
-            )
+            }
         )
         opened.append((row.id, stage))
+    await conn.execute(insert(supervisions), notices)
+    await conn.execute(insert(history), notes)
     return opened
 
 

@@ -30,7 +30,7 @@ from tracker.domain.supervision import (
     notice_number,
     whose_step,
 )
-from tracker.mail.queue import letters, queue_mail
+from tracker.mail.queue import by_recipient, queue_mail
 from tracker.mail.render import render
 from tracker.service.context import load_calendar
 from tracker.service.sectors import SectorEmails
@@ -286,9 +286,10 @@ async def _mail(conn: AsyncConnection, items: list[_Item], now: datetime, base_u
     for item in items:
         f = rows[item.finding_id]
         facility_addresses |= {(f.owner_email or f.head_email or "").lower()} - {""}
-        told += [(to, "supervision_due", item) for to in await _recipients(people, item, f)]
+        told += [(to, "steps", item) for to in await _recipients(people, item, f)]
     sent = 0
-    for (to, kind), mine in letters(told).items():
+    for to, parts in by_recipient(told).items():
+        mine = parts["steps"]
         steps = []
         for item in mine:
             f = rows[item.finding_id]
@@ -308,13 +309,17 @@ async def _mail(conn: AsyncConnection, items: list[_Item], now: datetime, base_u
             )
         listed = [rows[i] for i in sorted({item.finding_id for item in mine})]
         message = render(
-            kind, findings=listed, steps=steps, link=None, for_staff=to.lower() not in facility_addresses
+            "supervision_due",
+            findings=listed,
+            steps=steps,
+            link=None,
+            for_staff=to.lower() not in facility_addresses,
         )
         # The same steps reach a recipient once, however often the sweep runs.
         key = "|".join(
             sorted(f"{i.finding_id}:{i.what}:{i.stage.value}:{i.level}:{i.due.isoformat()}" for i in mine)
         )
         about = "supervision-due:" + hashlib.sha256(key.encode()).hexdigest()[:32]
-        if await queue_mail(conn, kind=kind, about=about, to=to, message=message, now=now):
+        if await queue_mail(conn, kind="supervision_due", about=about, to=to, message=message, now=now):
             sent += 1
     return sent

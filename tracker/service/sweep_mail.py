@@ -13,7 +13,6 @@ on the finding's history (`escalation_unaddressed`), never dropped.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -26,7 +25,7 @@ from tracker.domain.model import Role
 from tracker.domain.policy import LADDERS, Rung, ladder_step, next_escalation_at
 from tracker.domain.time import LOCAL_TZ, shown
 from tracker.events.schemas import SweepCompleted
-from tracker.mail.queue import queue_mail
+from tracker.mail.queue import by_recipient, queue_mail
 from tracker.mail.render import render
 from tracker.service.context import Context, load_calendar
 from tracker.service.notify import answer_link
@@ -75,39 +74,29 @@ async def sweep_raised(conn: AsyncConnection, ctx: Context, event: SweepComplete
             )
         ).all()
     }
-    # By address, compared as the mail queue's key does (lower case), so no two letters share a key.
-    letters: dict[str, Letter] = defaultdict(Letter)
-
-    def letter_to(address: str) -> Letter:
-        letter = letters[address.lower()]
-        letter.to = letter.to or address
-        return letter
-
+    told: list[tuple[str, str, Any]] = []  # (address, part of its letter, line)
+    names: dict[str, str] = {}  # the people's names, by address in lower case
     people = _People(conn, ctx)
     for finding_id in event.reminded:
         finding = rows[finding_id]
-        letter_to(_facility_address(finding, sites)).reminded.append(finding)
+        told.append((_facility_address(finding, sites), "reminded", finding))
     for raised in event.escalated:
         finding, site = rows[raised.finding_id], sites[rows[raised.finding_id].facility_id]
         if Rung.FACILITY in _step(site, raised.level):
-            letter_to(_facility_address(finding, sites)).urged.append(finding)
+            told.append((_facility_address(finding, sites), "urged", finding))
             inspector = await _inspector(conn, finding.inspection_id)
             if inspector is not None:
-                letter = letter_to(inspector.email)
-                letter.name = inspector.name
-                letter.passed.append(_line(ctx, finding, site))
+                names[inspector.email.lower()] = inspector.name
+                told.append((inspector.email, "passed", _line(ctx, finding, site)))
             continue
         for person in await _told(conn, people, finding, site, raised.level, event.occurred_at):
-            letter = letter_to(person.email)
-            letter.name = person.name
-            letter.escalated.append(_line(ctx, finding, site, level=raised.level))
+            names[person.email.lower()] = person.name
+            told.append((person.email, "escalated", _line(ctx, finding, site, level=raised.level)))
     calendar = await load_calendar(conn)
-    for key in sorted(letters):
-        letter = letters[key]
+    for to, parts in by_recipient(told).items():
+        letter = Letter(to, names.get(to.lower(), ""), **parts)
         kind, message = await _render(conn, ctx, letter, sites, event, calendar, now)
-        await queue_mail(
-            conn, kind=kind, about=f"sweep:{event.sweep_id}", to=letter.to, message=message, now=now
-        )
+        await queue_mail(conn, kind=kind, about=f"sweep:{event.sweep_id}", to=to, message=message, now=now)
 
 
 def _facility_address(finding: Any, sites: dict[int, Any]) -> str:
