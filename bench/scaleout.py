@@ -238,8 +238,7 @@ async def run(
 
 
 def attached(deployment: Deployment) -> tuple[int, int]:
-    """(mails received, of them with a PDF attached), from what the SMTP server holds: the order mails, and
-    nothing else at this pace (no sweep has anything due)."""
+    """(mails received, of them with a PDF attached), from what the SMTP server holds."""
     received = deployment.sink.messages
     pdf = [
         m
@@ -270,6 +269,7 @@ def report(
     print(
         f"  mails received by the SMTP server (with the warm-up's): {pdfs[0]}, with a PDF attached: {pdfs[1]}"
     )
+    print("  mail rows by kind: " + ", ".join(f"{kind} {count}" for kind, count in kinds.items()))
     if phase.sunk:
         span = max(phase.sent.values()) - min(phase.sent.values())
         print(
