@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,18 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.support import NatsServer, PostgresServer, SmtpRecorder  # noqa: E402 - after the path fix
+from tests.support.fast import NO_SMTP, make_fast_stack  # noqa: E402
+from tests.support.stack import Stack, add_facility, add_people, make_stack  # noqa: E402
+from tracker import passwords  # noqa: E402
+
+OpenStack = Callable[..., Awaitable[Stack]]
+
+
+@pytest.fixture(autouse=True)
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passwords hashed at bcrypt's lowest cost: these tests check who may log in, not what a guess costs
+    (tests/unit/test_passwords.py holds the cost), and each hash at the real cost takes a tenth of a second."""
+    monkeypatch.setattr(passwords, "ROUNDS", 4)
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +70,51 @@ def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
     """A nats-server of this test's own: the streams and durable consumers of one test never meet another's."""
     with NatsServer(tmp_path / "nats") as server:
         yield server
+
+
+@pytest.fixture
+async def open_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStack]:
+    """The one way a test opens the whole product in-process; closed after the test. Options:
+
+    fast      True: the reactions and the mailer called in line, no nats-server (tests/support/fast.py), on a
+              SQLite file unless `database_url` is given; False: the worker, relay and mailer as tasks against a
+              nats-server of the test's own (`own_nats`), on `database_url`.
+    facilities  codes, or (code, town) pairs, added in order (ids 1, 2 …); the first gets one person of each
+              role (`add_people`). Empty: nobody and nothing.
+    smtp      the test's SMTP recorder (default) or None for an address where nothing listens.
+    start     False: nothing runs until the test calls `stack.start(…)`; mailer=False: no mail goes out.
+    settings  fields of Settings; any other keyword (clock, policy) goes to the Stack.
+    """
+    opened: list[Stack] = []
+
+    async def open_(
+        database_url: str | None = None,
+        *,
+        fast: bool = False,
+        facilities: Sequence[str | tuple[str, str]] = ("F1",),
+        smtp: bool = True,
+        start: bool = True,
+        mailer: bool = True,
+        **kwargs: Any,
+    ) -> Stack:
+        smtp_url = request.getfixturevalue("smtp_recorder").url if smtp else NO_SMTP
+        if fast:
+            url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
+            stack: Stack = await make_fast_stack(tmp_path, url, smtp_url, **kwargs)
+        else:
+            assert database_url, "the real stack runs on the test's database_url"
+            nats: NatsServer = request.getfixturevalue("own_nats")
+            stack = await make_stack(tmp_path, database_url, nats.url, smtp_url, **kwargs)
+        opened.append(stack)
+        for n, facility in enumerate(facilities):
+            code, town = (facility, "汇龙镇") if isinstance(facility, str) else facility
+            await add_facility(stack.engine, code, town=town)
+            if n == 0:
+                await add_people(stack.engine, code, town=town)
+        if start:
+            await stack.start(mailer=mailer)
+        return stack
+
+    yield open_
+    for stack in reversed(opened):
+        await stack.close()

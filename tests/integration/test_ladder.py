@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import PASSWORD, Stack, add_facility, add_people
 from tracker.clock import FixedClock
 from tracker.documents.printed import cn_date
 from tracker.domain.calendar import LOCAL_TZ
@@ -37,9 +36,10 @@ STAFF = {CHIEF, LEAD, TOWN, CHIEF2, LEAD2, TOWN2, BOSS}
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url, clock=FixedClock(T0))
-    stack.settings.principal = "boss"
+async def stack(open_stack):
+    # The fast layer, on SQLite: who hears what is the point here; the sweep's claims and its mail on the real
+    # nats-server and PostgreSQL are tests/integration/test_scheduler.py's.
+    stack = await open_stack(fast=True, facilities=(), clock=FixedClock(T0), settings={"principal": "boss"})
     await add_facility(stack.engine, "F1")
     await add_facility(stack.engine, "B1", type_="funeral_home")
     await add_facility(stack.engine, "P1")
@@ -67,9 +67,7 @@ async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_re
             town=town,
             sectors=sectors,
         )
-    await stack.start()
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def open_findings(stack: Stack, facility: str, n: int) -> list[dict]:

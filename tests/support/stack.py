@@ -4,6 +4,7 @@ against a real nats-server, a real database and a real SMTP server."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import httpx
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.migrated import migrate_or_copy
 from tracker.checklists import Catalog, load_catalog
 from tracker.clock import Clock, SystemClock
 from tracker.config import Settings
@@ -26,7 +28,6 @@ from tracker.mail.sender import run_mailer
 from tracker.service.admin import add_user
 from tracker.service.context import Context
 from tracker.store.db import make_engine
-from tracker.store.migrate import upgrade_async
 from tracker.store.tables import facilities, mail, outbox
 from tracker.web.app import create_app
 
@@ -35,7 +36,8 @@ SECRET = "test-secret-key-0123456789-abcdefghijkl"
 
 
 async def prepared_engine(url: str) -> AsyncEngine:
-    await upgrade_async(url)
+    """An engine on the database at `url`, at the head revision (a new database is a copy of a migrated one)."""
+    await migrate_or_copy(url)
     return make_engine(url)
 
 
@@ -221,11 +223,27 @@ def login_token(login_page: str) -> str:
     return found.group(1)
 
 
-async def make_stack(tmp: Path, database_url: str, nats_url: str, smtp_url: str, **kwargs: Any) -> Stack:
+async def make_stack(
+    tmp: Path,
+    database_url: str,
+    nats_url: str,
+    smtp_url: str,
+    *,
+    cls: type[Stack] = Stack,
+    settings: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Stack:
     engine = await prepared_engine(database_url)
-    return Stack(
-        settings=settings_for(tmp, database_url, nats_url, smtp_url),
+    return cls(
+        settings=settings_for(tmp, database_url, nats_url, smtp_url).model_copy(update=settings or {}),
         engine=engine,
-        catalog=load_catalog(),
+        catalog=kwargs.pop("catalog", None) or default_catalog(),
         **kwargs,
     )
+
+
+@functools.cache
+def default_catalog() -> Catalog:
+    """The checklists as shipped, read once per test run: reading them takes a second or two, and a Catalog is
+    read-only."""
+    return load_catalog()
