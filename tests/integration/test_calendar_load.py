@@ -1,10 +1,9 @@
-"""Loading a year's holiday schedule settles the deadlines estimated over it: through the public API, the worker,
-the admin task the CLI runs and the mailer, on SQLite and PostgreSQL, with a real nats-server and SMTP server."""
+"""Loading a year's holiday schedule settles the deadlines estimated over it: through the public API, the worker's
+reactions, the admin task the CLI runs and the mailer, on SQLite and PostgreSQL and a real SMTP server."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -12,8 +11,8 @@ from sqlalchemy import select, update
 
 from tests.integration.test_findings_basis import _alembic
 from tests.integration.test_loop import PNG, finding, mails_to, wait_status
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import Stack, add_facility
 from tracker.checklists import load_catalog
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
@@ -40,15 +39,9 @@ SCHEDULE_2027 = {
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(
-        tmp_path, database_url, own_nats.url, smtp_recorder.url, clock=FixedClock(ORDERED)
-    )
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
-    await stack.start()
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str):
+    # The fast layer: the worker's reactions and the mailer called in line, on both databases.
+    return await open_stack(database_url, fast=True, clock=FixedClock(ORDERED))
 
 
 async def order_two_findings(stack: Stack) -> tuple[dict, dict]:

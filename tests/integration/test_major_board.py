@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from pathlib import Path
 
 import pytest
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
+from tests.support.stack import PASSWORD, Stack
 from tracker.service.admin import add_user
 from tracker.stats.board import major_board
 from tracker.stats.periods import local_day
@@ -31,11 +29,9 @@ ROW = re.compile(r'<li class="board-row[^"]*" data-finding="(\d+)" data-stage="(
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    await add_facility(stack.engine, "F1", town="汇龙镇")
-    await add_facility(stack.engine, "G1", town="南阳镇")
-    await add_people(stack.engine, "F1", town="汇龙镇")
+async def stack(open_stack, database_url: str):
+    # The fast layer (reactions called in line): the board's queries on both databases are the point.
+    stack = await open_stack(database_url, fast=True, facilities=(("F1", "汇龙镇"), ("G1", "南阳镇")))
     await add_user(stack.engine, role="town_officer", username="town2", password=PASSWORD, town="南阳镇")
     await add_user(
         stack.engine,
@@ -45,9 +41,7 @@ async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_re
         name="陈局长",
         sectors=["elderly"],
     )
-    await stack.start()
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def _report(stack: Stack, facility_id: int, ref: str, items: list[str]) -> list[dict]:

@@ -1,18 +1,17 @@
-"""A major hazard under supervision (挂牌督办) through the public API, on the real nats-server, SQLite or
-PostgreSQL and an SMTP server: its notice, plan, interim measure, rectification, 验收 and the sector lead's
+"""A major hazard under supervision (挂牌督办) through the public API, with its reactions and mail (the fast
+layer, tests/support/fast.py), SQLite or PostgreSQL and an SMTP server: its notice, plan, interim measure, rectification, 验收 and the sector lead's
 sign-off, which alone closes it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import PASSWORD, Stack, login_token
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import NotAllowed
@@ -35,10 +34,10 @@ PLAN = {
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
+async def stack(open_stack, database_url: str):
+    # The fast layer, on both databases (the notice numbers are counted in SQL): each reaction called as the
+    # worker calls it; the loop through the real nats-server is tests/integration/test_loop.py's.
+    stack = await open_stack(database_url, fast=True)
     # The demo's chief and lead answer for the elderly sector; another lead for children only.
     await set_sectors(stack.engine, "chief", ["elderly"])
     await set_sectors(stack.engine, "lead", ["elderly"])
@@ -58,9 +57,7 @@ async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_re
         email="chief2@mzj.cn",
         sectors=["children"],
     )
-    await stack.start()
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def view(stack: Stack, finding_id: int, who: str = "inspector") -> dict:
@@ -351,17 +348,12 @@ COMPOSITE_DAY = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def quiet_stack(tmp_path: Path, database_url: str):
-    """The API alone, its clock fixed: no broker, no mail."""
-    stack = await make_stack(
-        tmp_path, database_url, "nats://127.0.0.1:9", "smtp://127.0.0.1:9", clock=FixedClock(COMPOSITE_DAY)
-    )
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
+async def quiet_stack(open_stack, database_url: str):
+    """The API alone, its clock fixed: nothing reacts (the tests never wait), no mail goes out."""
+    stack = await open_stack(database_url, fast=True, smtp=False, clock=FixedClock(COMPOSITE_DAY))
     await set_sectors(stack.engine, "chief", ["elderly"])
     await set_sectors(stack.engine, "lead", ["elderly"])
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def test_a_suspected_major_fire_hazard_waits_at_its_judgement_for_the_fire_services_answer(quiet_stack):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import re
 from email.headerregistry import Address
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import Stack
 
 SENDER = "启东市民政局 <anquan@mzj.example.cn>"
 
@@ -24,14 +23,9 @@ def _png() -> bytes:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    stack.settings = stack.settings.model_copy(update={"mail_from": SENDER})
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
-    await stack.start()
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str) -> Stack:
+    # The fast layer: the reactions and the mailer called in line, on both databases.
+    return await open_stack(database_url, fast=True, settings={"mail_from": SENDER})
 
 
 async def test_the_order_mail_comes_from_the_bureau_by_name_and_reads_on_a_phone(

@@ -1,11 +1,11 @@
 """The order's PDF (attached to the order mail, and downloadable), requests for more time, and self-inspection:
-through the pages and the whole in-process stack, on the real nats-server, database and SMTP server."""
+through the pages, with the reactions and the mailer called in line (tests/support/fast.py), on SQLite and
+PostgreSQL and a real SMTP server."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import PASSWORD, Stack, login_token
 from tracker.documents.printed import cn_date
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.store.tables import extension_requests, findings, history, orders
@@ -24,16 +24,9 @@ from tracker.web.auth import COOKIE, csrf_token
 
 
 @pytest.fixture
-async def stack(
-    tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder
-) -> AsyncIterator[Stack]:
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    await add_facility(stack.engine, "F1")
-    await add_facility(stack.engine, "F2", town="南阳镇")
-    await add_people(stack.engine, "F1")
-    await stack.start()
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str) -> Stack:
+    # The fast layer: the reactions and the mailer called in line, on both databases.
+    return await open_stack(database_url, fast=True, facilities=("F1", ("F2", "南阳镇")))
 
 
 class Browser:

@@ -1,5 +1,6 @@
 """A major hazard signed off is filed upward: a record on the finding and the 销号 document (PDF) mailed to each
-address of TRACKER_UPWARD_EMAILS, once, through the real nats-server, SQLite or PostgreSQL and an SMTP server."""
+address of TRACKER_UPWARD_EMAILS, once, with the reactions called in line (tests/support/fast.py), SQLite or
+PostgreSQL and an SMTP server."""
 
 from __future__ import annotations
 
@@ -11,16 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select, update
 
-from tests.support import NatsServer, SmtpRecorder
+from tests.support import SmtpRecorder
 from tests.support.stack import (
     PASSWORD,
     Stack,
-    add_facility,
-    add_people,
-    prepared_engine,
-    settings_for,
 )
-from tracker.checklists import load_catalog
 from tracker.events.codec import decode
 from tracker.events.schemas import FindingClosed
 from tracker.handlers.base import handle_one
@@ -32,14 +28,10 @@ UPWARD = "aw@qidong.gov.cn, mzj@nantong.gov.cn"
 INTERNAL = "内部意见：院长与分管科室沟通不畅，暂不公开"
 
 
-async def _stack(tmp: Path, database_url: str, nats: NatsServer, smtp: SmtpRecorder, upward: str) -> Stack:
-    engine = await prepared_engine(database_url)
-    settings = settings_for(tmp, database_url, nats.url, smtp.url).model_copy(
-        update={"upward_emails": upward}
-    )
-    stack = Stack(settings=settings, engine=engine, catalog=load_catalog())
-    await add_facility(engine, "F1")
-    await add_people(engine, "F1")
+async def _stack(open_stack, database_url: str, upward: str) -> Stack:
+    # The fast layer: the reactions and the mailer called in line, on both databases.
+    stack = await open_stack(database_url, fast=True, settings={"upward_emails": upward})
+    engine = stack.engine
     # The sector's own: the section chief and the bureau lead of elderly care, with names on the document.
     await add_user(
         engine, role="section_chief", username="zhou", password=PASSWORD, name="周科长", sectors=["elderly"]
@@ -56,15 +48,12 @@ async def _stack(tmp: Path, database_url: str, nats: NatsServer, smtp: SmtpRecor
     await add_user(engine, role="town_officer", username="town2", password=PASSWORD, town="南阳镇")
     async with engine.begin() as conn:
         await conn.execute(update(users).where(users.c.username == "inspector").values(name="王明"))
-    await stack.start()
     return stack
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await _stack(tmp_path, database_url, own_nats, smtp_recorder, UPWARD)
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str):
+    return await _stack(open_stack, database_url, UPWARD)
 
 
 async def _post(stack: Stack, who: str, path: str, body: dict) -> dict:
@@ -233,9 +222,9 @@ async def test_a_major_signed_off_is_filed_upward_once_with_its_closure_document
 
 
 async def test_with_no_address_configured_the_filing_is_recorded_and_no_mail_goes(
-    tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder
+    open_stack, database_url: str, smtp_recorder: SmtpRecorder
 ):
-    stack = await _stack(tmp_path, database_url, own_nats, smtp_recorder, "")
+    stack = await _stack(open_stack, database_url, "")
     try:
         closed = await major_signed_off(stack)
 
