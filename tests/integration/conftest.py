@@ -80,7 +80,7 @@ async def open_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
               SQLite file unless `database_url` is given; False: the worker, relay and mailer as tasks against a
               nats-server of the test's own (`own_nats`), on `database_url`.
     facilities  codes, or (code, town) pairs, added in order (ids 1, 2 …); the first gets one person of each
-              role (`add_people`). Empty: nobody and nothing.
+              role (`add_people`) unless people=False. Empty: nobody and nothing.
     smtp      the test's SMTP recorder (default) or None for an address where nothing listens.
     start     False: nothing runs until the test calls `stack.start(…)`; mailer=False: no mail goes out.
     settings  fields of Settings; any other keyword (clock, policy) goes to the Stack.
@@ -92,6 +92,7 @@ async def open_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         *,
         fast: bool = False,
         facilities: Sequence[str | tuple[str, str]] = ("F1",),
+        people: bool = True,
         smtp: bool = True,
         start: bool = True,
         mailer: bool = True,
@@ -109,7 +110,7 @@ async def open_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         for n, facility in enumerate(facilities):
             code, town = (facility, "汇龙镇") if isinstance(facility, str) else facility
             await add_facility(stack.engine, code, town=town)
-            if n == 0:
+            if n == 0 and people:
                 await add_people(stack.engine, code, town=town)
         if start:
             await stack.start(mailer=mailer)

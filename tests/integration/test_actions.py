@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
-from tests.support.stack import PASSWORD, Stack, add_facility, make_stack
+from tests.support.stack import PASSWORD, Stack
 from tracker.clock import FixedClock
 from tracker.service.admin import add_user, set_facility
 from tracker.service.loop import issue_order
@@ -44,13 +43,19 @@ async def add_team(stack: Stack) -> None:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str):
-    stack = await make_stack(tmp_path, database_url, NO_NATS, "smtp://127.0.0.1:9", clock=FixedClock(T0))
-    await add_facility(stack.engine, "F1")  # 敬老院: elderly, town-run
-    await add_facility(stack.engine, "F2", town="南阳镇")
+async def stack(open_stack, database_url: str) -> Stack:
+    # F1 a 敬老院: elderly, town-run. Nothing started: nothing reacts.
+    stack = await open_stack(
+        database_url,
+        fast=True,
+        smtp=False,
+        start=False,
+        facilities=("F1", ("F2", "南阳镇")),
+        people=False,
+        clock=FixedClock(T0),
+    )
     await add_team(stack)
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def ordered_finding(stack: Stack, facility_id: int = 1, ref: str = "a-1") -> dict:

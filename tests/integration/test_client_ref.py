@@ -4,33 +4,24 @@ API against a real database; no worker, relay or mailer is started, none is need
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, prepared_engine, settings_for
-from tracker.checklists import load_catalog
+from tests.support.stack import PASSWORD, Stack, add_facility
 from tracker.service.admin import add_user
 from tracker.service.loop import issue_order
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
-    stack = Stack(
-        settings=settings_for(tmp_path, database_url, "nats://127.0.0.1:1", "smtp://127.0.0.1:1"),
-        engine=await prepared_engine(database_url),
-        catalog=load_catalog(),
-    )
-    await add_facility(stack.engine, "QD001")  # 汇龙镇
+async def stack(open_stack, database_url: str) -> Stack:
+    # QD001 in 汇龙镇, with its people. Nothing started: nothing reacts.
+    stack = await open_stack(database_url, fast=True, smtp=False, start=False, facilities=("QD001",))
     await add_facility(stack.engine, "QD002", town="南阳镇", email="head-qd002@example.cn")
-    await add_people(stack.engine, "QD001")
     await add_user(
         stack.engine, role="inspector", username="inspector2", password=PASSWORD, email="i2@mzj.cn"
     )
-    yield stack
-    await stack.close()
+    return stack
 
 
 SECRET_NOTE = "QD002 三楼疏散通道堵塞"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 from sqlalchemy import update
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import Stack
 from tracker.events.relay import ensure_streams
 from tracker.events.schemas import FindingReported
 from tracker.events.stream import STREAM_NAME
@@ -20,12 +18,8 @@ ALERT = "alert_the_bureau_lead"
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str) -> Stack:
+    return await open_stack(database_url, start=False)
 
 
 def item(stack: Stack, severity: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import insert, select, update
 
 from tests.support import SmtpRecorder
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
+from tests.support.stack import PASSWORD, Stack, add_people, make_stack
 from tracker.clock import FixedClock
 from tracker.domain.model import Actor, Role
 from tracker.mail.sender import SmtpTarget, deliver_batch
@@ -34,12 +33,9 @@ HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
-    stack = await make_stack(tmp_path, database_url, NO_NATS, "smtp://127.0.0.1:9", clock=FixedClock(START))
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str) -> Stack:
+    # Nothing started: nothing reacts, and the outbox just fills.
+    return await open_stack(database_url, fast=True, smtp=False, start=False, clock=FixedClock(START))
 
 
 async def actor(stack: Stack, username: str) -> Actor:

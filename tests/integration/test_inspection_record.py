@@ -5,21 +5,17 @@ worker runs it (the loop on the real nats-server is tests/integration/test_loop.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support.fast import react as react_to_the_outbox
+from tests.support.stack import Stack
 from tracker.clock import FixedClock
 from tracker.documents import reports
 from tracker.documents.printed import cn_date
-from tracker.events.codec import decode
-from tracker.handlers.base import handle_one
-from tracker.handlers.reactions import REACTIONS
 from tracker.service.admin import set_sectors, set_warrant_no
 from tracker.service.photos import remove_unlinked
 from tracker.service.record import fixed_count, fixed_items, inspection_record
@@ -32,7 +28,6 @@ from tracker.store.tables import (
     inspection_inspectors,
     inspections,
     orders,
-    outbox,
     stats_state,
     users,
 )
@@ -51,39 +46,18 @@ NOW = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
-    # Nothing started: the reactions are run below, one by one, as the worker would run them.
-    stack = await make_stack(
-        tmp_path, database_url, "nats://127.0.0.1:1", "smtp://127.0.0.1:1", clock=FixedClock(NOW)
-    )
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
+async def stack(open_stack, database_url: str) -> Stack:
+    # Nothing started: the reactions are run below (`react`), one by one, as the worker would run them.
+    stack = await open_stack(database_url, fast=True, smtp=False, start=False, clock=FixedClock(NOW))
     # A downgrade of a major under supervision is decided by the chief or lead of the facility's sector.
     await set_sectors(stack.engine, "chief", ["elderly"])
     await set_sectors(stack.engine, "lead", ["elderly"])
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def react(stack: Stack) -> None:
     """Hand every event waiting in the outbox to the reactions that want it, until none is left."""
-    while True:
-        async with stack.engine.begin() as conn:
-            waiting = (
-                await conn.execute(
-                    select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
-                )
-            ).all()
-            await conn.execute(
-                update(outbox).where(outbox.c.id.in_([r.id for r in waiting])).values(published_at=NOW)
-            )
-        if not waiting:
-            return
-        for row in waiting:
-            event = decode(row.payload.encode())
-            for reaction in REACTIONS:
-                if isinstance(event, reaction.event) and reaction.wants(event):
-                    await handle_one(reaction, stack.ctx, event)
+    await react_to_the_outbox(stack.ctx, NOW)
 
 
 def item(stack: Stack, severity: str, n: int = 0) -> str:

@@ -8,7 +8,6 @@ import asyncio
 import io
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.test_cli import clean_env
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
+from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token
 from tracker.documents.ledger import COLUMNS
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
@@ -73,11 +72,9 @@ def at(day: int, hour: int = 10) -> datetime:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
+async def stack(open_stack, database_url: str) -> Stack:
     # The pages and services alone: no broker, relay or mailer takes part in a ledger.
-    stack = await make_stack(tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:25")
-    yield stack
-    await stack.close()
+    return await open_stack(database_url, fast=True, smtp=False, start=False, facilities=())
 
 
 async def _actor(engine: AsyncEngine, username: str) -> Actor:

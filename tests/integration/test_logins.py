@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.stack import PASSWORD, Stack, add_facility, add_people, login_token, make_stack
+from tests.support.stack import PASSWORD, Stack, login_token
 from tracker.clock import FixedClock
 from tracker.passwords import DUMMY_HASH, check_password
 from tracker.service import logins
@@ -25,14 +23,10 @@ WRONG = "wrong-password-9"
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
-    stack = await make_stack(
-        tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:2525", clock=FixedClock(T0)
+async def stack(open_stack, database_url: str) -> Stack:
+    return await open_stack(
+        database_url, fast=True, smtp=False, start=False, facilities=("QD001",), clock=FixedClock(T0)
     )
-    await add_facility(stack.engine, "QD001")
-    await add_people(stack.engine, "QD001")
-    yield stack
-    await stack.close()
 
 
 def client_from(stack: Stack, address: str) -> httpx.AsyncClient:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 from datetime import date
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import Stack
 from tracker.documents.printed import cn_date
 
 
@@ -26,14 +25,8 @@ PNG = _png()
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    await add_facility(stack.engine, "F1")
-    await add_facility(stack.engine, "F2", town="南阳镇")
-    await add_people(stack.engine, "F1")
-    await stack.start()
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str) -> Stack:
+    return await open_stack(database_url, facilities=("F1", ("F2", "南阳镇")))
 
 
 def items_of(stack: Stack, severity: str, n: int = 1) -> list[str]:

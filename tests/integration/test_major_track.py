@@ -350,7 +350,9 @@ COMPOSITE_DAY = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 @pytest.fixture
 async def quiet_stack(open_stack, database_url: str):
     """The API alone, its clock fixed: nothing reacts (the tests never wait), no mail goes out."""
-    stack = await open_stack(database_url, fast=True, smtp=False, clock=FixedClock(COMPOSITE_DAY))
+    stack = await open_stack(
+        database_url, fast=True, smtp=False, start=False, clock=FixedClock(COMPOSITE_DAY)
+    )
     await set_sectors(stack.engine, "chief", ["elderly"])
     await set_sectors(stack.engine, "lead", ["elderly"])
     return stack

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support.stack import Stack
 from tracker.entry.scheduler import LeasedJobs
 from tracker.web.app import create_app
 
@@ -17,14 +14,9 @@ TOKEN = "metrics-token-0123456789"
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    stack.settings.metrics_token = TOKEN
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
-    await stack.start(mailer=False)  # the order mail stays queued: the queue's series have something to say
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str) -> Stack:
+    # No mailer: the order mail stays queued, and the queue's series have something to say.
+    return await open_stack(database_url, mailer=False, settings={"metrics_token": TOKEN})
 
 
 def _samples(text: str) -> dict[tuple[str, tuple], float]:

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.integration.test_order_pages import Browser, general_item, order_mail, ordered, pdf_text, report
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import Stack
 from tracker.documents.printed import cn_date
 from tracker.store.tables import extension_requests, findings, order_documents
 
@@ -22,16 +22,10 @@ HEAD = "head-f1@example.cn"
 
 
 @pytest.fixture
-async def stack(
-    tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder
-) -> AsyncIterator[Stack]:
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
-    await stack.start()
-    yield stack
+async def stack(open_stack, database_url: str, smtp_recorder: SmtpRecorder) -> AsyncIterator[Stack]:
+    # The real stack: the mail's retry by the running mailer is part of what is checked.
+    yield await open_stack(database_url)
     smtp_recorder.refuse(False)
-    await stack.close()
 
 
 async def kept(stack: Stack, order_id: int):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack, prepared_engine
+from tests.support.stack import Stack, prepared_engine
 from tracker.config import ConfigError, load_settings
 from tracker.events.stream import STREAM_NAME, StreamLimits, ensure_streams
 from tracker.store.retention import Retention, prunable, prune
@@ -164,13 +164,8 @@ async def test_it_puts_age_and_size_limits_on_a_stream_declared_without(own_nats
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
-    await stack.start()
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str) -> Stack:
+    return await open_stack(database_url)
 
 
 async def _drained(stack: Stack) -> bool:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select, update
 
-from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, add_facility, add_people, make_stack
+from tests.support import SmtpRecorder
+from tests.support.stack import Stack
 from tracker.clock import FixedClock
 from tracker.documents.printed import cn_date
 from tracker.domain.model import Actor, Role
@@ -30,15 +29,12 @@ T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str, own_nats: NatsServer, smtp_recorder: SmtpRecorder):
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url, clock=FixedClock(T0))
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
+async def stack(open_stack, database_url: str) -> Stack:
+    stack = await open_stack(database_url, start=False, clock=FixedClock(T0))
     await set_sectors(stack.engine, "chief", ["elderly"])
     await set_sectors(stack.engine, "lead", ["elderly"])
     await stack.start()
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def open_findings(stack: Stack, n: int) -> list[dict]:
