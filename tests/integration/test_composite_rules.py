@@ -300,12 +300,14 @@ def test_an_admin_adopts_a_local_rule_and_answers_a_referral_from_the_command_li
 
 
 async def test_the_composite_finding_goes_through_the_loop_as_one_major_hazard(
-    tmp_path, database_url: str, own_nats, smtp_recorder
+    open_stack, database_url: str, smtp_recorder
 ) -> None:
     from tests.integration.test_loop import mails_to, wait_status
-    from tests.support.stack import add_people, make_stack
+    from tests.support.stack import add_people
 
-    stack = await make_stack(tmp_path, database_url, own_nats.url, smtp_recorder.url)
+    # The fast layer: the reactions and the mailer called in line (the loop on the real nats-server is
+    # tests/integration/test_loop.py's).
+    stack = await open_stack(database_url, fast=True, start=False, facilities=())
     try:
         await add_facility(stack.engine, "F1")
         await add_people(stack.engine, "F1")
