@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -73,19 +74,20 @@ def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-async def open_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStack]:
+async def open_stack(tmp_path: Path, smtp_recorder: SmtpRecorder) -> AsyncIterator[OpenStack]:
     """The one way a test opens the whole product in-process; closed after the test. Options:
 
     fast      True: the reactions and the mailer called in line, no nats-server (tests/support/fast.py), on a
               SQLite file unless `database_url` is given; False: the worker, relay and mailer as tasks against a
-              nats-server of the test's own (`own_nats`), on `database_url`.
+              nats-server of the test's own (stopped after the stack), on `database_url`.
     facilities  codes, or (code, town) pairs, added in order (ids 1, 2 …); the first gets one person of each
               role (`add_people`) unless people=False. Empty: nobody and nothing.
-    smtp      the test's SMTP recorder (default) or None for an address where nothing listens.
+    smtp      True: the test's SMTP recorder; False: an address where nothing listens.
     start     False: nothing runs until the test calls `stack.start(…)`; mailer=False: no mail goes out.
     settings  fields of Settings; any other keyword (clock, policy) goes to the Stack.
     """
     opened: list[Stack] = []
+    servers = contextlib.ExitStack()
 
     async def open_(
         database_url: str | None = None,
@@ -98,13 +100,13 @@ async def open_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         mailer: bool = True,
         **kwargs: Any,
     ) -> Stack:
-        smtp_url = request.getfixturevalue("smtp_recorder").url if smtp else NO_SMTP
+        smtp_url = smtp_recorder.url if smtp else NO_SMTP
         if fast:
             url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
             stack: Stack = await make_fast_stack(tmp_path, url, smtp_url, **kwargs)
         else:
             assert database_url, "the real stack runs on the test's database_url"
-            nats: NatsServer = request.getfixturevalue("own_nats")
+            nats = servers.enter_context(NatsServer(tmp_path / f"nats-{len(opened)}"))
             stack = await make_stack(tmp_path, database_url, nats.url, smtp_url, **kwargs)
         opened.append(stack)
         for n, facility in enumerate(facilities):
@@ -116,6 +118,9 @@ async def open_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             await stack.start(mailer=mailer)
         return stack
 
-    yield open_
-    for stack in reversed(opened):
-        await stack.close()
+    try:
+        yield open_
+    finally:
+        for stack in reversed(opened):
+            await stack.close()
+        servers.close()
