@@ -12,8 +12,7 @@ from sqlalchemy import select, update
 from tests.integration.test_findings_basis import _alembic
 from tests.integration.test_loop import PNG, finding, mails_to, wait_status
 from tests.support import SmtpRecorder
-from tests.support.stack import Stack, add_facility
-from tracker.checklists import load_catalog
+from tests.support.stack import Stack, add_facility, default_catalog
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, Role
@@ -138,7 +137,7 @@ async def test_the_migration_keeps_the_start_of_deadlines_still_counted_from_the
         inspector = await add_user(engine, role="inspector", username="inspector", password="correct-horse")
         done = await report_inspection(
             engine,
-            load_catalog(),
+            default_catalog(),
             Actor(inspector, "inspector", Role.INSPECTOR),
             InspectionInput(facility, "routine", "old", [ItemResult(TEN_DAYS, "fail"), ItemResult(SEVEN_DAYS, "fail")]),
             ORDERED,

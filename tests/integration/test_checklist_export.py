@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from tracker.checklists import load_catalog
+from tests.support.stack import default_catalog
 from tracker.checklists.export import XLSX_HEADER_ROW, XLSX_HEADERS, export_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def test_it_prints_every_item_of_the_facility_type_to_pdf(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert out.read_bytes().startswith(b"%PDF")
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
-    catalog = load_catalog()
+    catalog = default_catalog()
     items = catalog.items(facility_type="cemetery")
     assert f"wrote {out}: {len(items)} items for cemetery" in done.stdout
     for item in items:
@@ -66,7 +66,7 @@ def test_it_prints_every_item_of_the_facility_type_to_pdf(tmp_path: Path) -> Non
 
 
 def test_it_writes_one_row_per_item_to_xlsx(tmp_path: Path) -> None:
-    catalog = load_catalog()
+    catalog = default_catalog()
     out = tmp_path / "meal_point.xlsx"
     assert export_xlsx(catalog, "meal_point", out) == len(catalog.items(facility_type="meal_point"))
     sheet = load_workbook(out).active

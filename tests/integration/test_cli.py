@@ -15,8 +15,14 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from tests.support.stack import PASSWORD, add_facility, add_people, make_stack, prepared_engine
-from tracker.checklists import load_catalog
+from tests.support.stack import (
+    PASSWORD,
+    add_facility,
+    add_people,
+    default_catalog,
+    make_stack,
+    prepared_engine,
+)
 from tracker.checklists.loader import default_directory
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Actor, Role
@@ -328,7 +334,7 @@ async def test_it_escalates_an_overdue_finding_once_and_a_dry_run_changes_nothin
     try:
         await add_facility(engine, "F1")
         await add_people(engine, "F1")
-        catalog = load_catalog()
+        catalog = default_catalog()
         async with engine.connect() as conn:
             inspector_id = await conn.scalar(select(users.c.id).where(users.c.username == "inspector"))
         inspector = Actor(inspector_id, "inspector", Role.INSPECTOR, None, None)
@@ -435,7 +441,7 @@ async def test_loading_a_schedule_moves_an_estimated_deadline_later_and_queues_t
         ordered = datetime(2027, 1, 25, 10, 0, tzinfo=LOCAL_TZ)
         reported = await report_inspection(
             engine,
-            load_catalog(),
+            default_catalog(),
             Actor(inspector_id, "inspector", Role.INSPECTOR, None, None),
             InspectionInput(
                 1, "routine", "cli-2027", [ItemResult("BLDG-CRACK-01", "fail")]
@@ -537,7 +543,7 @@ async def test_a_dry_run_reports_every_due_row_past_the_first_batch_as_the_sweep
     try:
         await add_facility(engine, "F1")
         await add_people(engine, "F1")
-        catalog = load_catalog()
+        catalog = default_catalog()
         async with engine.connect() as conn:
             inspector_id = await conn.scalar(select(users.c.id).where(users.c.username == "inspector"))
         inspector = Actor(inspector_id, "inspector", Role.INSPECTOR, None, None)

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.stack import add_facility, prepared_engine
-from tracker.checklists import load_catalog
+from tests.support.stack import add_facility, default_catalog, prepared_engine
 from tracker.documents.order import load_order, render_html
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, Role
@@ -44,7 +43,9 @@ async def _report(engine: AsyncEngine, facility: int, ref: str, fails: list[str]
         ItemResult(code, "fail", "现场发现", quantity_met=code in kw.get("quantity", ())) for code in fails
     ]
     data = InspectionInput(facility, "unannounced", ref, items)
-    return (await report_inspection(engine, load_catalog(), INSPECTOR, data, kw.get("now", NOW))).finding_ids
+    return (
+        await report_inspection(engine, default_catalog(), INSPECTOR, data, kw.get("now", NOW))
+    ).finding_ids
 
 
 async def _findings(engine: AsyncEngine, ids: list[int]) -> dict[str, object]:
@@ -213,7 +214,7 @@ async def test_the_advising_rule_changes_no_grade_and_prints_nothing_on_the_orde
 
 
 async def test_adopting_the_local_rule_with_a_document_makes_it_grade(engine: AsyncEngine) -> None:
-    catalog = load_catalog()
+    catalog = default_catalog()
     home = await add_facility(engine, "H6")
     await composite.adopt(
         engine, catalog, "RULE-NIGHT-FIRE-01", "启民发〔2026〕9号", date(2026, 12, 1), "admin", NOW

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from tests.support.stack import add_facility
-from tracker.checklists import load_catalog
+from tests.support.stack import add_facility, default_catalog
 from tracker.domain.model import Actor, Role
 from tracker.service.admin import add_user
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
@@ -39,7 +38,7 @@ async def _report(
 async def test_a_finding_keeps_the_basis_and_grade_of_its_facility_type(database_url: str) -> None:
     await upgrade_async(database_url)
     engine = make_engine(database_url)
-    catalog = load_catalog()
+    catalog = default_catalog()
     try:
         home = await add_facility(engine, "N1")
         funeral = await add_facility(engine, "FH1", type_="funeral_home")
@@ -66,7 +65,7 @@ async def test_the_migration_rewrites_an_old_doubtful_basis(database_url: str, t
 
     await upgrade_async(database_url)
     engine = make_engine(database_url)
-    catalog = load_catalog()
+    catalog = default_catalog()
     try:
         funeral = await add_facility(engine, "FH1", type_="funeral_home")
         inspector = await add_user(engine, role="inspector", username="inspector", password="correct-horse")

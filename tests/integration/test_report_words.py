@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import prepared_engine
-from tracker.checklists import load_catalog
+from tests.support.stack import default_catalog, prepared_engine
 from tracker.config import ConfigError, load_settings
 from tracker.documents import reports
 from tracker.stats.periods import Period
@@ -26,12 +25,12 @@ async def test_the_monthly_report_names_the_county_and_says_no_major_hazard_is_o
     try:
         now = datetime(2026, 12, 1, 2, tzinfo=UTC)
         d = await reports.gather(
-            engine, Period.month(2026, 11), Filter(), now, load_catalog(), list_limit=None
+            engine, Period.month(2026, 11), Filter(), now, default_catalog(), list_limit=None
         )
     finally:
         await engine.dispose()
     path = tmp_path / "report.pdf"
-    path.write_bytes(reports.pdf(d, load_catalog(), now))
+    path.write_bytes(reports.pdf(d, default_catalog(), now))
     text = re.sub(
         r"\s+",
         "",
@@ -65,7 +64,7 @@ async def test_the_trends_end_with_the_week_and_month_holding_today(tmp_path: Pa
         # Wednesday 9 December 2026, 10:00 in China; the period asked for is the whole year.
         now = datetime(2026, 12, 9, 2, tzinfo=UTC)
         d = await reports.gather(
-            engine, Period(date(2026, 1, 1), date(2027, 1, 1)), Filter(), now, load_catalog()
+            engine, Period(date(2026, 1, 1), date(2027, 1, 1)), Filter(), now, default_catalog()
         )
     finally:
         await engine.dispose()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from tests.support import NatsServer, SmtpRecorder
-from tests.support.stack import Stack, prepared_engine
+from tests.support.stack import Stack, default_catalog, prepared_engine
 from tracker.config import ConfigError, load_settings
 from tracker.events.stream import STREAM_NAME, StreamLimits, ensure_streams
 from tracker.store.retention import Retention, prunable, prune
@@ -240,7 +240,6 @@ async def test_a_redelivery_after_pruning_does_nothing_twice(stack: Stack, smtp_
 
 
 async def test_only_the_active_scheduler_says_a_line_per_job_run(database_url: str, tmp_path: Path, caplog):
-    from tracker.checklists import load_catalog
     from tracker.config import Settings
     from tracker.entry.scheduler import LeasedJobs
     from tracker.service.context import Context
@@ -248,7 +247,9 @@ async def test_only_the_active_scheduler_says_a_line_per_job_run(database_url: s
 
     engine = await prepared_engine(database_url)
     ctx = Context(
-        settings=Settings(data_dir=tmp_path, database_url=database_url), engine=engine, catalog=load_catalog()
+        settings=Settings(data_dir=tmp_path, database_url=database_url),
+        engine=engine,
+        catalog=default_catalog(),
     )
     active, standby = LeasedJobs(ctx, "active"), LeasedJobs(ctx, "standby")
     caplog.set_level("INFO")

@@ -20,12 +20,13 @@ from tests.support.stack import (
     Stack,
     add_facility,
     add_people,
+    default_catalog,
     login_token,
     make_stack,
     prepared_engine,
     settings_for,
 )
-from tracker.checklists import Catalog, load_catalog
+from tracker.checklists import Catalog
 from tracker.config import Settings
 from tracker.documents.order import load_order, render_pdf
 from tracker.documents.printed import cn_date
@@ -64,7 +65,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return load_catalog()
+    return default_catalog()
 
 
 async def _inspector(engine: AsyncEngine, username: str = "wang") -> Actor:

@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.stack import prepared_engine
+from tests.support.stack import default_catalog, prepared_engine
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import NotAllowed
 from tracker.domain.model import Actor, Role
@@ -652,12 +652,11 @@ async def test_it_keeps_the_copied_columns_as_the_joins_and_history_give_them(en
 
 async def test_it_copies_town_type_mode_and_repeat_when_a_finding_is_reported(database_url: str):
     from tests.support.stack import add_facility
-    from tracker.checklists import load_catalog
     from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 
     engine = await prepared_engine(database_url)
     try:
-        catalog = load_catalog()
+        catalog = default_catalog()
         facility = await add_facility(engine, "R1", type_="meal_point", town="南阳镇")
         async with engine.begin() as conn:
             await conn.execute(

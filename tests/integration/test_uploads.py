@@ -22,11 +22,11 @@ from tests.support.stack import (
     Stack,
     add_facility,
     add_people,
+    default_catalog,
     login_token,
     prepared_engine,
     settings_for,
 )
-from tracker.checklists import load_catalog
 from tracker.clock import FixedClock
 from tracker.entry.scheduler import LeasedJobs
 from tracker.service.admin import add_user
@@ -57,7 +57,7 @@ async def make(tmp_path: Path, database_url: str, **settings: Any) -> Stack:
     stack = Stack(
         settings=base.model_copy(update=settings),
         engine=await prepared_engine(database_url),
-        catalog=load_catalog(),
+        catalog=default_catalog(),
         clock=FixedClock(datetime.now(UTC).replace(microsecond=0)),
     )
     await add_facility(stack.engine, "F1")
