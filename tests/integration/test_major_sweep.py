@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select
 
-from tests.support.stack import add_facility, add_people, make_stack
 from tracker.clock import FixedClock
 from tracker.domain.model import Actor, Role
 from tracker.service.admin import set_sectors
@@ -22,19 +20,16 @@ from tracker.store.tables import mail, users
 # Monday 2 November 2026, 10:00 in China: the plan (5 working days) is due on Monday 9 November, reminded on
 # Thursday 5 November at 09:00, escalated when it passes and again three working days later at 09:00.
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-NO_NATS = "nats://127.0.0.1:9"
 BASE = "http://tracker.test"
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str):
-    stack = await make_stack(tmp_path, database_url, NO_NATS, "smtp://127.0.0.1:9", clock=FixedClock(START))
-    await add_facility(stack.engine, "F1")
-    await add_people(stack.engine, "F1")
+async def stack(open_stack, database_url: str):
+    # Nothing started: nothing reacts, and the outbox just fills.
+    stack = await open_stack(database_url, fast=True, smtp=False, start=False, clock=FixedClock(START))
     await set_sectors(stack.engine, "chief", ["elderly"])
     await set_sectors(stack.engine, "lead", ["elderly"])
-    yield stack
-    await stack.close()
+    return stack
 
 
 async def report_majors(stack, n: int, ref: str = "sweep-1") -> list[int]:

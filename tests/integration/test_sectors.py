@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.support.stack import make_stack
 from tracker.clock import FixedClock
 from tracker.domain.model import Role
 from tracker.service.admin import add_user, import_facilities, set_facility, set_sectors
@@ -16,14 +15,14 @@ from tracker.service.sectors import sector_emails, sectors_of
 from tracker.store.tables import facilities, users
 
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
-NO_NATS = "nats://127.0.0.1:9"
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, database_url: str):
-    stack = await make_stack(tmp_path, database_url, NO_NATS, "smtp://127.0.0.1:9", clock=FixedClock(START))
-    yield stack
-    await stack.close()
+async def stack(open_stack, database_url: str):
+    # Nothing started: nothing reacts, and the outbox just fills.
+    return await open_stack(
+        database_url, fast=True, smtp=False, start=False, facilities=(), clock=FixedClock(START)
+    )
 
 
 async def _facilities(stack) -> dict[str, tuple[str, str]]:
