@@ -397,7 +397,7 @@ async def test_the_order_and_record_downloads_print_the_issuer_the_app_was_given
     given = settings_for(tmp_path, database_url, "nats://127.0.0.1:1", "smtp://127.0.0.1:1").model_copy(
         update={"bureau_name": "海门区民政局", "order_prefix": "海民安整"}
     )
-    stack = Stack(settings=given, engine=await prepared_engine(database_url), catalog=load_catalog())
+    stack = Stack(settings=given, engine=await prepared_engine(database_url), catalog=default_catalog())
     try:
         home = await add_facility(stack.engine, "F1")
         await add_people(stack.engine, "F1")
