@@ -13,6 +13,7 @@ from jinja2 import Environment
 
 from tracker.checklists.model import Catalog, Category, FacilityType, Item
 from tracker.documents.spreadsheets import append_row
+from tracker.domain.model import Severity
 
 SEVERITY_ZH = {"general": "一般事故隐患", "major": "重大事故隐患"}
 RESULT_CHOICES = ("合格", "不合格", "不适用")
@@ -31,7 +32,7 @@ def deadline_text(item: Item) -> str:
         value = item.deadline_days(severity)
         return "立即" if value == 0 else f"{value}"
 
-    text = f"一般 {days('general')} / 重大 {days('major')}（工作日）"
+    text = f"一般 {days(Severity.GENERAL)} / 重大 {days(Severity.MAJOR)}（工作日）"
     return text + "；停用整改" if item.stop_use else text
 
 
@@ -205,8 +206,8 @@ def export_xlsx(catalog: Catalog, facility_type: str, out: Path) -> int:
                     item.zh,
                     item.en,
                     SEVERITY_ZH[item.severity],
-                    item.deadline_days("general"),
-                    item.deadline_days("major"),
+                    item.deadline_days(Severity.GENERAL),
+                    item.deadline_days(Severity.MAJOR),
                     "是" if item.stop_use else "否",
                     item.basis,
                     "是" if item.basis_verified else "否",

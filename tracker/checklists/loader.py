@@ -50,7 +50,7 @@ from tracker.checklists.model import (
     Rule,
     unverified_marker,
 )
-from tracker.domain.model import Ownership, Sector
+from tracker.domain.model import Ownership, Sector, Severity
 
 SECTORS = tuple(s.value for s in Sector)
 OWNERSHIPS = tuple(o.value for o in Ownership)
@@ -642,9 +642,9 @@ def _read_basis(fields: _Fields, inherited: dict[str, Any] | None) -> dict[str, 
         if situation is not None and (not isinstance(situation, str) or not _SITUATION.match(situation)):
             fields.fail("major_situation", f"major_situation must look like MCA-2023-1-2, got {situation!r}")
         result["major_situation"] = situation
-    if result.get("severity") == "general" and result.get("stop_use"):
+    if result.get("severity") == Severity.GENERAL and result.get("stop_use"):
         fields.fail("stop_use", "stop_use is for major hazards only; make the item major or drop stop_use")
-    if result.get("severity") == "general" and result.get("major_situation") is not None:
+    if result.get("severity") == Severity.GENERAL and result.get("major_situation") is not None:
         fields.fail("major_situation", "an item mapped to a major-hazard situation must be major")
     return result
 

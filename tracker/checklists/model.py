@@ -12,10 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tracker.domain.model import Severity
 from tracker.domain.time import local_day
 
-Severity = Literal["general", "major"]
-SEVERITIES: tuple[Severity, ...] = ("general", "major")
+# The values a checklist file may write (tracker.domain.model.Severity).
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
 ALL_MATCHED = "all_matched"
 # The category of an item a campaign defines itself is "campaign:<campaign code>".
 CAMPAIGN_CATEGORY_PREFIX = "campaign:"
@@ -63,7 +64,7 @@ class Basis(_Frozen):
     basis: str
     basis_note: str
     basis_verified: bool
-    severity: Severity
+    severity: Severity = Field(strict=False)  # read from the file's words
     stop_use: bool
     major_situation: str | None
 
@@ -84,7 +85,7 @@ class Item(_Frozen):
     zh: str
     en: str
     facility_types: list[str]
-    severity: Severity
+    severity: Severity = Field(strict=False)  # read from the file's words
     deadline_general_days: int = Field(ge=0)
     deadline_major_days: int = Field(ge=0)
     stop_use: bool
@@ -103,9 +104,9 @@ class Item(_Frozen):
 
     def deadline_days(self, severity: str) -> int:
         """Working days allowed to fix a finding of this item at `severity`; 0 means immediately."""
-        if severity == "general":
+        if severity == Severity.GENERAL:
             return self.deadline_general_days
-        if severity == "major":
+        if severity == Severity.MAJOR:
             return self.deadline_major_days
         raise ValueError(f"unknown severity {severity!r}; expected one of {SEVERITIES}")
 
@@ -278,7 +279,7 @@ class RuleHit:
 
     rule_code: str
     item_code: str
-    new_severity: Severity = "major"
+    new_severity: Severity = Severity.MAJOR
 
 
 class Campaign(_Frozen):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tracker.checklists.model import SEVERITIES, Rule, RuleHit, RuleVersion
+from tracker.domain.model import Severity
 
 ADVICE_ZH = "建议按重大事故隐患研判"
 
@@ -132,7 +133,7 @@ def apply_rules(rules: Iterable[Rule], failed: Iterable[tuple[str, str]]) -> lis
         if severity not in SEVERITIES:
             raise ValueError(f"unknown severity {severity!r} for {code}; expected one of {SEVERITIES}")
         first_seen.setdefault(code, None)
-        if severity == "general":
+        if severity == Severity.GENERAL:
             has_general.add(code)
 
     hits: list[RuleHit] = []

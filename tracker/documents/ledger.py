@@ -23,6 +23,7 @@ from tracker.documents.printed import GRADE, cn_date, printed_basis
 from tracker.documents.spreadsheets import append_row
 from tracker.domain.actions import words
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.model import ExtensionStatus
 from tracker.stats.periods import Period
 from tracker.store.db import read
 from tracker.store.tables import (
@@ -227,7 +228,7 @@ async def _extensions(conn: AsyncConnection, found_in_scope: Any) -> dict[int, l
         .order_by(extension_requests.c.id)
     )
     for r in rows:
-        if r.status == "accepted" and r.new_due_day:
+        if r.status == ExtensionStatus.ACCEPTED and r.new_due_day:
             outcome = f"已同意，延至{cn_date(r.new_due_day)}"
         else:
             outcome = EXTENSION.get(r.status, r.status)

@@ -33,6 +33,7 @@ from tracker.config import Settings, load_settings
 from tracker.documents.printed import GRADE, cn_date, printed_basis
 from tracker.documents.printer import html_to_pdf
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.model import Mode, Severity
 from tracker.store.tables import (
     facilities,
     findings,
@@ -198,7 +199,7 @@ def onsite_day(inspection: Row) -> date:
 
 
 def required_measure(finding: Row) -> str:
-    if finding.severity == "major":
+    if finding.severity == Severity.MAJOR:
         return "制定并实施治理方案，落实责任、措施、资金、时限和应急预案，限期消除隐患"
     if not finding.deadline_days:
         return "立即整改，消除隐患"
@@ -208,7 +209,7 @@ def required_measure(finding: Row) -> str:
 def interim_precaution(finding: Row) -> str:
     if finding.stop_use:
         return "整改完毕前停止使用相关场所、设施、设备"
-    if finding.severity == "major":
+    if finding.severity == Severity.MAJOR:
         return "排除前或者排除过程中无法保证安全的，从危险区域内撤出人员，暂时停止使用相关设施、设备"
     return "整改完毕前加强巡查，落实防范措施"
 
@@ -245,7 +246,7 @@ def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
         {
             "description": f.item_zh + (f"（{f.description.strip()}）" if f.description.strip() else ""),
             "grade": GRADE[f.severity],
-            "major": f.severity == "major",
+            "major": f.severity == Severity.MAJOR,
             "measure": required_measure(f),
             "precaution": interim_precaution(f),
             "due": cn_date(f.due_day) if f.due_day else "立即",
@@ -259,9 +260,9 @@ def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
         "number": order_number(doc.order, settings.order_prefix),
         "issuer": settings.bureau_name,
         "facility": doc.facility,
-        "self_reported": doc.inspection.mode == "self",
+        "self_reported": doc.inspection.mode == Mode.SELF,
         # A lapse on the facility's register of certificates: nobody visited, nobody signs as inspector.
-        "from_register": doc.inspection.mode == "register",
+        "from_register": doc.inspection.mode == Mode.REGISTER,
         "onsite": cn_date(onsite_day(doc.inspection)),
         "inspectors": doc.inspectors,
         "authority": AUTHORITY,

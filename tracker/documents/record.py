@@ -16,6 +16,7 @@ from tracker.documents.order import document_env
 from tracker.documents.printed import GRADE, cn_date
 from tracker.documents.printer import print_html
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.model import Mode
 from tracker.service.record import InspectionRecord, inspection_record
 from tracker.stats.labels import MODE_NAMES
 from tracker.store.db import read_only
@@ -120,7 +121,7 @@ def render_html(record: PrintedRecord, settings: Settings | None = None) -> str:
             failed=failed,
             major=sum(1 for i in failed if i.grade == GRADE["major"]),
             fixed=[i for i in record.items if i.result == RESULT["fixed"]],
-            self_inspection=inspection.mode == "self",
+            self_inspection=inspection.mode == Mode.SELF,
         )
     )
 

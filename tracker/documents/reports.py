@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.checklists import Catalog
 from tracker.config import load_settings
 from tracker.documents.spreadsheets import append_row
+from tracker.domain.model import Severity
 from tracker.domain.time import LOCAL_TZ, local_day, shown
 from tracker.service import record
 from tracker.stats import charts, daybook
@@ -439,7 +440,7 @@ async def _fixed_on_the_spot(
     conn: AsyncConnection, period: Period, flt: q.Filter, catalog: Catalog | None
 ) -> int:
     """当场整改 in the period and scope; such an item is a general hazard by definition, never a major one."""
-    if flt.severity == "major":
+    if flt.severity == Severity.MAJOR:
         return 0
     where: dict[str, Any] = {
         name: getattr(flt, name)

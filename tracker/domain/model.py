@@ -46,6 +46,14 @@ class Severity(StrEnum):
     MAJOR = "major"
 
 
+class ExtensionStatus(StrEnum):
+    """Where a facility's request for more time stands."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
 class Mode(StrEnum):
     UNANNOUNCED = "unannounced"  # 四不两直: no notice, no escort; the inspectors show who they are on arrival
     COVERT = "covert"  # 暗查暗访: the inspectors do not make themselves known while they look

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from tracker.domain.calendar import LOCAL_TZ, WorkingCalendar
-from tracker.domain.model import Ownership
+from tracker.domain.model import Ownership, Role, Severity
 
 
 class Rung(StrEnum):
@@ -91,17 +91,17 @@ validate_ladders(LADDERS)
 LADDER_HEIGHT = max(len(steps) for steps in LADDERS.values())
 
 # Who hears of an overdue 复查, level by level: the bureau's own side, never the facility.
-REVIEW_LADDER: tuple[str, ...] = ("section_chief", "bureau_lead")
+REVIEW_LADDER: tuple[Role, ...] = (Role.SECTION_CHIEF, Role.BUREAU_LEAD)
 
 _END_OF_DAY = time(23, 59, 59)
 
 
 def _default_deadline_days() -> dict[str, int]:
-    return {"general": 10, "major": 30}
+    return {Severity.GENERAL: 10, Severity.MAJOR: 30}
 
 
 def _default_review_days() -> dict[str, int]:
-    return {"general": 3, "major": 3}
+    return {Severity.GENERAL: 3, Severity.MAJOR: 3}
 
 
 @dataclass(frozen=True)

@@ -181,13 +181,13 @@ def may_decide_extension(actor: Actor, sector: str) -> None:
         raise NotAllowed("more time on a major hazard is decided by the section chief of its sector")
 
 
-def whose_step(stage: Stage) -> str | None:
-    """The role whose step a stage waits for (Role values), None once closed."""
+def whose_step(stage: Stage) -> Role | None:
+    """The role whose step a stage waits for, None once closed."""
     return {
-        Stage.JUDGEMENT: Role.INSPECTOR.value,
-        Stage.PLAN: Role.FACILITY_HEAD.value,
-        Stage.INTERIM: Role.INSPECTOR.value,
-        Stage.RECTIFICATION: Role.FACILITY_HEAD.value,
-        Stage.ACCEPTANCE: Role.SECTION_CHIEF.value,
-        Stage.SIGNOFF: Role.BUREAU_LEAD.value,
+        Stage.JUDGEMENT: Role.INSPECTOR,
+        Stage.PLAN: Role.FACILITY_HEAD,
+        Stage.INTERIM: Role.INSPECTOR,
+        Stage.RECTIFICATION: Role.FACILITY_HEAD,
+        Stage.ACCEPTANCE: Role.SECTION_CHIEF,
+        Stage.SIGNOFF: Role.BUREAU_LEAD,
     }.get(stage)

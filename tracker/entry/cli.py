@@ -19,6 +19,7 @@ import yaml
 
 from tracker import product
 from tracker.config import ConfigError, Settings, keep_data_private, load_settings
+from tracker.domain.model import Severity
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -901,7 +902,7 @@ def checklists_show(
     if facility_type is not None:
         items = [item.for_facility_type(facility_type) for item in items if item.applies_to(facility_type)]
     for item in items:
-        days = {s: item.deadline_days(s) for s in ("general", "major")}
+        days = {s.value: item.deadline_days(s) for s in Severity}
         lines = [
             f"{item.code}  [{item.category}] {item.severity}  deadline {json.dumps(days)}"
             f"{'  STOP USE' if item.stop_use else ''}",

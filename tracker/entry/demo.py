@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.checklists import Catalog
-from tracker.domain.model import Actor, Role, Sector
+from tracker.domain.model import Actor, Mode, Role, Sector, Severity
 from tracker.domain.policy import PolicySettings
 from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
 from tracker.domain.time import local_day
@@ -209,14 +209,14 @@ async def seed(
         picked = rng.sample(items, k=min(len(items), 6))
         failing = picked[: 1 + n % 3]
         # Every fourth visit finds a major hazard, so the supervision of majors can be seen at its stages.
-        major = next((i for i in items if i.severity == "major" and i not in picked), None)
+        major = next((i for i in items if i.severity == Severity.MAJOR and i not in picked), None)
         found = [*failing, major] if n % 4 == 3 and major is not None else failing
         results = [ItemResult(i.code, "fail", note="检查时发现此问题，已拍照留存") for i in found]
         # Every third visit also has an item the facility put right while the inspectors were there.
         fixed = picked[len(failing) : len(failing) + (n % 3 == 1)]
         results += [ItemResult(i.code, "fixed", note="现场督促整改，已当场整改完毕") for i in fixed]
         results += [ItemResult(i.code, "pass") for i in picked[len(failing) + len(fixed) :]]
-        mode = "unannounced" if n % 3 == 0 else "routine"
+        mode = Mode.UNANNOUNCED if n % 3 == 0 else Mode.ROUTINE
         inspector, partner = (actor("inspector"), actor("inspector2"))[:: 1 if n % 2 == 0 else -1]
         visit = InspectionInput(
             ids[row["code"]],

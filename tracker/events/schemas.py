@@ -8,6 +8,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tracker.domain.model import Severity
+
 
 def new_event_id() -> str:
     return str(uuid.uuid4())
@@ -61,7 +63,7 @@ class FindingReported(Event):
     inspection_id: int
     facility_id: int
     item_code: str
-    severity: Literal["general", "major"]
+    severity: Severity
 
     def published_subject(self) -> str:
         # The major alert reads only ….major: it no longer receives (and acknowledges) every general finding.
@@ -173,7 +175,7 @@ class FindingRegraded(Event):
     name: ClassVar[str] = "finding.regraded"
     finding_id: int
     facility_id: int
-    severity: Literal["general", "major"]
+    severity: Severity
     due_day: date | None
 
 

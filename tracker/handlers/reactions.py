@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tracker.domain.model import Severity
 from tracker.events.schemas import (
     Event,
     ExtensionDecided,
@@ -109,7 +110,7 @@ async def ask_for_the_next_step(
 
 
 def is_major(event: FindingReported) -> bool:
-    return event.severity == "major"
+    return event.severity == Severity.MAJOR
 
 
 def _reaction(effect, event: type[Event], wants=None, subjects: tuple[str, ...] = ()) -> Reaction:

@@ -47,7 +47,7 @@ class ItemResult:
     item: str
     result: str  # pass | fail | na | fixed (当场整改: fixed during the visit)
     note: str = ""
-    severity: str | None = None
+    severity: Severity | None = None
     photos: list[str] = field(default_factory=list)
     # The failure reaches the quantity a composite rule's element sets (e.g. over half the lights damaged).
     quantity_met: bool = False
@@ -57,7 +57,7 @@ class ItemResult:
 @dataclass(frozen=True)
 class InspectionInput:
     facility_id: int
-    mode: str
+    mode: Mode
     client_ref: str
     items: list[ItemResult]
     onsite_at: datetime | None = None  # taken on the phone when the check began
@@ -432,7 +432,7 @@ async def _check_items(
             raise InvalidInput(f"{where}.result", "result must be pass, fail, na or fixed")
         if result.result == "fixed" and not result.note.strip():
             raise InvalidInput(f"{where}.note", "say what was fixed during the visit")
-        if result.severity is not None and result.severity not in ("general", "major"):
+        if result.severity is not None and result.severity not in tuple(Severity):
             raise InvalidInput(f"{where}.severity", "severity must be general or major")
         if result.photos:
             if result.result not in ("fail", "fixed"):

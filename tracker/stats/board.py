@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tracker.domain.model import Severity
 from tracker.domain.supervision import LABELS_EN, LABELS_ZH, Stage, notice_number
 from tracker.stats.periods import local_day
 from tracker.stats.query import Filter
@@ -65,7 +66,7 @@ class Board:
 
 
 def _open_majors(flt: Filter) -> list[Any]:
-    return [f.c.severity == "major", f.c.closed_at.is_(None), *flt.clauses()]
+    return [f.c.severity == Severity.MAJOR.value, f.c.closed_at.is_(None), *flt.clauses()]
 
 
 async def major_board(

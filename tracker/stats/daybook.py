@@ -57,6 +57,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tracker.domain.model import Severity
 from tracker.stats.periods import local_day, local_midnight
 from tracker.store.db import read_only
 from tracker.store.tables import (
@@ -172,7 +173,7 @@ def flows_of(fact: Any) -> list[tuple[date, str]]:
     was closed. Matches tracker.stats.query.predicate for found, found_major, repeat, closed and on_time; a
     week's or month's closed_of_found is the sum of closed_same_week or closed_same_month over its days."""
     found = day_of(fact.reported_at)
-    major = fact.severity == "major"
+    major = fact.severity == Severity.MAJOR
     out = [(found, "found")]
     if major:
         out.append((found, "found_major"))
@@ -220,7 +221,7 @@ def stock_spans(fact: Any) -> list[tuple[str, date, date | None]]:
     found = day_of(fact.reported_at)
     closed = day_of(fact.closed_at) if fact.closed_at is not None else None
     out: list[tuple[str, date, date | None]] = [("open", found + timedelta(days=1), closed)]
-    if fact.severity == "major":
+    if fact.severity == Severity.MAJOR:
         out.append(("open_major", found + timedelta(days=1), closed))
     if fact.due_at is not None:
         first = max(found, day_of(fact.due_at)) + timedelta(days=1)

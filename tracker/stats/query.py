@@ -64,6 +64,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
+from tracker.domain.model import Severity
 from tracker.stats import daybook
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.store.tables import (
@@ -198,7 +199,7 @@ def _stock_terms(metric: str, span: Span, c: Any = f.c) -> list[ColumnElement[bo
     if metric == "open":
         return []
     if metric == "open_major":
-        return [c.severity == "major"]
+        return [c.severity == Severity.MAJOR.value]
     if metric == "overdue":
         return _overdue_terms(span.moment, c, span.present)
     raise ValueError(f"not a stock: {metric!r}")
@@ -237,11 +238,11 @@ def _condition(metric: str, span: Span, c: Any = f.c) -> ColumnElement[bool]:
     if metric in STOCKS:
         return and_(open_at(span.moment, c), *_stock_terms(metric, span, c))
     if metric == "found_major":
-        return and_(_in(c.reported_at, start, end), c.severity == "major")
+        return and_(_in(c.reported_at, start, end), c.severity == Severity.MAJOR.value)
     if metric == "repeat":
         return and_(_in(c.reported_at, start, end), c.is_repeat)
     if metric == "repeat_major":
-        return and_(_in(c.reported_at, start, end), c.is_repeat, c.severity == "major")
+        return and_(_in(c.reported_at, start, end), c.is_repeat, c.severity == Severity.MAJOR.value)
     raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -731,7 +732,7 @@ def _move_open(
             sign = 1 if found else -1
             fact_groups = daybook.groups(fact)
             moved[(0, sign)].extend(fact_groups)
-            if fact.severity == "major":
+            if fact.severity == Severity.MAJOR:
                 moved[(1, sign)].extend(fact_groups)
     for (column, sign), listed in moved.items():
         for group, n in Counter(listed).items():
