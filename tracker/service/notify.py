@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.documents.order import attachment_for
 from tracker.documents.order import filename as order_filename
 from tracker.domain.calendar import LOCAL_TZ
-from tracker.domain.model import Mode, Role
+from tracker.domain.model import ExtensionStatus, Mode, Role, Severity
 from tracker.domain.supervision import Stage, whose_step
 from tracker.mail.queue import queue_mail
-from tracker.mail.render import render
+from tracker.mail.render import Rendered, render
 from tracker.service.context import Context
 from tracker.service.order_links import order_link
 from tracker.service.sectors import sector_emails
@@ -31,14 +32,34 @@ from tracker.store.tables import (
 )
 
 
-async def _facility(conn: AsyncConnection, facility_id: int) -> Any:
-    return (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).one()
-
-
-async def _findings(conn: AsyncConnection, ids: list[int]) -> list[Any]:
-    return list(
-        (await conn.execute(select(findings).where(findings.c.id.in_(ids)).order_by(findings.c.id))).all()
+async def _subject(conn: AsyncConnection, finding_ids: list[int]) -> tuple[list[Any], Any]:
+    """What a mail is about: the findings (by id) and the facility of the first."""
+    rows = list(
+        (
+            await conn.execute(select(findings).where(findings.c.id.in_(finding_ids)).order_by(findings.c.id))
+        ).all()
     )
+    facility = (await conn.execute(select(facilities).where(facilities.c.id == rows[0].facility_id))).one()
+    return rows, facility
+
+
+def _facility_address(finding: Any, facility: Any) -> str:
+    """Where the facility's mail goes: the finding's owner, else the facility's head."""
+    return finding.owner_email or facility.head_email
+
+
+async def _queue(
+    conn: AsyncConnection,
+    kind: str,
+    about: str,
+    recipients: Iterable[str],
+    message: Rendered,
+    now: datetime,
+    **extra: Any,
+) -> None:
+    """Queue `message` for each recipient; the queue keeps one per (subject matter, recipient, kind)."""
+    for to in recipients:
+        await queue_mail(conn, kind=kind, about=about, to=to, message=message, now=now, **extra)
 
 
 async def _emails(conn: AsyncConnection, role: Role, town: str | None = None) -> list[str]:
@@ -71,21 +92,20 @@ async def answer_link(conn: AsyncConnection, ctx: Context, finding: Any, now: da
 async def order_issued(
     conn: AsyncConnection, ctx: Context, order_id: int, finding_ids: list[int], now: datetime
 ) -> None:
-    rows = await _findings(conn, finding_ids)
-    facility = await _facility(conn, rows[0].facility_id)
+    rows, facility = await _subject(conn, finding_ids)
     link = await order_link(conn, ctx, order_id, now)
     order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
     # The mail names the PDF it carries, as the mailer names the file (without its Latin extension).
     attached = order_filename(order).removesuffix(".pdf")
     message = render("order", facility=facility, findings=rows, link=link, attachment=attached)
     # The PDF of the order is rendered by the mailer when it sends, not here in the handler's transaction.
-    await queue_mail(
+    await _queue(
         conn,
-        kind="order",
-        about=f"order:{order_id}",
-        to=rows[0].owner_email or facility.head_email,
-        message=message,
-        now=now,
+        "order",
+        f"order:{order_id}",
+        [_facility_address(rows[0], facility)],
+        message,
+        now,
         attachment=attachment_for(order_id),
     )
 
@@ -93,8 +113,7 @@ async def order_issued(
 async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
     """The bureau lead hears of a major hazard at once. One the facility reported itself raises no order, so a
     督办 notice goes to the bureau lead and the section chiefs instead: the bureau is to supervise its rectification."""
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
+    rows, facility = await _subject(conn, [finding_id])
     link = _finding_link(ctx, finding_id)
     if rows[0].mode == Mode.SELF.value:
         kind = "supervision_notice"
@@ -108,8 +127,7 @@ async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, n
         kind = "major_alert"
         recipients = await _answerable(conn, Role.BUREAU_LEAD, facility)
     message = render(kind, facility=facility, findings=rows, link=link)
-    for to in recipients:
-        await queue_mail(conn, kind=kind, about=f"finding:{finding_id}", to=to, message=message, now=now)
+    await _queue(conn, kind, f"finding:{finding_id}", recipients, message, now)
 
 
 async def _inspector_or_chiefs(
@@ -134,8 +152,7 @@ async def _inspector_or_chiefs(
 async def rectification_submitted(
     conn: AsyncConnection, ctx: Context, finding_id: int, rectification_id: int, now: datetime
 ) -> None:
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
+    rows, facility = await _subject(conn, [finding_id])
     note = await conn.scalar(select(rectifications.c.note).where(rectifications.c.id == rectification_id))
     inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id, facility)
     message = render(
@@ -146,47 +163,36 @@ async def rectification_submitted(
         inspector_name=inspector_name,
         link=_finding_link(ctx, finding_id),
     )
-    for to in recipients:
-        await queue_mail(
-            conn,
-            kind="verification_request",
-            about=f"rectification:{rectification_id}",
-            to=to,
-            message=message,
-            now=now,
-        )
+    await _queue(conn, "verification_request", f"rectification:{rectification_id}", recipients, message, now)
 
 
 async def finding_closed(
     conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int, now: datetime
 ) -> None:
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
+    rows, facility = await _subject(conn, [finding_id])
     note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
     message = render("closure", facility=facility, findings=rows, note=note)
-    recipients = {rows[0].owner_email or facility.head_email}
+    recipients = {_facility_address(rows[0], facility)}
     if rows[0].listed_for_supervision:
         # A listed major hazard is struck off the supervision list: its supervisors hear of it too.
         recipients.update(await _answerable(conn, Role.BUREAU_LEAD, facility))
-    for to in sorted(recipients):
-        await queue_mail(conn, kind="closure", about=f"finding:{finding_id}", to=to, message=message, now=now)
+    await _queue(conn, "closure", f"finding:{finding_id}", sorted(recipients), message, now)
 
 
 async def rectification_rejected(
     conn: AsyncConnection, ctx: Context, finding_id: int, verification_id: int, now: datetime
 ) -> None:
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
+    rows, facility = await _subject(conn, [finding_id])
     note = await conn.scalar(select(verifications.c.note).where(verifications.c.id == verification_id))
     link = await answer_link(conn, ctx, rows[0], now)
     message = render("rejection", facility=facility, findings=rows, note=note, link=link)
-    await queue_mail(
+    await _queue(
         conn,
-        kind="rejection",
-        about=f"verification:{verification_id}",
-        to=rows[0].owner_email or facility.head_email,
-        message=message,
-        now=now,
+        "rejection",
+        f"verification:{verification_id}",
+        [_facility_address(rows[0], facility)],
+        message,
+        now,
     )
 
 
@@ -194,8 +200,7 @@ async def extension_requested(
     conn: AsyncConnection, ctx: Context, finding_id: int, request_id: int, now: datetime
 ) -> None:
     """Ask the finding's inspector (or the section chiefs) to grant or refuse more time."""
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
+    rows, facility = await _subject(conn, [finding_id])
     request = (
         await conn.execute(
             select(extension_requests.c.days, extension_requests.c.reason).where(
@@ -204,7 +209,7 @@ async def extension_requested(
         )
     ).one()
     inspector_name, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id, facility)
-    if rows[0].severity == "major":
+    if rows[0].severity == Severity.MAJOR:
         # More time on a major hazard is the sector's section chief's to grant, not the inspector's.
         recipients = await _answerable(conn, Role.SECTION_CHIEF, facility)
     message = render(
@@ -216,18 +221,14 @@ async def extension_requested(
         inspector_name=inspector_name,
         link=_finding_link(ctx, finding_id),
     )
-    for to in recipients:
-        await queue_mail(
-            conn, kind="extension_request", about=f"extension:{request_id}", to=to, message=message, now=now
-        )
+    await _queue(conn, "extension_request", f"extension:{request_id}", recipients, message, now)
 
 
 async def extension_decided(
     conn: AsyncConnection, ctx: Context, finding_id: int, request_id: int, now: datetime
 ) -> None:
     """Tell the facility whether it was given more time, and the deadline that runs now."""
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
+    rows, facility = await _subject(conn, [finding_id])
     decision = (
         await conn.execute(
             select(
@@ -237,7 +238,7 @@ async def extension_decided(
             ).where(extension_requests.c.id == request_id)
         )
     ).one()
-    accepted = decision.status == "accepted"
+    accepted = decision.status == ExtensionStatus.ACCEPTED
     message = render(
         "extension_decision",
         facility=facility,
@@ -247,23 +248,22 @@ async def extension_decided(
         note=decision.decision_note,
         link=await answer_link(conn, ctx, rows[0], now),
     )
-    await queue_mail(
+    await _queue(
         conn,
-        kind="extension_decision",
-        about=f"extension:{request_id}",
-        to=rows[0].owner_email or facility.head_email,
-        message=message,
-        now=now,
+        "extension_decision",
+        f"extension:{request_id}",
+        [_facility_address(rows[0], facility)],
+        message,
+        now,
     )
 
 
 async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
     """The facility hears that a hazard is now a general one, and by when it is to be fixed. A finding not yet
     ordered hears nothing here: its order carries the grade."""
-    rows = await _findings(conn, [finding_id])
+    rows, facility = await _subject(conn, [finding_id])
     if rows[0].owner_name is None:
         return
-    facility = await _facility(conn, rows[0].facility_id)
     message = render(
         "regrade",
         facility=facility,
@@ -271,13 +271,8 @@ async def finding_regraded(conn: AsyncConnection, ctx: Context, finding_id: int,
         day=rows[0].due_day,
         link=await answer_link(conn, ctx, rows[0], now),
     )
-    await queue_mail(
-        conn,
-        kind="regrade",
-        about=f"finding:{finding_id}",
-        to=rows[0].owner_email or facility.head_email,
-        message=message,
-        now=now,
+    await _queue(
+        conn, "regrade", f"finding:{finding_id}", [_facility_address(rows[0], facility)], message, now
     )
 
 
@@ -295,14 +290,13 @@ async def supervision_advanced(
     role = whose_step(Stage(stage))
     if role is None:
         return
-    rows = await _findings(conn, [finding_id])
-    facility = await _facility(conn, rows[0].facility_id)
-    if role == Role.FACILITY_HEAD.value:
-        recipients = [rows[0].owner_email or facility.head_email]
-    elif role == Role.INSPECTOR.value:
+    rows, facility = await _subject(conn, [finding_id])
+    if role is Role.FACILITY_HEAD:
+        recipients = [_facility_address(rows[0], facility)]
+    elif role is Role.INSPECTOR:
         _, recipients = await _inspector_or_chiefs(conn, rows[0].inspection_id, facility)
     else:
-        recipients = await sector_emails(conn, Role(role), facility.sector)
+        recipients = await sector_emails(conn, role, facility.sector)
     due = await conn.scalar(
         select(supervisions.c.stage_due_at).where(supervisions.c.finding_id == finding_id)
     )
@@ -313,17 +307,16 @@ async def supervision_advanced(
         stage=stage,
         stage_day=due.astimezone(LOCAL_TZ).date() if due else None,
         # The facility reads its mail in Chinese only, without internal codes.
-        for_staff=role != Role.FACILITY_HEAD.value,
+        for_staff=role is not Role.FACILITY_HEAD,
         link=_finding_link(ctx, finding_id),
     )
-    for to in sorted({r for r in recipients if r}):
-        await queue_mail(
-            conn,
-            kind="supervision_step",
-            about=f"supervision:{finding_id}:{stage}",
-            # A stage reached again (验收 after a failed one) is asked for again; the same event only once.
-            variant=reached_at.isoformat() if reached_at else "",
-            to=to,
-            message=message,
-            now=now,
-        )
+    await _queue(
+        conn,
+        "supervision_step",
+        f"supervision:{finding_id}:{stage}",
+        sorted({r for r in recipients if r}),
+        message,
+        now,
+        # A stage reached again (验收 after a failed one) is asked for again; the same event only once.
+        variant=reached_at.isoformat() if reached_at else "",
+    )
