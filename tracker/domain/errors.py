@@ -23,6 +23,10 @@ class FindingAlreadyClosed(InvalidTransition):
     pass
 
 
+class StaleFinding(DomainError):
+    """The finding changed under us between read and write; the caller retries or reports a conflict."""
+
+
 class InvalidInput(DomainError):
     """Input that names something unknown; `field` says which."""
 

@@ -9,13 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.checklists import Catalog
 from tracker.domain import grading
-from tracker.domain.errors import InvalidInput, NotAllowed
+from tracker.domain.errors import InvalidInput, NotAllowed, StaleFinding
 from tracker.domain.model import Actor, Role, Severity, Status
 from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at, review_deadline
 from tracker.events.schemas import FindingRegraded
 from tracker.service import supervision
 from tracker.service.context import load_calendar
-from tracker.service.loop import StaleFinding, load_visible_finding
+from tracker.service.loop import load_visible_finding
 from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import supervision_of
 from tracker.stats import daybook
@@ -37,10 +37,10 @@ async def decide_downgrade(
     """Approve (the finding becomes general and leaves the supervision list; an open one's deadline becomes the
     general one counted from today, never later than the deadline already running) or refuse (it stays major).
     The decision is a history row beside the request."""
+    finding = await load_visible_finding(conn, actor, finding_id)
     grading.may_decide_downgrade(actor)
     if not approved and not note.strip():
         raise InvalidInput("note", "say why the finding stays major")
-    finding = await load_visible_finding(conn, actor, finding_id)
     tracked = await supervision_of(conn, finding_id)
     if tracked is not None and actor.role is not Role.ADMIN:
         # Approved, it takes a major off the track its sector's lead alone closes: the sector's own people decide.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import insert, select, update
@@ -13,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.domain import model
 from tracker.domain import supervision as track
 from tracker.domain.calendar import LOCAL_TZ, fallback_years_warning
-from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound
-from tracker.domain.model import Actor, Mode, Role, Status
+from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound, StaleFinding
+from tracker.domain.model import Actor, ExtensionStatus, Mode, Role, Status
 from tracker.domain.policy import (
+    Deadline,
     PolicySettings,
     deadline_for,
     first_escalation_at,
@@ -61,10 +63,6 @@ _warned_years: set[int] = set()
 
 # The most working days a verifier may give a rejected rectification (a structural fix may take months).
 MAX_REJECTION_DAYS = 90
-
-
-class StaleFinding(Exception):
-    """The finding changed under us between read and write; the caller retries or reports a conflict."""
 
 
 async def issue_order(
@@ -299,13 +297,7 @@ async def verify(
         "review_escalation_at": None,
         "review_level": 0,
     }
-    verification_id = (
-        await conn.execute(
-            insert(verifications).values(
-                finding_id=finding_id, accepted=accepted, note=note, verified_by=actor.id, verified_at=now
-            )
-        )
-    ).inserted_primary_key[0]
+    verification_id = await record_verification(conn, finding_id, accepted, note, actor.id, now)
     await _link_photos(conn, finding_id, photo_ids, "verification")
     if accepted and step is not None:
         # Its 复查 is done: the status stays submitted while 验收 and the sign-off run on their own deadlines.
@@ -344,24 +336,8 @@ async def verify(
             occurred_at=now,
         )
     else:
-        calendar = await load_calendar(conn)
-        days = rejection_workdays(deadline_days, finding.deadline_days, policy)
-        deadline = deadline_for(now, days, calendar, policy)
-        await _move(
-            conn,
-            finding,
-            transition,
-            now,
-            due_at=deadline.due_at,
-            due_day=deadline.day,
-            due_estimated=deadline.estimated,
-            due_from=deadline.counted_from,
-            due_workdays=deadline.workdays,
-            remind_at=deadline.remind_at,
-            next_escalation_at=first_escalation_at(deadline, calendar, policy),
-            round=finding.round + 1,
-            **reviewed,
-        )
+        back = await rejection(conn, finding, deadline_days, policy, now)
+        await send_back(conn, finding, back, now, **reviewed)
         await _log(
             conn,
             finding_id,
@@ -369,17 +345,78 @@ async def verify(
             transition.action,
             actor.id,
             note,
-            {"due_day": deadline.day.isoformat(), "days": days, "chosen": deadline_days is not None},
+            {
+                "due_day": back.deadline.day.isoformat(),
+                "days": back.days,
+                "chosen": deadline_days is not None,
+            },
         )
-        event = RectificationRejected(
-            finding_id=finding_id,
-            facility_id=finding.facility_id,
-            verification_id=verification_id,
-            due_day=deadline.day,
-            occurred_at=now,
-        )
+        event = back.rejected(finding, verification_id, now)
     await add_events(conn, [event], now)
     return verification_id
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A failed check's new deadline (复查 by the inspector, or 验收 by the section chief) and its first
+    escalation."""
+
+    days: int
+    deadline: Deadline
+    next_escalation_at: datetime
+
+    def rejected(self, finding, verification_id: int, now: datetime) -> RectificationRejected:
+        return RectificationRejected(
+            finding_id=finding.id,
+            facility_id=finding.facility_id,
+            verification_id=verification_id,
+            due_day=self.deadline.day,
+            occurred_at=now,
+        )
+
+
+async def rejection(
+    conn: AsyncConnection, finding, deadline_days: int | None, policy: PolicySettings, now: datetime
+) -> Rejection:
+    """The deadline a rejected rectification gets: `deadline_days` working days as the checker chose, by default
+    the item's own deadline days (a structural fix may take months)."""
+    calendar = await load_calendar(conn)
+    days = rejection_workdays(deadline_days, finding.deadline_days, policy)
+    deadline = deadline_for(now, days, calendar, policy)
+    return Rejection(days, deadline, first_escalation_at(deadline, calendar, policy))
+
+
+async def send_back(conn: AsyncConnection, finding, back: Rejection, now: datetime, **values) -> None:
+    """The submitted finding goes back to the facility (ordered) under its new deadline, for one more round."""
+    deadline = back.deadline
+    await _move(
+        conn,
+        finding,
+        model.verify(Status.SUBMITTED, accepted=False),
+        now,
+        due_at=deadline.due_at,
+        due_day=deadline.day,
+        due_estimated=deadline.estimated,
+        due_from=deadline.counted_from,
+        due_workdays=deadline.workdays,
+        remind_at=deadline.remind_at,
+        next_escalation_at=back.next_escalation_at,
+        round=finding.round + 1,
+        **values,
+    )
+
+
+async def record_verification(
+    conn: AsyncConnection, finding_id: int, accepted: bool, note: str, actor_id: int, now: datetime
+) -> int:
+    """The verification's row (the note the facility's mail and the ledger give); its id."""
+    return (
+        await conn.execute(
+            insert(verifications).values(
+                finding_id=finding_id, accepted=accepted, note=note, verified_by=actor_id, verified_at=now
+            )
+        )
+    ).inserted_primary_key[0]
 
 
 async def _move(
@@ -445,7 +482,10 @@ async def pending_extension(conn: AsyncConnection, finding_id: int):
     return (
         await conn.execute(
             select(extension_requests)
-            .where(extension_requests.c.finding_id == finding_id, extension_requests.c.status == "pending")
+            .where(
+                extension_requests.c.finding_id == finding_id,
+                extension_requests.c.status == ExtensionStatus.PENDING.value,
+            )
             .order_by(extension_requests.c.id.desc())
             .limit(1)
         )
@@ -481,7 +521,7 @@ async def request_extension(
                 requested_by=actor.id,
                 requested_at=now,
                 due_day_before=finding.due_day,
-                status="pending",
+                status=ExtensionStatus.PENDING.value,
                 decision_note="",
             )
         )
@@ -541,7 +581,7 @@ async def decide_extension(
         raise NotFound(f"no request for more time with id {request_id}")
     finding = await load_visible_finding(conn, actor, request.finding_id)
     await may_decide_extension(conn, actor, finding)
-    if request.status != "pending":
+    if request.status != ExtensionStatus.PENDING:
         raise InvalidTransition(f"the request was already {request.status}")
     new_day: date | None = None
     if accepted:
@@ -579,9 +619,12 @@ async def decide_extension(
         raise InvalidInput("note", "say why more time is refused")
     decided = await conn.execute(
         update(extension_requests)
-        .where(extension_requests.c.id == request_id, extension_requests.c.status == "pending")
+        .where(
+            extension_requests.c.id == request_id,
+            extension_requests.c.status == ExtensionStatus.PENDING.value,
+        )
         .values(
-            status="accepted" if accepted else "refused",
+            status=(ExtensionStatus.ACCEPTED if accepted else ExtensionStatus.REFUSED).value,
             decided_by=actor.id,
             decided_at=now,
             decision_note=note.strip(),

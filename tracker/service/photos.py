@@ -20,7 +20,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.domain.errors import DomainError, NotFound
-from tracker.domain.model import Actor, FacilityRef, can_see
+from tracker.domain.model import Actor
+from tracker.service.visibility import sees
 from tracker.store.tables import (
     facilities,
     findings,
@@ -215,7 +216,7 @@ async def visible_photo(conn: AsyncConnection, actor: Actor, photo_id: str) -> R
             .where(inspection_item_photos.c.photo_id == photo_id)
         )
     ).all()
-    if not any(can_see(actor, FacilityRef(f.id, f.town)) for f in linked):
+    if not any(sees(actor, f) for f in linked):
         raise NotFound("no such photo")
     return photo
 

@@ -12,17 +12,19 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import supervision as track
-from tracker.domain.errors import InvalidInput, InvalidTransition
+from tracker.domain.errors import InvalidInput, InvalidTransition, StaleFinding
 from tracker.domain.model import Actor, Status
-from tracker.domain.policy import PolicySettings, deadline_for, first_escalation_at, rejection_workdays
+from tracker.domain.policy import PolicySettings, deadline_for
 from tracker.domain.supervision import LABELS_EN, LABELS_ZH, Stage, notice_number
-from tracker.events.schemas import FindingClosed, RectificationRejected, SupervisionAdvanced
+from tracker.events.schemas import FindingClosed, SupervisionAdvanced
 from tracker.service.context import load_calendar
 from tracker.service.loop import (
-    StaleFinding,
     _check_photos,
     _link_photos,
     load_visible_finding,
+    record_verification,
+    rejection,
+    send_back,
 )
 from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import advance, supervision_of
@@ -183,59 +185,21 @@ async def accept(
     await _check_photos(conn, actor, photo_ids)
     values: dict[str, Any] = {"acceptance_note": note.strip()}
     data: dict[str, Any] = {"accepted": accepted}
-    calendar = await load_calendar(conn)
     # Failed, as after an inspector's rejection: the item's own deadline days (a structural fix may take months).
-    days = rejection_workdays(None, finding.deadline_days, policy)
-    deadline = deadline_for(now, days, calendar, policy)
+    back = await rejection(conn, finding, None, policy, now)
     if accepted:
         values.update(accepted_at=now, accepted_by=actor.id)
     else:
-        data.update(due_day=deadline.day.isoformat(), days=days)
+        data.update(due_day=back.deadline.day.isoformat(), days=back.days)
     await advance(conn, finding_id, step, policy, now, actor.id, note.strip(), data, **values)
     await _link_photos(conn, finding_id, photo_ids, "acceptance")
     events: list = [_advanced(finding, step.after, now)]
     if not accepted:
-        reopened = await conn.execute(
-            update(findings)
-            .where(findings.c.id == finding_id, findings.c.status == Status.SUBMITTED.value)
-            .values(
-                status=Status.ORDERED.value,
-                due_at=deadline.due_at,
-                due_day=deadline.day,
-                due_estimated=deadline.estimated,
-                due_from=deadline.counted_from,
-                due_workdays=deadline.workdays,
-                remind_at=deadline.remind_at,
-                next_escalation_at=first_escalation_at(deadline, calendar, policy),
-                escalation_level=0,
-                round=finding.round + 1,
-            )
-        )
-        if reopened.rowcount != 1:
-            raise StaleFinding(f"finding {finding_id} changed meanwhile; try again")
-        await daybook.touch(conn, now)
+        await send_back(conn, finding, back, now, escalation_level=0)
         # The failed 验收 is on record as a rejection, so the facility's mail and the ledger give its report,
         # not the inspector's note that had passed the rectification.
-        verification_id = (
-            await conn.execute(
-                insert(verifications).values(
-                    finding_id=finding_id,
-                    accepted=False,
-                    note=note.strip(),
-                    verified_by=actor.id,
-                    verified_at=now,
-                )
-            )
-        ).inserted_primary_key[0]
-        events.append(
-            RectificationRejected(
-                finding_id=finding_id,
-                facility_id=finding.facility_id,
-                verification_id=verification_id,
-                due_day=deadline.day,
-                occurred_at=now,
-            )
-        )
+        verification_id = await record_verification(conn, finding_id, False, note.strip(), actor.id, now)
+        events.append(back.rejected(finding, verification_id, now))
     await add_events(conn, events, now)
 
 

@@ -1,4 +1,5 @@
-"""The one visibility rule (tracker.domain.model.visible_to) applied to queries and to one finding."""
+"""The one visibility rule (tracker.domain.model.visible_to) applied to queries, to one facility and to one
+finding. Every page, API call and use case asks here."""
 
 from __future__ import annotations
 
@@ -34,16 +35,29 @@ def scoped(actor: Actor, query: Select[Any]) -> Select[Any]:
     return within(visible_to(actor), query)
 
 
+def sees(actor: Actor, facility: Any) -> bool:
+    """Whether `actor` may see `facility` (anything with the facility's `id` and `town`)."""
+    return can_see(actor, FacilityRef(facility.id, facility.town))
+
+
+async def visible_facility(conn: AsyncConnection, actor: Actor, facility_id: int) -> Row[Any]:
+    """The facility's row, if `actor` may see it; otherwise NotFound, as if it did not exist."""
+    row = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).first()
+    if row is None or not sees(actor, row):
+        raise NotFound(f"no facility with id {facility_id}")
+    return row
+
+
 async def visible_finding(conn: AsyncConnection, actor: Actor, finding_id: int) -> Row[Any]:
-    """The finding's facility (id, town), if `actor` may see it. Someone who may not see a finding is told it
+    """The finding's facility row, if `actor` may see the finding. Someone who may not see a finding is told it
     does not exist, not that it is forbidden."""
     row = (
         await conn.execute(
-            select(facilities.c.id, facilities.c.town)
+            select(facilities)
             .join(findings, findings.c.facility_id == facilities.c.id)
             .where(findings.c.id == finding_id)
         )
     ).first()
-    if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+    if row is None or not sees(actor, row):
         raise NotFound(f"no finding with id {finding_id}")
     return row

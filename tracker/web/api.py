@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.calendar import fallback_years_warning
-from tracker.domain.model import BUREAU_ROLES, Actor, Role, Status
+from tracker.domain.model import BUREAU_ROLES, Actor, Mode, Role, Severity, Status
 from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
 from tracker.service import logins, supervision
 from tracker.service.actions import actions_of, record_action
@@ -163,7 +163,7 @@ def _checklist_item(item: Any, staff: bool = False) -> dict[str, Any]:
         "hint": {"zh": item.hint_zh, "en": item.hint_en},
         "basis": item.basis,
         "basis_verified": item.basis_verified,
-        "deadline_days": {s: item.deadline_days(s) for s in ("general", "major")},
+        "deadline_days": {s.value: item.deadline_days(s) for s in Severity},
         "stop_use": item.stop_use,
         "facility_types": item.facility_types,
         "version": item.checklist_version,
@@ -238,7 +238,7 @@ class ItemIn(BaseModel):
     # fixed: 当场整改, fixed during the visit (a note required); it raises no finding.
     result: Literal["pass", "fail", "na", "fixed"]
     note: str = Field(default="", max_length=MAX_NOTE_CHARS)
-    severity: Literal["general", "major"] | None = None
+    severity: Severity | None = None
     # Required when an item whose default is major is recorded as general.
     severity_reason: str = Field(default="", max_length=2000)
     photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS)
@@ -247,6 +247,7 @@ class ItemIn(BaseModel):
 
 class InspectionIn(BaseModel):
     facility_id: int = Field(ge=1, le=MAX_ID)
+    # The modes a person picks (Mode values); `register` is the certificate sweep's own.
     mode: Literal["unannounced", "covert", "routine", "self", "special"]
     client_ref: str = Field(min_length=1, max_length=100)
     items: list[ItemIn] = Field(min_length=1, max_length=500)
@@ -268,7 +269,7 @@ async def create_inspection(
         actor,
         InspectionInput(
             body.facility_id,
-            body.mode,
+            Mode(body.mode),
             body.client_ref,
             [
                 ItemResult(
@@ -348,12 +349,12 @@ async def inspector_register(conn: AsyncConnection) -> list[dict[str, Any]]:
 async def list_findings(
     request: Request,
     actor: Actor = Depends(current_actor),
-    status: Literal["reported", "ordered", "submitted", "closed"] | None = None,
+    status: Status | None = None,
     facility_id: FacilityFilter = None,
     overdue: bool = False,
     # mode=self: the hazards facilities reported themselves, which no bureau order carries.
     # mode=register: those raised when a certificate on a facility's register lapsed (tracker.service.certificates).
-    mode: Literal["unannounced", "covert", "routine", "self", "special", "register"] | None = None,
+    mode: Mode | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
@@ -361,11 +362,11 @@ async def list_findings(
     now = ctx.clock.now()
     query = scoped(actor, select(findings).join(facilities, facilities.c.id == findings.c.facility_id))
     if status:
-        query = query.where(findings.c.status == status)
+        query = query.where(findings.c.status == status.value)
     if facility_id is not None:
         query = query.where(findings.c.facility_id == facility_id)
     if mode is not None:
-        query = query.where(findings.c.mode == mode)
+        query = query.where(findings.c.mode == mode.value)
     if overdue:
         query = query.where(findings.c.status == Status.ORDERED.value, findings.c.due_at < now)
     async with read_only(ctx.engine) as conn:
@@ -396,7 +397,6 @@ async def post_rectification(
 ) -> dict[str, Any]:
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await submit_rectification(
             conn, actor, finding_id, body.note, body.photos, ctx.clock.now(), ctx.policy
         )
@@ -420,7 +420,6 @@ async def post_verification(
     if not body.accepted and not body.note.strip():
         raise HTTPException(status_code=422, detail="note: say why the rectification is not accepted")
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await verify(
             conn,
             actor,
@@ -476,7 +475,6 @@ async def post_downgrade_decision(
     recording a major-mapped item as general."""
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await decide_downgrade(
             conn, actor, finding_id, body.approved, body.note, ctx.catalog, ctx.policy, ctx.clock.now()
         )
@@ -507,7 +505,6 @@ async def post_plan(
     plan = body.model_dump(exclude={"photos"})
     plan["deadline"] = body.deadline.isoformat()
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await supervision.file_plan(conn, actor, finding_id, plan, body.photos, ctx.policy, ctx.clock.now())
     return await _fresh_view(ctx, finding_id)
 
@@ -524,7 +521,6 @@ async def post_interim(
     """An inspector verifies the interim measure (停用/撤人) of a major hazard; `note` says what was seen."""
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await supervision.verify_interim(
             conn, actor, finding_id, body.note, body.photos, ctx.policy, ctx.clock.now()
         )
@@ -542,7 +538,6 @@ async def post_progress(
     """The facility head reports progress on a major hazard, between its plan and the verified rectification."""
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await supervision.report_progress(conn, actor, finding_id, body.note, ctx.policy, ctx.clock.now())
     return await _fresh_view(ctx, finding_id)
 
@@ -560,7 +555,6 @@ async def post_acceptance(
     """验收 of a verified major hazard by the section chief of its sector; `note` is the acceptance report."""
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await supervision.accept(
             conn, actor, finding_id, body.accepted, body.note, body.photos, ctx.policy, ctx.clock.now()
         )
@@ -579,7 +573,6 @@ async def post_signoff(
     refused (403)."""
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await supervision.sign_off(conn, actor, finding_id, body.note, ctx.policy, ctx.clock.now())
     return await _fresh_view(ctx, finding_id)
 
@@ -596,7 +589,6 @@ async def post_referral_answer(
     the sector's chief or lead; a judgement waiting for it is complete."""
     ctx = context(request)
     async with ctx.engine.begin() as conn:
-        await visible_finding(conn, actor, finding_id)
         await supervision.answer_referral(conn, actor, finding_id, body.answer, ctx.policy, ctx.clock.now())
     return await _fresh_view(ctx, finding_id)
 

@@ -23,7 +23,6 @@ from tracker.domain.model import Actor, Role
 from tracker.mail.sink import bodies, summary
 from tracker.service import logins
 from tracker.service.context import Context
-from tracker.service.loop import StaleFinding
 from tracker.store.db import read, read_only
 from tracker.store.tables import facilities, users
 from tracker.web import i18n, limits
@@ -95,10 +94,6 @@ def create_app(ctx: Context) -> FastAPI:
         if await wants_page(request):
             return await page_for(request, 422, body["detail"])
         return JSONResponse(status_code=422, content=body)
-
-    @app.exception_handler(StaleFinding)
-    async def stale(request: Request, error: StaleFinding) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": str(error)})
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> dict[str, str]:

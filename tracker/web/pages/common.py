@@ -14,18 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tracker.domain.errors import DomainError
-from tracker.domain.model import Actor, FacilityRef, Mode, can_see
+from tracker.domain.errors import DomainError, NotFound
+from tracker.domain.model import Actor, ExtensionStatus, Mode
 from tracker.domain.time import local_day
 from tracker.service.context import Context
 from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
 )
 from tracker.service.photos import NotAPhoto, PhotoTooLarge
+from tracker.service.visibility import visible_facility
 from tracker.store.people import shown_name
 from tracker.store.tables import (
     extension_requests,
-    facilities,
     history,
     users,
 )
@@ -54,12 +54,12 @@ class PageError(Exception):
         self.key = key
 
 
-def refusal(request: Request, error: Exception) -> tuple[str, int]:
+def refusal(request: Request, error: PageError | DomainError) -> tuple[str, int]:
     """What a page says, and with which status, when a step is refused: in the reader's words for a form's
-    own checks, the rule's sentence otherwise; a finding changed meanwhile is a conflict."""
+    own checks, the rule's sentence otherwise."""
     if isinstance(error, PageError):
         return words(request, error.key), error.status_code
-    return str(error), error.status_code if isinstance(error, DomainError) else 409
+    return str(error), error.status_code
 
 
 def render(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:
@@ -106,10 +106,10 @@ def local_today(now: datetime) -> date:
 
 
 async def facility_for(conn: AsyncConnection, actor: Actor, facility_id: int) -> Row:
-    row = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).first()
-    if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
-        raise PageError(404, "err.no_facility")
-    return row
+    try:
+        return await visible_facility(conn, actor, facility_id)
+    except NotFound:
+        raise PageError(404, "err.no_facility") from None
 
 
 async def save_photos(
@@ -174,7 +174,7 @@ async def extensions_of(conn: AsyncConnection, finding_ids: list[int]) -> dict[i
             granted[int(data["request_id"])] = int(data["days"])
     out: dict[int, list[SimpleNamespace]] = {}
     for r in rows:
-        days = granted.get(r.id, r.days) if r.status == "accepted" else None
+        days = granted.get(r.id, r.days) if r.status == ExtensionStatus.ACCEPTED else None
         out.setdefault(r.finding_id, []).append(SimpleNamespace(**r._mapping, granted_days=days))
     return out
 

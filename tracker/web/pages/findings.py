@@ -17,16 +17,15 @@ from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import DomainError, NotAllowed, NotFound
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
-from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
+from tracker.domain.model import Actor, ExtensionStatus, Role, Status
 from tracker.service import supervision
 from tracker.service.actions import check_before, record_action
 from tracker.service.downgrade import decide_downgrade
 from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
     MAX_REJECTION_DAYS,
-    StaleFinding,
     decide_extension,
-    load_finding,
+    load_visible_finding,
     may_decide_extension,
     request_extension,
     submit_rectification,
@@ -36,7 +35,6 @@ from tracker.service.visibility import visible_finding
 from tracker.store.db import read_only
 from tracker.store.tables import (
     extension_requests,
-    facilities,
     findings,
 )
 from tracker.web.api import finding_view
@@ -75,19 +73,14 @@ async def _finding_page(
 ) -> Response:
     ctx = context(request)
     async with read_only(ctx.engine) as conn:
-        row = (
-            await conn.execute(
-                select(facilities)
-                .join(findings, findings.c.facility_id == facilities.c.id)
-                .where(findings.c.id == finding_id)
-            )
-        ).first()
-        if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
+        try:
+            row = await visible_finding(conn, actor, finding_id)
+        except NotFound:
             return error_page(request, 404, "err.not_found")
         view = await finding_view(conn, finding_id, ctx.clock.now(), prefix=ctx.settings.supervision_prefix)
         item_days = (await _finding_row(conn, finding_id)).deadline_days
         asked = await extensions_of(conn, [finding_id])
-        pending = next((r for r in asked.get(finding_id, []) if r.status == "pending"), None)
+        pending = next((r for r in asked.get(finding_id, []) if r.status == ExtensionStatus.PENDING), None)
         may_decide = False
         if pending is not None and view["status"] == Status.ORDERED.value:
             try:
@@ -193,8 +186,7 @@ async def finding_verify(
         check_length(note)
         chosen = _rejection_days(deadline_days) if decision == "reject" else None
         async with read_only(ctx.engine) as conn:
-            await visible_finding(conn, actor, finding_id)
-            finding = await load_finding(conn, finding_id)
+            finding = await load_visible_finding(conn, actor, finding_id)
         try:
             model.may_verify(actor, finding.facility_id)
         except NotAllowed:
@@ -218,7 +210,7 @@ async def finding_verify(
             request, error.key, **({"n": MAX_REJECTION_DAYS} if error.key == "verify.days_bad" else {})
         )
         return await _finding_page(request, actor, finding_id, message, error.status_code, kept)
-    except (DomainError, StaleFinding) as error:
+    except DomainError as error:
         return await _finding_page(request, actor, finding_id, *refusal(request, error), kept)
     done = "verified" if decision == "accept" else "rejected"
     return RedirectResponse(f"/findings/{finding_id}?done={done}#done", status_code=303)
@@ -267,7 +259,7 @@ async def finding_action(
             await record_action(conn, actor, finding_id, kind, note, to, day, photo_ids, ctx.clock.now())
     except NotFound:
         return error_page(request, 404, "err.not_found")
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _finding_page(request, actor, finding_id, *refusal(request, error), kept)
     return RedirectResponse(f"/findings/{finding_id}#actions", status_code=303)
 
@@ -275,8 +267,7 @@ async def finding_action(
 async def _finding_place(request: Request, actor: Actor, finding_id: int) -> Row:
     async with read_only(context(request).engine) as conn:
         try:
-            await visible_finding(conn, actor, finding_id)
-            return await load_finding(conn, finding_id)
+            return await load_visible_finding(conn, actor, finding_id)
         except NotFound:
             raise PageError(404, "err.not_found") from None
 
@@ -311,7 +302,7 @@ async def finding_downgrade_decide(
                 ctx.policy,
                 ctx.clock.now(),
             )
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _finding_page(request, actor, finding_id, *refusal(request, error))
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
@@ -386,7 +377,7 @@ async def finding_supervision_step(
                 await supervision.sign_off(conn, actor, finding_id, note, ctx.policy, now)
             else:
                 await supervision.answer_referral(conn, actor, finding_id, note, ctx.policy, now)
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _finding_page(request, actor, finding_id, *refusal(request, error), kept=kept)
     return RedirectResponse(f"/findings/{finding_id}#supervision", status_code=303)
 
@@ -420,7 +411,7 @@ async def finding_rectify(
             await submit_rectification(
                 conn, actor, finding_id, note.strip(), photo_ids, ctx.clock.now(), ctx.policy
             )
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _finding_page(request, actor, finding_id, *refusal(request, error))
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
@@ -445,7 +436,7 @@ async def finding_extension_ask(
         check_length(reason)
         async with ctx.engine.begin() as conn:
             await request_extension(conn, actor, finding_id, wanted, reason.strip(), ctx.clock.now())
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _finding_page(request, actor, finding_id, *refusal(request, error))
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)
 
@@ -490,6 +481,6 @@ async def finding_extension_decide(
                 ctx.policy,
                 ctx.clock.now(),
             )
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _finding_page(request, actor, finding_id, *refusal(request, error), kept)
     return RedirectResponse(f"/findings/{finding_id}", status_code=303)

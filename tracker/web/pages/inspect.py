@@ -115,7 +115,7 @@ async def inspect_walk(
     request: Request,
     facility_id: PathId,
     actor: Who,
-    mode: str = "unannounced",
+    mode: str = Mode.UNANNOUNCED.value,
     cat: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     ctx = context(request)

@@ -18,16 +18,16 @@ from tracker.documents.order import ascii_filename as order_ascii_filename
 from tracker.documents.order import filename as order_filename
 from tracker.domain import model
 from tracker.domain.errors import DomainError
-from tracker.domain.model import Actor, FacilityRef, Role, Status, can_see
+from tracker.domain.model import Actor, ExtensionStatus, Role, Status
 from tracker.service.loop import (
     MAX_EXTENSION_DAYS,
-    StaleFinding,
     load_finding,
     request_extension,
     submit_rectification,
 )
 from tracker.service.order_links import facility_head, order_closed_at
 from tracker.service.photos import THUMBNAIL_TYPE, thumbnail_file
+from tracker.service.visibility import sees
 from tracker.store.db import read_only
 from tracker.store.tables import (
     facilities,
@@ -108,7 +108,7 @@ async def _order_access(request: Request, order_id: int, token: str | None) -> O
         if order is None or facility is None:
             raise PageError(404, "err.not_found")
         if actor is not None:
-            if not can_see(actor, FacilityRef(facility.id, facility.town)):
+            if not sees(actor, facility):
                 raise PageError(404, "err.not_found")
             head = actor if actor.role is Role.FACILITY_HEAD else None
         else:
@@ -154,7 +154,7 @@ async def _order_page(
     for view in views:
         view["days_left"] = days_left(view, now)
         view["extensions"] = requests.get(view["id"], [])
-        view["pending"] = next((r for r in view["extensions"] if r.status == "pending"), None)
+        view["pending"] = next((r for r in view["extensions"] if r.status == ExtensionStatus.PENDING), None)
     return render(
         request,
         "order.html",
@@ -235,7 +235,7 @@ async def order_rectify(
             await submit_rectification(
                 conn, access.head, finding_id, note.strip(), photo_ids, ctx.clock.now(), ctx.policy
             )
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _order_page(request, access, *refusal(request, error), kept=kept)
     sep = "&" if access.query else "?"
     return RedirectResponse(
@@ -319,7 +319,7 @@ async def order_extension(
         check_length(reason)
         async with ctx.engine.begin() as conn:
             await request_extension(conn, access.head, finding_id, wanted, reason.strip(), ctx.clock.now())
-    except (PageError, DomainError, StaleFinding) as error:
+    except (PageError, DomainError) as error:
         return await _order_page(request, access, *refusal(request, error), kept=kept)
     sep = "&" if access.query else "?"
     return RedirectResponse(

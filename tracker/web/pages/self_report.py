@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tracker.domain.errors import DomainError
-from tracker.domain.model import Actor, Mode, Role
+from tracker.domain.model import Actor, Mode, Role, Severity
 from tracker.service.reporting import (
     InspectionInput,
     ItemResult,
@@ -102,16 +102,24 @@ async def self_report(
             raise PageError(422, "self.choose_item")
         if not note.strip():
             raise PageError(422, "walk.note_needed")
-        if severity not in ("", "general", "major"):
+        if severity and severity not in tuple(Severity):
             raise PageError(422, "err.decision")
         check_length(note, severity_reason)
         if not client_ref.strip() or len(client_ref) > 100:
             client_ref = f"self-{uuid.uuid4()}"
         report = InspectionInput(
             actor.facility_id,
-            Mode.SELF.value,
+            Mode.SELF,
             client_ref.strip(),
-            [ItemResult(item, "fail", note.strip(), severity or None, severity_reason=severity_reason)],
+            [
+                ItemResult(
+                    item,
+                    "fail",
+                    note.strip(),
+                    Severity(severity) if severity else None,
+                    severity_reason=severity_reason,
+                )
+            ],
         )
         await check_inspection(ctx.engine, ctx.catalog, actor, report, ctx.clock.now())
         photo_ids = await save_photos(ctx, photo, actor.id)

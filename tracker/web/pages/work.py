@@ -8,7 +8,7 @@ from sqlalchemy import case, func, select
 
 from tracker.documents.order import order_number
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
-from tracker.domain.model import Mode, Role, Status
+from tracker.domain.model import ExtensionStatus, Mode, Role, Status
 from tracker.service.visibility import scoped
 from tracker.store.db import read_only
 from tracker.store.tables import (
@@ -126,7 +126,10 @@ async def my_work(request: Request, actor: Who) -> Response:
         asking = (
             await conn.execute(
                 extension_base.join(extension_requests, extension_requests.c.finding_id == findings.c.id)
-                .where(extension_requests.c.status == "pending", findings.c.status == Status.ORDERED.value)
+                .where(
+                    extension_requests.c.status == ExtensionStatus.PENDING.value,
+                    findings.c.status == Status.ORDERED.value,
+                )
                 .order_by(extension_requests.c.requested_at)
                 .limit(100)
             )
