@@ -26,12 +26,13 @@ from tracker.checklists import Catalog
 from tracker.checklists.certificates import CertificateKind, load_kinds
 from tracker.domain.certificates import REMIND_BEFORE, Entry, Stage, days_left, stage_due
 from tracker.domain.errors import DomainError, InvalidInput, NotAllowed, NotFound
-from tracker.domain.model import Actor, FacilityRef, Mode, Role, can_see
+from tracker.domain.model import Actor, Mode, Role
 from tracker.domain.time import local_day
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_within
 from tracker.service.sectors import sector_emails, sector_people
+from tracker.service.visibility import visible_facility
 from tracker.store.db import insert_ignoring_duplicates, read_only
 from tracker.store.people import shown_name
 from tracker.store.tables import certificates, facilities, findings, inspections, users
@@ -60,10 +61,7 @@ def kinds_for(catalog: Catalog) -> dict[str, CertificateKind]:
 async def _facility(conn: AsyncConnection, actor: Actor, facility_id: int) -> Row[Any]:
     """The facility, if `actor` may read its register: its own head, the bureau, its town's office. Anyone else
     is told it does not exist."""
-    row = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).first()
-    if row is None or not can_see(actor, FacilityRef(row.id, row.town)):
-        raise NotFound(f"no facility with id {facility_id}")
-    return row
+    return await visible_facility(conn, actor, facility_id)
 
 
 def may_edit(actor: Actor, facility_id: int) -> bool:
@@ -440,7 +438,7 @@ async def _raise(
             actor,
             InspectionInput(
                 facility_id=row.facility_id,
-                mode=Mode.REGISTER.value,
+                mode=Mode.REGISTER,
                 client_ref=ref,
                 items=[ItemResult(kind.item, "fail", lapse_note(kind, row))],
             ),
