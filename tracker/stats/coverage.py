@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.checklists import Catalog, Frequency
 from tracker.checklists.model import CHECK_UNITS
+from tracker.domain.model import Mode
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.stats.query import Filter
 from tracker.store.tables import facilities, inspection_inspectors, inspections, users
@@ -41,7 +42,7 @@ LIST_NAMES = {
 
 _AT = func.coalesce(inspections.c.onsite_at, inspections.c.submitted_at)
 # Neither a facility's own self-inspection nor a lapse found on its certificate register is a visit.
-_A_VISIT = inspections.c.mode.not_in(("self", "register"))
+_A_VISIT = inspections.c.mode.not_in((Mode.SELF.value, Mode.REGISTER.value))
 _LEVEL = case((users.c.role == "town_officer", "town"), else_="bureau")
 
 
