@@ -84,8 +84,12 @@ def test_it_finds_and_flattens_the_characters_that_break_a_line() -> None:
     assert one_line(" 汇龙镇\u2028敬老院\r\n  整改 ") == "汇龙镇 敬老院 整改"
 
 
-# The certificate reminders' subjects carry only a count and a number of days, no name.
-@pytest.mark.parametrize("kind", [k for k in KINDS if not k.startswith("certificate_due")])
+# The certificate reminders' and the overdue-check reminder's subjects carry only a count, a number of days or a
+# window, no name.
+NAMELESS_SUBJECTS = ("certificate_due", "check_overdue")
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if not k.startswith(NAMELESS_SUBJECTS)])
 def test_no_subject_carries_a_line_separator_from_a_name(kind: str) -> None:
     facility = SimpleNamespace(name="汇龙镇\u2028敬老院\u2029", head_name="王\x85建国", town="汇龙镇")
     finding = SimpleNamespace(
