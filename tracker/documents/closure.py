@@ -17,7 +17,6 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
-from tracker.documents.order import document_env
 from tracker.documents.printed import GRADE, cn_date, printed_basis
 from tracker.documents.printer import print_html
 from tracker.domain.supervision import PLAN_FIELDS, notice_number
@@ -30,6 +29,7 @@ from tracker.store.tables import (
     users,
     verifications,
 )
+from tracker.text.templating import strict
 
 ATTACHMENT_PREFIX = "closure-pdf:"
 
@@ -128,7 +128,7 @@ def render_html(doc: ClosureDocument, settings: Settings | None = None) -> str:
     settings = settings or load_settings()
     s, f = doc.supervision, doc.finding
     return (
-        document_env()
+        strict()
         .get_template("closure_pdf.html")
         .render(
             issuer=settings.bureau_name,

@@ -22,9 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -43,9 +41,9 @@ from tracker.store.tables import (
     referrals,
     users,
 )
+from tracker.text.templating import strict
 
 ATTACHMENT_PREFIX = "order-pdf:"
-TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 # The authority to order rectification, confirmed against the law's text (2021 revision).
 AUTHORITY = "《中华人民共和国安全生产法》第六十五条"
 # A sector's major-hazard standard named in a printed basis is named again in the authority line.
@@ -226,19 +224,6 @@ def copy_to(town: str, referred_to: list[str]) -> list[str]:
     return [office, *referred_to]
 
 
-@cache
-def document_env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["cn_date"] = cn_date
-    return env
-
-
 def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
     """Everything the document prints, as the template reads it."""
     settings = settings or load_settings()
@@ -292,13 +277,13 @@ def _plain(value: object) -> object:
 
 @cache
 def _template_digest() -> str:
-    source, _, _ = document_env().loader.get_source(document_env(), "order_pdf.html")
+    source, _, _ = strict().loader.get_source(strict(), "order_pdf.html")
     return hashlib.sha256(source.encode()).hexdigest()
 
 
 def render_html(doc: OrderDocument, settings: Settings | None = None, context: dict | None = None) -> str:
     context = context or printed(doc, settings)
-    return document_env().get_template("order_pdf.html").render(**context)
+    return strict().get_template("order_pdf.html").render(**context)
 
 
 def render_pdf(doc: OrderDocument, settings: Settings | None = None) -> bytes:

@@ -7,8 +7,9 @@ from datetime import date, datetime
 
 from tracker.checklists.model import unverified_marker
 from tracker.domain.time import local_day
+from tracker.text.labels import GRADE
 
-GRADE = {"general": "一般事故隐患", "major": "重大事故隐患"}
+__all__ = ["GRADE", "cn_date", "printed_basis"]
 _PARENTHESIS = re.compile(r"（[^（）]*）|\([^()]*\)")
 
 

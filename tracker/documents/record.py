@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.config import Settings, load_settings
-from tracker.documents.order import document_env
 from tracker.documents.printed import GRADE, cn_date
 from tracker.documents.printer import print_html
 from tracker.domain.calendar import LOCAL_TZ
@@ -21,6 +20,7 @@ from tracker.service.record import InspectionRecord, inspection_record
 from tracker.stats.labels import MODE_NAMES
 from tracker.store.db import read_only
 from tracker.store.tables import findings
+from tracker.text.templating import strict
 
 RESULT = {"pass": "符合", "fail": "不符合", "na": "不适用", "fixed": "当场整改"}
 
@@ -108,7 +108,7 @@ def render_html(record: PrintedRecord, settings: Settings | None = None) -> str:
     inspection = recorded.inspection
     failed = [i for i in record.items if i.grade]
     return (
-        document_env()
+        strict()
         .get_template("record_pdf.html")
         .render(
             issuer=settings.bureau_name,

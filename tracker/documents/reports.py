@@ -6,11 +6,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
@@ -32,8 +29,8 @@ from tracker.stats.labels import (
 )
 from tracker.stats.periods import Period
 from tracker.store.db import read_together
+from tracker.text.templating import DOCUMENT_TEMPLATES, environment
 
-TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")
 TABLE_METRICS = (
     "found",
@@ -415,27 +412,6 @@ def open_by_town_chart(d: Dashboard, links: bool = True, lang: str = "zh") -> st
     return charts.hbars(rows, title=title, colour="#d9822b")
 
 
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def number(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
-
-
-@cache
-def template_env() -> Environment:
-    """One environment per process: it keeps the compiled templates (compiling the dashboard's took longer than
-    its queries). FileSystemLoader still recompiles a template whose file changed."""
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
-    env.filters["pct"] = percent
-    env.filters["num"] = number
-    env.filters["shown"] = shown
-    return env
-
-
 async def _fixed_on_the_spot(
     conn: AsyncConnection, period: Period, flt: q.Filter, catalog: Catalog | None
 ) -> int:
@@ -482,7 +458,7 @@ def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
     from weasyprint import HTML
 
     html = (
-        template_env()
+        environment()
         .get_template("report_pdf.html")
         .render(
             **report_context(d, catalog, links=False),
@@ -490,7 +466,7 @@ def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
             last_day=d.period.end - timedelta(days=1),
         )
     )
-    return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
+    return HTML(string=html, base_url=str(DOCUMENT_TEMPLATES)).write_pdf()
 
 
 def to_json(d: Dashboard) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.checklists import Catalog
 from tracker.config import load_settings
 from tracker.documents import reports
+from tracker.domain.actions import WORDS
 from tracker.service import record
 from tracker.stats import oversight
 from tracker.stats import query as q
@@ -24,12 +25,14 @@ from tracker.stats.coverage import Coverage, coverage, inspection_counts
 from tracker.stats.labels import value_label
 from tracker.stats.periods import Period
 from tracker.store.db import read
+from tracker.text.templating import DOCUMENT_TEMPLATES, environment
 
 # 公办: run by the bureau or a town; 民办: private, publicly built and privately run included (tracker.domain.model).
 OWNERSHIP_GROUPS = {"bureau": "public", "town": "public", "private": "private"}
 FINDING_COUNTS = ("found", "found_major", "closed", "closed_of_found", "overdue", "open_major")
 ACTIONS = ("interview", "notice", "referral", "suspension")
-ACTION_NAMES = {"interview": "约谈", "notice": "通报", "referral": "移送", "suspension": "责令停业整顿"}
+# The actions as the bureau writes them (tracker.domain.actions, the pages' words too).
+ACTION_NAMES = {kind: WORDS[kind] for kind in ACTIONS}
 
 
 def parse_quarter(text: str) -> Period:
@@ -237,7 +240,7 @@ def pdf(u: Upward, catalog: Catalog | None, generated_at: datetime) -> bytes:
     from weasyprint import HTML
 
     html = (
-        reports.template_env()
+        environment()
         .get_template("upward_pdf.html")
         .render(
             u=u,
@@ -251,4 +254,4 @@ def pdf(u: Upward, catalog: Catalog | None, generated_at: datetime) -> bytes:
             last_day=u.period.end - timedelta(days=1),
         )
     )
-    return HTML(string=html, base_url=str(reports.TEMPLATES)).write_pdf()
+    return HTML(string=html, base_url=str(DOCUMENT_TEMPLATES)).write_pdf()

@@ -4,20 +4,12 @@ facility reads Chinese only, as on the order it was served: no item codes or fin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import date
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
-
-from tracker.config import load_settings
-from tracker.documents.printed import cn_date, printed_basis
 from tracker.domain.text import one_line
-from tracker.domain.time import shown
-from tracker.product import named
+from tracker.text.catalogue import catalogue
+from tracker.text.templating import strict
 
 KINDS = (
     "order",
@@ -53,50 +45,6 @@ class Rendered:
     html: str
 
 
-_env = Environment(
-    loader=PackageLoader("tracker.mail", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.filters["shown"] = shown
-
-_MESSAGES = Path(__file__).parent / "messages"
-
-
-@cache
-def catalogue(lang: str) -> dict[str, str]:
-    """Every sentence of the mails, per language; the templates hold none of their own."""
-    texts = json.loads((_MESSAGES / f"{lang}.json").read_text(encoding="utf-8"))
-    return {key: named(lang, text) for key, text in texts.items()}
-
-
-def _say(lang: str):
-    def say(key: str, **values: Any) -> str:
-        text = catalogue(lang)[key]
-        return text.format(**values) if values else text
-
-    return say
-
-
-def _county() -> str:
-    """全县 or 全市 (TRACKER_COUNTY_WORD): how the whole area is named."""
-    return load_settings().county_word
-
-
-@pass_context
-def _day(context: Any, day: date | None) -> str:
-    """A date as its reader writes it: 2027年1月18日 for a facility, ISO for staff (who also read English)."""
-    if day is None:
-        return "—"
-    return day.isoformat() if context.get("for_staff", True) else cn_date(day)
-
-
-_env.globals.update(zh=_say("zh"), en=_say("en"), county=_county)
-_env.filters["printed"] = printed_basis
-_env.filters["cn_date"] = cn_date
-_env.filters["day"] = _day
 # Mails read by the facility: Chinese only, as on the order; an estimated deadline is given as the date alone.
 TO_FACILITY = frozenset(
     {
@@ -113,13 +61,21 @@ TO_FACILITY = frozenset(
 )
 
 
+# Kinds that differ only in their words share their templates, which ask for the words of `kind`.
+TEMPLATE = {"review_reminder": "review", "review_escalation": "review"}
+
+__all__ = ["KINDS", "TO_FACILITY", "Rendered", "catalogue", "render"]
+
+
 def render(kind: str, **context: Any) -> Rendered:
     if kind not in KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     to_facility = kind in TO_FACILITY
-    context = {"for_staff": not to_facility, **context}
+    context = {"for_staff": not to_facility, **context, "kind": kind}
+    name = f"mail/{TEMPLATE.get(kind, kind)}"
+    env = strict()
     # A name with a line separator in it would break the Subject header, and the mail with it.
-    subject = one_line(_env.get_template(f"{kind}.subject.txt").render(context))
-    text = _env.get_template(f"{kind}.txt").render(context)
-    html = _env.get_template(f"{kind}.html").render(context)
+    subject = one_line(env.get_template(f"{name}.subject.txt").render(context))
+    text = env.get_template(f"{name}.txt").render(context)
+    html = env.get_template(f"{name}.html").render(context)
     return Rendered(subject=subject, text=text, html=html)

@@ -24,7 +24,7 @@ Definitions, for a period [from, to) of local (China Standard Time) days and the
   that is its status (ordered): "status ordered and due_at < now". For a past T it is rebuilt from the row:
   never (re)submitted since its last order or rejection before T (submitted_at null or >= T, or status
   ordered); one case cannot be rebuilt: a finding rejected after T is judged by its later deadline.
-- open_major (重大隐患未销号): open at T and severity major — the figure that must reach zero.
+- open_major (未销号重大事故隐患): open at T and severity major — the figure that must reach zero.
 - found_major: found in the period and severity major.
 - repeat (重复发现): found in the period, and the same checklist item was found failing at the same facility
   before (an earlier finding with the same facility_id and item_code; kept on the row as is_repeat).

@@ -25,7 +25,8 @@ from tracker.service import logins
 from tracker.service.context import Context
 from tracker.store.db import read, read_only
 from tracker.store.tables import facilities, users
-from tracker.web import i18n, limits
+from tracker.text.templating import environment
+from tracker.web import limits
 from tracker.web.api import router
 from tracker.web.auth import (
     COOKIE,
@@ -49,11 +50,7 @@ from tracker.web.metrics import install_metrics
 from tracker.web.pages import error_page
 from tracker.web.pages import router as pages_router
 
-templates = Jinja2Templates(
-    directory=str(Path(__file__).parent / "templates"), context_processors=[page_csrf]
-)
-# The login page may be the first page a process serves, before the pages' start-up has run.
-i18n.install(templates.env)
+templates = Jinja2Templates(env=environment(), context_processors=[page_csrf])
 
 
 def create_app(ctx: Context) -> FastAPI:

@@ -29,7 +29,8 @@ from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES, value_label
 from tracker.stats.periods import Period, parse_period
 from tracker.stats.scope import scoped
 from tracker.store.db import read
-from tracker.web import i18n
+from tracker.text.catalogue import lang_of
+from tracker.text.templating import percent
 from tracker.web.auth import COOKIE, context, csrf_token, session_actor
 from tracker.web.bounds import (
     DAY_PATTERN,
@@ -43,7 +44,6 @@ from tracker.web.bounds import (
 from tracker.web.pages.common import render, templates
 
 router = APIRouter()
-templates.env.filters.update(pct=reports.percent, num=reports.number)
 Who = Annotated[Actor, Depends(session_actor)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_METRICS = (*q.COUNTS, oversight.REVIEW_OVERDUE)
@@ -130,7 +130,7 @@ def _html(request: Request, name: str, values: dict[str, Any], status_code: int 
 def desk_words(request: Request | None) -> dict[str, Any]:
     """What the desk's pages write in the reader's one language: a period's name, and one half of a
     "中文 / English" label."""
-    lang = i18n.lang_of(request)
+    lang = lang_of(request)
 
     def period_name(p: Period) -> str:
         if lang != "en":
@@ -196,7 +196,7 @@ def dashboard_html(
         else Period.month(period.end.year, period.end.month)
     )
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **d.flt.params()}
-    lang = i18n.lang_of(request)
+    lang = lang_of(request)
     session = request.cookies.get(COOKIE) if request is not None else None
     return templates.env.get_template("dashboard.html").render(
         **reports.report_context(d, catalog, links=True, lang=lang),
@@ -310,7 +310,7 @@ def _figure(d: reports.Dashboard) -> Callable[..., Markup]:
     def figure(name: str, value: Any, flt: q.Filter | None = None) -> Markup:
         if name in q.RATES:
             listed = q.RATES[name][0]
-            url, title, shown = d.url(listed, flt), METRIC_NAMES[listed][0], reports.percent(value)
+            url, title, shown = d.url(listed, flt), METRIC_NAMES[listed][0], percent(value)
             return Markup(f'<a href="{escape(url)}" title="{escape(title)}">{escape(shown)}</a>')
         return Markup(f'<a href="{escape(d.url(name, flt))}">{escape(value)}</a>')
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
 
@@ -29,14 +28,13 @@ from tracker.store.tables import (
     history,
     users,
 )
-from tracker.web import i18n
+from tracker.text.catalogue import lang_of, translate
+from tracker.text.templating import environment
 from tracker.web.api import save_photo
 from tracker.web.auth import COOKIE, context, csrf_token, csrf_valid, current_actor, session_actor
 from tracker.web.limits import MAX_NOTE_CHARS, MAX_PHOTOS, note_length
 
-TEMPLATES = Path(__file__).parent.parent / "templates"
-templates = Jinja2Templates(directory=str(TEMPLATES))
-i18n.install(templates.env)
+templates = Jinja2Templates(env=environment())
 templates.env.globals.update(max_note=MAX_NOTE_CHARS, max_photos=MAX_PHOTOS)
 
 
@@ -76,7 +74,7 @@ def error_page(request: Request, status_code: int, key: str, **values: Any) -> R
 
 
 def words(request: Request, key: str, **values: Any) -> str:
-    return i18n.translate(i18n.lang_of(request), key, **values)
+    return translate(lang_of(request), key, **values)
 
 
 def check_csrf(request: Request, given: str | None) -> None:
