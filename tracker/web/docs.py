@@ -9,43 +9,19 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from tracker.domain.model import Actor
+from tracker.text.templating import environment
 from tracker.web.auth import session_actor
 
 # Swagger UI and ReDoc come with the package (static/docs, see the README there): the documentation opens where
 # no CDN can be reached, and the page loads nothing from anywhere else.
 ASSETS = "/static/docs"
-# FastAPI's own Swagger page starts the UI with an inline script, which the pages' policy does not run: the
-# same start is in /static/docs.js.
-SWAGGER_PAGE = f"""<!doctype html>
-<html>
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="{ASSETS}/swagger-ui.css">
-<title>tracker API</title>
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{ASSETS}/swagger-ui-bundle.js"></script>
-<script src="/static/docs.js"></script>
-</body>
-</html>
-"""
-# FastAPI's ReDoc page would ask its own site for a favicon: this one loads nothing from elsewhere.
-REDOC_PAGE = f"""<!doctype html>
-<html>
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/docs.css">
-<title>tracker API</title>
-</head>
-<body>
-<redoc spec-url="/openapi.json"></redoc>
-<script src="{ASSETS}/redoc.standalone.js"></script>
-</body>
-</html>
-"""
+# The two pages (templates docs_swagger.html, docs_redoc.html) are FastAPI's, less what the pages' policy refuses:
+# Swagger UI is started from /static/docs.js rather than an inline script, and ReDoc asks no other site for a
+# favicon.
+
+
+def _page(name: str) -> str:
+    return environment().get_template(name).render(assets=ASSETS)
 
 
 def add_docs(app: FastAPI) -> None:
@@ -57,8 +33,8 @@ def add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger(actor: Actor = Depends(session_actor)) -> HTMLResponse:
-        return HTMLResponse(SWAGGER_PAGE)
+        return HTMLResponse(_page("docs_swagger.html"))
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(actor: Actor = Depends(session_actor)) -> HTMLResponse:
-        return HTMLResponse(REDOC_PAGE)
+        return HTMLResponse(_page("docs_redoc.html"))
