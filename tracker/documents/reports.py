@@ -29,6 +29,7 @@ from tracker.stats.labels import (
 )
 from tracker.stats.periods import Period
 from tracker.store.db import read_together
+from tracker.text.catalogue import translate
 from tracker.text.templating import DOCUMENT_TEMPLATES, environment
 
 HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")
@@ -365,26 +366,8 @@ def workbook(tables: list[Table], about: str = "") -> bytes:
 # --- charts and the PDF -----------------------------------------------------------------------------------
 
 
-CHART_WORDS = {
-    "zh": {
-        "week": "每周发现与销号",
-        "month": "每月发现与销号",
-        "found": "发现",
-        "closed": "销号",
-        "town": "各镇（街道）未销号隐患",
-    },
-    "en": {
-        "week": "Found and closed by week",
-        "month": "Found and closed by month",
-        "found": "Found",
-        "closed": "Closed",
-        "town": "Open hazards by town",
-    },
-}
-
-
 def trend_chart(d: Dashboard, unit: str, links: bool = True, lang: str = "zh") -> str:
-    words = CHART_WORDS.get(lang, CHART_WORDS["zh"])
+    words = {key: translate(lang, f"chart.{key}") for key in (unit, "found", "closed")}
     buckets = d.weeks if unit == "week" else d.months
     labels = [f"{b.period.start:%m-%d}" if unit == "week" else f"{b.period.start:%Y-%m}" for b in buckets]
     title = words[unit]
@@ -408,7 +391,7 @@ def open_by_town_chart(d: Dashboard, links: bool = True, lang: str = "zh") -> st
         (g.label, g.counts["open"], d.url("open", d.flt.with_group("town", g.key)) if links else None)
         for g in groups
     ]
-    title = CHART_WORDS.get(lang, CHART_WORDS["zh"])["town"]
+    title = translate(lang, "chart.town")
     return charts.hbars(rows, title=title, colour="#d9822b")
 
 
