@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     events_keep_days: float = 30.0
     mail_keep_days: int = 1095
 
+    # The public page of the checks made under drawn plans (一公开, GET /public/checks): on by default, because
+    # 双随机、一公开 asks for the results to be published and the page shows no person, note or photo; off (404)
+    # where the bureau publishes them elsewhere, e.g. on its government website.
+    public_checks: bool = True
     # One line per HTTP request from the web role (uvicorn's access log); off: the errors are logged anyway.
     access_log: bool = False
     # The Prometheus endpoint of the worker, relay, scheduler and mailer (GET /metrics on this port; none if

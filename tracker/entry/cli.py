@@ -1265,3 +1265,13 @@ def certificates_import(file: Path, data: Data = None) -> None:
         typer.secho(f"nothing imported: {len(rejected.problems)} faulty line(s)", fg="red", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{done.added} added, {done.changed} changed, {done.unchanged} unchanged")
+
+
+def _add_plans() -> None:
+    # The plans' commands live in their own module; they read settings through this one.
+    from tracker.entry.plans_cli import plans_app
+
+    app.add_typer(plans_app, name="plans")
+
+
+_add_plans()

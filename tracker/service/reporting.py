@@ -20,7 +20,7 @@ from tracker.domain.grading import PENDING, Grade, crew, grade, onsite_time
 from tracker.domain.model import Actor, FacilityRef, Mode, Role, Severity, Status, may_report, visible_to
 from tracker.domain.policy import PolicySettings
 from tracker.events.schemas import FindingReported, InspectionSubmitted, SupervisionAdvanced
-from tracker.service import composite
+from tracker.service import composite, plans
 from tracker.service.photos import PDF
 from tracker.service.supervision_stage import DEFAULT_SUPERVISOR, open_for
 from tracker.stats import daybook
@@ -260,6 +260,8 @@ async def _record(
             for i in data.items
         ],
     )
+    # A planned check (双随机) of this facility in its period is fulfilled with the inspection, in its transaction.
+    await plans.fulfil(conn, facility.id, inspection_id, mode.value, onsite_at or now)
     fixed = [i for i in data.items if i.result == "fixed"]
     fixed_photos = [
         {"photo_id": p, "inspection_id": inspection_id, "item_code": i.item} for i in fixed for p in i.photos

@@ -816,3 +816,52 @@ certificates = Table(
     UniqueConstraint("facility_id", "kind", "label"),
     Index("ix_certificates_stage_expires_on", "stage", "expires_on"),
 )
+
+# A plan of checks drawn at random (双随机, tracker.service.plans, migration 0034): its period, the facility type in
+# scope, the seed's SHA-256 recorded before the draw, the seed, and the registers of facilities and inspectors as
+# they were when drawn (`register`, with its own SHA-256), from which `tracker plans verify` draws it again. A
+# drawn plan is sealed: facility heads and town officers never see it, an inspector only their own checks.
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("period_from", Date, nullable=False),
+    Column("period_to", Date, nullable=False),
+    Column("facility_type", String(40)),
+    Column("share", String(10)),
+    Column("count", Integer),
+    Column("team_size", Integer, nullable=False),
+    Column("created_by", String(100), nullable=False, default=""),
+    Column("sealed", Boolean, nullable=False, default=True),
+    Column("seed_hash", String(64), nullable=False),
+    Column("seed", String(200), nullable=False),
+    Column("register", JSON, nullable=False),
+    Column("register_hash", String(64), nullable=False),
+    Column("hash_recorded_at", UTCDateTime, nullable=False),
+    Column("drawn_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("closed_by", String(100)),
+)
+
+# One facility drawn in a plan; the first inspection of it submitted in the plan's period fulfils it.
+planned_checks = Table(
+    "planned_checks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", ForeignKey("plans.id"), nullable=False),
+    Column("facility_id", ForeignKey("facilities.id"), nullable=False),
+    Column("own_town", Boolean, nullable=False, default=False),
+    Column("inspection_id", ForeignKey("inspections.id")),
+    Column("fulfilled_at", UTCDateTime),
+    UniqueConstraint("plan_id", "facility_id"),
+    Index("ix_planned_checks_facility_id_inspection_id", "facility_id", "inspection_id"),
+)
+
+# The team drawn for a planned check.
+planned_check_inspectors = Table(
+    "planned_check_inspectors",
+    metadata,
+    Column("check_id", ForeignKey("planned_checks.id"), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), primary_key=True, index=True),
+)

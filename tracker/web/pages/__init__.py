@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tracker.web.pages import certificates, findings, inspect, language, orders, self_report, work
+from tracker.web.pages import certificates, findings, inspect, language, orders, plans, self_report, work
 from tracker.web.pages.common import error_page
 
 __all__ = ["error_page", "router"]
 
 
 router = APIRouter(include_in_schema=False)
-for _module in (language, inspect, work, findings, orders, self_report, certificates):
+for _module in (language, inspect, work, findings, orders, self_report, certificates, plans):
     router.include_router(_module.router)

@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 from tracker.documents.order import order_number
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import ExtensionStatus, Mode, Role, Status
+from tracker.service import plans
 from tracker.service.visibility import scoped
 from tracker.store.db import read_only
 from tracker.store.tables import (
@@ -80,6 +81,8 @@ async def my_work(request: Request, actor: Who) -> Response:
                     "now": ctx.clock.now(),
                 },
             )
+        # The checks drawn for this inspector (双随机): their own only, never the rest of a sealed plan.
+        planned = await plans.assignments_of(conn, actor)
         mine = (
             await conn.execute(
                 select(
@@ -164,6 +167,7 @@ async def my_work(request: Request, actor: Who) -> Response:
             "open": still_open,
             "asking": asking,
             "downgrades": downgrades,
+            "planned": planned,
             "now": ctx.clock.now(),
         },
     )
