@@ -35,7 +35,7 @@ from starlette.routing import Mount
 
 from tracker.checklists import Catalog, load_catalog
 from tracker.config import Settings
-from tracker.service import notify
+from tracker.service import notify, plans
 from tracker.service.admin import add_user
 from tracker.service.context import Context
 from tracker.service.loop import issue_order
@@ -126,6 +126,10 @@ GET    /certificates                                               401        40
 GET    /facilities/{facility_id}/certificates                      401        401          200          200/404/404    200/200/404   200            200          200
 POST   /facilities/{facility_id}/certificates                      401        401          403          303/404/404    403/403/404   403            403          403
 POST   /facilities/{facility_id}/certificates/{entry_id}/delete    401        401          403          303/404/404    403/403/404   403            403          403
+GET    /plans                                                      401        401          404          404            404           200            200          200
+GET    /plans/{plan_id}                                            401        401          404          404            404           200            200          200
+POST   /plans/{plan_id}/close                                      401        401          404          404            404           303            303          303
+GET    /public/checks                                              200        200          200          200            200           200            200          200
 GET    /admin/mail                                                 401        401          403          403            403           403            403          200
 GET    /admin/mail/{name}                                          401        401          403          403            403           403            403          200
 """
@@ -145,6 +149,9 @@ GET    /admin/mail/{name}                                          401        40
 #   was referred nowhere, so recording a referral's answer is not due either.
 # - closure.pdf is the 销号 document of a signed-off major hazard; none is signed off here, so nobody gets one. Who
 #   gets a signed-off one is tested in test_upward_filing.py.
+# - A plan drawn at random (双随机) is sealed: only chiefs, leads and the administrator see or close it; to everyone
+#   else it does not exist (404), and an inspector sees their own checks on /my. The public page (一公开) needs no
+#   login and names no person.
 
 Key = tuple[str, str]  # (method, path template with an optional #case)
 Cell = tuple[int, int, int]  # own, other facility, other town
@@ -241,6 +248,7 @@ class World:
     major_item: str = ""
     category: str = ""
     mail_name: str = "matrix-0001.eml"
+    plan_id: int = 0
 
     def settings(self, db: Path) -> Settings:
         return Settings(
@@ -314,7 +322,7 @@ async def _seed(world: World) -> None:
                     )
                 ).inserted_primary_key[0]
         people = [
-            ("inspector", "inspector", {}),
+            ("inspector", "inspector", {"warrant_no": "MX-0001"}),
             ("facility_head", "head-a1", {"facility": "MXA1"}),
             ("facility_head", "head-a2", {"facility": "MXA2"}),
             ("facility_head", "head-b1", {"facility": "MXB1"}),
@@ -419,6 +427,17 @@ async def _seed(world: World) -> None:
                             )
                         )
                     ).inserted_primary_key[0]
+            announced = await plans.announce(
+                engine,
+                name="matrix plan",
+                period_from=date(2026, 1, 1),
+                period_to=date(2036, 12, 31),
+                team_size=1,
+                now=datetime.now(UTC),
+                share="1",
+            )
+            await plans.make_draw(engine, announced.plan_id, datetime.now(UTC))
+            world.plan_id = announced.plan_id
             for role, username in USERNAMES.items():
                 client.cookies.clear()
                 world.cookie[role] = await _login_cookie(client, username)
@@ -638,6 +657,10 @@ REQUESTS: dict[Key, Build] = {
     ("POST", "/facilities/{facility_id}/certificates/{entry_id}/delete"): lambda w, p, c: Call(
         f"/facilities/{p.facility_id}/certificates/{p.certificate_id}/delete", data={}
     ),
+    ("GET", "/plans"): lambda w, p, c: Call("/plans"),
+    ("GET", "/plans/{plan_id}"): lambda w, p, c: Call(f"/plans/{w.plan_id}"),
+    ("POST", "/plans/{plan_id}/close"): lambda w, p, c: Call(f"/plans/{w.plan_id}/close", data={}),
+    ("GET", "/public/checks"): lambda w, p, c: Call("/public/checks"),
     ("GET", "/admin/mail"): lambda w, p, c: Call("/admin/mail"),
     ("GET", "/admin/mail/{name}"): lambda w, p, c: Call(f"/admin/mail/{w.mail_name}"),
 }
@@ -675,6 +698,10 @@ TARGET_FREE = {
     ("POST", "/self-report"),
     ("GET", "/admin/mail"),
     ("GET", "/admin/mail/{name}"),
+    ("GET", "/plans"),
+    ("GET", "/plans/{plan_id}"),
+    ("POST", "/plans/{plan_id}/close"),
+    ("GET", "/public/checks"),
 }
 
 
