@@ -15,7 +15,7 @@ from tracker.domain.policy import PolicySettings
 from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
 from tracker.domain.time import local_day
 from tracker.passwords import hash_password
-from tracker.service import supervision
+from tracker.service import plans, supervision
 from tracker.service.certificates import import_csv
 from tracker.service.loop import issue_order, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
@@ -131,7 +131,29 @@ async def seed(
                 "email": "inspector2@mzj.example.cn",
                 "warrant_no": "32068120002",
             },
+            # Two more holders of a 执法证号, so that the random draw has teams to choose (none of them logs in).
+            {
+                "username": "inspector3",
+                "role": Role.INSPECTOR,
+                "name": "张检查",
+                "email": "inspector3@mzj.example.cn",
+                "warrant_no": "32068120003",
+            },
+            {
+                "username": "inspector4",
+                "role": Role.INSPECTOR,
+                "name": "刘检查",
+                "email": "inspector4@mzj.example.cn",
+                "warrant_no": "32068120004",
+            },
         ]
+        # Where the inspectors live: the draw sends nobody to a facility of their own town.
+        inspector_towns = {
+            "inspector": "汇龙镇",
+            "inspector2": "南阳镇",
+            "inspector3": "北新镇",
+            "inspector4": "海复镇",
+        }
         pinyin = {
             "汇龙镇": "huilong",
             "吕四港镇": "lvsigang",
@@ -173,10 +195,10 @@ async def seed(
                 {
                     "password_hash": hashed,
                     "active": True,
-                    "town": None,
                     "facility_id": None,
                     "warrant_no": None,
                     **p,
+                    "town": p.get("town") or inspector_towns.get(p["username"]),
                     "role": p["role"].value,
                 }
                 for p in people
@@ -199,6 +221,22 @@ async def seed(
         u = by_name[username]
         sectors = frozenset(s.value for s in Sector) if username in ("lead", "chief") else frozenset()
         return Actor(u.id, u.username, Role(u.role), u.facility_id, u.town, sectors)
+
+    # A plan drawn at random seven weeks ago over the nursing homes: the visits below fulfil some of its checks.
+    started = now - timedelta(days=50)
+    announced = await plans.announce(
+        engine,
+        name="本季度养老机构双随机抽查",
+        period_from=started.date(),
+        period_to=(now + timedelta(days=40)).date(),
+        team_size=2,
+        now=started,
+        share="0.5",
+        facility_type="nursing_home",
+        seed="demo-2026-draw",
+        created_by="周科长",
+    )
+    await plans.make_draw(engine, announced.plan_id, started + timedelta(minutes=5))
 
     # Inspections spread over the last seven weeks, so some findings are closed, some open, some overdue.
     for n, row in enumerate(rows[:24]):
