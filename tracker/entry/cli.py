@@ -1198,14 +1198,24 @@ def users_set(
     name: str | None = typer.Option(
         None, "--name", help="The name pages and mail show (张建国), not the login"
     ),
+    town: str | None = typer.Option(
+        None,
+        "--town",
+        help="Their town: a town officer's office, an inspector's home (the draw keeps them away)",
+    ),
     data: Data = None,
 ) -> None:
-    """Change what is recorded of a person: their name, enforcement warrant number (执法证号), sectors."""
-    from tracker.service.admin import set_name, set_sectors, set_warrant_no
+    """Change what is recorded of a person: their name, enforcement warrant number (执法证号), sectors, town."""
+    from tracker.service.admin import set_name, set_sectors, set_town, set_warrant_no
 
-    if warrant_no is None and not sector and name is None:
-        typer.secho("nothing to change: give --name, --warrant-no and/or --sector", fg="red", err=True)
+    if warrant_no is None and not sector and name is None and town is None:
+        typer.secho(
+            "nothing to change: give --name, --warrant-no, --sector and/or --town", fg="red", err=True
+        )
         raise typer.Exit(2)
+    if town is not None:
+        _admin_task(data, lambda engine: set_town(engine, username, town))
+        typer.echo(f"user {username}: town {town.strip() or 'cleared'}")
     if name is not None:
         _admin_task(data, lambda engine: set_name(engine, username, name))
         typer.echo(f"user {username}: name {name.strip()}")

@@ -252,6 +252,21 @@ async def set_warrant_no(engine: AsyncEngine, username: str, warrant_no: str | N
         raise ValueError(f"USERNAME: no user {username!r}")
 
 
+async def set_town(engine: AsyncEngine, username: str, town: str) -> None:
+    """Record (or with an empty value, clear) a person's town: a town officer's office, an inspector's home town,
+    which the random draw (双随机) keeps them away from."""
+    town = town.strip()
+    if len(town) > 60 or hidden_characters(town):
+        raise ValueError(f"--town: {town!r} is not a town (at most 60 characters)")
+    async with engine.begin() as conn:
+        role = await conn.scalar(select(users.c.role).where(users.c.username == username))
+        if role is None:
+            raise ValueError(f"USERNAME: no user {username!r}")
+        if role == Role.TOWN_OFFICER.value and not town:
+            raise ValueError("--town: a town officer needs their town")
+        await conn.execute(update(users).where(users.c.username == username).values(town=town or None))
+
+
 def _name(value: str) -> str:
     """A person's name as pages, mail and documents print it (张建国, 汇龙镇民政办): one line, at most 100."""
     value = value.strip()
