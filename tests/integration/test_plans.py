@@ -148,6 +148,8 @@ async def test_a_drawn_plan_is_sealed_from_heads_and_towns_and_an_inspector_sees
         closing = await stack.client.post(f"/plans/{plan_id}/close", headers=headers, data={"csrf": ""})
         assert closing.status_code == 404, username
     for username in ("chief", "lead", "admin"):
+        listed = await stack.client.get("/plans", headers=await stack.token(username))
+        assert listed.status_code == 200 and f'data-plan="{plan_id}"' in listed.text
         page = await stack.client.get(f"/plans/{plan_id}", headers=await stack.token(username))
         assert page.status_code == 200 and page.text.count("data-check=") == 8
 

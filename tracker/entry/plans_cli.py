@@ -183,7 +183,7 @@ def plans_list(data: Data = None) -> None:
         state = "closed" if p.closed_at else ("drawn" if p.drawn_at else "announced")
         typer.echo(
             f"{p.id:>4}  {p.name}  {p.period_from} – {p.period_to}  {p.facility_type or 'all types'}  "
-            f"{p.done}/{p.checks} fulfilled  {state}"
+            f"{p.done or 0}/{p.checks or 0} fulfilled  {state}"
         )
 
 

@@ -281,16 +281,33 @@ def may_see_plans(actor: Actor) -> None:
 async def list_plans(conn: AsyncConnection, actor: Actor) -> list[Any]:
     """Every plan, newest first, with its checks and how many are fulfilled."""
     may_see_plans(actor)
-    done = func.count(planned_checks.c.inspection_id)
+    counts = _counts()
     return list(
         (
             await conn.execute(
-                select(plans, func.count(planned_checks.c.id).label("checks"), done.label("done"))
-                .outerjoin(planned_checks, planned_checks.c.plan_id == plans.c.id)
-                .group_by(*plans.c)
+                select(*_listed(), counts.c.checks, counts.c.done)
+                .outerjoin(counts, counts.c.plan_id == plans.c.id)
                 .order_by(plans.c.period_from.desc(), plans.c.id.desc())
             )
         ).all()
+    )
+
+
+def _listed() -> list[Any]:
+    # Every column but the registers: a list needs none of them (and PostgreSQL cannot compare JSON).
+    return [c for c in plans.c if c.name != "register"]
+
+
+def _counts() -> Any:
+    """Per plan, its checks and how many are fulfilled."""
+    return (
+        select(
+            planned_checks.c.plan_id,
+            func.count().label("checks"),
+            func.count(planned_checks.c.inspection_id).label("done"),
+        )
+        .group_by(planned_checks.c.plan_id)
+        .subquery()
     )
 
 
@@ -423,12 +440,12 @@ class PublicPlan:
 async def public_checks(conn: AsyncConnection, limit_plans: int = 24) -> list[PublicPlan]:
     """一公开: per drawn plan, the checks made under it: the facility, the day, the mode, hazards found, closed and
     fixed on the spot. No person's name, no note, no photo; a check not yet made is not shown (the plan is sealed)."""
+    counts = _counts()
     drawn = (
         await conn.execute(
-            select(plans, func.count(planned_checks.c.id).label("drawn"))
-            .outerjoin(planned_checks, planned_checks.c.plan_id == plans.c.id)
+            select(*_listed(), func.coalesce(counts.c.checks, 0).label("drawn"))
+            .outerjoin(counts, counts.c.plan_id == plans.c.id)
             .where(plans.c.drawn_at.is_not(None))
-            .group_by(*plans.c)
             .order_by(plans.c.period_from.desc(), plans.c.id.desc())
             .limit(limit_plans)
         )
