@@ -252,3 +252,15 @@ async def test_closing_is_for_the_bureau_and_happens_once(stack):
     await plans.close(stack.engine, chief, plan_id, T0)
     with pytest.raises(plans.InvalidTransition):
         await plans.close(stack.engine, chief, plan_id, T0)
+
+
+async def test_a_facilitys_own_self_inspection_fulfils_no_planned_check(stack):
+    plan_id = await drawn(stack, "self", share="1")
+    await inspect(stack, "head", 1, "self-1", mode="self")  # the head of N1 reports on their own facility
+    async with stack.engine.connect() as conn:
+        fulfilled = await conn.scalar(
+            select(planned_checks.c.inspection_id).where(
+                planned_checks.c.plan_id == plan_id, planned_checks.c.facility_id == 1
+            )
+        )
+    assert fulfilled is None

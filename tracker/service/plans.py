@@ -37,6 +37,8 @@ from tracker.store.tables import (
 # not exist; an inspector sees their own checks on their work page.
 PLAN_ROLES = frozenset({Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.ADMIN})
 MAX_TEAM = 10
+# The inspections that are a visit by the bureau's people, and so may fulfil a planned check.
+VISITS = frozenset({Mode.UNANNOUNCED.value, Mode.COVERT.value, Mode.ROUTINE.value, Mode.SPECIAL.value})
 
 
 @dataclass(frozen=True)
@@ -250,9 +252,10 @@ async def verify(engine: AsyncEngine, name: str) -> Verification:
 async def fulfil(
     conn: AsyncConnection, facility_id: int, inspection_id: int, mode: str, onsite: datetime
 ) -> None:
-    """An inspection of a facility fulfils the open planned checks of it whose period holds its day. A facility's
-    own self-inspection (自查自纠) fulfils none. One statement, in the transaction that records the inspection."""
-    if mode == Mode.SELF.value:
+    """An inspection of a facility fulfils the open planned checks of it whose period holds its day. Only a visit
+    does: a facility's self-inspection (自查自纠) or a lapse on its register (证照到期) fulfils none. One statement,
+    in the transaction that records the inspection."""
+    if mode not in VISITS:
         return
     day = local_day(onsite)
     in_period = select(plans.c.id).where(
