@@ -5,8 +5,10 @@ from the workbook and the PDF as a reader would."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 from datetime import date
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -14,18 +16,21 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.test_stats import AFTER, MARCH, TOWN_A, craft
-from tests.support.stack import prepared_engine
+from tests.support.stack import PASSWORD, make_stack, prepared_engine
 from tracker.checklists import load_catalog
+from tracker.clock import FixedClock
 from tracker.documents import reports, upward
+from tracker.service.admin import add_user
 from tracker.stats import oversight
 from tracker.stats.periods import Period
 from tracker.stats.query import Filter
 from tracker.store.tables import facilities, finding_actions, inspection_items
+from tracker.text.templating import percent
+from tracker.web.upward_page import line_cells
 
 
-@pytest.fixture
-async def engine(database_url: str):
-    engine = await prepared_engine(database_url)
+async def enrich(engine: AsyncEngine) -> None:
+    """test_stats' crafted findings, F4 run privately, two escalation actions and two items fixed on the spot."""
     await craft(engine)
     async with engine.begin() as conn:
         await conn.execute(update(facilities).where(facilities.c.code == "F4").values(ownership="private"))
@@ -67,6 +72,12 @@ async def engine(database_url: str):
                 {"inspection_id": 1, "item_code": "FIRE-EXIT-02", "result": "fixed", "note": "当场清理"},
             ],
         )
+
+
+@pytest.fixture
+async def engine(database_url: str):
+    engine = await prepared_engine(database_url)
+    await enrich(engine)
     yield engine
     await engine.dispose()
 
@@ -143,3 +154,104 @@ async def test_the_workbook_and_the_pdf_carry_the_figures(engine: AsyncEngine, t
     assert "安全检查与隐患整改情况报告" in text and "2025年3月" in text
     assert "检查家次" in text and "出动人次" in text and "公办" in text and "民办" in text
     assert "未销号重大事故隐患清单" in text and "Closure" not in text
+
+
+# --- the page: /dashboard/upward, its links and its downloads ---------------------------------------------------
+
+CELL = re.compile(r'<td data-line="([^"]+)" data-figure="([^"]+)">(?:<a href="([^"]+)">)?([^<]*)')
+
+
+@pytest.fixture
+async def stack(tmp_path, database_url: str):
+    stack = await make_stack(
+        tmp_path, database_url, "nats://127.0.0.1:4222", "smtp://127.0.0.1:2525", clock=FixedClock(AFTER)
+    )
+    await enrich(stack.engine)
+    for role, name, extra in (
+        ("bureau_lead", "lead", {}),
+        ("section_chief", "chief", {}),
+        ("town_officer", "town", {"town": TOWN_A}),
+        ("facility_head", "head", {"facility": "F1"}),
+    ):
+        await add_user(stack.engine, role=role, username=name, password=PASSWORD, **extra)
+    yield stack
+    await stack.client.aclose()
+    await stack.engine.dispose()
+
+
+def cells(html: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    return {
+        (line, key): (unescape(shown), unescape(href) if href else None)
+        for line, key, href, shown in CELL.findall(html)
+    }
+
+
+async def test_the_page_shows_the_reports_figures_each_linked_to_its_records(stack):
+    catalog = load_catalog()
+    for who, town in (("lead", None), ("chief", None), ("town", TOWN_A)):
+        headers = await stack.token(who)
+        page = await stack.client.get("/dashboard/upward?month=2025-03", headers=headers)
+        assert page.status_code == 200, page.text
+        assert "上报统计" in page.text and "2025年3月" in page.text
+        shown = cells(page.text)
+        u = await upward.gather_upward(stack.engine, MARCH, town, AFTER, catalog)
+        expected = {
+            (line.key, key): percent(value) if isinstance(value, float) or value is None else str(value)
+            for line in u.lines
+            for key, value in line_cells(line)
+        }
+        assert {k: v[0] for k, v in shown.items()} == expected, who
+    # The lead's: a figure's link opens a list of exactly that many records.
+    lead = await stack.token("lead")
+    shown = cells((await stack.client.get("/dashboard/upward?month=2025-03", headers=lead)).text)
+    assert shown[("total", "found")][0] == "7" and shown[("total", "found_major")][0] == "2"
+    for key in ("found", "found_major", "found_general", "overdue"):
+        value, href = shown[("total", key)]
+        assert href is not None and href.startswith("/dashboard/findings?"), key
+        listed = await stack.client.get(href, headers=lead)
+        assert re.search(r'<span id="count">(\d+)</span>', listed.text).group(1) == value, key
+    for line in ("total", "type:nursing_home"):
+        value, href = shown[(line, "facilities")]
+        listed = await stack.client.get(href, headers=lead)
+        assert listed.text.count('<li data-facility="') == int(value), line
+    value, href = shown[("total", "covered")]
+    listed = await stack.client.get(href, headers=lead)
+    assert listed.text.count('<li data-facility="') == int(value) == 4
+    # 公办 / 民办 have no list to link to yet.
+    assert shown[("private", "found")] == ("2", None)
+    dashboard = await stack.client.get("/dashboard?from=2025-03-01&to=2025-04-01", headers=lead)
+    assert 'id="upward-link"' in dashboard.text and "/dashboard/upward?month=2025-03" in dashboard.text
+
+
+async def test_the_downloads_are_the_reports_and_a_facility_head_is_refused(stack):
+    from openpyxl import load_workbook
+
+    lead = await stack.token("lead")
+    book = await stack.client.get("/dashboard/upward.xlsx?month=2025-03", headers=lead)
+    assert book.status_code == 200, book.text
+    assert book.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    )
+    sheet = load_workbook(io.BytesIO(book.content))["上报汇总"]
+    headers = [cell.value for cell in sheet[reports.HEADER_ROW]]
+    total = {h: cell.value for h, cell in zip(headers, sheet[reports.HEADER_ROW + 1], strict=True)}
+    assert total["发现隐患"] == 7 and total["检查家次"] == 6
+    pdf = await stack.client.get("/dashboard/upward.pdf?quarter=2025Q1", headers=lead)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    page = await stack.client.get("/dashboard/upward?quarter=2025q1", headers=lead)
+    assert page.status_code == 200 and "2025年第1季度" in page.text
+    assert 'href="/dashboard/upward.pdf?quarter=2025Q1"' in page.text
+    head = await stack.token("head")
+    for url in (
+        "/dashboard/upward?month=2025-03",
+        "/dashboard/upward.xlsx?month=2025-03",
+        "/dashboard/upward.pdf?month=2025-03",
+    ):
+        refused = await stack.client.get(url, headers=head)
+        assert refused.status_code in (403, 404), url
+    town = await stack.token("town")
+    other = await stack.client.get("/dashboard/upward?month=2025-03&town=南阳镇", headers=town)
+    assert other.status_code == 403
+    bad = await stack.client.get("/dashboard/upward?quarter=2025Q5", headers=lead)
+    assert bad.status_code == 422

@@ -49,6 +49,7 @@ from tracker.web.headers import SecurityHeaders
 from tracker.web.metrics import install_metrics
 from tracker.web.pages import error_page
 from tracker.web.pages import router as pages_router
+from tracker.web.upward_page import router as upward_router
 
 templates = Jinja2Templates(env=environment(), context_processors=[page_csrf])
 
@@ -70,6 +71,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.add_middleware(SecurityHeaders, https=ctx.settings.base_url.startswith("https://"))
     app.include_router(router)
     app.include_router(pages_router)
+    app.include_router(upward_router)
     app.include_router(dashboard_router)
     app.include_router(closure_router)
     add_docs(app)
