@@ -122,6 +122,9 @@ GET    /dashboard/coverage                                         401        40
 GET    /dashboard/export.xlsx                                      401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/ledger.xlsx                                      401        401          403          403            200/200/403   200            200          200
 GET    /dashboard/report.pdf                                       401        401          403          403            200/200/403   200            200          200
+GET    /dashboard/upward                                           401        401          403          403            200/200/403   200            200          200
+GET    /dashboard/upward.xlsx                                      401        401          403          403            200/200/403   200            200          200
+GET    /dashboard/upward.pdf                                       401        401          403          403            200/200/403   200            200          200
 GET    /certificates                                               401        401          200          303            200           200            200          200
 GET    /facilities/{facility_id}/certificates                      401        401          200          200/404/404    200/200/404   200            200          200
 POST   /facilities/{facility_id}/certificates                      401        401          403          303/404/404    403/403/404   403            403          403
@@ -645,6 +648,15 @@ REQUESTS: dict[Key, Build] = {
     ),
     ("GET", "/dashboard/report.pdf"): lambda w, p, c: Call(
         "/dashboard/report.pdf", params={"month": _month(), "town": p.town}
+    ),
+    ("GET", "/dashboard/upward"): lambda w, p, c: Call(
+        "/dashboard/upward", params={"month": _month(), "town": p.town}
+    ),
+    ("GET", "/dashboard/upward.xlsx"): lambda w, p, c: Call(
+        "/dashboard/upward.xlsx", params={"month": _month(), "town": p.town}
+    ),
+    ("GET", "/dashboard/upward.pdf"): lambda w, p, c: Call(
+        "/dashboard/upward.pdf", params={"month": _month(), "town": p.town}
     ),
     ("GET", "/certificates"): lambda w, p, c: Call("/certificates"),
     ("GET", "/facilities/{facility_id}/certificates"): lambda w, p, c: Call(
