@@ -168,6 +168,8 @@ OUT_OF_RANGE = [
     ("/dashboard/findings?page=46116860184273880", "page"),
     ("/dashboard/export.xlsx?table=findings&from=0001-01-01", "from"),
     ("/dashboard/report.pdf?month=0001-01", "month"),
+    ("/dashboard/upward?month=0001-01", "month"),
+    ("/dashboard/upward.pdf?quarter=9999Q4", "quarter"),
     ("/dashboard/ledger.xlsx?from=0001-01-01", "from"),
     ("/api/stats/closure?from=0001-01-01", "from"),
     ("/api/stats/closure?facility_id=9223372036854775808", "facility_id"),

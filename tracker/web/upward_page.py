@@ -47,7 +47,9 @@ COVERAGE_LINKS = {"facilities": "facilities", "covered": "checked", "coverage_ra
 def _period(month: str | None, quarter: str | None, today: date) -> tuple[Period, str]:
     """The month or quarter asked for (the current quarter when neither is), and its name for files and links."""
     if month and quarter:
-        raise HTTPException(status_code=422, detail="give one of month=2027-01 or quarter=2027Q1")
+        raise HTTPException(
+            status_code=422, detail="quarter: give one of month=2027-01 or quarter=2027Q1, not both"
+        )
     try:
         if month:
             period, name = Period.parse_month(month), month
@@ -57,7 +59,10 @@ def _period(month: str | None, quarter: str | None, today: date) -> tuple[Period
     except ValueError as error:
         raise HTTPException(status_code=422, detail=f"{'month' if month else 'quarter'}: {error}") from None
     if period.start < FIRST_DAY or period.end > END_DAY:
-        raise HTTPException(status_code=422, detail=f"{name}: outside the years the tracker counts")
+        field = "month" if month else "quarter"
+        raise HTTPException(
+            status_code=422, detail=f"{field}: {name} is outside the years the tracker counts"
+        )
     return period, name
 
 
