@@ -130,6 +130,7 @@ GET    /facilities/{facility_id}/certificates                      401        40
 POST   /facilities/{facility_id}/certificates                      401        401          403          303/404/404    403/403/404   403            403          403
 POST   /facilities/{facility_id}/certificates/{entry_id}/delete    401        401          403          303/404/404    403/403/404   403            403          403
 GET    /plans                                                      401        401          404          404            404           200            200          200
+POST   /plans                                                      401        401          404          404            404           303            303          303
 GET    /plans/{plan_id}                                            401        401          404          404            404           200            200          200
 POST   /plans/{plan_id}/close                                      401        401          404          404            404           303            303          303
 GET    /public/checks                                              200        200          200          200            200           200            200          200
@@ -326,6 +327,8 @@ async def _seed(world: World) -> None:
                 ).inserted_primary_key[0]
         people = [
             ("inspector", "inspector", {"warrant_no": "MX-0001"}),
+            # A second holder of a 执法证号: a plan's team has two or more.
+            ("inspector", "inspector-2", {"warrant_no": "MX-0002"}),
             ("facility_head", "head-a1", {"facility": "MXA1"}),
             ("facility_head", "head-a2", {"facility": "MXA2"}),
             ("facility_head", "head-b1", {"facility": "MXB1"}),
@@ -435,7 +438,7 @@ async def _seed(world: World) -> None:
                 name="matrix plan",
                 period_from=date(2026, 1, 1),
                 period_to=date(2036, 12, 31),
-                team_size=1,
+                team_size=2,
                 now=datetime.now(UTC),
                 share="1",
             )
@@ -670,6 +673,17 @@ REQUESTS: dict[Key, Build] = {
         f"/facilities/{p.facility_id}/certificates/{p.certificate_id}/delete", data={}
     ),
     ("GET", "/plans"): lambda w, p, c: Call("/plans"),
+    ("POST", "/plans"): lambda w, p, c: Call(
+        "/plans",
+        data={
+            "name": "matrix draw",
+            "from": "2027-01-01",
+            "to": "2027-03-31",
+            "by": "count",
+            "count": "1",
+            "team_size": "2",
+        },
+    ),
     ("GET", "/plans/{plan_id}"): lambda w, p, c: Call(f"/plans/{w.plan_id}"),
     ("POST", "/plans/{plan_id}/close"): lambda w, p, c: Call(f"/plans/{w.plan_id}/close", data={}),
     ("GET", "/public/checks"): lambda w, p, c: Call("/public/checks"),
@@ -711,6 +725,7 @@ TARGET_FREE = {
     ("GET", "/admin/mail"),
     ("GET", "/admin/mail/{name}"),
     ("GET", "/plans"),
+    ("POST", "/plans"),
     ("GET", "/plans/{plan_id}"),
     ("POST", "/plans/{plan_id}/close"),
     ("GET", "/public/checks"),

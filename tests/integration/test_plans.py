@@ -13,14 +13,17 @@ import httpx
 import pytest
 from sqlalchemy import delete, select
 
+from tests.integration.test_order_pages import Browser
 from tests.support.stack import PASSWORD, Stack, add_facility, add_people, make_stack
 from tracker.clock import FixedClock
+from tracker.domain.draw import seed_hash
 from tracker.domain.errors import NotFound
 from tracker.domain.model import Actor, Role
 from tracker.service import plans
 from tracker.service.admin import add_user
 from tracker.service.context import Context
 from tracker.store.tables import planned_check_inspectors, planned_checks, users
+from tracker.store.tables import plans as plan_rows
 from tracker.web.app import create_app
 
 T0 = datetime(2027, 1, 11, 2, 0, tzinfo=UTC)  # 10:00 in China, inside the plans' period
@@ -140,7 +143,7 @@ async def test_it_never_sends_an_inspector_to_a_facility_of_their_own_town_while
 
 
 async def test_a_drawn_plan_is_sealed_from_heads_and_towns_and_an_inspector_sees_only_their_own(stack):
-    plan_id = await drawn(stack, "sealed", share="1", team_size=1)
+    plan_id = await drawn(stack, "sealed", share="1")
     for username in ("head", "town", "inspector", "insp-a"):
         headers = {**await stack.token(username), "Accept": "text/html"}
         for path in ("/plans", f"/plans/{plan_id}"):
@@ -160,7 +163,7 @@ async def test_a_drawn_plan_is_sealed_from_heads_and_towns_and_an_inspector_sees
             for r in await conn.execute(select(planned_check_inspectors))
             if names[r.user_id] == "insp-a"
         }
-    assert mine  # a team of one over eight checks and four inspectors: everyone has some
+    assert mine  # teams of two over eight checks and four inspectors: everyone has some
     my_page = (await stack.client.get("/my", headers=await stack.token("insp-a"))).text
     shown = {int(part.split('"')[1]) for part in my_page.split("data-check=")[1:]}
     assert shown == mine
@@ -264,3 +267,110 @@ async def test_a_facilitys_own_self_inspection_fulfils_no_planned_check(stack):
             )
         )
     assert fulfilled is None
+
+
+DRAW_FORM = {
+    "name": "2027年第一季度养老机构双随机抽查",
+    "from": "2027-01-01",
+    "to": "2027-03-31",
+    "by": "share",
+    "share": "0.5",
+    "count": "",
+    "team_size": "2",
+    "facility_type": "nursing_home",
+    "seed": "页面种子-1",
+}
+
+
+async def plan_names(stack: Stack) -> list[str]:
+    async with stack.engine.connect() as conn:
+        return list((await conn.scalars(select(plan_rows.c.name).order_by(plan_rows.c.id))).all())
+
+
+async def test_a_chief_draws_a_plan_on_the_page_and_it_verifies_as_drawn_on_the_command_line(stack):
+    chief = await Browser(stack).login("chief")
+    try:
+        page = await chief.client.get("/plans")
+        assert page.status_code == 200 and 'id="draw-plan"' in page.text and "抽取新计划" in page.text
+
+        sent = await chief.client.post("/plans", data={**DRAW_FORM, "csrf": chief.csrf})
+        assert sent.status_code == 303, sent.text
+        plan_id = int(sent.headers["location"].split("/")[2].split("?")[0])
+        shown = await chief.client.get(sent.headers["location"])
+        assert shown.status_code == 200 and "计划已抽取" in shown.text
+        assert seed_hash("页面种子-1") in shown.text  # the hash recorded before the draw, on the plan's page
+        assert shown.text.count("data-check=") == 4  # half of the eight nursing homes
+
+        checked = await plans.verify(stack.engine, DRAW_FORM["name"])
+        assert checked.ok
+        # The same parameters through the command line's function on an identical register draw the same checks.
+        again = await drawn(stack, "as on the command line", seed="页面种子-1")
+        assert await checks_of(stack, again) == await checks_of(stack, plan_id)
+
+        # No seed given: one is made, kept with the plan, and the draw still verifies.
+        by_count = {**DRAW_FORM, "name": "按家数", "by": "count", "count": "3", "share": "", "seed": ""}
+        sent = await chief.client.post("/plans", data={**by_count, "csrf": chief.csrf})
+        assert sent.status_code == 303, sent.text
+        assert (await plans.verify(stack.engine, "按家数")).ok
+        assert len(await checks_of(stack, int(sent.headers["location"].split("/")[2].split("?")[0]))) == 3
+    finally:
+        await chief.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"from": "2027-04-01", "to": "2027-03-31"}, "不能早于起始日期"),
+        ({"share": "0"}, "抽取比例须大于0"),
+        ({"team_size": "1"}, "每组检查人员须为2至10人"),
+        ({"team_size": "5"}, "持有执法证号的检查人员不足5人"),
+        ({"from": "明天"}, "请填写检查期间的起始日期"),
+        ({"by": "count", "count": "0"}, "抽取家数须为1家或以上"),
+    ],
+)
+async def test_a_bad_draw_is_refused_in_words_with_the_form_kept(stack, change, said):
+    chief = await Browser(stack).login("chief")
+    try:
+        form = {**DRAW_FORM, **change}
+        refused = await chief.client.post("/plans", data={**form, "csrf": chief.csrf})
+        assert refused.status_code == 400
+        assert said in refused.text
+        for field in ("name", "from", "to", "share", "team_size", "seed"):
+            assert f'name="{field}" value="{form[field]}"' in refused.text, field
+        assert '<option value="nursing_home" selected>' in refused.text
+        assert await plan_names(stack) == []
+    finally:
+        await chief.close()
+
+
+async def test_a_plan_of_the_same_name_or_without_the_form_token_is_not_drawn(stack):
+    chief = await Browser(stack).login("chief")
+    try:
+        assert (await chief.client.post("/plans", data={**DRAW_FORM, "csrf": "forged"})).status_code == 403
+        assert await plan_names(stack) == []
+        await chief.client.post("/plans", data={**DRAW_FORM, "csrf": chief.csrf})
+        twice = await chief.client.post("/plans", data={**DRAW_FORM, "csrf": chief.csrf})
+        assert twice.status_code == 400 and "已有名为" in twice.text
+        assert await plan_names(stack) == [DRAW_FORM["name"]]
+    finally:
+        await chief.close()
+
+
+async def test_only_chiefs_leads_and_the_administrator_draw_from_the_page(stack):
+    for username in ("head", "town", "inspector", "insp-a"):
+        person = await Browser(stack).login(username)
+        try:
+            assert (await person.client.get("/plans")).status_code == 404, username
+            sent = await person.client.post("/plans", data={**DRAW_FORM, "csrf": person.csrf})
+            assert sent.status_code == 404, username
+        finally:
+            await person.close()
+    assert await plan_names(stack) == []
+    for n, username in enumerate(("lead", "admin")):
+        person = await Browser(stack).login(username)
+        try:
+            form = {**DRAW_FORM, "name": f"plan {n}", "csrf": person.csrf}
+            assert (await person.client.post("/plans", data=form)).status_code == 303, username
+        finally:
+            await person.close()
+    assert await plan_names(stack) == ["plan 0", "plan 1"]

@@ -36,6 +36,8 @@ from tracker.store.tables import (
 # Who sees and closes plans: the bureau's chiefs, leads and the administrator. Everyone else is told a plan does
 # not exist; an inspector sees their own checks on their work page.
 PLAN_ROLES = frozenset({Role.SECTION_CHIEF, Role.BUREAU_LEAD, Role.ADMIN})
+# 双随机: a team of two or more inspectors goes to each facility drawn.
+MIN_TEAM = 2
 MAX_TEAM = 10
 # The inspections that are a visit by the bureau's people, and so may fulfil a planned check.
 VISITS = frozenset({Mode.UNANNOUNCED.value, Mode.COVERT.value, Mode.ROUTINE.value, Mode.SPECIAL.value})
@@ -128,8 +130,8 @@ async def announce(
         raise InvalidInput("name", "a plan's name, 1 to 200 characters")
     if period_to < period_from:
         raise InvalidInput("to", "the period ends before it begins")
-    if not 1 <= team_size <= MAX_TEAM:
-        raise InvalidInput("team_size", f"a team of 1 to {MAX_TEAM}")
+    if not MIN_TEAM <= team_size <= MAX_TEAM:
+        raise InvalidInput("team_size", f"a team of {MIN_TEAM} to {MAX_TEAM}")
     seed = secrets.token_hex(16) if seed is None else seed
     if not seed or len(seed) > 200:
         raise InvalidInput("seed", "a seed of 1 to 200 characters")
