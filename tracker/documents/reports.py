@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.config import load_settings
+from tracker.documents.printer import html_to_pdf
 from tracker.documents.spreadsheets import append_row
 from tracker.domain.model import Severity
 from tracker.domain.time import LOCAL_TZ, local_day, shown
@@ -30,7 +31,7 @@ from tracker.stats.labels import (
 from tracker.stats.periods import Period
 from tracker.store.db import read_together
 from tracker.text.catalogue import translate
-from tracker.text.templating import DOCUMENT_TEMPLATES, environment
+from tracker.text.templating import environment
 
 HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")
 TABLE_METRICS = (
@@ -436,11 +437,10 @@ def report_context(d: Dashboard, catalog: Catalog | None, links: bool, lang: str
     }
 
 
-def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
-    """The monthly report as PDF: summary figures, charts, breakdown tables, overdue and major hazards."""
-    from weasyprint import HTML
-
-    html = (
+def pdf_html(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> str:
+    """The monthly report as the HTML its PDF is printed from: summary figures, charts, breakdown tables,
+    overdue and major hazards. The web prints it in the printer processes (`print_html`), off its event loop."""
+    return (
         environment()
         .get_template("report_pdf.html")
         .render(
@@ -449,7 +449,11 @@ def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
             last_day=d.period.end - timedelta(days=1),
         )
     )
-    return HTML(string=html, base_url=str(DOCUMENT_TEMPLATES)).write_pdf()
+
+
+def pdf(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> bytes:
+    """The monthly report as PDF, printed in this process (the command line)."""
+    return html_to_pdf(pdf_html(d, catalog, generated_at))
 
 
 def to_json(d: Dashboard) -> dict[str, Any]:

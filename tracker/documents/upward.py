@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tracker.checklists import Catalog
 from tracker.config import load_settings
 from tracker.documents import reports
+from tracker.documents.printer import html_to_pdf
 from tracker.domain.actions import WORDS
 from tracker.service import record
 from tracker.stats import oversight
@@ -25,7 +26,7 @@ from tracker.stats.coverage import Coverage, coverage, inspection_counts
 from tracker.stats.labels import value_label
 from tracker.stats.periods import Period
 from tracker.store.db import read
-from tracker.text.templating import DOCUMENT_TEMPLATES, environment
+from tracker.text.templating import environment
 
 # 公办: run by the bureau or a town; 民办: private, publicly built and privately run included (tracker.domain.model).
 OWNERSHIP_GROUPS = {"bureau": "public", "town": "public", "private": "private"}
@@ -235,11 +236,10 @@ def workbook(u: Upward, catalog: Catalog | None) -> bytes:
     return reports.workbook(tables(u, catalog), reports.caption(u.period, u.town, u.as_of))
 
 
-def pdf(u: Upward, catalog: Catalog | None, generated_at: datetime) -> bytes:
-    """A4, Chinese only: the figures in three tables (checks, hazards, actions), then the open major hazards."""
-    from weasyprint import HTML
-
-    html = (
+def pdf_html(u: Upward, catalog: Catalog | None, generated_at: datetime) -> str:
+    """The HTML the upward report's PDF is printed from. A4, Chinese only: the figures in three tables (checks,
+    hazards, actions), then the open major hazards."""
+    return (
         environment()
         .get_template("upward_pdf.html")
         .render(
@@ -254,4 +254,8 @@ def pdf(u: Upward, catalog: Catalog | None, generated_at: datetime) -> bytes:
             last_day=u.period.end - timedelta(days=1),
         )
     )
-    return HTML(string=html, base_url=str(DOCUMENT_TEMPLATES)).write_pdf()
+
+
+def pdf(u: Upward, catalog: Catalog | None, generated_at: datetime) -> bytes:
+    """The upward report as PDF, printed in this process (the command line)."""
+    return html_to_pdf(pdf_html(u, catalog, generated_at))

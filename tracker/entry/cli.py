@@ -695,8 +695,8 @@ def _new_password(from_stdin: bool) -> str:
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-def _admin_task(data: Path | None, task: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run one of tracker.service.admin's tasks against the database; a refusal ends the command with its reason."""
+def with_database(data: Path | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run `work` against the data folder's database, migrated to the current schema, then let the engine go."""
     from tracker.store.db import make_engine
 
     settings = settings_for(data)
@@ -705,12 +705,17 @@ def _admin_task(data: Path | None, task: Callable[[AsyncEngine], Awaitable[T]]) 
     async def main() -> T:
         engine = make_engine(settings.db_url)
         try:
-            return await task(engine)
+            return await work(engine)
         finally:
             await engine.dispose()
 
+    return asyncio.run(main())
+
+
+def _admin_task(data: Path | None, task: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run one of tracker.service.admin's tasks against the database; a refusal ends the command with its reason."""
     try:
-        return asyncio.run(main())
+        return with_database(data, task)
     except ValueError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None

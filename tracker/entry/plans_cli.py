@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -26,21 +25,10 @@ Data = Annotated[
 def _run(data: Path | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run `work` against the database; a refused step ends the command with its reason."""
     from tracker.domain.errors import DomainError, InvalidInput
-    from tracker.entry.cli import require_schema, settings_for
-    from tracker.store.db import make_engine
-
-    settings = settings_for(data)
-    require_schema(settings)
-
-    async def main() -> T:
-        engine = make_engine(settings.db_url)
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
+    from tracker.entry.cli import with_database
 
     try:
-        return asyncio.run(main())
+        return with_database(data, work)
     except InvalidInput as error:
         typer.secho(f"--{error.field.replace('_', '-')}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.checklists import Catalog
 from tracker.documents import ledger, reports
+from tracker.documents.printer import print_html
 from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.domain.time import LOCAL_TZ
@@ -462,7 +463,7 @@ async def report_pdf(
             detail=f"month: from {FIRST_DAY:%Y-%m} to {END_DAY - timedelta(days=1):%Y-%m} only, not {month}",
         )
     d = await _dashboard(request, actor, period, _filter(actor, town), whole_lists=True)
-    body = reports.pdf(d, context(request).catalog, context(request).clock.now())
+    body = await print_html(reports.pdf_html(d, context(request).catalog, context(request).clock.now()))
     return Response(
         body,
         media_type="application/pdf",

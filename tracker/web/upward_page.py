@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
 
 from tracker.documents import reports, upward
+from tracker.documents.printer import print_html
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.domain.time import LOCAL_TZ
 from tracker.stats import query as q
@@ -201,7 +202,7 @@ async def upward_pdf(
     """The PDF of `tracker report --upward --format pdf` for the same period and town (A4, Chinese only)."""
     u, name = await _gather(request, actor, month, quarter, town)
     ctx = context(request)
-    body = upward.pdf(u, ctx.catalog, ctx.clock.now())
+    body = await print_html(upward.pdf_html(u, ctx.catalog, ctx.clock.now()))
     return _attachment(body, "application/pdf", f"upward-{name}{'-town' if u.town else ''}.pdf")
 
 
