@@ -4,71 +4,27 @@ of this test (uvicorn) on a SQLite database filled with the demo data."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from openpyxl import load_workbook
 from playwright.sync_api import sync_playwright
 
-from tracker.checklists import load_catalog
-from tracker.config import Settings
-from tracker.entry.demo import PASSWORD, seed
-from tracker.service.context import Context
-from tracker.store.db import make_engine
-from tracker.store.migrate import upgrade
-from tracker.web.app import create_app
+from tests.e2e.demo_web import demo_web
+from tracker.entry.demo import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).parent / "screenshots"
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-    url = f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
-    upgrade(url)
-
-    async def fill() -> None:
-        engine = make_engine(url)
-        try:
-            await seed(engine, load_catalog(), datetime.now(UTC))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(fill())
-    port = _free_port()
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=url,
-        secret_key="e2e-dashboard-secret-0123456789-abcdef",
-        base_url=f"http://127.0.0.1:{port}",
-    )
-    ctx = Context(settings=settings, engine=make_engine(url), catalog=load_catalog())
-    web = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not web.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert web.started, "the web server did not start"
-    yield f"http://127.0.0.1:{port}"
-    web.should_exit = True
-    thread.join(10)
+    with demo_web(tmp_path, "e2e-dashboard-secret-0123456789-abcdef") as url:
+        yield url
 
 
 def test_it_takes_a_bureau_lead_from_a_number_to_its_findings_and_their_excel_file(

@@ -4,27 +4,17 @@ a page in the reader's language; a finding's times read in China time as 2026-12
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tracker.checklists import load_catalog
-from tracker.config import Settings
+from tests.e2e.demo_web import demo_web
 from tracker.domain.time import shown
-from tracker.entry.demo import PASSWORD, seed
-from tracker.service.context import Context
-from tracker.store.db import make_engine
-from tracker.store.migrate import upgrade
-from tracker.web.app import create_app
+from tracker.entry.demo import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).parent / "screenshots"
@@ -32,45 +22,10 @@ SHOWN = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"
-    data = tmp_path_factory.mktemp("desk")
-    url = f"sqlite+aiosqlite:///{data / 'tracker.db'}"
-    upgrade(url)
-
-    async def fill() -> None:
-        engine = make_engine(url)
-        try:
-            await seed(engine, load_catalog(), datetime.now(UTC))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(fill())
-    port = _free_port()
-    settings = Settings(
-        data_dir=data,
-        database_url=url,
-        secret_key="e2e-desk-secret-0123456789-abcdefghij",
-        base_url=f"http://127.0.0.1:{port}",
-    )
-    ctx = Context(settings=settings, engine=make_engine(url), catalog=load_catalog())
-    web = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not web.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert web.started, "the web server did not start"
-    yield f"http://127.0.0.1:{port}"
-    web.should_exit = True
-    thread.join(10)
+    with demo_web(tmp_path_factory.mktemp("desk"), "e2e-desk-secret-0123456789-abcdefghij") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
