@@ -4,14 +4,14 @@
     .venv/bin/python bench/render.py --documents 100      # quicker
     .venv/bin/python bench/render.py --database-url postgresql+asyncpg://…   # an empty PostgreSQL database
 
-Three passes over the same orders, each through two printer processes (`tracker.documents.printer.PRINTERS`):
+Three passes over the same orders, each through the printer processes (`tracker.documents.printer.PRINTERS`):
 
-- before: as the mailer printed before the documents were kept: each order read (`load_order`) and its HTML made
-  in this process, then `HTML(string=html).write_pdf()` in a plain spawned process pool, fonts and the inline
-  stylesheet loaded again for every document; every send, retry and download paid this.
+- before: as WeasyPrint printed the order before Typst did: the same printed matter (`printed`) into the HTML
+  template of that time (bench/order_weasyprint.html), printed by `tracker.documents.printer.print_html` (fonts
+  and stylesheet loaded once per process), 50 at a time.
 - after, first print: `tracker.documents.kept.order_documents_for`, a batch of 50 orders at a time as the mailer
-  asks: the orders' printed matter read together, fingerprinted, printed by `tracker.documents.printer` (fonts loaded once per
-  process, each stylesheet parsed once, processes recycled after `RECYCLE_AFTER` documents) and kept.
+  asks: the orders' printed matter read together, fingerprinted, typeset by Typst in the printer processes
+  (templates/order.typ, its fonts loaded once per process) and kept.
 - after, kept: the same call again, as every retry and download makes it: served from the table, nothing printed.
 
 CPU is this process's plus every printer process's (live ones read from /proc, finished ones from
@@ -22,30 +22,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import jinja2
 from orders import children_cpu, cpu_seconds, fresh_database, log, make_orders, settings_for
 
 from tracker.documents import printer
 from tracker.documents.kept import order_documents_for
-from tracker.documents.order import load_order, render_html
+from tracker.documents.order import load_orders, printed
 from tracker.store.db import read_only
 
-
-def plain_html_to_pdf(html: str) -> bytes:
-    """How a document was printed before: a new WeasyPrint document, fonts and stylesheet loaded each time."""
-    from weasyprint import HTML
-
-    return HTML(string=html).write_pdf()
+BEFORE = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True, undefined=jinja2.StrictUndefined
+).get_template("order_weasyprint.html")
 
 
 def warm() -> int:
-    import weasyprint  # noqa: F401 - the import, a second of CPU, is not counted against any document
+    import typst  # noqa: F401 - the imports, a second of CPU, are not counted against any document
+    import weasyprint  # noqa: F401
 
     return os.getpid()
 
@@ -75,44 +72,33 @@ def line(label: str, n: int, wall: float, cpu: float) -> None:
     )
 
 
-async def before(engine, ids: list[int]) -> tuple[float, float]:
-    pool = ProcessPoolExecutor(max_workers=printer.PRINTERS, mp_context=multiprocessing.get_context("spawn"))
+async def before(engine, settings, ids: list[int]) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
-    await asyncio.gather(*(loop.run_in_executor(pool, warm) for _ in range(printer.PRINTERS)))
-    pids = sorted(pool._processes)  # the pool's processes, for their CPU
+    await asyncio.gather(*(loop.run_in_executor(printer.pool(), warm) for _ in range(printer.PRINTERS)))
     cpu = Cpu()
-    cpu.start(pids)
-    window = asyncio.Semaphore(printer.PRINTERS + 1)  # as the mailer printed ahead before
-
-    async def one(order_id: int) -> bytes:
-        async with window:
-            async with read_only(engine) as conn:
-                doc = await load_order(conn, order_id)
-            return await loop.run_in_executor(pool, plain_html_to_pdf, render_html(doc))
-
-    await asyncio.gather(*(one(i) for i in ids))
-    result = cpu.stop(sorted(pool._processes))
-    pool.shutdown()
-    return result
+    cpu.start(printer.printer_pids())
+    for k in range(0, len(ids), 50):
+        async with read_only(engine) as conn:
+            docs = await load_orders(conn, ids[k : k + 50])
+        pages = [BEFORE.render(**printed(doc, settings)) for doc in docs.values()]
+        await asyncio.gather(*(printer.print_html(html) for html in pages))
+    return cpu.stop(printer.printer_pids())
 
 
 async def after(engine, settings, ids: list[int]) -> tuple[tuple[float, float], tuple[float, float], int]:
-    loop = asyncio.get_running_loop()
-    pool = printer.pool()
-    await asyncio.gather(*(loop.run_in_executor(pool, warm) for _ in range(printer.PRINTERS)))
     cpu = Cpu()
     cpu.start(printer.printer_pids())
-    printed = 0
+    prints = 0
     for k in range(0, len(ids), 50):
         ready = await order_documents_for(engine, ids[k : k + 50], settings)
-        printed += sum(kept.printed_now for kept in await asyncio.gather(*ready.values()))
+        prints += sum(kept.printed_now for kept in await asyncio.gather(*ready.values()))
     first = cpu.stop(printer.printer_pids())
     cpu.start(printer.printer_pids())
     for k in range(0, len(ids), 50):
         ready = await order_documents_for(engine, ids[k : k + 50], settings)
-        printed += sum(kept.printed_now for kept in await asyncio.gather(*ready.values()))
+        prints += sum(kept.printed_now for kept in await asyncio.gather(*ready.values()))
     kept = cpu.stop(printer.printer_pids())
-    return first, kept, printed
+    return first, kept, prints
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -124,7 +110,7 @@ async def main(args: argparse.Namespace) -> None:
         try:
             ids = await make_orders(engine, settings, args.documents, args.findings)
             log(f"before: {len(ids)} documents")
-            old = await before(engine, ids)
+            old = await before(engine, settings, ids)
             log(f"after: {len(ids)} documents, printed and kept, then served again")
             first, kept, printed = await after(engine, settings, ids)
         finally:
@@ -133,8 +119,8 @@ async def main(args: argparse.Namespace) -> None:
         f"{args.documents} orders of {args.findings} findings, {printer.PRINTERS} printer processes, "
         f"recycled after {printer.RECYCLE_AFTER}; load average {os.getloadavg()[0]:.1f}"
     )
-    line("before", len(ids), *old)
-    line("after, first print", len(ids), *first)
+    line("before (WeasyPrint)", len(ids), *old)
+    line("after, first (Typst)", len(ids), *first)
     line("after, kept", len(ids), *kept)
     print(f"printed in the after passes: {printed} (each order once)")
     print(f"cpu per document, before / after first print: {old[1] / first[1]:.2f}")

@@ -4,6 +4,7 @@ one finding on the kind's checklist item that the worker orders as any other, ho
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,9 +15,10 @@ from sqlalchemy import func, select
 from tests.integration.test_actions import add_team
 from tests.integration.test_order_pages import Browser
 from tests.support import NatsServer, SmtpRecorder
+from tests.support.documents import pdf_words
 from tests.support.stack import Stack, add_facility, make_stack
 from tracker.clock import FixedClock
-from tracker.documents.order import load_order, render_html
+from tracker.documents.order import load_order, render_pdf
 from tracker.service.certificates import ImportRejected, import_csv, sweep_certificates
 from tracker.service.reporting import Notices
 from tracker.store.tables import certificates, findings, inspections, mail, orders
@@ -226,7 +228,8 @@ async def test_an_expiry_raises_one_finding_and_one_order_once_however_often_the
     assert row.order_id is not None
     # The order says the register was checked; nobody visited, so no inspector is named or signs.
     async with stack.engine.connect() as conn:
-        printed = render_html(await load_order(conn, row.order_id), stack.settings)
+        doc = await load_order(conn, row.order_id)
+    printed = pdf_words(await asyncio.to_thread(render_pdf, doc, stack.settings))
     assert "本局核查你单位证照台账" in printed and "检查人员" not in printed
     # Nor is there an on-site record to download: nobody was on site.
     chief = await Browser(stack).login("chief")

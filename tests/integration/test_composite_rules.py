@@ -3,14 +3,16 @@ its links and referral, none at a cemetery, and a local rule that advises until 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.documents import pdf_words, words
 from tests.support.stack import add_facility, default_catalog, prepared_engine
-from tracker.documents.order import load_order, render_html
+from tracker.documents.order import load_order, render_pdf
 from tracker.domain.errors import InvalidInput
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
@@ -59,7 +61,8 @@ async def _order_text(engine: AsyncEngine, ids: list[int]) -> str:
         inspection = await conn.scalar(select(findings.c.inspection_id).where(findings.c.id == ids[0]))
         event = await issue_order(conn, inspection, PolicySettings(), NOW)
         assert event is not None
-        return render_html(await load_order(conn, event.order_id))
+        doc = await load_order(conn, event.order_id)
+    return pdf_words(await asyncio.to_thread(render_pdf, doc))
 
 
 async def test_it_makes_one_referred_composite_finding_linking_its_elements(engine: AsyncEngine) -> None:
@@ -93,7 +96,7 @@ async def test_it_makes_one_referred_composite_finding_linking_its_elements(engi
 
     # It goes through the loop like any finding: on the order, as a major hazard with its printed basis.
     text = await _order_text(engine, ids)
-    assert TITLE in text and "GB 35181-2025《重大火灾隐患判定规则》" in text
+    assert words(TITLE) in text and words("GB 35181-2025《重大火灾隐患判定规则》") in text
     # What it prints of its own holds no internal doubt (the items' own bases are the checklists' business).
     printed = made.item_zh + made.basis + made.description
     assert not any(word in printed for word in ("待核", "未核", "可能属", "估算"))

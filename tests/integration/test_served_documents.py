@@ -193,7 +193,10 @@ async def test_a_long_orders_table_repeats_its_header_on_every_page_and_keeps_th
         doc = await load_order(conn, order_id)
     path = tmp_path / "long.pdf"
     path.write_bytes(await asyncio.to_thread(render_pdf, doc, SETTINGS))
-    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, timeout=60, check=True)
+    # Read as the page shows it (-layout: each table row's cells side by side on one line), page by page.
+    done = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, timeout=60, check=True
+    )
     pages = [re.sub(r"\s+", "", page) for page in done.stdout.decode().split("\f") if page.strip()]
     *order_pages, receipt = pages
     assert len(order_pages) >= 2 and "送达回执" in receipt
@@ -578,3 +581,17 @@ async def test_the_order_page_shows_the_documents_number_and_the_deadline_withou
         assert "估算" in staff.text
     finally:
         await stack.close()
+
+
+async def test_what_an_inspector_typed_is_printed_as_typed_never_read_as_typesetting(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    # Typst markup and code in a finding's note: printed as the inspector typed it; nothing is read, run or styled.
+    typed = '#read("/etc/hostname") *不加粗* _x_ $a^2$ ] [ \\ <标签> @引用 // 注释'
+    home = await add_facility(engine, "QD010", type_="nursing_home", town="汇龙镇")
+    actor = await _inspector(engine)
+    order_id = await _ordered(engine, catalog, actor, home, {"FIRE-EXIT-01": typed}, LATE_DECEMBER, "typed-1")
+    text = await _served_text(engine, order_id, tmp_path)
+    assert (
+        re.sub(r"\s+", "", typed) in text
+    )  # had the note been read as Typst, none of it would show as typed

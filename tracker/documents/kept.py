@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.config import Settings, load_settings
-from tracker.documents.order import OrderMissing, fingerprint, load_orders, printed, render_html
-from tracker.documents.printer import print_html
+from tracker.documents.order import TEMPLATE, OrderMissing, fingerprint, load_orders, printed, typeset_inputs
+from tracker.documents.printer import print_typst
 from tracker.store.db import is_sqlite, read_only
 from tracker.store.tables import order_documents
 
@@ -88,13 +88,7 @@ async def order_documents_for(
                 Kept(contexts[order_id]["filename"], pdfs[order_id], printed_now=False)
             )
         else:
-            ready[order_id] = _print(
-                engine,
-                order_id,
-                mark,
-                lambda i=order_id: render_html(docs[i], context=contexts[i]),
-                contexts[order_id]["filename"],
-            )
+            ready[order_id] = _print(engine, order_id, mark, contexts[order_id])
     return ready
 
 
@@ -102,12 +96,12 @@ async def order_documents_for(
 _printing: dict[tuple[int, int, str], asyncio.Future[Kept]] = {}
 
 
-def _print(engine: AsyncEngine, order_id: int, mark: str, html, name: str) -> asyncio.Future[Kept]:
+def _print(engine: AsyncEngine, order_id: int, mark: str, context: dict) -> asyncio.Future[Kept]:
     key = (id(engine), order_id, mark)
     running = _printing.get(key)
     if running is not None and running.get_loop() is asyncio.get_running_loop() and not running.done():
         return running
-    task = asyncio.ensure_future(_print_and_keep(engine, order_id, mark, html(), name))
+    task = asyncio.ensure_future(_print_and_keep(engine, order_id, mark, context))
     _printing[key] = task
     task.add_done_callback(lambda _: _printing.pop(key, None) if _printing.get(key) is task else None)
     # A printing nobody waits for any more (its mail's batch ended first) still ends quietly.
@@ -115,8 +109,9 @@ def _print(engine: AsyncEngine, order_id: int, mark: str, html, name: str) -> as
     return task
 
 
-async def _print_and_keep(engine: AsyncEngine, order_id: int, mark: str, html: str, name: str) -> Kept:
-    pdf = await print_html(html)
+async def _print_and_keep(engine: AsyncEngine, order_id: int, mark: str, context: dict) -> Kept:
+    name = context["filename"]
+    pdf = await print_typst(TEMPLATE, typeset_inputs(context))
     values = {
         "order_id": order_id,
         "printed": mark,

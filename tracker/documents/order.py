@@ -3,11 +3,11 @@ the legal authority, each hazard's grade, measure, interim precaution, deadline 
 and what follows a missed deadline, the issuer's seal beside the last rows, the proof of service (送达回执) and the
 copy list.
 
-The data is read in one short read-only query set (`load_orders`, for many orders at once); the rendering, which
-takes WeasyPrint a couple of hundred milliseconds of CPU, happens outside any transaction, in a printer process
-(tracker.documents.printer), once: the PDF is kept with the fingerprint of what it prints (tracker.documents.kept) and served
-again by every send, retry and download until that changes. Only the system's fonts are used (WenQuanYi Micro Hei,
-or any CJK sans-serif).
+The data is read in one short read-only query set (`load_orders`, for many orders at once) and typeset by Typst from
+templates/order.typ (a few tens of milliseconds of CPU; one is printed for every inspection), outside any
+transaction, in a printer process (tracker.documents.printer), once: the PDF is kept with the fingerprint of what
+it prints (tracker.documents.kept) and served again by every send, retry and download until that changes. Only the
+system's fonts are used (WenQuanYi Micro Hei, or any CJK sans-serif).
 
 What each hazard's required measure and interim precaution say is derived here, as the checklist items carry no
 such text: the measure from the grade and the deadline, the precaution from the item's stop_use and the grade, in
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
 from tracker.documents.printed import GRADE, cn_date, printed_basis
-from tracker.documents.printer import html_to_pdf
+from tracker.documents.printer import TEMPLATES, typst_to_pdf
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Mode, Severity
 from tracker.store.tables import (
@@ -41,9 +41,9 @@ from tracker.store.tables import (
     referrals,
     users,
 )
-from tracker.text.templating import strict
 
 ATTACHMENT_PREFIX = "order-pdf:"
+TEMPLATE = "order.typ"  # in tracker/documents/templates
 # The authority to order rectification, confirmed against the law's text (2021 revision).
 AUTHORITY = "《中华人民共和国安全生产法》第六十五条"
 # A sector's major-hazard standard named in a printed basis is named again in the authority line.
@@ -225,7 +225,7 @@ def copy_to(town: str, referred_to: list[str]) -> list[str]:
 
 
 def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
-    """Everything the document prints, as the template reads it."""
+    """Everything the document prints, as plain data: the template reads it as JSON, the fingerprint hashes it."""
     settings = settings or load_settings()
     rows = [
         {
@@ -244,12 +244,12 @@ def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
     return {
         "number": order_number(doc.order, settings.order_prefix),
         "issuer": settings.bureau_name,
-        "facility": doc.facility,
+        "facility": doc.facility.name,
         "self_reported": doc.inspection.mode == Mode.SELF,
         # A lapse on the facility's register of certificates: nobody visited, nobody signs as inspector.
         "from_register": doc.inspection.mode == Mode.REGISTER,
         "onsite": cn_date(onsite_day(doc.inspection)),
-        "inspectors": doc.inspectors,
+        "inspectors": [{"name": i.name, "warrant_no": i.warrant_no or ""} for i in doc.inspectors],
         "authority": AUTHORITY,
         "standards": standards,
         "rows": rows,
@@ -263,31 +263,23 @@ def printed(doc: OrderDocument, settings: Settings | None = None) -> dict:
 def fingerprint(context: dict) -> str:
     """What the document prints, and the template that prints it, in 64 hex digits: a stored document whose
     fingerprint no longer matches is printed again (an extension moved a deadline, a facility renamed)."""
-    canonical = json.dumps(context, default=_plain, sort_keys=True, ensure_ascii=False)
+    canonical = json.dumps(context, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(f"{_template_digest()}\n{canonical}".encode()).hexdigest()
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, Row):
-        return dict(value._mapping)
-    if isinstance(value, Inspector):
-        return [value.name, value.warrant_no]
-    return str(value)
 
 
 @cache
 def _template_digest() -> str:
-    source, _, _ = strict().loader.get_source(strict(), "order_pdf.html")
-    return hashlib.sha256(source.encode()).hexdigest()
+    return hashlib.sha256((TEMPLATES / TEMPLATE).read_bytes()).hexdigest()
 
 
-def render_html(doc: OrderDocument, settings: Settings | None = None, context: dict | None = None) -> str:
-    context = context or printed(doc, settings)
-    return strict().get_template("order_pdf.html").render(**context)
+def typeset_inputs(context: dict) -> dict[str, str]:
+    """The printed matter as the Typst template reads it: `sys.inputs.order`, one JSON text."""
+    return {"order": json.dumps(context, ensure_ascii=False)}
 
 
 def render_pdf(doc: OrderDocument, settings: Settings | None = None) -> bytes:
-    return html_to_pdf(render_html(doc, settings))
+    """The order printed here and now (tests, tools); the product prints through tracker.documents.kept."""
+    return typst_to_pdf(TEMPLATE, typeset_inputs(printed(doc, settings)))
 
 
 async def order_pdf(engine: AsyncEngine, order_id: int, settings: Settings | None = None) -> bytes:

@@ -1,8 +1,9 @@
-"""The printer processes: WeasyPrint turns a document's HTML into PDF in processes of their own, as its layout is
-CPU-bound Python that would otherwise hold the GIL of the process running the event loop (mailer, web) for the
-whole rendering, a few hundred milliseconds.
+"""The printer processes: documents are turned into PDF in processes of their own, so that the work never holds
+the GIL of the process running the event loop (mailer, web). Two typesetters print: Typst the rectification order,
+the one document printed for every inspection (a template in tracker/documents/templates and its data as JSON),
+and WeasyPrint the others, from HTML (its layout is CPU-bound Python: a few hundred milliseconds a document).
 
-Each printer process loads the fonts once and parses each document kind's stylesheet once, and the processes are
+Each printer process loads the fonts once, parses each stylesheet and Typst template once, and the processes are
 replaced by fresh ones after about `RECYCLE_AFTER` documents each, so their memory stays flat however many they
 print.
 """
@@ -16,11 +17,14 @@ import re
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 PRINTERS = max(1, min(2, os.cpu_count() or 1))
 # WeasyPrint's caches and Python's heap grow a little with each document; a fresh process costs about a second.
 RECYCLE_AFTER = 200
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 _fonts: Any = None  # this process's FontConfiguration
@@ -46,6 +50,19 @@ def html_to_pdf(html: str) -> bytes:
         stylesheets.append(_styles[text])
         html = html[: style.start()] + html[style.end() :]
     return HTML(string=html).write_pdf(font_config=_fonts, stylesheets=stylesheets)
+
+
+_typesetters: dict[str, Any] = {}  # this process's Typst compilers, by template
+
+
+def typst_to_pdf(template: str, inputs: dict[str, str]) -> bytes:
+    """A Typst template of tracker/documents/templates to PDF, its data in `sys.inputs` (strings: JSON)."""
+    import typst  # imported when the first document is printed
+
+    compiler = _typesetters.get(template)
+    if compiler is None:
+        compiler = _typesetters[template] = typst.Compiler(TEMPLATES / template, root=TEMPLATES)
+    return compiler.compile(sys_inputs=inputs)
 
 
 _pool: ProcessPoolExecutor | None = None
@@ -79,11 +96,20 @@ def printer_pids() -> list[int]:
 
 async def print_html(html: str) -> bytes:
     """A document's HTML to PDF in a printer process, off the event loop."""
+    return await _in_printer(html_to_pdf, html)
+
+
+async def print_typst(template: str, inputs: dict[str, str]) -> bytes:
+    """A Typst template and its data to PDF in a printer process, off the event loop."""
+    return await _in_printer(typst_to_pdf, template, inputs)
+
+
+async def _in_printer(typeset, *args) -> bytes:
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool(), html_to_pdf, html)
+        return await asyncio.get_running_loop().run_in_executor(pool(), typeset, *args)
     except BrokenProcessPool:
-        # A printer process died (killed, out of memory): start afresh next time, render this one here.
+        # A printer process died (killed, out of memory): start afresh next time, print this one here.
         global _pool
         with _pool_lock:
             _pool = None
-        return await asyncio.to_thread(html_to_pdf, html)
+        return await asyncio.to_thread(typeset, *args)
