@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.checklists import Catalog
 from tracker.documents import ledger, reports
 from tracker.documents.printer import print_html
-from tracker.domain.actions import WORDS as ACTION_WORDS
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.domain.time import LOCAL_TZ
 from tracker.stats import coverage as cover
@@ -221,7 +220,6 @@ def dashboard_html(
         figure=_figure(d),
         # The bureau's own side (tracker.stats.oversight): actions taken per kind, and 复查超期.
         side=side,
-        action_words=ACTION_WORDS,
         review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
         coverage_url=lambda name: _coverage_url(period, d.flt, name),
         coverage_names=cover.LIST_NAMES,
