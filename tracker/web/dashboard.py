@@ -27,7 +27,6 @@ from tracker.stats import query as q
 from tracker.stats.board import major_board
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES, value_label
 from tracker.stats.periods import Period, parse_period
-from tracker.stats.scope import scoped
 from tracker.store.db import read
 from tracker.text.catalogue import lang_of
 from tracker.text.templating import percent
@@ -41,11 +40,11 @@ from tracker.web.bounds import (
     FacilityFilter,
     reporting_day,
 )
-from tracker.web.pages.common import render, templates
+from tracker.web.desk import XLSX, coverage_url, desk_words, render_desk, scoped_filter
+from tracker.web.pages.common import templates
 
 router = APIRouter()
 Who = Annotated[Actor, Depends(session_actor)]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_METRICS = (*q.COUNTS, oversight.REVIEW_OVERDUE)
 PAGE_SIZE = 200
 # The dashboard shows the first rows of its two lists; the whole list is one link away, PAGE_SIZE at a time.
@@ -62,23 +61,6 @@ def _period(start: str | None, end: str | None, request: Request) -> Period:
         return parse_period(start, end, context(request).clock.now())
     except ValueError as error:
         raise HTTPException(status_code=422, detail=f"from/to: {error}") from None
-
-
-def _filter(
-    actor: Actor,
-    town: str | None = None,
-    facility_type: str | None = None,
-    facility_id: int | None = None,
-    category: str | None = None,
-    severity: str | None = None,
-    mode: str | None = None,
-) -> q.Filter:
-    return scoped(
-        actor,
-        q.Filter(
-            town or None, facility_type or None, facility_id, category or None, severity or None, mode or None
-        ),
-    )
 
 
 class Filters:
@@ -103,7 +85,7 @@ class Filters:
         }
 
     def for_(self, actor: Actor) -> q.Filter:
-        return _filter(actor, **self.values)
+        return scoped_filter(actor, **self.values)
 
 
 async def _dashboard(
@@ -121,28 +103,6 @@ async def _dashboard(
         prefix = ctx.settings.supervision_prefix
         d.board = await read(ctx.engine, lambda conn: major_board(conn, flt, now, prefix, DASHBOARD_ROWS))
     return d
-
-
-def _html(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:
-    return render(request, name, {**desk_words(request), **values}, status_code=status_code)
-
-
-def desk_words(request: Request | None) -> dict[str, Any]:
-    """What the desk's pages write in the reader's one language: a period's name, and one half of a
-    "中文 / English" label."""
-    lang = lang_of(request)
-
-    def period_name(p: Period) -> str:
-        if lang != "en":
-            return f"{p.start.year}年{p.start.month}月" if p.is_month() else p.words()
-        last = p.end - timedelta(days=1)
-        return f"{p.start:%Y-%m}" if p.is_month() else f"{p.start.isoformat()} – {last.isoformat()}"
-
-    def half(label: str) -> str:
-        zh, sep, en = str(label).partition(" / ")
-        return en if sep and lang == "en" and en else zh
-
-    return {"period_name": period_name, "half": half}
 
 
 @router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"])
@@ -221,15 +181,9 @@ def dashboard_html(
         # The bureau's own side (tracker.stats.oversight): actions taken per kind, and 复查超期.
         side=side,
         review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
-        coverage_url=lambda name: _coverage_url(period, d.flt, name),
+        coverage_url=lambda name: coverage_url(period, d.flt, name),
         coverage_names=cover.LIST_NAMES,
     )
-
-
-def _coverage_url(period: Period, flt: q.Filter, name: str) -> str:
-    scope = {k: v for k, v in flt.params().items() if k in ("town", "facility_type")}
-    query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **scope, "list": name}
-    return f"/dashboard/coverage?{urlencode(query)}"
 
 
 @router.get("/dashboard/coverage", response_class=HTMLResponse, tags=["dashboard"])
@@ -255,13 +209,13 @@ async def coverage_page(
         assert last_day is not None
         end = (last_day + timedelta(days=1)).isoformat()
     period = _period(start, end, request)
-    flt = _filter(actor, town, facility_type)
+    flt = scoped_filter(actor, town, facility_type)
     ctx = context(request)
     now = ctx.clock.now()
     result = await read(ctx.engine, lambda conn: cover.coverage(conn, period, flt, now, ctx.catalog))
     scope = visible_to(actor)
     towns = await read(ctx.engine, q.facility_towns) if scope.everything else [scope.town or ""]
-    return _html(
+    return render_desk(
         request,
         "dashboard_coverage.html",
         {
@@ -274,7 +228,7 @@ async def coverage_page(
             "rows": result.listed(listed),
             "lists": cover.LISTS,
             "list_names": cover.LIST_NAMES,
-            "url": lambda name: _coverage_url(period, flt, name),
+            "url": lambda name: coverage_url(period, flt, name),
             "last_day": period.end - timedelta(days=1),
             "type_name": lambda code: value_label("facility_type", code, ctx.catalog),
             "back": f"/dashboard?{urlencode({'from': period.start.isoformat(), 'to': period.end.isoformat(), **({'town': flt.town} if flt.town else {})})}",
@@ -295,7 +249,7 @@ async def coverage_api(
     "name", "town"}…]}` over the facilities the caller may see (a town officer's town); definitions in
     tracker.stats.coverage."""
     period = _period(start, end, request)
-    flt = _filter(actor, town, facility_type)
+    flt = scoped_filter(actor, town, facility_type)
     ctx = context(request)
     now = ctx.clock.now()
     result = await read(ctx.engine, lambda conn: cover.coverage(conn, period, flt, now, ctx.catalog))
@@ -354,7 +308,7 @@ async def findings_page(
             else None
         )
 
-    return _html(
+    return render_desk(
         request,
         "dashboard_findings.html",
         {
@@ -433,7 +387,7 @@ async def ledger_export(
     period = _period(start, end, request)
     ctx = context(request)
     book = await ledger.ledger(
-        ctx.engine, period, _filter(actor, town).town, ctx.catalog, ctx.settings.county_word
+        ctx.engine, period, scoped_filter(actor, town).town, ctx.catalog, ctx.settings.county_word
     )
     last = period.end - timedelta(days=1)
     return Response(
@@ -460,7 +414,7 @@ async def report_pdf(
             status_code=422,
             detail=f"month: from {FIRST_DAY:%Y-%m} to {END_DAY - timedelta(days=1):%Y-%m} only, not {month}",
         )
-    d = await _dashboard(request, actor, period, _filter(actor, town), whole_lists=True)
+    d = await _dashboard(request, actor, period, scoped_filter(actor, town), whole_lists=True)
     body = await print_html(reports.pdf_html(d, context(request).catalog, context(request).clock.now()))
     return Response(
         body,

@@ -25,7 +25,7 @@ from tracker.store.db import read
 from tracker.text.templating import percent
 from tracker.web.auth import context, session_actor
 from tracker.web.bounds import END_DAY, FIRST_DAY, MONTH_PATTERN
-from tracker.web.dashboard import XLSX, _coverage_url, _filter, _html
+from tracker.web.desk import XLSX, coverage_url, render_desk, scoped_filter
 
 router = APIRouter()
 Who = Annotated[Actor, Depends(session_actor)]
@@ -73,7 +73,7 @@ async def _gather(
     ctx = context(request)
     now = ctx.clock.now()
     period, name = _period(month, quarter, now.astimezone(LOCAL_TZ).date())
-    flt = _filter(actor, town)  # 403 for heads and inspectors, a town officer's own town
+    flt = scoped_filter(actor, town)  # 403 for heads and inspectors, a town officer's own town
     return await upward.gather_upward(ctx.engine, period, flt.town, now, ctx.catalog), name
 
 
@@ -85,7 +85,7 @@ def cell_links(u: upward.Upward, line: upward.Line) -> dict[str, str]:
         return {}
     facility_type = line.key.removeprefix("type:") if line.key.startswith("type:") else None
     flt = q.Filter(town=u.town, facility_type=facility_type)
-    links = {column: _coverage_url(u.period, flt, name) for column, name in COVERAGE_LINKS.items()}
+    links = {column: coverage_url(u.period, flt, name) for column, name in COVERAGE_LINKS.items()}
     for column, (metric, severity) in FINDING_LINKS.items():
         links[column] = q.findings_url(metric, u.period, q.Filter(u.town, facility_type, severity=severity))
     return links
@@ -148,7 +148,7 @@ async def upward_page(
     ctx = context(request)
     scope = visible_to(actor)
     towns = await read(ctx.engine, q.facility_towns) if scope.everything else [scope.town or ""]
-    return _html(
+    return render_desk(
         request,
         "dashboard_upward.html",
         {
