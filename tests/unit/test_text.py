@@ -57,3 +57,9 @@ def test_pages_mails_and_documents_render_with_one_environment():
 def test_it_escapes_html_and_leaves_text_alone():
     assert environment().autoescape("order_pdf.html") and strict().autoescape("mail/order.html")
     assert not strict().autoescape("mail/order.txt") and not strict().autoescape("mail/order.subject.txt")
+
+
+def test_the_desks_pages_take_their_own_words_from_the_catalogue():
+    # pick() is for a pair from data (a checklist item's text, a stage); a label the page writes is a key.
+    desk = sorted((TRACKER / "web/templates").glob("dashboard*.html"))
+    assert desk and not [p.name for p in desk if re.search(r"pick\(\s*'", p.read_text(encoding="utf-8"))]
