@@ -169,7 +169,8 @@ class InProcessWorker:
         self._log: IO[str] | None = None
 
     async def start(self) -> None:
-        from tracker.handlers import start_broker  # here: the other phases run the worker as a process
+        # Imported here: the other phases run the worker as a process.
+        from tracker.handlers.consuming import start_broker
 
         self.broker = await start_broker(self.ctx, self.servers)
         # faststream's access logger writes to stdout; send it to a file so that it does not mix with figures.

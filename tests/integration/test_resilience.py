@@ -167,11 +167,11 @@ async def test_it_sends_a_dead_letter_again_once_its_cause_is_fixed(
     """The order mail cannot be written (a broken template, say): its consumer gives up and dead-letters the
     event while the loop goes on. Once the cause is fixed, `replay` sends the event again: the order mail goes
     out once, the other consumers do nothing twice, and a second replay has nothing to send."""
-    import tracker.handlers as handlers
+    import tracker.handlers.consuming as consuming
     from tracker.service import deadletters, notify
 
-    monkeypatch.setattr(handlers, "MAX_DELIVER", 2)  # give up after two deliveries, not eight
-    monkeypatch.setattr(handlers, "backoff_seconds", lambda delivered: 0.1)
+    monkeypatch.setattr(consuming, "MAX_DELIVER", 2)  # give up after two deliveries, not eight
+    monkeypatch.setattr(consuming, "backoff_seconds", lambda delivered: 0.1)
     broken = True
     order_issued = notify.order_issued
 

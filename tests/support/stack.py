@@ -23,7 +23,7 @@ from tracker.clock import Clock, SystemClock
 from tracker.config import Settings
 from tracker.domain.policy import PolicySettings
 from tracker.events.relay import run_relay
-from tracker.handlers import start_broker
+from tracker.handlers.consuming import start_broker
 from tracker.mail.sender import run_mailer
 from tracker.service.admin import add_user
 from tracker.service.context import Context

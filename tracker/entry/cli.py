@@ -830,7 +830,7 @@ def docs_asyncapi(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The AsyncAPI document of the events, generated from the app."""
-    from tracker.handlers import asyncapi_app
+    from tracker.handlers.consuming import asyncapi_app
 
     schema = asyncapi_app().schema.to_specification()
     text = schema.to_json() if as_json or (out and out.suffix == ".json") else schema.to_yaml()

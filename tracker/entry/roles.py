@@ -16,7 +16,7 @@ from tracker.clock import SystemClock
 from tracker.config import Settings
 from tracker.entry.scheduler import run_scheduler
 from tracker.events.relay import ensure_streams, run_relay
-from tracker.handlers import start_broker
+from tracker.handlers.consuming import start_broker
 from tracker.logs import setup_logging, through_the_root
 from tracker.mail.sender import run_mailer
 from tracker.metrics import ROLE, serve_role_metrics
