@@ -100,6 +100,28 @@ def require_schema(settings: Settings) -> None:
         raise typer.Exit(2)
 
 
+def with_database(data: Path | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run `work` against the data folder's database, migrated to the current schema, then let the engine go."""
+    settings = settings_for(data)
+    require_schema(settings)
+    return _with_engine(settings, work)
+
+
+def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run `work` against the settings' database, then let the engine go: the one place a command opens it.
+    Called directly by a command that uses its settings, or checks its input, before the database is opened."""
+    from tracker.store.db import make_engine
+
+    async def main() -> T:
+        engine = make_engine(settings.db_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
 def _role(main, *args) -> None:
     from tracker.checklists import ChecklistInvalid
     from tracker.entry import roles
@@ -135,22 +157,15 @@ def _stats(data: Path | None, rebuild: bool) -> None:
     from tracker.clock import SystemClock
     from tracker.domain.calendar import LOCAL_TZ
     from tracker.stats import daybook
-    from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
 
     now = SystemClock().now()
-
-    async def run() -> object:
-        engine = make_engine(settings.db_url)
-        try:
-            return await (daybook.rebuild(engine, now) if rebuild else daybook.catch_up(engine, now))
-        finally:
-            await engine.dispose()
-
     started = time.perf_counter()
-    through = asyncio.run(run())
+    through = _with_engine(
+        settings, lambda engine: daybook.rebuild(engine, now) if rebuild else daybook.catch_up(engine, now)
+    )
     took = time.perf_counter() - started
     if through is None:
         typer.echo("the day book was already up to date")
@@ -166,19 +181,8 @@ def deadletters_list(
     """The events a consumer gave up on, oldest first, with the reason."""
     from tracker.domain.calendar import LOCAL_TZ
     from tracker.service import deadletters
-    from tracker.store.db import make_engine
 
-    settings = settings_for(data)
-    require_schema(settings)
-
-    async def main() -> list:
-        engine = make_engine(settings.db_url)
-        try:
-            return await deadletters.listed(engine, include_replayed=every)
-        finally:
-            await engine.dispose()
-
-    letters = asyncio.run(main())
+    letters = with_database(data, lambda engine: deadletters.listed(engine, include_replayed=every))
     if not letters:
         typer.echo("no dead letters" if every else "no dead letters waiting")
     for letter in letters:
@@ -201,7 +205,6 @@ def deadletters_replay(
     """Publish dead letters' events again, once their cause is fixed: the consumer that gave up runs them, the
     others skip what they handled already."""
     from tracker.service import deadletters
-    from tracker.store.db import make_engine
 
     if bool(ids) == every:
         typer.secho("name the dead letters to send again, or give --all", fg="red", err=True)
@@ -214,14 +217,10 @@ def deadletters_replay(
         typer.secho(f"configuration error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
 
-    async def main() -> list[int]:
-        engine = make_engine(settings.db_url)
-        try:
-            return await deadletters.replay(engine, servers, None if every else ids, datetime.now(UTC))
-        finally:
-            await engine.dispose()
-
-    sent = asyncio.run(main())
+    sent = _with_engine(
+        settings,
+        lambda engine: deadletters.replay(engine, servers, None if every else ids, datetime.now(UTC)),
+    )
     typer.echo(f"sent again: {', '.join(map(str, sent)) if sent else 'nothing'}")
     missing = sorted(set(ids or ()) - set(sent))
     if missing:
@@ -311,7 +310,7 @@ def up(
     if demo:
         # The seed's warnings (a year's holidays not loaded yet) come after what the operator needs first.
         with _held("tracker", notes):
-            seeded = asyncio.run(_seed(settings))
+            seeded = _seed(settings)
     supervisor = Supervisor(settings, port, nats_port, smtp_port)
     supervisor.start()
     base = settings.base_url
@@ -362,16 +361,11 @@ def _upgrade(settings: Settings) -> None:
     upgrade(settings.db_url)
 
 
-async def _seed(settings: Settings) -> bool:
+def _seed(settings: Settings) -> bool:
     from tracker.checklists import load_catalog
     from tracker.entry.demo import seed
-    from tracker.store.db import make_engine
 
-    engine = make_engine(settings.db_url)
-    try:
-        return await seed(engine, load_catalog(), datetime.now(UTC))
-    finally:
-        await engine.dispose()
+    return _with_engine(settings, lambda engine: seed(engine, load_catalog(), datetime.now(UTC)))
 
 
 @db_app.command("upgrade")
@@ -391,21 +385,16 @@ def db_prune(
     TRACKER_EVENTS_KEEP_DAYS; sent or failed mail older than TRACKER_MAIL_KEEP_DAYS reduced to its record.
     The scheduler does the same every hour."""
     from tracker.clock import SystemClock
-    from tracker.store.db import make_engine
     from tracker.store.retention import Retention, prunable, prune
 
     settings = settings_for(data)
     require_schema(settings)
     retention, now = Retention.from_settings(settings), SystemClock().now()
 
-    async def main() -> dict[str, int]:
-        engine = make_engine(settings.db_url)
-        try:
-            return await (prunable(engine, retention, now) if dry_run else prune(engine, retention, now))
-        finally:
-            await engine.dispose()
-
-    counts = asyncio.run(main())
+    counts = _with_engine(
+        settings,
+        lambda engine: prunable(engine, retention, now) if dry_run else prune(engine, retention, now),
+    )
     typer.echo("would go (--dry-run):" if dry_run else "pruned:")
     typer.echo(
         f"  outbox          {counts['outbox']:>10}  published rows older than {settings.events_keep_days:g} days"
@@ -424,7 +413,7 @@ def demo_seed(data: Data = None) -> None:
     """Load demo data into an empty database."""
     settings = settings_for(data)
     _upgrade(settings)
-    typer.echo("demo data loaded." if asyncio.run(_seed(settings)) else "database has data already.")
+    typer.echo("demo data loaded." if _seed(settings) else "database has data already.")
 
 
 def _parse_time(value: str) -> datetime:
@@ -447,62 +436,61 @@ def escalate(
 ) -> None:
     """Run one reminder and escalation sweep as of any moment."""
     from tracker.domain.policy import PolicySettings
-    from tracker.service.certificates import sweep_certificates
+    from tracker.service.certificates import CertificateSweep, sweep_certificates
     from tracker.service.reporting import Notices
-    from tracker.service.review_sweep import review_sweep
-    from tracker.service.supervision_sweep import sweep_supervisions
-    from tracker.service.sweep import sweep
-    from tracker.store.db import make_engine
+    from tracker.service.review_sweep import ReviewSweepResult, review_sweep
+    from tracker.service.supervision_sweep import SupervisionSweep, sweep_supervisions
+    from tracker.service.sweep import SweepResult, sweep
 
     settings = settings_for(data)
     require_schema(settings)
     catalog = _catalog_or_exit()
     moment = _parse_time(as_of) if as_of else datetime.now(UTC)
 
-    async def main() -> None:
-        engine = make_engine(settings.db_url)
-        try:
-            result = await sweep(engine, PolicySettings(), moment, dry_run=dry_run)
-            reviews = await review_sweep(engine, PolicySettings(), moment, settings.base_url, dry_run=dry_run)
-            majors = await sweep_supervisions(
+    async def sweeps(
+        engine: AsyncEngine,
+    ) -> tuple[SweepResult, ReviewSweepResult, SupervisionSweep, CertificateSweep]:
+        return (
+            await sweep(engine, PolicySettings(), moment, dry_run=dry_run),
+            await review_sweep(engine, PolicySettings(), moment, settings.base_url, dry_run=dry_run),
+            await sweep_supervisions(
                 engine,
                 PolicySettings(),
                 moment,
                 settings.base_url,
                 settings.supervision_prefix,
                 dry_run=dry_run,
-            )
-            registers = await sweep_certificates(
+            ),
+            await sweep_certificates(
                 engine,
                 catalog,
                 moment,
                 settings.base_url,
                 Notices(PolicySettings(), settings.bureau_name, settings.supervision_prefix),
                 dry_run=dry_run,
-            )
-        finally:
-            await engine.dispose()
-        verb = "due" if dry_run else "raised"
-        typer.echo(
-            f"as of {moment.isoformat()}: {len(result.reminded)} reminder(s) {verb}, "
-            f"{len(result.escalated)} escalation(s) {verb}"
-        )
-        for finding_id, level in result.escalated:
-            typer.echo(f"  finding {finding_id} -> level {level}")
-        typer.echo(
-            f"复查 (verification): {len(reviews.reminded)} reminder(s) {verb}, "
-            f"{len(reviews.escalated)} escalation(s) {verb}"
-        )
-        typer.echo(
-            f"重大事故隐患 stages: {len(majors.reminded)} reminder(s) {verb}, {len(majors.escalated)} escalation(s) "
-            f"{verb}, {len(majors.progress_late)} progress report(s) late"
-        )
-        typer.echo(
-            f"证照台账 (certificates): {len(registers.reminded)} reminder(s) {verb}, "
-            f"{len(registers.lapsed)} lapse(s) {verb}"
+            ),
         )
 
-    asyncio.run(main())
+    result, reviews, majors, registers = _with_engine(settings, sweeps)
+    verb = "due" if dry_run else "raised"
+    typer.echo(
+        f"as of {moment.isoformat()}: {len(result.reminded)} reminder(s) {verb}, "
+        f"{len(result.escalated)} escalation(s) {verb}"
+    )
+    for finding_id, level in result.escalated:
+        typer.echo(f"  finding {finding_id} -> level {level}")
+    typer.echo(
+        f"复查 (verification): {len(reviews.reminded)} reminder(s) {verb}, "
+        f"{len(reviews.escalated)} escalation(s) {verb}"
+    )
+    typer.echo(
+        f"重大事故隐患 stages: {len(majors.reminded)} reminder(s) {verb}, {len(majors.escalated)} escalation(s) "
+        f"{verb}, {len(majors.progress_late)} progress report(s) late"
+    )
+    typer.echo(
+        f"证照台账 (certificates): {len(registers.reminded)} reminder(s) {verb}, "
+        f"{len(registers.lapsed)} lapse(s) {verb}"
+    )
 
 
 @app.command()
@@ -536,7 +524,6 @@ def report(
     from tracker.documents import reports
     from tracker.stats.periods import Period
     from tracker.stats.query import Filter
-    from tracker.store.db import make_engine
 
     if ledger:
         _ledger(first, last, town, out, data)
@@ -557,14 +544,10 @@ def report(
     now = datetime.now(UTC)
     catalog = load_catalog()
 
-    async def main() -> reports.Dashboard:
-        engine = make_engine(settings.db_url)
-        try:
-            return await reports.gather(engine, period, Filter(town=town), now, catalog, list_limit=None)
-        finally:
-            await engine.dispose()
-
-    dashboard = asyncio.run(main())
+    dashboard = _with_engine(
+        settings,
+        lambda engine: reports.gather(engine, period, Filter(town=town), now, catalog, list_limit=None),
+    )
     target = out or Path(f"report-{month}{'-' + town if town else ''}.{fmt}")
     if fmt == "json":
         target.write_text(
@@ -584,7 +567,6 @@ def _upward(
     from tracker.checklists import load_catalog
     from tracker.documents import upward
     from tracker.stats.periods import Period
-    from tracker.store.db import make_engine
 
     if (month is None) == (quarter is None):
         raise typer.BadParameter("give one of --month 2027-01 or --quarter 2027Q1", param_hint="--upward")
@@ -599,14 +581,7 @@ def _upward(
     now = datetime.now(UTC)
     catalog = load_catalog()
 
-    async def main() -> upward.Upward:
-        engine = make_engine(settings.db_url)
-        try:
-            return await upward.gather_upward(engine, period, town, now, catalog)
-        finally:
-            await engine.dispose()
-
-    figures = asyncio.run(main())
+    figures = _with_engine(settings, lambda engine: upward.gather_upward(engine, period, town, now, catalog))
     name = month or (quarter or "").upper()
     target = out or Path(f"upward-{name}{'-' + town if town else ''}.{fmt}")
     if fmt == "xlsx":
@@ -622,7 +597,6 @@ def _ledger(
     from tracker.checklists import load_catalog
     from tracker.documents import ledger
     from tracker.stats.periods import Period
-    from tracker.store.db import make_engine
 
     days = []
     for value, hint in ((first, "--from"), (last, "--to")):
@@ -637,14 +611,9 @@ def _ledger(
     require_schema(settings)
     catalog = load_catalog()
 
-    async def main() -> ledger.Ledger:
-        engine = make_engine(settings.db_url)
-        try:
-            return await ledger.ledger(engine, period, town, catalog, settings.county_word)
-        finally:
-            await engine.dispose()
-
-    book = asyncio.run(main())
+    book = _with_engine(
+        settings, lambda engine: ledger.ledger(engine, period, town, catalog, settings.county_word)
+    )
     target = out or Path(f"ledger-{days[0]}-{days[1]}{'-' + town if town else ''}.xlsx")
     target.write_bytes(ledger.workbook(book))
     typer.echo(f"wrote {target}: {len(book.rows)} row(s)")
@@ -656,7 +625,6 @@ def facilities_import(file: Path, data: Data = None) -> None:
     reported by line. Ownership and sector left out take the defaults of the facility's type."""
     from tracker.checklists import load_catalog
     from tracker.service.admin import import_facilities
-    from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
@@ -664,14 +632,7 @@ def facilities_import(file: Path, data: Data = None) -> None:
         typer.secho(f"{file}: no such file", fg="red", err=True)
         raise typer.Exit(2)
 
-    async def main():
-        engine = make_engine(settings.db_url)
-        try:
-            return await import_facilities(engine, load_catalog(), file)
-        finally:
-            await engine.dispose()
-
-    report = asyncio.run(main())
+    report = _with_engine(settings, lambda engine: import_facilities(engine, load_catalog(), file))
     for problem in report.problems:
         typer.secho(f"{file}: {problem}", fg="yellow", err=True)
     typer.echo(f"{report.added} added, {report.skipped} already known, {len(report.problems)} rejected")
@@ -693,23 +654,6 @@ def _new_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-
-
-def with_database(data: Path | None, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run `work` against the data folder's database, migrated to the current schema, then let the engine go."""
-    from tracker.store.db import make_engine
-
-    settings = settings_for(data)
-    require_schema(settings)
-
-    async def main() -> T:
-        engine = make_engine(settings.db_url)
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 def _admin_task(data: Path | None, task: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -786,7 +730,6 @@ def calendar_load(file: Path, data: Data = None) -> None:
     """Load a year's official holiday schedule (YAML or JSON: year, holidays, workdays); it then takes precedence,
     and the estimated deadlines over that year are counted again (moved only later, the facilities mailed)."""
     from tracker.service.admin import load_calendar_year
-    from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
@@ -796,20 +739,16 @@ def calendar_load(file: Path, data: Data = None) -> None:
         typer.secho(f"{file}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
 
-    async def main():
-        engine = make_engine(settings.db_url)
-        try:
-            return await load_calendar_year(
+    try:
+        loaded = _with_engine(
+            settings,
+            lambda engine: load_calendar_year(
                 engine,
                 content if isinstance(content, dict) else {},
                 datetime.now(UTC),
                 base_url=settings.base_url,
-            )
-        finally:
-            await engine.dispose()
-
-    try:
-        loaded = asyncio.run(main())
+            ),
+        )
     except ValueError as error:
         typer.secho(f"{file}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -972,7 +911,6 @@ def checklists_publish(
     """Show a campaign checklist to facilities of some types from one day to another."""
     from tracker.checklists.campaigns import PublishError, default_window, publish
     from tracker.checklists.model import local_today
-    from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
@@ -988,17 +926,13 @@ def checklists_publish(
     first = _parse_day(starts, "--from") if starts else season[0]
     last = _parse_day(ends, "--to") if ends else season[1]
 
-    async def main() -> Publication:
-        engine = make_engine(settings.db_url)
-        try:
-            return await publish(
-                engine, catalog, campaign, first, last, facility_type or None, datetime.now(UTC), by
-            )
-        finally:
-            await engine.dispose()
-
     try:
-        done = asyncio.run(main())
+        done = _with_engine(
+            settings,
+            lambda engine: publish(
+                engine, catalog, campaign, first, last, facility_type or None, datetime.now(UTC), by
+            ),
+        )
     except PublishError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -1015,20 +949,11 @@ def checklists_withdraw(
 ) -> None:
     """Stop showing a published campaign; the publication stays on record."""
     from tracker.checklists.campaigns import PublishError, withdraw
-    from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
-
-    async def main() -> Publication:
-        engine = make_engine(settings.db_url)
-        try:
-            return await withdraw(engine, publication_id, datetime.now(UTC))
-        finally:
-            await engine.dispose()
-
     try:
-        done = asyncio.run(main())
+        done = _with_engine(settings, lambda engine: withdraw(engine, publication_id, datetime.now(UTC)))
     except PublishError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -1040,21 +965,13 @@ def checklists_publications(data: Data = None) -> None:
     """List every campaign publication, active or not."""
     from tracker.checklists.campaigns import publications
     from tracker.checklists.model import local_today
-    from tracker.store.db import make_engine
 
-    settings = settings_for(data)
-    require_schema(settings)
-
-    async def main() -> list[Publication]:
-        engine = make_engine(settings.db_url)
-        try:
-            async with engine.connect() as conn:
-                return await publications(conn)
-        finally:
-            await engine.dispose()
+    async def listed(engine: AsyncEngine) -> list[Publication]:
+        async with engine.connect() as conn:
+            return await publications(conn)
 
     today = local_today()
-    for pub in asyncio.run(main()):
+    for pub in with_database(data, listed):
         state = (
             "withdrawn" if pub.withdrawn_at else ("showing" if pub.active_on(today) else "not showing today")
         )
@@ -1102,22 +1019,10 @@ app.add_typer(rules_app, name="rules")
 
 
 def _rules_run(data: Path | None, work):
-    from tracker.store.db import make_engine
-
-    settings = settings_for(data)
-    require_schema(settings)
-
-    async def main():
-        engine = make_engine(settings.db_url)
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
     from tracker.domain.errors import InvalidInput
 
     try:
-        return asyncio.run(main())
+        return with_database(data, work)
     except InvalidInput as error:
         typer.secho(f"{error.field}: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -1254,7 +1159,6 @@ def certificates_import(file: Path, data: Data = None) -> None:
     YYYY-MM-DD). An entry of the same facility, kind and label is updated. One faulty line and nothing is
     imported: every fault is printed with its line."""
     from tracker.service.certificates import ImportRejected, import_csv
-    from tracker.store.db import make_engine
 
     settings = settings_for(data)
     require_schema(settings)
@@ -1265,15 +1169,8 @@ def certificates_import(file: Path, data: Data = None) -> None:
         typer.secho(f"{file}: cannot read it as UTF-8 text: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
 
-    async def main():
-        engine = make_engine(settings.db_url)
-        try:
-            return await import_csv(engine, catalog, text, datetime.now(UTC))
-        finally:
-            await engine.dispose()
-
     try:
-        done = asyncio.run(main())
+        done = _with_engine(settings, lambda engine: import_csv(engine, catalog, text, datetime.now(UTC)))
     except ImportRejected as rejected:
         for problem in rejected.problems:
             typer.secho(f"{file}: {problem}", fg="red", err=True)
