@@ -86,6 +86,9 @@ async def before(engine, settings, ids: list[int]) -> tuple[float, float]:
 
 
 async def after(engine, settings, ids: list[int]) -> tuple[tuple[float, float], tuple[float, float], int]:
+    # The pool may have been replaced after the before pass (RECYCLE_AFTER): its imports are not counted either.
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(printer.pool(), warm) for _ in range(printer.PRINTERS)))
     cpu = Cpu()
     cpu.start(printer.printer_pids())
     prints = 0

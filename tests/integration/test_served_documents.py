@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.documents import pdf_words, words
 from tests.support.stack import (
     PASSWORD,
     Stack,
@@ -49,6 +50,7 @@ from tracker.store.tables import (
     users,
 )
 from tracker.web.app import create_app
+from tracker.web.limits import MAX_NOTE_CHARS
 
 SETTINGS = Settings(bureau_name="启东市民政局", order_prefix="启民安整", county_word="全市")
 # 28 December 2026, 09:00 in China: a 30-working-day deadline falls in 2027, whose holidays are not loaded.
@@ -98,11 +100,7 @@ async def _ordered(
 async def _served_text(engine: AsyncEngine, order_id: int, tmp_path: Path) -> str:
     async with engine.connect() as conn:
         doc = await load_order(conn, order_id)
-    path = tmp_path / f"order-{order_id}.pdf"
-    path.write_bytes(await asyncio.to_thread(render_pdf, doc, SETTINGS))
-    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, timeout=60, check=True)
-    # pdftotext breaks lines where the layout wraps them: read the words as one run of text.
-    return re.sub(r"\s+", "", done.stdout.decode())
+    return pdf_words(await asyncio.to_thread(render_pdf, doc, SETTINGS))
 
 
 def _served_as_an_official_document(text: str, number: str, name: str) -> None:
@@ -592,6 +590,28 @@ async def test_what_an_inspector_typed_is_printed_as_typed_never_read_as_typeset
     actor = await _inspector(engine)
     order_id = await _ordered(engine, catalog, actor, home, {"FIRE-EXIT-01": typed}, LATE_DECEMBER, "typed-1")
     text = await _served_text(engine, order_id, tmp_path)
-    assert (
-        re.sub(r"\s+", "", typed) in text
-    )  # had the note been read as Typst, none of it would show as typed
+    # Had the note been read as Typst, none of it would show as typed.
+    assert words(typed) in text
+
+
+async def test_a_note_of_any_allowed_length_is_printed_whole_and_the_closing_part_still_follows(
+    engine: AsyncEngine, catalog: Catalog, tmp_path: Path
+) -> None:
+    # A note as long as a phone may send, on a middle finding and on the last one (kept with the closing part when
+    # it fits on a page): every word of both printed, then the requirements, the seal and the copy list.
+    # Numbered sentences: a page break may fall inside one, the header and page number printed in between.
+    sentences = [
+        f"【{n:03d}】东楼楼梯间及北侧院内多处发现此问题，编号CODE31103206822016000123456789。"
+        for n in range(80)
+    ]
+    note = "".join(sentences)[:MAX_NOTE_CHARS]
+    whole = [sentence[:5] for sentence in sentences if sentence in note]
+    home = await add_facility(engine, "QD011", type_="nursing_home", town="汇龙镇")
+    actor = await _inspector(engine)
+    codes = [i.code for i in catalog.items(facility_type="nursing_home")][:4]
+    failed = {codes[0]: "", codes[1]: note, codes[2]: "", codes[3]: note}
+    order_id = await _ordered(engine, catalog, actor, home, failed, LATE_DECEMBER, "long-note-1")
+    text = await _served_text(engine, order_id, tmp_path)
+    assert len(whole) > 40 and all(text.count(marker) == 2 for marker in whole)
+    closing = text.rindex(whole[-1])
+    assert text.index("逾期未整改", closing) < text.index("（盖章）", closing) < text.index("抄送：", closing)

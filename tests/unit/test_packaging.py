@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_file_under_tracker_is_listed_in_the_package_data() -> None:
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["tracker"]
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "tracker"
+    ]
     package = ROOT / "tracker"
     files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     left_out = [

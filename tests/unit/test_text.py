@@ -55,7 +55,7 @@ def test_pages_mails_and_documents_render_with_one_environment():
 
 
 def test_it_escapes_html_and_leaves_text_alone():
-    assert environment().autoescape("order_pdf.html") and strict().autoescape("mail/order.html")
+    assert environment().autoescape("record_pdf.html") and strict().autoescape("mail/order.html")
     assert not strict().autoescape("mail/order.txt") and not strict().autoescape("mail/order.subject.txt")
 
 

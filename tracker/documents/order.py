@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
 from tracker.documents.printed import GRADE, cn_date, printed_basis
-from tracker.documents.printer import TEMPLATES, typst_to_pdf
+from tracker.documents.printer import typst_to_pdf
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Mode, Severity
 from tracker.store.tables import (
@@ -41,6 +41,7 @@ from tracker.store.tables import (
     referrals,
     users,
 )
+from tracker.text.templating import DOCUMENT_TEMPLATES
 
 ATTACHMENT_PREFIX = "order-pdf:"
 TEMPLATE = "order.typ"  # in tracker/documents/templates
@@ -269,7 +270,7 @@ def fingerprint(context: dict) -> str:
 
 @cache
 def _template_digest() -> str:
-    return hashlib.sha256((TEMPLATES / TEMPLATE).read_bytes()).hexdigest()
+    return hashlib.sha256((DOCUMENT_TEMPLATES / TEMPLATE).read_bytes()).hexdigest()
 
 
 def typeset_inputs(context: dict) -> dict[str, str]:

@@ -15,16 +15,19 @@ import multiprocessing
 import os
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Any
+
+from tracker.text.templating import DOCUMENT_TEMPLATES
 
 PRINTERS = max(1, min(2, os.cpu_count() or 1))
 # WeasyPrint's caches and Python's heap grow a little with each document; a fresh process costs about a second.
 RECYCLE_AFTER = 200
 
-TEMPLATES = Path(__file__).parent / "templates"
+# The Chinese typefaces the documents are set in, the first one installed (fonts-wqy-microhei on Debian).
+CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC")
 
 _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 _fonts: Any = None  # this process's FontConfiguration
@@ -53,16 +56,38 @@ def html_to_pdf(html: str) -> bytes:
 
 
 _typesetters: dict[str, Any] = {}  # this process's Typst compilers, by template
+_typesetting = threading.Lock()  # a compiler typesets one document at a time (the fallback prints in threads)
+_font: str | None = None
 
 
 def typst_to_pdf(template: str, inputs: dict[str, str]) -> bytes:
-    """A Typst template of tracker/documents/templates to PDF, its data in `sys.inputs` (strings: JSON)."""
+    """A Typst template of tracker/documents/templates to PDF, its data in `sys.inputs` (strings: JSON), set in
+    the first of `CJK_FONTS` installed (`sys.inputs.font`)."""
     import typst  # imported when the first document is printed
 
-    compiler = _typesetters.get(template)
-    if compiler is None:
-        compiler = _typesetters[template] = typst.Compiler(TEMPLATES / template, root=TEMPLATES)
-    return compiler.compile(sys_inputs=inputs)
+    global _font
+    with _typesetting:
+        compiler = _typesetters.get(template)
+        if compiler is None:
+            fonts = typst.Fonts()
+            if _font is None:
+                _font = cjk_font(fonts.families())
+            compiler = _typesetters[template] = typst.Compiler(
+                DOCUMENT_TEMPLATES / template, root=DOCUMENT_TEMPLATES, font_paths=fonts
+            )
+        return compiler.compile(sys_inputs={**inputs, "font": _font})
+
+
+def cjk_font(families: list[str]) -> str:
+    """The first of `CJK_FONTS` among the installed families; with none, an error rather than a document of empty
+    boxes (Typst prints missing glyphs as boxes and says so only in warnings)."""
+    installed = {family.casefold() for family in families}
+    for family in CJK_FONTS:
+        if family.casefold() in installed:
+            return family
+    raise RuntimeError(
+        f"no Chinese font to print with: install one of {', '.join(CJK_FONTS)} (fonts-wqy-microhei)"
+    )
 
 
 _pool: ProcessPoolExecutor | None = None
@@ -104,7 +129,7 @@ async def print_typst(template: str, inputs: dict[str, str]) -> bytes:
     return await _in_printer(typst_to_pdf, template, inputs)
 
 
-async def _in_printer(typeset, *args) -> bytes:
+async def _in_printer(typeset: Callable[..., bytes], *args: Any) -> bytes:
     try:
         return await asyncio.get_running_loop().run_in_executor(pool(), typeset, *args)
     except BrokenProcessPool:
