@@ -15,8 +15,8 @@ from email.utils import format_datetime, parseaddr
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.clock import Clock
 from tracker.config import Settings
@@ -178,8 +178,12 @@ async def deliver_batch(
     message goes out: at any moment at most one message is out and not yet on record, as when each mark was
     awaited at once, so a mailer killed mid-batch sends again at most the one message it was sending."""
     rows = await claim(engine, holder, clock.now())
+    if not rows:
+        return 0
     # The batch's attachments are looked up at once and made ready (kept, or printed) while earlier rows are sent.
-    ahead = _attachments_of(engine, rows) if rows else {}
+    ahead = _attachments_of(engine, rows)
+    # One connection records the batch's sent rows, each in a transaction of its own.
+    marks = await engine.connect()
     client: aiosmtplib.SMTP | None = None
     recording: asyncio.Task | None = None  # the mark of the last message sent
 
@@ -231,11 +235,12 @@ async def deliver_batch(
                 await failed([row], repr(error), permanent=False)
                 client.close()  # what the connection was in the middle of is unknown: start a new one
             else:
-                recording = asyncio.ensure_future(_sent(engine, row, clock.now()))
+                recording = asyncio.ensure_future(_sent(marks, row, clock.now()))
         await settle()
     finally:
         if recording is not None:  # cancelled or failed mid-batch: the last mark still goes in
             await asyncio.shield(recording)
+        await marks.close()
         # Rows not reached (the server went away) come again; a printing under way is still finished and kept.
         for left in ahead.values():
             left.cancel()
@@ -248,13 +253,16 @@ async def deliver_batch(
     return len(rows)
 
 
-async def _sent(engine: AsyncEngine, row, now: datetime) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(mail)
-            .where(mail.c.id == row.id)
-            .values(status="sent", sent_at=now, attempts=row.attempts + 1, last_error=None)
-        )
+_SENT = (
+    update(mail)
+    .where(mail.c.id == bindparam("row"))
+    .values(status="sent", sent_at=bindparam("at"), attempts=bindparam("tries"), last_error=None)
+)
+
+
+async def _sent(conn: AsyncConnection, row, now: datetime) -> None:
+    async with conn.begin():
+        await conn.execute(_SENT, {"row": row.id, "at": now, "tries": row.attempts + 1})
 
 
 async def _failed(
