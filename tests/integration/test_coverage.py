@@ -301,7 +301,16 @@ async def test_the_coverage_view_links_each_figure_to_its_list(stack):
     )
     assert page.text.count('<li data-facility="') == 4 and "40.0%" in page.text
     assert "上期未检" in page.text and "本局安排" in page.text
+    assert (
+        '<h2 id="listed">超期未检：4 家</h2>' in page.text and '<div class="name">应检未检</div>' in page.text
+    )
+    english = await stack.client.get(
+        "/dashboard/coverage?from=2027-03-01&to=2027-04-01&list=overdue",
+        headers={**lead, "Cookie": "lang=en"},
+    )
+    assert '<div class="name">Due a check</div>' in english.text and "应检未检" not in english.text
     dashboard = await stack.client.get("/dashboard?from=2027-03-01&to=2027-04-01", headers=lead)
     assert 'id="card-coverage"' in dashboard.text and "/dashboard/coverage?from=2027-03-01" in dashboard.text
+    assert "从未检查 <b>1</b>" in dashboard.text
     bad = await stack.client.get("/dashboard/coverage?list=all", headers=lead)
     assert bad.status_code == 422

@@ -15,6 +15,7 @@ from tracker.config import ConfigError, load_settings
 from tracker.documents import reports
 from tracker.stats.periods import Period
 from tracker.stats.query import Filter
+from tracker.text.catalogue import translate
 
 
 async def test_the_monthly_report_names_the_county_and_says_no_major_hazard_is_open_only_as_counted(
@@ -38,6 +39,7 @@ async def test_the_monthly_report_names_the_county_and_says_no_major_hazard_is_o
     )
     assert "2026年11月1日至11月30日" in text and "·全市" in text
     assert "截至统计时点，无未销号重大事故隐患。" in text and "动态清零" not in text
+    assert re.sub(r"\s+", "", translate("zh", "desk.definitions")) in text  # the dashboard's definitions
     assert "首尾两日均计入" in text and "[起,止)" not in text
     assert "区镇" not in text and "一般隐患" not in text
 

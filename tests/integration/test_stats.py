@@ -539,6 +539,7 @@ async def test_it_shows_the_dashboard_with_every_number_linked_to_its_list(stack
     assert "整改率" in page.text and "Closure rate" not in page.text and "<svg" in page.text  # one language
     english = await stack.client.get(f"/dashboard?{MARCH_QUERY}", headers={**lead, "Cookie": "lang=en"})
     assert "Closure rate" in english.text and "整改率" not in english.text
+    assert "口径：统计期自起始日至截止日" in page.text and "Definitions: the period runs" in english.text
     assert 'href="/dashboard/findings?metric=overdue&amp;from=2025-03-01&amp;to=2025-04-01"' in page.text
     listing = await stack.client.get(f"/dashboard/findings?metric=overdue&{MARCH_QUERY}", headers=lead)
     assert listing.status_code == 200

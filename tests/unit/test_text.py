@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tracker.documents.printed import GRADE
 from tracker.domain.actions import WORDS, ActionKind
+from tracker.stats.coverage import LISTS
 from tracker.stats.labels import METRIC_NAMES, MODE_NAMES, SEVERITY_NAMES, STATUS_NAMES
 from tracker.text.catalogue import catalogue, translate
 from tracker.text.templating import environment, strict
@@ -63,3 +64,18 @@ def test_the_desks_pages_take_their_own_words_from_the_catalogue():
     # pick() is for a pair from data (a checklist item's text, a stage); a label the page writes is a key.
     desk = sorted((TRACKER / "web/templates").glob("dashboard*.html"))
     assert desk and not [p.name for p in desk if re.search(r"pick\(\s*'", p.read_text(encoding="utf-8"))]
+
+
+def test_each_coverage_list_and_the_figures_definitions_are_words_of_both_catalogues():
+    # A page's t() shows a missing key as the key itself; a list named in stats must be named in both languages.
+    assert {name: catalogue("zh")[f"coverage.{name}"] for name in LISTS} == {
+        "facilities": "机构总数",
+        "checked": "已检查",
+        "not_checked": "未检查",
+        "due": "应检未检",
+        "overdue": "超期未检",
+        "never": "从未检查",
+    }
+    assert all(catalogue("en")[f"coverage.{name}"] for name in LISTS)
+    assert catalogue("zh")["desk.definitions"].startswith("口径：统计期自起始日至截止日")
+    assert catalogue("en")["desk.definitions"].startswith("Definitions: the period runs")

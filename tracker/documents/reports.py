@@ -46,24 +46,6 @@ TABLE_METRICS = (
     "open_major",
     "repeat",
 )
-FOOTNOTE_ZH = (
-    "口径：统计期自起始日至截止日，首尾两日均计入（北京时间）。发现＝本期上报的隐患；销号＝本期销号的隐患（不论何时发现）；"
-    "整改率＝本期发现且在期末前销号的隐患数 ÷ 本期发现数（上期发现、本期销号的隐患计入销号数，不计入本期整改率）；"
-    "按期整改率＝本期销号且销号时间不晚于整改期限（期限日 23:59:59，复查不通过后以新期限为准）的隐患数 ÷ 本期销号数；"
-    "未销号、逾期、未销号重大事故隐患按期末（或当前时刻，取较早者）计；逾期＝已过期限且仍在机构整改中（不含待复查）；"
-    "重复发现＝同一机构同一检查项此前已发现过；整改天数＝上报至销号的自然日数，P90 按最近秩。"
-    "每个数字均可点击查看对应隐患清单。"
-)
-FOOTNOTE_EN = (
-    "Definitions: the period runs from its first to its last day, both included (China time). Found = reported in the period; closed = closed in the "
-    "period, whenever found; closure rate = found in the period and closed before its end ÷ found (a hazard found "
-    "earlier and closed now counts as closed, not in this rate); on-time rate = closed in the period no later than "
-    "the deadline (23:59:59 of the deadline day; after a failed verification, the new deadline) ÷ closed; open, "
-    "overdue and open major are counted at the period's end or now, whichever is sooner; overdue = past the "
-    "deadline and still with the facility (not awaiting verification); repeat = the same item found failing at the "
-    "same facility before; days to close = calendar days from report to closure, P90 by nearest rank. Every number "
-    "links to the findings behind it."
-)
 
 
 @dataclass
@@ -425,8 +407,6 @@ def report_context(d: Dashboard, catalog: Catalog | None, links: bool, lang: str
         "severity_names": SEVERITY_NAMES,
         "status_names": STATUS_NAMES,
         "mode_names": MODE_NAMES,
-        "footnote_zh": FOOTNOTE_ZH,
-        "footnote_en": FOOTNOTE_EN,
         "week_chart": trend_chart(d, "week", links, lang),
         "month_chart": trend_chart(d, "month", links, lang),
         "town_chart": open_by_town_chart(d, links, lang),

@@ -250,7 +250,6 @@ def pdf_html(u: Upward, catalog: Catalog | None, generated_at: datetime) -> str:
             actions=ACTIONS,
             county=load_settings().county_word,
             generated_at=generated_at,
-            footnote=reports.FOOTNOTE_ZH,
             last_day=u.period.end - timedelta(days=1),
         )
     )

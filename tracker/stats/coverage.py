@@ -30,15 +30,8 @@ from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.stats.query import Filter
 from tracker.store.tables import facilities, inspection_inspectors, inspections, users
 
+# Each list's name is the catalogue's `coverage.<list>` (tracker.text).
 LISTS = ("facilities", "checked", "not_checked", "due", "overdue", "never")
-LIST_NAMES = {
-    "facilities": ("机构总数", "Facilities"),
-    "checked": ("已检查", "Checked"),
-    "not_checked": ("未检查", "Not checked"),
-    "due": ("应检未检", "Due a check"),
-    "overdue": ("超期未检", "Overdue for a check"),
-    "never": ("从未检查", "Never checked"),
-}
 
 _AT = func.coalesce(inspections.c.onsite_at, inspections.c.submitted_at)
 # Neither a facility's own self-inspection nor a lapse found on its certificate register is a visit.

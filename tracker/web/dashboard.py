@@ -182,7 +182,6 @@ def dashboard_html(
         side=side,
         review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
         coverage_url=lambda name: coverage_url(period, d.flt, name),
-        coverage_names=cover.LIST_NAMES,
     )
 
 
@@ -227,7 +226,6 @@ async def coverage_page(
             "county": ctx.settings.county_word,
             "rows": result.listed(listed),
             "lists": cover.LISTS,
-            "list_names": cover.LIST_NAMES,
             "url": lambda name: coverage_url(period, flt, name),
             "last_day": period.end - timedelta(days=1),
             "type_name": lambda code: value_label("facility_type", code, ctx.catalog),
@@ -327,8 +325,6 @@ async def findings_page(
             "as_of": period.as_of(ctx.clock.now()),
             "export": f"/dashboard/export.xlsx?{urlencode({**query, 'table': 'findings'})}",
             "back": f"/dashboard?{urlencode({'from': query['from'], 'to': query['to'], **({'town': flt.town} if flt.town else {})})}",
-            "footnote_zh": reports.FOOTNOTE_ZH,
-            "footnote_en": reports.FOOTNOTE_EN,
             "table": reports.finding_table(rows, "清单", "", ctx.catalog),
         },
     )

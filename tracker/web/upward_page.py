@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
 
-from tracker.documents import reports, upward
+from tracker.documents import upward
 from tracker.documents.printer import print_html
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.domain.time import LOCAL_TZ
@@ -159,8 +159,6 @@ async def upward_page(
             "town_officer": actor.role is Role.TOWN_OFFICER,
             "county": ctx.settings.county_word,
             "keys": [key for key, _ in line_cells(u.total)],
-            "footnote_zh": reports.FOOTNOTE_ZH,
-            "footnote_en": reports.FOOTNOTE_EN,
             "cells": lambda line: figure(u, line),
             "xlsx": _download(name, u.town, "xlsx"),
             "pdf": _download(name, u.town, "pdf"),
