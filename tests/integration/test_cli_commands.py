@@ -150,6 +150,25 @@ def test_a_bad_month_or_format_is_refused_and_nothing_is_written(
     assert list(here.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "kind",
+    [
+        ("--month", "2025-03", "--format", "json"),
+        ("--upward", "--quarter", "2025Q1", "--format", "xlsx"),
+        ("--ledger", "--from", "2025-03-01", "--to", "2025-03-31"),
+    ],
+    ids=["monthly", "upward", "ledger"],
+)
+def test_an_out_file_in_a_missing_folder_is_refused_before_any_work(
+    march: Path, here: Path, kind: tuple[str, ...]
+) -> None:
+    done = tracker("report", *kind, "--out", here / "nowhere" / "report.out", "--data", march)
+    assert done.exit_code == 2, done.output
+    assert "--out" in done.stderr and "there is no folder" in done.stderr
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert list(here.iterdir()) == []
+
+
 def test_a_report_of_a_data_folder_never_upgraded_says_what_to_run(tmp_path: Path, here: Path) -> None:
     done = tracker("report", "--month", "2025-03", "--data", tmp_path / "new")
     assert done.exit_code == 2

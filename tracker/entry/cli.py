@@ -525,6 +525,9 @@ def report(
     from tracker.stats.periods import Period
     from tracker.stats.query import Filter
 
+    # Said before any figure is counted: else the work is done and ends in a traceback.
+    if out is not None and not out.parent.is_dir():
+        raise typer.BadParameter(f"there is no folder {out.parent}", param_hint="--out")
     if ledger:
         _ledger(first, last, town, out, data)
         return
