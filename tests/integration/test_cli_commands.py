@@ -169,6 +169,42 @@ def test_an_out_file_in_a_missing_folder_is_refused_before_any_work(
     assert list(here.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    "kind",
+    [
+        ("--month", "2025-03", "--format", "json"),
+        ("--upward", "--quarter", "2025Q1", "--format", "xlsx"),
+        ("--ledger", "--from", "2025-03-01", "--to", "2025-03-31"),
+    ],
+    ids=["monthly", "upward", "ledger"],
+)
+def test_a_misspelt_town_is_refused_with_the_towns_there_are_not_reported_as_zeros(
+    march: Path, here: Path, kind: tuple[str, ...]
+) -> None:
+    done = tracker("report", *kind, "--town", "汇隆镇", "--data", march)
+    assert done.exit_code == 2, done.output
+    assert "no facility is in 汇隆镇" in done.stderr and "汇龙镇" in done.stderr
+    assert list(here.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--month", "2025-03", "--quarter", "2025Q9"),
+        ("--month", "2025-03", "--from", "2025-03-01"),
+        ("--upward", "--quarter", "2025Q1", "--to", "2025-03-31"),
+    ],
+    ids=["quarter without --upward", "from without --ledger", "to without --ledger"],
+)
+def test_an_option_of_another_kind_of_report_is_refused_not_left_out(
+    march: Path, here: Path, args: tuple[str, ...]
+) -> None:
+    done = tracker("report", *args, "--data", march)
+    assert done.exit_code == 2, done.output
+    assert "only with --" in done.stderr
+    assert list(here.iterdir()) == []
+
+
 def test_a_report_of_a_data_folder_never_upgraded_says_what_to_run(tmp_path: Path, here: Path) -> None:
     done = tracker("report", "--month", "2025-03", "--data", tmp_path / "new")
     assert done.exit_code == 2
@@ -529,8 +565,9 @@ def test_a_certificate_register_is_imported_and_a_bad_file_refused_whole(tmp_pat
     gbk = tmp_path / "gbk.csv"  # as Excel on a Chinese Windows saves plain "CSV"
     gbk.write_bytes(GOOD.encode("gbk"))
     not_utf8 = tracker("certificates", "import", gbk, "--data", data)
-    assert not_utf8.exit_code == 2 and f"{gbk}: cannot read it as UTF-8 text" in not_utf8.stderr
+    assert not_utf8.exit_code == 2 and f"{gbk}: not UTF-8 text" in not_utf8.stderr
+    assert "CSV UTF-8" in not_utf8.stderr  # what to do about it
 
     missing = tracker("certificates", "import", tmp_path / "nowhere.csv", "--data", data)
-    assert missing.exit_code == 2 and "nowhere.csv" in missing.stderr
+    assert missing.exit_code == 2 and "nowhere.csv: no such file" in missing.stderr
     assert rows(data, entries) == before

@@ -528,6 +528,11 @@ def report(
     # Said before any figure is counted: else the work is done and ends in a traceback.
     if out is not None and not out.parent.is_dir():
         raise typer.BadParameter(f"there is no folder {out.parent}", param_hint="--out")
+    # An option of another kind of report is refused, not silently left out.
+    if quarter is not None and not upward:
+        raise typer.BadParameter("only with --upward", param_hint="--quarter")
+    if (first is not None or last is not None) and not ledger:
+        raise typer.BadParameter("only with --ledger", param_hint="--from/--to")
     if ledger:
         _ledger(first, last, town, out, data)
         return
@@ -542,8 +547,7 @@ def report(
         period = Period.parse_month(month)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--month") from None
-    settings = settings_for(data)
-    require_schema(settings)
+    settings = _report_settings(data, town)
     now = datetime.now(UTC)
     catalog = load_catalog()
 
@@ -564,6 +568,30 @@ def report(
     typer.echo(f"wrote {target}")
 
 
+def _report_settings(data: Path | None, town: str | None) -> Settings:
+    """A report's settings, its database current, and the town asked for one where facilities are: a misspelt
+    town would give a report of zeros."""
+    from sqlalchemy import select
+
+    from tracker.store.tables import facilities
+
+    settings = settings_for(data)
+    require_schema(settings)
+    if town is not None:
+
+        async def towns(engine: AsyncEngine) -> set[str]:
+            async with engine.connect() as conn:
+                return set((await conn.execute(select(facilities.c.town).distinct())).scalars())
+
+        known = _with_engine(settings, towns)
+        if town not in known:
+            raise typer.BadParameter(
+                f"no facility is in {town}; the towns are {'、'.join(sorted(known)) or 'none yet'}",
+                param_hint="--town",
+            )
+    return settings
+
+
 def _upward(
     month: str | None, quarter: str | None, fmt: str, town: str | None, out: Path | None, data: Path | None
 ) -> None:
@@ -579,8 +607,7 @@ def _upward(
         period = Period.parse_month(month) if month else upward.parse_quarter(quarter or "")
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--month" if month else "--quarter") from None
-    settings = settings_for(data)
-    require_schema(settings)
+    settings = _report_settings(data, town)
     now = datetime.now(UTC)
     catalog = load_catalog()
 
@@ -610,8 +637,7 @@ def _ledger(
     if days[1] < days[0]:
         raise typer.BadParameter("the last day comes before the first", param_hint="--to")
     period = Period(days[0], days[1] + timedelta(days=1))
-    settings = settings_for(data)
-    require_schema(settings)
+    settings = _report_settings(data, town)
     catalog = load_catalog()
 
     book = _with_engine(
@@ -1168,8 +1194,16 @@ def certificates_import(file: Path, data: Data = None) -> None:
     catalog = _catalog_or_exit()
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        typer.secho(f"{file}: cannot read it as UTF-8 text: {error}", fg="red", err=True)
+    except FileNotFoundError:
+        typer.secho(f"{file}: no such file", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except UnicodeDecodeError:
+        typer.secho(
+            f"{file}: not UTF-8 text; in Excel, save it as 'CSV UTF-8' (逗号分隔, UTF-8)", fg="red", err=True
+        )
+        raise typer.Exit(2) from None
+    except OSError as error:
+        typer.secho(f"{file}: cannot read it: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
 
     try:
