@@ -414,6 +414,7 @@ def test_a_withdrawn_campaign_stops_showing_and_stays_on_record(tmp_path: Path) 
     # Withdrawing again changes nothing: the first withdrawal's time stays.
     again = tracker("checklists", "withdraw", "1", "--data", data)
     assert again.exit_code == 0, again.output
+    assert "publication 1 of flood_season was already withdrawn, 20" in again.stdout
     assert rows(data, "SELECT withdrawn_at FROM campaign_publications WHERE id = 1") == [(withdrawn_at,)]
 
     unknown = tracker("checklists", "withdraw", "9", "--data", data)
@@ -426,6 +427,17 @@ def test_a_withdrawn_campaign_stops_showing_and_stays_on_record(tmp_path: Path) 
 # --- tracker rules -------------------------------------------------------------------------------------------------
 # test_composite_rules.py runs list, adopt, referrals, notes and answer once as subprocesses; here what they refuse,
 # and an answer recorded once.
+
+
+def test_an_empty_list_says_so_rather_than_printing_nothing(tmp_path: Path) -> None:
+    data = crafted(tmp_path / "data")
+    for args, says in (
+        (("rules", "referrals"), "no referrals yet"),
+        (("rules", "notes"), "no advice notes yet"),
+        (("checklists", "publications"), "no publications yet"),
+    ):
+        done = tracker(*args, "--data", data)
+        assert done.exit_code == 0 and done.stdout.strip() == says, done.output
 
 
 def test_the_rules_commands_refuse_a_bad_argument_and_record_nothing(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import yaml
 from tracker import product
 from tracker.config import ConfigError, Settings, keep_data_private, load_settings
 from tracker.domain.model import Severity
+from tracker.domain.time import shown
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -981,12 +982,17 @@ def checklists_withdraw(
 
     settings = settings_for(data)
     require_schema(settings)
+    now = datetime.now(UTC)
     try:
-        done = _with_engine(settings, lambda engine: withdraw(engine, publication_id, datetime.now(UTC)))
+        done = _with_engine(settings, lambda engine: withdraw(engine, publication_id, now))
     except PublishError as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"publication {done.id} of {done.campaign} withdrawn")
+    earlier = done.withdrawn_at
+    if earlier is not None and (earlier if earlier.tzinfo else earlier.replace(tzinfo=UTC)) < now:
+        typer.echo(f"publication {done.id} of {done.campaign} was already withdrawn, {shown(earlier)}")
+    else:
+        typer.echo(f"publication {done.id} of {done.campaign} withdrawn")
 
 
 @checklists_app.command("publications")
@@ -1000,7 +1006,10 @@ def checklists_publications(data: Data = None) -> None:
             return await publications(conn)
 
     today = local_today()
-    for pub in with_database(data, listed):
+    found = with_database(data, listed)
+    if not found:
+        typer.echo("no publications yet")
+    for pub in found:
         state = (
             "withdrawn" if pub.withdrawn_at else ("showing" if pub.active_on(today) else "not showing today")
         )
@@ -1095,7 +1104,10 @@ def rules_referrals(data: Data = None) -> None:
     """Findings referred to another agency, and its answer where recorded."""
     from tracker.service.composite import referral_list
 
-    for r in _rules_run(data, referral_list):
+    found = _rules_run(data, referral_list)
+    if not found:
+        typer.echo("no referrals yet")
+    for r in found:
         answer = (
             f"answered {r.answered_at:%Y-%m-%d} by {r.answered_by}: {r.answer}" if r.answered_at else "open"
         )
@@ -1123,7 +1135,10 @@ def rules_notes(data: Data = None) -> None:
     """What advising rules said of inspections, for staff: never printed on an order or a mail."""
     from tracker.service.composite import advice_notes
 
-    for n in _rules_run(data, advice_notes):
+    found = _rules_run(data, advice_notes)
+    if not found:
+        typer.echo("no advice notes yet")
+    for n in found:
         typer.echo(f"inspection {n.inspection_id}  {n.rule_code}  {n.note}: {', '.join(n.item_codes)}")
 
 
