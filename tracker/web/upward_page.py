@@ -67,14 +67,22 @@ def _period(month: str | None, quarter: str | None, today: date) -> tuple[Period
     return period, name
 
 
-async def _gather(
-    request: Request, actor: Actor, month: str | None, quarter: str | None, town: str | None
+async def _asked(
+    request: Request,
+    actor: Who,
+    month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
+    quarter: Annotated[str | None, Query(pattern=QUARTER_PATTERN)] = None,
+    town: str | None = None,
 ) -> tuple[upward.Upward, str]:
+    """The figures asked for by the page and both downloads (the same query), and the period's name."""
     ctx = context(request)
     now = ctx.clock.now()
     period, name = _period(month, quarter, now.astimezone(LOCAL_TZ).date())
     flt = scoped_filter(actor, town)  # 403 for heads and inspectors, a town officer's own town
     return await upward.gather_upward(ctx.engine, period, flt.town, now, ctx.catalog), name
+
+
+Asked = Annotated[tuple[upward.Upward, str], Depends(_asked)]
 
 
 def cell_links(u: upward.Upward, line: upward.Line) -> dict[str, str]:
@@ -136,15 +144,9 @@ def _download(name: str, town: str | None, fmt: str) -> str:
 
 
 @router.get("/dashboard/upward", response_class=HTMLResponse, tags=["dashboard"])
-async def upward_page(
-    request: Request,
-    actor: Who,
-    month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
-    quarter: Annotated[str | None, Query(pattern=QUARTER_PATTERN)] = None,
-    town: str | None = None,
-) -> Response:
+async def upward_page(request: Request, actor: Who, asked: Asked) -> Response:
     """The figures sent upward for a month or a quarter, as `tracker report --upward` writes them."""
-    u, name = await _gather(request, actor, month, quarter, town)
+    u, name = asked
     ctx = context(request)
     scope = visible_to(actor)
     towns = await read(ctx.engine, q.facility_towns) if scope.everything else [scope.town or ""]
@@ -176,29 +178,17 @@ def _attachment(body: bytes, media_type: str, filename: str) -> Response:
 
 
 @router.get("/dashboard/upward.xlsx", tags=["dashboard"])
-async def upward_xlsx(
-    request: Request,
-    actor: Who,
-    month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
-    quarter: Annotated[str | None, Query(pattern=QUARTER_PATTERN)] = None,
-    town: str | None = None,
-) -> Response:
+async def upward_xlsx(request: Request, asked: Asked) -> Response:
     """The workbook of `tracker report --upward --format xlsx` for the same period and town."""
-    u, name = await _gather(request, actor, month, quarter, town)
+    u, name = asked
     body = upward.workbook(u, context(request).catalog)
     return _attachment(body, XLSX, f"upward-{name}{'-town' if u.town else ''}.xlsx")
 
 
 @router.get("/dashboard/upward.pdf", tags=["dashboard"])
-async def upward_pdf(
-    request: Request,
-    actor: Who,
-    month: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
-    quarter: Annotated[str | None, Query(pattern=QUARTER_PATTERN)] = None,
-    town: str | None = None,
-) -> Response:
+async def upward_pdf(request: Request, asked: Asked) -> Response:
     """The PDF of `tracker report --upward --format pdf` for the same period and town (A4, Chinese only)."""
-    u, name = await _gather(request, actor, month, quarter, town)
+    u, name = asked
     ctx = context(request)
     body = await print_html(upward.pdf_html(u, ctx.catalog, ctx.clock.now()))
     return _attachment(body, "application/pdf", f"upward-{name}{'-town' if u.town else ''}.pdf")
