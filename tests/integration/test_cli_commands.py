@@ -33,6 +33,13 @@ from tracker.service.reporting import InspectionInput, ItemResult, report_inspec
 from tracker.stats.labels import METRIC_NAMES
 from tracker.store.tables import handled_events, mail, outbox, users
 
+# One report of each kind, as the refusals common to all three are tried.
+EACH_KIND = [
+    ("--month", "2025-03", "--format", "json"),
+    ("--upward", "--quarter", "2025Q1", "--format", "xlsx"),
+    ("--ledger", "--from", "2025-03-01", "--to", "2025-03-31"),
+]
+
 
 def tracker(*args: str | Path, env: dict[str, str] | None = None) -> Result:
     """`tracker ARGS` with no TRACKER_* setting of the caller's but `env`; its stdout and stderr kept apart."""
@@ -150,15 +157,7 @@ def test_a_bad_month_or_format_is_refused_and_nothing_is_written(
     assert list(here.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        ("--month", "2025-03", "--format", "json"),
-        ("--upward", "--quarter", "2025Q1", "--format", "xlsx"),
-        ("--ledger", "--from", "2025-03-01", "--to", "2025-03-31"),
-    ],
-    ids=["monthly", "upward", "ledger"],
-)
+@pytest.mark.parametrize("kind", EACH_KIND, ids=["monthly", "upward", "ledger"])
 def test_an_out_file_in_a_missing_folder_is_refused_before_any_work(
     march: Path, here: Path, kind: tuple[str, ...]
 ) -> None:
@@ -169,15 +168,7 @@ def test_an_out_file_in_a_missing_folder_is_refused_before_any_work(
     assert list(here.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        ("--month", "2025-03", "--format", "json"),
-        ("--upward", "--quarter", "2025Q1", "--format", "xlsx"),
-        ("--ledger", "--from", "2025-03-01", "--to", "2025-03-31"),
-    ],
-    ids=["monthly", "upward", "ledger"],
-)
+@pytest.mark.parametrize("kind", EACH_KIND, ids=["monthly", "upward", "ledger"])
 def test_a_misspelt_town_is_refused_with_the_towns_there_are_not_reported_as_zeros(
     march: Path, here: Path, kind: tuple[str, ...]
 ) -> None:
