@@ -156,6 +156,42 @@ def inspection(n: int, facility_id: int, items: list[Item]) -> InspectionInput:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# CPU seconds from /proc: a process and every process under it
+# ----------------------------------------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # the fields after the command name, from `state` on
+
+
+def process_tree() -> dict[int, list[int]]:
+    """Each running process's children, by parent pid."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def cpu_seconds(pid: int, tree: dict[int, list[int]] | None = None) -> float:
+    """User and system CPU of `pid` and, given the tree, its descendants, counting those already ended and
+    waited for (the printer processes the mailer replaces) through the parent's cutime and cstime."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    if tree is None:
+        return sum(int(f) for f in fields[11:13]) / TICKS  # its own utime and stime
+    own = sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
+    return own + sum(cpu_seconds(child, tree) for child in tree.get(pid, []))
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Worker: `python -m tracker worker` as a child, or the broker in this process
 # ----------------------------------------------------------------------------------------------------------
 

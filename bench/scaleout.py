@@ -31,22 +31,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from parts import (
     BASE_URL,
-    PASSWORD,
     ROOT,
     SECRET,
     add_facilities,
     add_people,
     bench_items,
+    cpu_seconds,
     log,
     ms,
     percentile,
+    process_tree,
     wait_for,
 )
 from sqlalchemy import func, select
-from through_http import Phase, send_steadily, until_mailed
+from through_http import Phase, Phone, send_steadily, until_mailed
 
 from tracker.checklists import load_catalog
 from tracker.store.db import make_engine
@@ -55,38 +55,6 @@ from tracker.store.tables import mail
 DEPLOY = ROOT / "deploy"
 NATS_PORTS = (4222, 4223, 4224, 6222, 6223, 6224, 8222, 8223, 8224)
 ROLES = ("web", "worker-1", "worker-2", "relay", "scheduler-1", "scheduler-2", "mailer")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# CPU seconds from /proc: a process and every process under it
-# ----------------------------------------------------------------------------------------------------------
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()  # the fields after the command name, from `state` on
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            tree.setdefault(int(fields[1]), []).append(int(entry.name))
-    return tree
-
-
-def cpu_seconds(pid: int, tree: dict[int, list[int]]) -> float:
-    """User and system CPU of `pid` and its descendants, counting those already ended and waited for (the
-    printer processes the mailer replaces) through the parent's cutime and cstime."""
-    fields = _stat(pid)
-    if fields is None:
-        return 0.0
-    own = sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
-    return own + sum(cpu_seconds(child, tree) for child in tree.get(pid, []))
 
 
 def read_pid(path: Path) -> int | None:
@@ -170,7 +138,7 @@ class Deployment:
         return found
 
     def cpu(self) -> dict[str, float]:
-        tree = _children()
+        tree = process_tree()
         return {name: cpu_seconds(pid, tree) if pid else 0.0 for name, pid in self.pids().items()}
 
 
@@ -202,31 +170,18 @@ async def run(
     reader = make_engine(url)
     phase = Phase("scale-out", args.rate, args.seconds, args.per_inspection)
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{deployment.web_port}",
-            timeout=120,
-            limits=httpx.Limits(max_connections=500, max_keepalive_connections=100),
-        ) as client:
-
-            async def web_up() -> bool:
-                try:
-                    return (await client.get("/healthz")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await wait_for(web_up, 60, "the web role", lambda: None)
-            token = await client.post("/api/token", json={"username": "inspector", "password": PASSWORD})
-            token.raise_for_status()
-            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        async with Phone(f"http://127.0.0.1:{deployment.web_port}") as phone:
+            await wait_for(phone.up, 60, "the web role", lambda: None)
+            await phone.log_in()
             # One inspection first, through every role: the consumers exist and the processes are warm.
             warm = Phase("warm-up", 1, 1, args.per_inspection)
-            await send_steadily(client, warm, facility_ids, items, 0)
+            await send_steadily(phone, warm, facility_ids, items, 0)
             await until_mailed(reader, warm, lambda: None, sunk=True, timeout=120)
             if not warm.sunk:
                 raise RuntimeError("the warm-up inspection's order mail never arrived: see the roles' logs")
             before, began = deployment.cpu(), time.monotonic()
             log(f"{args.rate:g} inspections/s for {args.seconds:g} s")
-            await send_steadily(client, phase, facility_ids, items, 1)
+            await send_steadily(phone, phase, facility_ids, items, 1)
             if phase.failed:
                 log(f"{len(phase.failed)} POSTs failed, first: {phase.failed[0]}")
             await until_mailed(reader, phase, lambda: None, sunk=True, timeout=args.timeout)

@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from parts import (
     PASSWORD,
     RoleProcess,
     add_facilities,
     add_people,
     bench_items,
+    cpu_seconds,
     inspection,
     log,
     ms,
     percentile,
+    process_tree,
     role_env,
     seconds,
     wait_for,
@@ -53,6 +56,7 @@ class Phase:
     queued: list[float] = field(default_factory=list)  # POST sent -> order mail row created
     sunk: list[float] = field(default_factory=list)  # POST sent -> order mail accepted by the sink
     ordered: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds each process spent over the phase
 
 
 def to_payload(number: int, facility_id: int, items: list[Any], run: str) -> dict[str, Any]:
@@ -65,8 +69,47 @@ def to_payload(number: int, facility_id: int, items: list[Any], run: str) -> dic
     }
 
 
+class Phone:
+    """The inspectors' phones, as one aiohttp session logged in as the inspector. aiohttp rather than httpx:
+    the bench shares the machine's cores with the roles it measures, and httpx spent about as much CPU on a
+    POST as the web role did to answer it."""
+
+    def __init__(self, base_url: str) -> None:
+        connector = aiohttp.TCPConnector(limit=500)
+        self.session = aiohttp.ClientSession(
+            base_url, connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+        )
+        self.headers: dict[str, str] = {}
+
+    async def __aenter__(self) -> Phone:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+
+    async def up(self) -> bool:
+        try:
+            async with self.session.get("/healthz") as answer:
+                return answer.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    async def log_in(self) -> None:
+        body = {"username": "inspector", "password": PASSWORD}
+        async with self.session.post("/api/token", json=body) as answer:
+            answer.raise_for_status()
+            self.headers = {"Authorization": f"Bearer {(await answer.json())['access_token']}"}
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """The status and the answer (JSON when 201, else the start of its text)."""
+        async with self.session.post(path, json=body, headers=self.headers) as answer:
+            if answer.status == 201:
+                return answer.status, await answer.json()
+            return answer.status, (await answer.text())[:200]
+
+
 async def send_steadily(
-    client: httpx.AsyncClient, phase: Phase, facility_ids: list[int], items: list[Any], first: int
+    phone: Phone, phase: Phase, facility_ids: list[int], items: list[Any], first: int
 ) -> None:
     """POST `phase.rate` inspections a second for `phase.seconds`, each at its time whatever the answers
     before it (an open loop: a slow server does not slow the senders down)."""
@@ -78,15 +121,15 @@ async def send_steadily(
         sent = datetime.now(UTC)
         began = time.perf_counter()
         try:
-            answer = await client.post("/api/inspections", json=body)
-        except httpx.HTTPError as error:
+            status, answer = await phone.post("/api/inspections", body)
+        except (aiohttp.ClientError, TimeoutError) as error:
             phase.failed.append(repr(error))
             return
         phase.answers.append(time.perf_counter() - began)
-        if answer.status_code != 201:
-            phase.failed.append(f"{answer.status_code} {answer.text[:200]}")
+        if status != 201:
+            phase.failed.append(f"{status} {answer}")
             return
-        phase.sent[answer.json()["id"]] = sent
+        phase.sent[answer["id"]] = sent
 
     tasks = []
     for n in range(count):
@@ -136,40 +179,46 @@ async def run_http(args: argparse.Namespace, data_dir: Path, nats_url: str, url:
     try:
         for role in roles:
             await role.start()
-        limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits
-        ) as client:
-
-            async def web_up() -> bool:
-                try:
-                    return (await client.get("/healthz")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await wait_for(web_up, 60, "the web role", check)
-            token = await client.post("/api/token", json={"username": "inspector", "password": PASSWORD})
-            token.raise_for_status()
-            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        async with Phone(f"http://127.0.0.1:{port}") as phone:
+            await wait_for(phone.up, 60, "the web role", check)
+            await phone.log_in()
             # One inspection first, through every role: the consumers exist and the processes are warm.
             warm = Phase("warm-up", 1, 1, args.per_inspection)
-            await send_steadily(client, warm, facility_ids, items, 0)
+            await send_steadily(phone, warm, facility_ids, items, 0)
             await until_mailed(reader, warm, check, sunk=True, timeout=60)
 
             first = 1
             for phase in phases:
                 log(f"through HTTP, {phase.name}: {phase.rate:g} inspections/s for {phase.seconds:g} s")
-                await send_steadily(client, phase, facility_ids, items, first)
+                before = cpu_by_process(roles)
+                await send_steadily(phone, phase, facility_ids, items, first)
                 first += round(phase.rate * phase.seconds)
                 if phase.failed:
                     log(f"{len(phase.failed)} POSTs failed, first: {phase.failed[0]}")
                 await until_mailed(reader, phase, check, sunk=phase is phases[0], timeout=args.timeout)
+                after = cpu_by_process(roles)
+                phase.cpu = {name: after[name] - before.get(name, 0.0) for name in after}
     finally:
         for role in reversed(roles):
             await role.stop()
         sink.stop()
         await reader.dispose()
     return phases
+
+
+def cpu_by_process(roles: list[RoleProcess]) -> dict[str, float]:
+    """CPU seconds so far of each role (with its children: the mailer's printers), of the nats-server the bench
+    started, and of the bench itself (the HTTP client and the SMTP sink)."""
+    tree = process_tree()
+    found: dict[str, float] = {}
+    for role in roles:
+        if role.process is not None:
+            found[role.log_path.stem] = cpu_seconds(role.process.pid, tree)  # web, relay, worker1, mailer
+    for pid in tree.get(os.getpid(), []):
+        if Path(f"/proc/{pid}/comm").exists() and "nats" in Path(f"/proc/{pid}/comm").read_text():
+            found["nats-server"] = cpu_seconds(pid, tree)
+    found["bench (HTTP client, SMTP sink)"] = cpu_seconds(os.getpid())
+    return found
 
 
 async def until_mailed(reader: Any, phase: Phase, check: Any, sunk: bool, timeout: float) -> None:
@@ -225,4 +274,7 @@ def print_http(args: argparse.Namespace, phases: list[Phase]) -> None:
                 f"    report -> order mail in the sink       p50 {ms(percentile(phase.sunk, 50)):>8}, "
                 f"p99 {ms(percentile(phase.sunk, 99)):>8}, max {ms(max(phase.sunk)):>8}"
             )
+        if phase.cpu and count:
+            used = ", ".join(f"{name} {1000 * cpu / count:.1f}" for name, cpu in phase.cpu.items())
+            print(f"    CPU ms per inspection, from sending the first to its last order mail: {used}")
     print(flush=True)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import nats
 import uvicorn
+import uvloop
 
 from tracker.checklists import load_catalog
 from tracker.clock import SystemClock
@@ -43,7 +44,7 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]], role: str = "tracker")
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    uvloop.run(runner())
 
 
 async def worker(settings: Settings, stop: asyncio.Event) -> None:
