@@ -74,10 +74,37 @@ async def crew_of(conn: AsyncConnection, inspection: Any) -> list[Any]:
     return list(crew)
 
 
-async def inspection_record(conn: AsyncConnection, inspection_id: int) -> InspectionRecord:
+@dataclass(frozen=True)
+class Visit:
+    onsite_at: datetime
+    inspectors: tuple[Inspector, ...]  # the submitter first
+    person_present: str
+
+
+async def visit_of(conn: AsyncConnection, inspection_id: int) -> Visit:
+    """When, by whom and before whom an inspection was made: what the answer to its POST repeats, without the
+    items and photos of the whole record."""
+    inspection = await _inspection(conn, inspection_id)
+    return Visit(
+        inspection.onsite_at or inspection.submitted_at,
+        _inspectors(await crew_of(conn, inspection)),
+        inspection.person_present,
+    )
+
+
+async def _inspection(conn: AsyncConnection, inspection_id: int) -> Any:
     inspection = (await conn.execute(select(inspections).where(inspections.c.id == inspection_id))).first()
     if inspection is None:
         raise NotFound(f"no inspection with id {inspection_id}")
+    return inspection
+
+
+def _inspectors(crew: list[Any]) -> tuple[Inspector, ...]:
+    return tuple(Inspector(c.id, c.name or c.username, c.warrant_no) for c in crew)
+
+
+async def inspection_record(conn: AsyncConnection, inspection_id: int) -> InspectionRecord:
+    inspection = await _inspection(conn, inspection_id)
     facility = (await conn.execute(select(facilities).where(facilities.c.id == inspection.facility_id))).one()
     crew = await crew_of(conn, inspection)
     photos: dict[str, list[str]] = {}
@@ -103,7 +130,7 @@ async def inspection_record(conn: AsyncConnection, inspection_id: int) -> Inspec
         inspection=inspection,
         facility=facility,
         onsite_at=inspection.onsite_at or inspection.submitted_at,
-        inspectors=tuple(Inspector(c.id, c.name or c.username, c.warrant_no) for c in crew),
+        inspectors=_inspectors(crew),
         person_present=inspection.person_present,
         items=tuple(
             CheckedItem(i.item_code, i.result, i.note, tuple(photos.get(i.item_code, ()))) for i in items

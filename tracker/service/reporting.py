@@ -186,18 +186,18 @@ async def _authorized(conn: AsyncConnection, actor: Actor, data: InspectionInput
 
 
 async def _existing(conn: AsyncConnection, actor: Actor, data: InspectionInput) -> Reported | None:
-    first = (
+    sent = (
         await conn.execute(
-            select(inspections.c.id, inspections.c.facility_id).where(
-                inspections.c.inspector_id == actor.id, inspections.c.client_ref == data.client_ref
+            select(inspections.c.id, inspections.c.facility_id, inspections.c.inspector_id).where(
+                inspections.c.client_ref == data.client_ref
             )
         )
-    ).first()
+    ).all()
+    first = next((row for row in sent if row.inspector_id == actor.id), None)
     if first is None:
         # A ref is one submission's: another person's is refused whole, never answered with what it holds.
         # Phones make refs with randomUUID, so a ref taken by someone else is a replay, not a clash.
-        taken = await conn.scalar(select(inspections.c.id).where(inspections.c.client_ref == data.client_ref))
-        if taken is not None:
+        if sent:
             raise ReferenceInUse(
                 "client_ref", "this client_ref belongs to another submission; send a new one"
             )
@@ -317,10 +317,11 @@ async def _record(
         )
     finding_ids: list[int] = []
     if rows:
-        inserted = await conn.execute(
-            insert(findings).returning(findings.c.id, sort_by_parameter_order=True), rows
-        )
-        finding_ids = list(inserted.scalars())
+        # One statement for all of them: RETURNING in parameter order would be a statement a row on SQLite,
+        # so the ids are matched to the rows by item, which an inspection lists once.
+        inserted = await conn.execute(insert(findings).returning(findings.c.id, findings.c.item_code), rows)
+        id_of = {row.item_code: row.id for row in inserted}
+        finding_ids = [id_of[row["item_code"]] for row in rows]
         await conn.execute(
             insert(history),
             [
@@ -369,8 +370,11 @@ async def _record(
     finding_ids += [fid for fid, _ in made]
     rows += [row for _, row in made]
     # Every major finding is put under supervision at once, judged by the one who graded it.
+    majors = [
+        fid for fid, row in zip(finding_ids, rows, strict=True) if row["severity"] == Severity.MAJOR.value
+    ]
     opened = await open_for(
-        conn, finding_ids, actor.id, notices.policy, now, supervisor=notices.supervisor, prefix=notices.prefix
+        conn, majors, actor.id, notices.policy, now, supervisor=notices.supervisor, prefix=notices.prefix
     )
     events: list = [
         FindingReported(

@@ -93,7 +93,8 @@ inspections = Table(
     "inspections",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("client_ref", String(100), nullable=False),
+    # Indexed alone as well (migration 0037): a POST asks whether anyone sent its ref before.
+    Column("client_ref", String(100), nullable=False, index=True),
     Column("facility_id", ForeignKey("facilities.id"), nullable=False, index=True),
     Column("mode", String(20), nullable=False),
     Column("inspector_id", ForeignKey("users.id"), nullable=False),

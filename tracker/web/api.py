@@ -28,7 +28,7 @@ from tracker.service.photos import (
     thumbnail_file,
     visible_photo,
 )
-from tracker.service.record import inspection_record
+from tracker.service.record import visit_of
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
 from tracker.service.supervision import supervision_view
 from tracker.service.visibility import scoped, visible_finding
@@ -292,9 +292,9 @@ async def create_inspection(
     )
     async with read_only(ctx.engine) as conn:
         views = await new_finding_views(
-            conn, reported.finding_ids, ctx.clock.now(), ctx.settings.supervision_prefix
+            conn, reported.finding_ids, ctx.clock.now(), ctx.settings.supervision_prefix, reported.created
         )
-        record = await inspection_record(conn, reported.inspection_id)
+        visit = await visit_of(conn, reported.inspection_id)
     return JSONResponse(
         status_code=201 if reported.created else 200,
         content={
@@ -302,11 +302,11 @@ async def create_inspection(
             "created": reported.created,
             "findings": views,
             "fixed": reported.fixed,
-            "onsite_at": record.onsite_at.isoformat(),
+            "onsite_at": visit.onsite_at.isoformat(),
             "inspectors": [
-                {"id": p.id, "name": p.name, "warrant_no": p.warrant_no} for p in record.inspectors
+                {"id": p.id, "name": p.name, "warrant_no": p.warrant_no} for p in visit.inspectors
             ],
-            "person_present": record.person_present,
+            "person_present": visit.person_present,
         },
     )
 
@@ -641,19 +641,26 @@ async def finding_view(
 
 
 async def new_finding_views(
-    conn: AsyncConnection, finding_ids: list[int], now: datetime, prefix: str
+    conn: AsyncConnection, finding_ids: list[int], now: datetime, prefix: str, just_reported: bool
 ) -> list[dict[str, Any]]:
     """The findings an inspection just reported, as finding_view shows them without history, in two queries
     rather than two per finding: only a major hazard under supervision has more to read."""
     rows = {
         f.id: f for f in (await conn.execute(select(findings).where(findings.c.id.in_(finding_ids)))).all()
     }
-    supervised = set(
-        (
-            await conn.execute(
-                select(supervisions.c.finding_id).where(supervisions.c.finding_id.in_(finding_ids))
-            )
-        ).scalars()
+    # Only a major hazard is put under supervision when reported, and most inspections report none; a finding
+    # sent before may have been downgraded since, its supervision kept.
+    majors = [fid for fid, f in rows.items() if f.severity == Severity.MAJOR.value or not just_reported]
+    supervised = (
+        set(
+            (
+                await conn.execute(
+                    select(supervisions.c.finding_id).where(supervisions.c.finding_id.in_(majors))
+                )
+            ).scalars()
+        )
+        if majors
+        else set()
     )
     views = []
     for fid in finding_ids:
