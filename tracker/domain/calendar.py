@@ -14,6 +14,7 @@ Pure: no I/O and no clock reads.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -182,11 +183,7 @@ class WorkingCalendar:
                 return False
             return _is_weekday(day)
         if self._library_knows(day.year):
-            try:
-                return bool(chinese_calendar.is_workday(day))
-            except NotImplementedError:
-                # The probe said the year is known; stay safe if the library disagrees for one day.
-                return _is_weekday(day)
+            return _library_workday(day)
         return _estimated_workday(day)
 
     def add_workdays(self, start: date, n: int) -> WorkdayResult:
@@ -230,6 +227,17 @@ class WorkingCalendar:
                 count += 1
             day += _ONE_DAY
         return count
+
+
+@functools.cache
+def _library_workday(day: date) -> bool:
+    """chinese_calendar's answer, kept: the library scans its whole table of holidays on every call, and a
+    deadline counts up to some tens of days for each finding it is given to."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        # The probe said the year is known; stay safe if the library disagrees for one day.
+        return _is_weekday(day)
 
 
 def _estimated_workday(day: date) -> bool:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain import model
 from tracker.domain import supervision as track
-from tracker.domain.calendar import LOCAL_TZ, fallback_years_warning
+from tracker.domain.calendar import LOCAL_TZ, WorkingCalendar, fallback_years_warning
 from tracker.domain.errors import InvalidInput, InvalidTransition, NotAllowed, NotFound, StaleFinding
 from tracker.domain.model import Actor, ExtensionStatus, Mode, Role, Status
 from tracker.domain.policy import (
@@ -112,45 +113,58 @@ async def issue_order(
             )
         ).inserted_primary_key[0]
     calendar = await load_calendar(conn)
-    # Findings with the same number of days share a deadline: one update per deadline, not per finding.
-    by_days: dict[int, list[int]] = {}
+    # Findings with the same number of days share a deadline, worked out once; one statement orders them all.
+    deadlines = {}
     for finding in reported:
         model.order(Status(finding.status))
-        by_days.setdefault(finding.deadline_days or 0, []).append(finding.id)
-    log_rows = []
-    for days, ids in by_days.items():
-        deadline = deadline_for(now, days, calendar, policy)
-        changed = await conn.execute(
-            update(findings)
-            .where(findings.c.id.in_(ids), findings.c.status == Status.REPORTED.value)
-            .values(
-                status=Status.ORDERED.value,
-                order_id=order_id,
-                owner_user_id=head.id if head else None,
-                owner_name=facility.head_name,
-                owner_email=(head.email if head and head.email else facility.head_email),
-                due_at=deadline.due_at,
-                due_day=deadline.day,
-                due_estimated=deadline.estimated,
-                due_from=deadline.counted_from,
-                due_workdays=deadline.workdays,
-                remind_at=deadline.remind_at,
-                next_escalation_at=first_escalation_at(deadline, calendar, policy),
-                ordered_at=now,
-            )
+        days = finding.deadline_days or 0
+        if days not in deadlines:
+            deadlines[days] = deadline_for(now, days, calendar, policy)
+    # One statement orders them all, each finding's deadline picked by its number of days (a CASE a column).
+    days_of = func.coalesce(findings.c.deadline_days, 0)
+    timing = {days: _timing(deadline, calendar, policy) for days, deadline in deadlines.items()}
+    changed = await conn.execute(
+        update(findings)
+        .where(findings.c.id.in_([f.id for f in reported]), findings.c.status == Status.REPORTED.value)
+        .values(
+            status=Status.ORDERED.value,
+            order_id=order_id,
+            owner_user_id=head.id if head else None,
+            owner_name=facility.head_name,
+            owner_email=(head.email if head and head.email else facility.head_email),
+            ordered_at=now,
+            **{
+                column: case(
+                    *(
+                        (days_of == days, literal(values[column], findings.c[column].type))
+                        for days, values in timing.items()
+                    )
+                )
+                for column in _TIMING_COLUMNS
+            },
         )
-        if changed.rowcount != len(ids):
-            raise StaleFinding(f"findings {ids} changed while being ordered")
+    )
+    if changed.rowcount != len(reported):
+        raise StaleFinding(f"findings of inspection {inspection_id} changed while being ordered")
+    action = "self_registered" if self_report else "ordered"
+    log_rows = []
+    for finding in reported:
+        deadline = deadlines[finding.deadline_days or 0]
         if deadline.estimated and deadline.day.year not in _warned_years:
             # Once per year and process: the finding itself carries the warning for every reader.
             _warned_years.add(deadline.day.year)
             log.warning("%s", fallback_years_warning({deadline.day.year}))
         data = {"due_day": deadline.day.isoformat(), "estimated": deadline.estimated}
-        action = "self_registered" if self_report else "ordered"
-        log_rows += [
-            {"finding_id": i, "at": now, "action": action, "actor_id": None, "note": "", "data": data}
-            for i in ids
-        ]
+        log_rows.append(
+            {
+                "finding_id": finding.id,
+                "at": now,
+                "action": action,
+                "actor_id": None,
+                "note": "",
+                "data": data,
+            }
+        )
     await conn.execute(insert(history), log_rows)
     await daybook.touch(conn, now)
     if self_report:
@@ -164,6 +178,30 @@ async def issue_order(
     )
     await add_events(conn, [event], now)
     return event
+
+
+_TIMING_COLUMNS = (
+    "due_at",
+    "due_day",
+    "due_estimated",
+    "due_from",
+    "due_workdays",
+    "remind_at",
+    "next_escalation_at",
+)
+
+
+def _timing(deadline: Deadline, calendar: WorkingCalendar, policy: PolicySettings) -> dict[str, Any]:
+    """A deadline as the columns of an ordered finding: when it is due, and first reminded and escalated."""
+    return {
+        "due_at": deadline.due_at,
+        "due_day": deadline.day,
+        "due_estimated": deadline.estimated,
+        "due_from": deadline.counted_from,
+        "due_workdays": deadline.workdays,
+        "remind_at": deadline.remind_at,
+        "next_escalation_at": first_escalation_at(deadline, calendar, policy),
+    }
 
 
 async def next_order_number(conn: AsyncConnection, year: int) -> int:
