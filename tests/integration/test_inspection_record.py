@@ -339,6 +339,27 @@ async def test_it_keeps_the_onsite_time_the_inspectors_and_the_person_present(st
     assert crew == [(await user_id(stack, "inspector"), 0), (by_name["chief"]["id"], 1)]
 
 
+async def test_the_answer_to_a_post_shows_the_findings_as_they_are_read_back(stack: Stack):
+    # The answer is made from the rows just written; sent again, it is read back: both as a GET shows them.
+    body = {
+        "client_ref": "answer-as-read",
+        "items": [
+            {"item": item(stack, "general", 0), "result": "fail", "note": "灭火器压力不足"},
+            {"item": item(stack, "general", 1), "result": "fail", "note": "疏散指示灯不亮"},
+            {"item": item(stack, "general", 2), "result": "pass"},
+        ],
+        "person_present": "王芳",
+    }
+    status, first = await inspect(stack, **body)
+    assert status == 201 and len(first["findings"]) == 2
+    status, again = await inspect(stack, **body)
+    assert status == 200 and again == {**first, "created": False}
+    for shown in first["findings"]:
+        read = await finding(stack, shown["id"])
+        assert {key: read[key] for key in shown} == shown
+        assert shown["status"] == "reported" and shown["description"] in ("灭火器压力不足", "疏散指示灯不亮")
+
+
 async def test_it_refuses_inspectors_outside_the_register_and_an_onsite_time_to_come(stack: Stack):
     items = [{"item": item(stack, "general"), "result": "pass"}]
     head = await inspect(stack, items=items, inspectors=[await user_id(stack, "head")])

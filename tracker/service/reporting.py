@@ -22,6 +22,7 @@ from tracker.domain.policy import PolicySettings
 from tracker.events.schemas import FindingReported, InspectionSubmitted, SupervisionAdvanced
 from tracker.service import composite, plans
 from tracker.service.photos import PDF
+from tracker.service.record import Inspector, Visit
 from tracker.service.supervision_stage import DEFAULT_SUPERVISOR, open_for
 from tracker.stats import daybook
 from tracker.store.db import read_only
@@ -81,6 +82,10 @@ class Reported:
     finding_ids: list[int]
     created: bool
     fixed: int = 0  # items fixed during the visit
+    # As written, for the answer to read nothing back: every finding's row (None when some were written
+    # otherwise: a composite rule's), and when, by whom and before whom the visit was made.
+    rows: list[Row[Any]] | None = None
+    visit: Visit | None = None
 
 
 async def report_inspection(
@@ -227,8 +232,7 @@ async def _record(
     # The checklist versions in effect on the day of the inspection, not of the server's restart.
     catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
     await _check_items(conn, catalog, actor, facility.type, data.items)
-    team = crew(mode, actor.id, data.inspectors)
-    await _check_inspectors(conn, data.inspectors)
+    team = await _crew(conn, crew(mode, actor.id, data.inspectors))
     onsite_at = onsite_time(data.onsite_at, now)
     if len(data.person_present) > 100:
         raise InvalidInput("person_present", "at most 100 characters")
@@ -251,7 +255,7 @@ async def _record(
     ).inserted_primary_key[0]
     await conn.execute(
         insert(inspection_inspectors),
-        [{"inspection_id": inspection_id, "user_id": u, "position": n} for n, u in enumerate(team)],
+        [{"inspection_id": inspection_id, "user_id": u.id, "position": n} for n, u in enumerate(team)],
     )
     await conn.execute(
         insert(inspection_items),
@@ -318,10 +322,10 @@ async def _record(
     finding_ids: list[int] = []
     if rows:
         # One statement for all of them: RETURNING in parameter order would be a statement a row on SQLite,
-        # so the ids are matched to the rows by item, which an inspection lists once.
-        inserted = await conn.execute(insert(findings).returning(findings.c.id, findings.c.item_code), rows)
-        id_of = {row.item_code: row.id for row in inserted}
-        finding_ids = [id_of[row["item_code"]] for row in rows]
+        # so the rows written are matched to the items by code, which an inspection lists once.
+        inserted = await conn.execute(insert(findings).returning(findings), rows)
+        written = {row.item_code: row for row in inserted}
+        finding_ids = [written[row["item_code"]].id for row in rows]
         await conn.execute(
             insert(history),
             [
@@ -397,7 +401,14 @@ async def _record(
         )
     )
     await add_events(conn, events, now)
-    return Reported(inspection_id, finding_ids, created=True, fixed=len(fixed))
+    return Reported(
+        inspection_id,
+        finding_ids,
+        created=True,
+        fixed=len(fixed),
+        rows=None if made else [written[row["item_code"]] for row in rows[: len(failed)]],
+        visit=Visit(onsite_at or now, team, data.person_present.strip()),
+    )
 
 
 async def _found_before(
@@ -459,22 +470,25 @@ async def _check_items(
                 raise InvalidInput(f"{where}.photos", f"unknown photo id(s): {', '.join(missing)}")
 
 
-async def _check_inspectors(conn: AsyncConnection, user_ids: list[int]) -> None:
-    """Co-inspectors come from the register: active people of the bureau or a town's office."""
-    if not user_ids:
-        return
-    known = set(
-        (
-            await conn.execute(
-                select(users.c.id).where(
-                    users.c.id.in_(user_ids), users.c.active, users.c.role != Role.FACILITY_HEAD.value
-                )
-            )
-        ).scalars()
-    )
-    unknown = [str(u) for u in user_ids if u not in known]
+async def _crew(conn: AsyncConnection, team: list[int]) -> tuple[Inspector, ...]:
+    """Who made the check, the submitter first. Co-inspectors come from the register: active people of the
+    bureau or a town's office."""
+    people = {
+        u.id: u
+        for u in await conn.execute(
+            select(
+                users.c.id, users.c.name, users.c.username, users.c.warrant_no, users.c.active, users.c.role
+            ).where(users.c.id.in_(team))
+        )
+    }
+    unknown = [
+        str(u)
+        for u in team[1:]
+        if u not in people or not people[u].active or people[u].role == Role.FACILITY_HEAD.value
+    ]
     if unknown:
         raise InvalidInput("inspectors", f"not in the register of inspectors: {', '.join(unknown)}")
+    return tuple(Inspector(u.id, u.name or u.username, u.warrant_no) for u in (people[i] for i in team))
 
 
 __all__ = [

@@ -28,8 +28,8 @@ from tracker.service.photos import (
     thumbnail_file,
     visible_photo,
 )
-from tracker.service.record import visit_of
-from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
+from tracker.service.record import Visit, visit_of
+from tracker.service.reporting import InspectionInput, ItemResult, Notices, Reported, report_inspection
 from tracker.service.supervision import supervision_view
 from tracker.service.visibility import scoped, visible_finding
 from tracker.store.db import read_only
@@ -290,11 +290,8 @@ async def create_inspection(
         ctx.clock.now(),
         Notices(ctx.policy, ctx.settings.bureau_name, ctx.settings.supervision_prefix),
     )
-    async with read_only(ctx.engine) as conn:
-        views = await new_finding_views(
-            conn, reported.finding_ids, ctx.clock.now(), ctx.settings.supervision_prefix, reported.created
-        )
-        visit = await visit_of(conn, reported.inspection_id)
+    now = ctx.clock.now()
+    views, visit = await _answer(ctx, reported, now)
     return JSONResponse(
         status_code=201 if reported.created else 200,
         content={
@@ -638,6 +635,23 @@ async def finding_view(
         view["photos"] = [{"id": p.photo_id, "stage": p.stage, "content_type": p.content_type} for p in links]
         view["actions"] = (await actions_of(conn, [finding_id])).get(finding_id, [])
     return view
+
+
+async def _answer(ctx: Context, reported: Reported, now: datetime) -> tuple[list[dict[str, Any]], Visit]:
+    """The findings and the visit as the inspection's POST answers them: from the rows just written, unless a
+    major's supervision, a composite finding or an earlier submission has to be read."""
+    rows = reported.rows
+    if (
+        rows is not None
+        and reported.visit is not None
+        and all(r.severity != Severity.MAJOR.value for r in rows)
+    ):
+        return [_view(row, now) | {"supervision": None} for row in rows], reported.visit
+    async with read_only(ctx.engine) as conn:
+        views = await new_finding_views(
+            conn, reported.finding_ids, now, ctx.settings.supervision_prefix, reported.created
+        )
+        return views, reported.visit or await visit_of(conn, reported.inspection_id)
 
 
 async def new_finding_views(
