@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, literal, select, update
+from sqlalchemy import and_, case, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -82,17 +82,23 @@ async def issue_order(
     if not reported:
         return None
     facility_id = reported[0].facility_id
-    facility = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).one()
-    head = (
+    # The facility's head of record, and their login if they have one (the first active, by id).
+    owner = (
         await conn.execute(
-            select(users.c.id, users.c.name, users.c.email)
-            .where(
-                users.c.facility_id == facility_id, users.c.role == Role.FACILITY_HEAD.value, users.c.active
+            select(facilities.c.head_name, facilities.c.head_email, users.c.id, users.c.email)
+            .outerjoin(
+                users,
+                and_(
+                    users.c.facility_id == facilities.c.id,
+                    users.c.role == Role.FACILITY_HEAD.value,
+                    users.c.active,
+                ),
             )
+            .where(facilities.c.id == facility_id)
             .order_by(users.c.id)
             .limit(1)
         )
-    ).first()
+    ).one()
     self_report = reported[0].mode == Mode.SELF.value
     order_id = await conn.scalar(
         select(orders.c.id).where(
@@ -129,9 +135,9 @@ async def issue_order(
         .values(
             status=Status.ORDERED.value,
             order_id=order_id,
-            owner_user_id=head.id if head else None,
-            owner_name=facility.head_name,
-            owner_email=(head.email if head and head.email else facility.head_email),
+            owner_user_id=owner.id,
+            owner_name=owner.head_name,
+            owner_email=owner.email or owner.head_email,
             ordered_at=now,
             **{
                 column: case(

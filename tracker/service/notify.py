@@ -93,8 +93,8 @@ async def order_issued(
     conn: AsyncConnection, ctx: Context, order_id: int, finding_ids: list[int], now: datetime
 ) -> None:
     rows, facility = await _subject(conn, finding_ids)
-    link = await order_link(conn, ctx, order_id, now)
     order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
+    link = await order_link(conn, ctx, order_id, now, facility_id=order.facility_id)
     # The mail names the PDF it carries, as the mailer names the file (without its Latin extension).
     attached = order_filename(order).removesuffix(".pdf")
     message = render("order", facility=facility, findings=rows, link=link, attachment=attached)

@@ -41,7 +41,11 @@ async def order_closed_at(conn: AsyncConnection, order_id: int) -> datetime | No
     return last if total and closed == total else None
 
 
-async def order_link(conn: AsyncConnection, ctx: Context, order_id: int, now: datetime) -> str:
-    facility_id = await conn.scalar(select(orders.c.facility_id).where(orders.c.id == order_id))
+async def order_link(
+    conn: AsyncConnection, ctx: Context, order_id: int, now: datetime, facility_id: int | None = None
+) -> str:
+    """The order's page, signed for its facility's head; `facility_id` when the caller has read the order."""
+    if facility_id is None:
+        facility_id = await conn.scalar(select(orders.c.facility_id).where(orders.c.id == order_id))
     head = await facility_head(conn, facility_id)
     return tokens.order_link(ctx.settings.base_url, ctx.secret, order_id, head.id if head else None, now)
