@@ -5,14 +5,15 @@ from __future__ import annotations
 import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.support import SmtpRecorder
 from tests.support.stack import Stack
 from tracker.events.relay import ensure_streams
-from tracker.events.schemas import FindingReported
+from tracker.events.schemas import FindingReported, OrderIssued
 from tracker.events.stream import STREAM_NAME
-from tracker.store.tables import outbox
+from tracker.service.loop import issue_order
+from tracker.store.tables import findings, outbox
 
 ALERT = "alert_the_bureau_lead"
 
@@ -100,3 +101,42 @@ async def test_an_alert_consumer_of_an_earlier_version_is_brought_in_line_and_mi
         f"{FindingReported.subject()}.major",
         FindingReported.subject(),
     }
+
+
+async def mail_consumer(stack: Stack):
+    nc = await nats.connect(stack.settings.nats_servers)
+    try:
+        return await nc.jetstream().consumer_info(STREAM_NAME, "mail_the_order")
+    finally:
+        await nc.close()
+
+
+async def test_an_order_is_mailed_as_it_is_issued_and_one_of_an_earlier_version_by_its_own_reaction(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
+    # Before the upgrade: an order issued by an earlier version, its mail left to a reaction of its own, and
+    # its event on the bare subject, in the outbox, not yet published.
+    await stack.start(worker=False, relay=False)
+    before = await report(stack, "ordered-before", "general")
+    async with stack.engine.begin() as conn:
+        inspection_id = await conn.scalar(select(findings.c.inspection_id).where(findings.c.id == before))
+        await issue_order(conn, inspection_id, stack.policy, stack.clock.now())
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.subject == f"{OrderIssued.subject()}.mailed")
+            .values(subject=OrderIssued.subject())
+        )
+    assert await stack.mail_rows("order") == []
+
+    await stack.start(mailer=False)
+    await stack.wait_for(lambda: stack.mail_rows("order"), what="the order mail of the earlier version")
+    await report(stack, "ordered-after", "general")
+    await stack.wait_for(lambda: _two(stack), what="the order mail of the order issued now")
+    # The reaction of its own received the earlier version's event alone; the order of now was mailed as issued.
+    info = await mail_consumer(stack)
+    assert info.delivered.consumer_seq == 1
+    assert info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def _two(stack: Stack) -> bool:
+    return len(await stack.mail_rows("order")) == 2

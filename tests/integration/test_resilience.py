@@ -164,9 +164,10 @@ async def test_it_dead_letters_a_poison_message_while_the_rest_flows(
 async def test_it_sends_a_dead_letter_again_once_its_cause_is_fixed(
     stack: Stack, smtp_recorder: SmtpRecorder, monkeypatch: pytest.MonkeyPatch
 ):
-    """The order mail cannot be written (a broken template, say): its consumer gives up and dead-letters the
-    event while the loop goes on. Once the cause is fixed, `replay` sends the event again: the order mail goes
-    out once, the other consumers do nothing twice, and a second replay has nothing to send."""
+    """The order mail cannot be written (a broken template, say): the order is not issued without it, so its
+    consumer gives up and dead-letters the event while the loop goes on, the findings still reported. Once the
+    cause is fixed, `replay` sends the event again: the order is issued and mailed once, the other consumers do
+    nothing twice, and a second replay has nothing to send."""
     import tracker.handlers.consuming as consuming
     from tracker.service import deadletters, notify
 
@@ -184,15 +185,16 @@ async def test_it_sends_a_dead_letter_again_once_its_cause_is_fixed(
     await stack.start()
     await submit_many(stack, 1, "dead")
     [letter] = await stack.wait_for(lambda: _rows(stack, 1), 60, "the dead letter")
-    assert letter.consumer == "mail_the_order" and "template is broken" in letter.reason
-    assert letter.subject == "tracker.order.issued" and letter.replayed_at is None
-    assert await ordered_count(stack) == 1 and await count(stack, select(func.count()).select_from(mail)) == 0
+    assert letter.consumer == "issue_the_order" and "template is broken" in letter.reason
+    assert letter.subject == "tracker.inspection.submitted" and letter.replayed_at is None
+    assert await ordered_count(stack) == 0 and await count(stack, select(func.count()).select_from(mail)) == 0
     handled = await count(stack, select(func.count()).select_from(handled_events))
 
     broken = False
     now = stack.ctx.clock.now()
     assert await deadletters.replay(stack.engine, stack.settings.nats_servers, None, now) == [letter.id]
     await stack.wait_for(lambda: _mail_count(stack, 1), 30, "the order mail")
+    assert await ordered_count(stack) == 1
     await stack.wait_for(lambda: mails_sent(smtp_recorder, 1), 30, "the order mail delivered")
     assert await deadletters.replay(stack.engine, stack.settings.nats_servers, None, now) == []
     assert [r.id for r in await deadletters.listed(stack.engine, include_replayed=True)] == [letter.id]

@@ -79,6 +79,11 @@ class OrderIssued(Event):
     facility_id: int
     finding_ids: list[int]
 
+    def published_subject(self) -> str:
+        # Its mail is queued with it, in the same transaction. Earlier versions published it on the bare
+        # subject and mailed it in a reaction of its own, which reads that subject alone.
+        return f"{self.subject()}.mailed"
+
 
 class RectificationSubmitted(Event):
     """The facility answered a finding with evidence of what it fixed."""

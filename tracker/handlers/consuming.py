@@ -204,7 +204,7 @@ def asyncapi_app(servers: list[str] | None = None) -> FastStream:
             description=reaction.description,
         )(_typed(reaction))
     # The relay publishes every event, whether or not a reaction here reads it; a FindingReported below its
-    # type's subject, on ….major or ….general (Event.published_subject).
+    # type's subject, on ….major or ….general, an OrderIssued on ….mailed (Event.published_subject).
     for event in CATALOGUE.values():
         broker.publisher(
             event.subject(),

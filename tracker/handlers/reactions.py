@@ -31,12 +31,16 @@ from tracker.service.upward import file_upward
 async def issue_the_order(
     event: InspectionSubmitted, conn: AsyncConnection, ctx: Context, now: datetime
 ) -> None:
-    """When an inspection is submitted, give its findings owners and deadlines under one rectification order."""
-    await issue_order(conn, event.inspection_id, ctx.policy, now)
+    """When an inspection is submitted, give its findings owners and deadlines under one rectification order,
+    and mail it to the facility head with a link to answer: the deadline runs once the facility is told."""
+    issued = await issue_order(conn, event.inspection_id, ctx.policy, now)
+    if issued is not None:
+        await notify.order_issued(conn, ctx, issued.order_id, issued.finding_ids, now)
 
 
 async def mail_the_order(event: OrderIssued, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
-    """When an order is issued, mail it to the facility head with a link to answer."""
+    """When an order issued by an earlier version is published (on the bare subject: since then the order is
+    mailed as it is issued), mail it to the facility head."""
     await notify.order_issued(conn, ctx, event.order_id, event.finding_ids, now)
 
 
