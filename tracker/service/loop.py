@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -72,11 +72,13 @@ async def issue_order(
     """Give every reported finding of an inspection an owner and a deadline, under one order per facility. A
     facility's self-inspection raises no bureau order: its findings get the same owner and deadline on the
     facility's own register (order_id stays empty), and still need evidence and the bureau's verification."""
+    # Locked as read (PostgreSQL; SQLite's writer holds the whole database): nothing changes them before the
+    # update below, which may then give each its own deadline in one statement.
     reported = (
         await conn.execute(
-            select(findings).where(
-                findings.c.inspection_id == inspection_id, findings.c.status == Status.REPORTED.value
-            )
+            select(findings)
+            .where(findings.c.inspection_id == inspection_id, findings.c.status == Status.REPORTED.value)
+            .with_for_update()
         )
     ).all()
     if not reported:
@@ -126,32 +128,18 @@ async def issue_order(
         days = finding.deadline_days or 0
         if days not in deadlines:
             deadlines[days] = deadline_for(now, days, calendar, policy)
-    # One statement orders them all, each finding's deadline picked by its number of days (a CASE a column).
-    days_of = func.coalesce(findings.c.deadline_days, 0)
+    owned = {
+        "order_id": order_id,
+        "owner_user_id": owner.id,
+        "owner_name": owner.head_name,
+        "owner_email": owner.email or owner.head_email,
+        "ordered_at": now,
+    }
     timing = {days: _timing(deadline, calendar, policy) for days, deadline in deadlines.items()}
-    changed = await conn.execute(
-        update(findings)
-        .where(findings.c.id.in_([f.id for f in reported]), findings.c.status == Status.REPORTED.value)
-        .values(
-            status=Status.ORDERED.value,
-            order_id=order_id,
-            owner_user_id=owner.id,
-            owner_name=owner.head_name,
-            owner_email=owner.email or owner.head_email,
-            ordered_at=now,
-            **{
-                column: case(
-                    *(
-                        (days_of == days, literal(values[column], findings.c[column].type))
-                        for days, values in timing.items()
-                    )
-                )
-                for column in _TIMING_COLUMNS
-            },
-        )
+    await conn.execute(
+        _ORDER_FINDING,
+        [{"finding_id": f.id, **owned, **timing[f.deadline_days or 0]} for f in reported],
     )
-    if changed.rowcount != len(reported):
-        raise StaleFinding(f"findings of inspection {inspection_id} changed while being ordered")
     action = "self_registered" if self_report else "ordered"
     log_rows = []
     for finding in reported:
@@ -186,14 +174,31 @@ async def issue_order(
     return event
 
 
-_TIMING_COLUMNS = (
-    "due_at",
-    "due_day",
-    "due_estimated",
-    "due_from",
-    "due_workdays",
-    "remind_at",
-    "next_escalation_at",
+# One finding ordered: its owner, its deadline and when it is first reminded and escalated. Built once, run for
+# all the findings of an order at a time (executemany).
+_ORDER_FINDING = (
+    update(findings)
+    .where(findings.c.id == bindparam("finding_id"), findings.c.status == Status.REPORTED.value)
+    .values(
+        status=Status.ORDERED.value,
+        **{
+            column: bindparam(column)
+            for column in (
+                "order_id",
+                "owner_user_id",
+                "owner_name",
+                "owner_email",
+                "ordered_at",
+                "due_at",
+                "due_day",
+                "due_estimated",
+                "due_from",
+                "due_workdays",
+                "remind_at",
+                "next_escalation_at",
+            )
+        },
+    )
 )
 
 
