@@ -62,6 +62,9 @@ def create_app(ctx: Context) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # tracker serves its own Prometheus metrics and traces nothing; FastAPI's OpenTelemetry hook otherwise
+        # looks up the global providers (the process environment) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx
     # Pages go compressed: a dashboard's tables shrink about twentyfold, which a phone on a weak signal feels.
