@@ -39,7 +39,17 @@ async def judgement(
     severities: Mapping[str, str],
 ) -> Judgement:
     """Judge the failures with the rules in effect on the catalog's day and the local documents adopted."""
-    adopted = {r.rule_code: r.effective for r in (await conn.execute(select(rule_adoptions))).all()}
+    codes = {f.item for f in failed}
+    # An adoption only decides a rule no standard backs, and only when one of its items failed: most
+    # inspections need not read them.
+    adopted = (
+        {r.rule_code: r.effective for r in (await conn.execute(select(rule_adoptions))).all()}
+        if any(
+            r.kind != "composite" and r.backing != "standard" and codes.intersection(r.any_of_items)
+            for r in catalog.rules
+        )
+        else {}
+    )
     failures = [Failure(f.item, severities[f.item], f.quantity_met) for f in failed]
     return judge(catalog.rules, facility_type, catalog.as_of, failures, adopted)
 
