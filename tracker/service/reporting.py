@@ -180,7 +180,13 @@ async def _authorized(conn: AsyncConnection, actor: Actor, data: InspectionInput
         raise InvalidInput(
             "mode", f"unknown mode {data.mode!r}; one of {', '.join(m.value for m in Mode)}"
         ) from None
-    facility = (await conn.execute(select(facilities).where(facilities.c.id == data.facility_id))).first()
+    facility = (
+        await conn.execute(
+            select(facilities.c.id, facilities.c.town, facilities.c.type).where(
+                facilities.c.id == data.facility_id
+            )
+        )
+    ).first()
     if facility is None:
         if not visible_to(actor).everything:
             # Answered word for word as a facility outside their reach, so that ids cannot be probed.
