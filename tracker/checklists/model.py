@@ -350,6 +350,8 @@ class Catalog:
         self._frequencies = {key: tuple(asked) for key, asked in (frequencies or {}).items()}
         self._as_of = as_of
         self._current: tuple[date, dict[str, Category], dict[str, Item]] | None = None
+        # The versions in effect by day, shared with every view `at` makes: a report asks for its day's.
+        self._by_day: dict[date, tuple[date, dict[str, Category], dict[str, Item]]] = {}
 
     def at(self, day: date) -> Catalog:
         """The same data, answering with the versions in effect on `day`."""
@@ -371,9 +373,11 @@ class Catalog:
     def _state(self) -> tuple[dict[str, Category], dict[str, Item]]:
         day = self.as_of
         if self._current is None or self._current[0] != day:
-            current = {code: _in_effect(versions, day) for code, versions in self._versions.items()}
-            items = {item.code: item for cat in current.values() for item in cat.items}
-            self._current = (day, current, items)
+            if day not in self._by_day:
+                current = {code: _in_effect(versions, day) for code, versions in self._versions.items()}
+                items = {item.code: item for cat in current.values() for item in cat.items}
+                self._by_day[day] = (day, current, items)
+            self._current = self._by_day[day]
         return self._current[1], self._current[2]
 
     @property
