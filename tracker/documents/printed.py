@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime
 
@@ -20,6 +21,7 @@ def cn_date(day: date | datetime) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+@functools.lru_cache(maxsize=4096)  # a handful of bases, printed on every order, mail and list
 def printed_basis(text: str) -> str:
     """The basis as it may be printed: any clause or parenthesis holding a doubt left out. A finding's basis is the
     checked one already (tracker.checklists, migration 0022); this keeps a doubt off a served page all the same,
