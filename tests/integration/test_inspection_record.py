@@ -5,7 +5,7 @@ worker runs it (the loop on the real nats-server is tests/integration/test_loop.
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from PIL import Image
@@ -358,6 +358,21 @@ async def test_the_answer_to_a_post_shows_the_findings_as_they_are_read_back(sta
         read = await finding(stack, shown["id"])
         assert {key: read[key] for key in shown} == shown
         assert shown["status"] == "reported" and shown["description"] in ("灭火器压力不足", "疏散指示灯不亮")
+
+
+async def test_the_answer_gives_the_onsite_time_as_kept_whatever_zone_the_phone_sent_it_in(stack: Stack):
+    # A phone in Shanghai sends its local time; the answer, sent again or not, gives the time as it is kept.
+    onsite = (NOW - timedelta(hours=3)).astimezone(timezone(timedelta(hours=8)))
+    body = {
+        "client_ref": "onsite-in-local-time",
+        "items": [{"item": item(stack, "general"), "result": "pass"}],
+        "onsite_at": onsite.isoformat(),
+    }
+    status, first = await inspect(stack, **body)
+    assert status == 201, first
+    status, again = await inspect(stack, **body)
+    assert status == 200
+    assert first["onsite_at"] == again["onsite_at"] == onsite.astimezone(UTC).isoformat()
 
 
 async def test_it_refuses_inspectors_outside_the_register_and_an_onsite_time_to_come(stack: Stack):

@@ -4,7 +4,7 @@ during the visit (当场整改) are kept on the inspection and raise nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
@@ -413,7 +413,8 @@ async def _record(
         created=True,
         fixed=len(fixed),
         rows=None if made else [written[row["item_code"]] for row in rows[: len(failed)]],
-        visit=Visit(onsite_at or now, team, data.person_present.strip()),
+        # In UTC, as the column keeps it and a read gives it back: a phone sends its own zone's time.
+        visit=Visit((onsite_at or now).astimezone(UTC), team, data.person_present.strip()),
     )
 
 
