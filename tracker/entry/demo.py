@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tracker.checklists import Catalog
@@ -14,12 +14,13 @@ from tracker.domain.model import Actor, Mode, Role, Sector, Severity
 from tracker.domain.policy import PolicySettings
 from tracker.domain.supervision import DEFAULT_NOTICE_PREFIX
 from tracker.domain.time import local_day
+from tracker.events.schemas import OrderIssued
 from tracker.passwords import hash_password
 from tracker.service import plans, supervision
 from tracker.service.certificates import import_csv
 from tracker.service.loop import issue_order, submit_rectification, verify
 from tracker.service.reporting import InspectionInput, ItemResult, Notices, report_inspection
-from tracker.store.tables import facilities, supervisions, user_sectors, users
+from tracker.store.tables import facilities, outbox, supervisions, user_sectors, users
 
 PASSWORD = "demo-pass-2026"
 TOWNS = [
@@ -269,7 +270,16 @@ async def seed(
             engine, catalog, inspector, visit, when, Notices(policy, prefix=DEFAULT_NOTICE_PREFIX)
         )
         async with engine.begin() as conn:
-            await issue_order(conn, reported.inspection_id, policy, when + timedelta(minutes=5))
+            issued = await issue_order(conn, reported.inspection_id, policy, when + timedelta(minutes=5))
+            if issued is not None:
+                # Issued here, not by the worker, which mails an order as it issues it: published on the bare
+                # subject, as an earlier version's, the order is mailed by the reaction that mails those, with
+                # the links of the web that runs.
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.event_id == issued.event_id)
+                    .values(subject=OrderIssued.subject())
+                )
             majors = set(
                 (
                     await conn.execute(
