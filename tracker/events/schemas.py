@@ -80,8 +80,8 @@ class OrderIssued(Event):
     finding_ids: list[int]
 
     def published_subject(self) -> str:
-        # Its mail is queued with it, in the same transaction. Earlier versions published it on the bare
-        # subject and mailed it in a reaction of its own, which reads that subject alone.
+        # Its mail is queued with it, in the same transaction. One published on the bare subject (by an
+        # earlier version, or the demo's seed) is mailed by a reaction of its own, which reads that subject alone.
         return f"{self.subject()}.mailed"
 
 

@@ -39,8 +39,9 @@ async def issue_the_order(
 
 
 async def mail_the_order(event: OrderIssued, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
-    """When an order issued by an earlier version is published (on the bare subject: since then the order is
-    mailed as it is issued), mail it to the facility head."""
+    """When an order issued without its mail is published (on the bare subject: by an earlier version, or by
+    the demo's seed, which backdates its orders), mail it to the facility head. The worker mails the orders it
+    issues as it issues them."""
     await notify.order_issued(conn, ctx, event.order_id, event.finding_ids, now)
 
 
