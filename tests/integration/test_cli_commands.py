@@ -24,6 +24,7 @@ from sqlalchemy import insert
 from typer.testing import CliRunner
 
 from tests.integration.test_upward import enrich
+from tests.support.rows import order_mail
 from tests.support.stack import add_facility, default_catalog, prepared_engine
 from tracker.checklists.model import local_today
 from tracker.documents.reports import HEADER_ROW
@@ -291,20 +292,7 @@ def test_a_dry_run_counts_what_would_go_and_the_prune_then_removes_it(tmp_path: 
             await conn.execute(
                 insert(mail),
                 [
-                    {
-                        "dedupe_key": key,
-                        "kind": "order",
-                        "about": "order:1",
-                        "to_addr": "head@example.cn",
-                        "subject": f"整改通知书 {key}",
-                        "text_body": "正文",
-                        "html_body": "<p>正文</p>",
-                        "status": status,
-                        "attempts": 1,
-                        "next_attempt_at": created,
-                        "created_at": created,
-                        "sent_at": created if status == "sent" else None,
-                    }
+                    order_mail(key, status, created)
                     for key, status, created in (
                         ("sent-long-ago", "sent", ancient),
                         ("queued-long-ago", "queued", ancient),  # still to be tried: kept whole

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from tests.support import NatsServer, SmtpRecorder
+from tests.support.rows import order_mail
 from tests.support.stack import Stack, default_catalog, prepared_engine
 from tracker.config import ConfigError, load_settings
 from tracker.events.stream import STREAM_NAME, StreamLimits, ensure_streams
@@ -31,24 +32,6 @@ def _outbox(event_id: str, created: datetime, published: datetime | None) -> dic
         "payload": "{}",
         "created_at": created,
         "published_at": published,
-    }
-
-
-def _mail(key: str, status: str, created: datetime, attachment: str | None = None) -> dict:
-    return {
-        "dedupe_key": key,
-        "kind": "order",
-        "about": "order:1",
-        "to_addr": "head@example.cn",
-        "subject": f"整改通知书 {key}",
-        "text_body": "正文",
-        "html_body": "<p>正文</p>",
-        "status": status,
-        "attempts": 1,
-        "next_attempt_at": created,
-        "created_at": created,
-        "sent_at": created if status == "sent" else None,
-        "attachment": attachment,
     }
 
 
@@ -78,10 +61,13 @@ async def test_it_prunes_only_what_is_past_keeping(database_url: str):
         await conn.execute(
             insert(mail),
             [
-                *(_mail(f"sent-{i}", "sent", NOW - timedelta(days=400), "order-pdf:1") for i in range(3)),
-                _mail("failed", "failed", NOW - timedelta(days=400)),
-                _mail("queued", "queued", NOW - timedelta(days=400)),  # still to be tried: kept whole
-                _mail("young", "sent", NOW - timedelta(days=300)),
+                *(
+                    order_mail(f"sent-{i}", "sent", NOW - timedelta(days=400), "order-pdf:1")
+                    for i in range(3)
+                ),
+                order_mail("failed", "failed", NOW - timedelta(days=400)),
+                order_mail("queued", "queued", NOW - timedelta(days=400)),  # still to be tried: kept whole
+                order_mail("young", "sent", NOW - timedelta(days=300)),
             ],
         )
     # Small batches: every batch goes, not only the first.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,7 +87,7 @@ async def visit_of(conn: AsyncConnection, inspection_id: int) -> Visit:
     inspection = await _inspection(conn, inspection_id)
     return Visit(
         inspection.onsite_at or inspection.submitted_at,
-        _inspectors(await crew_of(conn, inspection)),
+        inspectors_of(await crew_of(conn, inspection)),
         inspection.person_present,
     )
 
@@ -99,7 +99,8 @@ async def _inspection(conn: AsyncConnection, inspection_id: int) -> Any:
     return inspection
 
 
-def _inspectors(crew: list[Any]) -> tuple[Inspector, ...]:
+def inspectors_of(crew: Iterable[Any]) -> tuple[Inspector, ...]:
+    """The crew's users rows (id, name, username, warrant_no) as inspectors, in their order."""
     return tuple(Inspector(c.id, c.name or c.username, c.warrant_no) for c in crew)
 
 
@@ -130,7 +131,7 @@ async def inspection_record(conn: AsyncConnection, inspection_id: int) -> Inspec
         inspection=inspection,
         facility=facility,
         onsite_at=inspection.onsite_at or inspection.submitted_at,
-        inspectors=_inspectors(crew),
+        inspectors=inspectors_of(crew),
         person_present=inspection.person_present,
         items=tuple(
             CheckedItem(i.item_code, i.result, i.note, tuple(photos.get(i.item_code, ()))) for i in items
@@ -209,4 +210,14 @@ async def fixed_count(
     return (await conn.execute(select(func.count()).select_from(query))).scalar_one()
 
 
-__all__ = ["CheckedItem", "InspectionRecord", "Inspector", "fixed_count", "fixed_items", "inspection_record"]
+__all__ = [
+    "CheckedItem",
+    "InspectionRecord",
+    "Inspector",
+    "Visit",
+    "fixed_count",
+    "fixed_items",
+    "inspection_record",
+    "inspectors_of",
+    "visit_of",
+]

@@ -22,7 +22,7 @@ from tracker.domain.policy import PolicySettings
 from tracker.events.schemas import FindingReported, InspectionSubmitted, SupervisionAdvanced
 from tracker.service import composite, plans
 from tracker.service.photos import PDF
-from tracker.service.record import Inspector, Visit
+from tracker.service.record import Inspector, Visit, inspectors_of
 from tracker.service.supervision_stage import DEFAULT_SUPERVISOR, open_for
 from tracker.stats import daybook
 from tracker.store.db import read_only
@@ -495,7 +495,7 @@ async def _crew(conn: AsyncConnection, team: list[int]) -> tuple[Inspector, ...]
     ]
     if unknown:
         raise InvalidInput("inspectors", f"not in the register of inspectors: {', '.join(unknown)}")
-    return tuple(Inspector(u.id, u.name or u.username, u.warrant_no) for u in (people[i] for i in team))
+    return inspectors_of(people[i] for i in team)
 
 
 __all__ = [

@@ -648,33 +648,24 @@ async def _answer(ctx: Context, reported: Reported, now: datetime) -> tuple[list
     ):
         return [_view(row, now) | {"supervision": None} for row in rows], reported.visit
     async with read_only(ctx.engine) as conn:
-        views = await new_finding_views(
-            conn, reported.finding_ids, now, ctx.settings.supervision_prefix, reported.created
-        )
+        views = await new_finding_views(conn, reported.finding_ids, now, ctx.settings.supervision_prefix)
         return views, reported.visit or await visit_of(conn, reported.inspection_id)
 
 
 async def new_finding_views(
-    conn: AsyncConnection, finding_ids: list[int], now: datetime, prefix: str, just_reported: bool
+    conn: AsyncConnection, finding_ids: list[int], now: datetime, prefix: str
 ) -> list[dict[str, Any]]:
     """The findings an inspection just reported, as finding_view shows them without history, in two queries
     rather than two per finding: only a major hazard under supervision has more to read."""
     rows = {
         f.id: f for f in (await conn.execute(select(findings).where(findings.c.id.in_(finding_ids)))).all()
     }
-    # Only a major hazard is put under supervision when reported, and most inspections report none; a finding
-    # sent before may have been downgraded since, its supervision kept.
-    majors = [fid for fid, f in rows.items() if f.severity == Severity.MAJOR.value or not just_reported]
-    supervised = (
-        set(
-            (
-                await conn.execute(
-                    select(supervisions.c.finding_id).where(supervisions.c.finding_id.in_(majors))
-                )
-            ).scalars()
-        )
-        if majors
-        else set()
+    supervised = set(
+        (
+            await conn.execute(
+                select(supervisions.c.finding_id).where(supervisions.c.finding_id.in_(finding_ids))
+            )
+        ).scalars()
     )
     views = []
     for fid in finding_ids:
