@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 import nats
 from nats.js import JetStreamContext
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.clock import Clock
 from tracker.events.stream import StreamLimits, ensure_streams
 from tracker.store import outbox_wake
 from tracker.store.db import read_only, take_lease
 from tracker.store.tables import outbox
+from tracker.store.writer import write
 
 log = logging.getLogger("tracker.events.relay")
 LEASE_TTL = timedelta(seconds=15)
@@ -58,10 +59,13 @@ async def publish_pending(
 async def mark_published(engine: AsyncEngine, ids: set[int], now: datetime) -> None:
     """Mark the rows published, in one transaction however many they are."""
     ordered = sorted(ids)
-    async with engine.begin() as conn:
+
+    async def marking(conn: AsyncConnection) -> None:
         for start in range(0, len(ordered), MARK_CHUNK):
             chunk = ordered[start : start + MARK_CHUNK]
             await conn.execute(update(outbox).where(outbox.c.id.in_(chunk)).values(published_at=now))
+
+    await write(engine, marking)
 
 
 async def run_relay(

@@ -16,10 +16,12 @@ from tracker.events.stream import deadletter_subject
 from tracker.service.context import Context
 from tracker.store.outbox import first_time
 from tracker.store.tables import dead_letters
+from tracker.store.writer import write
 
 log = logging.getLogger("tracker.handlers")
 
 MAX_DELIVER = 8
+EVENTS_PER_TRANSACTION = 10
 Effect = Callable[[Event, AsyncConnection, Context, datetime], Awaitable[None]]
 
 
@@ -75,12 +77,21 @@ async def handle_one(reaction: Reaction, ctx: Context, event: Event) -> None:
 
 
 async def handle_batch(reaction: Reaction, ctx: Context, events: list[Event]) -> None:
-    """Apply each event not handled before, all in one transaction with the record that they were."""
+    """Apply each event not handled before, with the record that it was, EVENTS_PER_TRANSACTION events to a
+    transaction: enough to share the commit, few enough that a backlog does not hold SQLite's write lock
+    for seconds while POSTs wait."""
     now = ctx.clock.now()
-    async with ctx.engine.begin() as conn:
-        for event in events:
-            if await first_time(conn, reaction.consumer, event.event_id, now):
-                await reaction.effect(event, conn, ctx, now)
+
+    def applying(chunk: list[Event]) -> Callable[[AsyncConnection], Awaitable[None]]:
+        async def apply(conn: AsyncConnection) -> None:
+            for event in chunk:
+                if await first_time(conn, reaction.consumer, event.event_id, now):
+                    await reaction.effect(event, conn, ctx, now)
+
+        return apply
+
+    for start in range(0, len(events), EVENTS_PER_TRANSACTION):
+        await write(ctx.engine, applying(events[start : start + EVENTS_PER_TRANSACTION]))
 
 
 __all__ = [

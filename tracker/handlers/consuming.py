@@ -133,7 +133,7 @@ def _subscribe(broker: NatsBroker, stream: JStream, reaction: Reaction, ctx: Con
         if not readable:
             return
         try:
-            # The whole batch in one transaction: the database, not the broker, is the slow step.
+            # The batch in few transactions: the database, not the broker, is the slow step.
             await handle_batch(reaction, ctx, [event for _, event in readable])
         except Exception:  # noqa: BLE001 - the batch is retried one event at a time
             # One bad event must not hold back the rest: go through them one by one.

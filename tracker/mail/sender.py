@@ -24,6 +24,7 @@ from tracker.documents.closure import closure_pdf_file, finding_of_attachment
 from tracker.documents.kept import order_documents_for
 from tracker.documents.order import OrderMissing, order_of_attachment
 from tracker.store.tables import mail
+from tracker.store.writer import write
 
 log = logging.getLogger("tracker.mailer")
 MAX_ATTEMPTS = 12
@@ -141,7 +142,7 @@ class SmtpTarget:
 
 
 async def claim(engine: AsyncEngine, holder: str, now: datetime, limit: int = 50) -> list:
-    async with engine.begin() as conn:
+    async def claiming(conn: AsyncConnection) -> list:
         ids = (
             (
                 await conn.execute(
@@ -167,6 +168,8 @@ async def claim(engine: AsyncEngine, holder: str, now: datetime, limit: int = 50
         )
         return sorted(claimed.all(), key=lambda row: row.id)
 
+    return await write(engine, claiming)
+
 
 async def deliver_batch(
     engine: AsyncEngine, target: SmtpTarget, sender: str, clock: Clock, holder: str, retry_base: float = 5.0
@@ -182,8 +185,6 @@ async def deliver_batch(
         return 0
     # The batch's attachments are looked up at once and made ready (kept, or printed) while earlier rows are sent.
     ahead = _attachments_of(engine, rows)
-    # One connection records the batch's sent rows, each in a transaction of its own.
-    marks = await engine.connect()
     client: aiosmtplib.SMTP | None = None
     recording: asyncio.Task | None = None  # the mark of the last message sent
 
@@ -235,12 +236,11 @@ async def deliver_batch(
                 await failed([row], repr(error), permanent=False)
                 client.close()  # what the connection was in the middle of is unknown: start a new one
             else:
-                recording = asyncio.ensure_future(_sent(marks, row, clock.now()))
+                recording = asyncio.ensure_future(_sent(engine, row, clock.now()))
         await settle()
     finally:
         if recording is not None:  # cancelled or failed mid-batch: the last mark still goes in
             await asyncio.shield(recording)
-        await marks.close()
         # Rows not reached (the server went away) come again; a printing under way is still finished and kept.
         for left in ahead.values():
             left.cancel()
@@ -260,15 +260,17 @@ _SENT = (
 )
 
 
-async def _sent(conn: AsyncConnection, row, now: datetime) -> None:
-    async with conn.begin():
+async def _sent(engine: AsyncEngine, row, now: datetime) -> None:
+    async def mark(conn: AsyncConnection) -> None:
         await conn.execute(_SENT, {"row": row.id, "at": now, "tries": row.attempts + 1})
+
+    await write(engine, mark)
 
 
 async def _failed(
     engine: AsyncEngine, rows: list, error: str, now: datetime, *, permanent: bool, retry_base: float = 5.0
 ) -> None:
-    async with engine.begin() as conn:
+    async def record(conn: AsyncConnection) -> None:
         for row in rows:
             attempts = row.attempts + 1
             give_up = permanent or attempts >= MAX_ATTEMPTS
@@ -283,6 +285,8 @@ async def _failed(
                     next_attempt_at=now if give_up else now + retry_delay(attempts, retry_base),
                 )
             )
+
+    await write(engine, record)
     log.warning(
         "mail %s not delivered (%s): %s",
         [r.id for r in rows],

@@ -39,6 +39,7 @@ from tracker.store.tables import (
     photos,
     users,
 )
+from tracker.store.writer import write
 
 RESULTS = ("pass", "fail", "na", "fixed")
 
@@ -99,13 +100,12 @@ async def report_inspection(
     """Record an inspection once per (submitter, client_ref): the same person sending the same ref again gets
     the first inspection back and creates nothing. Whether they may report at this facility is checked before
     any ref is looked up, and a ref is only ever looked up among the sender's own inspections."""
+
+    async def report(conn: AsyncConnection) -> Reported:
+        return await report_within(conn, catalog, actor, data, now, notices)
+
     try:
-        async with engine.begin() as conn:
-            facility, mode = await _authorized(conn, actor, data)
-            existing = await _existing(conn, actor, data)
-            if existing is not None:
-                return existing
-            return await _record(conn, catalog, actor, data, facility, mode, now, notices or Notices())
+        return await write(engine, report)
     except IntegrityError:
         # The same person's other request with this client_ref won the race; answer with its inspection.
         async with engine.connect() as conn:

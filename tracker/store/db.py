@@ -17,12 +17,15 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tracker.store.tables import leases
+from tracker.store.write_turns import TurnTakingConnection
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _tune_sqlite(engine.sync_engine)
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30, "factory": TurnTakingConnection}, **kwargs
+        )
+        tune_sqlite(engine.sync_engine)
         return engine
     engine = create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
     _ping_when_idle(engine.sync_engine)
@@ -58,7 +61,7 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"the connection did not answer a ping: {exc}") from exc
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so that BEGIN below is ours.
@@ -161,7 +164,7 @@ def _sqlite_reader(engine: AsyncEngine) -> Engine | None:
             connect_args={"timeout": 30, "check_same_thread": False},
             execution_options={READ_ONLY: True},
         )
-        _tune_sqlite(reader)
+        tune_sqlite(reader)
 
         @event.listens_for(reader, "connect")
         def _read_only(dbapi_connection: Any, _record: Any) -> None:

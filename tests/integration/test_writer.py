@@ -1,0 +1,106 @@
+"""Writers to a SQLite file: the process's writes commit in groups, each job rolled back alone when it fails, and
+every writer waits its turn at the lock file, woken when another lets it go."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tracker.store.db import make_engine
+from tracker.store.write_turns import TurnTakingConnection
+from tracker.store.writer import write
+
+
+@pytest.fixture
+async def engine(tmp_path: Path):
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'writes.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (n INTEGER PRIMARY KEY, said TEXT NOT NULL)"))
+    yield engine
+    await engine.dispose()
+
+
+async def notes(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text("SELECT n FROM notes ORDER BY n"))).scalars())
+
+
+def adding(n: int, fail: bool = False):
+    async def add(conn: AsyncConnection) -> int:
+        await conn.execute(text("INSERT INTO notes (n, said) VALUES (:n, 'x')"), {"n": n})
+        if fail:
+            raise ValueError(f"note {n} is refused")
+        return n * 10
+
+    return add
+
+
+def lock_file_is_free(engine: AsyncEngine) -> bool:
+    fd = os.open(f"{engine.url.database}.writers", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+async def test_writes_sent_at_once_all_commit_but_the_one_that_failed(engine: AsyncEngine):
+    results = await asyncio.gather(
+        *(write(engine, adding(n, fail=n == 7)) for n in range(1, 21)), return_exceptions=True
+    )
+
+    assert [r for r in results if isinstance(r, Exception)] == [results[6]]
+    assert str(results[6]) == "note 7 is refused"
+    assert [r for r in results if not isinstance(r, Exception)] == [n * 10 for n in range(1, 21) if n != 7]
+    assert await notes(engine) == [n for n in range(1, 21) if n != 7]
+    assert lock_file_is_free(engine)
+
+
+async def test_a_writer_waits_while_another_holds_the_turn_and_goes_on_when_it_is_given_back(
+    engine: AsyncEngine,
+):
+    # Another process's writer, as far as the lock file can tell: a connection of its own.
+    other = sqlite3.connect(engine.url.database, factory=TurnTakingConnection, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes (n, said) VALUES (1, 'first')")
+
+    grouped = asyncio.create_task(write(engine, adding(2)))
+
+    async def through_aiosqlite() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO notes (n, said) VALUES (3, 'x')"))
+
+    direct = asyncio.create_task(through_aiosqlite())
+    await asyncio.sleep(0.3)  # the event loop goes on meanwhile: the waits are in threads
+    assert not grouped.done() and not direct.done()
+    assert not lock_file_is_free(engine)
+
+    other.commit()
+    assert await grouped == 20
+    await direct
+    assert await notes(engine) == [1, 2, 3]
+    assert lock_file_is_free(engine)
+    other.close()
+
+
+async def test_a_write_job_that_awaits_anything_but_its_statements_is_refused_and_leaves_nothing(
+    engine: AsyncEngine,
+):
+    async def dawdles(conn: AsyncConnection) -> None:
+        await conn.execute(text("INSERT INTO notes (n, said) VALUES (1, 'x')"))
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="awaited something other"):
+        await write(engine, dawdles)
+    assert await notes(engine) == []
+    assert await write(engine, adding(2)) == 20
+    assert lock_file_is_free(engine)
