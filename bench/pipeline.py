@@ -60,7 +60,7 @@ from parts import (
     seconds,
     wait_for,
 )
-from sqlalchemy import Column, Index, MetaData, Table, event, func, insert, select
+from sqlalchemy import Column, Index, MetaData, Table, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from through_http import print_http, run_http
@@ -79,6 +79,7 @@ from tracker.service.reporting import report_inspection
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade
 from tracker.store.tables import findings, mail, orders, outbox
+from tracker.store.write_turns import TurnTakingConnection
 
 PUBLISH_CHUNK = 500
 FETCH_BATCH = 100
@@ -86,32 +87,30 @@ INSERT_BATCH = 100
 
 
 class LockTimes:
-    """Times the write transactions of one engine: the wait for `BEGIN IMMEDIATE` (SQLite's write lock, which
-    tracker's engines take for every transaction, reads included) and how long the lock is then held."""
+    """Times the turns at SQLite's write lock taken in this process (tracker.store.write_turns: every write
+    transaction of tracker's engines takes one, whether through aiosqlite or the group writer): the wait for
+    the turn and how long it is then held, from the turn taken to the commit or rollback that gives it back."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self) -> None:
         self.waits: list[float] = []
         self.holds: list[float] = []
-        sync_engine = engine.sync_engine
-        event.listen(sync_engine, "before_cursor_execute", self._before)
-        event.listen(sync_engine, "after_cursor_execute", self._after)
-        event.listen(sync_engine, "commit", self._end)
-        event.listen(sync_engine, "rollback", self._end)
+        take, give = TurnTakingConnection.take_turn, TurnTakingConnection.give_turn
 
-    def _before(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement == "BEGIN IMMEDIATE":
-            conn.info["bench_begin"] = time.perf_counter()
+        def timed_take(conn: TurnTakingConnection) -> None:
+            if conn._holding:
+                return
+            asked = time.perf_counter()
+            take(conn)
+            conn.bench_taken = time.perf_counter()  # type: ignore[attr-defined]
+            self.waits.append(conn.bench_taken - asked)  # type: ignore[attr-defined]
 
-    def _after(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement == "BEGIN IMMEDIATE" and "bench_begin" in conn.info:
-            now = time.perf_counter()
-            self.waits.append(now - conn.info.pop("bench_begin"))
-            conn.info["bench_locked"] = now
+        def timed_give(conn: TurnTakingConnection) -> None:
+            if conn._holding:
+                self.holds.append(time.perf_counter() - conn.bench_taken)  # type: ignore[attr-defined]
+            give(conn)
 
-    def _end(self, conn: Any) -> None:
-        locked = conn.info.pop("bench_locked", None)
-        if locked is not None:
-            self.holds.append(time.perf_counter() - locked)
+        TurnTakingConnection.take_turn = timed_take  # type: ignore[method-assign]
+        TurnTakingConnection.give_turn = timed_give  # type: ignore[method-assign]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -161,7 +160,8 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str, 
 
     # One engine per role, as separate processes have; the bench reads through its own.
     web_engine, relay_engine, reader = make_engine(url), make_engine(url), reader_engine(url)
-    locks = {"submitters (report_inspection)": LockTimes(web_engine), "relay": LockTimes(relay_engine)}
+    turns = LockTimes()
+    locks = {"submitters and relay" if args.worker == "subprocess" else "submitters, relay and worker": turns}
     worker_engine = None
     facility_ids = await add_facilities(web_engine, min(args.facilities, count))
     actor = await add_people(web_engine, facility_ids)
@@ -173,7 +173,6 @@ async def run_pipeline(args: argparse.Namespace, data_dir: Path, nats_url: str, 
     workers: list[InProcessWorker | RoleProcess]
     if args.worker == "inprocess":
         worker_engine = make_engine(url)
-        locks["worker"] = LockTimes(worker_engine)
         ctx = Context(settings=settings, engine=worker_engine, catalog=catalog, clock=clock)
         workers = [InProcessWorker(ctx, settings.nats_servers, data_dir / "worker.log")]
     else:
@@ -612,7 +611,7 @@ def print_pipeline(args: argparse.Namespace, p: PipelineResult) -> None:
         print(f"    {name:<24} {events:7d} {delivered:11d}")
     if any(lock.waits for lock in p.locks.values()):  # SQLite's only
         print(
-            "  SQLite write lock (BEGIN IMMEDIATE)     transactions   wait p50 / p99 / total"
+            "  SQLite write lock (turns)               transactions   wait p50 / p99 / total"
             "      held p50 / max / total"
         )
     for role, lock in p.locks.items():
