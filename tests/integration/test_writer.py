@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tracker.store import write_turns
 from tracker.store.db import make_engine
 from tracker.store.write_turns import TurnTakingConnection
 from tracker.store.writer import write
@@ -104,3 +106,55 @@ async def test_a_write_job_that_awaits_anything_but_its_statements_is_refused_an
     assert await notes(engine) == []
     assert await write(engine, adding(2)) == 20
     assert lock_file_is_free(engine)
+
+
+async def test_the_event_loop_goes_on_while_a_group_waits_for_a_writer_that_takes_no_turns(
+    engine: AsyncEngine,
+):
+    # Another program's writer: SQLite's lock, without the lock file. The group waits for it in its thread.
+    other = sqlite3.connect(engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticking = asyncio.create_task(tick())
+    waiting = asyncio.create_task(write(engine, adding(1)))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    assert ticks >= 10  # served while the write waited
+    other.rollback()
+    assert await waiting == 10
+    ticking.cancel()
+    other.close()
+
+
+async def test_a_writer_gives_up_as_sqlite_would_when_the_turn_never_comes(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(write_turns, "TURN_SECONDS", 0.2)
+    other = sqlite3.connect(engine.url.database, factory=TurnTakingConnection, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    with pytest.raises(OperationalError, match="database is locked"):
+        await write(engine, adding(1))
+    with pytest.raises(OperationalError, match="database is locked"):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO notes (n, said) VALUES (2, 'x')"))
+
+    other.rollback()
+    assert await write(engine, adding(3)) == 30
+    assert await notes(engine) == [3]
+    other.close()
+
+
+def test_the_lock_file_has_the_database_files_permissions(tmp_path: Path):
+    database = tmp_path / "kept.db"
+    database.touch(mode=0o640)
+    os.chmod(database, 0o640)
+    sqlite3.connect(database, factory=TurnTakingConnection).close()
+    assert (tmp_path / "kept.db.writers").stat().st_mode & 0o777 == 0o640

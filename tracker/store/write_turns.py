@@ -1,19 +1,26 @@
-"""Writers to one SQLite file take turns on a lock file beside it, waiting in the kernel.
+"""Writers to one SQLite file take turns on a lock file beside it, looking for it every few milliseconds.
 
 SQLite has one write lock per file, and a connection that finds it taken sleeps in its busy handler (1, 2,
 5 … then 100 ms at a time) before it tries again. Under load the lock is free for a moment between two
-transactions, and a sleeping writer mostly misses it: the web's many connections and the worker's one
-waited seconds for each other. Here every write transaction first takes an exclusive `flock` on
-`<database>.writers`, in the driver's own thread, and gives it back when it commits or rolls back; a writer
-that waits is woken by the kernel the moment the lock file is let go. The busy handler stays, for writers
-that do not come this way (another program, a checkpoint)."""
+transactions, and a sleeping writer mostly misses it: the web's connections and the worker's waited seconds
+for each other. Here every write transaction first takes an exclusive `flock` on `<database>.writers`, in the
+driver's own thread, trying again every TURN_STEP seconds, and gives it back when it commits or rolls back.
+After TURN_SECONDS it fails as SQLite would ("database is locked"). SQLite's busy handler stays, for writers
+that do not come this way (another program)."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
+import time
 from typing import Any
+
+log = logging.getLogger("tracker.store")
+
+TURN_SECONDS = 30.0  # as long as SQLite's own busy timeout
+TURN_STEP = 0.002
 
 
 class TurnTakingConnection(sqlite3.Connection):
@@ -22,11 +29,8 @@ class TurnTakingConnection(sqlite3.Connection):
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
-        self._turns: int | None = None
-        path = os.fsdecode(database)
-        if path and path != ":memory:" and not path.startswith("file:"):
-            self._turns = os.open(path + ".writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._holding = False
+        self._turns = _open_lock_file(os.fsdecode(database))
 
     def cursor(self, factory: Any = None) -> sqlite3.Cursor:  # type: ignore[override]
         return super().cursor(factory or _TurnTakingCursor)
@@ -35,12 +39,22 @@ class TurnTakingConnection(sqlite3.Connection):
         return self.cursor().execute(sql, parameters)  # sqlite3's own would bypass the cursor's
 
     def take_turn(self) -> None:
-        if self._turns is not None and not self._holding:
-            fcntl.flock(self._turns, fcntl.LOCK_EX)
-            self._holding = True
+        """Wait for the lock file (blocking this thread), at most TURN_SECONDS."""
+        if self._turns is None or self._holding:
+            return
+        given_up = time.monotonic() + TURN_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > given_up:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(TURN_STEP)
+        self._holding = True
 
     def give_turn(self) -> None:
-        if self._holding:
+        if self._holding and not self.in_transaction:
             self._holding = False
             fcntl.flock(self._turns, fcntl.LOCK_UN)  # type: ignore[arg-type]
 
@@ -48,8 +62,7 @@ class TurnTakingConnection(sqlite3.Connection):
         try:
             super().commit()
         finally:
-            if not self.in_transaction:
-                self.give_turn()
+            self.give_turn()
 
     def rollback(self) -> None:
         try:
@@ -61,9 +74,9 @@ class TurnTakingConnection(sqlite3.Connection):
         try:
             super().close()
         finally:
-            self.give_turn()
+            self._holding = False
             if self._turns is not None:
-                os.close(self._turns)
+                os.close(self._turns)  # lets go of the lock with it
                 self._turns = None
 
 
@@ -78,3 +91,22 @@ class _TurnTakingCursor(sqlite3.Cursor):
                 connection.give_turn()
                 raise
         return super().execute(sql, parameters)
+
+
+def _open_lock_file(database: str) -> int | None:
+    """The lock file beside `database`, made with the database file's permissions; None (SQLite's busy
+    handler alone) for an in-memory database, or when the file cannot be had."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = database + ".writers"
+    try:
+        mode = os.stat(database).st_mode & 0o666
+    except OSError:
+        mode = 0o600
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):  # a read-only descriptor can still be locked
+        try:
+            return os.open(path, flags | os.O_CLOEXEC, mode)
+        except OSError as error:
+            failed = error
+    log.warning("writers will not take turns at %s (%s): SQLite's busy handler alone", path, failed)
+    return None

@@ -12,11 +12,15 @@ a transaction of its own."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import time
 import weakref
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import Context
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.store.db import tune_sqlite
@@ -25,28 +29,29 @@ from tracker.store.write_turns import TurnTakingConnection
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
 
-TURN_SECONDS = 30.0  # how long a group waits for the lock, as long as SQLite's own busy timeout
+GROUP_SECONDS = 0.05  # a group takes no new job after this long: the lock, and the event loop, are held
 
 
 async def write(engine: AsyncEngine, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """`await job(conn)` in a write transaction; its result once that has committed. A job that raises is
     rolled back alone (its savepoint) and its caller gets the error; the rest of its group commits."""
-    sync = _synchronous(engine)
-    if sync is None:
+    writer = _writer(engine)
+    if writer is None:
         async with engine.begin() as conn:
             return await job(conn)
-    return cast(T, await _writer(sync).run(job))
+    return cast(T, await writer.run(job))
 
 
 class _GroupWriter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, thread: ThreadPoolExecutor) -> None:
         self.engine = engine
-        self.waiting: list[tuple[Job, asyncio.Future[Any]]] = []
+        self.thread = thread  # where a group waits for its turn, and SQLite's lock
+        self.waiting: list[tuple[Job, asyncio.Future[Any], contextvars.Context]] = []
         self.task: asyncio.Task[None] | None = None
 
     async def run(self, job: Job) -> Any:
         done = asyncio.get_running_loop().create_future()
-        self.waiting.append((job, done))
+        self.waiting.append((job, done, contextvars.copy_context()))
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._commit_groups())
         return await done
@@ -56,47 +61,60 @@ class _GroupWriter:
             group, self.waiting = self.waiting, []
             try:
                 await self._commit(group)
-            except Exception as error:  # noqa: BLE001 - the lock, the connection or the commit: the group's
-                for _, done in group:
+            except Exception as error:  # noqa: BLE001 - the turn, the connection or the commit: the group's
+                for _, done, _ in group:
                     if not done.done():
                         done.set_exception(error)
             except BaseException:
-                for _, done in group:
+                for _, done, _ in group + self.waiting:
                     done.cancel()
+                self.waiting = []
                 raise
 
-    async def _commit(self, group: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, group: list[tuple[Job, asyncio.Future[Any], Context]]) -> None:
+        beginning = asyncio.get_running_loop().run_in_executor(self.thread, self._begin)
+        try:
+            conn, transaction = await asyncio.shield(beginning)
+        except asyncio.CancelledError:
+            # The thread may still get the turn: it rolls back and lets go once it has.
+            beginning.add_done_callback(lambda began: self._let_go(began))
+            raise
         committed: list[tuple[asyncio.Future[Any], Any]] = []
-        with self.engine.connect() as conn:
-            await _take_turn(conn)
-            with conn.begin():
-                for job, done in group:
-                    if done.cancelled():
-                        continue
-                    savepoint = conn.begin_nested()
-                    try:
-                        result = _run_at_once(conn, job)
-                    except Exception as error:  # noqa: BLE001 - the job's caller gets it
-                        savepoint.rollback()
-                        done.set_exception(error)
-                    else:
-                        savepoint.commit()
-                        committed.append((done, result))
+        began = time.monotonic()
+        with conn, transaction:
+            for n, (job, done, context) in enumerate(group):
+                if time.monotonic() - began > GROUP_SECONDS:
+                    self.waiting[:0] = group[n:]  # the rest go first in the next turn
+                    del group[n:]
+                    break
+                if done.cancelled():
+                    continue
+                savepoint = conn.begin_nested()
+                try:
+                    result = context.run(_run_at_once, conn, job)
+                except Exception as error:  # noqa: BLE001 - the job's caller gets it
+                    savepoint.rollback()
+                    done.set_exception(error)
+                else:
+                    savepoint.commit()
+                    committed.append((done, result))
         for done, result in committed:
             if not done.done():
                 done.set_result(result)
 
+    def _begin(self) -> tuple[Connection, RootTransaction]:
+        """In the writer's thread: a connection, its turn and SQLite's lock (BEGIN IMMEDIATE)."""
+        conn = self.engine.connect()
+        try:
+            return conn, conn.begin()
+        except BaseException:
+            conn.close()
+            raise
 
-async def _take_turn(conn: Connection) -> None:
-    driver = cast(TurnTakingConnection, conn.connection.driver_connection)
-    taking = asyncio.get_running_loop().run_in_executor(None, driver.take_turn)
-    try:
-        async with asyncio.timeout(TURN_SECONDS):
-            await asyncio.shield(taking)
-    except BaseException:
-        # Closed and forgotten by the pool: the lock file goes with it, even if the thread takes it later.
-        conn.invalidate()
-        raise
+    def _let_go(self, began: asyncio.Future[tuple[Connection, RootTransaction]]) -> None:
+        if not began.cancelled() and began.exception() is None:
+            conn, transaction = began.result()
+            self.thread.submit(lambda: (transaction.rollback(), conn.close()))
 
 
 class _Statements:
@@ -124,32 +142,29 @@ def _run_at_once(conn: Connection, job: Job) -> Any:
     raise RuntimeError("a write job awaited something other than conn.execute or conn.scalar")
 
 
-_engines: weakref.WeakKeyDictionary[AsyncEngine, Engine] = weakref.WeakKeyDictionary()
-_writers: weakref.WeakKeyDictionary[Engine, _GroupWriter] = weakref.WeakKeyDictionary()
+_writers: weakref.WeakKeyDictionary[AsyncEngine, _GroupWriter] = weakref.WeakKeyDictionary()
 
 
-def _synchronous(engine: AsyncEngine) -> Engine | None:
-    """The synchronous engine of `engine`'s SQLite file (one per engine, gone with it); None for PostgreSQL
-    and for an in-memory database, which another connection would not see."""
+def _writer(engine: AsyncEngine) -> _GroupWriter | None:
+    """The group writer of `engine`'s SQLite file on the running event loop (one engine and thread per
+    engine, closed with it); None for PostgreSQL and for an in-memory database, which another connection
+    would not see."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
-    sync = _engines.get(engine)
-    if sync is None:
+    writer = _writers.get(engine)
+    if writer is None:
         sync = create_engine(
             engine.url.set(drivername="sqlite"),
             connect_args={"timeout": 30, "check_same_thread": False, "factory": TurnTakingConnection},
         )
         tune_sqlite(sync)
-        _engines[engine] = sync
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-writer")
+        writer = _writers[engine] = _GroupWriter(sync, thread)
+        # Closed with `engine`: SQLite folds its log back into the file when the last connection closes, and
+        # a file copied after dispose() must hold every commit.
+        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: sync.dispose())
         weakref.finalize(engine, sync.dispose)
-    return sync
-
-
-def _writer(engine: Engine) -> _GroupWriter:
-    """The engine's writer on the running event loop (a task serves one loop)."""
-    writer = _writers.get(engine)
-    if writer is None or (
-        writer.task is not None and writer.task.get_loop() is not asyncio.get_running_loop()
-    ):
-        writer = _writers[engine] = _GroupWriter(engine)
+        weakref.finalize(engine, thread.shutdown, wait=False)
+    elif writer.task is not None and writer.task.get_loop() is not asyncio.get_running_loop():
+        writer = _writers[engine] = _GroupWriter(writer.engine, writer.thread)  # a task serves one loop
     return writer
