@@ -3,13 +3,12 @@
     python bench/dashboard.py [--findings 1000000] [--sqlite-only] [--postgres-url postgresql+asyncpg://…]
 
 Generates findings spread over two years (400 facilities in 12 towns) and builds the day book over them, as the
-scheduler would have kept it day by day (tracker.stats.daybook). Then, for the last whole month (the monthly
+scheduler would have kept it night by night (tracker.stats.daybook). Then, for the last whole month (the monthly
 report) and for the running month (the dashboard's default page, counted at now), times every query the
 dashboard page runs (tracker.documents.reports.gather), the whole page's queries (gather itself) and the hand-written
 baseline, several times each, in turn with the baseline, and prints the best time of each beside the
 baseline's over the same turns, and the median of the two's ratio in each turn; and, beside the target, the page
-as HTML (its queries and its rendering). The process's garbage collector is settled first as the web process
-settles its own (tracker.entry.roles.settle_gc). Without --postgres-url a throwaway PostgreSQL server is started as in
+as HTML (its queries and its rendering). Without --postgres-url a throwaway PostgreSQL server is started as in
 the integration tests (tests/support). Not part of the test suite.
 """
 
@@ -35,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tracker.checklists import load_catalog
 from tracker.documents import reports
 from tracker.domain.model import Actor, Role
-from tracker.entry.roles import settle_gc
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period
@@ -49,7 +47,6 @@ KINDS = ["nursing_home", "meal_point", "neighbourhood_point", "funeral_home", "c
 MODES = ["unannounced", "routine", "self", "special"]
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 START = NOW - timedelta(days=730)
-CATCH_UP_EVERY = timedelta(minutes=10)  # tracker.entry.scheduler runs daybook_job this often
 
 
 async def generate(engine: AsyncEngine, n: int) -> None:
@@ -195,9 +192,8 @@ Timed = Callable[[], Awaitable[Any]]
 
 
 async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
-    """Every job runs as the web handlers run theirs: a query through tracker.store.db.read (on SQLite, in one
-    worker thread on a synchronous connection), as does the baseline, and a page through gather (on PostgreSQL,
-    its three reads at once, read_together)."""
+    """Every job runs as the web handlers run theirs: through tracker.store.db.read, in one read-only snapshot, as
+    does the baseline, and a page through gather."""
     flt = q.Filter()
     catalog = load_catalog()
     baseline_sql = text(q.hand_written_group_by())
@@ -218,9 +214,8 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
         await q.finding_list(conn, "open", period, flt, NOW, PAGE_SIZE)
 
     async def closure_api(conn: AsyncConnection) -> None:
-        with daybook.one_reading():
-            await q.summary(conn, period, flt, NOW)
-            await q.breakdown(conn, "town", period, flt, NOW)
+        await q.summary(conn, period, flt, NOW)
+        await q.breakdown(conn, "town", period, flt, NOW)
 
     jobs: dict[str, Job] = {
         "summary + 6 breakdowns (overview)": lambda conn: q.overview(conn, period, flt, NOW),
@@ -268,7 +263,7 @@ async def run(url: str, n: int, label: str, reuse: bool = False, rebuild: bool =
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
-            built = await daybook.state(conn) is not None
+            built = await daybook.through(conn) is not None
         if reuse:
             print(f"{label}: measuring the findings already there", flush=True)
         else:
@@ -277,13 +272,12 @@ async def run(url: str, n: int, label: str, reuse: bool = False, rebuild: bool =
             print(f"{label}: generated {n} findings in {time.perf_counter() - t0:.0f} s", flush=True)
         if rebuild or not built:  # a new database, or one whose day book an upgrade emptied
             t0 = time.perf_counter()
-            # As the scheduler leaves it at worst: caught up ten minutes ago, so up to LAG before that.
-            await daybook.rebuild(engine, NOW - CATCH_UP_EVERY)
+            # As the scheduler leaves it: the days before today; today's findings are read from the rows.
+            await daybook.rebuild(engine, NOW)
             print(f"{label}: built the day book over them in {time.perf_counter() - t0:.0f} s", flush=True)
-        else:  # as the scheduler would after an upgrade that handed part of the day book back to the rows
-            await daybook.catch_up(engine, NOW - CATCH_UP_EVERY)
+        else:
+            await daybook.catch_up(engine, NOW)
         await settle(engine)
-        settle_gc()  # as the web process, once ready to serve
         last = NOW.date().replace(day=1) - timedelta(days=1)
         await measure(engine, f"{label}, last whole month", Period.month(last.year, last.month))
         await measure(engine, f"{label}, running month at now", Period.month(NOW.year, NOW.month))

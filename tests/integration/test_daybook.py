@@ -1,18 +1,17 @@
 """The day book gives the same figures as the findings rows: on random findings whose whole life (found,
 ordered, submitted, rejected, given more time, closed) is written to their rows and history, for past and
 running months and weeks, every town and none, on SQLite and PostgreSQL; and it follows the days as they pass.
-"""
+Every figure is compared through the public functions, read with the day book and from the rows alone
+(exact_rows)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import prepared_engine
@@ -20,19 +19,7 @@ from tracker.domain.calendar import LOCAL_TZ
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.periods import Period, local_day
-from tracker.store.migrate import alembic_config, upgrade
-from tracker.store.tables import (
-    facilities,
-    findings,
-    history,
-    inspections,
-    stats_overdue_passed,
-    stats_running,
-    stats_state,
-    stats_value_today,
-    stats_value_today_close_days,
-    users,
-)
+from tracker.store.tables import facilities, findings, history, inspections, stats_state, stats_stocks, users
 
 TOWNS = ("汇龙镇", "南阳镇", "吕四港镇")
 KINDS = ("nursing_home", "meal_point", "funeral_home")
@@ -163,11 +150,11 @@ PAST_MONTHS = [Period.month(2025, m) for m in (1, 2, 3)]
 RUNNING_MONTH = Period.month(2025, 4)
 PAST_WEEKS = [Period.week_of(date(2025, 3, 3)), Period.week_of(date(2025, 4, 1))]
 RUNNING_WEEK = Period.week_of(local_day(NOW))
-# Periods neither a week nor a month: closed_of_found comes from the rows, the rest from the day book.
+# Periods neither a week nor a month: the rows answer.
 CUSTOM = [Period(date(2025, 2, 10), date(2025, 3, 17)), Period(date(2025, 4, 3), date(2025, 4, 11))]
 FILTERS = [q.Filter(), *(q.Filter(town=t) for t in TOWNS)]
-# Trends and headline figures read the day book for all towns or one, narrowed to one value of one dimension
-# or not.
+# Headline figures and trends read the day book for all towns or one, narrowed to one value of one dimension or
+# not; narrowed breakdowns read the rows.
 TREND_FILTERS = [
     q.Filter(),
     q.Filter(town=TOWNS[1]),
@@ -177,57 +164,38 @@ TREND_FILTERS = [
     q.Filter(facility_type=KINDS[2]),
     q.Filter(facility_id=4),
 ]
-NARROWED = [flt for flt in TREND_FILTERS if q._one_value(flt)[1] is not None]
 
 
-async def assert_same_figures(
-    engine: AsyncEngine, now: datetime, periods: list[Period], narrowed_from_book: bool = True
-) -> None:
+async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[Period]) -> None:
     async with engine.connect() as conn:
         for period in periods:
-            for flt in FILTERS:
-                assert await q._book_counts(conn, period, flt, now) is not None, (
+            if q.unit_of(period) is not None:
+                assert await q._book_counts(conn, period, q.Filter(), now, ()) is not None, (
                     period,
                     "not from the day book",
                 )
+            for flt in FILTERS:
                 await assert_same_breakdowns(conn, period, flt, now)
-            for flt in TREND_FILTERS:  # the headline figures narrowed to one value: that value's group
+            for flt in TREND_FILTERS:
                 assert await q.figures(conn, period, flt, now) == await q.figures(
                     conn, period, flt, now, exact_rows=True
                 ), (period, flt)
-            if period.is_month():  # a month narrowed to one value: every figure, from its day book
-                await assert_same_narrowed_figures(conn, period, now, narrowed_from_book)
-            for unit in ("week", "month"):
-                for flt in TREND_FILTERS:
+                for unit in ("week", "month"):
                     assert await q.trend(conn, unit, period, flt, 8) == await q.trend(
                         conn, unit, period, flt, 8, exact_rows=True
                     ), (period, unit, flt)
 
 
-async def assert_same_narrowed_figures(conn: Any, period: Period, now: datetime, from_book: bool) -> None:
-    for flt in NARROWED:
-        where = (period, flt)
-        of = q._one_value(flt)[1]
-        answered = await q._value_counts(conn, period, flt.town, of, now, q.DIMENSIONS)
-        assert (answered is not None) == from_book, where
-        await assert_same_breakdowns(conn, period, flt, now)
-
-
 async def assert_same_breakdowns(conn: Any, period: Period, flt: q.Filter, now: datetime) -> None:
-    """The totals, every breakdown and days to close equal the rows'."""
+    """Every breakdown and days to close equal the rows'."""
     where = (period, flt)
-    book = await q._counts(conn, period, flt, now, q.DIMENSIONS)
-    rows = await q._counts(conn, period, flt, now, q.DIMENSIONS, exact_rows=True)
-    assert book[0] == rows[0], where
     for dimension in q.DIMENSIONS:
-        assert _nonzero(book[1][dimension]) == _nonzero(rows[1][dimension]), (*where, dimension)
+        book = await q.breakdown(conn, dimension, period, flt, now)
+        rows = await q.breakdown(conn, dimension, period, flt, now, exact_rows=True)
+        assert book == rows, (*where, dimension)
     assert await q.days_to_close(conn, period, flt, now) == await q.days_to_close(
         conn, period, flt, now, exact_rows=True
     ), where
-
-
-def _nonzero(sums: dict[Any, dict[str, int]]) -> dict[Any, dict[str, int]]:
-    return {k: {m: n for m, n in c.items() if n} for k, c in sums.items() if any(c.values())}
 
 
 @pytest.fixture
@@ -289,15 +257,14 @@ async def test_it_follows_the_day_as_findings_change_after_it_caught_up(engine: 
         )
     await assert_same_figures(engine, NOW, [RUNNING_MONTH, RUNNING_WEEK])
     async with engine.connect() as conn:
-        book = await q._counts(conn, RUNNING_MONTH, q.Filter(), NOW, ())
-    assert book[0]["overdue"] == len(ids) - 2
+        book = await q.figures(conn, RUNNING_MONTH, q.Filter(), NOW)
+    assert book.counts["overdue"] == len(ids) - 2
 
 
-async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engine: AsyncEngine):
-    """Caught up at 06:05, so up to 06:00: the findings of the day before then are in the day book, what
-    happened since (up to 10:00) is read from the rows, and a finding found before 06:00 and closed after it is
-    in both halves (one of them found today); one closed at 06:00 exactly is in the later half only. Overdue
-    now counts the deadlines passed before 06:00 from the day book and those since from the rows."""
+async def test_it_counts_the_day_in_progress_from_the_rows_since_midnight(engine: AsyncEngine):
+    """Caught up at 06:05: the day book holds the days before today and the stocks at 00:00; what happened since
+    00:00 (up to 10:00) is read from the rows, some of it before the catch-up and some after. Overdue now is the
+    snapshot's, moved by the findings changed since 00:00 and the deadlines passed since with no change."""
     await populate(engine, 600, seed=13)
     caught_up = MIDNIGHT + timedelta(hours=6, minutes=5)
     upto = caught_up - daybook.LAG
@@ -361,105 +328,62 @@ async def test_it_splits_the_day_in_progress_at_the_moment_it_caught_up_to(engin
                 finding_id=passing[1], at=submitted, action="rectification_submitted", data={}
             )
         )
-    async with engine.connect() as conn:
-        counted = (await conn.execute(select(stats_overdue_passed.c.finding_id))).scalars()
-        assert set(counted) == set(passing[:2])  # as the catch-up found them
-        held = await daybook.state(conn)
-        assert held is not None and held[:2] == (local_day(NOW), upto) and held.partial and held.values
-        split = await conn.execute(
-            select(func.count()).where(findings.c.reported_at < upto, findings.c.closed_at >= upto)
-        )
-        assert split.scalar_one() > 0
-        later = await conn.execute(select(func.count()).where(findings.c.reported_at >= upto))
-        assert later.scalar_one() > 0
     await assert_same_figures(engine, NOW, [RUNNING_MONTH, RUNNING_WEEK, CUSTOM[1], PAST_MONTHS[2]])
-    assert await _running_rows(engine) > 0  # the running month was read from stats_running
-    # and narrowed to one value, from its day in progress so far (each table holds that day's rows only)
-    for table in (stats_value_today, stats_value_today_close_days):
-        async with engine.connect() as conn:
-            days = (await conn.execute(select(table.c.day).distinct())).scalars().all()
-        assert days == [local_day(NOW)], table.name
-
-
-async def _running_rows(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(stats_running))).scalar_one()
-
-
-async def test_the_upgrade_that_keeps_the_running_month_hands_the_day_in_progress_back_to_the_rows(
-    engine: AsyncEngine, database_url: str
-):
-    """A day book caught up before migration 0011 has no stats_running: until the next catch-up the running
-    month is read from the rows since 00:00, then from the new table, with the same figures."""
-    await populate(engine, 300, seed=5)
-    caught_up = MIDNIGHT + timedelta(hours=6, minutes=5)
-    assert await daybook.catch_up(engine, caught_up) == local_day(NOW)
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0010")
-    await asyncio.to_thread(upgrade, database_url)
-    async with engine.connect() as conn:
-        held = await daybook.state(conn)
-        assert held is not None and held.through == local_day(NOW) and not held.partial
-    assert await _running_rows(engine) == 0
-    await assert_same_figures(engine, NOW, [RUNNING_MONTH])
-    assert await daybook.catch_up(engine, caught_up + timedelta(minutes=10)) == local_day(NOW)
-    async with engine.connect() as conn:
-        held = await daybook.state(conn)
-        assert held is not None and held.partial
-    assert await _running_rows(engine) > 0
-    await assert_same_figures(engine, NOW, [RUNNING_MONTH])
 
 
 async def test_catching_up_day_by_day_stores_what_one_rebuild_stores(engine: AsyncEngine):
     await populate(engine, 300, seed=3)
     day = date(2025, 3, 20)
     assert await daybook.catch_up(engine, local(day, 1)) == day
-    assert await daybook.catch_up(engine, local(day, 2)) == day  # the day in progress, further on
     assert await daybook.catch_up(engine, local(day, 2)) is None  # nothing new
     while day < local_day(NOW):
         day += timedelta(days=1)
         assert await daybook.catch_up(engine, local(day, 0, 5)) == day
-        assert await daybook.catch_up(engine, local(day, 4)) == day
-    stepped = await _stored(engine)
+        assert await daybook.catch_up(engine, local(day, 4)) is None
+    stepped = await _stored(engine, day)
     await daybook.rebuild(engine, local(day, 4))
-    assert await _stored(engine) == stepped
+    assert await _stored(engine, day) == stepped
 
 
-async def _stored(engine: AsyncEngine) -> dict[str, Any]:
+async def _stored(engine: AsyncEngine, through: date) -> dict[str, Any]:
+    """What the day book holds; of the stock snapshots, those a rebuild takes too (the nightly ones of other days
+    stay, as they were taken)."""
+    kept = [d for d in _days() if q.snapshot_day(d)] + [through]
     async with engine.connect() as conn:
         out: dict[str, Any] = {}
         for table in daybook.TABLES:
-            rows = (await conn.execute(select(table))).all()
+            query = select(table)
+            if table is stats_stocks:
+                query = query.where(stats_stocks.c.day.in_(kept))
+            rows = (await conn.execute(query)).all()
             out[table.name] = sorted(tuple(r) for r in rows)
         out["state"] = tuple((await conn.execute(select(stats_state))).one())
         return out
 
 
-async def test_a_clock_set_back_hands_the_days_back_to_the_rows(engine: AsyncEngine):
-    await populate(engine, 100, seed=8)
-    await daybook.catch_up(engine, NOW)
+def _days() -> list[date]:
+    return [FIRST + timedelta(days=n) for n in range((local_day(NOW) - FIRST).days + 1)]
+
+
+async def test_a_change_stamped_before_what_it_holds_is_counted_again_at_the_next_catch_up(
+    engine: AsyncEngine,
+):
+    """A clock set back: a finding closed at a moment three days ago, after the day book counted that day. The
+    next catch-up counts the days from then on again, and the past weeks' and months' figures are the rows'."""
+    await populate(engine, 200, seed=8)
+    assert await daybook.catch_up(engine, NOW) == local_day(NOW)
     earlier = NOW - timedelta(days=3)
     async with engine.begin() as conn:
-        await daybook.touch(conn, NOW)
-        assert await daybook.through(conn) == local_day(NOW)  # the clock as it is: nothing changes
-        await daybook.touch(conn, earlier)
-        assert await daybook.through(conn) == local_day(earlier)
-    async with engine.connect() as conn:
-        # A month before `through` still reads the day book; the running month, from `through` on, the rows.
-        assert await q._book_counts(conn, PAST_MONTHS[2], q.Filter(), NOW) is not None
-        assert await q._book_counts(conn, RUNNING_MONTH, q.Filter(), NOW) is None
-        # The day book of one value was written for the later day: narrowed pages read the rows.
-        gas = ("category", "gas")
-        assert await q._value_counts(conn, PAST_MONTHS[2], None, gas, NOW, q.DIMENSIONS) is None
-    await assert_same_figures(
-        engine, earlier + timedelta(hours=1), [PAST_MONTHS[1]], narrowed_from_book=False
-    )
-    # Caught up again, the day book of one value holds the days again.
-    assert await daybook.catch_up(engine, earlier + timedelta(hours=1)) == local_day(earlier)
-    await assert_same_figures(engine, earlier + timedelta(hours=1), [PAST_MONTHS[1], PAST_MONTHS[2]])
-
-
-def test_the_fast_local_day_is_the_time_zone_s():
-    moment = datetime(2024, 1, 1, tzinfo=UTC)
-    while moment < datetime(2027, 1, 1, tzinfo=UTC):
-        assert daybook.day_of(moment) == local_day(moment), moment
-        moment += timedelta(minutes=37)
+        still_open = select(findings.c.id).where(
+            findings.c.closed_at.is_(None), findings.c.reported_at < earlier
+        )
+        closing = (await conn.execute(still_open.order_by(findings.c.id).limit(1))).scalar_one()
+        await conn.execute(
+            update(findings)
+            .where(findings.c.id == closing)
+            .values(status="closed", submitted_at=earlier, closed_at=earlier)
+        )
+        await conn.execute(insert(history).values(finding_id=closing, at=earlier, action="closed", data={}))
+    assert await daybook.catch_up(engine, NOW) == local_day(NOW)
+    week_of_it = Period.week_of(local_day(earlier))
+    await assert_same_figures(engine, NOW, [week_of_it, PAST_MONTHS[2], RUNNING_MONTH])

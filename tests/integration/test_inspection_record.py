@@ -22,13 +22,13 @@ from tracker.service.record import fixed_count, fixed_items, inspection_record
 from tracker.stats import daybook
 from tracker.stats import query as q
 from tracker.stats.labels import MODE_NAMES
-from tracker.stats.periods import Period
+from tracker.stats.periods import Period, local_day
 from tracker.store.tables import (
     findings,
     inspection_inspectors,
     inspections,
     orders,
-    stats_state,
+    outbox,
     users,
 )
 
@@ -189,7 +189,7 @@ async def test_a_refused_downgrade_keeps_it_major(stack: Stack):
     assert [h["action"] for h in view["history"]][-1] == "downgrade_refused"
 
 
-async def test_an_approved_downgrade_hands_the_day_book_back_to_the_rows(stack: Stack):
+async def test_an_approved_downgrade_is_counted_again_at_the_next_catch_up(stack: Stack):
     major = item(stack, "major")
     _, answer = await inspect(
         stack,
@@ -213,17 +213,16 @@ async def test_an_approved_downgrade_hands_the_day_book_back_to_the_rows(stack: 
         json={"approved": True},
     )
     assert response.status_code == 200, response.text
+    # Caught up again (the scheduler's job, not the downgrade's transaction), the week's figures from the day
+    # book are the rows': one general hazard found, no major.
+    assert await daybook.catch_up(stack.engine, later) == local_day(later)  # from the day it was found
+    week = Period.week_of(local_day(NOW))
     async with stack.engine.connect() as conn:
-        state = (await conn.execute(select(stats_state))).one()
-    assert state.through == daybook.local_day(NOW) and state.partial_until is None
-    # Caught up again, the week's figures from the day book are the rows': one general hazard found, no major.
-    assert await daybook.catch_up(stack.engine, later) is not None
-    week = Period.week_of(daybook.local_day(NOW))
-    async with stack.engine.connect() as conn:
-        book = await q._counts(conn, week, q.Filter(), later, q.DIMENSIONS)
-        rows = await q._counts(conn, week, q.Filter(), later, q.DIMENSIONS, exact_rows=True)
+        book = [await q.breakdown(conn, d, week, q.Filter(), later) for d in q.DIMENSIONS]
+        rows = [await q.breakdown(conn, d, week, q.Filter(), later, exact_rows=True) for d in q.DIMENSIONS]
+        figures = await q.figures(conn, week, q.Filter(), later)
     assert book == rows
-    assert book[0]["found"] == 1 and book[0]["found_major"] == 0
+    assert figures.counts["found"] == 1 and figures.counts["found_major"] == 0
 
 
 # ---- fixed on the spot ----------------------------------------------------------------------------------

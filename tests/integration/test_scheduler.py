@@ -193,7 +193,7 @@ async def test_the_lease_holder_keeps_the_day_book_and_it_counts_what_the_rows_c
     async with stack.engine.connect() as conn:
         assert await daybook.through(conn) == local_day(clock.at)
         week = Period.week_of(local_day(T0))
-        assert await q._book_counts(conn, week, q.Filter(), clock.at) is not None
+        assert await q._book_counts(conn, week, q.Filter(), clock.at, ()) is not None
         book = await q._counts(conn, week, q.Filter(), clock.at, q.DIMENSIONS)
         rows = await q._counts(conn, week, q.Filter(), clock.at, q.DIMENSIONS, exact_rows=True)
     assert book[0] == rows[0]

@@ -17,7 +17,7 @@ from tracker.documents.spreadsheets import append_row
 from tracker.domain.model import Severity
 from tracker.domain.time import LOCAL_TZ, local_day, shown
 from tracker.service import record
-from tracker.stats import charts, daybook
+from tracker.stats import charts
 from tracker.stats import query as q
 from tracker.stats.board import Board
 from tracker.stats.labels import (
@@ -29,7 +29,7 @@ from tracker.stats.labels import (
     value_label,
 )
 from tracker.stats.periods import Period
-from tracker.store.db import read_together
+from tracker.store.db import read
 from tracker.text.catalogue import translate
 from tracker.text.templating import environment
 
@@ -98,8 +98,7 @@ async def gather(
     catalog: Catalog | None,
     list_limit: int | None = None,
 ) -> Dashboard:
-    """Every figure of one dashboard or monthly report, from the one query layer, in one snapshot: the figures,
-    the trends and the lists are three reads of it, at once where the database allows (read_together)."""
+    """Every figure of one dashboard or monthly report, from the one query layer, in one snapshot."""
 
     def labeller(dimension: str, key: Any, name: str | None) -> str:
         return value_label(dimension, str(key), catalog, name)
@@ -125,12 +124,14 @@ async def gather(
         open_major = await q.finding_list(conn, "open_major", period, flt, now, list_limit)
         return overdue, open_major, await q.escalations(conn, period, flt)
 
-    with daybook.one_reading():
-        (
-            (summary, breakdowns, top_open, top_repeat, towns, fixed),
-            (weeks, months, days),
-            (overdue, open_major, escalated),
-        ) = await read_together(engine, figures, trends, lists)
+    async def everything(conn: AsyncConnection) -> Any:
+        return await figures(conn), await trends(conn), await lists(conn)
+
+    (
+        (summary, breakdowns, top_open, top_repeat, towns, fixed),
+        (weeks, months, days),
+        (overdue, open_major, escalated),
+    ) = await read(engine, everything)
     return Dashboard(
         period=period,
         flt=flt,

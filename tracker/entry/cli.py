@@ -156,7 +156,6 @@ def _stats(data: Path | None, rebuild: bool) -> None:
     import time
 
     from tracker.clock import SystemClock
-    from tracker.domain.calendar import LOCAL_TZ
     from tracker.stats import daybook
 
     settings = settings_for(data)
@@ -171,8 +170,7 @@ def _stats(data: Path | None, rebuild: bool) -> None:
     if through is None:
         typer.echo("the day book was already up to date")
     else:
-        upto = (now - daybook.LAG).astimezone(LOCAL_TZ).strftime("%H:%M")
-        typer.echo(f"the day book holds every day before {through} and that day up to {upto} ({took:.1f} s)")
+        typer.echo(f"the day book holds every day before {through} ({took:.1f} s)")
 
 
 @deadletters_app.command("list")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -114,22 +113,6 @@ async def mailer(settings: Settings, stop: asyncio.Event) -> None:
         await engine.dispose()
 
 
-# A dashboard page allocates and frees some tens of thousands of objects, nearly all freed as soon as dropped.
-# With the collector's default first threshold (700) it ran three or four times a page, and now and then a
-# full collection went through every object the process keeps for its life (some 130,000: modules, tables,
-# the catalog): 3.5 ms a page on average at a million findings, a tenth of its time. Raised, it runs about once
-# in a hundred pages; cycles are still collected, later.
-GC_THRESHOLDS = (10_000, 10, 10)
-
-
-def settle_gc() -> None:
-    """Keep what startup made out of the collector's way (gc.freeze) and let it run less often: once the web
-    process is ready to serve (the bench does the same before it times a page)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 async def web(settings: Settings, stop: asyncio.Event, host: str, port: int) -> None:
     settings.require("secret_key")
     ctx = make_context(settings)
@@ -147,7 +130,6 @@ async def web(settings: Settings, stop: asyncio.Event, host: str, port: int) -> 
         )
     )
     keep_tokens_out_of_the_log()
-    settle_gc()
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serving = asyncio.create_task(server.serve())
     await stop.wait()

@@ -160,7 +160,8 @@ class LeasedJobs:
         await self._run("check_reminders", reminders)
 
     async def daybook_job(self) -> None:
-        """Bring the dashboard's day book up to a few minutes ago (daybook.LAG)."""
+        """Count the days completed since into the dashboard's day book, and derive the repeat flags writers
+        leave alone (tracker.stats.daybook)."""
 
         async def catch_up() -> dict[str, int]:
             through = await daybook.catch_up(self.ctx.engine, self.ctx.clock.now())
@@ -205,7 +206,7 @@ async def run_scheduler(ctx: Context, stop: asyncio.Event, holder: str | None = 
         (jobs.sweep_job, ctx.settings.sweep_seconds),
         (jobs.digest_job, 15 * 60),  # the digest's week begins on Monday: it goes out within 15 minutes
         (jobs.check_reminder_job, 60 * 60),  # a window ends at midnight: its reminders go out within the hour
-        (jobs.daybook_job, 10 * 60),  # a page reads at most the last quarter hour from the findings rows
+        (jobs.daybook_job, 10 * 60),  # soon after midnight; otherwise it finds little to do
         (jobs.photo_job, 60 * 60),
         (jobs.prune_job, 60 * 60),
     ):

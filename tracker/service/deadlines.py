@@ -20,7 +20,6 @@ from tracker.domain.policy import PolicySettings, first_escalation_at, settled_d
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.service.context import load_calendar
-from tracker.stats import daybook
 from tracker.stats.periods import local_day
 from tracker.store.tables import facilities, findings, history
 
@@ -107,7 +106,6 @@ async def settle_deadlines(
         moved.append(Moved(row.id, row.facility_id, row.due_day, again.day))
     if moved:
         # The overdue figures of the days from now on may change.
-        await daybook.touch(conn, now)
         await _tell_facilities(conn, year, moved, now, base_url)
     return moved
 

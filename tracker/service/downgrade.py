@@ -18,8 +18,6 @@ from tracker.service.context import load_calendar
 from tracker.service.loop import load_visible_finding
 from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import supervision_of
-from tracker.stats import daybook
-from tracker.stats.periods import local_day
 from tracker.store.outbox import add_events
 from tracker.store.tables import findings, history
 
@@ -104,10 +102,7 @@ async def decide_downgrade(
             data=data,
         )
     )
-    await daybook.touch(conn, now)
     if approved:
-        # Its grade counted as major on every day since it was found.
-        await daybook.reopen(conn, local_day(finding.reported_at))
         await supervision.withdraw(conn, finding_id, actor.id, now)
         told = FindingRegraded(
             finding_id=finding_id,

@@ -40,7 +40,6 @@ from tracker.service.photos import PDF
 from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import advance, supervision_of
 from tracker.service.visibility import visible_finding
-from tracker.stats import daybook
 from tracker.store.db import is_sqlite
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
@@ -160,7 +159,6 @@ async def issue_order(
             }
         )
     await conn.execute(insert(history), log_rows)
-    await daybook.touch(conn, now)
     if self_report:
         return None
     event = OrderIssued(
@@ -478,7 +476,6 @@ async def _move(
     )
     if changed.rowcount != 1:
         raise StaleFinding(f"finding {finding.id} changed meanwhile; try again")
-    await daybook.touch(conn, now)
 
 
 async def _log(
@@ -662,7 +659,6 @@ async def decide_extension(
         )
         if changed.rowcount != 1:
             raise StaleFinding(f"finding {finding.id} changed meanwhile; try again")
-        await daybook.touch(conn, now)
         new_day = deadline.day
     elif not note.strip():
         raise InvalidInput("note", "say why more time is refused")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,7 +24,6 @@ from tracker.service import composite, plans
 from tracker.service.photos import PDF
 from tracker.service.record import Inspector, Visit, inspectors_of
 from tracker.service.supervision_stage import DEFAULT_SUPERVISOR, open_for
-from tracker.stats import daybook
 from tracker.store.db import read_only
 from tracker.store.outbox import add_events
 from tracker.store.tables import (
@@ -293,7 +292,6 @@ async def _record(
 
     # One statement per kind of row, not per finding: the write lock is held for as short as can be.
     repeats = await _found_before(conn, facility.id, [r.item for r in failed], now)
-    await daybook.touch(conn, now)
     rows = []
     for result in failed:
         item = catalog.item(result.item).for_facility_type(facility.type)
@@ -421,16 +419,12 @@ async def _record(
 async def _found_before(
     conn: AsyncConnection, facility_id: int, item_codes: list[str], now: datetime
 ) -> set[str]:
-    """The items that already failed at this facility (repeat findings, as tracker.stats counts them). Any
-    finding of them reported later than `now` (a clock set back) becomes a repeat of this one."""
+    """The items that already failed at this facility (repeat findings, as tracker.stats counts them). A finding
+    of them reported later than `now` (a clock set back) is made a repeat of this one by the day book's catch-up,
+    not here."""
     if not item_codes:
         return set()
     same = and_(findings.c.facility_id == facility_id, findings.c.item_code.in_(item_codes))
-    await conn.execute(
-        update(findings)
-        .where(same, findings.c.reported_at > now, ~findings.c.is_repeat)
-        .values(is_repeat=True)
-    )
     earlier = await conn.execute(
         select(findings.c.item_code).where(same, findings.c.reported_at < now).distinct()
     )

@@ -28,7 +28,6 @@ from tracker.service.loop import (
 )
 from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import advance, supervision_of
-from tracker.stats import daybook
 from tracker.store.outbox import add_events
 from tracker.store.people import shown_name
 from tracker.store.tables import (
@@ -237,7 +236,6 @@ async def sign_off(
     )
     if closed.rowcount != 1:
         raise StaleFinding(f"finding {finding_id} changed meanwhile; try again")
-    await daybook.touch(conn, now)
     verification_id = await _last_verification(conn, finding_id)
     await add_events(
         conn,

@@ -24,7 +24,7 @@ Definitions, for a period [from, to) of local (China Standard Time) days and the
   that is its status (ordered): "status ordered and due_at < now". For a past T it is rebuilt from the row:
   never (re)submitted since its last order or rejection before T (submitted_at null or >= T, or status
   ordered); one case cannot be rebuilt: a finding rejected after T is judged by its later deadline.
-- open_major (未销号重大事故隐患): open at T and severity major — the figure that must reach zero.
+- open_major (重大隐患未销号): open at T and severity major — the figure that must reach zero.
 - found_major: found in the period and severity major.
 - repeat (重复发现): found in the period, and the same checklist item was found failing at the same facility
   before (an earlier finding with the same facility_id and item_code; kept on the row as is_repeat).
@@ -50,11 +50,9 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    bindparam,
     case,
     func,
     literal,
-    literal_column,
     or_,
     select,
     union_all,
@@ -64,18 +62,20 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
-from tracker.domain.model import Severity
-from tracker.stats import daybook
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.store.tables import (
+    DAYBOOK_DIMENSIONS,
     DAYBOOK_FLOWS,
     DAYBOOK_STOCKS,
     STATS_COLUMNS,
     facilities,
     findings,
     history,
-    stats_overdue_members,
-    stats_overdue_passed,
+    stats_close_days,
+    stats_overdue,
+    stats_periods,
+    stats_state,
+    stats_stocks,
 )
 
 COUNTS = (
@@ -100,7 +100,7 @@ RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time
 f = findings
 # The finest grouping the figures are broken down by; town and facility type follow from the facility.
 GRAIN = ("town", "facility_type", "facility_id", "category", "severity", "mode")
-_DIMENSION_COLUMN = {
+DIMENSION_COLUMN = {
     "town": "town",
     "facility_type": "facility_type",
     "facility": "facility_id",
@@ -138,21 +138,8 @@ class Filter:
     def clauses(self, c: Any = f.c) -> list[ColumnElement[bool]]:
         return [c[name] == value for name, value in self._set()]
 
-    def shape(self) -> tuple[str, ...]:
-        """The fields set: what a statement built once per shape filters by (_narrowing)."""
-        return tuple(name for name, _ in self._set())
-
-    def bound(self) -> dict[str, Any]:
-        """The values of _narrowing's parameters."""
-        return {f"f_{name}": value for name, value in self._set()}
-
 
 _FILTER_FIELDS = [each.name for each in fields(Filter)]
-
-
-def _narrowing(shape: tuple[str, ...]) -> list[ColumnElement[bool]]:
-    """Filter.clauses with the values as parameters (Filter.bound), for a statement built once."""
-    return [f.c[name] == bindparam(f"f_{name}") for name in shape]
 
 
 def _in(column: Any, start: Any, end: Any) -> ColumnElement[bool]:
@@ -161,8 +148,7 @@ def _in(column: Any, start: Any, end: Any) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class Span:
-    """What a period's conditions are drawn from: its bounds and as-of moment, as values (`of`), or as the
-    parameters of a statement built once per shape (`parameters`); and whether the moment is now."""
+    """What a period's conditions are drawn from: its bounds, its as-of moment and whether that is now."""
 
     start: Any
     end: Any
@@ -174,15 +160,8 @@ class Span:
         moment = period.as_of(now)
         return cls(period.start_utc, period.end_utc, moment, moment == now)
 
-    @classmethod
-    def parameters(cls, present: bool) -> Span:
-        return cls(bindparam("start"), bindparam("end"), bindparam("moment"), present)
 
-    def values(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "moment": self.moment}
-
-
-def _open_parts(moment: Any, c: Any = f.c) -> list[ColumnElement[bool]]:
+def open_parts(moment: Any, c: Any = f.c) -> list[ColumnElement[bool]]:
     # Reported before the moment and not closed before it, as two ranges of the closed_at index.
     return [
         and_(c.closed_at.is_(None), c.reported_at < moment),
@@ -191,7 +170,7 @@ def _open_parts(moment: Any, c: Any = f.c) -> list[ColumnElement[bool]]:
 
 
 def open_at(moment: Any, c: Any = f.c) -> ColumnElement[bool]:
-    return or_(*_open_parts(moment, c))
+    return or_(*open_parts(moment, c))
 
 
 def _stock_terms(metric: str, span: Span, c: Any = f.c) -> list[ColumnElement[bool]]:
@@ -199,13 +178,13 @@ def _stock_terms(metric: str, span: Span, c: Any = f.c) -> list[ColumnElement[bo
     if metric == "open":
         return []
     if metric == "open_major":
-        return [c.severity == Severity.MAJOR.value]
+        return [c.severity == "major"]
     if metric == "overdue":
-        return _overdue_terms(span.moment, c, span.present)
+        return overdue_terms(span.moment, c, span.present)
     raise ValueError(f"not a stock: {metric!r}")
 
 
-def _overdue_terms(moment: Any, c: Any, present: bool) -> list[ColumnElement[bool]]:
+def overdue_terms(moment: Any, c: Any, present: bool) -> list[ColumnElement[bool]]:
     at_facility = (
         c.status == "ordered"
         if present
@@ -216,7 +195,7 @@ def _overdue_terms(moment: Any, c: Any, present: bool) -> list[ColumnElement[boo
 
 def overdue_at(moment: datetime, c: Any = f.c, present: bool = False) -> ColumnElement[bool]:
     """`present`: the moment is now, and the status itself says whether the finding is at the facility."""
-    return and_(open_at(moment, c), *_overdue_terms(moment, c, present))
+    return and_(open_at(moment, c), *overdue_terms(moment, c, present))
 
 
 def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> ColumnElement[bool]:
@@ -238,11 +217,11 @@ def _condition(metric: str, span: Span, c: Any = f.c) -> ColumnElement[bool]:
     if metric in STOCKS:
         return and_(open_at(span.moment, c), *_stock_terms(metric, span, c))
     if metric == "found_major":
-        return and_(_in(c.reported_at, start, end), c.severity == Severity.MAJOR.value)
+        return and_(_in(c.reported_at, start, end), c.severity == "major")
     if metric == "repeat":
         return and_(_in(c.reported_at, start, end), c.is_repeat)
     if metric == "repeat_major":
-        return and_(_in(c.reported_at, start, end), c.is_repeat, c.severity == Severity.MAJOR.value)
+        return and_(_in(c.reported_at, start, end), c.is_repeat, c.severity == "major")
     raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -362,7 +341,7 @@ def _by_dimension(
     """Finer-grained counts (from the rows) summed per group of each dimension."""
     out: dict[str, Sums] = {}
     for dimension in dimensions:
-        column = _DIMENSION_COLUMN[dimension]
+        column = DIMENSION_COLUMN[dimension]
         sums: Sums = {}
         for keys, counts in rows:
             _add(sums.setdefault(keys[column], {}), counts)
@@ -384,28 +363,10 @@ async def _counts(
     exact_rows: bool = False,
 ) -> tuple[dict[str, int], dict[str, Sums]]:
     """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
-    answer (see _book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
-    one = _one_value(flt)[1]
-    if not exact_rows and dimensions and one is not None:
-        # A month narrowed to one value: from the day book of that value, when it holds the month.
-        dims = [one[0], *(d for d in dimensions if d != one[0])]
-        groups = await _value_counts(conn, period, flt.town, one, now, dims)
-        if groups is not None:
-            return _from_groups(groups, dimensions, once=one[0])
-    if not exact_rows and not dimensions and one is not None:
-        # The totals of one value of one dimension are that value's group in the day book: in the day book of
-        # that value when it holds the month (one group read), else among its dimension's groups.
-        groups = await _value_counts(conn, period, flt.town, one, now, [one[0]])
-        if groups is None:
-            groups = await _book_counts(conn, period, Filter(town=flt.town), now, [one[0]])
-        if groups is not None:
-            return groups.get(one, dict.fromkeys(TALLIES, 0)), {}
-    if not exact_rows and _town_only(flt):
-        # Every finding is in one severity group: the totals need those only.
-        dims = ["severity", *(d for d in dimensions if d != "severity")]
-        book = await _book_counts(conn, period, flt, now, dims)
-        if book is not None:
-            return _from_groups(book, dimensions)
+    answer (_book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
+    groups = None if exact_rows else await _book_counts(conn, period, flt, now, dimensions)
+    if groups is not None:
+        return _from_groups(groups, dimensions, once=_one_value(flt)[1] or ("severity", ""))
     rows = await _grouped(conn, period, flt, now, GRAIN if dimensions else ())
     totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
     for _, counts in rows:
@@ -450,31 +411,17 @@ class Group:
         return {"key": self.key, "label": self.label, **self.counts, **self.rates}
 
 
-_EVERY_FACILITY = select(facilities.c.id, facilities.c.name, facilities.c.town)
-
-
 async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """(name, town) of the facilities `ids`; within one_reading(), of every facility, read once for the page."""
-    memo = daybook.reading_memo()
-    if memo is not None:
-        if "facilities" not in memo:
-            every = await conn.execute(_EVERY_FACILITY)
-            memo["facilities"] = {id_: (name, town) for id_, name, town in every.all()}
-        return memo["facilities"]
+    """(name, town) of the facilities `ids`."""
     if not ids:
         return {}
-    rows = await conn.execute(
-        select(facilities.c.id, facilities.c.name, facilities.c.town).where(
-            facilities.c.id.in_(sorted(set(ids)))
-        )
-    )
+    query = select(facilities.c.id, facilities.c.name, facilities.c.town)
+    rows = await conn.execute(query.where(facilities.c.id.in_(sorted(set(ids)))))
     return {id_: (name, town) for id_, name, town in rows.all()}
 
 
 async def facility_towns(conn: AsyncConnection) -> list[str]:
-    """Every town with a facility, in order; within one_reading(), from the facilities read once for the page."""
-    if daybook.reading_memo() is not None:
-        return sorted({town for _, town in (await _facility_names(conn, [])).values()})
+    """Every town with a facility, in order."""
     query = select(facilities.c.town).distinct().order_by(facilities.c.town)
     return list((await conn.execute(query)).scalars())
 
@@ -514,7 +461,7 @@ async def breakdown(
 ) -> list[Group]:
     """The figures per town, facility type, facility, category, severity or inspection mode; groups with
     nothing to count are left out. `labeller(dimension, key, name)` names a group."""
-    if dimension not in _DIMENSION_COLUMN:
+    if dimension not in DIMENSION_COLUMN:
         raise ValueError(f"group_by must be one of {', '.join(DIMENSIONS)}")
     _, sums = await _counts(conn, period, flt, now, (dimension,), exact_rows)
     return await _groups(conn, sums[dimension], dimension, labeller)
@@ -543,325 +490,192 @@ async def overview(
     return summary, {d: await _groups(conn, sums[d], d, labeller) for d in dimensions}, sums
 
 
-# --- from the day book ------------------------------------------------------------------------------------
+# --- from the day book (tracker.stats.daybook) ------------------------------------------------------------
+
+GroupKey = tuple[str, str]  # (dimension, key)
+Cell = tuple[str, str, str]  # (town, dimension, key), as the day book keeps its counts
+CELL_GRAIN = ("town", *(DIMENSION_COLUMN[d] for d in DAYBOOK_DIMENSIONS))
 
 
-# The flow that gives closed_of_found over the days of a week or a calendar month.
-def _closed_of_found_flow(period: Period) -> str | None:
+def unit_of(period: Period) -> str | None:
+    """The day book's name for the period's kind, if it keeps it: a calendar month or a week from Monday."""
     if period.is_month():
-        return "closed_same_month"
-    if period.days == 7 and period.start.weekday() == 0:
-        return "closed_same_week"
-    return None
+        return "month"
+    return "week" if period.days == 7 and period.start.weekday() == 0 else None
 
 
-def _town_only(flt: Filter) -> bool:
-    """The day book is kept per town and one dimension at a time: it answers when the figures are filtered by
-    town or not at all. A month narrowed to one value more is the day book of one value's (_value_counts);
-    other drill-downs read the rows."""
-    return replace(flt, town=None) == Filter()
+def snapshot_day(day: date) -> bool:
+    """Whether the day book keeps the stocks at 00:00 of `day` (besides those of its `through`)."""
+    return day.day == 1 or day.weekday() == 0
 
 
-GroupKey = daybook.Group
-_F = daybook.FLOW_INDEX
-NO_FLOWS = [0] * len(DAYBOOK_FLOWS)
-NO_STOCKS = [0] * len(DAYBOOK_STOCKS)
-# The columns of daybook.GROUP_DIMENSIONS, in its order.
-_GROUP_COLUMNS = [f.c.town, f.c.facility_type, f.c.facility_id, f.c.category, f.c.severity, f.c.mode]
-
-
-@cache
-def _overdue_changes(one_town: bool, of_dim: str | None = None, with_passed: bool = False) -> Any:
-    """The findings that move "overdue" since 00:00 (see _overdue_now), each with its sign: one statement,
-    built once, run with the moments (and town, and the key of one value of `of_dim`) as parameters. With
-    `with_passed`, the day book's count holds the deadlines passed up to the moment `passed` already."""
-    midnight, passed, now = bindparam("midnight"), bindparam("passed"), bindparam("now")
-    here = [f.c.town == bindparam("town")] if one_town else []
-    if of_dim is not None:
-        here.append(f.c[_DIMENSION_COLUMN[of_dim]] == bindparam("of_key"))
-    changed = select(history.c.finding_id).where(history.c.at >= midnight)
-    counted = [stats_overdue_members, *([stats_overdue_passed] if with_passed else [])]
-    counted_changed = [select(t.c.finding_id).where(t.c.finding_id.in_(changed)) for t in counted]
-    members_changed = select(*_GROUP_COLUMNS, literal_column("-1").label("sign")).where(
-        f.c.id.in_(counted_changed[0] if len(counted_changed) == 1 else union_all(*counted_changed)), *here
-    )
-    overdue_changed = select(*_GROUP_COLUMNS, literal_column("1").label("sign")).where(
-        f.c.id.in_(changed), f.c.status == "ordered", f.c.due_at < now, *here
-    )
-    passed_since = select(*_GROUP_COLUMNS, literal_column("1").label("sign")).where(
-        f.c.status == "ordered", f.c.due_at >= passed, f.c.due_at < now, f.c.id.not_in(changed), *here
-    )
-    return union_all(members_changed, overdue_changed, passed_since)
-
-
-async def _overdue_now(
-    conn: AsyncConnection,
-    now: datetime,
-    through: date,
-    counted: dict[GroupKey, list[int]],
-    town: str | None,
-    wanted: frozenset[str],
-    of: tuple[str, str] | None = None,
-    passed_until: datetime | None = None,
-) -> Counter[GroupKey]:
-    """Overdue now (status ordered, deadline passed) per group, from the day book's count at today's 00:00 (M)
-    in `counted` and what changed since. A finding with no history since M is in the same state as at M:
-    overdue now if it was at M, or if its deadline passed since M. So: overdue at M, less the members of M
-    that changed since, plus the changed ones overdue now, plus the unchanged ones whose deadline passed since
-    M. With `passed_until` (stats_running's count), `counted` holds those whose deadline passed before that
-    moment too (stats_overdue_passed, as the catch-up found them): the ones of them changed since go, as
-    members of M do, and only the deadlines passed since that moment are read."""
-    midnight = local_midnight(through)
-    params: dict[str, Any] = {"midnight": midnight, "passed": passed_until or midnight, "now": now}
-    if town is not None:
-        params["town"] = town
-    if of is not None:
-        params["of_key"] = int(of[1]) if of[0] == "facility" else of[1]
-    statement = _overdue_changes(town is not None, of[0] if of else None, passed_until is not None)
-    rows = (await conn.execute(statement, params)).all()
-    stock = DAYBOOK_STOCKS.index("overdue")
-    out: Counter[GroupKey] = Counter({g: c[stock] for g, c in counted.items() if c[stock]})
-    for sign in (1, -1):
-        signed = [row for row in rows if int(row[-1]) == sign]
-        # Each wanted dimension's keys of the findings that move it, counted at once (Counter counts in C).
-        for column, dim in enumerate(daybook.GROUP_DIMENSIONS):
-            if dim in wanted:
-                keys = Counter(row[column] for row in signed)
-                for key, n in keys.items():
-                    out[(dim, str(key) if dim == "facility" else key)] += sign * n
+async def cell_counts(conn: AsyncConnection, sums: Sequence[Any], source: Any) -> dict[Cell, list[int]]:
+    """`sums` (each a function of the columns) over the findings of `source` (a select with the grain's columns)
+    per cell: one GROUP BY by the finest grain, spread over the cells in Python."""
+    rel = source.subquery()
+    grain = [rel.c[name] for name in CELL_GRAIN]
+    columns = [column for s in sums for column in _listed_columns(s(rel.c))]
+    rows = (await conn.execute(select(*grain, *columns).group_by(*grain))).all()
+    out: dict[Cell, list[int]] = defaultdict(lambda: [0] * len(columns))
+    for row in rows:
+        values = [int(v or 0) for v in row[len(grain) :]]
+        for n, dim in enumerate(DAYBOOK_DIMENSIONS, start=1):
+            cell = out[(row[0], dim, str(row[n]))]
+            for i, v in enumerate(values):
+                cell[i] += v
     return out
 
 
-def _add_counts(into: dict[GroupKey, list[int]], group: GroupKey, counts: Sequence[int]) -> None:
-    row = into.get(group)
-    if row is None:
-        into[group] = list(counts)
-    else:
-        for n, value in enumerate(counts):
-            row[n] += value
+def _listed_columns(made: Any) -> list[Any]:
+    return made if isinstance(made, list) else [made]
+
+
+def _to_groups(cells: Any, into: dict[GroupKey, list[int]], width: int, offset: int = 0) -> None:
+    """Add cells ((town, dim, key), counts) to groups (dim, key), and to the town's group by its severities."""
+    for (town, dim, key), counts in cells:
+        targets = [(dim, key), ("town", town)] if dim == "severity" else [(dim, key)]
+        for group in targets:
+            row = into.setdefault(group, [0] * width)
+            for n, value in enumerate(counts):
+                row[offset + n] += int(value)
+
+
+def _stored(table: Any, names: Sequence[str], flt: Filter, only: GroupKey | None, *where: Any) -> Any:
+    t = table.c
+    if flt.town is not None:
+        where = (*where, t.town == flt.town)
+    if only is not None:
+        where = (*where, t.dim == only[0], t.key == only[1])
+    return select(t.town, t.dim, t.key, *(t[n] for n in names)).where(*where)
+
+
+def _sum(condition: Any) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _tail_sums(period: Period, since: datetime, running_at: datetime | None) -> list[Any]:
+    """The flows of the period's findings found or closed from `since` on, in DAYBOOK_FLOWS' order; with
+    `running_at`, then how open and open major moved from `since` (00:00 today) to that moment (now)."""
+    start, end = period.start_utc, period.end_utc
+
+    def flows(c: Any) -> list[Any]:
+        found, closed = _in(c.reported_at, since, end), _in(c.closed_at, since, end)
+        major = c.severity == "major"
+        return [
+            found,
+            and_(found, major),
+            and_(found, c.is_repeat),
+            and_(found, c.is_repeat, major),
+            closed,
+            and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at),
+            and_(closed, _in(c.reported_at, start, end)),
+        ]
+
+    def moved(c: Any, sign: int, major: bool) -> Any:
+        came = and_(c.reported_at >= since, or_(c.closed_at.is_(None), c.closed_at >= running_at))
+        went = and_(c.reported_at < since, _in(c.closed_at, since, running_at))
+        extra = [c.severity == "major"] if major else []
+        return case((and_(came, *extra), 1), (and_(went, *extra), -1), else_=0)
+
+    return [
+        lambda c: [
+            *(_sum(flow) for flow in flows(c)),
+            *((func.sum(moved(c, 1, m)) for m in (False, True)) if running_at is not None else ()),
+        ]
+    ]
+
+
+def _tail_rows(period: Period, since: datetime, flt: Filter) -> Any:
+    columns = [f.c[name] for name in ("reported_at", *STATS_COLUMNS)]
+    end = period.end_utc
+    return union_all(
+        select(*columns).where(_in(f.c.reported_at, since, end), *flt.clauses()),
+        select(*columns).where(_in(f.c.closed_at, since, end), f.c.reported_at < since, *flt.clauses()),
+    )
+
+
+def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
+    """How overdue moved since the snapshot at 00:00 (stats_overdue): a finding with no history since is as it
+    was then, overdue now if it was, or if its deadline passed since. So: its members that changed since go,
+    the changed ones overdue now come, and so do the unchanged whose deadline passed since."""
+    changed = select(history.c.finding_id).where(history.c.at >= midnight)
+    grain = [f.c[name] for name in CELL_GRAIN]
+
+    def signed(sign: int, *where: Any) -> Any:
+        return select(*grain, literal(sign).label("sign")).where(*where, *flt.clauses())
+
+    members = select(stats_overdue.c.finding_id).where(stats_overdue.c.finding_id.in_(changed))
+    ordered = f.c.status == "ordered"
+    return union_all(
+        signed(-1, f.c.id.in_(members)),
+        signed(1, f.c.id.in_(changed), ordered, f.c.due_at < now),
+        signed(1, ordered, f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed)),
+    )
+
+
+async def _through(conn: AsyncConnection) -> date | None:
+    return (await conn.execute(select(stats_state.c.through))).scalar()
 
 
 async def _book_counts(
-    conn: AsyncConnection,
-    period: Period,
-    flt: Filter,
-    now: datetime,
-    dims: Sequence[str] = daybook.GROUP_DIMENSIONS,
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
 ) -> dict[GroupKey, dict[str, int]] | None:
-    """Every count of the period per group (dimension, key) of the dimensions `dims` (the town among them or
-    not) from the day book: the stored days' flows, the later days' flows worked out from their rows by the
-    day book's own rules, and the stocks at the end of the period (stored) or now (the stock at today's 00:00
-    moved by today's flows; overdue from the rows). None when the day book has not caught up far enough."""
-    held = await daybook.state(conn)
-    if held is None:
+    """Every count of a week or month per group (dimension, key), from the day book and the rows since 00:00 of
+    its `through`: for the figures of all towns or one, or narrowed to one value more (its group only, then).
+    None when the day book cannot answer."""
+    answers, only = _one_value(flt)
+    unit, through = unit_of(period), await _through(conn)
+    if not answers or unit is None or through is None or (only is not None and dims):
         return None
-    through, upto = held.through, held.upto
-    start, end, today = period.start, period.end, local_day(now)
-    running = period.as_of(now) < period.end_utc
-    if (running and (through != today or start > today or now < upto)) or (not running and end > through):
+    moment = period.as_of(now)
+    running = moment == now
+    day = local_day(moment)
+    if running and day != through:
         return None
-    wanted = frozenset(dims)
-    # The running month while the day book holds the day in progress: its days, the day in progress and the
-    # stocks at that moment are one read (stats_running; overdue in it is at today's 00:00).
-    whole_so_far = running and held.partial and period.is_month()
-    flows: dict[GroupKey, list[int]] = {}
-    stocks: dict[GroupKey, list[int]] = {}
-    if whole_so_far:
-        width = len(DAYBOOK_FLOWS)
-        for group, counts in (await daybook.group_sums(conn, "running", start, None, flt.town, dims)).items():
-            flows[group], stocks[group] = counts[:width], counts[width:]
-    elif start < min(end, through):
-        flows = (
-            await daybook.group_sums(conn, "months", start, None, flt.town, dims)  # its days before `through`
-            if period.is_month()
-            else await daybook.group_sums(conn, "flows", start, min(end, through), flt.town, dims)
+    if not running and (
+        moment != local_midnight(day) or day > through or not (snapshot_day(day) or day == through)
+    ):
+        return None
+    width = len(DAYBOOK_FLOWS) + len(DAYBOOK_STOCKS)
+    groups: dict[GroupKey, list[int]] = {}
+    stocks = (
+        await conn.execute(_stored(stats_stocks, DAYBOOK_STOCKS, flt, only, stats_stocks.c.day == day))
+    ).all()
+    if not stocks:  # no snapshot of that moment (or nothing open then): the rows answer
+        return None
+    _to_groups(((r[:3], r[3:]) for r in stocks), groups, width, len(DAYBOOK_FLOWS))
+    if period.start < through:
+        t = stats_periods.c
+        stored = _stored(stats_periods, DAYBOOK_FLOWS, flt, only, t.unit == unit, t.start == period.start)
+        _to_groups(((r[:3], r[3:]) for r in (await conn.execute(stored)).all()), groups, width)
+    since = max(period.start_utc, local_midnight(through))
+    if since < period.end_utc:
+        tail = await cell_counts(
+            conn, _tail_sums(period, since, now if running else None), _tail_rows(period, since, flt)
         )
-    partial: dict[GroupKey, list[int]] = {}  # the day in progress, up to `upto`
-    tail = None  # and what happened since, from the rows
-    if start <= through < end:
-        if held.partial and not whole_so_far:
-            partial = await daybook.group_sums(
-                conn, "flows", through, through + timedelta(days=1), flt.town, dims
-            )
-            for group, counts in partial.items():
-                _add_counts(flows, group, counts)
-        tail = await daybook.tail(conn, upto, flt.town)
-        for day, per_group in tail.flows.items():
-            if start <= day < end:
-                for group, counts in per_group.items():
-                    if group[0] in wanted:
-                        _add_counts(flows, group, counts)
+        _to_groups(tail.items(), groups, width)
     if running:
-        assert tail is not None  # a running period holds the day in progress (checked above)
-        if not whole_so_far:
-            stocks = await daybook.group_sums(conn, "stocks", today, None, flt.town, dims)
-        # stats_running counts the deadlines passed up to `upto` already (stats_overdue_passed).
-        overdue = await _overdue_now(
-            conn, now, today, stocks, flt.town, wanted, passed_until=held.upto if whole_so_far else None
-        )
-        # Open now = open at today's 00:00 + found since - closed since (before now, as open_at reads it): what
-        # the day book holds of today, then the rows since.
-        for group, counts in partial.items():
-            row = stocks.setdefault(group, list(NO_STOCKS))
-            row[0] += counts[_F["found"]] - counts[_F["closed"]]
-            row[1] += counts[_F["found_major"]] - counts[_F["closed_major"]]
-        _move_open(stocks, tail.facts, upto, now, wanted)
-        _set_overdue(stocks, overdue)
-    else:
-        stocks = await daybook.group_sums(conn, "stocks", end, None, flt.town, dims)
-    same = _closed_of_found_flow(period)
-    # The day book knows closed_of_found for a week or a month; for other periods it is counted from the rows.
-    of_found = await _closed_of_found_rows(conn, period, flt.town, dims) if same is None else {}
-    return _group_counts(flows, stocks, same, of_found)
+        moves = await cell_counts(conn, [lambda c: func.sum(c.sign)], _overdue_moves(since, now, flt))
+        _to_groups(((cell, [0, 0, n]) for cell, (n,) in moves.items()), groups, width, len(DAYBOOK_FLOWS))
+    return {group: _named(counts) for group, counts in groups.items()}
 
 
-def _move_open(
-    stocks: dict[GroupKey, list[int]],
-    facts: Sequence[Any],
-    since: datetime,
-    now: datetime,
-    wanted: frozenset[str],
-) -> None:
-    """Open and open major at `since` (in `stocks`) moved to `now` by the findings reported or closed between,
-    of `facts`: those found add, those closed take away (closed before now, as open_at reads it)."""
-    # (stock column, sign) -> the groups of each finding that moves it, counted at once below.
-    moved: dict[tuple[int, int], list[GroupKey]] = defaultdict(list)
-    for fact in facts:
-        found = since <= fact.reported_at < now
-        if found != (fact.closed_at is not None and since <= fact.closed_at < now):
-            sign = 1 if found else -1
-            fact_groups = daybook.groups(fact)
-            moved[(0, sign)].extend(fact_groups)
-            if fact.severity == Severity.MAJOR:
-                moved[(1, sign)].extend(fact_groups)
-    for (column, sign), listed in moved.items():
-        for group, n in Counter(listed).items():
-            if group[0] in wanted:
-                stocks.setdefault(group, list(NO_STOCKS))[column] += sign * n
+_BOOK_NAMES = [(n, name) for n, name in enumerate((*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)) if name in TALLIES]
 
 
-def _set_overdue(stocks: dict[GroupKey, list[int]], overdue: Counter[GroupKey]) -> None:
-    for group in stocks.keys() | overdue.keys():
-        stocks.setdefault(group, list(NO_STOCKS))[2] = overdue.get(group, 0)
-
-
-def _group_counts(
-    flows: dict[GroupKey, list[int]],
-    stocks: dict[GroupKey, list[int]],
-    same: str | None,
-    of_found: dict[GroupKey, int],
-) -> dict[GroupKey, dict[str, int]]:
-    """The counts per group from the day book's flows and stocks; closed_of_found from the flow `same`, else
-    from `of_found`."""
-    same_column = _F[same] if same else None
-    out: dict[GroupKey, dict[str, int]] = {}
-    for group in flows.keys() | stocks.keys():
-        fl = flows.get(group, NO_FLOWS)
-        found, closed, on_time, found_major, repeat, repeat_major = _FLOW_COUNTS(fl)
-        open_, open_major, overdue = stocks.get(group, NO_STOCKS)
-        out[group] = {
-            "found": found,
-            "closed": closed,
-            "closed_of_found": of_found.get(group, 0) if same_column is None else fl[same_column],
-            "on_time": on_time,
-            "open": open_,
-            "overdue": overdue,
-            "open_major": open_major,
-            "found_major": found_major,
-            "repeat": repeat,
-            "repeat_major": repeat_major,
-        }
-    return out
-
-
-_FLOW_COUNTS = itemgetter(
-    *(_F[n] for n in ("found", "closed", "on_time", "found_major", "repeat", "repeat_major"))
-)
-
-
-def _value_book_holds(held: daybook.State | None, period: Period, now: datetime) -> bool:
-    """Whether the day book of one value answers for the period: a month it holds to its end, or the running
-    month with the day book caught up to today."""
-    if held is None or not held.values or not period.is_month():
-        return False
-    today = local_day(now)
-    if period.as_of(now) < period.end_utc:
-        return held.through == today and period.start <= today and now >= held.upto
-    return period.end <= held.through
-
-
-async def _value_counts(
-    conn: AsyncConnection,
-    period: Period,
-    town: str | None,
-    of: tuple[str, str],
-    now: datetime,
-    dims: Sequence[str],
-) -> dict[GroupKey, dict[str, int]] | None:
-    """Every count of a month, of the findings with the value `of`, per group of `dims` (of's dimension among
-    them), from the day book of one value: the month's stored days' flows and, for the running month, today's;
-    the stocks at the month's end (stored) or now (today's 00:00 moved by today's findings; overdue as
-    _overdue_now). Today's up to the moment the day book holds are stored with it, and what happened since
-    comes from the rows (all of today's, while it does not hold the day in progress). None when it does not
-    hold the month."""
-    held = await daybook.state(conn)
-    if not _value_book_holds(held, period, now):
-        return None
-    assert held is not None
-    wanted = frozenset(dims)
-    if period.as_of(now) >= period.end_utc:
-        flows = await daybook.group_sums(conn, "value_months", period.start, None, town, dims, of)
-        stocks = await daybook.group_sums(conn, "value_stocks", period.end, None, town, dims, of)
-        return _group_counts(flows, stocks, "closed_same_month", {})
-    today = held.through
-    if held.partial:
-        width = len(DAYBOOK_FLOWS)
-        flows, stocks = {}, {}
-        for group, counts in (
-            await daybook.value_running_sums(conn, period.start, today, town, dims, of)
-        ).items():
-            flows[group], stocks[group] = counts[:width], counts[width:]
-        since = held.upto
-        tail = daybook.narrowed(await daybook.tail(conn, since, town), since, of)
-    else:
-        flows = await daybook.group_sums(conn, "value_months", period.start, None, town, dims, of)
-        stocks = await daybook.group_sums(conn, "value_stocks", today, None, town, dims, of)
-        since = local_midnight(today)
-        tail = await daybook.tail(conn, since, town, of)
-    for group, counts in tail.flows.get(today, {}).items():
-        if group[0] in wanted:
-            _add_counts(flows, group, counts)
-    overdue = await _overdue_now(conn, now, today, stocks, town, wanted, of)
-    _move_open(stocks, tail.facts, since, now, wanted)
-    _set_overdue(stocks, overdue)
-    return _group_counts(flows, stocks, "closed_same_month", {})
-
-
-async def _closed_of_found_rows(
-    conn: AsyncConnection, period: Period, town: str | None, dims: Sequence[str]
-) -> dict[GroupKey, int]:
-    """closed_of_found per group, from the rows: a range of the reported_at index per dimension."""
-    where = [predicate("closed_of_found", period, period.end_utc)]
-    if town is not None:
-        where.append(f.c.town == town)
-    out: dict[GroupKey, int] = {}
-    for dim in dims:
-        column = f.c[_DIMENSION_COLUMN[dim]]
-        query = select(column, func.count()).where(*where).group_by(column)
-        for key, n in (await conn.execute(query)).all():
-            out[(dim, str(key))] = int(n)
-    return out
+def _named(counts: list[int]) -> dict[str, int]:
+    return {name: counts[n] for n, name in _BOOK_NAMES}
 
 
 def _from_groups(
-    groups: dict[GroupKey, dict[str, int]], dimensions: Sequence[str], once: str = "severity"
+    groups: dict[GroupKey, dict[str, int]], dimensions: Sequence[str], once: GroupKey
 ) -> tuple[dict[str, int], dict[str, Sums]]:
-    """Totals and per-dimension sums from groups. Every finding is in exactly one group of the dimension
+    """Totals and per-dimension sums from groups. Every finding is in exactly one group of the dimension of
     `once`, so the totals are the sums of those."""
-    totals: dict[str, int] = dict.fromkeys(COUNTS, 0)
+    totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
     sums: dict[str, Sums] = {d: {} for d in dimensions}
     for (dim, key), counts in groups.items():
-        if dim == once:
+        if dim == once[0]:
             _add(totals, counts)
         if dim in sums:
             sums[dim][int(key) if dim == "facility" else key] = counts
@@ -927,7 +741,7 @@ async def trend(
     periods = trend_periods(unit, period.end - timedelta(days=1), count)
     out = [Bucket(p) for p in periods]
     answers, only = _one_value(flt)
-    if not exact_rows and answers and await _book_trend(conn, unit, out, flt.town, only):
+    if not exact_rows and answers and await _book_trend(conn, unit, out, flt, only):
         return out
     bounds = [p.start_utc for p in periods]
     ends = [p.end_utc for p in periods]
@@ -981,50 +795,39 @@ def _one_value(flt: Filter) -> tuple[bool, tuple[str, str] | None]:
 
 
 async def _book_trend(
-    conn: AsyncConnection, unit: str, buckets: list[Bucket], town: str | None, only: tuple[str, str] | None
+    conn: AsyncConnection, unit: str, buckets: list[Bucket], flt: Filter, only: GroupKey | None
 ) -> bool:
-    """Fill the buckets from the day book's daily totals (of one dimension's value, with `only`) and, for the
-    days it does not hold yet, the rows. False (buckets untouched) when it holds nothing."""
-    held = await daybook.state(conn)
-    if held is None:
+    """Fill the buckets from the day book's weeks or months (of one value's group, with `only`) and the rows
+    since 00:00 of its `through`. False (buckets untouched) when it holds nothing."""
+    through = await _through(conn)
+    if through is None:
         return False
-    through, upto = held.through, held.upto
-    first, after = buckets[0].period.start, buckets[-1].period.end
-    same = "closed_same_week" if unit == "week" else "closed_same_month"
-    days: dict[date, Counter[str]] = defaultdict(Counter)  # a month's stored days are summed on its first day
-    if unit == "month":  # the months' complete days, then the day in progress up to `upto`
-        stored = [
-            await daybook.month_sums(conn, first, buckets[-1].period.start, town, totals=True, only=only)
-        ]
-        if first <= through < after and held.partial:
-            day_after = through + timedelta(days=1)
-            stored.append(await daybook.flow_sums(conn, through, day_after, town, by_day=True, only=only))
-    else:  # the days, the one in progress with them
-        last = min(after, held.stored_after)
-        stored = (
-            [await daybook.flow_sums(conn, first, last, town, by_day=True, only=only)] if first < last else []
-        )
-    for sums in stored:
-        for (day,), counts in sums.items():
-            days[day].update(counts)
-    if through < after:
-        for day, per_group in (await daybook.tail(conn, upto, town)).flows.items():
-            if first <= day < after:
-                # The day's totals are its severity groups'; one value's are its group's.
-                rows = (
-                    [c for (dim, _), c in per_group.items() if dim == "severity"]
-                    if only is None
-                    else [per_group.get(only, NO_FLOWS)]
-                )
-                for counts in rows:
-                    days[day].update(dict(zip(DAYBOOK_FLOWS, counts, strict=True)))
+    width = len(DAYBOOK_FLOWS)
+    dim = only or ("severity", "")
+    t = stats_periods.c
+    starts = [b.period.start for b in buckets if b.period.start < through]
+    stored = _stored(
+        stats_periods, DAYBOOK_FLOWS, flt, only, t.unit == unit, t.start.in_(starts), t.dim == dim[0]
+    )
+    per_start: dict[date, list[int]] = defaultdict(lambda: [0] * width)
+    for row in (await conn.execute(stored.add_columns(t.start))).all():
+        if row.dim == dim[0]:
+            for n, value in enumerate(row[3 : 3 + width]):
+                per_start[row.start][n] += int(value)
+    midnight = local_midnight(through)
     for bucket in buckets:
-        for day, counts in days.items():
-            if bucket.period.start <= day < bucket.period.end:
-                bucket.found += counts["found"]
-                bucket.closed += counts["closed"]
-                bucket.closed_of_found += counts[same]
-                bucket.on_time += counts["on_time"]
+        counts = per_start[bucket.period.start]
+        since = max(bucket.period.start_utc, midnight)
+        if since < bucket.period.end_utc:
+            tail = await cell_counts(
+                conn, _tail_sums(bucket.period, since, None), _tail_rows(bucket.period, since, flt)
+            )
+            for (_, cell_dim, _), values in tail.items():
+                if cell_dim == dim[0]:
+                    counts = [a + b for a, b in zip(counts, values, strict=True)]
+        named = dict(zip(DAYBOOK_FLOWS, counts, strict=True))
+        bucket.found, bucket.closed = named["found"], named["closed"]
+        bucket.closed_of_found, bucket.on_time = named["closed_of_found"], named["on_time"]
     return True
 
 
@@ -1087,46 +890,26 @@ async def days_to_close(
     """Calendar days from the day found to the day closed (local days), over the findings closed in the
     period: their count, median and 90th percentile."""
     histogram: Counter[int] = Counter()
-    one = _one_value(flt)[1]
-    if not exact_rows and one is not None:
-        held = await daybook.state(conn)
-        if _value_book_holds(held, period, now):
-            assert held is not None
-            histogram.update(await daybook.value_close_day_counts(conn, one, period.start, flt.town))
-            if period.as_of(now) < period.end_utc:  # and today's: stored up to a moment, then from the rows
-                today = held.through
-                if held.partial:
-                    histogram.update(await daybook.value_today_close_day_counts(conn, one, today, flt.town))
-                    tail = daybook.narrowed(await daybook.tail(conn, held.upto, flt.town), held.upto, one)
-                else:
-                    tail = await daybook.tail(conn, local_midnight(today), flt.town, one)
-                histogram.update(tail.closings.get(today, Counter()))
-            return days_to_close_of(histogram)
-    held = None if exact_rows or not _town_only(flt) else await daybook.state(conn)
-    if held is None:
+    unit = unit_of(period)
+    through = None if exact_rows or unit is None or not _town_only(flt) else await _through(conn)
+    since = period.start_utc
+    if through is not None and period.start < through:
+        t = stats_close_days.c
+        where = [t.unit == unit, t.start == period.start, *([t.town == flt.town] if flt.town else [])]
+        stored = select(t.days, func.sum(t.closed)).where(*where).group_by(t.days)
+        histogram.update({int(d): int(n) for d, n in (await conn.execute(stored)).all()})
+        since = max(since, local_midnight(through))
+    if since < period.end_utc:
         days = DaysBetween(f.c.reported_at, f.c.closed_at).label("days")
-        query = _base([days, func.count()], flt).where(predicate("closed", period, now)).group_by(days)
+        query = (
+            _base([days, func.count()], flt).where(_in(f.c.closed_at, since, period.end_utc)).group_by(days)
+        )
         histogram.update({int(n_days): int(n) for n_days, n in (await conn.execute(query)).all()})
-        return days_to_close_of(histogram)
-    start, end = period.start, period.end
-    through, upto = held.through, held.upto
-    if period.is_month() and held.values:
-        # A month's days before `through` as one row per town and days: the day book of one value's, summed
-        # over the severities (each finding is in one); the day in progress from its own rows.
-        histogram.update(await daybook.value_close_day_counts(conn, ("severity", None), start, flt.town))
-        if start <= through < end and held.partial:
-            histogram.update(
-                await daybook.close_day_counts(conn, through, through + timedelta(days=1), flt.town)
-            )
-    else:
-        stored = min(end, held.stored_after)  # the day in progress with the others, up to `upto`
-        if start < stored:
-            histogram.update(await daybook.close_day_counts(conn, start, stored, flt.town))
-    if through < end:
-        for day, closed in (await daybook.tail(conn, upto, flt.town)).closings.items():
-            if start <= day < end:
-                histogram.update(closed)
     return days_to_close_of(histogram)
+
+
+def _town_only(flt: Filter) -> bool:
+    return replace(flt, town=None) == Filter()
 
 
 # --- lists ------------------------------------------------------------------------------------------------
@@ -1200,7 +983,7 @@ def _stock_parts(
     after the moment (given the whole predicate, the planner walks every finding reported before the moment;
     given it again in each range, SQLite checks each row against both ranges: 20 ms, not 8, for 59,000)."""
     rest = [*_stock_terms(metric, span), *where]
-    return [[part, *rest] for part in _open_parts(span.moment)]
+    return [[part, *rest] for part in open_parts(span.moment)]
 
 
 def _ids(metric: str, span: Span, where: list[ColumnElement[bool]]) -> Any:
@@ -1210,75 +993,32 @@ def _ids(metric: str, span: Span, where: list[ColumnElement[bool]]) -> Any:
     return union_all(*(select(f.c.id).where(*part) for part in _stock_parts(metric, span, where)))
 
 
-# The statements behind a figure are built once per shape (the metric, whether its moment is now, the filters
-# set) and run with the period, the moment and the filters' values as parameters (_parameters): built per
-# call, the two lists of a page cost its client more than PostgreSQL took to answer them.
-
-
-def _parameters(period: Period, flt: Filter, now: datetime) -> tuple[bool, dict[str, Any]]:
-    """Whether the period's moment is now (a statement's shape depends on it) and the statement's parameters."""
-    span = Span.of(period, now)
-    return span.present, {**span.values(), **flt.bound()}
-
-
 def _listed(metric: str, span: Span, where: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     return f.c.id.in_(_ids(metric, span, where)) if metric in STOCKS else _condition(metric, span)
-
-
-@cache
-def _ids_query(metric: str, present: bool, shape: tuple[str, ...]) -> Any:
-    where = _narrowing(shape)
-    return select(f.c.id).where(*where, _listed(metric, Span.parameters(present), where)).order_by(f.c.id)
-
-
-@cache
-def _count_query(metric: str, present: bool, shape: tuple[str, ...]) -> Any:
-    span, where = Span.parameters(present), _narrowing(shape)
-    if metric in STOCKS:  # a count of each range, added up
-        counts = [
-            select(func.count()).select_from(f).where(*part).scalar_subquery()
-            for part in _stock_parts(metric, span, where)
-        ]
-        return select(counts[0] + counts[1])
-    return select(func.count()).select_from(_ids(metric, span, where).subquery())
-
-
-@cache
-def _list_query(metric: str, present: bool, shape: tuple[str, ...], paged: bool) -> Any:
-    """finding_list's statement; `paged`, with the parameters limit and offset."""
-    span, where = Span.parameters(present), _narrowing(shape)
-    order = [f.c.due_at if metric == "overdue" else f.c.reported_at, f.c.id]
-    if not paged:
-        query = select(*LIST_COLUMNS).where(*where, _listed(metric, span, where))
-    else:
-        # A page's ids first, from the list's index alone where it carries them, then those rows: checked row
-        # by row, PostgreSQL read some thousand majors' rows to find the first 50 still open.
-        page = (
-            select(f.c.id)
-            .where(*where, _condition(metric, span))
-            .order_by(*order)
-            .limit(bindparam("limit"))
-            .offset(bindparam("offset"))
-        )
-        query = select(*LIST_COLUMNS).where(f.c.id.in_(page))
-    return query.order_by(*order)
 
 
 async def finding_ids(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
-    present, params = _parameters(period, flt, now)
-    query = _ids_query(metric, present, flt.shape())
-    return list((await conn.execute(query, params)).scalars())
+    span, where = Span.of(period, now), flt.clauses()
+    query = select(f.c.id).where(*where, _listed(metric, span, where)).order_by(f.c.id)
+    return list((await conn.execute(query)).scalars())
 
 
 async def finding_count(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> int:
-    """How many findings finding_list lists."""
-    present, params = _parameters(period, flt, now)
-    return int((await conn.execute(_count_query(metric, present, flt.shape()), params)).scalar_one())
+    """How many findings finding_list lists: for a stock, a count of each range of the closed_at index."""
+    span, where = Span.of(period, now), flt.clauses()
+    if metric not in STOCKS:
+        return int(
+            (await conn.execute(select(func.count()).where(_condition(metric, span), *where))).scalar_one()
+        )
+    counts = [
+        select(func.count()).where(*part).scalar_subquery() for part in _stock_parts(metric, span, where)
+    ]
+    return int((await conn.execute(select(counts[0] + counts[1]))).scalar_one())
 
 
 async def finding_list(
@@ -1291,17 +1031,23 @@ async def finding_list(
     offset: int = 0,
 ) -> list[FindingRow]:
     """The findings behind one figure with what a reader needs to check them; overdue ones oldest first.
-    A page of them with `limit` and `offset`."""
-    # The facility names are read after: joined, SQLite's planner may start from the facilities and walk
-    # every finding of each (seen with the moment as a bound parameter).
-    present, params = _parameters(period, flt, now)
-    if limit is not None:
-        params.update(limit=limit, offset=offset)
-    query = _list_query(metric, present, flt.shape(), limit is not None)
-    moment = period.as_of(now)
-    rows = (await conn.execute(query, params)).all()
+    A page of them with `limit` and `offset`: its ids first, from an index alone where it can, then its rows."""
+    span, where = Span.of(period, now), flt.clauses()
+    order = [f.c.due_at if metric == "overdue" else f.c.reported_at, f.c.id]
+    if limit is None:
+        query = select(*LIST_COLUMNS).where(*where, _listed(metric, span, where))
+    else:
+        page = (
+            select(f.c.id)
+            .where(*where, _condition(metric, span))
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+        query = select(*LIST_COLUMNS).where(f.c.id.in_(page))
+    rows = (await conn.execute(query.order_by(*order))).all()
     names = await _facility_names(conn, [r[14] for r in rows])
-    return [_row(r, moment, local_day(moment), names) for r in rows]
+    return [_row(r, span.moment, local_day(span.moment), names) for r in rows]
 
 
 async def overdue_list(
@@ -1348,25 +1094,19 @@ async def top_facilities(
     return await top_from(conn, sums["facility"], metric, limit)
 
 
-@cache
-def _escalations_query(shape: tuple[str, ...]) -> Any:
-    return (
+async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> list[tuple[int, int, datetime]]:
+    """(finding id, level, when) of every escalation raised in the period."""
+    query = (
         select(f.c.id, history.c.data, history.c.at)
         .join(history, history.c.finding_id == f.c.id)
         .where(
-            *_narrowing(shape),
+            *flt.clauses(),
             history.c.action == "escalated",
-            _in(history.c.at, bindparam("start"), bindparam("end")),
+            _in(history.c.at, period.start_utc, period.end_utc),
         )
         .order_by(history.c.at, history.c.id)
     )
-
-
-async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> list[tuple[int, int, datetime]]:
-    """(finding id, level, when) of every escalation raised in the period."""
-    params = {"start": period.start_utc, "end": period.end_utc, **flt.bound()}
-    rows = (await conn.execute(_escalations_query(flt.shape()), params)).all()
-    return [(r.id, int((r.data or {}).get("level", 0)), r.at) for r in rows]
+    return [(r.id, int((r.data or {}).get("level", 0)), r.at) for r in (await conn.execute(query)).all()]
 
 
 def findings_url(metric: str, period: Period, flt: Filter, base: str = "/dashboard/findings") -> str:
@@ -1391,39 +1131,3 @@ def hand_written_group_by() -> str:
         "SELECT fa.town, COUNT(*) FROM findings fi JOIN facilities fa ON fa.id = fi.facility_id "
         "WHERE fi.reported_at >= :start AND fi.reported_at < :end GROUP BY fa.town"
     )
-
-
-__all__ = [
-    "COUNTS",
-    "DIMENSIONS",
-    "METRICS",
-    "RATES",
-    "STOCKS",
-    "Bucket",
-    "DaysToClose",
-    "FacilityCount",
-    "Figures",
-    "Filter",
-    "FindingRow",
-    "Group",
-    "Summary",
-    "breakdown",
-    "days_to_close",
-    "days_to_close_of",
-    "escalations",
-    "facility_towns",
-    "figures",
-    "finding_count",
-    "finding_ids",
-    "finding_list",
-    "findings_url",
-    "hand_written_group_by",
-    "overdue_list",
-    "overview",
-    "predicate",
-    "summary",
-    "top_facilities",
-    "top_from",
-    "trend",
-    "trend_periods",
-]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -259,50 +260,22 @@ findings = Table(
     Index("ix_findings_stats_reported", "reported_at", *STATS_COLUMNS),
     Index("ix_findings_stats_closed", "closed_at", "reported_at", *STATS_COLUMNS[1:]),
     Index("ix_findings_repeat", "facility_id", "item_code", "reported_at"),
-    # The dashboard's lists, a page at a time: overdue at a past moment by deadline.
+    # The dashboard's lists, a page at a time: overdue at a past moment by deadline (the columns it checks are
+    # read in the index, not from each candidate's row).
+    Index("ix_findings_list_overdue", "due_at", "closed_at", "reported_at", "submitted_at", "status"),
+    # Overdue now, oldest deadline first; and the majors, by report (migration 0036).
+    Index("ix_findings_overdue", "status", "due_at"),
     Index(
-        "ix_findings_list_overdue",
-        "due_at",
-        "closed_at",
-        "reported_at",
-        "submitted_at",
-        "status",
-        postgresql_include=["id"],  # as ix_findings_list_major's, below
-    ),
-    # Open majors by report; the filters are read in the index, so a page narrowed to a town or facility does not
-    # visit every major's row. (Led by closed_at it would read two short ranges, but with statistics taken the
-    # planner walks every finding in report order instead, to spare the sort.) On PostgreSQL it carries the id, so a
-    # list's page of ids is read from the index alone (finding_list), not each major's row to check closed_at.
-    Index(
-        "ix_findings_list_major",
-        "severity",
+        "ix_findings_major",
         "reported_at",
         "closed_at",
-        "town",
-        "facility_type",
-        "facility_id",
-        "category",
-        "mode",
-        postgresql_include=["id"],
-    ),
-    # Overdue now (status ordered, deadline passed), counted per dimension and listed oldest deadline first (on
-    # PostgreSQL with what the list checks besides, as the index above).
-    Index(
-        "ix_findings_stats_overdue",
-        "status",
-        "due_at",
-        "town",
-        "facility_type",
-        "facility_id",
-        "category",
-        "severity",
-        "mode",
-        postgresql_include=["id", "reported_at", "closed_at"],
+        sqlite_where=text("severity = 'major'"),
+        postgresql_where=text("severity = 'major'"),
     ),
 )
 
-# The day book (tracker.stats.daybook, migration 0006): the dashboard's figures of each completed local day, per
-# town and value of one dimension, so a month's page reads a few thousand rows rather than every finding.
+# The day book (tracker.stats.daybook, migration 0036): per town and value of one dimension (facility type,
+# facility, category, severity, mode), what a week's or month's page reads instead of every finding.
 DAYBOOK_DIMENSIONS = ("facility_type", "facility", "category", "severity", "mode")
 DAYBOOK_FLOWS = (
     "found",
@@ -310,148 +283,54 @@ DAYBOOK_FLOWS = (
     "repeat",
     "repeat_major",
     "closed",
-    "closed_major",
     "on_time",
-    "closed_same_week",
-    "closed_same_month",
+    "closed_of_found",
 )
 DAYBOOK_STOCKS = ("open", "open_major", "overdue")
 
 
-def _key_carrying(*key: str, counts: Sequence[str]) -> PrimaryKeyConstraint:
-    """The key of a day-book table, read in ranges. SQLite stores the rows in key order (WITHOUT ROWID), so a
-    range is read in place. PostgreSQL keeps each row where it was written: one dimension's cells of a few weeks
-    lay on hundreds of blocks (a weekly trend visited 450). There the key's index carries the counts too
-    (migration 0013), and a range is read from the index alone."""
-    return PrimaryKeyConstraint(*key, postgresql_include=list(counts))
-
-
-def _daybook_cells(name: str, counts: tuple[str, ...]) -> Table:
-    # Keyed dimension first, so one dimension's days are one range.
+def _cells(name: str, period: tuple[Column[Any], ...], counts: tuple[str, ...]) -> Table:
     return Table(
         name,
         metadata,
-        Column("dim", String(20), primary_key=True),
-        Column("day", Date, primary_key=True),
+        *period,
         Column("town", String(60), primary_key=True),
+        Column("dim", String(20), primary_key=True),
         Column("key", String(60), primary_key=True),
         *(Column(count, Integer, nullable=False, default=0) for count in counts),
-        _key_carrying("dim", "day", "town", "key", counts=counts),
-        sqlite_with_rowid=False,
     )
 
 
-# Flows of day `day`: findings reported, closed ... on that day. Rows for every day before stats_state.through,
-# and for that day itself up to stats_state.partial_until.
-stats_flows = _daybook_cells("stats_flows", DAYBOOK_FLOWS)
-# The days of one value (a trend narrowed to one facility or category), without walking every key of the days,
-# and from the index alone: it carries the flows. The key leads: led by the dimension, the planner took it to
-# group a day's cells by (dim, key) and walked them all.
-Index(
-    "ix_stats_flows_value",
-    stats_flows.c.key,
-    stats_flows.c.dim,
-    stats_flows.c.day,
-    stats_flows.c.town,
-    *(stats_flows.c[name] for name in DAYBOOK_FLOWS),
+# The flows of each week (Monday first) and calendar month over its days before stats_state.through: stored once
+# when it ends, and again each day while it runs.
+stats_periods = _cells(
+    "stats_periods",
+    (Column("unit", String(5), primary_key=True), Column("start", Date, primary_key=True)),
+    DAYBOOK_FLOWS,
 )
-# The flows of each month's days before stats_state.through (`day` is the month's first day): a month's page
-# reads one row per cell instead of one per cell and day.
-stats_months = _daybook_cells("stats_months", DAYBOOK_FLOWS)
-# Stocks at 00:00 local time of day `day`. Rows for every day up to and including stats_state.through.
-stats_stocks = _daybook_cells("stats_stocks", DAYBOOK_STOCKS)
-# The running month so far, per cell, as one read (`day` is the month's first day): the flows of its days up to
-# stats_state.partial_until (its month rows and the day in progress), open and open major at that moment, and
-# overdue at 00:00 of stats_state.through with stats_overdue_passed added (a page moves it to now from the day's
-# history). Worked out from the three tables above and stats_overdue_passed, in the same transaction, each time
-# the day in progress is stored; read only while stats_state.partial_until is set.
-stats_running = _daybook_cells("stats_running", DAYBOOK_FLOWS + DAYBOOK_STOCKS)
-# The findings counted overdue at 00:00 of stats_state.through: with the day's history they give overdue now.
-stats_overdue_members = Table(
-    "stats_overdue_members",
-    metadata,
-    Column("finding_id", Integer, primary_key=True),
-)
-# The findings whose deadline passed since 00:00 of stats_state.through, before stats_state.partial_until, still
-# ordered and with no history since 00:00, as each catch-up found them (migration 0015). stats_running counts them
-# overdue already, so the running month's page reads only the deadlines passed since that moment, not the day's.
-stats_overdue_passed = Table(
-    "stats_overdue_passed",
-    metadata,
-    Column("finding_id", Integer, primary_key=True),
-)
-# How many findings closed on `day` took `days` calendar days from the day found to the day closed.
+# The nightly stock snapshot: open, open major and overdue at 00:00 of `day`.
+stats_stocks = _cells("stats_stocks", (Column("day", Date, primary_key=True),), DAYBOOK_STOCKS)
+# Days to close of the findings closed in a week's or month's days before stats_state.through, per town.
 stats_close_days = Table(
     "stats_close_days",
     metadata,
-    Column("day", Date, primary_key=True),
+    Column("unit", String(5), primary_key=True),
+    Column("start", Date, primary_key=True),
     Column("town", String(60), primary_key=True),
     Column("days", Integer, primary_key=True),
     Column("closed", Integer, nullable=False),
-    _key_carrying("day", "town", "days", counts=["closed"]),
-    sqlite_with_rowid=False,
 )
-
-
-def _value_cells(name: str, counts: tuple[str, ...]) -> Table:
-    # The one value first, then the day: a narrowed page reads one range, in the order it groups it by.
-    return Table(
-        name,
-        metadata,
-        Column("of_dim", String(20), primary_key=True),
-        Column("of_key", String(60), primary_key=True),
-        Column("day", Date, primary_key=True),
-        Column("dim", String(20), primary_key=True),
-        Column("key", String(60), primary_key=True),
-        Column("town", String(60), primary_key=True),
-        *(Column(count, Integer, nullable=False, default=0) for count in counts),
-        _key_carrying("of_dim", "of_key", "day", "dim", "key", "town", counts=counts),
-        sqlite_with_rowid=False,
-    )
-
-
-def _value_close_days(name: str) -> Table:
-    return Table(
-        name,
-        metadata,
-        # The day before the key: a month of every finding is one range too (of_dim "severity", every key).
-        Column("of_dim", String(20), primary_key=True),
-        Column("day", Date, primary_key=True),
-        Column("of_key", String(60), primary_key=True),
-        Column("town", String(60), primary_key=True),
-        Column("days", Integer, primary_key=True),
-        Column("closed", Integer, nullable=False),
-        _key_carrying("of_dim", "day", "of_key", "town", "days", counts=["closed"]),
-        sqlite_with_rowid=False,
-    )
-
-
-# The day book of one value (migration 0009): the same figures of the findings with one value (of_dim, of_key)
-# of one dimension, per town and value of each dimension (of_dim itself among them: its rows hold each of those
-# findings once), per month only: what a page narrowed to one category, severity, mode, facility type or
-# facility reads. Flows of each month's days before stats_state.through, as stats_months:
-stats_value_months = _value_cells("stats_value_months", DAYBOOK_FLOWS)
-# Stocks at 00:00 of each month's first day up to stats_state.through, and of that day itself:
-stats_value_stocks = _value_cells("stats_value_stocks", DAYBOOK_STOCKS)
-# Days to close of the findings closed in each month's days before stats_state.through (`day` its first day):
-stats_value_close_days = _value_close_days("stats_value_close_days")
-# The day in progress of the day book of one value (migration 0014): its flows (`day` is stats_state.through)
-# and the days to close of its findings closed that day, up to stats_state.partial_until, written with the day
-# book's own rows for that day and read only while partial_until is set. A narrowed page of the running month then
-# reads what happened since that moment only, not the whole day's findings.
-stats_value_today = _value_cells("stats_value_today", DAYBOOK_FLOWS)
-stats_value_today_close_days = _value_close_days("stats_value_today_close_days")
-# One row: the day book holds every day before `through` (null: nothing yet, every figure comes from the rows),
-# and with `partial_until` the flows and days to close of day `through` itself up to that moment (its rows in
-# stats_flows and stats_close_days are read only while it is set).
+# The findings counted overdue in the snapshot at 00:00 of stats_state.through: with the day's history they give
+# overdue now.
+stats_overdue = Table("stats_overdue", metadata, Column("finding_id", Integer, primary_key=True))
+# One row: the day book holds every day before `through`, and has seen the history and findings up to these ids.
 stats_state = Table(
     "stats_state",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("through", Date),
-    Column("partial_until", UTCDateTime),
-    # The `through` the day book of one value was written for; any other, and narrowed pages read the rows.
-    Column("values_through", Date),
+    Column("through", Date, nullable=False),
+    Column("history_id", Integer, nullable=False),
+    Column("finding_id", Integer, nullable=False),
 )
 
 history = Table(

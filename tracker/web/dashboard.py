@@ -22,7 +22,7 @@ from tracker.documents.printer import print_html
 from tracker.domain.model import Actor, Role, visible_to
 from tracker.domain.time import LOCAL_TZ
 from tracker.stats import coverage as cover
-from tracker.stats import daybook, oversight
+from tracker.stats import oversight
 from tracker.stats import query as q
 from tracker.stats.board import major_board
 from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES, value_label
@@ -439,9 +439,8 @@ async def closure(
     now = ctx.clock.now()
 
     async def figures(conn: AsyncConnection) -> tuple[q.Summary, list[q.Group] | None]:
-        with daybook.one_reading():
-            s = await q.summary(conn, period, flt, now)
-            return s, await q.breakdown(conn, group_by, period, flt, now) if group_by else None
+        s = await q.summary(conn, period, flt, now)
+        return s, await q.breakdown(conn, group_by, period, flt, now) if group_by else None
 
     s, groups = await read(ctx.engine, figures)
     body: dict[str, Any] = {
