@@ -28,7 +28,6 @@ from tracker.store.tables import (
     inspection_inspectors,
     inspections,
     orders,
-    outbox,
     users,
 )
 

@@ -1,20 +1,21 @@
 """The day book: what a week's or month's page reads instead of every finding, kept by the scheduler.
 
-Per town and value of each dimension (facility type, facility, category, severity, mode) it holds:
+Per town, per value of each dimension (facility type, facility, category, severity, mode), for every finding
+and for the findings of each one value of a dimension (of_dim, of_key: a page narrowed to it), it holds:
 
 - each week's (Monday first) and calendar month's flows over its days before `through`: stored once when the
   period ends, and again each day while it runs (stats_periods);
 - the stock snapshot (open, open major, overdue) at 00:00 of each week's and month's first day and of `through`
   (stats_stocks);
-- per town, days to close of the findings closed in each week's and month's days before `through`;
+- days to close of the findings closed in each week's and month's days before `through` (stats_close_days);
 - which findings were overdue at 00:00 of `through`: with the day's history they give overdue now.
 
-All of it is counted from the findings rows by the definitions in tracker.stats.query; what happened since
-00:00 of `through` is read from the rows, so a day book that lags makes a page slower, never wrong. Writers do
-none of this work. A catch-up also derives what they leave alone: a finding reported before an earlier-stored
-one of the same item at the same facility (a clock set back) makes that one a repeat; and a change in the
-history since the last catch-up that reaches back before `through` (a clock set back, a downgrade approved)
-hands the days from then on back to be counted again.
+All of it is counted by the database from the findings rows, by the definitions in tracker.stats.query, and
+written in the same statement (INSERT … SELECT); what happened since 00:00 of `through` is read from the rows, so
+a day book that lags makes a page slower, never wrong. Writers do none of this work. A catch-up also derives what
+they leave alone: a finding reported before an earlier-stored one of the same item at the same facility (a clock
+set back) makes that one a repeat; and a change in the history since the last catch-up that reaches back before
+`through` (a clock set back, a downgrade approved) hands the days from then on back to be counted again.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, union_all, update
+from sqlalchemy import delete, func, insert, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.stats import query as q
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.store.tables import (
+    DAYBOOK_DIMENSIONS,
     DAYBOOK_FLOWS,
     DAYBOOK_STOCKS,
     findings,
@@ -45,6 +47,7 @@ f = findings
 # A transaction stamped just before midnight may commit just after it: a day is counted this long after it ends.
 LAG = timedelta(minutes=5)
 TABLES = (stats_periods, stats_stocks, stats_close_days, stats_overdue)
+KEYS = {d: q.DIMENSION_COLUMN[d] for d in DAYBOOK_DIMENSIONS}
 
 
 def _units(first: date, last: date) -> list[tuple[str, Period]]:
@@ -61,14 +64,47 @@ def _units(first: date, last: date) -> list[tuple[str, Period]]:
     return out
 
 
-def _count(metric: str, period: Period, now: datetime) -> Any:
-    return lambda c: func.sum(case((q.predicate(metric, period, now, c), 1), else_=0))
+def _spread(
+    table: Any, fixed: dict[str, Any], names: tuple[str, ...], sums: Any, source: Any, by: Any = None
+) -> Any:
+    """INSERT the cells of every finding and of each one value (tracker.stats.query.spread)."""
+    cell = ["days"] if by else ["dim", "key"]
+    columns = [*fixed, "of_dim", "of_key", "town", *cell, *names]
+    return insert(table).from_select(
+        columns, q.spread(sums, source, DAYBOOK_DIMENSIONS, ("", *KEYS), fixed, by)
+    )
 
 
-def _stock_sums(day: date) -> list[Any]:
-    # Counted at 00:00 of `day` as at a past moment (the rows' deadlines and submissions, not their status).
-    ending = Period(day - timedelta(days=1), day)
-    return [_count(m, ending, ending.end_utc + timedelta(days=1)) for m in DAYBOOK_STOCKS]
+def _source(period: Period) -> Any:
+    """The findings found or closed in the period."""
+    columns = [f.c.reported_at, *(f.c[n] for n in q.STATS_COLUMNS)]
+    found, closed = (
+        q.predicate("found", period, period.end_utc),
+        q.predicate("closed", period, period.end_utc),
+    )
+    return union_all(select(*columns).where(found), select(*columns).where(closed, ~found))
+
+
+def _counting(names: tuple[str, ...], period: Period, now: datetime) -> Any:
+    return lambda c: [q._count(n, period, now, c) for n in names]
+
+
+async def _write_unit(conn: AsyncConnection, unit: str, period: Period, until: date) -> None:
+    for table in (stats_periods, stats_close_days):
+        await conn.execute(delete(table).where(table.c.unit == unit, table.c.start == period.start))
+    if until <= period.start:
+        return
+    cut, fixed = Period(period.start, min(period.end, until)), {"unit": unit, "start": period.start}
+    flows = _counting(DAYBOOK_FLOWS, cut, cut.end_utc)
+    await conn.execute(_spread(stats_periods, fixed, DAYBOOK_FLOWS, flows, _source(cut)))
+    closed = select(*(f.c[n] for n in ("reported_at", *q.STATS_COLUMNS))).where(
+        q.predicate("closed", cut, cut.end_utc)
+    )
+    count, days = (
+        (lambda c: [func.count().label("closed")]),
+        (lambda c: [q.DaysBetween(c.reported_at, c.closed_at).label("days")]),
+    )
+    await conn.execute(_spread(stats_close_days, fixed, ("closed",), count, closed, days))
 
 
 def open_rows(moment: datetime, *where: Any) -> Any:
@@ -77,28 +113,14 @@ def open_rows(moment: datetime, *where: Any) -> Any:
     return union_all(*(select(*columns).where(part, *where) for part in q.open_parts(moment)))
 
 
-async def _flows(conn: AsyncConnection, period: Period, until: date) -> dict[q.Cell, list[int]]:
-    """The period's flows over its days before `until`."""
-    if until <= period.start:
-        return {}
-    cut = Period(period.start, min(period.end, until))
-    columns = [f.c.reported_at, *(f.c[n] for n in q.STATS_COLUMNS)]
-    source = union_all(
-        select(*columns).where(q.predicate("found", cut, cut.end_utc)),
-        select(*columns).where(
-            q.predicate("closed", cut, cut.end_utc), ~q.predicate("found", cut, cut.end_utc)
-        ),
+async def _write_stocks(conn: AsyncConnection, day: date) -> None:
+    # Counted at 00:00 of `day` as at a past moment (the rows' deadlines and submissions, not their status).
+    ending = Period(day - timedelta(days=1), day)
+    sums = _counting(DAYBOOK_STOCKS, ending, ending.end_utc + timedelta(days=1))
+    await conn.execute(delete(stats_stocks).where(stats_stocks.c.day == day))
+    await conn.execute(
+        _spread(stats_stocks, {"day": day}, DAYBOOK_STOCKS, sums, open_rows(local_midnight(day)))
     )
-    return await q.cell_counts(conn, [_count(m, cut, cut.end_utc) for m in DAYBOOK_FLOWS], source)
-
-
-async def _close_days(conn: AsyncConnection, period: Period, until: date) -> list[tuple[str, int, int]]:
-    if until <= period.start:
-        return []
-    cut = Period(period.start, min(period.end, until))
-    days = q.DaysBetween(f.c.reported_at, f.c.closed_at).label("days")
-    query = select(f.c.town, days, func.count()).where(q.predicate("closed", cut, cut.end_utc))
-    return [(t, int(d), int(n)) for t, d, n in (await conn.execute(query.group_by(f.c.town, days))).all()]
 
 
 async def _reopened(conn: AsyncConnection, held: Any) -> date:
@@ -128,9 +150,13 @@ async def _reopened(conn: AsyncConnection, held: Any) -> date:
 
 async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
     """Count every day completed LAG before `now` that the day book does not hold yet, and the stocks at its
-    00:00. Returns the new `through`, or None when there was nothing to do or another run got there first."""
+    00:00, in one transaction. Returns the new `through`, or None when there was nothing to do."""
     today = local_day(now - LAG)
-    async with engine.connect() as conn:
+    async with engine.begin() as conn:
+        if (
+            conn.dialect.name == "postgresql"
+        ):  # one catch-up at a time (SQLite's BEGIN IMMEDIATE does the same)
+            await conn.execute(text("LOCK TABLE stats_state IN EXCLUSIVE MODE"))
         held = (await conn.execute(select(stats_state))).first()
         seen = [(await conn.execute(select(func.max(t.c.id)))).scalar() or 0 for t in (history, f)]
         if held is None:
@@ -138,62 +164,28 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
             start = min(local_day(first), today) if first is not None else today
         else:
             start = min(await _reopened(conn, held), today)
-            if start == held.through == today:
-                ids = {"history_id": seen[0], "finding_id": seen[1]}
-                await conn.execute(update(stats_state).where(stats_state.c.id == 1).values(**ids))
-                await conn.commit()
-                return None
-            await conn.commit()
-        units = [(u, p, await _flows(conn, p, today)) for u, p in _units(start, today)]
-        close = [(u, p, await _close_days(conn, p, today)) for u, p, _ in units]
-        days = [start + timedelta(days=n) for n in range(1, (today - start).days)]
-        stocks = {
-            day: await q.cell_counts(conn, _stock_sums(day), open_rows(local_midnight(day)))
-            for day in [*(d for d in days if q.snapshot_day(d)), today]
-        }
-        midnight = local_midnight(today)
-        members = open_rows(midnight, *q.overdue_terms(midnight, f.c, False))
-        overdue = list((await conn.execute(select(members.subquery().c.id))).scalars())
-    async with engine.begin() as conn:
-        if (await conn.execute(select(stats_state))).first() != held:
-            return None
-        for unit, period, flows in units:
-            where = (stats_periods.c.unit == unit, stats_periods.c.start == period.start)
-            await conn.execute(delete(stats_periods).where(*where))
-            await _insert(
-                conn,
-                stats_periods,
-                [_row(c, DAYBOOK_FLOWS, v, unit=unit, start=period.start) for c, v in flows.items()],
-            )
-        for unit, period, counted in close:
-            where = (stats_close_days.c.unit == unit, stats_close_days.c.start == period.start)
-            await conn.execute(delete(stats_close_days).where(*where))
-            rows = [
-                {"unit": unit, "start": period.start, "town": t, "days": d, "closed": n}
-                for t, d, n in counted
-            ]
-            await _insert(conn, stats_close_days, rows)
-        await conn.execute(delete(stats_stocks).where(stats_stocks.c.day > start))
-        for day, cells in stocks.items():
-            await _insert(conn, stats_stocks, [_row(c, DAYBOOK_STOCKS, v, day=day) for c, v in cells.items()])
-        await conn.execute(delete(stats_overdue))
-        await _insert(conn, stats_overdue, [{"finding_id": i} for i in overdue])
+        if held is None or start != held.through or held.through != today:
+            for unit, period in _units(start, today):
+                await _write_unit(conn, unit, period, today)
+            # The snapshots of the days after `start` are taken again; of `start` itself kept if it is a week's
+            # or month's first day (a past period's end), else dropped with it.
+            kept = start if q.snapshot_day(start) else start - timedelta(days=1)
+            await conn.execute(delete(stats_stocks).where(stats_stocks.c.day > kept))
+            days = [start + timedelta(days=n) for n in range(1, (today - start).days)]
+            for day in [*(d for d in days if q.snapshot_day(d)), today]:
+                await _write_stocks(conn, day)
+            midnight = local_midnight(today)
+            members = open_rows(midnight, *q.overdue_terms(midnight, f.c, False)).subquery()
+            await conn.execute(delete(stats_overdue))
+            await conn.execute(insert(stats_overdue).from_select(["finding_id"], select(members.c.id)))
         await conn.execute(delete(stats_state))
         await conn.execute(
             insert(stats_state).values(id=1, through=today, history_id=seen[0], finding_id=seen[1])
         )
+        if held is not None and start == held.through == today:
+            return None
     log.info("day book holds the days before %s (from %s counted again)", today, start)
     return today
-
-
-def _row(cell: q.Cell, names: tuple[str, ...], values: list[int], **key: Any) -> dict[str, Any]:
-    town, dim, value = cell
-    return {**key, "town": town, "dim": dim, "key": value, **dict(zip(names, values, strict=True))}
-
-
-async def _insert(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], chunk: int = 5000) -> None:
-    for n in range(0, len(rows), chunk):
-        await conn.execute(insert(table), rows[n : n + chunk])
 
 
 async def through(conn: AsyncConnection) -> date | None:

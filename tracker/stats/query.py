@@ -37,31 +37,21 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
-from functools import cache, cached_property, lru_cache
-from operator import itemgetter
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    case,
-    func,
-    literal,
-    or_,
-    select,
-    union_all,
-)
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
+from tracker.domain.model import Severity
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.store.tables import (
     DAYBOOK_DIMENSIONS,
@@ -89,30 +79,21 @@ COUNTS = (
     "found_major",
     "repeat",
 )
-# Stock figures are counted at a moment; flows over the period.
-STOCKS = frozenset({"open", "overdue", "open_major"})
+STOCKS = frozenset(DAYBOOK_STOCKS)  # counted at a moment; the others over the period
 METRICS = COUNTS
-# Counted beside the figures for the top-facilities table's major column.
-TALLIES = (*COUNTS, "repeat_major")
+TALLIES = (*COUNTS, "repeat_major")  # repeat_major: the top-facilities table's major column
 DIMENSIONS = ("town", "facility_type", "facility", "category", "severity", "mode")
 RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time", "closed")}
+DIMENSION_COLUMN = {d: "facility_id" if d == "facility" else d for d in DIMENSIONS}
+MAJOR = Severity.MAJOR.value
 
 f = findings
-# The finest grouping the figures are broken down by; town and facility type follow from the facility.
-GRAIN = ("town", "facility_type", "facility_id", "category", "severity", "mode")
-DIMENSION_COLUMN = {
-    "town": "town",
-    "facility_type": "facility_type",
-    "facility": "facility_id",
-    "category": "category",
-    "severity": "severity",
-    "mode": "mode",
-}
 
 
 @dataclass(frozen=True)
 class Filter:
-    """Which findings a figure is about: a town (the scope) and optional drill-down filters."""
+    """Which findings a figure is about: a town (the scope) and optional drill-down filters, each the findings
+    column of the same name."""
 
     town: str | None = None
     facility_type: str | None = None
@@ -122,21 +103,24 @@ class Filter:
     mode: str | None = None
 
     def params(self) -> dict[str, str]:
-        # Read field by field: asdict() deep-copies, and a dashboard asks this of every figure it links.
-        values = ((name, getattr(self, name)) for name in _FILTER_FIELDS)
-        return {k: str(v) for k, v in values if v not in (None, "")}
+        return {name: str(value) for name, value in self._set()}
 
     def with_group(self, dimension: str, key: Any) -> Filter:
-        name = "facility_id" if dimension == "facility" else dimension
-        return replace(self, **{name: key})
+        return replace(self, **{DIMENSION_COLUMN[dimension]: key})
 
     def _set(self) -> list[tuple[str, Any]]:
-        # Each field is the findings column of the same name.
         values = ((name, getattr(self, name)) for name in _FILTER_FIELDS)
-        return [(name, value) for name, value in values if value is not None and value != ""]
+        return [(name, value) for name, value in values if value not in (None, "")]
 
     def clauses(self, c: Any = f.c) -> list[ColumnElement[bool]]:
         return [c[name] == value for name, value in self._set()]
+
+    def one_value(self) -> tuple[str, str] | None:
+        """The day book's (dimension, key) of the one value besides the town the filter narrows to: ("", "") for
+        none, None for more than one (the day book keeps no such cells)."""
+        others = [(d, str(v)) for d, v in self._set() if d != "town"]
+        named = [("facility" if d == "facility_id" else d, v) for d, v in others]
+        return ("", "") if not named else named[0] if len(named) == 1 else None
 
 
 _FILTER_FIELDS = [each.name for each in fields(Filter)]
@@ -144,21 +128,6 @@ _FILTER_FIELDS = [each.name for each in fields(Filter)]
 
 def _in(column: Any, start: Any, end: Any) -> ColumnElement[bool]:
     return and_(column >= start, column < end)
-
-
-@dataclass(frozen=True)
-class Span:
-    """What a period's conditions are drawn from: its bounds, its as-of moment and whether that is now."""
-
-    start: Any
-    end: Any
-    moment: Any
-    present: bool
-
-    @classmethod
-    def of(cls, period: Period, now: datetime) -> Span:
-        moment = period.as_of(now)
-        return cls(period.start_utc, period.end_utc, moment, moment == now)
 
 
 def open_parts(moment: Any, c: Any = f.c) -> list[ColumnElement[bool]]:
@@ -173,18 +142,9 @@ def open_at(moment: Any, c: Any = f.c) -> ColumnElement[bool]:
     return or_(*open_parts(moment, c))
 
 
-def _stock_terms(metric: str, span: Span, c: Any = f.c) -> list[ColumnElement[bool]]:
-    """What a stock asks of a finding open at the span's moment, besides being open."""
-    if metric == "open":
-        return []
-    if metric == "open_major":
-        return [c.severity == "major"]
-    if metric == "overdue":
-        return overdue_terms(span.moment, c, span.present)
-    raise ValueError(f"not a stock: {metric!r}")
-
-
 def overdue_terms(moment: Any, c: Any, present: bool) -> list[ColumnElement[bool]]:
+    """What overdue asks of a finding open at `moment` besides; `present`: the moment is now, and the status
+    itself says whether the finding is at the facility."""
     at_facility = (
         c.status == "ordered"
         if present
@@ -194,93 +154,284 @@ def overdue_terms(moment: Any, c: Any, present: bool) -> list[ColumnElement[bool
 
 
 def overdue_at(moment: datetime, c: Any = f.c, present: bool = False) -> ColumnElement[bool]:
-    """`present`: the moment is now, and the status itself says whether the finding is at the facility."""
     return and_(open_at(moment, c), *overdue_terms(moment, c, present))
+
+
+def _stock_terms(metric: str, moment: Any, present: bool, c: Any = f.c) -> list[ColumnElement[bool]]:
+    """What a stock asks of a finding open at the moment, besides being open."""
+    if metric == "overdue":
+        return overdue_terms(moment, c, present)
+    return [c.severity == MAJOR] if metric == "open_major" else []
 
 
 def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> ColumnElement[bool]:
     """The condition a finding meets to count in `metric` for `period`, as of `now`. `c` is the findings table's
     columns, or those of a subquery over it."""
-    return _condition(metric, Span.of(period, now), c)
-
-
-def _condition(metric: str, span: Span, c: Any = f.c) -> ColumnElement[bool]:
-    start, end = span.start, span.end
-    if metric == "found":
-        return _in(c.reported_at, start, end)
-    if metric == "closed":
-        return _in(c.closed_at, start, end)
-    if metric == "closed_of_found":
-        return and_(_in(c.reported_at, start, end), c.closed_at.is_not(None), c.closed_at < end)
-    if metric == "on_time":
-        return and_(_in(c.closed_at, start, end), c.due_at.is_not(None), c.closed_at <= c.due_at)
+    start, end, moment = period.start_utc, period.end_utc, period.as_of(now)
     if metric in STOCKS:
-        return and_(open_at(span.moment, c), *_stock_terms(metric, span, c))
-    if metric == "found_major":
-        return and_(_in(c.reported_at, start, end), c.severity == "major")
-    if metric == "repeat":
-        return and_(_in(c.reported_at, start, end), c.is_repeat)
-    if metric == "repeat_major":
-        return and_(_in(c.reported_at, start, end), c.is_repeat, c.severity == "major")
-    raise ValueError(f"unknown metric {metric!r}")
+        return and_(open_at(moment, c), *_stock_terms(metric, moment, moment == now, c))
+    found, closed = _in(c.reported_at, start, end), _in(c.closed_at, start, end)
+    terms = {
+        "found": [found],
+        "closed": [closed],
+        "closed_of_found": [found, c.closed_at < end],
+        "on_time": [closed, c.due_at.is_not(None), c.closed_at <= c.due_at],
+        "found_major": [found, c.severity == MAJOR],
+        "repeat": [found, c.is_repeat],
+        "repeat_major": [found, c.is_repeat, c.severity == MAJOR],
+    }
+    if metric not in terms:
+        raise ValueError(f"unknown metric {metric!r}")
+    return and_(*terms[metric])
 
 
-def _relevant_parts(period: Period, now: datetime) -> list[ColumnElement[bool]]:
-    """Disjoint conditions that together hold every finding that can count in any metric of the period, each
-    a range of one of the two covering indexes (reported_at, or closed_at then reported_at):
+def _count(metric: str, period: Period, now: datetime, c: Any) -> Any:
+    """The sum counting `metric` over the columns `c` of the findings or a subquery over them."""
+    return func.coalesce(func.sum(case((predicate(metric, period, now, c), 1), else_=0)), 0).label(metric)
 
-    - found in the period;
-    - closed in the period, found outside it;
-    - open at the as-of moment, found before it and before the period, and not closed in the period: still
-      unclosed, or closed at or after the moment."""
+
+def _relevant(period: Period, now: datetime, flt: Filter) -> Any:
+    """Every finding that can count in some figure of the period, as disjoint ranges of the two covering indexes:
+    found in it; closed in it, found outside it; open at its moment, found before both and not closed in it."""
     start, end, moment = period.start_utc, period.end_utc, period.as_of(now)
     before = min(start, moment)
     not_found = or_(f.c.reported_at < start, f.c.reported_at >= end)
     not_closed = or_(f.c.closed_at < start, f.c.closed_at >= end)
-    return [
+    parts = [
         _in(f.c.reported_at, start, end),
         and_(_in(f.c.closed_at, start, end), not_found),
         and_(f.c.closed_at.is_(None), f.c.reported_at < before),
         and_(f.c.closed_at >= moment, not_closed, f.c.reported_at < before),
     ]
+    columns = [f.c.id, f.c.reported_at, *(f.c[name] for name in STATS_COLUMNS)]
+    return union_all(*(select(*columns).where(part, *flt.clauses()) for part in parts))
 
 
-def _relevant(period: Period, now: datetime, flt: Filter) -> Any:
-    """The findings that can count in the period, with the columns the figures read: a UNION ALL of index
-    ranges, as a subquery."""
-    columns = [f.c.reported_at, *(f.c[name] for name in STATS_COLUMNS)]
-    parts = [select(*columns).where(part, *flt.clauses()) for part in _relevant_parts(period, now)]
-    return union_all(*parts).subquery("relevant")
+# --- counted per cell: of every finding or of one value, per town and (dimension, key): the day book's grain --
+
+KEYS = {d: DIMENSION_COLUMN[d] for d in DAYBOOK_DIMENSIONS}
 
 
-def _base(columns: Sequence[Any], flt: Filter) -> Select[Any]:
-    query = select(*columns).select_from(f)
-    for clause in flt.clauses():
-        query = query.where(clause)
-    return query
+def spread(
+    sums: Any,
+    source: Any,
+    dims: Sequence[str] = DAYBOOK_DIMENSIONS,
+    ofs: Sequence[str] = ("",),
+    fixed: dict[str, Any] | None = None,
+    by: Any = None,
+) -> Any:
+    """The counts `sums(c)` (labelled columns) over the findings of `source` per cell, in the database: one GROUP BY
+    by the finest grain (and the labelled columns `by(c)`), then each cell summed from it, of every finding (of_dim
+    "") or of each value of the dimensions `ofs`, per town and (dimension, key) of `dims`, or per `by` instead.
+    Columns: `fixed`'s, of_dim, of_key, town, dim and key (or `by`'s), the sums."""
+    rel = source.subquery()
+    keys = [cast(rel.c[column], String).label(dim) for dim, column in KEYS.items()]
+    extra, counted = (by(rel.c) if by else []), sums(rel.c)
+    grain = select(rel.c.town, *keys, *extra, *counted)
+    g = grain.group_by(rel.c.town, *(rel.c[c] for c in KEYS.values()), *extra).cte()
+    arms = []
+    for of_dim in ofs:
+        of_key = [g.c[of_dim]] if of_dim else []
+        for dim in [None] if by else dims:
+            cell = [g.c[dim]] if dim else [g.c[e.name] for e in extra]
+            head = [literal(v).label(k) for k, v in {**(fixed or {}), "of_dim": of_dim}.items()]
+            head += [*of_key] or [literal("").label("of_key")]
+            head += [g.c.town, *([literal(dim).label("dim")] if dim else [])]
+            total = [func.sum(g.c[c.name]).label(c.name) for c in counted]
+            shown = [cell[0].label("key")] if dim else cell
+            arms.append(select(*head, *shown, *total).group_by(*of_key, g.c.town, *cell))
+    return union_all(*arms) if len(arms) > 1 else arms[0]
 
 
-def _sums(period: Period, now: datetime, c: Any = f.c, metrics: Sequence[str] = COUNTS) -> list[Any]:
-    return [
-        func.coalesce(func.sum(case((predicate(m, period, now, c), 1), else_=0)), 0).label(m) for m in metrics
+def unit_of(period: Period) -> str | None:
+    """The day book's name for the period's kind, if it keeps it: a calendar month or a week from Monday."""
+    if period.is_month():
+        return "month"
+    return "week" if period.days == 7 and period.start.weekday() == 0 else None
+
+
+def snapshot_day(day: date) -> bool:
+    """Whether the day book keeps the stocks at 00:00 of `day` (besides those of its `through`)."""
+    return day.day == 1 or day.weekday() == 0
+
+
+async def _through(conn: AsyncConnection) -> date | None:
+    return (await conn.execute(select(stats_state.c.through))).scalar()
+
+
+def _stored(table: Any, names: Sequence[str], flt: Filter, of: tuple[str, str], *where: Any) -> Any:
+    """The day book's cells of `table` for the findings of `flt`: its town or every town, one value or all."""
+    t = table.c
+    town = [t.town == flt.town] if flt.town else []
+    return select(t.town, t.dim, t.key, *(t[n] for n in names)).where(*where, *town, *_of(t, of))
+
+
+def _of(t: Any, of: tuple[str, str]) -> list[Any]:
+    return [t.of_dim == of[0], t.of_key == of[1]]
+
+
+def _tail(period: Period, since: datetime, flt: Filter, now: datetime | None = None) -> tuple[Any, Any]:
+    """The period's findings found or closed from `since` on, and the sums of DAYBOOK_FLOWS over them; with `now`,
+    then how open and open major moved from `since` (00:00 today) to now."""
+    start, end = period.start_utc, period.end_utc
+    columns = [f.c[name] for name in ("reported_at", *STATS_COLUMNS)]
+    source = union_all(
+        select(*columns).where(_in(f.c.reported_at, since, end), *flt.clauses()),
+        select(*columns).where(_in(f.c.closed_at, since, end), f.c.reported_at < since, *flt.clauses()),
+    )
+
+    def sums(c: Any) -> list[Any]:
+        found, closed, major = (
+            _in(c.reported_at, since, end),
+            _in(c.closed_at, since, end),
+            c.severity == MAJOR,
+        )
+        flows = [
+            found,
+            and_(found, major),
+            and_(found, c.is_repeat),
+            and_(found, c.is_repeat, major),
+            closed,
+            and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at),
+            and_(closed, _in(c.reported_at, start, end)),
+        ]
+        out = [
+            func.sum(case((flow, 1), else_=0)).label(n) for n, flow in zip(DAYBOOK_FLOWS, flows, strict=True)
+        ]
+        if now is not None:
+            came = and_(c.reported_at >= since, or_(c.closed_at.is_(None), c.closed_at >= now))
+            went = and_(c.reported_at < since, _in(c.closed_at, since, now))
+            for name, extra in (("open", []), ("open_major", [major])):
+                out.append(
+                    func.sum(case((and_(came, *extra), 1), (and_(went, *extra), -1), else_=0)).label(name)
+                )
+        return out
+
+    return source, sums
+
+
+def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
+    """How overdue moved since the snapshot at 00:00 (stats_overdue): a finding with no history since is as it
+    was then, overdue now if it was, or if its deadline passed since. So: its members that changed since go,
+    the changed ones overdue now come, and so do the unchanged whose deadline passed since."""
+    changed = select(history.c.finding_id).where(history.c.at >= midnight)
+    members = select(stats_overdue.c.finding_id).where(stats_overdue.c.finding_id.in_(changed))
+    ordered = f.c.status == "ordered"
+
+    def signed(sign: int, *where: Any) -> Any:
+        return select(f.c.town, *(f.c[c] for c in KEYS.values()), literal(sign).label("sign")).where(
+            *where, *flt.clauses()
+        )
+
+    return union_all(
+        signed(-1, f.c.id.in_(members)),
+        signed(1, f.c.id.in_(changed), ordered, f.c.due_at < now),
+        signed(1, ordered, f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed)),
+    )
+
+
+BOOK = (*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)
+
+
+async def _book_counts(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
+) -> dict[tuple[str, str], dict[str, int]] | None:
+    """Every count of a week or month per group (dimension, key) of `dims` and of the dimension every finding is
+    counted once in (the one value's, else severity): the stored cells of its days before the day book's
+    `through`, its stocks at the end (stored) or now (stored at 00:00, moved by the day's rows), and the rows
+    since 00:00 of `through`. None when the day book cannot answer."""
+    of, unit = flt.one_value(), unit_of(period)
+    through = await _through(conn) if of is not None and unit is not None else None
+    moment = period.as_of(now)
+    running, day = moment == now, local_day(moment)
+    if through is None or (
+        day != through if running else day > through or (not snapshot_day(day) and day != through)
+    ):
+        return None
+    assert of is not None and unit is not None
+    once = of[0] or "severity"
+    wanted = sorted({once, *dims} - {"town"})
+    s, p = stats_stocks.c, stats_periods.c
+    parts = [
+        _part(_stored(stats_stocks, DAYBOOK_STOCKS, flt, of, s.day == day, s.dim.in_(wanted)).subquery())
     ]
+    if period.start < through:
+        where = (p.unit == unit, p.start == period.start, p.dim.in_(wanted))
+        parts.append(_part(_stored(stats_periods, DAYBOOK_FLOWS, flt, of, *where).subquery()))
+    since = max(period.start_utc, local_midnight(through))
+    if since < period.end_utc:
+        source, sums = _tail(period, since, flt, now if running else None)
+        parts.append(_part(spread(sums, source, wanted).subquery()))
+    if running:
+        moved = spread(lambda c: [func.sum(c.sign).label("overdue")], _overdue_moves(since, now, flt), wanted)
+        parts.append(_part(moved.subquery()))
+    # Summed over the towns, and per town from the cells every finding is counted once in.
+    groups: dict[tuple[str, str], list[int]] = {}
+    for part in parts:
+        for town, dim, key, *counts in (await conn.execute(part)).all():
+            for group in [(dim, key), ("town", town)] if dim == once else [(dim, key)]:
+                row = groups.get(group)
+                if row is None:
+                    groups[group] = counts
+                else:
+                    groups[group] = [a + b for a, b in zip(row, counts, strict=True)]
+    return {group: dict(zip(BOOK, map(int, counts), strict=True)) for group, counts in groups.items()}
 
 
-async def _grouped(
-    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, keys: Sequence[str]
-) -> list[tuple[dict[str, Any], dict[str, int]]]:
-    """One query: every count of the period per combination of `keys` (finding columns), from the relevant
-    findings only. Without keys, one row of totals."""
-    rel = _relevant(period, now, flt)
-    key_columns = [rel.c[k] for k in keys]
-    query = select(*key_columns, *_sums(period, now, rel.c, TALLIES))
-    if key_columns:
-        query = query.group_by(*key_columns)
-    out = []
+def _part(cells: Any) -> Any:
+    """Cells with some of BOOK's counts, with all of them (0 for the others)."""
+    return select(
+        cells.c.town, cells.c.dim, cells.c.key, *(cells.c.get(n, literal(0)).label(n) for n in BOOK)
+    )
+
+
+async def _rows_counts(
+    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
+) -> dict[tuple[str, str], dict[str, int]]:
+    """The same from the findings rows: one GROUP BY by the finest grain over the relevant findings."""
+    rel = _relevant(period, now, flt).subquery()
+    grain = [rel.c[DIMENSION_COLUMN[d]] for d in DIMENSIONS]
+    query = select(*grain, *(_count(m, period, now, rel.c) for m in TALLIES)).group_by(*grain)
+    groups: dict[tuple[str, str], dict[str, int]] = {}
     for row in (await conn.execute(query)).all():
-        counts = {m: int(getattr(row, m)) for m in TALLIES}
-        out.append(({k: getattr(row, k) for k in keys}, counts))
-    return out
+        for dim, key in zip(DIMENSIONS, row, strict=False):
+            if dim in dims or dim == "severity":
+                _add(
+                    groups.setdefault((dim, str(key)), {}), dict(zip(TALLIES, map(int, row[6:]), strict=True))
+                )
+    return groups
+
+
+def _add(into: dict[str, int], counts: dict[str, int]) -> None:
+    for name, n in counts.items():
+        into[name] = into.get(name, 0) + n
+
+
+Sums = dict[Any, dict[str, int]]  # group key -> counts
+
+
+async def _counts(
+    conn: AsyncConnection,
+    period: Period,
+    flt: Filter,
+    now: datetime,
+    dims: Sequence[str],
+    exact_rows: bool = False,
+) -> tuple[dict[str, int], dict[str, Sums]]:
+    """Every count of the period in total and per group of each of `dims`: from the day book when it can answer,
+    else (or with `exact_rows`) from the findings rows."""
+    groups = None if exact_rows else await _book_counts(conn, period, flt, now, dims)
+    once = (flt.one_value() or ("",))[0] or "severity"
+    if groups is None:
+        groups, once = await _rows_counts(conn, period, flt, now, dims), "severity"
+    totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
+    sums: dict[str, Sums] = {d: {} for d in dims}
+    for (dim, key), counts in groups.items():
+        if dim == once:
+            _add(totals, counts)
+        if dim in sums:
+            sums[dim][int(key) if dim == "facility" else key] = counts
+    return totals, sums
 
 
 def _rates(counts: dict[str, int]) -> dict[str, float | None]:
@@ -296,6 +447,11 @@ class Figures:
         return self.counts[name] if name in self.counts else self.rates[name]
 
 
+def _figures(counts: dict[str, int]) -> Figures:
+    whole = {m: counts.get(m, 0) for m in COUNTS}
+    return Figures(whole, _rates(whole))
+
+
 @dataclass
 class Summary:
     period: Period
@@ -306,12 +462,9 @@ class Summary:
 
     def change(self, name: str) -> float | int | None:
         now, then = self.current.value(name), self.before.value(name)
-        if now is None or then is None:
-            return None
-        return now - then
+        return None if now is None or then is None else now - then
 
     def as_dict(self) -> dict[str, Any]:
-        names = [*COUNTS, *RATES]
         return {
             "period": {"from": self.period.start.isoformat(), "to": self.period.end.isoformat()},
             "previous_period": {"from": self.previous.start.isoformat(), "to": self.previous.end.isoformat()},
@@ -322,77 +475,22 @@ class Summary:
                     "previous": self.before.value(n),
                     "change": self.change(n),
                 }
-                for n in names
+                for n in (*COUNTS, *RATES)
             },
         }
-
-
-Sums = dict[Any, dict[str, int]]  # group key -> counts
-
-
-def _add(into: dict[str, int], counts: dict[str, int]) -> None:
-    for name, n in counts.items():
-        into[name] = into.get(name, 0) + n
-
-
-def _by_dimension(
-    rows: Sequence[tuple[dict[str, Any], dict[str, int]]], dimensions: Sequence[str]
-) -> dict[str, Sums]:
-    """Finer-grained counts (from the rows) summed per group of each dimension."""
-    out: dict[str, Sums] = {}
-    for dimension in dimensions:
-        column = DIMENSION_COLUMN[dimension]
-        sums: Sums = {}
-        for keys, counts in rows:
-            _add(sums.setdefault(keys[column], {}), counts)
-        out[dimension] = sums
-    return out
-
-
-def _figures(counts: dict[str, int]) -> Figures:
-    whole = {m: counts.get(m, 0) for m in COUNTS}
-    return Figures(whole, _rates(whole))
-
-
-async def _counts(
-    conn: AsyncConnection,
-    period: Period,
-    flt: Filter,
-    now: datetime,
-    dimensions: Sequence[str],
-    exact_rows: bool = False,
-) -> tuple[dict[str, int], dict[str, Sums]]:
-    """Every count of the period in total and per group of each of `dimensions`: from the day book when it can
-    answer (_book_counts), else from the findings rows. `exact_rows` reads the rows regardless."""
-    groups = None if exact_rows else await _book_counts(conn, period, flt, now, dimensions)
-    if groups is not None:
-        return _from_groups(groups, dimensions, once=_one_value(flt)[1] or ("severity", ""))
-    rows = await _grouped(conn, period, flt, now, GRAIN if dimensions else ())
-    totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
-    for _, counts in rows:
-        _add(totals, counts)
-    return totals, _by_dimension(rows, dimensions)
 
 
 async def figures(
     conn: AsyncConnection, period: Period, flt: Filter, now: datetime, exact_rows: bool = False
 ) -> Figures:
-    totals, _ = await _counts(conn, period, flt, now, (), exact_rows)
-    return _figures(totals)
+    return _figures((await _counts(conn, period, flt, now, (), exact_rows))[0])
 
 
 async def summary(
     conn: AsyncConnection, period: Period, flt: Filter, now: datetime, exact_rows: bool = False
 ) -> Summary:
     """Every headline figure of the period and of the period before it."""
-    previous = period.previous()
-    return Summary(
-        period,
-        previous,
-        period.as_of(now),
-        await figures(conn, period, flt, now, exact_rows),
-        await figures(conn, previous, flt, now, exact_rows),
-    )
+    return (await overview(conn, period, flt, now, dimensions=(), exact_rows=exact_rows))[0]
 
 
 @dataclass
@@ -404,7 +502,6 @@ class Group:
 
     @cached_property
     def rates(self) -> dict[str, float | None]:
-        # Worked out when read: a page shows the first rows of most breakdowns (of 400 facilities, ten).
         return _rates(self.counts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -426,28 +523,17 @@ async def facility_towns(conn: AsyncConnection) -> list[str]:
     return list((await conn.execute(query)).scalars())
 
 
-_pick_counts = itemgetter(*COUNTS)  # a group's sums hold every tally
-
-
 async def _groups(conn: AsyncConnection, sums: Sums, dimension: str, labeller: Any = None) -> list[Group]:
-    """The groups of one dimension, most found first, then most open; groups with nothing to count are left
-    out."""
+    """The groups of one dimension, most found first, then most open; groups with nothing to count left out."""
     names = await _facility_names(conn, list(sums)) if dimension == "facility" else {}
     ranked = []
-    for key, all_counts in sums.items():
-        values = _pick_counts(all_counts)
-        if not any(values):
-            continue
-        name, town = names.get(key, _NO_NAME)
-        label = labeller(dimension, key, name) if labeller else (name or str(key))
-        group = Group(key, label, town, dict(zip(COUNTS, values, strict=False)))  # one value per name
-        ranked.append((-all_counts["found"], -all_counts["open"], label, group))
-    ranked.sort(key=_RANK)
-    return [each[3] for each in ranked]
-
-
-_NO_NAME = (None, None)
-_RANK = itemgetter(0, 1, 2)
+    for key, counts in sums.items():
+        group_counts = {m: counts[m] for m in COUNTS}
+        if any(group_counts.values()):
+            name, town = names.get(key, (None, None))
+            label = labeller(dimension, key, name) if labeller else (name or str(key))
+            ranked.append((-counts["found"], -counts["open"], label, Group(key, label, town, group_counts)))
+    return [each[3] for each in sorted(ranked, key=lambda r: r[:3])]
 
 
 async def breakdown(
@@ -477,209 +563,12 @@ async def overview(
     exact_rows: bool = False,
 ) -> tuple[Summary, dict[str, list[Group]], dict[str, Sums]]:
     """The headline figures with their change, and the breakdown by each of `dimensions` (and the raw sums per
-    group, which top_facilities reads)."""
+    group, which top_from reads)."""
     totals, sums = await _counts(conn, period, flt, now, dimensions, exact_rows)
     previous = period.previous()
-    summary = Summary(
-        period,
-        previous,
-        period.as_of(now),
-        _figures(totals),
-        await figures(conn, previous, flt, now, exact_rows),
-    )
+    before = await figures(conn, previous, flt, now, exact_rows)
+    summary = Summary(period, previous, period.as_of(now), _figures(totals), before)
     return summary, {d: await _groups(conn, sums[d], d, labeller) for d in dimensions}, sums
-
-
-# --- from the day book (tracker.stats.daybook) ------------------------------------------------------------
-
-GroupKey = tuple[str, str]  # (dimension, key)
-Cell = tuple[str, str, str]  # (town, dimension, key), as the day book keeps its counts
-CELL_GRAIN = ("town", *(DIMENSION_COLUMN[d] for d in DAYBOOK_DIMENSIONS))
-
-
-def unit_of(period: Period) -> str | None:
-    """The day book's name for the period's kind, if it keeps it: a calendar month or a week from Monday."""
-    if period.is_month():
-        return "month"
-    return "week" if period.days == 7 and period.start.weekday() == 0 else None
-
-
-def snapshot_day(day: date) -> bool:
-    """Whether the day book keeps the stocks at 00:00 of `day` (besides those of its `through`)."""
-    return day.day == 1 or day.weekday() == 0
-
-
-async def cell_counts(conn: AsyncConnection, sums: Sequence[Any], source: Any) -> dict[Cell, list[int]]:
-    """`sums` (each a function of the columns) over the findings of `source` (a select with the grain's columns)
-    per cell: one GROUP BY by the finest grain, spread over the cells in Python."""
-    rel = source.subquery()
-    grain = [rel.c[name] for name in CELL_GRAIN]
-    columns = [column for s in sums for column in _listed_columns(s(rel.c))]
-    rows = (await conn.execute(select(*grain, *columns).group_by(*grain))).all()
-    out: dict[Cell, list[int]] = defaultdict(lambda: [0] * len(columns))
-    for row in rows:
-        values = [int(v or 0) for v in row[len(grain) :]]
-        for n, dim in enumerate(DAYBOOK_DIMENSIONS, start=1):
-            cell = out[(row[0], dim, str(row[n]))]
-            for i, v in enumerate(values):
-                cell[i] += v
-    return out
-
-
-def _listed_columns(made: Any) -> list[Any]:
-    return made if isinstance(made, list) else [made]
-
-
-def _to_groups(cells: Any, into: dict[GroupKey, list[int]], width: int, offset: int = 0) -> None:
-    """Add cells ((town, dim, key), counts) to groups (dim, key), and to the town's group by its severities."""
-    for (town, dim, key), counts in cells:
-        targets = [(dim, key), ("town", town)] if dim == "severity" else [(dim, key)]
-        for group in targets:
-            row = into.setdefault(group, [0] * width)
-            for n, value in enumerate(counts):
-                row[offset + n] += int(value)
-
-
-def _stored(table: Any, names: Sequence[str], flt: Filter, only: GroupKey | None, *where: Any) -> Any:
-    t = table.c
-    if flt.town is not None:
-        where = (*where, t.town == flt.town)
-    if only is not None:
-        where = (*where, t.dim == only[0], t.key == only[1])
-    return select(t.town, t.dim, t.key, *(t[n] for n in names)).where(*where)
-
-
-def _sum(condition: Any) -> Any:
-    return func.sum(case((condition, 1), else_=0))
-
-
-def _tail_sums(period: Period, since: datetime, running_at: datetime | None) -> list[Any]:
-    """The flows of the period's findings found or closed from `since` on, in DAYBOOK_FLOWS' order; with
-    `running_at`, then how open and open major moved from `since` (00:00 today) to that moment (now)."""
-    start, end = period.start_utc, period.end_utc
-
-    def flows(c: Any) -> list[Any]:
-        found, closed = _in(c.reported_at, since, end), _in(c.closed_at, since, end)
-        major = c.severity == "major"
-        return [
-            found,
-            and_(found, major),
-            and_(found, c.is_repeat),
-            and_(found, c.is_repeat, major),
-            closed,
-            and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at),
-            and_(closed, _in(c.reported_at, start, end)),
-        ]
-
-    def moved(c: Any, sign: int, major: bool) -> Any:
-        came = and_(c.reported_at >= since, or_(c.closed_at.is_(None), c.closed_at >= running_at))
-        went = and_(c.reported_at < since, _in(c.closed_at, since, running_at))
-        extra = [c.severity == "major"] if major else []
-        return case((and_(came, *extra), 1), (and_(went, *extra), -1), else_=0)
-
-    return [
-        lambda c: [
-            *(_sum(flow) for flow in flows(c)),
-            *((func.sum(moved(c, 1, m)) for m in (False, True)) if running_at is not None else ()),
-        ]
-    ]
-
-
-def _tail_rows(period: Period, since: datetime, flt: Filter) -> Any:
-    columns = [f.c[name] for name in ("reported_at", *STATS_COLUMNS)]
-    end = period.end_utc
-    return union_all(
-        select(*columns).where(_in(f.c.reported_at, since, end), *flt.clauses()),
-        select(*columns).where(_in(f.c.closed_at, since, end), f.c.reported_at < since, *flt.clauses()),
-    )
-
-
-def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
-    """How overdue moved since the snapshot at 00:00 (stats_overdue): a finding with no history since is as it
-    was then, overdue now if it was, or if its deadline passed since. So: its members that changed since go,
-    the changed ones overdue now come, and so do the unchanged whose deadline passed since."""
-    changed = select(history.c.finding_id).where(history.c.at >= midnight)
-    grain = [f.c[name] for name in CELL_GRAIN]
-
-    def signed(sign: int, *where: Any) -> Any:
-        return select(*grain, literal(sign).label("sign")).where(*where, *flt.clauses())
-
-    members = select(stats_overdue.c.finding_id).where(stats_overdue.c.finding_id.in_(changed))
-    ordered = f.c.status == "ordered"
-    return union_all(
-        signed(-1, f.c.id.in_(members)),
-        signed(1, f.c.id.in_(changed), ordered, f.c.due_at < now),
-        signed(1, ordered, f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed)),
-    )
-
-
-async def _through(conn: AsyncConnection) -> date | None:
-    return (await conn.execute(select(stats_state.c.through))).scalar()
-
-
-async def _book_counts(
-    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
-) -> dict[GroupKey, dict[str, int]] | None:
-    """Every count of a week or month per group (dimension, key), from the day book and the rows since 00:00 of
-    its `through`: for the figures of all towns or one, or narrowed to one value more (its group only, then).
-    None when the day book cannot answer."""
-    answers, only = _one_value(flt)
-    unit, through = unit_of(period), await _through(conn)
-    if not answers or unit is None or through is None or (only is not None and dims):
-        return None
-    moment = period.as_of(now)
-    running = moment == now
-    day = local_day(moment)
-    if running and day != through:
-        return None
-    if not running and (
-        moment != local_midnight(day) or day > through or not (snapshot_day(day) or day == through)
-    ):
-        return None
-    width = len(DAYBOOK_FLOWS) + len(DAYBOOK_STOCKS)
-    groups: dict[GroupKey, list[int]] = {}
-    stocks = (
-        await conn.execute(_stored(stats_stocks, DAYBOOK_STOCKS, flt, only, stats_stocks.c.day == day))
-    ).all()
-    if not stocks:  # no snapshot of that moment (or nothing open then): the rows answer
-        return None
-    _to_groups(((r[:3], r[3:]) for r in stocks), groups, width, len(DAYBOOK_FLOWS))
-    if period.start < through:
-        t = stats_periods.c
-        stored = _stored(stats_periods, DAYBOOK_FLOWS, flt, only, t.unit == unit, t.start == period.start)
-        _to_groups(((r[:3], r[3:]) for r in (await conn.execute(stored)).all()), groups, width)
-    since = max(period.start_utc, local_midnight(through))
-    if since < period.end_utc:
-        tail = await cell_counts(
-            conn, _tail_sums(period, since, now if running else None), _tail_rows(period, since, flt)
-        )
-        _to_groups(tail.items(), groups, width)
-    if running:
-        moves = await cell_counts(conn, [lambda c: func.sum(c.sign)], _overdue_moves(since, now, flt))
-        _to_groups(((cell, [0, 0, n]) for cell, (n,) in moves.items()), groups, width, len(DAYBOOK_FLOWS))
-    return {group: _named(counts) for group, counts in groups.items()}
-
-
-_BOOK_NAMES = [(n, name) for n, name in enumerate((*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)) if name in TALLIES]
-
-
-def _named(counts: list[int]) -> dict[str, int]:
-    return {name: counts[n] for n, name in _BOOK_NAMES}
-
-
-def _from_groups(
-    groups: dict[GroupKey, dict[str, int]], dimensions: Sequence[str], once: GroupKey
-) -> tuple[dict[str, int], dict[str, Sums]]:
-    """Totals and per-dimension sums from groups. Every finding is in exactly one group of the dimension of
-    `once`, so the totals are the sums of those."""
-    totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
-    sums: dict[str, Sums] = {d: {} for d in dimensions}
-    for (dim, key), counts in groups.items():
-        if dim == once[0]:
-            _add(totals, counts)
-        if dim in sums:
-            sums[dim][int(key) if dim == "facility" else key] = counts
-    return totals, sums
 
 
 # --- trends -----------------------------------------------------------------------------------------------
@@ -698,137 +587,59 @@ class Bucket:
         return self.closed_of_found / self.found if self.found else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "from": self.period.start.isoformat(),
-            "to": self.period.end.isoformat(),
-            "found": self.found,
-            "closed": self.closed,
-            "closed_of_found": self.closed_of_found,
-            "on_time": self.on_time,
-            "closure_rate": self.closure_rate,
+        counts = {
+            n: getattr(self, n) for n in ("found", "closed", "closed_of_found", "on_time", "closure_rate")
         }
+        return {"from": self.period.start.isoformat(), "to": self.period.end.isoformat(), **counts}
 
 
 def trend_periods(unit: str, last_day: date, count: int) -> list[Period]:
     """`count` whole weeks (Monday first) or calendar months, the last one holding `last_day`."""
-    out: list[Period] = []
-    if unit == "week":
-        current = Period.week_of(last_day)
-        for _ in range(count):
-            out.append(current)
-            current = Period(current.start - timedelta(days=7), current.start)
-    else:
-        current = Period.month(last_day.year, last_day.month)
-        for _ in range(count):
-            out.append(current)
-            current = current.previous()
+    out = [Period.week_of(last_day) if unit == "week" else Period.month(last_day.year, last_day.month)]
+    while len(out) < count:
+        out.append(
+            Period.week_of(out[-1].start - timedelta(days=1)) if unit == "week" else out[-1].previous()
+        )
     return out[::-1]
 
 
 async def trend(
-    conn: AsyncConnection,
-    unit: str,
-    period: Period,
-    flt: Filter,
-    count: int = 12,
-    exact_rows: bool = False,
+    conn: AsyncConnection, unit: str, period: Period, flt: Filter, count: int = 12, exact_rows: bool = False
 ) -> list[Bucket]:
     """Found, closed, closed-of-found (found in the bucket and closed within it) and on-time closures per week
-    or month, for `count` buckets ending with the one holding the period's last day. Each bucket's figures
-    follow the definitions above with the bucket as the period."""
+    or month, for `count` buckets ending with the one holding the period's last day: each bucket's figures as
+    the period's, from the day book's weeks or months (the one value's cells, when narrowed to one) and the
+    rows since its `through`, or from the rows."""
     if unit not in ("week", "month"):
         raise ValueError("unit must be week or month")
-    periods = trend_periods(unit, period.end - timedelta(days=1), count)
-    out = [Bucket(p) for p in periods]
-    answers, only = _one_value(flt)
-    if not exact_rows and answers and await _book_trend(conn, unit, out, flt, only):
-        return out
-    bounds = [p.start_utc for p in periods]
-    ends = [p.end_utc for p in periods]
-    start, end = bounds[0], ends[-1]
-
-    def index(column: Any) -> Any:
-        """The bucket `column` falls in, as 0..count-1 (the query keeps to rows within the buckets)."""
-        return case(
-            *((column < e, literal(n)) for n, e in enumerate(ends[:-1])), else_=literal(len(ends) - 1)
-        )
-
-    def bucket_end(column: Any) -> Any:
-        return case(*((column < e, e) for e in ends[:-1]), else_=ends[-1])
-
-    found = index(f.c.reported_at).label("b")
-    same = func.coalesce(
-        func.sum(
-            case((and_(f.c.closed_at.is_not(None), f.c.closed_at < bucket_end(f.c.reported_at)), 1), else_=0)
-        ),
-        0,
-    )
-    q1 = (
-        _base([found, func.count().label("n"), same.label("cf")], flt)
-        .where(_in(f.c.reported_at, start, end))
-        .group_by(found)
-    )
-    closed = index(f.c.closed_at).label("b")
-    on_time = func.coalesce(func.sum(case((f.c.closed_at <= f.c.due_at, 1), else_=0)), 0)
-    q2 = (
-        _base([closed, func.count().label("n"), on_time.label("ot")], flt)
-        .where(_in(f.c.closed_at, start, end))
-        .group_by(closed)
-    )
-    for row in (await conn.execute(q1)).all():
-        out[int(row.b)].found, out[int(row.b)].closed_of_found = int(row.n), int(row.cf)
-    for row in (await conn.execute(q2)).all():
-        out[int(row.b)].closed, out[int(row.b)].on_time = int(row.n), int(row.ot)
-    return out
+    buckets = [Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)]
+    of = flt.one_value()
+    through = None if exact_rows or of is None else await _through(conn)
+    since = {b.period: b.period.start_utc for b in buckets}
+    if through is not None:
+        dim, key = (of[0], of[1]) if of and of[0] else ("severity", None)
+        p = stats_periods.c
+        starts = [b.period.start for b in buckets if b.period.start < through]
+        where = [p.unit == unit, p.start.in_(starts), p.dim == dim, *([p.key == key] if key else [])]
+        where += [*_of(p, ("", "")), *([p.town == flt.town] if flt.town else [])]
+        query = select(p.start, *(func.sum(p[n]) for n in DAYBOOK_FLOWS)).where(*where).group_by(p.start)
+        stored = {row[0]: row[1:] for row in (await conn.execute(query)).all()}
+        for b in buckets:
+            _fill(b, stored.get(b.period.start, [0] * len(DAYBOOK_FLOWS)))
+            since[b.period] = max(b.period.start_utc, local_midnight(through))
+    for b in buckets:
+        if since[b.period] < b.period.end_utc:
+            source, sums = _tail(b.period, since[b.period], flt)
+            _fill(b, (await conn.execute(select(*sums(source.subquery().c)))).one())
+    return buckets
 
 
-def _one_value(flt: Filter) -> tuple[bool, tuple[str, str] | None]:
-    """Whether the day book's daily totals can answer for the filter, and the one dimension's value besides
-    the town it narrows to, as a day book cell's (dim, key)."""
-    others = {k: v for k, v in asdict(replace(flt, town=None)).items() if v not in (None, "")}
-    if len(others) > 1:
-        return False, None
-    if not others:
-        return True, None
-    ((name, value),) = others.items()
-    return True, ("facility" if name == "facility_id" else name, str(value))
-
-
-async def _book_trend(
-    conn: AsyncConnection, unit: str, buckets: list[Bucket], flt: Filter, only: GroupKey | None
-) -> bool:
-    """Fill the buckets from the day book's weeks or months (of one value's group, with `only`) and the rows
-    since 00:00 of its `through`. False (buckets untouched) when it holds nothing."""
-    through = await _through(conn)
-    if through is None:
-        return False
-    width = len(DAYBOOK_FLOWS)
-    dim = only or ("severity", "")
-    t = stats_periods.c
-    starts = [b.period.start for b in buckets if b.period.start < through]
-    stored = _stored(
-        stats_periods, DAYBOOK_FLOWS, flt, only, t.unit == unit, t.start.in_(starts), t.dim == dim[0]
-    )
-    per_start: dict[date, list[int]] = defaultdict(lambda: [0] * width)
-    for row in (await conn.execute(stored.add_columns(t.start))).all():
-        if row.dim == dim[0]:
-            for n, value in enumerate(row[3 : 3 + width]):
-                per_start[row.start][n] += int(value)
-    midnight = local_midnight(through)
-    for bucket in buckets:
-        counts = per_start[bucket.period.start]
-        since = max(bucket.period.start_utc, midnight)
-        if since < bucket.period.end_utc:
-            tail = await cell_counts(
-                conn, _tail_sums(bucket.period, since, None), _tail_rows(bucket.period, since, flt)
-            )
-            for (_, cell_dim, _), values in tail.items():
-                if cell_dim == dim[0]:
-                    counts = [a + b for a, b in zip(counts, values, strict=True)]
-        named = dict(zip(DAYBOOK_FLOWS, counts, strict=True))
-        bucket.found, bucket.closed = named["found"], named["closed"]
-        bucket.closed_of_found, bucket.on_time = named["closed_of_found"], named["on_time"]
-    return True
+def _fill(bucket: Bucket, flows: Sequence[Any]) -> None:
+    named = dict(zip(DAYBOOK_FLOWS, (int(v or 0) for v in flows), strict=True))
+    bucket.found += named["found"]
+    bucket.closed += named["closed"]
+    bucket.closed_of_found += named["closed_of_found"]
+    bucket.on_time += named["on_time"]
 
 
 # --- days to close ----------------------------------------------------------------------------------------
@@ -863,8 +674,7 @@ class DaysToClose:
 
 
 def days_to_close_of(histogram: Counter[int]) -> DaysToClose:
-    """Count, median and 90th percentile (nearest rank) of days to close from {days: findings closed}, read off
-    the histogram's running total: a month holds tens of thousands of closings but a hundred distinct days."""
+    """Count, median and 90th percentile (nearest rank) of days to close from {days: findings closed}."""
     steps = sorted((days, n) for days, n in histogram.items() if n > 0)
     count = sum(n for _, n in steps)
     if not count:
@@ -890,49 +700,48 @@ async def days_to_close(
     """Calendar days from the day found to the day closed (local days), over the findings closed in the
     period: their count, median and 90th percentile."""
     histogram: Counter[int] = Counter()
-    unit = unit_of(period)
-    through = None if exact_rows or unit is None or not _town_only(flt) else await _through(conn)
+    unit, of = unit_of(period), flt.one_value()
+    through = None if exact_rows or unit is None or of is None else await _through(conn)
     since = period.start_utc
-    if through is not None and period.start < through:
+    if through is not None and of is not None and period.start < through:
         t = stats_close_days.c
-        where = [t.unit == unit, t.start == period.start, *([t.town == flt.town] if flt.town else [])]
+        where = [
+            t.unit == unit,
+            t.start == period.start,
+            *_of(t, of),
+            *([t.town == flt.town] if flt.town else []),
+        ]
         stored = select(t.days, func.sum(t.closed)).where(*where).group_by(t.days)
         histogram.update({int(d): int(n) for d, n in (await conn.execute(stored)).all()})
         since = max(since, local_midnight(through))
     if since < period.end_utc:
         days = DaysBetween(f.c.reported_at, f.c.closed_at).label("days")
-        query = (
-            _base([days, func.count()], flt).where(_in(f.c.closed_at, since, period.end_utc)).group_by(days)
-        )
+        where = [_in(f.c.closed_at, since, period.end_utc), *flt.clauses()]
+        query = select(days, func.count()).where(*where).group_by(days)
         histogram.update({int(n_days): int(n) for n_days, n in (await conn.execute(query)).all()})
     return days_to_close_of(histogram)
 
 
-def _town_only(flt: Filter) -> bool:
-    return replace(flt, town=None) == Filter()
-
-
 # --- lists ------------------------------------------------------------------------------------------------
 
+# FindingRow's fields in order, with due_at (9) besides and without the facility's name and days overdue.
 LIST_COLUMNS = [
-    f.c.id,
-    f.c.item_code,
-    f.c.item_zh,
-    f.c.item_en,
-    f.c.category,
-    f.c.severity,
-    f.c.status,
-    f.c.reported_at,
-    f.c.due_day,
-    f.c.due_at,
-    f.c.closed_at,
-    f.c.escalation_level,
-    f.c.owner_name,
-    f.c.round,
-    f.c.facility_id,
-    f.c.town,
-    f.c.facility_type,
-    f.c.mode,
+    f.c[name]
+    for name in (
+        *(
+            "id",
+            "item_code",
+            "item_zh",
+            "item_en",
+            "category",
+            "severity",
+            "status",
+            "reported_at",
+            "due_day",
+        ),
+        *("due_at", "closed_at", "escalation_level", "owner_name", "round", "facility_id", "town"),
+        *("facility_type", "mode"),
+    )
 ]
 
 
@@ -959,16 +768,10 @@ class FindingRow:
     days_overdue: int | None
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, date):
-                out[key] = value.isoformat()
-        return out
+        return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self).items()}
 
 
 def _row(row: Any, moment: datetime, today: date, names: dict[int, tuple[str, str]]) -> FindingRow:
-    # By position: reading two hundred rows by column name costs more than their query. LIST_COLUMNS are
-    # FindingRow's fields in order, with due_at (9) besides and without the facility's name and days overdue.
     due_day, due_at, closed = row[8], row[9], row[10]
     overdue = None
     if due_day is not None and closed is None and due_at is not None and due_at < moment:
@@ -976,49 +779,34 @@ def _row(row: Any, moment: datetime, today: date, names: dict[int, tuple[str, st
     return FindingRow(*row[:9], *row[10:15], names[row[14]][0], *row[15:], overdue)
 
 
-def _stock_parts(
-    metric: str, span: Span, where: list[ColumnElement[bool]]
-) -> list[list[ColumnElement[bool]]]:
-    """A stock's findings as two disjoint ranges of the covering closed_at index: unclosed, or closed at or
-    after the moment (given the whole predicate, the planner walks every finding reported before the moment;
-    given it again in each range, SQLite checks each row against both ranges: 20 ms, not 8, for 59,000)."""
-    rest = [*_stock_terms(metric, span), *where]
-    return [[part, *rest] for part in open_parts(span.moment)]
-
-
-def _ids(metric: str, span: Span, where: list[ColumnElement[bool]]) -> Any:
-    """The ids behind one figure."""
+def _parts(metric: str, period: Period, now: datetime, flt: Filter) -> list[list[ColumnElement[bool]]]:
+    """The findings behind one figure as disjoint ranges of an index each: a stock's as two ranges of the
+    closed_at index (unclosed, or closed at or after the moment); a flow's as one."""
+    where = flt.clauses()
     if metric not in STOCKS:
-        return select(f.c.id).where(_condition(metric, span), *where)
-    return union_all(*(select(f.c.id).where(*part) for part in _stock_parts(metric, span, where)))
-
-
-def _listed(metric: str, span: Span, where: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    return f.c.id.in_(_ids(metric, span, where)) if metric in STOCKS else _condition(metric, span)
+        return [[predicate(metric, period, now), *where]]
+    moment = period.as_of(now)
+    rest = [*_stock_terms(metric, moment, moment == now), *where]
+    return [[part, *rest] for part in open_parts(moment)]
 
 
 async def finding_ids(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
-    span, where = Span.of(period, now), flt.clauses()
-    query = select(f.c.id).where(*where, _listed(metric, span, where)).order_by(f.c.id)
-    return list((await conn.execute(query)).scalars())
+    ids = union_all(*(select(f.c.id).where(*part) for part in _parts(metric, period, now, flt))).subquery()
+    return list((await conn.execute(select(ids.c.id).order_by(ids.c.id))).scalars())
 
 
 async def finding_count(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> int:
-    """How many findings finding_list lists: for a stock, a count of each range of the closed_at index."""
-    span, where = Span.of(period, now), flt.clauses()
-    if metric not in STOCKS:
-        return int(
-            (await conn.execute(select(func.count()).where(_condition(metric, span), *where))).scalar_one()
-        )
+    """How many findings finding_list lists: a count of each range, added up."""
     counts = [
-        select(func.count()).where(*part).scalar_subquery() for part in _stock_parts(metric, span, where)
+        select(func.count()).where(*part).scalar_subquery() for part in _parts(metric, period, now, flt)
     ]
-    return int((await conn.execute(select(counts[0] + counts[1]))).scalar_one())
+    total = counts[0] if len(counts) == 1 else counts[0] + counts[1]
+    return int((await conn.execute(select(total))).scalar_one())
 
 
 async def finding_list(
@@ -1032,22 +820,16 @@ async def finding_list(
 ) -> list[FindingRow]:
     """The findings behind one figure with what a reader needs to check them; overdue ones oldest first.
     A page of them with `limit` and `offset`: its ids first, from an index alone where it can, then its rows."""
-    span, where = Span.of(period, now), flt.clauses()
     order = [f.c.due_at if metric == "overdue" else f.c.reported_at, f.c.id]
     if limit is None:
-        query = select(*LIST_COLUMNS).where(*where, _listed(metric, span, where))
+        ids = union_all(*(select(f.c.id).where(*part) for part in _parts(metric, period, now, flt)))
     else:
-        page = (
-            select(f.c.id)
-            .where(*where, _condition(metric, span))
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
-        )
-        query = select(*LIST_COLUMNS).where(f.c.id.in_(page))
-    rows = (await conn.execute(query.order_by(*order))).all()
+        ids = select(f.c.id).where(predicate(metric, period, now), *flt.clauses())
+        ids = ids.order_by(*order).limit(limit).offset(offset)
+    rows = (await conn.execute(select(*LIST_COLUMNS).where(f.c.id.in_(ids)).order_by(*order))).all()
     names = await _facility_names(conn, [r[14] for r in rows])
-    return [_row(r, span.moment, local_day(span.moment), names) for r in rows]
+    moment = period.as_of(now)
+    return [_row(r, moment, local_day(moment), names) for r in rows]
 
 
 async def overdue_list(
@@ -1109,20 +891,11 @@ async def escalations(conn: AsyncConnection, period: Period, flt: Filter) -> lis
     return [(r.id, int((r.data or {}).get("level", 0)), r.at) for r in (await conn.execute(query)).all()]
 
 
+@lru_cache(maxsize=4096)
 def findings_url(metric: str, period: Period, flt: Filter, base: str = "/dashboard/findings") -> str:
     """Where the list behind a figure is shown: `/dashboard/findings?metric=overdue&from=…&to=…&town=…`."""
-    return f"{base}?{_metric_query(metric)}&{_span_and_scope(period, flt)}"
-
-
-@cache
-def _metric_query(metric: str) -> str:
-    return urlencode({"metric": metric})
-
-
-@lru_cache(maxsize=4096)
-def _span_and_scope(period: Period, flt: Filter) -> str:
-    # A page links each group's figures, one URL per figure: the part they share is encoded once.
-    return urlencode({"from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()})
+    span = {"from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
+    return f"{base}?{urlencode({'metric': metric, **span})}"
 
 
 def hand_written_group_by() -> str:

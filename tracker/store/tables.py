@@ -274,51 +274,46 @@ findings = Table(
     ),
 )
 
-# The day book (tracker.stats.daybook, migration 0036): per town and value of one dimension (facility type,
-# facility, category, severity, mode), what a week's or month's page reads instead of every finding.
+# The day book (tracker.stats.daybook, migration 0036): what a week's or month's page reads instead of every finding,
+# per town and value of one dimension (facility type, facility, category, severity, mode), of every finding
+# (of_dim "") or of those with one value (of_dim, of_key) of a dimension: a page narrowed to it.
 DAYBOOK_DIMENSIONS = ("facility_type", "facility", "category", "severity", "mode")
-DAYBOOK_FLOWS = (
-    "found",
-    "found_major",
-    "repeat",
-    "repeat_major",
-    "closed",
-    "on_time",
-    "closed_of_found",
-)
+DAYBOOK_FLOWS = ("found", "found_major", "repeat", "repeat_major", "closed", "on_time", "closed_of_found")
 DAYBOOK_STOCKS = ("open", "open_major", "overdue")
 
 
-def _cells(name: str, period: tuple[Column[Any], ...], counts: tuple[str, ...]) -> Table:
+def _cells(
+    name: str, period: tuple[Column[Any], ...], cell: tuple[Column[Any], ...], counts: tuple[str, ...]
+) -> Table:
+    # A page's cells are one range of the key: its period, then every finding's or its one value's, its town.
     return Table(
         name,
         metadata,
         *period,
+        Column("of_dim", String(20), primary_key=True),
+        Column("of_key", String(60), primary_key=True),
         Column("town", String(60), primary_key=True),
-        Column("dim", String(20), primary_key=True),
-        Column("key", String(60), primary_key=True),
-        *(Column(count, Integer, nullable=False, default=0) for count in counts),
+        *cell,
+        *(Column(count, Integer, nullable=False) for count in counts),
     )
+
+
+def _period() -> tuple[Column[Any], ...]:
+    return (Column("unit", String(5), primary_key=True), Column("start", Date, primary_key=True))
+
+
+def _dim_key() -> tuple[Column[Any], ...]:
+    return (Column("dim", String(20), primary_key=True), Column("key", String(60), primary_key=True))
 
 
 # The flows of each week (Monday first) and calendar month over its days before stats_state.through: stored once
 # when it ends, and again each day while it runs.
-stats_periods = _cells(
-    "stats_periods",
-    (Column("unit", String(5), primary_key=True), Column("start", Date, primary_key=True)),
-    DAYBOOK_FLOWS,
-)
-# The nightly stock snapshot: open, open major and overdue at 00:00 of `day`.
-stats_stocks = _cells("stats_stocks", (Column("day", Date, primary_key=True),), DAYBOOK_STOCKS)
-# Days to close of the findings closed in a week's or month's days before stats_state.through, per town.
-stats_close_days = Table(
-    "stats_close_days",
-    metadata,
-    Column("unit", String(5), primary_key=True),
-    Column("start", Date, primary_key=True),
-    Column("town", String(60), primary_key=True),
-    Column("days", Integer, primary_key=True),
-    Column("closed", Integer, nullable=False),
+stats_periods = _cells("stats_periods", _period(), _dim_key(), DAYBOOK_FLOWS)
+# The stock snapshot: open, open major and overdue at 00:00 of `day`.
+stats_stocks = _cells("stats_stocks", (Column("day", Date, primary_key=True),), _dim_key(), DAYBOOK_STOCKS)
+# How many findings closed in a week's or month's days before stats_state.through took `days` to close.
+stats_close_days = _cells(
+    "stats_close_days", _period(), (Column("days", Integer, primary_key=True),), ("closed",)
 )
 # The findings counted overdue in the snapshot at 00:00 of stats_state.through: with the day's history they give
 # overdue now.

@@ -1,4 +1,5 @@
-"""a smaller day book: closed weeks and months stored once, a nightly stock snapshot, the rows since 00:00;
+"""a smaller day book: closed weeks and months stored once per cell (of every finding or of one value), a stock
+snapshot, the rows since 00:00;
 the dashboard's indexes on findings trimmed to what its queries read
 
 The day book is derived from the findings: its old tables go, the new ones start empty, and the scheduler's
@@ -40,8 +41,10 @@ MAJOR = sa.text("severity = 'major'")
 
 
 def _key(*names: str) -> list[sa.Column]:
+    sizes = {"unit": 5, "of_dim": 20, "dim": 20}
     return [
-        sa.Column(n, sa.Date() if n in ("day", "start") else sa.String(60), nullable=False) for n in names
+        sa.Column(n, sa.Date() if n in ("day", "start") else sa.String(sizes.get(n, 60)), nullable=False)
+        for n in names
     ]
 
 
@@ -66,11 +69,14 @@ def upgrade() -> None:
         "stats_state",
     ):
         op.drop_table(name)
-    cell = ("town", "dim", "key")
-    _table("stats_periods", ("unit", "start", *cell), [*_key("unit", "start", *cell), *_counts(FLOWS)])
-    _table("stats_stocks", ("day", *cell), [*_key("day", *cell), *_counts(STOCKS)])
-    close = ("unit", "start", "town", "days")
-    _table("stats_close_days", close, [*_key("unit", "start", "town"), *_counts(("days", "closed"))])
+    of = ("of_dim", "of_key", "town")
+    for name, key, counts in (
+        ("stats_periods", ("unit", "start", *of, "dim", "key"), FLOWS),
+        ("stats_stocks", ("day", *of, "dim", "key"), STOCKS),
+        ("stats_close_days", ("unit", "start", *of, "days"), ("closed",)),
+    ):
+        columns = [*_key(*(k for k in key if k != "days")), *_counts(("days",) if "days" in key else ())]
+        _table(name, key, [*columns, *_counts(counts)])
     _table("stats_overdue", ("finding_id",), _counts(("finding_id",)))
     state = ("id", "history_id", "finding_id")
     _table("stats_state", ("id",), [*_counts(state), sa.Column("through", sa.Date(), nullable=False)])
