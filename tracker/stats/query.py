@@ -359,30 +359,41 @@ async def _book_counts(
         where = (p.unit == unit, p.start == period.start, p.dim.in_(wanted))
         parts.append(_part(_stored(stats_periods, DAYBOOK_FLOWS, flt, of, *where).subquery()))
     since = max(period.start_utc, local_midnight(through))
-    if since < period.end_utc:
+    if since < period.end_utc:  # the rows since: a few hours', grouped by the wanted columns, spread here
         source, sums = _tail(period, since, flt, now if running else None)
-        parts.append(_part(spread(sums, source, wanted).subquery()))
+        parts.append(_part(_grouped(sums, source, wanted).subquery(), wanted))
     if running:
-        moved = spread(lambda c: [func.sum(c.sign).label("overdue")], _overdue_moves(since, now, flt), wanted)
-        parts.append(_part(moved.subquery()))
+        moved = _grouped(
+            lambda c: [func.sum(c.sign).label("overdue")], _overdue_moves(since, now, flt), wanted
+        )
+        parts.append(_part(moved.subquery(), wanted))
     # Summed over the towns, and per town from the cells every finding is counted once in.
     groups: dict[tuple[str, str], list[int]] = {}
-    for part in parts:
-        for town, dim, key, *counts in (await conn.execute(part)).all():
-            for group in [(dim, key), ("town", town)] if dim == once else [(dim, key)]:
-                row = groups.get(group)
-                if row is None:
-                    groups[group] = counts
-                else:
-                    groups[group] = [a + b for a, b in zip(row, counts, strict=True)]
+    width = len(wanted) + 1
+    for part, grain in parts:
+        for row in (await conn.execute(part)).all():
+            cells = zip(wanted, row[1:width], strict=True) if grain else [row[1:3]]
+            counts = row[width:] if grain else row[3:]
+            for dim, key in cells:
+                for group in [(dim, str(key)), ("town", row[0])] if dim == once else [(dim, str(key))]:
+                    held = groups.get(group)
+                    groups[group] = (
+                        list(counts) if held is None else [a + b for a, b in zip(held, counts, strict=True)]
+                    )
     return {group: dict(zip(BOOK, map(int, counts), strict=True)) for group, counts in groups.items()}
 
 
-def _part(cells: Any) -> Any:
-    """Cells with some of BOOK's counts, with all of them (0 for the others)."""
-    return select(
-        cells.c.town, cells.c.dim, cells.c.key, *(cells.c.get(n, literal(0)).label(n) for n in BOOK)
-    )
+def _grouped(sums: Any, source: Any, dims: Sequence[str]) -> Any:
+    rel = source.subquery()
+    keys = [rel.c[KEYS[d]] for d in dims]
+    return select(rel.c.town, *keys, *sums(rel.c)).group_by(rel.c.town, *keys)
+
+
+def _part(cells: Any, grain: Sequence[str] = ()) -> tuple[Any, bool]:
+    """Cells (or, with `grain`, finer groups of its columns) with all of BOOK's counts (0 for those it lacks)."""
+    keys = [cells.c[KEYS[d]] for d in grain] or [cells.c.dim, cells.c.key]
+    zeros = [cells.c.get(n, literal(0)).label(n) for n in BOOK]
+    return select(cells.c.town, *keys, *zeros), bool(grain)
 
 
 async def _rows_counts(
