@@ -24,13 +24,12 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, union_all, update
+from sqlalchemy import String, cast, delete, func, insert, literal, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.stats import query as q
 from tracker.stats.periods import Period, local_day, local_midnight
 from tracker.store.tables import (
-    DAYBOOK_DIMENSIONS,
     DAYBOOK_FLOWS,
     DAYBOOK_STOCKS,
     findings,
@@ -47,7 +46,7 @@ f = findings
 # A transaction stamped just before midnight may commit just after it: a day is counted this long after it ends.
 LAG = timedelta(minutes=5)
 TABLES = (stats_periods, stats_stocks, stats_close_days, stats_overdue)
-KEYS = {d: q.DIMENSION_COLUMN[d] for d in DAYBOOK_DIMENSIONS}
+KEYS = q.KEYS
 
 
 def _units(first: date, last: date) -> list[tuple[str, Period]]:
@@ -67,12 +66,28 @@ def _units(first: date, last: date) -> list[tuple[str, Period]]:
 def _spread(
     table: Any, fixed: dict[str, Any], names: tuple[str, ...], sums: Any, source: Any, by: Any = None
 ) -> Any:
-    """INSERT the cells of every finding and of each one value (tracker.stats.query.spread)."""
-    cell = ["days"] if by else ["dim", "key"]
-    columns = [*fixed, "of_dim", "of_key", "town", *cell, *names]
-    return insert(table).from_select(
-        columns, q.spread(sums, source, DAYBOOK_DIMENSIONS, ("", *KEYS), fixed, by)
-    )
+    """INSERT into `table` the counts `sums(c)` (labelled columns `names`) over the findings of `source` per cell,
+    all in the database: one GROUP BY by the finest grain (and the labelled columns `by(c)`), then each cell
+    summed from it, of every finding (of_dim "") or of each value of a dimension, per town and (dimension, key),
+    or per `by` instead. `fixed`: the columns of the period (or day) they are for."""
+    rel = source.subquery()
+    keys = [cast(rel.c[column], String).label(dim) for dim, column in KEYS.items()]
+    extra = by(rel.c) if by else []
+    grain = select(rel.c.town, *keys, *extra, *sums(rel.c))
+    g = grain.group_by(rel.c.town, *(rel.c[c] for c in KEYS.values()), *extra).cte("grain")
+    arms = []
+    for of_dim in ("", *KEYS):
+        of_key = [g.c[of_dim]] if of_dim else []
+        for dim in [None] if by else KEYS:
+            cell = [g.c[dim]] if dim else [g.c[e.name] for e in extra]
+            head = [literal(v).label(k) for k, v in {**fixed, "of_dim": of_dim}.items()]
+            head += [*of_key] or [literal("").label("of_key")]
+            head += [g.c.town, *([literal(dim).label("dim")] if dim else [])]
+            shown = [cell[0].label("key")] if dim else cell
+            total = [func.sum(g.c[n]).label(n) for n in names]
+            arms.append(select(*head, *shown, *total).group_by(*of_key, g.c.town, *cell))
+    columns = [*fixed, "of_dim", "of_key", "town", *(["days"] if by else ["dim", "key"]), *names]
+    return insert(table).from_select(columns, union_all(*arms))
 
 
 def _source(period: Period) -> Any:

@@ -45,7 +45,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -207,40 +207,9 @@ def _relevant(period: Period, now: datetime, flt: Filter) -> Any:
     return union_all(*(select(*columns).where(part, *flt.clauses()) for part in parts))
 
 
-# --- counted per cell: of every finding or of one value, per town and (dimension, key): the day book's grain --
+# --- from the day book (tracker.stats.daybook) ------------------------------------------------------------
 
 KEYS = {d: DIMENSION_COLUMN[d] for d in DAYBOOK_DIMENSIONS}
-
-
-def spread(
-    sums: Any,
-    source: Any,
-    dims: Sequence[str] = DAYBOOK_DIMENSIONS,
-    ofs: Sequence[str] = ("",),
-    fixed: dict[str, Any] | None = None,
-    by: Any = None,
-) -> Any:
-    """The counts `sums(c)` (labelled columns) over the findings of `source` per cell, in the database: one GROUP BY
-    by the finest grain (and the labelled columns `by(c)`), then each cell summed from it, of every finding (of_dim
-    "") or of each value of the dimensions `ofs`, per town and (dimension, key) of `dims`, or per `by` instead.
-    Columns: `fixed`'s, of_dim, of_key, town, dim and key (or `by`'s), the sums."""
-    rel = source.subquery()
-    keys = [cast(rel.c[column], String).label(dim) for dim, column in KEYS.items()]
-    extra, counted = (by(rel.c) if by else []), sums(rel.c)
-    grain = select(rel.c.town, *keys, *extra, *counted)
-    g = grain.group_by(rel.c.town, *(rel.c[c] for c in KEYS.values()), *extra).cte()
-    arms = []
-    for of_dim in ofs:
-        of_key = [g.c[of_dim]] if of_dim else []
-        for dim in [None] if by else dims:
-            cell = [g.c[dim]] if dim else [g.c[e.name] for e in extra]
-            head = [literal(v).label(k) for k, v in {**(fixed or {}), "of_dim": of_dim}.items()]
-            head += [*of_key] or [literal("").label("of_key")]
-            head += [g.c.town, *([literal(dim).label("dim")] if dim else [])]
-            total = [func.sum(g.c[c.name]).label(c.name) for c in counted]
-            shown = [cell[0].label("key")] if dim else cell
-            arms.append(select(*head, *shown, *total).group_by(*of_key, g.c.town, *cell))
-    return union_all(*arms) if len(arms) > 1 else arms[0]
 
 
 def unit_of(period: Period) -> str | None:
@@ -271,43 +240,34 @@ def _of(t: Any, of: tuple[str, str]) -> list[Any]:
 
 
 def _tail(period: Period, since: datetime, flt: Filter, now: datetime | None = None) -> tuple[Any, Any]:
-    """The period's findings found or closed from `since` on, and the sums of DAYBOOK_FLOWS over them; with `now`,
-    then how open and open major moved from `since` (00:00 today) to now."""
-    start, end = period.start_utc, period.end_utc
-    columns = [f.c[name] for name in ("reported_at", *STATS_COLUMNS)]
+    """The period's findings found or closed from `since` on, each with its DAYBOOK_FLOWS as 0 or 1 (with `now`,
+    then how it moved open and open major from `since`, 00:00 today, to now: 1, -1 or 0); and their sums."""
+    start, end, c = period.start_utc, period.end_utc, f.c
+    major, closed = c.severity == MAJOR, _in(c.closed_at, since, end)
+    on_time = and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at)
+
+    def one(*terms: Any) -> Any:
+        return case((and_(*terms), 1), else_=0)
+
+    # Found since (found in the period, so closed_of_found if closed), and closed since but found before.
+    found = [literal(1), one(major), one(c.is_repeat), one(c.is_repeat, major), one(closed), one(on_time)]
+    found.append(one(closed))
+    earlier = [*(literal(0) for _ in range(4)), literal(1), one(on_time), one(_in(c.reported_at, start, end))]
+    if now is not None:
+        stays, gone = or_(c.closed_at.is_(None), c.closed_at >= now), c.closed_at < now
+        found += [one(stays), one(stays, major)]
+        earlier += [-one(gone), -one(gone, major)]
+    names = [*DAYBOOK_FLOWS, *(["open", "open_major"] if now is not None else [])]
+    grain = [c.town, *(c[column] for column in KEYS.values())]
+
+    def arm(values: list[Any], *where: Any) -> Any:
+        labelled = (v.label(n) for v, n in zip(values, names, strict=True))
+        return select(*grain, *labelled).where(*where, *flt.clauses())
+
     source = union_all(
-        select(*columns).where(_in(f.c.reported_at, since, end), *flt.clauses()),
-        select(*columns).where(_in(f.c.closed_at, since, end), f.c.reported_at < since, *flt.clauses()),
+        arm(found, _in(c.reported_at, since, end)), arm(earlier, closed, c.reported_at < since)
     )
-
-    def sums(c: Any) -> list[Any]:
-        found, closed, major = (
-            _in(c.reported_at, since, end),
-            _in(c.closed_at, since, end),
-            c.severity == MAJOR,
-        )
-        flows = [
-            found,
-            and_(found, major),
-            and_(found, c.is_repeat),
-            and_(found, c.is_repeat, major),
-            closed,
-            and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at),
-            and_(closed, _in(c.reported_at, start, end)),
-        ]
-        out = [
-            func.sum(case((flow, 1), else_=0)).label(n) for n, flow in zip(DAYBOOK_FLOWS, flows, strict=True)
-        ]
-        if now is not None:
-            came = and_(c.reported_at >= since, or_(c.closed_at.is_(None), c.closed_at >= now))
-            went = and_(c.reported_at < since, _in(c.closed_at, since, now))
-            for name, extra in (("open", []), ("open_major", [major])):
-                out.append(
-                    func.sum(case((and_(came, *extra), 1), (and_(went, *extra), -1), else_=0)).label(name)
-                )
-        return out
-
-    return source, sums
+    return source, lambda rel: [func.sum(rel[n]).label(n) for n in names]
 
 
 def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
