@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
@@ -312,35 +312,38 @@ async def _book_counts(
     once = of[0] or "severity"
     wanted = sorted({once, *dims} - {"town"})
     s, p = stats_stocks.c, stats_periods.c
-    parts = [
+    stored = [
         _part(_stored(stats_stocks, DAYBOOK_STOCKS, flt, of, s.day == day, s.dim.in_(wanted)).subquery())
     ]
     if period.start < through:
         where = (p.unit == unit, p.start == period.start, p.dim.in_(wanted))
-        parts.append(_part(_stored(stats_periods, DAYBOOK_FLOWS, flt, of, *where).subquery()))
+        stored.append(_part(_stored(stats_periods, DAYBOOK_FLOWS, flt, of, *where).subquery()))
+    rows = []  # since 00:00 of `through`: a few hours' findings, grouped by the wanted columns, spread below
     since = max(period.start_utc, local_midnight(through))
-    if since < period.end_utc:  # the rows since: a few hours', grouped by the wanted columns, spread here
+    if since < period.end_utc:
         source, sums = _tail(period, since, flt, now if running else None)
-        parts.append(_part(_grouped(sums, source, wanted).subquery(), wanted))
+        rows.append(_part(_grouped(sums, source, wanted).subquery(), wanted))
     if running:
         moved = _grouped(
             lambda c: [func.sum(c.sign).label("overdue")], _overdue_moves(since, now, flt), wanted
         )
-        parts.append(_part(moved.subquery(), wanted))
-    # Summed over the towns, and per town from the cells every finding is counted once in.
-    groups: dict[tuple[str, str], list[int]] = {}
+        rows.append(_part(moved.subquery(), wanted))
+    parts = [(union_all(*stored), False), *([(union_all(*rows), True)] if rows else [])]
+    # Each group's rows (its cells in every town, and for a town its cells every finding is counted once in),
+    # summed at the end column by column.
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     width = len(wanted) + 1
     for part, grain in parts:
         for row in (await conn.execute(part)).all():
-            cells = zip(wanted, row[1:width], strict=True) if grain else [row[1:3]]
             counts = row[width:] if grain else row[3:]
-            for dim, key in cells:
-                for group in [(dim, str(key)), ("town", row[0])] if dim == once else [(dim, str(key))]:
-                    held = groups.get(group)
-                    groups[group] = (
-                        list(counts) if held is None else [a + b for a, b in zip(held, counts, strict=True)]
-                    )
-    return {group: dict(zip(BOOK, map(int, counts), strict=True)) for group, counts in groups.items()}
+            for dim, key in zip(wanted, row[1:width], strict=True) if grain else [row[1:3]]:
+                groups[(dim, str(key))].append(counts)
+                if dim == once:
+                    groups[("town", row[0])].append(counts)
+    return {
+        group: dict(zip(BOOK, map(int, map(sum, zip(*rows, strict=True))), strict=True))
+        for group, rows in groups.items()
+    }
 
 
 def _grouped(sums: Any, source: Any, dims: Sequence[str]) -> Any:
@@ -349,11 +352,11 @@ def _grouped(sums: Any, source: Any, dims: Sequence[str]) -> Any:
     return select(rel.c.town, *keys, *sums(rel.c)).group_by(rel.c.town, *keys)
 
 
-def _part(cells: Any, grain: Sequence[str] = ()) -> tuple[Any, bool]:
+def _part(cells: Any, grain: Sequence[str] = ()) -> Any:
     """Cells (or, with `grain`, finer groups of its columns) with all of BOOK's counts (0 for those it lacks)."""
     keys = [cells.c[KEYS[d]] for d in grain] or [cells.c.dim, cells.c.key]
     zeros = [cells.c.get(n, literal(0)).label(n) for n in BOOK]
-    return select(cells.c.town, *keys, *zeros), bool(grain)
+    return select(cells.c.town, *keys, *zeros)
 
 
 async def _rows_counts(
