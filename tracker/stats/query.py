@@ -44,6 +44,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlencode
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -224,8 +225,15 @@ def snapshot_day(day: date) -> bool:
     return day.day == 1 or day.weekday() == 0
 
 
+# What one read has read already (one connection: one snapshot): the day book's `through`, facility names.
+_READ: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
+
+
 async def _through(conn: AsyncConnection) -> date | None:
-    return (await conn.execute(select(stats_state.c.through))).scalar()
+    memo = _READ.setdefault(conn.sync_connection, {})
+    if "through" not in memo:
+        memo["through"] = (await conn.execute(select(stats_state.c.through))).scalar()
+    return memo["through"]
 
 
 def _stored(table: Any, names: Sequence[str], flt: Filter, of: tuple[str, str], *where: Any) -> Any:
@@ -483,12 +491,15 @@ class Group:
 
 
 async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """(name, town) of the facilities `ids`."""
-    if not ids:
-        return {}
-    query = select(facilities.c.id, facilities.c.name, facilities.c.town)
-    rows = await conn.execute(query.where(facilities.c.id.in_(sorted(set(ids)))))
-    return {id_: (name, town) for id_, name, town in rows.all()}
+    """(name, town) of the facilities `ids`, and of those this read has named already."""
+    names = _READ.setdefault(conn.sync_connection, {}).setdefault("names", {})
+    missing = sorted(set(ids) - names.keys())
+    if missing:
+        query = select(facilities.c.id, facilities.c.name, facilities.c.town).where(
+            facilities.c.id.in_(missing)
+        )
+        names.update({id_: (name, town) for id_, name, town in (await conn.execute(query)).all()})
+    return names
 
 
 async def facility_towns(conn: AsyncConnection) -> list[str]:
