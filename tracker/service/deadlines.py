@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.model import Status
 from tracker.domain.policy import PolicySettings, first_escalation_at, settled_deadline
+from tracker.domain.time import local_day
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.service.context import load_calendar
-from tracker.stats.periods import local_day
 from tracker.store.tables import facilities, findings, history
 
 KIND = "deadline_moved"
