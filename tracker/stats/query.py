@@ -278,6 +278,47 @@ def _tail(period: Period, since: datetime, flt: Filter, now: datetime | None = N
     return source, lambda rel: [func.sum(rel[n]).label(n) for n in names]
 
 
+# today's rows: reported_at, closed_at, due_at, is_repeat, town, then the columns of KEYS in order
+_TODAY = [
+    f.c.reported_at,
+    f.c.closed_at,
+    f.c.due_at,
+    f.c.is_repeat,
+    f.c.town,
+    *(f.c[c] for c in KEYS.values()),
+]
+_KEY_AT = {dim: 5 + n for n, dim in enumerate(KEYS)}
+
+
+async def _today(conn: AsyncConnection, midnight: datetime, flt: Filter) -> list[Any]:
+    """The findings found or closed since `midnight` (00:00 of the day book's `through`), read once per read and
+    filter: a page's figures, trends and days to close count what happened since from these, in Python."""
+    memo = _READ.setdefault(conn.sync_connection, {})
+    if (midnight, flt) not in memo:
+        found = select(*_TODAY).where(f.c.reported_at >= midnight, *flt.clauses())
+        closed = select(*_TODAY).where(f.c.closed_at >= midnight, f.c.reported_at < midnight, *flt.clauses())
+        memo[(midnight, flt)] = (await conn.execute(union_all(found, closed))).all()
+    return memo[(midnight, flt)]
+
+
+def _flows(row: Any, start: datetime, end: datetime, since: datetime, now: datetime | None) -> list[int]:
+    """DAYBOOK_FLOWS of one of today's rows in the period [start, end) from `since` on, as the day book counts them;
+    with `now`, then how it moved open and open major from `since` (00:00 today) to now."""
+    reported, closed_at, due, repeat = row[0], row[1], row[2], bool(row[3])
+    major = row[_KEY_AT["severity"]] == MAJOR
+    found = since <= reported < end
+    closed = closed_at is not None and since <= closed_at < end
+    on_time = closed and due is not None and closed_at <= due
+    out = [found, found and major, found and repeat, found and repeat and major, closed, on_time]
+    out.append(closed and start <= reported < end)
+    if now is not None:
+        moved = (reported >= since and (closed_at is None or closed_at >= now)) - (
+            reported < since and closed_at is not None and since <= closed_at < now
+        )
+        out += [moved, moved if major else 0]
+    return [int(n) for n in out]
+
+
 def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
     """How overdue moved since the snapshot at 00:00 (stats_overdue): a finding with no history since is as it
     was then, overdue now if it was, or if its deadline passed since. So: its members that changed since go,
@@ -326,17 +367,13 @@ async def _book_counts(
     if period.start < through:
         where = (p.unit == unit, p.start == period.start, p.dim.in_(wanted))
         stored.append(_part(_stored(stats_periods, DAYBOOK_FLOWS, flt, of, *where).subquery()))
-    rows = []  # since 00:00 of `through`: a few hours' findings, grouped by the wanted columns, spread below
     since = max(period.start_utc, local_midnight(through))
-    if since < period.end_utc:
-        source, sums = _tail(period, since, flt, now if running else None)
-        rows.append(_part(_grouped(sums, source, wanted).subquery(), wanted))
-    if running:
+    parts = [(union_all(*stored), False)]
+    if running:  # overdue now: the snapshot's, moved (grouped by the wanted columns, spread below)
         moved = _grouped(
             lambda c: [func.sum(c.sign).label("overdue")], _overdue_moves(since, now, flt), wanted
         )
-        rows.append(_part(moved.subquery(), wanted))
-    parts = [(union_all(*stored), False), *([(union_all(*rows), True)] if rows else [])]
+        parts.append((_part(moved.subquery(), wanted), True))
     # Each group's rows (its cells in every town, and for a town its cells every finding is counted once in),
     # summed at the end column by column.
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -348,6 +385,14 @@ async def _book_counts(
                 groups[(dim, str(key))].append(counts)
                 if dim == once:
                     groups[("town", row[0])].append(counts)
+    if since < period.end_utc:  # what happened since 00:00 of `through`
+        pad = [0] * (len(BOOK) - len(DAYBOOK_FLOWS) - (2 if running else 0))
+        start, end, at = period.start_utc, period.end_utc, now if running else None
+        for row in await _today(conn, local_midnight(through), flt):
+            counts = _flows(row, start, end, since, at) + pad
+            for dim in wanted:
+                groups[(dim, str(row[_KEY_AT[dim]]))].append(counts)
+            groups[("town", row[4])].append(counts)
     return {
         group: dict(zip(BOOK, map(int, map(sum, zip(*rows, strict=True))), strict=True))
         for group, rows in groups.items()
@@ -613,7 +658,15 @@ async def trend(
             _fill(b, stored.get(b.period.start, [0] * len(DAYBOOK_FLOWS)))
             since[b.period] = max(b.period.start_utc, local_midnight(through))
     for b in buckets:
-        if since[b.period] < b.period.end_utc:
+        if since[b.period] < b.period.end_utc and through is not None:
+            start, end, today = (
+                b.period.start_utc,
+                b.period.end_utc,
+                await _today(conn, local_midnight(through), flt),
+            )
+            flows = [_flows(r, start, end, since[b.period], None) for r in today]
+            _fill(b, [sum(n) for n in zip(*flows, strict=True)] if flows else [0] * len(DAYBOOK_FLOWS))
+        elif since[b.period] < b.period.end_utc:
             source, sums = _tail(b.period, since[b.period], flt)
             _fill(b, (await conn.execute(select(*sums(source.subquery().c)))).one())
     return buckets
@@ -699,7 +752,11 @@ async def days_to_close(
         stored = select(t.days, func.sum(t.closed)).where(*where).group_by(t.days)
         histogram.update({int(d): int(n) for d, n in (await conn.execute(stored)).all()})
         since = max(since, local_midnight(through))
-    if since < period.end_utc:
+    if through is not None and since < period.end_utc:
+        for r in await _today(conn, local_midnight(through), flt):
+            if r[1] is not None and since <= r[1] < period.end_utc:
+                histogram[(local_day(r[1]) - local_day(r[0])).days] += 1
+    elif since < period.end_utc:
         days = DaysBetween(f.c.reported_at, f.c.closed_at).label("days")
         where = [_in(f.c.closed_at, since, period.end_utc), *flt.clauses()]
         query = select(days, func.count()).where(*where).group_by(days)
