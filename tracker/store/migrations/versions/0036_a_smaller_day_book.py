@@ -7,14 +7,14 @@ next catch-up (or `tracker stats rebuild`) fills them. Downgraded, the old table
 catch-up expects of a first build.
 
 Revision ID: 0036
-Revises: 0034
+Revises: 0037
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0036"
-down_revision = "0034"
+down_revision = "0037"
 branch_labels = None
 depends_on = None
 
