@@ -32,10 +32,10 @@ from tests.support.stack import PASSWORD, make_stack, prepared_engine
 from tracker.checklists import load_catalog
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.mail.check_reminders import queue_check_reminders
+from tracker.mail.digest import digest_context
 from tracker.service.admin import add_user
-from tracker.stats.check_reminders import queue_check_reminders
 from tracker.stats.coverage import coverage, inspection_counts
-from tracker.stats.digest import digest_context
 from tracker.stats.periods import Period
 from tracker.stats.query import Filter
 from tracker.store.tables import facilities, inspection_inspectors, inspections, mail, users

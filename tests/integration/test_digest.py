@@ -13,8 +13,8 @@ from tests.support.stack import Stack, make_stack
 from tracker.clock import FixedClock
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.entry.scheduler import LeasedJobs
+from tracker.mail.digest import last_week
 from tracker.service.admin import add_user
-from tracker.stats.digest import last_week
 
 # Monday morning: last week is 2025-03-10 .. 03-16.
 MONDAY = datetime(2025, 3, 17, 9, 0, tzinfo=LOCAL_TZ).astimezone(UTC)

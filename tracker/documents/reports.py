@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.config import load_settings
+from tracker.documents import charts
 from tracker.documents.printer import html_to_pdf
 from tracker.documents.spreadsheets import append_row
 from tracker.domain.model import Severity
 from tracker.domain.time import LOCAL_TZ, local_day, shown
 from tracker.service import record
-from tracker.stats import charts
 from tracker.stats import query as q
 from tracker.stats.board import Board
 from tracker.stats.labels import (

@@ -13,6 +13,8 @@ from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from tracker.mail.check_reminders import queue_check_reminders
+from tracker.mail.digest import queue_digests
 from tracker.metrics import scheduler_metrics
 from tracker.service.certificates import sweep_certificates
 from tracker.service.context import Context
@@ -22,8 +24,6 @@ from tracker.service.review_sweep import review_sweep
 from tracker.service.supervision_sweep import sweep_supervisions
 from tracker.service.sweep import sweep
 from tracker.stats import daybook
-from tracker.stats.check_reminders import queue_check_reminders
-from tracker.stats.digest import queue_digests
 from tracker.store.db import drop_lease, take_lease
 from tracker.store.job_runs import record_run
 from tracker.store.retention import Retention, prune
@@ -149,7 +149,7 @@ class LeasedJobs:
 
     async def check_reminder_job(self) -> None:
         """Facilities whose last year, quarter or month passed without their checks remind their section, once
-        per chief and window (tracker.stats.check_reminders)."""
+        per chief and window (tracker.mail.check_reminders)."""
 
         async def reminders() -> dict[str, int]:
             queued = await queue_check_reminders(
