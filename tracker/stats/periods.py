@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from tracker.documents.printed import cn_date
-from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.time import local_day, local_midnight
 
-
-def local_midnight(day: date) -> datetime:
-    """00:00 China Standard Time of `day`, as an aware UTC moment."""
-    return datetime.combine(day, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
-
-
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(LOCAL_TZ).date()
+__all__ = ["Period", "default_period", "local_day", "local_midnight", "parse_period"]
 
 
 @dataclass(frozen=True)

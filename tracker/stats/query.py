@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import urlencode
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -82,7 +82,6 @@ COUNTS = (
 )
 STOCKS = frozenset(DAYBOOK_STOCKS)  # counted at a moment; the others over the period
 METRICS = COUNTS
-TALLIES = (*COUNTS, "repeat_major")  # repeat_major: the top-facilities table's major column
 DIMENSIONS = ("town", "facility_type", "facility", "category", "severity", "mode")
 RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time", "closed")}
 DIMENSION_COLUMN = {d: "facility_id" if d == "facility" else d for d in DIMENSIONS}
@@ -236,21 +235,47 @@ async def _through(conn: AsyncConnection) -> date | None:
     return memo["through"]
 
 
-def _stored(table: Any, names: Sequence[str], flt: Filter, of: tuple[str, str], *where: Any) -> Any:
-    """The day book's cells of `table` for the findings of `flt`: its town or every town, one value or all."""
-    t = table.c
-    town = [t.town == flt.town] if flt.town else []
-    return select(t.town, t.dim, t.key, *(t[n] for n in names)).where(*where, *town, *_of(t, of))
-
-
 def _of(t: Any, of: tuple[str, str]) -> list[Any]:
     return [t.of_dim == of[0], t.of_key == of[1]]
 
 
-def _tail(period: Period, since: datetime, flt: Filter, now: datetime | None = None) -> tuple[Any, Any]:
-    """The period's findings found or closed from `since` on, each with its DAYBOOK_FLOWS as 0 or 1 (with `now`,
-    then how it moved open and open major from `since`, 00:00 today, to now: 1, -1 or 0); and their sums."""
-    start, end, c = period.start_utc, period.end_utc, f.c
+def _sums(dim: Any, key: Any, counts: dict[str, Any], *where: Any) -> Any:
+    """One arm of a page's figures: the summed `counts` per `key` (and `dim`, a column or a name), as (dim, key,
+    *BOOK) with 0 for the counts it lacks."""
+    key, named = cast(key, String), isinstance(dim, str)
+    values = (func.sum(counts[n]) if n in counts else literal(0) for n in BOOK)
+    labelled = [(literal(dim) if named else dim).label("dim"), key.label("key")]
+    labelled += [v.label(n) for v, n in zip(values, BOOK, strict=True)]
+    return select(*labelled).where(*where).group_by(*([] if named else [dim]), key)
+
+
+def _cell_sums(
+    table: Any, flt: Filter, of: tuple[str, str], once: str, wanted: list[str], *where: Any
+) -> list[Any]:
+    """The day book's cells of `table` for the findings of `flt` summed over its town or every town: per (dimension,
+    key) of `wanted`, and per town from the dimension every finding is counted once in."""
+    t = table.c
+    where = (*where, *_of(t, of), *([t.town == flt.town] if flt.town else []))
+    counts = {n: t[n] for n in BOOK if n in t}
+    return [
+        _sums(t.dim, t.key, counts, *where, t.dim.in_(wanted)),
+        _sums("town", t.town, counts, *where, t.dim == once),
+    ]
+
+
+def _row_sums(source: Any, wanted: list[str], counts: Any) -> list[Any]:
+    """The rows of `source` (findings, or their groups, with the day book's grain) summed per town and per key of
+    each of `wanted`; `counts(c)` gives each sum's term by name."""
+    rel = source.cte().prefix_with("MATERIALIZED")  # read once, summed once per dimension
+    terms = counts(rel.c)
+    return [_sums(dim, rel.c[KEYS.get(dim, dim)], terms) for dim in ("town", *wanted)]
+
+
+def _since(period: Period, day: date, flt: Filter, now: datetime | None = None) -> tuple[Any, list[str]]:
+    """The period's findings found or closed from 00:00 of `day` on (two ranges of the covering indexes), each with
+    its DAYBOOK_FLOWS as 0 or 1 (with `now`, then how it moved open and open major from then to now: 1, -1 or 0);
+    and those names."""
+    start, end, since, c = period.start_utc, period.end_utc, local_midnight(day), f.c
     major, closed = c.severity == MAJOR, _in(c.closed_at, since, end)
     on_time = and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at)
 
@@ -267,56 +292,16 @@ def _tail(period: Period, since: datetime, flt: Filter, now: datetime | None = N
         earlier += [-one(gone), -one(gone, major)]
     names = [*DAYBOOK_FLOWS, *(["open", "open_major"] if now is not None else [])]
     grain = [c.town, *(c[column] for column in KEYS.values())]
+    # facility_id + 0: read by the time, not every finding the facility ever had (SQLite guesses its index cheaper)
+    where = [c.facility_id + 0 == v if n == "facility_id" else c[n] == v for n, v in flt._set()]
 
-    def arm(values: list[Any], *where: Any) -> Any:
+    def arm(values: list[Any], *terms: Any) -> Any:
         labelled = (v.label(n) for v, n in zip(values, names, strict=True))
-        return select(*grain, *labelled).where(*where, *flt.clauses())
+        return select(*grain, *labelled).where(*terms, *where)
 
-    source = union_all(
+    return union_all(
         arm(found, _in(c.reported_at, since, end)), arm(earlier, closed, c.reported_at < since)
-    )
-    return source, lambda rel: [func.sum(rel[n]).label(n) for n in names]
-
-
-# today's rows: reported_at, closed_at, due_at, is_repeat, town, then the columns of KEYS in order
-_TODAY = [
-    f.c.reported_at,
-    f.c.closed_at,
-    f.c.due_at,
-    f.c.is_repeat,
-    f.c.town,
-    *(f.c[c] for c in KEYS.values()),
-]
-_KEY_AT = {dim: 5 + n for n, dim in enumerate(KEYS)}
-
-
-async def _today(conn: AsyncConnection, midnight: datetime, flt: Filter) -> list[Any]:
-    """The findings found or closed since `midnight` (00:00 of the day book's `through`), read once per read and
-    filter: a page's figures, trends and days to close count what happened since from these, in Python."""
-    memo = _READ.setdefault(conn.sync_connection, {})
-    if (midnight, flt) not in memo:
-        found = select(*_TODAY).where(f.c.reported_at >= midnight, *flt.clauses())
-        closed = select(*_TODAY).where(f.c.closed_at >= midnight, f.c.reported_at < midnight, *flt.clauses())
-        memo[(midnight, flt)] = (await conn.execute(union_all(found, closed))).all()
-    return memo[(midnight, flt)]
-
-
-def _flows(row: Any, start: datetime, end: datetime, since: datetime, now: datetime | None) -> list[int]:
-    """DAYBOOK_FLOWS of one of today's rows in the period [start, end) from `since` on, as the day book counts them;
-    with `now`, then how it moved open and open major from `since` (00:00 today) to now."""
-    reported, closed_at, due, repeat = row[0], row[1], row[2], bool(row[3])
-    major = row[_KEY_AT["severity"]] == MAJOR
-    found = since <= reported < end
-    closed = closed_at is not None and since <= closed_at < end
-    on_time = closed and due is not None and closed_at <= due
-    out = [found, found and major, found and repeat, found and repeat and major, closed, on_time]
-    out.append(closed and start <= reported < end)
-    if now is not None:
-        moved = (reported >= since and (closed_at is None or closed_at >= now)) - (
-            reported < since and closed_at is not None and since <= closed_at < now
-        )
-        out += [moved, moved if major else 0]
-    return [int(n) for n in out]
+    ), names
 
 
 def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
@@ -342,13 +327,13 @@ def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
 BOOK = (*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)
 
 
-async def _book_counts(
+async def _book_arms(
     conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
-) -> dict[tuple[str, str], dict[str, int]] | None:
+) -> list[Any] | None:
     """Every count of a week or month per group (dimension, key) of `dims` and of the dimension every finding is
     counted once in (the one value's, else severity): the stored cells of its days before the day book's
-    `through`, its stocks at the end (stored) or now (stored at 00:00, moved by the day's rows), and the rows
-    since 00:00 of `through`. None when the day book cannot answer."""
+    `through`, its stocks at the end (stored) or now (stored at 00:00, moved by the day's rows), and the rows since
+    00:00 of `through`. None when the day book cannot answer."""
     of, unit = flt.one_value(), unit_of(period)
     through = await _through(conn) if of is not None and unit is not None else None
     moment = period.as_of(now)
@@ -360,73 +345,26 @@ async def _book_counts(
     assert of is not None and unit is not None
     once = of[0] or "severity"
     wanted = sorted({once, *dims} - {"town"})
-    s, p = stats_stocks.c, stats_periods.c
-    stored = [
-        _part(_stored(stats_stocks, DAYBOOK_STOCKS, flt, of, s.day == day, s.dim.in_(wanted)).subquery())
-    ]
+    arms = _cell_sums(stats_stocks, flt, of, once, wanted, stats_stocks.c.day == day)
     if period.start < through:
-        where = (p.unit == unit, p.start == period.start, p.dim.in_(wanted))
-        stored.append(_part(_stored(stats_periods, DAYBOOK_FLOWS, flt, of, *where).subquery()))
-    since = max(period.start_utc, local_midnight(through))
-    parts = [(union_all(*stored), False)]
-    if running:  # overdue now: the snapshot's, moved (grouped by the wanted columns, spread below)
-        moved = _grouped(
-            lambda c: [func.sum(c.sign).label("overdue")], _overdue_moves(since, now, flt), wanted
-        )
-        parts.append((_part(moved.subquery(), wanted), True))
-    # Each group's rows (its cells in every town, and for a town its cells every finding is counted once in),
-    # summed at the end column by column.
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    width = len(wanted) + 1
-    for part, grain in parts:
-        for row in (await conn.execute(part)).all():
-            counts = row[width:] if grain else row[3:]
-            for dim, key in zip(wanted, row[1:width], strict=True) if grain else [row[1:3]]:
-                groups[(dim, str(key))].append(counts)
-                if dim == once:
-                    groups[("town", row[0])].append(counts)
-    if since < period.end_utc:  # what happened since 00:00 of `through`
-        pad = [0] * (len(BOOK) - len(DAYBOOK_FLOWS) - (2 if running else 0))
-        start, end, at = period.start_utc, period.end_utc, now if running else None
-        for row in await _today(conn, local_midnight(through), flt):
-            counts = _flows(row, start, end, since, at) + pad
-            for dim in wanted:
-                groups[(dim, str(row[_KEY_AT[dim]]))].append(counts)
-            groups[("town", row[4])].append(counts)
-    return {
-        group: dict(zip(BOOK, map(int, map(sum, zip(*rows, strict=True))), strict=True))
-        for group, rows in groups.items()
-    }
+        p = stats_periods.c
+        arms += _cell_sums(stats_periods, flt, of, once, wanted, p.unit == unit, p.start == period.start)
+    since = max(period.start, through)
+    if since < period.end:  # what happened since 00:00 of `through`
+        source, names = _since(period, since, flt, now if running else None)
+        arms += _row_sums(source, wanted, lambda c: {n: c[n] for n in names})
+    if running:  # overdue now: the snapshot's, moved
+        moves = _overdue_moves(local_midnight(through), now, flt)
+        arms += _row_sums(moves, wanted, lambda c: {"overdue": c.sign})
+    return arms
 
 
-def _grouped(sums: Any, source: Any, dims: Sequence[str]) -> Any:
-    rel = source.subquery()
-    keys = [rel.c[KEYS[d]] for d in dims]
-    return select(rel.c.town, *keys, *sums(rel.c)).group_by(rel.c.town, *keys)
-
-
-def _part(cells: Any, grain: Sequence[str] = ()) -> Any:
-    """Cells (or, with `grain`, finer groups of its columns) with all of BOOK's counts (0 for those it lacks)."""
-    keys = [cells.c[KEYS[d]] for d in grain] or [cells.c.dim, cells.c.key]
-    zeros = [cells.c.get(n, literal(0)).label(n) for n in BOOK]
-    return select(cells.c.town, *keys, *zeros)
-
-
-async def _rows_counts(
-    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
-) -> dict[tuple[str, str], dict[str, int]]:
-    """The same from the findings rows: one GROUP BY by the finest grain over the relevant findings."""
+def _rows_arms(period: Period, now: datetime, flt: Filter, dims: Sequence[str]) -> list[Any]:
+    """The same from the findings rows that can count in the period, grouped by the finest grain first."""
     rel = _relevant(period, now, flt).subquery()
-    grain = [rel.c[DIMENSION_COLUMN[d]] for d in DIMENSIONS]
-    query = select(*grain, *(_count(m, period, now, rel.c) for m in TALLIES)).group_by(*grain)
-    groups: dict[tuple[str, str], dict[str, int]] = {}
-    for row in (await conn.execute(query)).all():
-        for dim, key in zip(DIMENSIONS, row, strict=False):
-            if dim in dims or dim == "severity":
-                _add(
-                    groups.setdefault((dim, str(key)), {}), dict(zip(TALLIES, map(int, row[6:]), strict=True))
-                )
-    return groups
+    grain = [rel.c.town, *(rel.c[c] for c in KEYS.values())]
+    grouped = select(*grain, *(_count(m, period, now, rel.c) for m in BOOK)).group_by(*grain)
+    return _row_sums(grouped, sorted({"severity", *dims} - {"town"}), lambda c: {m: c[m] for m in BOOK})
 
 
 def _add(into: dict[str, int], counts: dict[str, int]) -> None:
@@ -447,13 +385,16 @@ async def _counts(
 ) -> tuple[dict[str, int], dict[str, Sums]]:
     """Every count of the period in total and per group of each of `dims`: from the day book when it can answer,
     else (or with `exact_rows`) from the findings rows."""
-    groups = None if exact_rows else await _book_counts(conn, period, flt, now, dims)
+    arms = None if exact_rows else await _book_arms(conn, period, flt, now, dims)
     once = (flt.one_value() or ("",))[0] or "severity"
-    if groups is None:
-        groups, once = await _rows_counts(conn, period, flt, now, dims), "severity"
-    totals: dict[str, int] = dict.fromkeys(TALLIES, 0)
+    if arms is None:
+        arms, once = _rows_arms(period, now, flt, dims), "severity"
+    every = union_all(*arms).subquery()
+    query = select(every.c.dim, every.c.key, *(func.sum(every.c[n]) for n in BOOK))
+    totals: dict[str, int] = dict.fromkeys(BOOK, 0)
     sums: dict[str, Sums] = {d: {} for d in dims}
-    for (dim, key), counts in groups.items():
+    for dim, key, *values in (await conn.execute(query.group_by(every.c.dim, every.c.key))).all():
+        counts = dict(zip(BOOK, map(int, values), strict=True))
         if dim == once:
             _add(totals, counts)
         if dim in sums:
@@ -642,34 +583,30 @@ async def trend(
     rows since its `through`, or from the rows."""
     if unit not in ("week", "month"):
         raise ValueError("unit must be week or month")
-    buckets = [Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)]
+    buckets = {p.start: Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)}
     of = flt.one_value()
     through = None if exact_rows or of is None else await _through(conn)
-    since = {b.period: b.period.start_utc for b in buckets}
-    if through is not None:
+    arms, since = [], {start: start for start in buckets}
+    if through is not None:  # the stored weeks or months, one value's cells when narrowed to one
         dim, key = (of[0], of[1]) if of and of[0] else ("severity", None)
         p = stats_periods.c
-        starts = [b.period.start for b in buckets if b.period.start < through]
-        where = [p.unit == unit, p.start.in_(starts), p.dim == dim, *([p.key == key] if key else [])]
-        where += [*_of(p, ("", "")), *([p.town == flt.town] if flt.town else [])]
-        query = select(p.start, *(func.sum(p[n]) for n in DAYBOOK_FLOWS)).where(*where).group_by(p.start)
-        stored = {row[0]: row[1:] for row in (await conn.execute(query)).all()}
-        for b in buckets:
-            _fill(b, stored.get(b.period.start, [0] * len(DAYBOOK_FLOWS)))
-            since[b.period] = max(b.period.start_utc, local_midnight(through))
-    for b in buckets:
-        if since[b.period] < b.period.end_utc and through is not None:
-            start, end, today = (
-                b.period.start_utc,
-                b.period.end_utc,
-                await _today(conn, local_midnight(through), flt),
-            )
-            flows = [_flows(r, start, end, since[b.period], None) for r in today]
-            _fill(b, [sum(n) for n in zip(*flows, strict=True)] if flows else [0] * len(DAYBOOK_FLOWS))
-        elif since[b.period] < b.period.end_utc:
-            source, sums = _tail(b.period, since[b.period], flt)
-            _fill(b, (await conn.execute(select(*sums(source.subquery().c)))).one())
-    return buckets
+        where = [
+            p.unit == unit,
+            p.start.in_([s for s in buckets if s < through]),
+            p.dim == dim,
+            *_of(p, ("", "")),
+        ]
+        where += [*([p.key == key] if key else []), *([p.town == flt.town] if flt.town else [])]
+        stored = select(p.start, *(func.sum(p[n]).label(n) for n in DAYBOOK_FLOWS))
+        arms.append(stored.where(*where).group_by(p.start))
+        since = {start: max(start, through) for start in buckets}
+    for start, b in buckets.items():  # and the rows since
+        if since[start] < b.period.end:
+            rel = _since(b.period, since[start], flt)[0].subquery()
+            arms.append(select(literal(start).label("start"), *(func.sum(rel.c[n]) for n in DAYBOOK_FLOWS)))
+    for start, *flows in (await conn.execute(union_all(*arms))).all():
+        _fill(buckets[start], flows)
+    return list(buckets.values())
 
 
 def _fill(bucket: Bucket, flows: Sequence[Any]) -> None:
@@ -737,10 +674,9 @@ async def days_to_close(
 ) -> DaysToClose:
     """Calendar days from the day found to the day closed (local days), over the findings closed in the
     period: their count, median and 90th percentile."""
-    histogram: Counter[int] = Counter()
     unit, of = unit_of(period), flt.one_value()
     through = None if exact_rows or unit is None or of is None else await _through(conn)
-    since = period.start_utc
+    arms, since = [], period.start_utc
     if through is not None and of is not None and period.start < through:
         t = stats_close_days.c
         where = [
@@ -749,18 +685,15 @@ async def days_to_close(
             *_of(t, of),
             *([t.town == flt.town] if flt.town else []),
         ]
-        stored = select(t.days, func.sum(t.closed)).where(*where).group_by(t.days)
-        histogram.update({int(d): int(n) for d, n in (await conn.execute(stored)).all()})
+        arms.append(select(t.days, func.sum(t.closed)).where(*where).group_by(t.days))
         since = max(since, local_midnight(through))
-    if through is not None and since < period.end_utc:
-        for r in await _today(conn, local_midnight(through), flt):
-            if r[1] is not None and since <= r[1] < period.end_utc:
-                histogram[(local_day(r[1]) - local_day(r[0])).days] += 1
-    elif since < period.end_utc:
-        days = DaysBetween(f.c.reported_at, f.c.closed_at).label("days")
+    if since < period.end_utc:  # and the rows since
+        days = DaysBetween(f.c.reported_at, f.c.closed_at)
         where = [_in(f.c.closed_at, since, period.end_utc), *flt.clauses()]
-        query = select(days, func.count()).where(*where).group_by(days)
-        histogram.update({int(n_days): int(n) for n_days, n in (await conn.execute(query)).all()})
+        arms.append(select(days, func.count()).where(*where).group_by(days))
+    histogram: Counter[int] = Counter()
+    for n_days, n in (await conn.execute(union_all(*arms))).all() if arms else []:
+        histogram[int(n_days)] += int(n)
     return days_to_close_of(histogram)
 
 
