@@ -31,8 +31,8 @@ from tracker.documents.reports import HEADER_ROW
 from tracker.domain.model import Actor, Role
 from tracker.entry.cli import app
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
-from tracker.stats.labels import METRIC_NAMES
 from tracker.store.tables import handled_events, mail, outbox, users
+from tracker.text.labels import METRIC_NAMES
 
 # One report of each kind, as the refusals common to all three are tried.
 EACH_KIND = [

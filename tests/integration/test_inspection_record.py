@@ -21,7 +21,6 @@ from tracker.service.photos import remove_unlinked
 from tracker.service.record import fixed_count, fixed_items, inspection_record
 from tracker.stats import daybook
 from tracker.stats import query as q
-from tracker.stats.labels import MODE_NAMES
 from tracker.stats.periods import Period, local_day
 from tracker.store.tables import (
     findings,
@@ -30,6 +29,7 @@ from tracker.store.tables import (
     orders,
     users,
 )
+from tracker.text.labels import MODE_NAMES
 
 
 def _png() -> bytes:

@@ -9,8 +9,8 @@ from pathlib import Path
 from tracker.documents.printed import GRADE
 from tracker.domain.actions import WORDS, ActionKind
 from tracker.stats.coverage import LISTS
-from tracker.stats.labels import METRIC_NAMES, MODE_NAMES, SEVERITY_NAMES, STATUS_NAMES
 from tracker.text.catalogue import catalogue, translate
+from tracker.text.labels import METRIC_NAMES, MODE_NAMES, SEVERITY_NAMES, STATUS_NAMES
 from tracker.text.templating import environment, strict
 from tracker.web.app import templates as app_templates
 from tracker.web.pages.common import templates as page_templates

@@ -17,9 +17,9 @@ from tracker.documents.printer import print_html
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.model import Mode
 from tracker.service.record import InspectionRecord, inspection_record
-from tracker.stats.labels import MODE_NAMES
 from tracker.store.db import read_only
 from tracker.store.tables import findings
+from tracker.text.labels import MODE_NAMES
 from tracker.text.templating import strict
 
 RESULT = {"pass": "符合", "fail": "不符合", "na": "不适用", "fixed": "当场整改"}

@@ -20,7 +20,10 @@ from tracker.domain.time import LOCAL_TZ, local_day, shown
 from tracker.service import record
 from tracker.stats import query as q
 from tracker.stats.board import Board
-from tracker.stats.labels import (
+from tracker.stats.periods import Period
+from tracker.store.db import read
+from tracker.text.catalogue import translate
+from tracker.text.labels import (
     DIMENSION_NAMES,
     METRIC_NAMES,
     MODE_NAMES,
@@ -28,9 +31,6 @@ from tracker.stats.labels import (
     STATUS_NAMES,
     value_label,
 )
-from tracker.stats.periods import Period
-from tracker.store.db import read
-from tracker.text.catalogue import translate
 from tracker.text.templating import environment
 
 HEADLINE = ("found", "closed", "closure_rate", "on_time_rate", "open", "overdue", "open_major")

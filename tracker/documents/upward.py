@@ -23,9 +23,9 @@ from tracker.service import record
 from tracker.stats import oversight
 from tracker.stats import query as q
 from tracker.stats.coverage import Coverage, coverage, inspection_counts
-from tracker.stats.labels import value_label
 from tracker.stats.periods import Period
 from tracker.store.db import read
+from tracker.text.labels import value_label
 from tracker.text.templating import environment
 
 # 公办: run by the bureau or a town; 民办: private, publicly built and privately run included (tracker.domain.model).

@@ -17,10 +17,10 @@ from tracker.mail.queue import queue_mail
 from tracker.mail.render import render
 from tracker.stats import query as q
 from tracker.stats.coverage import coverage
-from tracker.stats.labels import METRIC_NAMES
 from tracker.stats.periods import Period, local_day
 from tracker.store.db import read_only
 from tracker.store.tables import facilities, findings, mail, users
+from tracker.text.labels import METRIC_NAMES
 
 log = logging.getLogger("tracker.digest")
 KIND = "digest"

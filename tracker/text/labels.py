@@ -9,6 +9,8 @@ named by the checklists' data (tracker.checklists), escalation actions by tracke
 
 from __future__ import annotations
 
+from typing import Any
+
 from tracker.text.catalogue import catalogue
 
 SEVERITIES = ("general", "major")
@@ -43,3 +45,29 @@ def pairs(prefix: str, keys: tuple[str, ...]) -> dict[str, tuple[str, str]]:
 
 # The grade as a served document prints it.
 GRADE: dict[str, str] = {severity: pair(f"severity.{severity}")[0] for severity in SEVERITIES}
+
+# What the figures are about, as (中文, English) pairs.
+METRIC_NAMES = pairs("metric", METRICS)
+DIMENSION_NAMES = pairs("dimension", DIMENSIONS)
+SEVERITY_NAMES = pairs("severity", SEVERITIES)
+MODE_NAMES = pairs("mode", MODES)
+STATUS_NAMES = pairs("status", STATUSES)
+
+
+def value_label(dimension: str, key: str, catalog: Any = None, name: str | None = None) -> str:
+    """ "中文 / English" for one group of a breakdown; facility types and categories named by the checklists'
+    `catalog` (tracker.checklists.Catalog)."""
+    named: tuple[str, str] | None = None
+    if dimension == "severity":
+        named = SEVERITY_NAMES.get(key)
+    elif dimension == "mode":
+        named = MODE_NAMES.get(key)
+    elif dimension == "facility_type" and catalog is not None and key in catalog.facility_types:
+        kind = catalog.facility_types[key]
+        named = (kind.zh, kind.en)
+    elif dimension == "category" and catalog is not None and key in catalog.categories:
+        cat = catalog.categories[key]
+        named = (cat.zh, cat.en)
+    if named:
+        return f"{named[0]} / {named[1]}"
+    return name or key

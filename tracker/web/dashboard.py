@@ -25,10 +25,10 @@ from tracker.stats import coverage as cover
 from tracker.stats import oversight
 from tracker.stats import query as q
 from tracker.stats.board import major_board
-from tracker.stats.labels import DIMENSION_NAMES, METRIC_NAMES, value_label
 from tracker.stats.periods import Period, parse_period
 from tracker.store.db import read
 from tracker.text.catalogue import lang_of
+from tracker.text.labels import DIMENSION_NAMES, METRIC_NAMES, value_label
 from tracker.text.templating import percent
 from tracker.web.auth import COOKIE, context, csrf_token, session_actor
 from tracker.web.bounds import (
