@@ -699,26 +699,6 @@ async def days_to_close(
 
 # --- lists ------------------------------------------------------------------------------------------------
 
-# FindingRow's fields in order, with due_at (9) besides and without the facility's name and days overdue.
-LIST_COLUMNS = [
-    f.c[name]
-    for name in (
-        *(
-            "id",
-            "item_code",
-            "item_zh",
-            "item_en",
-            "category",
-            "severity",
-            "status",
-            "reported_at",
-            "due_day",
-        ),
-        *("due_at", "closed_at", "escalation_level", "owner_name", "round", "facility_id", "town"),
-        *("facility_type", "mode"),
-    )
-]
-
 
 @dataclass
 class FindingRow:
@@ -746,12 +726,18 @@ class FindingRow:
         return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self).items()}
 
 
+# FindingRow's fields as the findings row holds them (not the facility's name nor days overdue), then due_at.
+_ROW_FIELDS = [each.name for each in fields(FindingRow) if each.name in findings.c]
+LIST_COLUMNS = [*(f.c[name] for name in _ROW_FIELDS), f.c.due_at]
+
+
 def _row(row: Any, moment: datetime, today: date, names: dict[int, tuple[str, str]]) -> FindingRow:
-    due_day, due_at, closed = row[8], row[9], row[10]
-    overdue = None
-    if due_day is not None and closed is None and due_at is not None and due_at < moment:
+    *values, due_at = row
+    r = dict(zip(_ROW_FIELDS, values, strict=True))
+    due_day, overdue = r["due_day"], None
+    if due_day is not None and r["closed_at"] is None and due_at is not None and due_at < moment:
         overdue = (today - due_day).days
-    return FindingRow(*row[:9], *row[10:15], names[row[14]][0], *row[15:], overdue)
+    return FindingRow(**r, facility_name=names[r["facility_id"]][0], days_overdue=overdue)
 
 
 def _parts(metric: str, period: Period, now: datetime, flt: Filter) -> list[list[ColumnElement[bool]]]:
@@ -802,7 +788,7 @@ async def finding_list(
         ids = select(f.c.id).where(predicate(metric, period, now), *flt.clauses())
         ids = ids.order_by(*order).limit(limit).offset(offset)
     rows = (await conn.execute(select(*LIST_COLUMNS).where(f.c.id.in_(ids)).order_by(*order))).all()
-    names = await _facility_names(conn, [r[14] for r in rows])
+    names = await _facility_names(conn, [r.facility_id for r in rows])
     moment = period.as_of(now)
     return [_row(r, moment, local_day(moment), names) for r in rows]
 
@@ -871,11 +857,3 @@ def findings_url(metric: str, period: Period, flt: Filter, base: str = "/dashboa
     """Where the list behind a figure is shown: `/dashboard/findings?metric=overdue&from=…&to=…&town=…`."""
     span = {"from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
     return f"{base}?{urlencode({'metric': metric, **span})}"
-
-
-def hand_written_group_by() -> str:
-    """The baseline the bench compares against: one GROUP BY over the findings table."""
-    return (
-        "SELECT fa.town, COUNT(*) FROM findings fi JOIN facilities fa ON fa.id = fi.facility_id "
-        "WHERE fi.reported_at >= :start AND fi.reported_at < :end GROUP BY fa.town"
-    )
