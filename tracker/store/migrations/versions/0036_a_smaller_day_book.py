@@ -1,6 +1,6 @@
 """a smaller day book: closed weeks and months stored once per cell (of every finding or of one value), a stock
 snapshot, the rows since 00:00;
-the dashboard's indexes on findings trimmed to what its queries read
+the dashboard's indexes on findings trimmed to what its queries read; inspections indexed by when they took place
 
 The day book is derived from the findings: its old tables go, the new ones start empty, and the scheduler's
 next catch-up (or `tracker stats rebuild`) fills them. Downgraded, the old tables come back empty, as the old
@@ -91,9 +91,12 @@ def upgrade() -> None:
         batch.create_index(
             "ix_findings_major", ["reported_at", "closed_at"], sqlite_where=MAJOR, postgresql_where=MAJOR
         )
+    # When a check took place (coverage, the count of items fixed on the spot): a month's checks, not a town's all.
+    op.create_index("ix_inspections_on_site", "inspections", [sa.text("coalesce(onsite_at, submitted_at)")])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inspections_on_site", table_name="inspections")
     for name in ("stats_periods", "stats_stocks", "stats_close_days", "stats_overdue", "stats_state"):
         op.drop_table(name)
     for name, counts in OLD_CELLS.items():
