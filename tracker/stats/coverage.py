@@ -150,20 +150,16 @@ async def coverage(
         owed = tuple(q for q in asked if _done(levels.get(q.level), "now", q) < q.times)
         missed = tuple(q for q in asked if _done(levels.get(q.level), "before", q) < q.times)
         lasts = [r.last_check for r in levels.values() if r.last_check is not None]
+        checked = any(r.in_period for r in levels.values())
+        last_check, never = max(lasts, default=None), not lasts
         out.rows.append(
             FacilityCoverage(
-                id=f.id,
-                code=f.code,
-                name=f.name,
-                town=f.town,
-                type=f.type,
-                ownership=f.ownership,
-                sector=f.sector,
-                checked=any(r.in_period for r in levels.values()),
+                **f._mapping,
+                checked=checked,
                 due=bool(owed),
                 overdue=bool(missed),
-                never=not lasts,
-                last_check=max(lasts) if lasts else None,
+                never=never,
+                last_check=last_check,
                 missed=missed,
                 owed=owed,
             )

@@ -51,16 +51,11 @@ KEYS = q.KEYS
 
 def _units(first: date, last: date) -> list[tuple[str, Period]]:
     """Every week and month with a day in [first, last]."""
-    out: list[tuple[str, Period]] = []
-    week = Period.week_of(first)
-    while week.start <= last:
-        out.append(("week", week))
-        week = Period(week.end, week.end + timedelta(days=7))
-    month = Period.month(first.year, first.month)
-    while month.start <= last:
-        out.append(("month", month))
-        month = Period.month(month.end.year, month.end.month)
-    return out
+    weeks = (Period.week_of(last).start - Period.week_of(first).start).days // 7 + 1
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    return [
+        (unit, p) for unit, n in (("week", weeks), ("month", months)) for p in q.trend_periods(unit, last, n)
+    ]
 
 
 def _spread(

@@ -68,20 +68,11 @@ from tracker.store.tables import (
     stats_state,
     stats_stocks,
 )
+from tracker.text.labels import METRICS
 
-COUNTS = (
-    "found",
-    "closed",
-    "closed_of_found",
-    "on_time",
-    "open",
-    "overdue",
-    "open_major",
-    "found_major",
-    "repeat",
-)
+BOOK = (*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)  # every count the day book keeps, repeat_major besides the figures
+COUNTS = tuple(m for m in METRICS if m in BOOK)  # the figures that are counts, in the order they are shown
 STOCKS = frozenset(DAYBOOK_STOCKS)  # counted at a moment; the others over the period
-METRICS = COUNTS
 DIMENSIONS = ("town", "facility_type", "facility", "category", "severity", "mode")
 RATES = {"closure_rate": ("closed_of_found", "found"), "on_time_rate": ("on_time", "closed")}
 DIMENSION_COLUMN = {d: "facility_id" if d == "facility" else d for d in DIMENSIONS}
@@ -324,9 +315,6 @@ def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
     )
 
 
-BOOK = (*DAYBOOK_FLOWS, *DAYBOOK_STOCKS)
-
-
 async def _book_arms(
     conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
 ) -> list[Any] | None:
@@ -558,10 +546,11 @@ class Bucket:
         return self.closed_of_found / self.found if self.found else None
 
     def as_dict(self) -> dict[str, Any]:
-        counts = {
-            n: getattr(self, n) for n in ("found", "closed", "closed_of_found", "on_time", "closure_rate")
-        }
+        counts = {n: getattr(self, n) for n in (*BUCKET, "closure_rate")}
         return {"from": self.period.start.isoformat(), "to": self.period.end.isoformat(), **counts}
+
+
+BUCKET = ("found", "closed", "closed_of_found", "on_time")
 
 
 def trend_periods(unit: str, last_day: date, count: int) -> list[Period]:
@@ -597,24 +586,17 @@ async def trend(
             *_of(p, ("", "")),
         ]
         where += [*([p.key == key] if key else []), *([p.town == flt.town] if flt.town else [])]
-        stored = select(p.start, *(func.sum(p[n]).label(n) for n in DAYBOOK_FLOWS))
+        stored = select(p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
         arms.append(stored.where(*where).group_by(p.start))
         since = {start: max(start, through) for start in buckets}
     for start, b in buckets.items():  # and the rows since
         if since[start] < b.period.end:
             rel = _since(b.period, since[start], flt)[0].subquery()
-            arms.append(select(literal(start).label("start"), *(func.sum(rel.c[n]) for n in DAYBOOK_FLOWS)))
+            arms.append(select(literal(start).label("start"), *(func.sum(rel.c[n]) for n in BUCKET)))
     for start, *flows in (await conn.execute(union_all(*arms))).all():
-        _fill(buckets[start], flows)
+        for name, n in zip(BUCKET, flows, strict=True):
+            setattr(buckets[start], name, getattr(buckets[start], name) + int(n or 0))
     return list(buckets.values())
-
-
-def _fill(bucket: Bucket, flows: Sequence[Any]) -> None:
-    named = dict(zip(DAYBOOK_FLOWS, (int(v or 0) for v in flows), strict=True))
-    bucket.found += named["found"]
-    bucket.closed += named["closed"]
-    bucket.closed_of_found += named["closed_of_found"]
-    bucket.on_time += named["on_time"]
 
 
 # --- days to close ----------------------------------------------------------------------------------------
