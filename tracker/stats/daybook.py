@@ -95,17 +95,13 @@ def _source(period: Period) -> Any:
     return union_all(select(*columns).where(found), select(*columns).where(closed, ~found))
 
 
-def _counting(names: tuple[str, ...], period: Period, now: datetime) -> Any:
-    return lambda c: [q._count(n, period, now, c) for n in names]
-
-
 async def _write_unit(conn: AsyncConnection, unit: str, period: Period, until: date) -> None:
     for table in (stats_periods, stats_close_days):
         await conn.execute(delete(table).where(table.c.unit == unit, table.c.start == period.start))
     if until <= period.start:
         return
     cut, fixed = Period(period.start, min(period.end, until)), {"unit": unit, "start": period.start}
-    flows = _counting(DAYBOOK_FLOWS, cut, cut.end_utc)
+    flows = lambda c: [q._count(n, cut, cut.end_utc, c) for n in DAYBOOK_FLOWS]  # noqa: E731
     await conn.execute(_spread(stats_periods, fixed, DAYBOOK_FLOWS, flows, _source(cut)))
     closed = select(*(f.c[n] for n in ("reported_at", *q.STATS_COLUMNS))).where(
         q.predicate("closed", cut, cut.end_utc)
@@ -126,7 +122,7 @@ def open_rows(moment: datetime, *where: Any) -> Any:
 async def _write_stocks(conn: AsyncConnection, day: date) -> None:
     # Counted at 00:00 of `day` as at a past moment (the rows' deadlines and submissions, not their status).
     ending = Period(day - timedelta(days=1), day)
-    sums = _counting(DAYBOOK_STOCKS, ending, ending.end_utc + timedelta(days=1))
+    sums = lambda c: [q._count(n, ending, ending.end_utc + timedelta(days=1), c) for n in DAYBOOK_STOCKS]  # noqa: E731
     await conn.execute(delete(stats_stocks).where(stats_stocks.c.day == day))
     await conn.execute(
         _spread(stats_stocks, {"day": day}, DAYBOOK_STOCKS, sums, open_rows(local_midnight(day)))

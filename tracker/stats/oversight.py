@@ -24,18 +24,8 @@ REVIEW_OVERDUE = "review_overdue"
 
 async def action_counts(conn: AsyncConnection, period: Period, flt: q.Filter) -> dict[str, int]:
     """How many actions of each kind were taken in the period, every kind listed (0 where none)."""
-    rows = await conn.execute(
-        select(finding_actions.c.kind, func.count().label("n"))
-        .join(findings, findings.c.id == finding_actions.c.finding_id)
-        .where(
-            finding_actions.c.on_day >= period.start,
-            finding_actions.c.on_day < period.end,
-            *flt.clauses(),
-        )
-        .group_by(finding_actions.c.kind)
-    )
-    counted = {row.kind: row.n for row in rows.all()}
-    return {kind: int(counted.get(kind, 0)) for kind in WORDS}
+    by_facility = (await action_counts_by_facility(conn, period, flt)).values()
+    return {kind: sum(counts[kind] for counts in by_facility) for kind in WORDS}
 
 
 async def action_counts_by_facility(

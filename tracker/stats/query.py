@@ -226,8 +226,9 @@ async def _through(conn: AsyncConnection) -> date | None:
     return memo["through"]
 
 
-def _of(t: Any, of: tuple[str, str]) -> list[Any]:
-    return [t.of_dim == of[0], t.of_key == of[1]]
+def _cells(t: Any, flt: Filter, of: tuple[str, str]) -> list[Any]:
+    """The day book's cells of the findings of `flt`: of its one value `of` (or of every finding), in its town."""
+    return [t.of_dim == of[0], t.of_key == of[1], *([t.town == flt.town] if flt.town else [])]
 
 
 def _sums(dim: Any, key: Any, counts: dict[str, Any], *where: Any) -> Any:
@@ -246,7 +247,7 @@ def _cell_sums(
     """The day book's cells of `table` for the findings of `flt` summed over its town or every town: per (dimension,
     key) of `wanted`, and per town from the dimension every finding is counted once in."""
     t = table.c
-    where = (*where, *_of(t, of), *([t.town == flt.town] if flt.town else []))
+    where = (*where, *_cells(t, flt, of))
     counts = {n: t[n] for n in BOOK if n in t}
     return [
         _sums(t.dim, t.key, counts, *where, t.dim.in_(wanted)),
@@ -355,11 +356,6 @@ def _rows_arms(period: Period, now: datetime, flt: Filter, dims: Sequence[str]) 
     return _row_sums(grouped, sorted({"severity", *dims} - {"town"}), lambda c: {m: c[m] for m in BOOK})
 
 
-def _add(into: dict[str, int], counts: dict[str, int]) -> None:
-    for name, n in counts.items():
-        into[name] = into.get(name, 0) + n
-
-
 Sums = dict[Any, dict[str, int]]  # group key -> counts
 
 
@@ -383,8 +379,8 @@ async def _counts(
     sums: dict[str, Sums] = {d: {} for d in dims}
     for dim, key, *values in (await conn.execute(query.group_by(every.c.dim, every.c.key))).all():
         counts = dict(zip(BOOK, map(int, values), strict=True))
-        if dim == once:
-            _add(totals, counts)
+        if dim == once:  # every finding counted once, in its one value's group (or severity's)
+            totals = {n: totals[n] + counts[n] for n in BOOK}
         if dim in sums:
             sums[dim][int(key) if dim == "facility" else key] = counts
     return totals, sums
@@ -579,13 +575,8 @@ async def trend(
     if through is not None:  # the stored weeks or months, one value's cells when narrowed to one
         dim, key = (of[0], of[1]) if of and of[0] else ("severity", None)
         p = stats_periods.c
-        where = [
-            p.unit == unit,
-            p.start.in_([s for s in buckets if s < through]),
-            p.dim == dim,
-            *_of(p, ("", "")),
-        ]
-        where += [*([p.key == key] if key else []), *([p.town == flt.town] if flt.town else [])]
+        where = [p.unit == unit, p.start.in_([s for s in buckets if s < through]), p.dim == dim]
+        where += [*_cells(p, flt, ("", "")), *([p.key == key] if key else [])]
         stored = select(p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
         arms.append(stored.where(*where).group_by(p.start))
         since = {start: max(start, through) for start in buckets}
@@ -661,12 +652,7 @@ async def days_to_close(
     arms, since = [], period.start_utc
     if through is not None and of is not None and period.start < through:
         t = stats_close_days.c
-        where = [
-            t.unit == unit,
-            t.start == period.start,
-            *_of(t, of),
-            *([t.town == flt.town] if flt.town else []),
-        ]
+        where = [t.unit == unit, t.start == period.start, *_cells(t, flt, of)]
         arms.append(select(t.days, func.sum(t.closed)).where(*where).group_by(t.days))
         since = max(since, local_midnight(through))
     if since < period.end_utc:  # and the rows since
