@@ -88,10 +88,7 @@ def _spread(
 def _source(period: Period) -> Any:
     """The findings found or closed in the period."""
     columns = [f.c.reported_at, *(f.c[n] for n in q.STATS_COLUMNS)]
-    found, closed = (
-        q.predicate("found", period, period.end_utc),
-        q.predicate("closed", period, period.end_utc),
-    )
+    found, closed = (q.predicate(m, period, period.end_utc) for m in ("found", "closed"))
     return union_all(select(*columns).where(found), select(*columns).where(closed, ~found))
 
 
@@ -133,7 +130,6 @@ async def _reopened(conn: AsyncConnection, held: Any) -> date:
     """The first day whose counts changed since the last catch-up: `through`, or earlier when the history since
     reaches back (a clock set back, a downgrade approved) or findings became repeats after the fact."""
     since = [history.c.id > held.history_id]
-    starts = [held.through]
     earliest = (await conn.execute(select(func.min(history.c.at)).where(*since))).scalar()
     downgraded = select(func.min(f.c.reported_at)).join(history, history.c.finding_id == f.c.id)
     regraded = (
@@ -148,10 +144,9 @@ async def _reopened(conn: AsyncConnection, held: Any) -> date:
     made = await conn.execute(
         update(f).where(f.c.id.in_(repeats)).values(is_repeat=True).returning(f.c.reported_at)
     )
-    for moment in (earliest, regraded, *made.scalars()):
-        if moment is not None:
-            starts.append(local_day(moment))
-    return min(starts)
+    return min(
+        [held.through, *(local_day(m) for m in (earliest, regraded, *made.scalars()) if m is not None)]
+    )
 
 
 async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
@@ -159,9 +154,8 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
     00:00, in one transaction. Returns the new `through`, or None when there was nothing to do."""
     today = local_day(now - LAG)
     async with engine.begin() as conn:
-        if (
-            conn.dialect.name == "postgresql"
-        ):  # one catch-up at a time (SQLite's BEGIN IMMEDIATE does the same)
+        # One catch-up at a time (SQLite's BEGIN IMMEDIATE does the same).
+        if conn.dialect.name == "postgresql":
             await conn.execute(text("LOCK TABLE stats_state IN EXCLUSIVE MODE"))
         held = (await conn.execute(select(stats_state))).first()
         seen = [(await conn.execute(select(func.max(t.c.id)))).scalar() or 0 for t in (history, f)]
@@ -194,9 +188,7 @@ async def catch_up(engine: AsyncEngine, now: datetime) -> date | None:
     return today
 
 
-async def through(conn: AsyncConnection) -> date | None:
-    """The first day the day book does not hold; None when it holds nothing."""
-    return (await conn.execute(select(stats_state.c.through))).scalar()
+through = q.book_through  # the first day the day book does not hold; None when it holds nothing
 
 
 async def rebuild(engine: AsyncEngine, now: datetime) -> date | None:

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from tracker.documents.printed import cn_date
 from tracker.domain.time import local_day, local_midnight
 
-__all__ = ["Period", "default_period", "local_day", "local_midnight", "parse_period"]
+__all__ = ["Period", "local_day", "local_midnight", "parse_period"]
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,7 @@ class Period:
     def previous(self) -> Period:
         """The period of equal length just before this one (a calendar month before, for a whole month)."""
         if self.is_month():
-            prev_end = self.start
-            prev_start = (self.start - timedelta(days=1)).replace(day=1)
-            return Period(prev_start, prev_end)
+            return Period((self.start - timedelta(days=1)).replace(day=1), self.start)
         return Period(self.start - timedelta(days=self.days), self.start)
 
     def is_month(self) -> bool:
@@ -83,16 +81,11 @@ def _next_month(day: date) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
-def default_period(now: datetime) -> Period:
-    """The current month, up to and including today."""
-    today = local_day(now)
-    return Period.month(today.year, today.month)
-
-
 def parse_period(start: str | None, end: str | None, now: datetime) -> Period:
     """From `from`/`to` query values (ISO dates, `to` excluded); a missing value means the current month."""
-    if not start and not end:
-        return default_period(now)
+    if not start and not end:  # the current month, up to and including today
+        today = local_day(now)
+        return Period.month(today.year, today.month)
     try:
         first = date.fromisoformat(start) if start else None
         after = date.fromisoformat(end) if end else None

@@ -219,7 +219,8 @@ def snapshot_day(day: date) -> bool:
 _READ: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
 
 
-async def _through(conn: AsyncConnection) -> date | None:
+async def book_through(conn: AsyncConnection) -> date | None:
+    """The day book's first day it does not hold (tracker.stats.daybook), asked once per read."""
     memo = _READ.setdefault(conn.sync_connection, {})
     if "through" not in memo:
         memo["through"] = (await conn.execute(select(stats_state.c.through))).scalar()
@@ -324,7 +325,7 @@ async def _book_arms(
     `through`, its stocks at the end (stored) or now (stored at 00:00, moved by the day's rows), and the rows since
     00:00 of `through`. None when the day book cannot answer."""
     of, unit = flt.one_value(), unit_of(period)
-    through = await _through(conn) if of is not None and unit is not None else None
+    through = await book_through(conn) if of is not None and unit is not None else None
     moment = period.as_of(now)
     running, day = moment == now, local_day(moment)
     if through is None or (
@@ -465,9 +466,8 @@ async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     names = _READ.setdefault(conn.sync_connection, {}).setdefault("names", {})
     missing = sorted(set(ids) - names.keys())
     if missing:
-        query = select(facilities.c.id, facilities.c.name, facilities.c.town).where(
-            facilities.c.id.in_(missing)
-        )
+        c = facilities.c
+        query = select(c.id, c.name, c.town).where(c.id.in_(missing))
         names.update({id_: (name, town) for id_, name, town in (await conn.execute(query)).all()})
     return names
 
@@ -570,7 +570,7 @@ async def trend(
         raise ValueError("unit must be week or month")
     buckets = {p.start: Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)}
     of = flt.one_value()
-    through = None if exact_rows or of is None else await _through(conn)
+    through = None if exact_rows or of is None else await book_through(conn)
     arms, since = [], {start: start for start in buckets}
     if through is not None:  # the stored weeks or months, one value's cells when narrowed to one
         dim, key = (of[0], of[1]) if of and of[0] else ("severity", None)
@@ -648,7 +648,7 @@ async def days_to_close(
     """Calendar days from the day found to the day closed (local days), over the findings closed in the
     period: their count, median and 90th percentile."""
     unit, of = unit_of(period), flt.one_value()
-    through = None if exact_rows or unit is None or of is None else await _through(conn)
+    through = None if exact_rows or unit is None or of is None else await book_through(conn)
     arms, since = [], period.start_utc
     if through is not None and of is not None and period.start < through:
         t = stats_close_days.c
@@ -731,11 +731,8 @@ async def finding_count(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> int:
     """How many findings finding_list lists: a count of each range, added up."""
-    counts = [
-        select(func.count()).where(*part).scalar_subquery() for part in _parts(metric, period, now, flt)
-    ]
-    total = counts[0] if len(counts) == 1 else counts[0] + counts[1]
-    return int((await conn.execute(select(total))).scalar_one())
+    counts = [select(func.count()).where(*p).scalar_subquery() for p in _parts(metric, period, now, flt)]
+    return int((await conn.execute(select(sum(counts[1:], counts[0])))).scalar_one())
 
 
 async def finding_list(
