@@ -232,42 +232,14 @@ def _cells(t: Any, flt: Filter, of: tuple[str, str]) -> list[Any]:
     return [t.of_dim == of[0], t.of_key == of[1], *([t.town == flt.town] if flt.town else [])]
 
 
-def _sums(dim: Any, key: Any, counts: dict[str, Any], *where: Any) -> Any:
-    """One arm of a page's figures: the summed `counts` per `key` (and `dim`, a column or a name), as (dim, key,
-    *BOOK) with 0 for the counts it lacks."""
-    key, named = cast(key, String), isinstance(dim, str)
-    values = (func.sum(counts[n]) if n in counts else literal(0) for n in BOOK)
-    labelled = [(literal(dim) if named else dim).label("dim"), key.label("key")]
-    labelled += [v.label(n) for v, n in zip(values, BOOK, strict=True)]
-    return select(*labelled).where(*where).group_by(*([] if named else [dim]), key)
+def _book(values: dict[str, Any]) -> list[Any]:
+    """`values` labelled in BOOK's order, 0 for the counts it lacks."""
+    return [(values[n] if n in values else literal(0)).label(n) for n in BOOK]
 
 
-def _cell_sums(
-    table: Any, flt: Filter, of: tuple[str, str], once: str, wanted: list[str], *where: Any
-) -> list[Any]:
-    """The day book's cells of `table` for the findings of `flt` summed over its town or every town: per (dimension,
-    key) of `wanted`, and per town from the dimension every finding is counted once in."""
-    t = table.c
-    where = (*where, *_cells(t, flt, of))
-    counts = {n: t[n] for n in BOOK if n in t}
-    return [
-        _sums(t.dim, t.key, counts, *where, t.dim.in_(wanted)),
-        _sums("town", t.town, counts, *where, t.dim == once),
-    ]
-
-
-def _row_sums(source: Any, wanted: list[str], counts: Any) -> list[Any]:
-    """The rows of `source` (findings, or their groups, with the day book's grain) summed per town and per key of
-    each of `wanted`; `counts(c)` gives each sum's term by name."""
-    rel = source.cte().prefix_with("MATERIALIZED")  # read once, summed once per dimension
-    terms = counts(rel.c)
-    return [_sums(dim, rel.c[KEYS.get(dim, dim)], terms) for dim in ("town", *wanted)]
-
-
-def _since(period: Period, day: date, flt: Filter, now: datetime | None = None) -> tuple[Any, list[str]]:
+def _since(period: Period, day: date, flt: Filter, now: datetime | None = None) -> list[Any]:
     """The period's findings found or closed from 00:00 of `day` on (two ranges of the covering indexes), each with
-    its DAYBOOK_FLOWS as 0 or 1 (with `now`, then how it moved open and open major from then to now: 1, -1 or 0);
-    and those names."""
+    its DAYBOOK_FLOWS as 0 or 1 (with `now`, then how it moved open and open major from then to now: 1, -1 or 0)."""
     start, end, since, c = period.start_utc, period.end_utc, local_midnight(day), f.c
     major, closed = c.severity == MAJOR, _in(c.closed_at, since, end)
     on_time = and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at)
@@ -277,44 +249,36 @@ def _since(period: Period, day: date, flt: Filter, now: datetime | None = None) 
 
     # Found since (found in the period, so closed_of_found if closed), and closed since but found before.
     found = [literal(1), one(major), one(c.is_repeat), one(c.is_repeat, major), one(closed), one(on_time)]
-    found.append(one(closed))
+    found = dict(zip(DAYBOOK_FLOWS, [*found, one(closed)], strict=True))
     earlier = [*(literal(0) for _ in range(4)), literal(1), one(on_time), one(_in(c.reported_at, start, end))]
+    earlier = dict(zip(DAYBOOK_FLOWS, earlier, strict=True))
     if now is not None:
         stays, gone = or_(c.closed_at.is_(None), c.closed_at >= now), c.closed_at < now
-        found += [one(stays), one(stays, major)]
-        earlier += [-one(gone), -one(gone, major)]
-    names = [*DAYBOOK_FLOWS, *(["open", "open_major"] if now is not None else [])]
+        found |= {"open": one(stays), "open_major": one(stays, major)}
+        earlier |= {"open": -one(gone), "open_major": -one(gone, major)}
     grain = [c.town, *(c[column] for column in KEYS.values())]
     # facility_id + 0: read by the time, not every finding the facility ever had (SQLite guesses its index cheaper)
     where = [c.facility_id + 0 == v if n == "facility_id" else c[n] == v for n, v in flt._set()]
-
-    def arm(values: list[Any], *terms: Any) -> Any:
-        labelled = (v.label(n) for v, n in zip(values, names, strict=True))
-        return select(*grain, *labelled).where(*terms, *where)
-
-    return union_all(
-        arm(found, _in(c.reported_at, since, end)), arm(earlier, closed, c.reported_at < since)
-    ), names
+    found_since = select(*grain, *_book(found)).where(_in(c.reported_at, since, end), *where)
+    return [found_since, select(*grain, *_book(earlier)).where(closed, c.reported_at < since, *where)]
 
 
-def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> Any:
+def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> list[Any]:
     """How overdue moved since the snapshot at 00:00 (stats_overdue): a finding with no history since is as it
     was then, overdue now if it was, or if its deadline passed since. So: its members that changed since go,
     the changed ones overdue now come, and so do the unchanged whose deadline passed since."""
     changed = select(history.c.finding_id).where(history.c.at >= midnight)
     members = select(stats_overdue.c.finding_id).where(stats_overdue.c.finding_id.in_(changed))
-    ordered = f.c.status == "ordered"
+    ordered, grain = f.c.status == "ordered", [f.c.town, *(f.c[c] for c in KEYS.values())]
 
     def signed(sign: int, *where: Any) -> Any:
-        return select(f.c.town, *(f.c[c] for c in KEYS.values()), literal(sign).label("sign")).where(
-            *where, *flt.clauses()
-        )
+        return select(*grain, *_book({"overdue": literal(sign)})).where(*where, *flt.clauses())
 
-    return union_all(
+    return [
         signed(-1, f.c.id.in_(members)),
         signed(1, f.c.id.in_(changed), ordered, f.c.due_at < now),
         signed(1, ordered, f.c.due_at >= midnight, f.c.due_at < now, f.c.id.not_in(changed)),
-    )
+    ]
 
 
 async def _book_arms(
@@ -335,17 +299,35 @@ async def _book_arms(
     assert of is not None and unit is not None
     once = of[0] or "severity"
     wanted = sorted({once, *dims} - {"town"})
-    arms = _cell_sums(stats_stocks, flt, of, once, wanted, stats_stocks.c.day == day)
-    if period.start < through:
-        p = stats_periods.c
-        arms += _cell_sums(stats_periods, flt, of, once, wanted, p.unit == unit, p.start == period.start)
-    since = max(period.start, through)
+    s, p = stats_stocks.c, stats_periods.c
+    cells = [
+        (s, [s.day == day]),
+        *([(p, [p.unit == unit, p.start == period.start])] if period.start < through else []),
+    ]
+    arms, rows, since = [], [], max(period.start, through)
+    for t, where in cells:  # each stored cell wanted as it is, and those of `once` by their town
+        where += _cells(t, flt, of)
+        counts = _book({n: t[n] for n in BOOK if n in t})
+        arms.append(select(t.dim, t.key, *counts).where(*where, t.dim.in_(wanted)))
+        arms.append(
+            select(literal("town").label("dim"), t.town.label("key"), *counts).where(*where, t.dim == once)
+        )
     if since < period.end:  # what happened since 00:00 of `through`
-        source, names = _since(period, since, flt, now if running else None)
-        arms += _row_sums(source, wanted, lambda c: {n: c[n] for n in names})
+        rows += _since(period, since, flt, now if running else None)
     if running:  # overdue now: the snapshot's, moved
-        moves = _overdue_moves(local_midnight(through), now, flt)
-        arms += _row_sums(moves, wanted, lambda c: {"overdue": c.sign})
+        rows += _overdue_moves(local_midnight(through), now, flt)
+    return arms + _per_dimension(union_all(*rows), wanted) if rows else arms
+
+
+def _per_dimension(source: Any, wanted: list[str]) -> list[Any]:
+    """The rows of `source` (the day book's grain and BOOK's counts) summed per town and per key of each of
+    `wanted`."""
+    rel = source.cte().prefix_with("MATERIALIZED")  # read once, summed once per dimension
+    arms = []
+    for dim in ("town", *wanted):
+        key = cast(rel.c[KEYS.get(dim, dim)], String)
+        sums = (func.sum(rel.c[n]).label(n) for n in BOOK)
+        arms.append(select(literal(dim).label("dim"), key.label("key"), *sums).group_by(key))
     return arms
 
 
@@ -354,7 +336,7 @@ def _rows_arms(period: Period, now: datetime, flt: Filter, dims: Sequence[str]) 
     rel = _relevant(period, now, flt).subquery()
     grain = [rel.c.town, *(rel.c[c] for c in KEYS.values())]
     grouped = select(*grain, *(_count(m, period, now, rel.c) for m in BOOK)).group_by(*grain)
-    return _row_sums(grouped, sorted({"severity", *dims} - {"town"}), lambda c: {m: c[m] for m in BOOK})
+    return _per_dimension(grouped, sorted({"severity", *dims} - {"town"}))
 
 
 Sums = dict[Any, dict[str, int]]  # group key -> counts
@@ -582,7 +564,7 @@ async def trend(
         since = {start: max(start, through) for start in buckets}
     for start, b in buckets.items():  # and the rows since
         if since[start] < b.period.end:
-            rel = _since(b.period, since[start], flt)[0].subquery()
+            rel = union_all(*_since(b.period, since[start], flt)).subquery()
             arms.append(select(literal(start).label("start"), *(func.sum(rel.c[n]) for n in BUCKET)))
     for start, *flows in (await conn.execute(union_all(*arms))).all():
         for name, n in zip(BUCKET, flows, strict=True):
