@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.domain.errors import NotFound
@@ -168,7 +169,7 @@ def _fixed_query(
     if until is not None:
         query = query.where(on_site < until)
     if facility_ids is not None:
-        query = query.where(inspections.c.facility_id.in_(list(facility_ids)))
+        query = query.where(inspections.c.facility_id.in_(facility_ids))
     columns = {
         "town": facilities.c.town,
         "facility_type": facilities.c.type,
@@ -177,7 +178,7 @@ def _fixed_query(
     }
     for name, value in (where or {}).items():
         if name == "item_codes":
-            query = query.where(inspection_items.c.item_code.in_(list(value)))
+            query = query.where(inspection_items.c.item_code.in_(value))
         else:
             query = query.where(columns[name] == value)
     return query
@@ -205,9 +206,21 @@ async def fixed_count(
 ) -> int:
     """How many items were fixed during a visit in [since, until); `where` narrows by town, facility_type,
     facility_id, mode or item_codes, as a dashboard is narrowed."""
-    query = _fixed_query(since, until, facility_ids, where).subquery()
+    shape = (since is not None, until is not None, facility_ids is not None, tuple(sorted(where)))
+    values = {"since": since, "until": until, "facility_ids": list(facility_ids or ()), **where}
     # execute, not scalar: the dashboard's reads hand in a statement runner that only executes.
-    return (await conn.execute(select(func.count()).select_from(query))).scalar_one()
+    return (await conn.execute(_fixed_count(*shape), values)).scalar_one()
+
+
+@cache
+def _fixed_count(since: bool, until: bool, ids: bool, names: tuple[str, ...]) -> Any:
+    """fixed_count's statement, built once per shape (which bounds and filters are given) with its values bound
+    by name: building it anew took about a millisecond of every dashboard page."""
+    lists = ("facility_ids", "item_codes")
+    bound = {n: bindparam(n, expanding=n in lists) for n in ("since", "until", "facility_ids", *names)}
+    given = (bound["since"] if since else None, bound["until"] if until else None)
+    query = _fixed_query(*given, bound["facility_ids"] if ids else None, {n: bound[n] for n in names})
+    return select(func.count()).select_from(query.subquery())
 
 
 __all__ = [

@@ -41,16 +41,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, timedelta
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlencode
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Integer
+from sqlalchemy.sql import bindparam
+from sqlalchemy.types import Date
 
 from tracker.domain.model import Severity
 from tracker.stats.periods import Period, local_day, local_midnight
@@ -59,6 +58,7 @@ from tracker.store.tables import (
     DAYBOOK_FLOWS,
     DAYBOOK_STOCKS,
     STATS_COLUMNS,
+    DaysBetween,
     facilities,
     findings,
     history,
@@ -227,9 +227,18 @@ async def book_through(conn: AsyncConnection) -> date | None:
     return memo["through"]
 
 
-def _cells(t: Any, flt: Filter, of: tuple[str, str]) -> list[Any]:
-    """The day book's cells of the findings of `flt`: of its one value `of` (or of every finding), in its town."""
-    return [t.of_dim == of[0], t.of_key == of[1], *([t.town == flt.town] if flt.town else [])]
+# A statement built once per shape (functools.cache) binds its values by name when it runs.
+_v = bindparam
+
+
+def _where(names: Sequence[str], c: Any = f.c) -> list[ColumnElement[bool]]:
+    """The filter whose fields `names` are set, as bound values."""
+    return [c[name] == _v(name) for name in names]
+
+
+def _cells(t: Any, names: Sequence[str]) -> list[Any]:
+    """The day book's cells of the filter `names`: of its one value (bound of_dim, of_key), in its town."""
+    return [t.of_dim == _v("of_dim"), t.of_key == _v("of_key"), *_where([n for n in names if n == "town"], t)]
 
 
 def _book(values: dict[str, Any]) -> list[Any]:
@@ -237,10 +246,11 @@ def _book(values: dict[str, Any]) -> list[Any]:
     return [(values[n] if n in values else literal(0)).label(n) for n in BOOK]
 
 
-def _since(period: Period, day: date, flt: Filter, now: datetime | None = None) -> list[Any]:
-    """The period's findings found or closed from 00:00 of `day` on (two ranges of the covering indexes), each with
-    its DAYBOOK_FLOWS as 0 or 1 (with `now`, then how it moved open and open major from then to now: 1, -1 or 0)."""
-    start, end, since, c = period.start_utc, period.end_utc, local_midnight(day), f.c
+def _since(names: Sequence[str], at_now: bool, tag: str = "") -> list[Any]:
+    """The findings of [start, end) found or closed from `since` on (two ranges of the covering indexes; bound as
+    start, end, since + `tag`), each with its DAYBOOK_FLOWS as 0 or 1 (`at_now`: then how it moved open and open
+    major from then to the bound `now`: 1, -1 or 0)."""
+    start, end, since, c = _v(f"start{tag}"), _v(f"end{tag}"), _v(f"since{tag}"), f.c
     major, closed = c.severity == MAJOR, _in(c.closed_at, since, end)
     on_time = and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at)
 
@@ -252,27 +262,29 @@ def _since(period: Period, day: date, flt: Filter, now: datetime | None = None) 
     found = dict(zip(DAYBOOK_FLOWS, [*found, one(closed)], strict=True))
     earlier = [*(literal(0) for _ in range(4)), literal(1), one(on_time), one(_in(c.reported_at, start, end))]
     earlier = dict(zip(DAYBOOK_FLOWS, earlier, strict=True))
-    if now is not None:
+    if at_now:
+        now = _v("now")
         stays, gone = or_(c.closed_at.is_(None), c.closed_at >= now), c.closed_at < now
         found |= {"open": one(stays), "open_major": one(stays, major)}
         earlier |= {"open": -one(gone), "open_major": -one(gone, major)}
     grain = [c.town, *(c[column] for column in KEYS.values())]
     # facility_id + 0: read by the time, not every finding the facility ever had (SQLite guesses its index cheaper)
-    where = [c.facility_id + 0 == v if n == "facility_id" else c[n] == v for n, v in flt._set()]
+    where = [c.facility_id + 0 == _v(n) if n == "facility_id" else c[n] == _v(n) for n in names]
     found_since = select(*grain, *_book(found)).where(_in(c.reported_at, since, end), *where)
     return [found_since, select(*grain, *_book(earlier)).where(closed, c.reported_at < since, *where)]
 
 
-def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> list[Any]:
-    """How overdue moved since the snapshot at 00:00 (stats_overdue): a finding with no history since is as it
-    was then, overdue now if it was, or if its deadline passed since. So: its members that changed since go,
-    the changed ones overdue now come, and so do the unchanged whose deadline passed since."""
+def _overdue_moves(names: Sequence[str]) -> list[Any]:
+    """How overdue moved from the snapshot at the bound `midnight` (stats_overdue) to `now`: a finding with no
+    history since is as it was then, overdue now if it was, or if its deadline passed since. So: its members that
+    changed since go, the changed ones overdue now come, and so do the unchanged whose deadline passed since."""
+    midnight, now = _v("midnight"), _v("now")
     changed = select(history.c.finding_id).where(history.c.at >= midnight)
     members = select(stats_overdue.c.finding_id).where(stats_overdue.c.finding_id.in_(changed))
     ordered, grain = f.c.status == "ordered", [f.c.town, *(f.c[c] for c in KEYS.values())]
 
     def signed(sign: int, *where: Any) -> Any:
-        return select(*grain, *_book({"overdue": literal(sign)})).where(*where, *flt.clauses())
+        return select(*grain, *_book({"overdue": literal(sign)})).where(*where, *_where(names))
 
     return [
         signed(-1, f.c.id.in_(members)),
@@ -281,42 +293,33 @@ def _overdue_moves(midnight: datetime, now: datetime, flt: Filter) -> list[Any]:
     ]
 
 
-async def _book_arms(
-    conn: AsyncConnection, period: Period, flt: Filter, now: datetime, dims: Sequence[str]
-) -> list[Any] | None:
-    """Every count of a week or month per group (dimension, key) of `dims` and of the dimension every finding is
-    counted once in (the one value's, else severity): the stored cells of its days before the day book's
-    `through`, its stocks at the end (stored) or now (stored at 00:00, moved by the day's rows), and the rows since
-    00:00 of `through`. None when the day book cannot answer."""
-    of, unit = flt.one_value(), unit_of(period)
-    through = await book_through(conn) if of is not None and unit is not None else None
-    moment = period.as_of(now)
-    running, day = moment == now, local_day(moment)
-    if through is None or (
-        day != through if running else day > through or (not snapshot_day(day) and day != through)
-    ):
-        return None
-    assert of is not None and unit is not None
-    once = of[0] or "severity"
+@cache
+def _book_query(
+    names: Sequence[str], once: str, stored: bool, rows_since: bool, running: bool, dims: Sequence[str]
+) -> Any:
+    """Every count of a week or month per group (dimension, key) of `dims` and of `once`, the dimension every
+    finding is counted once in (the one value's, else severity): the stored cells of its days before the day
+    book's `through` (`stored`), its stocks at the end (stored) or now (`running`: stored at 00:00, moved by the
+    day's rows), and the rows since 00:00 of `through` (`rows_since`)."""
     wanted = sorted({once, *dims} - {"town"})
     s, p = stats_stocks.c, stats_periods.c
     cells = [
-        (s, [s.day == day]),
-        *([(p, [p.unit == unit, p.start == period.start])] if period.start < through else []),
+        (s, [s.day == _v("day")]),
+        *([(p, [p.unit == _v("unit"), p.start == _v("first")])] if stored else []),
     ]
-    arms, rows, since = [], [], max(period.start, through)
+    arms, rows = [], []
     for t, where in cells:  # each stored cell wanted as it is, and those of `once` by their town
-        where += _cells(t, flt, of)
+        where += _cells(t, names)
         counts = _book({n: t[n] for n in BOOK if n in t})
         arms.append(select(t.dim, t.key, *counts).where(*where, t.dim.in_(wanted)))
         arms.append(
             select(literal("town").label("dim"), t.town.label("key"), *counts).where(*where, t.dim == once)
         )
-    if since < period.end:  # what happened since 00:00 of `through`
-        rows += _since(period, since, flt, now if running else None)
+    if rows_since:  # what happened since 00:00 of `through`
+        rows += _since(names, running)
     if running:  # overdue now: the snapshot's, moved
-        rows += _overdue_moves(local_midnight(through), now, flt)
-    return arms + _per_dimension(union_all(*rows), wanted) if rows else arms
+        rows += _overdue_moves(names)
+    return _summed(arms + _per_dimension(union_all(*rows), wanted) if rows else arms)
 
 
 def _per_dimension(source: Any, wanted: list[str]) -> list[Any]:
@@ -339,6 +342,13 @@ def _rows_arms(period: Period, now: datetime, flt: Filter, dims: Sequence[str]) 
     return _per_dimension(grouped, sorted({"severity", *dims} - {"town"}))
 
 
+def _summed(arms: list[Any]) -> Any:
+    """The arms' counts added up per (dimension, key)."""
+    every = union_all(*arms).subquery()
+    query = select(every.c.dim, every.c.key, *(func.sum(every.c[n]) for n in BOOK))
+    return query.group_by(every.c.dim, every.c.key)
+
+
 Sums = dict[Any, dict[str, int]]  # group key -> counts
 
 
@@ -352,16 +362,24 @@ async def _counts(
 ) -> tuple[dict[str, int], dict[str, Sums]]:
     """Every count of the period in total and per group of each of `dims`: from the day book when it can answer,
     else (or with `exact_rows`) from the findings rows."""
-    arms = None if exact_rows else await _book_arms(conn, period, flt, now, dims)
-    once = (flt.one_value() or ("",))[0] or "severity"
-    if arms is None:
-        arms, once = _rows_arms(period, now, flt, dims), "severity"
-    every = union_all(*arms).subquery()
-    query = select(every.c.dim, every.c.key, *(func.sum(every.c[n]) for n in BOOK))
+    of, unit, moment = flt.one_value(), unit_of(period), period.as_of(now)
+    through = None if exact_rows or of is None or unit is None else await book_through(conn)
+    running, day = moment == now, local_day(moment)
+    if through is None or (
+        day != through if running else day > through or (not snapshot_day(day) and day != through)
+    ):
+        query, values, once = _summed(_rows_arms(period, now, flt, dims)), {}, "severity"
+    else:  # from the day book
+        assert of is not None
+        names, since, once = tuple(flt.params()), max(period.start, through), of[0] or "severity"
+        query = _book_query(names, once, period.start < through, since < period.end, running, tuple(dims))
+        values = dict(flt._set(), of_dim=of[0], of_key=of[1], unit=unit, first=period.start, day=day, now=now)
+        values |= {"start": period.start_utc, "end": period.end_utc, "since": local_midnight(since)}
+        values["midnight"] = local_midnight(through)
     totals: dict[str, int] = dict.fromkeys(BOOK, 0)
     sums: dict[str, Sums] = {d: {} for d in dims}
-    for dim, key, *values in (await conn.execute(query.group_by(every.c.dim, every.c.key))).all():
-        counts = dict(zip(BOOK, map(int, values), strict=True))
+    for dim, key, *got in (await conn.execute(query, values)).all():
+        counts = dict(zip(BOOK, map(int, got), strict=True))
         if dim == once:  # every finding counted once, in its one value's group (or severity's)
             totals = {n: totals[n] + counts[n] for n in BOOK}
         if dim in sums:
@@ -553,47 +571,42 @@ async def trend(
     buckets = {p.start: Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)}
     of = flt.one_value()
     through = None if exact_rows or of is None else await book_through(conn)
-    arms, since = [], {start: start for start in buckets}
-    if through is not None:  # the stored weeks or months, one value's cells when narrowed to one
-        dim, key = (of[0], of[1]) if of and of[0] else ("severity", None)
-        p = stats_periods.c
-        where = [p.unit == unit, p.start.in_([s for s in buckets if s < through]), p.dim == dim]
-        where += [*_cells(p, flt, ("", "")), *([p.key == key] if key else [])]
-        stored = select(p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
-        arms.append(stored.where(*where).group_by(p.start))
-        since = {start: max(start, through) for start in buckets}
-    for start, b in buckets.items():  # and the rows since
-        if since[start] < b.period.end:
-            rel = union_all(*_since(b.period, since[start], flt)).subquery()
-            arms.append(select(literal(start).label("start"), *(func.sum(rel.c[n]) for n in BUCKET)))
-    for start, *flows in (await conn.execute(union_all(*arms))).all():
+    dim, key = (of[0], of[1]) if of and of[0] else ("severity", None)
+    values = {"unit": unit, "dim": dim, "key": key, "of_dim": "", "of_key": "", **dict(flt._set())}
+    values["starts"] = [s for s in buckets if s < (through or s)]  # the stored ones
+    rows = []  # the buckets read from the rows, since their start or the day book's `through`
+    for i, b in enumerate(buckets.values()):
+        since = max(b.period.start, through or b.period.start)
+        if since < b.period.end:
+            rows.append(i)
+            values |= {f"first{i}": b.period.start, f"since{i}": local_midnight(since)}
+            values |= {f"start{i}": b.period.start_utc, f"end{i}": b.period.end_utc}
+    query = _trend_query(tuple(flt.params()), through is not None, key is not None, tuple(rows))
+    for start, *flows in (await conn.execute(query, values)).all():
         for name, n in zip(BUCKET, flows, strict=True):
             setattr(buckets[start], name, getattr(buckets[start], name) + int(n or 0))
     return list(buckets.values())
 
 
+@cache
+def _trend_query(names: tuple[str, ...], stored: bool, keyed: bool, rows: tuple[int, ...]) -> Any:
+    """Each bucket's flows: the day book's stored weeks or months (bound: starts, unit, dim) when `stored`, one
+    value's cells (bound key) when `keyed`, and the rows since of the buckets `rows` (bound first, start, end and
+    since with the bucket's index)."""
+    arms, p = [], stats_periods.c
+    if stored:  # the stored weeks or months, one value's cells when narrowed to one
+        where = [p.unit == _v("unit"), p.start.in_(_v("starts", expanding=True)), p.dim == _v("dim")]
+        where += [*_cells(p, names), *([p.key == _v("key")] if keyed else [])]
+        stored_ = select(p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
+        arms.append(stored_.where(*where).group_by(p.start))
+    for i in rows:  # and the rows since
+        rel = union_all(*_since(names, False, str(i))).subquery()
+        first = _v(f"first{i}", type_=Date).label("start")
+        arms.append(select(first, *(func.sum(rel.c[n]) for n in BUCKET)))
+    return union_all(*arms)
+
+
 # --- days to close ----------------------------------------------------------------------------------------
-
-
-class DaysBetween(FunctionElement[int]):
-    """Calendar days from the local (China Standard Time, UTC+8 all year) day of one stored UTC moment to that
-    of another, worked out by the database: counting them in Python means parsing every moment first."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "days_between"
-
-
-@compiles(DaysBetween, "sqlite")
-def _days_between_sqlite(element: DaysBetween, compiler: Any, **kw: Any) -> str:
-    first, last = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(julianday(date({last}, '+8 hours')) - julianday(date({first}, '+8 hours')) AS INTEGER)"
-
-
-@compiles(DaysBetween, "postgresql")
-def _days_between_postgresql(element: DaysBetween, compiler: Any, **kw: Any) -> str:
-    first, last = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(CAST({last} + INTERVAL '8 hours' AS DATE) - CAST({first} + INTERVAL '8 hours' AS DATE))"
 
 
 @dataclass
@@ -634,7 +647,8 @@ async def days_to_close(
     arms, since = [], period.start_utc
     if through is not None and of is not None and period.start < through:
         t = stats_close_days.c
-        where = [t.unit == unit, t.start == period.start, *_cells(t, flt, of)]
+        where = [t.unit == unit, t.start == period.start, t.of_dim == of[0], t.of_key == of[1]]
+        where += Filter(town=flt.town).clauses(t)
         arms.append(select(t.days, func.sum(t.closed)).where(*where).group_by(t.days))
         since = max(since, local_midnight(through))
     if since < period.end_utc:  # and the rows since

@@ -25,6 +25,8 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -41,6 +43,27 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class DaysBetween(FunctionElement[int]):
+    """Calendar days from the local (China Standard Time, UTC+8 all year) day of one stored UTC moment to that
+    of another, worked out by the database: counting them in Python means parsing every moment first."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(DaysBetween, "sqlite")
+def _days_between_sqlite(element: DaysBetween, compiler: Any, **kw: Any) -> str:
+    first, last = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(julianday(date({last}, '+8 hours')) - julianday(date({first}, '+8 hours')) AS INTEGER)"
+
+
+@compiles(DaysBetween, "postgresql")
+def _days_between_postgresql(element: DaysBetween, compiler: Any, **kw: Any) -> str:
+    first, last = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(CAST({last} + INTERVAL '8 hours' AS DATE) - CAST({first} + INTERVAL '8 hours' AS DATE))"
 
 
 metadata = MetaData(
