@@ -170,7 +170,7 @@ async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[
         for period in periods:
             for flt in [*FILTERS, *TREND_FILTERS[2:]]:
                 if q.unit_of(period) is not None:
-                    assert await q._book_arms(conn, period, flt, now, ()) is not None, (
+                    assert await q._book_answers(conn, period, flt, now) is not None, (
                         period,
                         flt,
                     )  # the day book answers

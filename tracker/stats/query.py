@@ -247,9 +247,8 @@ def _book(values: dict[str, Any]) -> list[Any]:
 
 
 def _since(names: Sequence[str], at_now: bool, tag: str = "") -> list[Any]:
-    """The findings of [start, end) found or closed from `since` on (two ranges of the covering indexes; bound as
-    start, end, since + `tag`), each with its DAYBOOK_FLOWS as 0 or 1 (`at_now`: then how it moved open and open
-    major from then to the bound `now`: 1, -1 or 0)."""
+    """The findings of [start, end) found or closed from `since` on (bound, each name + `tag`), each with its
+    DAYBOOK_FLOWS as 0 or 1 (`at_now`: then how it moved open and open major from then to `now`: 1, -1 or 0)."""
     start, end, since, c = _v(f"start{tag}"), _v(f"end{tag}"), _v(f"since{tag}"), f.c
     major, closed = c.severity == MAJOR, _in(c.closed_at, since, end)
     on_time = and_(closed, c.due_at.is_not(None), c.closed_at <= c.due_at)
@@ -298,9 +297,8 @@ def _book_query(
     names: Sequence[str], once: str, stored: bool, rows_since: bool, running: bool, dims: Sequence[str]
 ) -> Any:
     """Every count of a week or month per group (dimension, key) of `dims` and of `once`, the dimension every
-    finding is counted once in (the one value's, else severity): the stored cells of its days before the day
-    book's `through` (`stored`), its stocks at the end (stored) or now (`running`: stored at 00:00, moved by the
-    day's rows), and the rows since 00:00 of `through` (`rows_since`)."""
+    finding is counted once in: the stored cells of its days before `through` (`stored`), its stocks at the end
+    (stored) or now (`running`: stored at 00:00, moved by the day's rows), and the rows since (`rows_since`)."""
     wanted = sorted({once, *dims} - {"town"})
     s, p = stats_stocks.c, stats_periods.c
     cells = [
@@ -352,6 +350,16 @@ def _summed(arms: list[Any]) -> Any:
 Sums = dict[Any, dict[str, int]]  # group key -> counts
 
 
+async def _book_answers(conn: AsyncConnection, period: Period, flt: Filter, now: datetime) -> date | None:
+    """The day book's `through` if it can answer for the period's counts (a week or month, one value at most)."""
+    of, unit, moment = flt.one_value(), unit_of(period), period.as_of(now)
+    through = None if of is None or unit is None else await book_through(conn)
+    day = local_day(moment)
+    if through is None or day > through or (day != through and (moment == now or not snapshot_day(day))):
+        return None
+    return through
+
+
 async def _counts(
     conn: AsyncConnection,
     period: Period,
@@ -363,14 +371,11 @@ async def _counts(
     """Every count of the period in total and per group of each of `dims`: from the day book when it can answer,
     else (or with `exact_rows`) from the findings rows."""
     of, unit, moment = flt.one_value(), unit_of(period), period.as_of(now)
-    through = None if exact_rows or of is None or unit is None else await book_through(conn)
+    through = None if exact_rows else await _book_answers(conn, period, flt, now)
     running, day = moment == now, local_day(moment)
-    if through is None or (
-        day != through if running else day > through or (not snapshot_day(day) and day != through)
-    ):
+    if through is None or of is None:
         query, values, once = _summed(_rows_arms(period, now, flt, dims)), {}, "severity"
     else:  # from the day book
-        assert of is not None
         names, since, once = tuple(flt.params()), max(period.start, through), of[0] or "severity"
         query = _book_query(names, once, period.start < through, since < period.end, running, tuple(dims))
         values = dict(flt._set(), of_dim=of[0], of_key=of[1], unit=unit, first=period.start, day=day, now=now)
@@ -590,9 +595,8 @@ async def trend(
 
 @cache
 def _trend_query(names: tuple[str, ...], stored: bool, keyed: bool, rows: tuple[int, ...]) -> Any:
-    """Each bucket's flows: the day book's stored weeks or months (bound: starts, unit, dim) when `stored`, one
-    value's cells (bound key) when `keyed`, and the rows since of the buckets `rows` (bound first, start, end and
-    since with the bucket's index)."""
+    """Each bucket's flows: the stored weeks or months (bound starts, unit, dim; key when `keyed`) when `stored`,
+    and the rows since of the buckets `rows` (bound first, start, end and since with the bucket's index)."""
     arms, p = [], stats_periods.c
     if stored:  # the stored weeks or months, one value's cells when narrowed to one
         where = [p.unit == _v("unit"), p.start.in_(_v("starts", expanding=True)), p.dim == _v("dim")]
