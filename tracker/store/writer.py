@@ -12,12 +12,11 @@ a transaction of its own."""
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import Context
+from contextvars import Context, copy_context
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
@@ -28,6 +27,7 @@ from tracker.store.write_turns import TurnTakingConnection
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
+Waiting = tuple[Job, asyncio.Future[Any], Context]  # a job, its caller's answer, its caller's context
 
 GROUP_SECONDS = 0.05  # a group takes no new job after this long: the lock, and the event loop, are held
 
@@ -46,12 +46,12 @@ class _GroupWriter:
     def __init__(self, engine: Engine, thread: ThreadPoolExecutor) -> None:
         self.engine = engine
         self.thread = thread  # where a group waits for its turn, and SQLite's lock
-        self.waiting: list[tuple[Job, asyncio.Future[Any], contextvars.Context]] = []
+        self.waiting: list[Waiting] = []
         self.task: asyncio.Task[None] | None = None
 
     async def run(self, job: Job) -> Any:
         done = asyncio.get_running_loop().create_future()
-        self.waiting.append((job, done, contextvars.copy_context()))
+        self.waiting.append((job, done, copy_context()))
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._commit_groups())
         return await done
@@ -71,13 +71,13 @@ class _GroupWriter:
                 self.waiting = []
                 raise
 
-    async def _commit(self, group: list[tuple[Job, asyncio.Future[Any], Context]]) -> None:
+    async def _commit(self, group: list[Waiting]) -> None:
         beginning = asyncio.get_running_loop().run_in_executor(self.thread, self._begin)
         try:
             conn, transaction = await asyncio.shield(beginning)
         except asyncio.CancelledError:
             # The thread may still get the turn: it rolls back and lets go once it has.
-            beginning.add_done_callback(lambda began: self._let_go(began))
+            beginning.add_done_callback(self._let_go)
             raise
         committed: list[tuple[asyncio.Future[Any], Any]] = []
         began = time.monotonic()
