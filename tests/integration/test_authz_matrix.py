@@ -388,9 +388,7 @@ async def _seed(world: World) -> None:
                 # What the worker does on inspection.submitted and order.issued: the order, then its mail.
                 async with engine.begin() as conn:
                     issued = await issue_order(conn, place.inspection_id, ctx.policy, datetime.now(UTC))
-                    await notify.order_issued(
-                        conn, ctx, issued.order_id, issued.finding_ids, datetime.now(UTC)
-                    )
+                    await notify.order_issued(conn, ctx, issued, datetime.now(UTC))
                 place.order_id = issued.order_id
                 async with engine.connect() as conn:
                     text = await conn.scalar(

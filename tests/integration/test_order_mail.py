@@ -9,9 +9,13 @@ from email.headerregistry import Address
 
 import pytest
 from PIL import Image
+from sqlalchemy import delete, select
 
 from tests.support import SmtpRecorder
 from tests.support.stack import Stack
+from tracker.service import notify
+from tracker.service.loop import read_issued
+from tracker.store.tables import mail
 
 SENDER = "启东市民政局 <anquan@mzj.example.cn>"
 
@@ -76,3 +80,39 @@ async def test_the_order_mail_comes_from_the_bureau_by_name_and_reads_on_a_phone
     assert attached.endswith(".pdf") and attached.removesuffix(".pdf") in text
     assert f"见附件“{attached.removesuffix('.pdf')}”" in seen
     assert "申请延期整改" in text and "申请延期整改" in seen
+
+
+async def test_the_order_mail_written_as_the_order_is_issued_is_the_one_read_again(stack: Stack):
+    """The worker writes the order's mail from what issuing the order read and wrote; an order published without
+    its mail (the demo's, an earlier version's) has it written from the database. Both give the same mail."""
+    inspector = await stack.token("inspector")
+    items = [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"][:3]
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=inspector,
+        json={
+            "facility_id": 1,
+            "mode": "unannounced",
+            "client_ref": "order-mail-2",
+            "items": [{"item": item, "result": "fail", "note": f"问题{n}"} for n, item in enumerate(items)],
+        },
+    )
+    assert response.status_code == 201, response.text
+    ids = sorted(f["id"] for f in response.json()["findings"])
+    [written] = await stack.wait_for(lambda: _order_mails(stack), what="the order mail")
+    order_id = int(written.about.removeprefix("order:"))
+    async with stack.engine.connect() as conn:
+        transaction = await conn.begin()
+        await conn.execute(delete(mail).where(mail.c.id == written.id))
+        again = await read_issued(conn, order_id, ids)
+        await notify.order_issued(conn, stack.ctx, again, written.created_at)
+        [read] = (await conn.execute(select(mail).where(mail.c.kind == "order"))).all()
+        await transaction.rollback()
+    for column in ("to_addr", "subject", "text_body", "html_body", "attachment"):
+        assert getattr(read, column) == getattr(written, column), column
+    assert "问题2" in written.text_body and written.attachment == f"order-pdf:{order_id}"
+
+
+async def _order_mails(stack: Stack) -> list:
+    async with stack.engine.connect() as conn:
+        return list((await conn.execute(select(mail).where(mail.c.kind == "order"))).all())

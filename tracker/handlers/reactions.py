@@ -24,7 +24,7 @@ from tracker.events.schemas import (
 from tracker.handlers.base import Reaction
 from tracker.service import notify, sweep_mail
 from tracker.service.context import Context
-from tracker.service.loop import issue_order
+from tracker.service.loop import issue_order, read_issued
 from tracker.service.upward import file_upward
 
 
@@ -35,14 +35,14 @@ async def issue_the_order(
     and mail it to the facility head with a link to answer: the deadline runs once the facility is told."""
     issued = await issue_order(conn, event.inspection_id, ctx.policy, now)
     if issued is not None:
-        await notify.order_issued(conn, ctx, issued.order_id, issued.finding_ids, now)
+        await notify.order_issued(conn, ctx, issued, now)
 
 
 async def mail_the_order(event: OrderIssued, conn: AsyncConnection, ctx: Context, now: datetime) -> None:
     """When an order issued without its mail is published (on the bare subject: by an earlier version, or by
     the demo's seed, which backdates its orders), mail it to the facility head. The worker mails the orders it
     issues as it issues them."""
-    await notify.order_issued(conn, ctx, event.order_id, event.finding_ids, now)
+    await notify.order_issued(conn, ctx, await read_issued(conn, event.order_id, event.finding_ids), now)
 
 
 async def alert_the_bureau_lead(

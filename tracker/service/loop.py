@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +37,7 @@ from tracker.events.schemas import (
     SupervisionAdvanced,
 )
 from tracker.service.context import load_calendar
+from tracker.service.order_links import facility_head
 from tracker.service.photos import PDF
 from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import advance, supervision_of
@@ -53,7 +55,6 @@ from tracker.store.tables import (
     photo_links,
     photos,
     rectifications,
-    users,
     verifications,
 )
 
@@ -65,9 +66,29 @@ _warned_years: set[int] = set()
 MAX_REJECTION_DAYS = 90
 
 
+@dataclass(frozen=True)
+class IssuedOrder:
+    """An order and what its mail is written from: as issuing it read and wrote them (`issue_order`), or read
+    again (`read_issued`)."""
+
+    order: Any
+    facility: Any
+    head_id: int | None  # the facility head the order's link acts for; None when the facility has no login
+    findings: list[Any]  # by id, as ordered
+    event_id: str = ""  # the OrderIssued event's, when just issued
+
+    @property
+    def order_id(self) -> int:
+        return self.order.id
+
+    @property
+    def finding_ids(self) -> list[int]:
+        return [finding.id for finding in self.findings]
+
+
 async def issue_order(
     conn: AsyncConnection, inspection_id: int, policy: PolicySettings, now: datetime
-) -> OrderIssued | None:
+) -> IssuedOrder | None:
     """Give every reported finding of an inspection an owner and a deadline, under one order per facility. A
     facility's self-inspection raises no bureau order: its findings get the same owner and deadline on the
     facility's own register (order_id stays empty), and still need evidence and the bureau's verification."""
@@ -77,29 +98,15 @@ async def issue_order(
         await conn.execute(
             select(findings)
             .where(findings.c.inspection_id == inspection_id, findings.c.status == Status.REPORTED.value)
+            .order_by(findings.c.id)
             .with_for_update()
         )
     ).all()
     if not reported:
         return None
     facility_id = reported[0].facility_id
-    # The facility's head of record, and their login if they have one (the first active, by id).
-    owner = (
-        await conn.execute(
-            select(facilities.c.head_name, facilities.c.head_email, users.c.id, users.c.email)
-            .outerjoin(
-                users,
-                and_(
-                    users.c.facility_id == facilities.c.id,
-                    users.c.role == Role.FACILITY_HEAD.value,
-                    users.c.active,
-                ),
-            )
-            .where(facilities.c.id == facility_id)
-            .order_by(users.c.id)
-            .limit(1)
-        )
-    ).one()
+    facility = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).one()
+    head = await facility_head(conn, facility_id)
     self_report = reported[0].mode == Mode.SELF.value
     order_id = await conn.scalar(
         select(orders.c.id).where(
@@ -129,9 +136,9 @@ async def issue_order(
             deadlines[days] = deadline_for(now, days, calendar, policy)
     owned = {
         "order_id": order_id,
-        "owner_user_id": owner.id,
-        "owner_name": owner.head_name,
-        "owner_email": owner.email or owner.head_email,
+        "owner_user_id": head.id if head else None,
+        "owner_name": facility.head_name,
+        "owner_email": (head.email if head else None) or facility.head_email,
         "ordered_at": now,
     }
     timing = {days: _timing(deadline, calendar, policy) for days, deadline in deadlines.items()}
@@ -169,7 +176,26 @@ async def issue_order(
         occurred_at=now,
     )
     await add_events(conn, [event], now)
-    return event
+    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
+    # The findings as the update above left them, written out here rather than read again.
+    ordered = [
+        SimpleNamespace(
+            **{**f._mapping, "status": Status.ORDERED.value, **owned, **timing[f.deadline_days or 0]}
+        )
+        for f in reported
+    ]
+    return IssuedOrder(order, facility, owned["owner_user_id"], ordered, event.event_id)
+
+
+async def read_issued(conn: AsyncConnection, order_id: int, finding_ids: list[int]) -> IssuedOrder:
+    """An order issued earlier, read for its mail: the order, its facility and head, and `finding_ids`."""
+    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
+    facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).one()
+    head = await facility_head(conn, order.facility_id)
+    rows = (
+        await conn.execute(select(findings).where(findings.c.id.in_(finding_ids)).order_by(findings.c.id))
+    ).all()
+    return IssuedOrder(order, facility, head.id if head else None, list(rows))
 
 
 # One finding ordered: its owner, its deadline and when it is first reminded and escalated. Built once, run for

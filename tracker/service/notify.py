@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tracker import tokens
 from tracker.documents.order import attachment_for
 from tracker.documents.order import filename as order_filename
 from tracker.domain.calendar import LOCAL_TZ
@@ -17,6 +18,7 @@ from tracker.domain.supervision import Stage, whose_step
 from tracker.mail.queue import queue_mail
 from tracker.mail.render import Rendered, render
 from tracker.service.context import Context
+from tracker.service.loop import IssuedOrder
 from tracker.service.order_links import order_link
 from tracker.service.sectors import sector_emails
 from tracker.store.tables import (
@@ -24,7 +26,6 @@ from tracker.store.tables import (
     facilities,
     findings,
     inspections,
-    orders,
     rectifications,
     supervisions,
     users,
@@ -89,24 +90,22 @@ async def answer_link(conn: AsyncConnection, ctx: Context, finding: Any, now: da
     return await order_link(conn, ctx, finding.order_id, now)
 
 
-async def order_issued(
-    conn: AsyncConnection, ctx: Context, order_id: int, finding_ids: list[int], now: datetime
-) -> None:
-    rows, facility = await _subject(conn, finding_ids)
-    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
-    link = await order_link(conn, ctx, order_id, now, facility_id=order.facility_id)
+async def order_issued(conn: AsyncConnection, ctx: Context, issued: IssuedOrder, now: datetime) -> None:
+    """The order to the facility head, with the link that opens it and the name of the PDF it carries."""
+    link = tokens.order_link(ctx.settings.base_url, ctx.secret, issued.order_id, issued.head_id, now)
     # The mail names the PDF it carries, as the mailer names the file (without its Latin extension).
-    attached = order_filename(order).removesuffix(".pdf")
+    attached = order_filename(issued.order).removesuffix(".pdf")
+    rows, facility = issued.findings, issued.facility
     message = render("order", facility=facility, findings=rows, link=link, attachment=attached)
     # The PDF of the order is rendered by the mailer when it sends, not here in the handler's transaction.
     await _queue(
         conn,
         "order",
-        f"order:{order_id}",
+        f"order:{issued.order_id}",
         [_facility_address(rows[0], facility)],
         message,
         now,
-        attachment=attachment_for(order_id),
+        attachment=attachment_for(issued.order_id),
     )
 
 
