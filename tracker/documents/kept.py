@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.config import Settings, load_settings
 from tracker.documents.order import TEMPLATE, OrderMissing, fingerprint, load_orders, printed, typeset_inputs
 from tracker.documents.printer import print_typst
 from tracker.store.db import is_sqlite, read_only
 from tracker.store.tables import order_documents
+from tracker.store.writer import write
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ async def _print_and_keep(engine: AsyncEngine, order_id: int, mark: str, context
         "pdf": pdf,
         "rendered_at": datetime.now(UTC),  # for the record only: nothing is decided by it
     }
-    async with engine.begin() as conn:
+
+    async def keep(conn: AsyncConnection) -> None:
         dialect = sqlite if is_sqlite(conn) else postgresql
         upsert = dialect.insert(order_documents).values(**values)
         await conn.execute(
@@ -128,4 +130,6 @@ async def _print_and_keep(engine: AsyncEngine, order_id: int, mark: str, context
                 set_={k: upsert.excluded[k] for k in ("printed", "filename", "pdf", "rendered_at")},
             )
         )
+
+    await write(engine, keep)
     return Kept(name, pdf, printed_now=True)

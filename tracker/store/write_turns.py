@@ -3,8 +3,9 @@
 SQLite has one write lock per file, and a connection that finds it taken sleeps in its busy handler (1, 2,
 5 … then 100 ms at a time) before it tries again. Under load the lock is free for a moment between two
 transactions, and a sleeping writer mostly misses it: the web's connections and the worker's waited seconds
-for each other. Here every write transaction first takes an exclusive `flock` on `<database>.writers`, in the
-driver's own thread, trying again every TURN_STEP seconds, and gives it back when it commits or rolls back.
+for each other. Here every write transaction first takes an exclusive `flock` on `<database>.writers`, trying
+again every TURN_STEP seconds (the group writer, tracker.store.writer, on its event loop; any other connection
+in the driver's own thread), and gives it back when it commits or rolls back.
 After TURN_SECONDS it fails as SQLite would ("database is locked"). SQLite's busy handler stays, for writers
 that do not come this way (another program)."""
 
@@ -38,20 +39,24 @@ class TurnTakingConnection(sqlite3.Connection):
     def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:  # type: ignore[override]
         return self.cursor().execute(sql, parameters)  # sqlite3's own would bypass the cursor's
 
+    def try_turn(self) -> bool:
+        """Take the lock file if it is free, without waiting; whether this connection has it now."""
+        if self._turns is None or self._holding:
+            return True
+        try:
+            fcntl.flock(self._turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self._holding = True
+        return True
+
     def take_turn(self) -> None:
         """Wait for the lock file (blocking this thread), at most TURN_SECONDS."""
-        if self._turns is None or self._holding:
-            return
         given_up = time.monotonic() + TURN_SECONDS
-        while True:
-            try:
-                fcntl.flock(self._turns, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > given_up:
-                    raise sqlite3.OperationalError("database is locked") from None
-                time.sleep(TURN_STEP)
-        self._holding = True
+        while not self.try_turn():
+            if time.monotonic() > given_up:
+                raise sqlite3.OperationalError("database is locked")
+            time.sleep(TURN_STEP)
 
     def give_turn(self) -> None:
         if self._holding and not self.in_transaction:

@@ -3,25 +3,29 @@
 Through aiosqlite each statement of a transaction is handed to the driver's thread and waits for the event
 loop to come back to it. Under load the loop is busy with other requests, and a POST held SQLite's one write
 lock about three times as long as its statements took while every other process's writer waited. Here the
-process's writes queue for one task that waits for its turn at the lock (tracker.store.write_turns, in a
-thread), then runs every job that came meanwhile, each in a savepoint of one transaction, at once, on a
-synchronous connection in the event loop's own thread, and commits. So a job may await nothing but
+process's writes queue for one task that looks for its turn at the lock (tracker.store.write_turns) every few
+milliseconds, and the moment it has it runs every job that came meanwhile, each in a savepoint of one
+transaction, at once, on a synchronous connection in the event loop's own thread, and commits. The lock is
+never held while the loop is busy with something else (a thread that waited for the turn had to wait for
+the loop too, holding the lock), and the loop never waits for the lock. So a job may await nothing but
 `conn.execute` and `conn.scalar`. On PostgreSQL, and on an in-memory SQLite database, a job is simply run in
 a transaction of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import Context, copy_context
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tracker.store import write_turns
 from tracker.store.db import tune_sqlite
 from tracker.store.write_turns import TurnTakingConnection
 
@@ -43,9 +47,8 @@ async def write(engine: AsyncEngine, job: Callable[[AsyncConnection], Awaitable[
 
 
 class _GroupWriter:
-    def __init__(self, engine: Engine, thread: ThreadPoolExecutor) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.thread = thread  # where a group waits for its turn, and SQLite's lock
         self.waiting: list[Waiting] = []
         self.task: asyncio.Task[None] | None = None
 
@@ -58,33 +61,34 @@ class _GroupWriter:
 
     async def _commit_groups(self) -> None:
         while self.waiting:
-            group, self.waiting = self.waiting, []
+            group: list[Waiting] = []
             try:
-                await self._commit(group)
+                with self.engine.connect() as conn:
+                    transaction = await _begin(conn)
+                    # Every job that came while the turn was awaited goes in this group.
+                    group, self.waiting = self.waiting, []
+                    self._commit(conn, transaction, group)
             except Exception as error:  # noqa: BLE001 - the turn, the connection or the commit: the group's
-                for _, done, _ in group:
+                for _, done, _ in group or self.waiting:
                     if not done.done():
                         done.set_exception(error)
+                if not group:
+                    self.waiting = []
             except BaseException:
                 for _, done, _ in group + self.waiting:
                     done.cancel()
                 self.waiting = []
                 raise
 
-    async def _commit(self, group: list[Waiting]) -> None:
-        beginning = asyncio.get_running_loop().run_in_executor(self.thread, self._begin)
-        try:
-            conn, transaction = await asyncio.shield(beginning)
-        except asyncio.CancelledError:
-            # The thread may still get the turn: it rolls back and lets go once it has.
-            beginning.add_done_callback(self._let_go)
-            raise
-        committed: list[tuple[asyncio.Future[Any], Any]] = []
+    def _commit(self, conn: Connection, transaction: RootTransaction, group: list[Waiting]) -> None:
+        """Each job in a savepoint, for at most GROUP_SECONDS, then the commit; the jobs left over go first in
+        the next turn. Callers hear only once their group has committed."""
+        answers: list[tuple[asyncio.Future[Any], bool, Any]] = []
         began = time.monotonic()
-        with conn, transaction:
+        with transaction:
             for n, (job, done, context) in enumerate(group):
                 if time.monotonic() - began > GROUP_SECONDS:
-                    self.waiting[:0] = group[n:]  # the rest go first in the next turn
+                    self.waiting[:0] = group[n:]
                     del group[n:]
                     break
                 if done.cancelled():
@@ -94,27 +98,38 @@ class _GroupWriter:
                     result = context.run(_run_at_once, conn, job)
                 except Exception as error:  # noqa: BLE001 - the job's caller gets it
                     savepoint.rollback()
-                    done.set_exception(error)
+                    answers.append((done, False, error))
                 else:
                     savepoint.commit()
-                    committed.append((done, result))
-        for done, result in committed:
-            if not done.done():
-                done.set_result(result)
+                    answers.append((done, True, result))
+        for done, succeeded, value in answers:
+            if done.done():
+                continue
+            if succeeded:
+                done.set_result(value)
+            else:
+                done.set_exception(value)
 
-    def _begin(self) -> tuple[Connection, RootTransaction]:
-        """In the writer's thread: a connection, its turn and SQLite's lock (BEGIN IMMEDIATE)."""
-        conn = self.engine.connect()
-        try:
-            return conn, conn.begin()
-        except BaseException:
-            conn.close()
-            raise
 
-    def _let_go(self, began: asyncio.Future[tuple[Connection, RootTransaction]]) -> None:
-        if not began.cancelled() and began.exception() is None:
-            conn, transaction = began.result()
-            self.thread.submit(lambda: (transaction.rollback(), conn.close()))
+async def _begin(conn: Connection) -> RootTransaction:
+    """A write transaction once the turn at the lock file and SQLite's lock are had, looked for every TURN_STEP
+    on the event loop, which serves others meanwhile and runs the group the moment it has them. The writer's
+    connection does not wait in SQLite's busy handler: a program that writes without the lock file makes BEGIN
+    fail at once (giving the turn back), and the turn is looked for again. After TURN_SECONDS this fails as
+    SQLite would."""
+    turns = cast(TurnTakingConnection, conn.connection.dbapi_connection)
+    loop = asyncio.get_running_loop()
+    given_up = loop.time() + write_turns.TURN_SECONDS
+    while True:
+        if turns.try_turn():
+            try:
+                return conn.begin()  # BEGIN IMMEDIATE (tracker.store.db)
+            except OperationalError as error:
+                if "locked" not in str(error.orig):
+                    raise
+        if loop.time() > given_up:
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+        await asyncio.sleep(write_turns.TURN_STEP)
 
 
 class _Statements:
@@ -146,7 +161,7 @@ _writers: weakref.WeakKeyDictionary[AsyncEngine, _GroupWriter] = weakref.WeakKey
 
 
 def _writer(engine: AsyncEngine) -> _GroupWriter | None:
-    """The group writer of `engine`'s SQLite file on the running event loop (one engine and thread per
+    """The group writer of `engine`'s SQLite file on the running event loop (one synchronous engine per
     engine, closed with it); None for PostgreSQL and for an in-memory database, which another connection
     would not see."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
@@ -155,16 +170,20 @@ def _writer(engine: AsyncEngine) -> _GroupWriter | None:
     if writer is None:
         sync = create_engine(
             engine.url.set(drivername="sqlite"),
-            connect_args={"timeout": 30, "check_same_thread": False, "factory": TurnTakingConnection},
+            connect_args={"check_same_thread": False, "factory": TurnTakingConnection},
         )
         tune_sqlite(sync)
-        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker-writer")
-        writer = _writers[engine] = _GroupWriter(sync, thread)
+        event.listen(sync, "connect", _no_busy_wait)
+        writer = _writers[engine] = _GroupWriter(sync)
         # Closed with `engine`: SQLite folds its log back into the file when the last connection closes, and
         # a file copied after dispose() must hold every commit.
         event.listen(engine.sync_engine, "engine_disposed", lambda _engine: sync.dispose())
         weakref.finalize(engine, sync.dispose)
-        weakref.finalize(engine, thread.shutdown, wait=False)
     elif writer.task is not None and writer.task.get_loop() is not asyncio.get_running_loop():
-        writer = _writers[engine] = _GroupWriter(writer.engine, writer.thread)  # a task serves one loop
+        writer = _writers[engine] = _GroupWriter(writer.engine)  # a task serves one loop
     return writer
+
+
+def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
+    # After tune_sqlite's: this connection waits for SQLite's lock on the event loop (_begin), never in it.
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
