@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tracker.store import write_turns
+from tracker.store import write_turns, writer
 from tracker.store.db import make_engine
 from tracker.store.write_turns import TurnTakingConnection
 from tracker.store.writer import write
@@ -162,3 +162,29 @@ def test_the_lock_file_has_the_database_files_permissions(tmp_path: Path):
     finally:
         os.umask(umask)
     assert (tmp_path / "kept.db.writers").stat().st_mode & 0o777 == 0o640
+
+
+async def test_the_log_is_folded_back_into_the_file_as_the_writes_go_on(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    # SQLite's own checkpoints are off on the writer's connection (they ran inside a commit, holding the turn):
+    # the writer folds the log back itself, so it does not grow with everything ever written.
+    monkeypatch.setattr(writer, "CHECKPOINT_SECONDS", 0.02)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE blobs (n INTEGER PRIMARY KEY, data BLOB NOT NULL)"))
+
+    def adding_a_blob(n: int):
+        async def add(conn: AsyncConnection) -> None:
+            await conn.execute(
+                text("INSERT INTO blobs (n, data) VALUES (:n, :data)"), {"n": n, "data": os.urandom(100_000)}
+            )
+
+        return add
+
+    for n in range(300):  # 30 MB in all
+        await write(engine, adding_a_blob(n))
+        await asyncio.sleep(0.005)
+    log = Path(f"{engine.url.database}-wal")
+    assert log.stat().st_size < 10_000_000
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM blobs")) == 300

@@ -14,6 +14,7 @@ a transaction of its own."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 import weakref
@@ -29,10 +30,13 @@ from tracker.store import write_turns
 from tracker.store.db import tune_sqlite
 from tracker.store.write_turns import TurnTakingConnection
 
+log = logging.getLogger("tracker.store")
+
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
 Waiting = tuple[Job, asyncio.Future[Any], Context]  # a job, its caller's answer, its caller's context
 
+CHECKPOINT_SECONDS = 1.0  # how often a writer folds SQLite's log back into the file, after its turn
 GROUP_SECONDS = 0.05  # a group takes no new job after this long: the lock, and the event loop, are held
 
 
@@ -51,6 +55,8 @@ class _GroupWriter:
         self.engine = engine
         self.waiting: list[Waiting] = []
         self.task: asyncio.Task[None] | None = None
+        self.checkpointed = 0.0
+        self.checkpointing: asyncio.Future[None] | None = None
 
     async def run(self, job: Job) -> Any:
         done = asyncio.get_running_loop().create_future()
@@ -68,6 +74,7 @@ class _GroupWriter:
                     # Every job that came while the turn was awaited goes in this group.
                     group, self.waiting = self.waiting, []
                     self._commit(conn, transaction, group)
+                self._checkpoint_now_and_then()
             except Exception as error:  # noqa: BLE001 - the turn, the connection or the commit: the group's
                 for _, done, _ in group or self.waiting:
                     if not done.done():
@@ -109,6 +116,31 @@ class _GroupWriter:
                 done.set_result(value)
             else:
                 done.set_exception(value)
+
+    def _checkpoint_now_and_then(self) -> None:
+        """SQLite's log folded back into the file, at most every CHECKPOINT_SECONDS, in a thread, once the turn
+        is given back. SQLite does it inside a commit every thousand pages, and so holds the turn for tens of
+        milliseconds while it copies them and syncs the file; a passive checkpoint waits for no one."""
+        loop = asyncio.get_running_loop()
+        running = self.checkpointing is not None and not self.checkpointing.done()
+        if running or loop.time() - self.checkpointed < CHECKPOINT_SECONDS:
+            return
+        self.checkpointed = loop.time()
+        self.checkpointing = loop.run_in_executor(None, _checkpoint, self.engine)
+        self.checkpointing.add_done_callback(_checked)
+
+
+def _checkpoint(engine: Engine) -> None:
+    raw = engine.raw_connection()  # no transaction: a checkpoint runs outside one
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        raw.close()
+
+
+def _checked(checkpointing: asyncio.Future[None]) -> None:
+    if not checkpointing.cancelled() and checkpointing.exception() is not None:
+        log.warning("could not fold SQLite's log back into the file: %r", checkpointing.exception())
 
 
 async def _begin(conn: Connection) -> RootTransaction:
@@ -185,5 +217,7 @@ def _writer(engine: AsyncEngine) -> _GroupWriter | None:
 
 
 def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
-    # After tune_sqlite's: this connection waits for SQLite's lock on the event loop (_begin), never in it.
+    # After tune_sqlite's: this connection waits for SQLite's lock on the event loop (_begin), never in it, and
+    # leaves the checkpoints to _checkpoint_now_and_then.
     dbapi_connection.execute("PRAGMA busy_timeout=0")
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
