@@ -7,6 +7,8 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,66 @@ async def test_the_log_is_folded_back_into_the_file_as_the_writes_go_on(
     assert log.stat().st_size < 10_000_000
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM blobs")) == 300
+
+
+def taking(n: int, seconds: float, seen: list[str]):
+    async def add(conn: AsyncConnection) -> int:
+        await conn.execute(text("INSERT INTO notes (n, said) VALUES (:n, 'x')"), {"n": n})
+        time.sleep(seconds)  # statements that take this long: a big insert, a slow disk
+        seen.append("job")
+        return n
+
+    return add
+
+
+async def test_a_backlog_goes_in_groups_and_the_loop_serves_others_between_them(engine: AsyncEngine):
+    await write(engine, adding(0))
+    seen: list[str] = []
+
+    async def others() -> None:
+        while True:
+            seen.append("other")
+            await asyncio.sleep(0.001)
+
+    serving = asyncio.create_task(others())
+    await asyncio.gather(*(write(engine, taking(n, 0.01, seen)) for n in range(1, 41)))  # 0.4 s of jobs
+    serving.cancel()
+    during = seen[seen.index("job") : len(seen) - seen[::-1].index("job")]
+    assert during.count("job") == 40
+    assert during.count("other") >= 3  # a group takes at most GROUP_SECONDS (0.05 s) of them
+
+
+async def test_another_process_has_its_turn_before_a_backlog_is_through(engine: AsyncEngine):
+    await write(engine, adding(0))
+    seen_there: list[int] = []
+
+    def other_process() -> None:
+        other = sqlite3.connect(engine.url.database, factory=TurnTakingConnection, isolation_level=None)
+        time.sleep(0.03)  # the backlog has begun
+        other.execute("BEGIN IMMEDIATE")
+        seen_there.append(other.execute("SELECT count(*) FROM notes").fetchone()[0])
+        other.rollback()
+        other.close()
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    await asyncio.gather(*(write(engine, taking(n, 0.01, [])) for n in range(1, 41)))
+    await asyncio.to_thread(thread.join)
+    assert 1 <= seen_there[0] < 41  # not kept waiting for the whole backlog
+
+
+async def test_a_job_waits_its_own_time_for_the_turn_not_that_of_the_job_before_it(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(write_turns, "TURN_SECONDS", 1.0)
+    other = sqlite3.connect(engine.url.database, factory=TurnTakingConnection, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the turn for 1.4 s
+    asyncio.get_running_loop().call_later(1.4, other.rollback)
+    first = asyncio.create_task(write(engine, adding(1)))
+    await asyncio.sleep(0.9)
+    second = asyncio.create_task(write(engine, adding(2)))
+    with pytest.raises(OperationalError, match="database is locked"):
+        await first
+    assert await second == 20
+    assert await notes(engine) == [2]
+    other.close()

@@ -34,7 +34,8 @@ log = logging.getLogger("tracker.store")
 
 T = TypeVar("T")
 Job = Callable[[AsyncConnection], Awaitable[Any]]
-Waiting = tuple[Job, asyncio.Future[Any], Context]  # a job, its caller's answer, its caller's context
+# A job, its caller's answer, its caller's context, and when it came (the event loop's time).
+Waiting = tuple[Job, asyncio.Future[Any], Context, float]
 
 CHECKPOINT_SECONDS = 1.0  # how often a writer folds SQLite's log back into the file, after its turn
 GROUP_SECONDS = 0.05  # a group takes no new job after this long: the lock, and the event loop, are held
@@ -59,30 +60,43 @@ class _GroupWriter:
         self.checkpointing: asyncio.Future[None] | None = None
 
     async def run(self, job: Job) -> Any:
-        done = asyncio.get_running_loop().create_future()
-        self.waiting.append((job, done, copy_context()))
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self.waiting.append((job, done, copy_context(), loop.time()))
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._commit_groups())
         return await done
 
     async def _commit_groups(self) -> None:
+        loop = asyncio.get_running_loop()
+        first = True
         while self.waiting:
+            if not first:
+                # Between two groups of a backlog, the loop serves others and other processes may take a turn.
+                await asyncio.sleep(write_turns.TURN_STEP)
+            first = False
             group: list[Waiting] = []
             try:
                 with self.engine.connect() as conn:
-                    transaction = await _begin(conn)
+                    # Each job waits at most TURN_SECONDS from when it came: the longest waiting sets the bound.
+                    transaction = await _begin(conn, self.waiting[0][3] + write_turns.TURN_SECONDS)
                     # Every job that came while the turn was awaited goes in this group.
                     group, self.waiting = self.waiting, []
                     self._commit(conn, transaction, group)
                 self._checkpoint_now_and_then()
             except Exception as error:  # noqa: BLE001 - the turn, the connection or the commit: the group's
-                for _, done, _ in group or self.waiting:
+                if group:
+                    failed = group
+                elif _locked(error):  # the turn not had in time: those who waited TURN_SECONDS hear so
+                    failed = [w for w in self.waiting if loop.time() >= w[3] + write_turns.TURN_SECONDS]
+                else:
+                    failed = self.waiting
+                self.waiting = [w for w in self.waiting if w not in failed]
+                for _, done, _, _ in failed:
                     if not done.done():
                         done.set_exception(error)
-                if not group:
-                    self.waiting = []
             except BaseException:
-                for _, done, _ in group + self.waiting:
+                for _, done, _, _ in group + self.waiting:
                     done.cancel()
                 self.waiting = []
                 raise
@@ -93,7 +107,7 @@ class _GroupWriter:
         answers: list[tuple[asyncio.Future[Any], bool, Any]] = []
         began = time.monotonic()
         with transaction:
-            for n, (job, done, context) in enumerate(group):
+            for n, (job, done, context, _) in enumerate(group):
                 if time.monotonic() - began > GROUP_SECONDS:
                     self.waiting[:0] = group[n:]
                     del group[n:]
@@ -143,21 +157,20 @@ def _checked(checkpointing: asyncio.Future[None]) -> None:
         log.warning("could not fold SQLite's log back into the file: %r", checkpointing.exception())
 
 
-async def _begin(conn: Connection) -> RootTransaction:
+async def _begin(conn: Connection, given_up: float) -> RootTransaction:
     """A write transaction once the turn at the lock file and SQLite's lock are had, looked for every TURN_STEP
     on the event loop, which serves others meanwhile and runs the group the moment it has them. The writer's
     connection does not wait in SQLite's busy handler: a program that writes without the lock file makes BEGIN
-    fail at once (giving the turn back), and the turn is looked for again. After TURN_SECONDS this fails as
-    SQLite would."""
+    fail at once (giving the turn back), and the turn is looked for again. At `given_up` (the loop's time) this
+    fails as SQLite would."""
     turns = cast(TurnTakingConnection, conn.connection.dbapi_connection)
     loop = asyncio.get_running_loop()
-    given_up = loop.time() + write_turns.TURN_SECONDS
     while True:
         if turns.try_turn():
             try:
                 return conn.begin()  # BEGIN IMMEDIATE (tracker.store.db)
             except OperationalError as error:
-                if "locked" not in str(error.orig):
+                if not _locked(error):
                     raise
         if loop.time() > given_up:
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
@@ -214,6 +227,10 @@ def _writer(engine: AsyncEngine) -> _GroupWriter | None:
     elif writer.task is not None and writer.task.get_loop() is not asyncio.get_running_loop():
         writer = _writers[engine] = _GroupWriter(writer.engine)  # a task serves one loop
     return writer
+
+
+def _locked(error: Exception) -> bool:
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)
 
 
 def _no_busy_wait(dbapi_connection: Any, _record: Any) -> None:
