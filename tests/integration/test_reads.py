@@ -45,6 +45,12 @@ async def test_it_refuses_to_write(database_url):
         with pytest.raises(DBAPIError):
             await read(engine, rename)
         assert await read(engine, names) != ["不该写入"]
+        # The pool's connections go from reading to writing and back: a write still writes, a read still refuses.
+        async with engine.begin() as conn:
+            await conn.execute(update(facilities).values(name="写入"))
+        with pytest.raises(DBAPIError):
+            await read(engine, rename)
+        assert await read(engine, names) == ["写入"]
     finally:
         await engine.dispose()
 

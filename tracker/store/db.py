@@ -40,8 +40,12 @@ def tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A transaction that reads then writes cannot wait for the lock in deferred mode; take it up front.
-        # Reads marked read-only need no lock at all under WAL.
+        # Reads marked read-only need no lock at all under WAL, and SQLite refuses them any write (query_only),
+        # switched on the connection only when it goes from writing to reading or back.
         read = conn.get_execution_options().get(READ_ONLY, False)
+        if conn.info.get(READ_ONLY) is not read:
+            conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read else 'OFF'}")
+            conn.info[READ_ONLY] = read
         conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
@@ -59,15 +63,10 @@ async def read_only(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         if conn.dialect.name == "postgresql":
             options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         await conn.execution_options(**options)
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            await conn.exec_driver_sql("PRAGMA query_only=ON")
         try:
             yield conn
         finally:
             await conn.rollback()
-            if sqlite:
-                await conn.exec_driver_sql("PRAGMA query_only=OFF")
 
 
 T = TypeVar("T")
