@@ -115,14 +115,14 @@ async def gather(
     trend_period = Period(period.start, upto) if upto > period.start else period
 
     async def trends(conn: AsyncConnection) -> Any:
-        weeks = await q.trend(conn, "week", trend_period, flt, 12)
-        months = await q.trend(conn, "month", trend_period, flt, 12)
+        weeks, months = await q.trends(conn, ("week", "month"), trend_period, flt, 12)
         return weeks, months, await q.days_to_close(conn, period, flt, now)
 
     async def lists(conn: AsyncConnection) -> Any:
         overdue = await q.overdue_list(conn, period, flt, now, list_limit)
         open_major = await q.finding_list(conn, "open_major", period, flt, now, list_limit)
-        return overdue, open_major, await q.escalations(conn, period, flt)
+        # Escalations are in the report's JSON, not on the page (the one with a list_limit): not read for it.
+        return overdue, open_major, await q.escalations(conn, period, flt) if list_limit is None else []
 
     async def everything(conn: AsyncConnection) -> Any:
         return await figures(conn), await trends(conn), await lists(conn)
