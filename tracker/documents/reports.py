@@ -397,7 +397,9 @@ async def _fixed_on_the_spot(
     return await record.fixed_count(conn, period.start_utc, period.end_utc, **where)
 
 
-def report_context(d: Dashboard, catalog: Catalog | None, links: bool, lang: str = "zh") -> dict[str, Any]:
+def report_context(
+    d: Dashboard, catalog: Catalog | None, links: bool, county: str, lang: str = "zh"
+) -> dict[str, Any]:
     return {
         "d": d,
         "metric_names": METRIC_NAMES,
@@ -414,7 +416,7 @@ def report_context(d: Dashboard, catalog: Catalog | None, links: bool, lang: str
         "catalog": catalog,
         "label": value_label,
         "tz": LOCAL_TZ,
-        "county": load_settings().county_word,
+        "county": county,
     }
 
 
@@ -425,7 +427,7 @@ def pdf_html(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> s
         environment()
         .get_template("report_pdf.html")
         .render(
-            **report_context(d, catalog, links=False),
+            **report_context(d, catalog, links=False, county=load_settings().county_word),
             generated_at=generated_at,
             last_day=d.period.end - timedelta(days=1),
         )
