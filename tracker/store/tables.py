@@ -337,6 +337,9 @@ def _dim_key() -> tuple[Column[Any], ...]:
 # The flows of each week (Monday first) and calendar month over its days before stats_state.through: stored once
 # when it ends, and again each day while it runs.
 stats_periods = _cells("stats_periods", _period(), _dim_key(), DAYBOOK_FLOWS)
+# A trend's weeks or months of one value (migration 0038): by the key, each period's every town and dimension.
+_p = stats_periods.c
+Index("ix_stats_periods_trend", _p.unit, _p.of_dim, _p.of_key, _p.dim, _p.start, _p.key)
 # The stock snapshot: open, open major and overdue at 00:00 of `day`.
 stats_stocks = _cells("stats_stocks", (Column("day", Date, primary_key=True),), _dim_key(), DAYBOOK_STOCKS)
 # How many findings closed in a week's or month's days before stats_state.through took `days` to close.

@@ -1,0 +1,32 @@
+"""the trends' index on the day book's weeks and months, and statistics of which findings are open on PostgreSQL
+
+A trend reads 12 weeks or months of one value of a dimension; by the table's key (period, then each town's cells)
+it read every cell of every town of those periods. And a finding at the facility's side (status ordered) is not
+closed: the planner, taking the two for independent, expected a town's overdue findings to be a tenth of what they
+were and sorted them all, instead of walking ix_findings_overdue by deadline to the first 50.
+
+Revision ID: 0038
+Revises: 0036
+"""
+
+from alembic import op
+
+revision = "0038"
+down_revision = "0036"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_stats_periods_trend", "stats_periods", ["unit", "of_dim", "of_key", "dim", "start", "key"]
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE STATISTICS st_findings_open (mcv) ON status, closed_at FROM findings")
+        op.execute("ANALYZE findings")  # the statistics are gathered by ANALYZE; until then they are empty
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP STATISTICS st_findings_open")
+    op.drop_index("ix_stats_periods_trend", table_name="stats_periods")
