@@ -290,15 +290,16 @@ findings = Table(
     # The dashboard's lists, a page at a time: overdue at a past moment by deadline (the columns it checks are
     # read in the index, not from each candidate's row).
     Index("ix_findings_list_overdue", "due_at", "closed_at", "reported_at", "submitted_at", "status"),
-    # Overdue now, oldest deadline first; and the majors, by report (migration 0036). On PostgreSQL, statistics
-    # of status and closed_at together (st_findings_open, migration 0038) let a town's overdue list walk the first.
+    # Overdue now, oldest deadline first; and the majors, by report (migration 0036), with the page's filters, read
+    # in the index as it walks (0038). On PostgreSQL, statistics of status and closed_at together (st_findings_open,
+    # migration 0038) let a town's overdue list walk the first.
     Index("ix_findings_overdue", "status", "due_at"),
     Index(
         "ix_findings_major",
-        "reported_at",
-        "closed_at",
+        *("reported_at", "closed_at", "town", "facility_type", "facility_id", "category", "mode"),
         sqlite_where=text("severity = 'major'"),
         postgresql_where=text("severity = 'major'"),
+        postgresql_include=["id"],
     ),
 )
 
