@@ -229,8 +229,8 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
             f"breakdown by {d} alone (API)": (lambda conn, d=d: q.breakdown(conn, d, period, flt, NOW))
             for d in ("town", "facility")
         },
-        "trend by week (12)": lambda conn: q.trend(conn, "week", period, flt),
-        "trend by month (12)": lambda conn: q.trend(conn, "month", period, flt),
+        "trend by week (12)": lambda conn: q.trends(conn, ("week",), period, flt),
+        "trend by month (12)": lambda conn: q.trends(conn, ("month",), period, flt),
         "days to close": lambda conn: q.days_to_close(conn, period, flt, NOW),
         f"overdue list ({DASHBOARD_ROWS})": lambda conn: q.overdue_list(
             conn, period, flt, NOW, DASHBOARD_ROWS

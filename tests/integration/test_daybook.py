@@ -179,10 +179,10 @@ async def assert_same_figures(engine: AsyncEngine, now: datetime, periods: list[
                 assert await q.figures(conn, period, flt, now) == await q.figures(
                     conn, period, flt, now, exact_rows=True
                 ), (period, flt)
-                for unit in ("week", "month"):
-                    assert await q.trend(conn, unit, period, flt, 8) == await q.trend(
-                        conn, unit, period, flt, 8, exact_rows=True
-                    ), (period, unit, flt)
+                units = ("week", "month")
+                assert await q.trends(conn, units, period, flt, 8) == await q.trends(
+                    conn, units, period, flt, 8, exact_rows=True
+                ), (period, flt)
 
 
 async def assert_same_breakdowns(conn: Any, period: Period, flt: q.Filter, now: datetime) -> None:

@@ -56,10 +56,11 @@ async def test_it_upgrades_twice_without_harm(database_url: str):
 
 
 async def test_it_downgrades_the_day_book_and_upgrades_again_to_the_declared_schema(database_url: str):
-    """Migration 0036 replaced the day book's tables and the dashboard's indexes: down one and up again."""
+    """Migration 0036 replaced the day book's tables and the dashboard's indexes (0038 added statistics on
+    PostgreSQL): down below both and up again."""
     await upgrade_async(database_url)
     config = alembic_config(database_url)
-    await asyncio.to_thread(command.downgrade, config, "-1")
+    await asyncio.to_thread(command.downgrade, config, "0037")
     assert await current_revision(database_url) != head_revision()
     await asyncio.to_thread(command.upgrade, config, "head")
     engine = make_engine(database_url)

@@ -413,8 +413,8 @@ async def test_it_breaks_down_by_every_dimension_summing_to_the_total(engine: As
 
 async def test_it_trends_by_week_and_month(engine: AsyncEngine):
     async with engine.connect() as conn:
-        weeks = await q.trend(conn, "week", MARCH, ALL, count=6)
-        months = await q.trend(conn, "month", MARCH, ALL, count=3)
+        [weeks] = await q.trends(conn, ("week",), MARCH, ALL, count=6)
+        [months] = await q.trends(conn, ("month",), MARCH, ALL, count=3)
     assert [w.period.start for w in weeks] == [
         date(2025, 2, 24),
         date(2025, 3, 3),

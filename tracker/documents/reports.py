@@ -115,14 +115,14 @@ async def gather(
     trend_period = Period(period.start, upto) if upto > period.start else period
 
     async def trends(conn: AsyncConnection) -> Any:
-        weeks = await q.trend(conn, "week", trend_period, flt, 12)
-        months = await q.trend(conn, "month", trend_period, flt, 12)
+        weeks, months = await q.trends(conn, ("week", "month"), trend_period, flt, 12)
         return weeks, months, await q.days_to_close(conn, period, flt, now)
 
     async def lists(conn: AsyncConnection) -> Any:
         overdue = await q.overdue_list(conn, period, flt, now, list_limit)
         open_major = await q.finding_list(conn, "open_major", period, flt, now, list_limit)
-        return overdue, open_major, await q.escalations(conn, period, flt)
+        # Escalations are in the report's JSON, not on the page (the one with a list_limit): not read for it.
+        return overdue, open_major, await q.escalations(conn, period, flt) if list_limit is None else []
 
     async def everything(conn: AsyncConnection) -> Any:
         return await figures(conn), await trends(conn), await lists(conn)
@@ -397,7 +397,9 @@ async def _fixed_on_the_spot(
     return await record.fixed_count(conn, period.start_utc, period.end_utc, **where)
 
 
-def report_context(d: Dashboard, catalog: Catalog | None, links: bool, lang: str = "zh") -> dict[str, Any]:
+def report_context(
+    d: Dashboard, catalog: Catalog | None, links: bool, county: str, lang: str = "zh"
+) -> dict[str, Any]:
     return {
         "d": d,
         "metric_names": METRIC_NAMES,
@@ -414,7 +416,7 @@ def report_context(d: Dashboard, catalog: Catalog | None, links: bool, lang: str
         "catalog": catalog,
         "label": value_label,
         "tz": LOCAL_TZ,
-        "county": load_settings().county_word,
+        "county": county,
     }
 
 
@@ -425,7 +427,7 @@ def pdf_html(d: Dashboard, catalog: Catalog | None, generated_at: datetime) -> s
         environment()
         .get_template("report_pdf.html")
         .render(
-            **report_context(d, catalog, links=False),
+            **report_context(d, catalog, links=False, county=load_settings().county_word),
             generated_at=generated_at,
             last_day=d.period.end - timedelta(days=1),
         )

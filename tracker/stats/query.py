@@ -49,7 +49,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import bindparam
-from sqlalchemy.types import Date
+from sqlalchemy.types import BigInteger, Date
 
 from tracker.domain.model import Severity
 from tracker.stats.periods import Period, local_day, local_midnight
@@ -215,7 +215,7 @@ def snapshot_day(day: date) -> bool:
     return day.day == 1 or day.weekday() == 0
 
 
-# What one read has read already (one connection: one snapshot): the day book's `through`, facility names.
+# What one read has read already (one connection: one snapshot): the day book's `through`, the facilities.
 _READ: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
 
 
@@ -341,9 +341,9 @@ def _rows_arms(period: Period, now: datetime, flt: Filter, dims: Sequence[str]) 
 
 
 def _summed(arms: list[Any]) -> Any:
-    """The arms' counts added up per (dimension, key)."""
+    """The arms' counts added up per (dimension, key), as integers (PostgreSQL's sum of sums is a slow numeric)."""
     every = union_all(*arms).subquery()
-    query = select(every.c.dim, every.c.key, *(func.sum(every.c[n]) for n in BOOK))
+    query = select(every.c.dim, every.c.key, *(cast(func.sum(every.c[n]), BigInteger) for n in BOOK))
     return query.group_by(every.c.dim, every.c.key)
 
 
@@ -466,26 +466,23 @@ class Group:
         return {"key": self.key, "label": self.label, **self.counts, **self.rates}
 
 
-async def _facility_names(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """(name, town) of the facilities `ids`, and of those this read has named already."""
-    names = _READ.setdefault(conn.sync_connection, {}).setdefault("names", {})
-    missing = sorted(set(ids) - names.keys())
-    if missing:
-        c = facilities.c
-        query = select(c.id, c.name, c.town).where(c.id.in_(missing))
-        names.update({id_: (name, town) for id_, name, town in (await conn.execute(query)).all()})
-    return names
+async def _facilities(conn: AsyncConnection) -> dict[int, tuple[str, str]]:
+    """Every facility's (name, town), by town, read once per read: a page names hundreds of them and lists the towns."""
+    memo = _READ.setdefault(conn.sync_connection, {})
+    if "facilities" not in memo:
+        query = select(facilities.c.id, facilities.c.name, facilities.c.town).order_by(facilities.c.town)
+        memo["facilities"] = {id_: (name, town) for id_, name, town in (await conn.execute(query)).all()}
+    return memo["facilities"]
 
 
 async def facility_towns(conn: AsyncConnection) -> list[str]:
     """Every town with a facility, in order."""
-    query = select(facilities.c.town).distinct().order_by(facilities.c.town)
-    return list((await conn.execute(query)).scalars())
+    return list(dict.fromkeys(town for _, town in (await _facilities(conn)).values()))
 
 
 async def _groups(conn: AsyncConnection, sums: Sums, dimension: str, labeller: Any = None) -> list[Group]:
     """The groups of one dimension, most found first, then most open; groups with nothing to count left out."""
-    names = await _facility_names(conn, list(sums)) if dimension == "facility" else {}
+    names = await _facilities(conn) if dimension == "facility" else {}
     ranked = []
     for key, counts in sums.items():
         group_counts = {m: counts[m] for m in COUNTS}
@@ -564,49 +561,52 @@ def trend_periods(unit: str, last_day: date, count: int) -> list[Period]:
     return out[::-1]
 
 
-async def trend(
-    conn: AsyncConnection, unit: str, period: Period, flt: Filter, count: int = 12, exact_rows: bool = False
-) -> list[Bucket]:
-    """Found, closed, closed-of-found (found in the bucket and closed within it) and on-time closures per week
-    or month, for `count` buckets ending with the one holding the period's last day: each bucket's figures as
-    the period's, from the day book's weeks or months (the one value's cells, when narrowed to one) and the
-    rows since its `through`, or from the rows."""
-    if unit not in ("week", "month"):
+async def trends(
+    conn: AsyncConnection, units: Any, period: Period, flt: Filter, count: int = 12, exact_rows: bool = False
+) -> list[list[Bucket]]:
+    """Found, closed, closed-of-found (found in the bucket and closed within it) and on-time closures per week or
+    month (each of `units`, in one statement) for `count` buckets ending with the one holding the period's last
+    day, each as the period's figures: from the day book's weeks or months and the rows since, or from the rows."""
+    if not set(units) <= {"week", "month"}:
         raise ValueError("unit must be week or month")
-    buckets = {p.start: Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)}
-    of = flt.one_value()
+    of, every, shapes = flt.one_value(), {}, []
     through = None if exact_rows or of is None else await book_through(conn)
     dim, key = (of[0], of[1]) if of and of[0] else ("severity", None)
-    values = {"unit": unit, "dim": dim, "key": key, "of_dim": "", "of_key": "", **dict(flt._set())}
-    values["starts"] = [s for s in buckets if s < (through or s)]  # the stored ones
-    rows = []  # the buckets read from the rows, since their start or the day book's `through`
-    for i, b in enumerate(buckets.values()):
-        since = max(b.period.start, through or b.period.start)
-        if since < b.period.end:
-            rows.append(i)
-            values |= {f"first{i}": b.period.start, f"since{i}": local_midnight(since)}
-            values |= {f"start{i}": b.period.start_utc, f"end{i}": b.period.end_utc}
-    query = _trend_query(tuple(flt.params()), through is not None, key is not None, tuple(rows))
-    for start, *flows in (await conn.execute(query, values)).all():
+    values = {"dim": dim, "key": key, "of_dim": "", "of_key": "", **dict(flt._set())}
+    for unit in units:
+        every[unit] = {p.start: Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)}
+        values[f"starts{unit}"] = [s for s in every[unit] if s < (through or s)]  # the stored ones
+        rows = []  # the buckets read from the rows, since their start or the day book's `through`
+        for i, b in enumerate(every[unit].values()):
+            since, tag = max(b.period.start, through or b.period.start), f"{unit}{i}"
+            if since < b.period.end:
+                rows.append(tag)
+                values |= {f"first{tag}": b.period.start, f"since{tag}": local_midnight(since)}
+                values |= {f"start{tag}": b.period.start_utc, f"end{tag}": b.period.end_utc}
+        shapes.append((unit, tuple(rows)))
+    query = _trend_query(tuple(flt.params()), through is not None, key is not None, tuple(shapes))
+    for unit, start, *flows in (await conn.execute(query, values)).all():
         for name, n in zip(BUCKET, flows, strict=True):
-            setattr(buckets[start], name, getattr(buckets[start], name) + int(n or 0))
-    return list(buckets.values())
+            setattr(every[unit][start], name, getattr(every[unit][start], name) + int(n or 0))
+    return [list(every[unit].values()) for unit in units]
 
 
 @cache
-def _trend_query(names: tuple[str, ...], stored: bool, keyed: bool, rows: tuple[int, ...]) -> Any:
-    """Each bucket's flows: the stored weeks or months (bound starts, unit, dim; key when `keyed`) when `stored`,
-    and the rows since of the buckets `rows` (bound first, start, end and since with the bucket's index)."""
+def _trend_query(names: tuple[str, ...], stored: bool, keyed: bool, shapes: tuple[Any, ...]) -> Any:
+    """Each bucket's flows, per (unit, buckets read from the rows) of `shapes`: the stored weeks or months (bound
+    starts+unit, dim, and key if `keyed`) if `stored`, those buckets' rows since (bound first, start, end, since+tag)."""
     arms, p = [], stats_periods.c
-    if stored:  # the stored weeks or months, one value's cells when narrowed to one
-        where = [p.unit == _v("unit"), p.start.in_(_v("starts", expanding=True)), p.dim == _v("dim")]
-        where += [*_cells(p, names), *([p.key == _v("key")] if keyed else [])]
-        stored_ = select(p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
-        arms.append(stored_.where(*where).group_by(p.start))
-    for i in rows:  # and the rows since
-        rel = union_all(*_since(names, False, str(i))).subquery()
-        first = _v(f"first{i}", type_=Date).label("start")
-        arms.append(select(first, *(func.sum(rel.c[n]) for n in BUCKET)))
+    for unit, rows in shapes:
+        which = literal(unit).label("unit")
+        if stored:  # the stored weeks or months, one value's cells when narrowed to one
+            where = [p.unit == unit, p.start.in_(_v(f"starts{unit}", expanding=True)), p.dim == _v("dim")]
+            where += [*_cells(p, names), *([p.key == _v("key")] if keyed else [])]
+            stored_ = select(which, p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
+            arms.append(stored_.where(*where).group_by(p.start))
+        for tag in rows:  # and the rows since
+            rel = union_all(*_since(names, False, tag)).subquery()
+            first = _v(f"first{tag}", type_=Date).label("start")
+            arms.append(select(which, first, *(func.sum(rel.c[n]) for n in BUCKET)))
     return union_all(*arms)
 
 
@@ -753,7 +753,7 @@ async def finding_list(
         ids = select(f.c.id).where(predicate(metric, period, now), *flt.clauses())
         ids = ids.order_by(*order).limit(limit).offset(offset)
     rows = (await conn.execute(select(*LIST_COLUMNS).where(f.c.id.in_(ids)).order_by(*order))).all()
-    names = await _facility_names(conn, [r.facility_id for r in rows])
+    names = await _facilities(conn)
     moment = period.as_of(now)
     return [_row(r, moment, local_day(moment), names) for r in rows]
 
@@ -784,7 +784,7 @@ async def top_from(conn: AsyncConnection, sums: Sums, metric: str, limit: int = 
         ((c[metric], key, c.get(major, 0)) for key, c in sums.items() if c.get(metric)),
         key=lambda r: (-r[0], r[1]),
     )
-    names = await _facility_names(conn, [key for _, key, _ in ranked])
+    names = await _facilities(conn)
     return [FacilityCount(key, *names[key], n, m) for n, key, m in ranked]
 
 

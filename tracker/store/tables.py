@@ -290,14 +290,16 @@ findings = Table(
     # The dashboard's lists, a page at a time: overdue at a past moment by deadline (the columns it checks are
     # read in the index, not from each candidate's row).
     Index("ix_findings_list_overdue", "due_at", "closed_at", "reported_at", "submitted_at", "status"),
-    # Overdue now, oldest deadline first; and the majors, by report (migration 0036).
+    # Overdue now, oldest deadline first; and the majors, by report (migration 0036), with the page's filters, read
+    # in the index as it walks (0038). On PostgreSQL, statistics of status and closed_at together (st_findings_open,
+    # migration 0038) let a town's overdue list walk the first.
     Index("ix_findings_overdue", "status", "due_at"),
     Index(
         "ix_findings_major",
-        "reported_at",
-        "closed_at",
+        *("reported_at", "closed_at", "town", "facility_type", "facility_id", "category", "mode"),
         sqlite_where=text("severity = 'major'"),
         postgresql_where=text("severity = 'major'"),
+        postgresql_include=["id"],
     ),
 )
 
@@ -336,6 +338,9 @@ def _dim_key() -> tuple[Column[Any], ...]:
 # The flows of each week (Monday first) and calendar month over its days before stats_state.through: stored once
 # when it ends, and again each day while it runs.
 stats_periods = _cells("stats_periods", _period(), _dim_key(), DAYBOOK_FLOWS)
+# A trend's weeks or months of one value (migration 0038): by the key, each period's every town and dimension.
+_p = stats_periods.c
+Index("ix_stats_periods_trend", _p.unit, _p.of_dim, _p.of_key, _p.dim, _p.start, _p.key)
 # The stock snapshot: open, open major and overdue at 00:00 of `day`.
 stats_stocks = _cells("stats_stocks", (Column("day", Date, primary_key=True),), _dim_key(), DAYBOOK_STOCKS)
 # How many findings closed in a week's or month's days before stats_state.through took `days` to close.

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.checklists import Catalog
+from tracker.config import load_settings
 from tracker.documents import ledger, reports
 from tracker.documents.printer import print_html
 from tracker.domain.model import Actor, Role, visible_to
@@ -158,8 +159,10 @@ def dashboard_html(
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **d.flt.params()}
     lang = lang_of(request)
     session = request.cookies.get(COOKIE) if request is not None else None
+    # The settings the app read at start; reading them again costs about a millisecond.
+    county = (context(request).settings if request is not None else load_settings()).county_word
     return templates.env.get_template("dashboard.html").render(
-        **reports.report_context(d, catalog, links=True, lang=lang),
+        **reports.report_context(d, catalog, links=True, county=county, lang=lang),
         **desk_words(request),
         request=request,
         csrf=csrf_token(context(request).secret, session) if request is not None and session else "",
@@ -178,6 +181,7 @@ def dashboard_html(
         whole=whole,
         whole_url=lambda dim: f"/dashboard?{urlencode({**query, 'all': dim})}#by-{dim}",
         figure=_figure(d),
+        cells=_cells(d),
         # The bureau's own side (tracker.stats.oversight): actions taken per kind, and 复查超期.
         side=side,
         review_url=q.findings_url(oversight.REVIEW_OVERDUE, period, d.flt),
@@ -266,6 +270,24 @@ def _figure(d: reports.Dashboard) -> Callable[..., Markup]:
         return Markup(f'<a href="{escape(d.url(name, flt))}">{escape(value)}</a>')
 
     return figure
+
+
+def _cells(d: reports.Dashboard) -> Callable[[str, q.Group], Markup]:
+    """A breakdown row's figures as `figure` writes them, a cell each: joined here, the row's filter made once, not
+    a template loop calling `figure` per cell (the page's most repeated work)."""
+    titles = {m: escape(METRIC_NAMES[listed][0]) for m, (listed, _) in q.RATES.items()}
+
+    def cells(dimension: str, g: q.Group) -> Markup:
+        flt, out = d.flt.with_group(dimension, g.key), []
+        for m in reports.TABLE_METRICS:
+            if m in q.RATES:
+                url = escape(d.url(q.RATES[m][0], flt))
+                out.append(f'<td><a href="{url}" title="{titles[m]}">{escape(percent(g.rates[m]))}</a></td>')
+            else:
+                out.append(f'<td><a href="{escape(d.url(m, flt))}">{g.counts[m]}</a></td>')
+        return Markup("".join(out))
+
+    return cells
 
 
 @router.get("/dashboard/findings", response_class=HTMLResponse, tags=["dashboard"])
