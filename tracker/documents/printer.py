@@ -91,6 +91,8 @@ def cjk_font(families: list[str]) -> str:
     )
 
 
+# How much lower than their parent's the printer processes' priority is (the mailer sets it: tracker.entry.roles).
+niceness = 0
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _sent_to_pool = 0
@@ -107,7 +109,12 @@ def pool() -> ProcessPoolExecutor:
             _pool.shutdown(wait=False)
             _pool = None
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=PRINTERS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=PRINTERS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=os.nice,
+                initargs=(niceness,),
+            )
             _sent_to_pool = 0
         _sent_to_pool += 1
         return _pool

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -15,6 +14,7 @@ import uvloop
 from tracker.checklists import load_catalog
 from tracker.clock import SystemClock
 from tracker.config import Settings
+from tracker.documents import printer
 from tracker.entry.scheduler import run_scheduler
 from tracker.events.relay import ensure_streams, run_relay
 from tracker.handlers.consuming import start_broker
@@ -91,13 +91,15 @@ async def scheduler(settings: Settings, stop: asyncio.Event) -> None:
         await ctx.engine.dispose()
 
 
-# The mailer prints each order and talks to a mail server that may be slow; where it shares cores with the web
-# and the loop, they come first: in a burst the mail queue waits (it is durable), an inspector's POST does not.
+# The mailer prints each order; where its printer processes share cores with the web and the loop, they come
+# first: in a burst the mail queue waits (it is durable), an inspector's POST does not. The mailer itself keeps
+# its priority: it takes its turns at SQLite's write lock, which a process put behind the others would hold
+# while they ran and waited for it.
 MAILER_NICENESS = 10
 
 
 async def mailer(settings: Settings, stop: asyncio.Event) -> None:
-    os.nice(MAILER_NICENESS)  # its printer processes inherit it
+    printer.niceness = MAILER_NICENESS
     engine = make_engine(settings.db_url)
     serve_role_metrics(settings, "mailer")
     try:
