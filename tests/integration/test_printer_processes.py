@@ -56,3 +56,19 @@ async def test_a_printer_killed_while_orders_are_printing_loses_none_of_them() -
     # The next document goes to fresh printers again.
     assert b"%PDF" in await printer.print_typst(TEMPLATE, typeset_inputs(_order(21)))
     assert victim not in printer.printer_pids()
+
+
+async def test_the_mailers_printers_run_behind_the_others_and_the_mailer_does_not(monkeypatch) -> None:
+    # As the mailer sets it (tracker.entry.roles): its printers yield the cores, it keeps its turns at the lock.
+    monkeypatch.setattr(printer, "niceness", 10)
+    monkeypatch.setattr(printer, "_pool", None)  # printers started afresh, with the mailer's setting
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        assert b"%PDF" in await printer.print_typst(TEMPLATE, typeset_inputs(_order(1)))
+        [printing, *_] = printer.printer_pids()
+        assert os.getpriority(os.PRIO_PROCESS, printing) == min(own + 10, 19)
+        assert os.getpriority(os.PRIO_PROCESS, 0) == own
+    finally:
+        pool = printer._pool
+        if pool is not None:
+            pool.shutdown(wait=True)
