@@ -94,22 +94,28 @@ class LockTimes:
     def __init__(self) -> None:
         self.waits: list[float] = []
         self.holds: list[float] = []
-        take, give = TurnTakingConnection.take_turn, TurnTakingConnection.give_turn
+        try_turn, give = TurnTakingConnection.try_turn, TurnTakingConnection.give_turn
 
-        def timed_take(conn: TurnTakingConnection) -> None:
+        # Every way to the turn goes through try_turn: the group writer's tries on its event loop, and the
+        # blocking take_turn of the other connections. A wait runs from the first try that failed.
+        def timed_try(conn: TurnTakingConnection) -> bool:
             if conn._holding:
-                return
-            asked = time.perf_counter()
-            take(conn)
+                return True
+            asked = getattr(conn, "bench_asked", None) or time.perf_counter()
+            if not try_turn(conn):
+                conn.bench_asked = asked  # type: ignore[attr-defined]
+                return False
+            conn.bench_asked = None  # type: ignore[attr-defined]
             conn.bench_taken = time.perf_counter()  # type: ignore[attr-defined]
             self.waits.append(conn.bench_taken - asked)  # type: ignore[attr-defined]
+            return True
 
         def timed_give(conn: TurnTakingConnection) -> None:
             if conn._holding:
                 self.holds.append(time.perf_counter() - conn.bench_taken)  # type: ignore[attr-defined]
             give(conn)
 
-        TurnTakingConnection.take_turn = timed_take  # type: ignore[method-assign]
+        TurnTakingConnection.try_turn = timed_try  # type: ignore[method-assign]
         TurnTakingConnection.give_turn = timed_give  # type: ignore[method-assign]
 
 
