@@ -85,5 +85,5 @@ async def review_overdue_list(
     if limit is not None:
         query = query.limit(limit).offset(offset)
     rows = (await conn.execute(query)).all()
-    names = await q._facility_names(conn, [r.facility_id for r in rows])
+    names = await q._facilities(conn)
     return [q._row(r, moment, local_day(moment), names) for r in rows]
