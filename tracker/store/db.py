@@ -44,7 +44,10 @@ def tune_sqlite(engine: Engine) -> None:
         # switched on the connection only when it goes from writing to reading or back.
         read = conn.get_execution_options().get(READ_ONLY, False)
         if conn.info.get(READ_ONLY) is not read:
-            conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read else 'OFF'}")
+            # On the driver's connection: a setting of the connection, not a statement of the transaction.
+            cursor = conn.connection.dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA query_only={'ON' if read else 'OFF'}")
+            cursor.close()
             conn.info[READ_ONLY] = read
         conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
