@@ -14,7 +14,6 @@ from sqlalchemy import delete, select
 from tests.support import SmtpRecorder
 from tests.support.stack import Stack
 from tracker.service import notify
-from tracker.service.loop import read_issued
 from tracker.store.tables import mail
 
 SENDER = "启东市民政局 <anquan@mzj.example.cn>"
@@ -39,22 +38,16 @@ async def test_the_order_mail_comes_from_the_bureau_by_name_and_reads_on_a_phone
     photo = await stack.client.post(
         "/api/photos", headers=inspector, files={"file": ("a.png", _png(), "image/png")}
     )
-    items = [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"][:2]
-    response = await stack.client.post(
-        "/api/inspections",
-        headers=inspector,
-        json={
-            "facility_id": 1,
-            "mode": "unannounced",
-            "client_ref": "order-mail-1",
-            "items": [
-                {"item": items[0], "result": "fail", "note": "安全出口堵塞", "photos": [photo.json()["id"]]},
-                {"item": items[1], "result": "fail", "note": "灭火器过期"},
-            ],
-        },
+    items = _general_items(stack, 2)
+    ids = await _report(
+        stack,
+        inspector,
+        "order-mail-1",
+        [
+            {"item": items[0], "result": "fail", "note": "安全出口堵塞", "photos": [photo.json()["id"]]},
+            {"item": items[1], "result": "fail", "note": "灭火器过期"},
+        ],
     )
-    assert response.status_code == 201, response.text
-    ids = [f["id"] for f in response.json()["findings"]]
 
     [mail] = await stack.wait_for(
         lambda: [m for m in smtp_recorder.messages if "整改通知书" in m.subject], what="the order mail"
@@ -86,31 +79,42 @@ async def test_the_order_mail_written_as_the_order_is_issued_is_the_one_read_aga
     """The worker writes the order's mail from what issuing the order read and wrote; an order published without
     its mail (the demo's, an earlier version's) has it written from the database. Both give the same mail."""
     inspector = await stack.token("inspector")
-    items = [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"][:3]
-    response = await stack.client.post(
-        "/api/inspections",
-        headers=inspector,
-        json={
-            "facility_id": 1,
-            "mode": "unannounced",
-            "client_ref": "order-mail-2",
-            "items": [{"item": item, "result": "fail", "note": f"问题{n}"} for n, item in enumerate(items)],
-        },
+    items = _general_items(stack, 3)
+    ids = sorted(
+        await _report(
+            stack,
+            inspector,
+            "order-mail-2",
+            [{"item": item, "result": "fail", "note": f"问题{n}"} for n, item in enumerate(items)],
+        )
     )
-    assert response.status_code == 201, response.text
-    ids = sorted(f["id"] for f in response.json()["findings"])
     [written] = await stack.wait_for(lambda: _order_mails(stack), what="the order mail")
     order_id = int(written.about.removeprefix("order:"))
     async with stack.engine.connect() as conn:
         transaction = await conn.begin()
         await conn.execute(delete(mail).where(mail.c.id == written.id))
-        again = await read_issued(conn, order_id, ids)
+        again = await notify.read_issued(conn, order_id, ids)
         await notify.order_issued(conn, stack.ctx, again, written.created_at)
         [read] = (await conn.execute(select(mail).where(mail.c.kind == "order"))).all()
         await transaction.rollback()
     for column in ("to_addr", "subject", "text_body", "html_body", "attachment"):
         assert getattr(read, column) == getattr(written, column), column
     assert "问题2" in written.text_body and written.attachment == f"order-pdf:{order_id}"
+
+
+def _general_items(stack: Stack, n: int) -> list[str]:
+    return [i.code for i in stack.catalog.items(facility_type="nursing_home") if i.severity == "general"][:n]
+
+
+async def _report(stack: Stack, inspector: dict, client_ref: str, items: list[dict]) -> list[int]:
+    """An unannounced inspection of facility 1 with these items; the ids of its findings."""
+    response = await stack.client.post(
+        "/api/inspections",
+        headers=inspector,
+        json={"facility_id": 1, "mode": "unannounced", "client_ref": client_ref, "items": items},
+    )
+    assert response.status_code == 201, response.text
+    return [f["id"] for f in response.json()["findings"]]
 
 
 async def _order_mails(stack: Stack) -> list:

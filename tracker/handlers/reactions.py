@@ -24,7 +24,7 @@ from tracker.events.schemas import (
 from tracker.handlers.base import Reaction
 from tracker.service import notify, sweep_mail
 from tracker.service.context import Context
-from tracker.service.loop import issue_order, read_issued
+from tracker.service.loop import issue_order
 from tracker.service.upward import file_upward
 
 
@@ -42,7 +42,9 @@ async def mail_the_order(event: OrderIssued, conn: AsyncConnection, ctx: Context
     """When an order issued without its mail is published (on the bare subject: by an earlier version, or by
     the demo's seed, which backdates its orders), mail it to the facility head. The worker mails the orders it
     issues as it issues them."""
-    await notify.order_issued(conn, ctx, await read_issued(conn, event.order_id, event.finding_ids), now)
+    await notify.order_issued(
+        conn, ctx, await notify.read_issued(conn, event.order_id, event.finding_ids), now
+    )
 
 
 async def alert_the_bureau_lead(

@@ -69,7 +69,7 @@ MAX_REJECTION_DAYS = 90
 @dataclass(frozen=True)
 class IssuedOrder:
     """An order and what its mail is written from: as issuing it read and wrote them (`issue_order`), or read
-    again (`read_issued`)."""
+    again (`tracker.service.notify.read_issued`)."""
 
     order: Any
     facility: Any
@@ -185,17 +185,6 @@ async def issue_order(
         for f in reported
     ]
     return IssuedOrder(order, facility, owned["owner_user_id"], ordered, event.event_id)
-
-
-async def read_issued(conn: AsyncConnection, order_id: int, finding_ids: list[int]) -> IssuedOrder:
-    """An order issued earlier, read for its mail: the order, its facility and head, and `finding_ids`."""
-    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
-    facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).one()
-    head = await facility_head(conn, order.facility_id)
-    rows = (
-        await conn.execute(select(findings).where(findings.c.id.in_(finding_ids)).order_by(findings.c.id))
-    ).all()
-    return IssuedOrder(order, facility, head.id if head else None, list(rows))
 
 
 # One finding ordered: its owner, its deadline and when it is first reminded and escalated. Built once, run for

@@ -19,13 +19,14 @@ from tracker.mail.queue import queue_mail
 from tracker.mail.render import Rendered, render
 from tracker.service.context import Context
 from tracker.service.loop import IssuedOrder
-from tracker.service.order_links import order_link
+from tracker.service.order_links import facility_head, order_link
 from tracker.service.sectors import sector_emails
 from tracker.store.tables import (
     extension_requests,
     facilities,
     findings,
     inspections,
+    orders,
     rectifications,
     supervisions,
     users,
@@ -88,6 +89,14 @@ async def answer_link(conn: AsyncConnection, ctx: Context, finding: Any, now: da
     if finding.order_id is None:
         return _finding_link(ctx, finding.id)
     return await order_link(conn, ctx, finding.order_id, now)
+
+
+async def read_issued(conn: AsyncConnection, order_id: int, finding_ids: list[int]) -> IssuedOrder:
+    """An order issued earlier, read for its mail: the order, `finding_ids`, their facility and its head."""
+    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
+    rows, facility = await _subject(conn, finding_ids)
+    head = await facility_head(conn, order.facility_id)
+    return IssuedOrder(order, facility, head.id if head else None, rows)
 
 
 async def order_issued(conn: AsyncConnection, ctx: Context, issued: IssuedOrder, now: datetime) -> None:

@@ -69,12 +69,7 @@ class _GroupWriter:
 
     async def _commit_groups(self) -> None:
         loop = asyncio.get_running_loop()
-        first = True
         while self.waiting:
-            if not first:
-                # Between two groups of a backlog, the loop serves others and other processes may take a turn.
-                await asyncio.sleep(write_turns.TURN_STEP)
-            first = False
             group: list[Waiting] = []
             try:
                 with self.engine.connect() as conn:
@@ -100,6 +95,9 @@ class _GroupWriter:
                     done.cancel()
                 self.waiting = []
                 raise
+            if self.waiting:
+                # Between two groups of a backlog, the loop serves others and other processes may take a turn.
+                await asyncio.sleep(write_turns.TURN_STEP)
 
     def _commit(self, conn: Connection, transaction: RootTransaction, group: list[Waiting]) -> None:
         """Each job in a savepoint, for at most GROUP_SECONDS, then the commit; the jobs left over go first in
