@@ -31,20 +31,21 @@ async def queue_mail(
     `attachment` names what the mailer attaches when it sends (e.g. tracker.documents.order.attachment_for)."""
     key = f"{kind}|{about}|{variant}|{to.lower()}"
     result = await conn.execute(
-        insert_ignoring_duplicates(conn, mail).values(
-            dedupe_key=key,
-            kind=kind,
-            about=about,
-            to_addr=to,
-            subject=message.subject,
-            text_body=message.text,
-            html_body=message.html,
-            status="queued",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            attachment=attachment,
-        )
+        insert_ignoring_duplicates(conn, mail),
+        {
+            "dedupe_key": key,
+            "kind": kind,
+            "about": about,
+            "to_addr": to,
+            "subject": message.subject,
+            "text_body": message.text,
+            "html_body": message.html,
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "attachment": attachment,
+        },
     )
     return result.rowcount == 1
 

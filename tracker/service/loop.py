@@ -94,38 +94,22 @@ async def issue_order(
     facility's own register (order_id stays empty), and still need evidence and the bureau's verification."""
     # Locked as read (PostgreSQL; SQLite's writer holds the whole database): nothing changes them before the
     # update below, which may then give each its own deadline in one statement.
-    reported = (
-        await conn.execute(
-            select(findings)
-            .where(findings.c.inspection_id == inspection_id, findings.c.status == Status.REPORTED.value)
-            .order_by(findings.c.id)
-            .with_for_update()
-        )
-    ).all()
+    reported = (await conn.execute(_REPORTED, {"inspection_id": inspection_id})).all()
     if not reported:
         return None
     facility_id = reported[0].facility_id
-    facility = (await conn.execute(select(facilities).where(facilities.c.id == facility_id))).one()
+    facility = (await conn.execute(_FACILITY, {"facility_id": facility_id})).one()
     head = await facility_head(conn, facility_id)
     self_report = reported[0].mode == Mode.SELF.value
-    order_id = await conn.scalar(
-        select(orders.c.id).where(
-            orders.c.inspection_id == inspection_id, orders.c.facility_id == facility_id
-        )
-    )
-    if order_id is None and not self_report:
+    order = (
+        await conn.execute(_ORDER_OF, {"inspection_id": inspection_id, "facility_id": facility_id})
+    ).first()
+    if order is None and not self_report:
         year = now.astimezone(LOCAL_TZ).year
-        order_id = (
-            await conn.execute(
-                insert(orders).values(
-                    inspection_id=inspection_id,
-                    facility_id=facility_id,
-                    issued_at=now,
-                    year=year,
-                    number=await next_order_number(conn, year),
-                )
-            )
-        ).inserted_primary_key[0]
+        number = await next_order_number(conn, year)
+        given = {"inspection_id": inspection_id, "facility_id": facility_id, "issued_at": now}
+        order = (await conn.execute(_NEW_ORDER, {**given, "year": year, "number": number})).one()
+    order_id = order.id if order is not None else None
     calendar = await load_calendar(conn)
     # Findings with the same number of days share a deadline, worked out once; one statement orders them all.
     deadlines = {}
@@ -179,7 +163,6 @@ async def issue_order(
         occurred_at=now,
     )
     await add_events(conn, [event], now)
-    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
     # The findings as the update above left them, written out here rather than read again.
     ordered = [
         SimpleNamespace(
@@ -189,6 +172,19 @@ async def issue_order(
     ]
     return IssuedOrder(order, facility, owned["owner_user_id"], ordered, event.event_id)
 
+
+# What issuing an order reads and writes, built once.
+_REPORTED = (
+    select(findings)
+    .where(findings.c.inspection_id == bindparam("inspection_id"), findings.c.status == Status.REPORTED.value)
+    .order_by(findings.c.id)
+    .with_for_update()
+)
+_FACILITY = select(facilities).where(facilities.c.id == bindparam("facility_id"))
+_ORDER_OF = select(orders).where(
+    orders.c.inspection_id == bindparam("inspection_id"), orders.c.facility_id == bindparam("facility_id")
+)
+_NEW_ORDER = insert(orders).returning(*orders.c)
 
 # One finding ordered: its owner, its deadline and when it is first reminded and escalated. Built once, run for
 # all the findings of an order at a time (executemany). The two keys (the order, the owner's login) are set by a
@@ -239,14 +235,18 @@ def _timing(deadline: Deadline, calendar: WorkingCalendar, policy: PolicySetting
 async def next_order_number(conn: AsyncConnection, year: int) -> int:
     """The next number of `year`, 1 for its first order. One upsert: a second issuer waits on the year's row until
     the first commits, then counts on from its number; a rolled-back order gives its number back."""
-    counted = (sqlite_insert if is_sqlite(conn) else postgresql_insert)(order_numbers).values(
-        year=year, last_number=1
+    counted = _COUNTED[is_sqlite(conn)]
+    return (await conn.execute(counted, {"year": year, "last_number": 1})).scalar_one()
+
+
+_COUNTED = {
+    on_sqlite: (sqlite_insert if on_sqlite else postgresql_insert)(order_numbers)
+    .on_conflict_do_update(
+        index_elements=[order_numbers.c.year], set_={"last_number": order_numbers.c.last_number + 1}
     )
-    counted = counted.on_conflict_do_update(
-        index_elements=[order_numbers.c.year],
-        set_={"last_number": order_numbers.c.last_number + 1},
-    ).returning(order_numbers.c.last_number)
-    return (await conn.execute(counted)).scalar_one()
+    .returning(order_numbers.c.last_number)
+    for on_sqlite in (True, False)
+}
 
 
 async def load_finding(conn: AsyncConnection, finding_id: int):

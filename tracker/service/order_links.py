@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,16 +17,19 @@ from tracker.store.tables import findings, orders, users
 
 async def facility_head(conn: AsyncConnection, facility_id: int) -> Row | None:
     """The user who answers for the facility: its first active facility head (as the order's owner is chosen)."""
-    return (
-        await conn.execute(
-            select(users)
-            .where(
-                users.c.facility_id == facility_id, users.c.role == Role.FACILITY_HEAD.value, users.c.active
-            )
-            .order_by(users.c.id)
-            .limit(1)
-        )
-    ).first()
+    return (await conn.execute(_HEAD, {"facility_id": facility_id})).first()
+
+
+_HEAD = (
+    select(users)
+    .where(
+        users.c.facility_id == bindparam("facility_id"),
+        users.c.role == Role.FACILITY_HEAD.value,
+        users.c.active,
+    )
+    .order_by(users.c.id)
+    .limit(1)
+)
 
 
 async def order_closed_at(conn: AsyncConnection, order_id: int) -> datetime | None:

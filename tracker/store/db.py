@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, event, update
@@ -90,9 +91,14 @@ def is_sqlite(conn: AsyncConnection) -> bool:
 
 
 def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
-    """INSERT that silently skips rows whose unique key is already there."""
-    dialect = sqlite if is_sqlite(conn) else postgresql
-    return dialect.insert(table).on_conflict_do_nothing()
+    """INSERT that silently skips rows whose unique key is already there. Built once per database kind and
+    table; give it its values as the statement's parameters to keep it so."""
+    return _ignoring_duplicates(is_sqlite(conn), table)
+
+
+@cache
+def _ignoring_duplicates(on_sqlite: bool, table: Table) -> Any:
+    return (sqlite if on_sqlite else postgresql).insert(table).on_conflict_do_nothing()
 
 
 async def take_lease(conn: AsyncConnection, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:

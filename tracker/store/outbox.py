@@ -14,6 +14,8 @@ from tracker.store import outbox_wake
 from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import handled_events, outbox
 
+_ADD = insert(outbox)
+
 
 async def add_events(conn: AsyncConnection, events: Iterable[Event], now: datetime) -> None:
     rows = [
@@ -26,15 +28,14 @@ async def add_events(conn: AsyncConnection, events: Iterable[Event], now: dateti
         for event in events
     ]
     if rows:
-        await conn.execute(insert(outbox), rows)
+        await conn.execute(_ADD, rows)
         await outbox_wake.announce(conn)
 
 
 async def first_time(conn: AsyncConnection, consumer: str, event_id: str, now: datetime) -> bool:
     """Record that `consumer` handled `event_id`; False if it already had (a redelivery)."""
     result = await conn.execute(
-        insert_ignoring_duplicates(conn, handled_events).values(
-            consumer=consumer, event_id=event_id, handled_at=now
-        )
+        insert_ignoring_duplicates(conn, handled_events),
+        {"consumer": consumer, "event_id": event_id, "handled_at": now},
     )
     return result.rowcount == 1
