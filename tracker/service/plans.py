@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.domain import draw as drawing
@@ -259,22 +259,28 @@ async def fulfil(
     in the transaction that records the inspection."""
     if mode not in VISITS:
         return
-    day = local_day(onsite)
-    in_period = select(plans.c.id).where(
-        plans.c.drawn_at.is_not(None),
-        plans.c.closed_at.is_(None),
-        plans.c.period_from <= day,
-        plans.c.period_to >= day,
-    )
     await conn.execute(
-        update(planned_checks)
-        .where(
-            planned_checks.c.facility_id == facility_id,
-            planned_checks.c.inspection_id.is_(None),
-            planned_checks.c.plan_id.in_(in_period.scalar_subquery()),
-        )
-        .values(inspection_id=inspection_id, fulfilled_at=onsite)
+        _FULFIL,
+        {"day": local_day(onsite), "facility": facility_id, "inspection": inspection_id, "onsite": onsite},
     )
+
+
+# Built once: every visit runs it.
+_IN_PERIOD = select(plans.c.id).where(
+    plans.c.drawn_at.is_not(None),
+    plans.c.closed_at.is_(None),
+    plans.c.period_from <= bindparam("day"),
+    plans.c.period_to >= bindparam("day"),
+)
+_FULFIL = (
+    update(planned_checks)
+    .where(
+        planned_checks.c.facility_id == bindparam("facility"),
+        planned_checks.c.inspection_id.is_(None),
+        planned_checks.c.plan_id.in_(_IN_PERIOD.scalar_subquery()),
+    )
+    .values(inspection_id=bindparam("inspection"), fulfilled_at=bindparam("onsite"))
+)
 
 
 def may_see_plans(actor: Actor) -> None:

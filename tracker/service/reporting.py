@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -179,13 +179,7 @@ async def _authorized(conn: AsyncConnection, actor: Actor, data: InspectionInput
         raise InvalidInput(
             "mode", f"unknown mode {data.mode!r}; one of {', '.join(m.value for m in Mode)}"
         ) from None
-    facility = (
-        await conn.execute(
-            select(facilities.c.id, facilities.c.town, facilities.c.type).where(
-                facilities.c.id == data.facility_id
-            )
-        )
-    ).first()
+    facility = (await conn.execute(_FACILITY, {"facility_id": data.facility_id})).first()
     if facility is None:
         if not visible_to(actor).everything:
             # Answered word for word as a facility outside their reach, so that ids cannot be probed.
@@ -196,13 +190,7 @@ async def _authorized(conn: AsyncConnection, actor: Actor, data: InspectionInput
 
 
 async def _existing(conn: AsyncConnection, actor: Actor, data: InspectionInput) -> Reported | None:
-    sent = (
-        await conn.execute(
-            select(inspections.c.id, inspections.c.facility_id, inspections.c.inspector_id).where(
-                inspections.c.client_ref == data.client_ref
-            )
-        )
-    ).all()
+    sent = (await conn.execute(_SENT, {"client_ref": data.client_ref})).all()
     first = next((row for row in sent if row.inspector_id == actor.id), None)
     if first is None:
         # A ref is one submission's: another person's is refused whole, never answered with what it holds.
@@ -244,26 +232,27 @@ async def _record(
 
     inspection_id = (
         await conn.execute(
-            insert(inspections).values(
-                client_ref=data.client_ref,
-                facility_id=facility.id,
-                mode=mode.value,
-                inspector_id=actor.id,
-                submitted_at=now,
-                checklist_versions={
+            _NEW_INSPECTION,
+            {
+                "client_ref": data.client_ref,
+                "facility_id": facility.id,
+                "mode": mode.value,
+                "inspector_id": actor.id,
+                "submitted_at": now,
+                "checklist_versions": {
                     catalog.item(i.item).category: catalog.item(i.item).checklist_version for i in data.items
                 },
-                onsite_at=onsite_at,
-                person_present=data.person_present.strip(),
-            )
+                "onsite_at": onsite_at,
+                "person_present": data.person_present.strip(),
+            },
         )
-    ).inserted_primary_key[0]
+    ).scalar_one()
     await conn.execute(
-        insert(inspection_inspectors),
+        _INSPECTORS,
         [{"inspection_id": inspection_id, "user_id": u.id, "position": n} for n, u in enumerate(team)],
     )
     await conn.execute(
-        insert(inspection_items),
+        _ITEMS,
         [
             {"inspection_id": inspection_id, "item_code": i.item, "result": i.result, "note": i.note}
             for i in data.items
@@ -327,11 +316,11 @@ async def _record(
     if rows:
         # One statement for all of them: RETURNING in parameter order would be a statement a row on SQLite,
         # so the rows written are matched to the items by code, which an inspection lists once.
-        inserted = await conn.execute(insert(findings).returning(findings), rows)
+        inserted = await conn.execute(_NEW_FINDINGS, rows)
         written = {row.item_code: row for row in inserted}
         finding_ids = [written[row["item_code"]].id for row in rows]
         await conn.execute(
-            insert(history),
+            _HISTORY,
             [
                 {
                     "finding_id": finding_id,
@@ -424,10 +413,7 @@ async def _found_before(
     not here."""
     if not item_codes:
         return set()
-    same = and_(findings.c.facility_id == facility_id, findings.c.item_code.in_(item_codes))
-    earlier = await conn.execute(
-        select(findings.c.item_code).where(same, findings.c.reported_at < now).distinct()
-    )
+    earlier = await conn.execute(_FOUND, {"facility_id": facility_id, "codes": item_codes, "now": now})
     return set(earlier.scalars())
 
 
@@ -474,14 +460,7 @@ async def _check_items(
 async def _crew(conn: AsyncConnection, team: list[int]) -> tuple[Inspector, ...]:
     """Who made the check, the submitter first. Co-inspectors come from the register: active people of the
     bureau or a town's office."""
-    people = {
-        u.id: u
-        for u in await conn.execute(
-            select(
-                users.c.id, users.c.name, users.c.username, users.c.warrant_no, users.c.active, users.c.role
-            ).where(users.c.id.in_(team))
-        )
-    }
+    people = {u.id: u for u in await conn.execute(_PEOPLE, {"ids": team})}
     unknown = [
         str(u)
         for u in team[1:]
@@ -490,6 +469,32 @@ async def _crew(conn: AsyncConnection, team: list[int]) -> tuple[Inspector, ...]
     if unknown:
         raise InvalidInput("inspectors", f"not in the register of inspectors: {', '.join(unknown)}")
     return inspectors_of(people[i] for i in team)
+
+
+# What reporting reads and writes, built once.
+_FACILITY = select(facilities.c.id, facilities.c.town, facilities.c.type).where(
+    facilities.c.id == bindparam("facility_id")
+)
+_SENT = select(inspections.c.id, inspections.c.facility_id, inspections.c.inspector_id).where(
+    inspections.c.client_ref == bindparam("client_ref")
+)
+_PEOPLE = select(
+    users.c.id, users.c.name, users.c.username, users.c.warrant_no, users.c.active, users.c.role
+).where(users.c.id.in_(bindparam("ids", expanding=True)))
+_NEW_INSPECTION = insert(inspections).returning(inspections.c.id)
+_INSPECTORS = insert(inspection_inspectors)
+_ITEMS = insert(inspection_items)
+_NEW_FINDINGS = insert(findings).returning(findings)
+_HISTORY = insert(history)
+_FOUND = (
+    select(findings.c.item_code)
+    .where(
+        findings.c.facility_id == bindparam("facility_id"),
+        findings.c.item_code.in_(bindparam("codes", expanding=True)),
+        findings.c.reported_at < bindparam("now"),
+    )
+    .distinct()
+)
 
 
 __all__ = [
