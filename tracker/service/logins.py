@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import tokens
@@ -156,17 +156,21 @@ async def session_user(ctx: Context, conn: AsyncConnection, token: str) -> Any |
     claims = _claims(ctx, token)
     if claims is None:
         return None
-    query = (
-        select(users)
-        .join(sessions, sessions.c.user_id == users.c.id)
-        .where(
-            sessions.c.id == claims["sid"],
-            users.c.id == int(claims["sub"][5:]),
-            users.c.active,
-            sessions.c.expires_at > ctx.clock.now(),
-        )
+    asked = {"session": claims["sid"], "user": int(claims["sub"][5:]), "now": ctx.clock.now()}
+    return (await conn.execute(_SESSION_USER, asked)).first()
+
+
+# Every request asks it: built once.
+_SESSION_USER = (
+    select(users)
+    .join(sessions, sessions.c.user_id == users.c.id)
+    .where(
+        sessions.c.id == bindparam("session"),
+        users.c.id == bindparam("user"),
+        users.c.active,
+        sessions.c.expires_at > bindparam("now"),
     )
-    return (await conn.execute(query)).first()
+)
 
 
 async def logout(ctx: Context, token: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,8 +13,12 @@ from tracker.store.tables import facilities, user_sectors, users
 
 
 async def sectors_of(conn: AsyncConnection, user_id: int) -> frozenset[str]:
-    rows = await conn.execute(select(user_sectors.c.sector).where(user_sectors.c.user_id == user_id))
-    return frozenset(rows.scalars())
+    return frozenset((await conn.execute(_SECTORS, {"user_id": user_id})).scalars())
+
+
+_SECTORS = select(user_sectors.c.sector).where(
+    user_sectors.c.user_id == bindparam("user_id")
+)  # every request
 
 
 async def sector_people(conn: AsyncConnection, role: Role, sector: str) -> list[Row[Any]]:
