@@ -17,7 +17,6 @@ from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker.checklists import Catalog
-from tracker.config import load_settings
 from tracker.documents import ledger, reports
 from tracker.documents.printer import print_html
 from tracker.domain.model import Actor, Role, visible_to
@@ -137,19 +136,21 @@ async def dashboard_page(
         }
 
     side = await read(context(request).engine, bureau_side)
-    return HTMLResponse(dashboard_html(d, context(request).catalog, actor, whole, side, request))
+    ctx = context(request)
+    return HTMLResponse(dashboard_html(d, ctx.catalog, actor, ctx.settings.county_word, whole, side, request))
 
 
 def dashboard_html(
     d: reports.Dashboard,
     catalog: Catalog | None,
     actor: Actor,
+    county: str,
     whole: str | None = None,
     side: dict[str, Any] | None = None,
     request: Request | None = None,
 ) -> str:
-    """The dashboard page of `d` as `actor` sees it, with the breakdown `whole` shown whole, in the language of
-    `request` (Chinese without one) with its navigation."""
+    """The dashboard page of `d` as `actor` sees it, the whole area named `county` (the settings' word), with the
+    breakdown `whole` shown whole, in the language of `request` (Chinese without one) with its navigation."""
     period = d.period
     after = (
         Period(period.end, period.end + timedelta(days=period.days))
@@ -159,8 +160,6 @@ def dashboard_html(
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(), **d.flt.params()}
     lang = lang_of(request)
     session = request.cookies.get(COOKIE) if request is not None else None
-    # The settings the app read at start; reading them again costs about a millisecond.
-    county = (context(request).settings if request is not None else load_settings()).county_word
     return templates.env.get_template("dashboard.html").render(
         **reports.report_context(d, catalog, links=True, county=county, lang=lang),
         **desk_words(request),
@@ -273,18 +272,21 @@ def _figure(d: reports.Dashboard) -> Callable[..., Markup]:
 
 
 def _cells(d: reports.Dashboard) -> Callable[[str, q.Group], Markup]:
-    """A breakdown row's figures as `figure` writes them, a cell each: joined here, the row's filter made once, not
-    a template loop calling `figure` per cell (the page's most repeated work)."""
+    """A breakdown row's figures as `figure` writes them, a cell each: joined here, not a template loop calling
+    `figure` per cell (the page's most repeated work). Each links to q.findings_url of its metric, the period and the
+    row's filter: that query after the metric is encoded once per row, not once per cell."""
     titles = {m: escape(METRIC_NAMES[listed][0]) for m, (listed, _) in q.RATES.items()}
+    span = {"from": d.period.start.isoformat(), "to": d.period.end.isoformat()}
 
     def cells(dimension: str, g: q.Group) -> Markup:
-        flt, out = d.flt.with_group(dimension, g.key), []
+        row = escape(urlencode({**span, **d.flt.with_group(dimension, g.key).params()}))
+        out = []
         for m in reports.TABLE_METRICS:
             if m in q.RATES:
-                url = escape(d.url(q.RATES[m][0], flt))
+                url = f"/dashboard/findings?metric={q.RATES[m][0]}&amp;{row}"
                 out.append(f'<td><a href="{url}" title="{titles[m]}">{escape(percent(g.rates[m]))}</a></td>')
             else:
-                out.append(f'<td><a href="{escape(d.url(m, flt))}">{g.counts[m]}</a></td>')
+                out.append(f'<td><a href="/dashboard/findings?metric={m}&amp;{row}">{g.counts[m]}</a></td>')
         return Markup("".join(out))
 
     return cells
