@@ -581,7 +581,8 @@ async def trends(
     values = {"dim": dim, "key": key, "of_dim": "", "of_key": "", **dict(flt._set())}
     for unit in units:
         every[unit] = {p.start: Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)}
-        values[f"starts{unit}"] = [s for s in every[unit] if s < (through or s)]  # the stored ones
+        first, end = next(iter(every[unit])), period.end  # the stored ones: from the first to `through`
+        values |= {f"starts{unit}": first, f"ends{unit}": min(end, through or end)}
         rows = []  # the buckets read from the rows, since their start or the day book's `through`
         for i, b in enumerate(every[unit].values()):
             since, tag = max(b.period.start, through or b.period.start), f"{unit}{i}"
@@ -600,13 +601,14 @@ async def trends(
 @cache
 def _trend_query(names: tuple[str, ...], stored: bool, keyed: bool, shapes: tuple[Any, ...]) -> Any:
     """Each bucket's flows, per (unit, buckets read from the rows) of `shapes`: the stored weeks or months (bound
-    starts+unit, dim, and key if `keyed`) if `stored`, those buckets' rows since (bound first, start, end, since+tag)."""
+    starts+unit to ends+unit, dim, and key if `keyed`) if `stored`, those buckets' rows since (bound first, start,
+    end, since+tag)."""
     arms, p = [], stats_periods.c
     for unit, rows in shapes:
         which = literal(unit).label("unit")
         if stored:  # the stored weeks or months, one value's cells when narrowed to one
-            where = [p.unit == unit, p.start.in_(_v(f"starts{unit}", expanding=True)), p.dim == _v("dim")]
-            where += [*_cells(p, names), *([p.key == _v("key")] if keyed else [])]
+            where = [p.unit == unit, p.start >= _v(f"starts{unit}"), p.start < _v(f"ends{unit}")]
+            where += [p.dim == _v("dim"), *_cells(p, names), *([p.key == _v("key")] if keyed else [])]
             stored_ = select(which, p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
             arms.append(stored_.where(*where).group_by(p.start))
         for tag in rows:  # and the rows since
