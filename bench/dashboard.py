@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracker.checklists import load_catalog
+from tracker.config import load_settings
 from tracker.documents import reports
 from tracker.domain.model import Actor, Role
 from tracker.stats import daybook
@@ -201,6 +202,7 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
     does the baseline, and a page through gather."""
     flt = q.Filter()
     catalog = load_catalog()
+    county = load_settings().county_word
     baseline_sql = text(BASELINE)
     span = {"start": period.start_utc.replace(tzinfo=None), "end": period.end_utc.replace(tzinfo=None)}
 
@@ -211,8 +213,9 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
         return lambda: reports.gather(engine, period, flt, NOW, catalog, DASHBOARD_ROWS)
 
     async def as_html() -> str:
-        """The whole page as the web handler makes it: its queries, then its HTML (not part of the target)."""
-        return dashboard_html(await page(flt)(), catalog, LEAD)
+        """The whole page as the web handler makes it: its queries, then its HTML (not part of the target), with the
+        settings read once, as the app reads them at start."""
+        return dashboard_html(await page(flt)(), catalog, LEAD, county)
 
     async def findings_page(conn: AsyncConnection) -> None:
         await q.finding_count(conn, "open", period, flt, NOW)

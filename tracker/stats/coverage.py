@@ -150,20 +150,9 @@ async def coverage(
         owed = tuple(q for q in asked if _done(levels.get(q.level), "now", q) < q.times)
         missed = tuple(q for q in asked if _done(levels.get(q.level), "before", q) < q.times)
         lasts = [r.last_check for r in levels.values() if r.last_check is not None]
-        checked = any(r.in_period for r in levels.values())
-        last_check, never = max(lasts, default=None), not lasts
-        out.rows.append(
-            FacilityCoverage(
-                **f._mapping,
-                checked=checked,
-                due=bool(owed),
-                overdue=bool(missed),
-                never=never,
-                last_check=last_check,
-                missed=missed,
-                owed=owed,
-            )
-        )
+        done = {"checked": any(r.in_period for r in levels.values()), "last_check": max(lasts, default=None)}
+        owing = {"due": bool(owed), "overdue": bool(missed), "never": not lasts}
+        out.rows.append(FacilityCoverage(**f._mapping, **done, **owing, missed=missed, owed=owed))
     return out
 
 

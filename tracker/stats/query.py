@@ -298,8 +298,9 @@ def _book_query(
 ) -> Any:
     """Every count of a week or month per group (dimension, key) of `dims` and of `once`, the dimension every
     finding is counted once in: the stored cells of its days before `through` (`stored`), its stocks at the end
-    (stored) or now (`running`: stored at 00:00, moved by the day's rows), and the rows since (`rows_since`)."""
-    wanted = sorted({once, *dims} - {"town"})
+    (stored) or now (`running`: stored at 00:00, moved by the day's rows), and the rows since (`rows_since`);
+    "before" in `dims`: also the previous period's stored cells of `once` (bound first_before), as one group."""
+    wanted = sorted({once, *dims} - {"town", "before"})
     s, p = stats_stocks.c, stats_periods.c
     cells = [
         (s, [s.day == _v("day")]),
@@ -312,6 +313,12 @@ def _book_query(
         arms.append(select(t.dim, t.key, *counts).where(*where, t.dim.in_(wanted)))
         arms.append(
             select(literal("town").label("dim"), t.town.label("key"), *counts).where(*where, t.dim == once)
+        )
+    earlier = [(s, [s.day == _v("first")]), (p, [p.unit == _v("unit"), p.start == _v("first_before")])]
+    for t, where in earlier if "before" in dims else []:  # its stocks at its end, the period's start
+        counts = _book({n: t[n] for n in BOOK if n in t})
+        arms.append(
+            select(literal("before"), literal(""), *counts).where(*where, *_cells(t, names), t.dim == once)
         )
     if rows_since:  # what happened since 00:00 of `through`
         rows += _since(names, running)
@@ -367,24 +374,28 @@ async def _counts(
     now: datetime,
     dims: Sequence[str],
     exact_rows: bool = False,
+    previous: bool = False,
 ) -> tuple[dict[str, int], dict[str, Sums]]:
     """Every count of the period in total and per group of each of `dims`: from the day book when it can answer,
-    else (or with `exact_rows`) from the findings rows."""
+    else (or with `exact_rows`) from the findings rows; with `previous`, the previous period's totals too (in
+    sums["before"][""]), read in the same statement if the day book holds that period whole."""
     of, unit, moment = flt.one_value(), unit_of(period), period.as_of(now)
     through = None if exact_rows else await _book_answers(conn, period, flt, now)
-    running, day = moment == now, local_day(moment)
+    running, day, before = moment == now, local_day(moment), period.previous()
     if through is None or of is None:
         query, values, once = _summed(_rows_arms(period, now, flt, dims)), {}, "severity"
     else:  # from the day book
         names, since, once = tuple(flt.params()), max(period.start, through), of[0] or "severity"
+        if previous and before.end <= through and before.as_of(now) != now:
+            dims = (*dims, "before")
         query = _book_query(names, once, period.start < through, since < period.end, running, tuple(dims))
         values = dict(flt._set(), of_dim=of[0], of_key=of[1], unit=unit, first=period.start, day=day, now=now)
         values |= {"start": period.start_utc, "end": period.end_utc, "since": local_midnight(since)}
-        values["midnight"] = local_midnight(through)
+        values |= {"midnight": local_midnight(through), "first_before": before.start}
     totals: dict[str, int] = dict.fromkeys(BOOK, 0)
     sums: dict[str, Sums] = {d: {} for d in dims}
     for dim, key, *got in (await conn.execute(query, values)).all():
-        counts = dict(zip(BOOK, map(int, got), strict=True))
+        counts = dict(zip(BOOK, got, strict=True))
         if dim == once:  # every finding counted once, in its one value's group (or severity's)
             totals = {n: totals[n] + counts[n] for n in BOOK}
         if dim in sums:
@@ -423,18 +434,12 @@ class Summary:
         return None if now is None or then is None else now - then
 
     def as_dict(self) -> dict[str, Any]:
+        each = {"value": self.current.value, "previous": self.before.value, "change": self.change}
         return {
             "period": {"from": self.period.start.isoformat(), "to": self.period.end.isoformat()},
             "previous_period": {"from": self.previous.start.isoformat(), "to": self.previous.end.isoformat()},
             "as_of": self.as_of.isoformat(),
-            "figures": {
-                n: {
-                    "value": self.current.value(n),
-                    "previous": self.before.value(n),
-                    "change": self.change(n),
-                }
-                for n in (*COUNTS, *RATES)
-            },
+            "figures": {n: {k: value(n) for k, value in each.items()} for n in (*COUNTS, *RATES)},
         }
 
 
@@ -521,10 +526,11 @@ async def overview(
 ) -> tuple[Summary, dict[str, list[Group]], dict[str, Sums]]:
     """The headline figures with their change, and the breakdown by each of `dimensions` (and the raw sums per
     group, which top_from reads)."""
-    totals, sums = await _counts(conn, period, flt, now, dimensions, exact_rows)
-    previous = period.previous()
-    before = await figures(conn, previous, flt, now, exact_rows)
-    summary = Summary(period, previous, period.as_of(now), _figures(totals), before)
+    totals, sums = await _counts(conn, period, flt, now, dimensions, exact_rows, previous=True)
+    previous, cells = period.previous(), sums.pop("before", None)  # read with the period's, if it could be
+    if cells is None:
+        cells = {"": (await _counts(conn, previous, flt, now, (), exact_rows))[0]}
+    summary = Summary(period, previous, period.as_of(now), _figures(totals), _figures(cells.get("", {})))
     return summary, {d: await _groups(conn, sums[d], d, labeller) for d in dimensions}, sums
 
 
@@ -575,7 +581,8 @@ async def trends(
     values = {"dim": dim, "key": key, "of_dim": "", "of_key": "", **dict(flt._set())}
     for unit in units:
         every[unit] = {p.start: Bucket(p) for p in trend_periods(unit, period.end - timedelta(days=1), count)}
-        values[f"starts{unit}"] = [s for s in every[unit] if s < (through or s)]  # the stored ones
+        first, end = next(iter(every[unit])), period.end  # the stored ones: from the first to `through`
+        values |= {f"starts{unit}": first, f"ends{unit}": min(end, through or end)}
         rows = []  # the buckets read from the rows, since their start or the day book's `through`
         for i, b in enumerate(every[unit].values()):
             since, tag = max(b.period.start, through or b.period.start), f"{unit}{i}"
@@ -594,13 +601,14 @@ async def trends(
 @cache
 def _trend_query(names: tuple[str, ...], stored: bool, keyed: bool, shapes: tuple[Any, ...]) -> Any:
     """Each bucket's flows, per (unit, buckets read from the rows) of `shapes`: the stored weeks or months (bound
-    starts+unit, dim, and key if `keyed`) if `stored`, those buckets' rows since (bound first, start, end, since+tag)."""
+    starts+unit to ends+unit, dim, and key if `keyed`) if `stored`, those buckets' rows since (bound first, start,
+    end, since+tag)."""
     arms, p = [], stats_periods.c
     for unit, rows in shapes:
         which = literal(unit).label("unit")
         if stored:  # the stored weeks or months, one value's cells when narrowed to one
-            where = [p.unit == unit, p.start.in_(_v(f"starts{unit}", expanding=True)), p.dim == _v("dim")]
-            where += [*_cells(p, names), *([p.key == _v("key")] if keyed else [])]
+            where = [p.unit == unit, p.start >= _v(f"starts{unit}"), p.start < _v(f"ends{unit}")]
+            where += [p.dim == _v("dim"), *_cells(p, names), *([p.key == _v("key")] if keyed else [])]
             stored_ = select(which, p.start, *(func.sum(p[n]).label(n) for n in BUCKET))
             arms.append(stored_.where(*where).group_by(p.start))
         for tag in rows:  # and the rows since

@@ -5,6 +5,7 @@ a page with them, and the link to a coverage list."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ from tracker.domain.model import Actor
 from tracker.stats import query as q
 from tracker.stats.periods import Period
 from tracker.stats.scope import scoped
-from tracker.text.catalogue import lang_of
+from tracker.text.catalogue import lang_of, pick, translate
 from tracker.web.pages.common import render
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -41,8 +42,9 @@ def scoped_filter(
 
 
 def desk_words(request: Request | None) -> dict[str, Any]:
-    """What the desk's pages write in the reader's one language: a period's name, and one half of a
-    "中文 / English" label."""
+    """What the desk's pages write in the reader's one language: a period's name, one half of a "中文 / English"
+    label, and the words `t` and `pick` bound to the language once (as the environment's context functions they
+    looked it up again at each of a page's some 300 calls)."""
     lang = lang_of(request)
 
     def period_name(p: Period) -> str:
@@ -55,7 +57,12 @@ def desk_words(request: Request | None) -> dict[str, Any]:
         zh, sep, en = str(label).partition(" / ")
         return en if sep and lang == "en" and en else zh
 
-    return {"period_name": period_name, "half": half}
+    return {
+        "period_name": period_name,
+        "half": half,
+        "t": partial(translate, lang),
+        "pick": partial(pick, lang),
+    }
 
 
 def render_desk(request: Request, name: str, values: dict[str, Any], status_code: int = 200) -> Response:
