@@ -189,7 +189,8 @@ _NEW_ORDER = insert(orders).returning(*orders.c)
 # One finding ordered: its owner, its deadline and when it is first reminded and escalated. Built once, run for
 # all the findings of an order at a time (executemany). The two keys (the order, the owner's login) are set by a
 # statement of their own: SQLite takes a slower path for every column of an UPDATE that changes a foreign key,
-# and the rest changes the findings' status in a dozen indexes.
+# and the rest changes the findings' status in a dozen indexes. Both run in the transaction that locked the findings
+# as it read them (_REPORTED), so nothing comes between them.
 _OWN_FINDING = (
     update(findings)
     .where(findings.c.id == bindparam("finding_id"), findings.c.status == Status.REPORTED.value)
