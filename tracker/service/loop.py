@@ -173,7 +173,8 @@ async def issue_order(
     return IssuedOrder(order, facility, owned["owner_user_id"], ordered, event.event_id)
 
 
-# What issuing an order reads and writes, built once.
+# What issuing an order reads and writes, built once: building a statement and its cache key cost SQLAlchemy more
+# than running it, inside the write lock.
 _REPORTED = (
     select(findings)
     .where(findings.c.inspection_id == bindparam("inspection_id"), findings.c.status == Status.REPORTED.value)

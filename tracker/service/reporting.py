@@ -471,7 +471,8 @@ async def _crew(conn: AsyncConnection, team: list[int]) -> tuple[Inspector, ...]
     return inspectors_of(people[i] for i in team)
 
 
-# What reporting reads and writes, built once.
+# What reporting reads and writes, built once: building a statement and its cache key cost SQLAlchemy more than
+# running it, inside the write lock.
 _FACILITY = select(facilities.c.id, facilities.c.town, facilities.c.type).where(
     facilities.c.id == bindparam("facility_id")
 )
