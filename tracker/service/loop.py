@@ -118,20 +118,18 @@ async def issue_order(
         days = finding.deadline_days or 0
         if days not in deadlines:
             deadlines[days] = deadline_for(now, days, calendar, policy)
-    owned = {
-        "order_id": order_id,
-        "owner_user_id": head.id if head else None,
+    keys = {"order_id": order_id, "owner_user_id": head.id if head else None}
+    owner = {
         "owner_name": facility.head_name,
         "owner_email": (head.email if head else None) or facility.head_email,
         "ordered_at": now,
     }
+    owned = {**keys, **owner}
     timing = {days: _timing(deadline, calendar, policy) for days, deadline in deadlines.items()}
-    keys = {"order_id": order_id, "owner_user_id": owned["owner_user_id"]}
     await conn.execute(_OWN_FINDING, [{"finding_id": f.id, **keys} for f in reported])
-    rest = {name: value for name, value in owned.items() if name not in keys}
     await conn.execute(
         _ORDER_FINDING,
-        [{"finding_id": f.id, **rest, **timing[f.deadline_days or 0]} for f in reported],
+        [{"finding_id": f.id, **owner, **timing[f.deadline_days or 0]} for f in reported],
     )
     action = "self_registered" if self_report else "ordered"
     log_rows = []
@@ -237,8 +235,7 @@ def _timing(deadline: Deadline, calendar: WorkingCalendar, policy: PolicySetting
 async def next_order_number(conn: AsyncConnection, year: int) -> int:
     """The next number of `year`, 1 for its first order. One upsert: a second issuer waits on the year's row until
     the first commits, then counts on from its number; a rolled-back order gives its number back."""
-    counted = _COUNTED[is_sqlite(conn)]
-    return (await conn.execute(counted, {"year": year, "last_number": 1})).scalar_one()
+    return (await conn.execute(_COUNTED[is_sqlite(conn)], {"year": year, "last_number": 1})).scalar_one()
 
 
 _COUNTED = {

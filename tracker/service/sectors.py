@@ -16,9 +16,8 @@ async def sectors_of(conn: AsyncConnection, user_id: int) -> frozenset[str]:
     return frozenset((await conn.execute(_SECTORS, {"user_id": user_id})).scalars())
 
 
-_SECTORS = select(user_sectors.c.sector).where(
-    user_sectors.c.user_id == bindparam("user_id")
-)  # every request
+# Every request reads it: built once.
+_SECTORS = select(user_sectors.c.sector).where(user_sectors.c.user_id == bindparam("user_id"))
 
 
 async def sector_people(conn: AsyncConnection, role: Role, sector: str) -> list[Row[Any]]:
