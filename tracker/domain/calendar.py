@@ -152,6 +152,8 @@ class WorkingCalendar:
                 raise ValueError(f"more than one holiday schedule given for {schedule.year}")
             self._schedules[schedule.year] = schedule
         self._library_years: dict[int, bool] = {}
+        # Answers of add_workdays, kept: a calendar never changes, and every order counts the same few spans.
+        self._counted: dict[tuple[date, int], WorkdayResult] = {}
 
     def known_years(self) -> set[int]:
         """Years with a loaded schedule."""
@@ -196,6 +198,12 @@ class WorkingCalendar:
         start = _check_plain_date(start)
         if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError(f"n must be an int, got {type(n).__name__}")
+        counted = self._counted.get((start, n))
+        if counted is None:
+            counted = self._counted[(start, n)] = self._count(start, n)
+        return counted
+
+    def _count(self, start: date, n: int) -> WorkdayResult:
         if n == 0:
             day = start
             estimated = self.is_estimated(day)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,6 +31,14 @@ class Context:
 
 
 async def load_calendar(conn: AsyncConnection) -> WorkingCalendar:
-    """The working-day calendar with every official schedule an admin has loaded."""
-    rows = (await conn.execute(select(calendar_years.c.schedule))).scalars().all()
-    return WorkingCalendar(YearSchedule.from_dict(row) for row in rows)
+    """The working-day calendar with every official schedule an admin has loaded. The last one built is kept
+    while the schedules stay as they were, with the working days it has counted (WorkingCalendar.add_workdays)."""
+    global _calendar
+    rows = (await conn.execute(_SCHEDULES)).scalars().all()
+    if _calendar is None or _calendar[0] != rows:
+        _calendar = (rows, WorkingCalendar(YearSchedule.from_dict(row) for row in rows))
+    return _calendar[1]
+
+
+_SCHEDULES = select(calendar_years.c.schedule).order_by(calendar_years.c.year)
+_calendar: tuple[Sequence[Any], WorkingCalendar] | None = None

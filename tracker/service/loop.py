@@ -126,7 +126,7 @@ async def issue_order(
     }
     owned = {**keys, **owner}
     timing = {days: _timing(deadline, calendar, policy) for days, deadline in deadlines.items()}
-    await conn.execute(_OWN_FINDING, [{"finding_id": f.id, **keys} for f in reported])
+    await conn.execute(_OWN_FINDINGS, {"finding_ids": [f.id for f in reported], **keys})
     await conn.execute(
         _ORDER_FINDING,
         [{"finding_id": f.id, **owner, **timing[f.deadline_days or 0]} for f in reported],
@@ -185,14 +185,16 @@ _ORDER_OF = select(orders).where(
 )
 _NEW_ORDER = insert(orders).returning(*orders.c)
 
-# One finding ordered: its owner, its deadline and when it is first reminded and escalated. Built once, run for
-# all the findings of an order at a time (executemany). The two keys (the order, the owner's login) are set by a
-# statement of their own: SQLite takes a slower path for every column of an UPDATE that changes a foreign key,
-# and the rest changes the findings' status in a dozen indexes. Both run in the transaction that locked the findings
-# as it read them (_REPORTED), so nothing comes between them.
-_OWN_FINDING = (
+# The findings ordered: their owner, their deadline and when they are first reminded and escalated. The two keys
+# (the order, the owner's login) are set by a statement of their own, for all the findings at once: SQLite takes a
+# slower path for every column of an UPDATE that changes a foreign key, and the rest changes the findings' status
+# in a dozen indexes; that is run for the findings of an order at a time (executemany), each with its deadline.
+# Both run in the transaction that locked the findings as it read them, reported (_REPORTED), so nothing comes
+# between them. The keys' statement finds them by id alone: a condition on their status beside the list of ids
+# would have SQLite walk the index entries of every reported finding instead.
+_OWN_FINDINGS = (
     update(findings)
-    .where(findings.c.id == bindparam("finding_id"), findings.c.status == Status.REPORTED.value)
+    .where(findings.c.id.in_(bindparam("finding_ids", expanding=True)))
     .values(order_id=bindparam("order_id"), owner_user_id=bindparam("owner_user_id"))
 )
 _ORDER_FINDING = (
