@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
@@ -84,7 +85,7 @@ class Reported:
     fixed: int = 0  # items fixed during the visit
     # As written, for the answer to read nothing back: every finding's row (None when some were written
     # otherwise: a composite rule's), and when, by whom and before whom the visit was made.
-    rows: list[Row[Any]] | None = None
+    rows: list[Any] | None = None
     visit: Visit | None = None
 
 
@@ -316,9 +317,8 @@ async def _record(
     if rows:
         # One statement for all of them: RETURNING in parameter order would be a statement a row on SQLite,
         # so the rows written are matched to the items by code, which an inspection lists once.
-        inserted = await conn.execute(_NEW_FINDINGS, rows)
-        written = {row.item_code: row for row in inserted}
-        finding_ids = [written[row["item_code"]].id for row in rows]
+        written = dict((await conn.execute(_NEW_FINDINGS, rows)).all())
+        finding_ids = [written[row["item_code"]] for row in rows]
         await conn.execute(
             _HISTORY,
             [
@@ -399,10 +399,15 @@ async def _record(
         finding_ids,
         created=True,
         fixed=len(fixed),
-        rows=None if made else [written[row["item_code"]] for row in rows[: len(failed)]],
+        rows=None if made else [_as_written(row, fid) for fid, row in zip(finding_ids, rows, strict=True)],
         # In UTC, as the column keeps it and a read gives it back: a phone sends its own zone's time.
         visit=Visit((onsite_at or now).astimezone(UTC), team, data.person_present.strip()),
     )
+
+
+def _as_written(values: dict[str, Any], finding_id: int) -> Any:
+    """A finding's row as its insert wrote it: the values given, each other column's own default or NULL."""
+    return SimpleNamespace(**{**_UNWRITTEN, **values, "id": finding_id})
 
 
 async def _found_before(
@@ -485,7 +490,13 @@ _PEOPLE = select(
 _NEW_INSPECTION = insert(inspections).returning(inspections.c.id)
 _INSPECTORS = insert(inspection_inspectors)
 _ITEMS = insert(inspection_items)
-_NEW_FINDINGS = insert(findings).returning(findings)
+# Only the new ids come back, by item code: the rows are known, and reading every column of them back cost about a
+# tenth of the report inside the write lock.
+_NEW_FINDINGS = insert(findings).returning(findings.c.item_code, findings.c.id)
+_UNWRITTEN = {
+    column.name: column.default.arg if column.default is not None and column.default.is_scalar else None
+    for column in findings.c
+}
 _HISTORY = insert(history)
 _FOUND = (
     select(findings.c.item_code)
