@@ -14,7 +14,7 @@ from tracker.events.codec import UndecodableEvent
 from tracker.events.schemas import Event
 from tracker.events.stream import deadletter_subject
 from tracker.service.context import Context
-from tracker.store.outbox import first_time
+from tracker.store.outbox import first_times
 from tracker.store.tables import dead_letters
 from tracker.store.writer import write
 
@@ -84,8 +84,10 @@ async def handle_batch(reaction: Reaction, ctx: Context, events: list[Event]) ->
 
     def applying(chunk: list[Event]) -> Callable[[AsyncConnection], Awaitable[None]]:
         async def apply(conn: AsyncConnection) -> None:
+            fresh = await first_times(conn, reaction.consumer, [event.event_id for event in chunk], now)
             for event in chunk:
-                if await first_time(conn, reaction.consumer, event.event_id, now):
+                if event.event_id in fresh:
+                    fresh.discard(event.event_id)  # an event twice in one batch is applied once
                     await reaction.effect(event, conn, ctx, now)
 
         return apply

@@ -93,11 +93,11 @@ def is_sqlite(conn: AsyncConnection) -> bool:
 def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
     """INSERT that silently skips rows whose unique key is already there. Built once per database kind and
     table; give it its values as the statement's parameters to keep it so."""
-    return _ignoring_duplicates(is_sqlite(conn), table)
+    return ignoring_duplicates(is_sqlite(conn), table)
 
 
 @cache
-def _ignoring_duplicates(on_sqlite: bool, table: Table) -> Any:
+def ignoring_duplicates(on_sqlite: bool, table: Table) -> Any:
     return (sqlite if on_sqlite else postgresql).insert(table).on_conflict_do_nothing()
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tracker.events.codec import encode
 from tracker.events.schemas import Event
 from tracker.store import outbox_wake
-from tracker.store.db import insert_ignoring_duplicates
+from tracker.store.db import ignoring_duplicates, is_sqlite
 from tracker.store.tables import handled_events, outbox
 
 _ADD = insert(outbox)
@@ -32,10 +32,15 @@ async def add_events(conn: AsyncConnection, events: Iterable[Event], now: dateti
         await outbox_wake.announce(conn)
 
 
-async def first_time(conn: AsyncConnection, consumer: str, event_id: str, now: datetime) -> bool:
-    """Record that `consumer` handled `event_id`; False if it already had (a redelivery)."""
-    result = await conn.execute(
-        insert_ignoring_duplicates(conn, handled_events),
-        {"consumer": consumer, "event_id": event_id, "handled_at": now},
-    )
-    return result.rowcount == 1
+async def first_times(conn: AsyncConnection, consumer: str, event_ids: list[str], now: datetime) -> set[str]:
+    """Record that `consumer` handled each of `event_ids`, in one statement; those it had not handled before (the
+    others are redeliveries)."""
+    rows = [{"consumer": consumer, "event_id": event_id, "handled_at": now} for event_id in event_ids]
+    result = await conn.execute(_HANDLED[is_sqlite(conn)], rows)
+    return set(result.scalars())
+
+
+_HANDLED = {
+    on_sqlite: ignoring_duplicates(on_sqlite, handled_events).returning(handled_events.c.event_id)
+    for on_sqlite in (True, False)
+}
