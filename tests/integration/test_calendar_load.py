@@ -14,10 +14,11 @@ from tests.integration.test_loop import PNG, finding, mails_to, wait_status
 from tests.support import SmtpRecorder
 from tests.support.stack import Stack, add_facility, default_catalog
 from tracker.clock import FixedClock
-from tracker.domain.calendar import LOCAL_TZ
+from tracker.domain.calendar import LOCAL_TZ, WorkdayResult
 from tracker.domain.model import Actor, Role
 from tracker.domain.policy import PolicySettings
 from tracker.service.admin import add_user, load_calendar_year
+from tracker.service.context import load_calendar
 from tracker.service.loop import issue_order
 from tracker.service.reporting import InspectionInput, ItemResult, report_inspection
 from tracker.store.db import make_engine
@@ -163,5 +164,26 @@ async def test_the_migration_keeps_the_start_of_deadlines_still_counted_from_the
 
         loaded = await load_calendar_year(engine, SCHEDULE_2027, ORDERED, base_url="http://tracker.test")
         assert [(m.finding_id, m.after) for m in loaded.moved] == [(first, date(2027, 2, 15))]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_kept_calendar_is_counted_again_once_a_year_is_loaded(database_url: str):
+    await upgrade_async(database_url)
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            before = await load_calendar(conn)
+            assert await load_calendar(conn) is before  # kept while the schedules are as they were
+        estimated = before.add_workdays(date(2027, 2, 4), 1)
+        assert estimated.estimated
+
+        await load_calendar_year(engine, SCHEDULE_2027, ORDERED, base_url="http://tracker.test")
+        async with engine.connect() as conn:
+            after = await load_calendar(conn)
+        # The loaded schedule's holidays count, not the estimate the kept calendar had counted.
+        assert after is not before and after.known_years() == {2027}
+        assert after.add_workdays(date(2027, 2, 4), 1) == WorkdayResult(date(2027, 2, 15), estimated=False)
+        assert before.add_workdays(date(2027, 2, 4), 1) == estimated
     finally:
         await engine.dispose()
