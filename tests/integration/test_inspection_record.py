@@ -16,6 +16,7 @@ from tests.support.stack import Stack
 from tracker.clock import FixedClock
 from tracker.documents import reports
 from tracker.documents.printed import cn_date
+from tracker.domain.calendar import LOCAL_TZ
 from tracker.service.admin import set_sectors, set_warrant_no
 from tracker.service.photos import remove_unlinked
 from tracker.service.record import fixed_count, fixed_items, inspection_record
@@ -356,6 +357,22 @@ async def test_the_answer_to_a_post_shows_the_findings_as_they_are_read_back(sta
         read = await finding(stack, shown["id"])
         assert {key: read[key] for key in shown} == shown
         assert shown["status"] == "reported" and shown["description"] in ("灭火器压力不足", "疏散指示灯不亮")
+
+
+async def test_the_answer_gives_the_findings_as_read_back_whatever_zone_the_clock_tells_time_in(
+    open_stack, database_url: str
+):
+    # The answer is made from the values written, not read back: a moment in it is given in UTC, as a read gives it.
+    stack = await open_stack(
+        database_url, fast=True, smtp=False, start=False, clock=FixedClock(NOW.astimezone(LOCAL_TZ))
+    )
+    items = [{"item": item(stack, "general"), "result": "fail", "note": "插线板私拉乱接"}]
+    status, answer = await inspect(stack, client_ref="clock-in-shanghai", items=items)
+    assert status == 201, answer
+    [shown] = answer["findings"]
+    assert shown["reported_at"] == NOW.isoformat()
+    read = await finding(stack, shown["id"])
+    assert {key: read[key] for key in shown} == shown
 
 
 async def test_the_answer_gives_the_onsite_time_as_kept_whatever_zone_the_phone_sent_it_in(stack: Stack):

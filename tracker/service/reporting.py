@@ -406,8 +406,10 @@ async def _record(
 
 
 def _as_written(values: dict[str, Any], finding_id: int) -> Any:
-    """A finding's row as its insert wrote it: the values given, each other column's own default or NULL."""
-    return SimpleNamespace(**{**_UNWRITTEN, **values, "id": finding_id})
+    """A finding's row as a read would give it: the values written (their moments in UTC, as the columns keep
+    them), each other column's own default or NULL."""
+    written = {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()}
+    return SimpleNamespace(**{**_UNWRITTEN, **written, "id": finding_id})
 
 
 async def _found_before(
