@@ -345,7 +345,8 @@ async def findings_page(
             offset = (page - 1) * PAGE_SIZE
             return count, await oversight.review_overdue_list(conn, period, flt, now, PAGE_SIZE, offset)
         count = await q.finding_count(conn, metric, period, flt, now)
-        return count, await q.finding_list(conn, metric, period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        (rows,) = await q.finding_lists(conn, (metric,), period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        return count, rows
 
     count, rows = await read(ctx.engine, listed)
     query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
@@ -404,7 +405,7 @@ async def export(
         if metric == oversight.REVIEW_OVERDUE:
             rows = await read(ctx.engine, lambda conn: oversight.review_overdue_list(conn, period, flt, now))
         else:
-            rows = await read(ctx.engine, lambda conn: q.finding_list(conn, metric, period, flt, now))
+            (rows,) = await read(ctx.engine, lambda conn: q.finding_lists(conn, (metric,), period, flt, now))
         sheets = [reports.finding_table(rows, METRIC_NAMES[metric][0], METRIC_NAMES[metric][0], ctx.catalog)]
         name = f"findings-{metric}-{period.start}-{period.end}.xlsx"
     else:
