@@ -670,17 +670,15 @@ async def days_to_close(
     values = dict(flt._set(), unit=unit, first=period.start, since=since, end=period.end_utc)
     values |= {"of_dim": of[0], "of_key": of[1]} if of else {}
     histogram: Counter[int] = Counter()
-    if stored or since < period.end_utc:
-        query = _days_query(tuple(flt.params()), stored, since < period.end_utc)
-        for n_days, n in (await conn.execute(query, values)).all():
-            histogram[int(n_days)] += int(n)
+    query = _days_query(tuple(flt.params()), stored, since < period.end_utc)  # not stored: since is the start
+    for n_days, n in (await conn.execute(query, values)).all():
+        histogram[int(n_days)] += int(n)
     return days_to_close_of(histogram)
 
 
 @cache
 def _days_query(names: tuple[str, ...], stored: bool, rows: bool) -> Any:
-    """days_to_close's statement per shape: the day book's days (bound unit, first, of_dim, of_key) if `stored`, and
-    the rows closed since (bound since, end) if `rows`."""
+    """days_to_close's statement per shape, its values bound by name: the stored days, and the rows closed since."""
     t, days = stats_close_days.c, DaysBetween(f.c.reported_at, f.c.closed_at)
     where = [t.unit == _v("unit"), t.start == _v("first"), *_cells(t, names)]
     arms = [select(t.days, func.sum(t.closed)).where(*where).group_by(t.days)] if stored else []
@@ -781,8 +779,7 @@ async def finding_lists(
 
 @cache
 def _lists_query(metrics: tuple[str, ...], names: tuple[str, ...], present: bool, paged: bool) -> Any:
-    """finding_lists' statement per shape, its values bound by name (start, end, moment; a page of each, its ids
-    first, from an index alone where it can: limit, offset)."""
+    """finding_lists' statement per shape, its values bound by name; `paged`: its ids first, limit and offset."""
     arms, bounds = [], (_v("start"), _v("end"), _v("moment"), present)
     for i, metric in enumerate(metrics):
         at = f.c.due_at if metric == "overdue" else f.c.reported_at
