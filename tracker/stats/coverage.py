@@ -168,14 +168,22 @@ async def inspection_counts(conn: AsyncConnection, period: Period, flt: Filter) 
         .group_by(inspection_inspectors.c.inspection_id)
         .subquery()
     )
-    people = func.coalesce(func.sum(func.coalesce(team.c.people, 1)), 0).label("people")
-    checks = [_A_VISIT, users.c.role != "facility_head", _AT >= period.start_utc, _AT < period.end_utc]
     query = (
-        select(inspections.c.facility_id, func.count().label("checks"), people)
+        select(
+            inspections.c.facility_id,
+            func.count().label("checks"),
+            func.coalesce(func.sum(func.coalesce(team.c.people, 1)), 0).label("people"),
+        )
         .join(users, users.c.id == inspections.c.inspector_id)
         .join(facilities, facilities.c.id == inspections.c.facility_id)
         .outerjoin(team, team.c.inspection_id == inspections.c.id)
-        .where(*checks, *_in_scope(flt))
+        .where(
+            _A_VISIT,
+            users.c.role != "facility_head",
+            _AT >= period.start_utc,
+            _AT < period.end_utc,
+            *_in_scope(flt),
+        )
         .group_by(inspections.c.facility_id)
     )
     return {row.facility_id: (int(row.checks), int(row.people)) for row in (await conn.execute(query)).all()}

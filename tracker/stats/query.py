@@ -228,22 +228,12 @@ def snapshot_day(day: date) -> bool:
 _READ: WeakKeyDictionary[Any, dict[Any, Any]] = WeakKeyDictionary()
 
 
-async def _read_once(conn: AsyncConnection) -> dict[str, Any]:
-    """The day book's `through` and every facility's (name, town), by town, in one statement once per read: a page
-    asks for the one and names hundreds of the others (`through` on its own when there is no facility)."""
-    memo = _READ.setdefault(conn.sync_connection, {})
-    if not memo:
-        through = select(stats_state.c.through).scalar_subquery()
-        fa = facilities.c
-        rows = (await conn.execute(select(fa.id, fa.name, fa.town, through).order_by(fa.town))).all()
-        memo["facilities"] = {id_: (name, town) for id_, name, town, _ in rows}
-        memo["through"] = rows[0][3] if rows else (await conn.execute(select(through))).scalar()
-    return memo
-
-
 async def book_through(conn: AsyncConnection) -> date | None:
-    """The day book's first day it does not hold (tracker.stats.daybook)."""
-    return (await _read_once(conn))["through"]
+    """The day book's first day it does not hold (tracker.stats.daybook), asked once per read."""
+    memo = _READ.setdefault(conn.sync_connection, {})
+    if "through" not in memo:
+        memo["through"] = (await conn.execute(select(stats_state.c.through))).scalar()
+    return memo["through"]
 
 
 # A statement built once per shape (functools.cache) binds its values by name when it runs.
@@ -491,8 +481,12 @@ class Group:
 
 
 async def _facilities(conn: AsyncConnection) -> dict[int, tuple[str, str]]:
-    """Every facility's (name, town), by town: a page names hundreds of them and lists the towns."""
-    return (await _read_once(conn))["facilities"]
+    """Every facility's (name, town), by town, read once per read: a page names hundreds of them and lists the towns."""
+    memo = _READ.setdefault(conn.sync_connection, {})
+    if "facilities" not in memo:
+        query = select(facilities.c.id, facilities.c.name, facilities.c.town).order_by(facilities.c.town)
+        memo["facilities"] = {id_: (name, town) for id_, name, town in (await conn.execute(query)).all()}
+    return memo["facilities"]
 
 
 async def facility_towns(conn: AsyncConnection) -> list[str]:
