@@ -219,7 +219,7 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
 
     async def findings_page(conn: AsyncConnection) -> None:
         await q.finding_count(conn, "open", period, flt, NOW)
-        await q.finding_list(conn, "open", period, flt, NOW, PAGE_SIZE)
+        await q.finding_lists(conn, ("open",), period, flt, NOW, PAGE_SIZE)
 
     async def closure_api(conn: AsyncConnection) -> None:
         await q.summary(conn, period, flt, NOW)
@@ -238,8 +238,8 @@ async def measure(engine: AsyncEngine, label: str, period: Period) -> None:
         f"overdue list ({DASHBOARD_ROWS})": lambda conn: q.overdue_list(
             conn, period, flt, NOW, DASHBOARD_ROWS
         ),
-        f"open major list ({DASHBOARD_ROWS})": lambda conn: q.finding_list(
-            conn, "open_major", period, flt, NOW, DASHBOARD_ROWS
+        f"open major list ({DASHBOARD_ROWS})": lambda conn: q.finding_lists(
+            conn, ("open_major",), period, flt, NOW, DASHBOARD_ROWS
         ),
         "top facilities, open": lambda conn: q.top_facilities(conn, "open", period, flt, NOW),
         "top facilities, repeat": lambda conn: q.top_facilities(conn, "repeat", period, flt, NOW),

@@ -119,8 +119,9 @@ async def gather(
         return weeks, months, await q.days_to_close(conn, period, flt, now)
 
     async def lists(conn: AsyncConnection) -> Any:
-        overdue = await q.overdue_list(conn, period, flt, now, list_limit)
-        open_major = await q.finding_list(conn, "open_major", period, flt, now, list_limit)
+        overdue, open_major = await q.finding_lists(
+            conn, ("overdue", "open_major"), period, flt, now, list_limit
+        )
         # Escalations are in the report's JSON, not on the page (the one with a list_limit): not read for it.
         return overdue, open_major, await q.escalations(conn, period, flt) if list_limit is None else []
 

@@ -83,21 +83,10 @@ async def major_board(
     )
     escalations = select(func.count()).where(finding_actions.c.finding_id == f.c.id).scalar_subquery()
     lead = users.alias("lead")
+    lead_name = func.coalesce(func.nullif(lead.c.name, ""), lead.c.username).label("lead")
+    what = [f.c.id, facilities.c.name, f.c.town, f.c.item_zh, f.c.item_en, s.c.stage, s.c.year, s.c.number]
     query = (
-        select(
-            f.c.id,
-            facilities.c.name,
-            f.c.town,
-            f.c.item_zh,
-            f.c.item_en,
-            s.c.stage,
-            s.c.year,
-            s.c.number,
-            due.label("due"),
-            func.coalesce(func.nullif(lead.c.name, ""), lead.c.username).label("lead"),
-            steps.label("steps"),
-            escalations.label("escalations"),
-        )
+        select(*what, due.label("due"), lead_name, steps.label("steps"), escalations.label("escalations"))
         .select_from(f)
         .join(facilities, facilities.c.id == f.c.facility_id)
         .outerjoin(s, s.c.finding_id == f.c.id)
@@ -106,24 +95,12 @@ async def major_board(
         .order_by(due.is_(None), due, f.c.id)
         .limit(limit)
     )
-    today = local_day(now)
-    rows = [
-        BoardRow(
-            finding_id=r.id,
-            facility_name=r.name,
-            town=r.town,
-            item_zh=r.item_zh,
-            item_en=r.item_en,
-            stage=Stage(r.stage) if r.stage else None,
-            notice_no=notice_number(prefix, r.year, r.number) if r.year else None,
-            due_at=r.due,
-            days_left=(local_day(r.due) - today).days if r.due else None,
-            lead=r.lead,
-            steps=r.steps,
-            escalations=r.escalations,
-        )
-        for r in (await conn.execute(query)).all()
-    ]
+    today, rows = local_day(now), []
+    for r in (await conn.execute(query)).all():  # in BoardRow's order
+        notice = notice_number(prefix, r.year, r.number) if r.year else None
+        left = (local_day(r.due) - today).days if r.due else None
+        head = (r.id, r.name, r.town, r.item_zh, r.item_en, Stage(r.stage) if r.stage else None, notice)
+        rows.append(BoardRow(*head, r.due, left, r.lead, r.steps, r.escalations))
     total = len(rows)
     if limit is not None and total >= limit:
         counted = select(func.count()).select_from(f).where(*_open_majors(flt))

@@ -75,7 +75,7 @@ async def review_overdue_list(
     limit: int | None = None,
     offset: int = 0,
 ) -> list[q.FindingRow]:
-    """The findings behind 复查超期, as the other lists show theirs (tracker.stats.query.finding_list)."""
+    """The findings behind 复查超期, as the other lists show theirs (tracker.stats.query.finding_lists)."""
     moment = period.as_of(now)
     query = (
         select(*q.LIST_COLUMNS)

@@ -158,9 +158,18 @@ def _stock_terms(metric: str, moment: Any, present: bool, c: Any = f.c) -> list[
 def predicate(metric: str, period: Period, now: datetime, c: Any = f.c) -> ColumnElement[bool]:
     """The condition a finding meets to count in `metric` for `period`, as of `now`. `c` is the findings table's
     columns, or those of a subquery over it."""
-    start, end, moment = period.start_utc, period.end_utc, period.as_of(now)
+    return _predicate(metric, *_bounds(period, now), c)
+
+
+def _bounds(period: Period, now: datetime) -> tuple[datetime, datetime, datetime, bool]:
+    """The period's start and end, its moment and whether that is now: what a predicate is of."""
+    return period.start_utc, period.end_utc, period.as_of(now), period.as_of(now) == now
+
+
+def _predicate(metric: str, start: Any, end: Any, moment: Any, present: bool, c: Any = f.c) -> Any:
+    """predicate of the values, or of bound parameters in a statement built once."""
     if metric in STOCKS:
-        return and_(open_at(moment, c), *_stock_terms(metric, moment, moment == now, c))
+        return and_(open_at(moment, c), *_stock_terms(metric, moment, present, c))
     found, closed = _in(c.reported_at, start, end), _in(c.closed_at, start, end)
     terms = {
         "found": [found],
@@ -656,21 +665,25 @@ async def days_to_close(
     period: their count, median and 90th percentile."""
     unit, of = unit_of(period), flt.one_value()
     through = None if exact_rows or unit is None or of is None else await book_through(conn)
-    arms, since = [], period.start_utc
-    if through is not None and of is not None and period.start < through:
-        t = stats_close_days.c
-        where = [t.unit == unit, t.start == period.start, t.of_dim == of[0], t.of_key == of[1]]
-        where += Filter(town=flt.town).clauses(t)
-        arms.append(select(t.days, func.sum(t.closed)).where(*where).group_by(t.days))
-        since = max(since, local_midnight(through))
-    if since < period.end_utc:  # and the rows since
-        days = DaysBetween(f.c.reported_at, f.c.closed_at)
-        where = [_in(f.c.closed_at, since, period.end_utc), *flt.clauses()]
-        arms.append(select(days, func.count()).where(*where).group_by(days))
+    stored = through is not None and period.start < through
+    since = max(period.start_utc, local_midnight(through)) if stored else period.start_utc
+    values = dict(flt._set(), unit=unit, first=period.start, since=since, end=period.end_utc)
+    values |= {"of_dim": of[0], "of_key": of[1]} if of else {}
     histogram: Counter[int] = Counter()
-    for n_days, n in (await conn.execute(union_all(*arms))).all() if arms else []:
+    query = _days_query(tuple(flt.params()), stored, since < period.end_utc)  # not stored: since is the start
+    for n_days, n in (await conn.execute(query, values)).all():
         histogram[int(n_days)] += int(n)
     return days_to_close_of(histogram)
+
+
+@cache
+def _days_query(names: tuple[str, ...], stored: bool, rows: bool) -> Any:
+    """days_to_close's statement per shape, its values bound by name: the stored days, and the rows closed since."""
+    t, days = stats_close_days.c, DaysBetween(f.c.reported_at, f.c.closed_at)
+    where = [t.unit == _v("unit"), t.start == _v("first"), *_cells(t, names)]
+    arms = [select(t.days, func.sum(t.closed)).where(*where).group_by(t.days)] if stored else []
+    where = [_in(f.c.closed_at, _v("since"), _v("end")), *_where(names)]
+    return union_all(*arms, *([select(days, func.count()).where(*where).group_by(days)] if rows else []))
 
 
 # --- lists ------------------------------------------------------------------------------------------------
@@ -716,54 +729,67 @@ def _row(row: Any, moment: datetime, today: date, names: dict[int, tuple[str, st
     return FindingRow(**r, facility_name=names[r["facility_id"]][0], days_overdue=overdue)
 
 
-def _parts(metric: str, period: Period, now: datetime, flt: Filter) -> list[list[ColumnElement[bool]]]:
-    """The findings behind one figure as disjoint ranges of an index each: a stock's as two ranges of the
-    closed_at index (unclosed, or closed at or after the moment); a flow's as one."""
-    where = flt.clauses()
+def _parts(metric: str, where: list[Any], *bounds: Any) -> list[list[Any]]:
+    """The findings behind one figure (`where` besides; `bounds` as _bounds gives them, or bound parameters) as
+    disjoint ranges of an index each: a stock's as two ranges of the closed_at index (unclosed, or closed at or
+    after the moment); a flow's as one."""
     if metric not in STOCKS:
-        return [[predicate(metric, period, now), *where]]
-    moment = period.as_of(now)
-    rest = [*_stock_terms(metric, moment, moment == now), *where]
-    return [[part, *rest] for part in open_parts(moment)]
+        return [[_predicate(metric, *bounds), *where]]
+    _, _, moment, present = bounds
+    return [[part, *_stock_terms(metric, moment, present), *where] for part in open_parts(moment)]
 
 
 async def finding_ids(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> list[int]:
     """The ids of the findings behind one figure, in id order: `len()` of this is the figure."""
-    ids = union_all(*(select(f.c.id).where(*part) for part in _parts(metric, period, now, flt))).subquery()
+    parts = _parts(metric, flt.clauses(), *_bounds(period, now))
+    ids = union_all(*(select(f.c.id).where(*part) for part in parts)).subquery()
     return list((await conn.execute(select(ids.c.id).order_by(ids.c.id))).scalars())
 
 
 async def finding_count(
     conn: AsyncConnection, metric: str, period: Period, flt: Filter, now: datetime
 ) -> int:
-    """How many findings finding_list lists: a count of each range, added up."""
-    counts = [select(func.count()).where(*p).scalar_subquery() for p in _parts(metric, period, now, flt)]
+    """How many findings finding_lists lists: a count of each range, added up."""
+    parts = _parts(metric, flt.clauses(), *_bounds(period, now))
+    counts = [select(func.count()).where(*p).scalar_subquery() for p in parts]
     return int((await conn.execute(select(sum(counts[1:], counts[0])))).scalar_one())
 
 
-async def finding_list(
+async def finding_lists(
     conn: AsyncConnection,
-    metric: str,
+    metrics: Sequence[str],
     period: Period,
     flt: Filter,
     now: datetime,
     limit: int | None = None,
     offset: int = 0,
-) -> list[FindingRow]:
-    """The findings behind one figure with what a reader needs to check them; overdue ones oldest first.
-    A page of them with `limit` and `offset`: its ids first, from an index alone where it can, then its rows."""
-    order = [f.c.due_at if metric == "overdue" else f.c.reported_at, f.c.id]
-    if limit is None:
-        ids = union_all(*(select(f.c.id).where(*part) for part in _parts(metric, period, now, flt)))
-    else:
-        ids = select(f.c.id).where(predicate(metric, period, now), *flt.clauses())
-        ids = ids.order_by(*order).limit(limit).offset(offset)
-    rows = (await conn.execute(select(*LIST_COLUMNS).where(f.c.id.in_(ids)).order_by(*order))).all()
-    names = await _facilities(conn)
-    moment = period.as_of(now)
-    return [_row(r, moment, local_day(moment), names) for r in rows]
+) -> list[list[FindingRow]]:
+    """The findings behind each figure of `metrics` with what a reader needs to check them, in one statement (the
+    dashboard shows two lists); overdue ones oldest first. A page of each with `limit` and `offset`."""
+    start, end, moment, present = _bounds(period, now)
+    values = dict(flt._set(), start=start, end=end, moment=moment, limit=limit, offset=offset)
+    query = _lists_query(tuple(metrics), tuple(flt.params()), present, limit is not None)
+    names, lists = await _facilities(conn), [[] for _ in metrics]
+    for i, _, *row in (await conn.execute(query, values)).all():
+        lists[i].append(_row(row, moment, local_day(moment), names))
+    return lists
+
+
+@cache
+def _lists_query(metrics: tuple[str, ...], names: tuple[str, ...], present: bool, paged: bool) -> Any:
+    """finding_lists' statement per shape, its values bound by name; `paged`: its ids first, limit and offset."""
+    arms, bounds = [], (_v("start"), _v("end"), _v("moment"), present)
+    for i, metric in enumerate(metrics):
+        at = f.c.due_at if metric == "overdue" else f.c.reported_at
+        if paged:
+            ids = select(f.c.id).where(_predicate(metric, *bounds), *_where(names)).order_by(at, f.c.id)
+            ids = ids.limit(_v("limit")).offset(_v("offset"))
+        else:
+            ids = union_all(*(select(f.c.id).where(*part) for part in _parts(metric, _where(names), *bounds)))
+        arms.append(select(literal(i).label("list"), at.label("at"), *LIST_COLUMNS).where(f.c.id.in_(ids)))
+    return union_all(*arms).order_by("list", "at", "id")
 
 
 async def overdue_list(
@@ -771,7 +797,7 @@ async def overdue_list(
 ) -> list[FindingRow]:
     """Overdue at the period's as-of moment, oldest deadline first, with days overdue (calendar days after
     the deadline day), escalation level and owner."""
-    return await finding_list(conn, "overdue", period, flt, now, limit)
+    return (await finding_lists(conn, ("overdue",), period, flt, now, limit))[0]
 
 
 @dataclass

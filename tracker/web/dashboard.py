@@ -7,9 +7,11 @@ and admins every town; facility heads and inspectors get 403."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import timedelta
+from functools import cache
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -273,22 +275,34 @@ def _figure(d: reports.Dashboard) -> Callable[..., Markup]:
 
 
 def _cells(d: reports.Dashboard) -> Callable[[str, q.Group], Markup]:
-    """A breakdown row's figures as `figure` writes them, a cell each: joined here, not a template loop calling
-    `figure` per cell (the page's most repeated work). Each links to q.findings_url of its metric, the period and the
-    row's filter: that query after the metric is encoded once per row, not once per cell."""
+    """A breakdown row's figures as `figure` writes them, a cell each: one format string filled per row, not a
+    template loop calling `figure` per cell (the page's most repeated work). Each links to q.findings_url of its
+    metric, the period and the row's filter: the page's query with the row's value in its field, of which all but
+    that value is encoded once per dimension."""
     titles = {m: escape(METRIC_NAMES[listed][0]) for m, (listed, _) in q.RATES.items()}
+    link = '<td><a href="/dashboard/findings?metric={}&amp;{{row}}"{}>{{{}}}</a></td>'
+    template = "".join(
+        link.format(q.RATES[m][0], f' title="{titles[m]}"', m) if m in q.RATES else link.format(m, "", m)
+        for m in reports.TABLE_METRICS
+    )
     span = {"from": d.period.start.isoformat(), "to": d.period.end.isoformat()}
+    order = [each.name for each in fields(q.Filter)]
+
+    @cache
+    def around(dimension: str) -> tuple[str, str, str]:
+        """The row's query before its value (the period, the filter's fields before the value's) and after it."""
+        column, rest = q.DIMENSION_COLUMN[dimension], d.flt.with_group(dimension, None).params()
+        before = {k: v for k, v in rest.items() if order.index(k) < order.index(column)}
+        after = urlencode({k: v for k, v in rest.items() if k not in before})
+        return urlencode({**span, **before}), column, f"&{after}" if after else ""
 
     def cells(dimension: str, g: q.Group) -> Markup:
-        row = escape(urlencode({**span, **d.flt.with_group(dimension, g.key).params()}))
-        out = []
-        for m in reports.TABLE_METRICS:
-            if m in q.RATES:
-                url = f"/dashboard/findings?metric={q.RATES[m][0]}&amp;{row}"
-                out.append(f'<td><a href="{url}" title="{titles[m]}">{escape(percent(g.rates[m]))}</a></td>')
-            else:
-                out.append(f'<td><a href="/dashboard/findings?metric={m}&amp;{row}">{g.counts[m]}</a></td>')
-        return Markup("".join(out))
+        head, column, tail = around(dimension)
+        own = f"&{column}={quote_plus(str(g.key))}" if g.key not in (None, "") else ""
+        shown = {
+            m: escape(percent(g.rates[m])) if m in q.RATES else g.counts[m] for m in reports.TABLE_METRICS
+        }
+        return Markup(template.format(row=escape(head + own + tail), **shown))
 
     return cells
 
@@ -345,7 +359,8 @@ async def findings_page(
             offset = (page - 1) * PAGE_SIZE
             return count, await oversight.review_overdue_list(conn, period, flt, now, PAGE_SIZE, offset)
         count = await q.finding_count(conn, metric, period, flt, now)
-        return count, await q.finding_list(conn, metric, period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        (rows,) = await q.finding_lists(conn, (metric,), period, flt, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        return count, rows
 
     count, rows = await read(ctx.engine, listed)
     query = {"metric": metric, "from": period.start.isoformat(), "to": period.end.isoformat(), **flt.params()}
@@ -404,7 +419,7 @@ async def export(
         if metric == oversight.REVIEW_OVERDUE:
             rows = await read(ctx.engine, lambda conn: oversight.review_overdue_list(conn, period, flt, now))
         else:
-            rows = await read(ctx.engine, lambda conn: q.finding_list(conn, metric, period, flt, now))
+            (rows,) = await read(ctx.engine, lambda conn: q.finding_lists(conn, (metric,), period, flt, now))
         sheets = [reports.finding_table(rows, METRIC_NAMES[metric][0], METRIC_NAMES[metric][0], ctx.catalog)]
         name = f"findings-{metric}-{period.start}-{period.end}.xlsx"
     else:
