@@ -150,7 +150,7 @@ async def issue_order(
                 "data": data,
             }
         )
-    await conn.execute(insert(history), log_rows)
+    await conn.execute(_LOGGED, log_rows)
     if self_report:
         return None
     event = OrderIssued(
@@ -184,6 +184,7 @@ _ORDER_OF = select(orders).where(
     orders.c.inspection_id == bindparam("inspection_id"), orders.c.facility_id == bindparam("facility_id")
 )
 _NEW_ORDER = insert(orders).returning(*orders.c)
+_LOGGED = insert(history)
 
 # The findings ordered: their owner, their deadline and when they are first reminded and escalated. The two keys
 # (the order, the owner's login) are set by a statement of their own, for all the findings at once: SQLite takes a
