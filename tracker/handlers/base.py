@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,13 +23,16 @@ log = logging.getLogger("tracker.handlers")
 
 MAX_DELIVER = 8
 EVENTS_PER_TRANSACTION = 10
-Effect = Callable[[Event, AsyncConnection, Context, datetime], Awaitable[None]]
+# An effect is given an event, or the list of a transaction's events when its reaction works `together`.
+Effect = Callable[[Any, AsyncConnection, Context, datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Reaction:
     """A durable consumer: `effect` runs for each event of type `event` in one transaction. It reads the
-    `subjects` given (by default its event's own), and acts on those events that it `wants`."""
+    `subjects` given (by default its event's own), and acts on those events that it `wants`. An effect that
+    works `together` is given the events of a transaction as one list, to do each kind of work for them all at
+    once."""
 
     consumer: str
     event: type[Event]
@@ -36,6 +40,7 @@ class Reaction:
     description: str
     wants: Callable[[Event], bool] = lambda event: True
     subjects: tuple[str, ...] = ()
+    together: bool = False
 
     def __post_init__(self) -> None:
         if not self.subjects:
@@ -85,10 +90,17 @@ async def handle_batch(reaction: Reaction, ctx: Context, events: list[Event]) ->
     def applying(chunk: list[Event]) -> Callable[[AsyncConnection], Awaitable[None]]:
         async def apply(conn: AsyncConnection) -> None:
             fresh = await first_times(conn, reaction.consumer, [event.event_id for event in chunk], now)
+            applied = []
             for event in chunk:
                 if event.event_id in fresh:
                     fresh.discard(event.event_id)  # an event twice in one batch is applied once
-                    await reaction.effect(event, conn, ctx, now)
+                    applied.append(event)
+            if reaction.together:
+                if applied:
+                    await reaction.effect(applied, conn, ctx, now)
+                return
+            for event in applied:
+                await reaction.effect(event, conn, ctx, now)
 
         return apply
 

@@ -24,17 +24,16 @@ from tracker.events.schemas import (
 from tracker.handlers.base import Reaction
 from tracker.service import notify, sweep_mail
 from tracker.service.context import Context
-from tracker.service.loop import issue_order
+from tracker.service.loop import issue_orders
 from tracker.service.upward import file_upward
 
 
 async def issue_the_order(
-    event: InspectionSubmitted, conn: AsyncConnection, ctx: Context, now: datetime
+    events: list[InspectionSubmitted], conn: AsyncConnection, ctx: Context, now: datetime
 ) -> None:
-    """When an inspection is submitted, give its findings owners and deadlines under one rectification order,
-    and mail it to the facility head with a link to answer: the deadline runs once the facility is told."""
-    issued = await issue_order(conn, event.inspection_id, ctx.policy, now)
-    if issued is not None:
+    """When inspections are submitted, give their findings owners and deadlines under one rectification order
+    each, and mail it to the facility head with a link to answer: the deadline runs once the facility is told."""
+    for issued in await issue_orders(conn, [event.inspection_id for event in events], ctx.policy, now):
         await notify.order_issued(conn, ctx, issued, now)
 
 
@@ -120,7 +119,9 @@ def is_major(event: FindingReported) -> bool:
     return event.severity == Severity.MAJOR
 
 
-def _reaction(effect, event: type[Event], wants=None, subjects: tuple[str, ...] = ()) -> Reaction:
+def _reaction(
+    effect, event: type[Event], wants=None, subjects: tuple[str, ...] = (), together: bool = False
+) -> Reaction:
     extra = {"wants": wants} if wants else {}
     return Reaction(
         consumer=effect.__name__,
@@ -128,12 +129,13 @@ def _reaction(effect, event: type[Event], wants=None, subjects: tuple[str, ...] 
         effect=effect,
         description=(effect.__doc__ or "").strip(),
         subjects=subjects,
+        together=together,
         **extra,
     )
 
 
 REACTIONS: tuple[Reaction, ...] = (
-    _reaction(issue_the_order, InspectionSubmitted),
+    _reaction(issue_the_order, InspectionSubmitted, together=True),
     _reaction(mail_the_order, OrderIssued),
     # Only majors are published on ….major; the bare subject is how versions before it published every
     # finding, and is kept for those still in the stream (is_major drops their general ones).

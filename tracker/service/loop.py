@@ -37,7 +37,7 @@ from tracker.events.schemas import (
     SupervisionAdvanced,
 )
 from tracker.service.context import load_calendar
-from tracker.service.order_links import facility_head
+from tracker.service.order_links import facility_heads
 from tracker.service.photos import PDF
 from tracker.service.sectors import facility_sector
 from tracker.service.supervision_stage import advance, supervision_of
@@ -92,110 +92,152 @@ async def issue_order(
     """Give every reported finding of an inspection an owner and a deadline, under one order per facility. A
     facility's self-inspection raises no bureau order: its findings get the same owner and deadline on the
     facility's own register (order_id stays empty), and still need evidence and the bureau's verification."""
+    issued = await issue_orders(conn, [inspection_id], policy, now)
+    return issued[0] if issued else None
+
+
+async def issue_orders(
+    conn: AsyncConnection, inspection_ids: list[int], policy: PolicySettings, now: datetime
+) -> list[IssuedOrder]:
+    """issue_order for several inspections in one go, each kind of row read or written by one statement for them
+    all (the worker issues a batch of submitted inspections so, inside SQLite's one write lock). The orders
+    issued, in their inspections' order; none for an inspection with nothing reported or for a self-inspection."""
     # Locked as read (PostgreSQL; SQLite's writer holds the whole database): nothing changes them before the
-    # update below, which may then give each its own deadline in one statement.
-    reported = (await conn.execute(_REPORTED, {"inspection_id": inspection_id})).all()
+    # updates below. Their status is checked here, not in the query: beside a list of inspections, a condition
+    # on it would have SQLite walk the index entries of every reported finding.
+    read = await conn.execute(_FINDINGS_OF, {"inspection_ids": sorted(set(inspection_ids))})
+    reported: dict[int, list[Any]] = {}
+    for finding in read:
+        if finding.status == Status.REPORTED.value:
+            reported.setdefault(finding.inspection_id, []).append(finding)
     if not reported:
-        return None
-    facility_id = reported[0].facility_id
-    facility = (await conn.execute(_FACILITY, {"facility_id": facility_id})).one()
-    head = await facility_head(conn, facility_id)
-    self_report = reported[0].mode == Mode.SELF.value
-    order = (
-        await conn.execute(_ORDER_OF, {"inspection_id": inspection_id, "facility_id": facility_id})
-    ).first()
-    if order is None and not self_report:
-        year = now.astimezone(LOCAL_TZ).year
-        number = await next_order_number(conn, year)
-        given = {"inspection_id": inspection_id, "facility_id": facility_id, "issued_at": now}
-        order = (await conn.execute(_NEW_ORDER, {**given, "year": year, "number": number})).one()
-    order_id = order.id if order is not None else None
-    calendar = await load_calendar(conn)
-    # Findings with the same number of days share a deadline, worked out once; one statement orders them all.
-    deadlines = {}
-    for finding in reported:
-        model.order(Status(finding.status))
-        days = finding.deadline_days or 0
-        if days not in deadlines:
-            deadlines[days] = deadline_for(now, days, calendar, policy)
-    keys = {"order_id": order_id, "owner_user_id": head.id if head else None}
-    owner = {
-        "owner_name": facility.head_name,
-        "owner_email": (head.email if head else None) or facility.head_email,
-        "ordered_at": now,
+        return []
+    facility_ids = sorted({found[0].facility_id for found in reported.values()})
+    facility = {row.id: row for row in await conn.execute(_FACILITIES, {"facility_ids": facility_ids})}
+    head = await facility_heads(conn, facility_ids)
+    order = {
+        row.inspection_id: row for row in await conn.execute(_ORDERS_OF, {"inspection_ids": list(reported)})
     }
-    owned = {**keys, **owner}
+    unnumbered = [
+        inspection_id
+        for inspection_id, found in reported.items()
+        if inspection_id not in order and found[0].mode != Mode.SELF.value
+    ]
+    if unnumbered:
+        year = now.astimezone(LOCAL_TZ).year
+        numbers = await next_order_numbers(conn, year, len(unnumbered))
+        new = [
+            {
+                "inspection_id": inspection_id,
+                "facility_id": reported[inspection_id][0].facility_id,
+                "issued_at": now,
+                "year": year,
+                "number": number,
+            }
+            for inspection_id, number in zip(unnumbered, numbers, strict=True)
+        ]
+        # RETURNING in parameter order would be a statement a row on SQLite: matched by inspection instead.
+        order.update({row.inspection_id: row for row in await conn.execute(_NEW_ORDER, new)})
+
+    calendar = await load_calendar(conn)
+    # Findings with the same number of days share a deadline, worked out once.
+    deadlines: dict[int, Deadline] = {}
+    for found in reported.values():
+        for finding in found:
+            model.order(Status(finding.status))
+            days = finding.deadline_days or 0
+            if days not in deadlines:
+                deadlines[days] = deadline_for(now, days, calendar, policy)
     timing = {days: _timing(deadline, calendar, policy) for days, deadline in deadlines.items()}
-    await conn.execute(_OWN_FINDINGS, {"finding_ids": [f.id for f in reported], **keys})
-    await conn.execute(
-        _ORDER_FINDING,
-        [{"finding_id": f.id, **owner, **timing[f.deadline_days or 0]} for f in reported],
-    )
-    action = "self_registered" if self_report else "ordered"
-    log_rows = []
-    for finding in reported:
-        deadline = deadlines[finding.deadline_days or 0]
+    for deadline in deadlines.values():
         if deadline.estimated and deadline.day.year not in _warned_years:
             # Once per year and process: the finding itself carries the warning for every reader.
             _warned_years.add(deadline.day.year)
             log.warning("%s", fallback_years_warning({deadline.day.year}))
-        data = {"due_day": deadline.day.isoformat(), "estimated": deadline.estimated}
-        log_rows.append(
-            {
-                "finding_id": finding.id,
-                "at": now,
-                "action": action,
-                "actor_id": None,
-                "note": "",
-                "data": data,
-            }
+
+    keys, owners, logged, issued, events = [], [], [], [], []
+    for inspection_id, found in reported.items():
+        place = facility[found[0].facility_id]
+        its_head = head.get(place.id)
+        its_order = order.get(inspection_id)
+        key = {
+            "order_id": its_order.id if its_order else None,
+            "owner_user_id": its_head.id if its_head else None,
+        }
+        owner = {
+            "owner_name": place.head_name,
+            "owner_email": (its_head.email if its_head else None) or place.head_email,
+            "ordered_at": now,
+        }
+        action = "ordered" if its_order else "self_registered"
+        for finding in found:
+            days = finding.deadline_days or 0
+            due = deadlines[days]
+            keys.append({"finding_id": finding.id, **key})
+            owners.append({"finding_id": finding.id, **owner, **timing[days]})
+            logged.append(
+                {
+                    "finding_id": finding.id,
+                    "at": now,
+                    "action": action,
+                    "actor_id": None,
+                    "note": "",
+                    "data": {"due_day": due.day.isoformat(), "estimated": due.estimated},
+                }
+            )
+        if its_order is None:
+            continue
+        event = OrderIssued(
+            order_id=its_order.id,
+            inspection_id=inspection_id,
+            facility_id=place.id,
+            finding_ids=[f.id for f in found],
+            occurred_at=now,
         )
-    await conn.execute(_LOGGED, log_rows)
-    if self_report:
-        return None
-    event = OrderIssued(
-        order_id=order_id,
-        inspection_id=inspection_id,
-        facility_id=facility_id,
-        finding_ids=[f.id for f in reported],
-        occurred_at=now,
-    )
-    await add_events(conn, [event], now)
-    # The findings as the update above left them, written out here rather than read again.
-    ordered = [
-        SimpleNamespace(
-            **{**f._mapping, "status": Status.ORDERED.value, **owned, **timing[f.deadline_days or 0]}
-        )
-        for f in reported
-    ]
-    return IssuedOrder(order, facility, owned["owner_user_id"], ordered, event.event_id)
+        events.append(event)
+        # The findings as the updates below leave them, written out here rather than read again.
+        ordered = [
+            SimpleNamespace(
+                **{
+                    **f._mapping,
+                    "status": Status.ORDERED.value,
+                    **key,
+                    **owner,
+                    **timing[f.deadline_days or 0],
+                }
+            )
+            for f in found
+        ]
+        issued.append(IssuedOrder(its_order, place, key["owner_user_id"], ordered, event.event_id))
+    await conn.execute(_OWN_FINDINGS, keys)
+    await conn.execute(_ORDER_FINDING, owners)
+    await conn.execute(_LOGGED, logged)
+    if events:
+        await add_events(conn, events, now)
+    return issued
 
 
-# What issuing an order reads and writes, built once: building a statement and its cache key cost SQLAlchemy more
+# What issuing orders reads and writes, built once: building a statement and its cache key cost SQLAlchemy more
 # than running it, inside the write lock.
-_REPORTED = (
+_FINDINGS_OF = (
     select(findings)
-    .where(findings.c.inspection_id == bindparam("inspection_id"), findings.c.status == Status.REPORTED.value)
+    .where(findings.c.inspection_id.in_(bindparam("inspection_ids", expanding=True)))
     .order_by(findings.c.id)
     .with_for_update()
 )
-_FACILITY = select(facilities).where(facilities.c.id == bindparam("facility_id"))
-_ORDER_OF = select(orders).where(
-    orders.c.inspection_id == bindparam("inspection_id"), orders.c.facility_id == bindparam("facility_id")
-)
+_FACILITIES = select(facilities).where(facilities.c.id.in_(bindparam("facility_ids", expanding=True)))
+_ORDERS_OF = select(orders).where(orders.c.inspection_id.in_(bindparam("inspection_ids", expanding=True)))
 _NEW_ORDER = insert(orders).returning(*orders.c)
 _LOGGED = insert(history)
 
 # The findings ordered: their owner, their deadline and when they are first reminded and escalated. The two keys
-# (the order, the owner's login) are set by a statement of their own, for all the findings at once: SQLite takes a
-# slower path for every column of an UPDATE that changes a foreign key, and the rest changes the findings' status
-# in a dozen indexes; that is run for the findings of an order at a time (executemany), each with its deadline.
-# Both run in the transaction that locked the findings as it read them, reported (_REPORTED), so nothing comes
-# between them. The keys' statement finds them by id alone: a condition on their status beside the list of ids
-# would have SQLite walk the index entries of every reported finding instead.
+# (the order, the owner's login) are set by a statement of their own: SQLite takes a slower path for every column
+# of an UPDATE that changes a foreign key, and the rest changes the findings' status in a dozen indexes. Both run
+# a finding at a time (executemany), in the transaction that locked the findings as it read them, reported
+# (_FINDINGS_OF), so nothing comes between them.
 _OWN_FINDINGS = (
     update(findings)
-    .where(findings.c.id.in_(bindparam("finding_ids", expanding=True)))
+    .where(findings.c.id == bindparam("finding_id"))
     .values(order_id=bindparam("order_id"), owner_user_id=bindparam("owner_user_id"))
 )
 _ORDER_FINDING = (
@@ -236,19 +278,26 @@ def _timing(deadline: Deadline, calendar: WorkingCalendar, policy: PolicySetting
 
 
 async def next_order_number(conn: AsyncConnection, year: int) -> int:
-    """The next number of `year`, 1 for its first order. One upsert: a second issuer waits on the year's row until
-    the first commits, then counts on from its number; a rolled-back order gives its number back."""
-    return (await conn.execute(_COUNTED[is_sqlite(conn)], {"year": year, "last_number": 1})).scalar_one()
+    """The next number of `year`, 1 for its first order."""
+    return (await next_order_numbers(conn, year, 1))[0]
 
 
-_COUNTED = {
-    on_sqlite: (sqlite_insert if on_sqlite else postgresql_insert)(order_numbers)
-    .on_conflict_do_update(
-        index_elements=[order_numbers.c.year], set_={"last_number": order_numbers.c.last_number + 1}
-    )
-    .returning(order_numbers.c.last_number)
-    for on_sqlite in (True, False)
-}
+async def next_order_numbers(conn: AsyncConnection, year: int, count: int) -> range:
+    """The next `count` numbers of `year`, from 1 for its first order. One upsert: a second issuer waits on the
+    year's row until the first commits, then counts on from its numbers; a rolled-back order gives its back."""
+    last = (await conn.execute(_COUNTED[is_sqlite(conn)], {"year": year, "last_number": count})).scalar_one()
+    return range(last - count + 1, last + 1)
+
+
+def _counting(dialect_insert: Any) -> Any:
+    counted = dialect_insert(order_numbers)
+    return counted.on_conflict_do_update(
+        index_elements=[order_numbers.c.year],
+        set_={"last_number": order_numbers.c.last_number + counted.excluded.last_number},
+    ).returning(order_numbers.c.last_number)
+
+
+_COUNTED = {True: _counting(sqlite_insert), False: _counting(postgresql_insert)}
 
 
 async def load_finding(conn: AsyncConnection, finding_id: int):

@@ -20,6 +20,14 @@ async def facility_head(conn: AsyncConnection, facility_id: int) -> Row | None:
     return (await conn.execute(_HEAD, {"facility_id": facility_id})).first()
 
 
+async def facility_heads(conn: AsyncConnection, facility_ids: list[int]) -> dict[int, Row]:
+    """facility_head of each facility that has one, by facility id."""
+    heads: dict[int, Row] = {}
+    for head in await conn.execute(_HEADS, {"facility_ids": facility_ids}):
+        heads.setdefault(head.facility_id, head)  # the first, by id
+    return heads
+
+
 _HEAD = (
     select(users)
     .where(
@@ -29,6 +37,15 @@ _HEAD = (
     )
     .order_by(users.c.id)
     .limit(1)
+)
+_HEADS = (
+    select(users)
+    .where(
+        users.c.facility_id.in_(bindparam("facility_ids", expanding=True)),
+        users.c.role == Role.FACILITY_HEAD.value,
+        users.c.active,
+    )
+    .order_by(users.c.id)
 )
 
 
