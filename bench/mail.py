@@ -81,11 +81,13 @@ async def queued(engine) -> int:
         return await conn.scalar(select(func.count()).select_from(mail).where(mail.c.status == "queued"))
 
 
-async def mailer_until_done(engine, target: SmtpTarget) -> float:
+async def mailer_until_done(engine, target: SmtpTarget, settings) -> float:
     """Run the mailer's batches until nothing is left queued; the seconds it took."""
     clock = SystemClock()
     started = time.perf_counter()
-    while await deliver_batch(engine, target, SENDER, clock, "bench-mailer", retry_base=0.1):
+    while await deliver_batch(
+        engine, target, SENDER, clock, "bench-mailer", retry_base=0.1, settings=settings
+    ):
         pass
     left = await queued(engine)
     if left:
@@ -165,7 +167,7 @@ async def run(args: argparse.Namespace, engine, target: SmtpTarget, settings) ->
     )
     before = memory(f"before {args.mails} documents")
     log(f"first delivery: {args.mails} order mails, each order printed on the way")
-    first = await mailer_until_done(engine, target)
+    first = await mailer_until_done(engine, target, settings)
     after = memory(f"after {args.mails} documents")
 
     async with engine.connect() as conn:

@@ -17,6 +17,7 @@ from tracker.clock import FixedClock
 from tracker.documents import reports
 from tracker.documents.printed import cn_date
 from tracker.domain.calendar import LOCAL_TZ
+from tracker.service import notify
 from tracker.service.admin import set_sectors, set_warrant_no
 from tracker.service.photos import remove_unlinked
 from tracker.service.record import fixed_count, fixed_items, inspection_record
@@ -125,7 +126,9 @@ async def test_with_a_reason_it_stays_major_until_a_section_chief_approves(stack
     assert ordered["status"] == "ordered" and ordered["severity"] == "major"
     assert await mails(stack, "major_alert") == ["lead@mzj.cn"]
     [order_mail] = await stack.mail_rows("order")
-    assert "重大事故隐患" in order_mail.text_body
+    async with stack.engine.connect() as conn:  # written as the mailer writes it when it sends it
+        written = await notify.order_mail(conn, stack.settings, ordered["order_id"], NOW)
+    assert order_mail.attachment == f"order-pdf:{ordered['order_id']}" and "重大事故隐患" in written.text
 
     path = f"/api/findings/{reported['id']}/downgrade"
     by_inspector = await stack.client.post(

@@ -9,7 +9,7 @@ from email.headerregistry import Address
 
 import pytest
 from PIL import Image
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from tests.support import SmtpRecorder
 from tests.support.stack import Stack
@@ -75,31 +75,35 @@ async def test_the_order_mail_comes_from_the_bureau_by_name_and_reads_on_a_phone
     assert "申请延期整改" in text and "申请延期整改" in seen
 
 
-async def test_the_order_mail_written_as_the_order_is_issued_is_the_one_read_again(stack: Stack):
-    """The worker writes the order's mail from what issuing the order read and wrote; an order published without
-    its mail (the demo's, an earlier version's) has it written from the database. Both give the same mail."""
+async def test_the_order_mail_is_written_as_it_is_sent_and_kept_as_it_went(
+    stack: Stack, smtp_recorder: SmtpRecorder
+):
+    """The worker queues the order's mail unwritten, in the transaction that issues the order; the mailer writes it
+    from the database as it sends it (as it prints the order's PDF then) and keeps on the row what it sent."""
+    stack.mailing = False
     inspector = await stack.token("inspector")
     items = _general_items(stack, 3)
-    ids = sorted(
-        await _report(
-            stack,
-            inspector,
-            "order-mail-2",
-            [{"item": item, "result": "fail", "note": f"问题{n}"} for n, item in enumerate(items)],
-        )
+    await _report(
+        stack,
+        inspector,
+        "order-mail-2",
+        [{"item": item, "result": "fail", "note": f"问题{n}"} for n, item in enumerate(items)],
     )
-    [written] = await stack.wait_for(lambda: _order_mails(stack), what="the order mail")
-    order_id = int(written.about.removeprefix("order:"))
+    [queued] = await stack.wait_for(lambda: _order_mails(stack), what="the order mail queued")
+    order_id = int(queued.about.removeprefix("order:"))
+    assert queued.status == "queued" and queued.attachment == f"order-pdf:{order_id}"
+    assert (queued.subject, queued.text_body, queued.html_body) == ("", "", "")
+
+    stack.mailing = True
+    [received] = await stack.wait_for(lambda: smtp_recorder.messages, what="the order mail sent")
+    [kept] = await _order_mails(stack)
+    assert kept.status == "sent" and kept.to_addr == queued.to_addr
+    assert kept.subject == received.subject and "整改通知书" in kept.subject
+    assert all(f"问题{n}" in kept.text_body and f"问题{n}" in kept.html_body for n in range(3))
+    assert kept.text_body.strip() == received.message.get_body(("plain",)).get_content().strip()
     async with stack.engine.connect() as conn:
-        transaction = await conn.begin()
-        await conn.execute(delete(mail).where(mail.c.id == written.id))
-        again = await notify.read_issued(conn, order_id, ids)
-        await notify.order_issued(conn, stack.ctx, again, written.created_at)
-        [read] = (await conn.execute(select(mail).where(mail.c.kind == "order"))).all()
-        await transaction.rollback()
-    for column in ("to_addr", "subject", "text_body", "html_body", "attachment"):
-        assert getattr(read, column) == getattr(written, column), column
-    assert "问题2" in written.text_body and written.attachment == f"order-pdf:{order_id}"
+        again = await notify.order_mail(conn, stack.settings, order_id, stack.clock.now())
+    assert (kept.subject, kept.text_body, kept.html_body) == (again.subject, again.text, again.html)
 
 
 def _general_items(stack: Stack, n: int) -> list[str]:

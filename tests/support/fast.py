@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.stack import Stack, make_stack
 from tracker.clock import Clock
+from tracker.config import Settings
 from tracker.events.codec import decode
 from tracker.handlers.base import handle_one
 from tracker.handlers.reactions import REACTIONS
@@ -61,13 +62,12 @@ async def react(ctx: Context, now: datetime | None = None) -> int:
             handed += 1
 
 
-async def deliver(
-    engine: AsyncEngine, smtp_url: str, sender: str, clock: Clock, retry_base: float = 0.3
-) -> int:
+async def deliver(engine: AsyncEngine, settings: Settings, clock: Clock, retry_base: float = 0.3) -> int:
     """Deliver the mail that is due, as one mailer would, until none is left due; returns how many rows it
     handled (sent or failed)."""
-    target, holder, handled = SmtpTarget(smtp_url), f"fast-{uuid.uuid4().hex[:8]}", 0
-    while n := await deliver_batch(engine, target, sender, clock, holder, retry_base):
+    target, holder, handled = SmtpTarget(settings.require("smtp_url")), f"fast-{uuid.uuid4().hex[:8]}", 0
+    sender = settings.mail_sender
+    while n := await deliver_batch(engine, target, sender, clock, holder, retry_base, settings):
         handled += n
     return handled
 
@@ -88,11 +88,7 @@ class FastStack(Stack):
     async def settle(self) -> None:
         while True:
             reacted = await react(self.ctx)
-            sent = (
-                await deliver(self.engine, self.settings.smtp_url, self.settings.mail_sender, self.clock)
-                if self.mailing
-                else 0
-            )
+            sent = await deliver(self.engine, self.settings, self.clock) if self.mailing else 0
             if not (reacted or sent):
                 return
 

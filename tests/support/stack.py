@@ -149,6 +149,7 @@ class Stack:
                         self.stop,
                         0.1,
                         retry_base=0.3,
+                        settings=self.settings,
                     )
                 )
             )

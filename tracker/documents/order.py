@@ -140,9 +140,11 @@ async def load_orders(conn: AsyncConnection, order_ids: list[int]) -> dict[int, 
         ).all()
     }
     by_order: dict[int, list[Row]] = {}
-    for row in (
-        await conn.execute(select(findings).where(findings.c.order_id.in_(ids)).order_by(findings.c.id))
-    ).all():
+    # Found by their inspections, which are indexed: an order's findings are some of its inspection's.
+    of_orders = select(findings).where(
+        findings.c.inspection_id.in_({o.inspection_id for o in order_rows}), findings.c.order_id.in_(ids)
+    )
+    for row in (await conn.execute(of_orders.order_by(findings.c.id))).all():
         by_order.setdefault(row.order_id, []).append(row)
     crews = await _crews(conn, list(visits.values()))
     agencies: dict[int, set[str]] = {}

@@ -100,6 +100,7 @@ MAILER_NICENESS = 10
 
 async def mailer(settings: Settings, stop: asyncio.Event) -> None:
     printer.niceness = MAILER_NICENESS
+    settings.require("secret_key")  # an order's mail is written as it is sent, with its signed link
     engine = make_engine(settings.db_url)
     serve_role_metrics(settings, "mailer")
     try:
@@ -110,6 +111,7 @@ async def mailer(settings: Settings, stop: asyncio.Event) -> None:
             SystemClock(),
             stop,
             settings.mailer_poll_seconds,
+            settings=settings,
         )
     finally:
         await engine.dispose()

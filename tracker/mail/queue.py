@@ -13,6 +13,7 @@ from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import mail
 
 K = TypeVar("K", bound=Hashable)
+UNWRITTEN = Rendered(subject="", text="", html="")
 T = TypeVar("T")
 
 
@@ -22,14 +23,17 @@ async def queue_mail(
     kind: str,
     about: str,
     to: str,
-    message: Rendered,
+    message: Rendered | None,
     now: datetime,
     variant: str = "",
     attachment: str | None = None,
 ) -> bool:
     """Queue one message; False when the same (subject matter, recipient, kind) was queued before.
-    `attachment` names what the mailer attaches when it sends (e.g. tracker.documents.order.attachment_for)."""
+    `attachment` names what the mailer attaches when it sends (e.g. tracker.documents.order.attachment_for).
+    A `message` of None is written by the mailer when it sends it (an order's: tracker.service.notify.order_mail),
+    and kept on the row then."""
     key = f"{kind}|{about}|{variant}|{to.lower()}"
+    message = message or UNWRITTEN
     result = await conn.execute(
         insert_ignoring_duplicates(conn, mail),
         {
@@ -48,6 +52,11 @@ async def queue_mail(
         },
     )
     return result.rowcount == 1
+
+
+def unwritten(row) -> bool:
+    """Whether a queued row is still to be written (queued with no message)."""
+    return not row.text_body and not row.html_body
 
 
 def by_recipient(told: Iterable[tuple[str, K, T]]) -> dict[str, dict[K, list[T]]]:

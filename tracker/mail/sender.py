@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -23,6 +24,9 @@ from tracker.config import Settings
 from tracker.documents.closure import closure_pdf_file, finding_of_attachment
 from tracker.documents.kept import order_documents_for
 from tracker.documents.order import OrderMissing, order_of_attachment
+from tracker.mail.queue import unwritten
+from tracker.service.notify import order_mail
+from tracker.store.db import read_only
 from tracker.store.tables import mail
 from tracker.store.writer import write
 
@@ -172,19 +176,28 @@ async def claim(engine: AsyncEngine, holder: str, now: datetime, limit: int = 50
 
 
 async def deliver_batch(
-    engine: AsyncEngine, target: SmtpTarget, sender: str, clock: Clock, holder: str, retry_base: float = 5.0
+    engine: AsyncEngine,
+    target: SmtpTarget,
+    sender: str,
+    clock: Clock,
+    holder: str,
+    retry_base: float = 5.0,
+    settings: Settings | None = None,
 ) -> int:
     """Deliver what this mailer claimed over one connection, reconnecting after a dropped one. Every
     claimed row ends sent, failed for good, or queued again with its error and the time of its next try.
 
     A sent row is marked sent while the next message is being built, and that mark is committed before the next
     message goes out: at any moment at most one message is out and not yet on record, as when each mark was
-    awaited at once, so a mailer killed mid-batch sends again at most the one message it was sending."""
+    awaited at once, so a mailer killed mid-batch sends again at most the one message it was sending.
+
+    An order's mail is written here, as it goes (tracker.service.notify.order_mail), with the `settings`' secret
+    key and base URL for its link; what was sent is kept on its row."""
     rows = await claim(engine, holder, clock.now())
     if not rows:
         return 0
     # The batch's attachments are looked up at once and made ready (kept, or printed) while earlier rows are sent.
-    ahead = _attachments_of(engine, rows)
+    ahead = _attachments_of(engine, rows, settings)
     client: aiosmtplib.SMTP | None = None
     recording: asyncio.Task | None = None  # the mark of the last message sent
 
@@ -216,6 +229,13 @@ async def deliver_batch(
                 reason = str(error) if isinstance(error, AttachmentError) else f"attachment: {error!r}"
                 await failed([row], reason, permanent=False)
                 continue
+            if row.kind == "order" and unwritten(row):
+                try:
+                    row = await _written(engine, settings, row, clock.now())
+                except Exception as error:  # the database away, or the order gone: tried again later
+                    log.exception("mail %s: cannot write the order's mail", row.id)
+                    await failed([row], f"cannot write the message: {error!r}", permanent=False)
+                    continue
             try:
                 message = build_message(row, sender, attachments)
             except Exception as error:  # noqa: BLE001 - a row that cannot be made into a message never will be
@@ -260,9 +280,40 @@ _SENT = (
 )
 
 
+_SENT_AS_WRITTEN = _SENT.values(
+    subject=bindparam("subject"), text_body=bindparam("text"), html_body=bindparam("html")
+)
+
+
+async def _written(engine: AsyncEngine, settings: Settings | None, row, now: datetime) -> SimpleNamespace:
+    """A row queued unwritten, with its message written now (an order's mail); marked `written` so that what is
+    sent is kept on the row."""
+    if settings is None:
+        raise RuntimeError(
+            "the mailer writes an order's mail with the settings (secret key, base URL): none given"
+        )
+    order_id = order_of_attachment(row.attachment or "")
+    if order_id is None:
+        raise AttachmentError(f"an order's mail without its order: {row.attachment!r}")
+    async with read_only(engine) as conn:
+        message = await order_mail(conn, settings, order_id, now)
+    written = {
+        "subject": message.subject,
+        "text_body": message.text,
+        "html_body": message.html,
+        "written": True,
+    }
+    return SimpleNamespace(**{**row._mapping, **written})
+
+
 async def _sent(engine: AsyncEngine, row, now: datetime) -> None:
     async def mark(conn: AsyncConnection) -> None:
-        await conn.execute(_SENT, {"row": row.id, "at": now, "tries": row.attempts + 1})
+        sent = {"row": row.id, "at": now, "tries": row.attempts + 1}
+        if getattr(row, "written", False):
+            written = {"subject": row.subject, "text": row.text_body, "html": row.html_body}
+            await conn.execute(_SENT_AS_WRITTEN, {**sent, **written})
+        else:
+            await conn.execute(_SENT, sent)
 
     await write(engine, mark)
 
@@ -303,13 +354,14 @@ async def run_mailer(
     stop: asyncio.Event,
     poll_seconds: float = 1.0,
     retry_base: float = 5.0,
+    settings: Settings | None = None,
 ) -> None:
     target = SmtpTarget(smtp_url)
     holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     log.info("mailer %s delivering to %s:%s", holder, target.hostname, target.port)
     while not stop.is_set():
         try:
-            handled = await deliver_batch(engine, target, sender, clock, holder, retry_base)
+            handled = await deliver_batch(engine, target, sender, clock, holder, retry_base, settings)
         except Exception as error:  # noqa: BLE001 - the database busy or away: wait and go on
             log.warning("mailer loop error: %r", error)
             handled = 0

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tracker import tokens
+from tracker.config import Settings
 from tracker.documents.order import attachment_for
 from tracker.documents.order import filename as order_filename
 from tracker.domain.calendar import LOCAL_TZ
@@ -55,11 +56,12 @@ async def _queue(
     kind: str,
     about: str,
     recipients: Iterable[str],
-    message: Rendered,
+    message: Rendered | None,
     now: datetime,
     **extra: Any,
 ) -> None:
-    """Queue `message` for each recipient; the queue keeps one per (subject matter, recipient, kind)."""
+    """Queue `message` for each recipient; the queue keeps one per (subject matter, recipient, kind). None: the
+    mailer writes it when it sends it."""
     for to in recipients:
         await queue_mail(conn, kind=kind, about=about, to=to, message=message, now=now, **extra)
 
@@ -100,22 +102,36 @@ async def read_issued(conn: AsyncConnection, order_id: int, finding_ids: list[in
 
 
 async def order_issued(conn: AsyncConnection, ctx: Context, issued: IssuedOrder, now: datetime) -> None:
-    """The order to the facility head, with the link that opens it and the name of the PDF it carries."""
-    link = tokens.order_link(ctx.settings.base_url, ctx.secret, issued.order_id, issued.head_id, now)
-    # The mail names the PDF it carries, as the mailer names the file (without its Latin extension).
-    attached = order_filename(issued.order).removesuffix(".pdf")
-    rows, facility = issued.findings, issued.facility
-    message = render("order", facility=facility, findings=rows, link=link, attachment=attached)
-    # The PDF of the order is rendered by the mailer when it sends, not here in the handler's transaction.
+    """The order to the facility head. It is written by the mailer when it sends it (order_mail), as its PDF is
+    printed then: written here, each took a millisecond inside SQLite's one write lock."""
     await _queue(
         conn,
         "order",
         f"order:{issued.order_id}",
-        [_facility_address(rows[0], facility)],
-        message,
+        [_facility_address(issued.findings[0], issued.facility)],
+        None,
         now,
         attachment=attachment_for(issued.order_id),
     )
+
+
+async def order_mail(conn: AsyncConnection, settings: Settings, order_id: int, now: datetime) -> Rendered:
+    """An order's mail as the mailer sends it: its findings, the link that opens the order for the head it was
+    issued to, and the name of the PDF it carries (as the mailer names the file, without its Latin extension)."""
+    order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
+    rows = (
+        await conn.execute(
+            # Found by the inspection, which is indexed: the order's findings are some of its findings.
+            select(findings)
+            .where(findings.c.inspection_id == order.inspection_id, findings.c.order_id == order_id)
+            .order_by(findings.c.id)
+        )
+    ).all()
+    facility = (await conn.execute(select(facilities).where(facilities.c.id == order.facility_id))).one()
+    head_id = rows[0].owner_user_id
+    link = tokens.order_link(settings.base_url, settings.require("secret_key"), order_id, head_id, now)
+    attached = order_filename(order).removesuffix(".pdf")
+    return render("order", facility=facility, findings=rows, link=link, attachment=attached)
 
 
 async def major_reported(conn: AsyncConnection, ctx: Context, finding_id: int, now: datetime) -> None:
