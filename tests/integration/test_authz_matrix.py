@@ -41,7 +41,7 @@ from tracker.service.context import Context
 from tracker.service.loop import issue_order
 from tracker.store.db import make_engine
 from tracker.store.migrate import upgrade_async
-from tracker.store.tables import certificates, extension_requests, facilities, mail
+from tracker.store.tables import certificates, extension_requests, facilities
 from tracker.web.app import create_app
 from tracker.web.auth import COOKIE, CSRF_HEADER, csrf_token
 
@@ -390,10 +390,9 @@ async def _seed(world: World) -> None:
                     issued = await issue_order(conn, place.inspection_id, ctx.policy, datetime.now(UTC))
                     await notify.order_issued(conn, ctx, issued, datetime.now(UTC))
                 place.order_id = issued.order_id
-                async with engine.connect() as conn:
-                    text = await conn.scalar(
-                        select(mail.c.text_body).where(mail.c.about == f"order:{place.order_id}")
-                    )
+                async with engine.connect() as conn:  # its mail as the mailer writes it when it sends it
+                    written = await notify.order_mail(conn, ctx.settings, place.order_id, datetime.now(UTC))
+                text = written.text
                 place.order_token = re.search(r"[?&]token=([\w.\-]+)", text).group(1)
 
                 photo = await client.post(
