@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.support import SmtpRecorder
 from tests.support.stack import Stack
 from tracker.service import notify
-from tracker.store.tables import mail
+from tracker.store.tables import findings, mail
 
 SENDER = "启东市民政局 <anquan@mzj.example.cn>"
 
@@ -124,3 +124,34 @@ async def _report(stack: Stack, inspector: dict, client_ref: str, items: list[di
 async def _order_mails(stack: Stack) -> list:
     async with stack.engine.connect() as conn:
         return list((await conn.execute(select(mail).where(mail.c.kind == "order"))).all())
+
+
+async def test_an_order_mail_that_cannot_be_written_is_tried_again_and_the_order_stands(
+    stack: Stack, smtp_recorder: SmtpRecorder, monkeypatch: pytest.MonkeyPatch
+):
+    """Written as it is sent, an order's mail that cannot be written then (the database away, a fault in its
+    words) waits on its row with the reason and is tried again, as one the mail server turned away; the order
+    stays issued, its deadline running, and the mail goes once it can be written."""
+    import tracker.mail.sender as sender
+
+    def cannot_write(*args, **kwargs):
+        raise RuntimeError("the words cannot be had")
+
+    monkeypatch.setattr(sender, "order_mail", cannot_write)
+    inspector = await stack.token("inspector")
+    await _report(stack, inspector, "order-mail-3", [{"item": _general_items(stack, 1)[0], "result": "fail"}])
+    [waiting] = await stack.wait_for(lambda: _tried(stack), what="the order mail tried once and kept queued")
+    assert waiting.status == "queued" and "cannot write the message" in waiting.last_error
+    assert waiting.text_body == "" and smtp_recorder.messages == []
+    async with stack.engine.connect() as conn:
+        ordered = (await conn.execute(select(findings.c.status, findings.c.due_at))).all()
+    assert [status for status, _ in ordered] == ["ordered"] and ordered[0].due_at is not None
+
+    monkeypatch.undo()
+    [received] = await stack.wait_for(lambda: smtp_recorder.messages, what="the order mail sent")
+    [sent] = await _order_mails(stack)
+    assert sent.status == "sent" and sent.subject == received.subject and sent.text_body
+
+
+async def _tried(stack: Stack) -> list:
+    return [m for m in await _order_mails(stack) if m.attempts >= 1]

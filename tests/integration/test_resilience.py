@@ -164,8 +164,8 @@ async def test_it_dead_letters_a_poison_message_while_the_rest_flows(
 async def test_it_sends_a_dead_letter_again_once_its_cause_is_fixed(
     stack: Stack, smtp_recorder: SmtpRecorder, monkeypatch: pytest.MonkeyPatch
 ):
-    """The order mail cannot be written (a broken template, say): the order is not issued without it, so its
-    consumer gives up and dead-letters the event while the loop goes on, the findings still reported. Once the
+    """The order mail cannot be queued (a fault in the code that queues it, say): the order is not issued without
+    it, so its consumer gives up and dead-letters the event while the loop goes on, the findings still reported. Once the
     cause is fixed, `replay` sends the event again: the order is issued and mailed once, the other consumers do
     nothing twice, and a second replay has nothing to send."""
     import tracker.handlers.consuming as consuming
@@ -178,14 +178,14 @@ async def test_it_sends_a_dead_letter_again_once_its_cause_is_fixed(
 
     async def mail_the_order_or_fail(*args, **kwargs):
         if broken:
-            raise RuntimeError("the order template is broken")
+            raise RuntimeError("the order mail cannot be queued")
         await order_issued(*args, **kwargs)
 
     monkeypatch.setattr(notify, "order_issued", mail_the_order_or_fail)
     await stack.start()
     await submit_many(stack, 1, "dead")
     [letter] = await stack.wait_for(lambda: _rows(stack, 1), 60, "the dead letter")
-    assert letter.consumer == "issue_the_order" and "template is broken" in letter.reason
+    assert letter.consumer == "issue_the_order" and "cannot be queued" in letter.reason
     assert letter.subject == "tracker.inspection.submitted" and letter.replayed_at is None
     assert await ordered_count(stack) == 0 and await count(stack, select(func.count()).select_from(mail)) == 0
     handled = await count(stack, select(func.count()).select_from(handled_events))
