@@ -100,13 +100,14 @@ MAILER_NICENESS = 10
 
 async def mailer(settings: Settings, stop: asyncio.Event) -> None:
     printer.niceness = MAILER_NICENESS
+    smtp_url = settings.require("smtp_url")
     settings.require("secret_key")  # an order's mail is written as it is sent, with its signed link
     engine = make_engine(settings.db_url)
     serve_role_metrics(settings, "mailer")
     try:
         await run_mailer(
             engine,
-            settings.require("smtp_url"),
+            smtp_url,
             settings.mail_sender,
             SystemClock(),
             stop,

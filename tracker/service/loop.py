@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -68,22 +67,16 @@ MAX_REJECTION_DAYS = 90
 
 @dataclass(frozen=True)
 class IssuedOrder:
-    """An order and what its mail is written from: as issuing it read and wrote them (`issue_order`), or read
-    again (`tracker.service.notify.read_issued`)."""
+    """An order and where its mail goes (its words are written by the mailer as it sends it): as issuing it
+    wrote them (`issue_order`), or read again (`tracker.service.notify.read_issued`)."""
 
     order: Any
-    facility: Any
-    head_id: int | None  # the facility head the order's link acts for; None when the facility has no login
-    findings: list[Any]  # by id, as ordered
+    address: str  # the findings' owner's, else the facility head's on the register
     event_id: str = ""  # the OrderIssued event's, when just issued
 
     @property
     def order_id(self) -> int:
         return self.order.id
-
-    @property
-    def finding_ids(self) -> list[int]:
-        return [finding.id for finding in self.findings]
 
 
 async def issue_order(
@@ -195,20 +188,8 @@ async def issue_orders(
             occurred_at=now,
         )
         events.append(event)
-        # The findings as the updates below leave them, written out here rather than read again.
-        ordered = [
-            SimpleNamespace(
-                **{
-                    **f._mapping,
-                    "status": Status.ORDERED.value,
-                    **key,
-                    **owner,
-                    **timing[f.deadline_days or 0],
-                }
-            )
-            for f in found
-        ]
-        issued.append(IssuedOrder(its_order, place, key["owner_user_id"], ordered, event.event_id))
+        address = owner["owner_email"] or place.head_email
+        issued.append(IssuedOrder(its_order, address, event.event_id))
     await conn.execute(_OWN_FINDINGS, keys)
     await conn.execute(_ORDER_FINDING, owners)
     await conn.execute(_LOGGED, logged)

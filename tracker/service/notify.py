@@ -20,7 +20,7 @@ from tracker.mail.queue import queue_mail
 from tracker.mail.render import Rendered, render
 from tracker.service.context import Context
 from tracker.service.loop import IssuedOrder
-from tracker.service.order_links import facility_head, order_link
+from tracker.service.order_links import order_link
 from tracker.service.sectors import sector_emails
 from tracker.store.tables import (
     extension_requests,
@@ -94,11 +94,10 @@ async def answer_link(conn: AsyncConnection, ctx: Context, finding: Any, now: da
 
 
 async def read_issued(conn: AsyncConnection, order_id: int, finding_ids: list[int]) -> IssuedOrder:
-    """An order issued earlier, read for its mail: the order, `finding_ids`, their facility and its head."""
+    """An order issued earlier, read for its mail: the order, and the address of `finding_ids`' owner."""
     order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
     rows, facility = await _subject(conn, finding_ids)
-    head = await facility_head(conn, order.facility_id)
-    return IssuedOrder(order, facility, head.id if head else None, rows)
+    return IssuedOrder(order, _facility_address(rows[0], facility))
 
 
 async def order_issued(conn: AsyncConnection, ctx: Context, issued: IssuedOrder, now: datetime) -> None:
@@ -108,7 +107,7 @@ async def order_issued(conn: AsyncConnection, ctx: Context, issued: IssuedOrder,
         conn,
         "order",
         f"order:{issued.order_id}",
-        [_facility_address(issued.findings[0], issued.facility)],
+        [issued.address],
         None,
         now,
         attachment=attachment_for(issued.order_id),
