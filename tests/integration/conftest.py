@@ -32,6 +32,19 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passwords, "ROUNDS", 4)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def printers_stopped() -> Iterator[None]:
+    """The printer processes this test process started end with it. An xdist worker leaves without waiting for
+    its children, and the pool's processes (tracker.documents.printer) would stay behind, idle, for good."""
+    yield
+    from tracker.documents import printer
+
+    with printer._pool_lock:
+        pool, printer._pool = printer._pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """One real nats-server with JetStream for the whole session; use unique stream names."""
