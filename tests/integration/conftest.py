@@ -67,13 +67,17 @@ def smtp_recorder() -> Iterator[SmtpRecorder]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database per test: a SQLite file, or a new database on the PostgreSQL server."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test: a SQLite file, or a new database on the PostgreSQL server (dropped
+    after the test: the server's folder is in memory, and hundreds of tests' databases would fill it)."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
+        return
     # Looked up lazily so that a run selecting only the SQLite cases never starts PostgreSQL.
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database(f"t_{uuid.uuid4().hex[:16]}")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield server.create_database(name)
+    server.drop_database(name)
 
 
 # --- app fixtures below ---
