@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # The browser tests drive Playwright's synchronous API, which keeps an event loop running for as long as
 # its browser lives; the asyncio tests cannot share a process with it, so they run in a second one.
+# The unit and integration tests run in WORKERS processes (pytest-xdist); each has its own PostgreSQL server,
+# nats-servers, ports and folders. `worksteal` hands a worker that runs out of tests some of a busy one's.
+WORKERS ?= 3
 test: venv lint
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider -n $(WORKERS) --dist worksteal tests/unit tests/integration
 	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
 up: venv

@@ -32,6 +32,19 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passwords, "ROUNDS", 4)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def printers_stopped() -> Iterator[None]:
+    """The printer processes this test process started end with it. An xdist worker leaves without waiting for
+    its children, and the pool's processes (tracker.documents.printer) would stay behind, idle, for good."""
+    yield
+    from tracker.documents import printer
+
+    with printer._pool_lock:
+        pool, printer._pool = printer._pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     """One real nats-server with JetStream for the whole session; use unique stream names."""
@@ -54,13 +67,17 @@ def smtp_recorder() -> Iterator[SmtpRecorder]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database per test: a SQLite file, or a new database on the PostgreSQL server."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test: a SQLite file, or a new database on the PostgreSQL server (dropped
+    after the test: the server's folder is in memory, and hundreds of tests' databases would fill it)."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'tracker.db'}"
+        return
     # Looked up lazily so that a run selecting only the SQLite cases never starts PostgreSQL.
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database(f"t_{uuid.uuid4().hex[:16]}")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield server.create_database(name)
+    server.drop_database(name)
 
 
 # --- app fixtures below ---

@@ -363,6 +363,12 @@ def find_postgres_bindir() -> Path:
     )
 
 
+def _memory_dir() -> str | None:
+    """/dev/shm when it is a writable folder (a tmpfs on Linux), else None: the system temp dir."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 class PostgresServer:
     """A throwaway PostgreSQL cluster in a temporary folder, listening on 127.0.0.1:`port`.
 
@@ -377,10 +383,13 @@ class PostgresServer:
         self.bindir = find_postgres_bindir()
         self.port = port if port is not None else free_port()
         # The folder must be reachable by `postgres`; pytest's tmp_path (mode 0700, owned by root)
-        # is not, so by default a fresh folder is made directly in the system temp dir.
+        # is not, so by default a fresh folder is made directly in a temp dir: in memory (/dev/shm) where
+        # there is one, since every test's database is a copy of megabytes that no disk need hold.
         self._owns_dir = base_dir is None
         self.base_dir = (
-            Path(base_dir) if base_dir is not None else Path(tempfile.mkdtemp(prefix="tracker-pg-"))
+            Path(base_dir)
+            if base_dir is not None
+            else Path(tempfile.mkdtemp(prefix="tracker-pg-", dir=_memory_dir()))
         )
         self.data_dir = self.base_dir / "data"
         self.log_path = self.base_dir / "postgres.log"
@@ -486,6 +495,19 @@ class PostgresServer:
             f"createdb {name}",
         )
         return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, closing whatever connections to it are left (a test's database, once it is over)."""
+        if not _DB_NAME.fullmatch(name):
+            raise ValueError(f"database name {name!r} must match {_DB_NAME.pattern}")
+        self._run(
+            [
+                str(self.bindir / "psql"), "-h", LOOPBACK, "-p", str(self.port), "-U", self.user,
+                "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q",
+                "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            ],
+            f"drop {name}",
+        )  # fmt: skip
 
     def restart(self) -> None:
         """Stop the server (fast: its clients are disconnected) and start it again on the same port and data."""
