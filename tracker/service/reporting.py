@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tracker.checklists import Catalog
 from tracker.checklists.model import Item
-from tracker.checklists.rules import Judgement
 from tracker.domain.calendar import LOCAL_TZ
 from tracker.domain.errors import InvalidInput, ReferenceInUse
 from tracker.domain.grading import PENDING, Grade, crew, grade, onsite_time
@@ -100,19 +99,10 @@ async def report_inspection(
 ) -> Reported:
     """Record an inspection once per (submitter, client_ref): the same person sending the same ref again gets
     the first inspection back and creates nothing. Whether they may report at this facility is checked before
-    any ref is looked up, and a ref is only ever looked up among the sender's own inspections.
-
-    What only reads is done before SQLite's one write lock is taken: the checks, and the rows to write (their
-    repeat flags too, so two reports of one failure at one facility in the same instant may both be first)."""
-    async with read_only(engine) as conn:
-        facility, mode = await _authorized(conn, actor, data)
-        existing = await _existing(conn, actor, data)
-        if existing is not None:
-            return existing
-        planned = await _plan(conn, catalog, actor, data, facility, mode, now)
+    any ref is looked up, and a ref is only ever looked up among the sender's own inspections."""
 
     async def report(conn: AsyncConnection) -> Reported:
-        return await _record(conn, planned, actor, data, facility, mode, now, notices or Notices())
+        return await report_within(conn, catalog, actor, data, now, notices)
 
     try:
         return await write(engine, report)
@@ -139,8 +129,7 @@ async def report_within(
     existing = await _existing(conn, actor, data)
     if existing is not None:
         return existing
-    planned = await _plan(conn, catalog, actor, data, facility, mode, now)
-    return await _record(conn, planned, actor, data, facility, mode, now, notices or Notices())
+    return await _record(conn, catalog, actor, data, facility, mode, now, notices or Notices())
 
 
 async def check_inspection(
@@ -224,21 +213,7 @@ async def _existing(conn: AsyncConnection, actor: Actor, data: InspectionInput) 
     return Reported(first.id, list(ids), created=False, fixed=await _fixed_on(conn, first.id))
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What an inspection is written from, worked out by reading only: the checklists of its day, who made it, its
-    items fixed on the spot, how its failures were judged, and each finding's row but for its inspection's id."""
-
-    catalog: Catalog
-    team: tuple[Inspector, ...]
-    onsite_at: datetime | None
-    failed: list[ItemResult]
-    fixed: list[ItemResult]
-    judged: Judgement
-    rows: list[dict[str, Any]]
-
-
-async def _plan(
+async def _record(
     conn: AsyncConnection,
     catalog: Catalog,
     actor: Actor,
@@ -246,7 +221,8 @@ async def _plan(
     facility: Row[Any],
     mode: Mode,
     now: datetime,
-) -> _Plan:
+    notices: Notices,
+) -> Reported:
     # The checklist versions in effect on the day of the inspection, not of the server's restart.
     catalog = catalog.at(now.astimezone(LOCAL_TZ).date())
     await _check_items(conn, catalog, actor, facility.type, data.items)
@@ -255,64 +231,6 @@ async def _plan(
     if len(data.person_present) > 100:
         raise InvalidInput("person_present", "at most 100 characters")
 
-    failed = [i for i in data.items if i.result == "fail"]
-    # The grade and printed basis are those of the facility's type (the elderly-care standard binds only there).
-    # A major-mapped item recorded as general stays major, its downgrade pending, until a section chief decides.
-    grades = _grades(catalog, facility.type, data.items)
-    severities: dict[str, str] = {code: g.severity.value for code, g in grades.items()}
-    raised_by: dict[str, str] = {}
-    judged = await composite.judgement(conn, catalog, facility.type, failed, severities)
-    for hit in judged.raised:
-        if severities[hit.item_code] != hit.new_severity:
-            severities[hit.item_code] = hit.new_severity
-            raised_by[hit.item_code] = hit.rule_code
-
-    repeats = await _found_before(conn, facility.id, [r.item for r in failed], now)
-    rows = []
-    for result in failed:
-        item = catalog.item(result.item).for_facility_type(facility.type)
-        severity = severities[result.item]
-        rows.append(
-            {
-                "facility_id": facility.id,
-                "item_code": item.code,
-                "category": item.category,
-                "item_zh": item.zh,
-                "item_en": item.en,
-                "basis": item.basis,
-                "severity": severity,
-                "severity_rule": raised_by.get(item.code),
-                "severity_reason": grades[item.code].reason,
-                "downgrade": grades[item.code].downgrade,
-                "stop_use": item.stop_use,
-                "description": result.note,
-                "status": Status.REPORTED.value,
-                "listed_for_supervision": severity == Severity.MAJOR.value,
-                "deadline_days": item.deadline_days(severity),
-                "escalation_level": 0,
-                "round": 1,
-                "reported_at": now,
-                "town": facility.town,
-                "facility_type": facility.type,
-                "mode": mode.value,
-                "is_repeat": item.code in repeats,
-            }
-        )
-    fixed = [i for i in data.items if i.result == "fixed"]
-    return _Plan(catalog, team, onsite_at, failed, fixed, judged, rows)
-
-
-async def _record(
-    conn: AsyncConnection,
-    planned: _Plan,
-    actor: Actor,
-    data: InspectionInput,
-    facility: Row[Any],
-    mode: Mode,
-    now: datetime,
-    notices: Notices,
-) -> Reported:
-    catalog, team, onsite_at = planned.catalog, planned.team, planned.onsite_at
     inspection_id = (
         await conn.execute(
             _NEW_INSPECTION,
@@ -343,16 +261,58 @@ async def _record(
     )
     # A planned check (双随机) of this facility in its period is fulfilled with the inspection, in its transaction.
     await plans.fulfil(conn, facility.id, inspection_id, mode.value, onsite_at or now)
+    fixed = [i for i in data.items if i.result == "fixed"]
     fixed_photos = [
-        {"photo_id": p, "inspection_id": inspection_id, "item_code": i.item}
-        for i in planned.fixed
-        for p in i.photos
+        {"photo_id": p, "inspection_id": inspection_id, "item_code": i.item} for i in fixed for p in i.photos
     ]
     if fixed_photos:
         await conn.execute(insert(inspection_item_photos), fixed_photos)
 
+    failed = [i for i in data.items if i.result == "fail"]
+    # The grade and printed basis are those of the facility's type (the elderly-care standard binds only there).
+    # A major-mapped item recorded as general stays major, its downgrade pending, until a section chief decides.
+    grades = _grades(catalog, facility.type, data.items)
+    severities: dict[str, str] = {code: g.severity.value for code, g in grades.items()}
+    raised_by: dict[str, str] = {}
+    judged = await composite.judgement(conn, catalog, facility.type, failed, severities)
+    for hit in judged.raised:
+        if severities[hit.item_code] != hit.new_severity:
+            severities[hit.item_code] = hit.new_severity
+            raised_by[hit.item_code] = hit.rule_code
+
     # One statement per kind of row, not per finding: the write lock is held for as short as can be.
-    rows = [{**row, "inspection_id": inspection_id} for row in planned.rows]
+    repeats = await _found_before(conn, facility.id, [r.item for r in failed], now)
+    rows = []
+    for result in failed:
+        item = catalog.item(result.item).for_facility_type(facility.type)
+        severity = severities[result.item]
+        rows.append(
+            {
+                "inspection_id": inspection_id,
+                "facility_id": facility.id,
+                "item_code": item.code,
+                "category": item.category,
+                "item_zh": item.zh,
+                "item_en": item.en,
+                "basis": item.basis,
+                "severity": severity,
+                "severity_rule": raised_by.get(item.code),
+                "severity_reason": grades[item.code].reason,
+                "downgrade": grades[item.code].downgrade,
+                "stop_use": item.stop_use,
+                "description": result.note,
+                "status": Status.REPORTED.value,
+                "listed_for_supervision": severity == Severity.MAJOR.value,
+                "deadline_days": item.deadline_days(severity),
+                "escalation_level": 0,
+                "round": 1,
+                "reported_at": now,
+                "town": facility.town,
+                "facility_type": facility.type,
+                "mode": mode.value,
+                "is_repeat": item.code in repeats,
+            }
+        )
     finding_ids: list[int] = []
     if rows:
         # One statement for all of them: RETURNING in parameter order would be a statement a row on SQLite,
@@ -388,7 +348,7 @@ async def _record(
         )
     links = [
         {"photo_id": photo, "finding_id": finding_id, "stage": "report"}
-        for finding_id, result in zip(finding_ids, planned.failed, strict=True)
+        for finding_id, result in zip(finding_ids, failed, strict=True)
         for photo in result.photos
     ]
     if links:
@@ -396,7 +356,7 @@ async def _record(
     made = await composite.record(
         conn,
         catalog,
-        planned.judged,
+        judged,
         inspection_id=inspection_id,
         facility=facility,
         mode=mode.value,
@@ -438,7 +398,7 @@ async def _record(
         inspection_id,
         finding_ids,
         created=True,
-        fixed=len(planned.fixed),
+        fixed=len(fixed),
         rows=None if made else [_as_written(row, fid) for fid, row in zip(finding_ids, rows, strict=True)],
         # In UTC, as the column keeps it and a read gives it back: a phone sends its own zone's time.
         visit=Visit((onsite_at or now).astimezone(UTC), team, data.person_present.strip()),
