@@ -142,7 +142,11 @@ async def _order_page(
             (
                 await conn.execute(
                     select(findings.c.id)
-                    .where(findings.c.order_id == access.order.id)
+                    # Through the order's inspection, which is indexed: its findings are some of the inspection's.
+                    .where(
+                        findings.c.inspection_id == access.order.inspection_id,
+                        findings.c.order_id == access.order.id,
+                    )
                     .order_by(findings.c.id)
                 )
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from tracker.documents.order import order_number
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
@@ -45,7 +45,14 @@ async def my_work(request: Request, actor: Who) -> Response:
                         count.label("total"),
                         open_count.label("open"),
                     )
-                    .join(findings, findings.c.order_id == orders.c.id)
+                    # Through the order's inspection, which is indexed: the order's findings are some of its findings.
+                    .join(
+                        findings,
+                        and_(
+                            findings.c.inspection_id == orders.c.inspection_id,
+                            findings.c.order_id == orders.c.id,
+                        ),
+                    )
                     .where(orders.c.facility_id == (actor.facility_id or -1))
                     .group_by(orders.c.id, orders.c.issued_at, orders.c.year, orders.c.number)
                     .order_by(orders.c.id.desc())
