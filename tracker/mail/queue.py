@@ -13,8 +13,9 @@ from tracker.store.db import insert_ignoring_duplicates
 from tracker.store.tables import mail
 
 K = TypeVar("K", bound=Hashable)
-UNWRITTEN = Rendered(subject="", text="", html="")
 T = TypeVar("T")
+
+UNWRITTEN = Rendered(subject="", text="", html="")  # a row the mailer writes as it sends it
 
 
 async def queue_mail(

@@ -188,8 +188,7 @@ async def issue_orders(
             occurred_at=now,
         )
         events.append(event)
-        address = owner["owner_email"] or place.head_email
-        issued.append(IssuedOrder(its_order, address, event.event_id))
+        issued.append(IssuedOrder(its_order, owner["owner_email"], event.event_id))
     await conn.execute(_OWN_FINDINGS, keys)
     await conn.execute(_ORDER_FINDING, owners)
     await conn.execute(_LOGGED, logged)

@@ -20,7 +20,7 @@ from tracker.mail.queue import queue_mail
 from tracker.mail.render import Rendered, render
 from tracker.service.context import Context
 from tracker.service.loop import IssuedOrder
-from tracker.service.order_links import order_link
+from tracker.service.order_links import OF_THE_ORDER, order_link
 from tracker.service.sectors import sector_emails
 from tracker.store.tables import (
     extension_requests,
@@ -120,9 +120,9 @@ async def order_mail(conn: AsyncConnection, settings: Settings, order_id: int, n
     order = (await conn.execute(select(orders).where(orders.c.id == order_id))).one()
     rows = (
         await conn.execute(
-            # Found by the inspection, which is indexed: the order's findings are some of its findings.
             select(findings)
-            .where(findings.c.inspection_id == order.inspection_id, findings.c.order_id == order_id)
+            .select_from(orders.join(findings, OF_THE_ORDER))
+            .where(orders.c.id == order_id)
             .order_by(findings.c.id)
         )
     ).all()

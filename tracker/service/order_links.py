@@ -49,7 +49,9 @@ _HEADS = (
 )
 
 
-_OF_THE_ORDER = and_(findings.c.inspection_id == orders.c.inspection_id, findings.c.order_id == orders.c.id)
+# An order's findings, joined through its inspection, which is indexed (findings.order_id is not): they are some of
+# the inspection's.
+OF_THE_ORDER = and_(findings.c.inspection_id == orders.c.inspection_id, findings.c.order_id == orders.c.id)
 
 
 async def order_closed_at(conn: AsyncConnection, order_id: int) -> datetime | None:
@@ -59,8 +61,7 @@ async def order_closed_at(conn: AsyncConnection, order_id: int) -> datetime | No
             select(
                 func.count(findings.c.id), func.count(findings.c.closed_at), func.max(findings.c.closed_at)
             )
-            # Through the order's inspection, which is indexed: the order's findings are some of the inspection's.
-            .select_from(orders.join(findings, _OF_THE_ORDER))
+            .select_from(orders.join(findings, OF_THE_ORDER))
             .where(orders.c.id == order_id)
         )
     ).one()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 
 from tracker.documents.order import order_number
 from tracker.domain.grading import DOWNGRADE_DECIDERS, PENDING
 from tracker.domain.model import ExtensionStatus, Mode, Role, Status
 from tracker.service import plans
+from tracker.service.order_links import OF_THE_ORDER
 from tracker.service.visibility import scoped
 from tracker.store.db import read_only
 from tracker.store.tables import (
@@ -45,14 +46,7 @@ async def my_work(request: Request, actor: Who) -> Response:
                         count.label("total"),
                         open_count.label("open"),
                     )
-                    # Through the order's inspection, which is indexed: the order's findings are some of its findings.
-                    .join(
-                        findings,
-                        and_(
-                            findings.c.inspection_id == orders.c.inspection_id,
-                            findings.c.order_id == orders.c.id,
-                        ),
-                    )
+                    .join(findings, OF_THE_ORDER)
                     .where(orders.c.facility_id == (actor.facility_id or -1))
                     .group_by(orders.c.id, orders.c.issued_at, orders.c.year, orders.c.number)
                     .order_by(orders.c.id.desc())
